@@ -1,0 +1,476 @@
+//! Signed records: one generic envelope `{ body, signer, signature }` for every record type.
+//!
+//! `signature = ed25519(sk, DOMAIN ‖ bincode(body))` with a per-type ASCII domain tag such as
+//! `guild/attestation/v1\0`, verified with `verify_strict`. A record's id is
+//! `SHA-256(DOMAIN ‖ bincode(body))`: it does not cover the signature, so a malleated signature never
+//! yields a new id.
+//!
+//! Each record type has exactly one validation function ([`RecordBody::validate_body`], wrapped by
+//! [`Signed::validate`]) used by gossip, sync, direct requests and the control socket alike.
+
+mod attestation;
+mod collaboration;
+mod message;
+mod need;
+mod offer;
+mod profile;
+mod revocation;
+mod validate;
+
+pub use attestation::Attestation;
+pub use collaboration::{CollabEntry, Collaboration, EntryKind};
+pub use message::Message;
+pub use need::Need;
+pub use offer::Offer;
+pub use profile::{Level, Profile, Resource, Skill};
+pub use revocation::Revocation;
+pub use validate::FieldCheck;
+
+use crate::codec::{self, CodecError};
+use crate::keys::{Identity, PublicKey, SignatureBytes};
+use crate::limits::MAX_CLOCK_SKEW_SECS;
+use crate::time::UnixTime;
+use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::str::FromStr;
+
+/// The record format version this implementation writes and accepts.
+pub const RECORD_VERSION: u16 = 1;
+
+/// The kinds of signed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A member's profile.
+    Profile,
+    /// A posted need.
+    Need,
+    /// An offer answering a need.
+    Offer,
+    /// A reputation attestation.
+    Attestation,
+    /// A revocation (of an attestation) or withdrawal (of a need).
+    Revocation,
+    /// A collaboration opened by accepting offers.
+    Collaboration,
+    /// An entry in a collaboration log.
+    CollabEntry,
+    /// A direct message.
+    Message,
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            RecordKind::Profile => "profile",
+            RecordKind::Need => "need",
+            RecordKind::Offer => "offer",
+            RecordKind::Attestation => "attestation",
+            RecordKind::Revocation => "revocation",
+            RecordKind::Collaboration => "collaboration",
+            RecordKind::CollabEntry => "collaboration entry",
+            RecordKind::Message => "message",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A record id: SHA-256 of `DOMAIN ‖ bincode(body)`. Hex in JSON and on screen.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordId(pub [u8; 32]);
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({})", hex::encode(&self.0[..8]))
+    }
+}
+
+impl FromStr for RecordId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let bytes =
+            hex::decode(s).map_err(|_| format!("`{s}` is not a record id (64 hex digits)"))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| format!("`{s}` is not a record id (64 hex digits)"))?;
+        Ok(RecordId(arr))
+    }
+}
+
+impl Serialize for RecordId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_string())
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            RecordId::from_str(&s).map_err(serde::de::Error::custom)
+        } else {
+            Ok(RecordId(<[u8; 32]>::deserialize(d)?))
+        }
+    }
+}
+
+/// Why a record was refused. Every variant is precise enough to show to a user or log against a
+/// peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The bytes do not decode.
+    #[error("malformed {kind}: {source}")]
+    Codec {
+        /// Expected kind.
+        kind: RecordKind,
+        /// Decoder error.
+        source: CodecError,
+    },
+    /// The signature does not verify (with `verify_strict`).
+    #[error("{kind} signature does not verify")]
+    BadSignature {
+        /// Record kind.
+        kind: RecordKind,
+    },
+    /// The envelope's signer is not the body's issuer.
+    #[error("{kind} is signed by {signer} but issued by {issuer}")]
+    SignerMismatch {
+        /// Record kind.
+        kind: RecordKind,
+        /// Envelope signer.
+        signer: PublicKey,
+        /// Body issuer.
+        issuer: PublicKey,
+    },
+    /// The issuer's key is not a valid ed25519 point.
+    #[error("{kind} signer key is not a valid ed25519 key")]
+    BadKey {
+        /// Record kind.
+        kind: RecordKind,
+    },
+    /// A version this node does not understand.
+    #[error(
+        "{kind} version {version} is not supported (this node speaks version {RECORD_VERSION})"
+    )]
+    UnsupportedVersion {
+        /// Record kind.
+        kind: RecordKind,
+        /// Version found.
+        version: u16,
+    },
+    /// Issued more than the allowed clock skew in the future.
+    #[error("{kind} is issued {ahead}s in the future (more than {MAX_CLOCK_SKEW_SECS}s); check the clocks")]
+    FromTheFuture {
+        /// Record kind.
+        kind: RecordKind,
+        /// Seconds ahead of our clock.
+        ahead: u64,
+    },
+    /// Expired.
+    #[error("{kind} expired {ago}s ago")]
+    Expired {
+        /// Record kind.
+        kind: RecordKind,
+        /// Seconds since expiry.
+        ago: u64,
+    },
+    /// `expires_at` not after `issued_at`, or the lifetime is longer than the type allows.
+    #[error("{kind} lifetime is invalid: {reason}")]
+    Lifetime {
+        /// Record kind.
+        kind: RecordKind,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A field breaks a limit or a rule.
+    #[error("{kind} field `{field}`: {reason}")]
+    Field {
+        /// Record kind.
+        kind: RecordKind,
+        /// Field name.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A record body: what gets signed.
+pub trait RecordBody: Serialize + DeserializeOwned + Clone + PartialEq + fmt::Debug {
+    /// Signature domain tag, ending in a NUL byte.
+    const DOMAIN: &'static [u8];
+    /// The kind of record.
+    const KIND: RecordKind;
+    /// Largest encoded signed record of this kind.
+    const MAX_BYTES: usize;
+    /// Longest allowed lifetime.
+    const MAX_LIFETIME: u64;
+
+    /// Record format version.
+    fn version(&self) -> u16;
+    /// Who issued (and must have signed) it.
+    fn issuer(&self) -> PublicKey;
+    /// When it was issued.
+    fn issued_at(&self) -> UnixTime;
+    /// When it stops being valid.
+    fn expires_at(&self) -> UnixTime;
+    /// Type-specific field checks (sizes, tags normalised, internal consistency).
+    fn validate_body(&self, now: UnixTime) -> Result<(), RecordError>;
+}
+
+/// Computes the signed message `DOMAIN ‖ bincode(body)`.
+fn signing_bytes<T: RecordBody>(body: &T) -> Result<Vec<u8>, CodecError> {
+    let mut msg = T::DOMAIN.to_vec();
+    msg.extend_from_slice(&codec::encode(body)?);
+    Ok(msg)
+}
+
+/// A signed record: `{ body, signer, signature }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "T: RecordBody")]
+pub struct Signed<T: RecordBody> {
+    /// The record content.
+    pub body: T,
+    /// The signer's public key (must equal `body.issuer()`).
+    pub signer: PublicKey,
+    /// ed25519 over `DOMAIN ‖ bincode(body)`.
+    pub signature: SignatureBytes,
+}
+
+impl<T: RecordBody> Signed<T> {
+    /// Signs a body. The identity must be the body's issuer for the record to validate.
+    pub fn sign(body: T, identity: &Identity) -> Result<Signed<T>, CodecError> {
+        let msg = signing_bytes(&body)?;
+        Ok(Signed {
+            signature: identity.sign(&msg),
+            signer: identity.public(),
+            body,
+        })
+    }
+
+    /// The record id: SHA-256 of `DOMAIN ‖ bincode(body)`.
+    pub fn id(&self) -> RecordId {
+        let msg = signing_bytes(&self.body).unwrap_or_default();
+        RecordId(Sha256::digest(&msg).into())
+    }
+
+    /// Encodes the whole envelope for the wire or the store.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        codec::encode(self)
+    }
+
+    /// Decodes an envelope, refusing more than `T::MAX_BYTES`. Does *not* validate: call
+    /// [`Signed::validate`] (or use [`Signed::decode_valid`]).
+    pub fn decode(bytes: &[u8]) -> Result<Signed<T>, RecordError> {
+        codec::decode(bytes, T::MAX_BYTES).map_err(|source| RecordError::Codec {
+            kind: T::KIND,
+            source,
+        })
+    }
+
+    /// Decodes and validates in one step: the entry point for bytes from peers.
+    pub fn decode_valid(bytes: &[u8], now: UnixTime) -> Result<Signed<T>, RecordError> {
+        let record = Self::decode(bytes)?;
+        record.validate(now)?;
+        Ok(record)
+    }
+
+    /// Checks the signature with `verify_strict` and that the signer is the issuer.
+    pub fn verify(&self) -> Result<(), RecordError> {
+        let kind = T::KIND;
+        if self.signer != self.body.issuer() {
+            return Err(RecordError::SignerMismatch {
+                kind,
+                signer: self.signer,
+                issuer: self.body.issuer(),
+            });
+        }
+        let key = self
+            .signer
+            .verifying_key()
+            .ok_or(RecordError::BadKey { kind })?;
+        let msg =
+            signing_bytes(&self.body).map_err(|source| RecordError::Codec { kind, source })?;
+        let sig = ed25519_dalek::Signature::from_bytes(&self.signature.0);
+        key.verify_strict(&msg, &sig)
+            .map_err(|_| RecordError::BadSignature { kind })
+    }
+
+    /// The single validation function for this record type: size, version, times, fields,
+    /// signature. Cheap checks run first so garbage costs little.
+    pub fn validate(&self, now: UnixTime) -> Result<(), RecordError> {
+        let kind = T::KIND;
+        let size = codec::encode(self)
+            .map_err(|source| RecordError::Codec { kind, source })?
+            .len();
+        if size > T::MAX_BYTES {
+            return Err(RecordError::Codec {
+                kind,
+                source: CodecError::TooLarge {
+                    size,
+                    max: T::MAX_BYTES,
+                },
+            });
+        }
+        if self.body.version() != RECORD_VERSION {
+            return Err(RecordError::UnsupportedVersion {
+                kind,
+                version: self.body.version(),
+            });
+        }
+        validate_times::<T>(self.body.issued_at(), self.body.expires_at(), now)?;
+        self.body.validate_body(now)?;
+        self.verify()
+    }
+}
+
+/// Common time rules: not from the future beyond skew, not expired, lifetime within the type's max.
+fn validate_times<T: RecordBody>(
+    issued_at: UnixTime,
+    expires_at: UnixTime,
+    now: UnixTime,
+) -> Result<(), RecordError> {
+    let kind = T::KIND;
+    if issued_at > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
+        return Err(RecordError::FromTheFuture {
+            kind,
+            ahead: issued_at - now,
+        });
+    }
+    if expires_at <= now {
+        return Err(RecordError::Expired {
+            kind,
+            ago: now - expires_at,
+        });
+    }
+    if expires_at <= issued_at {
+        return Err(RecordError::Lifetime {
+            kind,
+            reason: format!("expires_at {expires_at} is not after issued_at {issued_at}"),
+        });
+    }
+    if expires_at - issued_at > T::MAX_LIFETIME {
+        return Err(RecordError::Lifetime {
+            kind,
+            reason: format!(
+                "{}s is longer than the {}s allowed",
+                expires_at - issued_at,
+                T::MAX_LIFETIME
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Any signed record, for sync and storage by id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnyRecord {
+    /// A profile.
+    Profile(Signed<Profile>),
+    /// A need.
+    Need(Signed<Need>),
+    /// An offer.
+    Offer(Signed<Offer>),
+    /// An attestation.
+    Attestation(Signed<Attestation>),
+    /// A revocation or withdrawal.
+    Revocation(Signed<Revocation>),
+    /// A collaboration.
+    Collaboration(Signed<Collaboration>),
+    /// A collaboration log entry.
+    CollabEntry(Signed<CollabEntry>),
+    /// A direct message.
+    Message(Signed<Message>),
+}
+
+macro_rules! any_record_dispatch {
+    ($self:ident, $r:ident => $e:expr) => {
+        match $self {
+            AnyRecord::Profile($r) => $e,
+            AnyRecord::Need($r) => $e,
+            AnyRecord::Offer($r) => $e,
+            AnyRecord::Attestation($r) => $e,
+            AnyRecord::Revocation($r) => $e,
+            AnyRecord::Collaboration($r) => $e,
+            AnyRecord::CollabEntry($r) => $e,
+            AnyRecord::Message($r) => $e,
+        }
+    };
+}
+
+impl AnyRecord {
+    /// The record's kind.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            AnyRecord::Profile(_) => RecordKind::Profile,
+            AnyRecord::Need(_) => RecordKind::Need,
+            AnyRecord::Offer(_) => RecordKind::Offer,
+            AnyRecord::Attestation(_) => RecordKind::Attestation,
+            AnyRecord::Revocation(_) => RecordKind::Revocation,
+            AnyRecord::Collaboration(_) => RecordKind::Collaboration,
+            AnyRecord::CollabEntry(_) => RecordKind::CollabEntry,
+            AnyRecord::Message(_) => RecordKind::Message,
+        }
+    }
+    /// The record id.
+    pub fn id(&self) -> RecordId {
+        any_record_dispatch!(self, r => r.id())
+    }
+    /// The signer.
+    pub fn signer(&self) -> PublicKey {
+        any_record_dispatch!(self, r => r.signer)
+    }
+    /// When it was issued.
+    pub fn issued_at(&self) -> UnixTime {
+        any_record_dispatch!(self, r => r.body.issued_at())
+    }
+    /// When it expires.
+    pub fn expires_at(&self) -> UnixTime {
+        any_record_dispatch!(self, r => r.body.expires_at())
+    }
+    /// Validates with the record type's validation function.
+    pub fn validate(&self, now: UnixTime) -> Result<(), RecordError> {
+        any_record_dispatch!(self, r => r.validate(now))
+    }
+    /// Encodes for the wire or the store.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        codec::encode(self)
+    }
+    /// Decodes (without validating), bounded by the largest record size.
+    pub fn decode(bytes: &[u8]) -> Result<AnyRecord, CodecError> {
+        codec::decode(bytes, crate::limits::MAX_COLLABORATION_BYTES + 16)
+    }
+}
+
+macro_rules! any_from {
+    ($($t:ident),*) => {$(
+        impl From<Signed<$t>> for AnyRecord {
+            fn from(r: Signed<$t>) -> AnyRecord { AnyRecord::$t(r) }
+        }
+    )*};
+}
+any_from!(
+    Profile,
+    Need,
+    Offer,
+    Attestation,
+    Revocation,
+    Collaboration,
+    CollabEntry,
+    Message
+);
+
+#[cfg(test)]
+mod tests;

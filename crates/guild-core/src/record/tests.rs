@@ -1,0 +1,280 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::fixtures::*;
+use crate::limits::*;
+use crate::skill::SkillTag;
+use crate::time::DAY;
+
+const NOW: UnixTime = T0 + 60;
+
+#[test]
+fn every_kind_round_trips_and_validates() {
+    for record in one_of_each() {
+        record
+            .validate(NOW)
+            .unwrap_or_else(|e| panic!("{:?}: {e}", record.kind()));
+        let bytes = record.encode().unwrap();
+        let back = AnyRecord::decode(&bytes).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(back.id(), record.id());
+        // JSON (control socket) round trip too.
+        let json = serde_json::to_string(&record).unwrap();
+        let from_json: AnyRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(from_json, record, "{json}");
+    }
+}
+
+#[test]
+fn ids_are_distinct_and_ignore_the_signature() {
+    let records = one_of_each();
+    let ids: std::collections::BTreeSet<_> = records.iter().map(|r| r.id()).collect();
+    assert_eq!(ids.len(), records.len());
+    // The same body in another envelope (e.g. a malleated signature) keeps its id.
+    let a = identity(1);
+    let p = sign(profile(&a, "Ada", &["rust"], T0), &a);
+    let mut tampered = p.clone();
+    tampered.signature.0[63] ^= 0x10;
+    assert_eq!(tampered.id(), p.id());
+    assert_eq!(
+        tampered.validate(NOW),
+        Err(RecordError::BadSignature {
+            kind: RecordKind::Profile
+        })
+    );
+    // Domains separate kinds: the same bytes signed as another kind never verify.
+    assert_ne!(Profile::DOMAIN, Need::DOMAIN);
+}
+
+#[test]
+fn bad_signatures_and_signers() {
+    let a = identity(1);
+    let b = identity(2);
+    // Signed by b while claiming to be a.
+    let forged = sign(profile(&a, "Ada", &["rust"], T0), &b);
+    assert!(matches!(
+        forged.validate(NOW),
+        Err(RecordError::SignerMismatch { .. })
+    ));
+    // Envelope signer rewritten to a: the signature no longer verifies.
+    let mut forged2 = forged.clone();
+    forged2.signer = a.public();
+    assert!(matches!(
+        forged2.validate(NOW),
+        Err(RecordError::BadSignature { .. })
+    ));
+    // Content changed after signing.
+    let mut edited = sign(profile(&a, "Ada", &["rust"], T0), &a);
+    edited.body.name = "Eve".into();
+    assert!(matches!(
+        edited.validate(NOW),
+        Err(RecordError::BadSignature { .. })
+    ));
+    // An issuer key that is not a curve point.
+    let mut body = profile(&a, "Ada", &["rust"], T0);
+    body.issuer = PublicKey([0xff; 32]);
+    let mut bogus = sign(body, &a);
+    bogus.signer = PublicKey([0xff; 32]);
+    assert!(matches!(
+        bogus.validate(NOW),
+        Err(RecordError::BadKey { .. } | RecordError::BadSignature { .. })
+    ));
+}
+
+#[test]
+fn time_rules() {
+    let a = identity(1);
+    let ok = sign(profile(&a, "Ada", &["rust"], T0), &a);
+    assert!(
+        ok.validate(T0 - MAX_CLOCK_SKEW_SECS).is_ok(),
+        "skew tolerated"
+    );
+    assert!(matches!(
+        ok.validate(T0 - MAX_CLOCK_SKEW_SECS - 1),
+        Err(RecordError::FromTheFuture { .. })
+    ));
+    assert!(matches!(
+        ok.validate(T0 + 7 * DAY),
+        Err(RecordError::Expired { ago: 0, .. })
+    ));
+    let mut body = profile(&a, "Ada", &["rust"], T0);
+    body.expires_at = T0 + MAX_PROFILE_LIFETIME + 1;
+    assert!(matches!(
+        sign(body, &a).validate(NOW),
+        Err(RecordError::Lifetime { .. })
+    ));
+    let mut body = need(&a, "x", &["rust"], T0);
+    body.expires_at = T0;
+    assert!(matches!(
+        sign(body, &a).validate(T0 - 1),
+        Err(RecordError::Lifetime { .. })
+    ));
+}
+
+#[test]
+fn version_and_size_limits() {
+    let a = identity(1);
+    let mut body = profile(&a, "Ada", &["rust"], T0);
+    body.version = 2;
+    assert!(matches!(
+        sign(body, &a).validate(NOW),
+        Err(RecordError::UnsupportedVersion { version: 2, .. })
+    ));
+    let mut body = profile(&a, "Ada", &["rust"], T0);
+    body.bio = "x".repeat(MAX_BIO_BYTES + 1);
+    let err = sign(body, &a).validate(NOW).unwrap_err();
+    assert!(err.to_string().contains("bio"), "{err}");
+    // Oversized encodings are refused before decoding.
+    let huge = vec![0u8; MAX_PROFILE_BYTES + 1];
+    assert!(matches!(
+        Signed::<Profile>::decode(&huge),
+        Err(RecordError::Codec {
+            source: crate::codec::CodecError::TooLarge { .. },
+            ..
+        })
+    ));
+    // Many fields each within limits but together too big for the record.
+    let mut body = profile(&a, "Ada", &["rust"], T0);
+    body.resources = (0..MAX_RESOURCES)
+        .map(|i| Resource {
+            tag: tag(&format!("thing-{i}")),
+            description: "d".repeat(MAX_RESOURCE_DESCRIPTION_BYTES),
+            availability: "a".repeat(MAX_AVAILABILITY_BYTES),
+        })
+        .collect();
+    body.bio = "b".repeat(MAX_BIO_BYTES);
+    body.links = vec!["l".repeat(MAX_LINK_BYTES); MAX_LINKS];
+    let err = sign(body, &a).validate(NOW).unwrap_err();
+    assert!(matches!(err, RecordError::Codec { .. }), "{err}");
+}
+
+#[test]
+fn field_rules() {
+    let a = identity(1);
+    let b = identity(2);
+    let mut body = profile(&a, "Ada", &["rust"], T0);
+    body.skills.push(Skill {
+        tag: SkillTag::new_unchecked("Rust"),
+        level: Level::Expert,
+    });
+    let err = sign(body, &a).validate(NOW).unwrap_err();
+    assert!(err.to_string().contains("not normalised"), "{err}");
+    let mut body = profile(&a, "Ada", &["rust", "rust"], T0);
+    body.links.clear();
+    assert!(sign(body, &a)
+        .validate(NOW)
+        .unwrap_err()
+        .to_string()
+        .contains("twice"));
+    let mut body = profile(&a, "Ada\u{0000}", &["rust"], T0);
+    body.links.clear();
+    assert!(sign(body, &a).validate(NOW).is_err());
+
+    let n = sign(need(&a, "help", &["kicad"], T0), &a);
+    let mut empty = need(&a, "  ", &["kicad"], T0);
+    assert!(sign(empty.clone(), &a).validate(NOW).is_err());
+    empty.text = "help".into();
+    empty.skills.clear();
+    assert!(
+        sign(empty, &a).validate(NOW).is_err(),
+        "a need asks for something"
+    );
+
+    for bad in [0i8, 6, -6, i8::MIN] {
+        let att = sign(attestation(&a, &b, n.id(), bad, T0), &a);
+        assert!(att.validate(NOW).is_err(), "score {bad}");
+    }
+    let self_vouch = sign(attestation(&a, &a, n.id(), 3, T0), &a);
+    assert!(self_vouch.validate(NOW).is_err());
+    let mut seq = attestation(&a, &b, n.id(), 3, T0);
+    seq.seq = 2;
+    assert!(sign(seq, &a)
+        .validate(NOW)
+        .unwrap_err()
+        .to_string()
+        .contains("prev"));
+
+    // An offer on one's own need.
+    let own = sign(offer(&a, &n, T0), &a);
+    assert!(own.validate(NOW).is_err());
+}
+
+#[test]
+fn collaboration_proves_membership() {
+    let a = identity(1);
+    let b = identity(2);
+    let c = identity(3);
+    let n = sign(need(&a, "review", &["kicad"], T0), &a);
+    let ob = sign(offer(&b, &n, T0), &b);
+    let collab = sign(collaboration(&a, n.clone(), vec![ob.clone()], T0), &a);
+    collab.validate(NOW).unwrap();
+    assert_eq!(collab.body.members(), vec![a.public(), b.public()]);
+    assert!(!collab.body.is_member(&c.public()));
+
+    // c cannot open a collaboration on a's need.
+    let stolen = sign(collaboration(&c, n.clone(), vec![ob.clone()], T0), &c);
+    assert!(stolen.validate(NOW).is_err());
+    // An offer for another need cannot be slipped in.
+    let other = sign(need(&a, "other", &["rust"], T0), &a);
+    let oc = sign(offer(&c, &other, T0), &c);
+    let mixed = sign(collaboration(&a, n.clone(), vec![ob.clone(), oc], T0), &a);
+    assert!(mixed.validate(NOW).is_err());
+    // A forged offer (c's content, claims to be b) fails.
+    let mut forged = ob.clone();
+    forged.body.text = "changed".into();
+    let bad = sign(collaboration(&a, n.clone(), vec![forged], T0), &a);
+    assert!(bad
+        .validate(NOW)
+        .unwrap_err()
+        .to_string()
+        .contains("offers"));
+    // The collaboration stays valid after the need and offer expire.
+    assert!(collab.validate(T0 + 30 * DAY).is_ok());
+}
+
+#[test]
+fn batch_verification_agrees() {
+    let a = identity(1);
+    let records: Vec<Signed<Profile>> = (0..16)
+        .map(|i| sign(profile(&a, &format!("n{i}"), &["rust"], T0 + i), &a))
+        .collect();
+    let msgs: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| signing_bytes(&r.body).unwrap())
+        .collect();
+    let msg_refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
+    let sigs: Vec<_> = records
+        .iter()
+        .map(|r| ed25519_dalek::Signature::from_bytes(&r.signature.0))
+        .collect();
+    let keys: Vec<_> = records
+        .iter()
+        .map(|r| r.signer.verifying_key().unwrap())
+        .collect();
+    assert!(ed25519_dalek::verify_batch(&msg_refs, &sigs, &keys).is_ok());
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for len in 0..300usize {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        let _ = AnyRecord::decode(&bytes);
+        let _ = Signed::<Profile>::decode_valid(&bytes, NOW);
+        let _ = Signed::<Collaboration>::decode_valid(&bytes, NOW);
+    }
+    // Valid record bytes, truncated at every point.
+    for record in one_of_each() {
+        let bytes = record.encode().unwrap();
+        for cut in 0..bytes.len() {
+            assert!(AnyRecord::decode(&bytes[..cut]).is_err());
+        }
+    }
+}
