@@ -5,6 +5,7 @@
 //! skill-tag normalisation, the skill DHT key) lives here, once. See `docs/protocol.md`.
 
 pub mod codec;
+pub mod control;
 #[cfg(any(test, feature = "test-helpers"))]
 #[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 pub mod fixtures;

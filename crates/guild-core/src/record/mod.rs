@@ -459,6 +459,15 @@ macro_rules! any_from {
         impl From<Signed<$t>> for AnyRecord {
             fn from(r: Signed<$t>) -> AnyRecord { AnyRecord::$t(r) }
         }
+        impl TryFrom<AnyRecord> for Signed<$t> {
+            type Error = AnyRecord;
+            fn try_from(r: AnyRecord) -> Result<Self, AnyRecord> {
+                match r {
+                    AnyRecord::$t(x) => Ok(x),
+                    other => Err(other),
+                }
+            }
+        }
     )*};
 }
 any_from!(

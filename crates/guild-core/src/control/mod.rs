@@ -1,0 +1,1 @@
+//! The control-socket protocol (newline-delimited JSON over a Unix socket) and its client.

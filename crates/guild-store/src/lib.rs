@@ -1,0 +1,159 @@
+//! Guild's node store: typed trees over one sled database, opened by the daemon alone.
+//!
+//! | tree            | key                                   | value                        |
+//! |-----------------|---------------------------------------|------------------------------|
+//! | `meta`          | name (UTF-8)                          | bincode of a typed value     |
+//! | `profiles`      | issuer public key (32)                | `Signed<Profile>`            |
+//! | `records`       | record id (32)                        | `AnyRecord` (not profiles)   |
+//! | `by_time`       | kind (1) ‖ issued_at (8, BE) ‖ id (32) | empty — the sync index      |
+//! | `att_by_issuer` | issuer (32) ‖ attestation id (32)     | empty                        |
+//! | `att_by_subject`| subject (32) ‖ attestation id (32)    | empty                        |
+//! | `peers`         | peer id bytes                         | [`KnownPeer`]                |
+//!
+//! Every value goes through `guild_core::codec`; a value that does not decode is reported as
+//! [`StoreError::Corrupt`] naming its tree and key, never a panic. Writes a user is told about are
+//! flushed first ([`Store::flush`]).
+
+mod error;
+mod peers;
+mod records;
+
+pub use error::StoreError;
+pub use peers::KnownPeer;
+pub use records::ProfilePut;
+
+use guild_core::codec;
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The schema version this code reads and writes. Bumped on incompatible layout changes.
+pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema_version";
+/// Largest value read from the `meta` tree.
+const MAX_META_BYTES: usize = 256 * 1024;
+
+/// The node store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    meta: sled::Tree,
+    profiles: sled::Tree,
+    records: sled::Tree,
+    by_time: sled::Tree,
+    att_by_issuer: sled::Tree,
+    att_by_subject: sled::Tree,
+    peers: sled::Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.path.display())
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, checking the schema version.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 << 20)
+            .open()
+            .map_err(|e| StoreError::open(path, e))?;
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|e| StoreError::Sled(format!("opening tree {name}: {e}")))
+        };
+        let store = Store {
+            meta: tree("meta")?,
+            profiles: tree("profiles")?,
+            records: tree("records")?,
+            by_time: tree("by_time")?,
+            att_by_issuer: tree("att_by_issuer")?,
+            att_by_subject: tree("att_by_subject")?,
+            peers: tree("peers")?,
+            path: path.to_path_buf(),
+            db,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        match self.db.get(SCHEMA_KEY)? {
+            None => {
+                if self.db.len() > 0 || self.profiles.len() > 0 || self.records.len() > 0 {
+                    return Err(StoreError::Schema {
+                        path: self.path.clone(),
+                        found: None,
+                    });
+                }
+                self.db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).ok();
+                if found == Some(SCHEMA_VERSION) {
+                    Ok(())
+                } else {
+                    Err(StoreError::Schema {
+                        path: self.path.clone(),
+                        found,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes every pending write to disk. Call before telling a user a write succeeded.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Flushes asynchronously (for use inside the tokio runtime).
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Reads a typed value from the `meta` tree.
+    pub fn get_meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        match self.meta.get(name.as_bytes())? {
+            None => Ok(None),
+            Some(v) => decode("meta", name.as_bytes(), &v, MAX_META_BYTES).map(Some),
+        }
+    }
+
+    /// Writes a typed value to the `meta` tree.
+    pub fn put_meta<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = codec::encode(value).map_err(|e| StoreError::Encode(e.to_string()))?;
+        self.meta.insert(name.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    /// Removes a value from the `meta` tree.
+    pub fn remove_meta(&self, name: &str) -> Result<(), StoreError> {
+        self.meta.remove(name.as_bytes())?;
+        Ok(())
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    key: &[u8],
+    bytes: &[u8],
+    max: usize,
+) -> Result<T, StoreError> {
+    codec::decode(bytes, max).map_err(|e| StoreError::Corrupt {
+        tree,
+        key: hex::encode(key),
+        reason: e.to_string(),
+    })
+}

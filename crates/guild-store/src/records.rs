@@ -1,0 +1,285 @@
+//! Profiles and other signed records, with the sync index and the attestation indexes.
+
+use crate::{decode, Store, StoreError};
+use guild_core::limits::{MAX_COLLABORATION_BYTES, MAX_PROFILE_BYTES};
+use guild_core::{
+    AnyRecord, Profile, PublicKey, RecordBody, RecordId, RecordKind, Signed, UnixTime,
+};
+use sled::Transactional;
+
+/// Upper bound for a stored `AnyRecord` (the largest record kind plus the enum tag).
+const MAX_RECORD_BYTES: usize = MAX_COLLABORATION_BYTES + 16;
+
+/// What [`Store::put_profile`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfilePut {
+    /// First profile of this member.
+    Inserted,
+    /// Replaced an older profile.
+    Replaced,
+    /// Ignored: the stored profile is the same or newer.
+    Stale,
+}
+
+/// Sync-index key: kind ‖ issued_at (big endian, so keys sort by time) ‖ id.
+pub fn time_key(kind: RecordKind, issued_at: UnixTime, id: &RecordId) -> [u8; 41] {
+    let mut k = [0u8; 41];
+    k[0] = kind_byte(kind);
+    k[1..9].copy_from_slice(&issued_at.to_be_bytes());
+    k[9..].copy_from_slice(&id.0);
+    k
+}
+
+/// The byte a kind is indexed under.
+pub fn kind_byte(kind: RecordKind) -> u8 {
+    match kind {
+        RecordKind::Profile => 1,
+        RecordKind::Need => 2,
+        RecordKind::Offer => 3,
+        RecordKind::Attestation => 4,
+        RecordKind::Revocation => 5,
+        RecordKind::Collaboration => 6,
+        RecordKind::CollabEntry => 7,
+        RecordKind::Message => 8,
+    }
+}
+
+fn pair(a: &PublicKey, id: &RecordId) -> [u8; 64] {
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(&a.0);
+    k[32..].copy_from_slice(&id.0);
+    k
+}
+
+impl Store {
+    /// Stores a profile unless an equal or newer one (by `issued_at`, then id) is already stored.
+    /// The caller has validated it.
+    pub fn put_profile(&self, profile: &Signed<Profile>) -> Result<ProfilePut, StoreError> {
+        let key = profile.signer.0;
+        let old = match self.profiles.get(key)? {
+            Some(bytes) => {
+                decode::<Signed<Profile>>("profiles", &key, &bytes, MAX_PROFILE_BYTES).ok()
+            }
+            None => None,
+        };
+        if let Some(old) = &old {
+            if (old.body.issued_at, old.id()) >= (profile.body.issued_at, profile.id()) {
+                return Ok(ProfilePut::Stale);
+            }
+        }
+        let bytes = profile
+            .encode()
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        let new_key = time_key(RecordKind::Profile, profile.body.issued_at, &profile.id());
+        let old_key = old
+            .as_ref()
+            .map(|o| time_key(RecordKind::Profile, o.body.issued_at, &o.id()));
+        (&self.profiles, &self.by_time)
+            .transaction(|(profiles, by_time)| {
+                profiles.insert(&key[..], bytes.as_slice())?;
+                if let Some(k) = &old_key {
+                    by_time.remove(&k[..])?;
+                }
+                by_time.insert(&new_key[..], &[][..])?;
+                Ok(())
+            })
+            .map_err(|e: sled::transaction::TransactionError<()>| {
+                StoreError::Sled(format!("{e:?}"))
+            })?;
+        Ok(if old.is_some() {
+            ProfilePut::Replaced
+        } else {
+            ProfilePut::Inserted
+        })
+    }
+
+    /// The stored profile of a member.
+    pub fn get_profile(&self, who: &PublicKey) -> Result<Option<Signed<Profile>>, StoreError> {
+        match self.profiles.get(who.0)? {
+            None => Ok(None),
+            Some(b) => decode("profiles", &who.0, &b, MAX_PROFILE_BYTES).map(Some),
+        }
+    }
+
+    /// Removes a member's profile (expiry, eviction).
+    pub fn remove_profile(&self, who: &PublicKey) -> Result<(), StoreError> {
+        if let Some(old) = self.profiles.remove(who.0)? {
+            if let Ok(p) = decode::<Signed<Profile>>("profiles", &who.0, &old, MAX_PROFILE_BYTES) {
+                self.by_time
+                    .remove(time_key(RecordKind::Profile, p.body.issued_at, &p.id()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every stored profile; a value that does not decode yields an error item for its key.
+    pub fn profiles(&self) -> impl Iterator<Item = Result<Signed<Profile>, StoreError>> + '_ {
+        self.profiles.iter().map(|item| {
+            let (k, v) = item?;
+            decode("profiles", &k, &v, MAX_PROFILE_BYTES)
+        })
+    }
+
+    /// Number of stored profiles.
+    pub fn profile_count(&self) -> usize {
+        self.profiles.len()
+    }
+
+    /// Stores a non-profile record by id (profiles go through [`Store::put_profile`]). Returns
+    /// false when it was already stored. The caller has validated it.
+    pub fn put_record(&self, record: &AnyRecord) -> Result<bool, StoreError> {
+        if let AnyRecord::Profile(p) = record {
+            return Ok(self.put_profile(p)? != ProfilePut::Stale);
+        }
+        let id = record.id();
+        if self.records.contains_key(id.0)? {
+            return Ok(false);
+        }
+        let bytes = record
+            .encode()
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        let tkey = time_key(record.kind(), record.issued_at(), &id);
+        let att = match record {
+            AnyRecord::Attestation(a) => {
+                Some((pair(&a.body.issuer, &id), pair(&a.body.subject, &id)))
+            }
+            _ => None,
+        };
+        (
+            &self.records,
+            &self.by_time,
+            &self.att_by_issuer,
+            &self.att_by_subject,
+        )
+            .transaction(|(records, by_time, by_issuer, by_subject)| {
+                records.insert(&id.0[..], bytes.as_slice())?;
+                by_time.insert(&tkey[..], &[][..])?;
+                if let Some((i, s)) = &att {
+                    by_issuer.insert(&i[..], &[][..])?;
+                    by_subject.insert(&s[..], &[][..])?;
+                }
+                Ok(())
+            })
+            .map_err(|e: sled::transaction::TransactionError<()>| {
+                StoreError::Sled(format!("{e:?}"))
+            })?;
+        Ok(true)
+    }
+
+    /// A stored record by id.
+    pub fn get_record(&self, id: &RecordId) -> Result<Option<AnyRecord>, StoreError> {
+        match self.records.get(id.0)? {
+            None => Ok(None),
+            Some(b) => decode("records", &id.0, &b, MAX_RECORD_BYTES).map(Some),
+        }
+    }
+
+    /// A stored record of a known type by id; `Ok(None)` if absent or of another kind.
+    pub fn get_typed<T: RecordBody>(&self, id: &RecordId) -> Result<Option<Signed<T>>, StoreError>
+    where
+        Signed<T>: TryFrom<AnyRecord>,
+    {
+        Ok(self
+            .get_record(id)?
+            .and_then(|r| Signed::<T>::try_from(r).ok()))
+    }
+
+    /// Whether a record (or a profile with this id) is stored.
+    pub fn has_record(&self, id: &RecordId) -> Result<bool, StoreError> {
+        Ok(self.records.contains_key(id.0)?)
+    }
+
+    /// Removes a record and its index entries.
+    pub fn remove_record(&self, id: &RecordId) -> Result<(), StoreError> {
+        if let Some(old) = self.records.remove(id.0)? {
+            if let Ok(r) = decode::<AnyRecord>("records", &id.0, &old, MAX_RECORD_BYTES) {
+                self.by_time.remove(time_key(r.kind(), r.issued_at(), id))?;
+                if let AnyRecord::Attestation(a) = &r {
+                    self.att_by_issuer.remove(pair(&a.body.issuer, id))?;
+                    self.att_by_subject.remove(pair(&a.body.subject, id))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every stored record of one kind (not profiles), oldest first.
+    pub fn records_of_kind(
+        &self,
+        kind: RecordKind,
+    ) -> impl Iterator<Item = Result<AnyRecord, StoreError>> + '_ {
+        self.by_time
+            .scan_prefix([kind_byte(kind)])
+            .map(move |item| {
+                let (k, _) = item?;
+                let id =
+                    RecordId(
+                        <[u8; 32]>::try_from(&k[9..]).map_err(|_| StoreError::Corrupt {
+                            tree: "by_time",
+                            key: hex::encode(&k),
+                            reason: "short key".into(),
+                        })?,
+                    );
+                self.get_record(&id)?.ok_or_else(|| StoreError::Corrupt {
+                    tree: "by_time",
+                    key: hex::encode(&k),
+                    reason: "index entry without a record".into(),
+                })
+            })
+    }
+
+    /// The sync index for one kind within `[from, to)` issue times: `(issued_at, id)` in order.
+    pub fn index_range(
+        &self,
+        kind: RecordKind,
+        from: UnixTime,
+        to: UnixTime,
+    ) -> Result<Vec<(UnixTime, RecordId)>, StoreError> {
+        let start = time_key(kind, from, &RecordId([0; 32]));
+        let mut out = Vec::new();
+        for item in self.by_time.range(start..) {
+            let (k, _) = item?;
+            if k.len() != 41 || k[0] != kind_byte(kind) {
+                break;
+            }
+            let mut t = [0u8; 8];
+            t.copy_from_slice(&k[1..9]);
+            let t = u64::from_be_bytes(t);
+            if t >= to {
+                break;
+            }
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&k[9..]);
+            out.push((t, RecordId(id)));
+        }
+        Ok(out)
+    }
+
+    /// Ids of attestations issued by `who`.
+    pub fn attestations_by_issuer(&self, who: &PublicKey) -> Result<Vec<RecordId>, StoreError> {
+        ids_with_prefix(&self.att_by_issuer, who)
+    }
+
+    /// Ids of attestations about `who`.
+    pub fn attestations_about(&self, who: &PublicKey) -> Result<Vec<RecordId>, StoreError> {
+        ids_with_prefix(&self.att_by_subject, who)
+    }
+
+    /// Number of non-profile records stored.
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+}
+
+fn ids_with_prefix(tree: &sled::Tree, who: &PublicKey) -> Result<Vec<RecordId>, StoreError> {
+    let mut out = Vec::new();
+    for item in tree.scan_prefix(who.0) {
+        let (k, _) = item?;
+        let mut id = [0u8; 32];
+        if k.len() == 64 {
+            id.copy_from_slice(&k[32..]);
+            out.push(RecordId(id));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,196 @@
+//! Store behaviour: round trips, reopening, corruption and locking.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use guild_core::fixtures::{identity, one_of_each, profile, sign, T0};
+use guild_core::{AnyRecord, RecordKind};
+use guild_store::{ProfilePut, Store, StoreError};
+
+#[test]
+fn every_record_kind_round_trips_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let records = one_of_each();
+    {
+        let store = Store::open(&path).unwrap();
+        for r in &records {
+            assert!(store.put_record(r).unwrap(), "{:?} is new", r.kind());
+            assert!(!store.put_record(r).unwrap(), "{:?} stored once", r.kind());
+        }
+        store
+            .remember_peer(b"peer-1", &["/ip4/127.0.0.1/tcp/4001".into()], T0)
+            .unwrap();
+        store.put_meta("own_seq", &7u64).unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    for r in &records {
+        match r {
+            AnyRecord::Profile(p) => {
+                assert_eq!(store.get_profile(&p.signer).unwrap().as_ref(), Some(p))
+            }
+            other => assert_eq!(store.get_record(&other.id()).unwrap().as_ref(), Some(other)),
+        }
+    }
+    let (peers, bad) = store.known_peers().unwrap();
+    assert!(bad.is_empty());
+    assert_eq!(
+        peers[0].1.addrs,
+        vec!["/ip4/127.0.0.1/tcp/4001".to_string()]
+    );
+    assert_eq!(store.get_meta::<u64>("own_seq").unwrap(), Some(7));
+
+    // Attestation indexes.
+    let att = records
+        .iter()
+        .find(|r| r.kind() == RecordKind::Attestation)
+        .unwrap();
+    let AnyRecord::Attestation(a) = att else {
+        unreachable!()
+    };
+    assert_eq!(
+        store.attestations_by_issuer(&a.body.issuer).unwrap(),
+        vec![a.id()]
+    );
+    assert_eq!(
+        store.attestations_about(&a.body.subject).unwrap(),
+        vec![a.id()]
+    );
+    store.remove_record(&a.id()).unwrap();
+    assert!(store
+        .attestations_about(&a.body.subject)
+        .unwrap()
+        .is_empty());
+    assert!(store.get_record(&a.id()).unwrap().is_none());
+
+    // Sync index by kind and time.
+    let needs = store.index_range(RecordKind::Need, 0, u64::MAX).unwrap();
+    assert_eq!(needs.len(), 1);
+    assert_eq!(store.records_of_kind(RecordKind::Need).count(), 1);
+}
+
+#[test]
+fn newer_profile_replaces_older_and_older_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s")).unwrap();
+    let a = identity(1);
+    let old = sign(profile(&a, "Ada", &["rust"], T0), &a);
+    let new = sign(profile(&a, "Ada L.", &["rust", "kicad"], T0 + 10), &a);
+    assert_eq!(store.put_profile(&old).unwrap(), ProfilePut::Inserted);
+    assert_eq!(store.put_profile(&new).unwrap(), ProfilePut::Replaced);
+    assert_eq!(store.put_profile(&old).unwrap(), ProfilePut::Stale);
+    assert_eq!(store.get_profile(&a.public()).unwrap().unwrap(), new);
+    let idx = store.index_range(RecordKind::Profile, 0, u64::MAX).unwrap();
+    assert_eq!(
+        idx,
+        vec![(T0 + 10, new.id())],
+        "index follows the replacement"
+    );
+    store.remove_profile(&a.public()).unwrap();
+    assert!(store
+        .index_range(RecordKind::Profile, 0, u64::MAX)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn garbage_value_is_reported_as_corruption_for_that_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let a = identity(1);
+    let b = identity(2);
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .put_profile(&sign(profile(&a, "Ada", &["rust"], T0), &a))
+            .unwrap();
+        store.flush().unwrap();
+    }
+    {
+        // Write garbage straight into the tree with sled, as a damaged disk might.
+        let db = sled::open(&path).unwrap();
+        db.open_tree("profiles")
+            .unwrap()
+            .insert(b.public().0, &[0xde, 0xad, 0xbe, 0xef][..])
+            .unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("own_seq", &[0xff; 3][..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let err = store.get_profile(&b.public()).unwrap_err();
+    match &err {
+        StoreError::Corrupt { tree, key, .. } => {
+            assert_eq!(*tree, "profiles");
+            assert_eq!(key, &hex::encode(b.public().0));
+        }
+        other => panic!("expected corruption, got {other}"),
+    }
+    assert!(err.to_string().contains("profiles"));
+    // The good profile is still readable, and iteration reports the bad one without stopping.
+    assert!(store.get_profile(&a.public()).unwrap().is_some());
+    let items: Vec<_> = store.profiles().collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(matches!(
+        store.get_meta::<u64>("own_seq"),
+        Err(StoreError::Corrupt { tree: "meta", .. })
+    ));
+}
+
+#[test]
+fn second_open_says_a_daemon_may_be_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let _first = Store::open(&path).unwrap();
+    // sled's lock is per process (flock on the db file); a child process sees it held.
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "open_from_child", "--nocapture"])
+        .env("GUILD_STORE_CHILD_PATH", &path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("is a guild daemon already running with this home?"),
+        "child said: {text}"
+    );
+    assert!(
+        text.contains(&format!("pid {}", std::process::id())),
+        "holder named: {text}"
+    );
+}
+
+#[test]
+fn open_from_child() {
+    // Helper for the test above; does nothing when run on its own.
+    if let Some(path) = std::env::var_os("GUILD_STORE_CHILD_PATH") {
+        match Store::open(std::path::Path::new(&path)) {
+            Ok(_) => println!("opened"),
+            Err(e) => println!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn wrong_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    {
+        let db = sled::open(&path).unwrap();
+        db.insert("schema_version", &99u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Schema {
+                found: Some(99),
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
