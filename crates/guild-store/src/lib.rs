@@ -19,7 +19,7 @@ mod peers;
 mod records;
 
 pub use error::StoreError;
-pub use peers::KnownPeer;
+pub use peers::{KnownPeer, KnownPeers};
 pub use records::ProfilePut;
 
 use guild_core::codec;
@@ -82,7 +82,7 @@ impl Store {
     fn check_schema(&self) -> Result<(), StoreError> {
         match self.db.get(SCHEMA_KEY)? {
             None => {
-                if self.db.len() > 0 || self.profiles.len() > 0 || self.records.len() > 0 {
+                if !self.db.is_empty() || !self.profiles.is_empty() || !self.records.is_empty() {
                     return Err(StoreError::Schema {
                         path: self.path.clone(),
                         found: None,

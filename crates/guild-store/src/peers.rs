@@ -11,6 +11,9 @@ pub const MAX_ADDRS_PER_PEER: usize = 8;
 pub const MAX_KNOWN_PEERS: usize = 1024;
 const MAX_PEER_BYTES: usize = 8 * 1024;
 
+/// Remembered peers (peer id bytes, what we know), and entries that did not decode.
+pub type KnownPeers = (Vec<(Vec<u8>, KnownPeer)>, Vec<StoreError>);
+
 /// What we remember about a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnownPeer {
@@ -75,7 +78,7 @@ impl Store {
 
     /// Every remembered peer: `(peer id bytes, what we know)`, most recently seen first. Entries
     /// that do not decode are skipped and returned as errors in the second list.
-    pub fn known_peers(&self) -> Result<(Vec<(Vec<u8>, KnownPeer)>, Vec<StoreError>), StoreError> {
+    pub fn known_peers(&self) -> Result<KnownPeers, StoreError> {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for item in self.peers.iter() {
@@ -85,7 +88,7 @@ impl Store {
                 Err(e) => bad.push(e),
             }
         }
-        ok.sort_by(|a, b| b.1.last_seen.cmp(&a.1.last_seen));
+        ok.sort_by_key(|p| std::cmp::Reverse(p.1.last_seen));
         Ok((ok, bad))
     }
 
