@@ -1,0 +1,504 @@
+//! The daemon's configuration file (TOML, `configs/default.toml` documents every key).
+//!
+//! Missing keys take defaults; unknown keys are returned as warnings naming them (typos should not
+//! silently do nothing); invalid values are errors naming the key and the reason.
+
+use guild_core::time::parse_duration;
+use libp2p::Multiaddr;
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default configuration file, as shipped in `configs/default.toml`.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/default.toml");
+
+/// A duration written as `"7d"`, `"12h"`, `"90s"` (or a number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Secs(pub u64);
+
+impl Secs {
+    /// As a `Duration`.
+    pub fn duration(self) -> Duration {
+        Duration::from_secs(self.0)
+    }
+}
+
+impl Serialize for Secs {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}s", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Secs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Secs(n)),
+            Raw::S(s) => parse_duration(&s).map(Secs).map_err(de::Error::custom),
+        }
+    }
+}
+
+/// `[network]`: how the node joins its community.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkSection {
+    /// Community name (part of every protocol id and topic).
+    pub community: String,
+    /// Listen multiaddrs.
+    pub listen: Vec<String>,
+    /// Bootstrap peers (multiaddrs ending in `/p2p/<id>`).
+    pub bootstrap: Vec<String>,
+    /// mDNS discovery on the LAN.
+    pub mdns: bool,
+    /// Kademlia server mode.
+    pub kad_server: bool,
+    /// Serve as a circuit relay.
+    pub relay_server: bool,
+    /// Relays to reserve circuits on.
+    pub relays: Vec<String>,
+    /// AutoNAT probing.
+    pub autonat: bool,
+    /// DCUtR hole punching.
+    pub dcutr: bool,
+    /// Connection limit in total.
+    pub max_connections: u32,
+    /// Connection limit per peer.
+    pub max_connections_per_peer: u32,
+    /// DHT random walk interval.
+    pub random_walk_interval: Secs,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            community: "main".into(),
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".into(),
+                "/ip4/0.0.0.0/udp/0/quic-v1".into(),
+            ],
+            bootstrap: vec![],
+            mdns: true,
+            kad_server: true,
+            relay_server: false,
+            relays: vec![],
+            autonat: true,
+            dcutr: true,
+            max_connections: 256,
+            max_connections_per_peer: 2,
+            random_walk_interval: Secs(300),
+        }
+    }
+}
+
+/// `[profile]`: publishing the node's own profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileSection {
+    /// Validity of a published profile.
+    pub lifetime: Secs,
+    /// Republish interval.
+    pub republish_interval: Secs,
+}
+
+impl Default for ProfileSection {
+    fn default() -> Self {
+        ProfileSection {
+            lifetime: Secs(7 * 86_400),
+            republish_interval: Secs(12 * 3600),
+        }
+    }
+}
+
+/// `[limits]`: bounds on what peers can make us store and send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsSection {
+    /// Most profiles in the index.
+    pub max_profiles: usize,
+    /// Records accepted per peer per minute.
+    pub records_per_peer_per_minute: u32,
+    /// Records per sync response.
+    pub sync_batch: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_profiles: 100_000,
+            records_per_peer_per_minute: 600,
+            sync_batch: 256,
+        }
+    }
+}
+
+/// `[control]`: the local control socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ControlSection {
+    /// Socket path; empty means `$GUILD_HOME/guild.sock`.
+    pub socket: String,
+    /// Simultaneous connections.
+    pub max_connections: usize,
+    /// Largest request line.
+    pub max_request_bytes: usize,
+    /// Per-subscriber event queue.
+    pub subscriber_queue: usize,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection {
+            socket: String::new(),
+            max_connections: 64,
+            max_request_bytes: 1 << 20,
+            subscriber_queue: 1024,
+        }
+    }
+}
+
+/// `[metrics]`: Prometheus endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsSection {
+    /// Serve metrics.
+    pub enabled: bool,
+    /// Loopback address to serve on.
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: false,
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSection {
+    /// tracing filter.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".into(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `[network]`.
+    pub network: NetworkSection,
+    /// `[profile]`.
+    pub profile: ProfileSection,
+    /// `[limits]`.
+    pub limits: LimitsSection,
+    /// `[control]`.
+    pub control: ControlSection,
+    /// `[metrics]`.
+    pub metrics: MetricsSection,
+    /// `[log]`.
+    pub log: LogSection,
+}
+
+/// A configuration problem. Messages name the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Cannot read the file.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// Not TOML, or a value of the wrong type.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// Parser message (names the key and line).
+        message: String,
+    },
+    /// A value of the right type that is not acceptable.
+    #[error("config file {path}: invalid value for `{key}`: {reason}")]
+    Invalid {
+        /// File.
+        path: PathBuf,
+        /// Dotted key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Parses configuration text. Returns the config and warnings for unknown keys.
+    pub fn parse(path: &Path, text: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        let value: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let config: Config =
+            Config::deserialize(value.clone()).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let known = toml::Value::try_from(Config::default()).unwrap_or(toml::Value::Boolean(false));
+        let mut warnings = Vec::new();
+        unknown_keys(&value, &known, "", &mut warnings);
+        let warnings = warnings
+            .into_iter()
+            .map(|k| format!("config file {}: unknown key `{k}` ignored", path.display()))
+            .collect();
+        config.validate(path)?;
+        Ok((config, warnings))
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let n = &self.network;
+        if n.community.is_empty()
+            || n.community.len() > 64
+            || !n
+                .community
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(invalid(
+                "network.community",
+                format!(
+                    "`{}` must be 1-64 characters of a-z, 0-9, '-', '_', '.'",
+                    n.community
+                ),
+            ));
+        }
+        for (key, list, need_p2p) in [
+            ("network.listen", &n.listen, false),
+            ("network.bootstrap", &n.bootstrap, true),
+            ("network.relays", &n.relays, true),
+        ] {
+            for a in list {
+                check_multiaddr(a, need_p2p).map_err(|r| invalid(key, r))?;
+            }
+        }
+        if n.max_connections == 0 {
+            return Err(invalid(
+                "network.max_connections",
+                "must be at least 1".into(),
+            ));
+        }
+        if n.max_connections_per_peer == 0 {
+            return Err(invalid(
+                "network.max_connections_per_peer",
+                "must be at least 1".into(),
+            ));
+        }
+        if n.random_walk_interval.0 < 10 {
+            return Err(invalid(
+                "network.random_walk_interval",
+                "must be at least 10s".into(),
+            ));
+        }
+        let p = &self.profile;
+        if p.lifetime.0 < 3600 || p.lifetime.0 > guild_core::limits::MAX_PROFILE_LIFETIME {
+            return Err(invalid(
+                "profile.lifetime",
+                "must be between 1h and 30d".into(),
+            ));
+        }
+        if p.republish_interval.0 < 60 || p.republish_interval.0 * 2 > p.lifetime.0 {
+            return Err(invalid(
+                "profile.republish_interval",
+                "must be at least 1m and at most half of profile.lifetime".into(),
+            ));
+        }
+        let l = &self.limits;
+        if l.max_profiles == 0 {
+            return Err(invalid("limits.max_profiles", "must be at least 1".into()));
+        }
+        if l.records_per_peer_per_minute == 0 {
+            return Err(invalid(
+                "limits.records_per_peer_per_minute",
+                "must be at least 1".into(),
+            ));
+        }
+        if l.sync_batch == 0 || l.sync_batch > 4096 {
+            return Err(invalid(
+                "limits.sync_batch",
+                "must be between 1 and 4096".into(),
+            ));
+        }
+        let c = &self.control;
+        if c.max_connections == 0 {
+            return Err(invalid(
+                "control.max_connections",
+                "must be at least 1".into(),
+            ));
+        }
+        if c.max_request_bytes < 1024 || c.max_request_bytes > 16 << 20 {
+            return Err(invalid(
+                "control.max_request_bytes",
+                "must be between 1024 and 16777216".into(),
+            ));
+        }
+        if c.subscriber_queue == 0 || c.subscriber_queue > 1 << 20 {
+            return Err(invalid(
+                "control.subscriber_queue",
+                "must be between 1 and 1048576".into(),
+            ));
+        }
+        let addr: std::net::SocketAddr =
+            self.metrics.listen.parse().map_err(|e| {
+                invalid("metrics.listen", format!("`{}`: {e}", self.metrics.listen))
+            })?;
+        if !addr.ip().is_loopback() {
+            return Err(invalid(
+                "metrics.listen",
+                format!("{addr} is not a loopback address; metrics are only served locally"),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Checks a multiaddr; with `need_p2p`, it must end in `/p2p/<peer id>`.
+pub fn check_multiaddr(text: &str, need_p2p: bool) -> Result<Multiaddr, String> {
+    let addr: Multiaddr = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a multiaddr: {e}"))?;
+    if need_p2p
+        && !matches!(
+            addr.iter().last(),
+            Some(libp2p::multiaddr::Protocol::P2p(_))
+        )
+    {
+        return Err(format!("`{text}` must end in /p2p/<peer id>"));
+    }
+    Ok(addr)
+}
+
+fn unknown_keys(value: &toml::Value, known: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+    if let (toml::Value::Table(t), toml::Value::Table(k)) = (value, known) {
+        for (key, v) in t {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match k.get(key) {
+                None => out.push(path),
+                Some(kv) => unknown_keys(v, kv, &path, out),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn p() -> &'static Path {
+        Path::new("test.toml")
+    }
+
+    #[test]
+    fn shipped_default_parses_cleanly_and_equals_defaults() {
+        let (c, warnings) = Config::parse(p(), DEFAULT_CONFIG).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let d = Config::default();
+        assert_eq!(
+            toml::Value::try_from(&c).unwrap(),
+            toml::Value::try_from(&d).unwrap(),
+            "configs/default.toml documents exactly the built-in defaults"
+        );
+    }
+
+    #[test]
+    fn every_default_key_is_documented_in_the_shipped_file() {
+        let known = toml::Value::try_from(Config::default()).unwrap();
+        for (section, table) in known.as_table().unwrap() {
+            for key in table.as_table().unwrap().keys() {
+                assert!(
+                    DEFAULT_CONFIG.contains(&format!("\n{key} =")),
+                    "{section}.{key} missing from configs/default.toml"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let (c, w) = Config::parse(p(), "").unwrap();
+        assert!(w.is_empty());
+        assert_eq!(c.network.community, "main");
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_their_names() {
+        let (_, w) = Config::parse(p(), "[network]\nmdsn = false\n[extra]\nx = 1\n").unwrap();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("network.mdsn") || w[1].contains("network.mdsn"),
+            "{w:?}"
+        );
+        assert!(w.iter().any(|x| x.contains("`extra`")), "{w:?}");
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_reason() {
+        let cases = [
+            ("[network]\nmdns = \"yes\"\n", "mdns"),
+            (
+                "[network]\nbootstrap = [\"/ip4/1.2.3.4/tcp/1\"]\n",
+                "network.bootstrap",
+            ),
+            ("[network]\nlisten = [\"nonsense\"]\n", "network.listen"),
+            ("[network]\ncommunity = \"a b\"\n", "network.community"),
+            ("[profile]\nlifetime = \"90d\"\n", "profile.lifetime"),
+            ("[profile]\nlifetime = \"7x\"\n", "unknown duration unit"),
+            ("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "metrics.listen"),
+            ("[limits]\nmax_profiles = -1\n", "max_profiles"),
+            (
+                "[control]\nmax_request_bytes = 10\n",
+                "control.max_request_bytes",
+            ),
+            ("not toml at all [", "test.toml"),
+        ];
+        for (text, needle) in cases {
+            let err = Config::parse(p(), text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?} gave {err}");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The Guild daemon: configuration, the Guild home, the node (domain service over the network and
+//! the store) and the control-socket server.
+//!
+//! ```text
+//!  guild CLI ──┐            ┌────────────── daemon ────────────────┐
+//!  scripts  ───┼─ control ──┤ control server → node service (logic) │── store (sled)
+//!              │  socket    │                    ↑↓ commands/events │
+//!              └────────────┤              network event loop       │── libp2p swarm
+//!                           └───────────────────────────────────────┘
+//! ```
+
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod home;
+
+/// `meta` key of the node's own signed profile.
+pub const OWN_PROFILE_KEY: &str = "own_profile";
