@@ -15,6 +15,7 @@ pub mod limits;
 pub mod record;
 pub mod skill;
 pub mod time;
+pub mod wire;
 
 pub use keys::{Identity, PublicKey, SignatureBytes};
 pub use record::{

@@ -1,0 +1,182 @@
+//! Range-based set reconciliation over the `(issued_at, id)` order of one record kind — the pure
+//! half of catch-up sync (see `guild_core::wire` for the protocol). No I/O: both sides hand in a
+//! sorted slice of their keys.
+
+use guild_core::wire::{Fingerprint, RangeReply, SyncKey, SYNC_FANOUT, SYNC_LEAF_IDS};
+use guild_core::RecordId;
+
+/// The keys of `items` (sorted) within `[lo, hi)` (`hi == MAX` is inclusive).
+fn in_range(items: &[SyncKey], lo: SyncKey, hi: SyncKey) -> &[SyncKey] {
+    let start = items.partition_point(|k| *k < lo);
+    let end = if hi == SyncKey::MAX {
+        items.len()
+    } else {
+        items.partition_point(|k| *k < hi)
+    };
+    &items[start..end.max(start)]
+}
+
+/// The fingerprint of `[lo, hi)` over `items`.
+pub fn fingerprint(items: &[SyncKey], lo: SyncKey, hi: SyncKey) -> Fingerprint {
+    let slice = in_range(items, lo, hi);
+    let mut xor = [0u8; 32];
+    for k in slice {
+        for (x, b) in xor.iter_mut().zip(k.id.0.iter()) {
+            *x ^= b;
+        }
+    }
+    Fingerprint {
+        lo,
+        hi,
+        count: u32::try_from(slice.len()).unwrap_or(u32::MAX),
+        xor,
+    }
+}
+
+/// The responder's answer to one range fingerprint.
+pub fn reply(items: &[SyncKey], theirs: &Fingerprint) -> RangeReply {
+    let ours = fingerprint(items, theirs.lo, theirs.hi);
+    if ours.count == theirs.count && ours.xor == theirs.xor {
+        return RangeReply::Equal;
+    }
+    let slice = in_range(items, theirs.lo, theirs.hi);
+    if slice.len() <= SYNC_LEAF_IDS {
+        return RangeReply::Ids {
+            lo: theirs.lo,
+            hi: theirs.hi,
+            ids: slice.iter().map(|k| k.id).collect(),
+        };
+    }
+    // Split at our own items so each part holds about the same number of our keys.
+    let chunk = slice.len().div_ceil(SYNC_FANOUT);
+    let mut bounds = vec![theirs.lo];
+    bounds.extend(slice.iter().step_by(chunk).skip(1).copied());
+    bounds.push(theirs.hi);
+    let parts = bounds
+        .windows(2)
+        .map(|w| fingerprint(items, w[0], w[1]))
+        .collect();
+    RangeReply::Split(parts)
+}
+
+/// What the requester does with a reply: sub-ranges to ask about next, and ids to fetch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct NextStep {
+    /// Ranges that still differ (with our fingerprints), for the next request.
+    pub ranges: Vec<Fingerprint>,
+    /// Ids the responder has and we lack.
+    pub fetch: Vec<RecordId>,
+}
+
+/// Folds the responder's replies into the next step, given our own sorted keys.
+pub fn next_step(items: &[SyncKey], replies: &[RangeReply]) -> NextStep {
+    let mut step = NextStep::default();
+    for r in replies {
+        match r {
+            RangeReply::Equal => {}
+            RangeReply::Ids { lo, hi, ids } => {
+                let ours: std::collections::HashSet<RecordId> =
+                    in_range(items, *lo, *hi).iter().map(|k| k.id).collect();
+                step.fetch
+                    .extend(ids.iter().filter(|id| !ours.contains(id)));
+            }
+            RangeReply::Split(parts) => {
+                for theirs in parts {
+                    let ours = fingerprint(items, theirs.lo, theirs.hi);
+                    if ours.count != theirs.count || ours.xor != theirs.xor {
+                        if theirs.count == 0 {
+                            continue; // they have nothing there that we lack
+                        }
+                        step.ranges.push(ours);
+                    }
+                }
+            }
+        }
+    }
+    step
+}
+
+/// The first request: the whole key space.
+pub fn initial(items: &[SyncKey]) -> Vec<Fingerprint> {
+    vec![fingerprint(items, SyncKey::MIN, SyncKey::MAX)]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use guild_core::wire::MAX_SYNC_RANGES;
+
+    fn key(i: u64) -> SyncKey {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+        id[8..16].copy_from_slice(&i.to_le_bytes());
+        SyncKey {
+            time: 1_000 + i / 3,
+            id: RecordId(id),
+        }
+    }
+
+    /// Runs the protocol to the end; returns (ids fetched, rounds, ranges sent, ids received).
+    fn run(a: &[SyncKey], b: &[SyncKey]) -> (Vec<RecordId>, usize, usize, usize) {
+        let mut ranges = initial(a);
+        let (mut fetched, mut rounds, mut sent, mut ids_seen) = (vec![], 0, 0, 0);
+        while !ranges.is_empty() {
+            rounds += 1;
+            assert!(rounds < 20, "terminates");
+            for batch in ranges.chunks(MAX_SYNC_RANGES) {
+                sent += batch.len();
+            }
+            let replies: Vec<RangeReply> = ranges.iter().map(|f| reply(b, f)).collect();
+            ids_seen += replies
+                .iter()
+                .map(|r| match r {
+                    RangeReply::Ids { ids, .. } => ids.len(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+            let step = next_step(a, &replies);
+            fetched.extend(step.fetch);
+            ranges = step.ranges;
+        }
+        (fetched, rounds, sent, ids_seen)
+    }
+
+    #[test]
+    fn identical_sets_take_one_round_and_no_records() {
+        let items: Vec<SyncKey> = (0..10_000).map(key).collect();
+        let (fetched, rounds, _, _) = run(&items, &items);
+        assert!(fetched.is_empty());
+        assert_eq!(rounds, 1);
+    }
+
+    #[test]
+    fn ten_thousand_records_differing_in_a_handful_exchange_a_handful() {
+        let common: Vec<SyncKey> = (0..10_000).map(key).collect();
+        let mut a = common.clone();
+        let mut b = common.clone();
+        // b has 5 records a lacks; a has 3 records b lacks.
+        let extra_b: Vec<SyncKey> = (20_000..20_005).map(key).collect();
+        b.extend(&extra_b);
+        a.extend((30_000..30_003).map(key));
+        a.sort();
+        b.sort();
+        let (mut fetched, rounds, ranges, ids) = run(&a, &b);
+        fetched.sort();
+        let mut want: Vec<RecordId> = extra_b.iter().map(|k| k.id).collect();
+        want.sort();
+        assert_eq!(fetched, want, "exactly the missing records are fetched");
+        assert!(rounds <= 5, "{rounds} rounds");
+        assert!(ranges < 400, "{ranges} fingerprints sent");
+        assert!(ids < 400, "{ids} ids listed");
+    }
+
+    #[test]
+    fn empty_requester_fetches_everything_and_empty_responder_nothing() {
+        let b: Vec<SyncKey> = (0..1_000).map(key).collect();
+        let (fetched, _, _, _) = run(&[], &b);
+        assert_eq!(fetched.len(), 1_000);
+        let (fetched, _, _, _) = run(&b, &[]);
+        assert!(fetched.is_empty());
+    }
+}
