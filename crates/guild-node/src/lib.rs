@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod home;
+pub mod node;
 pub mod service;
 
 /// `meta` key of the node's own signed profile.

@@ -5,7 +5,7 @@
 //! the asker's *trust* in the member (a factor in `[0, 1]`, 0.5 = neutral/unknown) and *freshness*
 //! (profiles halve in weight every [`FRESHNESS_HALF_LIFE`] since issue). Each result says why.
 
-use guild_core::{Level, Profile, PublicKey, SkillTag, UnixTime};
+use guild_core::{Level, Profile, PublicKey, RecordId, SkillTag, UnixTime};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -29,11 +29,14 @@ pub struct Entry {
     pub issued_at: UnixTime,
     /// When it expires.
     pub expires_at: UnixTime,
+    /// The profile's record id.
+    pub id: RecordId,
 }
 
 impl Entry {
-    fn from_profile(p: &Profile) -> Entry {
+    fn from_profile(id: RecordId, p: &Profile) -> Entry {
         Entry {
+            id,
             name: p.name.clone(),
             bio: p.bio.clone(),
             skills: p.skills.iter().map(|s| (s.tag.clone(), s.level)).collect(),
@@ -90,6 +93,7 @@ pub struct Index {
     entries: HashMap<PublicKey, Entry>,
     by_skill: HashMap<SkillTag, BTreeSet<PublicKey>>,
     by_resource: HashMap<SkillTag, BTreeSet<PublicKey>>,
+    by_id: HashMap<RecordId, PublicKey>,
 }
 
 impl Index {
@@ -113,10 +117,16 @@ impl Index {
         self.entries.get(who)
     }
 
-    /// Indexes (or re-indexes) a member's profile.
-    pub fn insert(&mut self, who: PublicKey, profile: &Profile) {
+    /// The member whose current profile has this record id.
+    pub fn by_id(&self, id: &RecordId) -> Option<PublicKey> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Indexes (or re-indexes) a member's profile, given its record id.
+    pub fn insert(&mut self, who: PublicKey, id: RecordId, profile: &Profile) {
         self.remove(&who);
-        let entry = Entry::from_profile(profile);
+        self.by_id.insert(id, who);
+        let entry = Entry::from_profile(id, profile);
         for (t, _) in &entry.skills {
             self.by_skill.entry(t.clone()).or_default().insert(who);
         }
@@ -129,6 +139,7 @@ impl Index {
     /// Removes a member.
     pub fn remove(&mut self, who: &PublicKey) {
         if let Some(old) = self.entries.remove(who) {
+            self.by_id.remove(&old.id);
             for (t, _) in &old.skills {
                 drop_from(&mut self.by_skill, t, who);
             }
@@ -326,7 +337,7 @@ mod tests {
             if name == "bob" {
                 p.skills[0].level = Level::Beginner;
             }
-            idx.insert(id.public(), &p);
+            idx.insert(id.public(), RecordId([i as u8; 32]), &p);
             keys.push(id.public());
         }
         (idx, keys)
@@ -407,10 +418,19 @@ mod tests {
         let c = identity(3);
         idx.insert(
             a.public(),
+            RecordId([97; 32]),
             &profile(&a, "a", &["x"], T0 - 30 * 86_400 + 86_400 * 20),
         );
-        idx.insert(b.public(), &profile(&b, "b", &["x"], T0 - 86_400));
-        idx.insert(c.public(), &profile(&c, "c", &["x"], T0 - 2 * 86_400));
+        idx.insert(
+            b.public(),
+            RecordId([98; 32]),
+            &profile(&b, "b", &["x"], T0 - 86_400),
+        );
+        idx.insert(
+            c.public(),
+            RecordId([99; 32]),
+            &profile(&c, "c", &["x"], T0 - 2 * 86_400),
+        );
         let now = T0;
         assert_eq!(idx.eviction_candidates(2, now), vec![a.public()]);
         assert_eq!(

@@ -1,0 +1,112 @@
+//! Guild's own counters, exported with the libp2p metrics on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Labels of record counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecordLabels {
+    /// Record kind.
+    pub kind: String,
+    /// How it arrived: gossip, sync, direct, local.
+    pub via: String,
+}
+
+/// Labels of refusals.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// Record kind.
+    pub kind: String,
+    /// Why (see `Refusal::label`).
+    pub reason: String,
+}
+
+/// The node's counters. Cheap to update from any task.
+#[derive(Clone, Default)]
+pub struct Stats {
+    /// Records received, by kind and path.
+    pub received: Family<RecordLabels, Counter>,
+    /// Records accepted (stored), by kind and path.
+    pub accepted: Family<RecordLabels, Counter>,
+    /// Records refused, by kind and reason.
+    pub rejected: Family<RefusalLabels, Counter>,
+    /// Records refused, all reasons together.
+    pub rejected_total: Counter,
+    /// Connected peers.
+    pub peers: Gauge,
+    /// Indexed profiles.
+    pub profiles: Gauge,
+    /// Control-socket requests served.
+    pub socket_requests: Counter,
+    /// Network events dropped because the node fell behind.
+    pub dropped_net_events: Counter,
+}
+
+impl Stats {
+    /// Registers the counters under the `guild` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("guild");
+        r.register(
+            "records_received",
+            "Records received",
+            self.received.clone(),
+        );
+        r.register(
+            "records_accepted",
+            "Records accepted and stored",
+            self.accepted.clone(),
+        );
+        r.register(
+            "records_rejected",
+            "Records refused, by reason",
+            self.rejected.clone(),
+        );
+        r.register("peers", "Connected peers", self.peers.clone());
+        r.register(
+            "indexed_profiles",
+            "Profiles in the skill index",
+            self.profiles.clone(),
+        );
+        r.register(
+            "socket_requests",
+            "Control socket requests",
+            self.socket_requests.clone(),
+        );
+        r.register(
+            "dropped_network_events",
+            "Network events dropped because the node fell behind",
+            self.dropped_net_events.clone(),
+        );
+    }
+
+    pub(crate) fn received(&self, kind: &str, via: &str) {
+        self.received
+            .get_or_create(&RecordLabels {
+                kind: kind.into(),
+                via: via.into(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn accepted(&self, kind: &str, via: &str) {
+        self.accepted
+            .get_or_create(&RecordLabels {
+                kind: kind.into(),
+                via: via.into(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn rejected(&self, kind: &str, reason: &str) {
+        self.rejected_total.inc();
+        self.rejected
+            .get_or_create(&RefusalLabels {
+                kind: kind.into(),
+                reason: reason.into(),
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,135 @@
+//! Test nodes: temp store, deterministic identity, loopback TCP on port 0, mDNS off.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use guild_core::control::{Event, ProfileDraft};
+use guild_core::fixtures::tag;
+use guild_core::{Identity, Level, PublicKey, Skill};
+use guild_net::Multiaddr;
+use guild_node::node::{Node, NodeOptions};
+use guild_store::Store;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+/// Bound on any single wait in these tests.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub struct TestNode {
+    pub node: Node,
+    pub task: Option<JoinHandle<()>>,
+    pub seed: u8,
+    pub store_path: PathBuf,
+    pub events: broadcast::Receiver<Event>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn options(community: &str, bootstrap: &[Multiaddr]) -> NodeOptions {
+    let mut o = NodeOptions::local(community);
+    o.net.bootstrap = bootstrap.to_vec();
+    o
+}
+
+impl TestNode {
+    pub async fn start(seed: u8, opts: NodeOptions) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let mut n = TestNode::start_at(seed, &path, opts).await;
+        n._dir = Some(dir);
+        n
+    }
+
+    pub async fn start_at(seed: u8, path: &Path, opts: NodeOptions) -> TestNode {
+        let store = Store::open(path).unwrap();
+        let identity = Identity::from_secret([seed; 32]);
+        let (node, task) = Node::start(identity, store, opts, None).await.unwrap();
+        let events = node.subscribe();
+        TestNode {
+            node,
+            task: Some(task),
+            seed,
+            store_path: path.to_path_buf(),
+            events,
+            _dir: None,
+        }
+    }
+
+    pub fn key(&self) -> PublicKey {
+        self.node.public_key()
+    }
+
+    pub async fn addr(&self) -> Multiaddr {
+        self.node.dial_addr().await
+    }
+
+    pub async fn set_skills(&self, name: &str, skills: &[&str]) {
+        let draft = ProfileDraft {
+            name: name.into(),
+            bio: format!("{name} on a test mesh"),
+            skills: skills
+                .iter()
+                .map(|s| Skill {
+                    tag: tag(s),
+                    level: Level::Advanced,
+                })
+                .collect(),
+            resources: vec![],
+            links: vec![],
+        };
+        self.node.set_own_profile(draft).await.unwrap();
+    }
+
+    /// Waits (on node events, no polling sleeps) until `cond` holds.
+    pub async fn until(&mut self, what: &str, mut cond: impl FnMut(&Node) -> bool) {
+        let node = self.node.clone();
+        let events = &mut self.events;
+        let r = tokio::time::timeout(WAIT, async {
+            loop {
+                if cond(&node) {
+                    return;
+                }
+                match events.recv().await {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => panic!("node stopped"),
+                }
+            }
+        })
+        .await;
+        assert!(r.is_ok(), "timed out waiting until {what}");
+    }
+
+    /// Stops the node and waits until its store is released.
+    pub async fn stop(mut self) -> PathBuf {
+        self.node.shutdown();
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        self.store_path.clone()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.node.shutdown();
+    }
+}
+
+/// Awaits a future with the test bound.
+pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// Polls `cond` every 20 ms (for conditions no event announces), bounded by [`WAIT`].
+pub async fn poll_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let r = tokio::time::timeout(WAIT, async {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        while !cond() {
+            tick.tick().await;
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "timed out waiting until {what}");
+}
