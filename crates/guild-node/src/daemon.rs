@@ -1,6 +1,24 @@
-//! `guild daemon`: run a node until SIGINT/SIGTERM.
+//! `guild daemon`: run a node until SIGINT/SIGTERM or a `shutdown` call.
+//!
+//! Start-up order is chosen so the first error a user sees is the useful one: home and identity,
+//! then the control socket (a live socket means another daemon — say so with its pid), then the
+//! store (held by another process: name it), then the network. Shutdown stops accepting control
+//! connections, lets in-flight calls finish for a moment, stops the node (which flushes the
+//! store), and removes the socket and pid file — all within [`SHUTDOWN_TIMEOUT`].
 
+use crate::api::NodeHandle;
+use crate::config::{check_multiaddr, Config};
+use crate::control::{self, ServerLimits, ServerStats};
+use crate::home::{Home, ENV_LOG};
+use crate::node::{Node, NodeOptions};
+use anyhow::{bail, Context};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Longest a clean shutdown may take before the daemon gives up waiting and exits.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Command-line overrides for one run of the daemon (they win over the config file).
 #[derive(Debug, Clone, Default)]
@@ -23,8 +41,165 @@ pub struct DaemonOptions {
     pub init_if_needed: bool,
 }
 
+/// Applies the flags to a loaded config and re-validates it.
+pub fn apply_overrides(
+    config: &mut Config,
+    o: &DaemonOptions,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    if !o.listen.is_empty() {
+        for a in &o.listen {
+            check_multiaddr(a, false).map_err(|e| anyhow::anyhow!("--listen: {e}"))?;
+        }
+        config.network.listen = o.listen.clone();
+    }
+    for a in &o.bootstrap {
+        check_multiaddr(a, true).map_err(|e| anyhow::anyhow!("--bootstrap: {e}"))?;
+        config.network.bootstrap.push(a.clone());
+    }
+    if o.no_mdns {
+        config.network.mdns = false;
+    }
+    if let Some(c) = &o.community {
+        config.network.community = c.clone();
+    }
+    if let Some(l) = &o.log_level {
+        config.log.level = l.clone();
+    }
+    config.validate(path)?;
+    Ok(())
+}
+
+fn init_logging(config: &Config, flag: Option<&str>) {
+    let filter = flag
+        .map(str::to_string)
+        .or_else(|| std::env::var(ENV_LOG).ok().filter(|v| !v.is_empty()))
+        .or_else(|| std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| config.log.level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Removes the pid file when dropped.
+struct PidFile(PathBuf);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Runs the daemon until it is told to stop. Returns when the node has shut down cleanly.
 pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
-    let _ = options;
-    anyhow::bail!("the daemon is not wired up yet")
+    let home = Home::resolve(options.home.as_deref())?;
+    if !home.is_initialised() {
+        if options.init_if_needed {
+            let report = crate::home::init(&home, false)?;
+            eprintln!(
+                "initialised {} (peer id {})",
+                report.home.display(),
+                report.peer_id
+            );
+        } else {
+            bail!(
+                "no identity in {}: run `guild init` first (or `guild daemon --init`)",
+                home.dir.display()
+            );
+        }
+    }
+    let (mut config, warnings) = home.config()?;
+    apply_overrides(&mut config, &options, &home.config_file())?;
+    init_logging(&config, options.log_level.as_deref());
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let identity = home.identity()?;
+    let socket = home.socket(options.socket.as_deref(), Some(&config));
+
+    let listener = control::bind(&socket).await?;
+    let store = guild_store::Store::open(&home.store_dir())?;
+    std::fs::write(home.pid_file(), format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", home.pid_file().display()))?;
+    let _pid = PidFile(home.pid_file());
+
+    let opts = NodeOptions::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let (node, node_task) = Node::start(identity, store, opts, Some(&mut registry)).await?;
+    tracing::info!(peer = %node.peer_id(), home = %home.dir.display(), socket = %socket.display(), "guild daemon started");
+
+    let stop = CancellationToken::new();
+    let server_cancel = CancellationToken::new();
+    let stats = ServerStats::default();
+    let handle = NodeHandle::new(node.clone(), stop.clone());
+    let server = tokio::spawn(control::serve(
+        listener,
+        handle,
+        ServerLimits::from_config(&config.control),
+        stats,
+        server_cancel.clone(),
+    ));
+
+    let metrics_cancel = CancellationToken::new();
+    let metrics_task = if config.metrics.enabled {
+        let addr = config
+            .metrics
+            .listen
+            .parse()
+            .context("metrics.listen is not an address")?;
+        let l = crate::metrics::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics endpoint on {addr}"))?;
+        tracing::info!("metrics at http://{addr}/metrics");
+        Some(tokio::spawn(crate::metrics::serve(
+            l,
+            Arc::new(registry),
+            metrics_cancel.clone(),
+        )))
+    } else {
+        None
+    };
+
+    wait_for_stop(&stop, &node).await;
+    tracing::info!("shutting down");
+    let shutdown = async {
+        server_cancel.cancel();
+        let _ = server.await;
+        metrics_cancel.cancel();
+        if let Some(t) = metrics_task {
+            let _ = t.await;
+        }
+        node.shutdown();
+        let _ = node_task.await;
+        node.store().flush_async().await
+    };
+    match tokio::time::timeout(SHUTDOWN_TIMEOUT, shutdown).await {
+        Ok(Ok(())) => tracing::info!("stopped cleanly"),
+        Ok(Err(e)) => bail!("the store could not be flushed at shutdown: {e}"),
+        Err(_) => bail!("shutdown took longer than {SHUTDOWN_TIMEOUT:?}; exiting anyway"),
+    }
+    Ok(())
+}
+
+async fn wait_for_stop(stop: &CancellationToken, node: &Node) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+        _ = stop.cancelled() => tracing::info!("shutdown requested over the control socket"),
+        _ = node.stopped() => tracing::warn!("the node stopped on its own"),
+    }
 }

@@ -68,7 +68,13 @@ async fn answer(mut stream: TcpStream, registry: &Registry) -> std::io::Result<(
         }
         head.extend_from_slice(&buf[..n]);
         if head.len() > MAX_REQUEST_HEAD {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "").await;
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "",
+            )
+            .await;
         }
     }
     let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
@@ -88,12 +94,19 @@ async fn answer(mut stream: TcpStream, registry: &Registry) -> std::io::Result<(
             )
             .await
         }
-        (Some("GET"), Some(_)) => respond(&mut stream, "404 Not Found", "text/plain", "try /metrics\n").await,
+        (Some("GET"), Some(_)) => {
+            respond(&mut stream, "404 Not Found", "text/plain", "try /metrics\n").await
+        }
         _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", "").await,
     }
 }
 
-async fn respond(stream: &mut TcpStream, status: &str, ctype: &str, body: &str) -> std::io::Result<()> {
+async fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -130,12 +143,22 @@ mod tests {
         let ok = get(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
         assert!(ok.contains("guild_test_total 7"), "{ok}");
-        assert!(get(addr, "GET / HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 404"));
-        assert!(get(addr, "POST /metrics HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 405"));
-        let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_REQUEST_HEAD));
+        assert!(get(addr, "GET / HTTP/1.1\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 404"));
+        assert!(get(addr, "POST /metrics HTTP/1.1\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 405"));
+        let huge = format!(
+            "GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(MAX_REQUEST_HEAD)
+        );
         assert!(get(addr, &huge).await.starts_with("HTTP/1.1 431"));
         cancel.cancel();
         task.await.unwrap();
-        assert!(bind("0.0.0.0:0".parse().unwrap()).await.is_err(), "never off-loopback");
+        assert!(
+            bind("0.0.0.0:0".parse().unwrap()).await.is_err(),
+            "never off-loopback"
+        );
     }
 }

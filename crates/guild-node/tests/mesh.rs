@@ -135,7 +135,7 @@ async fn restarted_node_rejoins_from_stored_peers() {
 /// sender's gossip score drops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_profiles_are_dropped_and_penalised() {
-    let mut honest = TestNode::start(50, options("main", &[])).await;
+    let honest = TestNode::start(50, options("main", &[])).await;
     honest.set_skills("honest", &["rust"]).await;
     let mut third = TestNode::start(51, options("main", &[honest.addr().await])).await;
     let kh = honest.key();

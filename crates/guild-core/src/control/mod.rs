@@ -1,1 +1,45 @@
-//! The control-socket protocol (newline-delimited JSON over a Unix socket) and its client.
+//! The control protocol: newline-delimited JSON over the daemon's Unix socket, shared by the
+//! daemon, the `guild` CLI, tests and scripts. `docs/control-socket.md` is the reference for
+//! people; this module is the reference for code.
+//!
+//! - [`wire`]: the envelope (`{"id", "method", "params"}` → `{"id", "result"}` or
+//!   `{"id", "error": {"code", "message"}}`), [`ErrorCode`]s and [`parse_request`].
+//! - [`Call`]: one variant per method with typed params; [`METHODS`] lists the method names.
+//! - [`types`]: typed results ([`Status`], [`Peers`], [`FindResults`], …).
+//! - [`Event`]: what `subscribe` streams; [`EVENT_KINDS`] and [`EventFilter`].
+//! - [`Client`]: a tokio client; [`framing::LineReader`]: bounded line reading for both sides.
+//!
+//! Adding a method or an event kind is adding a variant: see `call.rs` and `event.rs`.
+
+mod call;
+mod client;
+mod event;
+pub mod framing;
+mod profile;
+pub mod types;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use call::{
+    Call, CallParseError, ConnectParams, FindParams, Params, ProfileGetParams, ProfileSetParams,
+    ProfileUpdateParams, SubscribeParams, DEFAULT_FIND_LIMIT, MAX_FIND_LIMIT, METHODS,
+};
+pub use client::{is_not_running, Client, ClientError, Subscription, MAX_RESPONSE_BYTES};
+pub use event::{Event, EventFilter, EVENT_KINDS};
+pub use profile::{ProfileDraft, ResourceInput, SkillInput, DEFAULT_LEVEL};
+pub use types::{
+    Connected, Direction, FindMatch, FindResults, IndexSizes, PeerInfo, Peers, ProfileResult,
+    Source, Status, Subscribed, TagSuggestion,
+};
+pub use wire::{parse_request, to_result, CallError, ErrorCode, Request, Response};
+
+/// Default largest request line the daemon reads, in bytes (`control.max_request_bytes`).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
+/// Default number of simultaneous control connections (`control.max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// Default events queued per subscriber before events are dropped (`control.subscriber_queue`).
+pub const DEFAULT_SUBSCRIBER_QUEUE: usize = 1024;
+/// File name of the socket inside the Guild home.
+pub const SOCKET_FILE_NAME: &str = "guild.sock";

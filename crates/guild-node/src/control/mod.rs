@@ -1,1 +1,49 @@
-//! The control-socket server.
+//! The control-socket server: newline-delimited JSON over a Unix socket (protocol types in
+//! [`guild_core::control`], reference in `docs/control-socket.md`).
+//!
+//! The daemon wires it up in three steps:
+//!
+//! ```ignore
+//! let listener = control::bind(&socket_path).await?;          // refuses if a daemon runs
+//! let stats = control::ServerStats::default();                // read by /metrics
+//! tokio::spawn(control::serve(listener, node_handle, limits, stats.clone(), cancel.clone()));
+//! ```
+//!
+//! The node implements [`Handle`]. The server does the rest: framing and limits, the envelope
+//! (parse errors, unknown methods and bad params never reach the node), per-connection ordering,
+//! subscriptions with bounded per-subscriber queues, peer-uid checks and graceful shutdown.
+
+mod bind;
+mod server;
+mod subscriber;
+
+#[cfg(test)]
+mod tests;
+
+pub use bind::{bind, BindError, ControlListener, MAX_SOCKET_PATH_BYTES};
+pub use guild_core::control::{Call, CallError, ErrorCode, Event};
+pub use server::{serve, ServerLimits, ServerStats};
+
+use serde_json::Value;
+use std::future::Future;
+use tokio::sync::broadcast;
+
+/// What the control server needs from the node. The node's in-process handle implements it;
+/// cloned once per connection.
+pub trait Handle: Clone + Send + Sync + 'static {
+    /// Serves one call and returns its result as JSON (serialise the typed result of
+    /// [`guild_core::control::types`] with [`guild_core::control::to_result`]).
+    ///
+    /// The params are already decoded and normalised (tags). Never receives
+    /// [`Call::Subscribe`]: the server serves it with [`Handle::subscribe`]. On
+    /// [`Call::Shutdown`], answer `Ok(Value::Null)` and start stopping the daemon (cancel the
+    /// token given to [`serve`]); the answer is still written. Return errors with the code that
+    /// fits: `invalid_params` for input the domain rules refuse, `not_found`, `peer_unreachable`,
+    /// `unavailable`, `internal`.
+    fn call(&self, call: Call) -> impl Future<Output = Result<Value, CallError>> + Send;
+
+    /// A new receiver of the node's events. The node publishes with `broadcast::Sender::send`,
+    /// which never waits; each subscriber has its own bounded queue behind this receiver, so the
+    /// channel's capacity only has to absorb scheduling delays (a few hundred is plenty).
+    fn subscribe(&self) -> broadcast::Receiver<Event>;
+}

@@ -13,6 +13,7 @@ mod own;
 mod stats;
 
 pub use find::FindOutcome;
+pub use own::OwnProfileError;
 pub use stats::Stats;
 
 use crate::config::Config;
@@ -296,6 +297,21 @@ impl Node {
             .iter()
             .map(|(p, s)| (*p, s.addr.clone(), s.since))
             .collect()
+    }
+
+    /// The community this node belongs to.
+    pub fn community(&self) -> &str {
+        &self.inner.opts.net.community
+    }
+
+    /// Time since the node started.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// The display name of an indexed member.
+    pub fn profile_name(&self, who: &PublicKey) -> Option<String> {
+        lock(&self.inner.index).get(who).map(|e| e.name.clone())
     }
 
     /// Number of indexed profiles (ours included).

@@ -1,0 +1,331 @@
+//! The methods: one [`Call`] variant per method, with typed params.
+//!
+//! To add a method, add one line to the `calls!` invocation below (name, variant, params type),
+//! a params struct implementing [`Params`] if it takes any, a result type in `types.rs`, a section
+//! in `docs/control-socket.md` (a test checks the docs list exactly [`METHODS`]), and an arm in the
+//! node's `Handle::call`.
+
+use super::event::EventFilter;
+use super::profile::{ResourceInput, SkillInput};
+use crate::keys::PublicKey;
+use crate::skill::SkillTag;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
+
+/// Params of a method: JSON-decoded, then checked and normalised (tags) by [`Params::normalise`].
+/// Unknown fields are refused (every params struct is `deny_unknown_fields`), so a typo is an
+/// error rather than a silently ignored option.
+pub trait Params: Serialize + DeserializeOwned {
+    /// Normalises user input in place (skill tags) and checks what serde cannot. The message
+    /// names the field.
+    fn normalise(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Why a method and its params do not make a [`Call`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallParseError {
+    /// No method by that name.
+    #[error("unknown method `{0}`; known methods: {known}", known = METHODS.join(", "))]
+    UnknownMethod(String),
+    /// The params do not fit the method.
+    #[error("invalid params for `{method}`: {message}")]
+    InvalidParams {
+        /// The method.
+        method: &'static str,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+}
+
+fn decode<P: Params>(method: &'static str, params: Option<Value>) -> Result<P, CallParseError> {
+    let invalid = |message: String| CallParseError::InvalidParams { method, message };
+    // Missing params decode like `{}`, so methods whose params are all optional need none.
+    let value = params.unwrap_or_else(|| Value::Object(Default::default()));
+    let mut p: P = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    p.normalise().map_err(invalid)?;
+    Ok(p)
+}
+
+fn no_params(method: &'static str, params: Option<Value>) -> Result<(), CallParseError> {
+    match params {
+        Some(Value::Object(map)) if !map.is_empty() => Err(CallParseError::InvalidParams {
+            method,
+            message: format!("`{method}` takes no params"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+macro_rules! calls {
+    ($( $(#[$doc:meta])* $name:literal => $variant:ident $(($params:ty))?, )*) => {
+        /// A request to the daemon: one variant per method of the control protocol.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Call {
+            $( $(#[$doc])* $variant $(($params))?, )*
+        }
+
+        /// Every method name, in the order `docs/control-socket.md` documents them.
+        pub const METHODS: &[&str] = &[$($name),*];
+
+        impl Call {
+            /// The method name on the wire.
+            pub fn method(&self) -> &'static str {
+                match self {
+                    $( calls!(@pat $variant $($params)?) => $name, )*
+                }
+            }
+
+            /// The params as JSON (`None` for methods that take none).
+            pub fn params(&self) -> Result<Option<Value>, serde_json::Error> {
+                match self {
+                    $( calls!(@bind $variant p $($params)?) => calls!(@value p $($params)?), )*
+                }
+            }
+
+            /// Builds a call from a method name and its params, telling an unknown method from
+            /// wrong params.
+            pub fn from_parts(method: &str, params: Option<Value>) -> Result<Call, CallParseError> {
+                match method {
+                    $( $name => calls!(@parse $name $variant params $($params)?), )*
+                    other => Err(CallParseError::UnknownMethod(other.to_string())),
+                }
+            }
+        }
+    };
+    (@pat $variant:ident) => { Call::$variant };
+    (@pat $variant:ident $params:ty) => { Call::$variant(_) };
+    (@bind $variant:ident $p:ident) => { Call::$variant };
+    (@bind $variant:ident $p:ident $params:ty) => { Call::$variant($p) };
+    (@value $p:ident) => { Ok(None) };
+    (@value $p:ident $params:ty) => { serde_json::to_value($p).map(Some) };
+    (@parse $name:literal $variant:ident $v:ident) => {
+        no_params($name, $v).map(|()| Call::$variant)
+    };
+    (@parse $name:literal $variant:ident $v:ident $params:ty) => {
+        decode::<$params>($name, $v).map(Call::$variant)
+    };
+}
+
+calls! {
+    /// `status`: the node's identity, addresses, peers, index sizes, uptime. Result:
+    /// [`super::Status`].
+    "status" => Status,
+    /// `peers`: connected peers. Result: [`super::Peers`].
+    "peers" => Peers,
+    /// `profile.get`: this node's signed profile, or an indexed peer's. Result: a signed
+    /// profile or null.
+    "profile.get" => ProfileGet(ProfileGetParams),
+    /// `profile.set`: replaces this node's whole profile, signs and publishes it. Result: the
+    /// signed profile.
+    "profile.set" => ProfileSet(ProfileSetParams),
+    /// `profile.update`: changes parts of this node's profile (name, bio, links; adds or removes
+    /// skills and resources) in one step. Result: the signed profile.
+    "profile.update" => ProfileUpdate(ProfileUpdateParams),
+    /// `find`: members by skill, resource and text, ranked. Result: [`super::FindResults`].
+    "find" => Find(FindParams),
+    /// `connect`: dials a multiaddr. Result: [`super::Connected`].
+    "connect" => Connect(ConnectParams),
+    /// `subscribe`: turns the connection into an event stream. Result (first line):
+    /// [`super::Subscribed`], then one [`super::Event`] per line.
+    "subscribe" => Subscribe(SubscribeParams),
+    /// `shutdown`: stops the daemon. Result: null.
+    "shutdown" => Shutdown,
+}
+
+/// Params of `profile.get`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileGetParams {
+    /// Whose profile: absent means this node's own; a peer id means that member's profile from
+    /// the local index (error `not_found` if none is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PublicKey>,
+}
+impl Params for ProfileGetParams {}
+
+/// Params of `profile.set`: the whole profile. Missing fields are empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileSetParams {
+    /// Display name.
+    pub name: String,
+    /// Free text about the member.
+    pub bio: String,
+    /// Skills; a missing level means [`super::DEFAULT_LEVEL`].
+    pub skills: Vec<SkillInput>,
+    /// Resources; missing description or availability mean empty.
+    pub resources: Vec<ResourceInput>,
+    /// Links (web site, repositories).
+    pub links: Vec<String>,
+}
+
+impl Params for ProfileSetParams {
+    fn normalise(&mut self) -> Result<(), String> {
+        normalise_inputs("skills", &mut self.skills, "resources", &mut self.resources)
+    }
+}
+
+/// Params of `profile.update`: every field is optional; what is absent stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileUpdateParams {
+    /// New display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New bio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    /// New links (replacing the old list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<String>>,
+    /// Skills to add, or to change the level of if present (a missing level keeps the present
+    /// level, or is [`super::DEFAULT_LEVEL`] for a new skill).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub add_skills: Vec<SkillInput>,
+    /// Skills to remove; a tag the profile does not have is a `not_found` error and nothing
+    /// changes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove_skills: Vec<SkillTag>,
+    /// Resources to add, or to update if present (missing fields keep their present value).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub add_resources: Vec<ResourceInput>,
+    /// Resources to remove; like `remove_skills`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove_resources: Vec<SkillTag>,
+}
+
+impl Params for ProfileUpdateParams {
+    fn normalise(&mut self) -> Result<(), String> {
+        normalise_inputs(
+            "add_skills",
+            &mut self.add_skills,
+            "add_resources",
+            &mut self.add_resources,
+        )?;
+        normalise_tags("remove_skills", &mut self.remove_skills)?;
+        normalise_tags("remove_resources", &mut self.remove_resources)?;
+        if *self == ProfileUpdateParams::default() {
+            return Err("nothing to change: give at least one field".into());
+        }
+        Ok(())
+    }
+}
+
+/// Default number of `find` results.
+pub const DEFAULT_FIND_LIMIT: u32 = 20;
+/// Most `find` results one request may ask for.
+pub const MAX_FIND_LIMIT: u32 = 500;
+
+/// Params of `find`. At least one of `skills`, `resources`, `text` must be given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FindParams {
+    /// Skills wanted (a member matches if they have any; more matches rank higher).
+    pub skills: Vec<SkillTag>,
+    /// Resources wanted.
+    pub resources: Vec<SkillTag>,
+    /// Words to look for in names and bios.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Most results (default [`DEFAULT_FIND_LIMIT`], at most [`MAX_FIND_LIMIT`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Answer from the local index only, without a DHT lookup.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub local_only: bool,
+}
+
+impl FindParams {
+    /// The number of results to return.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_FIND_LIMIT) as usize
+    }
+}
+
+impl Params for FindParams {
+    fn normalise(&mut self) -> Result<(), String> {
+        normalise_tags("skills", &mut self.skills)?;
+        normalise_tags("resources", &mut self.resources)?;
+        if let Some(text) = &self.text {
+            let trimmed = text.trim();
+            self.text = (!trimmed.is_empty()).then(|| trimmed.to_string());
+        }
+        if self.skills.is_empty() && self.resources.is_empty() && self.text.is_none() {
+            return Err("give at least one skill, resource or text to look for".into());
+        }
+        match self.limit {
+            Some(0) => Err("`limit` must be at least 1".into()),
+            Some(n) if n > MAX_FIND_LIMIT => Err(format!(
+                "`limit` {n} exceeds the maximum of {MAX_FIND_LIMIT}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Params of `connect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectParams {
+    /// The multiaddr to dial, e.g. `/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…`.
+    pub addr: String,
+}
+
+impl Params for ConnectParams {
+    fn normalise(&mut self) -> Result<(), String> {
+        self.addr = self.addr.trim().to_string();
+        if self.addr.is_empty() {
+            return Err("`addr` must be a multiaddr such as /ip4/192.0.2.7/tcp/4001".into());
+        }
+        Ok(())
+    }
+}
+
+/// Params of `subscribe`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubscribeParams {
+    /// Event kinds wanted: exact kinds (`peer.connected`) or prefixes (`peer.*`); empty means
+    /// all. `events.dropped` is always delivered.
+    pub kinds: Vec<String>,
+}
+
+impl SubscribeParams {
+    /// The filter these kinds describe.
+    pub fn filter(&self) -> Result<EventFilter, String> {
+        EventFilter::new(&self.kinds)
+    }
+}
+
+impl Params for SubscribeParams {
+    fn normalise(&mut self) -> Result<(), String> {
+        self.filter().map(|_| ())
+    }
+}
+
+/// Re-normalises tags that came from a client; the message names the field and the position.
+pub(crate) fn normalise_tags(field: &str, tags: &mut [SkillTag]) -> Result<(), String> {
+    for (i, tag) in tags.iter_mut().enumerate() {
+        *tag = SkillTag::parse(tag.as_str()).map_err(|e| format!("{field}[{i}]: {e}"))?;
+    }
+    Ok(())
+}
+
+fn normalise_inputs(
+    skills_field: &str,
+    skills: &mut [SkillInput],
+    resources_field: &str,
+    resources: &mut [ResourceInput],
+) -> Result<(), String> {
+    for (i, s) in skills.iter_mut().enumerate() {
+        s.tag =
+            SkillTag::parse(s.tag.as_str()).map_err(|e| format!("{skills_field}[{i}].tag: {e}"))?;
+    }
+    for (i, r) in resources.iter_mut().enumerate() {
+        r.tag = SkillTag::parse(r.tag.as_str())
+            .map_err(|e| format!("{resources_field}[{i}].tag: {e}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Events streamed to subscribers: `{"event": "<kind>", …fields}`, one per line.
+//!
+//! To add a kind, add one entry to the `events!` invocation (kind, variant, fields) and a section
+//! in `docs/control-socket.md`; [`EVENT_KINDS`], [`Event::kind`] and filtering follow.
+
+use super::types::Direction;
+use crate::keys::PublicKey;
+use crate::record::Skill;
+use serde::{Deserialize, Serialize};
+
+macro_rules! events {
+    ($(
+        $(#[$doc:meta])*
+        $kind:literal => $variant:ident { $( $(#[$fdoc:meta])* $field:ident : $ty:ty ),* $(,)? },
+    )*) => {
+        /// Something that happened in the node, as streamed to `subscribe`rs.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "event")]
+        pub enum Event {
+            $(
+                $(#[$doc])*
+                #[serde(rename = $kind)]
+                $variant { $( $(#[$fdoc])* $field: $ty ),* },
+            )*
+        }
+
+        /// Every event kind, in the order `docs/control-socket.md` documents them.
+        pub const EVENT_KINDS: &[&str] = &[$($kind),*];
+
+        impl Event {
+            /// The kind, as in the `event` member.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $( Event::$variant { .. } => $kind, )*
+                }
+            }
+        }
+    };
+}
+
+events! {
+    /// A connection to a peer was established (the first one, if there are several).
+    "peer.connected" => PeerConnected {
+        /// Its PeerId.
+        peer: String,
+        /// The address of the connection, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        /// Who dialled, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        direction: Option<Direction>,
+    },
+    /// The last connection to a peer closed.
+    "peer.disconnected" => PeerDisconnected {
+        /// Its PeerId.
+        peer: String,
+    },
+    /// A new or newer valid profile entered the index.
+    "profile.learned" => ProfileLearned {
+        /// The member.
+        peer: PublicKey,
+        /// Display name.
+        name: String,
+        /// Skills with levels.
+        skills: Vec<Skill>,
+    },
+    /// This subscriber's queue overflowed: `count` events were dropped before the next one.
+    /// Always delivered, whatever the filter.
+    "events.dropped" => EventsDropped {
+        /// How many.
+        count: u64,
+    },
+}
+
+/// Which kinds a subscriber wants: exact kinds, prefixes such as `peer.*`, or `*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Exact kinds and prefixes (for `peer.*`, `peer.`); empty means everything.
+    patterns: Vec<Pattern>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl Pattern {
+    fn matches(&self, kind: &str) -> bool {
+        match self {
+            Pattern::Exact(k) => k == kind,
+            Pattern::Prefix(p) => kind.starts_with(p.as_str()),
+        }
+    }
+}
+
+impl EventFilter {
+    /// Everything.
+    pub fn all() -> EventFilter {
+        EventFilter::default()
+    }
+
+    /// Parses kinds. Each must name a known kind or be a prefix pattern (`x.*`) matching at least
+    /// one, so a typo is reported instead of silently subscribing to nothing.
+    pub fn new<S: AsRef<str>>(kinds: &[S]) -> Result<EventFilter, String> {
+        let mut patterns = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            let kind = kind.as_ref().trim();
+            if kind == "*" {
+                return Ok(EventFilter::all());
+            }
+            let pattern = match kind.strip_suffix('*') {
+                Some(prefix) => Pattern::Prefix(prefix.to_string()),
+                None => Pattern::Exact(kind.to_string()),
+            };
+            if !EVENT_KINDS.iter().any(|k| pattern.matches(k)) {
+                return Err(format!(
+                    "unknown event kind `{kind}`; known kinds: {} (a trailing `*` matches a prefix)",
+                    EVENT_KINDS.join(", ")
+                ));
+            }
+            patterns.push(pattern);
+        }
+        Ok(EventFilter { patterns })
+    }
+
+    /// Whether an event of this kind passes. `events.dropped` always passes.
+    pub fn matches_kind(&self, kind: &str) -> bool {
+        self.patterns.is_empty()
+            || kind == "events.dropped"
+            || self.patterns.iter().any(|p| p.matches(kind))
+    }
+
+    /// Whether the event passes.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.matches_kind(event.kind())
+    }
+}

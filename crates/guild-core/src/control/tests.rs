@@ -1,0 +1,345 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::framing::{Frame, LineReader};
+use super::*;
+use crate::record::{Level, Resource, Skill};
+use crate::skill::SkillTag;
+use serde_json::{json, Value};
+
+fn parse(line: &str) -> Result<Request, (Value, CallError)> {
+    parse_request(line.as_bytes())
+}
+
+fn err_code(line: &str) -> (Value, ErrorCode, String) {
+    let (id, e) = parse(line).unwrap_err();
+    (id, e.code, e.message)
+}
+
+#[test]
+fn requests_parse_into_calls() {
+    let r = parse(r#"{"id":1,"method":"status"}"#).unwrap();
+    assert_eq!((r.id, r.call), (json!(1), Call::Status));
+    let r = parse(r#"{"jsonrpc":"2.0","id":"a","method":"peers","params":{}}"#).unwrap();
+    assert_eq!((r.id, r.call), (json!("a"), Call::Peers));
+    let r = parse(r#"{"method":"shutdown","params":null}"#).unwrap();
+    assert_eq!((r.id, r.call), (Value::Null, Call::Shutdown));
+    let r =
+        parse(r#"{"id":2,"method":"find","params":{"skills":["  Rust ","PCB Design"]}}"#).unwrap();
+    let Call::Find(p) = r.call else {
+        panic!("not find")
+    };
+    assert_eq!(p.skills, vec![tag("rust"), tag("pcb-design")]);
+    assert_eq!(p.limit(), DEFAULT_FIND_LIMIT as usize);
+}
+
+#[test]
+fn envelope_errors_are_told_apart() {
+    let (id, code, msg) = err_code("{not json");
+    assert_eq!((id, code), (Value::Null, ErrorCode::ParseError));
+    assert!(msg.contains("not valid JSON"), "{msg}");
+    assert_eq!(err_code("[1,2]").1, ErrorCode::InvalidRequest);
+    assert_eq!(err_code(r#"{"id":3}"#).1, ErrorCode::InvalidRequest);
+    assert_eq!(
+        err_code(r#"{"id":[1],"method":"status"}"#).1,
+        ErrorCode::InvalidRequest
+    );
+    let (id, code, msg) = err_code(r#"{"id":4,"method":"status","parms":{}}"#);
+    assert_eq!((id, code), (json!(4), ErrorCode::InvalidRequest));
+    assert!(msg.contains("`parms`"), "{msg}");
+    assert_eq!(
+        err_code(r#"{"id":5,"method":"find","params":[1]}"#).1,
+        ErrorCode::InvalidRequest
+    );
+    let (id, code, msg) = err_code(r#"{"id":6,"method":"stauts"}"#);
+    assert_eq!((id, code), (json!(6), ErrorCode::MethodNotFound));
+    assert!(msg.contains("stauts") && msg.contains("status"), "{msg}");
+}
+
+#[test]
+fn params_errors_name_the_field() {
+    let cases = [
+        (r#"{"method":"find","params":{"skils":["rust"]}}"#, "skils"),
+        (r#"{"method":"find","params":{}}"#, "at least one"),
+        (
+            r#"{"method":"find","params":{"skills":"rust"}}"#,
+            "sequence",
+        ),
+        (
+            r#"{"method":"find","params":{"skills":["  "]}}"#,
+            "skills[0]",
+        ),
+        (
+            r#"{"method":"find","params":{"text":"x","limit":0}}"#,
+            "limit",
+        ),
+        (r#"{"method":"status","params":{"x":1}}"#, "takes no params"),
+        (r#"{"method":"connect","params":{}}"#, "addr"),
+        (
+            r#"{"method":"subscribe","params":{"kinds":["peer.conected"]}}"#,
+            "peer.conected",
+        ),
+        (
+            r#"{"method":"profile.update","params":{}}"#,
+            "nothing to change",
+        ),
+        (
+            r#"{"method":"profile.update","params":{"add_skills":[{"tag":"rust","level":"guru"}]}}"#,
+            "guru",
+        ),
+        (
+            r#"{"method":"profile.get","params":{"peer":"nope"}}"#,
+            "nope",
+        ),
+    ];
+    for (line, needle) in cases {
+        let (_, code, msg) = err_code(line);
+        assert_eq!(code, ErrorCode::InvalidParams, "{line}: {msg}");
+        assert!(msg.contains(needle), "{line}: {msg}");
+    }
+}
+
+#[test]
+fn every_call_round_trips_through_its_line() {
+    let calls = [
+        Call::Status,
+        Call::Peers,
+        Call::ProfileGet(ProfileGetParams::default()),
+        Call::ProfileSet(ProfileSetParams {
+            name: "Ada".into(),
+            skills: vec![SkillInput {
+                tag: tag("rust"),
+                level: Some(Level::Expert),
+            }],
+            ..Default::default()
+        }),
+        Call::ProfileUpdate(ProfileUpdateParams {
+            remove_resources: vec![tag("gpu")],
+            ..Default::default()
+        }),
+        Call::Find(FindParams {
+            skills: vec![tag("kicad")],
+            limit: Some(3),
+            local_only: true,
+            ..Default::default()
+        }),
+        Call::Connect(ConnectParams {
+            addr: "/ip4/127.0.0.1/tcp/1".into(),
+        }),
+        Call::Subscribe(SubscribeParams {
+            kinds: vec!["peer.*".into()],
+        }),
+        Call::Shutdown,
+    ];
+    let methods: Vec<_> = calls.iter().map(Call::method).collect();
+    assert_eq!(methods, METHODS);
+    for (i, call) in calls.into_iter().enumerate() {
+        let request = Request { id: json!(i), call };
+        let line = request.to_line().unwrap();
+        assert_eq!(parse(&line).unwrap(), request, "{line}");
+    }
+}
+
+#[test]
+fn responses_keep_null_results_and_codes() {
+    let ok = Response::result(json!(1), Value::Null);
+    let line = ok.to_line();
+    assert_eq!(line, "{\"id\":1,\"result\":null}\n");
+    assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), ok);
+    let err = Response::error(json!("x"), CallError::not_found("no such peer"));
+    let line = err.to_line();
+    assert_eq!(
+        line,
+        "{\"id\":\"x\",\"error\":{\"code\":-32002,\"message\":\"no such peer\"}}\n"
+    );
+    assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), err);
+    assert!(serde_json::from_str::<Response>(r#"{"id":1}"#).is_err());
+    let odd: Response =
+        serde_json::from_str(r#"{"id":1,"error":{"code":-31000,"message":"?"}}"#).unwrap();
+    assert_eq!(odd.outcome.unwrap_err().code, ErrorCode::Other(-31000));
+    for code in ErrorCode::ALL {
+        assert_eq!(ErrorCode::from_code(code.code()), *code);
+    }
+}
+
+#[test]
+fn events_serialise_with_their_kind() {
+    let samples = [
+        Event::PeerConnected {
+            peer: "p".into(),
+            address: None,
+            direction: Some(Direction::Inbound),
+        },
+        Event::PeerDisconnected { peer: "p".into() },
+        Event::ProfileLearned {
+            peer: crate::Identity::from_secret([7; 32]).public(),
+            name: "Ada".into(),
+            skills: vec![Skill {
+                tag: tag("rust"),
+                level: Level::Expert,
+            }],
+        },
+        Event::EventsDropped { count: 3 },
+    ];
+    let kinds: Vec<_> = samples.iter().map(Event::kind).collect();
+    assert_eq!(kinds, EVENT_KINDS);
+    for event in samples {
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["event"], event.kind());
+        assert_eq!(serde_json::from_value::<Event>(value).unwrap(), event);
+    }
+    assert_eq!(
+        serde_json::to_string(&Event::PeerDisconnected { peer: "p".into() }).unwrap(),
+        r#"{"event":"peer.disconnected","peer":"p"}"#
+    );
+}
+
+#[test]
+fn filters_match_exact_kinds_and_prefixes() {
+    let all = EventFilter::new::<&str>(&[]).unwrap();
+    assert!(all.matches_kind("peer.connected") && all.matches_kind("anything.new"));
+    let peers = EventFilter::new(&["peer.*"]).unwrap();
+    assert!(peers.matches_kind("peer.connected") && peers.matches_kind("peer.disconnected"));
+    assert!(!peers.matches_kind("profile.learned"));
+    assert!(
+        peers.matches_kind("events.dropped"),
+        "drops are always told"
+    );
+    let exact = EventFilter::new(&["profile.learned"]).unwrap();
+    assert!(exact.matches_kind("profile.learned") && !exact.matches_kind("peer.connected"));
+    assert_eq!(EventFilter::new(&["*"]).unwrap(), EventFilter::all());
+    assert!(EventFilter::new(&["nope.*"])
+        .unwrap_err()
+        .contains("nope.*"));
+    assert!(EventFilter::new(&["peer"]).is_err());
+}
+
+fn tag(s: &str) -> SkillTag {
+    SkillTag::parse(s).unwrap()
+}
+
+#[test]
+fn profile_update_applies_all_or_nothing() {
+    let draft = ProfileSetParams {
+        name: "Ada".into(),
+        skills: vec![SkillInput {
+            tag: tag("rust"),
+            level: Some(Level::Expert),
+        }],
+        resources: vec![ResourceInput {
+            tag: tag("3d-printer"),
+            description: Some("Prusa MK4".into()),
+            availability: None,
+        }],
+        ..Default::default()
+    }
+    .into_draft();
+    assert_eq!(draft.resources[0].availability, "");
+
+    let update = ProfileUpdateParams {
+        bio: Some("builds things".into()),
+        add_skills: vec![
+            SkillInput {
+                tag: tag("rust"),
+                level: None,
+            },
+            SkillInput {
+                tag: tag("kicad"),
+                level: None,
+            },
+        ],
+        add_resources: vec![ResourceInput {
+            tag: tag("3d-printer"),
+            description: None,
+            availability: Some("weekends".into()),
+        }],
+        ..Default::default()
+    };
+    let next = update.apply(&draft).unwrap();
+    assert_eq!(next.name, "Ada");
+    assert_eq!(next.bio, "builds things");
+    assert_eq!(
+        next.skills,
+        vec![
+            Skill {
+                tag: tag("rust"),
+                level: Level::Expert
+            },
+            Skill {
+                tag: tag("kicad"),
+                level: DEFAULT_LEVEL
+            }
+        ]
+    );
+    assert_eq!(
+        next.resources,
+        vec![Resource {
+            tag: tag("3d-printer"),
+            description: "Prusa MK4".into(),
+            availability: "weekends".into()
+        }]
+    );
+
+    let remove = ProfileUpdateParams {
+        name: Some("changed".into()),
+        remove_skills: vec![tag("rust"), tag("haskell")],
+        ..Default::default()
+    };
+    let err = remove.apply(&next).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert!(err.message.contains("haskell"), "{}", err.message);
+    let id = crate::Identity::from_secret([1; 32]).public();
+    let body = next.clone().into_profile(id, 10, 20);
+    assert_eq!(ProfileDraft::from_profile(&body), next);
+}
+
+async fn frames(input: &[u8], max: usize) -> Vec<Frame> {
+    // A tiny buffer makes lines arrive in several chunks.
+    let reader = tokio::io::BufReader::with_capacity(3, input);
+    let mut lines = LineReader::new(reader, max);
+    let mut out = vec![];
+    loop {
+        let frame = lines.next().await.unwrap();
+        let end = frame == Frame::Eof;
+        out.push(frame);
+        if end {
+            return out;
+        }
+    }
+}
+
+#[tokio::test]
+async fn line_reader_skips_oversized_lines_and_goes_on() {
+    let got = frames(b"abc\r\n0123456789\nok\nlast", 5).await;
+    assert_eq!(
+        got,
+        vec![
+            Frame::Line(b"abc".to_vec()),
+            Frame::TooLong(10),
+            Frame::Line(b"ok".to_vec()),
+            Frame::Line(b"last".to_vec()),
+            Frame::Eof
+        ]
+    );
+    assert_eq!(
+        frames(b"12345\n123456", 5).await,
+        vec![
+            Frame::Line(b"12345".to_vec()),
+            Frame::TooLong(6),
+            Frame::Eof
+        ]
+    );
+}
+
+#[tokio::test]
+async fn client_reports_no_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("guild.sock");
+    let err = Client::connect(&missing).await.unwrap_err();
+    assert!(matches!(err, ClientError::NotRunning { .. }), "{err}");
+    // A socket file nobody listens on any more (a crashed daemon's) is "not running" too.
+    drop(tokio::net::UnixListener::bind(&missing).unwrap());
+    let err = Client::connect(&missing).await.unwrap_err();
+    assert!(matches!(err, ClientError::NotRunning { .. }), "{err}");
+}
+
+mod docs;

@@ -1,0 +1,172 @@
+//! Typed results of the methods.
+//!
+//! Fields added later carry `#[serde(default)]`, so a client built against an older version still
+//! reads a newer daemon's answers and the other way round.
+
+use crate::keys::PublicKey;
+use crate::record::{Profile, Signed, Skill};
+use crate::skill::SkillTag;
+use crate::time::UnixTime;
+use serde::{Deserialize, Serialize};
+
+/// Result of `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's PeerId (also the signer of its records).
+    pub peer_id: String,
+    /// The daemon's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// The community this node belongs to.
+    pub community: String,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// Addresses the node listens on.
+    pub listen_addrs: Vec<String>,
+    /// Addresses other peers observed or confirmed for this node.
+    #[serde(default)]
+    pub external_addrs: Vec<String>,
+    /// Peers with an established connection.
+    pub connected_peers: usize,
+    /// Sizes of the local index.
+    pub index: IndexSizes,
+    /// Seconds since the daemon started.
+    pub uptime_secs: u64,
+}
+
+/// Sizes of the node's local index. Later issues add counters here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IndexSizes {
+    /// Live profiles known (including this node's own).
+    pub profiles: u64,
+    /// Signed records stored, of every kind.
+    pub records: u64,
+}
+
+/// Result of `peers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peers {
+    /// Connected peers.
+    pub peers: Vec<PeerInfo>,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// Its PeerId.
+    pub peer_id: String,
+    /// Addresses of its established connections.
+    pub addresses: Vec<String>,
+    /// Who dialled, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// When the first current connection was established (Unix seconds), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_since: Option<UnixTime>,
+    /// Display name from its profile, when one is indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Who opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The peer dialled us.
+    Inbound,
+    /// We dialled the peer.
+    Outbound,
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        })
+    }
+}
+
+/// Result of `profile.get`, `profile.set` and `profile.update`: a signed profile (null from
+/// `profile.get` when this node has none yet).
+pub type ProfileResult = Option<Signed<Profile>>;
+
+/// Result of `find`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FindResults {
+    /// Matches, best first.
+    pub results: Vec<FindMatch>,
+    /// For asked tags that few or no members have: similar tags that exist.
+    #[serde(default)]
+    pub suggestions: Vec<TagSuggestion>,
+    /// Whether the DHT was asked (the local index was thin and `local_only` was not set).
+    #[serde(default)]
+    pub dht_queried: bool,
+}
+
+/// One member found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindMatch {
+    /// The member.
+    pub peer: PublicKey,
+    /// Display name (empty when only a DHT provider record is known).
+    pub name: String,
+    /// The asked skills the member has, with their declared levels.
+    pub skills: Vec<Skill>,
+    /// The asked resources the member lists.
+    #[serde(default)]
+    pub resources: Vec<SkillTag>,
+    /// Ranking score (skill fit × trust × freshness), higher is better.
+    pub score: f64,
+    /// This node's trust in the member in `0.0..=1.0`, when computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<f64>,
+    /// When the member's profile was last issued or seen (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<UnixTime>,
+    /// Where the match came from.
+    pub source: Source,
+}
+
+/// Where a `find` result came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The local index (profiles heard by gossip or sync).
+    Local,
+    /// A DHT provider lookup for a skill key.
+    Dht,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Local => "local",
+            Source::Dht => "dht",
+        })
+    }
+}
+
+/// Near-miss tags for one asked tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagSuggestion {
+    /// The tag asked for.
+    pub tag: SkillTag,
+    /// Known tags close to it, most likely first.
+    pub did_you_mean: Vec<SkillTag>,
+}
+
+/// Result of `connect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connected {
+    /// The PeerId at that address, once the connection is established.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_id: Option<String>,
+}
+
+/// First line answering `subscribe`; events follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscribed {
+    /// The kinds subscribed to (as given; empty means all).
+    pub kinds: Vec<String>,
+}

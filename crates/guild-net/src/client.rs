@@ -1,0 +1,297 @@
+//! The handle through which the rest of Guild talks to the network event loop.
+//!
+//! Each method sends one [`Command`] over a bounded channel and awaits its one-shot reply, as
+//! in rust-libp2p's `file-sharing` example. Cloning a [`Client`] is cheap; the event loop stops
+//! when every clone is dropped or on [`Client::shutdown`].
+
+use std::collections::HashSet;
+
+use libp2p::{gossipsub::MessageId, Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    error::{DhtError, DialError, PublishError, RequestError, Stopped},
+    event::{PeerInfo, ResponseHandle, Verdict},
+    topics::Topic,
+};
+
+/// A request to the event loop, carrying the sender for its reply.
+#[derive(Debug)]
+pub(crate) enum Command {
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    ExternalAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, DialError>>,
+    },
+    DialPeer {
+        peer: PeerId,
+        reply: oneshot::Sender<Result<(), DialError>>,
+    },
+    AddAddress {
+        peer: PeerId,
+        addr: Multiaddr,
+        reply: oneshot::Sender<()>,
+    },
+    AddExternalAddress {
+        addr: Multiaddr,
+        reply: oneshot::Sender<()>,
+    },
+    ConnectedPeers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    RoutingTablePeers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    Publish {
+        topic: Topic,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<MessageId, PublishError>>,
+    },
+    ReportValidation {
+        message_id: MessageId,
+        propagation_source: PeerId,
+        verdict: Verdict,
+        reply: oneshot::Sender<bool>,
+    },
+    PeerScore {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<f64>>,
+    },
+    StartProviding {
+        key: Vec<u8>,
+        reply: oneshot::Sender<Result<(), DhtError>>,
+    },
+    StopProviding {
+        key: Vec<u8>,
+        reply: oneshot::Sender<()>,
+    },
+    GetProviders {
+        key: Vec<u8>,
+        reply: oneshot::Sender<Result<HashSet<PeerId>, DhtError>>,
+    },
+    Bootstrap {
+        reply: oneshot::Sender<Result<(), DhtError>>,
+    },
+    Request {
+        peer: PeerId,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, RequestError>>,
+    },
+    Respond {
+        handle: ResponseHandle,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), RequestError>>,
+    },
+    MdnsDiscovered {
+        peers: Vec<(PeerId, Multiaddr)>,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A cloneable handle to the network event loop.
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    cancel: CancellationToken,
+    local_peer_id: PeerId,
+    max_message_size: usize,
+    max_response_size: usize,
+}
+
+impl Client {
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        cancel: CancellationToken,
+        local_peer_id: PeerId,
+        max_message_size: usize,
+        max_response_size: usize,
+    ) -> Self {
+        Self {
+            commands,
+            cancel,
+            local_peer_id,
+            max_message_size,
+            max_response_size,
+        }
+    }
+
+    /// Sends a command and waits for its reply.
+    async fn call<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Stopped> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// Our own peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    /// The addresses we listen on (including relay circuit addresses).
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, Stopped> {
+        self.call(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Our confirmed external addresses (AutoNAT-confirmed or relay reservations).
+    pub async fn external_addrs(&self) -> Result<Vec<Multiaddr>, Stopped> {
+        self.call(|reply| Command::ExternalAddrs { reply }).await
+    }
+
+    /// Connects to an address and returns the peer found there. If the address ends in
+    /// `/p2p/<id>` the remote must prove that identity. Relay circuits
+    /// (`…/p2p/<relay>/p2p-circuit/p2p/<id>`) work when the relay client is on.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, DialError> {
+        self.call(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Connects to a peer by id: through addresses we know, or else by asking the DHT for the
+    /// peer's addresses first. Returns once connected (immediately if already connected).
+    pub async fn dial_peer(&self, peer: PeerId) -> Result<(), DialError> {
+        self.call(|reply| Command::DialPeer { peer, reply }).await?
+    }
+
+    /// Remembers an address for a peer (e.g. one persisted from a previous run) in the swarm
+    /// and the Kademlia routing table. Does not dial.
+    pub async fn add_address(&self, peer: PeerId, addr: Multiaddr) -> Result<(), Stopped> {
+        self.call(|reply| Command::AddAddress { peer, addr, reply })
+            .await
+    }
+
+    /// Announces an address as ours without waiting for AutoNAT to confirm it (an operator
+    /// knows their public address, or a relay on a LAN). Relay reservations and identify
+    /// carry it.
+    pub async fn add_external_address(&self, addr: Multiaddr) -> Result<(), Stopped> {
+        self.call(|reply| Command::AddExternalAddress { addr, reply })
+            .await
+    }
+
+    /// The peers we are connected to.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerInfo>, Stopped> {
+        self.call(|reply| Command::ConnectedPeers { reply }).await
+    }
+
+    /// The peers in our Kademlia routing table.
+    pub async fn routing_table_peers(&self) -> Result<Vec<PeerId>, Stopped> {
+        self.call(|reply| Command::RoutingTablePeers { reply })
+            .await
+    }
+
+    /// Publishes a signed gossip message. [`PublishError::InsufficientPeers`] means nobody is
+    /// subscribed yet: nothing was sent, keep the record and let it spread later.
+    pub async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<MessageId, PublishError> {
+        if data.len() > self.max_message_size {
+            return Err(PublishError::TooLarge {
+                size: data.len(),
+                max: self.max_message_size,
+            });
+        }
+        self.call(|reply| Command::Publish { topic, data, reply })
+            .await?
+    }
+
+    /// Reports the node's verdict on a [`NetEvent::Gossip`](crate::NetEvent::Gossip) message:
+    /// `Accept` forwards it, `Reject` drops it and lowers `propagation_source`'s score,
+    /// `Ignore` drops it. Returns `false` if the message was no longer cached (reported too
+    /// late, or already reported).
+    pub async fn report_validation(
+        &self,
+        message_id: MessageId,
+        propagation_source: PeerId,
+        verdict: Verdict,
+    ) -> Result<bool, Stopped> {
+        self.call(|reply| Command::ReportValidation {
+            message_id,
+            propagation_source,
+            verdict,
+            reply,
+        })
+        .await
+    }
+
+    /// A peer's current gossipsub score (`None` if scoring has no record of it).
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, Stopped> {
+        self.call(|reply| Command::PeerScore { peer, reply }).await
+    }
+
+    /// Announces in the DHT that we provide `key` (e.g. a skill's multihash key), and keeps
+    /// re-announcing it. Returns when the announcement query finishes; an `Ok` does not prove
+    /// another node stored the record.
+    pub async fn start_providing(&self, key: Vec<u8>) -> Result<(), DhtError> {
+        self.call(|reply| Command::StartProviding { key, reply })
+            .await?
+    }
+
+    /// Stops announcing `key`. Records already stored elsewhere expire with their TTL.
+    pub async fn stop_providing(&self, key: Vec<u8>) -> Result<(), Stopped> {
+        self.call(|reply| Command::StopProviding { key, reply })
+            .await
+    }
+
+    /// Looks up the providers of `key` in the DHT. Resolves when the query finishes, when
+    /// enough providers were found, or with what was found when the query times out.
+    pub async fn get_providers(&self, key: Vec<u8>) -> Result<HashSet<PeerId>, DhtError> {
+        self.call(|reply| Command::GetProviders { key, reply })
+            .await?
+    }
+
+    /// Starts a Kademlia bootstrap (a lookup of our own id, then bucket refreshes).
+    pub async fn bootstrap(&self) -> Result<(), DhtError> {
+        self.call(|reply| Command::Bootstrap { reply }).await?
+    }
+
+    /// Sends a direct request and waits for the response (bounded by the request timeout).
+    pub async fn request(&self, peer: PeerId, data: Vec<u8>) -> Result<Vec<u8>, RequestError> {
+        if data.len() > self.max_message_size {
+            return Err(RequestError::TooLarge {
+                size: data.len(),
+                max: self.max_message_size,
+            });
+        }
+        self.call(|reply| Command::Request { peer, data, reply })
+            .await?
+    }
+
+    /// Answers an inbound request.
+    pub async fn respond(&self, handle: ResponseHandle, data: Vec<u8>) -> Result<(), RequestError> {
+        if data.len() > self.max_response_size {
+            return Err(RequestError::TooLarge {
+                size: data.len(),
+                max: self.max_response_size,
+            });
+        }
+        self.call(|reply| Command::Respond {
+            handle,
+            data,
+            reply,
+        })
+        .await?
+    }
+
+    /// Feeds peers discovered on the local network, exactly as an mDNS discovery would: each is
+    /// added to Kademlia and dialled. Lets tests exercise discovery without multicasting.
+    pub async fn inject_mdns_discovered(
+        &self,
+        peers: Vec<(PeerId, Multiaddr)>,
+    ) -> Result<(), Stopped> {
+        self.call(|reply| Command::MdnsDiscovered { peers, reply })
+            .await
+    }
+
+    /// Stops the event loop: connections close and every clone's later calls fail with
+    /// [`Stopped`]. Await the `JoinHandle` from [`spawn`](crate::spawn) to know it finished.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+}

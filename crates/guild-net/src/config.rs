@@ -1,0 +1,410 @@
+//! Network configuration: every knob of the network layer, with the limits that bound it.
+//!
+//! Each default is a named constant whose doc comment says what it bounds and why it has
+//! the value it has. [`NetConfig::validate`] rejects configurations the event loop could
+//! not honour (a bootstrap address without `/p2p/<id>`, a community name that cannot be
+//! part of a protocol id, a zero limit).
+
+use std::time::Duration;
+
+use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};
+
+use crate::error::ConfigError;
+
+/// Community joined when none is configured.
+pub const DEFAULT_COMMUNITY: &str = "main";
+
+/// Longest community name, in bytes. The name is embedded in every protocol id and topic
+/// name; multistream-select limits a protocol id to 140 bytes, and the longest one we build
+/// (`/guild/<community>/direct/1.0.0`) adds 21 bytes to the name.
+pub const MAX_COMMUNITY_LEN: usize = 64;
+
+/// Total established connections. Bounds memory and file descriptors: a member's daemon
+/// needs a gossip mesh (~12 peers per topic), a Kademlia routing table it dials lazily, and
+/// a few direct exchanges; 256 leaves room for a relay or bootstrap node without letting a
+/// connection flood exhaust the process.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
+
+/// Established connections per peer. One is the norm; two allows a simultaneous dial and a
+/// relayed connection being upgraded by DCUtR to coexist for a moment.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 2;
+
+/// Incoming connections still in their handshake (Noise + Yamux). Handshakes cost CPU
+/// (a Diffie-Hellman each), so this bounds what an unauthenticated flood can make us spend.
+pub const DEFAULT_MAX_PENDING_INCOMING: u32 = 32;
+
+/// Outgoing dials in progress. Kademlia lookups dial up to `alpha` peers per step; a cap keeps
+/// a burst of lookups from opening hundreds of sockets at once.
+pub const DEFAULT_MAX_PENDING_OUTGOING: u32 = 64;
+
+/// How long a connection with no protocol needing it stays open. libp2p's 10 s default makes
+/// connections to non-mesh peers churn between sparse Guild exchanges; two minutes keeps a
+/// peer found through the DHT reachable for the follow-up request without keeping idle
+/// sockets forever (gossip mesh connections are kept alive by gossipsub regardless).
+pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Interval between Kademlia random walks (`get_closest_peers` of a random id), which keep the
+/// routing table populated beyond the bootstrap peers. Five minutes matches Kademlia's own
+/// bootstrap period: cheap (a handful of messages) yet quick to heal a partition.
+pub const DEFAULT_RANDOM_WALK_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// Time bound of one Kademlia query (lookup, provider announcement or search). libp2p's 60 s
+/// default is long for an interactive `guild find`; a community DHT is small, so 30 s is ample.
+pub const DEFAULT_KAD_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Gossipsub heartbeat: mesh maintenance and IHAVE gossip happen once per heartbeat. One
+/// second is the gossipsub default; tests lower it to converge faster.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Largest gossip message and largest direct request, in bytes. A signed profile is ~2 KiB;
+/// 64 KiB leaves room for rich profiles and attestation bundles while bounding what one
+/// message can make every member download, store and verify.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024;
+
+/// Largest direct response, in bytes. Responses carry sync batches (many records at once),
+/// so they are allowed to be larger than a single message; 1 MiB is ~500 profiles.
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 1024 * 1024;
+
+/// Hard ceiling for either size limit: larger messages belong in a chunked transfer, not in
+/// one allocation made on behalf of a remote peer.
+pub const MAX_MESSAGE_SIZE_CEILING: usize = 16 * 1024 * 1024;
+
+/// How long other nodes keep our provider records. Kademlia's 48 h default is meant for
+/// content that rarely changes; a member who stops running a daemon should drop out of
+/// skill lookups within a day.
+pub const DEFAULT_PROVIDER_RECORD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How often we re-announce the keys we provide. Must be well under the TTL so a record is
+/// refreshed several times before it expires (here: four times per TTL).
+pub const DEFAULT_PROVIDER_PUBLICATION_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// Time bound of one direct request (sending it and receiving the response), which is also how
+/// long an inbound request waits for the node's answer before the requester gives up.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Configuration of the network layer.
+///
+/// `Default` gives a daemon joining community `main` on all interfaces with OS-chosen ports,
+/// mDNS on and Kademlia in server mode. Tests and benchmarks use [`NetConfig::local`].
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Community name: part of every protocol id and topic, so two communities never mix.
+    pub community: String,
+    /// Addresses to listen on. Port 0 lets the OS choose, so two daemons on one machine work.
+    pub listen: Vec<Multiaddr>,
+    /// Peers dialled and added to Kademlia at start. Each must end in `/p2p/<peer id>`.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Relay servers to reserve a circuit on (each must end in `/p2p/<peer id>`), so peers behind
+    /// NAT can be reached at `<relay>/p2p-circuit/p2p/<us>`. Needs `relay_client`.
+    pub relays: Vec<Multiaddr>,
+    /// Addresses announced as ours without confirmation, e.g. a public address behind a port
+    /// forward. A relay server needs at least one external address (confirmed by AutoNAT or
+    /// listed here): relay reservations carry the relay's addresses.
+    pub external_addrs: Vec<Multiaddr>,
+    /// Discover peers on the local network with mDNS. Multicasts on real interfaces: keep off in
+    /// tests and benchmarks.
+    pub mdns: bool,
+    /// Answer Kademlia queries (server mode). Off: client mode until an external address is
+    /// confirmed (libp2p's automatic mode).
+    pub kad_server: bool,
+    /// Act as a circuit relay (v2) for other members. Reservations are only granted once the
+    /// node has an external address (see `external_addrs`).
+    pub relay_server: bool,
+    /// Use relays: reserve circuits on `relays` and dial `/p2p-circuit` addresses.
+    pub relay_client: bool,
+    /// Probe our reachability with AutoNAT (confirms external addresses).
+    pub autonat: bool,
+    /// Upgrade relayed connections to direct ones by hole punching (DCUtR).
+    pub dcutr: bool,
+    /// Maximum established connections in total.
+    pub max_connections: u32,
+    /// Maximum established connections to one peer.
+    pub max_connections_per_peer: u32,
+    /// Maximum incoming connections in their handshake.
+    pub max_pending_incoming: u32,
+    /// Maximum outgoing dials in progress.
+    pub max_pending_outgoing: u32,
+    /// How long an unused connection stays open.
+    pub idle_connection_timeout: Duration,
+    /// Interval between Kademlia random walks and bootstraps; `None` disables both periodic
+    /// tasks (Kademlia still bootstraps by itself while its routing table is small).
+    pub random_walk_interval: Option<Duration>,
+    /// Time bound of one Kademlia query.
+    pub kad_query_timeout: Duration,
+    /// Gossipsub heartbeat interval (tests lower it).
+    pub heartbeat_interval: Duration,
+    /// Largest gossip message and largest direct request, in bytes.
+    pub max_message_size: usize,
+    /// Largest direct response, in bytes.
+    pub max_response_size: usize,
+    /// How long other nodes keep our provider records.
+    pub provider_record_ttl: Duration,
+    /// How often we re-announce the keys we provide.
+    pub provider_publication_interval: Duration,
+    /// Time bound of one direct request.
+    pub request_timeout: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            community: DEFAULT_COMMUNITY.to_owned(),
+            listen: vec![
+                Multiaddr::empty()
+                    .with(Protocol::Ip4([0, 0, 0, 0].into()))
+                    .with(Protocol::Tcp(0)),
+                Multiaddr::empty()
+                    .with(Protocol::Ip4([0, 0, 0, 0].into()))
+                    .with(Protocol::Udp(0))
+                    .with(Protocol::QuicV1),
+            ],
+            bootstrap: Vec::new(),
+            relays: Vec::new(),
+            external_addrs: Vec::new(),
+            mdns: true,
+            kad_server: true,
+            relay_server: false,
+            relay_client: true,
+            autonat: true,
+            dcutr: true,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            max_pending_incoming: DEFAULT_MAX_PENDING_INCOMING,
+            max_pending_outgoing: DEFAULT_MAX_PENDING_OUTGOING,
+            idle_connection_timeout: DEFAULT_IDLE_CONNECTION_TIMEOUT,
+            random_walk_interval: Some(DEFAULT_RANDOM_WALK_INTERVAL),
+            kad_query_timeout: DEFAULT_KAD_QUERY_TIMEOUT,
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
+            provider_record_ttl: DEFAULT_PROVIDER_RECORD_TTL,
+            provider_publication_interval: DEFAULT_PROVIDER_PUBLICATION_INTERVAL,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+impl NetConfig {
+    /// A configuration for tests and benchmarks on one machine: TCP on `127.0.0.1` port 0,
+    /// mDNS and AutoNAT off (both would probe real interfaces), Kademlia in server mode,
+    /// a 100 ms gossip heartbeat and no periodic random walk.
+    pub fn local(community: &str) -> Self {
+        Self {
+            community: community.to_owned(),
+            listen: vec![Multiaddr::empty()
+                .with(Protocol::Ip4([127, 0, 0, 1].into()))
+                .with(Protocol::Tcp(0))],
+            mdns: false,
+            autonat: false,
+            heartbeat_interval: Duration::from_millis(100),
+            random_walk_interval: None,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the configuration and returns the first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_community(&self.community)?;
+        for addr in &self.bootstrap {
+            peer_id_of(addr).map_err(|addr| ConfigError::BootstrapWithoutPeerId { addr })?;
+        }
+        for addr in &self.relays {
+            peer_id_of(addr).map_err(|addr| ConfigError::RelayWithoutPeerId { addr })?;
+        }
+        if !self.relays.is_empty() && !self.relay_client {
+            return Err(ConfigError::RelaysNeedRelayClient);
+        }
+        let limits = [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_peer", self.max_connections_per_peer),
+            ("max_pending_incoming", self.max_pending_incoming),
+            ("max_pending_outgoing", self.max_pending_outgoing),
+        ];
+        for (name, value) in limits {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit { name });
+            }
+        }
+        let sizes = [
+            ("max_message_size", self.max_message_size),
+            ("max_response_size", self.max_response_size),
+        ];
+        for (name, value) in sizes {
+            if value == 0 || value > MAX_MESSAGE_SIZE_CEILING {
+                return Err(ConfigError::SizeOutOfRange {
+                    name,
+                    value,
+                    max: MAX_MESSAGE_SIZE_CEILING,
+                });
+            }
+        }
+        let durations = [
+            ("idle_connection_timeout", self.idle_connection_timeout),
+            ("kad_query_timeout", self.kad_query_timeout),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("provider_record_ttl", self.provider_record_ttl),
+            (
+                "provider_publication_interval",
+                self.provider_publication_interval,
+            ),
+            ("request_timeout", self.request_timeout),
+        ];
+        for (name, value) in durations {
+            if value.is_zero() {
+                return Err(ConfigError::ZeroDuration { name });
+            }
+        }
+        if self.random_walk_interval.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::ZeroDuration {
+                name: "random_walk_interval",
+            });
+        }
+        if self.provider_publication_interval >= self.provider_record_ttl {
+            return Err(ConfigError::RepublishNotBeforeExpiry);
+        }
+        Ok(())
+    }
+}
+
+/// Checks that a community name can be embedded in protocol ids and topic names.
+fn validate_community(name: &str) -> Result<(), ConfigError> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > MAX_COMMUNITY_LEN || !name.chars().all(valid_char) {
+        return Err(ConfigError::InvalidCommunity {
+            name: name.to_owned(),
+            max: MAX_COMMUNITY_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// The peer id an address ends with (`…/p2p/<id>`), or the address back if it has none.
+pub(crate) fn peer_id_of(addr: &Multiaddr) -> Result<PeerId, Multiaddr> {
+    match addr.iter().last() {
+        Some(Protocol::P2p(peer)) => Ok(peer),
+        _ => Err(addr.clone()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> Multiaddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        NetConfig::default().validate().unwrap();
+        NetConfig::local("test").validate().unwrap();
+    }
+
+    #[test]
+    fn default_listens_on_port_zero() {
+        let config = NetConfig::default();
+        assert_eq!(config.listen.len(), 2);
+        assert!(config
+            .listen
+            .iter()
+            .any(|a| a.to_string() == "/ip4/0.0.0.0/tcp/0"));
+        assert!(config
+            .listen
+            .iter()
+            .any(|a| a.to_string() == "/ip4/0.0.0.0/udp/0/quic-v1"));
+    }
+
+    #[test]
+    fn bootstrap_without_peer_id_is_rejected() {
+        let mut config = NetConfig::local("test");
+        config.bootstrap = vec![addr("/ip4/127.0.0.1/tcp/4001")];
+        let err = config.validate().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BootstrapWithoutPeerId { addr } if addr.to_string() == "/ip4/127.0.0.1/tcp/4001")
+        );
+        assert!(err.to_string().contains("/ip4/127.0.0.1/tcp/4001"));
+        assert!(err.to_string().contains("/p2p/"));
+    }
+
+    #[test]
+    fn bootstrap_with_peer_id_is_accepted() {
+        let peer = PeerId::random();
+        let mut config = NetConfig::local("test");
+        config.bootstrap = vec![addr(&format!("/ip4/127.0.0.1/tcp/4001/p2p/{peer}"))];
+        config.validate().unwrap();
+        assert_eq!(peer_id_of(&config.bootstrap[0]), Ok(peer));
+    }
+
+    #[test]
+    fn relay_without_peer_id_is_rejected() {
+        let mut config = NetConfig::local("test");
+        config.relays = vec![addr("/ip4/127.0.0.1/tcp/4001")];
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::RelayWithoutPeerId { .. })
+        ));
+    }
+
+    #[test]
+    fn relays_need_relay_client() {
+        let mut config = NetConfig::local("test");
+        config.relays = vec![addr(&format!(
+            "/ip4/127.0.0.1/tcp/4001/p2p/{}",
+            PeerId::random()
+        ))];
+        config.relay_client = false;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::RelaysNeedRelayClient)
+        ));
+    }
+
+    #[test]
+    fn community_names_are_checked() {
+        for bad in ["", "a/b", "with space", "ünï", &"x".repeat(65)] {
+            let config = NetConfig::local(bad);
+            assert!(
+                matches!(config.validate(), Err(ConfigError::InvalidCommunity { .. })),
+                "{bad:?} accepted"
+            );
+        }
+        for good in ["main", "hackspace-berlin", "a.b_c-1"] {
+            NetConfig::local(good).validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn zero_limits_are_rejected() {
+        let mut config = NetConfig::local("test");
+        config.max_connections = 0;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::ZeroLimit {
+                name: "max_connections"
+            })
+        ));
+        let mut config = NetConfig::local("test");
+        config.max_message_size = MAX_MESSAGE_SIZE_CEILING + 1;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::SizeOutOfRange { .. })
+        ));
+        let mut config = NetConfig::local("test");
+        config.heartbeat_interval = Duration::ZERO;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::ZeroDuration { .. })
+        ));
+    }
+
+    #[test]
+    fn republish_must_precede_expiry() {
+        let mut config = NetConfig::local("test");
+        config.provider_publication_interval = config.provider_record_ttl;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::RepublishNotBeforeExpiry)
+        ));
+    }
+}

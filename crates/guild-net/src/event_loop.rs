@@ -1,0 +1,610 @@
+//! The task that owns the swarm: it carries out [`Command`]s from [`Client`](crate::Client)s
+//! and turns swarm events into [`NetEvent`]s.
+//!
+//! One `tokio::select!` (biased: shutdown, then local commands, then network events, then
+//! timers) drives everything. Every operation awaiting a network outcome is parked in a map
+//! keyed by the libp2p id of that operation (connection, query, request) and resolved by the
+//! event that ends it; each such outcome is bounded in time by a libp2p timeout (dial,
+//! Kademlia query, request), so no reply waits forever.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use libp2p::{
+    core::transport::ListenerId,
+    gossipsub::MessageAcceptance,
+    kad::{self, QueryId},
+    metrics::{Metrics, Recorder},
+    multiaddr::Protocol,
+    request_response::{InboundRequestId, OutboundRequestId, ResponseChannel},
+    swarm::{
+        dial_opts::{DialOpts, PeerCondition},
+        ConnectionId, DialError as SwarmDialError,
+    },
+    Multiaddr, PeerId, StreamProtocol, Swarm,
+};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::{interval_at, Instant, Interval},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    behaviour::Behaviour,
+    client::Command,
+    config::{peer_id_of, NetConfig},
+    error::{DhtError, DialError, PublishError, RequestError},
+    event::{NetEvent, PeerInfo, Verdict},
+    topics::CommunityTopics,
+};
+
+/// Inbound requests waiting for the node's answer. Each holds an open stream; the request
+/// timeout frees them, and this cap bounds how many the node can be asked to hold at once.
+pub const MAX_PENDING_INBOUND_REQUESTS: usize = 256;
+
+/// A `get_providers` lookup resolves early once it has found this many providers: enough
+/// candidates for a `guild find`, and Kademlia's replication factor (no single node stores
+/// more for one key).
+pub const PROVIDERS_ENOUGH: usize = 20;
+
+/// Addresses taken from one identify message into Kademlia. Bounds what one peer can make us
+/// store and advertise on its behalf.
+pub const MAX_ADDRS_PER_PEER: usize = 16;
+
+/// Interval of housekeeping: re-dialling relays we lost, forgetting answered-elsewhere
+/// requests. Short enough to restore relay reachability quickly, long enough to be free.
+pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What we track about a connected peer.
+#[derive(Debug, Default)]
+pub(crate) struct PeerState {
+    pub(crate) connections: HashMap<ConnectionId, Multiaddr>,
+    pub(crate) agent: Option<String>,
+    pub(crate) protocol_version: Option<String>,
+    pub(crate) protocols: Vec<String>,
+}
+
+/// The event loop. Created by [`crate::spawn`].
+pub(crate) struct EventLoop {
+    pub(crate) swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    cancel: CancellationToken,
+    pub(crate) metrics: Option<Metrics>,
+    pub(crate) topics: CommunityTopics,
+    pub(crate) community: String,
+    pub(crate) kad_protocol: StreamProtocol,
+    max_message_size: usize,
+    max_response_size: usize,
+    random_walk: Option<Interval>,
+    /// Events dropped since the last `DroppedEvents` report.
+    dropped_events: u64,
+    pub(crate) peers: HashMap<PeerId, PeerState>,
+    /// Configured relays and their (direct) addresses.
+    pub(crate) relays: HashMap<PeerId, Multiaddr>,
+    /// Our circuit listeners: listener → (relay, circuit address).
+    pub(crate) relay_listeners: HashMap<ListenerId, (PeerId, Multiaddr)>,
+    /// `dial(addr)` calls, by the connection they started.
+    pub(crate) pending_dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, DialError>>>,
+    /// `dial(addr)` calls for circuit addresses, waiting for a direct connection to the relay
+    /// (the relay client cannot dial a circuit while its relay is still being dialled).
+    pub(crate) circuit_dials: HashMap<PeerId, Vec<CircuitDial>>,
+    /// `dial_peer(peer)` calls, resolved by any connection to that peer.
+    pub(crate) peer_waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<(), DialError>>>>,
+    /// DHT lookups of a peer's addresses for `dial_peer`.
+    pub(crate) peer_lookups: HashMap<QueryId, PeerId>,
+    pub(crate) pending_providing: HashMap<QueryId, oneshot::Sender<Result<(), DhtError>>>,
+    pub(crate) pending_providers: HashMap<QueryId, PendingProviders>,
+    pub(crate) pending_requests:
+        HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, RequestError>>>,
+    pub(crate) pending_responses: HashMap<InboundRequestId, ResponseChannel<Vec<u8>>>,
+}
+
+/// A `dial` through a relay, waiting for the connection to the relay.
+pub(crate) type CircuitDial = (Multiaddr, oneshot::Sender<Result<PeerId, DialError>>);
+
+/// A `get_providers` lookup in progress.
+pub(crate) struct PendingProviders {
+    pub(crate) found: HashSet<PeerId>,
+    pub(crate) reply: oneshot::Sender<Result<HashSet<PeerId>, DhtError>>,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        config: &NetConfig,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<NetEvent>,
+        cancel: CancellationToken,
+        metrics: Option<Metrics>,
+        kad_protocol: StreamProtocol,
+    ) -> Self {
+        let random_walk = config
+            .random_walk_interval
+            .map(|period| interval_at(Instant::now() + period, period));
+        Self {
+            swarm,
+            commands,
+            events,
+            cancel,
+            metrics,
+            topics: CommunityTopics::new(&config.community),
+            community: config.community.clone(),
+            kad_protocol,
+            max_message_size: config.max_message_size,
+            max_response_size: config.max_response_size,
+            random_walk,
+            dropped_events: 0,
+            peers: HashMap::new(),
+            relays: HashMap::new(),
+            relay_listeners: HashMap::new(),
+            pending_dials: HashMap::new(),
+            circuit_dials: HashMap::new(),
+            peer_waiters: HashMap::new(),
+            peer_lookups: HashMap::new(),
+            pending_providing: HashMap::new(),
+            pending_providers: HashMap::new(),
+            pending_requests: HashMap::new(),
+            pending_responses: HashMap::new(),
+        }
+    }
+
+    /// Announces configured external addresses, dials bootstrap peers and relays, and starts
+    /// the Kademlia bootstrap.
+    pub(crate) fn start(&mut self, config: &NetConfig) {
+        for addr in &config.external_addrs {
+            self.swarm.add_external_address(addr.clone());
+        }
+        for addr in &config.bootstrap {
+            let Ok(peer) = peer_id_of(addr) else {
+                continue; // validated before; unreachable
+            };
+            self.swarm.add_peer_address(peer, addr.clone());
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer, addr.clone());
+            self.dial_known(peer, vec![addr.clone()]);
+        }
+        if !config.bootstrap.is_empty() {
+            if let Err(e) = self.swarm.behaviour_mut().kad.bootstrap() {
+                tracing::warn!("cannot bootstrap Kademlia: {e}");
+            }
+        }
+        for addr in &config.relays {
+            let Ok(peer) = peer_id_of(addr) else {
+                continue;
+            };
+            self.relays.insert(peer, addr.clone());
+            self.swarm.add_peer_address(peer, addr.clone());
+            self.dial_known(peer, vec![addr.clone()]);
+        }
+    }
+
+    /// Runs until cancelled or until every client is dropped.
+    pub(crate) async fn run(mut self) {
+        let mut housekeeping = interval_at(
+            Instant::now() + HOUSEKEEPING_INTERVAL,
+            HOUSEKEEPING_INTERVAL,
+        );
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break,
+                command = self.commands.recv() => match command {
+                    Some(command) => self.handle_command(command),
+                    None => break,
+                },
+                event = futures::StreamExt::select_next_some(&mut self.swarm) => {
+                    self.handle_swarm_event(event);
+                }
+                _ = tick(&mut self.random_walk) => self.random_walk(),
+                _ = housekeeping.tick() => self.housekeeping(),
+            }
+        }
+        tracing::debug!("network event loop stopped");
+    }
+
+    /// Sends an event to the node without ever waiting. On a full (or closed) channel the
+    /// event is counted and handed back so the caller can release what it holds.
+    #[must_use = "an undelivered event may hold something to release"]
+    pub(crate) fn emit(&mut self, event: NetEvent) -> Option<NetEvent> {
+        if self.dropped_events > 0 {
+            let report = NetEvent::DroppedEvents {
+                count: self.dropped_events,
+            };
+            if self.events.try_send(report).is_err() {
+                self.dropped_events += 1;
+                return Some(event);
+            }
+            self.dropped_events = 0;
+        }
+        match self.events.try_send(event) {
+            Ok(()) => None,
+            Err(
+                mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event),
+            ) => {
+                self.dropped_events += 1;
+                tracing::debug!(
+                    dropped = self.dropped_events,
+                    "event consumer too slow; dropping"
+                );
+                Some(event)
+            }
+        }
+    }
+
+    /// Records an event in the metrics, if enabled.
+    pub(crate) fn record<E>(&self, event: &E)
+    where
+        Metrics: Recorder<E>,
+    {
+        if let Some(metrics) = &self.metrics {
+            metrics.record(event);
+        }
+    }
+
+    /// Dials a peer at the given addresses unless already connected or dialling.
+    pub(crate) fn dial_known(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        match self.swarm.dial(opts) {
+            Ok(()) | Err(SwarmDialError::DialPeerConditionFalse(_)) => {}
+            Err(e) => tracing::debug!(%peer, "cannot dial: {e}"),
+        }
+    }
+
+    /// Handles peers found on the local network (by mDNS, or injected by tests).
+    pub(crate) fn on_local_peers_discovered(&mut self, peers: Vec<(PeerId, Multiaddr)>) {
+        let local = *self.swarm.local_peer_id();
+        let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+        for (peer, addr) in peers {
+            if peer != local {
+                by_peer.entry(peer).or_default().push(addr);
+            }
+        }
+        for (peer, addrs) in by_peer {
+            tracing::debug!(%peer, ?addrs, "discovered on the local network");
+            for addr in addrs.iter().take(MAX_ADDRS_PER_PEER) {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+            }
+            self.dial_known(peer, addrs);
+        }
+    }
+
+    fn random_walk(&mut self) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        if kad.kbuckets().any(|bucket| bucket.num_entries() > 0) {
+            kad.get_closest_peers(PeerId::random());
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        self.pending_responses
+            .retain(|_, channel| channel.is_open());
+        let relays: Vec<_> = self
+            .relays
+            .iter()
+            .filter(|(relay, _)| !self.relay_listeners.values().any(|(r, _)| r == *relay))
+            .map(|(relay, addr)| (*relay, addr.clone()))
+            .collect();
+        for (relay, addr) in relays {
+            if self.swarm.is_connected(&relay) {
+                self.listen_via_relay(relay);
+            } else {
+                self.dial_known(relay, vec![addr]);
+            }
+        }
+    }
+
+    /// Reserves a circuit on a configured relay we are directly connected to.
+    pub(crate) fn listen_via_relay(&mut self, relay: PeerId) {
+        let Some(addr) = self.relays.get(&relay) else {
+            return;
+        };
+        if self.relay_listeners.values().any(|(r, _)| *r == relay) {
+            return;
+        }
+        let circuit = addr.clone().with(Protocol::P2pCircuit);
+        match self.swarm.listen_on(circuit.clone()) {
+            Ok(id) => {
+                tracing::debug!(%relay, "reserving a circuit");
+                self.relay_listeners.insert(id, (relay, circuit));
+            }
+            Err(e) => tracing::warn!(%relay, "cannot listen through relay: {e}"),
+        }
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::ExternalAddrs { reply } => {
+                let _ = reply.send(self.swarm.external_addresses().cloned().collect());
+            }
+            Command::Dial { addr, reply } => self.dial(addr, reply),
+            Command::DialPeer { peer, reply } => self.dial_peer(peer, reply),
+            Command::AddAddress { peer, addr, reply } => {
+                self.swarm.add_peer_address(peer, addr.clone());
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+                let _ = reply.send(());
+            }
+            Command::AddExternalAddress { addr, reply } => {
+                self.swarm.add_external_address(addr);
+                let _ = reply.send(());
+            }
+            Command::ConnectedPeers { reply } => {
+                let peers = self
+                    .peers
+                    .iter()
+                    .map(|(peer, state)| PeerInfo {
+                        peer: *peer,
+                        addrs: state.connections.values().cloned().collect(),
+                        agent: state.agent.clone(),
+                        protocol_version: state.protocol_version.clone(),
+                        protocols: state.protocols.clone(),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::RoutingTablePeers { reply } => {
+                let peers = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .kbuckets()
+                    .flat_map(|bucket| {
+                        bucket
+                            .iter()
+                            .map(|entry| *entry.node.key.preimage())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::Publish { topic, data, reply } => {
+                let result = self.publish(topic, data);
+                let _ = reply.send(result);
+            }
+            Command::ReportValidation {
+                message_id,
+                propagation_source,
+                verdict,
+                reply,
+            } => {
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Reject => MessageAcceptance::Reject,
+                    Verdict::Ignore => MessageAcceptance::Ignore,
+                };
+                let found = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+                let _ = reply.send(found);
+            }
+            Command::PeerScore { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
+            }
+            Command::StartProviding { key, reply } => {
+                match self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(kad::RecordKey::new(&key))
+                {
+                    Ok(query) => {
+                        self.pending_providing.insert(query, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(DhtError::Store(e.to_string())));
+                    }
+                }
+            }
+            Command::StopProviding { key, reply } => {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .stop_providing(&kad::RecordKey::new(&key));
+                let _ = reply.send(());
+            }
+            Command::GetProviders { key, reply } => {
+                let query = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(kad::RecordKey::new(&key));
+                let pending = PendingProviders {
+                    found: HashSet::new(),
+                    reply,
+                };
+                self.pending_providers.insert(query, pending);
+            }
+            Command::Bootstrap { reply } => {
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .bootstrap()
+                    .map(|_| ())
+                    .map_err(|_| DhtError::NoKnownPeers);
+                let _ = reply.send(result);
+            }
+            Command::Request { peer, data, reply } => {
+                if data.len() > self.max_message_size {
+                    let max = self.max_message_size;
+                    let _ = reply.send(Err(RequestError::TooLarge {
+                        size: data.len(),
+                        max,
+                    }));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().direct.send_request(&peer, data);
+                self.pending_requests.insert(id, reply);
+            }
+            Command::Respond {
+                handle,
+                data,
+                reply,
+            } => {
+                let result = self.respond(handle.0, data);
+                let _ = reply.send(result);
+            }
+            Command::MdnsDiscovered { peers, reply } => {
+                self.on_local_peers_discovered(peers);
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    pub(crate) fn dial(
+        &mut self,
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, DialError>>,
+    ) {
+        if let Ok(peer) = peer_id_of(&addr) {
+            if self.swarm.is_connected(&peer) {
+                let _ = reply.send(Ok(peer));
+                return;
+            }
+        }
+        if let Some((relay, relay_addr)) = relay_of(&addr) {
+            if !self.swarm.is_connected(&relay) {
+                self.dial_known(relay, vec![relay_addr]);
+                self.circuit_dials
+                    .entry(relay)
+                    .or_default()
+                    .push((addr, reply));
+                return;
+            }
+        }
+        let opts = DialOpts::from(addr);
+        let connection = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.pending_dials.insert(connection, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(DialError::Failed(e.to_string())));
+            }
+        }
+    }
+
+    fn dial_peer(&mut self, peer: PeerId, reply: oneshot::Sender<Result<(), DialError>>) {
+        if self.swarm.is_connected(&peer) {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        match self.swarm.dial(opts) {
+            // Dialling (now or already): the connection outcome resolves the waiter.
+            Ok(()) | Err(SwarmDialError::DialPeerConditionFalse(_)) => {
+                self.peer_waiters.entry(peer).or_default().push(reply);
+            }
+            Err(SwarmDialError::NoAddresses) => {
+                tracing::debug!(%peer, "no known address; asking the DHT");
+                let query = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                self.peer_lookups.insert(query, peer);
+                self.peer_waiters.entry(peer).or_default().push(reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(DialError::Failed(e.to_string())));
+            }
+        }
+    }
+
+    /// Resolves every `dial_peer` waiting for `peer`.
+    pub(crate) fn resolve_peer_waiters(&mut self, peer: &PeerId, result: Result<(), DialError>) {
+        for waiter in self.peer_waiters.remove(peer).unwrap_or_default() {
+            let _ = waiter.send(result.clone());
+        }
+    }
+
+    fn publish(
+        &mut self,
+        topic: crate::Topic,
+        data: Vec<u8>,
+    ) -> Result<libp2p::gossipsub::MessageId, PublishError> {
+        use libp2p::gossipsub::PublishError as E;
+        if data.len() > self.max_message_size {
+            let max = self.max_message_size;
+            return Err(PublishError::TooLarge {
+                size: data.len(),
+                max,
+            });
+        }
+        let size = data.len();
+        let topic = self.topics.ident(topic).clone();
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, data)
+            .map_err(|e| match e {
+                E::NoPeersSubscribedToTopic => PublishError::InsufficientPeers,
+                E::Duplicate => PublishError::Duplicate,
+                E::MessageTooLarge => PublishError::TooLarge {
+                    size,
+                    max: self.max_message_size,
+                },
+                E::AllQueuesFull(peers) => PublishError::QueuesFull(peers),
+                other => PublishError::Failed(other.to_string()),
+            })
+    }
+
+    fn respond(&mut self, id: InboundRequestId, data: Vec<u8>) -> Result<(), RequestError> {
+        if data.len() > self.max_response_size {
+            let max = self.max_response_size;
+            return Err(RequestError::TooLarge {
+                size: data.len(),
+                max,
+            });
+        }
+        let channel = self
+            .pending_responses
+            .remove(&id)
+            .ok_or(RequestError::UnknownRequest)?;
+        self.swarm
+            .behaviour_mut()
+            .direct
+            .send_response(channel, data)
+            .map_err(|_| RequestError::UnknownRequest)
+    }
+}
+
+/// For a circuit address `<relay addr>/p2p/<relay>/p2p-circuit/…`, the relay and its address.
+fn relay_of(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
+    let mut relay_addr = Multiaddr::empty();
+    let mut relay = None;
+    for protocol in addr.iter() {
+        match protocol {
+            Protocol::P2pCircuit => return relay.map(|peer| (peer, relay_addr)),
+            Protocol::P2p(peer) => {
+                relay = Some(peer);
+                relay_addr.push(protocol);
+            }
+            other => relay_addr.push(other),
+        }
+    }
+    None
+}
+
+/// Waits for the next tick of an optional interval (forever if there is none).
+async fn tick(interval: &mut Option<Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,345 @@
+//! Scores from one ego's walks: walk trust, connectivity decay, extrapolation, negatives, skills.
+//!
+//! See the `meritrank` module for the model; this module evaluates it. Every query goes through a
+//! [`Scorer`], a read-only view over the graph and one ego's walks. [`Scorer::all`] computes every
+//! node's score in one pass over the attestations leaving the ego and the sampled nodes;
+//! [`Scorer::score`] computes one node's from its in-attestations; both give identical values.
+
+use crate::graph::{NodeKey, TrustGraph};
+use crate::walks::{Bridge, EgoWalks, NO_NODE};
+use crate::TrustConfig;
+
+/// Connectivity-decay multipliers of all sampled nodes.
+///
+/// A node whose bridge share exceeds θ is decayed by `connectivity_factor(share)` *and* inherits its
+/// bridge's multiplier: whatever hangs off a bridge is discounted relative to the bridge's own
+/// (possibly already discounted) trust. Without this a Sybil region behind an attacker that is itself
+/// bridged would be decayed by the same saturated factor as the attacker and gain as much, relative
+/// to the attacker, as with no connectivity decay at all. Bridges form no cycles when θ ≥ 0.5 (two
+/// nodes cannot each be visited first by a majority of the other's walks); a guard handles θ < 0.5.
+fn compound_factors(n: usize, walks: &EgoWalks, cfg: &TrustConfig) -> Vec<f64> {
+    const UNSET: f64 = -1.0;
+    const BUSY: f64 = -2.0;
+    let mut f = vec![UNSET; n];
+    let mut chain: Vec<u32> = Vec::new();
+    for start in walks.hit_nodes() {
+        let mut u = start;
+        // Follow bridges until a node with a known multiplier (or an unbridged one).
+        let base = loop {
+            let cur = f.get(u as usize).copied().unwrap_or(1.0);
+            if cur >= 0.0 {
+                break cur;
+            }
+            if cur == BUSY {
+                break 1.0; // a cycle: only possible when θ < 0.5
+            }
+            f[u as usize] = BUSY;
+            chain.push(u);
+            let b = walks.bridge(u);
+            if b.share <= cfg.bridge_threshold || b.node == NO_NODE || b.node == walks.ego {
+                break 1.0;
+            }
+            u = b.node;
+        };
+        let mut inherited = base;
+        while let Some(v) = chain.pop() {
+            let b = walks.bridge(v);
+            let own = cfg.connectivity_factor(b.share);
+            let bridged = b.share > cfg.bridge_threshold && b.node != NO_NODE;
+            let value = if bridged { own * inherited } else { own };
+            f[v as usize] = value;
+            inherited = value;
+        }
+    }
+    for x in &mut f {
+        if *x < 0.0 {
+            *x = 1.0;
+        }
+    }
+    f
+}
+
+/// Whose weight a flow out of a node carries (see [`Scorer::flow_from`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The share of walks reaching the node (used for skill hops into sampled nodes).
+    Reach,
+    /// The node's connectivity-decayed trust (used to extrapolate beyond the sample).
+    Trust,
+}
+
+/// Read-only view computing scores from one ego's walks.
+///
+/// A node the walks reach ("sampled") scores `reach × factor`, with `factor` from its bridge
+/// statistics. A node they do not reach can still be one hop beyond a sampled node; rather than
+/// report 0 — the sample's resolution is `1/walks` — its share is extrapolated as the expected flow
+/// `Σ_u trust(u) · (1-α) · P(u → j)` from its sampled issuers. It uses their connectivity-decayed
+/// trust, so a bridged region gains at most `(1-α)` times its own (already decayed) trust this way,
+/// and connectivity decay is applied again with the largest single issuer's share of the flow as
+/// the bridge share.
+pub(crate) struct Scorer<'a, K> {
+    pub graph: &'a TrustGraph<K>,
+    pub walks: &'a EgoWalks,
+    pub cfg: &'a TrustConfig,
+    n: f64,
+    /// Connectivity-decay multiplier of every sampled node (1 elsewhere), bridges compounded.
+    factors: Vec<f64>,
+}
+
+impl<'a, K: NodeKey> Scorer<'a, K> {
+    pub fn new(graph: &'a TrustGraph<K>, walks: &'a EgoWalks, cfg: &'a TrustConfig) -> Self {
+        let n = walks.walks.len().max(1) as f64;
+        let factors = compound_factors(graph.len(), walks, cfg);
+        Scorer {
+            graph,
+            walks,
+            cfg,
+            n,
+            factors,
+        }
+    }
+
+    pub fn walk_count(&self) -> f64 {
+        self.n
+    }
+
+    pub fn sampled(&self, u: u32) -> bool {
+        self.walks.hits(u) > 0
+    }
+
+    /// Share of walks reaching `u` (1 for the ego).
+    pub fn reach(&self, u: u32) -> f64 {
+        self.walks.hits(u) as f64 / self.n
+    }
+
+    pub fn bridge(&self, u: u32) -> Bridge {
+        if u == self.walks.ego {
+            return Bridge::default();
+        }
+        self.walks.bridge(u)
+    }
+
+    /// Connectivity-decay multiplier of a sampled node `u` (its bridge's multiplier included).
+    pub fn factor(&self, u: u32) -> f64 {
+        self.factors.get(u as usize).copied().unwrap_or(1.0)
+    }
+
+    /// The part of `factor(u)` inherited from `u`'s bridge.
+    pub fn inherited_factor(&self, u: u32) -> f64 {
+        let own = self.cfg.connectivity_factor(self.bridge(u).share);
+        if own > 0.0 {
+            self.factor(u) / own
+        } else {
+            1.0
+        }
+    }
+
+    /// Positive walk trust of a sampled node after connectivity decay (1 for the ego).
+    pub fn walk_trust(&self, u: u32) -> f64 {
+        if u == self.walks.ego {
+            return 1.0;
+        }
+        self.reach(u) * self.factor(u)
+    }
+
+    /// Share of `u`'s walk departures that go to `j` (through `skill` attestations only, if given).
+    fn hop(&self, u: u32, j: u32, skill: Option<u32>) -> f64 {
+        let sampler = &self.graph.node(u).sampler;
+        let total = sampler.total();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        match skill {
+            None => sampler.prob(j),
+            Some(s) => self.graph.pair(u, j).map_or(0.0, |pair| {
+                pair.atts()
+                    .filter(|a| a.skill == s && a.score > 0)
+                    .map(|a| self.graph.rel_weight(a, sampler.reference))
+                    .sum::<f64>()
+                    / total
+            }),
+        }
+    }
+
+    /// Expected share of walks stepping from `u` into `j` (optionally along `skill` attestations).
+    pub fn flow_from(&self, u: u32, j: u32, skill: Option<u32>, src: Source) -> f64 {
+        let w = match src {
+            Source::Reach => self.reach(u),
+            Source::Trust if self.sampled(u) || u == self.walks.ego => self.walk_trust(u),
+            Source::Trust => 0.0,
+        };
+        if w <= 0.0 {
+            return 0.0;
+        }
+        w * (1.0 - self.cfg.alpha) * self.hop(u, j, skill)
+    }
+
+    /// Total flow into `j` and the largest single non-ego issuer's part of it.
+    pub fn flow_into(&self, j: u32, skill: Option<u32>, src: Source) -> (f64, f64) {
+        let (mut flow, mut top) = (0.0, 0.0f64);
+        for &u in &self.graph.node(j).inn {
+            let f = self.flow_from(u, j, skill, src);
+            flow += f;
+            if u != self.walks.ego {
+                top = top.max(f);
+            }
+        }
+        (flow, top)
+    }
+
+    /// The positive part of `j`'s score before connectivity decay, and the decay multiplier.
+    pub fn positive(&self, j: u32, skill: Option<u32>) -> (f64, f64) {
+        if self.sampled(j) {
+            let value = match skill {
+                None => self.reach(j),
+                Some(s) => self.flow_into(j, Some(s), Source::Reach).0,
+            };
+            return (value, self.factor(j));
+        }
+        let (flow, top) = self.flow_into(j, skill, Source::Trust);
+        (flow, self.extrapolated_factor(flow, top))
+    }
+
+    fn extrapolated_factor(&self, flow: f64, top: f64) -> f64 {
+        if flow > 0.0 {
+            self.cfg.connectivity_factor(top / flow)
+        } else {
+            1.0
+        }
+    }
+
+    /// Strength of the strongest negative attestation in `pair`, optionally for one skill.
+    pub fn neg_strength(&self, pair: &crate::graph::Pair, skill: Option<u32>, now: u64) -> f64 {
+        if !pair.has_neg {
+            return 0.0;
+        }
+        pair.atts()
+            .filter(|a| a.score < 0 && skill.is_none_or(|s| a.skill == s))
+            .map(|a| -self.graph.abs_weight(a, now))
+            .fold(0.0, f64::max)
+    }
+
+    /// Trust of `r` as a rater: its walk trust if sampled (1 for the ego), else 0.
+    pub fn rater_trust(&self, r: u32) -> f64 {
+        if r == self.walks.ego || self.sampled(r) {
+            self.walk_trust(r)
+        } else {
+            0.0
+        }
+    }
+
+    /// Total penalty on `j` from negative attestations.
+    pub fn negative(&self, j: u32, skill: Option<u32>, now: u64) -> f64 {
+        let mut total = 0.0;
+        for &r in &self.graph.node(j).inn {
+            let Some(pair) = self.graph.pair(r, j) else {
+                continue;
+            };
+            let strength = self.neg_strength(pair, skill, now);
+            if strength > 0.0 {
+                total += self.cfg.negative_cap * self.rater_trust(r) * strength;
+            }
+        }
+        total
+    }
+
+    /// `j`'s final score.
+    pub fn score(&self, j: u32, skill: Option<u32>, now: u64) -> f64 {
+        if j == self.walks.ego {
+            return 0.0;
+        }
+        let (value, factor) = self.positive(j, skill);
+        value * factor - self.negative(j, skill, now)
+    }
+
+    /// Every node's score at once (same values as [`Self::score`], in one pass over the edges
+    /// leaving the ego and the sampled nodes).
+    pub fn all(&self, skill: Option<u32>, now: u64) -> Vec<(u32, f64)> {
+        let n = self.graph.len();
+        let ego = self.walks.ego;
+        let keep = 1.0 - self.cfg.alpha;
+        let (mut raw, mut ext, mut top, mut neg) =
+            (vec![0.0; n], vec![0.0; n], vec![0.0f64; n], vec![0.0; n]);
+        // A compact bitmap: the loops below test it once per edge.
+        let mut sampled = vec![false; n];
+        for u in self.walks.hit_nodes() {
+            sampled[u as usize] = true;
+        }
+        for u in std::iter::once(ego).chain(self.walks.hit_nodes()) {
+            let (t, r) = (self.walk_trust(u), self.reach(u));
+            let node = self.graph.node(u);
+            let sampler = &node.sampler;
+            let total = sampler.total();
+            if total > 0.0 && skill.is_none() {
+                let mut lo = 0.0;
+                for (&v, &c) in sampler.to.iter().zip(&sampler.cum) {
+                    let (vi, w) = (v as usize, c - lo);
+                    lo = c;
+                    if v != ego && !sampled[vi] {
+                        let f = t * keep * w / total;
+                        ext[vi] += f;
+                        if u != ego {
+                            top[vi] = top[vi].max(f);
+                        }
+                    }
+                }
+            } else if let (true, Some(s)) = (total > 0.0, skill) {
+                for pair in &node.out {
+                    let w: f64 = pair
+                        .atts()
+                        .filter(|a| a.skill == s && a.score > 0)
+                        .map(|a| self.graph.rel_weight(a, sampler.reference))
+                        .sum();
+                    let vi = pair.to as usize;
+                    if w <= 0.0 || pair.to == ego {
+                        continue;
+                    }
+                    if sampled[vi] {
+                        raw[vi] += r * keep * w / total;
+                    } else {
+                        let f = t * keep * w / total;
+                        ext[vi] += f;
+                        if u != ego {
+                            top[vi] = top[vi].max(f);
+                        }
+                    }
+                }
+            }
+            if t > 0.0 {
+                // One penalty per (rater, subject): the strongest of its negative attestations.
+                for run in node.negatives.chunk_by(|a, b| a.0 == b.0) {
+                    let strength = run
+                        .iter()
+                        .filter(|(_, a)| skill.is_none_or(|s| a.skill == s))
+                        .map(|(_, a)| -self.graph.abs_weight(a, now))
+                        .fold(0.0, f64::max);
+                    if let (true, Some(&(v, _))) = (strength > 0.0, run.first()) {
+                        neg[v as usize] += self.cfg.negative_cap * t * strength;
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for j in 0..n as u32 {
+            if j == ego {
+                continue;
+            }
+            let ji = j as usize;
+            let positive = if sampled[ji] {
+                let value = if skill.is_none() {
+                    self.reach(j)
+                } else {
+                    raw[ji]
+                };
+                value * self.factor(j)
+            } else {
+                ext[ji] * self.extrapolated_factor(ext[ji], top[ji])
+            };
+            let s = positive - neg[ji];
+            if s != 0.0 {
+                out.push((j, s));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,471 @@
+//! One ego's Monte-Carlo random walks, their index, and their incremental repair.
+//!
+//! A walk starts at the ego. At every node it stops with probability α (transitivity decay);
+//! otherwise it moves along one of the node's positive attestations, chosen proportionally to weight.
+//! It also ends at a node with no positive attestation ("dangling") and when it comes back to the ego
+//! (a return would only restart it). Every walk is stored, and `through[u]` indexes the walks that
+//! visit `u`, so the hit count of `u` — the number of walks that reach it at least once — is an
+//! O(1) lookup (walk lists are short arrays; removing one id is a linear scan of contiguous memory).
+//!
+//! **Incremental repair.** When the out-distribution of node `u` changes from `P` to `Q`, only steps
+//! taken *out of* `u` are affected: every walk prefix up to its first visit of `u` was drawn from
+//! unchanged distributions. Rather than regenerating every walk from its first visit of `u` onwards
+//! (which is correct but touches every walk through a hub), each departure from `u` is kept with
+//! probability `min(1, Q(x)/P(x))` for its recorded next node `x`, and otherwise redrawn from the
+//! residual `(Q - P)+` — the standard maximal coupling, which leaves each repaired step distributed
+//! exactly as `Q`. The first departure that is redrawn regenerates the rest of that walk. For a
+//! single edge `u → v` whose weight rises, departures elsewhere move to `v` with probability
+//! `1 - (1-Q(v))/(1-P(v))`; when it falls, only departures to `v` move. So the work is proportional
+//! to the probability mass that actually changed, not to the popularity of `u`.
+
+use crate::graph::{NodeKey, TrustGraph};
+use crate::rng::{FxHashSet, Rng};
+
+/// Marker for "no node".
+pub(crate) const NO_NODE: u32 = u32::MAX;
+
+/// Why a walk ended. Only `Dangling` depends on the graph at its last node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The α coin (or the length cap) stopped it.
+    Stopped,
+    /// The α coin said go on, but the last node had no positive attestation.
+    Dangling,
+    /// It stepped back to the ego, which is recorded as its last node.
+    Ego,
+}
+
+/// One walk: `nodes[0]` is the ego.
+#[derive(Clone, Debug)]
+pub(crate) struct Walk {
+    pub nodes: Vec<u32>,
+    pub end: End,
+}
+
+/// The node that most of a node's walks passed through before reaching it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Bridge {
+    /// Share of the walks reaching the node that had visited `node` first.
+    pub share: f64,
+    /// The bridge, or `NO_NODE`.
+    pub node: u32,
+}
+
+impl Default for Bridge {
+    fn default() -> Self {
+        Bridge {
+            share: 0.0,
+            node: NO_NODE,
+        }
+    }
+}
+
+/// A change of one node's out-distribution, described by what the coupling needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutChange {
+    pub node: u32,
+    /// The subject whose weight changed (`NO_NODE` when all edges went away).
+    pub target: u32,
+    pub p_old: f64,
+    pub p_new: f64,
+    pub has_edges: bool,
+}
+
+/// The walks of one ego.
+#[derive(Clone, Debug)]
+pub(crate) struct EgoWalks {
+    pub ego: u32,
+    rng: Rng,
+    alpha: f64,
+    max_hops: usize,
+    pub walks: Vec<Walk>,
+    /// Ids of the walks visiting each node, indexed by node (the ego's list stays empty).
+    through: Vec<Vec<u32>>,
+    /// Cached connectivity statistics, indexed by node; valid for nodes not marked dirty.
+    bridges: Vec<Bridge>,
+    dirty: Vec<u32>,
+    is_dirty: Vec<bool>,
+    all_dirty: bool,
+    mark: FxHashSet<u32>,
+}
+
+fn extend<K: NodeKey>(
+    nodes: &mut Vec<u32>,
+    g: &TrustGraph<K>,
+    ego: u32,
+    alpha: f64,
+    max_hops: usize,
+    rng: &mut Rng,
+) -> End {
+    loop {
+        if nodes.len() > max_hops || rng.next_f64() < alpha {
+            return End::Stopped;
+        }
+        let Some(&u) = nodes.last() else {
+            return End::Stopped;
+        };
+        match g.node(u).sampler.sample(rng) {
+            None => return End::Dangling,
+            Some(v) => {
+                nodes.push(v);
+                if v == ego {
+                    return End::Ego;
+                }
+            }
+        }
+    }
+}
+
+impl EgoWalks {
+    /// Generates `count` walks from `ego`. The graph's samplers must be fresh.
+    pub fn generate<K: NodeKey>(
+        g: &TrustGraph<K>,
+        ego: u32,
+        count: u32,
+        alpha: f64,
+        max_hops: u32,
+        seed: u64,
+    ) -> Self {
+        debug_assert!(g.is_fresh());
+        let n = g.len();
+        let mut me = EgoWalks {
+            ego,
+            rng: Rng::from_seed(seed),
+            alpha,
+            max_hops: max_hops as usize,
+            walks: Vec::with_capacity(count as usize),
+            through: vec![Vec::new(); n],
+            bridges: vec![Bridge::default(); n],
+            dirty: Vec::new(),
+            is_dirty: vec![false; n],
+            all_dirty: true,
+            mark: FxHashSet::default(),
+        };
+        // stamp[n] == id + 1 once walk `id` has been indexed under node n.
+        let mut stamp = vec![0u32; n];
+        for id in 0..count {
+            let mut nodes = vec![ego];
+            let end = extend(&mut nodes, g, ego, alpha, me.max_hops, &mut me.rng);
+            for &v in &nodes[1..] {
+                let vi = v as usize;
+                if v != ego && stamp[vi] != id + 1 {
+                    stamp[vi] = id + 1;
+                    me.through[vi].push(id);
+                }
+            }
+            me.walks.push(Walk { nodes, end });
+        }
+        me
+    }
+
+    /// Grows the per-node arrays after the graph gained nodes.
+    fn ensure(&mut self, n: usize) {
+        if self.through.len() < n {
+            self.through.resize_with(n, Vec::new);
+            self.bridges.resize(n, Bridge::default());
+            self.is_dirty.resize(n, false);
+        }
+    }
+
+    fn set_dirty(&mut self, v: u32) {
+        let d = &mut self.is_dirty[v as usize];
+        if !*d {
+            *d = true;
+            self.dirty.push(v);
+        }
+    }
+
+    /// Walk ids visiting `u` (empty for the ego).
+    pub fn through(&self, u: u32) -> &[u32] {
+        self.through.get(u as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Nodes reached by at least one walk.
+    pub fn hit_nodes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.through
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| !w.is_empty())
+            .map(|(u, _)| u as u32)
+    }
+
+    /// Number of walks that reach `u` (all of them for the ego).
+    pub fn hits(&self, u: u32) -> usize {
+        if u == self.ego {
+            return self.walks.len();
+        }
+        self.through.get(u as usize).map_or(0, Vec::len)
+    }
+
+    /// Applies an out-distribution change at `ch.node` to every walk departing from it.
+    /// Returns the number of walks whose tail was regenerated.
+    pub fn repair<K: NodeKey>(&mut self, g: &TrustGraph<K>, ch: &OutChange) -> usize {
+        debug_assert!(g.is_fresh());
+        self.ensure(g.len());
+        let u = ch.node;
+        let ids: Vec<u32> = if u == self.ego {
+            (0..self.walks.len() as u32).collect()
+        } else {
+            self.through(u).to_vec()
+        };
+        let sampler = &g.node(u).sampler;
+        let mut rerouted = 0;
+        for id in ids {
+            let mut from = 0;
+            loop {
+                let walk = &self.walks[id as usize];
+                let Some(p) = walk.nodes[from..]
+                    .iter()
+                    .position(|&n| n == u)
+                    .map(|i| i + from)
+                else {
+                    break;
+                };
+                if u == self.ego && p > 0 {
+                    break; // the ego only departs at position 0
+                }
+                if p + 1 == walk.nodes.len() {
+                    if walk.end == End::Dangling && ch.has_edges {
+                        let y = sampler.sample(&mut self.rng);
+                        self.rewrite(g, id, p, y);
+                        rerouted += 1;
+                    }
+                    break;
+                }
+                if !ch.has_edges {
+                    self.rewrite(g, id, p, None);
+                    rerouted += 1;
+                    break;
+                }
+                let x = walk.nodes[p + 1];
+                let redraw = if x == ch.target {
+                    let keep = if ch.p_old > 0.0 {
+                        ch.p_new / ch.p_old
+                    } else {
+                        1.0
+                    };
+                    (keep < 1.0 && !self.rng.chance(keep))
+                        .then(|| sampler.sample_excluding(ch.target, &mut self.rng))
+                } else {
+                    let keep = if ch.p_old < 1.0 {
+                        (1.0 - ch.p_new) / (1.0 - ch.p_old)
+                    } else {
+                        1.0
+                    };
+                    (keep < 1.0 && !self.rng.chance(keep)).then_some(Some(ch.target))
+                };
+                match redraw {
+                    Some(y) => {
+                        self.rewrite(g, id, p, y);
+                        rerouted += 1;
+                        break;
+                    }
+                    None => from = p + 1,
+                }
+            }
+        }
+        rerouted
+    }
+
+    /// Replaces the tail of walk `id` after position `p` by a step to `first` (or a dangling end when
+    /// `None`) followed by a fresh continuation, and updates the index.
+    fn rewrite<K: NodeKey>(&mut self, g: &TrustGraph<K>, id: u32, p: usize, first: Option<u32>) {
+        let ego = self.ego;
+        let walk = &mut self.walks[id as usize];
+        let old_tail = walk.nodes.split_off(p + 1);
+        walk.end = match first {
+            None => End::Dangling,
+            Some(y) => {
+                walk.nodes.push(y);
+                if y == ego {
+                    End::Ego
+                } else {
+                    extend(
+                        &mut walk.nodes,
+                        g,
+                        ego,
+                        self.alpha,
+                        self.max_hops,
+                        &mut self.rng,
+                    )
+                }
+            }
+        };
+        let mark = &mut self.mark;
+        mark.clear();
+        mark.extend(walk.nodes[..=p].iter().copied());
+        let mut changed: Vec<u32> = Vec::new();
+        for n in old_tail {
+            if n != ego && mark.insert(n) {
+                let list = &mut self.through[n as usize];
+                if let Some(i) = list.iter().position(|&w| w == id) {
+                    list.swap_remove(i);
+                }
+                changed.push(n);
+            }
+        }
+        mark.clear();
+        mark.extend(walk.nodes[..=p].iter().copied());
+        for &n in &walk.nodes[p + 1..] {
+            if n != ego && mark.insert(n) {
+                self.through[n as usize].push(id);
+                changed.push(n);
+            }
+        }
+        for n in changed {
+            self.set_dirty(n);
+        }
+    }
+
+    /// Recomputes the connectivity statistics of every node whose walks changed since the last call.
+    ///
+    /// For node `j`, the bridge share is `max_k |walks that visit k before their first visit of j| /
+    /// |walks that visit j|` over nodes `k` other than the ego and `j` (Nasrulin et al., 2022); the
+    /// maximising `k` nearest to `j` is recorded as its bridge.
+    pub fn refresh_bridges(&mut self, node_count: usize) {
+        self.ensure(node_count);
+        let n = self.through.len();
+        let targets: Vec<u32> = if self.all_dirty {
+            self.hit_nodes().collect()
+        } else {
+            self.dirty.clone()
+        };
+        for v in self.dirty.drain(..) {
+            self.is_dirty[v as usize] = false;
+        }
+        if self.all_dirty {
+            self.bridges.iter_mut().for_each(|b| *b = Bridge::default());
+        }
+        self.all_dirty = false;
+        if targets.is_empty() {
+            return;
+        }
+        let mut stamp = vec![0u32; n];
+        let mut count = vec![0u32; n];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut tick = 0u32;
+        for j in targets {
+            let ids = &self.through[j as usize];
+            if ids.is_empty() {
+                self.bridges[j as usize] = Bridge::default();
+                continue;
+            }
+            // Scan each prefix backwards so that, among equally frequent nodes (e.g. several nodes
+            // every walk passes), the one nearest to `j` — its immediate bridge — wins the tie.
+            let mut best = (0u32, NO_NODE);
+            for &w in ids {
+                tick += 1;
+                let nodes = &self.walks[w as usize].nodes;
+                let end = first_visit(nodes, j).unwrap_or(0);
+                for &k in nodes[1..end.max(1)].iter().rev() {
+                    let ku = k as usize;
+                    if stamp[ku] != tick {
+                        stamp[ku] = tick;
+                        if count[ku] == 0 {
+                            touched.push(k);
+                        }
+                        count[ku] += 1;
+                        if count[ku] > best.0 {
+                            best = (count[ku], k);
+                        }
+                    }
+                }
+            }
+            for k in touched.drain(..) {
+                count[k as usize] = 0;
+            }
+            let share = f64::from(best.0) / ids.len() as f64;
+            self.bridges[j as usize] = Bridge {
+                share,
+                node: best.1,
+            };
+        }
+    }
+
+    /// The cached bridge of `u` (call [`Self::refresh_bridges`] first).
+    pub fn bridge(&self, u: u32) -> Bridge {
+        self.bridges.get(u as usize).copied().unwrap_or_default()
+    }
+
+    /// Rough heap footprint in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let mut b = self.walks.capacity() * size_of::<Walk>();
+        b += self
+            .walks
+            .iter()
+            .map(|w| w.nodes.capacity() * 4)
+            .sum::<usize>();
+        b += self.through.capacity() * size_of::<Vec<u32>>();
+        b += self.through.iter().map(|s| s.capacity() * 4).sum::<usize>();
+        b += self.bridges.capacity() * size_of::<Bridge>() + self.is_dirty.capacity();
+        b + self.dirty.capacity() * 4
+    }
+
+    /// Checks that every walk is a valid walk in the current graph and that the index matches a
+    /// recount. Used by tests to prove incremental repair leaves no stale state behind.
+    pub fn verify<K: NodeKey>(&self, g: &TrustGraph<K>) -> Result<(), String> {
+        let mut recount: Vec<Vec<u32>> = vec![Vec::new(); self.through.len().max(g.len())];
+        for (id, w) in self.walks.iter().enumerate() {
+            if w.nodes.first() != Some(&self.ego) {
+                return Err(format!("walk {id} does not start at the ego"));
+            }
+            for (i, pair) in w.nodes.windows(2).enumerate() {
+                if g.node(pair[0]).sampler.prob(pair[1]) <= 0.0 {
+                    return Err(format!(
+                        "walk {id} step {i}: {} -> {} is not a positive edge",
+                        pair[0], pair[1]
+                    ));
+                }
+                if pair[0] == self.ego && i > 0 {
+                    return Err(format!("walk {id} continues after returning to the ego"));
+                }
+            }
+            let last = w.nodes.last().copied().unwrap_or(self.ego);
+            match w.end {
+                End::Dangling if !g.node(last).sampler.is_empty() => {
+                    return Err(format!("walk {id} ends dangling at a node with edges"));
+                }
+                End::Ego if last != self.ego || w.nodes.len() < 2 => {
+                    return Err(format!("walk {id} ends at ego without returning"));
+                }
+                _ => {}
+            }
+            for &n in &w.nodes[1..] {
+                let list = &mut recount[n as usize];
+                if n != self.ego && list.last() != Some(&(id as u32)) {
+                    list.push(id as u32);
+                }
+            }
+        }
+        let mut mine = self.through.clone();
+        mine.resize_with(recount.len(), Vec::new);
+        for (a, b) in mine.iter_mut().zip(recount.iter_mut()) {
+            a.sort_unstable();
+            b.sort_unstable();
+            b.dedup();
+        }
+        if recount != mine {
+            return Err("walk index differs from a recount".into());
+        }
+        Ok(())
+    }
+}
+
+/// Position of the first visit of `j` in `nodes`.
+pub(crate) fn first_visit(nodes: &[u32], j: u32) -> Option<usize> {
+    nodes.iter().position(|&n| n == j)
+}
+
+/// The loop-erased path `nodes[0] ..= nodes[end]` (cycles removed in order of appearance).
+pub(crate) fn loop_erased(nodes: &[u32], end: usize) -> Vec<u32> {
+    let mut path: Vec<u32> = Vec::with_capacity(end + 1);
+    for &n in &nodes[..=end.min(nodes.len().saturating_sub(1))] {
+        if let Some(i) = path.iter().position(|&x| x == n) {
+            path.truncate(i + 1);
+        } else {
+            path.push(n);
+        }
+    }
+    path
+}

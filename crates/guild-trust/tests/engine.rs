@@ -1,0 +1,426 @@
+//! Behavioural tests of the trust engine through its public API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+
+use guild_trust::{
+    EigenTrust, PersonalizedPageRank, Rng, TrustConfig, TrustEngine, TrustGraph, TrustModel,
+};
+
+const T0: u64 = 1_700_000_000;
+const DAY: u64 = 86_400;
+
+fn config() -> TrustConfig {
+    TrustConfig::default()
+}
+
+fn engine(edges: &[(u64, u64, &str, i32)]) -> TrustEngine<u64> {
+    let mut e = TrustEngine::new(config()).unwrap();
+    for &(a, b, s, x) in edges {
+        e.upsert(a, b, s, x, T0);
+    }
+    e
+}
+
+/// A random honest graph: `n` nodes, each attesting `out` distinct others with scores 2..=5.
+fn random_graph(n: u64, out: u64, seed: u64) -> Vec<(u64, u64, i32, u64)> {
+    let mut rng = Rng::from_seed(seed);
+    let mut edges = Vec::new();
+    for a in 0..n {
+        let mut seen = Vec::new();
+        while seen.len() < out as usize {
+            let b = rng.below(n);
+            if b != a && !seen.contains(&b) {
+                seen.push(b);
+                edges.push((a, b, 2 + rng.below(4) as i32, T0 - rng.below(700) * DAY));
+            }
+        }
+    }
+    edges
+}
+
+#[test]
+fn same_seed_same_scores_and_full_recompute_is_reproducible() {
+    let edges = random_graph(40, 3, 1);
+    let build = |seed| {
+        let mut e = TrustEngine::new(TrustConfig { seed, ..config() }).unwrap();
+        for &(a, b, s, t) in &edges {
+            e.upsert(a, b, "", s, t);
+        }
+        e
+    };
+    let (mut a, mut b, mut c) = (build(7), build(7), build(8));
+    let sa = a.scores(0, None, T0);
+    assert_eq!(sa, b.scores(0, None, T0));
+    assert_ne!(sa, c.scores(0, None, T0));
+    a.upsert(5, 6, "", 5, T0);
+    a.full_recompute(0);
+    b.upsert(5, 6, "", 5, T0);
+    b.untrack(0);
+    assert_eq!(a.scores(0, None, T0), b.scores(0, None, T0));
+}
+
+#[test]
+fn direct_peers_are_trusted_and_strangers_are_not() {
+    let mut e = engine(&[(1, 2, "", 5), (1, 3, "", 2), (4, 5, "", 5), (5, 4, "", 5)]);
+    let s = e.scores(1, None, T0);
+    assert!(s[&2] > 0.0 && s[&3] > 0.0);
+    assert!(s[&2] > s[&3], "a stronger attestation carries more trust");
+    assert_eq!(e.score(1, 4, None, T0), 0.0);
+    assert_eq!(e.score(1, 5, None, T0), 0.0);
+    assert_eq!(e.score(1, 99, None, T0), 0.0);
+    assert!(!s.contains_key(&1), "the ego is not scored");
+}
+
+#[test]
+fn strangers_cannot_slander() {
+    let mut e = engine(&[(1, 2, "", 5), (2, 3, "", 5), (8, 9, "", 5)]);
+    let before = e.scores(1, None, T0);
+    e.upsert(9, 3, "", -5, T0); // 9 is unreachable from 1
+    e.upsert(8, 2, "", -5, T0);
+    assert_eq!(e.scores(1, None, T0), before);
+}
+
+#[test]
+fn trusted_negative_lowers_score_but_is_capped_by_rater_trust() {
+    let mut e = engine(&[(1, 2, "", 5), (1, 3, "", 5), (2, 4, "", 5), (3, 4, "", 5)]);
+    let before = e.score(1, 4, None, T0);
+    let rater_trust = e.score(1, 3, None, T0);
+    e.upsert(3, 4, "", -5, T0); // 3 now distrusts 4 instead
+    let after = e.score(1, 4, None, T0);
+    assert!(after < before, "{after} < {before}");
+    // The walks no longer pass 3 -> 4, and the penalty is at most 3's own trust.
+    let ex = e.explain(1, 4, None, T0);
+    assert!(ex.negative_total > 0.0 && ex.negative_total <= rater_trust + 1e-9);
+    assert_eq!(ex.negative.len(), 1);
+    assert_eq!(ex.negative[0].issuer, 3);
+    assert!((after - (ex.walk_trust * ex.connectivity.factor - ex.negative_total)).abs() < 1e-12);
+    // A half-strength negative removes half as much.
+    let full = ex.negative_total;
+    e.upsert(3, 4, "", -2, T0 + 1);
+    let half = e.explain(1, 4, None, T0 + 1).negative_total;
+    assert!((half / full - 0.4).abs() < 0.01, "{half} vs {full}");
+}
+
+#[test]
+fn half_life_halves_a_lone_edge() {
+    let cfg = config();
+    let mut g: TrustGraph<u64> = TrustGraph::new(&cfg);
+    g.upsert(1, 2, "rust", 5, T0);
+    let w0 = g.weight(1, 2, "rust", T0).unwrap();
+    let w1 = g.weight(1, 2, "rust", T0 + cfg.half_life_secs).unwrap();
+    assert!((w0 - 1.0).abs() < 1e-12);
+    assert!((w1 - 0.5).abs() < 1e-12);
+    // In walks, an attestation one half-life older gets half the share of a fresh one.
+    let mut e = TrustEngine::new(TrustConfig {
+        walks_per_ego: 40_000,
+        ..cfg.clone()
+    })
+    .unwrap();
+    e.upsert(1, 2, "", 5, T0);
+    e.upsert(1, 3, "", 5, T0 + cfg.half_life_secs);
+    let now = T0 + cfg.half_life_secs;
+    let ratio = e.score(1, 3, None, now) / e.score(1, 2, None, now);
+    assert!((ratio - 2.0).abs() < 0.08, "ratio {ratio}");
+    // ...and an older negative attestation weighs less.
+    e.upsert(1, 4, "", 5, now);
+    e.upsert(1, 4, "x", -5, T0);
+    let old = e.explain(1, 4, None, now).negative_total;
+    assert!((old - 0.5).abs() < 1e-9, "{old}");
+}
+
+#[test]
+fn skill_trust_only_counts_last_hop_attestations_of_that_skill() {
+    let mut e = engine(&[(1, 2, "rust", 5), (2, 3, "kicad", 5), (2, 4, "rust", 5)]);
+    assert!(e.score(1, 2, Some("rust"), T0) > 0.0);
+    assert_eq!(e.score(1, 2, Some("kicad"), T0), 0.0);
+    let kicad3 = e.score(1, 3, Some("kicad"), T0);
+    assert!(kicad3 > 0.0, "earlier hops use general trust");
+    assert_eq!(e.score(1, 3, Some("rust"), T0), 0.0);
+    assert!(e.score(1, 4, Some("rust"), T0) > 0.0);
+    assert_eq!(e.score(1, 4, Some("kicad"), T0), 0.0);
+    assert_eq!(e.score(1, 4, Some("cooking"), T0), 0.0);
+    // The skill score approximates the general score when every last hop has that skill.
+    let general = e.score(1, 3, None, T0);
+    assert!(
+        (kicad3 - general).abs() < 0.05 * general,
+        "{kicad3} vs {general}"
+    );
+    let all = e.scores(1, Some("kicad"), T0);
+    assert_eq!(all.keys().copied().collect::<Vec<_>>(), vec![3]);
+    assert!((all[&3] - kicad3).abs() < 1e-12);
+}
+
+#[test]
+fn revocation_and_equivocation_remove_influence() {
+    let mut e = engine(&[(1, 2, "", 5), (2, 3, "", 5), (3, 4, "", 5), (2, 5, "", -5)]);
+    assert!(e.score(1, 4, None, T0) > 0.0);
+    assert!(e.score(1, 5, None, T0) < 0.0);
+    assert!(e.remove(3, 4, ""));
+    assert!(!e.remove(3, 4, ""));
+    assert_eq!(e.score(1, 4, None, T0), 0.0);
+    e.verify_walks(1).unwrap();
+    assert_eq!(e.remove_issuer(2), 2);
+    assert_eq!(e.score(1, 3, None, T0), 0.0);
+    assert_eq!(e.score(1, 5, None, T0), 0.0);
+    assert!(
+        e.score(1, 2, None, T0) > 0.0,
+        "2 is still trusted by 1 directly"
+    );
+    assert!(
+        !e.upsert(2, 3, "", 5, T0 + 1),
+        "an equivocator's new attestations are ignored"
+    );
+    e.verify_walks(1).unwrap();
+}
+
+#[test]
+fn incremental_updates_match_a_fresh_computation() {
+    // β = 0 isolates the walk estimate; the bridge factor is a function of the same walks.
+    let cfg = TrustConfig {
+        walks_per_ego: 20_000,
+        connectivity_decay: 0.0,
+        ..config()
+    };
+    let base = random_graph(60, 3, 2);
+    let mut inc = TrustEngine::new(cfg.clone()).unwrap();
+    for &(a, b, s, t) in &base {
+        inc.upsert(a, b, "", s, t);
+    }
+    inc.track(0);
+    let mut rng = Rng::from_seed(3);
+    for step in 0..400u64 {
+        let a = rng.below(60);
+        let b = rng.below(60);
+        match rng.below(10) {
+            0..=1 => {
+                inc.remove(a, b, "");
+            }
+            2 => {
+                if rng.below(8) == 0 {
+                    inc.remove_issuer(a);
+                }
+            }
+            _ => {
+                inc.upsert(a, b, "", rng.below(11) as i32 - 3, T0 + step);
+            }
+        }
+        if step % 50 == 0 {
+            inc.verify_walks(0).unwrap();
+        }
+    }
+    inc.verify_walks(0).unwrap();
+    // Compare the Monte-Carlo quantity itself, the share of walks reaching each node, with a
+    // fresh computation on the final graph: z-scores of the difference of two binomial estimates.
+    let mut fresh = TrustEngine::with_graph(cfg.clone(), inc.graph().clone()).unwrap();
+    let now = T0 + 400;
+    let n = f64::from(cfg.walks_per_ego);
+    let (mut sum_z2, mut count, mut max_z) = (0.0, 0.0, 0.0f64);
+    for k in 1..60u64 {
+        let x = inc.explain(0, k, None, now).walk_trust;
+        let y = fresh.explain(0, k, None, now).walk_trust;
+        if x == 0.0 && y == 0.0 {
+            continue;
+        }
+        let sigma = ((x * (1.0 - x) + y * (1.0 - y)) / n).sqrt().max(1.0 / n);
+        let z = (x - y) / sigma;
+        sum_z2 += z * z;
+        count += 1.0;
+        max_z = max_z.max(z.abs());
+        assert!(
+            z.abs() < 5.0,
+            "node {k}: incremental {x} vs fresh {y} (z = {z:.2})"
+        );
+    }
+    assert!(count > 20.0);
+    // No systematic bias: E[z²] = 1 for unbiased estimates.
+    assert!(sum_z2 / count < 2.0, "mean z² = {}", sum_z2 / count);
+    // Scores (with negatives) are deterministic functions of those shares, so they agree as well.
+    let (a, b) = (inc.scores(0, None, now), fresh.scores(0, None, now));
+    let diff: f64 = a
+        .keys()
+        .chain(b.keys())
+        .map(|k| (a.get(k).unwrap_or(&0.0) - b.get(k).unwrap_or(&0.0)).abs())
+        .sum();
+    let mass: f64 = b.values().map(|v| v.abs()).sum();
+    assert!(diff < 0.1 * mass, "L1 difference {diff} vs mass {mass}");
+    eprintln!("incremental vs fresh: {count} nodes, mean z² {:.2}, max |z| {max_z:.2}, L1 {diff:.4}/{mass:.4}", sum_z2 / count);
+}
+
+#[test]
+fn explanation_names_the_real_path() {
+    let mut e = engine(&[
+        (1, 2, "", 5),
+        (2, 3, "rust", 4),
+        (1, 9, "", 1),
+        (9, 8, "", 5),
+    ]);
+    let ex = e.explain(1, 3, None, T0);
+    assert_eq!(ex.paths[0].nodes, vec![1, 2, 3]);
+    assert!(ex
+        .paths
+        .iter()
+        .all(|p| p.nodes.first() == Some(&1) && p.nodes.last() == Some(&3)));
+    assert_eq!(ex.direct.len(), 1);
+    assert_eq!(
+        (
+            ex.direct[0].issuer,
+            ex.direct[0].skill.as_str(),
+            ex.direct[0].score
+        ),
+        (2, "rust", 4)
+    );
+    assert!((ex.score - e.score(1, 3, None, T0)).abs() < 1e-12);
+    let paths_total: f64 = ex.paths.iter().map(|p| p.share).sum();
+    assert!(
+        (paths_total - ex.walk_trust).abs() < 1e-12,
+        "only one route exists"
+    );
+    // 3 is reached only through 2: MeritRank's connectivity decay names the bridge.
+    assert_eq!(ex.connectivity.bridge, Some(2));
+    assert!(ex.connectivity.factor < 1.0);
+    let skill = e.explain(1, 3, Some("rust"), T0);
+    assert_eq!(skill.paths[0].nodes, vec![1, 2, 3]);
+    let json = serde_json::to_string(&ex.map_keys(|k| format!("peer-{k}"))).unwrap();
+    assert!(
+        json.contains("\"nodes\":[\"peer-1\",\"peer-2\",\"peer-3\"]"),
+        "{json}"
+    );
+}
+
+/// Score of `attacker` plus everything in `sybils`.
+fn region(scores: &HashMap<u64, f64>, attacker: u64, sybils: &[u64]) -> f64 {
+    scores.get(&attacker).copied().unwrap_or(0.0)
+        + sybils
+            .iter()
+            .map(|s| scores.get(s).copied().unwrap_or(0.0))
+            .sum::<f64>()
+}
+
+#[test]
+fn sybil_region_behind_one_edge_gains_little_under_meritrank_but_a_lot_under_ppr() {
+    let honest = random_graph(40, 4, 4);
+    let mut e = TrustEngine::new(config()).unwrap();
+    for &(a, b, s, t) in &honest {
+        e.upsert(a, b, "", s, t);
+    }
+    let before = e.scores(0, None, T0);
+    let ppr_before = PersonalizedPageRank::new(e.graph(), 0.15).scores(0, T0);
+    let et_before = EigenTrust::new(e.graph(), 0.15).scores(0, T0);
+    // The attacker: the best-trusted node that is not a direct peer of the ego.
+    let attacker = *before
+        .iter()
+        .filter(|(k, _)| e.graph().weight(0, **k, "", T0).is_none())
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0;
+    let sybils: Vec<u64> = (1000..1030).collect();
+    for &s in &sybils {
+        for &t in &sybils {
+            if s != t {
+                e.upsert(s, t, "", 5, T0);
+            }
+        }
+        e.upsert(s, attacker, "", 5, T0);
+    }
+    e.upsert(attacker, sybils[0], "", 5, T0); // the single attack edge
+    e.verify_walks(0).unwrap();
+    let after = e.scores(0, None, T0);
+    let gain = region(&after, attacker, &sybils) / before[&attacker];
+    let ppr_after = PersonalizedPageRank::new(e.graph(), 0.15).scores(0, T0);
+    let ppr_gain = region(&ppr_after, attacker, &sybils) / ppr_before[&attacker];
+    let et_after = EigenTrust::new(e.graph(), 0.15).scores(0, T0);
+    let et_gain = region(&et_after, attacker, &sybils) / et_before[&attacker];
+    eprintln!("sybil gain: meritrank {gain:.3}, ppr {ppr_gain:.3}, eigentrust {et_gain:.3}");
+    assert!(gain < 1.2, "meritrank gain {gain}");
+    // PPR ignores weights: the attack edge is one of the attacker's five, yet the gain nearly doubles.
+    assert!(ppr_gain > 1.5, "ppr gain {ppr_gain}");
+    assert!(et_gain > 2.0, "eigentrust gain {et_gain}");
+    // Honest nodes keep their scores (the attack only changed walks leaving the attacker).
+    for (k, v) in &before {
+        if *k != attacker {
+            assert!(
+                after.get(k).copied().unwrap_or(0.0) <= v + 1e-9 || (after[k] - v).abs() < 0.01
+            );
+        }
+    }
+}
+
+#[test]
+fn score_and_scores_agree_for_sampled_and_extrapolated_nodes() {
+    let edges = random_graph(80, 2, 9);
+    let mut e = TrustEngine::new(TrustConfig {
+        walks_per_ego: 300,
+        ..config()
+    })
+    .unwrap();
+    let skills = ["rust", "kicad"];
+    for (i, &(a, b, s, t)) in edges.iter().enumerate() {
+        let score = if i % 7 == 0 { -s } else { s };
+        e.upsert(a, b, skills[i % 2], score, t);
+    }
+    for skill in [None, Some("rust"), Some("kicad")] {
+        let all = e.scores(0, skill, T0);
+        for k in 1..80u64 {
+            let one = e.score(0, k, skill, T0);
+            let many = all.get(&k).copied().unwrap_or(0.0);
+            assert!(
+                (one - many).abs() < 1e-12,
+                "{skill:?} node {k}: {one} vs {many}"
+            );
+            let ex = e.explain(0, k, skill, T0);
+            assert!(
+                (ex.score - one).abs() < 1e-12,
+                "{skill:?} node {k}: explain {} vs {one}",
+                ex.score
+            );
+        }
+    }
+    // With few walks, some reachable nodes are only reached by extrapolation, and still score.
+    let ex: Vec<_> = (1..80u64)
+        .map(|k| e.explain(0, k, None, T0))
+        .filter(|x| x.walk_trust > 0.0)
+        .collect();
+    assert!(ex
+        .iter()
+        .any(|x| x.paths.first().is_some_and(|p| p.nodes.len() >= 2)));
+}
+
+#[test]
+fn connectivity_decay_compounds_behind_an_attacker_that_is_itself_bridged() {
+    let honest = random_graph(40, 4, 5);
+    let mut e = TrustEngine::new(config()).unwrap();
+    for &(a, b, s, t) in &honest {
+        e.upsert(a, b, "", s, t);
+    }
+    // The attacker 500 is attested by one honest node only, so it is fully bridged itself.
+    let before = e.scores(0, None, T0);
+    let bridge = *before.iter().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    e.upsert(bridge, 500, "", 5, T0);
+    let attacker_before = e.explain(0, 500, None, T0);
+    assert!(
+        attacker_before.connectivity.factor < 0.05,
+        "{:?}",
+        attacker_before.connectivity
+    );
+    let sybils: Vec<u64> = (1000..1020).collect();
+    for &s in &sybils {
+        for &t in &sybils {
+            if s != t {
+                e.upsert(s, t, "", 5, T0);
+            }
+        }
+        e.upsert(s, 500, "", 5, T0);
+        e.upsert(500, s, "", 5, T0);
+    }
+    let after = e.scores(0, None, T0);
+    let gain = region(&after, 500, &sybils) / attacker_before.score;
+    assert!(gain < 1.2, "gain {gain}");
+    let sybil = e.explain(0, sybils[3], None, T0);
+    assert_eq!(
+        sybil.connectivity.bridge,
+        Some(500),
+        "the nearest bridge is the attacker"
+    );
+    assert!(sybil.connectivity.inherited_factor < 0.05);
+}

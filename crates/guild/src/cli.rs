@@ -1,0 +1,208 @@
+//! Command-line syntax (clap derive). Behaviour lives in `commands/`.
+
+use clap::{Args, Parser, Subcommand};
+use guild_core::{Level, SkillTag};
+use std::path::PathBuf;
+
+/// Shown at the end of `guild --help`.
+const AFTER_HELP: &str = "\
+Exit status:
+  0  success
+  1  error (the message says what went wrong)
+  2  usage: bad arguments, or parameters the daemon rejected
+  3  no guild daemon is running for this home (start one with `guild daemon`)
+  4  not found (a profile, a peer, a skill to remove)
+  5  peer unreachable, or the daemon cannot do this now (network not ready)
+  6  the daemon is busy or shutting down; try again
+  7  `guild daemon`: another daemon is already running on this socket
+
+Environment:
+  GUILD_HOME    the Guild home (default $XDG_DATA_HOME/guild or ~/.local/share/guild)
+  GUILD_SOCKET  the control socket (default $GUILD_HOME/guild.sock)
+  GUILD_LOG     daemon log filter, e.g. `info` or `guild=debug,libp2p=warn` (RUST_LOG works too)
+
+Docs: docs/control-socket.md describes the socket protocol that every command uses.";
+
+/// Guild: find people by skill in a peer-to-peer community mesh, and work with them.
+#[derive(Debug, Parser)]
+#[command(name = "guild", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// The Guild home: identity, config, store and socket.
+    #[arg(long, global = true, env = "GUILD_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// The daemon's control socket (default: the config's `control.socket`, else
+    /// $GUILD_HOME/guild.sock).
+    #[arg(long, global = true, env = "GUILD_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Machine-readable JSON output instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the Guild home: a new identity, a config file and the store.
+    Init {
+        /// Replace an existing identity (the old one is lost).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the daemon in the foreground until SIGINT/SIGTERM or `guild shutdown`.
+    Daemon(DaemonArgs),
+    /// Show the running daemon's identity, addresses, peers and index.
+    Status,
+    /// List connected peers.
+    Peers,
+    /// Show or edit your profile.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Find members by skill (and resource, and text), best matches first.
+    #[command(arg_required_else_help = true)]
+    Find(FindArgs),
+    /// Dial a peer by multiaddr.
+    Connect {
+        /// e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…
+        #[arg(value_name = "MULTIADDR")]
+        addr: String,
+    },
+    /// Stream events (peers, profiles, …) until interrupted; one JSON object per line with --json.
+    Events {
+        /// Only these kinds (repeatable): exact (`peer.connected`) or prefix (`peer.*`).
+        #[arg(long = "kind", value_name = "KIND")]
+        kinds: Vec<String>,
+    },
+    /// Stop the running daemon.
+    Shutdown,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `guild daemon` flags; they override the config file for this run.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Listen on this multiaddr (repeatable; replaces the config's list).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Join through this peer, a multiaddr ending in /p2p/<peer id> (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// Do not discover peers on the local network with mDNS.
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// The community to join (default from config: `main`).
+    #[arg(long, value_name = "NAME")]
+    pub community: Option<String>,
+    /// Log filter, e.g. `debug` or `guild=debug,libp2p=warn` (overrides GUILD_LOG and RUST_LOG).
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Create the home first if it has no identity yet.
+    #[arg(long)]
+    pub init: bool,
+}
+
+/// `guild profile …`.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Show your signed profile, or a member's from the local index.
+    Show {
+        /// A member's peer id (default: yours).
+        #[arg(value_name = "PEER")]
+        peer: Option<String>,
+    },
+    /// Change your name, bio or links, or replace the whole profile from a JSON file.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
+    Set {
+        /// Display name.
+        #[arg(long, group = "change")]
+        name: Option<String>,
+        /// About you.
+        #[arg(long, group = "change")]
+        bio: Option<String>,
+        /// A link (repeatable; replaces the list).
+        #[arg(long = "link", value_name = "URL", group = "change")]
+        links: Vec<String>,
+        /// Replace the whole profile with this JSON file (`-` for stdin), shaped like the
+        /// `profile.set` params: {"name", "bio", "skills": [{"tag", "level"}], "resources":
+        /// [{"tag", "description", "availability"}], "links"}.
+        #[arg(long, value_name = "FILE", group = "change", conflicts_with_all = ["name", "bio", "links"])]
+        from_file: Option<PathBuf>,
+    },
+    /// Add or remove skills.
+    #[command(subcommand)]
+    Skill(SkillCommand),
+    /// Add or remove resources.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
+}
+
+/// `guild profile skill …`.
+#[derive(Debug, Subcommand)]
+pub enum SkillCommand {
+    /// Add skills, or change their level.
+    Add {
+        /// Skill tags, e.g. `rust` or "pcb design" (normalised to `pcb-design`).
+        #[arg(required = true, value_name = "TAG")]
+        tags: Vec<SkillTag>,
+        /// beginner, intermediate, advanced or expert (default: keep, or intermediate if new).
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<Level>,
+    },
+    /// Remove skills.
+    #[command(alias = "remove")]
+    Rm {
+        /// Skill tags.
+        #[arg(required = true, value_name = "TAG")]
+        tags: Vec<SkillTag>,
+    },
+}
+
+/// `guild profile resource …`.
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// Add a resource, or update its description or availability.
+    Add {
+        /// Resource tag, e.g. `3d-printer`.
+        #[arg(value_name = "TAG")]
+        tag: SkillTag,
+        /// What it is.
+        #[arg(long)]
+        description: Option<String>,
+        /// When or how it is available.
+        #[arg(long)]
+        availability: Option<String>,
+    },
+    /// Remove resources.
+    #[command(alias = "remove")]
+    Rm {
+        /// Resource tags.
+        #[arg(required = true, value_name = "TAG")]
+        tags: Vec<SkillTag>,
+    },
+}
+
+/// `guild find` arguments.
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Skills wanted; members with more of them rank higher.
+    #[arg(value_name = "SKILL", required_unless_present_any = ["resources", "text"])]
+    pub skills: Vec<SkillTag>,
+    /// A resource wanted (repeatable).
+    #[arg(long = "resource", value_name = "TAG")]
+    pub resources: Vec<SkillTag>,
+    /// Words to look for in names and bios.
+    #[arg(long, value_name = "WORDS")]
+    pub text: Option<String>,
+    /// Most results.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(guild_core::control::MAX_FIND_LIMIT)))]
+    pub limit: Option<u32>,
+    /// Only the local index: no DHT lookup.
+    #[arg(long)]
+    pub local: bool,
+}

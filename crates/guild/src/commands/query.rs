@@ -1,0 +1,152 @@
+//! `status`, `peers`, `find`, `connect`, `shutdown`.
+
+use super::Ctx;
+use crate::cli::FindArgs;
+use crate::output;
+use guild_core::control::{
+    Call, ConnectParams, Connected, FindMatch, FindParams, FindResults, Peers, Status,
+};
+
+/// `guild status`.
+pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
+    let mut client = ctx.client().await?;
+    let status: Status = client.status().await?;
+    if ctx.json {
+        return output::json(&status);
+    }
+    let listen = if status.listen_addrs.is_empty() {
+        "(none yet)".to_string()
+    } else {
+        status.listen_addrs.join("\n")
+    };
+    let mut rows = vec![
+        ("peer id", status.peer_id.clone()),
+        ("community", status.community.clone()),
+        (
+            "version",
+            format!("{} (pid {})", status.version, status.pid),
+        ),
+        ("uptime", output::duration(status.uptime_secs)),
+        ("listening", listen),
+    ];
+    if !status.external_addrs.is_empty() {
+        rows.push(("external", status.external_addrs.join("\n")));
+    }
+    rows.push(("peers", format!("{} connected", status.connected_peers)));
+    rows.push((
+        "index",
+        format!(
+            "{} profiles, {} records",
+            status.index.profiles, status.index.records
+        ),
+    ));
+    rows.push(("socket", client.socket().display().to_string()));
+    output::fields(&rows)?;
+    Ok(())
+}
+
+/// `guild peers`.
+pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {
+    let peers: Peers = ctx.client().await?.call_as(&Call::Peers).await?;
+    if ctx.json {
+        return output::json(&peers);
+    }
+    if peers.peers.is_empty() {
+        output::line("No peers connected.")?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = peers
+        .peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.peer_id.clone(),
+                p.name.clone().unwrap_or_default(),
+                p.direction.map(|d| d.to_string()).unwrap_or_default(),
+                p.connected_since.map(output::relative).unwrap_or_default(),
+                p.addresses.join(" "),
+            ]
+        })
+        .collect();
+    output::table(&["PEER", "NAME", "DIRECTION", "SINCE", "ADDRESSES"], &rows)?;
+    Ok(())
+}
+
+/// `guild find`.
+pub async fn find(ctx: &Ctx, args: FindArgs) -> anyhow::Result<()> {
+    let params = FindParams {
+        skills: args.skills,
+        resources: args.resources,
+        text: args.text,
+        limit: args.limit,
+        local_only: args.local,
+    };
+    let found: FindResults = ctx.client().await?.call_as(&Call::Find(params)).await?;
+    if ctx.json {
+        return output::json(&found);
+    }
+    if found.results.is_empty() {
+        output::line("No members found.")?;
+    } else {
+        let rows: Vec<Vec<String>> = found.results.iter().map(find_row).collect();
+        output::table(
+            &["SCORE", "TRUST", "PEER", "NAME", "SEEN", "FROM", "MATCHED"],
+            &rows,
+        )?;
+    }
+    for s in &found.suggestions {
+        let similar: Vec<&str> = s.did_you_mean.iter().map(|t| t.as_str()).collect();
+        if !similar.is_empty() {
+            output::line(&format!(
+                "`{}`: did you mean {}?",
+                s.tag,
+                similar.join(", ")
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+fn find_row(m: &FindMatch) -> Vec<String> {
+    let mut matched: Vec<String> = m
+        .skills
+        .iter()
+        .map(|s| format!("{} ({})", s.tag, s.level))
+        .collect();
+    matched.extend(m.resources.iter().map(|r| format!("{r} (resource)")));
+    vec![
+        format!("{:.2}", m.score),
+        m.trust
+            .map(|t| format!("{t:.2}"))
+            .unwrap_or_else(|| "-".into()),
+        m.peer.to_string(),
+        m.name.clone(),
+        m.last_seen.map(output::relative).unwrap_or_default(),
+        m.source.to_string(),
+        matched.join(", "),
+    ]
+}
+
+/// `guild connect`.
+pub async fn connect(ctx: &Ctx, addr: String) -> anyhow::Result<()> {
+    let call = Call::Connect(ConnectParams { addr: addr.clone() });
+    let connected: Connected = ctx.client().await?.call_as(&call).await?;
+    if ctx.json {
+        return output::json(&connected);
+    }
+    match connected.peer_id {
+        Some(peer) => output::line(&format!("Connected to {peer}"))?,
+        None => output::line(&format!("Connected to {addr}"))?,
+    }
+    Ok(())
+}
+
+/// `guild shutdown`.
+pub async fn shutdown(ctx: &Ctx) -> anyhow::Result<()> {
+    let result = ctx.client().await?.call(&Call::Shutdown).await?;
+    if ctx.json {
+        return output::json(&result);
+    }
+    output::line("The guild daemon is shutting down.")?;
+    Ok(())
+}
