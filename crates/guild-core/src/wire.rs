@@ -103,7 +103,20 @@ pub enum DirectRequest {
     },
     /// Deliver a record addressed to the responder (an offer, a message, a collaboration entry).
     Deliver(Box<AnyRecord>),
+    /// Invite the responder into a collaboration: the collaboration record, the signed
+    /// invitation naming the responder, and the log so far (at most [`MAX_INVITE_LOG`] entries).
+    Invite {
+        /// The collaboration record.
+        collaboration: Box<AnyRecord>,
+        /// The invitation entry.
+        invite: Box<AnyRecord>,
+        /// The log so far.
+        log: Vec<AnyRecord>,
+    },
 }
+
+/// Most log entries sent with an invitation.
+pub const MAX_INVITE_LOG: usize = 256;
 
 /// A direct response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

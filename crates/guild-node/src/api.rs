@@ -159,6 +159,45 @@ impl Handle for NodeHandle {
                     peer_id: Some(peer.to_string()),
                 })
             }
+            Call::Ask(p) => to_result(&self.node.ask(p).await.map_err(pull_error)?),
+            Call::Needs(p) => to_result(&self.node.needs(p).map_err(pull_error)?),
+            Call::NeedWithdraw(p) => {
+                self.node.withdraw_need(p).await.map_err(pull_error)?;
+                Ok(Value::Null)
+            }
+            Call::Offer(p) => to_result(&self.node.offer(p).await.map_err(pull_error)?),
+            Call::Offers(p) => to_result(&self.node.offers(p).map_err(pull_error)?),
+            Call::Accept(p) => to_result(&self.node.accept(p).await.map_err(pull_error)?),
+            Call::CollabList => to_result(&self.node.collab_list().map_err(pull_error)?),
+            Call::CollabShow(p) => {
+                to_result(&self.node.collab_show(&p.collab).map_err(pull_error)?)
+            }
+            Call::CollabPost(p) => to_result(
+                &self
+                    .node
+                    .collab_post(&p.collab, p.text)
+                    .await
+                    .map_err(pull_error)?,
+            ),
+            Call::CollabInvite(p) => to_result(
+                &self
+                    .node
+                    .collab_invite(&p.collab, p.peer)
+                    .await
+                    .map_err(pull_error)?,
+            ),
+            Call::CollabJoin(p) => {
+                to_result(&self.node.collab_join(&p.collab).await.map_err(pull_error)?)
+            }
+            Call::CollabClose(p) => to_result(
+                &self
+                    .node
+                    .collab_close(&p.collab, p.summary)
+                    .await
+                    .map_err(pull_error)?,
+            ),
+            Call::Msg(p) => to_result(&self.node.msg(p).await.map_err(pull_error)?),
+            Call::Inbox(p) => to_result(&self.node.inbox(p).map_err(pull_error)?),
             Call::Shutdown => {
                 self.shutdown.cancel();
                 Ok(Value::Null)
@@ -172,5 +211,15 @@ impl Handle for NodeHandle {
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.node.subscribe()
+    }
+}
+
+fn pull_error(e: crate::node::PullError) -> CallError {
+    use crate::node::PullError;
+    match e {
+        PullError::NotFound(m) => CallError::not_found(m),
+        PullError::Invalid(m) => CallError::invalid_params(m),
+        PullError::Unreachable(m) => CallError::peer_unreachable(m),
+        PullError::Internal(m) => CallError::internal(m),
     }
 }

@@ -130,6 +130,36 @@ calls! {
     /// `subscribe`: turns the connection into an event stream. Result (first line):
     /// [`super::Subscribed`], then one [`super::Event`] per line.
     "subscribe" => Subscribe(SubscribeParams),
+    /// `ask`: posts a signed, expiring need. Result: [`super::pull::Asked`].
+    "ask" => Ask(super::pull::AskParams),
+    /// `needs`: open needs (all, mine, or matching my skills). Result: [`super::pull::Needs`].
+    "needs" => Needs(super::pull::NeedsParams),
+    /// `need.withdraw`: withdraws one of my needs (a signed withdrawal every node honours).
+    /// Result: null.
+    "need.withdraw" => NeedWithdraw(super::pull::WithdrawParams),
+    /// `offer`: sends a signed offer to a need's asker. Result: [`super::pull::Delivery`].
+    "offer" => Offer(super::pull::OfferParams),
+    /// `offers`: offers received on my needs and offers I made. Result: [`super::pull::Offers`].
+    "offers" => Offers(super::pull::OffersParams),
+    /// `accept`: accepts an offer, opening a collaboration. Result: [`super::pull::CollabView`].
+    "accept" => Accept(super::pull::AcceptParams),
+    /// `collab.list`: my collaborations and invitations. Result: [`super::pull::Collabs`].
+    "collab.list" => CollabList,
+    /// `collab.show`: one collaboration with its log (members only). Result:
+    /// [`super::pull::CollabView`].
+    "collab.show" => CollabShow(super::pull::CollabParams),
+    /// `collab.post`: posts to a collaboration's log. Result: [`super::pull::EntryView`].
+    "collab.post" => CollabPost(super::pull::CollabPostParams),
+    /// `collab.invite`: invites a member. Result: [`super::pull::EntryView`].
+    "collab.invite" => CollabInvite(super::pull::CollabInviteParams),
+    /// `collab.join`: accepts an invitation. Result: [`super::pull::EntryView`].
+    "collab.join" => CollabJoin(super::pull::CollabParams),
+    /// `collab.close`: closes a collaboration. Result: [`super::pull::EntryView`].
+    "collab.close" => CollabClose(super::pull::CollabCloseParams),
+    /// `msg`: sends a direct message. Result: [`super::pull::Delivery`].
+    "msg" => Msg(super::pull::MsgParams),
+    /// `inbox`: direct messages received. Result: [`super::pull::Inbox`].
+    "inbox" => Inbox(super::pull::InboxParams),
     /// `shutdown`: stops the daemon. Result: null.
     "shutdown" => Shutdown,
 }

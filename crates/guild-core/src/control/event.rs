@@ -5,7 +5,8 @@
 
 use super::types::Direction;
 use crate::keys::PublicKey;
-use crate::record::Skill;
+use crate::record::{RecordId, Skill};
+use crate::skill::SkillTag;
 use serde::{Deserialize, Serialize};
 
 macro_rules! events {
@@ -63,6 +64,95 @@ events! {
         name: String,
         /// Skills with levels.
         skills: Vec<Skill>,
+    },
+    /// A need matching this node's skills or resources arrived.
+    "need.matched" => NeedMatched {
+        /// The need's id.
+        need: RecordId,
+        /// The asker.
+        asker: PublicKey,
+        /// What is needed.
+        text: String,
+        /// Asked tags this node's owner has.
+        matched: Vec<SkillTag>,
+        /// Expiry.
+        expires_at: u64,
+    },
+    /// A need was withdrawn by its asker.
+    "need.withdrawn" => NeedWithdrawn {
+        /// The need's id.
+        need: RecordId,
+        /// The asker.
+        asker: PublicKey,
+    },
+    /// An offer on one of this node's needs arrived.
+    "offer.received" => OfferReceived {
+        /// The offer's id.
+        offer: RecordId,
+        /// The need.
+        need: RecordId,
+        /// Who offers.
+        from: PublicKey,
+        /// What is offered.
+        text: String,
+    },
+    /// The final outcome of delivering something this node sent (offer, message, entry) after
+    /// retries.
+    "delivery.outcome" => DeliveryOutcome {
+        /// The record sent.
+        record: RecordId,
+        /// `offer`, `message` or `collab_entry`.
+        kind: String,
+        /// The recipient.
+        to: PublicKey,
+        /// Whether it was acknowledged.
+        delivered: bool,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error, when not delivered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A collaboration this node is a founding member of was opened.
+    "collab.opened" => CollabOpened {
+        /// The collaboration.
+        collab: RecordId,
+        /// Purpose.
+        purpose: String,
+        /// Members.
+        members: Vec<PublicKey>,
+    },
+    /// This node was invited to a collaboration.
+    "collab.invited" => CollabInvited {
+        /// The collaboration.
+        collab: RecordId,
+        /// Who invited.
+        by: PublicKey,
+        /// Purpose.
+        purpose: String,
+    },
+    /// A new entry in a collaboration's log (post, invite, join, close).
+    "collab.entry" => CollabEntryAdded {
+        /// The collaboration.
+        collab: RecordId,
+        /// The entry.
+        entry: RecordId,
+        /// Its author.
+        author: PublicKey,
+        /// `post`, `invite`, `join` or `close`.
+        kind: String,
+        /// Post text or close summary.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
+    /// A direct message arrived.
+    "message.received" => MessageReceived {
+        /// The message's id.
+        message: RecordId,
+        /// The sender.
+        from: PublicKey,
+        /// The text.
+        text: String,
     },
     /// This subscriber's queue overflowed: `count` events were dropped before the next one.
     /// Always delivered, whatever the filter.

@@ -16,6 +16,7 @@ mod client;
 mod event;
 pub mod framing;
 mod profile;
+pub mod pull;
 pub mod types;
 pub mod wire;
 

@@ -75,9 +75,17 @@ impl Node {
 
     fn answer(&self, peer: PeerId, data: &[u8]) -> DirectResponse {
         let refuse = |message: String| DirectResponse::Error { message };
+        if self.is_penalised(&peer) {
+            return refuse(
+                "refused: too many invalid records from this peer; try again later".into(),
+            );
+        }
         let req: DirectRequest = match codec::decode(data, MAX_REQUEST_BYTES) {
             Ok(r) => r,
-            Err(e) => return refuse(format!("malformed request: {e}")),
+            Err(e) => {
+                self.strike(peer);
+                return refuse(format!("malformed request: {e}"));
+            }
         };
         match req {
             DirectRequest::GetProfile => match self.inner.store.get_profile(&self.inner.me) {
@@ -131,10 +139,52 @@ impl Node {
                 }
                 DirectResponse::Records(out)
             }
-            DirectRequest::Deliver(record) => refuse(format!(
-                "this node does not accept delivered {} records yet",
-                record.kind()
+            DirectRequest::Deliver(record) => self.answer_delivery(peer, *record),
+            DirectRequest::Invite {
+                collaboration,
+                invite,
+                log,
+            } => match self.receive_invite(peer, *collaboration, *invite, log) {
+                Ok(()) => DirectResponse::Ack,
+                Err(reason) => {
+                    self.strike(peer);
+                    refuse(reason)
+                }
+            },
+        }
+    }
+
+    /// A record addressed to us: validated with its type's validation function, then handled by
+    /// kind. Invalid records count against the sender.
+    fn answer_delivery(&self, peer: PeerId, record: AnyRecord) -> DirectResponse {
+        let now = guild_core::time::now();
+        if let Err(e) = record.validate(now) {
+            self.strike(peer);
+            self.inner
+                .stats
+                .rejected(super::events::kind_label(record.kind()), "invalid");
+            return DirectResponse::Error {
+                message: format!("invalid {}: {e}", record.kind()),
+            };
+        }
+        let result = match record {
+            AnyRecord::Offer(o) => self.receive_offer(peer, o),
+            AnyRecord::Message(m) => self.receive_message(peer, m),
+            AnyRecord::Collaboration(c) => self.receive_collaboration(peer, c),
+            AnyRecord::CollabEntry(e) => self.receive_entry(peer, e),
+            other => Err(format!(
+                "{} records are not delivered directly",
+                other.kind()
             )),
+        };
+        match result {
+            Ok(()) => DirectResponse::Ack,
+            Err(message) => {
+                if !message.starts_with(super::deliver::REPLAY_PREFIX) {
+                    self.strike(peer);
+                }
+                DirectResponse::Error { message }
+            }
         }
     }
 

@@ -278,7 +278,10 @@ impl Node {
         match record {
             AnyRecord::Profile(p) => self.accept_profile(p),
             other => match self.inner.store.put_record(&other) {
-                Ok(true) => Ok(()),
+                Ok(true) => {
+                    self.after_public_record(&other);
+                    Ok(())
+                }
                 Ok(false) => Err(Refusal::Duplicate),
                 Err(e) => {
                     tracing::error!("cannot store a {}: {e}", other.kind());

@@ -6,14 +6,20 @@
 //! State shared here (the skill index, peer table, rate limiters) sits behind short-lived
 //! `std::sync::Mutex` locks that are never held across an `.await`.
 
+mod collab;
+mod deliver;
 mod direct;
 mod events;
 mod find;
+mod messages;
 mod own;
+mod pull;
 mod stats;
 
+pub use collab::members;
 pub use find::FindOutcome;
 pub use own::OwnProfileError;
+pub use pull::PullError;
 pub use stats::Stats;
 
 use crate::config::Config;
@@ -153,6 +159,8 @@ pub(crate) struct Inner {
     pub listening: tokio::sync::Notify,
     pub provided: Mutex<BTreeSet<Vec<u8>>>,
     pub syncing: Mutex<HashSet<PeerId>>,
+    /// Invalid records delivered per peer, and since when.
+    pub penalties: Mutex<HashMap<PeerId, (u32, Instant)>>,
     pub sync_slots: Semaphore,
     pub inbound_slots: Arc<Semaphore>,
     pub stats: Stats,
@@ -209,6 +217,7 @@ impl Node {
             listening: tokio::sync::Notify::new(),
             provided: Mutex::new(BTreeSet::new()),
             syncing: Mutex::new(HashSet::new()),
+            penalties: Mutex::new(HashMap::new()),
             sync_slots: Semaphore::new(MAX_CONCURRENT_SYNCS),
             inbound_slots: Arc::new(Semaphore::new(MAX_INBOUND_HANDLERS)),
             stats,

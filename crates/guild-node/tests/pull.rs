@@ -1,0 +1,481 @@
+//! The pull workflow in one process: needs, matching, offers, collaborations, messages, and every
+//! hostile delivery refused with its reason. Real TCP on 127.0.0.1, mDNS off, bounded waits.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::{options, within, TestNode};
+use guild_core::codec;
+use guild_core::control::pull::*;
+use guild_core::control::Event;
+use guild_core::fixtures::{identity, need, offer, sign, tag, T0};
+use guild_core::limits::MAX_TEXT_BYTES;
+use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
+use guild_core::{AnyRecord, CollabEntry, EntryKind, Message, RecordId, RecordKind, Signed};
+use guild_net::NetConfig;
+use guild_node::node::PullError;
+
+async fn next_event(n: &mut TestNode, what: &str, mut pick: impl FnMut(&Event) -> bool) -> Event {
+    within(what, async {
+        loop {
+            match n.events.recv().await {
+                Ok(e) if pick(&e) => return e,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{what}: {e}"),
+            }
+        }
+    })
+    .await
+}
+
+fn ask(text: &str, skills: &[&str]) -> AskParams {
+    AskParams {
+        text: text.into(),
+        skills: skills.iter().map(|s| tag(s)).collect(),
+        resources: vec![],
+        expires_secs: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_match_offer_accept_collaborate_close() {
+    let mut a = TestNode::start(80, options("main", &[])).await;
+    a.set_skills("ada", &["rust"]).await;
+    let boot = vec![a.addr().await];
+    let mut b = TestNode::start(81, options("main", &boot)).await;
+    b.set_skills("bea", &["kicad", "pcb-design"]).await;
+    let mut c = TestNode::start(82, options("main", &boot)).await;
+    c.set_skills("cal", &["kicad"]).await;
+    let mut d = TestNode::start(83, options("main", &boot)).await;
+    d.set_skills("dan", &["woodwork"]).await;
+    for n in [&mut b, &mut c, &mut d] {
+        let ka = a.key();
+        n.until("joined the mesh", move |x| x.knows(&ka)).await;
+    }
+    let ka = a.key();
+    let kb = b.key();
+    let kc = c.key();
+    let kd = d.key();
+    a.until("a knows everyone", move |x| {
+        [kb, kc, kd].iter().all(|k| x.knows(k))
+    })
+    .await;
+
+    let asked = a
+        .node
+        .ask(ask("review my KiCad layout", &["kicad", "pcb-design"]))
+        .await
+        .unwrap();
+    let nid = asked.need.id;
+    for (n, want) in [(&mut b, 2usize), (&mut c, 1)] {
+        let e = next_event(n, "need.matched", |e| {
+            matches!(e, Event::NeedMatched { .. })
+        })
+        .await;
+        let Event::NeedMatched {
+            need,
+            matched,
+            asker,
+            ..
+        } = e
+        else {
+            unreachable!()
+        };
+        assert_eq!((need, asker, matched.len()), (nid, ka, want));
+    }
+    // d stores the need (it spreads to everyone) but is not told: no matching skill.
+    d.until("d stored the need", move |x| {
+        x.needs(NeedsParams::default())
+            .unwrap()
+            .needs
+            .iter()
+            .any(|n| n.id == nid)
+    })
+    .await;
+    assert!(d
+        .node
+        .needs(NeedsParams {
+            filter: NeedFilter::Matching,
+            include_closed: false
+        })
+        .unwrap()
+        .needs
+        .is_empty());
+    while let Ok(e) = d.events.try_recv() {
+        assert!(!matches!(e, Event::NeedMatched { .. }), "d got {e:?}");
+    }
+
+    let ob = b
+        .node
+        .offer(OfferParams {
+            need: nid,
+            text: "I do this daily".into(),
+        })
+        .await
+        .unwrap();
+    assert!(ob.delivered, "{:?}", ob.error);
+    let oc = c
+        .node
+        .offer(OfferParams {
+            need: nid,
+            text: "me too".into(),
+        })
+        .await
+        .unwrap();
+    assert!(oc.delivered);
+    let mut from = vec![];
+    for _ in 0..2 {
+        let Event::OfferReceived { from: f, need, .. } =
+            next_event(&mut a, "offer.received", |e| {
+                matches!(e, Event::OfferReceived { .. })
+            })
+            .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(need, nid);
+        from.push(f);
+    }
+    from.sort();
+    let mut want = vec![kb, kc];
+    want.sort();
+    assert_eq!(from, want);
+    // Offering on one's own need, or on an unknown one, is refused with the reason.
+    assert!(
+        matches!(a.node.offer(OfferParams { need: nid, text: "x".into() }).await, Err(PullError::Invalid(m)) if m.contains("own need"))
+    );
+    assert!(matches!(
+        b.node
+            .offer(OfferParams {
+                need: RecordId([9; 32]),
+                text: "x".into()
+            })
+            .await,
+        Err(PullError::NotFound(_))
+    ));
+
+    let collab = a.node.accept(AcceptParams { offer: ob.id }).await.unwrap();
+    assert_eq!(collab.members, vec![ka, kb]);
+    let cid = collab.id;
+    next_event(
+        &mut b,
+        "collab.opened",
+        |e| matches!(e, Event::CollabOpened { collab, .. } if *collab == cid),
+    )
+    .await;
+    assert!(
+        matches!(a.node.accept(AcceptParams { offer: ob.id }).await, Err(PullError::Invalid(m)) if m.contains("already accepted"))
+    );
+
+    a.node
+        .collab_post(&cid, "here is the layout".into())
+        .await
+        .unwrap();
+    next_event(
+        &mut b,
+        "a's post",
+        |e| matches!(e, Event::CollabEntryAdded { author, .. } if *author == ka),
+    )
+    .await;
+    b.node
+        .collab_post(&cid, "looks good; two notes".into())
+        .await
+        .unwrap();
+    next_event(
+        &mut a,
+        "b's post",
+        |e| matches!(e, Event::CollabEntryAdded { author, .. } if *author == kb),
+    )
+    .await;
+    let shown = a.node.collab_show(&cid).unwrap();
+    assert_eq!(
+        shown.entries.iter().map(|e| e.author).collect::<Vec<_>>(),
+        vec![ka, kb]
+    );
+
+    // c is not a member: it never received the collaboration, can neither read nor post.
+    assert!(matches!(
+        c.node.collab_show(&cid),
+        Err(PullError::NotFound(_))
+    ));
+    assert!(c.node.collab_post(&cid, "let me in".into()).await.is_err());
+
+    a.node
+        .collab_close(&cid, "done, thanks".into())
+        .await
+        .unwrap();
+    next_event(
+        &mut b,
+        "close",
+        |e| matches!(e, Event::CollabEntryAdded { kind, .. } if kind == "close"),
+    )
+    .await;
+    assert!(b.node.collab_show(&cid).unwrap().closed);
+    assert!(
+        matches!(b.node.collab_post(&cid, "late".into()).await, Err(PullError::Invalid(m)) if m.contains("closed"))
+    );
+
+    // Withdrawal: every node honours it.
+    a.node
+        .withdraw_need(WithdrawParams {
+            need: nid,
+            reason: "found help".into(),
+        })
+        .await
+        .unwrap();
+    next_event(
+        &mut d,
+        "need.withdrawn",
+        |e| matches!(e, Event::NeedWithdrawn { need, .. } if *need == nid),
+    )
+    .await;
+    assert!(
+        d.node
+            .needs(NeedsParams::default())
+            .unwrap()
+            .needs
+            .is_empty(),
+        "withdrawn needs are not open"
+    );
+    next_event(
+        &mut c,
+        "c saw the withdrawal",
+        |e| matches!(e, Event::NeedWithdrawn { need, .. } if *need == nid),
+    )
+    .await;
+    assert!(
+        matches!(c.node.offer(OfferParams { need: nid, text: "again".into() }).await, Err(PullError::Invalid(m)) if m.contains("withdrawn"))
+    );
+
+    // Direct messages with acknowledgement.
+    let m = d
+        .node
+        .msg(MsgParams {
+            peer: ka,
+            text: "hello from dan".into(),
+        })
+        .await
+        .unwrap();
+    assert!(m.delivered);
+    next_event(
+        &mut a,
+        "message",
+        |e| matches!(e, Event::MessageReceived { from, .. } if *from == kd),
+    )
+    .await;
+    let inbox = a.node.inbox(InboxParams::default()).unwrap();
+    assert_eq!(inbox.messages[0].text, "hello from dan");
+}
+
+/// A raw libp2p peer that delivers whatever it wants to `target`.
+struct Rogue {
+    client: guild_net::Client,
+    target: guild_net::PeerId,
+}
+
+impl Rogue {
+    async fn start(seed: u8, target: &TestNode) -> Rogue {
+        let mut cfg = NetConfig::local("main");
+        cfg.bootstrap = vec![target.addr().await];
+        let (client, mut events, _task) = guild_net::spawn(identity(seed).keypair(), cfg, None)
+            .await
+            .unwrap();
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        Rogue {
+            client,
+            target: target.node.peer_id(),
+        }
+    }
+
+    async fn send_bytes(&self, bytes: Vec<u8>) -> DirectResponse {
+        let answer = self.client.request(self.target, bytes).await.unwrap();
+        codec::decode(&answer, MAX_RESPONSE_BYTES).unwrap()
+    }
+
+    async fn deliver(&self, r: AnyRecord) -> String {
+        match self
+            .send_bytes(codec::encode(&DirectRequest::Deliver(Box::new(r))).unwrap())
+            .await
+        {
+            DirectResponse::Error { message } => message,
+            other => panic!("accepted: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_deliveries_are_refused_with_reasons_and_penalised() {
+    let mut a = TestNode::start(90, options("main", &[])).await;
+    a.set_skills("ada", &["rust"]).await;
+    let ida = identity(90);
+    let rogue_id = identity(91);
+    let rogue = Rogue::start(91, &a).await;
+    let other = identity(92);
+    let now = guild_core::time::now();
+
+    // A real need of a's, so offers have something to aim at.
+    let asked = a.node.ask(ask("need a reviewer", &["rust"])).await.unwrap();
+    let nid = asked.need.id;
+    let a_need: Signed<guild_core::Need> = a.node.store().get_typed(&nid).unwrap().unwrap();
+    let records_before = a.node.store().record_count();
+
+    // A valid offer is accepted once; the replay is refused as such.
+    let good = sign(offer(&rogue_id, &a_need, now), &rogue_id);
+    let bytes = codec::encode(&DirectRequest::Deliver(Box::new(good.clone().into()))).unwrap();
+    assert_eq!(rogue.send_bytes(bytes.clone()).await, DirectResponse::Ack);
+    let replay = rogue.deliver(good.into()).await;
+    assert!(replay.starts_with("replay:"), "{replay}");
+    let _ = next_event(&mut a, "offer", |e| {
+        matches!(e, Event::OfferReceived { .. })
+    })
+    .await;
+
+    let records_before = records_before + 1;
+    assert_eq!(a.node.store().record_count(), records_before);
+    let mut reasons = vec![];
+    // Malformed bytes.
+    match rogue.send_bytes(vec![0xff, 0x00, 0x13]).await {
+        DirectResponse::Error { message } => reasons.push(("malformed", message)),
+        other => panic!("{other:?}"),
+    }
+    // Offer on an unknown need.
+    let mut o = offer(&rogue_id, &a_need, now);
+    o.need = RecordId([3; 32]);
+    reasons.push((
+        "unknown need",
+        rogue.deliver(sign(o, &rogue_id).into()).await,
+    ));
+    // An offer addressed to someone else.
+    let elsewhere = sign(need(&other, "elsewhere", &["rust"], now), &other);
+    reasons.push((
+        "someone else",
+        rogue
+            .deliver(sign(offer(&rogue_id, &elsewhere, now), &rogue_id).into())
+            .await,
+    ));
+    // Expired offer.
+    let mut o = offer(&rogue_id, &a_need, now - 40 * 86_400);
+    o.expires_at = now - 86_400;
+    reasons.push(("expired", rogue.deliver(sign(o, &rogue_id).into()).await));
+    // Forged signature: content changed after signing.
+    let mut forged = sign(offer(&rogue_id, &a_need, now), &rogue_id);
+    forged.body.text = "changed".into();
+    reasons.push(("signature", rogue.deliver(forged.into()).await));
+    // Oversized message.
+    let big = Message {
+        version: 1,
+        issuer: rogue_id.public(),
+        to: ida.public(),
+        issued_at: now,
+        expires_at: now + 3600,
+        nonce: 1,
+        text: "x".repeat(MAX_TEXT_BYTES + 1),
+    };
+    reasons.push(("text", rogue.deliver(sign(big, &rogue_id).into()).await));
+    // Someone else's offer relayed by the rogue.
+    reasons.push((
+        "delivered by",
+        rogue
+            .deliver(sign(offer(&other, &a_need, now), &other).into())
+            .await,
+    ));
+    // A collaboration entry for a collaboration a has never heard of / is not part of.
+    let entry = CollabEntry {
+        version: 1,
+        issuer: rogue_id.public(),
+        collaboration: RecordId([7; 32]),
+        issued_at: now,
+        expires_at: now + 3600,
+        seq: 1,
+        entry: EntryKind::Post {
+            text: "let me in".into(),
+        },
+    };
+    reasons.push((
+        "unknown collaboration",
+        rogue.deliver(sign(entry, &rogue_id).into()).await,
+    ));
+
+    for (want, got) in &reasons {
+        assert!(got.contains(want), "expected `{want}` in `{got}`");
+    }
+    assert_eq!(
+        a.node.store().record_count(),
+        records_before,
+        "nothing stored"
+    );
+
+    // Eight invalid deliveries: from now on the peer is refused outright, even valid input.
+    let fresh = sign(offer(&rogue_id, &a_need, now + 1), &rogue_id);
+    let bytes = codec::encode(&DirectRequest::Deliver(Box::new(fresh.into()))).unwrap();
+    match rogue.send_bytes(bytes).await {
+        DirectResponse::Error { message } => {
+            assert!(message.contains("too many invalid"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = (RecordKind::Offer, T0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_members_post_and_entries_cannot_be_replayed() {
+    let mut a = TestNode::start(100, options("main", &[])).await;
+    a.set_skills("ada", &["rust"]).await;
+    let nid = a.node.ask(ask("pcb", &["kicad"])).await.unwrap().need.id;
+    let a_need: Signed<guild_core::Need> = a.node.store().get_typed(&nid).unwrap().unwrap();
+
+    // A raw peer offers and is accepted, so it is a member writing its own entries.
+    let member_id = identity(101);
+    let member = Rogue::start(101, &a).await;
+    let now = guild_core::time::now();
+    let o = sign(offer(&member_id, &a_need, now), &member_id);
+    let bytes = codec::encode(&DirectRequest::Deliver(Box::new(o.clone().into()))).unwrap();
+    assert_eq!(member.send_bytes(bytes).await, DirectResponse::Ack);
+    let cid = a
+        .node
+        .accept(AcceptParams { offer: o.id() })
+        .await
+        .unwrap()
+        .id;
+
+    let entry = |seq: u64, text: &str| CollabEntry {
+        version: 1,
+        issuer: member_id.public(),
+        collaboration: cid,
+        issued_at: now,
+        expires_at: now + 3600,
+        seq,
+        entry: EntryKind::Post { text: text.into() },
+    };
+    let first = sign(entry(1, "first"), &member_id);
+    let b = codec::encode(&DirectRequest::Deliver(Box::new(first.clone().into()))).unwrap();
+    assert_eq!(member.send_bytes(b).await, DirectResponse::Ack);
+    next_event(&mut a, "first post", |e| {
+        matches!(e, Event::CollabEntryAdded { .. })
+    })
+    .await;
+    // The same entry again: a replay.
+    let why = member.deliver(first.into()).await;
+    assert!(why.starts_with("replay:"), "{why}");
+    // A different entry reusing sequence 1: replayed or out of order.
+    let why = member
+        .deliver(sign(entry(1, "rewritten"), &member_id).into())
+        .await;
+    assert!(why.contains("out-of-order"), "{why}");
+    assert_eq!(
+        a.node.collab_show(&cid).unwrap().entries.len(),
+        1,
+        "nothing more stored"
+    );
+
+    // A stranger who learned the collaboration id cannot post.
+    let stranger_id = identity(102);
+    let stranger = Rogue::start(102, &a).await;
+    let post = CollabEntry {
+        issuer: stranger_id.public(),
+        ..entry(1, "let me in")
+    };
+    let why = stranger.deliver(sign(post, &stranger_id).into()).await;
+    assert!(why.contains("not a member"), "{why}");
+    assert_eq!(a.node.collab_show(&cid).unwrap().entries.len(), 1);
+}
