@@ -24,12 +24,15 @@ pub const SYNC_LEAF_IDS: usize = 32;
 pub const MAX_SYNC_RANGES: usize = 256;
 /// Most ids in one fetch request.
 pub const MAX_FETCH_IDS: usize = 256;
-/// Most bytes of records in one fetch response (kept under the direct protocol's response cap).
-pub const MAX_FETCH_BYTES: usize = 2 << 20;
-/// Largest encoded direct request.
+/// Most bytes of records in one fetch response (kept under [`MAX_RESPONSE_BYTES`]).
+pub const MAX_FETCH_BYTES: usize = 768 * 1024;
+/// Largest encoded direct request (the network layer is configured with this cap).
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
-/// Largest encoded direct response.
-pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
+/// Largest encoded direct response (the network layer is configured with this cap).
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Most bytes of log entries sent with an invitation (the newest are dropped beyond it; the
+/// invitee sees them as members deliver new entries).
+pub const MAX_INVITE_LOG_BYTES: usize = 128 * 1024;
 
 /// A position in the `(issued_at, id)` order of one record kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

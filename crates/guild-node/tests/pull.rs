@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{options, within, TestNode};
+use common::{options, poll_until, within, TestNode};
 use guild_core::codec;
 use guild_core::control::pull::*;
 use guild_core::control::Event;
@@ -84,8 +84,10 @@ async fn ask_match_offer_accept_collaborate_close() {
         assert_eq!((need, asker, matched.len()), (nid, ka, want));
     }
     // d stores the need (it spreads to everyone) but is not told: no matching skill.
-    d.until("d stored the need", move |x| {
-        x.needs(NeedsParams::default())
+    // Storing a need that matches nothing raises no event on d, so poll its store.
+    let dn = d.node.clone();
+    poll_until("d stored the need", || {
+        dn.needs(NeedsParams::default())
             .unwrap()
             .needs
             .iter()
@@ -280,7 +282,16 @@ impl Rogue {
         let (client, mut events, _task) = guild_net::spawn(identity(seed).keypair(), cfg, None)
             .await
             .unwrap();
-        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        // Acknowledge whatever is delivered to us, like a cooperating member would.
+        let responder = client.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if let guild_net::NetEvent::InboundRequest { channel, .. } = ev {
+                    let ack = codec::encode(&DirectResponse::Ack).unwrap();
+                    let _ = responder.respond(channel, ack).await;
+                }
+            }
+        });
         Rogue {
             client,
             target: target.node.peer_id(),

@@ -7,7 +7,7 @@ use super::pull::{sign, PullError};
 use super::Node;
 use guild_core::control::pull::{CollabView, Collabs, EntryView};
 use guild_core::control::Event;
-use guild_core::wire::{DirectRequest, MAX_INVITE_LOG};
+use guild_core::wire::{DirectRequest, MAX_INVITE_LOG, MAX_INVITE_LOG_BYTES};
 use guild_core::{
     AnyRecord, CollabEntry, Collaboration, EntryKind, PublicKey, RecordId, RecordKind, Signed,
 };

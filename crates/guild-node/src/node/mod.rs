@@ -94,6 +94,8 @@ impl NodeOptions {
             max_connections: n.max_connections,
             max_connections_per_peer: n.max_connections_per_peer,
             random_walk_interval: Some(n.random_walk_interval.duration()),
+            max_message_size: guild_core::wire::MAX_REQUEST_BYTES,
+            max_response_size: guild_core::wire::MAX_RESPONSE_BYTES,
             ..NetConfig::default()
         };
         Ok(NodeOptions {
@@ -112,7 +114,11 @@ impl NodeOptions {
     /// Options for tests and benchmarks on one machine: loopback, port 0, mDNS off, fast gossip.
     pub fn local(community: &str) -> NodeOptions {
         NodeOptions {
-            net: NetConfig::local(community),
+            net: NetConfig {
+                max_message_size: guild_core::wire::MAX_REQUEST_BYTES,
+                max_response_size: guild_core::wire::MAX_RESPONSE_BYTES,
+                ..NetConfig::local(community)
+            },
             profile_lifetime: 7 * 86_400,
             republish_interval: Duration::from_secs(12 * 3600),
             max_profiles: 100_000,
