@@ -178,12 +178,16 @@ impl Node {
             .collect();
         if let EntryKind::Invite { member } = &e.body.entry {
             recipients.retain(|m| m != member);
-            let mut log: Vec<AnyRecord> = self
-                .collab_log(id)
-                .into_iter()
-                .map(AnyRecord::CollabEntry)
-                .collect();
-            log.truncate(MAX_INVITE_LOG);
+            let mut log: Vec<AnyRecord> = Vec::new();
+            let mut bytes = 0;
+            for entry in self.collab_log(id).into_iter().take(MAX_INVITE_LOG) {
+                let r = AnyRecord::CollabEntry(entry);
+                bytes += r.encode().map(|b| b.len()).unwrap_or(0);
+                if bytes > MAX_INVITE_LOG_BYTES {
+                    break;
+                }
+                log.push(r);
+            }
             let req = DirectRequest::Invite {
                 collaboration: Box::new(AnyRecord::Collaboration(c.clone())),
                 invite: Box::new(record.clone()),
