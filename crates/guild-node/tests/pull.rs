@@ -490,3 +490,90 @@ async fn only_members_post_and_entries_cannot_be_replayed() {
     assert!(why.contains("not a member"), "{why}");
     assert_eq!(a.node.collab_show(&cid).unwrap().entries.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invited_member_joins_reads_the_log_and_posts() {
+    let mut a = TestNode::start(110, options("main", &[])).await;
+    a.set_skills("ada", &["rust"]).await;
+    let boot = vec![a.addr().await];
+    let mut b = TestNode::start(111, options("main", &boot)).await;
+    b.set_skills("bea", &["kicad"]).await;
+    let mut c = TestNode::start(112, options("main", &boot)).await;
+    c.set_skills("cal", &["firmware"]).await;
+    let (ka, kb, kc) = (a.key(), b.key(), c.key());
+    b.until("b knows a", move |x| x.knows(&ka)).await;
+    c.until("c knows a", move |x| x.knows(&ka)).await;
+
+    let nid = a
+        .node
+        .ask(ask("board bring-up", &["kicad"]))
+        .await
+        .unwrap()
+        .need
+        .id;
+    next_event(&mut b, "matched", |e| {
+        matches!(e, Event::NeedMatched { .. })
+    })
+    .await;
+    let ob = b
+        .node
+        .offer(OfferParams {
+            need: nid,
+            text: "on it".into(),
+        })
+        .await
+        .unwrap();
+    next_event(&mut a, "offer", |e| {
+        matches!(e, Event::OfferReceived { .. })
+    })
+    .await;
+    let cid = a
+        .node
+        .accept(AcceptParams { offer: ob.id })
+        .await
+        .unwrap()
+        .id;
+    next_event(&mut b, "opened", |e| {
+        matches!(e, Event::CollabOpened { .. })
+    })
+    .await;
+    a.node
+        .collab_post(&cid, "schematic attached".into())
+        .await
+        .unwrap();
+    next_event(&mut b, "post", |e| {
+        matches!(e, Event::CollabEntryAdded { .. })
+    })
+    .await;
+
+    a.node.collab_invite(&cid, kc).await.unwrap();
+    next_event(
+        &mut c,
+        "invited",
+        |e| matches!(e, Event::CollabInvited { collab, by, .. } if *collab == cid && *by == ka),
+    )
+    .await;
+    assert!(
+        matches!(c.node.collab_show(&cid), Err(PullError::Invalid(m)) if m.contains("join")),
+        "an invitee reads nothing before joining"
+    );
+    c.node.collab_join(&cid).await.unwrap();
+    next_event(&mut a, "join", |e| matches!(e, Event::CollabEntryAdded { kind, author, .. } if kind == "join" && *author == kc)).await;
+    let shown = c.node.collab_show(&cid).unwrap();
+    assert_eq!(shown.members, vec![ka, kb, kc]);
+    assert!(
+        shown
+            .entries
+            .iter()
+            .any(|e| e.text.as_deref() == Some("schematic attached")),
+        "the log came with the invitation"
+    );
+
+    c.node
+        .collab_post(&cid, "firmware side is ready".into())
+        .await
+        .unwrap();
+    for n in [&mut a, &mut b] {
+        next_event(n, "c's post", |e| matches!(e, Event::CollabEntryAdded { author, kind, .. } if *author == kc && kind == "post")).await;
+    }
+}
