@@ -106,6 +106,13 @@ pub enum DirectRequest {
     },
     /// Deliver a record addressed to the responder (an offer, a message, a collaboration entry).
     Deliver(Box<AnyRecord>),
+    /// Send the proof behind attestations about a collaboration: the collaboration record and the
+    /// log entries that show membership and closing (invitations, joins, close). Served by any
+    /// node holding an attestation that refers to it.
+    Proof {
+        /// The collaboration.
+        collaboration: RecordId,
+    },
     /// Invite the responder into a collaboration: the collaboration record, the signed
     /// invitation naming the responder, and the log so far (at most [`MAX_INVITE_LOG`] entries).
     Invite {

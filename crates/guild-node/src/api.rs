@@ -198,6 +198,13 @@ impl Handle for NodeHandle {
             ),
             Call::Msg(p) => to_result(&self.node.msg(p).await.map_err(pull_error)?),
             Call::Inbox(p) => to_result(&self.node.inbox(p).map_err(pull_error)?),
+            Call::Vouch(p) => to_result(&self.node.vouch(p).await.map_err(pull_error)?),
+            Call::Revoke(p) => {
+                self.node.revoke(p).await.map_err(pull_error)?;
+                Ok(Value::Null)
+            }
+            Call::Attestations(p) => to_result(&self.node.attestations(p)),
+            Call::Trust(p) => to_result(&self.node.trust(p)),
             Call::Shutdown => {
                 self.shutdown.cancel();
                 Ok(Value::Null)

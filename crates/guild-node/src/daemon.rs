@@ -2,7 +2,9 @@
 //!
 //! Start-up order is chosen so the first error a user sees is the useful one: home and identity,
 //! then the control socket (a live socket means another daemon — say so with its pid), then the
-//! store (held by another process: name it), then the network. Shutdown stops accepting control
+//! store (held by another process: name it; its lock makes this the home's only daemon), then
+//! binding the socket (a stale one is removed only under that lock), then the metrics port
+//! (taken: fail before the network starts), then the network. Shutdown stops accepting control
 //! connections, lets in-flight calls finish for a moment, stops the node (which flushes the
 //! store), and removes the socket and pid file — all within [`SHUTDOWN_TIMEOUT`].
 
@@ -15,6 +17,7 @@ use anyhow::{bail, Context};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 /// Longest a clean shutdown may take before the daemon gives up waiting and exits.
@@ -96,6 +99,7 @@ impl Drop for PidFile {
 
 /// Runs the daemon until it is told to stop. Returns when the node has shut down cleanly.
 pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
+    let mut signals = StopSignals::install();
     let home = Home::resolve(options.home.as_deref())?;
     if !home.is_initialised() {
         if options.init_if_needed {
@@ -121,8 +125,26 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let identity = home.identity()?;
     let socket = home.socket(options.socket.as_deref(), Some(&config));
 
-    let listener = control::bind(&socket).await?;
+    // A daemon answering on the socket is named first; the store's lock then makes this the
+    // home's only daemon, and only under it is a stale socket removed and ours bound.
+    control::check_not_running(&socket).await?;
     let store = guild_store::Store::open(&home.store_dir())?;
+    let listener = control::bind(&socket).await?;
+    // Bound before the network starts, so a taken port fails the start-up before anything else
+    // has begun (served once the node has registered its metrics).
+    let metrics_listener = if config.metrics.enabled {
+        let addr: std::net::SocketAddr = config
+            .metrics
+            .listen
+            .parse()
+            .context("metrics.listen is not an address")?;
+        let l = crate::metrics::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics endpoint on {addr}"))?;
+        Some((l.local_addr().unwrap_or(addr), l))
+    } else {
+        None
+    };
     std::fs::write(home.pid_file(), format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", home.pid_file().display()))?;
     let _pid = PidFile(home.pid_file());
@@ -145,26 +167,16 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     ));
 
     let metrics_cancel = CancellationToken::new();
-    let metrics_task = if config.metrics.enabled {
-        let addr = config
-            .metrics
-            .listen
-            .parse()
-            .context("metrics.listen is not an address")?;
-        let l = crate::metrics::bind(addr)
-            .await
-            .with_context(|| format!("binding the metrics endpoint on {addr}"))?;
+    let metrics_task = metrics_listener.map(|(addr, l)| {
         tracing::info!("metrics at http://{addr}/metrics");
-        Some(tokio::spawn(crate::metrics::serve(
+        tokio::spawn(crate::metrics::serve(
             l,
             Arc::new(registry),
             metrics_cancel.clone(),
-        )))
-    } else {
-        None
-    };
+        ))
+    });
 
-    wait_for_stop(&stop, &node).await;
+    wait_for_stop(&mut signals, &stop, &node).await;
     tracing::info!("shutting down");
     let shutdown = async {
         server_cancel.cancel();
@@ -185,21 +197,46 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_stop(stop: &CancellationToken, node: &Node) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(s) => {
-                s.recv().await;
+/// SIGINT and SIGTERM, caught from the first moment of [`run`]: a signal that arrives while the
+/// daemon starts (even after its socket answers, before it waits for signals) then stops it
+/// cleanly once started, instead of killing it with the default action and leaving its socket
+/// and pid file behind.
+struct StopSignals {
+    interrupt: Option<Signal>,
+    terminate: Option<Signal>,
+}
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        let catch = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("cannot catch {name}: {e}");
+                None
             }
-            None => std::future::pending().await,
+        };
+        StopSignals {
+            interrupt: catch(SignalKind::interrupt(), "SIGINT"),
+            terminate: catch(SignalKind::terminate(), "SIGTERM"),
         }
-    };
+    }
+}
+
+/// Resolves when `signal` arrives (never, if it could not be caught).
+async fn received(signal: &mut Option<Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_for_stop(signals: &mut StopSignals, stop: &CancellationToken, node: &Node) {
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = term => tracing::info!("SIGTERM received"),
-        _ = stop.cancelled() => tracing::info!("shutdown requested over the control socket"),
-        _ = node.stopped() => tracing::warn!("the node stopped on its own"),
+        () = received(&mut signals.interrupt) => tracing::info!("SIGINT received"),
+        () = received(&mut signals.terminate) => tracing::info!("SIGTERM received"),
+        () = stop.cancelled() => tracing::info!("shutdown requested over the control socket"),
+        () = node.stopped() => tracing::warn!("the node stopped on its own"),
     }
 }

@@ -160,6 +160,17 @@ calls! {
     "msg" => Msg(super::pull::MsgParams),
     /// `inbox`: direct messages received. Result: [`super::pull::Inbox`].
     "inbox" => Inbox(super::pull::InboxParams),
+    /// `vouch`: issues a signed attestation about a member of a closed collaboration. Result:
+    /// [`super::reputation::AttestationView`].
+    "vouch" => Vouch(super::reputation::VouchParams),
+    /// `revoke`: revokes one of my attestations. Result: null.
+    "revoke" => Revoke(super::reputation::RevokeParams),
+    /// `attestations`: attestations known, with whether each counts. Result:
+    /// [`super::reputation::Attestations`].
+    "attestations" => Attestations(super::reputation::AttestationsParams),
+    /// `trust`: this node's trust in a member, per skill, and why. Result:
+    /// [`super::reputation::TrustView`].
+    "trust" => Trust(super::reputation::TrustParams),
     /// `shutdown`: stops the daemon. Result: null.
     "shutdown" => Shutdown,
 }

@@ -154,6 +154,36 @@ events! {
         /// The text.
         text: String,
     },
+    /// A new attestation arrived (`counted` says whether it is backed and counts in trust).
+    "attestation.received" => AttestationReceived {
+        /// The attestation.
+        attestation: RecordId,
+        /// Who vouches.
+        issuer: PublicKey,
+        /// About whom.
+        subject: PublicKey,
+        /// Skill.
+        skill: SkillTag,
+        /// Score.
+        score: i8,
+        /// Whether it counts.
+        counted: bool,
+    },
+    /// A member signed two different attestations with one sequence number: none of their
+    /// attestations count any more.
+    "attestation.equivocation" => AttestationEquivocation {
+        /// The equivocating member.
+        issuer: PublicKey,
+        /// The sequence number used twice.
+        seq: u64,
+        /// The two attestations (the proof).
+        attestations: Vec<RecordId>,
+    },
+    /// The proof behind attestations about a collaboration arrived, so trust was recomputed.
+    "trust.changed" => TrustChanged {
+        /// The collaboration whose proof arrived.
+        collab: RecordId,
+    },
     /// This subscriber's queue overflowed: `count` events were dropped before the next one.
     /// Always delivered, whatever the filter.
     "events.dropped" => EventsDropped {

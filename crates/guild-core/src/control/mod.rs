@@ -17,6 +17,7 @@ mod event;
 pub mod framing;
 mod profile;
 pub mod pull;
+pub mod reputation;
 pub mod types;
 pub mod wire;
 

@@ -128,6 +128,54 @@ fn every_call_round_trips_through_its_line() {
         Call::Subscribe(SubscribeParams {
             kinds: vec!["peer.*".into()],
         }),
+        Call::Ask(pull::AskParams {
+            text: "review my layout".into(),
+            skills: vec![tag("kicad")],
+            resources: vec![],
+            expires_secs: Some(3_600),
+        }),
+        Call::Needs(pull::NeedsParams {
+            filter: pull::NeedFilter::Matching,
+            include_closed: true,
+        }),
+        Call::NeedWithdraw(pull::WithdrawParams {
+            need: record_id(1),
+            reason: "done".into(),
+        }),
+        Call::Offer(pull::OfferParams {
+            need: record_id(1),
+            text: "I can".into(),
+        }),
+        Call::Offers(pull::OffersParams {
+            need: Some(record_id(1)),
+        }),
+        Call::Accept(pull::AcceptParams {
+            offer: record_id(2),
+        }),
+        Call::CollabList,
+        Call::CollabShow(pull::CollabParams {
+            collab: record_id(3),
+        }),
+        Call::CollabPost(pull::CollabPostParams {
+            collab: record_id(3),
+            text: "hello".into(),
+        }),
+        Call::CollabInvite(pull::CollabInviteParams {
+            collab: record_id(3),
+            peer: crate::Identity::from_secret([7; 32]).public(),
+        }),
+        Call::CollabJoin(pull::CollabParams {
+            collab: record_id(3),
+        }),
+        Call::CollabClose(pull::CollabCloseParams {
+            collab: record_id(3),
+            summary: "done".into(),
+        }),
+        Call::Msg(pull::MsgParams {
+            peer: crate::Identity::from_secret([7; 32]).public(),
+            text: "hi".into(),
+        }),
+        Call::Inbox(pull::InboxParams { include_sent: true }),
         Call::Shutdown,
     ];
     let methods: Vec<_> = calls.iter().map(Call::method).collect();
@@ -163,6 +211,7 @@ fn responses_keep_null_results_and_codes() {
 
 #[test]
 fn events_serialise_with_their_kind() {
+    let key = crate::Identity::from_secret([7; 32]).public();
     let samples = [
         Event::PeerConnected {
             peer: "p".into(),
@@ -177,6 +226,53 @@ fn events_serialise_with_their_kind() {
                 tag: tag("rust"),
                 level: Level::Expert,
             }],
+        },
+        Event::NeedMatched {
+            need: record_id(1),
+            asker: key,
+            text: "review".into(),
+            matched: vec![tag("kicad")],
+            expires_at: 9,
+        },
+        Event::NeedWithdrawn {
+            need: record_id(1),
+            asker: key,
+        },
+        Event::OfferReceived {
+            offer: record_id(2),
+            need: record_id(1),
+            from: key,
+            text: "I can".into(),
+        },
+        Event::DeliveryOutcome {
+            record: record_id(2),
+            kind: "offer".into(),
+            to: key,
+            delivered: false,
+            attempts: 5,
+            error: Some("timed out".into()),
+        },
+        Event::CollabOpened {
+            collab: record_id(3),
+            purpose: "review".into(),
+            members: vec![key],
+        },
+        Event::CollabInvited {
+            collab: record_id(3),
+            by: key,
+            purpose: "review".into(),
+        },
+        Event::CollabEntryAdded {
+            collab: record_id(3),
+            entry: record_id(4),
+            author: key,
+            kind: "post".into(),
+            text: Some("hello".into()),
+        },
+        Event::MessageReceived {
+            message: record_id(5),
+            from: key,
+            text: "hi".into(),
         },
         Event::EventsDropped { count: 3 },
     ];
@@ -211,6 +307,10 @@ fn filters_match_exact_kinds_and_prefixes() {
         .unwrap_err()
         .contains("nope.*"));
     assert!(EventFilter::new(&["peer"]).is_err());
+}
+
+fn record_id(n: u8) -> crate::RecordId {
+    crate::RecordId([n; 32])
 }
 
 fn tag(s: &str) -> SkillTag {

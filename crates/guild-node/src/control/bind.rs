@@ -124,15 +124,13 @@ pub async fn bind(path: &Path) -> Result<ControlListener, BindError> {
                 .map_err(io_err("creating directory", parent))?;
         }
     }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => probe(path).await?,
-        Ok(_) => {
-            return Err(BindError::NotASocket {
-                path: path.to_path_buf(),
-            })
+    if check_not_running(path).await? == Existing::Stale {
+        tracing::info!(path = %path.display(), "removing stale control socket");
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing stale socket", path)(e)),
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err("inspecting", path)(e)),
     }
     let listener = UnixListener::bind(path).map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {
@@ -157,9 +155,34 @@ pub async fn bind(path: &Path) -> Result<ControlListener, BindError> {
     })
 }
 
-/// Decides what to do with an existing socket file: refuse if a daemon is behind it, otherwise
-/// remove it.
-async fn probe(path: &Path) -> Result<(), BindError> {
+/// What is at the socket path, when no daemon answers there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Nothing.
+    Nothing,
+    /// A socket file nobody listens on (left by a daemon that died).
+    Stale,
+}
+
+/// Refuses with [`BindError::AlreadyRunning`] if a daemon answers on `path`, and with
+/// [`BindError::NotASocket`] if something else is there; changes nothing.
+///
+/// The daemon calls it before taking the store's lock, so a second daemon is told about the
+/// first by its socket; and binds (removing a stale socket) only once it holds that lock, so
+/// two daemons of one home starting together cannot remove each other's fresh socket.
+pub async fn check_not_running(path: &Path) -> Result<Existing, BindError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => probe(path).await,
+        Ok(_) => Err(BindError::NotASocket {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Existing::Nothing),
+        Err(e) => Err(io_err("inspecting", path)(e)),
+    }
+}
+
+/// Whether a daemon is behind an existing socket file: an error naming it if so.
+async fn probe(path: &Path) -> Result<Existing, BindError> {
     let running = |pid| BindError::AlreadyRunning {
         pid,
         socket: path.to_path_buf(),
@@ -168,15 +191,8 @@ async fn probe(path: &Path) -> Result<(), BindError> {
         // Accepting but not completing the handshake in time: someone is there.
         Err(_elapsed) => return Err(running(None)),
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            tracing::info!(path = %path.display(), "removing stale control socket");
-            return match std::fs::remove_file(path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(io_err("removing stale socket", path)(e)),
-            };
-        }
-        Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(Existing::Stale),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(Existing::Nothing),
         Ok(Err(e)) => return Err(io_err("probing existing socket", path)(e)),
     };
     let cred_pid = stream

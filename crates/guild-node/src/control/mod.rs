@@ -20,7 +20,9 @@ mod subscriber;
 #[cfg(test)]
 mod tests;
 
-pub use bind::{bind, BindError, ControlListener, MAX_SOCKET_PATH_BYTES};
+pub use bind::{
+    bind, check_not_running, BindError, ControlListener, Existing, MAX_SOCKET_PATH_BYTES,
+};
 pub use guild_core::control::{Call, CallError, ErrorCode, Event};
 pub use server::{serve, ServerLimits, ServerStats};
 

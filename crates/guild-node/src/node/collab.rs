@@ -109,11 +109,20 @@ impl Node {
 
     /// Our collaborations and pending invitations.
     pub fn collab_list(&self) -> Result<Collabs, PullError> {
-        let mut collabs = self
-            .stored_collabs()
-            .iter()
-            .map(|c| self.collab_view(c, false))
-            .collect::<Result<Vec<_>, _>>()?;
+        let me = self.inner.me;
+        let mut collabs = Vec::new();
+        for c in self.stored_collabs() {
+            let view = self.collab_view(&c, false)?;
+            // Collaborations held only as proof behind someone's attestation are not ours.
+            let invited = || {
+                self.collab_log(&c.id())
+                    .iter()
+                    .any(|e| matches!(e.body.entry, EntryKind::Invite { member } if member == me))
+            };
+            if view.member || invited() {
+                collabs.push(view);
+            }
+        }
         collabs.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.id.cmp(&b.id)));
         Ok(Collabs { collabs })
     }

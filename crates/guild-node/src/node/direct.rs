@@ -140,6 +140,10 @@ impl Node {
                 DirectResponse::Records(out)
             }
             DirectRequest::Deliver(record) => self.answer_delivery(peer, *record),
+            DirectRequest::Proof { collaboration } => match self.proof_for(&collaboration) {
+                Ok(records) => DirectResponse::Records(records),
+                Err(reason) => refuse(reason),
+            },
             DirectRequest::Invite {
                 collaboration,
                 invite,

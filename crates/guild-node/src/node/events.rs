@@ -275,11 +275,17 @@ impl Node {
             tracing::debug!(?from, "refused {}: {e}", record.kind());
             return Err(refusal_of(&e));
         }
+        if let AnyRecord::Attestation(a) = &record {
+            if !self.attestation_budget(&a.body.issuer) {
+                return Err(Refusal::RateLimited);
+            }
+        }
         match record {
             AnyRecord::Profile(p) => self.accept_profile(p),
             other => match self.inner.store.put_record(&other) {
                 Ok(true) => {
                     self.after_public_record(&other);
+                    self.after_reputation_record(&other, from);
                     Ok(())
                 }
                 Ok(false) => Err(Refusal::Duplicate),

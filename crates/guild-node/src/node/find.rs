@@ -28,17 +28,13 @@ pub struct FindOutcome {
 }
 
 impl Node {
-    /// Neutral trust until the trust engine is wired in.
-    pub(crate) fn trust_factor(&self, _who: &PublicKey) -> f64 {
-        0.5
-    }
-
     fn local_matches(&self, q: &Query) -> Vec<Match> {
         let now = guild_core::time::now();
         let me = self.inner.me;
         let mut q = q.clone();
         q.limit += 1; // we may be among the matches
-        let mut out = lock(&self.inner.index).find(&q, now, |k| self.trust_factor(k));
+        let trust = self.trust_factors();
+        let mut out = lock(&self.inner.index).find(&q, now, |k| trust.factor(k));
         out.retain(|m| m.peer != me);
         out.truncate(q.limit - 1);
         out

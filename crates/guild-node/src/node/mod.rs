@@ -15,6 +15,7 @@ mod messages;
 mod own;
 mod pull;
 mod stats;
+mod trust;
 
 pub use collab::members;
 pub use find::FindOutcome;
@@ -140,6 +141,9 @@ pub enum NodeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] guild_store::StoreError),
+    /// The trust engine's configuration is invalid.
+    #[error("trust engine: {0}")]
+    Trust(String),
 }
 
 /// A connected peer as the node sees it.
@@ -165,6 +169,10 @@ pub(crate) struct Inner {
     pub listening: tokio::sync::Notify,
     pub provided: Mutex<BTreeSet<Vec<u8>>>,
     pub syncing: Mutex<HashSet<PeerId>>,
+    /// The trust engine, fed with the attestations that count.
+    pub trust: Mutex<guild_trust::TrustEngine<PublicKey>>,
+    /// Attestations accepted per issuer.
+    pub attestation_limiter: Mutex<RateLimiter>,
     /// Invalid records delivered per peer, and since when.
     pub penalties: Mutex<HashMap<PeerId, (u32, Instant)>>,
     pub sync_slots: Semaphore,
@@ -224,6 +232,10 @@ impl Node {
             provided: Mutex::new(BTreeSet::new()),
             syncing: Mutex::new(HashSet::new()),
             penalties: Mutex::new(HashMap::new()),
+            trust: Mutex::new(trust::new_engine().map_err(|e| NodeError::Trust(e.to_string()))?),
+            attestation_limiter: Mutex::new(RateLimiter::new(
+                trust::ATTESTATIONS_PER_ISSUER_PER_MINUTE,
+            )),
             sync_slots: Semaphore::new(MAX_CONCURRENT_SYNCS),
             inbound_slots: Arc::new(Semaphore::new(MAX_INBOUND_HANDLERS)),
             stats,
@@ -235,6 +247,7 @@ impl Node {
             inner: Arc::new(inner),
         };
         node.load_index();
+        node.rebuild_trust();
         node.redial_known_peers().await;
         node.publish_own().await;
         let task = tokio::spawn(node.clone().run(net_events, net_task));

@@ -38,7 +38,17 @@ fn check_result(method: &str, result: Value) {
         "find" => serde_json::from_value::<FindResults>(result).map(drop),
         "connect" => serde_json::from_value::<Connected>(result).map(drop),
         "subscribe" => serde_json::from_value::<Subscribed>(result).map(drop),
-        "shutdown" => serde_json::from_value::<()>(result).map(drop),
+        "ask" => serde_json::from_value::<pull::Asked>(result).map(drop),
+        "needs" => serde_json::from_value::<pull::Needs>(result).map(drop),
+        "offer" | "msg" => serde_json::from_value::<pull::Delivery>(result).map(drop),
+        "offers" => serde_json::from_value::<pull::Offers>(result).map(drop),
+        "accept" | "collab.show" => serde_json::from_value::<pull::CollabView>(result).map(drop),
+        "collab.list" => serde_json::from_value::<pull::Collabs>(result).map(drop),
+        "collab.post" | "collab.invite" | "collab.join" | "collab.close" => {
+            serde_json::from_value::<pull::EntryView>(result).map(drop)
+        }
+        "inbox" => serde_json::from_value::<pull::Inbox>(result).map(drop),
+        "need.withdraw" | "shutdown" => serde_json::from_value::<()>(result).map(drop),
         other => panic!("no result type known for `{other}`"),
     };
     if let Err(e) = decoded {

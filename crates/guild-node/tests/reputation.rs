@@ -1,0 +1,384 @@
+//! Reputation end to end in one process: attestations issued after closed collaborations travel
+//! by gossip with their proof, change trust and `find` ranking; unbacked, forged, expired,
+//! replayed, equivocating and revoked ones do not. Real TCP on 127.0.0.1, mDNS off.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::{options, poll_until, within, TestNode};
+use guild_core::control::pull::*;
+use guild_core::control::reputation::*;
+use guild_core::control::Event;
+use guild_core::fixtures::{attestation, identity, sign, tag};
+use guild_core::{AnyRecord, RecordId};
+use guild_net::{NetConfig, NetEvent, Topic};
+use guild_node::service::index::Query;
+
+async fn next_event(n: &mut TestNode, what: &str, mut pick: impl FnMut(&Event) -> bool) -> Event {
+    within(what, async {
+        loop {
+            match n.events.recv().await {
+                Ok(e) if pick(&e) => return e,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{what}: {e}"),
+            }
+        }
+    })
+    .await
+}
+
+/// `asker` asks for `skill`, `helper` offers, `asker` accepts and closes. Returns the collaboration.
+async fn collaborate(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -> RecordId {
+    let nid = asker
+        .node
+        .ask(AskParams {
+            text: format!("help with {skill}"),
+            skills: vec![tag(skill)],
+            resources: vec![],
+            expires_secs: None,
+        })
+        .await
+        .unwrap()
+        .need
+        .id;
+    let hn = helper.node.clone();
+    poll_until("helper has the need", || {
+        hn.needs(NeedsParams::default())
+            .unwrap()
+            .needs
+            .iter()
+            .any(|n| n.id == nid)
+    })
+    .await;
+    let o = helper
+        .node
+        .offer(OfferParams {
+            need: nid,
+            text: "yes".into(),
+        })
+        .await
+        .unwrap();
+    assert!(o.delivered, "{:?}", o.error);
+    let cid = asker
+        .node
+        .accept(AcceptParams { offer: o.id })
+        .await
+        .unwrap()
+        .id;
+    next_event(
+        helper,
+        "collab opened",
+        |e| matches!(e, Event::CollabOpened { collab, .. } if *collab == cid),
+    )
+    .await;
+    asker.node.collab_close(&cid, "done".into()).await.unwrap();
+    next_event(
+        helper,
+        "closed",
+        |e| matches!(e, Event::CollabEntryAdded { kind, .. } if kind == "close"),
+    )
+    .await;
+    cid
+}
+
+fn vouch(peer: &TestNode, skill: &str, score: i8, collab: RecordId) -> VouchParams {
+    VouchParams {
+        peer: peer.key(),
+        skill: tag(skill),
+        score,
+        collab,
+        note: "worked well".into(),
+        expires_secs: None,
+    }
+}
+
+fn trust(n: &TestNode, of: &TestNode) -> f64 {
+    n.node
+        .trust(TrustParams {
+            peer: of.key(),
+            skill: None,
+        })
+        .score
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attestation_on_a_reaches_c_and_changes_trust_and_ranking() {
+    let mut a = TestNode::start(120, options("main", &[])).await;
+    a.set_skills("ada", &["rust"]).await;
+    let boot = vec![a.addr().await];
+    let mut b = TestNode::start(121, options("main", &boot)).await;
+    b.set_skills("bea", &["kicad"]).await;
+    let mut c = TestNode::start(122, options("main", &boot)).await;
+    c.set_skills("cal", &["woodwork"]).await;
+    let d = TestNode::start(123, options("main", &boot)).await;
+    d.set_skills("dan", &["kicad"]).await;
+    let (ka, kb, kd) = (a.key(), b.key(), d.key());
+    c.until("c knows everyone", move |x| {
+        [ka, kb, kd].iter().all(|k| x.knows(k))
+    })
+    .await;
+
+    // c worked with a (c asked, a helped) and vouches for a: c now trusts a.
+    let c1 = collaborate(&mut c, &mut a, "rust").await;
+    let v = c.node.vouch(vouch(&a, "rust", 5, c1)).await.unwrap();
+    assert_eq!(v.status, AttestationStatus::Counted);
+    assert!(trust(&c, &a) > 0.0);
+
+    // Before: b and d look the same to c for kicad.
+    assert_eq!(trust(&c, &b), 0.0);
+    let q = Query {
+        skills: vec![tag("kicad")],
+        limit: 10,
+        ..Query::default()
+    };
+    let before = c.node.find(q.clone(), true).await.matches;
+    assert_eq!(before.len(), 2);
+    assert_eq!(before[0].trust, before[1].trust, "no trust information yet");
+
+    // a works with b and vouches for b's kicad; the attestation reaches c with its proof.
+    let c2 = collaborate(&mut a, &mut b, "kicad").await;
+    let att = a.node.vouch(vouch(&b, "kicad", 5, c2)).await.unwrap();
+    assert_eq!(att.status, AttestationStatus::Counted);
+    let aid = att.id;
+    next_event(
+        &mut c,
+        "attestation reached c",
+        |e| matches!(e, Event::AttestationReceived { attestation, .. } if *attestation == aid),
+    )
+    .await;
+    let cn = c.node.clone();
+    poll_until("c counts it (proof fetched)", || {
+        cn.attestations(AttestationsParams::default())
+            .attestations
+            .iter()
+            .any(|x| x.id == aid && x.status == AttestationStatus::Counted)
+    })
+    .await;
+    let t = c.node.trust(TrustParams {
+        peer: kb,
+        skill: Some(tag("kicad")),
+    });
+    assert!(t.score > 0.0, "c now trusts b for kicad: {t:?}");
+    assert!(trust(&c, &b) > 0.0);
+    let expl = t.explanation.to_string();
+    assert!(
+        expl.contains(&ka.to_string()),
+        "the explanation names a, the path's middle: {expl}"
+    );
+    let after = c.node.find(q.clone(), true).await.matches;
+    assert_eq!(after[0].peer, kb, "b now ranks first for c");
+    assert!(after[0].trust > after[1].trust);
+
+    // Revocation removes the effect everywhere.
+    a.node
+        .revoke(RevokeParams {
+            attestation: aid,
+            reason: "mistake".into(),
+        })
+        .await
+        .unwrap();
+    poll_until("c honours the revocation", || {
+        cn.attestations(AttestationsParams::default())
+            .attestations
+            .iter()
+            .any(|x| x.id == aid && x.status == AttestationStatus::Revoked)
+    })
+    .await;
+    assert_eq!(trust(&c, &b), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_count() {
+    let mut c = TestNode::start(130, options("main", &[])).await;
+    c.set_skills("cal", &["woodwork"]).await;
+    let mut a = TestNode::start(131, options("main", &[c.addr().await])).await;
+    a.set_skills("ada", &["rust"]).await;
+    let ka = a.key();
+    c.until("c knows a", move |x| x.knows(&ka)).await;
+    let c1 = collaborate(&mut c, &mut a, "rust").await;
+    c.node.vouch(vouch(&a, "rust", 4, c1)).await.unwrap();
+    let base = trust(&c, &a);
+    assert!(base > 0.0);
+
+    // Vouching outside a closed collaboration is refused with the reason.
+    let open_need = c
+        .node
+        .ask(AskParams {
+            text: "more".into(),
+            skills: vec![tag("rust")],
+            resources: vec![],
+            expires_secs: None,
+        })
+        .await
+        .unwrap()
+        .need
+        .id;
+    let an = a.node.clone();
+    poll_until("a has the need", || {
+        an.needs(NeedsParams::default())
+            .unwrap()
+            .needs
+            .iter()
+            .any(|n| n.id == open_need)
+    })
+    .await;
+    let o = a
+        .node
+        .offer(OfferParams {
+            need: open_need,
+            text: "ok".into(),
+        })
+        .await
+        .unwrap();
+    let open_collab = c
+        .node
+        .accept(AcceptParams { offer: o.id })
+        .await
+        .unwrap()
+        .id;
+    let err = c
+        .node
+        .vouch(vouch(&a, "rust", 5, open_collab))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not closed"), "{err}");
+
+    // A rogue publishes attestations over raw gossip.
+    let rogue_id = identity(132);
+    let mut cfg = NetConfig::local("main");
+    cfg.bootstrap = vec![c.addr().await];
+    let (rogue, mut rogue_events, _task) = guild_net::spawn(rogue_id.keypair(), cfg, None)
+        .await
+        .unwrap();
+    within("rogue subscribed", async {
+        while let Some(ev) = rogue_events.recv().await {
+            if let NetEvent::PeerSubscribed {
+                topic: Topic::Attestations,
+                ..
+            } = ev
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    let now = guild_core::time::now();
+    let publish = |r: AnyRecord| {
+        let rogue = rogue.clone();
+        async move {
+            rogue
+                .publish(Topic::Attestations, r.encode().unwrap())
+                .await
+        }
+    };
+    let stats = c.node.stats().clone();
+    let rejected0 = stats.rejected_total.get();
+    // Forged: changed after signing.
+    let mut forged = sign(
+        attestation(&rogue_id, &identity(131), c1, 5, now),
+        &rogue_id,
+    );
+    forged.body.score = 1;
+    publish(forged.into()).await.unwrap();
+    // Expired.
+    let mut old = attestation(&rogue_id, &identity(131), c1, 5, now - 400 * 86_400);
+    old.expires_at = now - 86_400;
+    publish(sign(old, &rogue_id).into()).await.unwrap();
+    poll_until("both rejected", || {
+        stats.rejected_total.get() >= rejected0 + 2
+    })
+    .await;
+
+    // Unbacked: a valid attestation about a collaboration the rogue was never part of.
+    let unbacked = sign(
+        attestation(&rogue_id, &identity(131), c1, -5, now),
+        &rogue_id,
+    );
+    let uid = unbacked.id();
+    publish(unbacked.clone().into()).await.unwrap();
+    let e = next_event(
+        &mut c,
+        "unbacked arrives",
+        |e| matches!(e, Event::AttestationReceived { attestation, .. } if *attestation == uid),
+    )
+    .await;
+    assert!(matches!(
+        e,
+        Event::AttestationReceived { counted: false, .. }
+    ));
+    let view = c.node.attestations(AttestationsParams {
+        by: Some(rogue_id.public()),
+        about: None,
+    });
+    assert_eq!(view.attestations[0].status, AttestationStatus::Unbacked);
+    assert!(
+        view.attestations[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("not a member"),
+        "{view:?}"
+    );
+    assert_eq!(
+        trust(&c, &a),
+        base,
+        "an unbacked attestation leaves trust unchanged"
+    );
+
+    // Replay: the same attestation again is a duplicate, nothing new stored.
+    let count = c
+        .node
+        .attestations(AttestationsParams::default())
+        .attestations
+        .len();
+    let again = c.node.store().put_record(&unbacked.clone().into()).unwrap();
+    assert!(!again, "already stored: a replay stores nothing");
+    assert_eq!(
+        c.node
+            .attestations(AttestationsParams::default())
+            .attestations
+            .len(),
+        count
+    );
+
+    // Equivocation: a second, different attestation with the same sequence number.
+    let mut twin = attestation(&rogue_id, &identity(131), c1, 3, now);
+    twin.salt = [9; 16];
+    let twin = sign(twin, &rogue_id);
+    publish(twin.clone().into()).await.unwrap();
+    let e = next_event(&mut c, "equivocation", |e| {
+        matches!(e, Event::AttestationEquivocation { .. })
+    })
+    .await;
+    let Event::AttestationEquivocation {
+        issuer,
+        seq,
+        attestations,
+    } = e
+    else {
+        unreachable!()
+    };
+    assert_eq!((issuer, seq), (rogue_id.public(), 1));
+    assert!(
+        attestations.contains(&uid) && attestations.contains(&twin.id()),
+        "both kept as proof"
+    );
+    let statuses: Vec<_> = c
+        .node
+        .attestations(AttestationsParams {
+            by: Some(rogue_id.public()),
+            about: None,
+        })
+        .attestations
+        .into_iter()
+        .map(|v| v.status)
+        .collect();
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == AttestationStatus::Equivocated),
+        "{statuses:?}"
+    );
+    assert_eq!(trust(&c, &a), base);
+}
