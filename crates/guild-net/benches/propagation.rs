@@ -21,14 +21,20 @@ use guild_net::{identity::Keypair, spawn, Client, NetConfig, NetEvent, PeerId, T
 
 /// Size of a published message: a signed profile is about this big.
 const MESSAGE_SIZE: usize = 2048;
-/// Messages published per mesh size.
-const MESSAGES: usize = 200;
-/// Pause between publications (so the figures measure propagation, not queueing).
-const PUBLISH_SPACING: Duration = Duration::from_millis(10);
+/// Publication patterns: (label, messages, pause between publications). The burst loads the
+/// mesh (every receiver verifies every copy it gets); the steady rate is closer to a
+/// community's real traffic and shows propagation without CPU queueing.
+const PATTERNS: [(&str, usize, Duration); 2] = [
+    ("burst", 200, Duration::from_millis(10)),
+    ("steady", 50, Duration::from_millis(100)),
+];
 /// How long to wait for stragglers after the last publication.
 const DRAIN: Duration = Duration::from_secs(10);
 /// DHT lookups per mesh size.
 const LOOKUPS: usize = 20;
+/// Pause between announcing a key and looking it up. Kademlia reports an announcement done
+/// once its messages are queued, not delivered; a real seeker comes much later.
+const PROVIDE_SETTLE: Duration = Duration::from_millis(250);
 
 /// Receive instants per message sequence number, per receiving node.
 type Deliveries = Arc<Mutex<HashMap<u64, Vec<Instant>>>>;
@@ -96,9 +102,34 @@ async fn mesh(n: usize, rng: &mut Rng, deliveries: &Deliveries) -> Vec<Node> {
     for _ in 0..n {
         ready_rx.recv().await.expect("consumers running");
     }
-    // Let a few heartbeats graft the meshes.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    settle(&nodes).await;
     nodes
+}
+
+/// Waits until discovery has settled: Kademlia bootstraps make every node dial the others,
+/// which keeps the CPU busy for several seconds on a 50-node mesh. Settled means the number of
+/// connections did not change for three one-second samples and the process used less than a
+/// third of a core meanwhile (bounded: at most a minute).
+async fn settle(nodes: &[Node]) {
+    let mut last = usize::MAX;
+    let mut stable = 0;
+    for _ in 0..60 {
+        let cpu = cpu_share(Duration::from_secs(1)).await;
+        let mut connections = 0;
+        for node in nodes {
+            connections += node.client.connected_peers().await.unwrap().len();
+        }
+        stable = if connections == last && cpu < 0.33 {
+            stable + 1
+        } else {
+            0
+        };
+        last = connections;
+        if stable == 3 {
+            return;
+        }
+    }
+    eprintln!("the mesh did not settle within a minute; measuring anyway");
 }
 
 /// A node's consumer: accepts every gossip message (recording when it arrived) and signals
@@ -147,16 +178,24 @@ async fn consume(
 
 struct GossipFigures {
     nodes: usize,
+    pattern: &'static str,
+    spacing: Duration,
     messages: usize,
     expected: usize,
     delivered: usize,
     latencies: Vec<Duration>,
 }
 
-async fn gossip(nodes: &[Node], rng: &mut Rng, deliveries: &Deliveries) -> GossipFigures {
+async fn gossip(
+    nodes: &[Node],
+    rng: &mut Rng,
+    deliveries: &Deliveries,
+    (pattern, messages, spacing): (&'static str, usize, Duration),
+    first_seq: u64,
+) -> GossipFigures {
     let mut published = HashMap::new();
     let mut failed = 0;
-    for seq in 0..MESSAGES as u64 {
+    for seq in first_seq..first_seq + messages as u64 {
         let from = rng.below(nodes.len());
         let mut data = vec![0u8; MESSAGE_SIZE];
         data[..8].copy_from_slice(&seq.to_be_bytes());
@@ -173,12 +212,18 @@ async fn gossip(nodes: &[Node], rng: &mut Rng, deliveries: &Deliveries) -> Gossi
                 eprintln!("publish {seq} failed: {e}");
             }
         }
-        tokio::time::sleep(PUBLISH_SPACING).await;
+        tokio::time::sleep(spacing).await;
     }
     let expected = published.len() * (nodes.len() - 1);
     let deadline = Instant::now() + DRAIN;
     loop {
-        let delivered: usize = deliveries.lock().unwrap().values().map(Vec::len).sum();
+        let delivered: usize = {
+            let deliveries = deliveries.lock().unwrap();
+            published
+                .keys()
+                .map(|seq| deliveries.get(seq).map_or(0, Vec::len))
+                .sum()
+        };
         if delivered >= expected || Instant::now() > deadline {
             break;
         }
@@ -197,6 +242,8 @@ async fn gossip(nodes: &[Node], rng: &mut Rng, deliveries: &Deliveries) -> Gossi
     }
     GossipFigures {
         nodes: nodes.len(),
+        pattern,
+        spacing,
         messages: published.len(),
         expected,
         delivered: latencies.len(),
@@ -228,6 +275,7 @@ async fn dht(nodes: &[Node], rng: &mut Rng) -> DhtFigures {
             .start_providing(key.clone())
             .await
             .expect("provide");
+        tokio::time::sleep(PROVIDE_SETTLE).await;
         let at = Instant::now();
         let providers = nodes[seeker].client.get_providers(key).await;
         latencies.push(at.elapsed());
@@ -241,6 +289,23 @@ async fn dht(nodes: &[Node], rng: &mut Rng) -> DhtFigures {
         lookups: LOOKUPS,
         found,
         latencies,
+    }
+}
+
+/// The share of one core this process used over `period` (Linux; NaN elsewhere).
+async fn cpu_share(period: Duration) -> f64 {
+    fn cpu_ticks() -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the command.
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    }
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let before = cpu_ticks();
+    tokio::time::sleep(period).await;
+    match (before, cpu_ticks()) {
+        (Some(a), Some(b)) => (b - a) as f64 / TICKS_PER_SECOND / period.as_secs_f64(),
+        _ => f64::NAN,
     }
 }
 
@@ -266,8 +331,22 @@ fn main() {
             let deliveries = Deliveries::default();
             let started = Instant::now();
             let nodes = mesh(n, &mut rng, &deliveries).await;
-            eprintln!("mesh of {n} ready in {:.1} s", started.elapsed().as_secs_f64());
-            gossip_rows.push(gossip(&nodes, &mut rng, &deliveries).await);
+            let mut connections = 0;
+            for node in &nodes {
+                connections += node.client.connected_peers().await.unwrap().len();
+            }
+            let idle_cpu = cpu_share(Duration::from_secs(2)).await;
+            eprintln!(
+                "mesh of {n} ready in {:.1} s: {:.1} connected peers per node, \
+                 idle CPU {:.0}% of one core",
+                started.elapsed().as_secs_f64(),
+                connections as f64 / n as f64,
+                idle_cpu * 100.0
+            );
+            for (i, pattern) in PATTERNS.into_iter().enumerate() {
+                let first_seq = i as u64 * 1_000_000;
+                gossip_rows.push(gossip(&nodes, &mut rng, &deliveries, pattern, first_seq).await);
+            }
             dht_rows.push(dht(&nodes, &mut rng).await);
             for node in &nodes {
                 node.client.shutdown();
@@ -276,19 +355,34 @@ fn main() {
         }
 
         println!();
+        if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+            println!(
+                "load average at the end (other processes share the machine): {}",
+                load.trim()
+            );
+        }
         println!(
-            "gossip, {MESSAGE_SIZE}-byte messages from random nodes, one every {} ms, \
-             validated (Accept) by every receiver",
-            PUBLISH_SPACING.as_millis()
+            "gossip, {MESSAGE_SIZE}-byte messages from random nodes, validated (Accept) by every \
+             receiver; latency = publish call to receiver's event"
         );
         println!(
-            "{:>6} {:>9} {:>12} {:>8} {:>9} {:>9} {:>9}",
-            "nodes", "messages", "deliveries", "ratio", "p50 ms", "p99 ms", "max ms"
+            "{:>6} {:>8} {:>8} {:>9} {:>12} {:>8} {:>9} {:>9} {:>9}",
+            "nodes",
+            "pattern",
+            "every",
+            "messages",
+            "deliveries",
+            "ratio",
+            "p50 ms",
+            "p99 ms",
+            "max ms"
         );
         for row in &gossip_rows {
             println!(
-                "{:>6} {:>9} {:>12} {:>8.4} {:>9.2} {:>9.2} {:>9.2}",
+                "{:>6} {:>8} {:>6}ms {:>9} {:>12} {:>8.4} {:>9.2} {:>9.2} {:>9.2}",
                 row.nodes,
+                row.pattern,
+                row.spacing.as_millis(),
                 row.messages,
                 format!("{}/{}", row.delivered, row.expected),
                 row.delivered as f64 / row.expected.max(1) as f64,
@@ -298,7 +392,11 @@ fn main() {
             );
         }
         println!();
-        println!("cold DHT get_providers (fresh key provided by one random node, looked up from another)");
+        println!(
+            "cold DHT get_providers (fresh key provided by one random node, looked up from \
+             another {} ms later); latency = until the query finished",
+            PROVIDE_SETTLE.as_millis()
+        );
         println!(
             "{:>6} {:>9} {:>8} {:>9} {:>9} {:>9}",
             "nodes", "lookups", "found", "p50 ms", "p99 ms", "max ms"

@@ -1,6 +1,6 @@
 //! The handle through which the rest of Guild talks to the network event loop.
 //!
-//! Each method sends one [`Command`] over a bounded channel and awaits its one-shot reply, as
+//! Each method sends one `Command` over a bounded channel and awaits its one-shot reply, as
 //! in rust-libp2p's `file-sharing` example. Cloning a [`Client`] is cheap; the event loop stops
 //! when every clone is dropped or on [`Client::shutdown`].
 
@@ -226,8 +226,9 @@ impl Client {
     }
 
     /// Announces in the DHT that we provide `key` (e.g. a skill's multihash key), and keeps
-    /// re-announcing it. Returns when the announcement query finishes; an `Ok` does not prove
-    /// another node stored the record.
+    /// re-announcing it. Returns when the announcement query finishes. An `Ok` does not prove
+    /// another node stored the record: Kademlia counts an announcement sent once it is queued
+    /// to the closest peers (it may still be in flight), and with no peers it succeeds locally.
     pub async fn start_providing(&self, key: Vec<u8>) -> Result<(), DhtError> {
         self.call(|reply| Command::StartProviding { key, reply })
             .await?

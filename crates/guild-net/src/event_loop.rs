@@ -14,8 +14,7 @@ use std::{
 
 use libp2p::{
     core::transport::ListenerId,
-    gossipsub::MessageAcceptance,
-    kad::{self, QueryId},
+    kad::QueryId,
     metrics::{Metrics, Recorder},
     multiaddr::Protocol,
     request_response::{InboundRequestId, OutboundRequestId, ResponseChannel},
@@ -27,7 +26,7 @@ use libp2p::{
 };
 use tokio::{
     sync::{mpsc, oneshot},
-    time::{interval_at, Instant, Interval},
+    time::{interval_at, Instant, Interval, MissedTickBehavior},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -35,8 +34,8 @@ use crate::{
     behaviour::Behaviour,
     client::Command,
     config::{peer_id_of, NetConfig},
-    error::{DhtError, DialError, PublishError, RequestError},
-    event::{NetEvent, PeerInfo, Verdict},
+    error::{DhtError, DialError, RequestError},
+    event::NetEvent,
     topics::CommunityTopics,
 };
 
@@ -53,8 +52,8 @@ pub const PROVIDERS_ENOUGH: usize = 20;
 /// store and advertise on its behalf.
 pub const MAX_ADDRS_PER_PEER: usize = 16;
 
-/// Interval of housekeeping: re-dialling relays we lost, forgetting answered-elsewhere
-/// requests. Short enough to restore relay reachability quickly, long enough to be free.
+/// Interval of housekeeping: re-dialling relays we lost, forgetting inbound requests whose
+/// requester gave up. Short enough to restore relay reachability quickly, long enough to be free.
 pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What we track about a connected peer.
@@ -76,8 +75,8 @@ pub(crate) struct EventLoop {
     pub(crate) topics: CommunityTopics,
     pub(crate) community: String,
     pub(crate) kad_protocol: StreamProtocol,
-    max_message_size: usize,
-    max_response_size: usize,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_response_size: usize,
     random_walk: Option<Interval>,
     /// Events dropped since the last `DroppedEvents` report.
     dropped_events: u64,
@@ -121,9 +120,7 @@ impl EventLoop {
         metrics: Option<Metrics>,
         kad_protocol: StreamProtocol,
     ) -> Self {
-        let random_walk = config
-            .random_walk_interval
-            .map(|period| interval_at(Instant::now() + period, period));
+        let random_walk = config.random_walk_interval.map(delayed_interval);
         Self {
             swarm,
             commands,
@@ -166,7 +163,7 @@ impl EventLoop {
                 .behaviour_mut()
                 .kad
                 .add_address(&peer, addr.clone());
-            self.dial_known(peer, vec![addr.clone()]);
+            let _ = self.dial_known(peer, vec![addr.clone()]);
         }
         if !config.bootstrap.is_empty() {
             if let Err(e) = self.swarm.behaviour_mut().kad.bootstrap() {
@@ -179,16 +176,13 @@ impl EventLoop {
             };
             self.relays.insert(peer, addr.clone());
             self.swarm.add_peer_address(peer, addr.clone());
-            self.dial_known(peer, vec![addr.clone()]);
+            let _ = self.dial_known(peer, vec![addr.clone()]);
         }
     }
 
     /// Runs until cancelled or until every client is dropped.
     pub(crate) async fn run(mut self) {
-        let mut housekeeping = interval_at(
-            Instant::now() + HOUSEKEEPING_INTERVAL,
-            HOUSEKEEPING_INTERVAL,
-        );
+        let mut housekeeping = delayed_interval(HOUSEKEEPING_INTERVAL);
         loop {
             tokio::select! {
                 biased;
@@ -246,15 +240,19 @@ impl EventLoop {
         }
     }
 
-    /// Dials a peer at the given addresses unless already connected or dialling.
-    pub(crate) fn dial_known(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+    /// Dials a peer at the given addresses unless already connected or dialling. An error
+    /// means no dial is under way (and none will report back).
+    pub(crate) fn dial_known(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), String> {
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs)
             .condition(PeerCondition::DisconnectedAndNotDialing)
             .build();
         match self.swarm.dial(opts) {
-            Ok(()) | Err(SwarmDialError::DialPeerConditionFalse(_)) => {}
-            Err(e) => tracing::debug!(%peer, "cannot dial: {e}"),
+            Ok(()) | Err(SwarmDialError::DialPeerConditionFalse(_)) => Ok(()),
+            Err(e) => {
+                tracing::debug!(%peer, "cannot dial: {e}");
+                Err(e.to_string())
+            }
         }
     }
 
@@ -275,7 +273,7 @@ impl EventLoop {
                     .kad
                     .add_address(&peer, addr.clone());
             }
-            self.dial_known(peer, addrs);
+            let _ = self.dial_known(peer, addrs);
         }
     }
 
@@ -299,7 +297,7 @@ impl EventLoop {
             if self.swarm.is_connected(&relay) {
                 self.listen_via_relay(relay);
             } else {
-                self.dial_known(relay, vec![addr]);
+                let _ = self.dial_known(relay, vec![addr]);
             }
         }
     }
@@ -321,282 +319,14 @@ impl EventLoop {
             Err(e) => tracing::warn!(%relay, "cannot listen through relay: {e}"),
         }
     }
-
-    fn handle_command(&mut self, command: Command) {
-        match command {
-            Command::ListenAddrs { reply } => {
-                let _ = reply.send(self.swarm.listeners().cloned().collect());
-            }
-            Command::ExternalAddrs { reply } => {
-                let _ = reply.send(self.swarm.external_addresses().cloned().collect());
-            }
-            Command::Dial { addr, reply } => self.dial(addr, reply),
-            Command::DialPeer { peer, reply } => self.dial_peer(peer, reply),
-            Command::AddAddress { peer, addr, reply } => {
-                self.swarm.add_peer_address(peer, addr.clone());
-                self.swarm.behaviour_mut().kad.add_address(&peer, addr);
-                let _ = reply.send(());
-            }
-            Command::AddExternalAddress { addr, reply } => {
-                self.swarm.add_external_address(addr);
-                let _ = reply.send(());
-            }
-            Command::ConnectedPeers { reply } => {
-                let peers = self
-                    .peers
-                    .iter()
-                    .map(|(peer, state)| PeerInfo {
-                        peer: *peer,
-                        addrs: state.connections.values().cloned().collect(),
-                        agent: state.agent.clone(),
-                        protocol_version: state.protocol_version.clone(),
-                        protocols: state.protocols.clone(),
-                    })
-                    .collect();
-                let _ = reply.send(peers);
-            }
-            Command::RoutingTablePeers { reply } => {
-                let peers = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .kbuckets()
-                    .flat_map(|bucket| {
-                        bucket
-                            .iter()
-                            .map(|entry| *entry.node.key.preimage())
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
-                let _ = reply.send(peers);
-            }
-            Command::Publish { topic, data, reply } => {
-                let result = self.publish(topic, data);
-                let _ = reply.send(result);
-            }
-            Command::ReportValidation {
-                message_id,
-                propagation_source,
-                verdict,
-                reply,
-            } => {
-                let acceptance = match verdict {
-                    Verdict::Accept => MessageAcceptance::Accept,
-                    Verdict::Reject => MessageAcceptance::Reject,
-                    Verdict::Ignore => MessageAcceptance::Ignore,
-                };
-                let found = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
-                let _ = reply.send(found);
-            }
-            Command::PeerScore { peer, reply } => {
-                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
-            }
-            Command::StartProviding { key, reply } => {
-                match self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .start_providing(kad::RecordKey::new(&key))
-                {
-                    Ok(query) => {
-                        self.pending_providing.insert(query, reply);
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(DhtError::Store(e.to_string())));
-                    }
-                }
-            }
-            Command::StopProviding { key, reply } => {
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .stop_providing(&kad::RecordKey::new(&key));
-                let _ = reply.send(());
-            }
-            Command::GetProviders { key, reply } => {
-                let query = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_providers(kad::RecordKey::new(&key));
-                let pending = PendingProviders {
-                    found: HashSet::new(),
-                    reply,
-                };
-                self.pending_providers.insert(query, pending);
-            }
-            Command::Bootstrap { reply } => {
-                let result = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .bootstrap()
-                    .map(|_| ())
-                    .map_err(|_| DhtError::NoKnownPeers);
-                let _ = reply.send(result);
-            }
-            Command::Request { peer, data, reply } => {
-                if data.len() > self.max_message_size {
-                    let max = self.max_message_size;
-                    let _ = reply.send(Err(RequestError::TooLarge {
-                        size: data.len(),
-                        max,
-                    }));
-                    return;
-                }
-                let id = self.swarm.behaviour_mut().direct.send_request(&peer, data);
-                self.pending_requests.insert(id, reply);
-            }
-            Command::Respond {
-                handle,
-                data,
-                reply,
-            } => {
-                let result = self.respond(handle.0, data);
-                let _ = reply.send(result);
-            }
-            Command::MdnsDiscovered { peers, reply } => {
-                self.on_local_peers_discovered(peers);
-                let _ = reply.send(());
-            }
-        }
-    }
-
-    pub(crate) fn dial(
-        &mut self,
-        addr: Multiaddr,
-        reply: oneshot::Sender<Result<PeerId, DialError>>,
-    ) {
-        if let Ok(peer) = peer_id_of(&addr) {
-            if self.swarm.is_connected(&peer) {
-                let _ = reply.send(Ok(peer));
-                return;
-            }
-        }
-        if let Some((relay, relay_addr)) = relay_of(&addr) {
-            if !self.swarm.is_connected(&relay) {
-                self.dial_known(relay, vec![relay_addr]);
-                self.circuit_dials
-                    .entry(relay)
-                    .or_default()
-                    .push((addr, reply));
-                return;
-            }
-        }
-        let opts = DialOpts::from(addr);
-        let connection = opts.connection_id();
-        match self.swarm.dial(opts) {
-            Ok(()) => {
-                self.pending_dials.insert(connection, reply);
-            }
-            Err(e) => {
-                let _ = reply.send(Err(DialError::Failed(e.to_string())));
-            }
-        }
-    }
-
-    fn dial_peer(&mut self, peer: PeerId, reply: oneshot::Sender<Result<(), DialError>>) {
-        if self.swarm.is_connected(&peer) {
-            let _ = reply.send(Ok(()));
-            return;
-        }
-        let opts = DialOpts::peer_id(peer)
-            .condition(PeerCondition::DisconnectedAndNotDialing)
-            .build();
-        match self.swarm.dial(opts) {
-            // Dialling (now or already): the connection outcome resolves the waiter.
-            Ok(()) | Err(SwarmDialError::DialPeerConditionFalse(_)) => {
-                self.peer_waiters.entry(peer).or_default().push(reply);
-            }
-            Err(SwarmDialError::NoAddresses) => {
-                tracing::debug!(%peer, "no known address; asking the DHT");
-                let query = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
-                self.peer_lookups.insert(query, peer);
-                self.peer_waiters.entry(peer).or_default().push(reply);
-            }
-            Err(e) => {
-                let _ = reply.send(Err(DialError::Failed(e.to_string())));
-            }
-        }
-    }
-
-    /// Resolves every `dial_peer` waiting for `peer`.
-    pub(crate) fn resolve_peer_waiters(&mut self, peer: &PeerId, result: Result<(), DialError>) {
-        for waiter in self.peer_waiters.remove(peer).unwrap_or_default() {
-            let _ = waiter.send(result.clone());
-        }
-    }
-
-    fn publish(
-        &mut self,
-        topic: crate::Topic,
-        data: Vec<u8>,
-    ) -> Result<libp2p::gossipsub::MessageId, PublishError> {
-        use libp2p::gossipsub::PublishError as E;
-        if data.len() > self.max_message_size {
-            let max = self.max_message_size;
-            return Err(PublishError::TooLarge {
-                size: data.len(),
-                max,
-            });
-        }
-        let size = data.len();
-        let topic = self.topics.ident(topic).clone();
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(topic, data)
-            .map_err(|e| match e {
-                E::NoPeersSubscribedToTopic => PublishError::InsufficientPeers,
-                E::Duplicate => PublishError::Duplicate,
-                E::MessageTooLarge => PublishError::TooLarge {
-                    size,
-                    max: self.max_message_size,
-                },
-                E::AllQueuesFull(peers) => PublishError::QueuesFull(peers),
-                other => PublishError::Failed(other.to_string()),
-            })
-    }
-
-    fn respond(&mut self, id: InboundRequestId, data: Vec<u8>) -> Result<(), RequestError> {
-        if data.len() > self.max_response_size {
-            let max = self.max_response_size;
-            return Err(RequestError::TooLarge {
-                size: data.len(),
-                max,
-            });
-        }
-        let channel = self
-            .pending_responses
-            .remove(&id)
-            .ok_or(RequestError::UnknownRequest)?;
-        self.swarm
-            .behaviour_mut()
-            .direct
-            .send_response(channel, data)
-            .map_err(|_| RequestError::UnknownRequest)
-    }
 }
 
-/// For a circuit address `<relay addr>/p2p/<relay>/p2p-circuit/…`, the relay and its address.
-fn relay_of(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
-    let mut relay_addr = Multiaddr::empty();
-    let mut relay = None;
-    for protocol in addr.iter() {
-        match protocol {
-            Protocol::P2pCircuit => return relay.map(|peer| (peer, relay_addr)),
-            Protocol::P2p(peer) => {
-                relay = Some(peer);
-                relay_addr.push(protocol);
-            }
-            other => relay_addr.push(other),
-        }
-    }
-    None
+/// An interval whose first tick is one period from now and which, when the loop falls behind,
+/// skips missed ticks instead of bursting.
+fn delayed_interval(period: Duration) -> Interval {
+    let mut interval = interval_at(Instant::now() + period, period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
 }
 
 /// Waits for the next tick of an optional interval (forever if there is none).

@@ -18,7 +18,7 @@
 //!
 //! Files: [`config`] (knobs and limits), [`topics`] (names), `behaviour` (the composed
 //! libp2p behaviour and transports), `codec` (direct protocol framing), [`scoring`] (gossipsub
-//! peer scoring), `event_loop` + `swarm_events` (the task), [`client`] (the handle),
+//! peer scoring), `event_loop` + `commands` + `swarm_events` (the task), [`client`] (the handle),
 //! [`event`] (what the node hears), [`error`].
 
 pub mod client;
@@ -30,6 +30,7 @@ pub mod scoring;
 pub mod topics;
 
 mod behaviour;
+mod commands;
 mod event_loop;
 mod swarm_events;
 

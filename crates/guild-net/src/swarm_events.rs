@@ -320,8 +320,8 @@ impl EventLoop {
                     self.resolve_peer_waiters(&target, Ok(()));
                 } else if addrs.is_empty() {
                     self.resolve_peer_waiters(&target, Err(DialError::PeerNotFound(target)));
-                } else {
-                    self.dial_known(target, addrs);
+                } else if let Err(e) = self.dial_known(target, addrs) {
+                    self.resolve_peer_waiters(&target, Err(DialError::Failed(e)));
                 }
             }
             QueryResult::Bootstrap(result) => {

@@ -136,12 +136,20 @@ async fn providers_are_found_through_another_node() {
 
         let key = [&[0x12u8, 0x20][..], &[7u8; 32]].concat();
         provider.client.start_providing(key.clone()).await.unwrap();
-        let providers = seeker.client.get_providers(key).await.unwrap();
-        assert!(
-            providers.contains(&provider.peer),
-            "found {providers:?}, expected {}",
-            provider.peer
-        );
+        // Kademlia reports the announcement done once its messages are queued, so the hub may
+        // not have stored it yet: look again until found (each lookup is a real query; the
+        // whole wait is bounded).
+        let found = async {
+            loop {
+                let providers = seeker.client.get_providers(key.clone()).await.unwrap();
+                if providers.contains(&provider.peer) {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(support::STEP, found)
+            .await
+            .expect("provider found");
         let unknown = seeker.client.get_providers(vec![1, 2, 3]).await.unwrap();
         assert!(unknown.is_empty());
     })
@@ -363,6 +371,128 @@ async fn dial_peer_finds_peers_through_the_dht() {
             seeker.client.dial_peer(nobody).await,
             Err(DialError::PeerNotFound(p)) if p == nobody
         ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_are_registered() {
+    init_tracing();
+    bounded(async {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let (client, _events, task) = guild_net::spawn(
+            guild_net::identity::Keypair::generate_ed25519(),
+            guild_net::NetConfig::local("metrics"),
+            Some(&mut registry),
+        )
+        .await
+        .unwrap();
+        // Some traffic, so the per-connection families have samples.
+        let other = TestNode::start(config("metrics", &[])).await;
+        let other_addr = other.addr();
+        let (_other_client, other_peer, _task) = serve_echo(other);
+        client.dial(other_addr).await.unwrap();
+        let answer = client.request(other_peer, b"x".to_vec()).await.unwrap();
+        assert_eq!(answer, b"echo:x");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for family in [
+            "libp2p_bandwidth",
+            "libp2p_swarm",
+            "libp2p_identify",
+            "guild_gossipsub",
+        ] {
+            assert!(text.contains(family), "{family} missing from:\n{text}");
+        }
+        client.shutdown();
+        task.await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_loop_stops_on_shutdown_or_when_clients_are_gone() {
+    init_tracing();
+    bounded(async {
+        let start = || {
+            guild_net::spawn(
+                guild_net::identity::Keypair::generate_ed25519(),
+                guild_net::NetConfig::local("stop"),
+                None,
+            )
+        };
+        let (client, _events, task) = start().await.unwrap();
+        let other = client.clone();
+        client.shutdown();
+        task.await.unwrap();
+        assert_eq!(other.listen_addrs().await, Err(guild_net::Stopped));
+        assert_eq!(
+            other.request(other.local_peer_id(), vec![1]).await,
+            Err(RequestError::Stopped(guild_net::Stopped))
+        );
+
+        let (client, _events, task) = start().await.unwrap();
+        drop(client);
+        task.await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_configuration_is_refused() {
+    let mut config = guild_net::NetConfig::local("bad");
+    config.bootstrap = vec!["/ip4/127.0.0.1/tcp/1".parse().unwrap()];
+    let result = guild_net::spawn(
+        guild_net::identity::Keypair::generate_ed25519(),
+        config,
+        None,
+    )
+    .await;
+    assert!(matches!(
+        result,
+        Err(guild_net::NetError::Config(
+            guild_net::ConfigError::BootstrapWithoutPeerId { .. }
+        ))
+    ));
+}
+
+#[tokio::test]
+async fn quic_and_dns_addresses_work() {
+    init_tracing();
+    bounded(async {
+        let mut quic = config("transports", &[]);
+        quic.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
+        let server = TestNode::start(quic).await;
+        let server_addr = server.addr();
+        let (_server_client, server_peer, _task) = serve_echo(server);
+
+        let client = TestNode::start(config("transports", &[])).await;
+        assert_eq!(
+            client.client.dial(server_addr.clone()).await.unwrap(),
+            server_peer
+        );
+        let answer = client
+            .client
+            .request(server_peer, b"quic".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(answer, b"echo:quic");
+
+        // The same server through a DNS name (resolved from /etc/hosts).
+        let tcp_server = TestNode::start(config("transports", &[])).await;
+        let port = tcp_server
+            .addr()
+            .iter()
+            .find_map(|p| match p {
+                guild_net::multiaddr::Protocol::Tcp(port) => Some(port),
+                _ => None,
+            })
+            .unwrap();
+        let by_name: guild_net::Multiaddr =
+            format!("/dns4/localhost/tcp/{port}/p2p/{}", tcp_server.peer)
+                .parse()
+                .unwrap();
+        assert_eq!(client.client.dial(by_name).await.unwrap(), tcp_server.peer);
     })
     .await;
 }

@@ -62,6 +62,8 @@ pub struct NetworkSection {
     pub relay_server: bool,
     /// Relays to reserve circuits on.
     pub relays: Vec<String>,
+    /// Addresses others can reach us at.
+    pub external_addrs: Vec<String>,
     /// AutoNAT probing.
     pub autonat: bool,
     /// DCUtR hole punching.
@@ -87,6 +89,7 @@ impl Default for NetworkSection {
             kad_server: true,
             relay_server: false,
             relays: vec![],
+            external_addrs: vec![],
             autonat: true,
             dcutr: true,
             max_connections: 256,
@@ -305,6 +308,7 @@ impl Config {
             ("network.listen", &n.listen, false),
             ("network.bootstrap", &n.bootstrap, true),
             ("network.relays", &n.relays, true),
+            ("network.external_addrs", &n.external_addrs, false),
         ] {
             for a in list {
                 check_multiaddr(a, need_p2p).map_err(|r| invalid(key, r))?;

@@ -87,6 +87,7 @@ impl NodeOptions {
             listen: parse(&n.listen, false)?,
             bootstrap: parse(&n.bootstrap, true)?,
             relays: parse(&n.relays, true)?,
+            external_addrs: parse(&n.external_addrs, false)?,
             mdns: n.mdns,
             kad_server: n.kad_server,
             relay_server: n.relay_server,

@@ -1,5 +1,6 @@
 //! `guild events`: the subscription stream, as JSON lines or one readable line per event.
 
+use super::pull::{one_line, short};
 use super::Ctx;
 use crate::output;
 use guild_core::control::Event;
@@ -48,6 +49,105 @@ fn human(value: Value) -> String {
                 .map(|s| format!("{} ({})", s.tag, s.level))
                 .collect();
             format!("{peer} \"{name}\": {}", skills.join(", "))
+        }
+        Event::NeedMatched {
+            need,
+            asker,
+            text,
+            matched,
+            expires_at,
+        } => {
+            let matched: Vec<&str> = matched.iter().map(|t| t.as_str()).collect();
+            format!(
+                "{need} from {asker}: \"{}\" (you have {}; expires {})",
+                one_line(&text),
+                matched.join(", "),
+                output::relative(expires_at)
+            )
+        }
+        Event::NeedWithdrawn { need, asker } => format!("{need} withdrawn by {asker}"),
+        Event::OfferReceived {
+            offer,
+            need,
+            from,
+            text,
+        } => format!(
+            "{offer} on need {} from {from}: \"{}\"",
+            short(&need),
+            one_line(&text)
+        ),
+        Event::DeliveryOutcome {
+            record,
+            kind,
+            to,
+            delivered,
+            attempts,
+            error,
+        } => {
+            let kind = kind.replace('_', " ");
+            if delivered {
+                format!("{kind} {record} delivered to {to} after {attempts} attempts")
+            } else {
+                format!(
+                    "{kind} {record} NOT delivered to {to} after {attempts} attempts: {}",
+                    error.unwrap_or_else(|| "no reason given".into())
+                )
+            }
+        }
+        Event::CollabOpened {
+            collab,
+            purpose,
+            members,
+        } => {
+            let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+            format!(
+                "{collab} \"{}\" with {}",
+                one_line(&purpose),
+                members.join(", ")
+            )
+        }
+        Event::CollabInvited {
+            collab,
+            by,
+            purpose,
+        } => format!(
+            "{collab} \"{}\" by {by} (join with `guild collab join`)",
+            one_line(&purpose)
+        ),
+        Event::CollabEntryAdded {
+            collab,
+            entry: _,
+            author,
+            kind,
+            text,
+        } => {
+            let mut s = format!("{} {author} {kind}", short(&collab));
+            if let Some(text) = text.filter(|t| !t.is_empty()) {
+                s.push_str(&format!(": \"{}\"", one_line(&text)));
+            }
+            s
+        }
+        Event::MessageReceived {
+            message: _,
+            from,
+            text,
+        } => format!("from {from}: \"{}\"", one_line(&text)),
+        Event::AttestationReceived {
+            issuer,
+            subject,
+            skill,
+            score,
+            counted,
+            ..
+        } => format!(
+            "{issuer} rates {subject} {score:+} for {skill}{}",
+            if counted { "" } else { " (unbacked so far)" }
+        ),
+        Event::AttestationEquivocation { issuer, seq, .. } => {
+            format!("{issuer} signed two attestations with sequence {seq}; none of theirs count")
+        }
+        Event::TrustChanged { collab } => {
+            format!("proof for collaboration {collab} arrived; trust updated")
         }
         Event::EventsDropped { count } => {
             format!("{count} events dropped (this reader was too slow)")
