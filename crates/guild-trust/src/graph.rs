@@ -61,11 +61,17 @@ pub(crate) struct Sampler {
     pub cum: Vec<f64>,
     /// log2-strength the weights are relative to.
     pub reference: f64,
-    /// Walker's alias table (Vose's construction): slot `i` keeps `to[i]` with probability
-    /// `keep[i]`, else moves to `to[alias[i]]` — O(1) sampling however many edges a hub has.
-    alias: Vec<u32>,
-    keep: Vec<f64>,
+    /// Walker's alias table (Vose's construction): slot `i` yields its first node with probability
+    /// `keep`, else its alias — O(1) sampling, one cache line touched, however many edges a hub has.
+    alias: Vec<AliasSlot>,
     valid: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct AliasSlot {
+    keep: f64,
+    node: u32,
+    alias: u32,
 }
 
 impl Sampler {
@@ -99,16 +105,14 @@ impl Sampler {
 
     /// Draws the next node of a walk; `None` for a node without positive out-attestations.
     pub fn sample(&self, rng: &mut Rng) -> Option<u32> {
-        if self.to.is_empty() {
-            return None;
-        }
-        let i = rng.below(self.to.len() as u64) as usize;
-        let slot = if rng.next_f64() < self.keep[i] {
-            i
+        let slot = self
+            .alias
+            .get(rng.below(self.alias.len() as u64) as usize)?;
+        Some(if rng.next_f64() < slot.keep {
+            slot.node
         } else {
-            self.alias[i] as usize
-        };
-        self.to.get(slot).copied()
+            slot.alias
+        })
     }
 
     /// Builds the alias table from `cum` (Vose, "A linear algorithm for generating random numbers
@@ -117,30 +121,34 @@ impl Sampler {
         let n = self.to.len();
         let total = self.total();
         self.alias.clear();
-        self.keep.clear();
         if n == 0 || total <= 0.0 {
             return;
         }
-        self.alias.extend(0..n as u32);
+        let mut keep: Vec<f64> = Vec::with_capacity(n);
         let mut lo = 0.0;
         for &c in &self.cum {
-            self.keep.push((c - lo) * n as f64 / total);
+            keep.push((c - lo) * n as f64 / total);
             lo = c;
         }
-        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
-            (0..n).partition(|&i| self.keep[i] < 1.0);
+        let mut alias: Vec<usize> = (0..n).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| keep[i] < 1.0);
         while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
-            self.alias[s] = l as u32;
-            self.keep[l] -= 1.0 - self.keep[s];
-            if self.keep[l] < 1.0 {
+            alias[s] = l;
+            keep[l] -= 1.0 - keep[s];
+            if keep[l] < 1.0 {
                 large.pop();
                 small.push(l);
             }
         }
         // Leftovers are 1 up to rounding.
         for i in small.into_iter().chain(large) {
-            self.keep[i] = 1.0;
+            keep[i] = 1.0;
         }
+        self.alias.extend((0..n).map(|i| AliasSlot {
+            keep: keep[i],
+            node: self.to[i],
+            alias: self.to[alias[i]],
+        }));
     }
 
     /// Draws from the distribution conditioned on not choosing `v`.
@@ -327,7 +335,7 @@ impl<K: NodeKey> TrustGraph<K> {
                 .map(|p| p.rest.capacity() * size_of::<Att>())
                 .sum::<usize>();
             b += n.sampler.to.capacity() * 4 + n.sampler.cum.capacity() * 8;
-            b += n.sampler.alias.capacity() * 4 + n.sampler.keep.capacity() * 8;
+            b += n.sampler.alias.capacity() * size_of::<AliasSlot>();
         }
         b
     }

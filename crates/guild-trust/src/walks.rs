@@ -5,7 +5,7 @@
 //! It also ends at a node with no positive attestation ("dangling") and when it comes back to the ego
 //! (a return would only restart it). Every walk is stored, and `through[u]` indexes the walks that
 //! visit `u`, so the hit count of `u` — the number of walks that reach it at least once — is an
-//! O(1) lookup (walk lists are short arrays; removing one id is a linear scan of contiguous memory).
+//! O(1) lookup, and each walk remembers its position in those lists so that unlinking is O(1) too.
 //!
 //! **Incremental repair.** When the out-distribution of node `u` changes from `P` to `Q`, only steps
 //! taken *out of* `u` are affected: every walk prefix up to its first visit of `u` was drawn from
@@ -39,8 +39,13 @@ pub(crate) enum End {
 #[derive(Clone, Debug)]
 pub(crate) struct Walk {
     pub nodes: Vec<u32>,
+    /// At the first visit of each node: the walk's index in that node's `through` list, so that
+    /// unlinking it is O(1) however many walks visit the node (`NO_SLOT` elsewhere).
+    slot: Vec<u32>,
     pub end: End,
 }
+
+const NO_SLOT: u32 = u32::MAX;
 
 /// The node that most of a node's walks passed through before reaching it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -146,14 +151,16 @@ impl EgoWalks {
         for id in 0..count {
             let mut nodes = vec![ego];
             let end = extend(&mut nodes, g, ego, alpha, me.max_hops, &mut me.rng);
-            for &v in &nodes[1..] {
+            let mut slot = vec![NO_SLOT; nodes.len()];
+            for (q, &v) in nodes.iter().enumerate().skip(1) {
                 let vi = v as usize;
                 if v != ego && stamp[vi] != id + 1 {
                     stamp[vi] = id + 1;
+                    slot[q] = me.through[vi].len() as u32;
                     me.through[vi].push(id);
                 }
             }
-            me.walks.push(Walk { nodes, end });
+            me.walks.push(Walk { nodes, slot, end });
         }
         me
     }
@@ -273,6 +280,7 @@ impl EgoWalks {
         let ego = self.ego;
         let walk = &mut self.walks[id as usize];
         let old_tail = walk.nodes.split_off(p + 1);
+        let old_slots = walk.slot.split_off(p + 1);
         walk.end = match first {
             None => End::Dangling,
             Some(y) => {
@@ -291,29 +299,52 @@ impl EgoWalks {
                 }
             }
         };
+        walk.slot.resize(walk.nodes.len(), NO_SLOT);
+        // Nodes first visited in the old tail lose this walk; those of the new tail gain it.
         let mark = &mut self.mark;
         mark.clear();
         mark.extend(walk.nodes[..=p].iter().copied());
-        let mut changed: Vec<u32> = Vec::new();
-        for n in old_tail {
-            if n != ego && mark.insert(n) {
-                let list = &mut self.through[n as usize];
-                if let Some(i) = list.iter().position(|&w| w == id) {
-                    list.swap_remove(i);
-                }
-                changed.push(n);
-            }
-        }
+        let unlink: Vec<(u32, u32)> = old_tail
+            .into_iter()
+            .zip(old_slots)
+            .filter(|&(n, _)| n != ego && mark.insert(n))
+            .collect();
         mark.clear();
         mark.extend(walk.nodes[..=p].iter().copied());
-        for &n in &walk.nodes[p + 1..] {
-            if n != ego && mark.insert(n) {
-                self.through[n as usize].push(id);
-                changed.push(n);
-            }
-        }
-        for n in changed {
+        let link: Vec<(u32, usize)> = (p + 1..walk.nodes.len())
+            .map(|q| (walk.nodes[q], q))
+            .filter(|&(n, _)| n != ego && mark.insert(n))
+            .collect();
+        for &(n, slot) in &unlink {
+            self.unlink(n, id, slot);
             self.set_dirty(n);
+        }
+        for (n, q) in link {
+            let list = &mut self.through[n as usize];
+            self.walks[id as usize].slot[q] = list.len() as u32;
+            list.push(id);
+            self.set_dirty(n);
+        }
+    }
+
+    /// Removes walk `id` (stored at `slot`) from `n`'s list, fixing the slot of the walk moved into
+    /// its place.
+    fn unlink(&mut self, n: u32, id: u32, slot: u32) {
+        let list = &mut self.through[n as usize];
+        let i = match list.get(slot as usize) {
+            Some(&w) if w == id => slot as usize,
+            // Defensive: a stale slot would be a bug; fall back to a scan rather than corrupt.
+            _ => match list.iter().position(|&w| w == id) {
+                Some(i) => i,
+                None => return,
+            },
+        };
+        list.swap_remove(i);
+        if let Some(&moved) = list.get(i) {
+            let mw = &mut self.walks[moved as usize];
+            if let Some(q) = first_visit(&mw.nodes, n) {
+                mw.slot[q] = i as u32;
+            }
         }
     }
 
@@ -435,6 +466,15 @@ impl EgoWalks {
                 let list = &mut recount[n as usize];
                 if n != self.ego && list.last() != Some(&(id as u32)) {
                     list.push(id as u32);
+                }
+            }
+        }
+        for (n, list) in self.through.iter().enumerate() {
+            for (i, &w) in list.iter().enumerate() {
+                let walk = &self.walks[w as usize];
+                let q = first_visit(&walk.nodes, n as u32).ok_or("indexed walk misses the node")?;
+                if walk.slot[q] != i as u32 {
+                    return Err(format!("walk {w}: stale slot for node {n}"));
                 }
             }
         }

@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --release -p guild-trust --example trust_eval -- <path.csv> [options]
 //!   --seed N               seed of every random choice (default 1)
-//!   --egos N               egos for cost and Sybil experiments (default 10)
+//!   --egos N               egos for the Sybil experiments (default 10)
+//!   --cost-egos N          egos timed for the full-compute cost (default 20)
 //!   --attackers N          attackers sampled per ego (default 3)
 //!   --coverage-egos N      egos for the coverage measurement (default 50)
 //!   --auc-egos N           at most this many egos for the held-out AUC (default: all)
@@ -32,6 +33,7 @@ struct Args {
     path: String,
     seed: u64,
     egos: usize,
+    cost_egos: usize,
     attackers: usize,
     coverage_egos: usize,
     auc_egos: usize,
@@ -48,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         path: String::new(),
         seed: 1,
         egos: 10,
+        cost_egos: 20,
         attackers: 3,
         coverage_egos: 50,
         auc_egos: usize::MAX,
@@ -66,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--seed" => a.seed = num(&arg, it.next())?,
             "--egos" => a.egos = num(&arg, it.next())?,
+            "--cost-egos" => a.cost_egos = num(&arg, it.next())?,
             "--attackers" => a.attackers = num(&arg, it.next())?,
             "--coverage-egos" => a.coverage_egos = num(&arg, it.next())?,
             "--auc-egos" => a.auc_egos = num(&arg, it.next())?,
@@ -74,7 +78,7 @@ fn parse_args() -> Result<Args, String> {
             "--max-score" => a.max_score = Some(num(&arg, it.next())?),
             "--walks" => a.walks = Some(num(&arg, it.next())?),
             "--skip-sybil" => a.skip_sybil = true,
-            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil]".into()),
+            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--cost-egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil]".into()),
             s if s.starts_with("--") => return Err(format!("unknown option {s} (try --help)")),
             s if a.path.is_empty() => a.path = s.to_owned(),
             s => return Err(format!("unexpected argument {s}")),
@@ -137,11 +141,18 @@ fn main() -> ExitCode {
     let mut rng = Rng::from_seed(args.seed);
 
     stage("cost at file size", start);
-    let cost_file = cost::measure(&file.edges, &cfg, args.egos, args.updates, now, &mut rng);
+    let cost_file = cost::measure(
+        &file.edges,
+        &cfg,
+        args.cost_egos,
+        args.updates,
+        now,
+        &mut rng,
+    );
     stage("synthesising the large graph", start);
     let big = synth::synthesize(&file.edges, args.synthetic_edges, &mut rng);
     stage("cost at synthetic size", start);
-    let cost_big = cost::measure(&big, &cfg, args.egos, args.updates, now, &mut rng);
+    let cost_big = cost::measure(&big, &cfg, args.cost_egos, args.updates, now, &mut rng);
     drop(big);
 
     let graph = cost::build_graph(&file.edges, &cfg);

@@ -17,12 +17,13 @@ pub fn median(xs: &[f64]) -> f64 {
     quantile(xs, 0.5)
 }
 
-/// Mean; `NaN` for an empty slice.
+/// Mean of the non-NaN values; `NaN` if there are none.
 pub fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
+    let v: Vec<f64> = xs.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
         return f64::NAN;
     }
-    xs.iter().sum::<f64>() / xs.len() as f64
+    v.iter().sum::<f64>() / v.len() as f64
 }
 
 /// Mid-ranks (1-based, ties averaged) of `xs`.
