@@ -53,9 +53,6 @@ impl Node {
         mut net_events: mpsc::Receiver<NetEvent>,
         net_task: JoinHandle<()>,
     ) {
-        let span = tracing::info_span!("node", peer = %short(&self.inner.peer_id));
-        let _enter = span.enter();
-        drop(_enter);
         let opts = &self.inner.opts;
         let mut republish = tokio::time::interval(opts.republish_interval);
         let mut sweep = tokio::time::interval(opts.sweep_interval);

@@ -251,7 +251,13 @@ impl Node {
         node.rebuild_trust();
         node.redial_known_peers().await;
         node.publish_own().await;
-        let task = tokio::spawn(node.clone().run(net_events, net_task));
+        // Everything the node loop logs carries the node's short id, so interleaved logs of
+        // several nodes (tests, benchmarks) stay readable.
+        let span = tracing::info_span!("node", peer = %events::short(&node.inner.peer_id));
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            node.clone().run(net_events, net_task),
+            span,
+        ));
         Ok((node, task))
     }
 
