@@ -66,46 +66,71 @@ impl Node {
             .collect()
     }
 
-    /// Why an attestation's collaboration does not back it, or `None` when it does.
-    fn unbacked_reason(&self, a: &Attestation) -> Option<String> {
-        let Ok(Some(c)) = self
+    /// Membership and closing of every stored collaboration, from one pass over the logs.
+    fn backing_context(&self) -> HashMap<RecordId, (Vec<PublicKey>, bool)> {
+        let mut logs: HashMap<RecordId, Vec<Signed<CollabEntry>>> = HashMap::new();
+        for e in self
             .inner
             .store
-            .get_typed::<Collaboration>(&a.collaboration)
-        else {
-            return Some("its collaboration is not known here (yet)".into());
-        };
-        let log = self.collab_log(&a.collaboration);
-        let members = members(&c.body, &log);
-        if !members.contains(&a.issuer) {
-            return Some("the issuer is not a member of the collaboration".into());
+            .records_of_kind(RecordKind::CollabEntry)
+            .filter_map(|r| r.ok())
+            .filter_map(|r| Signed::<CollabEntry>::try_from(r).ok())
+        {
+            logs.entry(e.body.collaboration).or_default().push(e);
         }
-        if !members.contains(&a.subject) {
-            return Some("the subject is not a member of the collaboration".into());
-        }
-        let closed = log.iter().any(|e| {
-            matches!(e.body.entry, EntryKind::Close { .. }) && members.contains(&e.signer)
-        });
-        if !closed {
-            return Some("the collaboration is not closed".into());
-        }
-        None
+        self.stored_collabs()
+            .into_iter()
+            .map(|c| {
+                let mut log = logs.remove(&c.id()).unwrap_or_default();
+                log.sort_by(|a, b| {
+                    (a.body.issued_at, a.signer, a.body.seq).cmp(&(
+                        b.body.issued_at,
+                        b.signer,
+                        b.body.seq,
+                    ))
+                });
+                (c.id(), membership(&c.body, &log))
+            })
+            .collect()
     }
 
-    /// Status of every stored attestation (one pass, so supersession is consistent).
+    /// The backing of one collaboration (one log scan).
+    fn backing_of(&self, collab: &RecordId) -> Option<(Vec<PublicKey>, bool)> {
+        let c = self
+            .inner
+            .store
+            .get_typed::<Collaboration>(collab)
+            .ok()
+            .flatten()?;
+        Some(membership(&c.body, &self.collab_log(collab)))
+    }
+
+    /// The status of every stored attestation (one pass, so supersession is consistent).
     fn statuses(&self) -> Vec<(Signed<Attestation>, AttestationStatus, Option<String>)> {
-        let now = guild_core::time::now();
+        let ctx = self.backing_context();
         let all = self.stored_attestations();
+        self.classify(all.clone(), &all, |c| ctx.get(c).cloned())
+    }
+
+    /// Classifies `these` among all of their issuers' attestations `all`.
+    fn classify(
+        &self,
+        these: Vec<Signed<Attestation>>,
+        all: &[Signed<Attestation>],
+        backing: impl Fn(&RecordId) -> Option<(Vec<PublicKey>, bool)>,
+    ) -> Vec<(Signed<Attestation>, AttestationStatus, Option<String>)> {
+        let now = guild_core::time::now();
         let revoked = self.revoked_attestations();
         let equivocators = self.equivocators();
         // Latest sequence per (issuer, subject, collaboration).
         let mut latest: HashMap<(PublicKey, PublicKey, RecordId), u64> = HashMap::new();
-        for a in &all {
+        for a in all {
             let k = (a.body.issuer, a.body.subject, a.body.collaboration);
             let e = latest.entry(k).or_insert(0);
             *e = (*e).max(a.body.seq);
         }
-        all.into_iter()
+        these
+            .into_iter()
             .map(|a| {
                 let k = (a.body.issuer, a.body.subject, a.body.collaboration);
                 let (status, reason) = if equivocators.contains(&a.body.issuer) {
@@ -122,7 +147,7 @@ impl Node {
                         AttestationStatus::Superseded,
                         Some("a later attestation replaces it".into()),
                     )
-                } else if let Some(r) = self.unbacked_reason(&a.body) {
+                } else if let Some(r) = unbacked_reason(&a.body, backing(&a.body.collaboration)) {
                     (AttestationStatus::Unbacked, Some(r))
                 } else {
                     (AttestationStatus::Counted, None)
@@ -130,6 +155,11 @@ impl Node {
                 (a, status, reason)
             })
             .collect()
+    }
+
+    /// Why an attestation does not count for lack of backing, if it does not.
+    fn unbacked(&self, a: &Attestation) -> Option<String> {
+        unbacked_reason(a, self.backing_of(&a.collaboration))
     }
 
     /// Rebuilds the trust engine from the attestations that count (at start, after a revocation
@@ -232,12 +262,7 @@ impl Node {
     }
 
     fn attestation_view(&self, a: &Signed<Attestation>) -> AttestationView {
-        let (status, reason) = self
-            .statuses()
-            .into_iter()
-            .find(|(x, _, _)| x.id() == a.id())
-            .map(|(_, s, r)| (s, r))
-            .unwrap_or((AttestationStatus::Unbacked, None));
+        let (status, reason) = self.status_of(a);
         view(a, status, reason)
     }
 
@@ -330,7 +355,7 @@ impl Node {
                     return;
                 }
                 let counted = self.count_if_backed(a);
-                if !counted && self.unbacked_reason(&a.body).is_some() {
+                if !counted && self.unbacked(&a.body).is_some() {
                     // The issuer always holds the proof; whoever sent it may too.
                     let mut sources = vec![a.body.issuer.to_peer_id()];
                     sources.extend(from.filter(|p| *p != sources[0]));
@@ -352,12 +377,27 @@ impl Node {
         }
     }
 
+    /// The status of one attestation, looking only at its issuer's attestations and its own
+    /// collaboration.
+    fn status_of(&self, a: &Signed<Attestation>) -> (AttestationStatus, Option<String>) {
+        let same_issuer: Vec<Signed<Attestation>> = self
+            .inner
+            .store
+            .attestations_by_issuer(&a.body.issuer)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| self.inner.store.get_typed::<Attestation>(id).ok().flatten())
+            .collect();
+        let backing = self.backing_of(&a.body.collaboration);
+        self.classify(vec![a.clone()], &same_issuer, |_| backing.clone())
+            .pop()
+            .map(|(_, s, r)| (s, r))
+            .unwrap_or((AttestationStatus::Unbacked, None))
+    }
+
     /// Adds an attestation to the engine when it counts; returns whether it does.
     fn count_if_backed(&self, a: &Signed<Attestation>) -> bool {
-        let counted = self
-            .statuses()
-            .into_iter()
-            .any(|(x, s, _)| x.id() == a.id() && s == AttestationStatus::Counted);
+        let counted = self.status_of(a).0 == AttestationStatus::Counted;
         if counted {
             lock(&self.inner.trust).upsert(
                 a.body.issuer,
@@ -450,6 +490,33 @@ impl Node {
         let now = self.inner.started.elapsed().as_secs_f64();
         lock(&self.inner.attestation_limiter).allow(&issuer.0, now)
     }
+}
+
+/// Members and whether a member closed it, for a collaboration and its sorted log.
+fn membership(c: &Collaboration, log: &[Signed<CollabEntry>]) -> (Vec<PublicKey>, bool) {
+    let m = members(c, log);
+    let closed = log
+        .iter()
+        .any(|e| matches!(e.body.entry, EntryKind::Close { .. }) && m.contains(&e.signer));
+    (m, closed)
+}
+
+/// Why an attestation is not backed by its collaboration (given that collaboration's members and
+/// closing), or `None` when it is.
+fn unbacked_reason(a: &Attestation, backing: Option<(Vec<PublicKey>, bool)>) -> Option<String> {
+    let Some((members, closed)) = backing else {
+        return Some("its collaboration is not known here (yet)".into());
+    };
+    if !members.contains(&a.issuer) {
+        return Some("the issuer is not a member of the collaboration".into());
+    }
+    if !members.contains(&a.subject) {
+        return Some("the subject is not a member of the collaboration".into());
+    }
+    if !closed {
+        return Some("the collaboration is not closed".into());
+    }
+    None
 }
 
 /// This node's trust scores, normalised for ranking.
