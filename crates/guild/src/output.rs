@@ -6,9 +6,11 @@ use std::io::{self, Write};
 
 /// Writes `value` as pretty JSON and a newline.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    // Serialise first: a write error must reach the caller as an `io::Error` (serde_json would
+    // wrap it), so a closed stdout (`guild … --json | head -1`) is recognised and stays quiet.
+    let text = serde_json::to_string_pretty(value)?;
     let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    writeln!(out, "{text}")?;
     Ok(())
 }
 

@@ -1,15 +1,21 @@
 //! Helpers for tests that run the real `guild` binary.
 //!
 //! - [`guild`]: a `Command` for the binary with a clean environment and a given home.
-//! - [`TestDaemon`]: a `guild daemon` child on loopback with a temp home, ready once its socket
-//!   answers `status`; SIGTERM on demand, killed on drop. For the end-to-end tests that need the
-//!   wired daemon (not every test file uses every helper).
+//! - [`TestHome`]: an initialised temp home that outlives the daemons run on it (restarts).
+//! - [`TestDaemon`]: a `guild daemon` child on loopback, ready once its socket answers `status`;
+//!   SIGTERM/SIGKILL on demand, killed on drop, its log printed when a test fails. For the
+//!   end-to-end tests that need the wired daemon (not every test file uses every helper).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use guild_core::control::{Client, Status};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+/// Bound on any single wait on a daemon or a command: generous, since two cores may be busy
+/// compiling while tests run.
+pub const WAIT: Duration = Duration::from_secs(60);
 
 /// The `guild` binary with `--home home`, and no GUILD_* or RUST_LOG from the caller's
 /// environment.
@@ -29,6 +35,17 @@ pub fn run(home: &Path, args: &[&str]) -> Output {
     guild(home).args(args).output().expect("run guild")
 }
 
+/// Runs `guild --home home args…` to completion without blocking the runtime, killing it if it
+/// takes longer than [`WAIT`].
+pub async fn run_async(home: &Path, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::from(guild(home));
+    cmd.args(args).kill_on_drop(true);
+    match tokio::time::timeout(WAIT, cmd.output()).await {
+        Ok(output) => output.expect("run guild"),
+        Err(_) => panic!("`guild {}` did not finish in {WAIT:?}", args.join(" ")),
+    }
+}
+
 /// Exit code, stdout, stderr.
 pub fn parts(output: &Output) -> (i32, String, String) {
     (
@@ -38,41 +55,129 @@ pub fn parts(output: &Output) -> (i32, String, String) {
     )
 }
 
-/// A running `guild daemon` with its own temp home, listening on loopback TCP port 0 and without
-/// mDNS, so tests on one machine do not see each other.
-pub struct TestDaemon {
-    /// Keeps the home alive.
+/// Runs an async `guild` command that must succeed and parses its `--json` output.
+pub async fn run_json(home: &Path, args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = parts(&run_async(home, args).await);
+    assert_eq!(code, 0, "`guild {}` failed: {err}", args.join(" "));
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("`guild {}` printed no JSON ({e}): {out}", args.join(" ")))
+}
+
+/// An initialised Guild home in a temp directory, removed on drop. Daemons started on it come
+/// and go; the home stays.
+pub struct TestHome {
+    /// Keeps the directory alive.
     pub dir: tempfile::TempDir,
     /// The home.
+    pub path: PathBuf,
+}
+
+impl TestHome {
+    /// A new home, initialised with `guild init`.
+    pub fn init() -> TestHome {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("home");
+        let init = run(&path, &["init"]);
+        assert!(init.status.success(), "init: {:?}", parts(&init));
+        TestHome { dir, path }
+    }
+
+    /// The default control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.path.join("guild.sock")
+    }
+
+    /// The daemon's pid file.
+    pub fn pid_file(&self) -> PathBuf {
+        self.path.join("daemon.pid")
+    }
+
+    /// Runs `guild --home <this home> args…` (bounded).
+    pub async fn guild(&self, args: &[&str]) -> Output {
+        run_async(&self.path, args).await
+    }
+}
+
+/// The arguments every test daemon gets: loopback, port 0, no mDNS, so tests on one machine do
+/// not see each other.
+pub const DAEMON_ARGS: &[&str] = &["daemon", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"];
+
+/// A running `guild daemon`.
+pub struct TestDaemon {
+    /// The home (owned by the daemon when started with [`TestDaemon::start`]).
     pub home: PathBuf,
+    /// Its control socket.
+    pub socket: PathBuf,
     /// The child process.
-    pub child: Child,
+    pub child: tokio::process::Child,
+    /// Its stderr (the log), kept beside the home.
+    pub log: PathBuf,
+    /// Keeps a home the daemon owns alive; dropped after the child is killed.
+    owned: Option<TestHome>,
 }
 
 impl TestDaemon {
-    /// Initialises a home and starts the daemon with extra `daemon` args (e.g. `--bootstrap`);
-    /// returns once `status` is answered.
+    /// Initialises a fresh home and starts the daemon with extra `daemon` args (e.g.
+    /// `--bootstrap`); returns once `status` is answered.
     pub async fn start(extra: &[&str]) -> TestDaemon {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        let init = run(&home, &["init"]);
-        assert!(init.status.success(), "init: {:?}", parts(&init));
-        let child = guild(&home)
-            .args(["daemon", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(extra)
-            .env("GUILD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut daemon = TestDaemon { dir, home, child };
-        daemon.wait_ready(Duration::from_secs(30)).await;
+        let home = TestHome::init();
+        let mut daemon = TestDaemon::spawn(&home.path, extra);
+        daemon.owned = Some(home);
+        daemon.wait_ready().await;
         daemon
+    }
+
+    /// Starts a daemon on an existing home and waits until it answers `status`.
+    pub async fn start_on(home: &TestHome, extra: &[&str]) -> TestDaemon {
+        let mut daemon = TestDaemon::spawn(&home.path, extra);
+        daemon.wait_ready().await;
+        daemon
+    }
+
+    /// Starts a daemon on an existing home with its socket at `socket` (`--socket`), and waits
+    /// until it answers there. CLI commands for it need `--socket` too.
+    pub async fn start_with_socket(home: &TestHome, socket: &Path, extra: &[&str]) -> TestDaemon {
+        let mut args = vec!["--socket", socket.to_str().expect("a UTF-8 path")];
+        args.extend_from_slice(extra);
+        let mut daemon = TestDaemon::spawn(&home.path, &args);
+        daemon.socket = socket.to_path_buf();
+        daemon.wait_ready().await;
+        daemon
+    }
+
+    /// Spawns `guild daemon` on `home` without waiting; its log goes to a fresh file beside the
+    /// home.
+    pub fn spawn(home: &Path, extra: &[&str]) -> TestDaemon {
+        static RUNS: AtomicU32 = AtomicU32::new(0);
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let log = home.with_file_name(format!("daemon-{n}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = tokio::process::Command::from(guild(home));
+        cmd.args(DAEMON_ARGS)
+            .args(extra)
+            .env("GUILD_LOG", "info,guild_node=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .kill_on_drop(true);
+        let child = cmd.spawn().unwrap();
+        TestDaemon {
+            home: home.to_path_buf(),
+            socket: home.join("guild.sock"),
+            child,
+            log,
+            owned: None,
+        }
     }
 
     /// The control socket.
     pub fn socket(&self) -> PathBuf {
-        self.home.join("guild.sock")
+        self.socket.clone()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the daemon has not been reaped")
     }
 
     /// A client of its socket.
@@ -80,44 +185,100 @@ impl TestDaemon {
         Client::connect(self.socket()).await.unwrap()
     }
 
-    /// Waits until the socket answers `status` (polling readiness of an external process; fails
-    /// at once if the daemon exits).
-    pub async fn wait_ready(&mut self, within: Duration) -> Status {
-        let deadline = Instant::now() + within;
+    /// `status` over the socket.
+    pub async fn status(&self) -> Status {
+        bounded("status", async {
+            self.client().await.status().await.unwrap()
+        })
+        .await
+    }
+
+    /// The dial address of this daemon: its first listen address with `/p2p/<peer id>`.
+    pub async fn dial_addr(&self) -> String {
+        let status = self.status().await;
+        let listen = status.listen_addrs.first().expect("a listen address");
+        format!("{listen}/p2p/{}", status.peer_id)
+    }
+
+    /// What it has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the socket answers `status`, failing at once if the daemon exits. The daemon
+    /// signals readiness only by answering, so this polls (with a short pause between tries).
+    pub async fn wait_ready(&mut self) -> Status {
+        let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(mut client) = Client::connect(self.socket()).await {
-                if let Ok(status) = client.status().await {
+                if let Ok(Ok(status)) = tokio::time::timeout(WAIT, client.status()).await {
                     return status;
                 }
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("guild daemon exited early with {status}");
+                panic!(
+                    "guild daemon exited early with {status}; log:\n{}",
+                    self.log_text()
+                );
             }
             assert!(
                 Instant::now() < deadline,
-                "guild daemon not ready in {within:?}"
+                "guild daemon not ready in {WAIT:?}; log:\n{}",
+                self.log_text()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// Runs `guild --home <this home> args…`.
-    pub fn guild(&self, args: &[&str]) -> Output {
-        run(&self.home, args)
+    /// Runs `guild --home <this home> args…` (bounded).
+    pub async fn guild(&self, args: &[&str]) -> Output {
+        run_async(&self.home, args).await
     }
 
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        self.child.wait().unwrap()
+    /// Runs a `guild … --json` command that must succeed; its output parsed.
+    pub async fn guild_json(&self, args: &[&str]) -> serde_json::Value {
+        run_json(&self.home, args).await
+    }
+
+    /// Sends a signal (`TERM`, `KILL`…) to the daemon.
+    pub fn signal(&self, name: &str) {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name} {pid}");
+    }
+
+    /// Waits (bounded) for the daemon to exit and returns its status and how long it took.
+    pub async fn wait_exit(&mut self, within: Duration) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => (status.unwrap(), started.elapsed()),
+            Err(_) => panic!(
+                "guild daemon did not exit within {within:?}; log:\n{}",
+                self.log_text()
+            ),
+        }
     }
 }
 
 impl Drop for TestDaemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.child.start_kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- log of guild daemon on {} ---\n{}",
+                self.home.display(),
+                self.log_text()
+            );
+        }
     }
+}
+
+/// Awaits `fut`, failing the test if it takes longer than [`WAIT`].
+pub async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {WAIT:?}"))
 }

@@ -1,0 +1,309 @@
+//! Control-socket throughput and latency: `status` and `find` against a node whose index holds
+//! 10^4 signed profiles, with 1 and 16 concurrent clients.
+//!
+//! Everything runs in this process on one multi-threaded runtime: a real node (loopback,
+//! mDNS off, no peers), the real control server on a temp Unix socket, and N client tasks, each
+//! with its own connection, sending one request at a time (the protocol answers in order, so
+//! concurrency comes from connections). `find` is `local_only`, so it measures the index and the
+//! socket, not the DHT. Clients and server share the machine's cores, so the figures are a
+//! floor for what a separate client process would see. `find` results are counted from the raw
+//! JSON, not decoded into typed results (see the comment in `client`).
+//!
+//! `cargo bench -p guild-node --bench socket`; `GUILD_BENCH_SECS` sets the time per row (default
+//! 3), `GUILD_BENCH_ONLY=find` (or `status`) runs one method's rows, e.g. under `perf record`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use guild_core::control::{Call, Client, FindParams};
+use guild_core::fixtures::{profile, sign, tag};
+use guild_core::{Identity, Level, Skill};
+use guild_node::api::NodeHandle;
+use guild_node::control::{self, ServerLimits, ServerStats};
+use guild_node::node::{Node, NodeOptions};
+use guild_store::Store;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Profiles in the index.
+const PROFILES: usize = 10_000;
+/// Distinct skill tags across all profiles.
+const VOCABULARY: usize = 300;
+/// Concurrent clients per row.
+const CLIENTS: &[usize] = &[1, 16];
+/// Unmeasured warm-up before each row.
+const WARMUP: Duration = Duration::from_millis(300);
+
+/// xorshift64*: deterministic and dependency-free; quality is ample for picking tags.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// A tag index skewed towards the popular end (density ∝ 1/√i-ish), as real skill
+    /// vocabularies are: a few tags (`rust`, `python`) are on thousands of profiles, most on few.
+    fn tag(&mut self) -> usize {
+        let u = self.unit();
+        ((u * u) * VOCABULARY as f64) as usize
+    }
+}
+
+fn vocabulary() -> Vec<String> {
+    const STEMS: &[&str] = &[
+        "rust",
+        "python",
+        "kicad",
+        "pcb-design",
+        "embedded",
+        "welding",
+        "3d-printing",
+        "cnc",
+        "woodwork",
+        "ml",
+        "react",
+        "go",
+        "haskell",
+        "sewing",
+        "electronics",
+        "photography",
+        "audio",
+        "video",
+        "linux",
+        "networking",
+        "k8s",
+        "sql",
+        "statistics",
+        "writing",
+        "translation",
+        "law",
+        "accounting",
+        "design",
+        "ux",
+        "soldering",
+    ];
+    (0..VOCABULARY)
+        .map(|i| {
+            let stem = STEMS[i % STEMS.len()];
+            match i / STEMS.len() {
+                0 => stem.to_string(),
+                n => format!("{stem}-{n}"),
+            }
+        })
+        .collect()
+}
+
+/// Fills a store with `PROFILES` valid, signed profiles of 2 to 8 skills each.
+fn fill(store: &Store, vocab: &[String], rng: &mut Rng) {
+    let now = guild_core::time::now();
+    let levels = [
+        Level::Beginner,
+        Level::Intermediate,
+        Level::Advanced,
+        Level::Expert,
+    ];
+    for i in 0..PROFILES {
+        let mut secret = [0x5a; 32];
+        secret[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+        let id = Identity::from_secret(secret);
+        let mut body = profile(&id, &format!("member {i}"), &[], now);
+        let n = 2 + (rng.next() % 7) as usize;
+        let mut picked: Vec<usize> = (0..n).map(|_| rng.tag()).collect();
+        picked.sort_unstable();
+        picked.dedup();
+        body.skills = picked
+            .into_iter()
+            .map(|t| Skill {
+                tag: tag(&vocab[t]),
+                level: levels[(rng.next() % 4) as usize],
+            })
+            .collect();
+        store.put_profile(&sign(body, &id)).unwrap();
+    }
+    store.flush().unwrap();
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Method {
+    Status,
+    Find,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Status => "status",
+            Method::Find => "find",
+        }
+    }
+}
+
+/// One client: requests back to back until `end`; latencies of those started after `measure`.
+async fn client(
+    socket: &Path,
+    method: Method,
+    vocab: &[String],
+    seed: u64,
+    measure: Instant,
+    end: Instant,
+) -> (Vec<Duration>, usize, usize) {
+    let mut client = Client::connect(socket).await.unwrap();
+    let mut rng = Rng(seed | 1);
+    let mut latencies = Vec::with_capacity(1 << 16);
+    let mut matches = 0usize;
+    let mut requests = 0usize;
+    loop {
+        let started = Instant::now();
+        if started >= end {
+            break;
+        }
+        match method {
+            Method::Status => {
+                client.status().await.unwrap();
+            }
+            Method::Find => {
+                // One or two skills, like `guild find rust embedded`.
+                let skills = (0..1 + rng.next() % 2)
+                    .map(|_| tag(&vocab[rng.tag()]))
+                    .collect();
+                let call = Call::Find(FindParams {
+                    skills,
+                    local_only: true,
+                    ..FindParams::default()
+                });
+                // Counted from the raw JSON: decoding into `FindResults` would add the client's
+                // cost of checking each result's key (an ed25519 point decompression, ~20 µs)
+                // to what is meant to be the daemon's latency.
+                let found = client.call(&call).await.unwrap();
+                matches += found["results"].as_array().map_or(0, Vec::len);
+            }
+        }
+        requests += 1;
+        if started >= measure {
+            latencies.push(started.elapsed());
+        }
+    }
+    (latencies, matches, requests)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+fn main() {
+    let secs: f64 = std::env::var("GUILD_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = vocabulary();
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let filled = Instant::now();
+        fill(&store, &vocab, &mut rng);
+        let filled = filled.elapsed();
+
+        let identity = Identity::from_secret([0xB0; 32]);
+        let started = Instant::now();
+        let (node, node_task) = Node::start(identity, store, NodeOptions::local("bench"), None)
+            .await
+            .unwrap();
+        let started = started.elapsed();
+        let socket = dir.path().join("guild.sock");
+        let listener = control::bind(&socket).await.unwrap();
+        let cancel = CancellationToken::new();
+        let limits = ServerLimits {
+            max_connections: 64,
+            ..ServerLimits::default()
+        };
+        let server = tokio::spawn(control::serve(
+            listener,
+            NodeHandle::new(node.clone(), CancellationToken::new()),
+            limits,
+            ServerStats::default(),
+            cancel.clone(),
+        ));
+
+        let indexed = Client::connect(&socket)
+            .await
+            .unwrap()
+            .status()
+            .await
+            .unwrap()
+            .index
+            .profiles;
+        assert_eq!(indexed, PROFILES as u64, "every profile is indexed");
+        println!(
+            "control socket: {PROFILES} indexed profiles over {VOCABULARY} skill tags \
+             (signed and stored in {filled:.1?}, indexed at start in {started:.1?}); \
+             {secs} s per row, {} cores",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        println!();
+        println!("| method | clients | requests/s | p50 | p99 | mean results |");
+        println!("|--------|--------:|-----------:|----:|----:|-------------:|");
+        let only = std::env::var("GUILD_BENCH_ONLY").ok();
+        let methods = [Method::Status, Method::Find]
+            .into_iter()
+            .filter(|m| only.as_deref().is_none_or(|o| o == m.name()));
+        for method in methods {
+            for &n in CLIENTS {
+                let measure = Instant::now() + WARMUP;
+                let end = measure + Duration::from_secs_f64(secs);
+                let tasks: Vec<_> = (0..n)
+                    .map(|i| {
+                        let socket = socket.clone();
+                        let vocab = vocab.clone();
+                        tokio::spawn(async move {
+                            client(&socket, method, &vocab, 7 + i as u64 * 7919, measure, end).await
+                        })
+                    })
+                    .collect();
+                let mut all = Vec::new();
+                let (mut matches, mut requests) = (0, 0);
+                for t in tasks {
+                    let (l, m, r) = t.await.unwrap();
+                    all.extend(l);
+                    matches += m;
+                    requests += r;
+                }
+                all.sort_unstable();
+                let rate = all.len() as f64 / secs;
+                let mean_results = match method {
+                    Method::Status => "-".to_string(),
+                    Method::Find => format!("{:.1}", matches as f64 / requests.max(1) as f64),
+                };
+                println!(
+                    "| {} | {n} | {rate:.0} | {} | {} | {mean_results} |",
+                    method.name(),
+                    micros(percentile(&all, 0.50)),
+                    micros(percentile(&all, 0.99)),
+                );
+            }
+        }
+
+        cancel.cancel();
+        let _ = server.await;
+        node.shutdown();
+        let _ = node_task.await;
+    });
+}
