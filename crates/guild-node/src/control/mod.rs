@@ -3,7 +3,7 @@
 //!
 //! The daemon wires it up in three steps:
 //!
-//! ```ignore
+//! ```text
 //! let listener = control::bind(&socket_path).await?;          // refuses if a daemon runs
 //! let stats = control::ServerStats::default();                // read by /metrics
 //! tokio::spawn(control::serve(listener, node_handle, limits, stats.clone(), cancel.clone()));

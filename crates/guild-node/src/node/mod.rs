@@ -170,6 +170,8 @@ pub(crate) struct Inner {
     pub listening: tokio::sync::Notify,
     pub provided: Mutex<BTreeSet<Vec<u8>>>,
     pub syncing: Mutex<HashSet<PeerId>>,
+    /// Serialises changes to our own profile.
+    pub own_profile_lock: tokio::sync::Mutex<()>,
     /// The trust engine, fed with the attestations that count.
     pub trust: Mutex<guild_trust::TrustEngine<PublicKey>>,
     /// Attestations accepted per issuer.
@@ -233,6 +235,7 @@ impl Node {
             provided: Mutex::new(BTreeSet::new()),
             syncing: Mutex::new(HashSet::new()),
             penalties: Mutex::new(HashMap::new()),
+            own_profile_lock: tokio::sync::Mutex::new(()),
             trust: Mutex::new(trust::new_engine().map_err(|e| NodeError::Trust(e.to_string()))?),
             attestation_limiter: Mutex::new(RateLimiter::new(
                 trust::ATTESTATIONS_PER_ISSUER_PER_MINUTE,

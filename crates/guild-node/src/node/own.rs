@@ -38,6 +38,17 @@ impl Node {
         &self,
         draft: ProfileDraft,
     ) -> Result<Signed<Profile>, OwnProfileError> {
+        // One update at a time, so versions are issued in order.
+        let _guard = self.inner.own_profile_lock.lock().await;
+        // Each version must sort after the previous one (whole seconds). Rather than running ahead
+        // of the clock on rapid edits, wait for the next second (at most two).
+        if let Some(prev) = self.own_profile().ok().flatten().map(|p| p.body.issued_at) {
+            let now = guild_core::time::now();
+            if prev >= now && prev <= now + 1 {
+                let wait = std::time::Duration::from_secs(prev + 1 - now);
+                tokio::time::sleep(wait).await;
+            }
+        }
         let signed = self.sign_own(draft.clone())?;
         self.inner.store.put_meta(OWN_PROFILE_KEY, &draft)?;
         let _ = self.accept_profile(signed.clone());

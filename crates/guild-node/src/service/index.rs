@@ -199,46 +199,34 @@ impl Index {
             .map(str::to_lowercase)
             .collect();
         let asked = (q.skills.len() + q.resources.len()).max(1) as f64;
-        let mut out: Vec<Match> = candidates
+        let no_tags = q.skills.is_empty() && q.resources.is_empty();
+        // Score every candidate without allocating; build full matches for the best only.
+        let mut scored: Vec<(f64, PublicKey, f64, f64, f64)> = candidates
             .into_iter()
             .filter_map(|who| {
                 let e = self.entries.get(&who)?;
-                if e.expires_at <= now {
+                if e.expires_at <= now || !text_matches(e, &words) {
                     return None;
                 }
-                if !words.is_empty() {
-                    let hay = format!(
-                        "{} {} {}",
-                        e.name,
-                        e.bio,
-                        e.resources
-                            .iter()
-                            .map(|(_, d)| d.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    )
-                    .to_lowercase();
-                    if !words.iter().all(|w| hay.contains(w)) {
-                        return None;
-                    }
-                }
-                let matched_skills: Vec<(SkillTag, Level)> = q
-                    .skills
-                    .iter()
-                    .filter_map(|t| e.skills.iter().find(|(s, _)| s == t).cloned())
-                    .collect();
-                let matched_resources: Vec<SkillTag> = q
-                    .resources
-                    .iter()
-                    .filter(|t| e.resources.iter().any(|(r, _)| r == *t))
-                    .cloned()
-                    .collect();
-                let fit = if q.skills.is_empty() && q.resources.is_empty() {
+                let fit = if no_tags {
                     1.0
                 } else {
-                    (matched_skills.iter().map(|(_, l)| l.weight()).sum::<f64>()
-                        + matched_resources.len() as f64)
-                        / asked
+                    let skills: f64 = q
+                        .skills
+                        .iter()
+                        .filter_map(|t| {
+                            e.skills
+                                .iter()
+                                .find(|(s, _)| s == t)
+                                .map(|(_, l)| l.weight())
+                        })
+                        .sum();
+                    let resources = q
+                        .resources
+                        .iter()
+                        .filter(|t| e.resources.iter().any(|(r, _)| r == *t))
+                        .count() as f64;
+                    (skills + resources) / asked
                 };
                 let age = now.saturating_sub(e.issued_at) as f64;
                 let freshness = 0.5f64.powf(age / FRESHNESS_HALF_LIFE as f64);
@@ -246,6 +234,22 @@ impl Index {
                 // Trust and freshness modulate fit but never zero it out: an unknown member with
                 // the exact skills still shows up.
                 let score = fit * (0.5 + trust) * (0.5 + 0.5 * freshness);
+                Some((score, who, fit, trust, freshness))
+            })
+            .collect();
+        let order = |a: &(f64, PublicKey, f64, f64, f64), b: &(f64, PublicKey, f64, f64, f64)| {
+            b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+        };
+        let limit = q.limit.max(1);
+        if scored.len() > limit {
+            scored.select_nth_unstable_by(limit - 1, order);
+            scored.truncate(limit);
+        }
+        scored.sort_by(order);
+        scored
+            .into_iter()
+            .filter_map(|(score, who, fit, trust, freshness)| {
+                let e = self.entries.get(&who)?;
                 Some(Match {
                     peer: who,
                     name: e.name.clone(),
@@ -253,15 +257,21 @@ impl Index {
                     fit,
                     trust,
                     freshness,
-                    matched_skills,
-                    matched_resources,
+                    matched_skills: q
+                        .skills
+                        .iter()
+                        .filter_map(|t| e.skills.iter().find(|(s, _)| s == t).cloned())
+                        .collect(),
+                    matched_resources: q
+                        .resources
+                        .iter()
+                        .filter(|t| e.resources.iter().any(|(r, _)| r == *t))
+                        .cloned()
+                        .collect(),
                     issued_at: e.issued_at,
                 })
             })
-            .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.peer.cmp(&b.peer)));
-        out.truncate(q.limit.max(1));
-        out
+            .collect()
     }
 
     /// Known tags close to `tag` (edit distance ≤ 2, or one a prefix of the other), most common
@@ -287,6 +297,25 @@ impl Index {
             .map(|(_, _, k)| k.clone())
             .collect()
     }
+}
+
+/// Whether every word appears in the name, bio or a resource description (case-insensitive).
+fn text_matches(e: &Entry, words: &[String]) -> bool {
+    if words.is_empty() {
+        return true;
+    }
+    let hay = format!(
+        "{} {} {}",
+        e.name,
+        e.bio,
+        e.resources
+            .iter()
+            .map(|(_, d)| d.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+    .to_lowercase();
+    words.iter().all(|w| hay.contains(w))
 }
 
 fn drop_from(map: &mut HashMap<SkillTag, BTreeSet<PublicKey>>, t: &SkillTag, who: &PublicKey) {
