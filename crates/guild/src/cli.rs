@@ -1,7 +1,7 @@
 //! Command-line syntax (clap derive). Behaviour lives in `commands/`.
 
 use clap::{Args, Parser, Subcommand};
-use guild_core::{Level, SkillTag};
+use guild_core::{Level, PublicKey, RecordId, SkillTag};
 use std::path::PathBuf;
 
 /// Shown at the end of `guild --help`.
@@ -68,6 +68,59 @@ pub enum Command {
         /// e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…
         #[arg(value_name = "MULTIADDR")]
         addr: String,
+    },
+    /// Post a need: what you need and the skills or resources it takes. Members who have them
+    /// are notified and can answer with an offer.
+    Ask(AskArgs),
+    /// List the needs this node knows (open ones, unless --closed).
+    Needs(NeedsArgs),
+    /// Withdraw one of your needs; every node then stops offering on it.
+    Withdraw {
+        /// The need's id (see `guild needs --mine`).
+        #[arg(value_name = "NEED")]
+        need: RecordId,
+        /// Why (shown to others).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Offer to help with someone's need; the offer goes straight to the asker.
+    Offer {
+        /// The need's id (see `guild needs --matching`).
+        #[arg(value_name = "NEED")]
+        need: RecordId,
+        /// What you offer.
+        #[arg(value_name = "TEXT")]
+        text: String,
+    },
+    /// List offers on your needs and offers you made.
+    Offers {
+        /// Only the offers on this need.
+        #[arg(long, value_name = "NEED")]
+        need: Option<RecordId>,
+    },
+    /// Accept an offer on one of your needs: opens a collaboration with the offerer.
+    Accept {
+        /// The offer's id (see `guild offers`).
+        #[arg(value_name = "OFFER")]
+        offer: RecordId,
+    },
+    /// Work with others: list, show, post to, invite into, join and close collaborations.
+    #[command(subcommand)]
+    Collab(CollabCommand),
+    /// Send a direct message to a member.
+    Msg {
+        /// The member's peer id.
+        #[arg(value_name = "PEER")]
+        peer: PublicKey,
+        /// The message.
+        #[arg(value_name = "TEXT")]
+        text: String,
+    },
+    /// List the direct messages you received.
+    Inbox {
+        /// Include the messages you sent.
+        #[arg(long)]
+        sent: bool,
     },
     /// Stream events (peers, profiles, …) until interrupted; one JSON object per line with --json.
     Events {
@@ -205,4 +258,107 @@ pub struct FindArgs {
     /// Only the local index: no DHT lookup.
     #[arg(long)]
     pub local: bool,
+}
+
+/// `guild ask` arguments.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// What you need, in a sentence or two.
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+    /// A skill it takes (repeatable), e.g. `kicad` or "pcb design".
+    #[arg(
+        long = "skill",
+        value_name = "TAG",
+        required_unless_present = "resources"
+    )]
+    pub skills: Vec<SkillTag>,
+    /// A resource it takes (repeatable), e.g. `3d-printer`.
+    #[arg(long = "resource", value_name = "TAG")]
+    pub resources: Vec<SkillTag>,
+    /// How long the need stays open: e.g. 12h, 7d, 2w (default 7d, at most 30d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_need_lifetime)]
+    pub expires: Option<u64>,
+}
+
+/// A need's lifetime from `--expires`: a positive duration of at most 30 days, in seconds.
+fn parse_need_lifetime(text: &str) -> Result<u64, String> {
+    let secs = guild_core::time::parse_duration(text)?;
+    let max = guild_core::limits::MAX_NEED_LIFETIME;
+    if secs == 0 {
+        return Err("a need must stay open for some time, e.g. 12h or 7d".into());
+    }
+    if secs > max {
+        return Err(format!(
+            "`{}` is longer than the maximum lifetime of a need, {}d",
+            text.trim(),
+            max / guild_core::time::DAY
+        ));
+    }
+    Ok(secs)
+}
+
+/// `guild needs` arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").multiple(false)))]
+pub struct NeedsArgs {
+    /// Only the needs you posted.
+    #[arg(long, group = "which")]
+    pub mine: bool,
+    /// Only others' needs that ask for a skill or resource you have.
+    #[arg(long, group = "which")]
+    pub matching: bool,
+    /// Every need this node knows (the default).
+    #[arg(long, group = "which")]
+    pub all: bool,
+    /// Include withdrawn and expired needs.
+    #[arg(long)]
+    pub closed: bool,
+}
+
+/// `guild collab …`.
+#[derive(Debug, Subcommand)]
+pub enum CollabCommand {
+    /// Your collaborations and pending invitations.
+    #[command(alias = "ls")]
+    List,
+    /// One collaboration with its log (members only).
+    Show {
+        /// The collaboration's id.
+        #[arg(value_name = "COLLAB")]
+        collab: RecordId,
+    },
+    /// Post to a collaboration's log; every member receives it.
+    Post {
+        /// The collaboration's id.
+        #[arg(value_name = "COLLAB")]
+        collab: RecordId,
+        /// The message.
+        #[arg(value_name = "TEXT")]
+        text: String,
+    },
+    /// Invite a member into a collaboration.
+    Invite {
+        /// The collaboration's id.
+        #[arg(value_name = "COLLAB")]
+        collab: RecordId,
+        /// The invitee's peer id.
+        #[arg(value_name = "PEER")]
+        peer: PublicKey,
+    },
+    /// Accept an invitation into a collaboration.
+    Join {
+        /// The collaboration's id.
+        #[arg(value_name = "COLLAB")]
+        collab: RecordId,
+    },
+    /// Close a collaboration: the work is done (attestations refer to closed collaborations).
+    Close {
+        /// The collaboration's id.
+        #[arg(value_name = "COLLAB")]
+        collab: RecordId,
+        /// What came of it.
+        #[arg(long, default_value = "")]
+        summary: String,
+    },
 }

@@ -44,6 +44,17 @@ pub struct NotRunning {
 #[error("{0}")]
 pub struct Usage(pub String);
 
+/// An offer or a message was stored but not delivered: the recipient is unreachable (and the
+/// daemon keeps retrying) or refused it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Undelivered {
+    /// What to tell the user.
+    pub message: String,
+    /// Unreachable (exit 5) rather than refused (exit 1).
+    pub unreachable: bool,
+}
+
 /// The exit code for an error: the first cause in the chain that says.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
@@ -52,6 +63,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
         if cause.downcast_ref::<Usage>().is_some() {
             return USAGE;
+        }
+        if let Some(u) = cause.downcast_ref::<Undelivered>() {
+            return if u.unreachable { UNREACHABLE } else { ERROR };
         }
         if let Some(e) = cause.downcast_ref::<ClientError>() {
             return match e {

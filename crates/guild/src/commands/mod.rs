@@ -1,9 +1,11 @@
 //! What each subcommand does. Commands other than `init`, `daemon` and `completions` talk to the
 //! daemon through its control socket, never to the store.
 
+mod collab;
 mod events;
 mod local;
 mod profile;
+mod pull;
 mod query;
 
 use crate::cli::{Cli, Command};
@@ -82,6 +84,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Profile(cmd) => profile::run(&ctx, cmd).await,
             Command::Find(args) => query::find(&ctx, args).await,
             Command::Connect { addr } => query::connect(&ctx, addr).await,
+            Command::Ask(args) => pull::ask(&ctx, args).await,
+            Command::Needs(args) => pull::needs(&ctx, args).await,
+            Command::Withdraw { need, reason } => pull::withdraw(&ctx, need, reason).await,
+            Command::Offer { need, text } => pull::offer(&ctx, need, text).await,
+            Command::Offers { need } => pull::offers(&ctx, need).await,
+            Command::Accept { offer } => pull::accept(&ctx, offer).await,
+            Command::Collab(cmd) => collab::run(&ctx, cmd).await,
+            Command::Msg { peer, text } => collab::msg(&ctx, peer, text).await,
+            Command::Inbox { sent } => collab::inbox(&ctx, sent).await,
             Command::Events { kinds } => events::run(&ctx, kinds).await,
             Command::Shutdown => query::shutdown(&ctx).await,
             Command::Completions { .. } | Command::Daemon(_) => Ok(()),

@@ -1,0 +1,276 @@
+//! `ask`, `needs`, `withdraw`, `offer`, `offers`, `accept`: needs and the offers answering them.
+
+use super::collab;
+use super::Ctx;
+use crate::cli::{AskArgs, NeedsArgs};
+use crate::exit::Undelivered;
+use crate::output;
+use guild_core::control::pull::{
+    AcceptParams, AskParams, Asked, CollabView, Delivery, NeedFilter, NeedStatus, NeedView, Needs,
+    NeedsParams, OfferParams, OfferView, Offers, OffersParams, WithdrawParams,
+};
+use guild_core::control::Call;
+use guild_core::RecordId;
+
+/// A refusal in [`Delivery::error`] starts with this; anything else means unreachable.
+const REFUSED_PREFIX: &str = "refused by the recipient";
+
+/// Prefix of an id shown where it only points at something (the full id is in `--json`).
+pub fn short(id: &RecordId) -> String {
+    let hex = id.to_string();
+    format!("{}…", &hex[..12])
+}
+
+/// `guild ask`.
+pub async fn ask(ctx: &Ctx, args: AskArgs) -> anyhow::Result<()> {
+    let params = AskParams {
+        text: args.text,
+        skills: args.skills,
+        resources: args.resources,
+        expires_secs: args.expires,
+    };
+    let asked: Asked = ctx.client().await?.call_as(&Call::Ask(params)).await?;
+    if ctx.json {
+        return output::json(&asked);
+    }
+    let need = &asked.need;
+    output::line(&format!("Posted need {}", need.id))?;
+    output::fields(&[
+        ("asks for", tags_of(need, false)),
+        ("expires", output::relative(need.expires_at)),
+    ])?;
+    if asked.published {
+        output::line(
+            "Members with these skills are notified; offers arrive as `offer.received` events \
+             (`guild offers` lists them).",
+        )?;
+    } else {
+        output::line(
+            "No peer is connected yet: the need is saved and spreads to the mesh when peers connect.",
+        )?;
+    }
+    Ok(())
+}
+
+/// `guild needs`.
+pub async fn needs(ctx: &Ctx, args: NeedsArgs) -> anyhow::Result<()> {
+    let filter = if args.mine {
+        NeedFilter::Mine
+    } else if args.matching {
+        NeedFilter::Matching
+    } else {
+        NeedFilter::All
+    };
+    let params = NeedsParams {
+        filter,
+        include_closed: args.closed,
+    };
+    let needs: Needs = ctx.client().await?.call_as(&Call::Needs(params)).await?;
+    if ctx.json {
+        return output::json(&needs);
+    }
+    if needs.needs.is_empty() {
+        output::line(match filter {
+            NeedFilter::Mine => "You have no open needs; post one with `guild ask`.",
+            NeedFilter::Matching => "No open needs ask for your skills or resources.",
+            NeedFilter::All => "No open needs known.",
+        })?;
+        return Ok(());
+    }
+    let mut header = vec!["ID", "ASKER", "ASKS FOR", "EXPIRES", "OFFERS"];
+    if args.closed {
+        header.push("STATUS");
+    }
+    header.push("TEXT");
+    let rows: Vec<Vec<String>> = needs
+        .needs
+        .iter()
+        .map(|n| {
+            let mut row = vec![
+                n.id.to_string(),
+                if n.mine {
+                    "you".to_string()
+                } else {
+                    n.asker_name
+                        .clone()
+                        .filter(|name| !name.is_empty())
+                        .unwrap_or_else(|| n.asker.to_string())
+                },
+                tags_of(n, true),
+                output::relative(n.expires_at),
+                n.offers.to_string(),
+            ];
+            if args.closed {
+                row.push(status(n.status).to_string());
+            }
+            row.push(one_line(&n.text));
+            row
+        })
+        .collect();
+    output::table(&header, &rows)?;
+    if needs.needs.iter().any(|n| !n.matched.is_empty()) {
+        output::line("* a skill or resource you have; answer with `guild offer <id> \"…\"`")?;
+    }
+    Ok(())
+}
+
+/// The asked skills and resources; with `mark`, those this node's owner has get a `*`.
+fn tags_of(need: &NeedView, mark: bool) -> String {
+    let star = |t: &guild_core::SkillTag| {
+        if mark && need.matched.contains(t) {
+            "*"
+        } else {
+            ""
+        }
+    };
+    need.skills
+        .iter()
+        .map(|t| format!("{t}{}", star(t)))
+        .chain(
+            need.resources
+                .iter()
+                .map(|t| format!("{t}{} (resource)", star(t))),
+        )
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn status(s: NeedStatus) -> &'static str {
+    match s {
+        NeedStatus::Open => "open",
+        NeedStatus::Withdrawn => "withdrawn",
+        NeedStatus::Expired => "expired",
+    }
+}
+
+/// Text on one table row: line breaks become spaces.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `guild withdraw`.
+pub async fn withdraw(ctx: &Ctx, need: RecordId, reason: String) -> anyhow::Result<()> {
+    let call = Call::NeedWithdraw(WithdrawParams { need, reason });
+    let result = ctx.client().await?.call(&call).await?;
+    if ctx.json {
+        return output::json(&result);
+    }
+    output::line(&format!(
+        "Withdrew need {need}; nodes that hear of it stop taking offers on it."
+    ))?;
+    Ok(())
+}
+
+/// `guild offer`.
+pub async fn offer(ctx: &Ctx, need: RecordId, text: String) -> anyhow::Result<()> {
+    let call = Call::Offer(OfferParams { need, text });
+    let delivery: Delivery = ctx.client().await?.call_as(&call).await?;
+    report_delivery(ctx, &delivery, "offer", "the asker")
+}
+
+/// Prints a [`Delivery`]; one that did not arrive is an [`Undelivered`] error (exit 5 when the
+/// recipient is unreachable and the daemon keeps retrying, 1 when it refused).
+pub fn report_delivery(
+    ctx: &Ctx,
+    delivery: &Delivery,
+    what: &str,
+    recipient: &str,
+) -> anyhow::Result<()> {
+    if ctx.json {
+        output::json(delivery)?;
+    }
+    if delivery.delivered {
+        if !ctx.json {
+            let mut what = what.to_string();
+            if let Some(first) = what.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            output::line(&format!("{what} {} delivered to {recipient}.", delivery.id))?;
+        }
+        return Ok(());
+    }
+    let reason = delivery.error.clone().unwrap_or_default();
+    if let Some(refusal) = reason.strip_prefix(REFUSED_PREFIX) {
+        let refusal = refusal.trim_start_matches(':').trim();
+        return Err(Undelivered {
+            message: format!("{recipient} refused the {what} {}: {refusal}", delivery.id),
+            unreachable: false,
+        }
+        .into());
+    }
+    // The daemon's reason may already say that it keeps retrying; say it once, in our words.
+    let reason = reason
+        .split("; the daemon keeps retrying")
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let reason = if reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reason})")
+    };
+    Err(Undelivered {
+        message: format!(
+            "{recipient} is unreachable{reason}. The {what} {} is saved and the daemon keeps \
+             retrying in the background; it reports the final outcome as a `delivery.outcome` \
+             event (`guild events --kind delivery.outcome`)",
+            delivery.id
+        ),
+        unreachable: true,
+    }
+    .into())
+}
+
+/// `guild offers`.
+pub async fn offers(ctx: &Ctx, need: Option<RecordId>) -> anyhow::Result<()> {
+    let call = Call::Offers(OffersParams { need });
+    let offers: Offers = ctx.client().await?.call_as(&call).await?;
+    if ctx.json {
+        return output::json(&offers);
+    }
+    if offers.offers.is_empty() {
+        output::line("No offers yet.")?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = offers.offers.iter().map(offer_row).collect();
+    output::table(&["ID", "NEED", "FROM", "SENT", "ACCEPTED", "TEXT"], &rows)?;
+    if offers
+        .offers
+        .iter()
+        .any(|o| !o.mine && o.accepted_in.is_none())
+    {
+        output::line("Accept an offer on your need with `guild accept <id>`.")?;
+    }
+    Ok(())
+}
+
+fn offer_row(o: &OfferView) -> Vec<String> {
+    vec![
+        o.id.to_string(),
+        short(&o.need),
+        if o.mine {
+            "you".to_string()
+        } else {
+            o.from.to_string()
+        },
+        output::relative(o.issued_at),
+        o.accepted_in.as_ref().map(short).unwrap_or_default(),
+        one_line(&o.text),
+    ]
+}
+
+/// `guild accept`.
+pub async fn accept(ctx: &Ctx, offer: RecordId) -> anyhow::Result<()> {
+    let call = Call::Accept(AcceptParams { offer });
+    let view: CollabView = ctx.client().await?.call_as(&call).await?;
+    if ctx.json {
+        return output::json(&view);
+    }
+    output::line(&format!("Opened collaboration {}", view.id))?;
+    collab::summary(&view)?;
+    output::line(&format!(
+        "Post to it with `guild collab post {} \"…\"`.",
+        view.id
+    ))?;
+    Ok(())
+}

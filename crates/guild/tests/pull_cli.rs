@@ -1,0 +1,330 @@
+//! The pull-workflow commands against the real control server backed by a fake node: what they
+//! send, how they print, and their exit codes when an offer or message is not delivered.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use guild_core::control::pull::{
+    Delivery, NeedFilter, NeedStatus, NeedView, Needs, OfferView, Offers,
+};
+use guild_core::control::{to_result, Call, CallError, Event};
+use guild_core::{Identity, PublicKey, RecordId, SkillTag};
+use guild_node::control::{self, Handle, ServerLimits, ServerStats};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Offers on this need find the asker unreachable; on [`REFUSED`] the asker refuses.
+const UNREACHABLE: RecordId = RecordId([0xEE; 32]);
+const REFUSED: RecordId = RecordId([0xDD; 32]);
+const NEED: RecordId = RecordId([0x11; 32]);
+const OFFER: RecordId = RecordId([0x22; 32]);
+
+fn key(seed: u8) -> PublicKey {
+    Identity::from_secret([seed; 32]).public()
+}
+
+fn tag(s: &str) -> SkillTag {
+    SkillTag::parse(s).unwrap()
+}
+
+#[derive(Clone)]
+struct Fake {
+    calls: Arc<Mutex<Vec<Call>>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Handle for Fake {
+    async fn call(&self, call: Call) -> Result<Value, CallError> {
+        self.calls.lock().unwrap().push(call.clone());
+        match call {
+            Call::Needs(_) => to_result(&Needs {
+                needs: vec![NeedView {
+                    id: NEED,
+                    asker: key(1),
+                    asker_name: Some("Ada".into()),
+                    text: "Review my\nKiCad layout".into(),
+                    skills: vec![tag("kicad"), tag("pcb-design")],
+                    resources: vec![tag("3d-printer")],
+                    issued_at: guild_core::time::now(),
+                    expires_at: guild_core::time::now() + 3 * 86_400,
+                    status: NeedStatus::Open,
+                    mine: false,
+                    matched: vec![tag("kicad")],
+                    offers: 2,
+                }],
+            }),
+            Call::Offer(p) if p.need == UNREACHABLE => to_result(&Delivery {
+                id: OFFER,
+                delivered: false,
+                error: Some(
+                    "cannot connect to the peer; the daemon keeps retrying and reports the \
+                     outcome as a delivery.outcome event"
+                        .into(),
+                ),
+            }),
+            Call::Offer(p) if p.need == REFUSED => to_result(&Delivery {
+                id: OFFER,
+                delivered: false,
+                error: Some("refused by the recipient: need 1111 was withdrawn".into()),
+            }),
+            Call::Offer(_) | Call::Msg(_) => to_result(&Delivery {
+                id: OFFER,
+                delivered: true,
+                error: None,
+            }),
+            Call::Offers(_) => to_result(&Offers {
+                offers: vec![OfferView {
+                    id: OFFER,
+                    need: NEED,
+                    from: key(2),
+                    to: key(1),
+                    text: "I can".into(),
+                    issued_at: guild_core::time::now(),
+                    mine: false,
+                    accepted_in: None,
+                }],
+            }),
+            Call::CollabShow(p) => Err(CallError::not_found(format!(
+                "no collaboration {} is known here",
+                p.collab
+            ))),
+            other => Err(CallError::unavailable(format!(
+                "{} is not faked",
+                other.method()
+            ))),
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        let rx = self.events.subscribe();
+        // Queued before the acknowledgement is written, so they follow it.
+        let samples = [
+            Event::NeedMatched {
+                need: NEED,
+                asker: key(1),
+                text: "Review my KiCad layout".into(),
+                matched: vec![tag("kicad")],
+                expires_at: guild_core::time::now() + 86_400,
+            },
+            Event::OfferReceived {
+                offer: OFFER,
+                need: NEED,
+                from: key(2),
+                text: "I can".into(),
+            },
+            Event::DeliveryOutcome {
+                record: OFFER,
+                kind: "collab_entry".into(),
+                to: key(2),
+                delivered: false,
+                attempts: 5,
+                error: Some("timed out".into()),
+            },
+            Event::CollabEntryAdded {
+                collab: NEED,
+                entry: OFFER,
+                author: key(2),
+                kind: "post".into(),
+                text: Some("hello".into()),
+            },
+            Event::MessageReceived {
+                message: OFFER,
+                from: key(2),
+                text: "hi".into(),
+            },
+        ];
+        for e in samples {
+            let _ = self.events.send(e);
+        }
+        rx
+    }
+}
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    fake: Fake,
+    cancel: CancellationToken,
+}
+
+impl Daemon {
+    async fn start() -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("fake.sock");
+        let listener = control::bind(&socket).await.unwrap();
+        let fake = Fake {
+            calls: Arc::default(),
+            events: broadcast::channel(64).0,
+        };
+        let cancel = CancellationToken::new();
+        tokio::spawn(control::serve(
+            listener,
+            fake.clone(),
+            ServerLimits::default(),
+            ServerStats::default(),
+            cancel.clone(),
+        ));
+        Daemon {
+            dir,
+            socket,
+            fake,
+            cancel,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::from(common::guild(&self.dir.path().join("home")));
+        cmd.arg("--socket").arg(&self.socket).args(args);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = tokio::time::timeout(WAIT, self.command(args).output())
+            .await
+            .unwrap()
+            .unwrap();
+        common::parts(&output)
+    }
+
+    fn last_call(&self) -> Call {
+        self.fake.calls.lock().unwrap().last().cloned().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn needs_and_offers_print_tables() {
+    let d = Daemon::start().await;
+    let (code, out, err) = d.run(&["needs", "--matching"]).await;
+    assert_eq!(code, 0, "{err}");
+    let Call::Needs(p) = d.last_call() else {
+        panic!("not needs")
+    };
+    assert_eq!((p.filter, p.include_closed), (NeedFilter::Matching, false));
+    let mut lines = out.lines();
+    assert!(lines.next().unwrap().starts_with("ID "), "{out}");
+    let row = lines.next().unwrap();
+    for needle in [
+        &NEED.to_string()[..],
+        "Ada",
+        "kicad*, pcb-design, 3d-printer (resource)",
+        "Review my KiCad layout",
+    ] {
+        assert!(row.contains(needle), "{needle:?} in\n{out}");
+    }
+    // Expiry is relative to now, so either side of a second boundary.
+    assert!(row.contains("in 3d") || row.contains("in 2d 23h"), "{out}");
+    assert!(out.contains("* a skill or resource you have"), "{out}");
+
+    let (code, out, _) = d.run(&["offers", "--need", &NEED.to_string()]).await;
+    assert_eq!(code, 0);
+    let Call::Offers(p) = d.last_call() else {
+        panic!("not offers")
+    };
+    assert_eq!(p.need, Some(NEED));
+    assert!(
+        out.contains(&OFFER.to_string()) && out.contains("I can"),
+        "{out}"
+    );
+    assert!(out.contains("guild accept <id>"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undelivered_offer_says_why_and_exits_5_or_1() {
+    let d = Daemon::start().await;
+    let (code, out, err) = d.run(&["offer", &NEED.to_string(), "I can"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("delivered to the asker"), "{out}");
+
+    // Unreachable: exit 5, the reason once, and what the daemon does about it.
+    let (code, out, err) = d.run(&["offer", &UNREACHABLE.to_string(), "I can"]).await;
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.starts_with("error: the asker is unreachable (cannot connect to the peer)."),
+        "{err}"
+    );
+    assert!(
+        err.contains("keeps retrying") && err.contains("delivery.outcome"),
+        "{err}"
+    );
+    assert_eq!(err.matches("keeps retrying").count(), 1, "{err}");
+    // With --json the result is printed too, and the exit code is the same.
+    let (code, out, _) = d
+        .run(&["offer", &UNREACHABLE.to_string(), "I can", "--json"])
+        .await;
+    assert_eq!(code, 5);
+    let delivery: Delivery = serde_json::from_str(&out).unwrap();
+    assert!(!delivery.delivered);
+
+    // Refused: no retry, exit 1.
+    let (code, _, err) = d.run(&["offer", &REFUSED.to_string(), "I can"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the asker refused the offer") && err.contains("withdrawn"),
+        "{err}"
+    );
+
+    let (code, _, err) = d.run(&["collab", "show", &NEED.to_string()]).await;
+    assert_eq!(code, 4, "{err}");
+    let (code, _, err) = d
+        .run(&["ask", "x", "--skill", "kicad", "--expires", "31d"])
+        .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("maximum lifetime of a need, 30d"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_events_read_well_without_json() {
+    let d = Daemon::start().await;
+    let mut child = d
+        .command(&["events"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = vec![];
+    for _ in 0..5 {
+        seen.push(
+            tokio::time::timeout(WAIT, lines.next_line())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    child.kill().await.unwrap();
+    let expect = [
+        (
+            "need.matched",
+            "\"Review my KiCad layout\" (you have kicad; expires in ",
+        ),
+        ("offer.received", "from"),
+        ("delivery.outcome", "collab entry"),
+        ("collab.entry", "post: \"hello\""),
+        ("message.received", ": \"hi\""),
+    ];
+    for (line, (kind, needle)) in seen.iter().zip(expect) {
+        assert!(
+            line.starts_with(kind) && line.contains(needle),
+            "{kind} / {needle:?}: {line}"
+        );
+    }
+    assert!(
+        seen[2].contains("NOT delivered") && seen[2].contains("5 attempts"),
+        "{seen:?}"
+    );
+}
