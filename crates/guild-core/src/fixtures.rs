@@ -136,6 +136,7 @@ pub fn one_of_each() -> Vec<AnyRecord> {
             issued_at: T0,
             expires_at: T0 + 365 * DAY,
             seq: 1,
+            clock: 1,
             entry: EntryKind::Post {
                 text: "first pass done".into(),
             },

@@ -398,6 +398,7 @@ async fn hostile_deliveries_are_refused_with_reasons_and_penalised() {
         issued_at: now,
         expires_at: now + 3600,
         seq: 1,
+        clock: 1,
         entry: EntryKind::Post {
             text: "let me in".into(),
         },
@@ -456,6 +457,7 @@ async fn only_members_post_and_entries_cannot_be_replayed() {
         issued_at: now,
         expires_at: now + 3600,
         seq,
+        clock: seq,
         entry: EntryKind::Post { text: text.into() },
     };
     let first = sign(entry(1, "first"), &member_id);

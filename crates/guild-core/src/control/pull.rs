@@ -296,9 +296,13 @@ pub struct Delivery {
     pub id: RecordId,
     /// Whether the recipient acknowledged it.
     pub delivered: bool,
-    /// Why not, when it was not; the daemon keeps retrying and reports the outcome as an event.
+    /// Why not, when it was not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The recipient was unreachable and the daemon keeps retrying in the background; the final
+    /// outcome comes as a `delivery.outcome` event. False when delivered or refused (final).
+    #[serde(default)]
+    pub retrying: bool,
 }
 
 /// Result of `offers`.

@@ -148,8 +148,9 @@ pub enum EntryKind {
     },
 }
 
-/// A signed entry in a collaboration's log. Entries are ordered by (`issued_at`, issuer, `seq`) and
-/// deduplicated by id; a replayed entry has a known id and is ignored.
+/// A signed entry in a collaboration's log. Entries are ordered by their Lamport `clock` (then
+/// `issued_at`, issuer, `seq`), so a reply always sorts after what it answers; they are
+/// deduplicated by id, and a replayed entry has a known id and is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollabEntry {
     /// Format version.
@@ -164,6 +165,8 @@ pub struct CollabEntry {
     pub expires_at: UnixTime,
     /// Per-issuer, per-collaboration sequence number, starting at 1.
     pub seq: u64,
+    /// Lamport clock: one more than the highest clock of the entries the author had seen.
+    pub clock: u64,
     /// What the entry does.
     pub entry: EntryKind,
 }
@@ -190,6 +193,7 @@ impl RecordBody for CollabEntry {
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {
         let c = FieldCheck(Self::KIND);
         c.ensure(self.seq >= 1, "seq", "sequence numbers start at 1")?;
+        c.ensure(self.clock >= 1, "clock", "clocks start at 1")?;
         match &self.entry {
             EntryKind::Post { text } => c.nonempty_text("text", text, MAX_TEXT_BYTES),
             EntryKind::Close { summary } => c.text("summary", summary, MAX_TEXT_BYTES),

@@ -22,6 +22,16 @@ fn entry_kind(e: &EntryKind) -> (&'static str, Option<String>, Option<PublicKey>
     }
 }
 
+/// Log order: Lamport clock (causal), then time, author and sequence as tie-breakers.
+pub(crate) fn entry_order(a: &Signed<CollabEntry>, b: &Signed<CollabEntry>) -> std::cmp::Ordering {
+    (a.body.clock, a.body.issued_at, a.signer, a.body.seq).cmp(&(
+        b.body.clock,
+        b.body.issued_at,
+        b.signer,
+        b.body.seq,
+    ))
+}
+
 fn entry_view(e: &Signed<CollabEntry>) -> EntryView {
     let (kind, text, member) = entry_kind(&e.body.entry);
     EntryView {
@@ -65,9 +75,7 @@ impl Node {
             .filter_map(|r| Signed::<CollabEntry>::try_from(r).ok())
             .filter(|e| e.body.collaboration == *collab)
             .collect();
-        log.sort_by(|a, b| {
-            (a.body.issued_at, a.signer, a.body.seq).cmp(&(b.body.issued_at, b.signer, b.body.seq))
-        });
+        log.sort_by(entry_order);
         log
     }
 
@@ -175,6 +183,7 @@ impl Node {
             issued_at: now,
             expires_at: c.body.expires_at.max(now + 1),
             seq,
+            clock: log.iter().map(|e| e.body.clock).max().unwrap_or(0) + 1,
             entry,
         };
         let e = sign(self, body)?;
@@ -202,10 +211,16 @@ impl Node {
                 invite: Box::new(record.clone()),
                 log,
             };
-            if let Err(err) = self.deliver(*member, req, e.id(), "invitation").await {
-                return Err(PullError::Unreachable(format!(
-                    "invitation not delivered yet: {err}"
-                )));
+            match self.deliver(*member, req, e.id(), "invitation").await {
+                Ok(()) => {}
+                Err(err @ super::deliver::DeliverError::Refused(_)) => {
+                    return Err(PullError::Invalid(format!("the invitation was {err}")))
+                }
+                Err(err) => {
+                    return Err(PullError::Unreachable(format!(
+                        "invitation stored but not delivered yet ({err}); the daemon keeps retrying"
+                    )))
+                }
             }
         }
         for m in recipients {
@@ -430,9 +445,7 @@ impl Node {
         if !entries.iter().any(|e| e.id() == inv.id()) {
             entries.push(inv.clone());
         }
-        entries.sort_by(|a, b| {
-            (a.body.issued_at, a.signer, a.body.seq).cmp(&(b.body.issued_at, b.signer, b.body.seq))
-        });
+        entries.sort_by(entry_order);
         if !members(&c.body, &entries).contains(&inv.signer) {
             return Err("the inviter is not a member".into());
         }

@@ -487,14 +487,21 @@ pub(crate) fn delivery(id: RecordId, result: Result<(), DeliverError>) -> Delive
             id,
             delivered: true,
             error: None,
+            retrying: false,
         },
-        Err(e) => Delivery {
+        Err(DeliverError::Unreachable(r)) => Delivery {
             id,
             delivered: false,
-            error: Some(match e {
-                DeliverError::Unreachable(r) => format!("{r}; the daemon keeps retrying and reports the outcome as a delivery.outcome event"),
-                refused => refused.to_string(),
-            }),
+            error: Some(format!(
+                "recipient unreachable ({r}); the daemon keeps retrying and reports the outcome as a delivery.outcome event"
+            )),
+            retrying: true,
+        },
+        Err(refused) => Delivery {
+            id,
+            delivered: false,
+            error: Some(refused.to_string()),
+            retrying: false,
         },
     }
 }

@@ -82,13 +82,7 @@ impl Node {
             .into_iter()
             .map(|c| {
                 let mut log = logs.remove(&c.id()).unwrap_or_default();
-                log.sort_by(|a, b| {
-                    (a.body.issued_at, a.signer, a.body.seq).cmp(&(
-                        b.body.issued_at,
-                        b.signer,
-                        b.body.seq,
-                    ))
-                });
+                log.sort_by(super::collab::entry_order);
                 (c.id(), membership(&c.body, &log))
             })
             .collect()
