@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{options, poll_until, within, TestNode};
+use common::{next_event, options, poll_until, TestNode};
 use guild_core::codec;
 use guild_core::control::pull::*;
 use guild_core::control::Event;
@@ -14,19 +14,6 @@ use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
 use guild_core::{AnyRecord, CollabEntry, EntryKind, Message, RecordId, RecordKind, Signed};
 use guild_net::NetConfig;
 use guild_node::node::PullError;
-
-async fn next_event(n: &mut TestNode, what: &str, mut pick: impl FnMut(&Event) -> bool) -> Event {
-    within(what, async {
-        loop {
-            match n.events.recv().await {
-                Ok(e) if pick(&e) => return e,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("{what}: {e}"),
-            }
-        }
-    })
-    .await
-}
 
 fn ask(text: &str, skills: &[&str]) -> AskParams {
     AskParams {

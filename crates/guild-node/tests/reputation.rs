@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{options, poll_until, within, TestNode};
+use common::{next_event, options, poll_until, within, TestNode};
 use guild_core::control::pull::*;
 use guild_core::control::reputation::*;
 use guild_core::control::Event;
@@ -13,19 +13,6 @@ use guild_core::fixtures::{attestation, identity, sign, tag};
 use guild_core::{AnyRecord, RecordId};
 use guild_net::{NetConfig, NetEvent, Topic};
 use guild_node::service::index::Query;
-
-async fn next_event(n: &mut TestNode, what: &str, mut pick: impl FnMut(&Event) -> bool) -> Event {
-    within(what, async {
-        loop {
-            match n.events.recv().await {
-                Ok(e) if pick(&e) => return e,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("{what}: {e}"),
-            }
-        }
-    })
-    .await
-}
 
 /// `asker` asks for `skill`, `helper` offers, `asker` accepts and closes. Returns the collaboration.
 async fn collaborate(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -> RecordId {

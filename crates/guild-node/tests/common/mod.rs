@@ -133,3 +133,21 @@ pub async fn poll_until(what: &str, mut cond: impl FnMut() -> bool) {
     .await;
     assert!(r.is_ok(), "timed out waiting until {what}");
 }
+
+/// Waits for the first event `pick` accepts, bounded by [`WAIT`].
+pub async fn next_event(
+    n: &mut TestNode,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> bool,
+) -> Event {
+    within(what, async {
+        loop {
+            match n.events.recv().await {
+                Ok(e) if pick(&e) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{what}: {e}"),
+            }
+        }
+    })
+    .await
+}
