@@ -122,6 +122,37 @@ pub enum Command {
         #[arg(long)]
         sent: bool,
     },
+    /// Vouch for a fellow member of a closed collaboration: a signed attestation of their work
+    /// in one skill, published to the community. A negative score is criticism.
+    Vouch(VouchArgs),
+    /// Revoke one of your attestations; every node that hears of it stops counting it.
+    Revoke {
+        /// The attestation's id (see `guild attestations --by <your peer id>`).
+        #[arg(value_name = "ATTESTATION")]
+        attestation: RecordId,
+        /// Why (shown to others).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// List the attestations this node knows and whether each counts in your trust.
+    Attestations {
+        /// Only attestations about this member (peer id).
+        #[arg(long, value_name = "PEER")]
+        about: Option<PublicKey>,
+        /// Only attestations issued by this member (peer id).
+        #[arg(long, value_name = "PEER")]
+        by: Option<PublicKey>,
+    },
+    /// Your trust in a member, from your own point of view, and why: the paths and attestations
+    /// that support it and the penalties applied.
+    Trust {
+        /// The member's peer id.
+        #[arg(value_name = "PEER")]
+        peer: PublicKey,
+        /// Trust in this skill only.
+        #[arg(long, value_name = "TAG")]
+        skill: Option<SkillTag>,
+    },
     /// Stream events (peers, profiles, …) until interrupted; one JSON object per line with --json.
     Events {
         /// Only these kinds (repeatable): exact (`peer.connected`) or prefix (`peer.*`).
@@ -291,6 +322,66 @@ fn parse_need_lifetime(text: &str) -> Result<u64, String> {
     if secs > max {
         return Err(format!(
             "`{}` is longer than the maximum lifetime of a need, {}d",
+            text.trim(),
+            max / guild_core::time::DAY
+        ));
+    }
+    Ok(secs)
+}
+
+/// `guild vouch` arguments.
+#[derive(Debug, Args)]
+pub struct VouchArgs {
+    /// The member's peer id.
+    #[arg(value_name = "PEER")]
+    pub peer: PublicKey,
+    /// The skill you vouch for, e.g. `kicad`.
+    #[arg(long, value_name = "TAG")]
+    pub skill: SkillTag,
+    /// How well they did, from -5 to 5 (not 0); negative scores are criticism.
+    #[arg(long, value_name = "SCORE", allow_negative_numbers = true, value_parser = parse_score)]
+    pub score: i8,
+    /// The closed collaboration you both took part in (see `guild collab list`).
+    #[arg(long, value_name = "COLLAB")]
+    pub collab: RecordId,
+    /// A few words on the work (at most 1024 bytes).
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// How long the attestation is valid: e.g. 90d, 26w (default 180d, at most 366d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_attestation_lifetime)]
+    pub expires: Option<u64>,
+}
+
+/// An attestation score from `--score`: an integer from -MAX_SCORE to MAX_SCORE, not 0.
+fn parse_score(text: &str) -> Result<i8, String> {
+    let max = guild_core::limits::MAX_SCORE;
+    let range = format!("the score is a whole number from -{max} to {max}, not 0");
+    let score: i64 = text
+        .trim()
+        .trim_start_matches('+')
+        .parse()
+        .map_err(|_| format!("`{}` is not a number; {range}", text.trim()))?;
+    if score == 0 {
+        return Err(format!(
+            "0 says nothing; {range} (negative scores are criticism)"
+        ));
+    }
+    if score.unsigned_abs() > u64::from(max.unsigned_abs()) {
+        return Err(format!("{score} is out of range; {range}"));
+    }
+    i8::try_from(score).map_err(|_| range)
+}
+
+/// An attestation's lifetime from `--expires`: positive, at most the maximum, in seconds.
+fn parse_attestation_lifetime(text: &str) -> Result<u64, String> {
+    let secs = guild_core::time::parse_duration(text)?;
+    let max = guild_core::limits::MAX_ATTESTATION_LIFETIME;
+    if secs == 0 {
+        return Err("an attestation must be valid for some time, e.g. 90d".into());
+    }
+    if secs > max {
+        return Err(format!(
+            "`{}` is longer than the maximum lifetime of an attestation, {}d",
             text.trim(),
             max / guild_core::time::DAY
         ));

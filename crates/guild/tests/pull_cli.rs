@@ -65,20 +65,23 @@ impl Handle for Fake {
                 id: OFFER,
                 delivered: false,
                 error: Some(
-                    "cannot connect to the peer; the daemon keeps retrying and reports the \
-                     outcome as a delivery.outcome event"
+                    "recipient unreachable (cannot connect to the peer); the daemon keeps \
+                     retrying and reports the outcome as a delivery.outcome event"
                         .into(),
                 ),
+                retrying: true,
             }),
             Call::Offer(p) if p.need == REFUSED => to_result(&Delivery {
                 id: OFFER,
                 delivered: false,
                 error: Some("refused by the recipient: need 1111 was withdrawn".into()),
+                retrying: false,
             }),
             Call::Offer(_) | Call::Msg(_) => to_result(&Delivery {
                 id: OFFER,
                 delivered: true,
                 error: None,
+                retrying: false,
             }),
             Call::Offers(_) => to_result(&Offers {
                 offers: vec![OfferView {

@@ -90,12 +90,46 @@ fn params_errors_name_the_field() {
             r#"{"method":"profile.get","params":{"peer":"nope"}}"#,
             "nope",
         ),
+        (&vouch(r#""score":0"#), "not 0"),
+        (&vouch(r#""score":6"#), "between -5 and 5"),
+        (&vouch(r#""score":-9"#), "between -5 and 5"),
+        (
+            &vouch(r#""score":3,"expires_secs":99999999"#),
+            "expires_secs",
+        ),
+        (&vouch(r#""score":3,"expires_secs":0"#), "expires_secs"),
+        (
+            &vouch(&format!(r#""score":3,"note":"{}""#, "x".repeat(1025))),
+            "note",
+        ),
+        (
+            r#"{"method":"vouch","params":{"peer":"nope","skill":"kicad","score":1}}"#,
+            "nope",
+        ),
+        (r#"{"method":"trust","params":{}}"#, "peer"),
+        (
+            r#"{"method":"revoke","params":{"attestation":"00"}}"#,
+            "not a record id",
+        ),
+        (
+            r#"{"method":"attestations","params":{"abot":null}}"#,
+            "abot",
+        ),
     ];
     for (line, needle) in cases {
         let (_, code, msg) = err_code(line);
         assert_eq!(code, ErrorCode::InvalidParams, "{line}: {msg}");
         assert!(msg.contains(needle), "{line}: {msg}");
     }
+}
+
+/// A `vouch` request with valid peer, skill and collaboration and the given extra members.
+fn vouch(extra: &str) -> String {
+    let peer = crate::Identity::from_secret([7; 32]).public();
+    format!(
+        r#"{{"method":"vouch","params":{{"peer":"{peer}","skill":"kicad","collab":"{}",{extra}}}}}"#,
+        record_id(3)
+    )
 }
 
 #[test]
@@ -176,6 +210,26 @@ fn every_call_round_trips_through_its_line() {
             text: "hi".into(),
         }),
         Call::Inbox(pull::InboxParams { include_sent: true }),
+        Call::Vouch(reputation::VouchParams {
+            peer: crate::Identity::from_secret([7; 32]).public(),
+            skill: tag("kicad"),
+            score: 5,
+            collab: record_id(3),
+            note: "clean layout".into(),
+            expires_secs: Some(86_400),
+        }),
+        Call::Revoke(reputation::RevokeParams {
+            attestation: record_id(6),
+            reason: "wrong person".into(),
+        }),
+        Call::Attestations(reputation::AttestationsParams {
+            about: Some(crate::Identity::from_secret([7; 32]).public()),
+            by: None,
+        }),
+        Call::Trust(reputation::TrustParams {
+            peer: crate::Identity::from_secret([7; 32]).public(),
+            skill: Some(tag("kicad")),
+        }),
         Call::Shutdown,
     ];
     let methods: Vec<_> = calls.iter().map(Call::method).collect();
@@ -273,6 +327,22 @@ fn events_serialise_with_their_kind() {
             message: record_id(5),
             from: key,
             text: "hi".into(),
+        },
+        Event::AttestationReceived {
+            attestation: record_id(6),
+            issuer: key,
+            subject: key,
+            skill: tag("kicad"),
+            score: -2,
+            counted: false,
+        },
+        Event::AttestationEquivocation {
+            issuer: key,
+            seq: 4,
+            attestations: vec![record_id(6), record_id(7)],
+        },
+        Event::TrustChanged {
+            collab: record_id(3),
         },
         Event::EventsDropped { count: 3 },
     ];

@@ -204,8 +204,8 @@ impl Node {
             .ok_or_else(|| {
                 PullError::NotFound(format!("no collaboration {} is known here", p.collab))
             })?;
-        let log = self.collab_log(&p.collab);
-        let m = members(&c.body, &log);
+        // The same membership and closing rules that decide whether the attestation counts.
+        let (m, closed) = membership(&c.body, &self.collab_log(&p.collab));
         if !m.contains(&self.inner.me) {
             return Err(PullError::Invalid(
                 "you are not a member of that collaboration".into(),
@@ -217,10 +217,7 @@ impl Node {
                 p.peer
             )));
         }
-        if !log
-            .iter()
-            .any(|e| matches!(e.body.entry, EntryKind::Close { .. }))
-        {
+        if !closed {
             return Err(PullError::Invalid(
                 "the collaboration is not closed yet; attestations count only after `guild collab close`".into(),
             ));

@@ -7,6 +7,7 @@ mod local;
 mod profile;
 mod pull;
 mod query;
+mod reputation;
 
 use crate::cli::{Cli, Command};
 use crate::exit::NotRunning;
@@ -93,6 +94,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Collab(cmd) => collab::run(&ctx, cmd).await,
             Command::Msg { peer, text } => collab::msg(&ctx, peer, text).await,
             Command::Inbox { sent } => collab::inbox(&ctx, sent).await,
+            Command::Vouch(args) => reputation::vouch(&ctx, args).await,
+            Command::Revoke {
+                attestation,
+                reason,
+            } => reputation::revoke(&ctx, attestation, reason).await,
+            Command::Attestations { about, by } => reputation::attestations(&ctx, about, by).await,
+            Command::Trust { peer, skill } => reputation::trust(&ctx, peer, skill).await,
             Command::Events { kinds } => events::run(&ctx, kinds).await,
             Command::Shutdown => query::shutdown(&ctx).await,
             Command::Completions { .. } | Command::Daemon(_) => Ok(()),

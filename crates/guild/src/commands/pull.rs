@@ -190,7 +190,10 @@ pub fn report_delivery(
         return Ok(());
     }
     let reason = delivery.error.clone().unwrap_or_default();
-    if let Some(refusal) = reason.strip_prefix(REFUSED_PREFIX) {
+    let refused = (!delivery.retrying)
+        .then(|| reason.strip_prefix(REFUSED_PREFIX))
+        .flatten();
+    if let Some(refusal) = refused {
         let refusal = refusal.trim_start_matches(':').trim();
         return Err(Undelivered {
             message: format!("{recipient} refused the {what} {}: {refusal}", delivery.id),
@@ -204,6 +207,11 @@ pub fn report_delivery(
         .next()
         .unwrap_or_default()
         .trim();
+    // "recipient unreachable (why)": we say who is unreachable ourselves.
+    let reason = reason
+        .strip_prefix("recipient unreachable (")
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(reason);
     let reason = if reason.is_empty() {
         String::new()
     } else {

@@ -48,11 +48,65 @@ fn check_result(method: &str, result: Value) {
             serde_json::from_value::<pull::EntryView>(result).map(drop)
         }
         "inbox" => serde_json::from_value::<pull::Inbox>(result).map(drop),
-        "need.withdraw" | "shutdown" => serde_json::from_value::<()>(result).map(drop),
+        "vouch" => serde_json::from_value::<reputation::AttestationView>(result).map(drop),
+        "attestations" => serde_json::from_value::<reputation::Attestations>(result).map(drop),
+        "trust" => serde_json::from_value::<reputation::TrustView>(result).map(|t| {
+            check_explanation(&t.explanation);
+        }),
+        "need.withdraw" | "revoke" | "shutdown" => serde_json::from_value::<()>(result).map(drop),
         other => panic!("no result type known for `{other}`"),
     };
     if let Err(e) = decoded {
         panic!("documented `{method}` result does not decode: {e}");
+    }
+}
+
+/// The documented `trust` explanation has the members of `guild_trust::Explanation` (which this
+/// crate cannot name), with peers as peer ids.
+fn check_explanation(e: &Value) {
+    let peer = |v: &Value| {
+        let s = v.as_str().unwrap_or_else(|| panic!("not a peer id: {v}"));
+        s.parse::<crate::PublicKey>()
+            .unwrap_or_else(|err| panic!("{s}: {err}"));
+    };
+    let number = |v: &Value, what: &str| {
+        assert!(v.is_number(), "`explanation.{what}` is not a number: {v}");
+    };
+    peer(&e["ego"]);
+    peer(&e["target"]);
+    for k in ["score", "walk_trust", "walks", "negative_total"] {
+        number(&e[k], k);
+    }
+    let c = &e["connectivity"];
+    if !c["bridge"].is_null() {
+        peer(&c["bridge"]);
+    }
+    for k in ["bridge_share", "factor", "inherited_factor", "penalty"] {
+        number(&c[k], k);
+    }
+    for p in e["paths"].as_array().expect("`paths`") {
+        p["nodes"]
+            .as_array()
+            .expect("`nodes`")
+            .iter()
+            .for_each(peer);
+        number(&p["share"], "share");
+        number(&p["contribution"], "contribution");
+    }
+    for list in ["direct", "negative"] {
+        for d in e[list].as_array().unwrap_or_else(|| panic!("`{list}`")) {
+            peer(&d["issuer"]);
+            assert!(d["skill"].is_string(), "{d}");
+            for k in [
+                "score",
+                "issued_at",
+                "weight",
+                "issuer_trust",
+                "contribution",
+            ] {
+                number(&d[k], k);
+            }
+        }
     }
 }
 
