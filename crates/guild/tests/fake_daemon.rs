@@ -9,9 +9,8 @@ use guild_core::control::{
     Peers, ProfileDraft, SkillInput, Source, Status, TagSuggestion,
 };
 use guild_core::{Identity, Level, Signed, SkillTag};
-use guild_node::control::{self, Handle, ServerLimits, ServerStats};
+use guild_node::control::Handle;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -127,64 +126,20 @@ impl Handle for Fake {
     }
 }
 
-struct Daemon {
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-    fake: Fake,
-    task: tokio::task::JoinHandle<()>,
-}
+type Daemon = common::FakeDaemon<Fake>;
 
-impl Daemon {
-    async fn start() -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("fake.sock");
-        let listener = control::bind(&socket).await.unwrap();
-        let fake = Fake {
-            calls: Arc::default(),
-            events: broadcast::channel(64).0,
-            cancel: CancellationToken::new(),
-        };
-        let task = tokio::spawn(control::serve(
-            listener,
-            fake.clone(),
-            ServerLimits::default(),
-            ServerStats::default(),
-            fake.cancel.clone(),
-        ));
-        Daemon {
-            dir,
-            socket,
-            fake,
-            task,
-        }
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::from(common::guild(&self.home()));
-        cmd.arg("--socket").arg(&self.socket).args(args);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let output = tokio::time::timeout(WAIT, self.command(args).output())
-            .await
-            .unwrap()
-            .unwrap();
-        common::parts(&output)
-    }
-
-    fn last_call(&self) -> Call {
-        self.fake.calls.lock().unwrap().last().cloned().unwrap()
-    }
+async fn start() -> Daemon {
+    let fake = Fake {
+        calls: Arc::default(),
+        events: broadcast::channel(64).0,
+        cancel: CancellationToken::new(),
+    };
+    Daemon::start(fake.clone(), fake.calls.clone(), fake.cancel.clone()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_peers_print_tables_or_json() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let (code, out, err) = d.run(&["status"]).await;
     assert_eq!(code, 0, "{err}");
     for needle in [
@@ -213,7 +168,7 @@ async fn status_and_peers_print_tables_or_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_edits_are_one_update_call() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let (code, out, err) = d
         .run(&[
             "profile",
@@ -271,7 +226,7 @@ async fn profile_edits_are_one_update_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn find_shows_matches_and_suggestions() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let (code, out, err) = d
         .run(&["find", "Rust", "embeded", "--limit", "5", "--local"])
         .await;
@@ -290,7 +245,7 @@ async fn find_shows_matches_and_suggestions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_errors_map_to_exit_codes() {
-    let d = Daemon::start().await;
+    let mut d = start().await;
     let (code, _, err) = d.run(&["connect", "/ip4/192.0.2.1/tcp/1"]).await;
     assert_eq!(code, 5, "{err}");
     assert_eq!(err.trim(), "error: cannot reach /ip4/192.0.2.1/tcp/1");
@@ -302,13 +257,16 @@ async fn daemon_errors_map_to_exit_codes() {
     let (code, out, err) = d.run(&["shutdown"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("shutting down"), "{out}");
-    tokio::time::timeout(WAIT, d.task).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, d.task.take().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!d.socket.exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stream_as_json_lines_until_the_daemon_stops() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let mut child = d
         .command(&["events", "--json", "--kind", "peer.connected"])
         .stdout(Stdio::piped())
@@ -345,7 +303,7 @@ async fn events_stream_as_json_lines_until_the_daemon_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_read_well_without_json() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let mut child = d
         .command(&["events"])
         .stdout(Stdio::piped())

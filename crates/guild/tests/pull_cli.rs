@@ -9,9 +9,8 @@ use guild_core::control::pull::{
 };
 use guild_core::control::{to_result, Call, CallError, Event};
 use guild_core::{Identity, PublicKey, RecordId, SkillTag};
-use guild_node::control::{self, Handle, ServerLimits, ServerStats};
+use guild_node::control::Handle;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -151,66 +150,19 @@ impl Handle for Fake {
     }
 }
 
-struct Daemon {
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-    fake: Fake,
-    cancel: CancellationToken,
-}
+type Daemon = common::FakeDaemon<Fake>;
 
-impl Daemon {
-    async fn start() -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("fake.sock");
-        let listener = control::bind(&socket).await.unwrap();
-        let fake = Fake {
-            calls: Arc::default(),
-            events: broadcast::channel(64).0,
-        };
-        let cancel = CancellationToken::new();
-        tokio::spawn(control::serve(
-            listener,
-            fake.clone(),
-            ServerLimits::default(),
-            ServerStats::default(),
-            cancel.clone(),
-        ));
-        Daemon {
-            dir,
-            socket,
-            fake,
-            cancel,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::from(common::guild(&self.dir.path().join("home")));
-        cmd.arg("--socket").arg(&self.socket).args(args);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let output = tokio::time::timeout(WAIT, self.command(args).output())
-            .await
-            .unwrap()
-            .unwrap();
-        common::parts(&output)
-    }
-
-    fn last_call(&self) -> Call {
-        self.fake.calls.lock().unwrap().last().cloned().unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
+async fn start() -> Daemon {
+    let fake = Fake {
+        calls: Arc::default(),
+        events: broadcast::channel(64).0,
+    };
+    Daemon::start(fake.clone(), fake.calls.clone(), CancellationToken::new()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn needs_and_offers_print_tables() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let (code, out, err) = d.run(&["needs", "--matching"]).await;
     assert_eq!(code, 0, "{err}");
     let Call::Needs(p) = d.last_call() else {
@@ -247,7 +199,7 @@ async fn needs_and_offers_print_tables() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undelivered_offer_says_why_and_exits_5_or_1() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let (code, out, err) = d.run(&["offer", &NEED.to_string(), "I can"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("delivered to the asker"), "{out}");
@@ -292,7 +244,7 @@ async fn an_undelivered_offer_says_why_and_exits_5_or_1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_events_read_well_without_json() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let mut child = d
         .command(&["events"])
         .stdout(Stdio::piped())

@@ -11,9 +11,8 @@ use guild_core::control::reputation::{
 };
 use guild_core::control::{to_result, Call, CallError, Event, IndexSizes, ProfileDraft, Status};
 use guild_core::{Identity, PublicKey, RecordId, Signed, SkillTag};
-use guild_node::control::{self, Handle, ServerLimits, ServerStats};
+use guild_node::control::Handle;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -303,75 +302,19 @@ impl Handle for Fake {
     }
 }
 
-struct Daemon {
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-    fake: Fake,
-    cancel: CancellationToken,
-}
+type Daemon = common::FakeDaemon<Fake>;
 
-impl Daemon {
-    async fn start() -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("fake.sock");
-        let listener = control::bind(&socket).await.unwrap();
-        let fake = Fake {
-            calls: Arc::default(),
-            events: broadcast::channel(64).0,
-        };
-        let cancel = CancellationToken::new();
-        tokio::spawn(control::serve(
-            listener,
-            fake.clone(),
-            ServerLimits::default(),
-            ServerStats::default(),
-            cancel.clone(),
-        ));
-        Daemon {
-            dir,
-            socket,
-            fake,
-            cancel,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::from(common::guild(&self.dir.path().join("home")));
-        cmd.arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let output = tokio::time::timeout(WAIT, self.command(args).output())
-            .await
-            .unwrap()
-            .unwrap();
-        parts(&output)
-    }
-
-    /// The calls of one method, in order.
-    fn calls_of(&self, method: &str) -> Vec<Call> {
-        let calls = self.fake.calls.lock().unwrap();
-        calls
-            .iter()
-            .filter(|c| c.method() == method)
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
+async fn start() -> Daemon {
+    let fake = Fake {
+        calls: Arc::default(),
+        events: broadcast::channel(64).0,
+    };
+    Daemon::start(fake.clone(), fake.calls.clone(), CancellationToken::new()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vouch_sends_the_attestation_and_prints_it() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let bea = bea().to_string();
     let collab = COLLAB.to_string();
     let (code, out, err) = d
@@ -445,7 +388,7 @@ async fn vouch_sends_the_attestation_and_prints_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vouch_refuses_bad_input_with_clear_errors() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let bea = bea().to_string();
     let collab = COLLAB.to_string();
     let vouch = |score: &'static str, extra: &'static [&'static str]| {
@@ -527,7 +470,7 @@ async fn vouch_refuses_bad_input_with_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_prints_and_maps_errors() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let att = ATT.to_string();
     let (code, out, err) = d.run(&["revoke", &att, "--reason", "wrong person"]).await;
     assert_eq!(code, 0, "{err}");
@@ -554,7 +497,7 @@ async fn revoke_prints_and_maps_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attestations_show_status_and_why() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let (code, out, err) = d.run(&["attestations"]).await;
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -625,7 +568,7 @@ async fn attestations_show_status_and_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_explains_the_score() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let (code, out, err) = d
         .run(&["trust", &bea().to_string(), "--skill", "KiCad"])
         .await;
@@ -756,7 +699,7 @@ async fn reputation_commands_without_a_daemon_exit_3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reputation_events_read_well_without_json() {
-    let d = Daemon::start().await;
+    let d = start().await;
     let mut child = d
         .command(&["events"])
         .stdout(Stdio::piped())

@@ -282,3 +282,93 @@ pub async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -
         .await
         .unwrap_or_else(|_| panic!("{what} took longer than {WAIT:?}"))
 }
+
+/// A real control server on a temp socket answering through a fake [`guild_node::control::Handle`],
+/// for testing the CLI's output and exit codes without a network. Stops on drop.
+pub struct FakeDaemon<H> {
+    dir: tempfile::TempDir,
+    /// The socket the CLI is pointed at.
+    pub socket: std::path::PathBuf,
+    /// The fake node.
+    pub fake: H,
+    /// Every call the fake received, in order (shared with the fake).
+    pub calls: std::sync::Arc<std::sync::Mutex<Vec<guild_core::control::Call>>>,
+    /// Stops the server.
+    pub cancel: tokio_util::sync::CancellationToken,
+    /// The server task (taken by tests that wait for it to end).
+    pub task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl<H: guild_node::control::Handle> FakeDaemon<H> {
+    /// Serves `fake` on a fresh socket; `calls` is the list the fake records into.
+    pub async fn start(
+        fake: H,
+        calls: std::sync::Arc<std::sync::Mutex<Vec<guild_core::control::Call>>>,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        use guild_node::control::{self, ServerLimits, ServerStats};
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("fake.sock");
+        let listener = control::bind(&socket).await.unwrap();
+        let task = tokio::spawn(control::serve(
+            listener,
+            fake.clone(),
+            ServerLimits::default(),
+            ServerStats::default(),
+            cancel.clone(),
+        ));
+        FakeDaemon {
+            dir,
+            socket,
+            fake,
+            calls,
+            cancel,
+            task: Some(task),
+        }
+    }
+
+    /// The (never initialised) home the CLI runs with.
+    pub fn home(&self) -> std::path::PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// `guild --socket <fake> <args>`.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::from(guild(&self.home()));
+        cmd.arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs the CLI to completion: (exit code, stdout, stderr).
+    pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = tokio::time::timeout(WAIT, self.command(args).output())
+            .await
+            .unwrap()
+            .unwrap();
+        parts(&output)
+    }
+
+    /// The last call received.
+    pub fn last_call(&self) -> guild_core::control::Call {
+        self.calls.lock().unwrap().last().cloned().unwrap()
+    }
+
+    /// The calls of one method, in order.
+    pub fn calls_of(&self, method: &str) -> Vec<guild_core::control::Call> {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|c| c.method() == method)
+            .cloned()
+            .collect()
+    }
+}
+
+impl<H> Drop for FakeDaemon<H> {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
