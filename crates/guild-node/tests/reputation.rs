@@ -14,8 +14,8 @@ use guild_core::{AnyRecord, RecordId};
 use guild_net::{NetConfig, NetEvent, Topic};
 use guild_node::service::index::Query;
 
-/// `asker` asks for `skill`, `helper` offers, `asker` accepts and closes. Returns the collaboration.
-async fn collaborate(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -> RecordId {
+/// `asker` asks for `skill` and `helper`, once the need reached it, offers.
+async fn ask_and_offer(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -> Delivery {
     let nid = asker
         .node
         .ask(AskParams {
@@ -46,6 +46,12 @@ async fn collaborate(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -
         .await
         .unwrap();
     assert!(o.delivered, "{:?}", o.error);
+    o
+}
+
+/// `asker` asks for `skill`, `helper` offers, `asker` accepts and closes. Returns the collaboration.
+async fn collaborate(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -> RecordId {
+    let o = ask_and_offer(asker, helper, skill).await;
     let cid = asker
         .node
         .accept(AcceptParams { offer: o.id })
@@ -188,35 +194,7 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
     assert!(base > 0.0);
 
     // Vouching outside a closed collaboration is refused with the reason.
-    let open_need = c
-        .node
-        .ask(AskParams {
-            text: "more".into(),
-            skills: vec![tag("rust")],
-            resources: vec![],
-            expires_secs: None,
-        })
-        .await
-        .unwrap()
-        .need
-        .id;
-    let an = a.node.clone();
-    poll_until("a has the need", || {
-        an.needs(NeedsParams::default())
-            .unwrap()
-            .needs
-            .iter()
-            .any(|n| n.id == open_need)
-    })
-    .await;
-    let o = a
-        .node
-        .offer(OfferParams {
-            need: open_need,
-            text: "ok".into(),
-        })
-        .await
-        .unwrap();
+    let o = ask_and_offer(&mut c, &mut a, "rust").await;
     let open_collab = c
         .node
         .accept(AcceptParams { offer: o.id })

@@ -304,22 +304,7 @@ async fn events_stream_as_json_lines_until_the_daemon_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_read_well_without_json() {
     let d = start().await;
-    let mut child = d
-        .command(&["events"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = vec![];
-    for _ in 0..4 {
-        seen.push(
-            tokio::time::timeout(WAIT, lines.next_line())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap(),
-        );
-    }
+    let seen = d.event_lines(&[], 4).await;
     assert!(
         seen[0].starts_with("peer.connected") && seen[0].ends_with("p0"),
         "{seen:?}"
@@ -328,5 +313,4 @@ async fn events_read_well_without_json() {
         seen[3].starts_with("peer.disconnected") && seen[3].ends_with("p0"),
         "{seen:?}"
     );
-    child.kill().await.unwrap();
 }

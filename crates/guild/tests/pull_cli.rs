@@ -11,14 +11,9 @@ use guild_core::control::{to_result, Call, CallError, Event};
 use guild_core::{Identity, PublicKey, RecordId, SkillTag};
 use guild_node::control::Handle;
 use serde_json::Value;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 /// Offers on this need find the asker unreachable; on [`REFUSED`] the asker refuses.
 const UNREACHABLE: RecordId = RecordId([0xEE; 32]);
@@ -245,23 +240,7 @@ async fn an_undelivered_offer_says_why_and_exits_5_or_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_events_read_well_without_json() {
     let d = start().await;
-    let mut child = d
-        .command(&["events"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = vec![];
-    for _ in 0..5 {
-        seen.push(
-            tokio::time::timeout(WAIT, lines.next_line())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    child.kill().await.unwrap();
+    let seen = d.event_lines(&[], 5).await;
     let expect = [
         (
             "need.matched",

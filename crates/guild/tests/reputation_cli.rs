@@ -21,8 +21,6 @@ use tokio::process::{Child, ChildStdout};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-const WAIT: Duration = Duration::from_secs(20);
-
 /// Exit codes documented in `guild --help`.
 const USAGE: i32 = 2;
 const NOT_RUNNING: i32 = 3;
@@ -700,23 +698,7 @@ async fn reputation_commands_without_a_daemon_exit_3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reputation_events_read_well_without_json() {
     let d = start().await;
-    let mut child = d
-        .command(&["events"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = vec![];
-    for _ in 0..4 {
-        seen.push(
-            tokio::time::timeout(WAIT, lines.next_line())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    child.kill().await.unwrap();
+    let seen = d.event_lines(&[], 4).await;
     let expect = [
         (
             "attestation.received",

@@ -351,6 +351,30 @@ impl<H: guild_node::control::Handle> FakeDaemon<H> {
         parts(&output)
     }
 
+    /// Runs `guild events <args>` and returns its first `n` output lines (bounded by [`WAIT`]),
+    /// then stops it.
+    pub async fn event_lines(&self, args: &[&str], n: usize) -> Vec<String> {
+        use tokio::io::AsyncBufReadExt;
+        let mut all = vec!["events"];
+        all.extend_from_slice(args);
+        let mut child = self
+            .command(&all)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::with_capacity(n);
+        for _ in 0..n {
+            let line = tokio::time::timeout(WAIT, lines.next_line())
+                .await
+                .unwrap()
+                .unwrap();
+            seen.push(line.unwrap());
+        }
+        let _ = child.kill().await;
+        seen
+    }
+
     /// The last call received.
     pub fn last_call(&self) -> guild_core::control::Call {
         self.calls.lock().unwrap().last().cloned().unwrap()
