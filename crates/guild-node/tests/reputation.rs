@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{next_event, options, poll_until, within, TestNode};
+use common::{next_event, options, poll_until, poll_until_async, within, TestNode};
 use guild_core::control::pull::*;
 use guild_core::control::reputation::*;
 use guild_core::control::Event;
@@ -29,12 +29,16 @@ async fn ask_and_offer(asker: &mut TestNode, helper: &mut TestNode, skill: &str)
         .need
         .id;
     let hn = helper.node.clone();
-    poll_until("helper has the need", || {
-        hn.needs(NeedsParams::default())
-            .unwrap()
-            .needs
-            .iter()
-            .any(|n| n.id == nid)
+    poll_until_async("helper has the need", || {
+        let hn = hn.clone();
+        async move {
+            hn.needs(NeedsParams::default())
+                .await
+                .unwrap()
+                .needs
+                .iter()
+                .any(|n| n.id == nid)
+        }
     })
     .await;
     let o = helper
@@ -85,12 +89,14 @@ fn vouch(peer: &TestNode, skill: &str, score: i8, collab: RecordId) -> VouchPara
     }
 }
 
-fn trust(n: &TestNode, of: &TestNode) -> f64 {
+async fn trust(n: &TestNode, of: &TestNode) -> f64 {
     n.node
         .trust(TrustParams {
             peer: of.key(),
             skill: None,
         })
+        .await
+        .unwrap()
         .score
 }
 
@@ -115,10 +121,10 @@ async fn attestation_on_a_reaches_c_and_changes_trust_and_ranking() {
     let c1 = collaborate(&mut c, &mut a, "rust").await;
     let v = c.node.vouch(vouch(&a, "rust", 5, c1)).await.unwrap();
     assert_eq!(v.status, AttestationStatus::Counted);
-    assert!(trust(&c, &a) > 0.0);
+    assert!(trust(&c, &a).await > 0.0);
 
     // Before: b and d look the same to c for kicad.
-    assert_eq!(trust(&c, &b), 0.0);
+    assert_eq!(trust(&c, &b).await, 0.0);
     let q = Query {
         skills: vec![tag("kicad")],
         limit: 10,
@@ -140,19 +146,28 @@ async fn attestation_on_a_reaches_c_and_changes_trust_and_ranking() {
     )
     .await;
     let cn = c.node.clone();
-    poll_until("c counts it (proof fetched)", || {
-        cn.attestations(AttestationsParams::default())
-            .attestations
-            .iter()
-            .any(|x| x.id == aid && x.status == AttestationStatus::Counted)
+    poll_until_async("c counts it (proof fetched)", || {
+        let cn = cn.clone();
+        async move {
+            cn.attestations(AttestationsParams::default())
+                .await
+                .unwrap()
+                .attestations
+                .iter()
+                .any(|x| x.id == aid && x.status == AttestationStatus::Counted)
+        }
     })
     .await;
-    let t = c.node.trust(TrustParams {
-        peer: kb,
-        skill: Some(tag("kicad")),
-    });
+    let t = c
+        .node
+        .trust(TrustParams {
+            peer: kb,
+            skill: Some(tag("kicad")),
+        })
+        .await
+        .unwrap();
     assert!(t.score > 0.0, "c now trusts b for kicad: {t:?}");
-    assert!(trust(&c, &b) > 0.0);
+    assert!(trust(&c, &b).await > 0.0);
     let expl = t.explanation.to_string();
     assert!(
         expl.contains(&ka.to_string()),
@@ -170,14 +185,19 @@ async fn attestation_on_a_reaches_c_and_changes_trust_and_ranking() {
         })
         .await
         .unwrap();
-    poll_until("c honours the revocation", || {
-        cn.attestations(AttestationsParams::default())
-            .attestations
-            .iter()
-            .any(|x| x.id == aid && x.status == AttestationStatus::Revoked)
+    poll_until_async("c honours the revocation", || {
+        let cn = cn.clone();
+        async move {
+            cn.attestations(AttestationsParams::default())
+                .await
+                .unwrap()
+                .attestations
+                .iter()
+                .any(|x| x.id == aid && x.status == AttestationStatus::Revoked)
+        }
     })
     .await;
-    assert_eq!(trust(&c, &b), 0.0);
+    assert_eq!(trust(&c, &b).await, 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +210,7 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
     c.until("c knows a", move |x| x.knows(&ka)).await;
     let c1 = collaborate(&mut c, &mut a, "rust").await;
     c.node.vouch(vouch(&a, "rust", 4, c1)).await.unwrap();
-    let base = trust(&c, &a);
+    let base = trust(&c, &a).await;
     assert!(base > 0.0);
 
     // Vouching outside a closed collaboration is refused with the reason.
@@ -272,10 +292,14 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
         e,
         Event::AttestationReceived { counted: false, .. }
     ));
-    let view = c.node.attestations(AttestationsParams {
-        by: Some(rogue_id.public()),
-        about: None,
-    });
+    let view = c
+        .node
+        .attestations(AttestationsParams {
+            by: Some(rogue_id.public()),
+            about: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(view.attestations[0].status, AttestationStatus::Unbacked);
     assert!(
         view.attestations[0]
@@ -286,7 +310,7 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
         "{view:?}"
     );
     assert_eq!(
-        trust(&c, &a),
+        trust(&c, &a).await,
         base,
         "an unbacked attestation leaves trust unchanged"
     );
@@ -295,6 +319,8 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
     let count = c
         .node
         .attestations(AttestationsParams::default())
+        .await
+        .unwrap()
         .attestations
         .len();
     let again = c.node.store().put_record(&unbacked.clone().into()).unwrap();
@@ -302,6 +328,8 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
     assert_eq!(
         c.node
             .attestations(AttestationsParams::default())
+            .await
+            .unwrap()
             .attestations
             .len(),
         count
@@ -335,6 +363,8 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
             by: Some(rogue_id.public()),
             about: None,
         })
+        .await
+        .unwrap()
         .attestations
         .into_iter()
         .map(|v| v.status)
@@ -345,5 +375,5 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
             .all(|s| *s == AttestationStatus::Equivocated),
         "{statuses:?}"
     );
-    assert_eq!(trust(&c, &a), base);
+    assert_eq!(trust(&c, &a).await, base);
 }
