@@ -242,6 +242,7 @@ pub struct Node {
     started: Instant,
     find_timeout: Duration,
     cancel: CancellationToken,
+    span: tracing::Span,
 }
 
 impl Node {
@@ -276,7 +277,7 @@ impl Node {
         let (commands, command_rx) = mpsc::channel(COMMAND_BUFFER);
         let (snapshot_tx, snapshot) = watch::channel(Snapshot::default());
         let cancel = CancellationToken::new();
-        let node = Node {
+        let mut node = Node {
             commands,
             events: events.clone(),
             snapshot,
@@ -289,10 +290,12 @@ impl Node {
             started: Instant::now(),
             find_timeout: opts.find_timeout,
             cancel: cancel.clone(),
+            span: tracing::Span::none(),
         };
         // Everything the loop and its tasks log carries the node's short id, so interleaved
         // logs of several nodes (tests, benchmarks) stay readable.
         let span = tracing::info_span!("node", peer = %runtime::short(&peer_id));
+        node.span = span.clone();
         let rt = runtime::Runtime::new(
             service,
             net,
@@ -307,6 +310,11 @@ impl Node {
             span,
         ));
         Ok((node, task))
+    }
+
+    /// The node's tracing span: every task of the node (and the daemon's servers) logs in it.
+    pub fn span(&self) -> tracing::Span {
+        self.span.clone()
     }
 
     /// Asks the node to stop; the task returned by [`Node::start`] finishes the shutdown.
