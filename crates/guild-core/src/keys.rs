@@ -53,9 +53,32 @@ impl PublicKey {
     }
 
     /// The ed25519-dalek verifying key, if these bytes are a valid curve point.
+    ///
+    /// Decompressing the point is about a third of a signature check, and the same few keys
+    /// sign most records a node sees, so each thread keeps the last [`KEY_CACHE`] keys it
+    /// decompressed (cleared when full, so a flood of fresh keys costs no more than before).
     pub fn verifying_key(&self) -> Option<VerifyingKey> {
-        VerifyingKey::from_bytes(&self.0).ok()
+        KEYS.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(k) = cache.get(&self.0) {
+                return *k;
+            }
+            let k = VerifyingKey::from_bytes(&self.0).ok();
+            if cache.len() >= KEY_CACHE {
+                cache.clear();
+            }
+            cache.insert(self.0, k);
+            k
+        })
     }
+}
+
+/// Most decompressed keys remembered per thread (about 1 MiB).
+pub const KEY_CACHE: usize = 4096;
+
+thread_local! {
+    static KEYS: std::cell::RefCell<std::collections::HashMap<[u8; 32], Option<VerifyingKey>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 impl fmt::Display for PublicKey {

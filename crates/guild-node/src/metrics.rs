@@ -55,7 +55,10 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>, cancel: Cance
                 tracing::debug!("metrics: slow client: {e}");
             }
         };
-        tokio::spawn(tracing::Instrument::instrument(task, tracing::Span::current()));
+        tokio::spawn(tracing::Instrument::instrument(
+            task,
+            tracing::Span::current(),
+        ));
     }
 }
 

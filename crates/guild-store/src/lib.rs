@@ -6,8 +6,8 @@
 //! | `profiles`      | issuer public key (32)                | `Signed<Profile>`            |
 //! | `records`       | record id (32)                        | `AnyRecord` (not profiles)   |
 //! | `by_time`       | kind (1) ‖ issued_at (8, BE) ‖ id (32) | empty — the sync index      |
-//! | `att_by_issuer` | issuer (32) ‖ attestation id (32)     | empty                        |
-//! | `att_by_subject`| subject (32) ‖ attestation id (32)    | empty                        |
+//! | `att_by_issuer` | issuer (32) ‖ attestation id (32)     | empty (no longer written)    |
+//! | `att_by_subject`| subject (32) ‖ attestation id (32)    | empty (no longer written)    |
 //! | `peers`         | peer id bytes                         | [`KnownPeer`]                |
 //!
 //! Every value goes through `guild_core::codec`; a value that does not decode is reported as
@@ -58,6 +58,9 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(64 << 20)
+            // Ingestion of signed records is write-heavy; this mode measured about a third more
+            // records per CPU-second than the space-saving default (see BENCHMARKS.md).
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| StoreError::open(path, e))?;
         let tree = |name: &str| {

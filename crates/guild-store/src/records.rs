@@ -1,4 +1,4 @@
-//! Profiles and other signed records, with the sync index and the attestation indexes.
+//! Profiles and other signed records, with the sync index (kind, time, id).
 
 use crate::{decode, Store, StoreError};
 use guild_core::limits::{MAX_COLLABORATION_BYTES, MAX_PROFILE_BYTES};
@@ -139,25 +139,11 @@ impl Store {
             .encode()
             .map_err(|e| StoreError::Encode(e.to_string()))?;
         let tkey = time_key(record.kind(), record.issued_at(), &id);
-        let att = match record {
-            AnyRecord::Attestation(a) => {
-                Some((pair(&a.body.issuer, &id), pair(&a.body.subject, &id)))
-            }
-            _ => None,
-        };
-        (
-            &self.records,
-            &self.by_time,
-            &self.att_by_issuer,
-            &self.att_by_subject,
-        )
-            .transaction(|(records, by_time, by_issuer, by_subject)| {
+        // The node keeps its other indexes in memory (loaded from these two trees at start).
+        (&self.records, &self.by_time)
+            .transaction(|(records, by_time)| {
                 records.insert(&id.0[..], bytes.as_slice())?;
                 by_time.insert(&tkey[..], &[][..])?;
-                if let Some((i, s)) = &att {
-                    by_issuer.insert(&i[..], &[][..])?;
-                    by_subject.insert(&s[..], &[][..])?;
-                }
                 Ok(())
             })
             .map_err(|e: sled::transaction::TransactionError<()>| {
@@ -194,6 +180,7 @@ impl Store {
         if let Some(old) = self.records.remove(id.0)? {
             if let Ok(r) = decode::<AnyRecord>("records", &id.0, &old, MAX_RECORD_BYTES) {
                 self.by_time.remove(time_key(r.kind(), r.issued_at(), id))?;
+                // Entries written by versions that kept attestation indexes on disk.
                 if let AnyRecord::Attestation(a) = &r {
                     self.att_by_issuer.remove(pair(&a.body.issuer, id))?;
                     self.att_by_subject.remove(pair(&a.body.subject, id))?;
@@ -255,31 +242,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Ids of attestations issued by `who`.
-    pub fn attestations_by_issuer(&self, who: &PublicKey) -> Result<Vec<RecordId>, StoreError> {
-        ids_with_prefix(&self.att_by_issuer, who)
-    }
-
-    /// Ids of attestations about `who`.
-    pub fn attestations_about(&self, who: &PublicKey) -> Result<Vec<RecordId>, StoreError> {
-        ids_with_prefix(&self.att_by_subject, who)
-    }
-
     /// Number of non-profile records stored.
     pub fn record_count(&self) -> usize {
         self.records.len()
     }
-}
-
-fn ids_with_prefix(tree: &sled::Tree, who: &PublicKey) -> Result<Vec<RecordId>, StoreError> {
-    let mut out = Vec::new();
-    for item in tree.scan_prefix(who.0) {
-        let (k, _) = item?;
-        let mut id = [0u8; 32];
-        if k.len() == 64 {
-            id.copy_from_slice(&k[32..]);
-            out.push(RecordId(id));
-        }
-    }
-    Ok(out)
 }

@@ -59,7 +59,13 @@ impl Subscriber {
         let (tx, mut queue) = mpsc::channel(shared.limits.subscriber_queue.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let _forwarder = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(
-            forward(events, self.filter, tx, dropped.clone(), shared.stats.clone()),
+            forward(
+                events,
+                self.filter,
+                tx,
+                dropped.clone(),
+                shared.stats.clone(),
+            ),
             tracing::Span::current(),
         )));
         loop {
