@@ -193,8 +193,8 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
     /// Serve the web dashboard on this loopback address (`web.listen`; port 0 picks a free
-    /// port).
-    #[arg(long, value_name = "ADDR")]
+    /// port). Given twice, the last one counts.
+    #[arg(long, value_name = "ADDR", overrides_with = "web_listen")]
     pub web_listen: Option<String>,
     /// Create the home first if it has no identity yet.
     #[arg(long)]

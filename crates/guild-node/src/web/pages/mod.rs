@@ -276,7 +276,7 @@ pub async fn overview<H: Handle>(app: &App<H>, session: &Session) -> Markup {
     let body = html! {
         @match &status {
             Err(e) => (failure(e)),
-            Ok(s) => {
+            Ok(s) => div.grid {
                 section aria-labelledby="identity" {
                     h2 #identity { "Identity" }
                     dl {
@@ -308,6 +308,7 @@ pub async fn overview<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                         dt { "Network" } dd {
                             @if s.listen_addrs.is_empty() { "not listening yet" }
                             @else if s.connected_peers == 0 { "listening; no peers connected yet" }
+                            @else if s.connected_peers == 1 { "ok: 1 peer connected" }
                             @else { "ok: " (s.connected_peers) " peers connected" }
                         }
                         dt { "Relays" } dd {

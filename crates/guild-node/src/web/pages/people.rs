@@ -29,7 +29,15 @@ pub async fn profile<H: Handle>(app: &App<H>, session: &Session) -> Markup {
             let bio = p.as_ref().map(|p| p.bio.clone()).unwrap_or_default();
             let skills = p.as_ref().map(|p| p.skills.clone()).unwrap_or_default();
             let resources = p.as_ref().map(|p| p.resources.clone()).unwrap_or_default();
+            let issued = p.as_ref().map(|p| p.issued_at);
             html! {
+                section #profile-summary data-live aria-label="Your signed profile" {
+                    @match issued {
+                        None => p { "You have no profile yet: say who you are below." },
+                        Some(at) => p.meta { "Signed and published " (relative(at)) ": "
+                            strong { (name) } @for s in &skills { " · " (s.tag) " (" (s.level) ")" } },
+                    }
+                }
                 section aria-labelledby="about" {
                     h2 #about { "About you" }
                     form data-call="profile.update" {
@@ -43,6 +51,7 @@ pub async fn profile<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                 }
                 section aria-labelledby="skills" {
                     h2 #skills { "Skills" }
+                    div #skill-list data-live {
                     @if skills.is_empty() { p { "No skills yet." } }
                     ul.items {
                         @for s in &skills {
@@ -55,6 +64,7 @@ pub async fn profile<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                                 }
                             }
                         }
+                    }
                     }
                     form data-call="profile.update" {
                         label for="skill-tag" { "Skill" }
@@ -69,6 +79,7 @@ pub async fn profile<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                 }
                 section aria-labelledby="resources" {
                     h2 #resources { "Resources" }
+                    div #resource-list data-live {
                     @if resources.is_empty() { p { "No resources yet." } }
                     ul.items {
                         @for r in &resources {
@@ -81,6 +92,7 @@ pub async fn profile<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                                 }
                             }
                         }
+                    }
                     }
                     form data-call="profile.update" {
                         label for="res-tag" { "Resource" }

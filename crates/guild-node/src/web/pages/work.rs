@@ -225,12 +225,13 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
     let body = match &view {
         Err(e) => failure(e),
         Ok(c) => html! {
+            div #collab data-live {
             p.meta { @if c.closed { "Closed" } @else { "Open" } " · opened " (relative(c.opened_at)) }
             section aria-labelledby="members-h" {
                 h2 #members-h { "Members" }
                 ul { @for m in &c.members { li { (names.link(m)) } } }
             }
-            section #log data-live aria-labelledby="log-h" {
+            section #log aria-labelledby="log-h" {
                 h2 #log-h { "Log" }
                 ol.log {
                     @for e in &c.entries {
@@ -276,7 +277,7 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
                 }
             }
             @if c.closed && c.member {
-                section #vouch data-live aria-labelledby="vouch-h" {
+                section #vouch aria-labelledby="vouch-h" {
                     h2 #vouch-h { "Vouch" }
                     p { "Say what each member did well (or not): your attestation counts in everyone's trust, because this closed collaboration backs it." }
                     @for m in c.members.iter().filter(|m| Some(**m) != names.me) {
@@ -297,6 +298,7 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
                         }
                     }
                 }
+            }
             }
         },
     };
