@@ -5,8 +5,8 @@
 //! entirely in the browser: Ada finds Bram by skill and opens his trust explanation; asks for
 //! help; Bram's needs board shows the need arriving live; he offers; Ada's board shows the
 //! offer arriving live; she accepts, which opens the collaboration; both post; Ada closes it
-//! with a summary and vouches for Bram; Bram's own page shows the attestation arriving live;
-//! Ada's trust page draws the path to Bram. "Live" is checked: a marker set in the page before
+//! with a summary and vouches for Bram; Bram's own page shows the attestation arriving live, and
+//! Ada's shows his attestation for her arriving live; Ada's trust page draws the path to Bram. "Live" is checked: a marker set in the page before
 //! is still there once the content has arrived, so the page was not reloaded.
 //!
 //! Every wait polls the DOM under a deadline. Screenshots go to `<target dir>/screenshots/`.
@@ -266,6 +266,7 @@ async fn two_members_work_together_entirely_in_the_browser() {
     let dial = ada_node.dial_addr().await;
     let bram_node = TestDaemon::start(&["--bootstrap", &dial]).await;
     let bram_id = bram_node.status().await.peer_id;
+    let ada_id = ada_node.status().await.peer_id;
 
     let ada = driver.browser("ada").await;
     let bram = driver.browser("bram").await;
@@ -392,6 +393,24 @@ async fn two_members_work_together_entirely_in_the_browser() {
     .await;
     assert_not_reloaded(&bram, "the attestation").await;
     shot(&bram, "attestation-live").await;
+
+    // And the other way round: Bram vouches for Ada, whose own page shows it arrive.
+    ada.goto(&format!("{ada_base}member/{ada_id}"))
+        .await
+        .unwrap();
+    wait_text(&ada, "#member-attestations", "None known").await;
+    wait_live(&ada).await;
+    mark(&ada).await;
+    bram.goto(&format!("{bram_base}collabs/{collab_id}"))
+        .await
+        .unwrap();
+    fill(&bram, "#vouch input[name=skill]", "pcb-design").await;
+    fill(&bram, "#vouch input[name=score]", "4").await;
+    fill(&bram, "#vouch input[name=note]", "clear brief").await;
+    click(&bram, "#vouch button[type=submit]").await;
+    wait_text(&bram, "#vouch .attested", "You vouched: pcb-design +4").await;
+    wait_text(&ada, "#member-attestations .attestation", "clear brief").await;
+    assert_not_reloaded(&ada, "Bram's attestation").await;
 
     // Trust: Ada's explanation of Bram draws the path from her to him, beside the table.
     let deadline = Instant::now() + WAIT;
