@@ -231,6 +231,26 @@ async fn wait_live(b: &Client) {
     }
 }
 
+/// A `guild … --json` command that must succeed (setting the stage outside the browser).
+async fn cli(d: &TestDaemon, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    d.guild_json(&args).await
+}
+
+/// Polls `check` until it holds, under [`WAIT`].
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The login link of a daemon, from `guild web --json`.
 async fn login_url(d: &TestDaemon) -> (String, String) {
     let v: Value = d.guild_json(&["web", "--json"]).await;
@@ -411,6 +431,82 @@ async fn two_members_work_together_entirely_in_the_browser() {
     wait_text(&bram, "#vouch .attested", "You vouched: pcb-design +4").await;
     wait_text(&ada, "#member-attestations .attestation", "clear brief").await;
     assert_not_reloaded(&ada, "Bram's attestation").await;
+
+    // A third member, Cleo, works with Bram (set up with the CLI), so that Ada's trust in Cleo
+    // runs through Bram: the graph then has a real path to draw.
+    let cleo_node = TestDaemon::start(&["--bootstrap", &dial]).await;
+    let cleo_id = cleo_node.status().await.peer_id;
+    cli(&cleo_node, &["profile", "set", "--name", "Cleo"]).await;
+    cli(
+        &cleo_node,
+        &["profile", "skill", "add", "kicad", "--level", "advanced"],
+    )
+    .await;
+    let asked = cli(
+        &bram_node,
+        &[
+            "ask",
+            "Second pair of eyes on the layout",
+            "--skill",
+            "kicad",
+        ],
+    )
+    .await;
+    let need = asked["need"]["id"].as_str().unwrap().to_string();
+    until("Cleo sees Bram's need", || async {
+        let v = cli(&cleo_node, &["needs", "--matching"]).await;
+        v["needs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == need.as_str())
+    })
+    .await;
+    let offer = cli(&cleo_node, &["offer", &need, "Happy to"]).await;
+    let offer_id = offer["id"].as_str().unwrap().to_string();
+    until("Bram receives Cleo's offer", || async {
+        let v = cli(&bram_node, &["offers"]).await;
+        v["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == offer_id.as_str())
+    })
+    .await;
+    let second = cli(&bram_node, &["accept", &offer_id]).await;
+    let second_id = second["id"].as_str().unwrap().to_string();
+    cli(
+        &bram_node,
+        &["collab", "close", &second_id, "--summary", "checked"],
+    )
+    .await;
+    cli(
+        &bram_node,
+        &[
+            "vouch", &cleo_id, "--skill", "kicad", "--score", "4", "--collab", &second_id,
+        ],
+    )
+    .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        ada.goto(&format!("{ada_base}trust?peer={cleo_id}&skill=kicad"))
+            .await
+            .unwrap();
+        wait_text(&ada, "h1", "Trust").await;
+        if let Ok(svg) = ada.find(Locator::Css("svg.trust-graph")).await {
+            let text = svg.text().await.unwrap_or_default();
+            if text.contains("Bram") && text.contains("Cleo") {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Ada's trust in Cleo never ran through Bram"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    wait_text(&ada, "table.paths", "me → Bram → Cleo").await;
+    shot(&ada, "trust-path").await;
 
     // Trust: Ada's explanation of Bram draws the path from her to him, beside the table.
     let deadline = Instant::now() + WAIT;

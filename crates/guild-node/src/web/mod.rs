@@ -27,6 +27,9 @@ pub mod auth;
 mod pages;
 mod routes;
 
+#[cfg(test)]
+mod tests;
+
 pub use auth::{LoginToken, TokenError, TOKEN_FILE_NAME};
 
 use crate::config::WebSection;

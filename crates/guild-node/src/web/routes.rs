@@ -32,6 +32,10 @@ pub const RECENT_EVENTS: usize = 20;
 /// Largest `/call` body accepted, in bytes (the control socket's default line limit).
 pub const MAX_CALL_BYTES: usize = guild_core::control::DEFAULT_MAX_REQUEST_BYTES;
 
+/// Most event streams open at once (a few tabs of a few browsers); more get 503, so a runaway
+/// page cannot hold an unbounded number of subscriptions.
+pub const MAX_EVENT_STREAMS: usize = 32;
+
 /// Methods the page may not call through `/call`: `subscribe` is the event stream (`/events`).
 const NOT_CALLABLE: &[&str] = &["subscribe"];
 
@@ -46,6 +50,8 @@ pub struct App<H> {
     cancel: CancellationToken,
     /// The last [`RECENT_EVENTS`] events, newest last.
     recent: Arc<Mutex<VecDeque<Event>>>,
+    /// One permit per open event stream.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl<H: Handle> App<H> {
@@ -105,6 +111,7 @@ pub fn router<H: Handle>(
         context,
         cancel,
         recent,
+        streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
     });
     Router::new()
         .route("/", get(overview::<H>))
@@ -294,14 +301,22 @@ fn call_error(e: CallError) -> Response {
 /// the browser goes away or the daemon stops. A subscriber that falls behind is told how many
 /// events it missed, as on the control socket.
 async fn events<H: Handle>(State(app): State<Shared<H>>) -> Response {
+    let Ok(permit) = app.streams.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::refusal("too many open event streams; close a tab"),
+        )
+            .into_response();
+    };
     let rx = app.handle.subscribe();
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
+    // The permit lives as long as the stream.
+    let stream = futures::stream::unfold((rx, permit), |(mut rx, permit)| async move {
         let event = match rx.recv().await {
             Ok(e) => e,
             Err(broadcast::error::RecvError::Lagged(n)) => Event::EventsDropped { count: n },
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((event, rx))
+        Some((event, (rx, permit)))
     })
     .map(|event| {
         let sse = sse::Event::default().event(event.kind());
