@@ -432,6 +432,69 @@ async fn two_members_work_together_entirely_in_the_browser() {
     wait_text(&ada, "#member-attestations .attestation", "clear brief").await;
     assert_not_reloaded(&ada, "Bram's attestation").await;
 
+    // Inbox: Bram writes to Ada from her page; her inbox shows it arrive; she replies.
+    ada.goto(&format!("{ada_base}inbox")).await.unwrap();
+    wait_text(&ada, "#messages", "No messages").await;
+    wait_live(&ada).await;
+    mark(&ada).await;
+    bram.goto(&format!("{bram_base}member/{ada_id}"))
+        .await
+        .unwrap();
+    fill(&bram, "#m-text", "Thanks for the clear brief!").await;
+    click(&bram, "form:has(#m-text) button[type=submit]").await;
+    wait_text(&bram, "form:has(#m-text) .form-status", "Done").await;
+    wait_text(&ada, "#messages .message", "Thanks for the clear brief!").await;
+    assert_not_reloaded(&ada, "Bram's message").await;
+    fill(&ada, "#messages .message input[name=text]", "Any time.").await;
+    click(&ada, "#messages .message button[type=submit]").await;
+    wait_text(&ada, "#messages", "Any time.").await;
+    bram.goto(&format!("{bram_base}inbox")).await.unwrap();
+    wait_text(&bram, "#messages", "Any time.").await;
+
+    // Withdraw: a need Ada no longer has leaves Bram's board too.
+    bram.goto(&format!("{bram_base}needs")).await.unwrap();
+    wait_live(&bram).await;
+    ada.goto(&format!("{ada_base}needs")).await.unwrap();
+    fill(&ada, "#ask-text", "Laser-cut a front panel").await;
+    fill(&ada, "#ask-skills", "kicad").await;
+    click(&ada, "#ask button[type=submit]").await;
+    let card = "#my-needs .card:has(.need-text)";
+    wait_text(&ada, card, "Laser-cut a front panel").await;
+    wait_text(&bram, "#matching .card", "Laser-cut a front panel").await;
+    mark(&bram).await;
+    let withdraw = ada.find_all(Locator::Css("#my-needs .card")).await.unwrap();
+    let mut clicked = false;
+    for c in withdraw {
+        if c.text().await.unwrap().contains("Laser-cut a front panel") {
+            c.find(Locator::Css("form[data-call='need.withdraw'] button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            clicked = true;
+            break;
+        }
+    }
+    assert!(clicked, "no withdraw button on Ada's need");
+    until(
+        "the withdrawn need leaves Ada's and Bram's boards",
+        || async {
+            let gone = |b: &Client, css: &'static str| {
+                let b = b.clone();
+                async move {
+                    match b.find(Locator::Css(css)).await {
+                        Ok(e) => !e.text().await.unwrap_or_default().contains("Laser-cut"),
+                        Err(_) => false,
+                    }
+                }
+            };
+            gone(&ada, "#my-needs").await && gone(&bram, "#matching").await
+        },
+    )
+    .await;
+    assert_not_reloaded(&bram, "the withdrawal").await;
+
     // A third member, Cleo, works with Bram (set up with the CLI), so that Ada's trust in Cleo
     // runs through Bram: the graph then has a real path to draw.
     let cleo_node = TestDaemon::start(&["--bootstrap", &dial]).await;
