@@ -141,9 +141,79 @@ pub enum DirectResponse {
     Ack,
     /// The request was refused.
     Error {
-        /// Why.
+        /// Why, as a code a program can act on.
+        reason: RefusalReason,
+        /// Why, in words for logs and users.
         message: String,
     },
+}
+
+/// Why a peer refused a request or a record: the typed half of [`DirectResponse::Error`]. The
+/// same reasons label refusals in metrics and on the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RefusalReason {
+    /// The bytes do not decode, or a field breaks a format rule.
+    Malformed,
+    /// The signature does not verify, or the signer is not the issuer.
+    BadSignature,
+    /// Past its expiry.
+    Expired,
+    /// Dated beyond the allowed clock skew.
+    FromTheFuture,
+    /// Larger than the protocol allows.
+    Oversized,
+    /// Signed by someone with no authority over what it acts on (a revocation of another
+    /// member's record, an entry by a non-member, an offer delivered by someone else).
+    Unauthorised,
+    /// Already held (for a delivery: the recipient has it, so it counts as delivered).
+    Duplicate,
+    /// Addressed to another member, or a kind this path does not carry.
+    NotAddressedHere,
+    /// It refers to something the receiver does not know (a need, a collaboration).
+    Unknown,
+    /// It refers to something closed: a withdrawn or expired need, a closed collaboration.
+    Closed,
+    /// Over the sender's or the signer's budget; try again later.
+    RateLimited,
+    /// The receiver is busy or the peer is penalised; try again later.
+    Busy,
+    /// The receiver could not store it.
+    StoreFailure,
+}
+
+impl RefusalReason {
+    /// A short label (metrics, logs, JSON).
+    pub fn label(self) -> &'static str {
+        match self {
+            RefusalReason::Malformed => "malformed",
+            RefusalReason::BadSignature => "bad_signature",
+            RefusalReason::Expired => "expired",
+            RefusalReason::FromTheFuture => "from_the_future",
+            RefusalReason::Oversized => "oversized",
+            RefusalReason::Unauthorised => "unauthorised",
+            RefusalReason::Duplicate => "duplicate",
+            RefusalReason::NotAddressedHere => "not_addressed_here",
+            RefusalReason::Unknown => "unknown",
+            RefusalReason::Closed => "closed",
+            RefusalReason::RateLimited => "rate_limited",
+            RefusalReason::Busy => "busy",
+            RefusalReason::StoreFailure => "store_failure",
+        }
+    }
+
+    /// Whether the sender is at fault (counts as a strike against the peer).
+    pub fn is_fault(self) -> bool {
+        matches!(
+            self,
+            RefusalReason::Malformed
+                | RefusalReason::BadSignature
+                | RefusalReason::Expired
+                | RefusalReason::FromTheFuture
+                | RefusalReason::Oversized
+                | RefusalReason::Unauthorised
+                | RefusalReason::NotAddressedHere
+        )
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,11 @@
 use crate::control::{Call, CallError, Event, Handle};
 use crate::node::Node;
 use crate::service::index::Query;
+use guild_core::control::to_result;
 use guild_core::control::types::{
     Connected, FindMatch, FindResults, IndexSizes, PeerInfo, Peers, Source, Status, TagSuggestion,
 };
-use guild_core::control::{to_result, ProfileDraft};
-use guild_core::{Profile, Signed, Skill};
+use guild_core::Skill;
 use guild_net::Multiaddr;
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -41,17 +41,18 @@ impl NodeHandle {
 
     fn status(&self) -> Status {
         let n = &self.node;
+        let snap = n.snapshot();
         Status {
             peer_id: n.peer_id().to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             community: n.community().to_string(),
             pid: std::process::id(),
-            listen_addrs: n.listen_addrs().iter().map(|a| a.to_string()).collect(),
+            listen_addrs: snap.listen.iter().map(|a| a.to_string()).collect(),
             external_addrs: vec![],
-            connected_peers: n.connected().len(),
+            connected_peers: snap.peers.len(),
             index: IndexSizes {
-                profiles: n.indexed_profiles() as u64,
-                records: n.store().record_count() as u64,
+                profiles: snap.profiles as u64,
+                records: snap.records as u64,
             },
             uptime_secs: n.uptime().as_secs(),
             web: self.web.clone(),
@@ -70,18 +71,12 @@ impl NodeHandle {
                 connected_since: Some(since),
                 name: guild_core::PublicKey::from_peer_id(&peer)
                     .ok()
-                    .and_then(|k| self.node.profile_name(&k)),
+                    .and_then(|k| self.node.store().get_profile(&k).ok().flatten())
+                    .map(|p| p.body.name),
             })
             .collect();
         peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
         Peers { peers }
-    }
-
-    async fn set_profile(&self, draft: ProfileDraft) -> Result<Signed<Profile>, CallError> {
-        self.node.set_own_profile(draft).await.map_err(|e| match e {
-            crate::node::OwnProfileError::Invalid(e) => CallError::invalid_params(e.to_string()),
-            other => CallError::internal(other),
-        })
     }
 
     async fn find(&self, p: guild_core::control::FindParams) -> FindResults {
@@ -128,37 +123,21 @@ impl NodeHandle {
 
 impl Handle for NodeHandle {
     async fn call(&self, call: Call) -> Result<Value, CallError> {
-        self.node.stats().socket_requests.inc();
         match call {
-            Call::Status => to_result(&self.status()),
-            Call::Peers => to_result(&self.peers()),
-            Call::ProfileGet(p) => {
-                let profile = match p.peer {
-                    None => self.node.own_profile().map_err(CallError::internal)?,
-                    Some(who) => Some(
-                        self.node
-                            .store()
-                            .get_profile(&who)
-                            .map_err(CallError::internal)?
-                            .ok_or_else(|| {
-                                CallError::not_found(format!("no profile of {who} is known"))
-                            })?,
-                    ),
-                };
-                to_result(&profile)
+            Call::Status => {
+                self.node.stats().socket_requests.inc();
+                to_result(&self.status())
             }
-            Call::ProfileSet(p) => to_result(&self.set_profile(p.into_draft()).await?),
-            Call::ProfileUpdate(p) => {
-                let draft = self
-                    .node
-                    .own_draft()
-                    .map_err(CallError::internal)?
-                    .unwrap_or_default();
-                let draft = p.apply(&draft)?;
-                to_result(&self.set_profile(draft).await?)
+            Call::Peers => {
+                self.node.stats().socket_requests.inc();
+                to_result(&self.peers())
             }
-            Call::Find(p) => to_result(&self.find(p).await),
+            Call::Find(p) => {
+                self.node.stats().socket_requests.inc();
+                to_result(&self.find(p).await)
+            }
             Call::Connect(p) => {
+                self.node.stats().socket_requests.inc();
                 let addr: Multiaddr = p.addr.parse().map_err(|e| {
                     CallError::invalid_params(format!("`{}` is not a multiaddr: {e}", p.addr))
                 })?;
@@ -172,52 +151,6 @@ impl Handle for NodeHandle {
                     peer_id: Some(peer.to_string()),
                 })
             }
-            Call::Ask(p) => to_result(&self.node.ask(p).await.map_err(pull_error)?),
-            Call::Needs(p) => to_result(&self.node.needs(p).map_err(pull_error)?),
-            Call::NeedWithdraw(p) => {
-                self.node.withdraw_need(p).await.map_err(pull_error)?;
-                Ok(Value::Null)
-            }
-            Call::Offer(p) => to_result(&self.node.offer(p).await.map_err(pull_error)?),
-            Call::Offers(p) => to_result(&self.node.offers(p).map_err(pull_error)?),
-            Call::Accept(p) => to_result(&self.node.accept(p).await.map_err(pull_error)?),
-            Call::CollabList => to_result(&self.node.collab_list().map_err(pull_error)?),
-            Call::CollabShow(p) => {
-                to_result(&self.node.collab_show(&p.collab).map_err(pull_error)?)
-            }
-            Call::CollabPost(p) => to_result(
-                &self
-                    .node
-                    .collab_post(&p.collab, p.text)
-                    .await
-                    .map_err(pull_error)?,
-            ),
-            Call::CollabInvite(p) => to_result(
-                &self
-                    .node
-                    .collab_invite(&p.collab, p.peer)
-                    .await
-                    .map_err(pull_error)?,
-            ),
-            Call::CollabJoin(p) => {
-                to_result(&self.node.collab_join(&p.collab).await.map_err(pull_error)?)
-            }
-            Call::CollabClose(p) => to_result(
-                &self
-                    .node
-                    .collab_close(&p.collab, p.summary)
-                    .await
-                    .map_err(pull_error)?,
-            ),
-            Call::Msg(p) => to_result(&self.node.msg(p).await.map_err(pull_error)?),
-            Call::Inbox(p) => to_result(&self.node.inbox(p).map_err(pull_error)?),
-            Call::Vouch(p) => to_result(&self.node.vouch(p).await.map_err(pull_error)?),
-            Call::Revoke(p) => {
-                self.node.revoke(p).await.map_err(pull_error)?;
-                Ok(Value::Null)
-            }
-            Call::Attestations(p) => to_result(&self.node.attestations(p)),
-            Call::Trust(p) => to_result(&self.node.trust(p)),
             Call::Shutdown => {
                 self.shutdown.cancel();
                 Ok(Value::Null)
@@ -226,20 +159,12 @@ impl Handle for NodeHandle {
             Call::Subscribe(_) => Err(CallError::internal(
                 "subscribe is served by the control server",
             )),
+            // Everything else is domain logic: the service, through the node loop.
+            other => self.node.call(other).await,
         }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.node.subscribe()
-    }
-}
-
-fn pull_error(e: crate::node::PullError) -> CallError {
-    use crate::node::PullError;
-    match e {
-        PullError::NotFound(m) => CallError::not_found(m),
-        PullError::Invalid(m) => CallError::invalid_params(m),
-        PullError::Unreachable(m) => CallError::peer_unreachable(m),
-        PullError::Internal(m) => CallError::internal(m),
     }
 }

@@ -181,12 +181,9 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             let context = crate::web::WebContext {
                 relays: config.network.relays.clone(),
             };
-            Some(tokio::spawn(crate::web::serve(
-                l,
-                handle.clone(),
-                token,
-                context,
-                web_cancel.clone(),
+            Some(tokio::spawn(tracing::Instrument::instrument(
+                crate::web::serve(l, handle.clone(), token, context, web_cancel.clone()),
+                node.span(),
             )))
         }
         _ => {
@@ -196,21 +193,24 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             None
         }
     };
-    let server = tokio::spawn(control::serve(
-        listener,
-        handle,
-        ServerLimits::from_config(&config.control),
-        stats,
-        server_cancel.clone(),
+    // The server and metrics tasks log inside the node's span, like the node's own tasks.
+    let server = tokio::spawn(tracing::Instrument::instrument(
+        control::serve(
+            listener,
+            handle,
+            ServerLimits::from_config(&config.control),
+            stats,
+            server_cancel.clone(),
+        ),
+        node.span(),
     ));
 
     let metrics_cancel = CancellationToken::new();
     let metrics_task = metrics_listener.map(|(addr, l)| {
         tracing::info!("metrics at http://{addr}/metrics");
-        tokio::spawn(crate::metrics::serve(
-            l,
-            Arc::new(registry),
-            metrics_cancel.clone(),
+        tokio::spawn(tracing::Instrument::instrument(
+            crate::metrics::serve(l, Arc::new(registry), metrics_cancel.clone()),
+            node.span(),
         ))
     });
 

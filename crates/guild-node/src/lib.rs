@@ -17,6 +17,7 @@ pub mod home;
 pub mod metrics;
 pub mod node;
 pub mod service;
+pub mod stats;
 pub mod web;
 
 /// `meta` key of the node's own signed profile.

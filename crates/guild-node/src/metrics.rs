@@ -49,12 +49,16 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>, cancel: Cance
             continue; // dropping the stream closes it
         };
         let registry = registry.clone();
-        tokio::spawn(async move {
+        let task = async move {
             let _permit = permit;
             if let Err(e) = tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &registry)).await {
                 tracing::debug!("metrics: slow client: {e}");
             }
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(
+            task,
+            tracing::Span::current(),
+        ));
     }
 }
 

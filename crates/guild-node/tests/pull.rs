@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::{next_event, options, poll_until, TestNode};
+use common::{next_event, options, poll_until_async, TestNode};
 use guild_core::codec;
 use guild_core::control::pull::*;
 use guild_core::control::Event;
 use guild_core::fixtures::{identity, need, offer, sign, tag, T0};
 use guild_core::limits::MAX_TEXT_BYTES;
-use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
+use guild_core::wire::{DirectRequest, DirectResponse, RefusalReason, MAX_RESPONSE_BYTES};
 use guild_core::{AnyRecord, CollabEntry, EntryKind, Message, RecordId, RecordKind, Signed};
 use guild_net::NetConfig;
 use guild_node::node::PullError;
@@ -73,12 +73,16 @@ async fn ask_match_offer_accept_collaborate_close() {
     // d stores the need (it spreads to everyone) but is not told: no matching skill.
     // Storing a need that matches nothing raises no event on d, so poll its store.
     let dn = d.node.clone();
-    poll_until("d stored the need", || {
-        dn.needs(NeedsParams::default())
-            .unwrap()
-            .needs
-            .iter()
-            .any(|n| n.id == nid)
+    poll_until_async("d stored the need", || {
+        let dn = dn.clone();
+        async move {
+            dn.needs(NeedsParams::default())
+                .await
+                .unwrap()
+                .needs
+                .iter()
+                .any(|n| n.id == nid)
+        }
     })
     .await;
     assert!(d
@@ -87,6 +91,7 @@ async fn ask_match_offer_accept_collaborate_close() {
             filter: NeedFilter::Matching,
             include_closed: false
         })
+        .await
         .unwrap()
         .needs
         .is_empty());
@@ -176,7 +181,7 @@ async fn ask_match_offer_accept_collaborate_close() {
         |e| matches!(e, Event::CollabEntryAdded { author, .. } if *author == kb),
     )
     .await;
-    let shown = a.node.collab_show(&cid).unwrap();
+    let shown = a.node.collab_show(&cid).await.unwrap();
     assert_eq!(
         shown.entries.iter().map(|e| e.author).collect::<Vec<_>>(),
         vec![ka, kb]
@@ -184,7 +189,7 @@ async fn ask_match_offer_accept_collaborate_close() {
 
     // c is not a member: it never received the collaboration, can neither read nor post.
     assert!(matches!(
-        c.node.collab_show(&cid),
+        c.node.collab_show(&cid).await,
         Err(PullError::NotFound(_))
     ));
     assert!(c.node.collab_post(&cid, "let me in".into()).await.is_err());
@@ -199,7 +204,7 @@ async fn ask_match_offer_accept_collaborate_close() {
         |e| matches!(e, Event::CollabEntryAdded { kind, .. } if kind == "close"),
     )
     .await;
-    assert!(b.node.collab_show(&cid).unwrap().closed);
+    assert!(b.node.collab_show(&cid).await.unwrap().closed);
     assert!(
         matches!(b.node.collab_post(&cid, "late".into()).await, Err(PullError::Invalid(m)) if m.contains("closed"))
     );
@@ -221,6 +226,7 @@ async fn ask_match_offer_accept_collaborate_close() {
     assert!(
         d.node
             .needs(NeedsParams::default())
+            .await
             .unwrap()
             .needs
             .is_empty(),
@@ -252,7 +258,7 @@ async fn ask_match_offer_accept_collaborate_close() {
         |e| matches!(e, Event::MessageReceived { from, .. } if *from == kd),
     )
     .await;
-    let inbox = a.node.inbox(InboxParams::default()).unwrap();
+    let inbox = a.node.inbox(InboxParams::default()).await.unwrap();
     assert_eq!(inbox.messages[0].text, "hello from dan");
 }
 
@@ -291,11 +297,16 @@ impl Rogue {
     }
 
     async fn deliver(&self, r: AnyRecord) -> String {
+        self.refusal(r).await.1
+    }
+
+    /// Delivers and returns the typed refusal.
+    async fn refusal(&self, r: AnyRecord) -> (RefusalReason, String) {
         match self
             .send_bytes(codec::encode(&DirectRequest::Deliver(Box::new(r))).unwrap())
             .await
         {
-            DirectResponse::Error { message } => message,
+            DirectResponse::Error { reason, message } => (reason, message),
             other => panic!("accepted: {other:?}"),
         }
     }
@@ -321,8 +332,8 @@ async fn hostile_deliveries_are_refused_with_reasons_and_penalised() {
     let good = sign(offer(&rogue_id, &a_need, now), &rogue_id);
     let bytes = codec::encode(&DirectRequest::Deliver(Box::new(good.clone().into()))).unwrap();
     assert_eq!(rogue.send_bytes(bytes.clone()).await, DirectResponse::Ack);
-    let replay = rogue.deliver(good.into()).await;
-    assert!(replay.starts_with("replay:"), "{replay}");
+    let (reason, replay) = rogue.refusal(good.into()).await;
+    assert_eq!(reason, RefusalReason::Duplicate, "{replay}");
     let _ = next_event(&mut a, "offer", |e| {
         matches!(e, Event::OfferReceived { .. })
     })
@@ -333,7 +344,7 @@ async fn hostile_deliveries_are_refused_with_reasons_and_penalised() {
     let mut reasons = vec![];
     // Malformed bytes.
     match rogue.send_bytes(vec![0xff, 0x00, 0x13]).await {
-        DirectResponse::Error { message } => reasons.push(("malformed", message)),
+        DirectResponse::Error { message, .. } => reasons.push(("malformed", message)),
         other => panic!("{other:?}"),
     }
     // Offer on an unknown need.
@@ -408,7 +419,7 @@ async fn hostile_deliveries_are_refused_with_reasons_and_penalised() {
     let fresh = sign(offer(&rogue_id, &a_need, now + 1), &rogue_id);
     let bytes = codec::encode(&DirectRequest::Deliver(Box::new(fresh.into()))).unwrap();
     match rogue.send_bytes(bytes).await {
-        DirectResponse::Error { message } => {
+        DirectResponse::Error { message, .. } => {
             assert!(message.contains("too many invalid"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -455,15 +466,15 @@ async fn only_members_post_and_entries_cannot_be_replayed() {
     })
     .await;
     // The same entry again: a replay.
-    let why = member.deliver(first.into()).await;
-    assert!(why.starts_with("replay:"), "{why}");
+    let (reason, why) = member.refusal(first.into()).await;
+    assert_eq!(reason, RefusalReason::Duplicate, "{why}");
     // A different entry reusing sequence 1: replayed or out of order.
     let why = member
         .deliver(sign(entry(1, "rewritten"), &member_id).into())
         .await;
     assert!(why.contains("out-of-order"), "{why}");
     assert_eq!(
-        a.node.collab_show(&cid).unwrap().entries.len(),
+        a.node.collab_show(&cid).await.unwrap().entries.len(),
         1,
         "nothing more stored"
     );
@@ -477,7 +488,7 @@ async fn only_members_post_and_entries_cannot_be_replayed() {
     };
     let why = stranger.deliver(sign(post, &stranger_id).into()).await;
     assert!(why.contains("not a member"), "{why}");
-    assert_eq!(a.node.collab_show(&cid).unwrap().entries.len(), 1);
+    assert_eq!(a.node.collab_show(&cid).await.unwrap().entries.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -543,12 +554,12 @@ async fn invited_member_joins_reads_the_log_and_posts() {
     )
     .await;
     assert!(
-        matches!(c.node.collab_show(&cid), Err(PullError::Invalid(m)) if m.contains("join")),
+        matches!(c.node.collab_show(&cid).await, Err(PullError::Invalid(m)) if m.contains("join")),
         "an invitee reads nothing before joining"
     );
     c.node.collab_join(&cid).await.unwrap();
     next_event(&mut a, "join", |e| matches!(e, Event::CollabEntryAdded { kind, author, .. } if kind == "join" && *author == kc)).await;
-    let shown = c.node.collab_show(&cid).unwrap();
+    let shown = c.node.collab_show(&cid).await.unwrap();
     assert_eq!(shown.members, vec![ka, kb, kc]);
     assert!(
         shown

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{next_event, options, poll_until, within, TestNode};
+use common::{next_event, options, poll_until, poll_until_async, within, TestNode};
 use guild_core::control::pull::*;
 use guild_core::control::reputation::*;
 use guild_core::control::Event;
@@ -29,12 +29,16 @@ async fn ask_and_offer(asker: &mut TestNode, helper: &mut TestNode, skill: &str)
         .need
         .id;
     let hn = helper.node.clone();
-    poll_until("helper has the need", || {
-        hn.needs(NeedsParams::default())
-            .unwrap()
-            .needs
-            .iter()
-            .any(|n| n.id == nid)
+    poll_until_async("helper has the need", || {
+        let hn = hn.clone();
+        async move {
+            hn.needs(NeedsParams::default())
+                .await
+                .unwrap()
+                .needs
+                .iter()
+                .any(|n| n.id == nid)
+        }
     })
     .await;
     let o = helper
@@ -85,12 +89,14 @@ fn vouch(peer: &TestNode, skill: &str, score: i8, collab: RecordId) -> VouchPara
     }
 }
 
-fn trust(n: &TestNode, of: &TestNode) -> f64 {
+async fn trust(n: &TestNode, of: &TestNode) -> f64 {
     n.node
         .trust(TrustParams {
             peer: of.key(),
             skill: None,
         })
+        .await
+        .unwrap()
         .score
 }
 
@@ -115,10 +121,10 @@ async fn attestation_on_a_reaches_c_and_changes_trust_and_ranking() {
     let c1 = collaborate(&mut c, &mut a, "rust").await;
     let v = c.node.vouch(vouch(&a, "rust", 5, c1)).await.unwrap();
     assert_eq!(v.status, AttestationStatus::Counted);
-    assert!(trust(&c, &a) > 0.0);
+    assert!(trust(&c, &a).await > 0.0);
 
     // Before: b and d look the same to c for kicad.
-    assert_eq!(trust(&c, &b), 0.0);
+    assert_eq!(trust(&c, &b).await, 0.0);
     let q = Query {
         skills: vec![tag("kicad")],
         limit: 10,
@@ -140,19 +146,28 @@ async fn attestation_on_a_reaches_c_and_changes_trust_and_ranking() {
     )
     .await;
     let cn = c.node.clone();
-    poll_until("c counts it (proof fetched)", || {
-        cn.attestations(AttestationsParams::default())
-            .attestations
-            .iter()
-            .any(|x| x.id == aid && x.status == AttestationStatus::Counted)
+    poll_until_async("c counts it (proof fetched)", || {
+        let cn = cn.clone();
+        async move {
+            cn.attestations(AttestationsParams::default())
+                .await
+                .unwrap()
+                .attestations
+                .iter()
+                .any(|x| x.id == aid && x.status == AttestationStatus::Counted)
+        }
     })
     .await;
-    let t = c.node.trust(TrustParams {
-        peer: kb,
-        skill: Some(tag("kicad")),
-    });
+    let t = c
+        .node
+        .trust(TrustParams {
+            peer: kb,
+            skill: Some(tag("kicad")),
+        })
+        .await
+        .unwrap();
     assert!(t.score > 0.0, "c now trusts b for kicad: {t:?}");
-    assert!(trust(&c, &b) > 0.0);
+    assert!(trust(&c, &b).await > 0.0);
     let expl = t.explanation.to_string();
     assert!(
         expl.contains(&ka.to_string()),
@@ -170,14 +185,19 @@ async fn attestation_on_a_reaches_c_and_changes_trust_and_ranking() {
         })
         .await
         .unwrap();
-    poll_until("c honours the revocation", || {
-        cn.attestations(AttestationsParams::default())
-            .attestations
-            .iter()
-            .any(|x| x.id == aid && x.status == AttestationStatus::Revoked)
+    poll_until_async("c honours the revocation", || {
+        let cn = cn.clone();
+        async move {
+            cn.attestations(AttestationsParams::default())
+                .await
+                .unwrap()
+                .attestations
+                .iter()
+                .any(|x| x.id == aid && x.status == AttestationStatus::Revoked)
+        }
     })
     .await;
-    assert_eq!(trust(&c, &b), 0.0);
+    assert_eq!(trust(&c, &b).await, 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +210,7 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
     c.until("c knows a", move |x| x.knows(&ka)).await;
     let c1 = collaborate(&mut c, &mut a, "rust").await;
     c.node.vouch(vouch(&a, "rust", 4, c1)).await.unwrap();
-    let base = trust(&c, &a);
+    let base = trust(&c, &a).await;
     assert!(base > 0.0);
 
     // Vouching outside a closed collaboration is refused with the reason.
@@ -272,10 +292,14 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
         e,
         Event::AttestationReceived { counted: false, .. }
     ));
-    let view = c.node.attestations(AttestationsParams {
-        by: Some(rogue_id.public()),
-        about: None,
-    });
+    let view = c
+        .node
+        .attestations(AttestationsParams {
+            by: Some(rogue_id.public()),
+            about: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(view.attestations[0].status, AttestationStatus::Unbacked);
     assert!(
         view.attestations[0]
@@ -286,7 +310,7 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
         "{view:?}"
     );
     assert_eq!(
-        trust(&c, &a),
+        trust(&c, &a).await,
         base,
         "an unbacked attestation leaves trust unchanged"
     );
@@ -295,6 +319,8 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
     let count = c
         .node
         .attestations(AttestationsParams::default())
+        .await
+        .unwrap()
         .attestations
         .len();
     let again = c.node.store().put_record(&unbacked.clone().into()).unwrap();
@@ -302,6 +328,8 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
     assert_eq!(
         c.node
             .attestations(AttestationsParams::default())
+            .await
+            .unwrap()
             .attestations
             .len(),
         count
@@ -335,6 +363,8 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
             by: Some(rogue_id.public()),
             about: None,
         })
+        .await
+        .unwrap()
         .attestations
         .into_iter()
         .map(|v| v.status)
@@ -345,5 +375,323 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
             .all(|s| *s == AttestationStatus::Equivocated),
         "{statuses:?}"
     );
-    assert_eq!(trust(&c, &a), base);
+    assert_eq!(trust(&c, &a).await, base);
+}
+
+/// Serves `n`'s control socket (the real server and handle) in a temp dir.
+async fn serve_socket(n: &TestNode) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guild.sock");
+    let listener = guild_node::control::bind(&path).await.unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let handle = guild_node::api::NodeHandle::new(n.node.clone(), cancel.clone());
+    tokio::spawn(guild_node::control::serve(
+        listener,
+        handle,
+        guild_node::control::ServerLimits::default(),
+        guild_node::control::ServerStats::default(),
+        cancel,
+    ));
+    (dir, path)
+}
+
+/// Issue 9: two concurrent calls through the real socket server never sign the same sequence
+/// number — collaboration posts and attestations alike — so no peer ever sees an equivocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_socket_calls_never_share_a_sequence_number() {
+    use guild_core::control::{Call, Client};
+    const N: usize = 8;
+    let mut a = TestNode::start(140, options("main", &[])).await;
+    a.set_skills("ada", &["rust"]).await;
+    let mut b = TestNode::start(141, options("main", &[a.addr().await])).await;
+    b.set_skills("bo", &["kicad"]).await;
+    let kb = b.key();
+    a.until("a knows b", move |x| x.knows(&kb)).await;
+    let o = ask_and_offer(&mut a, &mut b, "kicad").await;
+    let cid = a
+        .node
+        .accept(AcceptParams { offer: o.id })
+        .await
+        .unwrap()
+        .id;
+    next_event(
+        &mut b,
+        "collab opened",
+        |e| matches!(e, Event::CollabOpened { collab, .. } if *collab == cid),
+    )
+    .await;
+    let (_dir, path) = serve_socket(&a).await;
+    let mut clients = Vec::new();
+    for _ in 0..N {
+        clients.push(Client::connect(&path).await.unwrap());
+    }
+
+    // N posts at once.
+    let posts = futures::future::join_all(clients.iter_mut().enumerate().map(|(i, c)| {
+        let call = Call::CollabPost(CollabPostParams {
+            collab: cid,
+            text: format!("post {i}"),
+        });
+        async move { c.call_as::<EntryView>(&call).await.unwrap() }
+    }))
+    .await;
+    let mut seqs: Vec<u64> = posts.iter().map(|p| p.seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=N as u64).collect::<Vec<_>>(), "one number each");
+    let mut seen = 0;
+    while seen < N {
+        next_event(
+            &mut b,
+            "every post reaches b",
+            |e| matches!(e, Event::CollabEntryAdded { kind, .. } if kind == "post"),
+        )
+        .await;
+        seen += 1;
+    }
+    a.node.collab_close(&cid, "done".into()).await.unwrap();
+    next_event(
+        &mut b,
+        "closed",
+        |e| matches!(e, Event::CollabEntryAdded { kind, .. } if kind == "close"),
+    )
+    .await;
+
+    // N attestations at once.
+    let skills = [
+        "kicad",
+        "pcb-design",
+        "soldering",
+        "rust",
+        "review",
+        "3d",
+        "cad",
+        "docs",
+    ];
+    let views = futures::future::join_all(clients.iter_mut().enumerate().map(|(i, c)| {
+        let call = Call::Vouch(VouchParams {
+            peer: kb,
+            skill: tag(skills[i % skills.len()]),
+            score: 5,
+            collab: cid,
+            note: String::new(),
+            expires_secs: None,
+        });
+        async move { c.call_as::<AttestationView>(&call).await.unwrap() }
+    }))
+    .await;
+    let mut seqs: Vec<u64> = views.iter().map(|v| v.seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=N as u64).collect::<Vec<_>>(), "one number each");
+    let ka = a.key();
+    let bn = b.node.clone();
+    poll_until_async("b holds all of a's attestations", || {
+        let bn = bn.clone();
+        async move {
+            bn.attestations(AttestationsParams {
+                by: Some(ka),
+                about: None,
+            })
+            .await
+            .unwrap()
+            .attestations
+            .len()
+                == N
+        }
+    })
+    .await;
+    let statuses = b
+        .node
+        .attestations(AttestationsParams {
+            by: Some(ka),
+            about: None,
+        })
+        .await
+        .unwrap()
+        .attestations;
+    assert!(
+        statuses
+            .iter()
+            .all(|v| v.status != AttestationStatus::Equivocated),
+        "{statuses:?}"
+    );
+    while let Ok(e) = b.events.try_recv() {
+        assert!(
+            !matches!(e, Event::AttestationEquivocation { .. }),
+            "b saw an equivocation: {e:?}"
+        );
+    }
+}
+
+/// Issue 9: a stranger's revocation of someone else's attestation or need changes nothing on
+/// any node, before or after the real one; the issuer's own still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_revocations_change_nothing_on_any_node() {
+    let mut a = TestNode::start(150, options("main", &[])).await;
+    a.set_skills("ada", &["rust"]).await;
+    let boot = [a.addr().await];
+    let mut b = TestNode::start(151, options("main", &boot)).await;
+    b.set_skills("bo", &["kicad"]).await;
+    let mut c = TestNode::start(152, options("main", &boot)).await;
+    c.set_skills("cy", &["kicad"]).await;
+    let (kb, kc) = (b.key(), c.key());
+    a.until("a knows b and c", move |x| x.knows(&kb) && x.knows(&kc))
+        .await;
+    // c trusts a (they worked together), so a's word about b moves c's trust in b.
+    let ca = collaborate(&mut c, &mut a, "rust").await;
+    c.node.vouch(vouch(&a, "rust", 5, ca)).await.unwrap();
+    let cid = collaborate(&mut a, &mut b, "kicad").await;
+    let aid = a.node.vouch(vouch(&b, "kicad", 5, cid)).await.unwrap().id;
+    let cn = c.node.clone();
+    poll_until_async("c counts a's attestation", || {
+        let cn = cn.clone();
+        async move {
+            cn.attestations(AttestationsParams::default())
+                .await
+                .unwrap()
+                .attestations
+                .iter()
+                .any(|x| x.id == aid && x.status == AttestationStatus::Counted)
+        }
+    })
+    .await;
+    let before = trust(&c, &b).await;
+    assert!(before > 0.0);
+
+    // A stranger speaking raw gossip.
+    let rogue_id = identity(153);
+    let mut cfg = NetConfig::local("main");
+    cfg.bootstrap = vec![c.addr().await];
+    let (rogue, mut rogue_events, _task) = guild_net::spawn(rogue_id.keypair(), cfg, None)
+        .await
+        .unwrap();
+    let mut subscribed = std::collections::HashSet::new();
+    within("rogue joins both topics", async {
+        while let Some(ev) = rogue_events.recv().await {
+            if let NetEvent::PeerSubscribed { topic, .. } = ev {
+                subscribed.insert(format!("{topic:?}"));
+                if subscribed.len() >= 2
+                    && subscribed.contains("Attestations")
+                    && subscribed.contains("Needs")
+                {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    let now = guild_core::time::now();
+    let revoke_as_rogue = |target: RecordId, kind: guild_core::RecordKind, at: u64| {
+        sign(
+            guild_core::Revocation {
+                version: guild_core::record::RECORD_VERSION,
+                issuer: rogue_id.public(),
+                issued_at: at,
+                expires_at: at + 30 * 86_400,
+                target,
+                target_kind: kind,
+                reason: "mine now".into(),
+            },
+            &rogue_id,
+        )
+    };
+    let stats = c.node.stats().clone();
+    let unauthorised = move || {
+        stats
+            .rejected
+            .get_or_create(&guild_node::stats::RefusalLabels {
+                kind: "revocation".into(),
+                reason: "unauthorised".into(),
+            })
+            .get()
+    };
+    let rejected0 = unauthorised();
+    let fake = revoke_as_rogue(aid, guild_core::RecordKind::Attestation, now + 290);
+    rogue
+        .publish(Topic::Attestations, AnyRecord::from(fake).encode().unwrap())
+        .await
+        .unwrap();
+    poll_until("c refused it as unauthorised", || {
+        unauthorised() > rejected0
+    })
+    .await;
+    assert_eq!(trust(&c, &b).await, before, "trust unchanged");
+
+    // A need of a's, "withdrawn" by the stranger first: a's own withdrawal still works and
+    // reaches c.
+    let nid = a
+        .node
+        .ask(AskParams {
+            text: "kicad review".into(),
+            skills: vec![tag("kicad")],
+            resources: vec![],
+            expires_secs: None,
+        })
+        .await
+        .unwrap()
+        .need
+        .id;
+    next_event(
+        &mut c,
+        "c matched a's need",
+        |e| matches!(e, Event::NeedMatched { need, .. } if *need == nid),
+    )
+    .await;
+    let rejected1 = unauthorised();
+    let fake_withdrawal = revoke_as_rogue(nid, guild_core::RecordKind::Need, now + 290);
+    rogue
+        .publish(
+            Topic::Needs,
+            AnyRecord::from(fake_withdrawal).encode().unwrap(),
+        )
+        .await
+        .unwrap();
+    poll_until("c refused the fake withdrawal as unauthorised", || {
+        unauthorised() > rejected1
+    })
+    .await;
+    let open = c
+        .node
+        .needs(NeedsParams::default())
+        .await
+        .unwrap()
+        .needs
+        .iter()
+        .any(|n| n.id == nid);
+    assert!(open, "the need is still open on c");
+    a.node
+        .withdraw_need(WithdrawParams {
+            need: nid,
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
+    next_event(
+        &mut c,
+        "a's withdrawal reaches c",
+        |e| matches!(e, Event::NeedWithdrawn { need, .. } if *need == nid),
+    )
+    .await;
+
+    // a's own revocation works, and the stranger cannot undo it.
+    a.node
+        .revoke(RevokeParams {
+            attestation: aid,
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
+    poll_until_async("c honours a's revocation", || {
+        let cn = cn.clone();
+        async move {
+            cn.attestations(AttestationsParams::default())
+                .await
+                .unwrap()
+                .attestations
+                .iter()
+                .any(|x| x.id == aid && x.status == AttestationStatus::Revoked)
+        }
+    })
+    .await;
+    assert_eq!(trust(&c, &b).await, 0.0);
+    let _ = kc;
 }

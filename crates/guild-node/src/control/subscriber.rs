@@ -58,12 +58,15 @@ impl Subscriber {
         }
         let (tx, mut queue) = mpsc::channel(shared.limits.subscriber_queue.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
-        let _forwarder = AbortOnDrop(tokio::spawn(forward(
-            events,
-            self.filter,
-            tx,
-            dropped.clone(),
-            shared.stats.clone(),
+        let _forwarder = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(
+            forward(
+                events,
+                self.filter,
+                tx,
+                dropped.clone(),
+                shared.stats.clone(),
+            ),
+            tracing::Span::current(),
         )));
         loop {
             let event = tokio::select! {

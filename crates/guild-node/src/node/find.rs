@@ -1,13 +1,16 @@
-//! `find`: the local index first, completed by a DHT provider lookup when it is thin, so a
-//! newcomer who has heard no gossip still finds people.
+//! `find`: the local index first (in the loop), completed by a DHT provider lookup when it is
+//! thin — run on the caller's task, so the loop never waits on the network — so a newcomer who
+//! has heard no gossip still finds people.
 
-use super::events::Via;
-use super::{lock, Node};
+use super::{Command, Node};
 use crate::service::index::{Match, Query};
-use guild_core::wire::{DirectRequest, DirectResponse};
-use guild_core::{AnyRecord, PublicKey};
+use crate::service::{Millis, Service};
+use guild_core::codec;
+use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
+use guild_core::{AnyRecord, PublicKey, SkillTag};
 use guild_net::PeerId;
 use std::collections::{BTreeSet, HashSet};
+use tokio::sync::oneshot;
 
 /// Most tags looked up on the DHT in one `find`.
 const MAX_DHT_TAGS: usize = 8;
@@ -22,45 +25,64 @@ pub struct FindOutcome {
     /// Members whose profile came from the DHT lookup in this call.
     pub from_dht: BTreeSet<PublicKey>,
     /// Asked tags nobody has, with near misses.
-    pub suggestions: Vec<(guild_core::SkillTag, Vec<guild_core::SkillTag>)>,
+    pub suggestions: Vec<(SkillTag, Vec<SkillTag>)>,
     /// Whether the DHT was queried.
     pub dht_queried: bool,
 }
 
+/// The loop's answer: local matches and near misses for unmatched tags.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Local {
+    pub matches: Vec<Match>,
+    pub suggestions: Vec<(SkillTag, Vec<SkillTag>)>,
+}
+
+/// Runs the local half inside the loop.
+pub(crate) fn local(service: &mut Service, q: &Query, now: Millis) -> Local {
+    let (matches, suggestions) = service.find(q, now);
+    Local {
+        matches,
+        suggestions,
+    }
+}
+
 impl Node {
-    fn local_matches(&self, q: &Query) -> Vec<Match> {
-        let now = guild_core::time::now();
-        let me = self.inner.me;
-        let mut q = q.clone();
-        q.limit += 1; // we may be among the matches
-        let trust = self.trust_factors();
-        let mut out = lock(&self.inner.index).find(&q, now, |k| trust.factor(k));
-        out.retain(|m| m.peer != me);
-        out.truncate(q.limit - 1);
-        out
+    async fn find_local(&self, q: &Query) -> Local {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .command(Command::FindLocal {
+                q: q.clone(),
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return Local::default();
+        }
+        rx.await.unwrap_or_default()
     }
 
     /// Runs a query. With `local_only` false, a short local answer is completed from the DHT.
     pub async fn find(&self, q: Query, local_only: bool) -> FindOutcome {
-        let mut matches = self.local_matches(&q);
+        let mut local = self.find_local(&q).await;
         let mut from_dht = BTreeSet::new();
-        let tags: Vec<_> = q
+        let tags: Vec<SkillTag> = q
             .skills
             .iter()
             .chain(q.resources.iter())
             .take(MAX_DHT_TAGS)
             .cloned()
             .collect();
-        let dht_queried = !local_only && matches.len() < q.limit && !tags.is_empty();
+        let dht_queried = !local_only && local.matches.len() < q.limit && !tags.is_empty();
         if dht_queried {
             let lookups = tags.iter().map(|t| {
-                let net = self.inner.net.clone();
+                let net = self.net.clone();
                 let key = t.dht_key().to_vec();
                 async move { net.get_providers(key).await }
             });
             let lookups = futures::future::join_all(lookups);
             let providers: HashSet<PeerId> =
-                match tokio::time::timeout(self.inner.opts.find_timeout, lookups).await {
+                match tokio::time::timeout(self.find_timeout, lookups).await {
                     Ok(results) => results
                         .into_iter()
                         .filter_map(|r| r.ok())
@@ -70,51 +92,54 @@ impl Node {
                 };
             let unknown: Vec<(PeerId, PublicKey)> = providers
                 .into_iter()
-                .filter(|p| *p != self.inner.peer_id)
+                .filter(|p| *p != self.peer_id)
                 .filter_map(|p| PublicKey::from_peer_id(&p).ok().map(|k| (p, k)))
                 .filter(|(_, k)| !self.knows(k))
                 .take(MAX_DHT_FETCHES)
                 .collect();
-            let fetches = unknown.into_iter().map(|(peer, key)| async move {
-                let resp = self.direct(peer, &DirectRequest::GetProfile).await;
-                match resp {
-                    Ok(DirectResponse::Profile(Some(record))) => match *record {
+            let fetches = unknown.into_iter().map(|(peer, key)| {
+                let net = self.net.clone();
+                async move {
+                    let bytes = codec::encode(&DirectRequest::GetProfile).ok()?;
+                    let answer = net.request(peer, bytes).await.ok()?;
+                    match codec::decode::<DirectResponse>(&answer, MAX_RESPONSE_BYTES).ok()? {
                         // The provider must answer with its own profile.
-                        AnyRecord::Profile(p) if p.signer == key => self
-                            .ingest(AnyRecord::Profile(p), Some(peer), Via::Dht)
-                            .ok()
-                            .map(|_| key),
+                        DirectResponse::Profile(Some(record)) => match *record {
+                            AnyRecord::Profile(p) if p.signer == key => {
+                                Some((key, AnyRecord::Profile(p)))
+                            }
+                            _ => None,
+                        },
                         _ => None,
-                    },
-                    _ => None,
+                    }
                 }
             });
-            let fetched = tokio::time::timeout(
-                self.inner.opts.find_timeout,
-                futures::future::join_all(fetches),
-            )
-            .await
-            .unwrap_or_default();
-            from_dht.extend(fetched.into_iter().flatten());
-            matches = self.local_matches(&q);
-        }
-        let suggestions = {
-            let idx = lock(&self.inner.index);
-            tags.iter()
-                .filter(|t| {
-                    !matches.iter().any(|m| {
-                        m.matched_skills.iter().any(|(s, _)| s == *t)
-                            || m.matched_resources.contains(t)
+            let fetched: Vec<(PublicKey, AnyRecord)> =
+                tokio::time::timeout(self.find_timeout, futures::future::join_all(fetches))
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .flatten()
+                    .collect();
+            if !fetched.is_empty() {
+                let (reply, rx) = oneshot::channel();
+                if self
+                    .command(Command::Ingest {
+                        records: fetched,
+                        reply,
                     })
-                })
-                .map(|t| (t.clone(), idx.suggestions(t)))
-                .filter(|(_, s)| !s.is_empty())
-                .collect()
-        };
+                    .await
+                    .is_ok()
+                {
+                    from_dht.extend(rx.await.unwrap_or_default());
+                }
+            }
+            local = self.find_local(&q).await;
+        }
         FindOutcome {
-            matches,
+            matches: local.matches,
             from_dht,
-            suggestions,
+            suggestions: local.suggestions,
             dht_queried,
         }
     }

@@ -1,54 +1,51 @@
-//! The running node: the domain service wired to the network layer and the store.
+//! The running node: the daemon loop that owns the [`Service`] and performs its effects, and
+//! [`Node`], the cheap handle everything else uses to reach it.
 //!
-//! One task (the node loop, [`events`]) consumes network events and timers; control-socket calls
-//! run on their own tasks and share the node's state through [`Node`] (cheap to clone). The libp2p
-//! swarm is owned by `guild-net`'s event loop alone; the node talks to it through its `Client`.
-//! State shared here (the skill index, peer table, rate limiters) sits behind short-lived
-//! `std::sync::Mutex` locks that are never held across an `.await`.
+//! One task (the loop, [`runtime`]) owns the service: control calls, network events and
+//! responses to our requests reach it over bounded channels, control calls with one-shot
+//! replies (the shape of `guild-net`'s own `Client` and event loop). Nothing else touches the
+//! node's domain state, so there is no lock around it. Work that waits on the network — a
+//! request to a peer, a DHT lookup inside `find`, a flush before an acknowledgement — runs on
+//! spawned tasks (each carrying the node's tracing span) that hand their results back to the
+//! loop as inputs.
 
-mod collab;
-mod deliver;
-mod direct;
-mod events;
 mod find;
-mod messages;
-mod own;
-mod pull;
-mod stats;
-mod trust;
+mod runtime;
 
-pub use collab::members;
 pub use find::FindOutcome;
-pub use own::OwnProfileError;
-pub use pull::PullError;
-pub use stats::Stats;
 
 use crate::config::Config;
-use crate::service::index::Index;
-use crate::service::intake::RateLimiter;
-use guild_core::control::Event;
-use guild_core::{Identity, PublicKey};
+use crate::service::index::Query;
+use crate::service::{ServiceConfig, ServiceError};
+use crate::stats::Stats;
+use guild_core::control::pull::*;
+use guild_core::control::reputation::*;
+use guild_core::control::{Call, CallError, ErrorCode, Event, ProfileDraft};
+use guild_core::{Identity, Profile, PublicKey, RecordId, Signed};
 use guild_net::{Multiaddr, NetConfig, PeerId};
 use guild_store::Store;
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Events buffered for subscribers; a subscriber further behind than this is told how many it
 /// missed (the control server turns that into `events.dropped`).
 pub const EVENT_BUFFER: usize = 1024;
-/// Most inbound direct requests handled at once; beyond it peers get a "busy" answer.
-pub const MAX_INBOUND_HANDLERS: usize = 32;
-/// Most outbound syncs at once.
-pub const MAX_CONCURRENT_SYNCS: usize = 4;
+/// Control calls queued for the loop; callers wait for room beyond it.
+pub const COMMAND_BUFFER: usize = 256;
+/// Results of network work queued for the loop.
+pub const INPUT_BUFFER: usize = 1024;
+/// Most outbound requests in flight; past it new ones fail at once as "busy".
+pub const MAX_INFLIGHT_REQUESTS: usize = 256;
 /// Most known peers redialled at start.
 pub const MAX_REDIAL: usize = 32;
-/// Sync requests a peer may make per minute.
-pub const SYNC_REQUESTS_PER_MINUTE: u32 = 120;
+/// Time bound of one outbound request (dial included).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the loop ticks the service (retries, queued profile versions, timers).
+pub const TICK: Duration = Duration::from_millis(250);
 
 /// Tuning of a node, from the config file and flags.
 #[derive(Debug, Clone)]
@@ -71,6 +68,8 @@ pub struct NodeOptions {
     pub find_timeout: Duration,
     /// Sync with every peer as soon as it connects (tests turn it off to isolate other paths).
     pub sync_on_connect: bool,
+    /// How often the loop ticks the service.
+    pub tick: Duration,
 }
 
 impl NodeOptions {
@@ -110,7 +109,21 @@ impl NodeOptions {
             sweep_interval: Duration::from_secs(60),
             find_timeout: Duration::from_secs(15),
             sync_on_connect: true,
+            tick: TICK,
         })
+    }
+
+    /// The service's share of the options.
+    pub fn service_config(&self) -> ServiceConfig {
+        ServiceConfig {
+            profile_lifetime: self.profile_lifetime,
+            republish_interval: self.republish_interval.as_millis() as u64,
+            max_profiles: self.max_profiles,
+            records_per_peer_per_minute: self.records_per_peer_per_minute,
+            sync_interval: self.sync_interval.as_millis() as u64,
+            sweep_interval: self.sweep_interval.as_millis() as u64,
+            sync_on_connect: self.sync_on_connect,
+        }
     }
 
     /// Options for tests and benchmarks on one machine: loopback, port 0, mDNS off, fast gossip.
@@ -129,6 +142,7 @@ impl NodeOptions {
             sweep_interval: Duration::from_secs(60),
             find_timeout: Duration::from_secs(10),
             sync_on_connect: true,
+            tick: TICK,
         }
     }
 }
@@ -142,66 +156,98 @@ pub enum NodeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] guild_store::StoreError),
-    /// The trust engine's configuration is invalid.
-    #[error("trust engine: {0}")]
-    Trust(String),
+    /// The service could not load.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
-/// A connected peer as the node sees it.
-#[derive(Debug, Clone)]
-pub(crate) struct PeerState {
-    pub addr: Option<Multiaddr>,
-    pub since: u64,
+/// Why a call failed, for in-process callers (tests, benchmarks); the socket sees the
+/// [`CallError`] itself.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The id names nothing this node knows.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request breaks a rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// The other side could not be reached.
+    #[error("{0}")]
+    Unreachable(String),
+    /// Storage, encoding or the node itself failed.
+    #[error("{0}")]
+    Internal(String),
 }
 
-pub(crate) struct Inner {
-    pub identity: Identity,
-    pub me: PublicKey,
-    pub peer_id: PeerId,
-    pub opts: NodeOptions,
-    pub store: Store,
-    pub net: guild_net::Client,
-    pub index: Mutex<Index>,
-    pub limiter: Mutex<RateLimiter>,
-    pub sync_limiter: Mutex<RateLimiter>,
-    pub events: broadcast::Sender<Event>,
-    pub peers: Mutex<HashMap<PeerId, PeerState>>,
-    pub listen: Mutex<Vec<Multiaddr>>,
-    pub listening: tokio::sync::Notify,
-    pub provided: Mutex<BTreeSet<Vec<u8>>>,
-    pub syncing: Mutex<HashSet<PeerId>>,
-    /// Serialises changes to our own profile.
-    pub own_profile_lock: tokio::sync::Mutex<()>,
-    /// The trust engine, fed with the attestations that count.
-    pub trust: Mutex<guild_trust::TrustEngine<PublicKey>>,
-    /// Attestations accepted per issuer.
-    pub attestation_limiter: Mutex<RateLimiter>,
-    /// Invalid records delivered per peer, and since when.
-    pub penalties: Mutex<HashMap<PeerId, (u32, Instant)>>,
-    pub sync_slots: Semaphore,
-    pub inbound_slots: Arc<Semaphore>,
-    pub stats: Stats,
-    pub started: Instant,
-    pub cancel: CancellationToken,
-    /// Every task the node spawns, so shutdown can wait for them (they hold the store).
-    pub tasks: TaskTracker,
+impl From<CallError> for PullError {
+    fn from(e: CallError) -> PullError {
+        match e.code {
+            ErrorCode::NotFound => PullError::NotFound(e.message),
+            ErrorCode::InvalidParams => PullError::Invalid(e.message),
+            ErrorCode::PeerUnreachable => PullError::Unreachable(e.message),
+            _ => PullError::Internal(e.message),
+        }
+    }
+}
+
+/// What the loop is asked to do by a [`Node`] handle.
+pub(crate) enum Command {
+    /// A control call served by the service.
+    Call {
+        call: Call,
+        reply: oneshot::Sender<Result<Value, CallError>>,
+    },
+    /// Our profile, from a draft (in-process callers).
+    SetProfile {
+        draft: ProfileDraft,
+        reply: oneshot::Sender<Result<Value, CallError>>,
+    },
+    /// The local half of `find`.
+    FindLocal {
+        q: Query,
+        reply: oneshot::Sender<find::Local>,
+    },
+    /// Profiles fetched from DHT providers inside `find`.
+    Ingest {
+        records: Vec<(PublicKey, guild_core::AnyRecord)>,
+        reply: oneshot::Sender<Vec<PublicKey>>,
+    },
+}
+
+/// What the loop shares for reads that need no round trip.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Addresses we listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Connected peers: id, address, since (Unix seconds).
+    pub peers: Vec<(PeerId, Option<Multiaddr>, u64)>,
+    /// Indexed profiles.
+    pub profiles: usize,
+    /// Other stored records.
+    pub records: usize,
 }
 
 /// A handle on the running node. Clones share the node.
 #[derive(Clone)]
 pub struct Node {
-    pub(crate) inner: Arc<Inner>,
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it (the state stays usable:
-/// every critical section leaves it consistent).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    snapshot: watch::Receiver<Snapshot>,
+    peer_id: PeerId,
+    me: PublicKey,
+    store: Store,
+    net: guild_net::Client,
+    stats: Stats,
+    community: String,
+    started: Instant,
+    find_timeout: Duration,
+    cancel: CancellationToken,
+    span: tracing::Span,
 }
 
 impl Node {
-    /// Starts the network, loads the index from the store, redials known peers, publishes our
-    /// profile and spawns the node loop. The returned task ends after [`Node::shutdown`] once the
+    /// Starts the network, loads the service from the store, redials known peers, publishes our
+    /// profile and spawns the loop. The returned task ends after [`Node::shutdown`] once the
     /// network has stopped and the store is flushed.
     pub async fn start(
         identity: Identity,
@@ -214,209 +260,302 @@ impl Node {
         if let Some(r) = registry.as_deref_mut() {
             stats.register(r);
         }
+        let peer_id = identity.peer_id();
+        let me = identity.public();
+        let now = runtime::now_ms();
+        let mut service = crate::service::Service::new(
+            Identity::from_secret(identity.secret_bytes()),
+            store.clone(),
+            opts.service_config(),
+            rand::random(),
+            now,
+        )?;
+        service.set_stats(stats.clone());
         let (net, net_events, net_task) =
             guild_net::spawn(identity.keypair(), opts.net.clone(), registry).await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let me = identity.public();
-        let inner = Inner {
-            peer_id: identity.peer_id(),
+        let (commands, command_rx) = mpsc::channel(COMMAND_BUFFER);
+        let (snapshot_tx, snapshot) = watch::channel(Snapshot::default());
+        let cancel = CancellationToken::new();
+        let mut node = Node {
+            commands,
+            events: events.clone(),
+            snapshot,
+            peer_id,
             me,
-            limiter: Mutex::new(RateLimiter::new(opts.records_per_peer_per_minute)),
-            sync_limiter: Mutex::new(RateLimiter::new(SYNC_REQUESTS_PER_MINUTE)),
-            identity,
-            opts,
             store,
-            net,
-            index: Mutex::new(Index::default()),
-            events,
-            peers: Mutex::new(HashMap::new()),
-            listen: Mutex::new(Vec::new()),
-            listening: tokio::sync::Notify::new(),
-            provided: Mutex::new(BTreeSet::new()),
-            syncing: Mutex::new(HashSet::new()),
-            penalties: Mutex::new(HashMap::new()),
-            own_profile_lock: tokio::sync::Mutex::new(()),
-            trust: Mutex::new(trust::new_engine().map_err(|e| NodeError::Trust(e.to_string()))?),
-            attestation_limiter: Mutex::new(RateLimiter::new(
-                trust::ATTESTATIONS_PER_ISSUER_PER_MINUTE,
-            )),
-            sync_slots: Semaphore::new(MAX_CONCURRENT_SYNCS),
-            inbound_slots: Arc::new(Semaphore::new(MAX_INBOUND_HANDLERS)),
+            net: net.clone(),
             stats,
+            community: opts.net.community.clone(),
             started: Instant::now(),
-            cancel: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            find_timeout: opts.find_timeout,
+            cancel: cancel.clone(),
+            span: tracing::Span::none(),
         };
-        let node = Node {
-            inner: Arc::new(inner),
-        };
-        node.load_index();
-        node.rebuild_trust();
-        node.redial_known_peers().await;
-        node.publish_own().await;
-        // Everything the node loop logs carries the node's short id, so interleaved logs of
-        // several nodes (tests, benchmarks) stay readable.
-        let span = tracing::info_span!("node", peer = %events::short(&node.inner.peer_id));
+        // Everything the loop and its tasks log carries the node's short id, so interleaved
+        // logs of several nodes (tests, benchmarks) stay readable.
+        let span = tracing::info_span!("node", peer = %runtime::short(&peer_id));
+        node.span = span.clone();
+        let rt = runtime::Runtime::new(
+            service,
+            net,
+            events,
+            snapshot_tx,
+            cancel,
+            opts.tick,
+            span.clone(),
+        );
         let task = tokio::spawn(tracing::Instrument::instrument(
-            node.clone().run(net_events, net_task),
+            rt.run(command_rx, net_events, net_task),
             span,
         ));
         Ok((node, task))
     }
 
+    /// The node's tracing span: every task of the node (and the daemon's servers) logs in it.
+    pub fn span(&self) -> tracing::Span {
+        self.span.clone()
+    }
+
     /// Asks the node to stop; the task returned by [`Node::start`] finishes the shutdown.
     pub fn shutdown(&self) {
-        self.inner.cancel.cancel();
+        self.cancel.cancel();
     }
 
     /// Resolves when the node has been asked to stop.
     pub async fn stopped(&self) {
-        self.inner.cancel.cancelled().await
+        self.cancel.cancelled().await
     }
 
     /// Our PeerId.
     pub fn peer_id(&self) -> PeerId {
-        self.inner.peer_id
+        self.peer_id
     }
 
     /// Our public key.
     pub fn public_key(&self) -> PublicKey {
-        self.inner.me
+        self.me
     }
 
-    /// The store (for tests and the daemon's final flush).
+    /// The store, for reads (tests, the daemon's final flush). Only the loop writes to it.
     pub fn store(&self) -> &Store {
-        &self.inner.store
+        &self.store
     }
 
     /// The network client.
     pub fn net(&self) -> &guild_net::Client {
-        &self.inner.net
+        &self.net
     }
 
     /// Counters.
     pub fn stats(&self) -> &Stats {
-        &self.inner.stats
+        &self.stats
     }
 
     /// A new subscription to node events.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.inner.events.subscribe()
+        self.events.subscribe()
+    }
+
+    /// What the loop last published for lock-free reads.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
     }
 
     /// Addresses we listen on (as reported by the network layer).
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {
-        lock(&self.inner.listen).clone()
+        self.snapshot.borrow().listen.clone()
     }
 
     /// Waits until the node listens on at least one address and returns its addresses.
     pub async fn wait_listening(&self) -> Vec<Multiaddr> {
-        loop {
-            let notified = self.inner.listening.notified();
-            let addrs = self.listen_addrs();
-            if !addrs.is_empty() {
-                return addrs;
-            }
-            notified.await;
-        }
+        let mut rx = self.snapshot.clone();
+        let listen = match rx.wait_for(|s| !s.listen.is_empty()).await {
+            Ok(s) => s.listen.clone(),
+            Err(_) => vec![],
+        };
+        listen
     }
 
     /// Our first listen address with `/p2p/<our id>` appended, for others to bootstrap from.
     pub async fn dial_addr(&self) -> Multiaddr {
         let addrs = self.wait_listening().await;
         let mut a = addrs.into_iter().next().unwrap_or_else(Multiaddr::empty);
-        a.push(libp2p::multiaddr::Protocol::P2p(self.inner.peer_id));
+        a.push(libp2p::multiaddr::Protocol::P2p(self.peer_id));
         a
     }
 
     /// Connected peers with the address and time of connection.
     pub fn connected(&self) -> Vec<(PeerId, Option<Multiaddr>, u64)> {
-        lock(&self.inner.peers)
-            .iter()
-            .map(|(p, s)| (*p, s.addr.clone(), s.since))
-            .collect()
+        self.snapshot.borrow().peers.clone()
     }
 
     /// The community this node belongs to.
     pub fn community(&self) -> &str {
-        &self.inner.opts.net.community
+        &self.community
     }
 
     /// Time since the node started.
     pub fn uptime(&self) -> Duration {
-        self.inner.started.elapsed()
+        self.started.elapsed()
     }
 
-    /// The display name of an indexed member.
-    pub fn profile_name(&self, who: &PublicKey) -> Option<String> {
-        lock(&self.inner.index).get(who).map(|e| e.name.clone())
-    }
-
-    /// Number of indexed profiles (ours included).
+    /// Number of indexed profiles (ours included), as of the loop's last snapshot.
     pub fn indexed_profiles(&self) -> usize {
-        lock(&self.inner.index).len()
+        self.snapshot.borrow().profiles
     }
 
-    /// Whether a member's profile is indexed.
+    /// Whether a member's profile is held (the store keeps exactly the indexed profiles).
     pub fn knows(&self, who: &PublicKey) -> bool {
-        lock(&self.inner.index).get(who).is_some()
+        self.store.get_profile(who).ok().flatten().is_some()
     }
 
-    pub(crate) fn emit(&self, event: Event) {
-        // No subscribers is fine; lagging ones are told by the broadcast channel.
-        let _ = self.inner.events.send(event);
+    async fn command(&self, c: Command) -> Result<(), CallError> {
+        self.commands
+            .send(c)
+            .await
+            .map_err(|_| CallError::shutting_down())
     }
 
-    fn load_index(&self) {
-        let now = guild_core::time::now();
-        let mut expired = Vec::new();
-        let mut idx = lock(&self.inner.index);
-        for item in self.inner.store.profiles() {
-            match item {
-                Ok(p) if p.body.expires_at > now => idx.insert(p.signer, p.id(), &p.body),
-                Ok(p) => expired.push(p.signer),
-                Err(e) => tracing::warn!("skipping a stored profile: {e}"),
-            }
-        }
-        drop(idx);
-        for who in expired {
-            if let Err(e) = self.inner.store.remove_profile(&who) {
-                tracing::warn!("cannot remove expired profile: {e}");
-            }
-        }
+    /// Serves a control call through the loop (the one path the socket, the dashboard and these
+    /// methods share).
+    pub async fn call(&self, call: Call) -> Result<Value, CallError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Call { call, reply }).await?;
+        rx.await.map_err(|_| CallError::shutting_down())?
     }
 
-    async fn redial_known_peers(&self) {
-        let known = match self.inner.store.known_peers() {
-            Ok((known, bad)) => {
-                for e in bad {
-                    tracing::warn!("skipping a remembered peer: {e}");
-                }
-                known
-            }
-            Err(e) => {
-                tracing::warn!("cannot read remembered peers: {e}");
-                return;
-            }
-        };
-        for (bytes, kp) in known.into_iter().take(MAX_REDIAL) {
-            let Ok(peer) = PeerId::from_bytes(&bytes) else {
-                continue;
-            };
-            if peer == self.inner.peer_id {
-                continue;
-            }
-            for a in &kp.addrs {
-                if let Ok(addr) = a.parse::<Multiaddr>() {
-                    let _ = self.inner.net.add_address(peer, addr).await;
-                }
-            }
-            let net = self.inner.net.clone();
-            self.inner.tasks.spawn(async move {
-                if let Err(e) = net.dial_peer(peer).await {
-                    tracing::debug!(%peer, "redial failed: {e}");
-                }
-            });
-        }
+    async fn typed<T: DeserializeOwned>(&self, call: Call) -> Result<T, PullError> {
+        let v = self.call(call).await?;
+        serde_json::from_value(v).map_err(|e| PullError::Internal(e.to_string()))
+    }
+
+    async fn unit(&self, call: Call) -> Result<(), PullError> {
+        self.call(call).await?;
+        Ok(())
+    }
+
+    /// Replaces our profile; returns the signed version.
+    pub async fn set_own_profile(&self, draft: ProfileDraft) -> Result<Signed<Profile>, PullError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::SetProfile { draft, reply }).await?;
+        let v = rx.await.map_err(|_| CallError::shutting_down())??;
+        serde_json::from_value(v).map_err(|e| PullError::Internal(e.to_string()))
+    }
+
+    /// Posts a need.
+    pub async fn ask(&self, p: AskParams) -> Result<Asked, PullError> {
+        self.typed(Call::Ask(p)).await
+    }
+
+    /// Lists needs.
+    pub async fn needs(&self, p: NeedsParams) -> Result<Needs, PullError> {
+        self.typed(Call::Needs(p)).await
+    }
+
+    /// Withdraws one of our needs.
+    pub async fn withdraw_need(&self, p: WithdrawParams) -> Result<(), PullError> {
+        self.unit(Call::NeedWithdraw(p)).await
+    }
+
+    /// Offers on someone's need.
+    pub async fn offer(&self, p: OfferParams) -> Result<Delivery, PullError> {
+        self.typed(Call::Offer(p)).await
+    }
+
+    /// Lists offers.
+    pub async fn offers(&self, p: OffersParams) -> Result<Offers, PullError> {
+        self.typed(Call::Offers(p)).await
+    }
+
+    /// Accepts an offer on our need.
+    pub async fn accept(&self, p: AcceptParams) -> Result<CollabView, PullError> {
+        self.typed(Call::Accept(p)).await
+    }
+
+    /// Our collaborations and invitations.
+    pub async fn collab_list(&self) -> Result<Collabs, PullError> {
+        self.typed(Call::CollabList).await
+    }
+
+    /// One collaboration with its log.
+    pub async fn collab_show(&self, collab: &RecordId) -> Result<CollabView, PullError> {
+        self.typed(Call::CollabShow(CollabParams { collab: *collab }))
+            .await
+    }
+
+    /// Posts to a collaboration.
+    pub async fn collab_post(
+        &self,
+        collab: &RecordId,
+        text: String,
+    ) -> Result<EntryView, PullError> {
+        self.typed(Call::CollabPost(CollabPostParams {
+            collab: *collab,
+            text,
+        }))
+        .await
+    }
+
+    /// Invites a member.
+    pub async fn collab_invite(
+        &self,
+        collab: &RecordId,
+        peer: PublicKey,
+    ) -> Result<EntryView, PullError> {
+        self.typed(Call::CollabInvite(CollabInviteParams {
+            collab: *collab,
+            peer,
+        }))
+        .await
+    }
+
+    /// Accepts an invitation.
+    pub async fn collab_join(&self, collab: &RecordId) -> Result<EntryView, PullError> {
+        self.typed(Call::CollabJoin(CollabParams { collab: *collab }))
+            .await
+    }
+
+    /// Closes a collaboration.
+    pub async fn collab_close(
+        &self,
+        collab: &RecordId,
+        summary: String,
+    ) -> Result<EntryView, PullError> {
+        self.typed(Call::CollabClose(CollabCloseParams {
+            collab: *collab,
+            summary,
+        }))
+        .await
+    }
+
+    /// Sends a direct message.
+    pub async fn msg(&self, p: MsgParams) -> Result<Delivery, PullError> {
+        self.typed(Call::Msg(p)).await
+    }
+
+    /// Our inbox.
+    pub async fn inbox(&self, p: InboxParams) -> Result<Inbox, PullError> {
+        self.typed(Call::Inbox(p)).await
+    }
+
+    /// Issues an attestation.
+    pub async fn vouch(&self, p: VouchParams) -> Result<AttestationView, PullError> {
+        self.typed(Call::Vouch(p)).await
+    }
+
+    /// Revokes one of our attestations.
+    pub async fn revoke(&self, p: RevokeParams) -> Result<(), PullError> {
+        self.unit(Call::Revoke(p)).await
+    }
+
+    /// Lists attestations with their status.
+    pub async fn attestations(&self, p: AttestationsParams) -> Result<Attestations, PullError> {
+        self.typed(Call::Attestations(p)).await
+    }
+
+    /// This node's trust in a member, and why.
+    pub async fn trust(&self, p: TrustParams) -> Result<TrustView, PullError> {
+        self.typed(Call::Trust(p)).await
     }
 }

@@ -94,6 +94,8 @@ pub struct Index {
     by_skill: HashMap<SkillTag, BTreeSet<PublicKey>>,
     by_resource: HashMap<SkillTag, BTreeSet<PublicKey>>,
     by_id: HashMap<RecordId, PublicKey>,
+    /// Issue order, for eviction without a scan.
+    by_issue: BTreeSet<(UnixTime, PublicKey)>,
 }
 
 impl Index {
@@ -126,6 +128,7 @@ impl Index {
     pub fn insert(&mut self, who: PublicKey, id: RecordId, profile: &Profile) {
         self.remove(&who);
         self.by_id.insert(id, who);
+        self.by_issue.insert((profile.issued_at, who));
         let entry = Entry::from_profile(id, profile);
         for (t, _) in &entry.skills {
             self.by_skill.entry(t.clone()).or_default().insert(who);
@@ -140,6 +143,7 @@ impl Index {
     pub fn remove(&mut self, who: &PublicKey) {
         if let Some(old) = self.entries.remove(who) {
             self.by_id.remove(&old.id);
+            self.by_issue.remove(&(old.issued_at, *who));
             for (t, _) in &old.skills {
                 drop_from(&mut self.by_skill, t, who);
             }
@@ -158,20 +162,20 @@ impl Index {
             .collect()
     }
 
-    /// Whom to evict to get down to `max` entries: expired first, then the oldest profiles.
-    pub fn eviction_candidates(&self, max: usize, now: UnixTime) -> Vec<PublicKey> {
-        if self.entries.len() <= max {
-            return vec![];
-        }
-        let mut all: Vec<(bool, UnixTime, PublicKey)> = self
-            .entries
+    /// Whom to evict to get down to `max` entries: the oldest profiles, never one that `keep`
+    /// protects. Expired profiles are removed by the sweep before they get here. Walks only as
+    /// far as it must (protected entries are skipped, so `keep` must protect few).
+    pub fn eviction_candidates(
+        &self,
+        max: usize,
+        keep: impl Fn(&PublicKey) -> bool,
+    ) -> Vec<PublicKey> {
+        let excess = self.entries.len().saturating_sub(max);
+        self.by_issue
             .iter()
-            .map(|(k, e)| (e.expires_at > now, e.issued_at, *k))
-            .collect();
-        all.sort();
-        all.into_iter()
-            .take(self.entries.len() - max)
-            .map(|(_, _, k)| k)
+            .map(|(_, k)| *k)
+            .filter(|k| !keep(k))
+            .take(excess)
             .collect()
     }
 
@@ -440,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn eviction_prefers_expired_then_oldest() {
+    fn eviction_takes_the_oldest_and_spares_the_protected() {
         let mut idx = Index::default();
         let a = identity(1);
         let b = identity(2);
@@ -448,7 +452,7 @@ mod tests {
         idx.insert(
             a.public(),
             RecordId([97; 32]),
-            &profile(&a, "a", &["x"], T0 - 30 * 86_400 + 86_400 * 20),
+            &profile(&a, "a", &["x"], T0 - 10 * 86_400),
         );
         idx.insert(
             b.public(),
@@ -460,14 +464,18 @@ mod tests {
             RecordId([99; 32]),
             &profile(&c, "c", &["x"], T0 - 2 * 86_400),
         );
-        let now = T0;
-        assert_eq!(idx.eviction_candidates(2, now), vec![a.public()]);
+        assert_eq!(idx.eviction_candidates(2, |_| false), vec![a.public()]);
         assert_eq!(
-            idx.eviction_candidates(1, now),
+            idx.eviction_candidates(1, |_| false),
             vec![a.public(), c.public()]
+        );
+        assert_eq!(
+            idx.eviction_candidates(2, |k| *k == a.public()),
+            vec![c.public()],
+            "a protected profile is never evicted"
         );
         idx.remove(&a.public());
         assert_eq!(idx.len(), 2);
-        assert!(idx.eviction_candidates(5, now).is_empty());
+        assert!(idx.eviction_candidates(5, |_| false).is_empty());
     }
 }

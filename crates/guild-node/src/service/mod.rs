@@ -1,7 +1,665 @@
-//! The node's domain logic that needs no I/O: the skill index and ranking, catch-up sync, and the
-//! record intake rules (rate limits). The runtime in [`crate::node`] feeds it and performs its
-//! decisions.
+//! The node's domain logic as a sans-IO state machine: the [`Service`].
+//!
+//! The service owns the node's state — the store and the indexes over it, needs and offers,
+//! collaborations and their logs, the status of every attestation, the trust engine, equivocation
+//! proofs and per-peer accounting — and every rule that decides over it. It performs no I/O and
+//! reads no clock: its inputs are method calls (a gossip message, a direct request or response, a
+//! control call, a connection change, a tick), each with `now` passed in; its outputs are the
+//! answers those methods return and an outbox of [`Io`] effects (publish, send a request, reply
+//! to a call, emit an event, announce a DHT key, dial) that the daemon loop performs. The same
+//! inputs give the same outputs, which is what lets the unit tests and the simulator run it
+//! without sockets (the shape is Radicle heartwood's `Service` and iroh-gossip's `proto`).
+//!
+//! One owner: the daemon loop ([`crate::node`]) is the only caller, so state changes happen in
+//! the order inputs arrive — sequence numbers are allocated by the single owner, and no update
+//! can be lost between two tasks.
+//!
+//! ```text
+//!  control calls ──┐    ┌────────────── Service ───────────────┐
+//!  gossip, requests ┼──▶ │ indexes (state) · rules (intake,     │──▶ outbox: Publish, Request,
+//!  responses, ticks ┘    │ authority, reputation, pull, collab) │    Reply, Emit, Provide, Dial
+//!                        └──────────────┬───────────────────────┘
+//!                                       ▼ store (sled): the durable copy
+//! ```
 
+mod authority;
+mod collab;
+mod direct;
 pub mod index;
 pub mod intake;
+mod io;
+mod own;
+mod pull;
+mod refusal;
+mod reputation;
+mod state;
 pub mod sync;
+
+#[cfg(test)]
+mod tests;
+
+pub use direct::{DELIVERY_ATTEMPTS, FIRST_RETRY_DELAY_MS};
+pub use io::{secs, CallId, Io, Millis, RequestFailure, RequestId, Topic, Verdict, Via};
+pub use refusal::Refusal;
+
+use crate::stats::Stats;
+use guild_core::control::{Call, CallError, Event};
+use guild_core::{AnyRecord, Identity, PublicKey, RecordKind};
+use guild_store::Store;
+use guild_trust::{TrustConfig, TrustEngine};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::Value;
+use state::State;
+use std::collections::BTreeMap;
+
+/// Kinds that spread publicly (gossip and sync). Offers, messages and collaboration logs travel
+/// only directly between the people concerned.
+pub const PUBLIC_KINDS: [RecordKind; 4] = [
+    RecordKind::Profile,
+    RecordKind::Need,
+    RecordKind::Revocation,
+    RecordKind::Attestation,
+];
+
+/// Most records removed by one sweep (the rest wait for the next tick), so a tick stays short.
+pub const MAX_SWEEP_PER_TICK: usize = 4096;
+
+/// The service's tuning, from the config file (see [`crate::node::NodeOptions`]).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Lifetime of our published profile, seconds.
+    pub profile_lifetime: u64,
+    /// How often we re-sign and republish our profile, milliseconds.
+    pub republish_interval: Millis,
+    /// Most profiles indexed.
+    pub max_profiles: usize,
+    /// Records accepted from one peer per minute.
+    pub records_per_peer_per_minute: u32,
+    /// How often we start a sync with one connected peer (round robin), milliseconds.
+    pub sync_interval: Millis,
+    /// How often expired records are swept, milliseconds.
+    pub sweep_interval: Millis,
+    /// Sync with every peer as soon as it connects.
+    pub sync_on_connect: bool,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> ServiceConfig {
+        ServiceConfig {
+            profile_lifetime: 7 * 86_400,
+            republish_interval: 12 * 3600 * 1000,
+            max_profiles: 100_000,
+            records_per_peer_per_minute: 600,
+            sync_interval: 60_000,
+            sweep_interval: 60_000,
+            sync_on_connect: true,
+        }
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The store failed while loading the indexes.
+    #[error(transparent)]
+    Store(#[from] guild_store::StoreError),
+    /// The trust engine's configuration is invalid.
+    #[error("trust engine: {0}")]
+    Trust(String),
+}
+
+/// A connected peer.
+#[derive(Debug, Clone)]
+pub struct PeerState {
+    /// The address of the connection.
+    pub addr: Option<String>,
+    /// When it connected (Unix seconds).
+    pub since: guild_core::UnixTime,
+}
+
+/// Counts for `status` and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Indexed profiles (ours included).
+    pub profiles: usize,
+    /// Other stored records.
+    pub records: usize,
+    /// Connected peers.
+    pub peers: usize,
+}
+
+/// The node's domain state machine. See the module docs.
+pub struct Service {
+    identity: Identity,
+    me: PublicKey,
+    cfg: ServiceConfig,
+    store: Store,
+    rng: StdRng,
+    /// The skill index over profiles.
+    profiles: index::Index,
+    /// Indexes over every other record.
+    state: State,
+    /// Personalised trust from the attestations that count.
+    trust: TrustEngine<PublicKey>,
+    /// Budgets and penalties per peer and per signer.
+    limits: intake::Limits,
+    /// Revocations waiting for their targets.
+    pending: authority::PendingRevocations,
+    /// The time of the input being handled (Unix seconds).
+    clock: guild_core::UnixTime,
+    /// Connected peers.
+    peers: BTreeMap<PublicKey, PeerState>,
+    /// Outstanding requests, deliveries and syncs.
+    net: direct::Outstanding,
+    /// Our own profile: draft, pending versions, announced keys.
+    own: own::Own,
+    /// Effects waiting for the loop.
+    outbox: Vec<Io>,
+    /// Counters.
+    stats: Stats,
+    /// Timers (milliseconds).
+    next_republish: Millis,
+    next_sweep: Millis,
+    next_sync: Millis,
+    sync_round: usize,
+}
+
+impl Service {
+    /// Opens the service over a store: loads every index once (the only pass over the store),
+    /// drops what expired or what no rule lets stand (a stranger's revocation of someone else's
+    /// record stored by an earlier version), and builds the trust engine.
+    pub fn new(
+        identity: Identity,
+        store: Store,
+        cfg: ServiceConfig,
+        seed: u64,
+        now: Millis,
+    ) -> Result<Service, ServiceError> {
+        let trust = TrustEngine::new(TrustConfig::default())
+            .map_err(|e| ServiceError::Trust(e.to_string()))?;
+        let me = identity.public();
+        let mut s = Service {
+            me,
+            limits: intake::Limits::new(cfg.records_per_peer_per_minute),
+            pending: authority::PendingRevocations::default(),
+            clock: secs(now),
+            cfg,
+            identity,
+            store,
+            rng: StdRng::seed_from_u64(seed),
+            profiles: index::Index::default(),
+            state: State::default(),
+            trust,
+            peers: BTreeMap::new(),
+            net: direct::Outstanding::default(),
+            own: own::Own::default(),
+            outbox: Vec::new(),
+            stats: Stats::default(),
+            next_republish: 0,
+            next_sweep: 0,
+            next_sync: 0,
+            sync_round: 0,
+        };
+        s.load(secs(now))?;
+        s.next_republish = now + s.cfg.republish_interval;
+        s.next_sweep = now + s.cfg.sweep_interval;
+        s.next_sync = now + s.cfg.sync_interval;
+        Ok(s)
+    }
+
+    /// Starts the node's activity: redials remembered peers and (re)publishes our profile.
+    pub fn start(&mut self, now: Millis) {
+        self.redial_known_peers();
+        self.republish(now);
+    }
+
+    /// Our public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.me
+    }
+
+    /// The store (read-only use by the loop: flushing, tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Counters (shared with `/metrics`).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Replaces the counters with ones registered elsewhere (the daemon's `/metrics`).
+    pub fn set_stats(&mut self, stats: Stats) {
+        self.stats = stats;
+    }
+
+    /// Takes the effects accumulated so far, in order.
+    pub fn take_outbox(&mut self) -> Vec<Io> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Counts for `status`.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            profiles: self.profiles.len(),
+            records: self.state.meta.len().saturating_sub(self.profiles.len()),
+            peers: self.peers.len(),
+        }
+    }
+
+    /// Connected peers.
+    pub fn connected_peers(&self) -> &BTreeMap<PublicKey, PeerState> {
+        &self.peers
+    }
+
+    /// Whether a member's profile is indexed.
+    pub fn knows(&self, who: &PublicKey) -> bool {
+        self.profiles.get(who).is_some()
+    }
+
+    /// The display name of an indexed member.
+    pub fn profile_name(&self, who: &PublicKey) -> Option<String> {
+        self.profiles.get(who).map(|e| e.name.clone())
+    }
+
+    /// Replaces our profile with a draft (in-process callers); answered like `profile.set`.
+    pub fn set_profile(
+        &mut self,
+        id: CallId,
+        draft: guild_core::control::ProfileDraft,
+        now: Millis,
+    ) {
+        self.clock = secs(now);
+        if let Answer::Now(result, durable) = self.profile_set(id, draft, now) {
+            self.reply(id, result, durable);
+        }
+    }
+
+    /// Serves a control call. The answer leaves as [`Io::Reply`] — at once for most calls, later
+    /// for those that wait on the network (a delivery's first attempt) or on the clock (a profile
+    /// version within the same second as the previous one).
+    pub fn call(&mut self, id: CallId, call: Call, now: Millis) {
+        self.clock = secs(now);
+        let result = self.dispatch(id, call, now);
+        match result {
+            Answer::Now(result, durable) => self.reply(id, result, durable),
+            Answer::Later => {}
+        }
+    }
+
+    fn dispatch(&mut self, id: CallId, call: Call, now: Millis) -> Answer {
+        use guild_core::control::to_result;
+        let t = secs(now);
+        let json = |r: Result<Value, CallError>| Answer::Now(r, false);
+        let write = |r: Result<Value, CallError>| Answer::Now(r, true);
+        match call {
+            Call::ProfileGet(p) => json(self.profile_get(p.peer)),
+            Call::ProfileSet(p) => self.profile_set(id, p.into_draft(), now),
+            Call::ProfileUpdate(p) => {
+                let base = self.own.draft.clone().unwrap_or_default();
+                match p.apply(&base) {
+                    Ok(draft) => self.profile_set(id, draft, now),
+                    Err(e) => json(Err(e)),
+                }
+            }
+            Call::Ask(p) => match self.ask(p, t) {
+                Ok((asked, data)) => {
+                    self.own.pending_asks.insert(id, asked);
+                    self.outbox.push(Io::Publish {
+                        topic: Topic::Needs,
+                        data,
+                        report: Some(id),
+                    });
+                    Answer::Later
+                }
+                Err(e) => json(Err(e.to_call_error())),
+            },
+            Call::Needs(p) => json(to_result(&self.needs(p, t))),
+            Call::NeedWithdraw(p) => write(
+                self.withdraw_need(p, t)
+                    .map(|()| Value::Null)
+                    .map_err(|e| e.to_call_error()),
+            ),
+            Call::Offer(p) => match self.offer(id, p, t) {
+                Ok(()) => Answer::Later,
+                Err(e) => json(Err(e.to_call_error())),
+            },
+            Call::Offers(p) => json(to_result(&self.offers(p))),
+            Call::Accept(p) => write(
+                self.accept(p, t)
+                    .map_err(|e| e.to_call_error())
+                    .and_then(|v| to_result(&v)),
+            ),
+            Call::CollabList => json(to_result(&self.collab_list())),
+            Call::CollabShow(p) => json(
+                self.collab_show(&p.collab)
+                    .map_err(|e| e.to_call_error())
+                    .and_then(|v| to_result(&v)),
+            ),
+            Call::CollabPost(p) => write(
+                self.write_entry(
+                    None,
+                    &p.collab,
+                    guild_core::EntryKind::Post { text: p.text },
+                    t,
+                )
+                .map_err(|e| e.to_call_error())
+                .and_then(|v| to_result(&v)),
+            ),
+            Call::CollabInvite(p) => match self.collab_invite(id, &p.collab, p.peer, t) {
+                Ok(()) => Answer::Later,
+                Err(e) => json(Err(e.to_call_error())),
+            },
+            Call::CollabJoin(p) => write(
+                self.collab_join(&p.collab, t)
+                    .map_err(|e| e.to_call_error())
+                    .and_then(|v| to_result(&v)),
+            ),
+            Call::CollabClose(p) => write(
+                self.write_entry(
+                    None,
+                    &p.collab,
+                    guild_core::EntryKind::Close { summary: p.summary },
+                    t,
+                )
+                .map_err(|e| e.to_call_error())
+                .and_then(|v| to_result(&v)),
+            ),
+            Call::Msg(p) => match self.msg(id, p, t) {
+                Ok(()) => Answer::Later,
+                Err(e) => json(Err(e.to_call_error())),
+            },
+            Call::Inbox(p) => json(to_result(&self.inbox(p))),
+            Call::Vouch(p) => write(
+                self.vouch(p, t)
+                    .map_err(|e| e.to_call_error())
+                    .and_then(|v| to_result(&v)),
+            ),
+            Call::Revoke(p) => write(
+                self.revoke(p, t)
+                    .map(|()| Value::Null)
+                    .map_err(|e| e.to_call_error()),
+            ),
+            Call::Attestations(p) => json(to_result(&self.attestations(p, t))),
+            Call::Trust(p) => json(to_result(&self.trust_view(p, t))),
+            Call::Status
+            | Call::Peers
+            | Call::Find(_)
+            | Call::Connect(_)
+            | Call::Shutdown
+            | Call::Subscribe(_) => json(Err(CallError::internal(format!(
+                "`{}` is served by the daemon loop, not the service",
+                call.method()
+            )))),
+        }
+    }
+
+    pub(crate) fn reply(&mut self, call: CallId, result: Result<Value, CallError>, durable: bool) {
+        self.outbox.push(Io::Reply {
+            call,
+            result,
+            durable,
+        });
+    }
+
+    pub(crate) fn emit(&mut self, event: Event) {
+        self.outbox.push(Io::Emit(event));
+    }
+
+    /// The loop reports whether a publish that a call waits on reached any peer.
+    pub fn published(&mut self, call: CallId, ok: bool) {
+        if let Some(mut asked) = self.own.pending_asks.remove(&call) {
+            asked.published = ok;
+            let result = guild_core::control::to_result(&asked);
+            self.reply(call, result, true);
+        }
+    }
+
+    /// A peer connected.
+    pub fn connected(&mut self, peer: PublicKey, addr: Option<String>, now: Millis) {
+        self.clock = secs(now);
+        if peer == self.me {
+            return;
+        }
+        self.peers.insert(
+            peer,
+            PeerState {
+                addr: addr.clone(),
+                since: secs(now),
+            },
+        );
+        self.stats.peers.set(self.peers.len() as i64);
+        self.emit(Event::PeerConnected {
+            peer: peer.to_peer_id().to_string(),
+            address: addr,
+            direction: None,
+        });
+        // Gossip only carries what is published while we are connected: catch up at once.
+        if self.cfg.sync_on_connect {
+            self.start_sync(peer, now);
+        }
+    }
+
+    /// A peer disconnected.
+    pub fn disconnected(&mut self, peer: PublicKey, _now: Millis) {
+        if self.peers.remove(&peer).is_some() {
+            self.stats.peers.set(self.peers.len() as i64);
+            self.emit(Event::PeerDisconnected {
+                peer: peer.to_peer_id().to_string(),
+            });
+        }
+    }
+
+    /// A peer told us where it listens (identify): remembered for redialling after a restart.
+    pub fn identified(&mut self, peer: PublicKey, addrs: Vec<String>, now: Millis) {
+        if let Err(e) = self
+            .store
+            .remember_peer(&peer.to_peer_id().to_bytes(), &addrs, secs(now))
+        {
+            tracing::warn!(%peer, "cannot remember peer addresses: {e}");
+        }
+    }
+
+    /// Time passes: republish, sweep, sync round robin, delivery retries, queued profile
+    /// versions. Cheap when nothing is due.
+    pub fn tick(&mut self, now: Millis) {
+        self.clock = secs(now);
+        self.own_tick(now);
+        self.retry_due(now);
+        if now >= self.next_republish {
+            self.next_republish = now + self.cfg.republish_interval;
+            self.republish(now);
+        }
+        if now >= self.next_sweep {
+            self.next_sweep = now + self.cfg.sweep_interval;
+            self.sweep(secs(now));
+        }
+        if now >= self.next_sync {
+            self.next_sync = now + self.cfg.sync_interval;
+            if !self.peers.is_empty() {
+                self.sync_round = self.sync_round.wrapping_add(1);
+                let i = self.sync_round % self.peers.len();
+                if let Some(peer) = self.peers.keys().nth(i).copied() {
+                    self.start_sync(peer, now);
+                }
+            }
+        }
+    }
+
+    /// Signs a body with our key after checking it with the validation every peer applies.
+    pub(crate) fn sign<T: guild_core::RecordBody>(
+        &self,
+        body: T,
+        now: guild_core::UnixTime,
+    ) -> Result<guild_core::Signed<T>, Refusal> {
+        let signed = guild_core::Signed::sign(body, &self.identity)
+            .map_err(|e| Refusal::store(format!("cannot encode: {e}")))?;
+        signed.validate(now)?;
+        Ok(signed)
+    }
+
+    /// 16 random bytes from the service's seeded generator.
+    pub(crate) fn random_salt(&mut self) -> [u8; 16] {
+        rand::RngExt::random(&mut self.rng)
+    }
+
+    /// A random 64-bit nonce from the service's seeded generator.
+    pub(crate) fn random_u64(&mut self) -> u64 {
+        rand::RngExt::random(&mut self.rng)
+    }
+
+    fn redial_known_peers(&mut self) {
+        let known = match self.store.known_peers() {
+            Ok((known, bad)) => {
+                for e in bad {
+                    tracing::warn!("skipping a remembered peer: {e}");
+                }
+                known
+            }
+            Err(e) => {
+                tracing::warn!("cannot read remembered peers: {e}");
+                return;
+            }
+        };
+        for (bytes, kp) in known.into_iter().take(crate::node::MAX_REDIAL) {
+            let Ok(peer) = libp2p::PeerId::from_bytes(&bytes) else {
+                continue;
+            };
+            let Ok(key) = PublicKey::from_peer_id(&peer) else {
+                continue;
+            };
+            if key != self.me {
+                self.outbox.push(Io::Dial {
+                    peer: key,
+                    addrs: kp.addrs,
+                });
+            }
+        }
+    }
+
+    /// Loads every index from the store (the one pass at start).
+    fn load(&mut self, now: guild_core::UnixTime) -> Result<(), ServiceError> {
+        self.own.load(&self.store)?;
+        let mut expired_profiles = Vec::new();
+        let store = self.store.clone();
+        for item in store.profiles() {
+            match item {
+                Ok(p) if p.body.expires_at > now => self.index_profile(&p),
+                Ok(p) => expired_profiles.push(p.signer),
+                Err(e) => tracing::warn!("skipping a stored profile: {e}"),
+            }
+        }
+        for who in expired_profiles {
+            self.store.remove_profile(&who)?;
+        }
+        // Targets before what acts on them: collaborations before their entries and the
+        // attestations citing them, revocations last so their authority can be checked.
+        let order = [
+            RecordKind::Need,
+            RecordKind::Offer,
+            RecordKind::Collaboration,
+            RecordKind::CollabEntry,
+            RecordKind::Message,
+            RecordKind::Attestation,
+            RecordKind::Revocation,
+        ];
+        let mut drop = Vec::new();
+        for kind in order {
+            for item in store.records_of_kind(kind) {
+                let record = match item {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!("skipping a stored record: {e}");
+                        continue;
+                    }
+                };
+                if record.expires_at() <= now {
+                    drop.push(record.id());
+                    continue;
+                }
+                if let Err(refusal) = self.index_loaded(&record, now) {
+                    tracing::info!(
+                        "dropping a stored {} that no rule lets stand: {refusal}",
+                        record.kind()
+                    );
+                    drop.push(record.id());
+                }
+            }
+        }
+        for id in drop {
+            self.store.remove_record(&id)?;
+        }
+        self.state.equivocators = self
+            .store
+            .get_meta::<BTreeMap<PublicKey, (guild_core::RecordId, guild_core::RecordId)>>(
+                reputation::EQUIVOCATORS_KEY,
+            )?
+            .unwrap_or_default();
+        self.rebuild_counted(now);
+        self.stats.profiles.set(self.profiles.len() as i64);
+        Ok(())
+    }
+
+    fn index_loaded(
+        &mut self,
+        record: &AnyRecord,
+        now: guild_core::UnixTime,
+    ) -> Result<(), Refusal> {
+        match record {
+            AnyRecord::Revocation(r) => self.check_revocation_authority(r).map(|()| {
+                self.index_record(record);
+            }),
+            _ => {
+                self.index_record(record);
+                let _ = now;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// When a call is answered.
+pub(crate) enum Answer {
+    /// Now, with the result and whether it acknowledges a write.
+    Now(Result<Value, CallError>, bool),
+    /// Later, by an [`Io::Reply`] the service pushes when it can.
+    Later,
+}
+
+impl Service {
+    /// Ranked local matches for a query (ourselves excluded), and near misses for asked tags no
+    /// match has.
+    pub fn find(
+        &mut self,
+        q: &index::Query,
+        now: Millis,
+    ) -> (
+        Vec<index::Match>,
+        Vec<(guild_core::SkillTag, Vec<guild_core::SkillTag>)>,
+    ) {
+        let t = secs(now);
+        self.clock = t;
+        let me = self.me;
+        let mut q1 = q.clone();
+        q1.limit += 1; // we may be among the matches
+        let trust = self.trust_factors(t);
+        let mut out = self.profiles.find(&q1, t, |k| trust.factor(k));
+        out.retain(|m| m.peer != me);
+        out.truncate(q.limit);
+        let suggestions = q
+            .skills
+            .iter()
+            .chain(q.resources.iter())
+            .filter(|tag| {
+                !out.iter().any(|m| {
+                    m.matched_skills.iter().any(|(s, _)| s == *tag)
+                        || m.matched_resources.contains(tag)
+                })
+            })
+            .map(|tag| (tag.clone(), self.profiles.suggestions(tag)))
+            .filter(|(_, s)| !s.is_empty())
+            .collect();
+        (out, suggestions)
+    }
+}

@@ -4,21 +4,21 @@
 
 use guild_core::wire::{Fingerprint, RangeReply, SyncKey, SYNC_FANOUT, SYNC_LEAF_IDS};
 use guild_core::RecordId;
+use std::collections::BTreeSet;
 
-/// The keys of `items` (sorted) within `[lo, hi)` (`hi == MAX` is inclusive).
-fn in_range(items: &[SyncKey], lo: SyncKey, hi: SyncKey) -> &[SyncKey] {
-    let start = items.partition_point(|k| *k < lo);
-    let end = if hi == SyncKey::MAX {
-        items.len()
+/// The keys of `items` within `[lo, hi)` (`hi == MAX` is inclusive).
+fn in_range(items: &BTreeSet<SyncKey>, lo: SyncKey, hi: SyncKey) -> Vec<SyncKey> {
+    if lo > hi {
+        return vec![];
+    }
+    if hi == SyncKey::MAX {
+        items.range(lo..).copied().collect()
     } else {
-        items.partition_point(|k| *k < hi)
-    };
-    &items[start..end.max(start)]
+        items.range(lo..hi).copied().collect()
+    }
 }
 
-/// The fingerprint of `[lo, hi)` over `items`.
-pub fn fingerprint(items: &[SyncKey], lo: SyncKey, hi: SyncKey) -> Fingerprint {
-    let slice = in_range(items, lo, hi);
+fn fingerprint_of(slice: &[SyncKey], lo: SyncKey, hi: SyncKey) -> Fingerprint {
     let mut xor = [0u8; 32];
     for k in slice {
         for (x, b) in xor.iter_mut().zip(k.id.0.iter()) {
@@ -33,13 +33,18 @@ pub fn fingerprint(items: &[SyncKey], lo: SyncKey, hi: SyncKey) -> Fingerprint {
     }
 }
 
+/// The fingerprint of `[lo, hi)` over `items`.
+pub fn fingerprint(items: &BTreeSet<SyncKey>, lo: SyncKey, hi: SyncKey) -> Fingerprint {
+    fingerprint_of(&in_range(items, lo, hi), lo, hi)
+}
+
 /// The responder's answer to one range fingerprint.
-pub fn reply(items: &[SyncKey], theirs: &Fingerprint) -> RangeReply {
-    let ours = fingerprint(items, theirs.lo, theirs.hi);
+pub fn reply(items: &BTreeSet<SyncKey>, theirs: &Fingerprint) -> RangeReply {
+    let slice = in_range(items, theirs.lo, theirs.hi);
+    let ours = fingerprint_of(&slice, theirs.lo, theirs.hi);
     if ours.count == theirs.count && ours.xor == theirs.xor {
         return RangeReply::Equal;
     }
-    let slice = in_range(items, theirs.lo, theirs.hi);
     if slice.len() <= SYNC_LEAF_IDS {
         return RangeReply::Ids {
             lo: theirs.lo,
@@ -54,7 +59,15 @@ pub fn reply(items: &[SyncKey], theirs: &Fingerprint) -> RangeReply {
     bounds.push(theirs.hi);
     let parts = bounds
         .windows(2)
-        .map(|w| fingerprint(items, w[0], w[1]))
+        .map(|w| {
+            let start = slice.partition_point(|k| *k < w[0]);
+            let end = if w[1] == theirs.hi && theirs.hi == SyncKey::MAX {
+                slice.len()
+            } else {
+                slice.partition_point(|k| *k < w[1])
+            };
+            fingerprint_of(&slice[start..end.max(start)], w[0], w[1])
+        })
         .collect();
     RangeReply::Split(parts)
 }
@@ -69,7 +82,7 @@ pub struct NextStep {
 }
 
 /// Folds the responder's replies into the next step, given our own sorted keys.
-pub fn next_step(items: &[SyncKey], replies: &[RangeReply]) -> NextStep {
+pub fn next_step(items: &BTreeSet<SyncKey>, replies: &[RangeReply]) -> NextStep {
     let mut step = NextStep::default();
     for r in replies {
         match r {
@@ -97,7 +110,7 @@ pub fn next_step(items: &[SyncKey], replies: &[RangeReply]) -> NextStep {
 }
 
 /// The first request: the whole key space.
-pub fn initial(items: &[SyncKey]) -> Vec<Fingerprint> {
+pub fn initial(items: &BTreeSet<SyncKey>) -> Vec<Fingerprint> {
     vec![fingerprint(items, SyncKey::MIN, SyncKey::MAX)]
 }
 
@@ -119,6 +132,9 @@ mod tests {
 
     /// Runs the protocol to the end; returns (ids fetched, rounds, ranges sent, ids received).
     fn run(a: &[SyncKey], b: &[SyncKey]) -> (Vec<RecordId>, usize, usize, usize) {
+        let a: BTreeSet<SyncKey> = a.iter().copied().collect();
+        let b: BTreeSet<SyncKey> = b.iter().copied().collect();
+        let (a, b) = (&a, &b);
         let mut ranges = initial(a);
         let (mut fetched, mut rounds, mut sent, mut ids_seen) = (vec![], 0, 0, 0);
         while !ranges.is_empty() {

@@ -151,3 +151,20 @@ pub async fn next_event(
     })
     .await
 }
+
+/// Polls an async `cond` every 20 ms (for conditions read through the node loop), bounded by
+/// [`WAIT`].
+pub async fn poll_until_async<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let r = tokio::time::timeout(WAIT, async {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        while !cond().await {
+            tick.tick().await;
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "timed out waiting until {what}");
+}

@@ -82,7 +82,8 @@ impl Stats {
         );
     }
 
-    pub(crate) fn received(&self, kind: &str, via: &str) {
+    /// Counts a record received on a path.
+    pub fn received(&self, kind: &str, via: &str) {
         self.received
             .get_or_create(&RecordLabels {
                 kind: kind.into(),
@@ -91,7 +92,8 @@ impl Stats {
             .inc();
     }
 
-    pub(crate) fn accepted(&self, kind: &str, via: &str) {
+    /// Counts a record accepted from a path.
+    pub fn accepted(&self, kind: &str, via: &str) {
         self.accepted
             .get_or_create(&RecordLabels {
                 kind: kind.into(),
@@ -100,7 +102,8 @@ impl Stats {
             .inc();
     }
 
-    pub(crate) fn rejected(&self, kind: &str, reason: &str) {
+    /// Counts a refusal, by reason.
+    pub fn rejected(&self, kind: &str, reason: &str) {
         self.rejected_total.inc();
         self.rejected
             .get_or_create(&RefusalLabels {

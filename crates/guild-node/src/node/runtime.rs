@@ -1,0 +1,452 @@
+//! The daemon loop: the single owner of the [`Service`]. It turns network events, control calls
+//! and timers into service inputs, and performs the service's [`Io`] effects.
+
+use super::{find, Command, Snapshot, INPUT_BUFFER, MAX_INFLIGHT_REQUESTS, REQUEST_TIMEOUT};
+use crate::service::{
+    CallId, Io, Millis, RequestFailure, RequestId, Service, Topic as SvcTopic,
+    Verdict as SvcVerdict,
+};
+use guild_core::codec;
+use guild_core::control::{CallError, Event};
+use guild_core::wire::{DirectResponse, MAX_RESPONSE_BYTES};
+use guild_core::PublicKey;
+use guild_net::{NetEvent, PeerId, PublishError, Topic, Verdict};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+/// How long shutdown waits for the node's own tasks to end.
+const SHUTDOWN_TASKS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The wall clock in milliseconds: read here, at the edge, and passed into the service.
+pub(crate) fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The last 8 characters of a peer id, for log spans.
+pub(crate) fn short(peer: &PeerId) -> String {
+    let s = peer.to_base58();
+    s[s.len().saturating_sub(8)..].to_string()
+}
+
+/// Results of network work, handed back to the loop.
+enum Input {
+    Response {
+        id: RequestId,
+        result: Result<DirectResponse, RequestFailure>,
+    },
+}
+
+pub(crate) struct Runtime {
+    service: Service,
+    net: guild_net::Client,
+    events: broadcast::Sender<Event>,
+    snapshot: watch::Sender<Snapshot>,
+    cancel: CancellationToken,
+    tick: Duration,
+    span: tracing::Span,
+    tasks: TaskTracker,
+    inflight: Arc<Semaphore>,
+    inputs_tx: mpsc::Sender<Input>,
+    inputs: Option<mpsc::Receiver<Input>>,
+    calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
+    next_call: u64,
+    snapshot_dirty: bool,
+}
+
+fn svc_topic(t: SvcTopic) -> Topic {
+    match t {
+        SvcTopic::Profiles => Topic::Profiles,
+        SvcTopic::Needs => Topic::Needs,
+        SvcTopic::Attestations => Topic::Attestations,
+    }
+}
+
+fn net_topic(t: Topic) -> SvcTopic {
+    match t {
+        Topic::Profiles => SvcTopic::Profiles,
+        Topic::Needs => SvcTopic::Needs,
+        Topic::Attestations => SvcTopic::Attestations,
+    }
+}
+
+impl Runtime {
+    pub(crate) fn new(
+        service: Service,
+        net: guild_net::Client,
+        events: broadcast::Sender<Event>,
+        snapshot: watch::Sender<Snapshot>,
+        cancel: CancellationToken,
+        tick: Duration,
+        span: tracing::Span,
+    ) -> Runtime {
+        let (inputs_tx, inputs) = mpsc::channel(INPUT_BUFFER);
+        Runtime {
+            service,
+            net,
+            events,
+            snapshot,
+            cancel,
+            tick,
+            span,
+            tasks: TaskTracker::new(),
+            inflight: Arc::new(Semaphore::new(MAX_INFLIGHT_REQUESTS)),
+            inputs_tx,
+            inputs: Some(inputs),
+            calls: HashMap::new(),
+            next_call: 0,
+            snapshot_dirty: true,
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut net_events: mpsc::Receiver<NetEvent>,
+        net_task: JoinHandle<()>,
+    ) {
+        let Some(mut inputs) = self.inputs.take() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(self.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.service.start(now_ms());
+        self.perform().await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break,
+                Some(input) = inputs.recv() => match input {
+                    Input::Response { id, result } => {
+                        self.service.received_response(id, result, now_ms());
+                    }
+                },
+                ev = net_events.recv() => match ev {
+                    Some(ev) => self.on_net_event(ev).await,
+                    None => {
+                        tracing::warn!("the network layer stopped");
+                        break;
+                    }
+                },
+                Some(cmd) = commands.recv() => self.on_command(cmd),
+                _ = tick.tick() => self.service.tick(now_ms()),
+            }
+            self.perform().await;
+        }
+        self.cancel.cancel();
+        // Calls still waiting get an answer rather than a dropped channel.
+        for (_, reply) in self.calls.drain() {
+            let _ = reply.send(Err(CallError::shutting_down()));
+        }
+        self.net.shutdown();
+        let _ = net_task.await;
+        // Tasks waiting on the network fail fast now that it has stopped.
+        self.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_TASKS_TIMEOUT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("{} node tasks still running at shutdown", self.tasks.len());
+        }
+        if let Err(e) = self.service.store().flush_async().await {
+            tracing::error!("flushing the store at shutdown failed: {e}");
+        }
+        tracing::info!("node stopped");
+    }
+
+    fn spawn<F>(&self, f: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(f.instrument(self.span.clone()));
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        let now = now_ms();
+        match cmd {
+            Command::Call { call, reply } => {
+                self.service.stats().socket_requests.inc();
+                self.next_call += 1;
+                let id = CallId(self.next_call);
+                self.calls.insert(id, reply);
+                self.service.call(id, call, now);
+            }
+            Command::SetProfile { draft, reply } => {
+                self.next_call += 1;
+                let id = CallId(self.next_call);
+                self.calls.insert(id, reply);
+                self.service.set_profile(id, draft, now);
+            }
+            Command::FindLocal { q, reply } => {
+                let _ = reply.send(find::local(&mut self.service, &q, now));
+            }
+            Command::Ingest { records, reply } => {
+                let mut learned = vec![];
+                for (from, record) in records {
+                    let who = record.signer();
+                    if self
+                        .service
+                        .received_record(Some(from), record, crate::service::Via::Dht, now)
+                        .is_ok()
+                    {
+                        learned.push(who);
+                    }
+                }
+                let _ = reply.send(learned);
+            }
+        }
+        self.snapshot_dirty = true;
+    }
+
+    async fn on_net_event(&mut self, ev: NetEvent) {
+        let now = now_ms();
+        match ev {
+            NetEvent::Listening(addr) => {
+                tracing::info!("listening on {addr}");
+                self.snapshot.send_modify(|s| s.listen.push(addr));
+            }
+            NetEvent::PeerConnected { peer, addr } => {
+                if let Ok(key) = PublicKey::from_peer_id(&peer) {
+                    self.service.connected(key, Some(addr.to_string()), now);
+                }
+                let since = now / 1000;
+                self.snapshot.send_modify(|s| {
+                    s.peers.retain(|(p, _, _)| *p != peer);
+                    s.peers.push((peer, Some(addr), since));
+                });
+            }
+            NetEvent::PeerDisconnected { peer } => {
+                if let Ok(key) = PublicKey::from_peer_id(&peer) {
+                    self.service.disconnected(key, now);
+                }
+                self.snapshot
+                    .send_modify(|s| s.peers.retain(|(p, _, _)| *p != peer));
+            }
+            NetEvent::PeerIdentified {
+                peer, listen_addrs, ..
+            } => {
+                // guild-net has already disconnected peers of other communities.
+                if let Ok(key) = PublicKey::from_peer_id(&peer) {
+                    let addrs = listen_addrs.iter().map(|a| a.to_string()).collect();
+                    self.service.identified(key, addrs, now);
+                }
+            }
+            NetEvent::Gossip {
+                topic,
+                message_id,
+                propagation_source,
+                data,
+                ..
+            } => {
+                let verdict = match PublicKey::from_peer_id(&propagation_source) {
+                    Ok(from) => {
+                        match self
+                            .service
+                            .received_gossip(from, net_topic(topic), &data, now)
+                        {
+                            SvcVerdict::Accept => Verdict::Accept,
+                            SvcVerdict::Reject => Verdict::Reject,
+                            SvcVerdict::Ignore => Verdict::Ignore,
+                        }
+                    }
+                    Err(_) => Verdict::Reject,
+                };
+                let _ = self
+                    .net
+                    .report_validation(message_id, propagation_source, verdict)
+                    .await;
+                self.snapshot_dirty = true;
+            }
+            NetEvent::InboundRequest {
+                peer,
+                data,
+                channel,
+            } => {
+                let resp = match PublicKey::from_peer_id(&peer) {
+                    Ok(from) => self.service.received_request(from, &data, now),
+                    Err(_) => DirectResponse::Error {
+                        reason: guild_core::wire::RefusalReason::NotAddressedHere,
+                        message: "Guild peers use ed25519 keys".into(),
+                    },
+                };
+                let acknowledged = resp == DirectResponse::Ack;
+                let store = self.service.store().clone();
+                let net = self.net.clone();
+                // An acknowledgement promises the record is stored: flush first.
+                self.spawn(async move {
+                    if acknowledged {
+                        if let Err(e) = store.flush_async().await {
+                            tracing::error!("cannot flush before acknowledging: {e}");
+                            return;
+                        }
+                    }
+                    match codec::encode(&resp) {
+                        Ok(bytes) => {
+                            if let Err(e) = net.respond(channel, bytes).await {
+                                tracing::debug!(%peer, "cannot answer: {e}");
+                            }
+                        }
+                        Err(e) => tracing::error!("cannot encode a response: {e}"),
+                    }
+                });
+                self.snapshot_dirty = true;
+            }
+            NetEvent::DroppedEvents { count } => {
+                tracing::warn!("the node fell behind the network: {count} events dropped");
+                self.service.stats().dropped_net_events.inc_by(count);
+            }
+            NetEvent::RelayReservation { relay, addr } => {
+                tracing::info!(%relay, "reachable through relay at {addr}");
+            }
+            NetEvent::HolePunch { peer, ok } => {
+                tracing::debug!(%peer, ok, "hole punch finished");
+            }
+            _ => {}
+        }
+    }
+
+    /// Performs the service's effects, in order.
+    async fn perform(&mut self) {
+        loop {
+            let outbox = self.service.take_outbox();
+            if outbox.is_empty() {
+                break;
+            }
+            for io in outbox {
+                self.perform_one(io).await;
+            }
+        }
+        if self.snapshot_dirty {
+            self.snapshot_dirty = false;
+            let c = self.service.counts();
+            self.snapshot.send_if_modified(|s| {
+                let changed = s.profiles != c.profiles || s.records != c.records;
+                s.profiles = c.profiles;
+                s.records = c.records;
+                changed
+            });
+        }
+    }
+
+    async fn perform_one(&mut self, io: Io) {
+        match io {
+            Io::Publish {
+                topic,
+                data,
+                report,
+            } => {
+                let ok = match self.net.publish(svc_topic(topic), data).await {
+                    Ok(_) => true,
+                    // Stored locally; peers get it by sync when they connect.
+                    Err(PublishError::InsufficientPeers) => false,
+                    Err(e) => {
+                        tracing::warn!("cannot publish on {topic:?}: {e}");
+                        false
+                    }
+                };
+                if let Some(call) = report {
+                    self.service.published(call, ok);
+                }
+            }
+            Io::Request { id, to, request } => self.request(id, to, request),
+            Io::Reply {
+                call,
+                result,
+                durable,
+            } => {
+                let Some(reply) = self.calls.remove(&call) else {
+                    return;
+                };
+                if durable && result.is_ok() {
+                    let store = self.service.store().clone();
+                    self.spawn(async move {
+                        let result = match store.flush_async().await {
+                            Ok(_) => result,
+                            Err(e) => Err(CallError::internal(format!(
+                                "the store could not be flushed: {e}"
+                            ))),
+                        };
+                        let _ = reply.send(result);
+                    });
+                } else {
+                    let _ = reply.send(result);
+                }
+            }
+            Io::Emit(event) => {
+                // No subscribers is fine; lagging ones are told by the broadcast channel.
+                let _ = self.events.send(event);
+            }
+            Io::Provide(key) => {
+                let net = self.net.clone();
+                // Announcing can take a DHT round trip; do not hold up the loop.
+                self.spawn(async move {
+                    if let Err(e) = net.start_providing(key).await {
+                        tracing::debug!("cannot announce a skill on the DHT yet: {e}");
+                    }
+                });
+            }
+            Io::StopProviding(key) => {
+                let _ = self.net.stop_providing(key).await;
+            }
+            Io::Dial { peer, addrs } => {
+                let net = self.net.clone();
+                let peer = peer.to_peer_id();
+                self.spawn(async move {
+                    for a in addrs {
+                        if let Ok(addr) = a.parse() {
+                            let _ = net.add_address(peer, addr).await;
+                        }
+                    }
+                    if let Err(e) = net.dial_peer(peer).await {
+                        tracing::debug!(%peer, "redial failed: {e}");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Sends a direct request on its own task; the result comes back as an input.
+    fn request(&mut self, id: RequestId, to: PublicKey, request: guild_core::wire::DirectRequest) {
+        let tx = self.inputs_tx.clone();
+        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            let result = Err(RequestFailure::Unreachable(
+                "too many requests in flight; try again later".into(),
+            ));
+            self.service.received_response(id, result, now_ms());
+            return;
+        };
+        let net = self.net.clone();
+        let connected = self.service.connected_peers().contains_key(&to);
+        self.spawn(async move {
+            let _permit = permit;
+            let peer = to.to_peer_id();
+            let attempt = async {
+                let bytes = codec::encode(&request)
+                    .map_err(|e| RequestFailure::Malformed(e.to_string()))?;
+                if !connected {
+                    let _ = net.dial_peer(peer).await;
+                }
+                let answer = net
+                    .request(peer, bytes)
+                    .await
+                    .map_err(|e| RequestFailure::Unreachable(e.to_string()))?;
+                codec::decode::<DirectResponse>(&answer, MAX_RESPONSE_BYTES)
+                    .map_err(|e| RequestFailure::Malformed(e.to_string()))
+            };
+            let result = match tokio::time::timeout(REQUEST_TIMEOUT, attempt).await {
+                Ok(r) => r,
+                Err(_) => Err(RequestFailure::Unreachable("timed out".into())),
+            };
+            let _ = tx.send(Input::Response { id, result }).await;
+        });
+    }
+}

@@ -1,0 +1,422 @@
+//! Collaborations: a message log replicated only among members, over direct requests (never on
+//! gossip). Entries are signed, ordered by (Lamport clock, time, author, seq), deduplicated by
+//! id; an author's sequence numbers only go up (allocated here, by the single owner), so a
+//! replayed entry is refused.
+
+use super::direct::ReplyAs;
+use super::state::{entry_key, CollabState};
+use super::{CallId, Refusal, Service};
+use guild_core::control::pull::{CollabView, Collabs, EntryView};
+use guild_core::control::Event;
+use guild_core::wire::{DirectRequest, RefusalReason, MAX_INVITE_LOG, MAX_INVITE_LOG_BYTES};
+use guild_core::{
+    AnyRecord, CollabEntry, Collaboration, EntryKind, PublicKey, RecordId, Signed, UnixTime,
+};
+
+fn entry_kind(e: &EntryKind) -> (&'static str, Option<String>, Option<PublicKey>) {
+    match e {
+        EntryKind::Post { text } => ("post", Some(text.clone()), None),
+        EntryKind::Invite { member } => ("invite", None, Some(*member)),
+        EntryKind::Join { .. } => ("join", None, None),
+        EntryKind::Close { summary } => ("close", Some(summary.clone()), None),
+    }
+}
+
+fn entry_view(e: &Signed<CollabEntry>) -> EntryView {
+    let (kind, text, member) = entry_kind(&e.body.entry);
+    EntryView {
+        id: e.id(),
+        author: e.signer,
+        at: e.body.issued_at,
+        seq: e.body.seq,
+        kind: kind.into(),
+        text,
+        member,
+    }
+}
+
+fn invalid(m: impl Into<String>) -> Refusal {
+    Refusal::new(RefusalReason::Malformed, m)
+}
+
+impl Service {
+    /// Indexes a stored collaboration record.
+    pub(crate) fn index_collaboration(&mut self, c: &Signed<Collaboration>) {
+        let id = c.id();
+        self.state.collabs.insert(id, CollabState::new(c));
+        for o in &c.body.offers {
+            self.state.accepted.insert(o.id(), id);
+        }
+        let now = self.clock;
+        self.refresh_collab_attestations(&id, now);
+    }
+
+    /// Indexes a stored log entry (its collaboration is held).
+    pub(crate) fn index_entry(&mut self, e: &Signed<CollabEntry>) {
+        let cid = e.body.collaboration;
+        let Some(c) = self.state.collabs.get_mut(&cid) else {
+            return;
+        };
+        let before = (c.members.len(), c.closed);
+        c.add_entry(e);
+        let after = (c.members.len(), c.closed);
+        self.state.entry_of.insert(e.id(), cid);
+        if before != after {
+            let now = self.clock;
+            self.refresh_collab_attestations(&cid, now);
+        }
+    }
+
+    fn collab_state(&self, id: &RecordId) -> Result<&CollabState, Refusal> {
+        self.state.collabs.get(id).ok_or_else(|| {
+            Refusal::unknown(format!(
+                "no collaboration {id} is known here (see `guild collab list`)"
+            ))
+        })
+    }
+
+    /// The log of a collaboration, in order (read from the store: proportional to the log).
+    fn collab_log(&self, id: &RecordId) -> Vec<Signed<CollabEntry>> {
+        let Some(c) = self.state.collabs.get(id) else {
+            return vec![];
+        };
+        c.log
+            .values()
+            .filter_map(|eid| self.store.get_typed::<CollabEntry>(eid).ok().flatten())
+            .collect()
+    }
+
+    pub(crate) fn collab_view(&self, id: &RecordId, with_log: bool) -> Result<CollabView, Refusal> {
+        let c = self.collab_state(id)?;
+        let rec = self
+            .store
+            .get_typed::<Collaboration>(id)?
+            .ok_or_else(|| Refusal::unknown(format!("collaboration {id} is not stored")))?;
+        Ok(CollabView {
+            id: *id,
+            purpose: rec.body.purpose.clone(),
+            need: rec.body.need.id(),
+            member: c.members.contains(&self.me),
+            members: c.members.clone(),
+            opened_at: c.opened_at,
+            closed: c.closed,
+            entries: if with_log {
+                self.collab_log(id).iter().map(entry_view).collect()
+            } else {
+                vec![]
+            },
+        })
+    }
+
+    /// Our collaborations and pending invitations, newest first.
+    pub(crate) fn collab_list(&self) -> Collabs {
+        let me = self.me;
+        let mut collabs: Vec<CollabView> = self
+            .state
+            .collabs
+            .iter()
+            // Collaborations held only as proof behind someone's attestation are not ours.
+            .filter(|(_, c)| c.members.contains(&me) || c.invitation_for(&me).is_some())
+            .filter_map(|(id, _)| self.collab_view(id, false).ok())
+            .collect();
+        collabs.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.id.cmp(&b.id)));
+        Collabs { collabs }
+    }
+
+    /// One collaboration with its log. Only members can read it.
+    pub(crate) fn collab_show(&self, id: &RecordId) -> Result<CollabView, Refusal> {
+        let view = self.collab_view(id, true)?;
+        if !view.member {
+            return Err(Refusal::unauthorised(format!(
+                "you are not a member of collaboration {id}; accept the invitation with `guild collab join`"
+            )));
+        }
+        Ok(view)
+    }
+
+    /// Writes an entry as a member (or, for a join, as an invitee) and delivers it to every
+    /// other member. The sequence number and clock are allocated here, by the single owner.
+    pub(crate) fn write_entry(
+        &mut self,
+        reply: Option<CallId>,
+        id: &RecordId,
+        entry: EntryKind,
+        now: UnixTime,
+    ) -> Result<EntryView, Refusal> {
+        let c = self.collab_state(id)?;
+        let joining = matches!(entry, EntryKind::Join { .. });
+        if !joining && !c.members.contains(&self.me) {
+            return Err(Refusal::unauthorised(format!(
+                "you are not a member of collaboration {id}"
+            )));
+        }
+        if c.closed {
+            return Err(Refusal::closed(format!("collaboration {id} is closed")));
+        }
+        let seq = c.max_seq.get(&self.me).copied().unwrap_or(0) + 1;
+        let clock = c.max_clock + 1;
+        let members = c.members.clone();
+        let expires_at = c.expires_at.max(now + 1);
+        let body = CollabEntry {
+            version: guild_core::record::RECORD_VERSION,
+            issuer: self.me,
+            collaboration: *id,
+            issued_at: now,
+            expires_at,
+            seq,
+            clock,
+            entry,
+        };
+        let e = self.sign(body, now)?;
+        let record = AnyRecord::CollabEntry(e.clone());
+        self.store_record(&record, now)?;
+        let view = entry_view(&e);
+        let mut recipients: Vec<PublicKey> =
+            members.into_iter().filter(|m| *m != self.me).collect();
+        if let EntryKind::Invite { member } = &e.body.entry {
+            recipients.retain(|m| m != member);
+            let collab = self
+                .store
+                .get_record(id)?
+                .ok_or_else(|| Refusal::unknown(format!("collaboration {id} is not stored")))?;
+            let mut log: Vec<AnyRecord> = Vec::new();
+            let mut bytes = 0;
+            for entry in self.collab_log(id).into_iter().take(MAX_INVITE_LOG) {
+                let r = AnyRecord::CollabEntry(entry);
+                bytes += r.encode().map(|b| b.len()).unwrap_or(0);
+                if bytes > MAX_INVITE_LOG_BYTES {
+                    break;
+                }
+                log.push(r);
+            }
+            let req = DirectRequest::Invite {
+                collaboration: Box::new(collab),
+                invite: Box::new(record.clone()),
+                log,
+            };
+            self.deliver(
+                *member,
+                req,
+                e.id(),
+                "invitation",
+                reply.map(|call| (call, ReplyAs::Invite(view.clone()))),
+            );
+        }
+        // Each member independently; failures are retried and reported as events.
+        for m in recipients {
+            self.deliver(
+                m,
+                DirectRequest::Deliver(Box::new(record.clone())),
+                e.id(),
+                "collab_entry",
+                None,
+            );
+        }
+        Ok(view)
+    }
+
+    /// Invites someone; answered after the invitation's first delivery attempt.
+    pub(crate) fn collab_invite(
+        &mut self,
+        call: CallId,
+        id: &RecordId,
+        who: PublicKey,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        if self.collab_state(id)?.members.contains(&who) {
+            return Err(invalid(format!("{who} is already a member")));
+        }
+        self.write_entry(Some(call), id, EntryKind::Invite { member: who }, now)
+            .map(|_| ())
+    }
+
+    /// Accepts an invitation.
+    pub(crate) fn collab_join(
+        &mut self,
+        id: &RecordId,
+        now: UnixTime,
+    ) -> Result<EntryView, Refusal> {
+        let c = self.collab_state(id)?;
+        if c.members.contains(&self.me) {
+            return Err(Refusal::duplicate(format!(
+                "you are already a member of {id}"
+            )));
+        }
+        let invite = c
+            .invitation_for(&self.me)
+            .ok_or_else(|| Refusal::unknown(format!("no invitation to {id} for you is known")))?;
+        self.write_entry(None, id, EntryKind::Join { invite }, now)
+    }
+
+    /// A collaboration record delivered to us (we are a founding member).
+    pub(crate) fn receive_collaboration(
+        &mut self,
+        from: PublicKey,
+        c: Signed<Collaboration>,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        if !c.body.is_member(&self.me) {
+            return Err(Refusal::not_here(
+                "you sent a collaboration this member is not part of",
+            ));
+        }
+        if c.signer != from {
+            return Err(Refusal::unauthorised(
+                "a collaboration must be delivered by the member who opened it",
+            ));
+        }
+        let event = Event::CollabOpened {
+            collab: c.id(),
+            purpose: c.body.purpose.clone(),
+            members: c.body.members(),
+        };
+        self.store_record(&AnyRecord::Collaboration(c), now)?;
+        self.emit(event);
+        Ok(())
+    }
+
+    /// A log entry delivered to us. Only members may write; replays are refused.
+    pub(crate) fn receive_entry(
+        &mut self,
+        from: PublicKey,
+        e: Signed<CollabEntry>,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        if e.signer != from {
+            return Err(Refusal::unauthorised(
+                "an entry must be delivered by its author",
+            ));
+        }
+        let id = e.body.collaboration;
+        let c = self
+            .state
+            .collabs
+            .get(&id)
+            .ok_or_else(|| Refusal::unknown(format!("unknown collaboration {id}")))?;
+        if !c.members.contains(&self.me) {
+            return Err(Refusal::not_here(format!(
+                "this member is not part of collaboration {id}"
+            )));
+        }
+        let author_ok = match &e.body.entry {
+            EntryKind::Join { invite } => c
+                .invites
+                .get(invite)
+                .is_some_and(|(_, _, invitee)| *invitee == e.signer),
+            _ => c.members.contains(&e.signer),
+        };
+        if !author_ok {
+            return Err(Refusal::unauthorised(format!(
+                "{} is not a member of collaboration {id}",
+                e.signer
+            )));
+        }
+        if self.state.meta.contains_key(&e.id()) {
+            return Err(Refusal::duplicate(format!(
+                "entry {} is already recorded",
+                e.id()
+            )));
+        }
+        if let Some(last) = c.max_seq.get(&e.signer) {
+            if e.body.seq <= *last {
+                return Err(invalid(format!(
+                    "replayed or out-of-order entry: sequence {} is not after {last} for this author",
+                    e.body.seq
+                )));
+            }
+        }
+        if c.closed {
+            return Err(Refusal::closed(format!("collaboration {id} is closed")));
+        }
+        let (kind, text, _) = entry_kind(&e.body.entry);
+        let event = Event::CollabEntryAdded {
+            collab: id,
+            entry: e.id(),
+            author: e.signer,
+            kind: kind.into(),
+            text,
+        };
+        self.store_record(&AnyRecord::CollabEntry(e), now)?;
+        self.emit(event);
+        Ok(())
+    }
+
+    /// An invitation delivered to us, with the collaboration and its log. Only entries written by
+    /// members (as the log itself establishes them) are kept.
+    pub(crate) fn receive_invite(
+        &mut self,
+        from: PublicKey,
+        collab: AnyRecord,
+        invite: AnyRecord,
+        log: Vec<AnyRecord>,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        let (AnyRecord::Collaboration(c), AnyRecord::CollabEntry(inv)) = (collab, invite) else {
+            return Err(invalid(
+                "an invitation carries a collaboration and an invite entry",
+            ));
+        };
+        c.validate(now)?;
+        inv.validate(now)?;
+        if inv.signer != from || inv.body.collaboration != c.id() {
+            return Err(Refusal::unauthorised(
+                "the invitation does not match its sender or collaboration",
+            ));
+        }
+        if !matches!(inv.body.entry, EntryKind::Invite { member } if member == self.me) {
+            return Err(Refusal::not_here("the invitation is for someone else"));
+        }
+        if log.len() > MAX_INVITE_LOG {
+            return Err(Refusal::new(
+                RefusalReason::Oversized,
+                format!("at most {MAX_INVITE_LOG} log entries"),
+            ));
+        }
+        let mut entries = Vec::new();
+        for r in log {
+            let AnyRecord::CollabEntry(e) = r else {
+                return Err(invalid("the log holds only collaboration entries"));
+            };
+            if e.body.collaboration != c.id() {
+                return Err(invalid("a log entry belongs to another collaboration"));
+            }
+            e.validate(now)?;
+            entries.push(e);
+        }
+        if !entries.iter().any(|e| e.id() == inv.id()) {
+            entries.push(inv.clone());
+        }
+        entries.sort_by_key(entry_key);
+        // Replay the log on a scratch state to learn who is a member.
+        let mut scratch = CollabState::new(&c);
+        for e in &entries {
+            scratch.add_entry(e);
+        }
+        if !scratch.members.contains(&inv.signer) {
+            return Err(Refusal::unauthorised("the inviter is not a member"));
+        }
+        let cid = c.id();
+        let purpose = c.body.purpose.clone();
+        if !self.state.meta.contains_key(&cid) {
+            self.store_record(&AnyRecord::Collaboration(c), now)?;
+        }
+        for e in entries {
+            let by_member = match &e.body.entry {
+                EntryKind::Join { .. } => scratch.members.contains(&e.signer),
+                _ => scratch.members.contains(&e.signer),
+            };
+            if !by_member || self.state.meta.contains_key(&e.id()) {
+                continue;
+            }
+            if let Err(err) = self.store_record(&AnyRecord::CollabEntry(e), now) {
+                tracing::debug!("an invitation's log entry was not stored: {err}");
+            }
+        }
+        self.emit(Event::CollabInvited {
+            collab: cid,
+            by: inv.signer,
+            purpose,
+        });
+        Ok(())
+    }
+}

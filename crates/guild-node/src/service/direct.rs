@@ -1,0 +1,596 @@
+//! Guild's direct protocol inside the service: answering peers' requests (profile, sync, fetch,
+//! deliveries, proofs, invitations) and the requests we make — deliveries with bounded retries,
+//! proof fetches, and catch-up sync sessions — each an [`Io::Request`] whose response comes back
+//! through [`Service::received_response`].
+
+use super::intake::limiter_time;
+use super::io::{secs, Millis, RequestFailure, RequestId, Via};
+use super::{sync, CallId, Io, Refusal, Service, PUBLIC_KINDS};
+use guild_core::codec;
+use guild_core::control::pull::{Delivery, EntryView};
+use guild_core::control::{CallError, Event};
+use guild_core::wire::{
+    DirectRequest, DirectResponse, Fingerprint, RefusalReason, SyncKey, MAX_FETCH_BYTES,
+    MAX_FETCH_IDS, MAX_REQUEST_BYTES, MAX_SYNC_RANGES,
+};
+use guild_core::{AnyRecord, PublicKey, RecordId, RecordKind};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Delivery attempts in total (the first plus retries).
+pub const DELIVERY_ATTEMPTS: u32 = 5;
+/// Delay before the first retry, milliseconds; doubled each time (2, 4, 8, 16 s).
+pub const FIRST_RETRY_DELAY_MS: Millis = 2_000;
+/// Most reconciliation rounds per kind in one sync (log16 of 10^9 records is under 8).
+const MAX_SYNC_ROUNDS: usize = 12;
+/// Most records fetched from one peer in one sync, per kind.
+const MAX_SYNC_FETCH: usize = 4096;
+/// Most syncs running at once.
+pub const MAX_CONCURRENT_SYNCS: usize = 4;
+/// Most deliveries waiting for a retry; past it the oldest give up.
+const MAX_PENDING_DELIVERIES: usize = 4096;
+
+/// How a call waiting on a delivery is answered.
+#[derive(Debug, Clone)]
+pub(crate) enum ReplyAs {
+    /// With a [`Delivery`] (offers, messages).
+    Delivery,
+    /// With the invitation's entry, or an error saying why it did not arrive.
+    Invite(EntryView),
+}
+
+#[derive(Debug)]
+struct PendingDelivery {
+    to: PublicKey,
+    request: DirectRequest,
+    record: RecordId,
+    kind: &'static str,
+    attempts: u32,
+    reply: Option<(CallId, ReplyAs)>,
+    last_error: String,
+}
+
+#[derive(Debug)]
+struct SyncSession {
+    peer: PublicKey,
+    /// Index into [`PUBLIC_KINDS`].
+    kind: usize,
+    ranges: Vec<Fingerprint>,
+    fetch: Vec<RecordId>,
+    rounds: usize,
+    learned: usize,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Delivery(u64),
+    Proof {
+        collab: RecordId,
+        rest: Vec<PublicKey>,
+    },
+    SyncRound(SyncSession),
+    SyncFetch {
+        session: SyncSession,
+        asked: HashSet<RecordId>,
+    },
+}
+
+/// Requests in flight and work waiting on the clock.
+#[derive(Debug, Default)]
+pub(crate) struct Outstanding {
+    next_request: u64,
+    next_delivery: u64,
+    requests: HashMap<RequestId, Pending>,
+    deliveries: HashMap<u64, PendingDelivery>,
+    /// (due, delivery) of deliveries waiting for a retry.
+    retries: BTreeSet<(Millis, u64)>,
+    syncing: HashSet<PublicKey>,
+    proofs: HashSet<RecordId>,
+}
+
+impl Service {
+    fn send(&mut self, to: PublicKey, request: DirectRequest, pending: Pending) {
+        self.net.next_request += 1;
+        let id = RequestId(self.net.next_request);
+        self.net.requests.insert(id, pending);
+        self.outbox.push(Io::Request { id, to, request });
+    }
+
+    /// Delivers a record to a member; retries with backoff while unreachable and reports the
+    /// final outcome as a `delivery.outcome` event. A waiting call is answered after the first
+    /// attempt.
+    pub(crate) fn deliver(
+        &mut self,
+        to: PublicKey,
+        request: DirectRequest,
+        record: RecordId,
+        kind: &'static str,
+        reply: Option<(CallId, ReplyAs)>,
+    ) {
+        if self.net.deliveries.len() >= MAX_PENDING_DELIVERIES {
+            if let Some((_, oldest)) = self.net.retries.pop_first() {
+                self.finish_delivery(oldest, false, "too many deliveries pending".into());
+            }
+        }
+        self.net.next_delivery += 1;
+        let d = self.net.next_delivery;
+        self.net.deliveries.insert(
+            d,
+            PendingDelivery {
+                to,
+                request: request.clone(),
+                record,
+                kind,
+                attempts: 1,
+                reply,
+                last_error: String::new(),
+            },
+        );
+        self.send(to, request, Pending::Delivery(d));
+    }
+
+    /// Resends deliveries whose retry is due.
+    pub(crate) fn retry_due(&mut self, now: Millis) {
+        while let Some(&(due, d)) = self.net.retries.first() {
+            if due > now {
+                break;
+            }
+            self.net.retries.pop_first();
+            let Some(p) = self.net.deliveries.get_mut(&d) else {
+                continue;
+            };
+            p.attempts += 1;
+            let (to, request) = (p.to, p.request.clone());
+            self.send(to, request, Pending::Delivery(d));
+        }
+    }
+
+    fn delivery_answered(
+        &mut self,
+        d: u64,
+        result: Result<DirectResponse, RequestFailure>,
+        now: Millis,
+    ) {
+        let outcome = match result {
+            Ok(DirectResponse::Ack) => Ok(()),
+            // The recipient already holds it: delivered.
+            Ok(DirectResponse::Error {
+                reason: RefusalReason::Duplicate,
+                ..
+            }) => Ok(()),
+            Ok(DirectResponse::Error { reason, message })
+                if !matches!(reason, RefusalReason::Busy | RefusalReason::RateLimited) =>
+            {
+                Err((true, format!("refused by the recipient: {message}")))
+            }
+            Ok(DirectResponse::Error { message, .. }) => {
+                Err((false, format!("recipient busy: {message}")))
+            }
+            Ok(_) => Err((false, "unexpected answer".to_string())),
+            Err(f) => Err((false, f.to_string())),
+        };
+        let Some(p) = self.net.deliveries.get_mut(&d) else {
+            return;
+        };
+        let reply = p.reply.take();
+        let record = p.record;
+        let attempts = p.attempts;
+        match outcome {
+            Ok(()) => {
+                if let Some((call, as_)) = reply {
+                    self.answer_delivery_call(call, as_, record, Ok(()));
+                }
+                self.finish_delivery(d, true, String::new());
+            }
+            Err((true, refused)) => {
+                if let Some((call, as_)) = reply {
+                    self.answer_delivery_call(call, as_, record, Err((false, refused.clone())));
+                }
+                self.finish_delivery(d, false, refused);
+            }
+            Err((false, unreachable)) => {
+                p.last_error = unreachable.clone();
+                if let Some((call, as_)) = reply {
+                    self.answer_delivery_call(call, as_, record, Err((true, unreachable.clone())));
+                }
+                if attempts >= DELIVERY_ATTEMPTS {
+                    self.finish_delivery(d, false, unreachable);
+                } else {
+                    let delay = FIRST_RETRY_DELAY_MS << (attempts - 1);
+                    self.net.retries.insert((now + delay, d));
+                }
+            }
+        }
+    }
+
+    fn answer_delivery_call(
+        &mut self,
+        call: CallId,
+        as_: ReplyAs,
+        record: RecordId,
+        result: Result<(), (bool, String)>,
+    ) {
+        let answer = match (as_, result) {
+            (ReplyAs::Delivery, r) => guild_core::control::to_result(&match r {
+                Ok(()) => Delivery {
+                    id: record,
+                    delivered: true,
+                    error: None,
+                    retrying: false,
+                },
+                Err((retrying, e)) => Delivery {
+                    id: record,
+                    delivered: false,
+                    error: Some(if retrying {
+                        format!("recipient unreachable ({e}); the daemon keeps retrying and reports the outcome as a delivery.outcome event")
+                    } else {
+                        e
+                    }),
+                    retrying,
+                },
+            }),
+            (ReplyAs::Invite(view), Ok(())) => guild_core::control::to_result(&view),
+            (ReplyAs::Invite(_), Err((false, e))) => {
+                Err(CallError::invalid_params(format!("the invitation was {e}")))
+            }
+            (ReplyAs::Invite(_), Err((true, e))) => Err(CallError::peer_unreachable(format!(
+                "invitation stored but not delivered yet ({e}); the daemon keeps retrying"
+            ))),
+        };
+        self.reply(call, answer, true);
+    }
+
+    fn finish_delivery(&mut self, d: u64, delivered: bool, error: String) {
+        let Some(p) = self.net.deliveries.remove(&d) else {
+            return;
+        };
+        if let Some((call, as_)) = p.reply {
+            let r = if delivered {
+                Ok(())
+            } else {
+                Err((false, error.clone()))
+            };
+            self.answer_delivery_call(call, as_, p.record, r);
+        }
+        // Only deliveries that needed retries report an outcome: the first attempt's result
+        // went to the caller.
+        if p.attempts > 1 || (!delivered && p.attempts >= DELIVERY_ATTEMPTS) {
+            self.emit(Event::DeliveryOutcome {
+                record: p.record,
+                kind: p.kind.to_string(),
+                to: p.to,
+                delivered,
+                attempts: p.attempts,
+                error: (!delivered).then_some(error),
+            });
+        }
+    }
+
+    /// Fetches the proof behind an attestation: from each source in turn until one answers.
+    pub(crate) fn request_proof(&mut self, collab: RecordId, mut sources: Vec<PublicKey>) {
+        if sources.is_empty() || !self.net.proofs.insert(collab) {
+            return;
+        }
+        let first = sources.remove(0);
+        self.send(
+            first,
+            DirectRequest::Proof {
+                collaboration: collab,
+            },
+            Pending::Proof {
+                collab,
+                rest: sources,
+            },
+        );
+    }
+
+    /// Starts a sync with `peer` unless one is running with it or too many are.
+    pub(crate) fn start_sync(&mut self, peer: PublicKey, _now: Millis) {
+        if self.net.syncing.len() >= MAX_CONCURRENT_SYNCS || !self.net.syncing.insert(peer) {
+            return;
+        }
+        let session = SyncSession {
+            peer,
+            kind: 0,
+            ranges: vec![],
+            fetch: vec![],
+            rounds: 0,
+            learned: 0,
+        };
+        self.sync_kind(session);
+    }
+
+    /// Begins reconciling the session's current kind (or ends the session).
+    fn sync_kind(&mut self, mut session: SyncSession) {
+        let Some(kind) = PUBLIC_KINDS.get(session.kind).copied() else {
+            self.net.syncing.remove(&session.peer);
+            if session.learned > 0 {
+                tracing::info!(peer = %session.peer, "sync: learned {} records", session.learned);
+            }
+            return;
+        };
+        session.ranges = sync::initial(self.state.sync_keys(kind));
+        session.fetch.clear();
+        session.rounds = 0;
+        self.sync_round(session, kind);
+    }
+
+    fn sync_round(&mut self, mut session: SyncSession, kind: RecordKind) {
+        if session.ranges.is_empty()
+            || session.rounds >= MAX_SYNC_ROUNDS
+            || session.fetch.len() >= MAX_SYNC_FETCH
+        {
+            self.sync_fetch(session);
+            return;
+        }
+        session.rounds += 1;
+        let n = session.ranges.len().min(MAX_SYNC_RANGES);
+        let batch: Vec<Fingerprint> = session.ranges.drain(..n).collect();
+        let peer = session.peer;
+        self.send(
+            peer,
+            DirectRequest::Sync {
+                kind,
+                ranges: batch,
+            },
+            Pending::SyncRound(session),
+        );
+    }
+
+    fn sync_fetch(&mut self, mut session: SyncSession) {
+        session.fetch.truncate(MAX_SYNC_FETCH);
+        if session.fetch.is_empty() {
+            session.kind += 1;
+            self.sync_kind(session);
+            return;
+        }
+        let n = session.fetch.len().min(MAX_FETCH_IDS);
+        let ids: Vec<RecordId> = session.fetch.drain(..n).collect();
+        let asked = ids.iter().copied().collect();
+        let peer = session.peer;
+        self.send(
+            peer,
+            DirectRequest::Fetch { ids },
+            Pending::SyncFetch { session, asked },
+        );
+    }
+
+    /// The response (or failure) of a request we sent.
+    pub fn received_response(
+        &mut self,
+        id: RequestId,
+        result: Result<DirectResponse, RequestFailure>,
+        now: Millis,
+    ) {
+        self.clock = secs(now);
+        let Some(pending) = self.net.requests.remove(&id) else {
+            return;
+        };
+        match pending {
+            Pending::Delivery(d) => self.delivery_answered(d, result, now),
+            Pending::Proof { collab, rest } => {
+                self.net.proofs.remove(&collab);
+                match result {
+                    Ok(DirectResponse::Records(records)) => {
+                        if self.accept_proof(collab, records, secs(now)) {
+                            self.emit(Event::TrustChanged { collab });
+                        }
+                    }
+                    other => {
+                        tracing::debug!("no proof for collaboration {collab}: {other:?}");
+                        self.request_proof(collab, rest);
+                    }
+                }
+            }
+            Pending::SyncRound(mut session) => {
+                let kind = PUBLIC_KINDS[session.kind];
+                match result {
+                    Ok(DirectResponse::Sync(replies)) if replies.len() <= MAX_SYNC_RANGES => {
+                        let step = sync::next_step(self.state.sync_keys(kind), &replies);
+                        session.fetch.extend(step.fetch);
+                        // A hostile responder cannot make us fingerprint without bound.
+                        let room = (MAX_SYNC_RANGES * MAX_SYNC_ROUNDS)
+                            .saturating_sub(session.ranges.len());
+                        session.ranges.extend(step.ranges.into_iter().take(room));
+                        self.sync_round(session, kind);
+                    }
+                    other => {
+                        tracing::debug!(peer = %session.peer, "sync stopped: {other:?}");
+                        self.net.syncing.remove(&session.peer);
+                    }
+                }
+            }
+            Pending::SyncFetch { mut session, asked } => match result {
+                Ok(DirectResponse::Records(records)) => {
+                    let kind = PUBLIC_KINDS[session.kind];
+                    let peer = session.peer;
+                    for r in records {
+                        // Only what we asked for: a peer cannot push unrelated records this way.
+                        if !asked.contains(&r.id()) || r.kind() != kind {
+                            continue;
+                        }
+                        if self.received_record(Some(peer), r, Via::Sync, now).is_ok() {
+                            session.learned += 1;
+                        }
+                    }
+                    self.sync_fetch(session);
+                }
+                other => {
+                    tracing::debug!(peer = %session.peer, "sync fetch failed: {other:?}");
+                    self.net.syncing.remove(&session.peer);
+                }
+            },
+        }
+    }
+
+    /// Answers an inbound direct request. Malformed or invalid input counts against the peer;
+    /// a penalised peer is refused until its strikes age out.
+    pub fn received_request(
+        &mut self,
+        from: PublicKey,
+        data: &[u8],
+        now: Millis,
+    ) -> DirectResponse {
+        self.clock = secs(now);
+        if self.limits.is_penalised(&from, now) {
+            return Refusal::new(
+                RefusalReason::Busy,
+                "refused: too many invalid requests from this peer; try again later",
+            )
+            .to_response();
+        }
+        let req: DirectRequest = match codec::decode(data, MAX_REQUEST_BYTES) {
+            Ok(r) => r,
+            Err(e) => {
+                self.limits.strike(from, now);
+                return Refusal::new(RefusalReason::Malformed, format!("malformed request: {e}"))
+                    .to_response();
+            }
+        };
+        let result = self.answer(from, req, now);
+        match result {
+            Ok(resp) => resp,
+            Err(refusal) => {
+                // A direct request is aimed at us: anything but a replay or our own trouble is
+                // the sender's mistake (a gossip forwarder, by contrast, is only blamed for
+                // faults it could have checked: see `is_fault`).
+                if !matches!(
+                    refusal.reason,
+                    RefusalReason::Duplicate
+                        | RefusalReason::Busy
+                        | RefusalReason::RateLimited
+                        | RefusalReason::StoreFailure
+                ) {
+                    self.limits.strike(from, now);
+                }
+                refusal.to_response()
+            }
+        }
+    }
+
+    fn answer(
+        &mut self,
+        from: PublicKey,
+        req: DirectRequest,
+        now: Millis,
+    ) -> Result<DirectResponse, Refusal> {
+        let t = secs(now);
+        match req {
+            DirectRequest::GetProfile => Ok(DirectResponse::Profile(
+                self.store
+                    .get_profile(&self.me)?
+                    .map(|p| Box::new(AnyRecord::Profile(p))),
+            )),
+            DirectRequest::Sync { kind, ranges } => {
+                if !self.limits.sync.allow(&from.0, limiter_time(now)) {
+                    return Err(Refusal::rate_limited("too many sync requests; slow down"));
+                }
+                if ranges.len() > MAX_SYNC_RANGES {
+                    return Err(Refusal::new(
+                        RefusalReason::Oversized,
+                        format!("at most {MAX_SYNC_RANGES} ranges per request"),
+                    ));
+                }
+                if !PUBLIC_KINDS.contains(&kind) {
+                    return Err(Refusal::not_here(format!("{kind} records are not synced")));
+                }
+                let items = self.state.sync_keys(kind);
+                Ok(DirectResponse::Sync(
+                    ranges.iter().map(|f| sync::reply(items, f)).collect(),
+                ))
+            }
+            DirectRequest::Fetch { ids } => {
+                if ids.len() > MAX_FETCH_IDS {
+                    return Err(Refusal::new(
+                        RefusalReason::Oversized,
+                        format!("at most {MAX_FETCH_IDS} ids per fetch"),
+                    ));
+                }
+                let mut seen = HashSet::new();
+                let mut out = Vec::new();
+                let mut bytes = 0usize;
+                for id in ids {
+                    // Each id is answered once, however often it is asked for.
+                    if !seen.insert(id) {
+                        continue;
+                    }
+                    let record = if let Some(who) = self.state.profile_ids.get(&id) {
+                        self.store.get_profile(who)?.map(AnyRecord::Profile)
+                    } else if self
+                        .state
+                        .meta
+                        .get(&id)
+                        .is_some_and(|m| PUBLIC_KINDS.contains(&m.kind))
+                    {
+                        self.store.get_record(&id)?
+                    } else {
+                        None
+                    };
+                    let Some(record) = record else { continue };
+                    bytes += record.encode().map(|b| b.len()).unwrap_or(0);
+                    if bytes > MAX_FETCH_BYTES {
+                        break;
+                    }
+                    out.push(record);
+                }
+                Ok(DirectResponse::Records(out))
+            }
+            DirectRequest::Deliver(record) => {
+                let record = *record;
+                let label = super::intake::kind_label(record.kind());
+                self.stats.received(label, Via::Direct.label());
+                let r = self.receive_delivery(from, record, t);
+                match &r {
+                    Ok(()) => self.stats.accepted(label, Via::Direct.label()),
+                    Err(e) => self.stats.rejected(label, e.reason.label()),
+                }
+                r.map(|()| DirectResponse::Ack)
+            }
+            DirectRequest::Proof { collaboration } => {
+                self.proof_for(&collaboration).map(DirectResponse::Records)
+            }
+            DirectRequest::Invite {
+                collaboration,
+                invite,
+                log,
+            } => self
+                .receive_invite(from, *collaboration, *invite, log, t)
+                .map(|()| DirectResponse::Ack),
+        }
+    }
+
+    /// A record addressed to us: validated with its type's validation function, then handled by
+    /// kind.
+    fn receive_delivery(
+        &mut self,
+        from: PublicKey,
+        record: AnyRecord,
+        now: guild_core::UnixTime,
+    ) -> Result<(), Refusal> {
+        if self.state.meta.contains_key(&record.id()) {
+            return Err(Refusal::duplicate(format!(
+                "{} {} was already received",
+                record.kind(),
+                record.id()
+            )));
+        }
+        record.validate(now)?;
+        match record {
+            AnyRecord::Offer(o) => self.receive_offer(from, o, now),
+            AnyRecord::Message(m) => self.receive_message(from, m, now),
+            AnyRecord::Collaboration(c) => self.receive_collaboration(from, c, now),
+            AnyRecord::CollabEntry(e) => self.receive_entry(from, e, now),
+            other => Err(Refusal::not_here(format!(
+                "{} records are not delivered directly",
+                other.kind()
+            ))),
+        }
+    }
+}
+
+impl super::state::State {
+    /// Our sync keys of one kind, in `(issued_at, id)` order.
+    pub(crate) fn sync_keys(&self, kind: RecordKind) -> &BTreeSet<SyncKey> {
+        static EMPTY: BTreeSet<SyncKey> = BTreeSet::new();
+        self.sync.get(&kind).unwrap_or(&EMPTY)
+    }
+}

@@ -1,0 +1,476 @@
+//! The pull workflow: needs (post, match, withdraw, list), offers (send, receive, list, accept
+//! into a collaboration) and direct messages.
+
+use super::direct::ReplyAs;
+use super::io::Topic;
+use super::state::OfferInfo;
+use super::{CallId, Refusal, Service};
+use guild_core::control::pull::*;
+use guild_core::control::Event;
+use guild_core::wire::{DirectRequest, RefusalReason};
+use guild_core::{
+    AnyRecord, Collaboration, Message, Need, Offer, PublicKey, RecordId, RecordKind, Revocation,
+    Signed, SkillTag, UnixTime,
+};
+
+/// Lifetime of a direct message; it is swept after it.
+pub const MESSAGE_LIFETIME: u64 = 7 * 86_400;
+/// Lifetime of a collaboration we open.
+pub const COLLABORATION_LIFETIME: u64 = 365 * 86_400;
+
+fn invalid(m: impl Into<String>) -> Refusal {
+    Refusal::new(RefusalReason::Malformed, m)
+}
+
+impl Service {
+    /// Tags of a need that this node's owner has.
+    pub(crate) fn matched_tags(&self, need: &Need) -> Vec<SkillTag> {
+        let Some(draft) = &self.own.draft else {
+            return vec![];
+        };
+        need.skills
+            .iter()
+            .filter(|t| draft.skills.iter().any(|s| &s.tag == *t))
+            .chain(
+                need.resources
+                    .iter()
+                    .filter(|t| draft.resources.iter().any(|r| &r.tag == *t)),
+            )
+            .cloned()
+            .collect()
+    }
+
+    /// A need from a peer was stored: raise `need.matched` when it matches our skills.
+    pub(crate) fn need_arrived(&mut self, n: &Signed<Need>) {
+        if n.signer == self.me || self.state.revoked.contains_key(&n.id()) {
+            return;
+        }
+        let matched = self.matched_tags(&n.body);
+        if !matched.is_empty() {
+            self.emit(Event::NeedMatched {
+                need: n.id(),
+                asker: n.signer,
+                text: n.body.text.clone(),
+                matched,
+                expires_at: n.body.expires_at,
+            });
+        }
+    }
+
+    pub(crate) fn need_status(
+        &self,
+        id: &RecordId,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> NeedStatus {
+        // `revoked` holds only revocations signed by the target's issuer.
+        if self.state.revoked.contains_key(id) {
+            NeedStatus::Withdrawn
+        } else if expires_at <= now {
+            NeedStatus::Expired
+        } else {
+            NeedStatus::Open
+        }
+    }
+
+    fn need_view(&self, need: &Signed<Need>, now: UnixTime) -> NeedView {
+        let id = need.id();
+        NeedView {
+            id,
+            asker: need.signer,
+            asker_name: self.profile_name(&need.signer),
+            text: need.body.text.clone(),
+            skills: need.body.skills.clone(),
+            resources: need.body.resources.clone(),
+            issued_at: need.body.issued_at,
+            expires_at: need.body.expires_at,
+            status: self.need_status(&id, need.body.expires_at, now),
+            mine: need.signer == self.me,
+            matched: if need.signer == self.me {
+                vec![]
+            } else {
+                self.matched_tags(&need.body)
+            },
+            offers: self.state.offers_by_need.get(&id).map_or(0, |s| s.len()),
+        }
+    }
+
+    /// Posts a need: signs and stores it; the caller publishes the returned bytes.
+    pub(crate) fn ask(&mut self, p: AskParams, now: UnixTime) -> Result<(Asked, Vec<u8>), Refusal> {
+        let body = Need {
+            version: guild_core::record::RECORD_VERSION,
+            issuer: self.me,
+            issued_at: now,
+            expires_at: now + p.expires_secs.unwrap_or(DEFAULT_NEED_LIFETIME),
+            text: p.text,
+            skills: p.skills,
+            resources: p.resources,
+            nonce: self.random_u64(),
+        };
+        let need = self.sign(body, now)?;
+        let record = AnyRecord::Need(need.clone());
+        self.store_record(&record, now)?;
+        let data = record
+            .encode()
+            .map_err(|e| Refusal::store(format!("cannot encode: {e}")))?;
+        Ok((
+            Asked {
+                need: self.need_view(&need, now),
+                published: false,
+            },
+            data,
+        ))
+    }
+
+    /// Lists needs, newest first.
+    pub(crate) fn needs(&self, p: NeedsParams, now: UnixTime) -> Needs {
+        let mut needs: Vec<NeedView> = self
+            .state
+            .needs
+            .iter()
+            .filter(|(_, n)| match p.filter {
+                NeedFilter::Mine => n.asker == self.me,
+                NeedFilter::Matching => n.asker != self.me,
+                NeedFilter::All => true,
+            })
+            .filter(|(id, n)| {
+                p.include_closed || self.need_status(id, n.expires_at, now) == NeedStatus::Open
+            })
+            .filter_map(|(id, _)| self.store.get_typed::<Need>(id).ok().flatten())
+            .map(|n| self.need_view(&n, now))
+            .filter(|v| p.filter != NeedFilter::Matching || !v.matched.is_empty())
+            .collect();
+        needs.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
+        Needs { needs }
+    }
+
+    fn own_need(&self, id: &RecordId) -> Result<Signed<Need>, Refusal> {
+        let need = self
+            .store
+            .get_typed::<Need>(id)?
+            .ok_or_else(|| Refusal::unknown(format!("no need {id} is known here")))?;
+        if need.signer != self.me {
+            return Err(Refusal::unauthorised(format!(
+                "need {id} was posted by {}, not by you",
+                need.signer
+            )));
+        }
+        Ok(need)
+    }
+
+    /// Withdraws one of our needs with a signed revocation every node honours.
+    pub(crate) fn withdraw_need(
+        &mut self,
+        p: WithdrawParams,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        let need = self.own_need(&p.need)?;
+        if self.state.revoked.contains_key(&p.need) {
+            return Err(Refusal::duplicate(format!(
+                "need {} is already withdrawn",
+                p.need
+            )));
+        }
+        let rev = self.sign(
+            Revocation {
+                version: guild_core::record::RECORD_VERSION,
+                issuer: self.me,
+                issued_at: now,
+                expires_at: need.body.expires_at.max(now + 1) + 86_400,
+                target: p.need,
+                target_kind: RecordKind::Need,
+                reason: p.reason,
+            },
+            now,
+        )?;
+        let record = AnyRecord::Revocation(rev.clone());
+        self.store_revocation(rev, now)?;
+        self.publish_record(Topic::Needs, &record);
+        Ok(())
+    }
+
+    /// Sends an offer on someone's need, delivered directly to the asker. The call is answered
+    /// after the first delivery attempt.
+    pub(crate) fn offer(
+        &mut self,
+        call: CallId,
+        p: OfferParams,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        let need = self.store.get_typed::<Need>(&p.need)?.ok_or_else(|| {
+            Refusal::unknown(format!(
+                "no need {} is known here (it may not have reached this node yet; see `guild needs`)",
+                p.need
+            ))
+        })?;
+        if need.signer == self.me {
+            return Err(invalid("you cannot offer on your own need"));
+        }
+        match self.need_status(&p.need, need.body.expires_at, now) {
+            NeedStatus::Open => {}
+            NeedStatus::Withdrawn => {
+                return Err(Refusal::closed(format!("need {} was withdrawn", p.need)))
+            }
+            NeedStatus::Expired => {
+                return Err(Refusal::closed(format!("need {} has expired", p.need)))
+            }
+        }
+        let body = Offer {
+            version: guild_core::record::RECORD_VERSION,
+            issuer: self.me,
+            issued_at: now,
+            expires_at: need
+                .body
+                .expires_at
+                .min(now + guild_core::limits::MAX_OFFER_LIFETIME),
+            need: p.need,
+            asker: need.signer,
+            text: p.text,
+        };
+        let offer = self.sign(body, now)?;
+        let id = offer.id();
+        let record = AnyRecord::Offer(offer);
+        self.store_record(&record, now)?;
+        self.deliver(
+            need.signer,
+            DirectRequest::Deliver(Box::new(record)),
+            id,
+            "offer",
+            Some((call, ReplyAs::Delivery)),
+        );
+        Ok(())
+    }
+
+    /// Indexes a stored offer.
+    pub(crate) fn index_offer(&mut self, o: &Signed<Offer>) {
+        let id = o.id();
+        self.state.offers.insert(
+            id,
+            OfferInfo {
+                need: o.body.need,
+                from: o.signer,
+                to: o.body.asker,
+                issued_at: o.body.issued_at,
+            },
+        );
+        self.state
+            .offers_by_need
+            .entry(o.body.need)
+            .or_default()
+            .insert(id);
+    }
+
+    /// An offer delivered to us.
+    pub(crate) fn receive_offer(
+        &mut self,
+        from: PublicKey,
+        offer: Signed<Offer>,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        if offer.signer != from {
+            return Err(Refusal::unauthorised(
+                "an offer must be delivered by the member who made it",
+            ));
+        }
+        if offer.body.asker != self.me {
+            return Err(Refusal::not_here("this offer is addressed to someone else"));
+        }
+        let Some(need) = self.state.needs.get(&offer.body.need).cloned() else {
+            return Err(Refusal::unknown(format!(
+                "unknown need {}",
+                offer.body.need
+            )));
+        };
+        if need.asker != self.me {
+            return Err(Refusal::not_here(format!(
+                "need {} is not this member's need",
+                offer.body.need
+            )));
+        }
+        match self.need_status(&offer.body.need, need.expires_at, now) {
+            NeedStatus::Open => {}
+            NeedStatus::Withdrawn => {
+                return Err(Refusal::closed(format!(
+                    "need {} was withdrawn",
+                    offer.body.need
+                )))
+            }
+            NeedStatus::Expired => {
+                return Err(Refusal::closed(format!(
+                    "need {} has expired",
+                    offer.body.need
+                )))
+            }
+        }
+        let event = Event::OfferReceived {
+            offer: offer.id(),
+            need: offer.body.need,
+            from: offer.signer,
+            text: offer.body.text.clone(),
+        };
+        self.store_record(&AnyRecord::Offer(offer), now)?;
+        self.emit(event);
+        Ok(())
+    }
+
+    /// Offers on our needs and offers we made, newest first.
+    pub(crate) fn offers(&self, p: OffersParams) -> Offers {
+        let ids: Vec<RecordId> = match p.need {
+            Some(n) => self
+                .state
+                .offers_by_need
+                .get(&n)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default(),
+            None => self.state.offers.keys().copied().collect(),
+        };
+        let mut offers: Vec<OfferView> = ids
+            .iter()
+            .filter_map(|id| self.store.get_typed::<Offer>(id).ok().flatten())
+            .map(|o| OfferView {
+                id: o.id(),
+                need: o.body.need,
+                from: o.signer,
+                to: o.body.asker,
+                text: o.body.text.clone(),
+                issued_at: o.body.issued_at,
+                mine: o.signer == self.me,
+                accepted_in: self.state.accepted.get(&o.id()).copied(),
+            })
+            .collect();
+        offers.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
+        Offers { offers }
+    }
+
+    /// Accepts an offer on one of our needs: opens a collaboration signed over the need and the
+    /// offer, stores it and delivers it to the offerer.
+    pub(crate) fn accept(&mut self, p: AcceptParams, now: UnixTime) -> Result<CollabView, Refusal> {
+        let offer = self.store.get_typed::<Offer>(&p.offer)?.ok_or_else(|| {
+            Refusal::unknown(format!(
+                "no offer {} is known here (see `guild offers`)",
+                p.offer
+            ))
+        })?;
+        if offer.body.asker != self.me {
+            return Err(Refusal::unauthorised("this offer was made to someone else"));
+        }
+        if let Some(c) = self.state.accepted.get(&p.offer) {
+            return Err(Refusal::duplicate(format!(
+                "offer {} is already accepted in collaboration {c}",
+                p.offer
+            )));
+        }
+        if self.state.revoked.contains_key(&p.offer) {
+            return Err(Refusal::closed(format!("offer {} was withdrawn", p.offer)));
+        }
+        let need = self.own_need(&offer.body.need)?;
+        if self.state.revoked.contains_key(&need.id()) {
+            return Err(Refusal::closed(format!("need {} was withdrawn", need.id())));
+        }
+        let body = Collaboration {
+            version: guild_core::record::RECORD_VERSION,
+            issuer: self.me,
+            issued_at: now,
+            expires_at: now + COLLABORATION_LIFETIME,
+            purpose: need.body.text.clone(),
+            need,
+            offers: vec![offer.clone()],
+        };
+        let collab = self.sign(body, now)?;
+        let id = collab.id();
+        let record = AnyRecord::Collaboration(collab.clone());
+        self.store_record(&record, now)?;
+        self.emit(Event::CollabOpened {
+            collab: id,
+            purpose: collab.body.purpose.clone(),
+            members: collab.body.members(),
+        });
+        self.deliver(
+            offer.signer,
+            DirectRequest::Deliver(Box::new(record)),
+            id,
+            "collaboration",
+            None,
+        );
+        self.collab_view(&id, false)
+    }
+
+    /// Sends a direct message; answered after the first delivery attempt.
+    pub(crate) fn msg(&mut self, call: CallId, p: MsgParams, now: UnixTime) -> Result<(), Refusal> {
+        if p.peer == self.me {
+            return Err(invalid("you cannot message yourself"));
+        }
+        let nonce = self.random_u64();
+        let m = self.sign(
+            Message {
+                version: guild_core::record::RECORD_VERSION,
+                issuer: self.me,
+                to: p.peer,
+                issued_at: now,
+                expires_at: now + MESSAGE_LIFETIME,
+                nonce,
+                text: p.text,
+            },
+            now,
+        )?;
+        let id = m.id();
+        let record = AnyRecord::Message(m);
+        self.store_record(&record, now)?;
+        self.deliver(
+            p.peer,
+            DirectRequest::Deliver(Box::new(record)),
+            id,
+            "message",
+            Some((call, ReplyAs::Delivery)),
+        );
+        Ok(())
+    }
+
+    /// A message delivered to us.
+    pub(crate) fn receive_message(
+        &mut self,
+        from: PublicKey,
+        m: Signed<Message>,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        if m.signer != from {
+            return Err(Refusal::unauthorised(
+                "a message must be delivered by its sender",
+            ));
+        }
+        if m.body.to != self.me {
+            return Err(Refusal::not_here(
+                "this message is addressed to someone else",
+            ));
+        }
+        let event = Event::MessageReceived {
+            message: m.id(),
+            from: m.signer,
+            text: m.body.text.clone(),
+        };
+        self.store_record(&AnyRecord::Message(m), now)?;
+        self.emit(event);
+        Ok(())
+    }
+
+    /// Messages received (and sent, on request), newest first.
+    pub(crate) fn inbox(&self, p: InboxParams) -> Inbox {
+        let me = self.me;
+        let messages = self
+            .state
+            .messages
+            .iter()
+            .rev()
+            .filter(|(_, (from, to))| *to == me || (p.include_sent && *from == me))
+            .filter_map(|((_, id), _)| self.store.get_typed::<Message>(id).ok().flatten())
+            .map(|m| MessageView {
+                id: m.id(),
+                from: m.signer,
+                to: m.body.to,
+                text: m.body.text.clone(),
+                at: m.body.issued_at,
+            })
+            .collect();
+        Inbox { messages }
+    }
+}

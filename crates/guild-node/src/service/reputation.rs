@@ -1,0 +1,633 @@
+//! Reputation: attestations (issue, receive, revoke, list), whether each counts, and this node's
+//! personalised trust computed by `guild-trust` from the ones that do.
+//!
+//! An attestation counts only when its collaboration is verifiable here — the co-signed
+//! collaboration record, the log entries proving both issuer and subject were members, and a
+//! close entry by a member — when it is not revoked (by its issuer: see [`super::authority`]),
+//! not superseded by a later one of the same issuer about the same member and collaboration, not
+//! expired, and its issuer never equivocated. The proof travels by the direct `Proof` request.
+//!
+//! Every status change is incremental: an attestation's status is a handful of map lookups, and
+//! each input re-evaluates only the attestations it can affect (its own, the one it supersedes,
+//! those citing a collaboration whose membership changed, an equivocator's). The trust engine
+//! holds one edge per (issuer, subject, skill): the newest counted attestation.
+
+use super::io::{secs, Millis, Topic};
+use super::state::AttInfo;
+use super::{Io, Refusal, Service};
+use guild_core::control::reputation::*;
+use guild_core::control::Event;
+use guild_core::wire::RefusalReason;
+use guild_core::{
+    AnyRecord, Attestation, EntryKind, PublicKey, RecordId, RecordKind, Revocation, Signed,
+    UnixTime,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// `meta` key holding equivocation proofs: issuer → the two attestations with one sequence.
+pub(crate) const EQUIVOCATORS_KEY: &str = "equivocation_proofs";
+/// `meta` key holding the last sequence number we signed, so numbers are never reused even after
+/// our old attestations expire.
+const OWN_SEQ_KEY: &str = "own_attestation_seq";
+
+impl Service {
+    /// Indexes a stored attestation.
+    pub(crate) fn index_attestation(&mut self, a: &Signed<Attestation>) {
+        let id = a.id();
+        let b = &a.body;
+        self.state.atts.insert(
+            id,
+            AttInfo {
+                issuer: b.issuer,
+                subject: b.subject,
+                skill: b.skill.clone(),
+                score: b.score,
+                collab: b.collaboration,
+                seq: b.seq,
+                issued_at: b.issued_at,
+                expires_at: b.expires_at,
+            },
+        );
+        self.state
+            .att_by_seq
+            .entry((b.issuer, b.seq))
+            .or_default()
+            .insert(id);
+        let key = (b.issuer, b.subject, b.collaboration);
+        let previous = self.state.att_latest.get(&key).copied();
+        if previous.is_none_or(|(seq, pid)| (b.seq, id) > (seq, pid)) {
+            self.state.att_latest.insert(key, (b.seq, id));
+        }
+        self.state
+            .att_by_collab
+            .entry(b.collaboration)
+            .or_default()
+            .insert(id);
+        self.state
+            .att_by_subject
+            .entry(b.subject)
+            .or_default()
+            .insert(id);
+        self.state
+            .att_by_issuer
+            .entry(b.issuer)
+            .or_default()
+            .insert(id);
+        if b.issuer == self.me {
+            self.own.last_attestation = self.own.last_attestation.max(Some((b.seq, id)));
+        }
+        let now = self.clock;
+        self.refresh_attestation(&id, now);
+        if let Some((_, pid)) = previous {
+            if pid != id {
+                self.refresh_attestation(&pid, now);
+            }
+        }
+    }
+
+    /// Removes an attestation from every index (expiry).
+    pub(crate) fn unindex_attestation(&mut self, id: &RecordId, now: UnixTime) {
+        self.uncount(id);
+        let Some(a) = self.state.atts.remove(id) else {
+            return;
+        };
+        remove_from(&mut self.state.att_by_seq, &(a.issuer, a.seq), id);
+        remove_from(&mut self.state.att_by_collab, &a.collab, id);
+        remove_from(&mut self.state.att_by_subject, &a.subject, id);
+        remove_from(&mut self.state.att_by_issuer, &a.issuer, id);
+        let key = (a.issuer, a.subject, a.collab);
+        if self.state.att_latest.get(&key).map(|(_, l)| l) == Some(id) {
+            // The next latest among the issuer's remaining attestations about that pair.
+            let next = self
+                .state
+                .att_by_issuer
+                .get(&a.issuer)
+                .into_iter()
+                .flatten()
+                .filter_map(|x| self.state.atts.get(x).map(|i| (x, i)))
+                .filter(|(_, i)| i.subject == a.subject && i.collab == a.collab)
+                .map(|(x, i)| (i.seq, *x))
+                .max();
+            match next {
+                Some(n) => {
+                    self.state.att_latest.insert(key, n);
+                    self.refresh_attestation(&n.1, now);
+                }
+                None => {
+                    self.state.att_latest.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The status of a held attestation, and why it does not count when it does not.
+    pub(crate) fn status_of(
+        &self,
+        id: &RecordId,
+        now: UnixTime,
+    ) -> Option<(AttestationStatus, Option<String>)> {
+        let a = self.state.atts.get(id)?;
+        Some(if self.state.equivocators.contains_key(&a.issuer) {
+            (
+                AttestationStatus::Equivocated,
+                Some("its issuer signed two attestations with one sequence number".into()),
+            )
+        } else if self.state.revoked.contains_key(id) {
+            (AttestationStatus::Revoked, None)
+        } else if a.expires_at <= now {
+            (AttestationStatus::Expired, None)
+        } else if self
+            .state
+            .att_latest
+            .get(&(a.issuer, a.subject, a.collab))
+            .map(|(_, l)| l)
+            != Some(id)
+        {
+            (
+                AttestationStatus::Superseded,
+                Some("a later attestation replaces it".into()),
+            )
+        } else if let Some(r) = self.unbacked_reason(a) {
+            (AttestationStatus::Unbacked, Some(r))
+        } else {
+            (AttestationStatus::Counted, None)
+        })
+    }
+
+    /// Why an attestation is not backed by its collaboration, or `None` when it is.
+    fn unbacked_reason(&self, a: &AttInfo) -> Option<String> {
+        let Some(c) = self.state.collabs.get(&a.collab) else {
+            return Some("its collaboration is not known here (yet)".into());
+        };
+        if !c.members.contains(&a.issuer) {
+            return Some("the issuer is not a member of the collaboration".into());
+        }
+        if !c.members.contains(&a.subject) {
+            return Some("the subject is not a member of the collaboration".into());
+        }
+        if !c.closed {
+            return Some("the collaboration is not closed".into());
+        }
+        None
+    }
+
+    /// Re-evaluates one attestation and updates the counted set, the edges and the engine.
+    /// Returns whether whether it counts changed.
+    pub(crate) fn refresh_attestation(&mut self, id: &RecordId, now: UnixTime) -> bool {
+        let counts = matches!(
+            self.status_of(id, now),
+            Some((AttestationStatus::Counted, _))
+        );
+        let counted = self.state.counted.contains(id);
+        if counts == counted {
+            return false;
+        }
+        if counts {
+            let Some(a) = self.state.atts.get(id).cloned() else {
+                return false;
+            };
+            self.state.counted.insert(*id);
+            let key = (a.issuer, a.subject, a.skill.clone());
+            self.state
+                .edges
+                .entry(key.clone())
+                .or_default()
+                .insert((a.issued_at, *id));
+            self.sync_edge(&key);
+        } else {
+            self.uncount(id);
+        }
+        true
+    }
+
+    fn uncount(&mut self, id: &RecordId) {
+        if !self.state.counted.remove(id) {
+            return;
+        }
+        let Some(a) = self.state.atts.get(id).cloned() else {
+            return;
+        };
+        let key = (a.issuer, a.subject, a.skill.clone());
+        if let Some(set) = self.state.edges.get_mut(&key) {
+            set.remove(&(a.issued_at, *id));
+        }
+        self.sync_edge(&key);
+    }
+
+    /// Puts the newest counted attestation of an edge into the engine (or removes the edge).
+    fn sync_edge(&mut self, key: &(PublicKey, PublicKey, guild_core::SkillTag)) {
+        let newest = self
+            .state
+            .edges
+            .get(key)
+            .and_then(|s| s.last().copied())
+            .and_then(|(at, id)| self.state.atts.get(&id).map(|a| (at, a.score)));
+        match newest {
+            Some((at, score)) => {
+                self.trust
+                    .upsert(key.0, key.1, key.2.as_str(), i32::from(score), at);
+            }
+            None => {
+                self.state.edges.remove(key);
+                self.trust.remove(key.0, key.1, key.2.as_str());
+            }
+        }
+    }
+
+    /// Re-evaluates every attestation citing a collaboration (its membership or closing
+    /// changed). Returns whether any changed.
+    pub(crate) fn refresh_collab_attestations(&mut self, collab: &RecordId, now: UnixTime) -> bool {
+        let ids: Vec<RecordId> = self
+            .state
+            .att_by_collab
+            .get(collab)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        let mut changed = false;
+        for id in ids {
+            changed |= self.refresh_attestation(&id, now);
+        }
+        changed
+    }
+
+    /// Evaluates every attestation once (start-up).
+    pub(crate) fn rebuild_counted(&mut self, now: UnixTime) {
+        let ids: Vec<RecordId> = self.state.atts.keys().copied().collect();
+        for id in ids {
+            self.refresh_attestation(&id, now);
+        }
+    }
+
+    /// A validated attestation from a peer.
+    pub(crate) fn receive_attestation(
+        &mut self,
+        a: Signed<Attestation>,
+        from: Option<PublicKey>,
+        now: Millis,
+    ) -> Result<(), Refusal> {
+        let t = secs(now);
+        let issuer = a.body.issuer;
+        if self.state.equivocators.contains_key(&issuer) {
+            return Err(Refusal::unauthorised(
+                "its issuer equivocated; its attestations no longer count here",
+            ));
+        }
+        let id = a.id();
+        let twin = self
+            .state
+            .att_by_seq
+            .get(&(issuer, a.body.seq))
+            .and_then(|s| s.iter().find(|x| **x != id).copied());
+        let seq = a.body.seq;
+        let (subject, skill, score, collab) = (
+            a.body.subject,
+            a.body.skill.clone(),
+            a.body.score,
+            a.body.collaboration,
+        );
+        // Kept either way: as an attestation, or as half of an equivocation proof.
+        self.store_record(&AnyRecord::Attestation(a), t)?;
+        if let Some(twin) = twin {
+            self.mark_equivocator(issuer, seq, twin, id, t);
+            return Ok(());
+        }
+        let counted = self.state.counted.contains(&id);
+        let waiting_for_proof = !counted
+            && matches!(
+                self.status_of(&id, t),
+                Some((AttestationStatus::Unbacked, _))
+            );
+        if waiting_for_proof {
+            // The issuer always holds the proof; whoever sent it may too.
+            let mut sources = vec![issuer];
+            sources.extend(from.filter(|p| *p != issuer && *p != self.me));
+            self.request_proof(collab, sources);
+        }
+        self.emit(Event::AttestationReceived {
+            attestation: id,
+            issuer,
+            subject,
+            skill,
+            score,
+            counted,
+        });
+        Ok(())
+    }
+
+    fn mark_equivocator(
+        &mut self,
+        issuer: PublicKey,
+        seq: u64,
+        a: RecordId,
+        b: RecordId,
+        now: UnixTime,
+    ) {
+        self.state.equivocators.insert(issuer, (a, b));
+        if let Err(e) = self
+            .store
+            .put_meta(EQUIVOCATORS_KEY, &self.state.equivocators)
+        {
+            tracing::error!("cannot store an equivocation proof: {e}");
+        }
+        let ids: Vec<RecordId> = self
+            .state
+            .att_by_issuer
+            .get(&issuer)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.refresh_attestation(&id, now);
+        }
+        self.trust.remove_issuer(issuer);
+        self.emit(Event::AttestationEquivocation {
+            issuer,
+            seq,
+            attestations: vec![a, b],
+        });
+    }
+
+    /// Stores a proof (the collaboration record and its membership and close entries) after
+    /// validating each record. Returns whether any attestation's status changed.
+    pub(crate) fn accept_proof(
+        &mut self,
+        collab: RecordId,
+        records: Vec<AnyRecord>,
+        now: UnixTime,
+    ) -> bool {
+        // The collaboration record first, so its entries have somewhere to go.
+        let (mut head, entries): (Vec<AnyRecord>, Vec<AnyRecord>) = records
+            .into_iter()
+            .partition(|r| matches!(r, AnyRecord::Collaboration(_)));
+        head.extend(entries);
+        for r in head {
+            let ok = match &r {
+                AnyRecord::Collaboration(c) => c.id() == collab,
+                AnyRecord::CollabEntry(e) => {
+                    e.body.collaboration == collab
+                        && !matches!(e.body.entry, EntryKind::Post { .. })
+                        && self.state.collabs.contains_key(&collab)
+                }
+                _ => false,
+            };
+            if !ok || self.state.meta.contains_key(&r.id()) || r.validate(now).is_err() {
+                continue;
+            }
+            if let Err(e) = self.store_record(&r, now) {
+                tracing::debug!("a proof record for {collab} was not stored: {e}");
+            }
+        }
+        // Indexing already re-evaluated the citing attestations; report whether any counts now.
+        self.state
+            .att_by_collab
+            .get(&collab)
+            .is_some_and(|s| s.iter().any(|id| self.state.counted.contains(id)))
+    }
+
+    /// Answers a `Proof` request: only for collaborations some held attestation cites (private
+    /// collaborations are not handed to anyone who asks), and never the posts.
+    pub(crate) fn proof_for(&self, collab: &RecordId) -> Result<Vec<AnyRecord>, Refusal> {
+        if self
+            .state
+            .att_by_collab
+            .get(collab)
+            .is_none_or(|s| s.is_empty())
+        {
+            return Err(Refusal::unknown(format!(
+                "no attestation here refers to collaboration {collab}"
+            )));
+        }
+        let Some(state) = self.state.collabs.get(collab) else {
+            return Err(Refusal::unknown(format!(
+                "collaboration {collab} is not known here"
+            )));
+        };
+        let mut out = Vec::new();
+        if let Some(c) = self.store.get_record(collab)? {
+            out.push(c);
+        }
+        for id in state.log.values() {
+            if let Some(AnyRecord::CollabEntry(e)) = self.store.get_record(id)? {
+                if !matches!(e.body.entry, EntryKind::Post { .. }) {
+                    out.push(AnyRecord::CollabEntry(e));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Issues an attestation about a fellow member of a closed collaboration. The sequence
+    /// number is allocated here, by the single owner: two calls never share one.
+    pub(crate) fn vouch(
+        &mut self,
+        p: VouchParams,
+        now: UnixTime,
+    ) -> Result<AttestationView, Refusal> {
+        let invalid = |m: String| Refusal::new(RefusalReason::Malformed, m);
+        if p.peer == self.me {
+            return Err(invalid("you cannot vouch for yourself".into()));
+        }
+        let c = self.state.collabs.get(&p.collab).ok_or_else(|| {
+            Refusal::unknown(format!("no collaboration {} is known here", p.collab))
+        })?;
+        if !c.members.contains(&self.me) {
+            return Err(invalid("you are not a member of that collaboration".into()));
+        }
+        if !c.members.contains(&p.peer) {
+            return Err(invalid(format!(
+                "{} is not a member of that collaboration",
+                p.peer
+            )));
+        }
+        if !c.closed {
+            return Err(invalid(
+                "the collaboration is not closed yet; attestations count only after `guild collab close`".into(),
+            ));
+        }
+        let stored_seq = self.store.get_meta::<u64>(OWN_SEQ_KEY)?.unwrap_or(0);
+        let last = self.own.last_attestation;
+        let seq = stored_seq.max(last.map_or(0, |(s, _)| s)) + 1;
+        let body = Attestation {
+            version: guild_core::record::RECORD_VERSION,
+            issuer: self.me,
+            subject: p.peer,
+            skill: p.skill,
+            score: p.score,
+            note: p.note,
+            collaboration: p.collab,
+            issued_at: now,
+            expires_at: now + p.expires_secs.unwrap_or(DEFAULT_ATTESTATION_LIFETIME),
+            seq,
+            prev: last.map(|(_, id)| id),
+            salt: self.random_salt(),
+        };
+        let a = self.sign(body, now)?;
+        // The number is spent before anything can fail after signing.
+        self.store.put_meta(OWN_SEQ_KEY, &seq)?;
+        let record = AnyRecord::Attestation(a.clone());
+        self.store_record(&record, now)?;
+        self.publish_record(Topic::Attestations, &record);
+        Ok(self.attestation_view(&a, now))
+    }
+
+    /// Revokes one of our attestations.
+    pub(crate) fn revoke(&mut self, p: RevokeParams, now: UnixTime) -> Result<(), Refusal> {
+        let Some(info) = self.state.atts.get(&p.attestation) else {
+            return Err(Refusal::unknown(format!(
+                "no attestation {} is known here",
+                p.attestation
+            )));
+        };
+        if info.issuer != self.me {
+            return Err(Refusal::unauthorised(
+                "only the issuer can revoke an attestation",
+            ));
+        }
+        if self.state.revoked.contains_key(&p.attestation) {
+            return Err(Refusal::duplicate("already revoked"));
+        }
+        let r = self.sign(
+            Revocation {
+                version: guild_core::record::RECORD_VERSION,
+                issuer: self.me,
+                issued_at: now,
+                expires_at: info.expires_at.max(now + 1) + 86_400,
+                target: p.attestation,
+                target_kind: RecordKind::Attestation,
+                reason: p.reason,
+            },
+            now,
+        )?;
+        let record = AnyRecord::Revocation(r.clone());
+        self.store_revocation(r, now)?;
+        self.publish_record(Topic::Attestations, &record);
+        Ok(())
+    }
+
+    /// Lists attestations with their status, newest first. Work is proportional to the
+    /// attestations listed.
+    pub(crate) fn attestations(&self, p: AttestationsParams, now: UnixTime) -> Attestations {
+        let ids: Vec<RecordId> = match (p.about, p.by) {
+            (Some(about), _) => self
+                .state
+                .att_by_subject
+                .get(&about)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default(),
+            (None, Some(by)) => self
+                .state
+                .att_by_issuer
+                .get(&by)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default(),
+            (None, None) => self.state.atts.keys().copied().collect(),
+        };
+        let mut out: Vec<AttestationView> = ids
+            .iter()
+            .filter(|id| {
+                self.state
+                    .atts
+                    .get(id)
+                    .is_some_and(|a| p.by.is_none_or(|w| a.issuer == w))
+            })
+            .filter_map(|id| self.store.get_typed::<Attestation>(id).ok().flatten())
+            .map(|a| self.attestation_view(&a, now))
+            .collect();
+        out.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
+        Attestations { attestations: out }
+    }
+
+    fn attestation_view(&self, a: &Signed<Attestation>, now: UnixTime) -> AttestationView {
+        let (status, reason) = self
+            .status_of(&a.id(), now)
+            .unwrap_or((AttestationStatus::Unbacked, None));
+        AttestationView {
+            id: a.id(),
+            issuer: a.body.issuer,
+            subject: a.body.subject,
+            skill: a.body.skill.clone(),
+            score: a.body.score,
+            note: a.body.note.clone(),
+            collab: a.body.collaboration,
+            issued_at: a.body.issued_at,
+            expires_at: a.body.expires_at,
+            seq: a.body.seq,
+            status,
+            reason,
+        }
+    }
+
+    /// This node's trust in a member, and why.
+    pub(crate) fn trust_view(&mut self, p: TrustParams, now: UnixTime) -> TrustView {
+        let skill = p.skill.as_ref().map(|s| s.as_str());
+        let explanation = self.trust.explain(self.me, p.peer, skill, now);
+        let factor = self.trust_factors(now).factor(&p.peer);
+        TrustView {
+            peer: p.peer,
+            score: explanation.score,
+            factor,
+            explanation: serde_json::to_value(&explanation).unwrap_or_default(),
+            skill: p.skill,
+        }
+    }
+
+    /// Trust factors in `0..=1` for `find`, computed once per query.
+    pub(crate) fn trust_factors(&mut self, now: UnixTime) -> TrustFactors {
+        let scores = self.trust.scores(self.me, None, now);
+        let max = scores.values().fold(0.0f64, |m, v| m.max(v.abs()));
+        TrustFactors { scores, max }
+    }
+
+    /// Publishes one of our public records on its topic.
+    pub(crate) fn publish_record(&mut self, topic: Topic, record: &AnyRecord) {
+        match record.encode() {
+            Ok(data) => self.outbox.push(Io::Publish {
+                topic,
+                data,
+                report: None,
+            }),
+            Err(e) => tracing::error!("cannot encode a {}: {e}", record.kind()),
+        }
+    }
+
+    /// Attestations that count now (for tests and metrics).
+    pub fn counted_attestations(&self) -> usize {
+        self.state.counted.len()
+    }
+
+    /// Equivocating issuers with their proofs.
+    pub fn equivocators(&self) -> &BTreeMap<PublicKey, (RecordId, RecordId)> {
+        &self.state.equivocators
+    }
+}
+
+fn remove_from<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, std::collections::BTreeSet<RecordId>>,
+    key: &K,
+    id: &RecordId,
+) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// This node's trust scores, normalised for ranking.
+pub(crate) struct TrustFactors {
+    scores: HashMap<PublicKey, f64>,
+    max: f64,
+}
+
+impl TrustFactors {
+    /// The factor for one member: 0.5 for members this node knows nothing about, up to 1.0 for
+    /// the most trusted, down to 0.0 for the most distrusted.
+    pub(crate) fn factor(&self, who: &PublicKey) -> f64 {
+        let s = self.scores.get(who).copied().unwrap_or(0.0);
+        if self.max <= 0.0 || s == 0.0 {
+            0.5
+        } else {
+            (0.5 + 0.5 * (s / self.max)).clamp(0.0, 1.0)
+        }
+    }
+}

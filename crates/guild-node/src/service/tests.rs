@@ -1,0 +1,704 @@
+//! Deterministic tests of the service: records and requests go in with a virtual clock, effects
+//! come out of the outbox. No socket, no runtime, no wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use guild_core::control::pull::*;
+use guild_core::control::reputation::*;
+use guild_core::fixtures::{self, identity, sign, tag, T0};
+use guild_core::wire::{DirectRequest, DirectResponse, RefusalReason};
+use guild_core::{
+    Attestation, CollabEntry, Collaboration, EntryKind, Need, RecordId, Revocation, Signed,
+    UnixTime,
+};
+
+const MS: Millis = T0 * 1000;
+
+struct Harness {
+    svc: Service,
+    me: Identity,
+    _dir: tempfile::TempDir,
+    next_call: u64,
+}
+
+fn harness(seed: u8) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let me = identity(seed);
+    let svc = Service::new(
+        Identity::from_secret(me.secret_bytes()),
+        store,
+        ServiceConfig::default(),
+        u64::from(seed),
+        MS,
+    )
+    .unwrap();
+    Harness {
+        svc,
+        me,
+        _dir: dir,
+        next_call: 0,
+    }
+}
+
+impl Harness {
+    /// Serves a call and returns its immediate reply.
+    fn call(&mut self, call: Call, now: Millis) -> Result<Value, CallError> {
+        self.next_call += 1;
+        let id = CallId(self.next_call);
+        self.svc.call(id, call, now);
+        self.reply(id).expect("answered at once")
+    }
+
+    fn reply(&mut self, id: CallId) -> Option<Result<Value, CallError>> {
+        let mut found = None;
+        let rest: Vec<Io> = self
+            .svc
+            .take_outbox()
+            .into_iter()
+            .filter_map(|io| match io {
+                Io::Reply { call, result, .. } if call == id => {
+                    found = Some(result);
+                    None
+                }
+                other => Some(other),
+            })
+            .collect();
+        self.svc.outbox.extend(rest);
+        found
+    }
+
+    fn gossip(
+        &mut self,
+        from: &Identity,
+        record: AnyRecord,
+        now: Millis,
+    ) -> Result<Intake, Refusal> {
+        self.svc
+            .received_record(Some(from.public()), record, Via::Gossip, now)
+    }
+
+    fn deliver(&mut self, from: &Identity, record: AnyRecord, now: Millis) -> DirectResponse {
+        let bytes = guild_core::codec::encode(&DirectRequest::Deliver(Box::new(record))).unwrap();
+        self.svc.received_request(from.public(), &bytes, now)
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        let (events, rest): (Vec<Io>, Vec<Io>) = self
+            .svc
+            .take_outbox()
+            .into_iter()
+            .partition(|io| matches!(io, Io::Emit(_)));
+        self.svc.outbox.extend(rest);
+        events
+            .into_iter()
+            .filter_map(|io| match io {
+                Io::Emit(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn requests(&mut self) -> Vec<(RequestId, PublicKey, DirectRequest)> {
+        let (reqs, rest): (Vec<Io>, Vec<Io>) = self
+            .svc
+            .take_outbox()
+            .into_iter()
+            .partition(|io| matches!(io, Io::Request { .. }));
+        self.svc.outbox.extend(rest);
+        reqs.into_iter()
+            .filter_map(|io| match io {
+                Io::Request { id, to, request } => Some((id, to, request)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn need_status(&self, id: &RecordId, now: UnixTime) -> NeedStatus {
+        let n = &self.svc.state.needs[id];
+        self.svc.need_status(id, n.expires_at, now)
+    }
+}
+
+use super::intake::Intake;
+use serde_json::Value;
+
+fn revocation(
+    by: &Identity,
+    target: RecordId,
+    kind: RecordKind,
+    at: UnixTime,
+) -> Signed<Revocation> {
+    sign(
+        Revocation {
+            version: guild_core::record::RECORD_VERSION,
+            issuer: by.public(),
+            issued_at: at,
+            expires_at: at + 30 * 86_400,
+            target,
+            target_kind: kind,
+            reason: String::new(),
+        },
+        by,
+    )
+}
+
+fn a_need(asker: &Identity, at: UnixTime) -> Signed<Need> {
+    sign(
+        fixtures::need(asker, "review my layout", &["kicad"], at),
+        asker,
+    )
+}
+
+fn entry(
+    by: &Identity,
+    collab: RecordId,
+    seq: u64,
+    clock: u64,
+    e: EntryKind,
+    at: UnixTime,
+) -> Signed<CollabEntry> {
+    sign(
+        CollabEntry {
+            version: guild_core::record::RECORD_VERSION,
+            issuer: by.public(),
+            collaboration: collab,
+            issued_at: at,
+            expires_at: at + 365 * 86_400,
+            seq,
+            clock,
+            entry: e,
+        },
+        by,
+    )
+}
+
+/// A closed collaboration between `a` (asker) and `b` (offerer), with its proof records.
+fn closed_collab(
+    a: &Identity,
+    b: &Identity,
+    at: UnixTime,
+) -> (Signed<Collaboration>, Vec<AnyRecord>) {
+    let n = a_need(a, at);
+    let o = sign(fixtures::offer(b, &n, at), b);
+    let c = sign(fixtures::collaboration(a, n, vec![o], at), a);
+    let close = entry(
+        a,
+        c.id(),
+        1,
+        1,
+        EntryKind::Close {
+            summary: "done".into(),
+        },
+        at,
+    );
+    let proof = vec![
+        AnyRecord::Collaboration(c.clone()),
+        AnyRecord::CollabEntry(close),
+    ];
+    (c, proof)
+}
+
+/// `v` receives `a`'s attestation about `b` by gossip, asks `a` for the proof and gets it.
+fn counted_attestation(
+    v: &mut Harness,
+    a: &Identity,
+    b: &Identity,
+    now: Millis,
+) -> Signed<Attestation> {
+    let t = secs(now);
+    let (c, proof) = closed_collab(a, b, t);
+    let att = sign(fixtures::attestation(a, b, c.id(), 5, t), a);
+    v.gossip(a, AnyRecord::Attestation(att.clone()), now)
+        .unwrap();
+    let reqs = v.requests();
+    let (id, to, req) = reqs
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, DirectRequest::Proof { .. }))
+        .expect("a proof request");
+    assert_eq!(to, a.public(), "the proof is asked of the issuer");
+    assert_eq!(
+        req,
+        DirectRequest::Proof {
+            collaboration: c.id()
+        }
+    );
+    v.svc
+        .received_response(id, Ok(DirectResponse::Records(proof)), now);
+    assert!(
+        v.svc.state.counted.contains(&att.id()),
+        "backed and counted"
+    );
+    att
+}
+
+#[test]
+fn a_strangers_withdrawal_before_the_need_changes_nothing() {
+    let mut v = harness(1);
+    let asker = identity(2);
+    let stranger = identity(3);
+    let n = a_need(&asker, T0);
+    let fake = revocation(&stranger, n.id(), RecordKind::Need, T0);
+    assert_eq!(
+        v.gossip(&stranger, AnyRecord::Revocation(fake), MS)
+            .unwrap(),
+        Intake::Pending,
+        "kept until the target arrives, not forwarded"
+    );
+    v.gossip(&asker, AnyRecord::Need(n.clone()), MS).unwrap();
+    assert_eq!(v.need_status(&n.id(), T0), NeedStatus::Open);
+    assert_eq!(
+        v.svc.pending_revocations(),
+        0,
+        "dropped when the target showed its issuer"
+    );
+    // The asker's own withdrawal still works, in either order.
+    let real = revocation(&asker, n.id(), RecordKind::Need, T0 + 1);
+    v.gossip(&asker, AnyRecord::Revocation(real), MS + 1000)
+        .unwrap();
+    assert_eq!(v.need_status(&n.id(), T0 + 1), NeedStatus::Withdrawn);
+}
+
+#[test]
+fn the_issuers_withdrawal_before_the_need_is_applied_when_it_arrives() {
+    let mut v = harness(1);
+    let asker = identity(2);
+    let n = a_need(&asker, T0);
+    let real = revocation(&asker, n.id(), RecordKind::Need, T0);
+    v.gossip(&asker, AnyRecord::Revocation(real), MS).unwrap();
+    v.gossip(&asker, AnyRecord::Need(n.clone()), MS).unwrap();
+    assert_eq!(v.need_status(&n.id(), T0), NeedStatus::Withdrawn);
+    assert!(
+        !v.events()
+            .iter()
+            .any(|e| matches!(e, Event::NeedMatched { .. })),
+        "a withdrawn need matches nobody"
+    );
+}
+
+#[test]
+fn a_strangers_revocation_after_the_target_is_refused_and_cannot_undo() {
+    let mut v = harness(1);
+    let asker = identity(2);
+    let stranger = identity(3);
+    let n = a_need(&asker, T0);
+    v.gossip(&asker, AnyRecord::Need(n.clone()), MS).unwrap();
+    let fake = revocation(&stranger, n.id(), RecordKind::Need, T0);
+    let r = v
+        .gossip(&stranger, AnyRecord::Revocation(fake), MS)
+        .unwrap_err();
+    assert_eq!(r.reason, RefusalReason::Unauthorised);
+    assert_eq!(v.need_status(&n.id(), T0), NeedStatus::Open);
+    let real = revocation(&asker, n.id(), RecordKind::Need, T0 + 1);
+    v.gossip(&asker, AnyRecord::Revocation(real), MS + 1000)
+        .unwrap();
+    assert_eq!(v.need_status(&n.id(), T0 + 1), NeedStatus::Withdrawn);
+    // A later one, dated ahead, from anyone: nothing to undo.
+    let later = revocation(&stranger, n.id(), RecordKind::Need, T0 + 290);
+    assert!(v
+        .gossip(&stranger, AnyRecord::Revocation(later), MS + 2000)
+        .is_err());
+    assert_eq!(v.need_status(&n.id(), T0 + 2), NeedStatus::Withdrawn);
+}
+
+#[test]
+fn a_strangers_revocation_of_my_need_does_not_block_my_withdrawal_or_offers() {
+    let mut a = harness(2);
+    let stranger = identity(3);
+    let offerer = identity(4);
+    let asked: Asked = serde_json::from_value({
+        a.svc.call(
+            CallId(99),
+            Call::Ask(AskParams {
+                text: "review my layout".into(),
+                skills: vec![tag("kicad")],
+                resources: vec![],
+                expires_secs: None,
+            }),
+            MS,
+        );
+        a.svc.published(CallId(99), false);
+        a.reply(CallId(99)).unwrap().unwrap()
+    })
+    .unwrap();
+    let nid = asked.need.id;
+    let fake = revocation(&stranger, nid, RecordKind::Need, T0);
+    assert!(a
+        .gossip(&stranger, AnyRecord::Revocation(fake), MS)
+        .is_err());
+    // Offers are still delivered.
+    let n: Signed<Need> = a.svc.store.get_typed(&nid).unwrap().unwrap();
+    let o = sign(fixtures::offer(&offerer, &n, T0), &offerer);
+    assert_eq!(
+        a.deliver(&offerer, AnyRecord::Offer(o), MS),
+        DirectResponse::Ack
+    );
+    // And the asker's own withdrawal works.
+    a.call(
+        Call::NeedWithdraw(WithdrawParams {
+            need: nid,
+            reason: String::new(),
+        }),
+        MS + 1000,
+    )
+    .unwrap();
+    assert_eq!(a.need_status(&nid, T0 + 1), NeedStatus::Withdrawn);
+}
+
+#[test]
+fn a_strangers_revocation_of_an_attestation_changes_no_trust() {
+    let mut v = harness(1);
+    let a = identity(2);
+    let b = identity(3);
+    let stranger = identity(4);
+    let att = counted_attestation(&mut v, &a, &b, MS);
+    // Before the target: a stranger's revocation of an attestation v does not hold yet is
+    // pending and dropped; after: refused.
+    let fake = revocation(&stranger, att.id(), RecordKind::Attestation, T0 + 290);
+    let r = v
+        .gossip(&stranger, AnyRecord::Revocation(fake), MS + 1000)
+        .unwrap_err();
+    assert_eq!(r.reason, RefusalReason::Unauthorised);
+    assert!(v.svc.state.counted.contains(&att.id()), "still counts");
+    // The issuer's revocation works.
+    let real = revocation(&a, att.id(), RecordKind::Attestation, T0 + 2);
+    v.gossip(&a, AnyRecord::Revocation(real), MS + 2000)
+        .unwrap();
+    assert!(!v.svc.state.counted.contains(&att.id()));
+    assert_eq!(
+        v.svc.status_of(&att.id(), T0 + 2).unwrap().0,
+        AttestationStatus::Revoked
+    );
+}
+
+#[test]
+fn a_revocation_of_the_wrong_kind_is_refused() {
+    let mut v = harness(1);
+    let asker = identity(2);
+    let n = a_need(&asker, T0);
+    v.gossip(&asker, AnyRecord::Need(n.clone()), MS).unwrap();
+    let wrong = revocation(&asker, n.id(), RecordKind::Attestation, T0);
+    assert!(v.gossip(&asker, AnyRecord::Revocation(wrong), MS).is_err());
+    assert_eq!(v.need_status(&n.id(), T0), NeedStatus::Open);
+}
+
+#[test]
+fn pending_revocations_are_bounded_per_signer_and_expire() {
+    let mut v = harness(1);
+    let stranger = identity(3);
+    let mut refused = 0;
+    for i in 0..40u8 {
+        let r = revocation(&stranger, RecordId([i; 32]), RecordKind::Need, T0);
+        if v.gossip(&stranger, AnyRecord::Revocation(r), MS).is_err() {
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        v.svc.pending_revocations(),
+        authority::MAX_PENDING_PER_SIGNER
+    );
+    assert_eq!(refused, 40 - authority::MAX_PENDING_PER_SIGNER);
+    assert_eq!(v.svc.store.record_count(), 0, "none stored");
+    v.svc.tick(MS + (authority::PENDING_TTL_SECS + 61) * 1000);
+    assert_eq!(v.svc.pending_revocations(), 0, "expired");
+}
+
+#[test]
+fn an_unauthorised_revocation_stored_by_an_older_version_is_dropped_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let asker = identity(2);
+    let stranger = identity(3);
+    let n = a_need(&asker, T0);
+    let fake = revocation(&stranger, n.id(), RecordKind::Need, T0);
+    {
+        let store = Store::open(&path).unwrap();
+        store.put_record(&AnyRecord::Need(n.clone())).unwrap();
+        store
+            .put_record(&AnyRecord::Revocation(fake.clone()))
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let svc = Service::new(identity(1), store.clone(), ServiceConfig::default(), 1, MS).unwrap();
+    assert!(!svc.state.revoked.contains_key(&n.id()));
+    assert!(
+        !store.has_record(&fake.id()).unwrap(),
+        "removed from the store"
+    );
+    assert!(store.has_record(&n.id()).unwrap());
+}
+
+#[test]
+fn two_vouches_get_two_sequence_numbers_chained() {
+    let mut a = harness(2);
+    let b = identity(3);
+    let t = T0;
+    let (c, proof) = closed_collab(&a.me, &b, t);
+    for r in proof {
+        a.svc.store_record(&r, t).unwrap();
+    }
+    assert!(a.svc.state.collabs[&c.id()].closed);
+    let vouch = |score| {
+        Call::Vouch(VouchParams {
+            peer: b.public(),
+            skill: tag("kicad"),
+            score,
+            collab: c.id(),
+            note: String::new(),
+            expires_secs: None,
+        })
+    };
+    let v1: AttestationView = serde_json::from_value(a.call(vouch(4), MS).unwrap()).unwrap();
+    let v2: AttestationView = serde_json::from_value(a.call(vouch(5), MS).unwrap()).unwrap();
+    assert_eq!((v1.seq, v2.seq), (1, 2));
+    let second: Signed<Attestation> = a.svc.store.get_typed(&v2.id).unwrap().unwrap();
+    assert_eq!(second.body.prev, Some(v1.id));
+    assert_eq!(
+        a.svc.status_of(&v1.id, t).unwrap().0,
+        AttestationStatus::Superseded
+    );
+    assert_eq!(v2.status, AttestationStatus::Counted);
+    assert!(a.svc.equivocators().is_empty());
+}
+
+#[test]
+fn two_attestations_with_one_sequence_are_an_equivocation_kept_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let a = identity(2);
+    let b = identity(3);
+    let (c, _) = closed_collab(&a, &b, T0);
+    let first = sign(fixtures::attestation(&a, &b, c.id(), 5, T0), &a);
+    let mut body = fixtures::attestation(&a, &b, c.id(), 4, T0);
+    body.salt = [9; 16];
+    let twin = sign(body, &a);
+    {
+        let store = Store::open(&path).unwrap();
+        let mut v = Service::new(identity(1), store, ServiceConfig::default(), 1, MS).unwrap();
+        v.received_record(
+            Some(a.public()),
+            AnyRecord::Attestation(first.clone()),
+            Via::Gossip,
+            MS,
+        )
+        .unwrap();
+        v.received_record(
+            Some(b.public()),
+            AnyRecord::Attestation(twin.clone()),
+            Via::Gossip,
+            MS,
+        )
+        .unwrap();
+        assert!(v
+            .take_outbox()
+            .iter()
+            .any(|io| matches!(io, Io::Emit(Event::AttestationEquivocation { seq: 1, .. }))));
+        assert_eq!(
+            v.status_of(&first.id(), T0).unwrap().0,
+            AttestationStatus::Equivocated
+        );
+        let later = sign(
+            Attestation {
+                seq: 2,
+                prev: Some(first.id()),
+                ..fixtures::attestation(&a, &b, c.id(), 5, T0)
+            },
+            &a,
+        );
+        let r = v
+            .received_record(
+                Some(a.public()),
+                AnyRecord::Attestation(later),
+                Via::Gossip,
+                MS,
+            )
+            .unwrap_err();
+        assert_eq!(r.reason, RefusalReason::Unauthorised);
+        v.store().flush().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let v = Service::new(identity(1), store, ServiceConfig::default(), 1, MS).unwrap();
+    assert!(v.equivocators().contains_key(&a.public()));
+    assert_eq!(
+        v.status_of(&twin.id(), T0).unwrap().0,
+        AttestationStatus::Equivocated
+    );
+}
+
+#[test]
+fn posts_get_consecutive_sequence_numbers_and_reach_every_member() {
+    let mut a = harness(2);
+    let b = identity(3);
+    let n = a_need(&a.me, T0);
+    let o = sign(fixtures::offer(&b, &n, T0), &b);
+    let c = sign(fixtures::collaboration(&a.me, n, vec![o], T0), &a.me);
+    a.svc
+        .store_record(&AnyRecord::Collaboration(c.clone()), T0)
+        .unwrap();
+    let post = |text: &str| {
+        Call::CollabPost(CollabPostParams {
+            collab: c.id(),
+            text: text.into(),
+        })
+    };
+    let e1: EntryView = serde_json::from_value(a.call(post("one"), MS).unwrap()).unwrap();
+    let e2: EntryView = serde_json::from_value(a.call(post("two"), MS).unwrap()).unwrap();
+    assert_eq!((e1.seq, e2.seq), (1, 2));
+    let sent: Vec<_> = a.requests();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|(_, to, _)| *to == b.public()));
+}
+
+#[test]
+fn entries_by_non_members_and_replays_are_refused() {
+    let mut b = harness(3);
+    let a = identity(2);
+    let outsider = identity(5);
+    let n = a_need(&a, T0);
+    let o = sign(fixtures::offer(&b.me, &n, T0), &b.me);
+    let c = sign(fixtures::collaboration(&a, n, vec![o], T0), &a);
+    assert_eq!(
+        b.deliver(&a, AnyRecord::Collaboration(c.clone()), MS),
+        DirectResponse::Ack
+    );
+    let post = entry(&a, c.id(), 1, 1, EntryKind::Post { text: "hi".into() }, T0);
+    assert_eq!(
+        b.deliver(&a, AnyRecord::CollabEntry(post.clone()), MS),
+        DirectResponse::Ack
+    );
+    match b.deliver(&a, AnyRecord::CollabEntry(post), MS) {
+        DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::Duplicate),
+        other => panic!("{other:?}"),
+    }
+    let intrusion = entry(
+        &outsider,
+        c.id(),
+        1,
+        2,
+        EntryKind::Post {
+            text: "me too".into(),
+        },
+        T0,
+    );
+    match b.deliver(&outsider, AnyRecord::CollabEntry(intrusion), MS) {
+        DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::Unauthorised),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_unreachable_offer_is_retried_and_its_outcome_reported() {
+    let mut b = harness(3);
+    let a = identity(2);
+    let n = a_need(&a, T0);
+    b.gossip(&a, AnyRecord::Need(n.clone()), MS).unwrap();
+    b.svc.call(
+        CallId(7),
+        Call::Offer(OfferParams {
+            need: n.id(),
+            text: "I can".into(),
+        }),
+        MS,
+    );
+    let (id, to, _) = b.requests().pop().unwrap();
+    assert_eq!(to, a.public());
+    b.svc
+        .received_response(id, Err(RequestFailure::Unreachable("down".into())), MS + 10);
+    let d: Delivery = serde_json::from_value(b.reply(CallId(7)).unwrap().unwrap()).unwrap();
+    assert!(!d.delivered && d.retrying);
+    b.svc.tick(MS + 1_000);
+    assert!(b.requests().is_empty(), "not before the backoff");
+    b.svc.tick(MS + 2_100);
+    let (id, _, _) = b.requests().pop().expect("retried");
+    b.svc
+        .received_response(id, Ok(DirectResponse::Ack), MS + 2_200);
+    assert!(b.events().iter().any(|e| matches!(
+        e,
+        Event::DeliveryOutcome {
+            delivered: true,
+            attempts: 2,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_duplicate_delivery_counts_as_delivered() {
+    let mut b = harness(3);
+    let a = identity(2);
+    b.svc.call(
+        CallId(1),
+        Call::Msg(MsgParams {
+            peer: a.public(),
+            text: "hello".into(),
+        }),
+        MS,
+    );
+    let (id, _, _) = b.requests().pop().unwrap();
+    b.svc.received_response(
+        id,
+        Ok(DirectResponse::Error {
+            reason: RefusalReason::Duplicate,
+            message: "already".into(),
+        }),
+        MS,
+    );
+    let d: Delivery = serde_json::from_value(b.reply(CallId(1)).unwrap().unwrap()).unwrap();
+    assert!(d.delivered);
+}
+
+#[test]
+fn fetch_answers_each_id_once() {
+    let mut v = harness(1);
+    let asker = identity(2);
+    let n = a_need(&asker, T0);
+    v.gossip(&asker, AnyRecord::Need(n.clone()), MS).unwrap();
+    let req = DirectRequest::Fetch {
+        ids: vec![n.id(); 200],
+    };
+    let bytes = guild_core::codec::encode(&req).unwrap();
+    match v.svc.received_request(identity(7).public(), &bytes, MS) {
+        DirectResponse::Records(r) => assert_eq!(r.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn two_services_sync_what_they_lack() {
+    let mut a = harness(1);
+    let mut b = harness(2);
+    let asker = identity(3);
+    let mut want = vec![];
+    for i in 0..50u64 {
+        let n = sign(
+            Need {
+                nonce: i,
+                ..fixtures::need(&asker, "n", &["rust"], T0)
+            },
+            &asker,
+        );
+        if i % 2 == 0 {
+            a.gossip(&asker, AnyRecord::Need(n.clone()), MS).unwrap();
+        }
+        b.gossip(&asker, AnyRecord::Need(n.clone()), MS).unwrap();
+        want.push(n.id());
+    }
+    a.svc.start_sync(b.me.public(), MS);
+    // Pump requests from a to b until the session ends.
+    for _ in 0..100 {
+        let reqs = a.requests();
+        if reqs.is_empty() {
+            break;
+        }
+        for (id, to, req) in reqs {
+            assert_eq!(to, b.me.public());
+            let bytes = guild_core::codec::encode(&req).unwrap();
+            let resp = b.svc.received_request(a.me.public(), &bytes, MS);
+            a.svc.received_response(id, Ok(resp), MS);
+        }
+    }
+    for id in want {
+        assert!(a.svc.state.needs.contains_key(&id));
+    }
+}
