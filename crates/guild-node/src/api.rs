@@ -19,12 +19,24 @@ pub struct NodeHandle {
     node: Node,
     /// Cancelled by the `shutdown` method: the daemon stops.
     shutdown: CancellationToken,
+    /// Where the web dashboard is served, reported by `status`.
+    web: Option<guild_core::control::WebStatus>,
 }
 
 impl NodeHandle {
     /// Wraps a node; `shutdown` is cancelled when a client calls `shutdown`.
     pub fn new(node: Node, shutdown: CancellationToken) -> NodeHandle {
-        NodeHandle { node, shutdown }
+        NodeHandle {
+            node,
+            shutdown,
+            web: None,
+        }
+    }
+
+    /// Reports the web dashboard's state in `status`.
+    pub fn with_web(mut self, web: guild_core::control::WebStatus) -> NodeHandle {
+        self.web = Some(web);
+        self
     }
 
     fn status(&self) -> Status {
@@ -43,6 +55,7 @@ impl NodeHandle {
                 records: snap.records as u64,
             },
             uptime_secs: n.uptime().as_secs(),
+            web: self.web.clone(),
         }
     }
 

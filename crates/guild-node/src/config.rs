@@ -184,6 +184,25 @@ impl Default for MetricsSection {
     }
 }
 
+/// `[web]`: the dashboard served by the daemon on loopback.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebSection {
+    /// Serve the dashboard.
+    pub enabled: bool,
+    /// Loopback address to serve on (port 0 picks a free port).
+    pub listen: String,
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        WebSection {
+            enabled: true,
+            listen: "127.0.0.1:7878".into(),
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -214,6 +233,8 @@ pub struct Config {
     pub control: ControlSection,
     /// `[metrics]`.
     pub metrics: MetricsSection,
+    /// `[web]`.
+    pub web: WebSection,
     /// `[log]`.
     pub log: LogSection,
 }
@@ -390,6 +411,20 @@ impl Config {
                 format!("{addr} is not a loopback address; metrics are only served locally"),
             ));
         }
+        let addr: std::net::SocketAddr = self
+            .web
+            .listen
+            .parse()
+            .map_err(|e| invalid("web.listen", format!("`{}`: {e}", self.web.listen)))?;
+        if !addr.ip().is_loopback() {
+            return Err(invalid(
+                "web.listen",
+                format!(
+                    "{addr} is not a loopback address; the dashboard is only served on this \
+                     machine (use 127.0.0.1 or [::1])"
+                ),
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         Ok(())
@@ -493,6 +528,8 @@ mod tests {
             ("[profile]\nlifetime = \"90d\"\n", "profile.lifetime"),
             ("[profile]\nlifetime = \"7x\"\n", "unknown duration unit"),
             ("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "metrics.listen"),
+            ("[web]\nlisten = \"0.0.0.0:7878\"\n", "web.listen"),
+            ("[web]\nlisten = \"192.168.1.2:80\"\n", "not a loopback"),
             ("[limits]\nmax_profiles = -1\n", "max_profiles"),
             (
                 "[control]\nmax_request_bytes = 10\n",

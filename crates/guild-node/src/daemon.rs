@@ -40,6 +40,8 @@ pub struct DaemonOptions {
     pub socket: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--web-listen`: where to serve the dashboard (`web.listen`).
+    pub web_listen: Option<String>,
     /// Initialise the home first if it has no identity (used by the README's one-line start).
     pub init_if_needed: bool,
 }
@@ -68,6 +70,9 @@ pub fn apply_overrides(
     }
     if let Some(l) = &o.log_level {
         config.log.level = l.clone();
+    }
+    if let Some(w) = &o.web_listen {
+        config.web.listen = w.clone();
     }
     config.validate(path)?;
     Ok(())
@@ -145,6 +150,13 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The dashboard is bound before the network starts too, but a taken port never stops the
+    // daemon: it moves to a free loopback port, or is reported unavailable (`guild status`).
+    let (web_status, web_listener) = crate::web::bind(&config.web).await;
+    let web_token = match web_listener {
+        Some(_) => Some(crate::web::LoginToken::create(&home.dir)?),
+        None => None,
+    };
     std::fs::write(home.pid_file(), format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", home.pid_file().display()))?;
     let _pid = PidFile(home.pid_file());
@@ -157,7 +169,30 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let server_cancel = CancellationToken::new();
     let stats = ServerStats::default();
-    let handle = NodeHandle::new(node.clone(), stop.clone());
+    let handle = NodeHandle::new(node.clone(), stop.clone()).with_web(web_status.clone());
+    let web_cancel = CancellationToken::new();
+    let web_task = match (web_listener, web_token) {
+        (Some(l), Some(token)) => {
+            if let Some(note) = &web_status.note {
+                tracing::warn!("web dashboard: {note}");
+            }
+            let url = web_status.url.clone().unwrap_or_default();
+            tracing::info!("web dashboard at {url} (`guild web` prints the login link)");
+            let context = crate::web::WebContext {
+                relays: config.network.relays.clone(),
+            };
+            Some(tokio::spawn(tracing::Instrument::instrument(
+                crate::web::serve(l, handle.clone(), token, context, web_cancel.clone()),
+                node.span(),
+            )))
+        }
+        _ => {
+            if let Some(note) = &web_status.note {
+                tracing::warn!("web dashboard unavailable: {note}");
+            }
+            None
+        }
+    };
     // The server and metrics tasks log inside the node's span, like the node's own tasks.
     let server = tokio::spawn(tracing::Instrument::instrument(
         control::serve(
@@ -182,6 +217,10 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     wait_for_stop(&mut signals, &stop, &node).await;
     tracing::info!("shutting down");
     let shutdown = async {
+        web_cancel.cancel();
+        if let Some(t) = web_task {
+            let _ = t.await;
+        }
         server_cancel.cancel();
         let _ = server.await;
         metrics_cancel.cancel();

@@ -1,5 +1,6 @@
 //! The Guild daemon: configuration, the Guild home, the node (domain service over the network and
-//! the store) and the control-socket server.
+//! the store), the control-socket server and the web dashboard ([`web`], a second client of the
+//! same [`control::Handle`]).
 //!
 //! ```text
 //!  guild CLI ──┐            ┌────────────── daemon ────────────────┐
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod node;
 pub mod service;
 pub mod stats;
+pub mod web;
 
 /// `meta` key of the node's own signed profile.
 pub const OWN_PROFILE_KEY: &str = "own_profile";

@@ -159,6 +159,12 @@ pub enum Command {
         #[arg(long = "kind", value_name = "KIND")]
         kinds: Vec<String>,
     },
+    /// Print the web dashboard's address with a login link (and open it with --open).
+    Web {
+        /// Open the link in the default browser.
+        #[arg(long)]
+        open: bool,
+    },
     /// Stop the running daemon.
     Shutdown,
     /// Print a shell completion script.
@@ -186,6 +192,10 @@ pub struct DaemonArgs {
     /// Log filter, e.g. `debug` or `guild=debug,libp2p=warn` (overrides GUILD_LOG and RUST_LOG).
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Serve the web dashboard on this loopback address (`web.listen`; port 0 picks a free
+    /// port). Given twice, the last one counts.
+    #[arg(long, value_name = "ADDR", overrides_with = "web_listen")]
+    pub web_listen: Option<String>,
     /// Create the home first if it has no identity yet.
     #[arg(long)]
     pub init: bool,

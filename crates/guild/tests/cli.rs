@@ -2,12 +2,35 @@
 //! daemon command says when no daemon runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{parts, run};
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
 
 const NOT_RUNNING: i32 = 3;
+
+/// Runs `guild --home home args…` with no GUILD_* or RUST_LOG from the caller's environment.
+/// (The end-to-end scenarios with daemons are in the workspace's top-level `tests/`.)
+fn run(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_guild"))
+        .env_remove("GUILD_HOME")
+        .env_remove("GUILD_SOCKET")
+        .env_remove("GUILD_LOG")
+        .env_remove("RUST_LOG")
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .expect("run guild")
+}
+
+/// Exit code, stdout, stderr.
+fn parts(output: &Output) -> (i32, String, String) {
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
 
 #[test]
 fn init_creates_the_home_and_prints_the_peer_id() {

@@ -33,7 +33,7 @@ pub use event::{Event, EventFilter, EVENT_KINDS};
 pub use profile::{ProfileDraft, ResourceInput, SkillInput, DEFAULT_LEVEL};
 pub use types::{
     Connected, Direction, FindMatch, FindResults, IndexSizes, PeerInfo, Peers, ProfileResult,
-    Source, Status, Subscribed, TagSuggestion,
+    Source, Status, Subscribed, TagSuggestion, WebState, WebStatus,
 };
 pub use wire::{parse_request, to_result, CallError, ErrorCode, Request, Response};
 

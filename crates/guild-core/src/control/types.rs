@@ -31,6 +31,38 @@ pub struct Status {
     pub index: IndexSizes,
     /// Seconds since the daemon started.
     pub uptime_secs: u64,
+    /// The web dashboard: where it is served, or why not (absent from daemons without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebStatus>,
+}
+
+/// Where the daemon serves its web dashboard, or why it does not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebStatus {
+    /// Whether the page is served.
+    pub state: WebState,
+    /// The address asked for in the config (`web.listen`).
+    pub requested: String,
+    /// The page's URL (without the login token) when it is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Why the page is served elsewhere than asked, or not at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The state of the web dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebState {
+    /// Served at the address asked for.
+    Serving,
+    /// The address asked for was taken: served on another loopback port.
+    Moved,
+    /// Could not be served (the reason is in `note`).
+    Unavailable,
+    /// Turned off in the config (`web.enabled = false`).
+    Disabled,
 }
 
 /// Sizes of the node's local index. Later issues add counters here.

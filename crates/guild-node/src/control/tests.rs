@@ -37,6 +37,7 @@ impl Handle for Fake {
                 connected_peers: 0,
                 index: IndexSizes::default(),
                 uptime_secs: 1,
+                web: None,
             }),
             Call::Peers => to_result(&Peers::default()),
             Call::Connect(p) if p.addr == "hang" => {

@@ -45,6 +45,7 @@ pub fn daemon(
         community: args.community,
         socket,
         log_level: args.log_level,
+        web_listen: args.web_listen,
         init_if_needed: args.init,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -102,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Attestations { about, by } => reputation::attestations(&ctx, about, by).await,
             Command::Trust { peer, skill } => reputation::trust(&ctx, peer, skill).await,
             Command::Events { kinds } => events::run(&ctx, kinds).await,
+            Command::Web { open } => query::web(&ctx, open).await,
             Command::Shutdown => query::shutdown(&ctx).await,
             Command::Completions { .. } | Command::Daemon(_) => Ok(()),
         }

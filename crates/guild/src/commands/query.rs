@@ -1,10 +1,12 @@
-//! `status`, `peers`, `find`, `connect`, `shutdown`.
+//! `status`, `peers`, `find`, `connect`, `web`, `shutdown`.
 
 use super::Ctx;
 use crate::cli::FindArgs;
 use crate::output;
+use anyhow::Context as _;
 use guild_core::control::{
-    Call, ConnectParams, Connected, FindMatch, FindParams, FindResults, Peers, Status,
+    Call, ConnectParams, Connected, FindMatch, FindParams, FindResults, Peers, Status, WebState,
+    WebStatus,
 };
 
 /// `guild status`.
@@ -41,7 +43,96 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         ),
     ));
     rows.push(("socket", client.socket().display().to_string()));
+    if let Some(web) = &status.web {
+        rows.push(("web", web_line(web)));
+    }
     output::fields(&rows)?;
+    Ok(())
+}
+
+/// The dashboard's state in one line, for `guild status`.
+fn web_line(web: &WebStatus) -> String {
+    let url = web.url.clone().unwrap_or_default();
+    let note = web
+        .note
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    match web.state {
+        WebState::Serving => format!("{url} (`guild web` prints the login link)"),
+        WebState::Moved => format!("{url}{note}"),
+        WebState::Unavailable => format!("unavailable{note}"),
+        WebState::Disabled => "off (web.enabled = false)".to_string(),
+    }
+}
+
+/// What `guild web --json` prints.
+#[derive(serde::Serialize)]
+struct WebLink {
+    state: WebState,
+    url: String,
+    login_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+/// `guild web`: the dashboard's login link, from the daemon's status and the token file.
+pub async fn web(ctx: &Ctx, open: bool) -> anyhow::Result<()> {
+    let status: Status = ctx.client().await?.status().await?;
+    let Some(web) = status.web else {
+        anyhow::bail!(
+            "this daemon (version {}) serves no web dashboard",
+            status.version
+        );
+    };
+    let url = match (web.state, &web.url) {
+        (WebState::Serving | WebState::Moved, Some(url)) => url.clone(),
+        (WebState::Disabled, _) => anyhow::bail!(
+            "the web dashboard is off: set `enabled = true` under [web] in {} and restart the daemon",
+            ctx.home.config_file().display()
+        ),
+        _ => anyhow::bail!(
+            "the web dashboard is unavailable: {}",
+            web.note.as_deref().unwrap_or("no reason given")
+        ),
+    };
+    let token = guild_node::web::LoginToken::read(&ctx.home.dir)?;
+    let login_url = guild_node::web::auth::login_url(&url, &token);
+    if ctx.json {
+        return output::json(&WebLink {
+            state: web.state,
+            url,
+            login_url,
+            note: web.note,
+        });
+    }
+    if let (WebState::Moved, Some(note)) = (web.state, &web.note) {
+        eprintln!("note: {note}");
+    }
+    output::line(&login_url)?;
+    if open {
+        open_in_browser(&login_url)?;
+    }
+    Ok(())
+}
+
+/// Opens a URL with the desktop's opener.
+fn open_in_browser(url: &str) -> anyhow::Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let status = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run `{opener}`; open the link above by hand"))?;
+    if !status.success() {
+        anyhow::bail!("`{opener}` failed ({status}); open the link above by hand");
+    }
     Ok(())
 }
 

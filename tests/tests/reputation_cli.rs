@@ -218,6 +218,7 @@ impl Handle for Fake {
                     records: 0,
                 },
                 uptime_secs: 1,
+                web: None,
             }),
             Call::ProfileGet(p) => match p.peer {
                 Some(k) if k == bea() => profile(2, "Bea"),

@@ -17,10 +17,44 @@ use std::time::{Duration, Instant};
 /// compiling while tests run.
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// The `guild` binary these tests run: `GUILD_BIN` if set, else the one cargo built beside this
+/// test (`target/<profile>/guild`), built first with `cargo build -p guild` so that running
+/// only this package (`cargo test -p guild-e2e`) never tests a stale binary. Under
+/// `cargo test --workspace` the binary is already built (the `guild` package has integration
+/// tests), and the build is a no-op.
+pub fn guild_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("GUILD_BIN") {
+            return PathBuf::from(bin);
+        }
+        // target/<profile>/deps/<this test> → target/<profile>/guild
+        let exe = std::env::current_exe().expect("the test's own path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test runs from target/<profile>/deps");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "guild", "--bin", "guild"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        if let Some(target) = profile_dir.parent() {
+            build.env("CARGO_TARGET_DIR", target);
+        }
+        let status = build.status().expect("run cargo build -p guild");
+        assert!(status.success(), "cargo build -p guild failed");
+        profile_dir.join("guild")
+    })
+}
+
 /// The `guild` binary with `--home home`, and no GUILD_* or RUST_LOG from the caller's
 /// environment.
 pub fn guild(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guild"));
+    let mut cmd = Command::new(guild_bin());
     cmd.env_remove("GUILD_HOME")
         .env_remove("GUILD_SOCKET")
         .env_remove("GUILD_LOG")
@@ -100,7 +134,14 @@ impl TestHome {
 
 /// The arguments every test daemon gets: loopback, port 0, no mDNS, so tests on one machine do
 /// not see each other.
-pub const DAEMON_ARGS: &[&str] = &["daemon", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"];
+pub const DAEMON_ARGS: &[&str] = &[
+    "daemon",
+    "--no-mdns",
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--web-listen",
+    "127.0.0.1:0",
+];
 
 /// A running `guild daemon`.
 pub struct TestDaemon {

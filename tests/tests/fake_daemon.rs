@@ -52,6 +52,7 @@ impl Handle for Fake {
                     records: 212,
                 },
                 uptime_secs: 3725,
+                web: None,
             }),
             Call::Peers => to_result(&Peers {
                 peers: vec![PeerInfo {

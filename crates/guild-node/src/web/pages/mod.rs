@@ -1,0 +1,359 @@
+//! Server-rendered pages (maud escapes every interpolated value). Each page asks the node
+//! through [`App::call`], exactly as the CLI would, and shows a failed call as a message in its
+//! section rather than failing the page.
+//!
+//! Forms are `<form data-call="<method>">`: the script (`assets/app.js`) posts their fields as
+//! the method's JSON params to `/call/<method>`. Regions marked `data-live` are refreshed when an
+//! event arrives on `/events`.
+
+mod people;
+mod trust;
+mod work;
+
+pub use people::{find, member, profile};
+pub use trust::trust;
+pub use work::{collab, collabs, inbox, needs};
+
+use super::auth::Session;
+use super::routes::App;
+use crate::control::{CallError, Event, Handle};
+use guild_core::control::{Peers, ProfileResult, Status, WebState};
+use guild_core::PublicKey;
+use maud::{html, Markup, DOCTYPE};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Most profiles looked up to name the members a page shows.
+const MAX_NAME_LOOKUPS: usize = 32;
+
+/// The navigation: path and label.
+const NAV: &[(&str, &str)] = &[
+    ("/", "Overview"),
+    ("/profile", "Profile"),
+    ("/find", "Find"),
+    ("/needs", "Needs"),
+    ("/collabs", "Collaborations"),
+    ("/trust", "Trust"),
+    ("/inbox", "Inbox"),
+];
+
+/// The frame around every page.
+fn layout(title: &str, current: &str, session: &Session, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="guild-csrf" content=(session.csrf);
+                title { (title) " · Guild" }
+                link rel="stylesheet" href="/assets/app.css";
+                script src="/assets/app.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header {
+                    span.brand { "Guild" }
+                    nav aria-label="Main" {
+                        ul {
+                            @for (path, label) in NAV {
+                                li {
+                                    @if *path == current {
+                                        a href=(path) aria-current="page" { (label) }
+                                    } @else {
+                                        a href=(path) { (label) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    span #live-state role="status" aria-live="polite" { "" }
+                }
+                main #main tabindex="-1" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// A bare page for refused requests (no session, wrong host): no script, no form.
+pub fn refusal(message: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "Guild" } }
+            body { h1 { "Guild" } p { (message) } }
+        }
+    }
+}
+
+/// A failed call, shown where its result would have been.
+fn failure(e: &CallError) -> Markup {
+    html! { p.error role="alert" { (e.message) } }
+}
+
+/// Where a form says how its call went.
+fn form_status() -> Markup {
+    html! { p.form-status role="status" aria-live="polite" {} }
+}
+
+/// A peer id shortened for tables (the full id is in the link's title).
+fn short(key: &PublicKey) -> String {
+    let s = key.to_string();
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(6)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+/// Display names of members, looked up with `profile.get`.
+#[derive(Debug, Default)]
+pub struct Names {
+    me: Option<PublicKey>,
+    names: HashMap<PublicKey, String>,
+}
+
+impl Names {
+    /// Looks up this node's key and the names of `keys`, best effort.
+    async fn resolve<H: Handle>(app: &App<H>, keys: impl IntoIterator<Item = PublicKey>) -> Names {
+        let me = app
+            .call::<Status>("status", json!({}))
+            .await
+            .ok()
+            .and_then(|s| s.peer_id.parse::<PublicKey>().ok());
+        let mut names = HashMap::new();
+        let mut wanted: Vec<PublicKey> = keys.into_iter().filter(|k| Some(*k) != me).collect();
+        wanted.sort_by_key(|k| k.to_string());
+        wanted.dedup();
+        for key in wanted.into_iter().take(MAX_NAME_LOOKUPS) {
+            let params = json!({ "peer": key.to_string() });
+            if let Ok(Some(p)) = app.call::<ProfileResult>("profile.get", params).await {
+                if !p.body.name.trim().is_empty() {
+                    names.insert(key, p.body.name.clone());
+                }
+            }
+        }
+        Names { me, names }
+    }
+
+    /// "me", the member's name, or a short id.
+    fn label(&self, key: &PublicKey) -> String {
+        if self.me == Some(*key) {
+            return "me".into();
+        }
+        match self.names.get(key) {
+            Some(n) => n.clone(),
+            None => short(key),
+        }
+    }
+
+    /// A link to the member's page.
+    fn link(&self, key: &PublicKey) -> Markup {
+        html! {
+            a href={ "/member/" (key) } title=(key) { (self.label(key)) }
+        }
+    }
+}
+
+/// `5m ago` or `in 3d` for a Unix time.
+fn relative(at: u64) -> String {
+    let now = guild_core::time::now();
+    if at <= now {
+        format!("{} ago", duration(now - at))
+    } else {
+        format!("in {}", duration(at - now))
+    }
+}
+
+/// Two units at most: `1h 2m`.
+fn duration(secs: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let mut parts = vec![];
+    let mut rest = secs;
+    for (size, unit) in UNITS {
+        if rest >= size || (parts.is_empty() && size == 1) {
+            parts.push(format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    parts.join(" ")
+}
+
+/// Three significant digits: `0.512`, `12.3`.
+fn num(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return if x.is_finite() {
+            "0".into()
+        } else {
+            x.to_string()
+        };
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = (2 - magnitude).clamp(0, 6) as usize;
+    let text = format!("{x:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// One line describing an event, for the overview's list.
+fn describe(event: &Event, names: &Names) -> Markup {
+    let text = match event {
+        Event::PeerConnected { peer, .. } => format!("connected to {peer}"),
+        Event::PeerDisconnected { peer } => format!("disconnected from {peer}"),
+        Event::ProfileLearned { peer, name, .. } => {
+            format!("learned the profile of {} ({name})", short(peer))
+        }
+        Event::NeedMatched { asker, text, .. } => {
+            format!("{} needs: {text}", names.label(asker))
+        }
+        Event::NeedWithdrawn { asker, .. } => format!("{} withdrew a need", names.label(asker)),
+        Event::OfferReceived { from, text, .. } => {
+            format!("offer from {}: {text}", names.label(from))
+        }
+        Event::DeliveryOutcome {
+            kind, delivered, ..
+        } => format!(
+            "{kind} {}",
+            if *delivered {
+                "delivered"
+            } else {
+                "not delivered"
+            }
+        ),
+        Event::CollabOpened { purpose, .. } => format!("collaboration opened: {purpose}"),
+        Event::CollabInvited { by, purpose, .. } => {
+            format!("{} invited you to: {purpose}", names.label(by))
+        }
+        Event::CollabEntryAdded { author, kind, .. } => {
+            format!("{} added a {kind} to a collaboration", names.label(author))
+        }
+        Event::MessageReceived { from, text, .. } => {
+            format!("message from {}: {text}", names.label(from))
+        }
+        Event::AttestationReceived {
+            issuer,
+            subject,
+            skill,
+            score,
+            ..
+        } => format!(
+            "{} vouched for {} in {skill} ({score:+})",
+            names.label(issuer),
+            names.label(subject)
+        ),
+        Event::AttestationEquivocation { issuer, .. } => {
+            format!(
+                "{} equivocated: their attestations no longer count",
+                names.label(issuer)
+            )
+        }
+        Event::TrustChanged { .. } => "trust recomputed".into(),
+        Event::EventsDropped { count } => format!("{count} events dropped"),
+    };
+    html! { li { span.kind { (event.kind()) } " " (text) } }
+}
+
+/// The overview: identity, addresses, peers, index, last events, health.
+pub async fn overview<H: Handle>(app: &App<H>, session: &Session) -> Markup {
+    let status = app.call::<Status>("status", json!({})).await;
+    let peers = app.call::<Peers>("peers", json!({})).await;
+    let own = app.call::<ProfileResult>("profile.get", json!({})).await;
+    let recent = app.recent_events();
+    let names = Names::resolve(app, std::iter::empty()).await;
+    let body = html! {
+        @match &status {
+            Err(e) => (failure(e)),
+            Ok(s) => div.grid {
+                section aria-labelledby="identity" {
+                    h2 #identity { "Identity" }
+                    dl {
+                        dt { "Name" }
+                        dd { @match &own {
+                            Ok(Some(p)) if !p.body.name.is_empty() => (p.body.name),
+                            _ => { "(not set) — " a href="/profile" { "set your profile" } }
+                        } }
+                        dt { "Peer id" } dd { code.peer-id { (s.peer_id) } }
+                        dt { "Community" } dd { (s.community) }
+                        dt { "Version" } dd { (s.version) " (pid " (s.pid) "), up " (duration(s.uptime_secs)) }
+                    }
+                }
+                section aria-labelledby="addresses" {
+                    h2 #addresses { "Addresses" }
+                    ul {
+                        @for a in &s.listen_addrs { li { code { (a) } } }
+                        @for a in &s.external_addrs { li { code { (a) } " (external)" } }
+                    }
+                }
+                section #index-counts data-live aria-labelledby="index" {
+                    h2 #index { "Index" }
+                    p { (s.index.profiles) " profiles, " (s.index.records) " records" }
+                }
+                section aria-labelledby="health" {
+                    h2 #health { "Health" }
+                    dl {
+                        dt { "Store" } dd { "ok (" (s.index.records) " records)" }
+                        dt { "Network" } dd {
+                            @if s.listen_addrs.is_empty() { "not listening yet" }
+                            @else if s.connected_peers == 0 { "listening; no peers connected yet" }
+                            @else if s.connected_peers == 1 { "ok: 1 peer connected" }
+                            @else { "ok: " (s.connected_peers) " peers connected" }
+                        }
+                        dt { "Relays" } dd {
+                            @if app.context.relays.is_empty() { "none configured" }
+                            @else { (app.context.relays.join(", ")) }
+                        }
+                        dt { "Dashboard" } dd {
+                            @match &s.web {
+                                Some(w) if w.state == WebState::Moved => {
+                                    (w.note.clone().unwrap_or_default())
+                                }
+                                _ => "ok",
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section #peers data-live aria-labelledby="peers-h" {
+            h2 #peers-h { "Connected peers" }
+            @match &peers {
+                Err(e) => (failure(e)),
+                Ok(p) if p.peers.is_empty() => p { "None yet." },
+                Ok(p) => table {
+                    thead { tr { th scope="col" { "Peer" } th scope="col" { "Name" } th scope="col" { "Address" } th scope="col" { "Since" } } }
+                    tbody {
+                        @for peer in &p.peers {
+                            tr {
+                                td { code { (peer.peer_id) } }
+                                td { (peer.name.clone().unwrap_or_default()) }
+                                td { (peer.addresses.join(" ")) }
+                                td { (peer.connected_since.map(relative).unwrap_or_default()) }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        section #events data-live aria-labelledby="events-h" {
+            h2 #events-h { "Last events" }
+            @if recent.is_empty() { p { "None since the daemon started." } }
+            ol.events reversed {
+                @for e in recent.iter().rev() { (describe(e, &names)) }
+            }
+        }
+    };
+    layout("Overview", "/", session, body)
+}

@@ -1,0 +1,356 @@
+//! Pages about work: the needs board, collaborations, the inbox.
+
+use super::{failure, form_status, layout, relative, Names};
+use crate::control::Handle;
+use crate::web::auth::Session;
+use crate::web::routes::App;
+use guild_core::control::pull::{CollabView, Collabs, Inbox, NeedStatus, NeedView, Needs, Offers};
+use guild_core::control::reputation::Attestations;
+use guild_core::RecordId;
+use maud::{html, Markup};
+use serde_json::json;
+
+/// Lifetimes offered when asking: label and seconds.
+const EXPIRIES: [(&str, u64); 4] = [
+    ("1 day", 86_400),
+    ("3 days", 3 * 86_400),
+    ("7 days", 7 * 86_400),
+    ("30 days", 30 * 86_400),
+];
+
+fn status_word(s: NeedStatus) -> &'static str {
+    match s {
+        NeedStatus::Open => "open",
+        NeedStatus::Withdrawn => "withdrawn",
+        NeedStatus::Expired => "expired",
+    }
+}
+
+fn need_line(n: &NeedView, names: &Names) -> Markup {
+    html! {
+        p.need-text { (n.text) }
+        p.meta {
+            (names.link(&n.asker)) " asks for "
+            @for t in n.skills.iter().chain(&n.resources) { span.tag { (t) } " " }
+            "· " (status_word(n.status)) ", expires " (relative(n.expires_at))
+            @if !n.matched.is_empty() { " · you have " @for t in &n.matched { span.tag { (t) } " " } }
+        }
+    }
+}
+
+/// Needs board: ask; needs matching my skills with an offer form; my needs with the offers on
+/// them (accept, withdraw); the offers I made. Refreshed live by events.
+pub async fn needs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
+    let matching = app
+        .call::<Needs>("needs", json!({ "filter": "matching" }))
+        .await;
+    let mine = app
+        .call::<Needs>("needs", json!({ "filter": "mine" }))
+        .await;
+    let offers = app.call::<Offers>("offers", json!({})).await;
+    let mut keys = vec![];
+    for n in matching.iter().chain(mine.iter()).flat_map(|n| &n.needs) {
+        keys.push(n.asker);
+    }
+    for o in offers.iter().flat_map(|o| &o.offers) {
+        keys.push(o.from);
+        keys.push(o.to);
+    }
+    let names = Names::resolve(app, keys).await;
+    let body = html! {
+        section aria-labelledby="ask-h" {
+            h2 #ask-h { "Ask" }
+            form #ask data-call="ask" {
+                label for="ask-text" { "What do you need?" }
+                textarea #ask-text name="text" rows="2" required {}
+                label for="ask-skills" { "Skills (comma or space separated)" }
+                input #ask-skills name="skills" type="text" data-list placeholder="kicad, pcb-design";
+                label for="ask-resources" { "Resources" }
+                input #ask-resources name="resources" type="text" data-list placeholder="3d-printer";
+                label for="ask-expires" { "Expires in" }
+                select #ask-expires name="expires_secs" data-number {
+                    @for (label, secs) in EXPIRIES { option value=(secs) selected[secs == 7 * 86_400] { (label) } }
+                }
+                button type="submit" { "Ask" }
+                (form_status())
+            }
+        }
+        section #matching data-live aria-labelledby="matching-h" {
+            h2 #matching-h { "Needs matching your skills" }
+            @match &matching {
+                Err(e) => (failure(e)),
+                Ok(n) if n.needs.is_empty() => p { "None right now. New ones appear here as they arrive." },
+                Ok(n) => ul.cards {
+                    @for need in &n.needs {
+                        li.card data-need=(need.id) {
+                            (need_line(need, &names))
+                            @if need.status == NeedStatus::Open {
+                                form data-call="offer" {
+                                    input type="hidden" name="need" value=(need.id);
+                                    label for={ "offer-" (need.id) } { "Your offer" }
+                                    textarea id={ "offer-" (need.id) } name="text" rows="2" required {}
+                                    button type="submit" { "Offer" }
+                                    (form_status())
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        section #my-needs data-live aria-labelledby="mine-h" {
+            h2 #mine-h { "My needs and the offers on them" }
+            @match &mine {
+                Err(e) => (failure(e)),
+                Ok(n) if n.needs.is_empty() => p { "You have no open needs." },
+                Ok(n) => ul.cards {
+                    @for need in &n.needs {
+                        li.card data-need=(need.id) {
+                            (need_line(need, &names))
+                            @let on_it: Vec<_> = offers.iter().flat_map(|o| &o.offers).filter(|o| o.need == need.id && !o.mine).collect();
+                            @if on_it.is_empty() { p.meta { "No offers yet." } }
+                            ul.offers {
+                                @for o in on_it {
+                                    li.offer data-offer=(o.id) {
+                                        span { (names.link(&o.from)) ": " (o.text) }
+                                        @match &o.accepted_in {
+                                            Some(c) => { " — accepted: " a href={ "/collabs/" (c) } { "open the collaboration" } },
+                                            None => form.inline data-call="accept" data-next="/collabs/{id}" {
+                                                input type="hidden" name="offer" value=(o.id);
+                                                button type="submit" { "Accept" }
+                                                (form_status())
+                                            },
+                                        }
+                                    }
+                                }
+                            }
+                            @if need.status == NeedStatus::Open {
+                                form.inline data-call="need.withdraw" {
+                                    input type="hidden" name="need" value=(need.id);
+                                    button.secondary type="submit" { "Withdraw this need" }
+                                    (form_status())
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        section #my-offers data-live aria-labelledby="made-h" {
+            h2 #made-h { "Offers I made" }
+            @match &offers {
+                Err(e) => (failure(e)),
+                Ok(o) => {
+                    @let made: Vec<_> = o.offers.iter().filter(|o| o.mine).collect();
+                    @if made.is_empty() { p { "None yet." } }
+                    ul {
+                        @for o in made {
+                            li.offer data-offer=(o.id) {
+                                "To " (names.link(&o.to)) ": " (o.text)
+                                @if let Some(c) = &o.accepted_in { " — accepted: " a href={ "/collabs/" (c) } { "open the collaboration" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Needs", "/needs", session, body)
+}
+
+/// Collaborations: mine and the invitations.
+pub async fn collabs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
+    let list = app.call::<Collabs>("collab.list", json!({})).await;
+    let keys: Vec<_> = list
+        .iter()
+        .flat_map(|l| &l.collabs)
+        .flat_map(|c| c.members.clone())
+        .collect();
+    let names = Names::resolve(app, keys).await;
+    let body = html! {
+        section #collab-list data-live aria-label="Collaborations" {
+            @match &list {
+                Err(e) => (failure(e)),
+                Ok(l) if l.collabs.is_empty() => p { "None yet: accepting an offer on one of your needs opens one." },
+                Ok(l) => ul.cards {
+                    @for c in &l.collabs {
+                        li.card {
+                            a.collab href={ "/collabs/" (c.id) } { (c.purpose) }
+                            p.meta {
+                                @if c.closed { "closed" } @else { "open" } " · opened " (relative(c.opened_at)) " · with "
+                                @for (i, m) in c.members.iter().enumerate() { @if i > 0 { ", " } (names.label(m)) }
+                            }
+                            @if !c.member {
+                                form.inline data-call="collab.join" {
+                                    input type="hidden" name="collab" value=(c.id);
+                                    button type="submit" { "Join (you are invited)" }
+                                    (form_status())
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+    };
+    layout("Collaborations", "/collabs", session, body)
+}
+
+/// One collaboration: members, log, post, invite, close with a summary, vouch after closing.
+pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Markup {
+    let Ok(id) = id.parse::<RecordId>() else {
+        let body = html! { p.error role="alert" { "`" (id) "` is not a collaboration id." } };
+        return layout("Collaboration", "/collabs", session, body);
+    };
+    let view = app
+        .call::<CollabView>("collab.show", json!({ "collab": id.to_string() }))
+        .await;
+    let keys: Vec<_> = view
+        .iter()
+        .flat_map(|c| c.members.clone())
+        .chain(view.iter().flat_map(|c| c.entries.iter().map(|e| e.author)))
+        .collect();
+    let names = Names::resolve(app, keys).await;
+    let given = match &names.me {
+        Some(me) => app
+            .call::<Attestations>("attestations", json!({ "by": me.to_string() }))
+            .await
+            .ok(),
+        None => None,
+    };
+    let title = view
+        .as_ref()
+        .map(|c| c.purpose.clone())
+        .unwrap_or_else(|_| "Collaboration".into());
+    let body = match &view {
+        Err(e) => failure(e),
+        Ok(c) => html! {
+            div #collab data-live {
+            p.meta { @if c.closed { "Closed" } @else { "Open" } " · opened " (relative(c.opened_at)) }
+            section aria-labelledby="members-h" {
+                h2 #members-h { "Members" }
+                ul { @for m in &c.members { li { (names.link(m)) } } }
+            }
+            section #log aria-labelledby="log-h" {
+                h2 #log-h { "Log" }
+                ol.log {
+                    @for e in &c.entries {
+                        li.entry data-kind=(e.kind) {
+                            span.meta { (names.label(&e.author)) " · " (e.kind) " · " (relative(e.at)) }
+                            @if let Some(t) = &e.text { p { (t) } }
+                            @if let Some(m) = &e.member { p { (names.link(m)) } }
+                        }
+                    }
+                }
+                @if c.closed { p #closed-note { "This collaboration is closed." } }
+            }
+            @if !c.closed && c.member {
+                section aria-labelledby="post-h" {
+                    h2 #post-h { "Post" }
+                    form data-call="collab.post" {
+                        input type="hidden" name="collab" value=(c.id);
+                        label for="post-text" { "Message to the members" }
+                        textarea #post-text name="text" rows="2" required {}
+                        button type="submit" { "Post" }
+                        (form_status())
+                    }
+                }
+                section aria-labelledby="invite-h" {
+                    h2 #invite-h { "Invite" }
+                    form data-call="collab.invite" {
+                        input type="hidden" name="collab" value=(c.id);
+                        label for="invite-peer" { "Peer id" }
+                        input #invite-peer name="peer" type="text" required;
+                        button type="submit" { "Invite" }
+                        (form_status())
+                    }
+                }
+                section aria-labelledby="close-h" {
+                    h2 #close-h { "Close" }
+                    form data-call="collab.close" {
+                        input type="hidden" name="collab" value=(c.id);
+                        label for="close-summary" { "Summary" }
+                        textarea #close-summary name="summary" rows="2" required {}
+                        button type="submit" { "Close the collaboration" }
+                        (form_status())
+                    }
+                }
+            }
+            @if c.closed && c.member {
+                section #vouch aria-labelledby="vouch-h" {
+                    h2 #vouch-h { "Vouch" }
+                    p { "Say what each member did well (or not): your attestation counts in everyone's trust, because this closed collaboration backs it." }
+                    @for m in c.members.iter().filter(|m| Some(**m) != names.me) {
+                        @let mine: Vec<_> = given.iter().flat_map(|a| &a.attestations).filter(|a| a.subject == *m && a.collab == c.id).collect();
+                        h3 { (names.label(m)) }
+                        @for a in &mine { p.attested { "You vouched: " (a.skill) " " (format!("{:+}", a.score)) @if !a.note.is_empty() { " — " (a.note) } } }
+                        form data-call="vouch" {
+                            input type="hidden" name="peer" value=(m);
+                            input type="hidden" name="collab" value=(c.id);
+                            label for={ "v-skill-" (m) } { "Skill" }
+                            input id={ "v-skill-" (m) } name="skill" type="text" required;
+                            label for={ "v-score-" (m) } { "Score (−5 to 5, not 0)" }
+                            input id={ "v-score-" (m) } name="score" type="number" min="-5" max="5" value="5" required;
+                            label for={ "v-note-" (m) } { "Note" }
+                            input id={ "v-note-" (m) } name="note" type="text";
+                            button type="submit" { "Vouch for " (names.label(m)) }
+                            (form_status())
+                        }
+                    }
+                }
+            }
+            }
+        },
+    };
+    layout(&title, "/collabs", session, body)
+}
+
+/// Inbox: direct messages received and sent; reply.
+pub async fn inbox<H: Handle>(app: &App<H>, session: &Session) -> Markup {
+    let inbox = app
+        .call::<Inbox>("inbox", json!({ "include_sent": true }))
+        .await;
+    let keys: Vec<_> = inbox
+        .iter()
+        .flat_map(|i| &i.messages)
+        .flat_map(|m| [m.from, m.to])
+        .collect();
+    let names = Names::resolve(app, keys).await;
+    let body = html! {
+        section #messages data-live aria-label="Messages" {
+            @match &inbox {
+                Err(e) => (failure(e)),
+                Ok(i) if i.messages.is_empty() => p { "No messages." },
+                Ok(i) => ol.cards {
+                    @for m in &i.messages {
+                        li.card.message {
+                            p.meta { (names.link(&m.from)) " → " (names.link(&m.to)) " · " (relative(m.at)) }
+                            p { (m.text) }
+                            @if Some(m.from) != names.me {
+                                form data-call="msg" {
+                                    input type="hidden" name="peer" value=(m.from);
+                                    label for={ "reply-" (m.id) } { "Reply to " (names.label(&m.from)) }
+                                    input id={ "reply-" (m.id) } name="text" type="text" required;
+                                    button type="submit" { "Reply" }
+                                    (form_status())
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        section aria-labelledby="new-h" {
+            h2 #new-h { "New message" }
+            form data-call="msg" {
+                label for="new-peer" { "Peer id" }
+                input #new-peer name="peer" type="text" required;
+                label for="new-text" { "Message" }
+                textarea #new-text name="text" rows="2" required {}
+                button type="submit" { "Send" }
+                (form_status())
+            }
+        }
+    };
+    layout("Inbox", "/inbox", session, body)
+}

@@ -1,0 +1,402 @@
+//! The HTTP surface: the guard every request passes, the pages, `/call/<method>`, the event
+//! stream and the embedded assets.
+
+use super::auth::{self, Refusal, Session, Sessions};
+use super::pages;
+use super::{LoginToken, WebContext};
+use crate::control::{Call, CallError, ErrorCode, Event, Handle};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{self, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use futures::StreamExt as _;
+use include_dir::{include_dir, Dir};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// The CSS and the script, embedded at build time.
+static ASSETS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/src/web/assets");
+
+/// Events kept for the overview's "last events" panel.
+pub const RECENT_EVENTS: usize = 20;
+/// Largest `/call` body accepted, in bytes (the control socket's default line limit).
+pub const MAX_CALL_BYTES: usize = guild_core::control::DEFAULT_MAX_REQUEST_BYTES;
+
+/// Most event streams open at once (a few tabs of a few browsers); more get 503, so a runaway
+/// page cannot hold an unbounded number of subscriptions.
+pub const MAX_EVENT_STREAMS: usize = 32;
+
+/// Methods the page may not call through `/call`: `subscribe` is the event stream (`/events`).
+const NOT_CALLABLE: &[&str] = &["subscribe"];
+
+/// Everything a request handler needs.
+pub struct App<H> {
+    /// The node, as the control socket sees it.
+    pub handle: H,
+    token: LoginToken,
+    sessions: Sessions,
+    /// Settings the pages show.
+    pub context: WebContext,
+    cancel: CancellationToken,
+    /// The last [`RECENT_EVENTS`] events, newest last.
+    recent: Arc<Mutex<VecDeque<Event>>>,
+    /// One permit per open event stream.
+    streams: Arc<tokio::sync::Semaphore>,
+}
+
+impl<H: Handle> App<H> {
+    /// Calls a method by name with JSON params, exactly as the control socket would decode
+    /// them, and decodes the result.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<T, CallError> {
+        let value = self.call_value(method, Some(params)).await?;
+        serde_json::from_value(value).map_err(CallError::internal)
+    }
+
+    async fn call_value(&self, method: &str, params: Option<Value>) -> Result<Value, CallError> {
+        if NOT_CALLABLE.contains(&method) {
+            return Err(CallError::new(
+                ErrorCode::MethodNotFound,
+                format!("`{method}` is not available here; the page streams events from /events"),
+            ));
+        }
+        let call = Call::from_parts(method, params).map_err(|e| match e {
+            guild_core::control::CallParseError::UnknownMethod(_) => {
+                CallError::new(ErrorCode::MethodNotFound, e.to_string())
+            }
+            other => CallError::invalid_params(other.to_string()),
+        })?;
+        self.handle.call(call).await
+    }
+
+    /// The last events, oldest first.
+    pub fn recent_events(&self) -> Vec<Event> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.iter().cloned().collect()
+    }
+}
+
+type Shared<H> = Arc<App<H>>;
+
+/// The dashboard's routes behind the guard.
+pub fn router<H: Handle>(
+    handle: H,
+    token: LoginToken,
+    context: WebContext,
+    cancel: CancellationToken,
+) -> Router {
+    let recent = Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_EVENTS)));
+    tokio::spawn(keep_recent(
+        handle.subscribe(),
+        recent.clone(),
+        cancel.clone(),
+    ));
+    let app = Arc::new(App {
+        handle,
+        token,
+        sessions: Sessions::default(),
+        context,
+        cancel,
+        recent,
+        streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
+    });
+    Router::new()
+        .route("/", get(overview::<H>))
+        .route("/profile", get(profile::<H>))
+        .route("/find", get(find::<H>))
+        .route("/member/{peer}", get(member::<H>))
+        .route("/needs", get(needs::<H>))
+        .route("/collabs", get(collabs::<H>))
+        .route("/collabs/{id}", get(collab::<H>))
+        .route("/trust", get(trust::<H>))
+        .route("/inbox", get(inbox::<H>))
+        .route("/events", get(events::<H>))
+        .route("/call/{method}", post(call::<H>))
+        .route("/login", get(login::<H>))
+        .route("/assets/{*path}", get(asset))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), guard::<H>))
+        .with_state(app)
+}
+
+/// Keeps the last events for the overview, until cancelled.
+async fn keep_recent(
+    mut events: broadcast::Receiver<Event>,
+    recent: Arc<Mutex<VecDeque<Event>>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            () = cancel.cancelled() => return,
+            e = events.recv() => e,
+        };
+        match event {
+            Ok(e) => {
+                let mut r = recent.lock().unwrap_or_else(|p| p.into_inner());
+                if r.len() == RECENT_EVENTS {
+                    r.pop_front();
+                }
+                r.push_back(e);
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Checks `Host`, the session and (for changes) JSON + `Origin` + CSRF; adds the security
+/// headers to every answer.
+async fn guard<H: Handle>(State(app): State<Shared<H>>, mut req: Request, next: Next) -> Response {
+    let mut response = match admit(&app, &mut req) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refuse(refusal),
+    };
+    let h = response.headers_mut();
+    let set = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in set {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn admit<H>(app: &App<H>, req: &mut Request) -> Result<(), Refusal> {
+    let host = auth::check_host(req.headers())?.to_string();
+    if req.uri().path() == "/login" {
+        return Ok(());
+    }
+    let session = auth::cookie(req.headers(), &auth::cookie_name(port_of(&host)))
+        .and_then(|id| app.sessions.get(id))
+        .ok_or(Refusal::NoSession)?;
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        auth::check_change(req.method(), req.headers(), &host, &session)?;
+    }
+    req.extensions_mut().insert(session);
+    Ok(())
+}
+
+/// The port in a `Host` value (80 when none is given).
+fn port_of(host: &str) -> u16 {
+    host.rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(80)
+}
+
+fn refuse(refusal: Refusal) -> Response {
+    let status = match refusal {
+        Refusal::NoSession => StatusCode::UNAUTHORIZED,
+        Refusal::Host => StatusCode::MISDIRECTED_REQUEST,
+        Refusal::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Refusal::Method => StatusCode::METHOD_NOT_ALLOWED,
+        Refusal::Origin | Refusal::Csrf => StatusCode::FORBIDDEN,
+    };
+    (status, pages::refusal(&refusal.to_string())).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// Exchanges the login token for a session cookie, then goes to the overview (dropping the
+/// token from the address bar and the history).
+async fn login<H: Handle>(
+    State(app): State<Shared<H>>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    if !app.token.matches(&q.token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            pages::refusal("this login link is not valid (the daemon makes a new one at every start): run `guild web` again"),
+        )
+            .into_response();
+    }
+    let port = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(port_of)
+        .unwrap_or(80);
+    let id = app.sessions.open();
+    let mut response = Redirect::to("/").into_response();
+    if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(port, &id)) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `POST /call/<method>`: the method's params as a JSON body; answers the result, or
+/// `{"error": {"code", "message"}}` with an HTTP status that fits.
+async fn call<H: Handle>(
+    State(app): State<Shared<H>>,
+    Path(method): Path<String>,
+    body: Bytes,
+) -> Response {
+    if body.len() > MAX_CALL_BYTES {
+        return call_error(CallError::new(
+            ErrorCode::RequestTooLarge,
+            format!("the request exceeds {MAX_CALL_BYTES} bytes"),
+        ));
+    }
+    let params = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return call_error(CallError::new(
+                    ErrorCode::ParseError,
+                    format!("the body is not JSON: {e}"),
+                ))
+            }
+        }
+    };
+    match app.call_value(&method, params).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => call_error(e),
+    }
+}
+
+fn call_error(e: CallError) -> Response {
+    let status = match e.code {
+        ErrorCode::ParseError | ErrorCode::InvalidRequest | ErrorCode::InvalidParams => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::MethodNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::PeerUnreachable => StatusCode::BAD_GATEWAY,
+        ErrorCode::Unavailable | ErrorCode::ShuttingDown | ErrorCode::Busy => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Internal | ErrorCode::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, Json(serde_json::json!({ "error": e }))).into_response()
+}
+
+/// `GET /events`: the node's events as server-sent events (one JSON object per `data:`), until
+/// the browser goes away or the daemon stops. A subscriber that falls behind is told how many
+/// events it missed, as on the control socket.
+async fn events<H: Handle>(State(app): State<Shared<H>>) -> Response {
+    let Ok(permit) = app.streams.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::refusal("too many open event streams; close a tab"),
+        )
+            .into_response();
+    };
+    let rx = app.handle.subscribe();
+    // The permit lives as long as the stream.
+    let stream = futures::stream::unfold((rx, permit), |(mut rx, permit)| async move {
+        let event = match rx.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(n)) => Event::EventsDropped { count: n },
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((event, (rx, permit)))
+    })
+    .map(|event| {
+        let sse = sse::Event::default().event(event.kind());
+        Ok::<_, Infallible>(
+            sse.json_data(&event)
+                .unwrap_or_else(|_| sse::Event::default()),
+        )
+    })
+    .take_until(app.cancel.clone().cancelled_owned());
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    let Some(file) = ASSETS.get_file(&path) else {
+        return not_found().await;
+    };
+    let mime = match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    };
+    ([(header::CONTENT_TYPE, mime)], file.contents()).into_response()
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, pages::refusal("no such page")).into_response()
+}
+
+async fn overview<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {
+    pages::overview(&app, &s).await.into_response()
+}
+
+async fn profile<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {
+    pages::profile(&app, &s).await.into_response()
+}
+
+async fn find<H: Handle>(
+    State(app): State<Shared<H>>,
+    s: Extension<Session>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    pages::find(&app, &s, &q).await.into_response()
+}
+
+async fn member<H: Handle>(
+    State(app): State<Shared<H>>,
+    s: Extension<Session>,
+    Path(peer): Path<String>,
+) -> Response {
+    pages::member(&app, &s, &peer).await.into_response()
+}
+
+async fn needs<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {
+    pages::needs(&app, &s).await.into_response()
+}
+
+async fn collabs<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {
+    pages::collabs(&app, &s).await.into_response()
+}
+
+async fn collab<H: Handle>(
+    State(app): State<Shared<H>>,
+    s: Extension<Session>,
+    Path(id): Path<String>,
+) -> Response {
+    pages::collab(&app, &s, &id).await.into_response()
+}
+
+async fn trust<H: Handle>(
+    State(app): State<Shared<H>>,
+    s: Extension<Session>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    pages::trust(&app, &s, &q).await.into_response()
+}
+
+async fn inbox<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {
+    pages::inbox(&app, &s).await.into_response()
+}

@@ -1,0 +1,220 @@
+//! The dashboard's router in-process, over a fake node: the page's calls are the control
+//! socket's calls (same decoding, same errors), and events reach `/events`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::routes::router;
+use super::{LoginToken, WebContext};
+use crate::control::{Call, CallError, Event, Handle};
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use futures::StreamExt as _;
+use guild_core::control::{to_result, IndexSizes, Peers, Status};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+const HOST: &str = "127.0.0.1:7878";
+
+#[derive(Clone)]
+struct Fake {
+    calls: Arc<Mutex<Vec<Call>>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Handle for Fake {
+    async fn call(&self, call: Call) -> Result<Value, CallError> {
+        self.calls.lock().unwrap().push(call.clone());
+        match call {
+            Call::Status => to_result(&Status {
+                peer_id: "12D3KooWNW98jY6oC8EEaFFbYCc24HPRaNAJaEY7eiAvspiAgFak".into(),
+                version: "0".into(),
+                community: "main".into(),
+                pid: 1,
+                listen_addrs: vec![],
+                external_addrs: vec![],
+                connected_peers: 0,
+                index: IndexSizes::default(),
+                uptime_secs: 1,
+                web: None,
+            }),
+            Call::Peers => to_result(&Peers { peers: vec![] }),
+            Call::Ask(_) => Err(CallError::unavailable("the network is not ready")),
+            _ => Ok(Value::Null),
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
+struct Harness {
+    app: Router,
+    fake: Fake,
+    cookie: String,
+    csrf: String,
+    _cancel: tokio_util::sync::DropGuard,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let token = LoginToken::create(dir.path()).unwrap();
+    let fake = Fake {
+        calls: Arc::default(),
+        events: broadcast::channel(16).0,
+    };
+    let cancel = CancellationToken::new();
+    let app = router(
+        fake.clone(),
+        token.clone(),
+        WebContext::default(),
+        cancel.clone(),
+    );
+    let login = Request::get(format!("/login?token={}", token.as_str()))
+        .header(header::HOST, HOST)
+        .body(Body::empty())
+        .unwrap();
+    let r = app.clone().oneshot(login).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()[header::SET_COOKIE].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("guild_session_7878="), "{cookie}");
+    let page = Request::get("/")
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &cookie)
+        .body(Body::empty())
+        .unwrap();
+    let r = app.clone().oneshot(page).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    let csrf = html
+        .split("name=\"guild-csrf\" content=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    Harness {
+        app,
+        fake,
+        cookie,
+        csrf,
+        _cancel: cancel.drop_guard(),
+    }
+}
+
+impl Harness {
+    async fn call(&self, method: &str, body: &str) -> (StatusCode, Value) {
+        let req = Request::post(format!("/call/{method}"))
+            .header(header::HOST, HOST)
+            .header(header::COOKIE, &self.cookie)
+            .header(header::ORIGIN, format!("http://{HOST}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-guild-csrf", &self.csrf)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let r = self.app.clone().oneshot(req).await.unwrap();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn calls_are_decoded_as_the_control_socket_decodes_them() {
+    let h = harness().await;
+    let (status, v) = h
+        .call("find", r#"{"skills":["  KiCad "],"text":" pcb "}"#)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let last = h.fake.calls.lock().unwrap().last().cloned().unwrap();
+    let expected = Call::from_parts(
+        "find",
+        Some(serde_json::json!({"skills":["kicad"],"text":"pcb"})),
+    )
+    .unwrap();
+    assert_eq!(last, expected);
+
+    // The socket's errors, with fitting HTTP statuses.
+    let (status, v) = h.call("find", r#"{"skils":["kicad"]}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    let (status, v) = h.call("nonsense", "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], -32601, "{v}");
+    let (status, v) = h.call("subscribe", "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    let (status, v) = h.call("ask", r#"{"text":"x","skills":["kicad"]}"#).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(v["error"]["message"], "the network is not ready");
+    let (status, v) = h.call("status", "not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], -32700, "{v}");
+}
+
+#[tokio::test]
+async fn events_are_streamed_as_server_sent_events() {
+    let h = harness().await;
+    let req = Request::get("/events")
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &h.cookie)
+        .body(Body::empty())
+        .unwrap();
+    let r = h.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = r.into_body().into_data_stream();
+    h.fake
+        .events
+        .send(Event::PeerDisconnected {
+            peer: "12D3KooWNW98jY6oC8EEaFFbYCc24HPRaNAJaEY7eiAvspiAgFak".into(),
+        })
+        .unwrap();
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), body.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(chunk.to_vec()).unwrap();
+    assert!(text.contains("event: peer.disconnected"), "{text}");
+    assert!(
+        text.contains(r#"data: {"event":"peer.disconnected","peer":"12D3KooW"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn every_page_renders_against_a_node_with_nothing_in_it() {
+    let h = harness().await;
+    for path in [
+        "/",
+        "/profile",
+        "/find",
+        "/find?skills=kicad",
+        "/needs",
+        "/collabs",
+        "/trust",
+        "/inbox",
+        "/assets/app.js",
+        "/assets/app.css",
+    ] {
+        let req = Request::get(path)
+            .header(header::HOST, HOST)
+            .header(header::COOKIE, &h.cookie)
+            .body(Body::empty())
+            .unwrap();
+        let r = h.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(
+            r.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'"),
+            "{path}"
+        );
+    }
+}

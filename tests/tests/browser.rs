@@ -1,0 +1,617 @@
+//! The web dashboard in a real headless Chromium, driven over WebDriver (fantoccini +
+//! chromedriver), against two real daemons on 127.0.0.1 (mDNS off).
+//!
+//! Ada and Bram each log in with the link `guild web` prints, fill in their profiles, and then,
+//! entirely in the browser: Ada finds Bram by skill and opens his trust explanation; asks for
+//! help; Bram's needs board shows the need arriving live; he offers; Ada's board shows the
+//! offer arriving live; she accepts, which opens the collaboration; both post; Ada closes it
+//! with a summary and vouches for Bram; Bram's own page shows the attestation arriving live, and
+//! Ada's shows his attestation for her arriving live; Ada's trust page draws the path to Bram. "Live" is checked: a marker set in the page before
+//! is still there once the content has arrived, so the page was not reloaded.
+//!
+//! Every wait polls the DOM under a deadline. Screenshots go to `<target dir>/screenshots/`.
+//! Chromium and chromedriver must be installed (`.ci/run` installs Debian's `chromium` and
+//! `chromium-driver`); without them this test fails and says how to install them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestDaemon, WAIT};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Pause between two looks at the page while waiting for a condition.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Where the Debian packages put the browser and its driver, and the names on PATH.
+const CHROMIUM: &[&str] = &[
+    "/usr/bin/chromium",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+];
+const CHROMEDRIVER: &[&str] = &["/usr/bin/chromedriver", "chromedriver"];
+
+fn which(candidates: &[&str]) -> Option<PathBuf> {
+    for c in candidates {
+        let p = Path::new(c);
+        if p.is_absolute() {
+            if p.exists() {
+                return Some(p.to_path_buf());
+            }
+            continue;
+        }
+        let path = std::env::var_os("PATH")?;
+        for dir in std::env::split_paths(&path) {
+            let full = dir.join(c);
+            if full.exists() {
+                return Some(full);
+            }
+        }
+    }
+    None
+}
+
+/// A chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    url: String,
+    _child: tokio::process::Child,
+    profiles: tempfile::TempDir,
+    chromium: PathBuf,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let hint = "the browser tests need Chromium and ChromeDriver: \
+                    `apt-get install chromium chromium-driver` (Debian; .ci/run installs them)";
+        let chromium = which(CHROMIUM).unwrap_or_else(|| panic!("chromium not found: {hint}"));
+        let driver =
+            which(CHROMEDRIVER).unwrap_or_else(|| panic!("chromedriver not found: {hint}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new(driver)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT;
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        loop {
+            if let Ok(r) = http.get(format!("{url}/status")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer on {url}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+        Driver {
+            url,
+            _child: child,
+            profiles: tempfile::tempdir().unwrap(),
+            chromium,
+        }
+    }
+
+    /// A new headless browser with its own profile directory.
+    async fn browser(&self, name: &str) -> Client {
+        let dir = self.profiles.path().join(name);
+        let args = json!([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1000",
+            format!("--user-data-dir={}", dir.display()),
+        ]);
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": self.chromium, "args": args }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a WebDriver session")
+    }
+}
+
+/// Where screenshots go: `<target dir>/screenshots/`.
+fn screenshot_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .unwrap();
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(b: &Client, name: &str) {
+    let png = b.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits until an element matching `css` contains `text` (or exists, for an empty `text`).
+async fn wait_text(b: &Client, css: &str, text: &str) -> fantoccini::elements::Element {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(elements) = b.find_all(Locator::Css(css)).await {
+            for e in elements {
+                if let Ok(t) = e.text().await {
+                    if t.contains(text) {
+                        return e;
+                    }
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            let body = match b.find(Locator::Css("main")).await {
+                Ok(m) => m.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            panic!("no `{css}` containing {text:?} within {WAIT:?}; the page shows:\n{body}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Types into the field `css` (cleared first).
+async fn fill(b: &Client, css: &str, text: &str) {
+    let e = b
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no {css}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(b: &Client, css: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no {css}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Marks the page, to tell later that it was updated in place rather than reloaded.
+async fn mark(b: &Client) {
+    b.execute("window.guildMark = 'still here'; return true;", vec![])
+        .await
+        .unwrap();
+}
+
+async fn assert_not_reloaded(b: &Client, what: &str) {
+    let v = b
+        .execute("return window.guildMark || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        v,
+        json!("still here"),
+        "{what} arrived by reloading the page, not live"
+    );
+}
+
+/// Waits until the page's event stream is open, so nothing sent afterwards is missed.
+async fn wait_live(b: &Client) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = b
+            .execute("return document.body.dataset.live || null;", vec![])
+            .await
+            .unwrap();
+        if v == json!("open") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the event stream did not open");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A `guild … --json` command that must succeed (setting the stage outside the browser).
+async fn cli(d: &TestDaemon, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    d.guild_json(&args).await
+}
+
+/// Polls `check` until it holds, under [`WAIT`].
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The login link of a daemon, from `guild web --json`.
+async fn login_url(d: &TestDaemon) -> (String, String) {
+    let v: Value = d.guild_json(&["web", "--json"]).await;
+    (
+        v["url"].as_str().unwrap().to_string(),
+        v["login_url"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Sets name and one skill on the profile page.
+async fn set_profile(b: &Client, base: &str, name: &str, skill: Option<(&str, &str)>) {
+    b.goto(&format!("{base}profile")).await.unwrap();
+    fill(b, "#name", name).await;
+    click(b, "form:has(#name) button[type=submit]").await;
+    wait_text(b, "#profile-summary", name).await;
+    if let Some((tag, level)) = skill {
+        fill(b, "#skill-tag", tag).await;
+        b.find(Locator::Css(&format!("#skill-level option[value={level}]")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(b, "form:has(#skill-tag) button[type=submit]").await;
+        wait_text(b, "#skill-list", &format!("{tag} — {level}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_work_together_entirely_in_the_browser() {
+    let driver = Driver::start().await;
+    let ada_node = TestDaemon::start(&[]).await;
+    let dial = ada_node.dial_addr().await;
+    let bram_node = TestDaemon::start(&["--bootstrap", &dial]).await;
+    let bram_id = bram_node.status().await.peer_id;
+    let ada_id = ada_node.status().await.peer_id;
+
+    let ada = driver.browser("ada").await;
+    let bram = driver.browser("bram").await;
+    let (ada_base, ada_login) = login_url(&ada_node).await;
+    let (bram_base, bram_login) = login_url(&bram_node).await;
+    ada.goto(&ada_login).await.unwrap();
+    wait_text(&ada, "h1", "Overview").await;
+    bram.goto(&bram_login).await.unwrap();
+    wait_text(&bram, "h1", "Overview").await;
+
+    set_profile(&ada, &ada_base, "Ada", Some(("pcb-design", "advanced"))).await;
+    set_profile(&bram, &bram_base, "Bram", Some(("kicad", "expert"))).await;
+
+    // Find: Ada searches until Bram's profile has reached her node, then opens his page.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        ada.goto(&format!("{ada_base}find?skills=kicad"))
+            .await
+            .unwrap();
+        wait_text(&ada, "h1", "Find").await;
+        if let Ok(row) = ada.find(Locator::Css("#results a.member")).await {
+            if row.text().await.unwrap_or_default().contains("Bram") {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Bram never showed up in Ada's search"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    wait_text(&ada, "#results td", "kicad at expert").await;
+    shot(&ada, "find").await;
+    click(&ada, "#results a.member").await;
+    wait_text(&ada, "h1", "Bram").await;
+    wait_text(&ada, "main", "Your trust in Bram").await;
+
+    // Ask: Bram watches his needs board; Ada asks.
+    bram.goto(&format!("{bram_base}needs")).await.unwrap();
+    wait_live(&bram).await;
+    mark(&bram).await;
+    ada.goto(&format!("{ada_base}needs")).await.unwrap();
+    wait_live(&ada).await;
+    fill(&ada, "#ask-text", "Review my KiCad layout").await;
+    fill(&ada, "#ask-skills", "kicad").await;
+    click(&ada, "#ask button[type=submit]").await;
+    wait_text(&ada, "#my-needs", "Review my KiCad layout").await;
+    mark(&ada).await;
+
+    // The need arrives on Bram's board live; he offers.
+    wait_text(&bram, "#matching .card", "Review my KiCad layout").await;
+    assert_not_reloaded(&bram, "the need").await;
+    shot(&bram, "needs-live").await;
+    fill(
+        &bram,
+        "#matching textarea[name=text]",
+        "I can review it tonight",
+    )
+    .await;
+    click(&bram, "#matching button[type=submit]").await;
+    wait_text(&bram, "#my-offers", "I can review it tonight").await;
+
+    // The offer arrives on Ada's board live; she accepts, which opens the collaboration.
+    wait_text(&ada, "#my-needs .offer", "I can review it tonight").await;
+    assert_not_reloaded(&ada, "the offer").await;
+    shot(&ada, "needs-offer").await;
+    click(&ada, "#my-needs .offer button[type=submit]").await;
+    wait_text(&ada, "h2", "Members").await;
+    let collab_url = ada.current_url().await.unwrap().to_string();
+    let collab_id = collab_url.rsplit('/').next().unwrap().to_string();
+
+    // Post: Ada, then Bram on his copy of the collaboration.
+    fill(&ada, "#post-text", "Schematic attached").await;
+    click(&ada, "form:has(#post-text) button[type=submit]").await;
+    wait_text(&ada, "#log", "Schematic attached").await;
+    bram.goto(&format!("{bram_base}collabs")).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if bram
+            .find(Locator::Css(&format!("a[href='/collabs/{collab_id}']")))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the collaboration never reached Bram"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    click(&bram, &format!("a[href='/collabs/{collab_id}']")).await;
+    wait_text(&bram, "#log", "Schematic attached").await;
+    wait_live(&bram).await;
+    mark(&bram).await;
+    fill(&bram, "#post-text", "Looks good; two nets to reroute").await;
+    click(&bram, "form:has(#post-text) button[type=submit]").await;
+    wait_text(&ada, "#log", "Looks good; two nets to reroute").await;
+
+    // Close with a summary; Bram's page follows live.
+    fill(&ada, "#close-summary", "Layout reviewed and shipped").await;
+    click(&ada, "form:has(#close-summary) button[type=submit]").await;
+    wait_text(&ada, "#closed-note", "closed").await;
+    wait_text(&bram, "#log", "Layout reviewed and shipped").await;
+    assert_not_reloaded(&bram, "the close").await;
+
+    // Bram watches his own page; Ada vouches for him.
+    bram.goto(&format!("{bram_base}member/{bram_id}"))
+        .await
+        .unwrap();
+    wait_text(&bram, "#member-attestations", "None known").await;
+    wait_live(&bram).await;
+    mark(&bram).await;
+    fill(&ada, "#vouch input[name=skill]", "kicad").await;
+    fill(&ada, "#vouch input[name=note]", "clean layout, fast").await;
+    click(&ada, "#vouch button[type=submit]").await;
+    wait_text(&ada, "#vouch .attested", "You vouched: kicad +5").await;
+    shot(&ada, "collaboration").await;
+    wait_text(
+        &bram,
+        "#member-attestations .attestation",
+        "clean layout, fast",
+    )
+    .await;
+    assert_not_reloaded(&bram, "the attestation").await;
+    shot(&bram, "attestation-live").await;
+
+    // And the other way round: Bram vouches for Ada, whose own page shows it arrive.
+    ada.goto(&format!("{ada_base}member/{ada_id}"))
+        .await
+        .unwrap();
+    wait_text(&ada, "#member-attestations", "None known").await;
+    wait_live(&ada).await;
+    mark(&ada).await;
+    bram.goto(&format!("{bram_base}collabs/{collab_id}"))
+        .await
+        .unwrap();
+    fill(&bram, "#vouch input[name=skill]", "pcb-design").await;
+    fill(&bram, "#vouch input[name=score]", "4").await;
+    fill(&bram, "#vouch input[name=note]", "clear brief").await;
+    click(&bram, "#vouch button[type=submit]").await;
+    wait_text(&bram, "#vouch .attested", "You vouched: pcb-design +4").await;
+    wait_text(&ada, "#member-attestations .attestation", "clear brief").await;
+    assert_not_reloaded(&ada, "Bram's attestation").await;
+
+    // Inbox: Bram writes to Ada from her page; her inbox shows it arrive; she replies.
+    ada.goto(&format!("{ada_base}inbox")).await.unwrap();
+    wait_text(&ada, "#messages", "No messages").await;
+    wait_live(&ada).await;
+    mark(&ada).await;
+    bram.goto(&format!("{bram_base}member/{ada_id}"))
+        .await
+        .unwrap();
+    fill(&bram, "#m-text", "Thanks for the clear brief!").await;
+    click(&bram, "form:has(#m-text) button[type=submit]").await;
+    wait_text(&bram, "form:has(#m-text) .form-status", "Done").await;
+    wait_text(&ada, "#messages .message", "Thanks for the clear brief!").await;
+    assert_not_reloaded(&ada, "Bram's message").await;
+    fill(&ada, "#messages .message input[name=text]", "Any time.").await;
+    click(&ada, "#messages .message button[type=submit]").await;
+    wait_text(&ada, "#messages", "Any time.").await;
+    bram.goto(&format!("{bram_base}inbox")).await.unwrap();
+    wait_text(&bram, "#messages", "Any time.").await;
+
+    // Withdraw: a need Ada no longer has leaves Bram's board too.
+    bram.goto(&format!("{bram_base}needs")).await.unwrap();
+    wait_live(&bram).await;
+    ada.goto(&format!("{ada_base}needs")).await.unwrap();
+    fill(&ada, "#ask-text", "Laser-cut a front panel").await;
+    fill(&ada, "#ask-skills", "kicad").await;
+    click(&ada, "#ask button[type=submit]").await;
+    let card = "#my-needs .card:has(.need-text)";
+    wait_text(&ada, card, "Laser-cut a front panel").await;
+    wait_text(&bram, "#matching .card", "Laser-cut a front panel").await;
+    mark(&bram).await;
+    let withdraw = ada.find_all(Locator::Css("#my-needs .card")).await.unwrap();
+    let mut clicked = false;
+    for c in withdraw {
+        if c.text().await.unwrap().contains("Laser-cut a front panel") {
+            c.find(Locator::Css("form[data-call='need.withdraw'] button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            clicked = true;
+            break;
+        }
+    }
+    assert!(clicked, "no withdraw button on Ada's need");
+    until(
+        "the withdrawn need leaves Ada's and Bram's boards",
+        || async {
+            let gone = |b: &Client, css: &'static str| {
+                let b = b.clone();
+                async move {
+                    match b.find(Locator::Css(css)).await {
+                        Ok(e) => !e.text().await.unwrap_or_default().contains("Laser-cut"),
+                        Err(_) => false,
+                    }
+                }
+            };
+            gone(&ada, "#my-needs").await && gone(&bram, "#matching").await
+        },
+    )
+    .await;
+    assert_not_reloaded(&bram, "the withdrawal").await;
+
+    // A third member, Cleo, works with Bram (set up with the CLI), so that Ada's trust in Cleo
+    // runs through Bram: the graph then has a real path to draw.
+    let cleo_node = TestDaemon::start(&["--bootstrap", &dial]).await;
+    let cleo_id = cleo_node.status().await.peer_id;
+    cli(&cleo_node, &["profile", "set", "--name", "Cleo"]).await;
+    cli(
+        &cleo_node,
+        &["profile", "skill", "add", "kicad", "--level", "advanced"],
+    )
+    .await;
+    let asked = cli(
+        &bram_node,
+        &[
+            "ask",
+            "Second pair of eyes on the layout",
+            "--skill",
+            "kicad",
+        ],
+    )
+    .await;
+    let need = asked["need"]["id"].as_str().unwrap().to_string();
+    until("Cleo sees Bram's need", || async {
+        let v = cli(&cleo_node, &["needs", "--matching"]).await;
+        v["needs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == need.as_str())
+    })
+    .await;
+    let offer = cli(&cleo_node, &["offer", &need, "Happy to"]).await;
+    let offer_id = offer["id"].as_str().unwrap().to_string();
+    until("Bram receives Cleo's offer", || async {
+        let v = cli(&bram_node, &["offers"]).await;
+        v["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == offer_id.as_str())
+    })
+    .await;
+    let second = cli(&bram_node, &["accept", &offer_id]).await;
+    let second_id = second["id"].as_str().unwrap().to_string();
+    cli(
+        &bram_node,
+        &["collab", "close", &second_id, "--summary", "checked"],
+    )
+    .await;
+    cli(
+        &bram_node,
+        &[
+            "vouch", &cleo_id, "--skill", "kicad", "--score", "4", "--collab", &second_id,
+        ],
+    )
+    .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        ada.goto(&format!("{ada_base}trust?peer={cleo_id}&skill=kicad"))
+            .await
+            .unwrap();
+        wait_text(&ada, "h1", "Trust").await;
+        if let Ok(svg) = ada.find(Locator::Css("svg.trust-graph")).await {
+            let text = svg.text().await.unwrap_or_default();
+            if text.contains("Bram") && text.contains("Cleo") {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Ada's trust in Cleo never ran through Bram"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    wait_text(&ada, "table.paths", "me → Bram → Cleo").await;
+    shot(&ada, "trust-path").await;
+
+    // Trust: Ada's explanation of Bram draws the path from her to him, beside the table.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        ada.goto(&format!("{ada_base}trust?peer={bram_id}&skill=kicad"))
+            .await
+            .unwrap();
+        wait_text(&ada, "h1", "Trust").await;
+        if ada.find(Locator::Css("svg.trust-graph")).await.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Ada's trust in Bram never got a supporting path"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    wait_text(&ada, "table.contributors", "me").await;
+    wait_text(&ada, "svg.trust-graph", "Bram").await;
+    shot(&ada, "trust").await;
+
+    // The overview, and the needs board at phone width.
+    ada.goto(&ada_base).await.unwrap();
+    wait_text(&ada, "#peers", "Bram").await;
+    shot(&ada, "overview").await;
+    bram.set_window_size(390, 844).await.unwrap();
+    bram.goto(&format!("{bram_base}needs")).await.unwrap();
+    wait_text(&bram, "h1", "Needs").await;
+    shot(&bram, "needs-phone").await;
+    let overflow = bram
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow,
+        json!(true),
+        "the needs board scrolls sideways at phone width"
+    );
+
+    ada.close().await.unwrap();
+    bram.close().await.unwrap();
+}
