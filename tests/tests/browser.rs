@@ -303,9 +303,7 @@ async fn two_members_work_together_entirely_in_the_browser() {
     // Find: Ada searches until Bram's profile has reached her node, then opens his page.
     let deadline = Instant::now() + WAIT;
     loop {
-        ada.goto(&format!("{ada_base}find?skills=kicad"))
-            .await
-            .unwrap();
+        ada.goto(&format!("{ada_base}find?q=kicad")).await.unwrap();
         wait_text(&ada, "h1", "Find").await;
         if let Ok(row) = ada.find(Locator::Css("#results a.member")).await {
             if row.text().await.unwrap_or_default().contains("Bram") {

@@ -83,11 +83,19 @@ impl Handle for Fake {
                     resources: vec![],
                     score: 0.875,
                     trust: None,
+                    stranger: true,
+                    matched: vec![guild_core::control::MatchedTerm {
+                        word: "rust".into(),
+                        field: "skill".into(),
+                        term: "rust".into(),
+                        how: "exact".into(),
+                    }],
+                    factors: None,
                     last_seen: None,
                     source: Source::Local,
                 }],
                 suggestions: vec![TagSuggestion {
-                    tag: tag("embeded"),
+                    tag: "embeded".into(),
                     did_you_mean: vec![tag("embedded")],
                 }],
                 dht_queried: false,
@@ -233,14 +241,22 @@ async fn find_shows_matches_and_suggestions() {
         .await;
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("0.88") && out.contains("Ada") && out.contains("rust (expert)"),
+        out.contains("0.88") && out.contains("Ada") && out.contains("rust (exact, expert)"),
         "{out}"
     );
-    assert!(out.contains("`embeded`: did you mean embedded?"), "{out}");
+    assert!(
+        out.contains("stranger"),
+        "no trust path is shown as such: {out}"
+    );
+    assert!(
+        out.contains("`embeded` matched nobody: did you mean embedded?"),
+        "{out}"
+    );
     let Call::Find(params) = d.last_call() else {
         panic!("not find")
     };
-    assert_eq!(params.skills, vec![tag("rust"), tag("embeded")]);
+    assert_eq!(params.query.as_deref(), Some("Rust embeded"));
+    assert!(params.skills.is_empty());
     assert_eq!((params.limit, params.local_only), (Some(5), true));
 }
 

@@ -82,6 +82,7 @@ impl NodeHandle {
     async fn find(&self, p: guild_core::control::FindParams) -> FindResults {
         let limit = p.limit();
         let q = Query {
+            words: p.query,
             skills: p.skills,
             resources: p.resources,
             text: p.text,
@@ -107,7 +108,25 @@ impl NodeHandle {
                         .collect(),
                     resources: m.matched_resources,
                     score: m.score,
-                    trust: Some(m.trust),
+                    trust: m.trust,
+                    stranger: m.trust.is_none(),
+                    matched: m
+                        .matched
+                        .iter()
+                        .map(|x| guild_core::control::MatchedTerm {
+                            word: x.word.clone(),
+                            field: label(&x.field),
+                            term: x.term.clone(),
+                            how: label(&x.how),
+                        })
+                        .collect(),
+                    factors: Some(guild_core::control::RankFactors {
+                        fit: m.fit,
+                        trust: m.trust,
+                        level: m.level,
+                        availability: m.availability,
+                        freshness: m.freshness,
+                    }),
                     last_seen: Some(m.issued_at),
                 })
                 .collect(),
@@ -118,6 +137,14 @@ impl NodeHandle {
                 .collect(),
             dht_queried: out.dht_queried,
         }
+    }
+}
+
+/// The serialised name of a unit enum value (`"exact"`, `"skill"` …).
+fn label<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
     }
 }
 

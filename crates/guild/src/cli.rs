@@ -284,13 +284,22 @@ pub enum ResourceCommand {
 /// `guild find` arguments.
 #[derive(Debug, Args)]
 pub struct FindArgs {
-    /// Skills wanted; members with more of them rank higher.
-    #[arg(value_name = "SKILL", required_unless_present_any = ["resources", "text"])]
+    /// What you are looking for, in your words: each word is matched against skills,
+    /// resources, names and bios — exactly, by prefix (`pcb` finds `pcb-design`) or with a typo
+    /// (`kikad` finds `kicad`). Members matching more words better rank higher.
+    #[arg(
+        value_name = "WORDS",
+        required_unless_present_any = ["skills", "resources", "text"],
+        value_parser = non_blank
+    )]
+    pub words: Vec<String>,
+    /// Only members with this exact skill tag (repeatable).
+    #[arg(long = "skill", value_name = "TAG")]
     pub skills: Vec<SkillTag>,
-    /// A resource wanted (repeatable).
+    /// Only members listing this exact resource tag (repeatable).
     #[arg(long = "resource", value_name = "TAG")]
     pub resources: Vec<SkillTag>,
-    /// Words to look for in names and bios.
+    /// Only members whose name, bio or resource descriptions contain these words.
     #[arg(long, value_name = "WORDS")]
     pub text: Option<String>,
     /// Most results.
@@ -299,6 +308,16 @@ pub struct FindArgs {
     /// Only the local index: no DHT lookup.
     #[arg(long)]
     pub local: bool,
+}
+
+/// A search word: not empty or only spaces.
+fn non_blank(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        Err("a search word cannot be empty".into())
+    } else {
+        Ok(t.to_string())
+    }
 }
 
 /// `guild ask` arguments.

@@ -256,18 +256,25 @@ impl Params for ProfileUpdateParams {
 
 /// Default number of `find` results.
 pub const DEFAULT_FIND_LIMIT: u32 = 20;
+/// Longest `find` query, in bytes.
+pub const MAX_QUERY_BYTES: usize = 512;
 /// Most `find` results one request may ask for.
 pub const MAX_FIND_LIMIT: u32 = 500;
 
-/// Params of `find`. At least one of `skills`, `resources`, `text` must be given.
+/// Params of `find`. At least one of `query`, `skills`, `resources`, `text` must be given.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FindParams {
-    /// Skills wanted (a member matches if they have any; more matches rank higher).
+    /// What the person typed: every word is matched against skill tags, resource tags and the
+    /// words of names and bios, exactly, by prefix or with a typo; members matching more words
+    /// better rank higher.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Skills every result must have (exact tags).
     pub skills: Vec<SkillTag>,
-    /// Resources wanted.
+    /// Resources every result must list (exact tags).
     pub resources: Vec<SkillTag>,
-    /// Words to look for in names and bios.
+    /// Words every result's name, bio or resource descriptions must contain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// Most results (default [`DEFAULT_FIND_LIMIT`], at most [`MAX_FIND_LIMIT`]).
@@ -293,8 +300,19 @@ impl Params for FindParams {
             let trimmed = text.trim();
             self.text = (!trimmed.is_empty()).then(|| trimmed.to_string());
         }
-        if self.skills.is_empty() && self.resources.is_empty() && self.text.is_none() {
-            return Err("give at least one skill, resource or text to look for".into());
+        if let Some(q) = &self.query {
+            let trimmed = q.trim();
+            if trimmed.len() > MAX_QUERY_BYTES {
+                return Err(format!("`query` is longer than {MAX_QUERY_BYTES} bytes"));
+            }
+            self.query = (!trimmed.is_empty()).then(|| trimmed.to_string());
+        }
+        if self.query.is_none()
+            && self.skills.is_empty()
+            && self.resources.is_empty()
+            && self.text.is_none()
+        {
+            return Err("give at least one word, skill, resource or text to look for".into());
         }
         match self.limit {
             Some(0) => Err("`limit` must be at least 1".into()),

@@ -148,16 +148,57 @@ pub struct FindMatch {
     /// The asked resources the member lists.
     #[serde(default)]
     pub resources: Vec<SkillTag>,
-    /// Ranking score (skill fit × trust × freshness), higher is better.
+    /// Ranking score, higher is better: fit first, then a trust path, then trust, level,
+    /// availability and freshness (see [`FindMatch::factors`]).
     pub score: f64,
-    /// This node's trust in the member in `0.0..=1.0`, when computed.
+    /// This node's trust in the member for the matched skills, in `0.0..=1.0`; absent for a
+    /// stranger (no trust path from this node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<f64>,
+    /// No trust path leads from this node to the member.
+    #[serde(default)]
+    pub stranger: bool,
+    /// What matched, and how: each query word with the field, term and kind of match.
+    #[serde(default)]
+    pub matched: Vec<MatchedTerm>,
+    /// The ranking factors behind `score`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factors: Option<RankFactors>,
     /// When the member's profile was last issued or seen (Unix seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<UnixTime>,
     /// Where the match came from.
     pub source: Source,
+}
+
+/// One query word matched one term of a member's profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchedTerm {
+    /// The word (or two adjacent words joined by `-`) as typed.
+    pub word: String,
+    /// `skill`, `resource` or `text` (name, bio, resource description).
+    pub field: String,
+    /// The tag or word it matched.
+    pub term: String,
+    /// `exact`, `prefix`, `typo`, `word` or `wordprefix`.
+    pub how: String,
+}
+
+/// The factors a `find` result was ranked by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankFactors {
+    /// How well the profile matches the words, `0..=1` (exact 1, prefix 0.75, typo 0.55, name or
+    /// bio word 0.45, averaged over the words).
+    pub fit: f64,
+    /// Trust for the matched skills, `0..=1`; absent for a stranger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<f64>,
+    /// Declared level of the best matched skill as a weight (0.25 beginner … 1 expert).
+    pub level: f64,
+    /// Availability of matched resources, `0.8..=1`.
+    pub availability: f64,
+    /// Freshness of the profile, halving every week.
+    pub freshness: f64,
 }
 
 /// Where a `find` result came from.
@@ -179,11 +220,11 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// Near-miss tags for one asked tag.
+/// Near-miss tags for a word (or asked tag) that matched nobody.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagSuggestion {
     /// The tag asked for.
-    pub tag: SkillTag,
+    pub tag: String,
     /// Known tags close to it, most likely first.
     pub did_you_mean: Vec<SkillTag>,
 }

@@ -25,7 +25,7 @@ pub struct FindOutcome {
     /// Members whose profile came from the DHT lookup in this call.
     pub from_dht: BTreeSet<PublicKey>,
     /// Asked tags nobody has, with near misses.
-    pub suggestions: Vec<(SkillTag, Vec<SkillTag>)>,
+    pub suggestions: Vec<(String, Vec<SkillTag>)>,
     /// Whether the DHT was queried.
     pub dht_queried: bool,
 }
@@ -34,7 +34,7 @@ pub struct FindOutcome {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Local {
     pub matches: Vec<Match>,
-    pub suggestions: Vec<(SkillTag, Vec<SkillTag>)>,
+    pub suggestions: Vec<(String, Vec<SkillTag>)>,
 }
 
 /// Runs the local half inside the loop.
@@ -66,13 +66,23 @@ impl Node {
     pub async fn find(&self, q: Query, local_only: bool) -> FindOutcome {
         let mut local = self.find_local(&q).await;
         let mut from_dht = BTreeSet::new();
-        let tags: Vec<SkillTag> = q
+        // Typed tags, and each typed word that is a valid tag (a provider record names a tag
+        // exactly, so only exact words can be looked up).
+        let words = q
+            .words
+            .as_deref()
+            .unwrap_or("")
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter_map(|w| SkillTag::parse(w).ok());
+        let mut tags: Vec<SkillTag> = q
             .skills
             .iter()
             .chain(q.resources.iter())
-            .take(MAX_DHT_TAGS)
             .cloned()
+            .chain(words)
             .collect();
+        tags.dedup();
+        tags.truncate(MAX_DHT_TAGS);
         let dht_queried = !local_only && local.matches.len() < q.limit && !tags.is_empty();
         if dht_queried {
             let lookups = tags.iter().map(|t| {

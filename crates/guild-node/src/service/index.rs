@@ -1,40 +1,91 @@
-//! The in-memory skill index over stored profiles: who declares which skill or resource, and
-//! ranking for `find`.
+//! The find index over stored profiles: who declares which skill or resource, and which words
+//! their names and bios use; the query language people type; and ranking with its explanation.
 //!
-//! Ranking combines *skill fit* (share of asked tags the member has, weighted by declared level),
-//! the asker's *trust* in the member (a factor in `[0, 1]`, 0.5 = neutral/unknown) and *freshness*
-//! (profiles halve in weight every [`FRESHNESS_HALF_LIFE`] since issue). Each result says why.
+//! **Query.** Every word of a query is matched against skill tags, resource tags and the words
+//! of names and bios (two adjacent words also as one tag: `pcb design` → `pcb-design`). A word
+//! matches a tag exactly, as a prefix (`pcb` → `pcb-design`), or within a small edit distance
+//! (`kikad` → `kicad`: one edit for words of 4–7 characters, two from 8), found with a
+//! Levenshtein automaton over the tag vocabulary (the `fst` crate, rebuilt when the vocabulary
+//! changes); and a name or bio word exactly or as a prefix. Typed filters (`skills`,
+//! `resources`, `text`) are requirements every result meets.
+//!
+//! **Ranking.** *Fit* is the mean over query words of the best way each matched (exact 1.0 >
+//! prefix 0.75 > typo 0.55 > name/bio word 0.45 > word prefix 0.35). Results are ordered by fit;
+//! within equal fit, members this node has a trust path to come before strangers; then by trust
+//! (bucketed, so that a self-declared level only orders members of similar trust), then level,
+//! availability and freshness. Strangers are reported without a trust value, never as "0.5".
+//!
+//! The maps are persistent (`imbl`): cloning the index for a reader snapshot is O(1), and an
+//! update costs O(log n) plus the tags and words of the profile it touches.
 
+use fst::automaton::Levenshtein;
+use fst::{IntoStreamer, Streamer};
 use guild_core::{Level, Profile, PublicKey, RecordId, SkillTag, UnixTime};
+use imbl::{HashMap as PHashMap, OrdMap, OrdSet};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Freshness half-life: a profile issued this long ago counts half as much as a new one.
 pub const FRESHNESS_HALF_LIFE: u64 = 7 * 86_400;
-/// Most near-miss suggestions returned per asked tag.
+/// Most near-miss suggestions returned per unmatched word.
 pub const MAX_SUGGESTIONS: usize = 5;
+/// Most tags one word can expand to by prefix or typo (the closest are kept).
+pub const MAX_EXPANSIONS: usize = 16;
+/// Most words of one query.
+pub const MAX_QUERY_WORDS: usize = 12;
+/// Most name and bio words indexed per member.
+pub const MAX_WORDS_PER_PROFILE: usize = 256;
+
+/// Fit of each way a word can match.
+pub mod weight {
+    /// The word is the tag.
+    pub const EXACT: f64 = 1.0;
+    /// The word starts the tag.
+    pub const PREFIX: f64 = 0.75;
+    /// The word is a small edit away from the tag.
+    pub const TYPO: f64 = 0.55;
+    /// The word is in the member's name or bio.
+    pub const WORD: f64 = 0.45;
+    /// The word starts a word of the name or bio.
+    pub const WORD_PREFIX: f64 = 0.35;
+}
 
 /// What the index keeps per member.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// Display name.
     pub name: String,
-    /// Bio (searched by `--text`).
+    /// Bio.
     pub bio: String,
     /// Skills and levels.
     pub skills: Vec<(SkillTag, Level)>,
-    /// Resource tags with descriptions.
-    pub resources: Vec<(SkillTag, String)>,
+    /// Resource tags with descriptions and availability.
+    pub resources: Vec<(SkillTag, String, String)>,
     /// When the profile was issued.
     pub issued_at: UnixTime,
     /// When it expires.
     pub expires_at: UnixTime,
     /// The profile's record id.
     pub id: RecordId,
+    /// Lowercased words of the name, bio and resource descriptions.
+    words: BTreeSet<String>,
 }
 
 impl Entry {
     fn from_profile(id: RecordId, p: &Profile) -> Entry {
+        let mut words = BTreeSet::new();
+        let texts = std::iter::once(p.name.as_str())
+            .chain(std::iter::once(p.bio.as_str()))
+            .chain(p.resources.iter().map(|r| r.description.as_str()));
+        for t in texts {
+            for w in tokens(t) {
+                if words.len() >= MAX_WORDS_PER_PROFILE {
+                    break;
+                }
+                words.insert(w);
+            }
+        }
         Entry {
             id,
             name: p.name.clone(),
@@ -43,25 +94,101 @@ impl Entry {
             resources: p
                 .resources
                 .iter()
-                .map(|r| (r.tag.clone(), r.description.clone()))
+                .map(|r| (r.tag.clone(), r.description.clone(), r.availability.clone()))
                 .collect(),
             issued_at: p.issued_at,
             expires_at: p.expires_at,
+            words,
         }
     }
+}
+
+/// Lowercased alphanumeric words of a text (keeping `-`, `+` and `#` inside words, so `c++`,
+/// `c#` and `3d-printer` survive).
+pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '+' || c == '#'))
+        .map(|w| w.trim_matches('-').to_lowercase())
+        .filter(|w| w.chars().count() >= 2)
+}
+
+/// Whether two tags name closely related things: they share a leading part of at least five
+/// characters covering most of the shorter one (`3d-printer` / `3d-printing`, `laser-cutter` /
+/// `laser-cutting`).
+fn related_tags(a: &str, b: &str) -> bool {
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let shorter = a.chars().count().min(b.chars().count());
+    common >= 5 && common * 10 >= shorter * 7
 }
 
 /// A query.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
-    /// Skills asked for.
+    /// What the person typed: each word is matched against tags, names and bios.
+    pub words: Option<String>,
+    /// Skills every result must have (exact tags).
     pub skills: Vec<SkillTag>,
-    /// Resources asked for.
+    /// Resources every result must list (exact tags).
     pub resources: Vec<SkillTag>,
-    /// Words that must appear in the name, bio or resource descriptions (case-insensitive).
+    /// Words every result's name, bio or resource descriptions must contain.
     pub text: Option<String>,
     /// Most results.
     pub limit: usize,
+}
+
+/// Where a query word matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Field {
+    /// A skill tag.
+    Skill,
+    /// A resource tag.
+    Resource,
+    /// A word of the name, bio or a resource description.
+    Text,
+}
+
+/// How a query word matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum How {
+    /// The same tag.
+    Exact,
+    /// The word starts the tag.
+    Prefix,
+    /// A small edit away.
+    Typo,
+    /// The same word.
+    Word,
+    /// The word starts a word of the text.
+    WordPrefix,
+    /// A skill closely related to a matched resource (shown, not weighted as fit).
+    Related,
+}
+
+impl How {
+    fn weight(self) -> f64 {
+        match self {
+            How::Exact => weight::EXACT,
+            How::Prefix => weight::PREFIX,
+            How::Typo => weight::TYPO,
+            How::Word => weight::WORD,
+            How::WordPrefix => weight::WORD_PREFIX,
+            How::Related => 0.0,
+        }
+    }
+}
+
+/// One query word matched one term of a member's profile.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Matched {
+    /// The word (or two words) as typed.
+    pub word: String,
+    /// Where it matched.
+    pub field: Field,
+    /// The tag or word it matched.
+    pub term: String,
+    /// How.
+    pub how: How,
 }
 
 /// One ranked match.
@@ -71,31 +198,56 @@ pub struct Match {
     pub peer: PublicKey,
     /// Display name.
     pub name: String,
-    /// Overall score (higher is better).
+    /// Overall score (higher is better; the order is fit, then trust path, then trust).
     pub score: f64,
-    /// Skill fit in `[0, 1]`.
+    /// How well the profile matches the words, in `[0, 1]`.
     pub fit: f64,
-    /// Trust factor in `[0, 1]` (0.5 when unknown).
-    pub trust: f64,
+    /// This node's trust in the member for the matched skills (general trust when no skill
+    /// matched), normalised to `[0, 1]`; `None` for a stranger (no trust path).
+    pub trust: Option<f64>,
     /// Freshness in `(0, 1]`.
     pub freshness: f64,
-    /// Asked skills the member has, with levels.
+    /// Availability of the matched resources in `[0.8, 1]` (1 when a matched resource says
+    /// when it is available, or when no resource matched).
+    pub availability: f64,
+    /// The declared level of the best matched skill, as a weight in `[0.25, 1]` (0 when no
+    /// skill matched).
+    pub level: f64,
+    /// What matched and how.
+    pub matched: Vec<Matched>,
+    /// Matched skills with their declared levels.
     pub matched_skills: Vec<(SkillTag, Level)>,
-    /// Asked resources the member has.
+    /// Matched resources.
     pub matched_resources: Vec<SkillTag>,
     /// When the profile was issued.
     pub issued_at: UnixTime,
 }
 
-/// The index.
-#[derive(Debug, Default)]
+/// Who holds a tag, as a skill and as a resource.
+#[derive(Debug, Clone, Default)]
+struct Holders {
+    skill: OrdSet<PublicKey>,
+    resource: OrdSet<PublicKey>,
+}
+
+impl Holders {
+    fn len(&self) -> usize {
+        self.skill.len() + self.resource.len()
+    }
+}
+
+/// The index. Clone is O(1).
+#[derive(Debug, Clone, Default)]
 pub struct Index {
-    entries: HashMap<PublicKey, Entry>,
-    by_skill: HashMap<SkillTag, BTreeSet<PublicKey>>,
-    by_resource: HashMap<SkillTag, BTreeSet<PublicKey>>,
-    by_id: HashMap<RecordId, PublicKey>,
+    entries: PHashMap<PublicKey, Arc<Entry>>,
+    tags: OrdMap<String, Holders>,
+    words: OrdMap<String, OrdSet<PublicKey>>,
+    by_id: PHashMap<RecordId, PublicKey>,
     /// Issue order, for eviction without a scan.
-    by_issue: BTreeSet<(UnixTime, PublicKey)>,
+    by_issue: OrdSet<(UnixTime, PublicKey)>,
+    /// The tag vocabulary as an automaton-searchable set; rebuilt when `vocab_dirty`.
+    vocab: Option<Arc<fst::Set<Vec<u8>>>>,
+    vocab_dirty: bool,
 }
 
 impl Index {
@@ -109,14 +261,14 @@ impl Index {
         self.entries.is_empty()
     }
 
-    /// Number of distinct skill tags.
+    /// Number of distinct tags (skills and resources).
     pub fn skill_count(&self) -> usize {
-        self.by_skill.len()
+        self.tags.len()
     }
 
     /// The entry of a member.
     pub fn get(&self, who: &PublicKey) -> Option<&Entry> {
-        self.entries.get(who)
+        self.entries.get(who).map(|e| e.as_ref())
     }
 
     /// The member whose current profile has this record id.
@@ -131,29 +283,67 @@ impl Index {
         self.by_issue.insert((profile.issued_at, who));
         let entry = Entry::from_profile(id, profile);
         for (t, _) in &entry.skills {
-            self.by_skill.entry(t.clone()).or_default().insert(who);
+            let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
+                self.vocab_dirty = true;
+                Holders::default()
+            });
+            h.skill.insert(who);
         }
-        for (t, _) in &entry.resources {
-            self.by_resource.entry(t.clone()).or_default().insert(who);
+        for (t, _, _) in &entry.resources {
+            let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
+                self.vocab_dirty = true;
+                Holders::default()
+            });
+            h.resource.insert(who);
         }
-        self.entries.insert(who, entry);
+        for w in &entry.words {
+            self.words.entry(w.clone()).or_default().insert(who);
+        }
+        self.entries.insert(who, Arc::new(entry));
     }
 
     /// Removes a member.
     pub fn remove(&mut self, who: &PublicKey) {
-        if let Some(old) = self.entries.remove(who) {
-            self.by_id.remove(&old.id);
-            self.by_issue.remove(&(old.issued_at, *who));
-            for (t, _) in &old.skills {
-                drop_from(&mut self.by_skill, t, who);
+        let Some(old) = self.entries.remove(who) else {
+            return;
+        };
+        self.by_id.remove(&old.id);
+        self.by_issue.remove(&(old.issued_at, *who));
+        let tags = old
+            .skills
+            .iter()
+            .map(|(t, _)| t)
+            .chain(old.resources.iter().map(|(t, _, _)| t));
+        for t in tags {
+            let key = t.as_str();
+            let empty = match self.tags.get_mut(key) {
+                Some(h) => {
+                    h.skill.remove(who);
+                    h.resource.remove(who);
+                    h.len() == 0
+                }
+                None => false,
+            };
+            if empty {
+                self.tags.remove(key);
+                self.vocab_dirty = true;
             }
-            for (t, _) in &old.resources {
-                drop_from(&mut self.by_resource, t, who);
+        }
+        for w in &old.words {
+            let empty = match self.words.get_mut(w) {
+                Some(s) => {
+                    s.remove(who);
+                    s.is_empty()
+                }
+                None => false,
+            };
+            if empty {
+                self.words.remove(w);
             }
         }
     }
 
-    /// Members whose profile has expired at `now`.
+    /// Members whose profile has expired at `now` (tests; the service sweeps by expiry index).
     pub fn expired(&self, now: UnixTime) -> Vec<PublicKey> {
         self.entries
             .iter()
@@ -179,71 +369,383 @@ impl Index {
             .collect()
     }
 
-    /// Ranked local matches. `trust` gives the asker's trust factor for a member.
-    pub fn find(&self, q: &Query, now: UnixTime, trust: impl Fn(&PublicKey) -> f64) -> Vec<Match> {
-        let mut candidates: BTreeSet<PublicKey> = BTreeSet::new();
-        for t in &q.skills {
-            if let Some(s) = self.by_skill.get(t) {
-                candidates.extend(s);
+    /// Rebuilds the typo automaton's vocabulary if tags came or went. O(vocabulary); called
+    /// before a snapshot is published, not per query.
+    pub fn refresh_vocabulary(&mut self) {
+        if !self.vocab_dirty && self.vocab.is_some() {
+            return;
+        }
+        self.vocab_dirty = false;
+        // OrdMap iterates in key order, which is what fst needs.
+        match fst::Set::from_iter(self.tags.keys().map(|k| k.as_bytes().to_vec())) {
+            Ok(set) => self.vocab = Some(Arc::new(set)),
+            Err(e) => {
+                tracing::warn!("cannot build the tag vocabulary: {e}");
+                self.vocab = None;
             }
         }
-        for t in &q.resources {
-            if let Some(s) = self.by_resource.get(t) {
-                candidates.extend(s);
+    }
+
+    /// Tags within a small edit distance of `word` (one edit for 4–7 characters, two from 8).
+    fn typo_tags(&self, word: &str) -> Vec<String> {
+        let n = word.chars().count();
+        let distance = match n {
+            0..=3 => return vec![],
+            4..=7 => 1,
+            _ => 2,
+        };
+        let Some(vocab) = &self.vocab else {
+            return vec![];
+        };
+        let Ok(lev) = Levenshtein::new(word, distance) else {
+            return vec![];
+        };
+        let mut stream = vocab.search(lev).into_stream();
+        // Two swapped neighbours (`pyhton`) are one slip of the fingers but two Levenshtein
+        // edits: look the swaps up directly (Damerau's transposition).
+        let chars: Vec<char> = word.chars().collect();
+        let mut out: Vec<String> = (1..chars.len())
+            .filter(|&i| chars[i - 1] != chars[i])
+            .map(|i| {
+                let mut c = chars.clone();
+                c.swap(i - 1, i);
+                c.into_iter().collect::<String>()
+            })
+            .filter(|w| self.tags.contains_key(w))
+            .collect();
+        while let Some(k) = stream.next() {
+            if let Ok(s) = std::str::from_utf8(k) {
+                if s != word && !out.iter().any(|o| o == s) {
+                    out.push(s.to_string());
+                }
+            }
+            if out.len() >= MAX_EXPANSIONS {
+                break;
             }
         }
-        if q.skills.is_empty() && q.resources.is_empty() && q.text.is_some() {
-            candidates.extend(self.entries.keys());
+        out
+    }
+
+    /// Tags starting with `word`, the most held first.
+    fn prefix_tags(&self, word: &str) -> Vec<String> {
+        if word.chars().count() < 2 {
+            return vec![];
         }
-        let words: Vec<String> = q
+        let mut found: Vec<(usize, String)> = self
+            .tags
+            .range(word.to_string()..)
+            .take_while(|(k, _)| k.starts_with(word))
+            .filter(|(k, _)| k.as_str() != word)
+            .take(4 * MAX_EXPANSIONS)
+            .map(|(k, h)| (h.len(), k.clone()))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        found
+            .into_iter()
+            .take(MAX_EXPANSIONS)
+            .map(|(_, k)| k)
+            .collect()
+    }
+
+    /// The query's words, and adjacent pairs joined as tags (`pcb design` → `pcb-design`).
+    fn query_terms(words: &str) -> Vec<(String, usize, usize)> {
+        let ws: Vec<String> = words
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .take(MAX_QUERY_WORDS)
+            .map(|w| match SkillTag::parse(w) {
+                Ok(t) => t.as_str().to_string(),
+                Err(_) => w.to_lowercase(),
+            })
+            .collect();
+        let mut out: Vec<(String, usize, usize)> = ws
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i, i))
+            .collect();
+        for i in 1..ws.len() {
+            out.push((format!("{}-{}", ws[i - 1], ws[i]), i - 1, i));
+        }
+        out
+    }
+
+    /// For each query term, the members it matches and how. Proportional to the matches.
+    fn term_matches(&self, term: &str) -> Vec<(PublicKey, Matched)> {
+        let mut out = Vec::new();
+        let add_tag = |tag: &str, how: How, out: &mut Vec<(PublicKey, Matched)>| {
+            if let Some(h) = self.tags.get(tag) {
+                for (field, set) in [(Field::Skill, &h.skill), (Field::Resource, &h.resource)] {
+                    for who in set {
+                        out.push((
+                            *who,
+                            Matched {
+                                word: term.to_string(),
+                                field,
+                                term: tag.to_string(),
+                                how,
+                            },
+                        ));
+                    }
+                }
+            }
+        };
+        if self.tags.contains_key(term) {
+            add_tag(term, How::Exact, &mut out);
+        }
+        for t in self.prefix_tags(term) {
+            add_tag(&t, How::Prefix, &mut out);
+        }
+        // Typos only where nothing matched exactly or by prefix: cheap queries stay cheap.
+        if out.is_empty() {
+            for t in self.typo_tags(term) {
+                add_tag(&t, How::Typo, &mut out);
+            }
+        }
+        if let Some(set) = self.words.get(term) {
+            for who in set {
+                out.push((
+                    *who,
+                    Matched {
+                        word: term.to_string(),
+                        field: Field::Text,
+                        term: term.to_string(),
+                        how: How::Word,
+                    },
+                ));
+            }
+        }
+        if term.chars().count() >= 3 {
+            for (w, set) in self
+                .words
+                .range(term.to_string()..)
+                .take_while(|(w, _)| w.starts_with(term))
+                .filter(|(w, _)| w.as_str() != term)
+                .take(MAX_EXPANSIONS)
+            {
+                for who in set {
+                    out.push((
+                        *who,
+                        Matched {
+                            word: term.to_string(),
+                            field: Field::Text,
+                            term: w.clone(),
+                            how: How::WordPrefix,
+                        },
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Ranked local matches. `trust(member, skill)` gives this node's trust in a member for a
+    /// skill (`None` = general), normalised to `[0, 1]`, or `None` when there is no trust path.
+    pub fn find(
+        &self,
+        q: &Query,
+        now: UnixTime,
+        trust: impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
+    ) -> Vec<Match> {
+        let terms = q
+            .words
+            .as_deref()
+            .map(Self::query_terms)
+            .unwrap_or_default();
+        let n_words = terms.iter().filter(|(_, a, b)| a == b).count();
+        // Member → per word position, the best match; plus all matches for the explanation.
+        let mut per_member: HashMap<PublicKey, (BTreeMap<usize, f64>, Vec<Matched>)> =
+            HashMap::new();
+        for (term, a, b) in &terms {
+            for (who, m) in self.term_matches(term) {
+                let w = m.how.weight();
+                let e = per_member.entry(who).or_default();
+                for pos in *a..=*b {
+                    let best = e.0.entry(pos).or_insert(0.0);
+                    *best = best.max(w);
+                }
+                e.1.push(m);
+            }
+        }
+        let filtered = !q.skills.is_empty() || !q.resources.is_empty() || q.text.is_some();
+        let filter_words: Vec<String> = q
             .text
             .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-        let asked = (q.skills.len() + q.resources.len()).max(1) as f64;
-        let no_tags = q.skills.is_empty() && q.resources.is_empty();
-        // Score every candidate without allocating; build full matches for the best only.
-        let mut scored: Vec<(f64, PublicKey, f64, f64, f64)> = candidates
+            .map(|t| tokens(t).collect())
+            .unwrap_or_default();
+        // Candidates: members matching a word; with filters only, the holders of the first
+        // filter tag (or everyone, for a text-only filter).
+        let candidates: Vec<PublicKey> = if n_words > 0 {
+            per_member.keys().copied().collect()
+        } else if let Some(t) = q.skills.first() {
+            self.tags
+                .get(t.as_str())
+                .map(|h| h.skill.iter().copied().collect())
+                .unwrap_or_default()
+        } else if let Some(t) = q.resources.first() {
+            self.tags
+                .get(t.as_str())
+                .map(|h| h.resource.iter().copied().collect())
+                .unwrap_or_default()
+        } else if let Some(w) = filter_words.first() {
+            self.words
+                .get(w)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default()
+        } else {
+            vec![]
+        };
+        let mut scored: Vec<Match> = candidates
             .into_iter()
             .filter_map(|who| {
                 let e = self.entries.get(&who)?;
-                if e.expires_at <= now || !text_matches(e, &words) {
+                if e.expires_at <= now {
                     return None;
                 }
-                let fit = if no_tags {
-                    1.0
-                } else {
-                    let skills: f64 = q
+                if filtered
+                    && !(q
                         .skills
                         .iter()
-                        .filter_map(|t| {
-                            e.skills
-                                .iter()
-                                .find(|(s, _)| s == t)
-                                .map(|(_, l)| l.weight())
-                        })
-                        .sum();
-                    let resources = q
-                        .resources
+                        .all(|t| e.skills.iter().any(|(s, _)| s == t))
+                        && q.resources
+                            .iter()
+                            .all(|t| e.resources.iter().any(|(r, _, _)| r == t))
+                        && filter_words.iter().all(|w| e.words.contains(w)))
+                {
+                    return None;
+                }
+                let (fit, mut matched) = match per_member.remove(&who) {
+                    Some((best, matched)) if n_words > 0 => {
+                        (best.values().sum::<f64>() / n_words as f64, matched)
+                    }
+                    _ if n_words > 0 => return None,
+                    _ => (1.0, vec![]),
+                };
+                // Typed filters are part of the explanation too.
+                for t in &q.skills {
+                    matched.push(Matched {
+                        word: t.to_string(),
+                        field: Field::Skill,
+                        term: t.to_string(),
+                        how: How::Exact,
+                    });
+                }
+                for t in &q.resources {
+                    matched.push(Matched {
+                        word: t.to_string(),
+                        field: Field::Resource,
+                        term: t.to_string(),
+                        how: How::Exact,
+                    });
+                }
+                matched.sort_by(|a, b| a.how.cmp(&b.how).then(a.term.cmp(&b.term)));
+                matched.dedup_by(|a, b| a.field == b.field && a.term == b.term);
+                let matched_skills: Vec<(SkillTag, Level)> = e
+                    .skills
+                    .iter()
+                    .filter(|(s, _)| {
+                        matched
+                            .iter()
+                            .any(|m| m.field == Field::Skill && m.term == s.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                let matched_resources: Vec<SkillTag> = e
+                    .resources
+                    .iter()
+                    .filter(|(r, _, _)| {
+                        matched
+                            .iter()
+                            .any(|m| m.field == Field::Resource && m.term == r.as_str())
+                    })
+                    .map(|(r, _, _)| r.clone())
+                    .collect();
+                // Trust for the matched skills (the best of them), else general trust.
+                let t = if matched_skills.is_empty() {
+                    trust(&who, None)
+                } else {
+                    matched_skills
                         .iter()
-                        .filter(|t| e.resources.iter().any(|(r, _)| r == *t))
-                        .count() as f64;
-                    (skills + resources) / asked
+                        .filter_map(|(s, _)| trust(&who, Some(s)))
+                        .fold(None, |acc: Option<f64>, v| {
+                            Some(acc.map_or(v, |a| a.max(v)))
+                        })
+                        .or_else(|| trust(&who, None))
+                };
+                // Skills closely related to a matched resource (`3d-printing` for `3d-printer`):
+                // the person behind the machine.
+                let related: Vec<(SkillTag, Level)> = e
+                    .skills
+                    .iter()
+                    .filter(|(s, _)| !matched_skills.iter().any(|(m, _)| m == s))
+                    .filter(|(s, _)| {
+                        matched_resources
+                            .iter()
+                            .any(|r| related_tags(r.as_str(), s.as_str()))
+                    })
+                    .cloned()
+                    .collect();
+                for (s, _) in &related {
+                    matched.push(Matched {
+                        word: s.to_string(),
+                        field: Field::Skill,
+                        term: s.to_string(),
+                        how: How::Related,
+                    });
+                }
+                let levels: Vec<f64> = matched_skills
+                    .iter()
+                    .chain(related.iter())
+                    .map(|(_, l)| l.weight())
+                    .collect();
+                let level = if levels.is_empty() {
+                    0.0
+                } else {
+                    levels.iter().sum::<f64>() / levels.len() as f64
+                };
+                // Corroboration: the same word found in more than one place of the profile (a
+                // tag and the bio, a resource and a related skill).
+                let mut places: BTreeSet<(String, Field)> = BTreeSet::new();
+                for m in &matched {
+                    places.insert((m.word.clone(), m.field));
+                }
+                let words_matched: BTreeSet<&String> = matched.iter().map(|m| &m.word).collect();
+                let support = (places.len().saturating_sub(words_matched.len()) as f64)
+                    + related.len().min(1) as f64;
+                let availability = if matched_resources.is_empty()
+                    || e.resources.iter().any(|(r, _, avail)| {
+                        !avail.trim().is_empty() && matched_resources.contains(r)
+                    }) {
+                    1.0
+                } else {
+                    0.8
                 };
                 let age = now.saturating_sub(e.issued_at) as f64;
                 let freshness = 0.5f64.powf(age / FRESHNESS_HALF_LIFE as f64);
-                let trust = trust(&who).clamp(0.0, 1.0);
-                // Trust and freshness modulate fit but never zero it out: an unknown member with
-                // the exact skills still shows up.
-                let score = fit * (0.5 + trust) * (0.5 + 0.5 * freshness);
-                Some((score, who, fit, trust, freshness))
+                let tv = t.unwrap_or(0.0).clamp(0.0, 1.0);
+                let score = 100.0 * fit
+                    + if t.is_some() { 10.0 } else { 0.0 }
+                    + 5.0 * (tv * 10.0).round() / 10.0
+                    + 0.5 * support.min(2.0)
+                    + 0.3 * level
+                    + 0.1 * availability
+                    + 0.1 * freshness;
+                Some(Match {
+                    peer: who,
+                    name: e.name.clone(),
+                    score,
+                    fit,
+                    trust: t.map(|v| v.clamp(0.0, 1.0)),
+                    freshness,
+                    availability,
+                    level,
+                    matched,
+                    matched_skills,
+                    matched_resources,
+                    issued_at: e.issued_at,
+                })
             })
             .collect();
-        let order = |a: &(f64, PublicKey, f64, f64, f64), b: &(f64, PublicKey, f64, f64, f64)| {
-            b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
-        };
+        let order = |a: &Match, b: &Match| b.score.total_cmp(&a.score).then(a.peer.cmp(&b.peer));
         let limit = q.limit.max(1);
         if scored.len() > limit {
             scored.select_nth_unstable_by(limit - 1, order);
@@ -251,101 +753,60 @@ impl Index {
         }
         scored.sort_by(order);
         scored
-            .into_iter()
-            .filter_map(|(score, who, fit, trust, freshness)| {
-                let e = self.entries.get(&who)?;
-                Some(Match {
-                    peer: who,
-                    name: e.name.clone(),
-                    score,
-                    fit,
-                    trust,
-                    freshness,
-                    matched_skills: q
-                        .skills
-                        .iter()
-                        .filter_map(|t| e.skills.iter().find(|(s, _)| s == t).cloned())
-                        .collect(),
-                    matched_resources: q
-                        .resources
-                        .iter()
-                        .filter(|t| e.resources.iter().any(|(r, _)| r == *t))
-                        .cloned()
-                        .collect(),
-                    issued_at: e.issued_at,
-                })
-            })
-            .collect()
     }
 
-    /// Known tags close to `tag` (edit distance ≤ 2, or one a prefix of the other), most common
-    /// first. Offered as suggestions, never mixed into results.
-    pub fn suggestions(&self, tag: &SkillTag) -> Vec<SkillTag> {
-        let t = tag.as_str();
-        let mut near: Vec<(usize, usize, &SkillTag)> = self
-            .by_skill
-            .iter()
-            .chain(self.by_resource.iter())
-            .filter(|(k, _)| k.as_str() != t)
-            .filter_map(|(k, who)| {
-                let s = k.as_str();
-                let d = edit_distance(s, t);
-                let prefix = t.len() >= 2 && (s.starts_with(t) || t.starts_with(s));
-                (d <= 2 || prefix).then_some((d, usize::MAX - who.len(), k))
-            })
+    /// Known tags close to `word` — a small edit away, or starting with it — the most held
+    /// first. Offered when a word matched nothing, never mixed into results.
+    pub fn suggestions(&self, word: &str) -> Vec<SkillTag> {
+        let mut near: Vec<(usize, String)> = self
+            .typo_tags(word)
+            .into_iter()
+            .chain(self.prefix_tags(word))
+            .chain(
+                // A word with its last letters wrong or missing: its first letters.
+                if word.chars().count() > 4 {
+                    let cut: String = word.chars().take(word.chars().count() - 2).collect();
+                    self.prefix_tags(&cut)
+                } else {
+                    vec![]
+                },
+            )
+            .filter_map(|t| self.tags.get(&t).map(|h| (h.len(), t)))
             .collect();
-        near.sort();
-        near.dedup_by(|a, b| a.2 == b.2);
+        near.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        near.dedup_by(|a, b| a.1 == b.1);
         near.into_iter()
             .take(MAX_SUGGESTIONS)
-            .map(|(_, _, k)| k.clone())
+            .map(|(_, t)| SkillTag::new_unchecked(t))
             .collect()
     }
-}
 
-/// Whether every word appears in the name, bio or a resource description (case-insensitive).
-fn text_matches(e: &Entry, words: &[String]) -> bool {
-    if words.is_empty() {
-        return true;
-    }
-    let hay = format!(
-        "{} {} {}",
-        e.name,
-        e.bio,
-        e.resources
+    /// The query words that matched nothing, with suggestions for each.
+    pub fn unmatched_words(&self, q: &Query) -> Vec<(String, Vec<SkillTag>)> {
+        let terms = q
+            .words
+            .as_deref()
+            .map(Self::query_terms)
+            .unwrap_or_default();
+        let mut covered = BTreeSet::new();
+        for (term, a, b) in &terms {
+            if !self.term_matches(term).is_empty() {
+                covered.extend(*a..=*b);
+            }
+        }
+        terms
             .iter()
-            .map(|(_, d)| d.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
-    .to_lowercase();
-    words.iter().all(|w| hay.contains(w))
-}
-
-fn drop_from(map: &mut HashMap<SkillTag, BTreeSet<PublicKey>>, t: &SkillTag, who: &PublicKey) {
-    if let Some(set) = map.get_mut(t) {
-        set.remove(who);
-        if set.is_empty() {
-            map.remove(t);
-        }
+            .filter(|(_, a, b)| a == b && !covered.contains(a))
+            .map(|(t, _, _)| (t.clone(), self.suggestions(t)))
+            .chain(
+                q.skills
+                    .iter()
+                    .chain(q.resources.iter())
+                    .filter(|t| !self.tags.contains_key(t.as_str()))
+                    .map(|t| (t.to_string(), self.suggestions(t.as_str()))),
+            )
+            .collect()
     }
-}
-
-/// Levenshtein distance over characters, bounded work for tags (≤ 64 bytes).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -353,94 +814,147 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
     use guild_core::fixtures::{identity, profile, tag, T0};
+    use guild_core::Resource;
 
     fn index() -> (Index, Vec<PublicKey>) {
         let mut idx = Index::default();
         let mut keys = vec![];
-        for (i, (name, skills)) in [
-            ("ada", vec!["kicad", "pcb-design"]),
-            ("bob", vec!["kicad"]),
-            ("cy", vec!["rust", "embedded"]),
+        for (i, (name, skills, bio)) in [
+            ("ada", vec!["kicad", "pcb-design"], "Embedded boards"),
+            ("bob", vec!["kicad"], "Hobbyist"),
+            ("cy", vec!["rust", "embedded"], "Firmware for bicycles"),
+            ("bea", vec!["woodworking"], "PCB layout, KiCad"),
         ]
         .into_iter()
         .enumerate()
         {
             let id = identity(i as u8 + 1);
             let mut p = profile(&id, name, &skills, T0);
+            p.bio = bio.into();
             if name == "bob" {
                 p.skills[0].level = Level::Beginner;
+            }
+            if name == "bea" {
+                p.resources = vec![Resource {
+                    tag: tag("3d-printer"),
+                    description: "Prusa MK4".into(),
+                    availability: "weekends".into(),
+                }];
+            } else {
+                p.resources = vec![];
             }
             idx.insert(id.public(), RecordId([i as u8; 32]), &p);
             keys.push(id.public());
         }
+        idx.refresh_vocabulary();
         (idx, keys)
     }
 
-    #[test]
-    fn ranks_by_fit_and_level_and_explains() {
-        let (idx, keys) = index();
-        let q = Query {
-            skills: vec![tag("kicad"), tag("pcb-design")],
+    fn words(w: &str) -> Query {
+        Query {
+            words: Some(w.into()),
             limit: 10,
             ..Query::default()
-        };
-        let r = idx.find(&q, T0, |_| 0.5);
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[0].peer, keys[0], "ada has both skills");
-        assert_eq!(r[0].matched_skills.len(), 2);
-        assert_eq!(r[1].peer, keys[1]);
-        assert!(r[0].score > r[1].score);
-        // Trust reorders among equal fits.
-        let q1 = Query {
-            skills: vec![tag("kicad")],
-            limit: 10,
-            ..Query::default()
-        };
-        let trusted_bob = idx.find(&q1, T0, |k| if *k == keys[1] { 1.0 } else { 0.0 });
-        assert_eq!(trusted_bob[0].peer, keys[1]);
-        // Limit.
-        assert_eq!(idx.find(&Query { limit: 1, ..q }, T0, |_| 0.5).len(), 1);
+        }
+    }
+
+    fn stranger(_: &PublicKey, _: Option<&SkillTag>) -> Option<f64> {
+        None
     }
 
     #[test]
-    fn text_filter_resources_and_expiry() {
-        let (idx, keys) = index();
+    fn every_word_matches_tags_resources_and_bios() {
+        let (idx, k) = index();
+        let r = idx.find(&words("3d-printer"), T0, stranger);
+        assert_eq!(r.iter().map(|m| m.peer).collect::<Vec<_>>(), vec![k[3]]);
+        assert_eq!(r[0].matched[0].field, Field::Resource);
+        let r = idx.find(&words("pcb"), T0, stranger);
+        assert_eq!(r[0].peer, k[0], "prefix of a skill beats a bio word");
+        assert_eq!(r[0].matched[0].how, How::Prefix);
+        assert!(r.iter().any(|m| m.peer == k[3]), "bio word: {r:?}");
+        let r = idx.find(&words("kikad"), T0, stranger);
+        let found: BTreeSet<_> = r.iter().map(|m| m.peer).collect();
+        assert!(
+            found.contains(&k[0]) && found.contains(&k[1]),
+            "typo: {r:?}"
+        );
+        assert!(r
+            .iter()
+            .any(|m| m.matched.iter().any(|x| x.how == How::Typo)));
+        let r = idx.find(&words("bicycles"), T0, stranger);
+        assert_eq!(r[0].peer, k[2]);
+        assert_eq!(r[0].matched[0].how, How::Word);
+    }
+
+    #[test]
+    fn two_words_can_be_one_tag_and_more_words_matched_rank_higher() {
+        let (idx, k) = index();
+        let r = idx.find(&words("pcb design"), T0, stranger);
+        assert_eq!(r[0].peer, k[0]);
+        assert_eq!(r[0].fit, 1.0, "both words covered by pcb-design: {r:?}");
+        let r = idx.find(&words("kicad pcb-design"), T0, stranger);
+        assert_eq!(r[0].peer, k[0], "ada has both");
+        assert!(r[0].fit > r[1].fit);
+    }
+
+    #[test]
+    fn a_trust_path_beats_any_stranger_with_the_same_match_and_level_only_orders_similar_trust() {
+        let (idx, k) = index();
+        // bob: beginner, but trusted; ada: expert-ish stranger.
+        let trust = |who: &PublicKey, _: Option<&SkillTag>| (*who == k[1]).then_some(0.2);
+        let r = idx.find(&words("kicad"), T0, trust);
+        assert_eq!(r[0].peer, k[1], "trusted first: {r:?}");
+        assert_eq!(r[1].trust, None, "strangers have no trust value");
+        // Equal trust: the declared level orders them.
+        let same = |_: &PublicKey, _: Option<&SkillTag>| Some(0.5);
+        let r = idx.find(&words("kicad"), T0, same);
+        assert_eq!(r[0].peer, k[0]);
+    }
+
+    #[test]
+    fn typed_filters_are_requirements() {
+        let (idx, k) = index();
         let q = Query {
             skills: vec![tag("kicad")],
-            text: Some("ADA builds".into()),
+            text: Some("embedded".into()),
             limit: 10,
             ..Query::default()
         };
-        let r = idx.find(&q, T0, |_| 0.5);
-        assert_eq!(r.iter().map(|m| m.peer).collect::<Vec<_>>(), vec![keys[0]]);
+        let r = idx.find(&q, T0, stranger);
+        assert_eq!(r.iter().map(|m| m.peer).collect::<Vec<_>>(), vec![k[0]]);
         let q = Query {
             resources: vec![tag("3d-printer")],
             limit: 10,
             ..Query::default()
         };
-        assert_eq!(idx.find(&q, T0, |_| 0.5).len(), 3);
+        assert_eq!(idx.find(&q, T0, stranger).len(), 1);
         assert!(
-            idx.find(&q, T0 + 8 * 86_400, |_| 0.5).is_empty(),
+            idx.find(&q, T0 + 40 * 86_400, stranger).is_empty(),
             "expired profiles never match"
         );
-        assert_eq!(idx.expired(T0 + 8 * 86_400).len(), 3);
     }
 
     #[test]
-    fn suggestions_for_typos_and_prefixes_are_separate() {
+    fn unmatched_words_get_suggestions() {
         let (idx, _) = index();
-        assert_eq!(idx.suggestions(&tag("kicda")), vec![tag("kicad")]);
-        assert_eq!(idx.suggestions(&tag("embed")), vec![tag("embedded")]);
-        assert!(idx.suggestions(&tag("woodwork")).is_empty());
-        let q = Query {
-            skills: vec![tag("kicda")],
-            limit: 10,
-            ..Query::default()
-        };
-        assert!(
-            idx.find(&q, T0, |_| 0.5).is_empty(),
-            "suggestions are not mixed in"
-        );
+        // Two edits away: a typo match, not an unmatched word.
+        assert!(idx.unmatched_words(&words("woodwerking")).is_empty());
+        let q = words("woodwrk zzzz");
+        let un = idx.unmatched_words(&q);
+        assert_eq!(un.len(), 2, "{un:?}");
+        assert_eq!(un[0].1, vec![tag("woodworking")]);
+        assert!(un[1].1.is_empty());
+    }
+
+    #[test]
+    fn removal_forgets_tags_and_words() {
+        let (mut idx, k) = index();
+        idx.remove(&k[3]);
+        idx.refresh_vocabulary();
+        assert!(idx.find(&words("3d-printer"), T0, stranger).is_empty());
+        assert!(idx.find(&words("bicycles"), T0, stranger).len() == 1);
+        assert_eq!(idx.len(), 3);
+        assert!(idx.suggestions("woodwork").is_empty());
     }
 
     #[test]
@@ -474,8 +988,5 @@ mod tests {
             vec![c.public()],
             "a protected profile is never evicted"
         );
-        idx.remove(&a.public());
-        assert_eq!(idx.len(), 2);
-        assert!(idx.eviction_candidates(5, |_| false).is_empty());
     }
 }

@@ -628,36 +628,32 @@ pub(crate) enum Answer {
 }
 
 impl Service {
-    /// Ranked local matches for a query (ourselves excluded), and near misses for asked tags no
-    /// match has.
+    /// Ranked local matches for a query (ourselves excluded), and suggestions for the words
+    /// that matched nothing. Trust is this node's, per matched skill.
     pub fn find(
         &mut self,
         q: &index::Query,
         now: Millis,
-    ) -> (
-        Vec<index::Match>,
-        Vec<(guild_core::SkillTag, Vec<guild_core::SkillTag>)>,
-    ) {
+    ) -> (Vec<index::Match>, Vec<(String, Vec<guild_core::SkillTag>)>) {
         let t = secs(now);
         self.clock = t;
+        self.profiles.refresh_vocabulary();
         let me = self.me;
         let mut q1 = q.clone();
         q1.limit += 1; // we may be among the matches
-        let trust = self.trust_factors(t);
-        let mut out = self.profiles.find(&q1, t, |k| trust.factor(k));
+        let trust = std::cell::RefCell::new(reputation::TrustCache::default());
+        let engine = std::cell::RefCell::new(&mut self.trust);
+        let mut out = self.profiles.find(&q1, t, |who, skill| {
+            trust
+                .borrow_mut()
+                .get(&mut engine.borrow_mut(), me, who, skill, t)
+        });
         out.retain(|m| m.peer != me);
         out.truncate(q.limit);
-        let suggestions = q
-            .skills
-            .iter()
-            .chain(q.resources.iter())
-            .filter(|tag| {
-                !out.iter().any(|m| {
-                    m.matched_skills.iter().any(|(s, _)| s == *tag)
-                        || m.matched_resources.contains(tag)
-                })
-            })
-            .map(|tag| (tag.clone(), self.profiles.suggestions(tag)))
+        let suggestions = self
+            .profiles
+            .unmatched_words(q)
+            .into_iter()
             .filter(|(_, s)| !s.is_empty())
             .collect();
         (out, suggestions)

@@ -613,6 +613,33 @@ fn remove_from<K: std::hash::Hash + Eq + Clone>(
     }
 }
 
+/// Trust scores computed once per query and per skill, normalised by the largest.
+#[derive(Default)]
+pub(crate) struct TrustCache {
+    by_skill: HashMap<Option<guild_core::SkillTag>, TrustFactors>,
+}
+
+impl TrustCache {
+    /// This node's normalised trust in `who` for `skill` (general when `None`), or `None` when
+    /// no positive trust path reaches them.
+    pub(crate) fn get(
+        &mut self,
+        engine: &mut guild_trust::TrustEngine<PublicKey>,
+        me: PublicKey,
+        who: &PublicKey,
+        skill: Option<&guild_core::SkillTag>,
+        now: UnixTime,
+    ) -> Option<f64> {
+        let f = self.by_skill.entry(skill.cloned()).or_insert_with(|| {
+            let scores = engine.scores(me, skill.map(|s| s.as_str()), now);
+            let max = scores.values().fold(0.0f64, |m, v| m.max(*v));
+            TrustFactors { scores, max }
+        });
+        let s = f.scores.get(who).copied().unwrap_or(0.0);
+        (s > 0.0 && f.max > 0.0).then(|| s / f.max)
+    }
+}
+
 /// This node's trust scores, normalised for ranking.
 pub(crate) struct TrustFactors {
     scores: HashMap<PublicKey, f64>,

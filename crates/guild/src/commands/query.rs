@@ -166,6 +166,7 @@ pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {
 /// `guild find`.
 pub async fn find(ctx: &Ctx, args: FindArgs) -> anyhow::Result<()> {
     let params = FindParams {
+        query: (!args.words.is_empty()).then(|| args.words.join(" ")),
         skills: args.skills,
         resources: args.resources,
         text: args.text,
@@ -189,7 +190,7 @@ pub async fn find(ctx: &Ctx, args: FindArgs) -> anyhow::Result<()> {
         let similar: Vec<&str> = s.did_you_mean.iter().map(|t| t.as_str()).collect();
         if !similar.is_empty() {
             output::line(&format!(
-                "`{}`: did you mean {}?",
+                "`{}` matched nobody: did you mean {}?",
                 s.tag,
                 similar.join(", ")
             ))?;
@@ -199,17 +200,38 @@ pub async fn find(ctx: &Ctx, args: FindArgs) -> anyhow::Result<()> {
 }
 
 fn find_row(m: &FindMatch) -> Vec<String> {
+    let level = |tag: &str| {
+        m.skills
+            .iter()
+            .find(|s| s.tag.as_str() == tag)
+            .map(|s| format!(", {}", s.level))
+            .unwrap_or_default()
+    };
     let mut matched: Vec<String> = m
-        .skills
+        .matched
         .iter()
-        .map(|s| format!("{} ({})", s.tag, s.level))
+        .map(|x| match (x.field.as_str(), x.how.as_str()) {
+            ("text", "word") => format!("“{}” in name/bio", x.term),
+            ("text", _) => format!("{} ({} in name/bio)", x.term, x.word),
+            ("resource", "exact") => format!("{} (resource)", x.term),
+            ("resource", how) => format!("{} (resource, {how} of {})", x.term, x.word),
+            (_, "exact") => format!("{} ({}{})", x.term, "exact", level(&x.term)),
+            (_, how) => format!("{} ({how} of {}{})", x.term, x.word, level(&x.term)),
+        })
         .collect();
-    matched.extend(m.resources.iter().map(|r| format!("{r} (resource)")));
+    if matched.is_empty() {
+        matched = m
+            .skills
+            .iter()
+            .map(|s| format!("{} ({})", s.tag, s.level))
+            .chain(m.resources.iter().map(|r| format!("{r} (resource)")))
+            .collect();
+    }
     vec![
         format!("{:.2}", m.score),
         m.trust
             .map(|t| format!("{t:.2}"))
-            .unwrap_or_else(|| "-".into()),
+            .unwrap_or_else(|| "stranger".into()),
         m.peer.to_string(),
         m.name.clone(),
         m.last_seen.map(output::relative).unwrap_or_default(),

@@ -128,14 +128,18 @@ pub async fn find<H: Handle>(
     session: &Session,
     q: &HashMap<String, String>,
 ) -> Markup {
+    let query = q.get("q").map(|t| t.trim()).filter(|t| !t.is_empty());
     let skills = words(q.get("skills"));
     let resources = words(q.get("resources"));
     let text = q.get("text").map(|t| t.trim()).filter(|t| !t.is_empty());
-    let asked = !skills.is_empty() || !resources.is_empty() || text.is_some();
+    let asked = query.is_some() || !skills.is_empty() || !resources.is_empty() || text.is_some();
     let results = if asked {
         let mut params = json!({ "skills": skills, "resources": resources });
         if let Some(t) = text {
             params["text"] = json!(t);
+        }
+        if let Some(w) = query {
+            params["query"] = json!(w);
         }
         Some(app.call::<FindResults>("find", params).await)
     } else {
@@ -144,12 +148,17 @@ pub async fn find<H: Handle>(
     let value = |k: &str| q.get(k).cloned().unwrap_or_default();
     let body = html! {
         form.search method="get" action="/find" role="search" {
-            label for="find-skills" { "Skills" }
-            input #find-skills name="skills" type="search" value=(value("skills")) placeholder="kicad pcb-design";
-            label for="find-resources" { "Resources" }
-            input #find-resources name="resources" type="text" value=(value("resources")) placeholder="3d-printer";
-            label for="find-text" { "Words in name or bio" }
-            input #find-text name="text" type="text" value=(value("text"));
+            label for="find-q" { "What are you looking for?" }
+            input #find-q name="q" type="search" value=(value("q")) placeholder="pcb design, 3d printer, kicad…";
+            details {
+                summary { "Only members with…" }
+                label for="find-skills" { "Exact skills" }
+                input #find-skills name="skills" type="text" value=(value("skills")) placeholder="kicad pcb-design";
+                label for="find-resources" { "Exact resources" }
+                input #find-resources name="resources" type="text" value=(value("resources")) placeholder="3d-printer";
+                label for="find-text" { "Words in name or bio" }
+                input #find-text name="text" type="text" value=(value("text"));
+            }
             button type="submit" { "Find" }
         }
         @match &results {
@@ -157,9 +166,9 @@ pub async fn find<H: Handle>(
             Some(Err(e)) => (failure(e)),
             Some(Ok(r)) => {
                 @for s in &r.suggestions {
-                    p.hint { "No one has " (s.tag) "; did you mean "
+                    p.hint { "Nothing matched “" (s.tag) "”; did you mean "
                         @for (i, d) in s.did_you_mean.iter().enumerate() {
-                            @if i > 0 { ", " } a href={ "/find?skills=" (d) } { (d) }
+                            @if i > 0 { ", " } a href={ "/find?q=" (d) } { (d) }
                         } "?" }
                 }
                 @if r.results.is_empty() { p { "No members match." } }
@@ -177,7 +186,7 @@ pub async fn find<H: Handle>(
                                     td { a.member href={ "/member/" (m.peer) } title=(m.peer) {
                                         @if m.name.is_empty() { (short(&m.peer)) } @else { (m.name) } } }
                                     td { @for s in &m.skills { (s.tag) " (" (s.level) ") " } @for r in &m.resources { (r) " " } }
-                                    td { (m.trust.map(num).unwrap_or_else(|| "—".into())) }
+                                    td { (m.trust.map(num).unwrap_or_else(|| "stranger".into())) }
                                     td { (m.last_seen.map(relative).unwrap_or_else(|| "—".into())) }
                                     td { (num(m.score)) }
                                     td { (reason(m)) }
@@ -194,19 +203,31 @@ pub async fn find<H: Handle>(
 
 /// Why a result ranks where it does: skill fit × trust × freshness, in words.
 fn reason(m: &guild_core::control::FindMatch) -> String {
-    let fit: Vec<String> = m
-        .skills
+    let mut fit: Vec<String> = m
+        .matched
         .iter()
-        .map(|s| format!("{} at {}", s.tag, s.level))
-        .chain(m.resources.iter().map(|r| format!("has {r}")))
+        .map(|x| match x.how.as_str() {
+            "exact" => format!("{} {}", x.field, x.term),
+            "word" => format!("“{}” in their profile", x.term),
+            how => format!("{} {} ({how} of “{}”)", x.field, x.term, x.word),
+        })
         .collect();
+    if fit.is_empty() {
+        fit = m
+            .skills
+            .iter()
+            .map(|s| format!("{} at {}", s.tag, s.level))
+            .chain(m.resources.iter().map(|r| format!("has {r}")))
+            .collect();
+    }
     let mut parts = vec![if fit.is_empty() {
         "matches your words".to_string()
     } else {
         fit.join(", ")
     }];
-    if let Some(t) = m.trust {
-        parts.push(format!("your trust {}", num(t)));
+    match m.trust {
+        Some(t) => parts.push(format!("your trust {}", num(t))),
+        None => parts.push("a stranger to you (no trust path)".into()),
     }
     if let Some(seen) = m.last_seen {
         parts.push(format!("profile from {}", relative(seen)));
