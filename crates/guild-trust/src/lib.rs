@@ -43,7 +43,8 @@ use std::collections::HashMap;
 pub use baselines::{EigenTrust, PersonalizedPageRank};
 pub use config::{ConfigError, TrustConfig};
 pub use explain::{
-    Connectivity, Contributor, Explanation, PathContribution, TOP_CONTRIBUTORS, TOP_PATHS,
+    Connectivity, Contributor, Explanation, PathContribution, SetBridge, TOP_CONTRIBUTORS,
+    TOP_PATHS,
 };
 pub use graph::{NodeKey, TrustGraph};
 pub use meritrank::TrustEngine;

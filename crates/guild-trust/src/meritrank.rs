@@ -208,8 +208,12 @@ impl<K: NodeKey> TrustEngine<K> {
             self.egos.insert(e, w);
         }
         let n = self.graph.len();
+        let (k, theta) = (
+            self.config.max_bridge_set as usize,
+            self.config.bridge_set_threshold,
+        );
         if let Some(w) = self.egos.get_mut(&e) {
-            w.refresh_bridges(n);
+            w.refresh_bridges(n, k, theta);
         }
     }
 

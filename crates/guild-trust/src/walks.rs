@@ -88,6 +88,8 @@ pub(crate) struct EgoWalks {
     through: Vec<Vec<u32>>,
     /// Cached connectivity statistics, indexed by node; valid for nodes not marked dirty.
     bridges: Vec<Bridge>,
+    /// Cached nearest bridge *sets* (see [`Self::cut`]), indexed by node, same validity.
+    cuts: Vec<Vec<(u32, f32)>>,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
     all_dirty: bool,
@@ -141,6 +143,7 @@ impl EgoWalks {
             walks: Vec::with_capacity(count as usize),
             through: vec![Vec::new(); n],
             bridges: vec![Bridge::default(); n],
+            cuts: vec![Vec::new(); n],
             dirty: Vec::new(),
             is_dirty: vec![false; n],
             all_dirty: true,
@@ -170,6 +173,7 @@ impl EgoWalks {
         if self.through.len() < n {
             self.through.resize_with(n, Vec::new);
             self.bridges.resize(n, Bridge::default());
+            self.cuts.resize_with(n, Vec::new);
             self.is_dirty.resize(n, false);
         }
     }
@@ -353,7 +357,10 @@ impl EgoWalks {
     /// For node `j`, the bridge share is `max_k |walks that visit k before their first visit of j| /
     /// |walks that visit j|` over nodes `k` other than the ego and `j` (Nasrulin et al., 2022); the
     /// maximising `k` nearest to `j` is recorded as its bridge.
-    pub fn refresh_bridges(&mut self, node_count: usize) {
+    ///
+    /// It also recomputes each such node's nearest bridge set (see [`Self::cut`]) with at most
+    /// `max_set` members that must carry more than `set_threshold` of the node's walks.
+    pub fn refresh_bridges(&mut self, node_count: usize, max_set: usize, set_threshold: f64) {
         self.ensure(node_count);
         let n = self.through.len();
         let targets: Vec<u32> = if self.all_dirty {
@@ -366,6 +373,7 @@ impl EgoWalks {
         }
         if self.all_dirty {
             self.bridges.iter_mut().for_each(|b| *b = Bridge::default());
+            self.cuts.iter_mut().for_each(Vec::clear);
         }
         self.all_dirty = false;
         if targets.is_empty() {
@@ -379,6 +387,7 @@ impl EgoWalks {
             let ids = &self.through[j as usize];
             if ids.is_empty() {
                 self.bridges[j as usize] = Bridge::default();
+                self.cuts[j as usize].clear();
                 continue;
             }
             // Scan each prefix backwards so that, among equally frequent nodes (e.g. several nodes
@@ -410,7 +419,31 @@ impl EgoWalks {
                 share,
                 node: best.1,
             };
+            let cut = if max_set == 0 {
+                Vec::new()
+            } else {
+                let mut scratch = CutScratch {
+                    stamp: &mut stamp,
+                    count: &mut count,
+                    tick: &mut tick,
+                };
+                nearest_cut(
+                    &self.walks,
+                    &self.through,
+                    j,
+                    max_set,
+                    set_threshold,
+                    &mut scratch,
+                )
+            };
+            self.cuts[j as usize] = cut;
         }
+    }
+
+    /// The cached nearest bridge set of `u`: `(member, share of u's walks it carries)`, empty when
+    /// no small set carries more than the threshold (call [`Self::refresh_bridges`] first).
+    pub fn cut(&self, u: u32) -> &[(u32, f32)] {
+        self.cuts.get(u as usize).map_or(&[], Vec::as_slice)
     }
 
     /// The cached bridge of `u` (call [`Self::refresh_bridges`] first).
@@ -430,6 +463,8 @@ impl EgoWalks {
         b += self.through.capacity() * size_of::<Vec<u32>>();
         b += self.through.iter().map(|s| s.capacity() * 4).sum::<usize>();
         b += self.bridges.capacity() * size_of::<Bridge>() + self.is_dirty.capacity();
+        b += self.cuts.capacity() * size_of::<Vec<(u32, f32)>>();
+        b += self.cuts.iter().map(|c| c.capacity() * 8).sum::<usize>();
         b + self.dirty.capacity() * 4
     }
 
@@ -489,6 +524,147 @@ impl EgoWalks {
             return Err("walk index differs from a recount".into());
         }
         Ok(())
+    }
+}
+
+/// Scratch arrays shared with the single-bridge scan (all zero between uses, stamps below `tick`).
+struct CutScratch<'a> {
+    stamp: &'a mut [u32],
+    count: &'a mut [u32],
+    tick: &'a mut u32,
+}
+
+/// The *nearest bridge set* of `j`: a set of at most `max_set` nodes (not the ego, not `j`) that the
+/// walks reaching `j` passed through before their first visit of `j`, carrying more than
+/// `threshold` of those walks — the nearest such set to `j`.
+///
+/// Why "nearest": a Sybil region attached by `k` colluders is carried entirely by the colluders,
+/// but usually also by some honest node upstream of all of them (or by the ego's few neighbours).
+/// Measuring the region against that upstream node would discount it no more than the colluders
+/// themselves. So the search repeats: find a set by greedy maximum coverage over the walks'
+/// prefixes, then look again only in the part of each covered walk *after* its last pass through
+/// that set, and keep the last set found. Greedy coverage is within `1 − 1/e` of the best set of
+/// the same size; a set is accepted only if it carries more than `threshold` of all walks.
+///
+/// Returns `(member, share of j's walks first covered by it)`, empty if no such set exists.
+fn nearest_cut(
+    walks: &[Walk],
+    through: &[Vec<u32>],
+    j: u32,
+    max_set: usize,
+    threshold: f64,
+    sc: &mut CutScratch<'_>,
+) -> Vec<(u32, f32)> {
+    let ids = &through[j as usize];
+    let m = ids.len();
+    // Only nodes more walks reach than `j` can be in its set: "hangs off" is then acyclic (a
+    // mutually attesting region cannot hang off itself) and the caps follow one pass by reach.
+    let eligible = |k: u32| through.get(k as usize).map_or(0, Vec::len) > m;
+    if m == 0 {
+        return Vec::new();
+    }
+    // Suffix of each walk's prefix still searched: nodes[start..end] (end = first visit of j).
+    let mut span: Vec<(u32, u32)> = ids
+        .iter()
+        .map(|&w| {
+            let nodes = &walks[w as usize].nodes;
+            let end = first_visit(nodes, j).unwrap_or(0).max(1);
+            (1, end as u32)
+        })
+        .collect();
+    let need = threshold * m as f64;
+    let mut found: Vec<(u32, f32)> = Vec::new();
+    let mut touched: Vec<u32> = Vec::new();
+    let mut covered_by: Vec<u32> = vec![NO_NODE; m];
+    // Each accepted set strictly shortens every walk it covers, so this ends within the longest prefix.
+    loop {
+        // Count, per candidate, the walks whose remaining suffix contains it (each walk once).
+        for (i, &w) in ids.iter().enumerate() {
+            *sc.tick += 1;
+            let (a, b) = span[i];
+            let nodes = &walks[w as usize].nodes;
+            for &k in nodes[a as usize..b as usize].iter().rev() {
+                let ku = k as usize;
+                if sc.stamp[ku] != *sc.tick && eligible(k) {
+                    sc.stamp[ku] = *sc.tick;
+                    if sc.count[ku] == 0 {
+                        touched.push(k);
+                    }
+                    sc.count[ku] += 1;
+                }
+            }
+        }
+        // Cheap rejection: even the `max_set` best candidates together cannot carry enough.
+        let mut top: Vec<u32> = touched.iter().map(|&k| sc.count[k as usize]).collect();
+        let bound: u64 = if top.len() > max_set {
+            top.select_nth_unstable_by(max_set - 1, |a, b| b.cmp(a));
+            top[..max_set].iter().map(|&c| u64::from(c)).sum()
+        } else {
+            top.iter().map(|&c| u64::from(c)).sum()
+        };
+        let mut members: Vec<(u32, u32)> = Vec::new();
+        let mut covered = 0usize;
+        if bound as f64 > need {
+            covered_by.iter_mut().for_each(|c| *c = NO_NODE);
+            while members.len() < max_set && (covered as f64) <= need {
+                // Ties go to the candidate met first scanning backwards from j (the nearer one).
+                let mut best = (0u32, NO_NODE);
+                for &k in &touched {
+                    let c = sc.count[k as usize];
+                    if c > best.0 {
+                        best = (c, k);
+                    }
+                }
+                if best.0 == 0 {
+                    break;
+                }
+                let b = best.1;
+                members.push((b, best.0));
+                for (i, &w) in ids.iter().enumerate() {
+                    if covered_by[i] != NO_NODE {
+                        continue;
+                    }
+                    let (lo, hi) = span[i];
+                    let suffix = &walks[w as usize].nodes[lo as usize..hi as usize];
+                    if !suffix.contains(&b) {
+                        continue;
+                    }
+                    covered_by[i] = b;
+                    covered += 1;
+                    *sc.tick += 1;
+                    for &k in suffix {
+                        let ku = k as usize;
+                        if sc.stamp[ku] != *sc.tick && eligible(k) {
+                            sc.stamp[ku] = *sc.tick;
+                            sc.count[ku] -= 1;
+                        }
+                    }
+                }
+            }
+        }
+        for k in touched.drain(..) {
+            sc.count[k as usize] = 0;
+        }
+        if (covered as f64) <= need || members.is_empty() {
+            return found;
+        }
+        found = members
+            .iter()
+            .map(|&(b, c)| (b, c as f32 / m as f32))
+            .collect();
+        // Search again after each covered walk's last pass through the set.
+        for (i, &w) in ids.iter().enumerate() {
+            if covered_by[i] == NO_NODE {
+                continue;
+            }
+            let (lo, hi) = span[i];
+            let nodes = &walks[w as usize].nodes;
+            let last = (lo as usize..hi as usize)
+                .rev()
+                .find(|&q| members.iter().any(|&(b, _)| b == nodes[q]))
+                .unwrap_or(lo as usize);
+            span[i] = ((last + 1) as u32, hi);
+        }
     }
 }
 
