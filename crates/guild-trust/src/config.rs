@@ -48,12 +48,16 @@ pub struct TrustConfig {
     /// by connectivity decay of single bridges and by transitivity decay.
     pub max_bridge_set: u32,
     /// Share of a node's walks a bridge set must carry before the node counts as hanging off it.
-    /// Default 0.5, the same "majority" rule as `bridge_threshold` for one bridge.
+    /// Default 0.9: only nodes nearly all of whose support passes a few nodes are capped (a Sybil
+    /// region's passes its colluders entirely); an honest node with a tenth of its support from
+    /// elsewhere is left alone.
     pub bridge_set_threshold: f64,
     /// Capacity c of a bridge set: all nodes hanging off a node `b` (through the sets they hang off,
     /// in proportion to the walks `b` carries for them) together keep at most `c × trust(b)`; above
     /// that their shares are scaled down. A Sybil region behind colluders `A` therefore adds at most
-    /// `c/(1−c) × Σ trust(A)` (nested regions included). Default 0.25 (see `TRUST.md`).
+    /// `c/(1−c) × Σ trust(A)` (nested regions included). Default 0.1, about MeritRank's bound for
+    /// one bridge, `(1−β)(1−α)/α ≈ 0.11`: a region behind a few colluders adds about what a region
+    /// behind one bridge adds.
     pub bridge_set_capacity: f64,
     /// Negative-edge cap: a negative attestation removes at most `negative_cap × trust(rater)` from its
     /// subject (scaled by its normalised, decayed strength). Default 1.0: a rater cannot take away more
@@ -78,8 +82,8 @@ impl Default for TrustConfig {
             bridge_threshold: 0.5,
             connectivity_decay: 0.98,
             max_bridge_set: 10,
-            bridge_set_threshold: 0.5,
-            bridge_set_capacity: 0.25,
+            bridge_set_threshold: 0.9,
+            bridge_set_capacity: 0.1,
             negative_cap: 1.0,
             half_life_secs: 365 * 24 * 3600,
             max_score: 5,

@@ -170,6 +170,52 @@ fn set_factors(
     (factor, cap, scale)
 }
 
+/// Effective multipliers with *relay discount*: what a walk carries past a node is capped by that
+/// node's own (structural) factor.
+///
+/// Each walk reaching `j` counts `min` of the structural factors of the nodes it passed before its
+/// first visit of `j` (1 if none), instead of 1; `j`'s multiplier is then that weighted share of
+/// its hits times its own decay (`connectivity_factor(bridge share) × cap(j)`), the inherited part
+/// now coming from the walks themselves. Why: colluders route walks through their Sybil region
+/// into *each other* (every Sybil attests every colluder), raising each other's hitting
+/// probability although those walks only passed heavily discounted nodes; with the relay discount
+/// such walks count no more than the Sybils' own trust. Along a chain of single bridges this is the
+/// compounding of [`compound_factors`] again (the walks pass the bridge, whose factor is the min).
+fn relay_factors(
+    walks: &EgoWalks,
+    cfg: &TrustConfig,
+    structural: &[f64],
+    caps: &[f64],
+) -> Vec<f64> {
+    let n = structural.len();
+    let mut weighted = vec![0.0; n];
+    let mut seen = vec![u32::MAX; n];
+    for (id, w) in walks.walks.iter().enumerate() {
+        let mut m = 1.0f64;
+        for &v in w.nodes.iter().skip(1) {
+            if v == walks.ego {
+                break;
+            }
+            let vi = v as usize;
+            if seen[vi] != id as u32 {
+                seen[vi] = id as u32;
+                weighted[vi] += m;
+            }
+            m = m.min(structural[vi]);
+        }
+    }
+    (0..n)
+        .map(|j| {
+            let hits = walks.hits(j as u32);
+            if hits == 0 {
+                return structural[j];
+            }
+            let own = cfg.connectivity_factor(walks.bridge(j as u32).share) * caps[j];
+            weighted[j] / hits as f64 * own
+        })
+        .collect()
+}
+
 /// Whose weight a flow out of a node carries (see [`Scorer::flow_from`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -206,7 +252,12 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
     pub fn new(graph: &'a TrustGraph<K>, walks: &'a EgoWalks, cfg: &'a TrustConfig) -> Self {
         let n = walks.walks.len().max(1) as f64;
         let single = compound_factors(graph.len(), walks, cfg);
-        let (factors, caps, scales) = set_factors(graph.len(), walks, cfg, &single);
+        let (structural, caps, scales) = set_factors(graph.len(), walks, cfg, &single);
+        let factors = if cfg.max_bridge_set == 0 {
+            structural
+        } else {
+            relay_factors(walks, cfg, &structural, &caps)
+        };
         Scorer {
             graph,
             walks,
@@ -243,7 +294,8 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
         self.factors.get(u as usize).copied().unwrap_or(1.0)
     }
 
-    /// The part of `factor(u)` inherited from `u`'s bridge (its bridge's factor, caps included).
+    /// The part of `factor(u)` inherited from the nodes its walks passed (its bridge's factor when
+    /// bridge sets are off; the relay discount otherwise).
     pub fn inherited_factor(&self, u: u32) -> f64 {
         let own = self.cfg.connectivity_factor(self.bridge(u).share) * self.cap(u);
         if own > 0.0 {

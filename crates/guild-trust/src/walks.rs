@@ -90,6 +90,8 @@ pub(crate) struct EgoWalks {
     bridges: Vec<Bridge>,
     /// Cached nearest bridge *sets* (see [`Self::cut`]), indexed by node, same validity.
     cuts: Vec<Vec<(u32, f32)>>,
+    /// The ego's direct peers as of the last refresh (excluded from bridge sets).
+    first_hop: Vec<bool>,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
     all_dirty: bool,
@@ -144,6 +146,7 @@ impl EgoWalks {
             through: vec![Vec::new(); n],
             bridges: vec![Bridge::default(); n],
             cuts: vec![Vec::new(); n],
+            first_hop: Vec::new(),
             dirty: Vec::new(),
             is_dirty: vec![false; n],
             all_dirty: true,
@@ -363,6 +366,18 @@ impl EgoWalks {
     pub fn refresh_bridges(&mut self, node_count: usize, max_set: usize, set_threshold: f64) {
         self.ensure(node_count);
         let n = self.through.len();
+        // The ego's direct peers (the first hop of its walks) are never bridge-set members; if
+        // they changed, every node's set may have changed.
+        let mut first_hop = vec![false; n];
+        for w in &self.walks {
+            if let Some(&v) = w.nodes.get(1) {
+                first_hop[v as usize] = true;
+            }
+        }
+        if first_hop != self.first_hop {
+            self.first_hop = first_hop;
+            self.all_dirty = true;
+        }
         let targets: Vec<u32> = if self.all_dirty {
             self.hit_nodes().collect()
         } else {
@@ -381,6 +396,7 @@ impl EgoWalks {
         }
         let mut stamp = vec![0u32; n];
         let mut count = vec![0u32; n];
+
         let mut touched: Vec<u32> = Vec::new();
         let mut tick = 0u32;
         for j in targets {
@@ -423,6 +439,7 @@ impl EgoWalks {
                 Vec::new()
             } else {
                 let mut scratch = CutScratch {
+                    first_hop: &self.first_hop,
                     stamp: &mut stamp,
                     count: &mut count,
                     tick: &mut tick,
@@ -529,6 +546,7 @@ impl EgoWalks {
 
 /// Scratch arrays shared with the single-bridge scan (all zero between uses, stamps below `tick`).
 struct CutScratch<'a> {
+    first_hop: &'a [bool],
     stamp: &'a mut [u32],
     count: &'a mut [u32],
     tick: &'a mut u32,
@@ -559,7 +577,15 @@ fn nearest_cut(
     let m = ids.len();
     // Only nodes more walks reach than `j` can be in its set: "hangs off" is then acyclic (a
     // mutually attesting region cannot hang off itself) and the caps follow one pass by reach.
-    let eligible = |k: u32| through.get(k as usize).map_or(0, Vec::len) > m;
+    //
+    // The ego's direct peers are not eligible either: the ego attested them itself, and what hangs
+    // off them is the ego's own first-hand choice (still subject to single-bridge decay). Without
+    // this exemption every node of an ego with few peers hangs off those peers, and the caps rescale
+    // whole egos' score maps, which costs ranking quality (see TRUST.md).
+    let eligible = |k: u32| {
+        through.get(k as usize).map_or(0, Vec::len) > m
+            && !sc.first_hop.get(k as usize).copied().unwrap_or(false)
+    };
     if m == 0 {
         return Vec::new();
     }
