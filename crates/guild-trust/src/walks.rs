@@ -396,6 +396,23 @@ impl EgoWalks {
         }
         let mut stamp = vec![0u32; n];
         let mut count = vec![0u32; n];
+        let (mut span, mut covered_by, mut cut_touched, mut top, mut occ) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut start, mut end, mut ecount) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
+        // One contiguous array for the eligibility test of every scanned node.
+        let rank: Vec<u32> = if max_set == 0 {
+            Vec::new()
+        } else {
+            (0..n)
+                .map(|k| {
+                    if self.first_hop.get(k).copied().unwrap_or(false) {
+                        0
+                    } else {
+                        self.through[k].len() as u32
+                    }
+                })
+                .collect()
+        };
 
         let mut touched: Vec<u32> = Vec::new();
         let mut tick = 0u32;
@@ -408,11 +425,19 @@ impl EgoWalks {
             }
             // Scan each prefix backwards so that, among equally frequent nodes (e.g. several nodes
             // every walk passes), the one nearest to `j` — its immediate bridge — wins the tie.
+            //
+            // The same pass prepares the bridge-set search (see `nearest_cut`): each walk's prefix
+            // span, the walks through each *eligible* candidate, and how many walks pass any.
             let mut best = (0u32, NO_NODE);
+            let sets = max_set > 0;
+            let m = ids.len();
+            let mut coverable = 0usize;
+            span.clear();
             for &w in ids {
                 tick += 1;
                 let nodes = &self.walks[w as usize].nodes;
                 let end = first_visit(nodes, j).unwrap_or(0);
+                let mut any = false;
                 for &k in nodes[1..end.max(1)].iter().rev() {
                     let ku = k as usize;
                     if stamp[ku] != tick {
@@ -424,7 +449,18 @@ impl EgoWalks {
                         if count[ku] > best.0 {
                             best = (count[ku], k);
                         }
+                        if sets && eligible(&rank, k, m) {
+                            if ecount[ku] == 0 {
+                                cut_touched.push(k);
+                            }
+                            ecount[ku] += 1;
+                            any = true;
+                        }
                     }
+                }
+                coverable += usize::from(any);
+                if sets {
+                    span.push((1, end.max(1) as u32));
                 }
             }
             for k in touched.drain(..) {
@@ -435,13 +471,24 @@ impl EgoWalks {
                 share,
                 node: best.1,
             };
-            let cut = if max_set == 0 {
+            let cut = if !sets || (coverable as f64) <= set_threshold * m as f64 {
+                // Not even all walks passing an eligible node would carry enough.
+                for k in cut_touched.drain(..) {
+                    ecount[k as usize] = 0;
+                }
                 Vec::new()
             } else {
                 let mut scratch = CutScratch {
-                    first_hop: &self.first_hop,
+                    span: &mut span,
+                    covered_by: &mut covered_by,
+                    touched: &mut cut_touched,
+                    top: &mut top,
+                    occ: &mut occ,
+                    start: &mut start,
+                    end: &mut end,
+                    rank: &rank,
                     stamp: &mut stamp,
-                    count: &mut count,
+                    count: &mut ecount,
                     tick: &mut tick,
                 };
                 nearest_cut(
@@ -450,10 +497,13 @@ impl EgoWalks {
                     j,
                     max_set,
                     set_threshold,
+                    coverable,
                     &mut scratch,
                 )
             };
-            self.cuts[j as usize] = cut;
+            let slot = &mut self.cuts[j as usize];
+            slot.clear();
+            slot.extend_from_slice(&cut);
         }
     }
 
@@ -546,24 +596,50 @@ impl EgoWalks {
 
 /// Scratch arrays shared with the single-bridge scan (all zero between uses, stamps below `tick`).
 struct CutScratch<'a> {
-    first_hop: &'a [bool],
+    /// Per node: its hit count, or 0 for the ego's direct peers (see [`eligible`]).
+    rank: &'a [u32],
     stamp: &'a mut [u32],
     count: &'a mut [u32],
     tick: &'a mut u32,
+    /// Reused per call (cleared on entry): searched suffix of each walk, the member covering it,
+    /// candidates seen, their counts.
+    span: &'a mut Vec<(u32, u32)>,
+    covered_by: &'a mut Vec<u32>,
+    touched: &'a mut Vec<u32>,
+    top: &'a mut Vec<u32>,
+    /// Inverted index: `occ[start[k]..end[k]]` are the walks (indexes into the node's list) whose
+    /// suffix contains candidate `k`.
+    occ: &'a mut Vec<u32>,
+    start: &'a mut [u32],
+    end: &'a mut [u32],
 }
 
-/// The *nearest bridge set* of `j`: a set of at most `max_set` nodes (not the ego, not `j`) that the
-/// walks reaching `j` passed through before their first visit of `j`, carrying more than
+/// Whether `k` may be a member of the bridge set of a node reached by `m` walks.
+///
+/// Only nodes more walks reach than that node qualify: "hangs off" is then acyclic (a mutually
+/// attesting region cannot hang off itself) and the caps follow one pass by reach. The ego's direct
+/// peers do not qualify either: the ego attested them itself, and what hangs off them is its own
+/// first-hand choice (still subject to single-bridge decay). Without this exemption every node of
+/// an ego with few peers hangs off those peers, and the caps rescale whole egos' score maps, which
+/// costs ranking quality (see TRUST.md).
+fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
+    rank.get(k as usize).is_some_and(|&h| h as usize > m)
+}
+
+/// The *nearest bridge set* of `j`: a set of at most `max_set` eligible nodes (see [`eligible`])
+/// that the walks reaching `j` passed through before their first visit of `j`, carrying more than
 /// `threshold` of those walks — the nearest such set to `j`.
 ///
 /// Why "nearest": a Sybil region attached by `k` colluders is carried entirely by the colluders,
-/// but usually also by some honest node upstream of all of them (or by the ego's few neighbours).
-/// Measuring the region against that upstream node would discount it no more than the colluders
-/// themselves. So the search repeats: find a set by greedy maximum coverage over the walks'
-/// prefixes, then look again only in the part of each covered walk *after* its last pass through
-/// that set, and keep the last set found. Greedy coverage is within `1 − 1/e` of the best set of
-/// the same size; a set is accepted only if it carries more than `threshold` of all walks.
+/// but usually also by some honest node upstream of all of them. Measuring the region against that
+/// upstream node would discount it no more than the colluders themselves. So the search repeats:
+/// find a set by greedy maximum coverage over the walks' prefixes, then look again only in the part
+/// of each covered walk *after* its last pass through that set, and keep the last set found. Greedy
+/// coverage is within `1 − 1/e` of the best set of the same size; a set is accepted only if it
+/// carries more than `threshold` of all walks.
 ///
+/// The caller has prepared `sc.span` (each walk's prefix before `j`), `sc.count`/`sc.touched` (the
+/// walks through each eligible candidate) and `coverable` (walks passing any) in its own pass.
 /// Returns `(member, share of j's walks first covered by it)`, empty if no such set exists.
 fn nearest_cut(
     walks: &[Walk],
@@ -571,96 +647,121 @@ fn nearest_cut(
     j: u32,
     max_set: usize,
     threshold: f64,
+    coverable: usize,
     sc: &mut CutScratch<'_>,
 ) -> Vec<(u32, f32)> {
     let ids = &through[j as usize];
     let m = ids.len();
-    // Only nodes more walks reach than `j` can be in its set: "hangs off" is then acyclic (a
-    // mutually attesting region cannot hang off itself) and the caps follow one pass by reach.
-    //
-    // The ego's direct peers are not eligible either: the ego attested them itself, and what hangs
-    // off them is the ego's own first-hand choice (still subject to single-bridge decay). Without
-    // this exemption every node of an ego with few peers hangs off those peers, and the caps rescale
-    // whole egos' score maps, which costs ranking quality (see TRUST.md).
-    let eligible = |k: u32| {
-        through.get(k as usize).map_or(0, Vec::len) > m
-            && !sc.first_hop.get(k as usize).copied().unwrap_or(false)
-    };
-    if m == 0 {
-        return Vec::new();
-    }
-    // Suffix of each walk's prefix still searched: nodes[start..end] (end = first visit of j).
-    let mut span: Vec<(u32, u32)> = ids
-        .iter()
-        .map(|&w| {
-            let nodes = &walks[w as usize].nodes;
-            let end = first_visit(nodes, j).unwrap_or(0).max(1);
-            (1, end as u32)
-        })
-        .collect();
+    let span = &mut *sc.span;
     let need = threshold * m as f64;
     let mut found: Vec<(u32, f32)> = Vec::new();
-    let mut touched: Vec<u32> = Vec::new();
-    let mut covered_by: Vec<u32> = vec![NO_NODE; m];
+    let touched = &mut *sc.touched;
+    let covered_by = &mut *sc.covered_by;
+    let mut primed = Some(coverable);
     // Each accepted set strictly shortens every walk it covers, so this ends within the longest prefix.
     loop {
-        // Count, per candidate, the walks whose remaining suffix contains it (each walk once).
-        for (i, &w) in ids.iter().enumerate() {
-            *sc.tick += 1;
-            let (a, b) = span[i];
-            let nodes = &walks[w as usize].nodes;
-            for &k in nodes[a as usize..b as usize].iter().rev() {
-                let ku = k as usize;
-                if sc.stamp[ku] != *sc.tick && eligible(k) {
-                    sc.stamp[ku] = *sc.tick;
-                    if sc.count[ku] == 0 {
-                        touched.push(k);
+        // Count, per candidate, the walks whose remaining suffix contains it (each walk once), and
+        // the walks no eligible node can cover (the first round was counted by the caller).
+        let coverable = match primed.take() {
+            Some(c) => c,
+            None => {
+                let mut coverable = 0usize;
+                for (i, &w) in ids.iter().enumerate() {
+                    *sc.tick += 1;
+                    let (a, b) = span[i];
+                    let nodes = &walks[w as usize].nodes;
+                    let mut any = false;
+                    for &k in nodes[a as usize..b as usize].iter().rev() {
+                        let ku = k as usize;
+                        if sc.stamp[ku] != *sc.tick && eligible(sc.rank, k, m) {
+                            sc.stamp[ku] = *sc.tick;
+                            if sc.count[ku] == 0 {
+                                touched.push(k);
+                            }
+                            sc.count[ku] += 1;
+                            any = true;
+                        }
                     }
-                    sc.count[ku] += 1;
+                    coverable += usize::from(any);
                 }
+                coverable
             }
-        }
-        // Cheap rejection: even the `max_set` best candidates together cannot carry enough.
-        let mut top: Vec<u32> = touched.iter().map(|&k| sc.count[k as usize]).collect();
-        let bound: u64 = if top.len() > max_set {
-            top.select_nth_unstable_by(max_set - 1, |a, b| b.cmp(a));
-            top[..max_set].iter().map(|&c| u64::from(c)).sum()
+        };
+        // Cheap rejections: too many walks pass no eligible node, or even the `max_set` best
+        // candidates together cannot carry enough.
+        let bound: u64 = if (coverable as f64) <= need {
+            0
         } else {
-            top.iter().map(|&c| u64::from(c)).sum()
+            let top = &mut *sc.top;
+            top.clear();
+            top.extend(touched.iter().map(|&k| sc.count[k as usize]));
+            if top.len() > max_set {
+                top.select_nth_unstable_by(max_set - 1, |a, b| b.cmp(a));
+                top[..max_set].iter().map(|&c| u64::from(c)).sum()
+            } else {
+                top.iter().map(|&c| u64::from(c)).sum()
+            }
         };
         let mut members: Vec<(u32, u32)> = Vec::new();
         let mut covered = 0usize;
         if bound as f64 > need {
-            covered_by.iter_mut().for_each(|c| *c = NO_NODE);
+            covered_by.clear();
+            covered_by.resize(m, NO_NODE);
+            // Inverted index (CSR): the walks whose suffix contains each candidate, so that each
+            // greedy pick only visits the walks it covers.
+            let occ = &mut *sc.occ;
+            let mut run = 0u32;
+            for &k in touched.iter() {
+                sc.start[k as usize] = run;
+                sc.end[k as usize] = run;
+                run += sc.count[k as usize];
+            }
+            occ.clear();
+            occ.resize(run as usize, 0);
+            for (i, &w) in ids.iter().enumerate() {
+                *sc.tick += 1;
+                let (a, b) = span[i];
+                for &k in &walks[w as usize].nodes[a as usize..b as usize] {
+                    let ku = k as usize;
+                    if sc.stamp[ku] != *sc.tick && eligible(sc.rank, k, m) {
+                        sc.stamp[ku] = *sc.tick;
+                        occ[sc.end[ku] as usize] = i as u32;
+                        sc.end[ku] += 1;
+                    }
+                }
+            }
             while members.len() < max_set && (covered as f64) <= need {
                 // Ties go to the candidate met first scanning backwards from j (the nearer one).
                 let mut best = (0u32, NO_NODE);
-                for &k in &touched {
+                for &k in touched.iter() {
                     let c = sc.count[k as usize];
                     if c > best.0 {
                         best = (c, k);
                     }
                 }
-                if best.0 == 0 {
+                // Coverage is submodular: no later pick adds more than this one, so stop as soon
+                // as the remaining picks cannot reach the threshold any more.
+                let left = (max_set - members.len()) as f64;
+                if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= need {
+                    covered = 0;
                     break;
                 }
                 let b = best.1;
                 members.push((b, best.0));
-                for (i, &w) in ids.iter().enumerate() {
+                let bu = b as usize;
+                for &i in &occ[sc.start[bu] as usize..sc.end[bu] as usize] {
+                    let i = i as usize;
                     if covered_by[i] != NO_NODE {
                         continue;
                     }
                     let (lo, hi) = span[i];
-                    let suffix = &walks[w as usize].nodes[lo as usize..hi as usize];
-                    if !suffix.contains(&b) {
-                        continue;
-                    }
+                    let suffix = &walks[ids[i] as usize].nodes[lo as usize..hi as usize];
                     covered_by[i] = b;
                     covered += 1;
                     *sc.tick += 1;
                     for &k in suffix {
                         let ku = k as usize;
-                        if sc.stamp[ku] != *sc.tick && eligible(k) {
+                        if sc.stamp[ku] != *sc.tick && eligible(sc.rank, k, m) {
                             sc.stamp[ku] = *sc.tick;
                             sc.count[ku] -= 1;
                         }
