@@ -64,7 +64,9 @@ pub struct Connectivity<K> {
     pub bridge_share: f64,
     /// Multiplier applied to the walk trust (1 = no penalty), `inherited_factor` included.
     pub factor: f64,
-    /// Part of `factor` inherited from the bridge's own connectivity decay (1 if not bridged).
+    /// Part of `factor` inherited from the nodes the target's walks passed: the bridge's own
+    /// factor when bridge sets are off (1 if not bridged); with bridge sets, the relay discount
+    /// (each walk counts the smallest factor of the nodes it passed).
     pub inherited_factor: f64,
     /// Score removed by the penalty.
     pub penalty: f64,

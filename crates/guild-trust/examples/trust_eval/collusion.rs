@@ -210,9 +210,11 @@ pub fn run(
                                 json!({ "median": med, "p90": p90, "max": quantile(&cell[m], 1.0) }),
                             );
                         }
+                        // Per-sample gains of the engine, in ego order (to trace outliers).
                         cells.push(json!({
                             "stratum": stratum, "colluders": k, "sybils": size, "topology": topo,
                             "variant": variant, "samples": cell[0].len(), "gain": models,
+                            "engine_gains": cell[0],
                         }));
                     }
                 }
