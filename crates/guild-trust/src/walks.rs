@@ -398,6 +398,7 @@ impl EgoWalks {
         let mut count = vec![0u32; n];
         let (mut span, mut covered_by, mut cut_touched, mut top, mut occ) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut cand, mut cand_at) = (Vec::new(), Vec::new());
         let (mut start, mut end, mut ecount) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
         // One contiguous array for the eligibility test of every scanned node.
         let rank: Vec<u32> = if max_set == 0 {
@@ -433,6 +434,9 @@ impl EgoWalks {
             let m = ids.len();
             let mut coverable = 0usize;
             span.clear();
+            cand.clear();
+            cand_at.clear();
+            cand_at.push(0);
             for &w in ids {
                 tick += 1;
                 let nodes = &self.walks[w as usize].nodes;
@@ -454,6 +458,7 @@ impl EgoWalks {
                                 cut_touched.push(k);
                             }
                             ecount[ku] += 1;
+                            cand.push(k);
                             any = true;
                         }
                     }
@@ -461,6 +466,7 @@ impl EgoWalks {
                 coverable += usize::from(any);
                 if sets {
                     span.push((1, end.max(1) as u32));
+                    cand_at.push(cand.len() as u32);
                 }
             }
             for k in touched.drain(..) {
@@ -483,6 +489,8 @@ impl EgoWalks {
                     covered_by: &mut covered_by,
                     touched: &mut cut_touched,
                     top: &mut top,
+                    cand: &mut cand,
+                    cand_at: &mut cand_at,
                     occ: &mut occ,
                     start: &mut start,
                     end: &mut end,
@@ -607,6 +615,10 @@ struct CutScratch<'a> {
     covered_by: &'a mut Vec<u32>,
     touched: &'a mut Vec<u32>,
     top: &'a mut Vec<u32>,
+    /// Each walk's eligible candidates, deduplicated: walk `i`'s are `cand[cand_at[i]..cand_at[i+1]]`
+    /// (filled by every counting pass, so the later passes need not rescan the walks).
+    cand: &'a mut Vec<u32>,
+    cand_at: &'a mut Vec<u32>,
     /// Inverted index: `occ[start[k]..end[k]]` are the walks (indexes into the node's list) whose
     /// suffix contains candidate `k`.
     occ: &'a mut Vec<u32>,
@@ -666,6 +678,9 @@ fn nearest_cut(
             Some(c) => c,
             None => {
                 let mut coverable = 0usize;
+                sc.cand.clear();
+                sc.cand_at.clear();
+                sc.cand_at.push(0);
                 for (i, &w) in ids.iter().enumerate() {
                     *sc.tick += 1;
                     let (a, b) = span[i];
@@ -679,10 +694,12 @@ fn nearest_cut(
                                 touched.push(k);
                             }
                             sc.count[ku] += 1;
+                            sc.cand.push(k);
                             any = true;
                         }
                     }
                     coverable += usize::from(any);
+                    sc.cand_at.push(sc.cand.len() as u32);
                 }
                 coverable
             }
@@ -718,16 +735,11 @@ fn nearest_cut(
             }
             occ.clear();
             occ.resize(run as usize, 0);
-            for (i, &w) in ids.iter().enumerate() {
-                *sc.tick += 1;
-                let (a, b) = span[i];
-                for &k in &walks[w as usize].nodes[a as usize..b as usize] {
+            for i in 0..m {
+                for &k in &sc.cand[sc.cand_at[i] as usize..sc.cand_at[i + 1] as usize] {
                     let ku = k as usize;
-                    if sc.stamp[ku] != *sc.tick && eligible(sc.rank, k, m) {
-                        sc.stamp[ku] = *sc.tick;
-                        occ[sc.end[ku] as usize] = i as u32;
-                        sc.end[ku] += 1;
-                    }
+                    occ[sc.end[ku] as usize] = i as u32;
+                    sc.end[ku] += 1;
                 }
             }
             while members.len() < max_set && (covered as f64) <= need {
@@ -754,17 +766,10 @@ fn nearest_cut(
                     if covered_by[i] != NO_NODE {
                         continue;
                     }
-                    let (lo, hi) = span[i];
-                    let suffix = &walks[ids[i] as usize].nodes[lo as usize..hi as usize];
                     covered_by[i] = b;
                     covered += 1;
-                    *sc.tick += 1;
-                    for &k in suffix {
-                        let ku = k as usize;
-                        if sc.stamp[ku] != *sc.tick && eligible(sc.rank, k, m) {
-                            sc.stamp[ku] = *sc.tick;
-                            sc.count[ku] -= 1;
-                        }
+                    for &k in &sc.cand[sc.cand_at[i] as usize..sc.cand_at[i + 1] as usize] {
+                        sc.count[k as usize] -= 1;
                     }
                 }
             }
