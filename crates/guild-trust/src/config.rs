@@ -21,6 +21,7 @@ pub enum ConfigError {
 ///
 /// The defaults are derived from first principles (see `TRUST.md`), not fitted to a data set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrustConfig {
     /// Transitivity decay α: probability that a walk stops at each node it reaches (the ego included).
     /// Bounds how far trust propagates: a node `d` hops away gets at most `(1-α)^d`. Default 0.15, the
@@ -40,6 +41,24 @@ pub struct TrustConfig {
     /// one bridge (linear ramp from θ). Default 0.98, chosen so that a region reachable only through one
     /// bridge can add at most `(1-β)(1-α)/α ≈ 0.11` of the bridge's own score (MeritRank's bound).
     pub connectivity_decay: f64,
+    /// Largest *bridge set* considered (collusion bound): the engine looks for the nearest set of at
+    /// most this many nodes that carries more than `bridge_set_threshold` of a node's walks (see
+    /// `TRUST.md`, "Colluding attackers"). 0 disables the bound. Default 10: a Sybil region attached
+    /// by up to 10 colluders is measured against those colluders; larger coalitions are only bounded
+    /// by connectivity decay of single bridges and by transitivity decay.
+    pub max_bridge_set: u32,
+    /// Share of a node's walks a bridge set must carry before the node counts as hanging off it.
+    /// Default 0.9: only nodes nearly all of whose support passes a few nodes are capped (a Sybil
+    /// region's passes its colluders entirely); an honest node with a tenth of its support from
+    /// elsewhere is left alone.
+    pub bridge_set_threshold: f64,
+    /// Capacity c of a bridge set: all nodes hanging off a node `b` (through the sets they hang off,
+    /// in proportion to the walks `b` carries for them) together keep at most `c × trust(b)`; above
+    /// that their shares are scaled down. A Sybil region behind colluders `A` therefore adds at most
+    /// `c/(1−c) × Σ trust(A)` (nested regions included). Default 0.1, about MeritRank's bound for
+    /// one bridge, `(1−β)(1−α)/α ≈ 0.11`: a region behind a few colluders adds about what a region
+    /// behind one bridge adds.
+    pub bridge_set_capacity: f64,
     /// Negative-edge cap: a negative attestation removes at most `negative_cap × trust(rater)` from its
     /// subject (scaled by its normalised, decayed strength). Default 1.0: a rater cannot take away more
     /// than the trust the ego itself places in that rater, so a stranger (trust 0) cannot slander.
@@ -62,6 +81,9 @@ impl Default for TrustConfig {
             max_walk_len: 200,
             bridge_threshold: 0.5,
             connectivity_decay: 0.98,
+            max_bridge_set: 10,
+            bridge_set_threshold: 0.9,
+            bridge_set_capacity: 0.1,
             negative_cap: 1.0,
             half_life_secs: 365 * 24 * 3600,
             max_score: 5,
@@ -126,6 +148,18 @@ impl TrustConfig {
             self.connectivity_decay,
             (0.0..=1.0).contains(&self.connectivity_decay),
             "0 <= beta <= 1",
+        )?;
+        check(
+            "bridge_set_threshold",
+            self.bridge_set_threshold,
+            (0.0..1.0).contains(&self.bridge_set_threshold),
+            "0 <= threshold < 1",
+        )?;
+        check(
+            "bridge_set_capacity",
+            self.bridge_set_capacity,
+            self.bridge_set_capacity > 0.0 && self.bridge_set_capacity.is_finite(),
+            "> 0",
         )?;
         check(
             "negative_cap",

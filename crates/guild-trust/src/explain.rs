@@ -13,7 +13,8 @@
 //! * `negative` — negative attestations and the penalty each one applied (capped by issuer trust).
 //! * `connectivity` — the target's bridge (the node most of its walks passed through) and the
 //!   MeritRank connectivity-decay factor that was applied (including the part inherited from the
-//!   bridge's own decay).
+//!   bridge's own decay), and the collusion bound: the nearest *set* of bridges that carries most of
+//!   the target's walks, and how much each member's capacity cap scaled the target down.
 
 use serde::Serialize;
 
@@ -63,10 +64,28 @@ pub struct Connectivity<K> {
     pub bridge_share: f64,
     /// Multiplier applied to the walk trust (1 = no penalty), `inherited_factor` included.
     pub factor: f64,
-    /// Part of `factor` inherited from the bridge's own connectivity decay (1 if not bridged).
+    /// Part of `factor` inherited from the nodes the target's walks passed: the bridge's own
+    /// factor when bridge sets are off (1 if not bridged); with bridge sets, the relay discount
+    /// (each walk counts the smallest factor of the nodes it passed).
     pub inherited_factor: f64,
     /// Score removed by the penalty.
     pub penalty: f64,
+    /// The nearest small set of nodes that together carry most of the target's walks (the
+    /// colluders, for a Sybil region), strongest first; empty if there is none.
+    pub bridge_set: Vec<SetBridge<K>>,
+    /// Part of `factor` due to the bridge set's capacity caps (1 = not capped).
+    pub bridge_set_factor: f64,
+}
+
+/// One member of a target's bridge set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SetBridge<K> {
+    /// The member.
+    pub node: K,
+    /// Share of the target's walks it carries (first covered by it, in the greedy order).
+    pub share: f64,
+    /// Scale its capacity applied to every node hanging off it (1 = within capacity).
+    pub scale: f64,
 }
 
 /// One aggregated path from the ego to the target.
@@ -115,6 +134,8 @@ impl<K> Explanation<K> {
                 factor: 1.0,
                 inherited_factor: 1.0,
                 penalty: 0.0,
+                bridge_set: Vec::new(),
+                bridge_set_factor: 1.0,
             },
             negative_total: 0.0,
             paths: Vec::new(),
@@ -147,6 +168,17 @@ impl<K> Explanation<K> {
                 factor: self.connectivity.factor,
                 inherited_factor: self.connectivity.inherited_factor,
                 penalty: self.connectivity.penalty,
+                bridge_set: self
+                    .connectivity
+                    .bridge_set
+                    .into_iter()
+                    .map(|b| SetBridge {
+                        node: f(b.node),
+                        share: b.share,
+                        scale: b.scale,
+                    })
+                    .collect(),
+                bridge_set_factor: self.connectivity.bridge_set_factor,
             },
             negative_total: self.negative_total,
             paths: self
@@ -266,6 +298,19 @@ pub(crate) fn explain<K: NodeKey>(
             1.0
         },
         penalty: walk_trust * (1.0 - factor),
+        bridge_set: if src == Source::Reach {
+            sc.bridge_set(t)
+                .into_iter()
+                .map(|(b, share, scale)| SetBridge {
+                    node: g.key(b),
+                    share,
+                    scale,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        bridge_set_factor: if src == Source::Reach { sc.cap(t) } else { 1.0 },
     };
     ex.score = walk_trust * factor - ex.negative_total;
     ex.paths = if skill_id.is_none() && src == Source::Reach {

@@ -8,7 +8,8 @@
 //! * [`TrustGraph`] stores the live attestations (one per issuer, subject and skill).
 //! * [`TrustEngine`] implements MeritRank (Nasrulin, Ishmaev, Pouwelse, "MeritRank: Sybil Tolerant
 //!   Reputation for Merit-based Tokenomics", 2022): personalised Monte-Carlo random walks from the ego
-//!   with transitivity decay and connectivity decay, negative attestations capped by the rater's own
+//!   with transitivity decay and connectivity decay (generalised to small *sets* of bridges, so that
+//!   colluding attackers gain little too), negative attestations capped by the rater's own
 //!   trust, half-life ageing, per-skill scores and [`Explanation`]s. Walks are kept and repaired
 //!   incrementally when an attestation changes (see the `walks` module docs).
 //! * [`PersonalizedPageRank`] and [`EigenTrust`] are the baselines; all three implement
@@ -43,7 +44,8 @@ use std::collections::HashMap;
 pub use baselines::{EigenTrust, PersonalizedPageRank};
 pub use config::{ConfigError, TrustConfig};
 pub use explain::{
-    Connectivity, Contributor, Explanation, PathContribution, TOP_CONTRIBUTORS, TOP_PATHS,
+    Connectivity, Contributor, Explanation, PathContribution, SetBridge, TOP_CONTRIBUTORS,
+    TOP_PATHS,
 };
 pub use graph::{NodeKey, TrustGraph};
 pub use meritrank::TrustEngine;

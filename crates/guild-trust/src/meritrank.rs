@@ -16,6 +16,12 @@
 //!   region hangs off its attacker by construction, so each Sybil is fully bridged, and the whole
 //!   region can add at most `(1-β)(1-α)/α` of the attacker's own score, however the attacker itself
 //!   is connected.
+//! * **Colluders** (an extension): a node nearly all of whose walks passed a small *set* of nodes
+//!   (its nearest bridge set, at most `max_bridge_set` members) hangs off that set; everything
+//!   hanging off a member keeps at most `bridge_set_capacity ×` that member's trust (a capacity
+//!   cap), and each walk relays at most the smallest factor of the nodes it passed (relay
+//!   discount). A region attached by `k ≤ max_bridge_set` colluders then adds about
+//!   `c(2-α)/(1-c) ≈ 0.2` of their trust in expectation (see `score` and `TRUST.md`).
 //! * **Beyond the sample**, a node no walk reached but that a sampled node attests is given its
 //!   expected share `Σ_u trust(u)·(1-α)·P(u → j)` (decayed again), instead of 0 (see `score`).
 //! * **Negative attestations** subtract `negative_cap × trust(rater) × strength` from their subject,
@@ -208,8 +214,12 @@ impl<K: NodeKey> TrustEngine<K> {
             self.egos.insert(e, w);
         }
         let n = self.graph.len();
+        let (k, theta) = (
+            self.config.max_bridge_set as usize,
+            self.config.bridge_set_threshold,
+        );
         if let Some(w) = self.egos.get_mut(&e) {
-            w.refresh_bridges(n);
+            w.refresh_bridges(n, k, theta);
         }
     }
 

@@ -59,6 +59,163 @@ fn compound_factors(n: usize, walks: &EgoWalks, cfg: &TrustConfig) -> Vec<f64> {
     f
 }
 
+/// Connectivity decay with bridge-set capacity caps (the collusion bound).
+///
+/// Returns `(factor, cap, scale)` per node. Every sampled node `j` with a nearest bridge set `B_j`
+/// (see `EgoWalks::cut`) *hangs off* each member `b` in proportion to the share `w_jb` of its walks
+/// that `b` carries. The *load* on `b` is `Σ_j base(j) · w_jb / Σ_b' w_jb'`, with
+/// `base = reach × single-bridge factor`; when it exceeds `c × trust(b)`, every share hanging off
+/// `b` is scaled by `scale(b) = c·trust(b)/load(b)`, so that together they keep at most
+/// `c × trust(b)`. `j`'s cap is `cap(j) = Σ_b w_jb·scale(b) / Σ_b w_jb`, and its factor
+///
+/// `factor(j) = connectivity_factor(bridge share) × factor(bridge) × cap(j)`,
+///
+/// i.e. single-bridge decay compounds along bridges as before, but what a node inherits from its
+/// bridge now includes the bridge's own cap (a Sybil region behind a capped attacker is measured
+/// against the attacker's capped trust). `trust(b) = reach(b) × factor(b)`, so nested regions are
+/// bounded geometrically. Set members are reached by more walks than the nodes hanging off them
+/// and bridges form no cycles for θ ≥ 0.5, so a depth-first pass computes every factor after those
+/// it depends on (a guard treats a cycle, possible only for θ < 0.5, as no inheritance).
+fn set_factors(
+    n: usize,
+    walks: &EgoWalks,
+    cfg: &TrustConfig,
+    single: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    const UNSET: u8 = 0;
+    const BUSY: u8 = 1;
+    const DONE: u8 = 2;
+    let mut cap = vec![1.0; n];
+    let mut scale = vec![1.0; n];
+    if cfg.max_bridge_set == 0 {
+        return (single.to_vec(), cap, scale);
+    }
+    let total = walks.walks.len().max(1) as f64;
+    let reach = |u: u32| walks.hits(u) as f64 / total;
+    // A node hangs off its set as a whole, in proportion to the shares the members carry: the
+    // walks the set does not carry are the ones that cross other members of the same region (a
+    // set need only carry a majority), so they must not escape the cap.
+    let carried = |j: u32| walks.cut(j).iter().map(|&(_, w)| f64::from(w)).sum::<f64>();
+    let mut load = vec![0.0; n];
+    for j in walks.hit_nodes() {
+        let all = carried(j);
+        if all <= 0.0 {
+            continue;
+        }
+        let base = reach(j) * single.get(j as usize).copied().unwrap_or(1.0);
+        for &(b, w) in walks.cut(j) {
+            load[b as usize] += base * f64::from(w) / all;
+        }
+    }
+    let bridge_of = |j: u32| {
+        let b = walks.bridge(j);
+        (b.share > cfg.bridge_threshold && b.node != NO_NODE && b.node != walks.ego)
+            .then_some(b.node)
+    };
+    let mut factor = vec![1.0; n];
+    let mut state = vec![UNSET; n];
+    let mut stack: Vec<u32> = Vec::new();
+    for start in walks.hit_nodes() {
+        if state[start as usize] != UNSET {
+            continue;
+        }
+        stack.push(start);
+        while let Some(&u) = stack.last() {
+            let ui = u as usize;
+            match state[ui] {
+                UNSET => {
+                    state[ui] = BUSY;
+                    let deps = bridge_of(u)
+                        .into_iter()
+                        .chain(walks.cut(u).iter().map(|&(b, _)| b));
+                    for d in deps {
+                        if state[d as usize] == UNSET {
+                            stack.push(d);
+                        }
+                    }
+                }
+                BUSY => {
+                    stack.pop();
+                    // Dependencies still BUSY are ancestors on the stack: a cycle, no inheritance.
+                    let done = |d: u32| state[d as usize] == DONE;
+                    let inherited = bridge_of(u)
+                        .filter(|&d| done(d))
+                        .map_or(1.0, |d| factor[d as usize]);
+                    let all = carried(u);
+                    if all > 0.0 {
+                        let kept: f64 = walks
+                            .cut(u)
+                            .iter()
+                            .map(|&(b, w)| {
+                                let s = if done(b) { scale[b as usize] } else { 1.0 };
+                                f64::from(w) * s
+                            })
+                            .sum();
+                        cap[ui] = (kept / all).min(1.0);
+                    }
+                    let own = cfg.connectivity_factor(walks.bridge(u).share);
+                    factor[ui] = own * inherited * cap[ui];
+                    let allowed = cfg.bridge_set_capacity * reach(u) * factor[ui];
+                    if load[ui] > allowed {
+                        scale[ui] = allowed / load[ui];
+                    }
+                    state[ui] = DONE;
+                }
+                _ => {
+                    stack.pop();
+                }
+            }
+        }
+    }
+    (factor, cap, scale)
+}
+
+/// Effective multipliers with *relay discount*: what a walk carries past a node is capped by that
+/// node's own (structural) factor.
+///
+/// Each walk reaching `j` counts `min` of the structural factors of the nodes it passed before its
+/// first visit of `j` (1 if none), instead of 1; `j`'s multiplier is then that weighted share of
+/// its hits times its own decay (`connectivity_factor(bridge share) × cap(j)`), the inherited part
+/// now coming from the walks themselves. Why: colluders route walks through their Sybil region
+/// into *each other* (every Sybil attests every colluder), raising each other's hitting
+/// probability although those walks only passed heavily discounted nodes; with the relay discount
+/// such walks count no more than the Sybils' own trust. Along a chain of single bridges this is the
+/// compounding of [`compound_factors`] again (the walks pass the bridge, whose factor is the min).
+fn relay_factors(
+    walks: &EgoWalks,
+    cfg: &TrustConfig,
+    structural: &[f64],
+    caps: &[f64],
+) -> Vec<f64> {
+    let n = structural.len();
+    let mut weighted = vec![0.0; n];
+    let mut seen = vec![u32::MAX; n];
+    for (id, w) in walks.walks.iter().enumerate() {
+        let mut m = 1.0f64;
+        for &v in w.nodes.iter().skip(1) {
+            if v == walks.ego {
+                break;
+            }
+            let vi = v as usize;
+            if seen[vi] != id as u32 {
+                seen[vi] = id as u32;
+                weighted[vi] += m;
+            }
+            m = m.min(structural[vi]);
+        }
+    }
+    (0..n)
+        .map(|j| {
+            let hits = walks.hits(j as u32);
+            if hits == 0 {
+                return structural[j];
+            }
+            let own = cfg.connectivity_factor(walks.bridge(j as u32).share) * caps[j];
+            weighted[j] / hits as f64 * own
+        })
+        .collect()
+}
+
 /// Whose weight a flow out of a node carries (see [`Scorer::flow_from`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -82,20 +239,33 @@ pub(crate) struct Scorer<'a, K> {
     pub walks: &'a EgoWalks,
     pub cfg: &'a TrustConfig,
     n: f64,
-    /// Connectivity-decay multiplier of every sampled node (1 elsewhere), bridges compounded.
+    /// Connectivity-decay multiplier of every sampled node (1 elsewhere): bridges compounded,
+    /// bridge-set caps applied (see [`set_factors`]).
     factors: Vec<f64>,
+    /// The bridge-set cap part of `factors`.
+    caps: Vec<f64>,
+    /// Per bridge-set member: the scale applied to the shares of the nodes hanging off it.
+    scales: Vec<f64>,
 }
 
 impl<'a, K: NodeKey> Scorer<'a, K> {
     pub fn new(graph: &'a TrustGraph<K>, walks: &'a EgoWalks, cfg: &'a TrustConfig) -> Self {
         let n = walks.walks.len().max(1) as f64;
-        let factors = compound_factors(graph.len(), walks, cfg);
+        let single = compound_factors(graph.len(), walks, cfg);
+        let (structural, caps, scales) = set_factors(graph.len(), walks, cfg, &single);
+        let factors = if cfg.max_bridge_set == 0 {
+            structural
+        } else {
+            relay_factors(walks, cfg, &structural, &caps)
+        };
         Scorer {
             graph,
             walks,
             cfg,
             n,
             factors,
+            caps,
+            scales,
         }
     }
 
@@ -124,14 +294,36 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
         self.factors.get(u as usize).copied().unwrap_or(1.0)
     }
 
-    /// The part of `factor(u)` inherited from `u`'s bridge.
+    /// The part of `factor(u)` inherited from the nodes its walks passed (its bridge's factor when
+    /// bridge sets are off; the relay discount otherwise).
     pub fn inherited_factor(&self, u: u32) -> f64 {
-        let own = self.cfg.connectivity_factor(self.bridge(u).share);
+        let own = self.cfg.connectivity_factor(self.bridge(u).share) * self.cap(u);
         if own > 0.0 {
             self.factor(u) / own
         } else {
             1.0
         }
+    }
+
+    /// The bridge-set cap multiplier of `u` (1 if no small set carries most of its walks).
+    pub fn cap(&self, u: u32) -> f64 {
+        self.caps.get(u as usize).copied().unwrap_or(1.0)
+    }
+
+    /// `u`'s nearest bridge set: `(member, share of u's walks it carries, scale its capacity
+    /// applied)`; empty for the ego and unsampled nodes.
+    pub fn bridge_set(&self, u: u32) -> Vec<(u32, f64, f64)> {
+        if u == self.walks.ego {
+            return Vec::new();
+        }
+        self.walks
+            .cut(u)
+            .iter()
+            .map(|&(b, w)| {
+                let scale = self.scales.get(b as usize).copied().unwrap_or(1.0);
+                (b, f64::from(w), scale)
+            })
+            .collect()
     }
 
     /// Positive walk trust of a sampled node after connectivity decay (1 for the ego).

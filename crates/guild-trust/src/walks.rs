@@ -88,6 +88,10 @@ pub(crate) struct EgoWalks {
     through: Vec<Vec<u32>>,
     /// Cached connectivity statistics, indexed by node; valid for nodes not marked dirty.
     bridges: Vec<Bridge>,
+    /// Cached nearest bridge *sets* (see [`Self::cut`]), indexed by node, same validity.
+    cuts: Vec<Vec<(u32, f32)>>,
+    /// The ego's direct peers as of the last refresh (excluded from bridge sets).
+    first_hop: Vec<bool>,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
     all_dirty: bool,
@@ -141,6 +145,8 @@ impl EgoWalks {
             walks: Vec::with_capacity(count as usize),
             through: vec![Vec::new(); n],
             bridges: vec![Bridge::default(); n],
+            cuts: vec![Vec::new(); n],
+            first_hop: Vec::new(),
             dirty: Vec::new(),
             is_dirty: vec![false; n],
             all_dirty: true,
@@ -170,6 +176,7 @@ impl EgoWalks {
         if self.through.len() < n {
             self.through.resize_with(n, Vec::new);
             self.bridges.resize(n, Bridge::default());
+            self.cuts.resize_with(n, Vec::new);
             self.is_dirty.resize(n, false);
         }
     }
@@ -353,9 +360,24 @@ impl EgoWalks {
     /// For node `j`, the bridge share is `max_k |walks that visit k before their first visit of j| /
     /// |walks that visit j|` over nodes `k` other than the ego and `j` (Nasrulin et al., 2022); the
     /// maximising `k` nearest to `j` is recorded as its bridge.
-    pub fn refresh_bridges(&mut self, node_count: usize) {
+    ///
+    /// It also recomputes each such node's nearest bridge set (see [`Self::cut`]) with at most
+    /// `max_set` members that must carry more than `set_threshold` of the node's walks.
+    pub fn refresh_bridges(&mut self, node_count: usize, max_set: usize, set_threshold: f64) {
         self.ensure(node_count);
         let n = self.through.len();
+        // The ego's direct peers (the first hop of its walks) are never bridge-set members; if
+        // they changed, every node's set may have changed.
+        let mut first_hop = vec![false; n];
+        for w in &self.walks {
+            if let Some(&v) = w.nodes.get(1) {
+                first_hop[v as usize] = true;
+            }
+        }
+        if first_hop != self.first_hop {
+            self.first_hop = first_hop;
+            self.all_dirty = true;
+        }
         let targets: Vec<u32> = if self.all_dirty {
             self.hit_nodes().collect()
         } else {
@@ -366,6 +388,7 @@ impl EgoWalks {
         }
         if self.all_dirty {
             self.bridges.iter_mut().for_each(|b| *b = Bridge::default());
+            self.cuts.iter_mut().for_each(Vec::clear);
         }
         self.all_dirty = false;
         if targets.is_empty() {
@@ -373,21 +396,52 @@ impl EgoWalks {
         }
         let mut stamp = vec![0u32; n];
         let mut count = vec![0u32; n];
+        let (mut span, mut covered_by, mut cut_touched, mut top, mut occ) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut cand, mut cand_at) = (Vec::new(), Vec::new());
+        let (mut start, mut end, mut ecount) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
+        // One contiguous array for the eligibility test of every scanned node.
+        let rank: Vec<u32> = if max_set == 0 {
+            Vec::new()
+        } else {
+            (0..n)
+                .map(|k| {
+                    if self.first_hop.get(k).copied().unwrap_or(false) {
+                        0
+                    } else {
+                        self.through[k].len() as u32
+                    }
+                })
+                .collect()
+        };
+
         let mut touched: Vec<u32> = Vec::new();
         let mut tick = 0u32;
         for j in targets {
             let ids = &self.through[j as usize];
             if ids.is_empty() {
                 self.bridges[j as usize] = Bridge::default();
+                self.cuts[j as usize].clear();
                 continue;
             }
             // Scan each prefix backwards so that, among equally frequent nodes (e.g. several nodes
             // every walk passes), the one nearest to `j` — its immediate bridge — wins the tie.
+            //
+            // The same pass prepares the bridge-set search (see `nearest_cut`): each walk's prefix
+            // span, the walks through each *eligible* candidate, and how many walks pass any.
             let mut best = (0u32, NO_NODE);
+            let sets = max_set > 0;
+            let m = ids.len();
+            let mut coverable = 0usize;
+            span.clear();
+            cand.clear();
+            cand_at.clear();
+            cand_at.push(0);
             for &w in ids {
                 tick += 1;
                 let nodes = &self.walks[w as usize].nodes;
                 let end = first_visit(nodes, j).unwrap_or(0);
+                let mut any = false;
                 for &k in nodes[1..end.max(1)].iter().rev() {
                     let ku = k as usize;
                     if stamp[ku] != tick {
@@ -399,7 +453,20 @@ impl EgoWalks {
                         if count[ku] > best.0 {
                             best = (count[ku], k);
                         }
+                        if sets && eligible(&rank, k, m) {
+                            if ecount[ku] == 0 {
+                                cut_touched.push(k);
+                            }
+                            ecount[ku] += 1;
+                            cand.push(k);
+                            any = true;
+                        }
                     }
+                }
+                coverable += usize::from(any);
+                if sets {
+                    span.push((1, end.max(1) as u32));
+                    cand_at.push(cand.len() as u32);
                 }
             }
             for k in touched.drain(..) {
@@ -410,7 +477,48 @@ impl EgoWalks {
                 share,
                 node: best.1,
             };
+            let cut = if !sets || (coverable as f64) <= set_threshold * m as f64 {
+                // Not even all walks passing an eligible node would carry enough.
+                for k in cut_touched.drain(..) {
+                    ecount[k as usize] = 0;
+                }
+                Vec::new()
+            } else {
+                let mut scratch = CutScratch {
+                    span: &mut span,
+                    covered_by: &mut covered_by,
+                    touched: &mut cut_touched,
+                    top: &mut top,
+                    cand: &mut cand,
+                    cand_at: &mut cand_at,
+                    occ: &mut occ,
+                    start: &mut start,
+                    end: &mut end,
+                    rank: &rank,
+                    stamp: &mut stamp,
+                    count: &mut ecount,
+                    tick: &mut tick,
+                };
+                nearest_cut(
+                    &self.walks,
+                    &self.through,
+                    j,
+                    max_set,
+                    set_threshold,
+                    coverable,
+                    &mut scratch,
+                )
+            };
+            let slot = &mut self.cuts[j as usize];
+            slot.clear();
+            slot.extend_from_slice(&cut);
         }
+    }
+
+    /// The cached nearest bridge set of `u`: `(member, share of u's walks it carries)`, empty when
+    /// no small set carries more than the threshold (call [`Self::refresh_bridges`] first).
+    pub fn cut(&self, u: u32) -> &[(u32, f32)] {
+        self.cuts.get(u as usize).map_or(&[], Vec::as_slice)
     }
 
     /// The cached bridge of `u` (call [`Self::refresh_bridges`] first).
@@ -430,6 +538,8 @@ impl EgoWalks {
         b += self.through.capacity() * size_of::<Vec<u32>>();
         b += self.through.iter().map(|s| s.capacity() * 4).sum::<usize>();
         b += self.bridges.capacity() * size_of::<Bridge>() + self.is_dirty.capacity();
+        b += self.cuts.capacity() * size_of::<Vec<(u32, f32)>>();
+        b += self.cuts.iter().map(|c| c.capacity() * 8).sum::<usize>();
         b + self.dirty.capacity() * 4
     }
 
@@ -489,6 +599,204 @@ impl EgoWalks {
             return Err("walk index differs from a recount".into());
         }
         Ok(())
+    }
+}
+
+/// Scratch arrays shared with the single-bridge scan (all zero between uses, stamps below `tick`).
+struct CutScratch<'a> {
+    /// Per node: its hit count, or 0 for the ego's direct peers (see [`eligible`]).
+    rank: &'a [u32],
+    stamp: &'a mut [u32],
+    count: &'a mut [u32],
+    tick: &'a mut u32,
+    /// Reused per call (cleared on entry): searched suffix of each walk, the member covering it,
+    /// candidates seen, their counts.
+    span: &'a mut Vec<(u32, u32)>,
+    covered_by: &'a mut Vec<u32>,
+    touched: &'a mut Vec<u32>,
+    top: &'a mut Vec<u32>,
+    /// Each walk's eligible candidates, deduplicated: walk `i`'s are `cand[cand_at[i]..cand_at[i+1]]`
+    /// (filled by every counting pass, so the later passes need not rescan the walks).
+    cand: &'a mut Vec<u32>,
+    cand_at: &'a mut Vec<u32>,
+    /// Inverted index: `occ[start[k]..end[k]]` are the walks (indexes into the node's list) whose
+    /// suffix contains candidate `k`.
+    occ: &'a mut Vec<u32>,
+    start: &'a mut [u32],
+    end: &'a mut [u32],
+}
+
+/// Whether `k` may be a member of the bridge set of a node reached by `m` walks.
+///
+/// Only nodes more walks reach than that node qualify: "hangs off" is then acyclic (a mutually
+/// attesting region cannot hang off itself) and the caps follow one pass by reach. The ego's direct
+/// peers do not qualify either: the ego attested them itself, and what hangs off them is its own
+/// first-hand choice (still subject to single-bridge decay). Without this exemption every node of
+/// an ego with few peers hangs off those peers, and the caps rescale whole egos' score maps, which
+/// costs ranking quality (see TRUST.md).
+fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
+    rank.get(k as usize).is_some_and(|&h| h as usize > m)
+}
+
+/// The *nearest bridge set* of `j`: a set of at most `max_set` eligible nodes (see [`eligible`])
+/// that the walks reaching `j` passed through before their first visit of `j`, carrying more than
+/// `threshold` of those walks — the nearest such set to `j`.
+///
+/// Why "nearest": a Sybil region attached by `k` colluders is carried entirely by the colluders,
+/// but usually also by some honest node upstream of all of them. Measuring the region against that
+/// upstream node would discount it no more than the colluders themselves. So the search repeats:
+/// find a set by greedy maximum coverage over the walks' prefixes, then look again only in the part
+/// of each covered walk *after* its last pass through that set, and keep the last set found. Greedy
+/// coverage is within `1 − 1/e` of the best set of the same size; a set is accepted only if it
+/// carries more than `threshold` of all walks.
+///
+/// The caller has prepared `sc.span` (each walk's prefix before `j`), `sc.count`/`sc.touched` (the
+/// walks through each eligible candidate) and `coverable` (walks passing any) in its own pass.
+/// Returns `(member, share of j's walks first covered by it)`, empty if no such set exists.
+fn nearest_cut(
+    walks: &[Walk],
+    through: &[Vec<u32>],
+    j: u32,
+    max_set: usize,
+    threshold: f64,
+    coverable: usize,
+    sc: &mut CutScratch<'_>,
+) -> Vec<(u32, f32)> {
+    let ids = &through[j as usize];
+    let m = ids.len();
+    let span = &mut *sc.span;
+    let need = threshold * m as f64;
+    let mut found: Vec<(u32, f32)> = Vec::new();
+    let touched = &mut *sc.touched;
+    let covered_by = &mut *sc.covered_by;
+    let mut primed = Some(coverable);
+    // Each accepted set strictly shortens every walk it covers, so this ends within the longest prefix.
+    loop {
+        // Count, per candidate, the walks whose remaining suffix contains it (each walk once), and
+        // the walks no eligible node can cover (the first round was counted by the caller).
+        let coverable = match primed.take() {
+            Some(c) => c,
+            None => {
+                let mut coverable = 0usize;
+                sc.cand.clear();
+                sc.cand_at.clear();
+                sc.cand_at.push(0);
+                for (i, &w) in ids.iter().enumerate() {
+                    *sc.tick += 1;
+                    let (a, b) = span[i];
+                    let nodes = &walks[w as usize].nodes;
+                    let mut any = false;
+                    for &k in nodes[a as usize..b as usize].iter().rev() {
+                        let ku = k as usize;
+                        if sc.stamp[ku] != *sc.tick && eligible(sc.rank, k, m) {
+                            sc.stamp[ku] = *sc.tick;
+                            if sc.count[ku] == 0 {
+                                touched.push(k);
+                            }
+                            sc.count[ku] += 1;
+                            sc.cand.push(k);
+                            any = true;
+                        }
+                    }
+                    coverable += usize::from(any);
+                    sc.cand_at.push(sc.cand.len() as u32);
+                }
+                coverable
+            }
+        };
+        // Cheap rejections: too many walks pass no eligible node, or even the `max_set` best
+        // candidates together cannot carry enough.
+        let bound: u64 = if (coverable as f64) <= need {
+            0
+        } else {
+            let top = &mut *sc.top;
+            top.clear();
+            top.extend(touched.iter().map(|&k| sc.count[k as usize]));
+            if top.len() > max_set {
+                top.select_nth_unstable_by(max_set - 1, |a, b| b.cmp(a));
+                top[..max_set].iter().map(|&c| u64::from(c)).sum()
+            } else {
+                top.iter().map(|&c| u64::from(c)).sum()
+            }
+        };
+        let mut members: Vec<(u32, u32)> = Vec::new();
+        let mut covered = 0usize;
+        if bound as f64 > need {
+            covered_by.clear();
+            covered_by.resize(m, NO_NODE);
+            // Inverted index (CSR): the walks whose suffix contains each candidate, so that each
+            // greedy pick only visits the walks it covers.
+            let occ = &mut *sc.occ;
+            let mut run = 0u32;
+            for &k in touched.iter() {
+                sc.start[k as usize] = run;
+                sc.end[k as usize] = run;
+                run += sc.count[k as usize];
+            }
+            occ.clear();
+            occ.resize(run as usize, 0);
+            for i in 0..m {
+                for &k in &sc.cand[sc.cand_at[i] as usize..sc.cand_at[i + 1] as usize] {
+                    let ku = k as usize;
+                    occ[sc.end[ku] as usize] = i as u32;
+                    sc.end[ku] += 1;
+                }
+            }
+            while members.len() < max_set && (covered as f64) <= need {
+                // Ties go to the candidate met first scanning backwards from j (the nearer one).
+                let mut best = (0u32, NO_NODE);
+                for &k in touched.iter() {
+                    let c = sc.count[k as usize];
+                    if c > best.0 {
+                        best = (c, k);
+                    }
+                }
+                // Coverage is submodular: no later pick adds more than this one, so stop as soon
+                // as the remaining picks cannot reach the threshold any more.
+                let left = (max_set - members.len()) as f64;
+                if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= need {
+                    covered = 0;
+                    break;
+                }
+                let b = best.1;
+                members.push((b, best.0));
+                let bu = b as usize;
+                for &i in &occ[sc.start[bu] as usize..sc.end[bu] as usize] {
+                    let i = i as usize;
+                    if covered_by[i] != NO_NODE {
+                        continue;
+                    }
+                    covered_by[i] = b;
+                    covered += 1;
+                    for &k in &sc.cand[sc.cand_at[i] as usize..sc.cand_at[i + 1] as usize] {
+                        sc.count[k as usize] -= 1;
+                    }
+                }
+            }
+        }
+        for k in touched.drain(..) {
+            sc.count[k as usize] = 0;
+        }
+        if (covered as f64) <= need || members.is_empty() {
+            return found;
+        }
+        found = members
+            .iter()
+            .map(|&(b, c)| (b, c as f32 / m as f32))
+            .collect();
+        // Search again after each covered walk's last pass through the set.
+        for (i, &w) in ids.iter().enumerate() {
+            if covered_by[i] == NO_NODE {
+                continue;
+            }
+            let (lo, hi) = span[i];
+            let nodes = &walks[w as usize].nodes;
+            let last = (lo as usize..hi as usize)
+                .rev()
+                .find(|&q| members.iter().any(|&(b, _)| b == nodes[q]))
+                .unwrap_or(lo as usize);
+            span[i] = ((last + 1) as u32, hi);
+        }
     }
 }
 

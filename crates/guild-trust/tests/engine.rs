@@ -235,7 +235,7 @@ fn incremental_updates_match_a_fresh_computation() {
     assert!(count > 20.0);
     // No systematic bias: E[z²] = 1 for unbiased estimates.
     assert!(sum_z2 / count < 2.0, "mean z² = {}", sum_z2 / count);
-    // Scores (with negatives) are deterministic functions of those shares, so they agree as well.
+    // Scores (with negatives) are deterministic functions of those walks, so they agree as well.
     let (a, b) = (inc.scores(0, None, now), fresh.scores(0, None, now));
     let diff: f64 = a
         .keys()
@@ -243,8 +243,28 @@ fn incremental_updates_match_a_fresh_computation() {
         .map(|k| (a.get(k).unwrap_or(&0.0) - b.get(k).unwrap_or(&0.0)).abs())
         .sum();
     let mass: f64 = b.values().map(|v| v.abs()).sum();
-    assert!(diff < 0.1 * mass, "L1 difference {diff} vs mass {mass}");
-    eprintln!("incremental vs fresh: {count} nodes, mean z² {:.2}, max |z| {max_z:.2}, L1 {diff:.4}/{mass:.4}", sum_z2 / count);
+    let mut other = TrustEngine::with_graph(
+        TrustConfig {
+            seed: cfg.seed ^ 1,
+            ..cfg.clone()
+        },
+        inc.graph().clone(),
+    )
+    .unwrap();
+    let c = other.scores(0, None, now);
+    let noise: f64 = c
+        .keys()
+        .chain(b.keys())
+        .map(|k| (c.get(k).unwrap_or(&0.0) - b.get(k).unwrap_or(&0.0)).abs())
+        .sum();
+    // Bridge-set caps are discrete decisions on the same walks (a set carries more than θ or not),
+    // so they amplify sampling noise: the incremental scores must be as close to a fresh
+    // computation as another fresh computation with a different seed is (stale caps would not be).
+    assert!(
+        diff < 1.5 * noise + 0.02 * mass,
+        "L1 difference {diff} vs seed-to-seed noise {noise} (mass {mass})"
+    );
+    eprintln!("incremental vs fresh: {count} nodes, mean z² {:.2}, max |z| {max_z:.2}, L1 {diff:.4}/{mass:.4} (seed noise {noise:.4})", sum_z2 / count);
 }
 
 #[test]
@@ -423,4 +443,144 @@ fn connectivity_decay_compounds_behind_an_attacker_that_is_itself_bridged() {
         "the nearest bridge is the attacker"
     );
     assert!(sybil.connectivity.inherited_factor < 0.05);
+}
+
+/// Attaches one Sybil clique to `attackers` the way the harness does: every Sybil attests every
+/// attacker, each attacker issues `edges` fresh attack edges to its own entry Sybils.
+fn collude(e: &mut TrustEngine<u64>, attackers: &[u64], sybils: &[u64], edges: usize, at: u64) {
+    for &s in sybils {
+        for &t in sybils {
+            if s != t {
+                e.upsert(s, t, "", 5, at);
+            }
+        }
+        for &a in attackers {
+            e.upsert(s, a, "", 5, at);
+        }
+    }
+    for (i, &a) in attackers.iter().enumerate() {
+        for t in 0..edges {
+            e.upsert(a, sybils[(i * edges + t) % sybils.len()], "", 5, at);
+        }
+    }
+}
+
+/// Σ score over `keys`.
+fn sum(scores: &HashMap<u64, f64>, keys: &[u64]) -> f64 {
+    keys.iter()
+        .map(|k| scores.get(k).copied().unwrap_or(0.0))
+        .sum()
+}
+
+/// Gain of a region attached by `k` colluders among the ego's best-trusted non-neighbours, for an
+/// engine with `cfg` (attack edges dated a year after the honest ones, so they dominate).
+fn collusion_gain(cfg: TrustConfig, k: usize, seed: u64) -> f64 {
+    let honest = random_graph(120, 5, seed);
+    let mut e = TrustEngine::new(cfg).unwrap();
+    for &(a, b, s, t) in &honest {
+        e.upsert(a, b, "", s, t);
+    }
+    let before = e.scores(0, None, T0);
+    let mut ranked: Vec<(u64, f64)> = before
+        .iter()
+        .filter(|(n, _)| e.graph().weight(0, **n, "", T0).is_none())
+        .map(|(&n, &v)| (n, v))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let attackers: Vec<u64> = ranked.iter().take(k).map(|p| p.0).collect();
+    let sybils: Vec<u64> = (10_000..10_060).collect();
+    let now = T0 + 365 * DAY;
+    collude(&mut e, &attackers, &sybils, 5, now);
+    e.verify_walks(0).unwrap();
+    let after = e.scores(0, None, now);
+    (sum(&after, &attackers) + sum(&after, &sybils)) / sum(&before, &attackers)
+}
+
+#[test]
+fn colluding_attackers_gain_little_with_bridge_sets_but_a_lot_with_one_bridge() {
+    let single = TrustConfig {
+        max_bridge_set: 0,
+        ..config()
+    };
+    for k in [2, 3, 5] {
+        let gain = collusion_gain(config(), k, 11);
+        let old = collusion_gain(single.clone(), k, 11);
+        eprintln!("k = {k}: gain {gain:.3} with bridge sets, {old:.3} with one bridge");
+        assert!(gain < 1.5, "k = {k}: gain {gain}");
+        // The same attack defeats single-bridge connectivity decay: the test is not vacuous.
+        assert!(old > 2.0, "k = {k}: single-bridge gain {old}");
+    }
+    // One attacker stays bounded as before.
+    let gain = collusion_gain(config(), 1, 11);
+    assert!(gain < 1.15, "k = 1: gain {gain}");
+}
+
+#[test]
+fn explanation_names_the_colluders_as_the_bridge_set() {
+    let honest = random_graph(120, 5, 12);
+    let mut e = TrustEngine::new(config()).unwrap();
+    for &(a, b, s, t) in &honest {
+        e.upsert(a, b, "", s, t);
+    }
+    let before = e.scores(0, None, T0);
+    let mut ranked: Vec<(u64, f64)> = before.iter().map(|(&n, &v)| (n, v)).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let attackers: Vec<u64> = ranked.iter().skip(5).take(3).map(|p| p.0).collect();
+    let sybils: Vec<u64> = (10_000..10_040).collect();
+    collude(&mut e, &attackers, &sybils, 5, T0 + 365 * DAY);
+    let why = e.explain(0, sybils[20], None, T0 + 365 * DAY);
+    let c = &why.connectivity;
+    assert!(!c.bridge_set.is_empty(), "{c:?}");
+    let carried: f64 = c.bridge_set.iter().map(|b| b.share).sum();
+    assert!(
+        carried > TrustConfig::default().bridge_set_threshold,
+        "{c:?}"
+    );
+    // Every member is a colluder or a Sybil: nothing honest carries the region.
+    for b in &c.bridge_set {
+        assert!(
+            attackers.contains(&b.node) || sybils.contains(&b.node),
+            "{c:?}"
+        );
+    }
+    assert!(c.factor < 0.1, "{c:?}");
+    assert!(c.bridge_set.iter().any(|b| b.scale < 1.0), "{c:?}");
+    // The explanation serialises the new fields and still has the old ones.
+    let json = serde_json::to_string(&why.map_keys(|k| format!("peer-{k}"))).unwrap();
+    for field in [
+        "\"bridge_set\"",
+        "\"bridge_set_factor\"",
+        "\"inherited_factor\"",
+        "\"bridge_share\"",
+    ] {
+        assert!(json.contains(field), "{json}");
+    }
+}
+
+#[test]
+fn bridge_set_settings_are_validated() {
+    for bad in [
+        TrustConfig {
+            bridge_set_threshold: 1.0,
+            ..config()
+        },
+        TrustConfig {
+            bridge_set_capacity: 0.0,
+            ..config()
+        },
+    ] {
+        assert!(TrustEngine::<u64>::new(bad).is_err());
+    }
+    // Older serialised configs (without the new fields) still load, with the defaults.
+    let mut v = serde_json::to_value(TrustConfig::default()).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    for k in [
+        "max_bridge_set",
+        "bridge_set_threshold",
+        "bridge_set_capacity",
+    ] {
+        obj.remove(k);
+    }
+    let back: TrustConfig = serde_json::from_value(v).unwrap();
+    assert_eq!(back, TrustConfig::default());
 }

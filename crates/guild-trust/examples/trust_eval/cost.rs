@@ -71,13 +71,24 @@ pub fn measure(
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let (nodes, attestations) = (graph.node_count(), graph.attestation_count());
     let ego_list = sample_egos(&graph, egos, 1, rng);
-    let Ok(mut engine) = TrustEngine::with_graph(cfg.clone(), graph) else {
+    // Today's engine (single bridges only) on the same graph, timed on the same egos right after
+    // the engine under test, so that the ratio between the two is robust to the machine's load.
+    let single_cfg = TrustConfig {
+        max_bridge_set: 0,
+        ..cfg.clone()
+    };
+    let (Ok(mut engine), Ok(mut single)) = (
+        TrustEngine::with_graph(cfg.clone(), graph.clone()),
+        TrustEngine::with_graph(single_cfg, graph),
+    ) else {
         return json!({ "error": "invalid config" });
     };
     // Untimed warm-up: builds every node's sampler once, as a long-running daemon would have.
     if let Some(&e) = ego_list.first() {
         engine.track(e);
         engine.untrack(e);
+        single.track(e);
+        single.untrack(e);
     }
     // Wall-clock time of each run. On a shared machine a run can be descheduled mid-way, so each
     // ego is computed five times and the per-ego minimum reported; CPU time (this thread's
@@ -86,7 +97,7 @@ pub fn measure(
     const RUNS: usize = 5;
     let (mut wall, mut wall_min, mut reached, mut cpu_ego) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let cpu0 = thread_cpu();
+    let mut cpu_single = Vec::new();
     for &ego in &ego_list {
         let mut best = f64::INFINITY;
         let ego_cpu0 = thread_cpu();
@@ -102,8 +113,21 @@ pub fn measure(
         }
         wall_min.push(best);
         cpu_ego.extend(batch_cpu(ego_cpu0, RUNS, 1e3));
+        let single_cpu0 = thread_cpu();
+        for _ in 0..RUNS {
+            single.full_recompute(ego);
+            std::hint::black_box(single.scores(ego, None, now).len());
+            single.untrack(ego);
+        }
+        cpu_single.extend(batch_cpu(single_cpu0, RUNS, 1e3));
     }
-    let full_cpu = batch_cpu(cpu0, wall.len(), 1e3);
+    let ratios: Vec<f64> = cpu_ego
+        .iter()
+        .zip(&cpu_single)
+        .filter(|(_, &b)| b > 0.0)
+        .map(|(a, b)| a / b)
+        .collect();
+    drop(single);
     let Some(&ego) = ego_list.first() else {
         return json!({ "error": "no ego with out-edges" });
     };
@@ -161,8 +185,10 @@ pub fn measure(
         "full_compute_ms": {
             "wall": summary(&wall),
             "wall_min_of_5_per_ego": summary(&wall_min),
-            "cpu_mean": full_cpu,
+            "cpu_mean": mean(&cpu_ego),
             "cpu_per_ego": summary(&cpu_ego),
+            "single_bridge_cpu_per_ego": summary(&cpu_single),
+            "ratio_to_single_bridge_per_ego": summary(&ratios),
         },
         "nodes_scored_per_ego": mean(&reached),
         "incremental_update_us": {

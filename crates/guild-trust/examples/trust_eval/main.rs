@@ -13,10 +13,18 @@
 //!   --max-score N          normalisation (default: the file's largest |rating|)
 //!   --walks N              walks per ego (default: TrustConfig's)
 //!   --skip-sybil           skip the (slowest) Sybil experiments
+//!   --collusion-egos N     egos for the colluding-attackers experiments (default 10)
+//!   --skip-collusion       skip the colluding-attackers experiments
+//!   --skip-cost            skip the cost measurements
+//!   --skip-quality         skip coverage and AUC
+//!   --max-bridge-set N     override TrustConfig::max_bridge_set (0 = no collusion bound)
+//!   --bridge-set-capacity X  override TrustConfig::bridge_set_capacity
+//!   --bridge-set-threshold X override TrustConfig::bridge_set_threshold
 //! ```
 //!
 //! Prints one JSON document on stdout; progress and malformed-line reports go to stderr.
 
+mod collusion;
 mod cost;
 mod quality;
 mod stats;
@@ -42,6 +50,13 @@ struct Args {
     max_score: Option<u32>,
     walks: Option<u32>,
     skip_sybil: bool,
+    collusion_egos: usize,
+    skip_collusion: bool,
+    skip_cost: bool,
+    skip_quality: bool,
+    max_bridge_set: Option<u32>,
+    bridge_set_capacity: Option<f64>,
+    bridge_set_threshold: Option<f64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +74,13 @@ fn parse_args() -> Result<Args, String> {
         max_score: None,
         walks: None,
         skip_sybil: false,
+        collusion_egos: 10,
+        skip_collusion: false,
+        skip_cost: false,
+        skip_quality: false,
+        max_bridge_set: None,
+        bridge_set_capacity: None,
+        bridge_set_threshold: None,
     };
     fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
         let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -78,7 +100,14 @@ fn parse_args() -> Result<Args, String> {
             "--max-score" => a.max_score = Some(num(&arg, it.next())?),
             "--walks" => a.walks = Some(num(&arg, it.next())?),
             "--skip-sybil" => a.skip_sybil = true,
-            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--cost-egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil]".into()),
+            "--collusion-egos" => a.collusion_egos = num(&arg, it.next())?,
+            "--skip-collusion" => a.skip_collusion = true,
+            "--skip-cost" => a.skip_cost = true,
+            "--skip-quality" => a.skip_quality = true,
+            "--max-bridge-set" => a.max_bridge_set = Some(num(&arg, it.next())?),
+            "--bridge-set-capacity" => a.bridge_set_capacity = Some(num(&arg, it.next())?),
+            "--bridge-set-threshold" => a.bridge_set_threshold = Some(num(&arg, it.next())?),
+            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--cost-egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil] [--collusion-egos N] [--skip-collusion] [--skip-cost] [--skip-quality] [--max-bridge-set N] [--bridge-set-capacity X] [--bridge-set-threshold X]".into()),
             s if s.starts_with("--") => return Err(format!("unknown option {s} (try --help)")),
             s if a.path.is_empty() => a.path = s.to_owned(),
             s => return Err(format!("unexpected argument {s}")),
@@ -133,6 +162,15 @@ fn main() -> ExitCode {
         cfg.walks_per_ego = w;
     }
     cfg.seed = args.seed;
+    if let Some(k) = args.max_bridge_set {
+        cfg.max_bridge_set = k;
+    }
+    if let Some(c) = args.bridge_set_capacity {
+        cfg.bridge_set_capacity = c;
+    }
+    if let Some(t) = args.bridge_set_threshold {
+        cfg.bridge_set_threshold = t;
+    }
     if let Err(e) = cfg.validate() {
         eprintln!("trust_eval: {e}");
         return ExitCode::from(2);
@@ -140,20 +178,24 @@ fn main() -> ExitCode {
     let now = file.latest_time() + 1;
     let mut rng = Rng::from_seed(args.seed);
 
-    stage("cost at file size", start);
-    let cost_file = cost::measure(
-        &file.edges,
-        &cfg,
-        args.cost_egos,
-        args.updates,
-        now,
-        &mut rng,
-    );
-    stage("synthesising the large graph", start);
-    let big = synth::synthesize(&file.edges, args.synthetic_edges, &mut rng);
-    stage("cost at synthetic size", start);
-    let cost_big = cost::measure(&big, &cfg, args.cost_egos, args.updates, now, &mut rng);
-    drop(big);
+    let (cost_file, cost_big) = if args.skip_cost {
+        (json!(null), json!(null))
+    } else {
+        stage("cost at file size", start);
+        let cost_file = cost::measure(
+            &file.edges,
+            &cfg,
+            args.cost_egos,
+            args.updates,
+            now,
+            &mut rng,
+        );
+        stage("synthesising the large graph", start);
+        let big = synth::synthesize(&file.edges, args.synthetic_edges, &mut rng);
+        stage("cost at synthetic size", start);
+        let cost_big = cost::measure(&big, &cfg, args.cost_egos, args.updates, now, &mut rng);
+        (cost_file, cost_big)
+    };
 
     let graph = cost::build_graph(&file.edges, &cfg);
     let sybil = if args.skip_sybil {
@@ -163,11 +205,25 @@ fn main() -> ExitCode {
         let egos = cost::sample_egos(&graph, args.egos, 3, &mut rng);
         sybil::run(&graph, &cfg, &egos, args.attackers, now, &mut rng)
     };
-    stage("honest coverage", start);
-    let cov_egos = cost::sample_egos(&graph, args.coverage_egos, 1, &mut rng);
-    let coverage = quality::coverage(&graph, &cfg, &cov_egos, now);
-    stage("held-out AUC", start);
-    let auc = quality::held_out_auc(&file.edges, &cfg, 0.1, args.auc_egos, now, &mut rng);
+    // Its own generator, so that the collusion cells do not depend on which other stages ran.
+    let collusion = if args.skip_collusion {
+        json!(null)
+    } else {
+        stage("collusion experiments", start);
+        let mut crng = Rng::from_seed(args.seed ^ 0xc011_0de5);
+        let egos = cost::sample_egos(&graph, args.collusion_egos, 3, &mut crng);
+        collusion::run(&graph, &file.edges, &cfg, &egos, now, &mut crng)
+    };
+    let (coverage, auc) = if args.skip_quality {
+        (json!(null), json!(null))
+    } else {
+        stage("honest coverage", start);
+        let cov_egos = cost::sample_egos(&graph, args.coverage_egos, 1, &mut rng);
+        let coverage = quality::coverage(&graph, &cfg, &cov_egos, now);
+        stage("held-out AUC", start);
+        let auc = quality::held_out_auc(&file.edges, &cfg, 0.1, args.auc_egos, now, &mut rng);
+        (coverage, auc)
+    };
     stage("done", start);
 
     let report = json!({
@@ -188,6 +244,7 @@ fn main() -> ExitCode {
             },
         },
         "sybil": sybil,
+        "collusion": collusion,
         "coverage": coverage,
         "auc": auc,
         "elapsed_s": start.elapsed().as_secs_f64(),

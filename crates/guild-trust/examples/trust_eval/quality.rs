@@ -98,11 +98,17 @@ pub fn held_out_auc(
     egos.sort_unstable();
     let no_cd = TrustConfig {
         connectivity_decay: 0.0,
+        max_bridge_set: 0,
         ..cfg.clone()
     };
-    let (Ok(mut mr), Ok(mut mr0)) = (
+    let single = TrustConfig {
+        max_bridge_set: 0,
+        ..cfg.clone()
+    };
+    let (Ok(mut mr), Ok(mut mr0), Ok(mut mr1)) = (
         TrustEngine::with_graph(cfg.clone(), g.clone()),
         TrustEngine::with_graph(no_cd, g.clone()),
+        TrustEngine::with_graph(single, g.clone()),
     ) else {
         return json!({ "error": "invalid config" });
     };
@@ -111,18 +117,21 @@ pub fn held_out_auc(
         "meritrank_no_connectivity_decay",
         "ppr",
         "eigentrust",
+        "meritrank_single_bridge",
     ];
     let mut scores: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut labels = Vec::new();
     for &ego in &egos {
-        let maps: [HashMap<u64, f64>; 4] = [
+        let maps: [HashMap<u64, f64>; 5] = [
             TrustEngine::scores(&mut mr, ego, None, now),
             TrustEngine::scores(&mut mr0, ego, None, now),
             PersonalizedPageRank::new(&g, cfg.alpha).scores(ego, now),
             EigenTrust::new(&g, cfg.alpha).scores(ego, now),
+            TrustEngine::scores(&mut mr1, ego, None, now),
         ];
         mr.untrack(ego);
         mr0.untrack(ego);
+        mr1.untrack(ego);
         for e in &by_ego[&ego] {
             labels.push(e.rating > 0);
             for (m, map) in maps.iter().enumerate() {

@@ -92,6 +92,7 @@ pub fn run(
     let max_score = i32::try_from(cfg.max_score).unwrap_or(i32::MAX);
     let no_cd = TrustConfig {
         connectivity_decay: 0.0,
+        max_bridge_set: 0,
         ..cfg.clone()
     };
     // gains[(stratum, s, topo, g)][model] = samples
