@@ -695,3 +695,87 @@ async fn a_strangers_revocations_change_nothing_on_any_node() {
     assert_eq!(trust(&c, &b).await, 0.0);
     let _ = kc;
 }
+
+/// Issue 12: a newcomer with no collaboration of its own adds one trust root; ranks change at
+/// once and `trust` explains the path from the root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomers_first_trust_root_changes_ranks_at_once() {
+    use guild_core::control::reputation::{TrustAddParams, TrustRoots};
+    use guild_core::control::Call;
+    let mut a = TestNode::start(160, options("main", &[])).await;
+    a.set_skills("ada", &["rust"]).await;
+    let boot = [a.addr().await];
+    let mut b = TestNode::start(161, options("main", &boot)).await;
+    b.set_skills("bo", &["kicad"]).await;
+    let fake = TestNode::start(162, options("main", &boot)).await;
+    fake.set_skills("fake", &["kicad"]).await;
+    let (kb, kf) = (b.key(), fake.key());
+    a.until("a knows b", move |x| x.knows(&kb)).await;
+    let cid = collaborate(&mut a, &mut b, "kicad").await;
+    let aid = a.node.vouch(vouch(&b, "kicad", 5, cid)).await.unwrap().id;
+
+    let newcomer = TestNode::start(163, options("main", &boot)).await;
+    let ka = a.key();
+    let nn = newcomer.node.clone();
+    poll_until_async("the newcomer counts a's attestation", || {
+        let nn = nn.clone();
+        async move {
+            nn.knows(&kb)
+                && nn.knows(&kf)
+                && nn
+                    .attestations(AttestationsParams::default())
+                    .await
+                    .unwrap()
+                    .attestations
+                    .iter()
+                    .any(|x| x.id == aid && x.status == AttestationStatus::Counted)
+        }
+    })
+    .await;
+    let q = Query {
+        words: Some("kicad".into()),
+        limit: 10,
+        ..Query::default()
+    };
+    let before = newcomer.node.find(q.clone(), true).await.matches;
+    assert!(
+        before.iter().all(|m| m.trust.is_none()),
+        "everyone is a stranger to a newcomer: {before:?}"
+    );
+
+    let roots: TrustRoots = serde_json::from_value(
+        newcomer
+            .node
+            .call(Call::TrustAdd(TrustAddParams {
+                peer: ka,
+                skill: None,
+                note: "met Ada at the makerspace".into(),
+            }))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(roots.roots.len(), 1);
+    let after = newcomer.node.find(q, true).await.matches;
+    assert_eq!(
+        after[0].peer, kb,
+        "b, vouched for by the root, ranks first at once"
+    );
+    assert!(after[0].trust.is_some());
+    let fake_row = after.iter().find(|m| m.peer == kf).unwrap();
+    assert!(fake_row.trust.is_none(), "the fake is still a stranger");
+    let t = newcomer
+        .node
+        .trust(TrustParams {
+            peer: kb,
+            skill: Some(tag("kicad")),
+        })
+        .await
+        .unwrap();
+    assert!(t.score > 0.0);
+    assert!(
+        t.explanation.to_string().contains(&ka.to_string()),
+        "the explanation shows the path through the root: {}",
+        t.explanation
+    );
+}

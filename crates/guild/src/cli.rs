@@ -144,15 +144,9 @@ pub enum Command {
         by: Option<PublicKey>,
     },
     /// Your trust in a member, from your own point of view, and why: the paths and attestations
-    /// that support it and the penalties applied.
-    Trust {
-        /// The member's peer id.
-        #[arg(value_name = "PEER")]
-        peer: PublicKey,
-        /// Trust in this skill only.
-        #[arg(long, value_name = "TAG")]
-        skill: Option<SkillTag>,
-    },
+    /// that support it and the penalties applied. `guild trust add|remove|roots` manage your own
+    /// starting points (trust roots).
+    Trust(TrustArgs),
     /// Stream events (peers, profiles, …) until interrupted; one JSON object per line with --json.
     Events {
         /// Only these kinds (repeatable): exact (`peer.connected`) or prefix (`peer.*`).
@@ -308,6 +302,48 @@ pub struct FindArgs {
     /// Only the local index: no DHT lookup.
     #[arg(long)]
     pub local: bool,
+}
+
+/// `guild trust` arguments: a member to explain, or an action on trust roots.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct TrustArgs {
+    /// Trust roots: your own starting points.
+    #[command(subcommand)]
+    pub action: Option<TrustAction>,
+    /// The member's peer id.
+    #[arg(value_name = "PEER", required = true)]
+    pub peer: Option<PublicKey>,
+    /// Trust in this skill only.
+    #[arg(long, value_name = "TAG")]
+    pub skill: Option<SkillTag>,
+}
+
+/// `guild trust` actions on trust roots.
+#[derive(Debug, Subcommand)]
+pub enum TrustAction {
+    /// Add a starting point for your trust — someone you met in person, a community founder.
+    /// Local and private (never published); trust flows from them through the attestations at
+    /// once.
+    Add {
+        /// The member's peer id.
+        #[arg(value_name = "PEER")]
+        peer: PublicKey,
+        /// Trust them for this skill only (default: in general).
+        #[arg(long, value_name = "TAG")]
+        skill: Option<SkillTag>,
+        /// Why, for your own memory.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        note: String,
+    },
+    /// Remove a member's trust roots (every skill).
+    Remove {
+        /// The member's peer id.
+        #[arg(value_name = "PEER")]
+        peer: PublicKey,
+    },
+    /// List your trust roots.
+    Roots,
 }
 
 /// A search word: not empty or only spaces.

@@ -171,6 +171,13 @@ calls! {
     /// `trust`: this node's trust in a member, per skill, and why. Result:
     /// [`super::reputation::TrustView`].
     "trust" => Trust(super::reputation::TrustParams),
+    /// `trust.add`: adds one of this node's own trust roots (local, never published). Result:
+    /// [`super::reputation::TrustRoots`].
+    "trust.add" => TrustAdd(super::reputation::TrustAddParams),
+    /// `trust.remove`: removes a member's trust roots. Result: [`super::reputation::TrustRoots`].
+    "trust.remove" => TrustRemove(super::reputation::TrustRemoveParams),
+    /// `trust.roots`: this node's trust roots. Result: [`super::reputation::TrustRoots`].
+    "trust.roots" => TrustRoots,
     /// `shutdown`: stops the daemon. Result: null.
     "shutdown" => Shutdown,
 }

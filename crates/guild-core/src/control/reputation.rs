@@ -100,6 +100,72 @@ impl Params for TrustParams {
     }
 }
 
+/// Longest note on a trust root, in bytes.
+pub const MAX_ROOT_NOTE_BYTES: usize = 512;
+/// Most trust roots one node keeps.
+pub const MAX_TRUST_ROOTS: usize = 256;
+
+/// Params of `trust.add`: one of this node's own starting points for trust — someone the owner
+/// met in person, a community founder. Local and private: never published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustAddParams {
+    /// The member.
+    pub peer: PublicKey,
+    /// Trust them for this skill only (default: in general).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<SkillTag>,
+    /// Why (for the owner's own memory).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+impl Params for TrustAddParams {
+    fn normalise(&mut self) -> Result<(), String> {
+        if let Some(s) = &self.skill {
+            self.skill = Some(SkillTag::parse(s.as_str()).map_err(|e| format!("`skill`: {e}"))?);
+        }
+        if self.note.len() > MAX_ROOT_NOTE_BYTES {
+            return Err(format!("`note` is longer than {MAX_ROOT_NOTE_BYTES} bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// Params of `trust.remove`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustRemoveParams {
+    /// The member whose roots (every skill) are removed.
+    pub peer: PublicKey,
+}
+impl Params for TrustRemoveParams {}
+
+/// One trust root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustRoot {
+    /// The member.
+    pub peer: PublicKey,
+    /// Their display name, if their profile is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The skill, or none for general trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<SkillTag>,
+    /// The owner's note.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    /// When it was added (Unix seconds).
+    pub added_at: UnixTime,
+}
+
+/// Result of `trust.roots`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustRoots {
+    /// Every root, oldest first.
+    pub roots: Vec<TrustRoot>,
+}
+
 /// Whether an attestation counts in trust, and if not why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

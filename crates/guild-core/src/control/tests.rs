@@ -230,6 +230,15 @@ fn every_call_round_trips_through_its_line() {
             peer: crate::Identity::from_secret([7; 32]).public(),
             skill: Some(tag("kicad")),
         }),
+        Call::TrustAdd(reputation::TrustAddParams {
+            peer: crate::Identity::from_secret([7; 32]).public(),
+            skill: None,
+            note: "met at the makerspace".into(),
+        }),
+        Call::TrustRemove(reputation::TrustRemoveParams {
+            peer: crate::Identity::from_secret([7; 32]).public(),
+        }),
+        Call::TrustRoots,
         Call::Shutdown,
     ];
     let methods: Vec<_> = calls.iter().map(Call::method).collect();

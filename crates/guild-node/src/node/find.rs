@@ -47,7 +47,40 @@ pub(crate) fn local(service: &mut Service, q: &Query, now: Millis) -> Local {
 }
 
 impl Node {
+    /// The local half of `find`, on the caller's task against the loop's latest snapshot: many
+    /// callers search at once and none waits for the loop, except once per skill whose trust the
+    /// snapshot does not carry yet.
     async fn find_local(&self, q: &Query) -> Local {
+        for _ in 0..2 {
+            let view = self.view.load_full();
+            let current = self.trust_epoch.load(std::sync::atomic::Ordering::Acquire);
+            let result = if view.trust_epoch == current {
+                view.find(q, super::runtime::now_ms())
+            } else {
+                // Trust changed since this snapshot: have the loop recompute it first.
+                Err(vec![])
+            };
+            match result {
+                Ok((matches, suggestions)) => {
+                    return Local {
+                        matches,
+                        suggestions,
+                    }
+                }
+                Err(skills) => {
+                    let (reply, rx) = oneshot::channel();
+                    if self
+                        .command(Command::TrustFor { skills, reply })
+                        .await
+                        .is_err()
+                    {
+                        return Local::default();
+                    }
+                    let _ = rx.await;
+                }
+            }
+        }
+        // Still missing (the skills changed under us): the loop answers this one itself.
         let (reply, rx) = oneshot::channel();
         if self
             .command(Command::FindLocal {

@@ -26,6 +26,7 @@ use guild_net::{Multiaddr, NetConfig, PeerId};
 use guild_store::Store;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -207,6 +208,11 @@ pub(crate) enum Command {
         q: Query,
         reply: oneshot::Sender<find::Local>,
     },
+    /// Publish a find snapshot that carries trust for these skills too.
+    TrustFor {
+        skills: Vec<Option<guild_core::SkillTag>>,
+        reply: oneshot::Sender<()>,
+    },
     /// Profiles fetched from DHT providers inside `find`.
     Ingest {
         records: Vec<(PublicKey, guild_core::AnyRecord)>,
@@ -243,6 +249,11 @@ pub struct Node {
     find_timeout: Duration,
     cancel: CancellationToken,
     span: tracing::Span,
+    /// What `find` reads, published by the loop after each change (lock-free for readers).
+    view: Arc<arc_swap::ArcSwap<crate::service::FindView>>,
+    /// The service's current trust epoch: a snapshot behind it asks the loop for fresh trust
+    /// (read-your-writes after `vouch`, `revoke`, `trust add`).
+    trust_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Node {
@@ -277,6 +288,10 @@ impl Node {
         let (commands, command_rx) = mpsc::channel(COMMAND_BUFFER);
         let (snapshot_tx, snapshot) = watch::channel(Snapshot::default());
         let cancel = CancellationToken::new();
+        let trust_epoch = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let view = Arc::new(arc_swap::ArcSwap::from_pointee(
+            crate::service::FindView::empty(me),
+        ));
         let mut node = Node {
             commands,
             events: events.clone(),
@@ -291,6 +306,8 @@ impl Node {
             find_timeout: opts.find_timeout,
             cancel: cancel.clone(),
             span: tracing::Span::none(),
+            view: view.clone(),
+            trust_epoch: trust_epoch.clone(),
         };
         // Everything the loop and its tasks log carries the node's short id, so interleaved
         // logs of several nodes (tests, benchmarks) stay readable.
@@ -299,8 +316,12 @@ impl Node {
         let rt = runtime::Runtime::new(
             service,
             net,
-            events,
-            snapshot_tx,
+            runtime::Published {
+                events,
+                snapshot: snapshot_tx,
+                view,
+                trust_epoch,
+            },
             cancel,
             opts.tick,
             span.clone(),
@@ -405,9 +426,9 @@ impl Node {
         self.snapshot.borrow().profiles
     }
 
-    /// Whether a member's profile is held (the store keeps exactly the indexed profiles).
+    /// Whether a member's profile is indexed, as `find` sees it (the loop's latest snapshot).
     pub fn knows(&self, who: &PublicKey) -> bool {
-        self.store.get_profile(who).ok().flatten().is_some()
+        self.view.load().knows(who)
     }
 
     async fn command(&self, c: Command) -> Result<(), CallError> {

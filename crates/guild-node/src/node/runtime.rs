@@ -61,7 +61,16 @@ pub(crate) struct Runtime {
     calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
     next_call: u64,
     snapshot_dirty: bool,
+    view: Arc<arc_swap::ArcSwap<crate::service::FindView>>,
+    /// Mirrors the service's trust epoch for readers.
+    trust_epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// When trust scores were last recomputed for the find view.
+    trust_computed: std::time::Instant,
 }
+
+/// Least time between two recomputations of the find view's trust scores (a burst of
+/// attestations recomputes once; the tick catches up).
+const TRUST_VIEW_INTERVAL: Duration = Duration::from_millis(200);
 
 fn svc_topic(t: SvcTopic) -> Topic {
     match t {
@@ -79,16 +88,33 @@ fn net_topic(t: Topic) -> SvcTopic {
     }
 }
 
+/// What the loop publishes for everyone else to read without asking it.
+pub(crate) struct Published {
+    /// Events for subscribers.
+    pub events: broadcast::Sender<Event>,
+    /// Addresses, peers and counts.
+    pub snapshot: watch::Sender<Snapshot>,
+    /// What `find` reads.
+    pub view: Arc<arc_swap::ArcSwap<crate::service::FindView>>,
+    /// The service's current trust epoch.
+    pub trust_epoch: Arc<std::sync::atomic::AtomicU64>,
+}
+
 impl Runtime {
     pub(crate) fn new(
         service: Service,
         net: guild_net::Client,
-        events: broadcast::Sender<Event>,
-        snapshot: watch::Sender<Snapshot>,
+        published: Published,
         cancel: CancellationToken,
         tick: Duration,
         span: tracing::Span,
     ) -> Runtime {
+        let Published {
+            events,
+            snapshot,
+            view,
+            trust_epoch,
+        } = published;
         let (inputs_tx, inputs) = mpsc::channel(INPUT_BUFFER);
         Runtime {
             service,
@@ -105,6 +131,9 @@ impl Runtime {
             calls: HashMap::new(),
             next_call: 0,
             snapshot_dirty: true,
+            view,
+            trust_epoch,
+            trust_computed: std::time::Instant::now() - TRUST_VIEW_INTERVAL,
         }
     }
 
@@ -189,6 +218,13 @@ impl Runtime {
             Command::FindLocal { q, reply } => {
                 let _ = reply.send(find::local(&mut self.service, &q, now));
             }
+            Command::TrustFor { skills, reply } => {
+                let mut all = self.view.load().skills();
+                all.extend(skills);
+                self.view.store(Arc::new(self.service.find_view(&all, now)));
+                self.trust_computed = std::time::Instant::now();
+                let _ = reply.send(());
+            }
             Command::Ingest { records, reply } => {
                 let mut learned = vec![];
                 for (from, record) in records {
@@ -201,6 +237,8 @@ impl Runtime {
                         learned.push(who);
                     }
                 }
+                // The caller searches again next: let it see what it just brought in.
+                self.publish_view();
                 let _ = reply.send(learned);
             }
         }
@@ -316,6 +354,8 @@ impl Runtime {
 
     /// Performs the service's effects, in order.
     async fn perform(&mut self) {
+        // Readers see the new state before any reply about it leaves.
+        self.publish_view();
         loop {
             let outbox = self.service.take_outbox();
             if outbox.is_empty() {
@@ -325,6 +365,7 @@ impl Runtime {
                 self.perform_one(io).await;
             }
         }
+        self.publish_view();
         if self.snapshot_dirty {
             self.snapshot_dirty = false;
             let c = self.service.counts();
@@ -335,6 +376,28 @@ impl Runtime {
                 changed
             });
         }
+    }
+
+    /// Publishes a new find snapshot if profiles or trust changed since the last one.
+    fn publish_view(&mut self) {
+        let (index_epoch, trust_epoch) = self.service.epochs();
+        self.trust_epoch
+            .store(trust_epoch, std::sync::atomic::Ordering::Release);
+        let current = self.view.load();
+        if current.index_epoch == index_epoch && current.trust_epoch == trust_epoch {
+            return;
+        }
+        let fresh_trust = current.trust_epoch != trust_epoch
+            && self.trust_computed.elapsed() >= TRUST_VIEW_INTERVAL;
+        let next = if fresh_trust || current.index_epoch == u64::MAX {
+            self.trust_computed = std::time::Instant::now();
+            self.service.find_view(&current.skills(), now_ms())
+        } else if current.index_epoch != index_epoch {
+            self.service.find_view_reusing_trust(&current)
+        } else {
+            return; // trust changed a moment ago: the next tick recomputes it
+        };
+        self.view.store(Arc::new(next));
     }
 
     async fn perform_one(&mut self, io: Io) {

@@ -267,6 +267,7 @@ impl Service {
                 // Only if this is still the member's current profile.
                 if self.state.profile_ids.remove(id).is_some() {
                     self.profiles.remove(&meta.signer);
+                    self.index_epoch += 1;
                     if let Err(e) = self.store.remove_profile(&meta.signer) {
                         tracing::warn!("cannot remove an expired profile: {e}");
                     }
@@ -331,6 +332,7 @@ impl Service {
             self.state.remove_meta(&old);
         }
         self.profiles.insert(p.signer, id, &p.body);
+        self.index_epoch += 1;
         self.state.profile_ids.insert(id, p.signer);
         self.state.add_meta(
             id,
@@ -372,6 +374,7 @@ impl Service {
                 self.state.remove_meta(&id);
             }
             self.profiles.remove(&who);
+            self.index_epoch += 1;
             if let Err(e) = self.store.remove_profile(&who) {
                 tracing::warn!("cannot evict a profile: {e}");
             }

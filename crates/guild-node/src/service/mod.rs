@@ -34,6 +34,9 @@ mod refusal;
 mod reputation;
 mod state;
 pub mod sync;
+mod view;
+
+pub use view::FindView;
 
 #[cfg(test)]
 mod tests;
@@ -148,6 +151,10 @@ pub struct Service {
     pending: authority::PendingRevocations,
     /// The time of the input being handled (Unix seconds).
     clock: guild_core::UnixTime,
+    /// Bumped whenever the profile index changes (readers' snapshots compare it).
+    index_epoch: u64,
+    /// Bumped whenever the trust engine's edges change.
+    trust_epoch: u64,
     /// Connected peers.
     peers: BTreeMap<PublicKey, PeerState>,
     /// Outstanding requests, deliveries and syncs.
@@ -184,6 +191,8 @@ impl Service {
             limits: intake::Limits::new(cfg.records_per_peer_per_minute),
             pending: authority::PendingRevocations::default(),
             clock: secs(now),
+            index_epoch: 0,
+            trust_epoch: 0,
             cfg,
             identity,
             store,
@@ -383,6 +392,17 @@ impl Service {
             ),
             Call::Attestations(p) => json(to_result(&self.attestations(p, t))),
             Call::Trust(p) => json(to_result(&self.trust_view(p, t))),
+            Call::TrustAdd(p) => write(
+                self.trust_add(p, t)
+                    .map_err(|e| e.to_call_error())
+                    .and_then(|v| to_result(&v)),
+            ),
+            Call::TrustRemove(p) => write(
+                self.trust_remove(p)
+                    .map_err(|e| e.to_call_error())
+                    .and_then(|v| to_result(&v)),
+            ),
+            Call::TrustRoots => json(to_result(&self.trust_roots())),
             Call::Status
             | Call::Peers
             | Call::Find(_)
@@ -597,6 +617,7 @@ impl Service {
             )?
             .unwrap_or_default();
         self.rebuild_counted(now);
+        self.load_roots()?;
         self.stats.profiles.set(self.profiles.len() as i64);
         Ok(())
     }

@@ -215,7 +215,19 @@ impl Service {
     }
 
     /// Puts the newest counted attestation of an edge into the engine (or removes the edge).
+    /// Our own trust root for the same member and skill takes precedence over our attestations.
     fn sync_edge(&mut self, key: &(PublicKey, PublicKey, guild_core::SkillTag)) {
+        if key.0 == self.me && self.state.roots.contains_key(&(key.1, Some(key.2.clone()))) {
+            self.trust_epoch += 1;
+            self.trust.upsert(
+                key.0,
+                key.1,
+                key.2.as_str(),
+                i32::from(guild_core::limits::MAX_SCORE),
+                self.clock,
+            );
+            return;
+        }
         let newest = self
             .state
             .edges
@@ -224,11 +236,13 @@ impl Service {
             .and_then(|(at, id)| self.state.atts.get(&id).map(|a| (at, a.score)));
         match newest {
             Some((at, score)) => {
+                self.trust_epoch += 1;
                 self.trust
                     .upsert(key.0, key.1, key.2.as_str(), i32::from(score), at);
             }
             None => {
                 self.state.edges.remove(key);
+                self.trust_epoch += 1;
                 self.trust.remove(key.0, key.1, key.2.as_str());
             }
         }
@@ -338,6 +352,7 @@ impl Service {
         for id in ids {
             self.refresh_attestation(&id, now);
         }
+        self.trust_epoch += 1;
         self.trust.remove_issuer(issuer);
         self.emit(Event::AttestationEquivocation {
             issuer,
@@ -613,6 +628,143 @@ fn remove_from<K: std::hash::Hash + Eq + Clone>(
     }
 }
 
+/// The engine's skill name for a general trust root (no attestation can carry it: tags are
+/// never empty).
+const GENERAL_ROOT: &str = "";
+
+/// How trust roots are kept in the store's `meta` tree.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRoot {
+    peer: PublicKey,
+    skill: Option<guild_core::SkillTag>,
+    note: String,
+    added_at: UnixTime,
+}
+
+impl Service {
+    /// Loads the trust roots and puts them into the engine (start-up).
+    pub(crate) fn load_roots(&mut self) -> Result<(), guild_store::StoreError> {
+        let stored: Vec<StoredRoot> = self.store.get_meta(ROOTS_KEY)?.unwrap_or_default();
+        for r in stored {
+            self.state
+                .roots
+                .insert((r.peer, r.skill), (r.note, r.added_at));
+        }
+        let keys: Vec<(PublicKey, Option<guild_core::SkillTag>)> =
+            self.state.roots.keys().cloned().collect();
+        for (peer, skill) in keys {
+            self.apply_root(peer, skill.as_ref());
+        }
+        Ok(())
+    }
+
+    fn apply_root(&mut self, peer: PublicKey, skill: Option<&guild_core::SkillTag>) {
+        // Stamped now: a starting point the owner chose does not age like an attestation.
+        self.trust_epoch += 1;
+        self.trust.upsert(
+            self.me,
+            peer,
+            skill.map_or(GENERAL_ROOT, |s| s.as_str()),
+            i32::from(guild_core::limits::MAX_SCORE),
+            self.clock,
+        );
+    }
+
+    fn store_roots(&self) -> Result<(), Refusal> {
+        let stored: Vec<StoredRoot> = self
+            .state
+            .roots
+            .iter()
+            .map(|((peer, skill), (note, added_at))| StoredRoot {
+                peer: *peer,
+                skill: skill.clone(),
+                note: note.clone(),
+                added_at: *added_at,
+            })
+            .collect();
+        self.store.put_meta(ROOTS_KEY, &stored)?;
+        Ok(())
+    }
+
+    /// Adds one of the owner's trust roots: trust flows from it through the attestation graph
+    /// at once. Never published.
+    pub(crate) fn trust_add(
+        &mut self,
+        p: TrustAddParams,
+        now: UnixTime,
+    ) -> Result<TrustRoots, Refusal> {
+        if p.peer == self.me {
+            return Err(Refusal::new(
+                RefusalReason::Malformed,
+                "you are your own starting point already",
+            ));
+        }
+        let key = (p.peer, p.skill.clone());
+        if !self.state.roots.contains_key(&key) && self.state.roots.len() >= MAX_TRUST_ROOTS {
+            return Err(Refusal::rate_limited(format!(
+                "at most {MAX_TRUST_ROOTS} trust roots; remove one first"
+            )));
+        }
+        self.state.roots.insert(key, (p.note, now));
+        self.store_roots()?;
+        self.apply_root(p.peer, p.skill.as_ref());
+        Ok(self.trust_roots())
+    }
+
+    /// Removes every root of a member; their trust falls back to what attestations give.
+    pub(crate) fn trust_remove(&mut self, p: TrustRemoveParams) -> Result<TrustRoots, Refusal> {
+        let keys: Vec<(PublicKey, Option<guild_core::SkillTag>)> = self
+            .state
+            .roots
+            .keys()
+            .filter(|(peer, _)| *peer == p.peer)
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return Err(Refusal::unknown(format!(
+                "{} is not one of your trust roots",
+                p.peer
+            )));
+        }
+        for k in &keys {
+            self.state.roots.remove(k);
+        }
+        self.store_roots()?;
+        for (peer, skill) in keys {
+            match skill {
+                None => {
+                    self.trust_epoch += 1;
+                    self.trust.remove(self.me, peer, GENERAL_ROOT);
+                }
+                // Our own attestations about them for that skill count again.
+                Some(s) => self.sync_edge(&(self.me, peer, s)),
+            }
+        }
+        Ok(self.trust_roots())
+    }
+
+    /// The owner's trust roots, oldest first.
+    pub(crate) fn trust_roots(&self) -> TrustRoots {
+        let mut roots: Vec<TrustRoot> = self
+            .state
+            .roots
+            .iter()
+            .map(|((peer, skill), (note, added_at))| TrustRoot {
+                peer: *peer,
+                name: self.profile_name(peer),
+                skill: skill.clone(),
+                note: note.clone(),
+                added_at: *added_at,
+            })
+            .collect();
+        roots.sort_by(|a, b| a.added_at.cmp(&b.added_at).then(a.peer.cmp(&b.peer)));
+        TrustRoots { roots }
+    }
+}
+
+/// `meta` key holding the owner's trust roots.
+const ROOTS_KEY: &str = "trust_roots";
+
 /// Trust scores computed once per query and per skill, normalised by the largest.
 #[derive(Default)]
 pub(crate) struct TrustCache {
@@ -642,8 +794,8 @@ impl TrustCache {
 
 /// This node's trust scores, normalised for ranking.
 pub(crate) struct TrustFactors {
-    scores: HashMap<PublicKey, f64>,
-    max: f64,
+    pub(crate) scores: HashMap<PublicKey, f64>,
+    pub(crate) max: f64,
 }
 
 impl TrustFactors {

@@ -211,6 +211,9 @@ pub(crate) struct State {
     pub messages: BTreeMap<(UnixTime, RecordId), (PublicKey, PublicKey)>,
     /// Profile record id → signer (to find a profile by the id sync uses).
     pub profile_ids: HashMap<RecordId, PublicKey>,
+    /// This node's own trust roots: (member, skill or general) → (note, added at). Local and
+    /// private; they act as the owner's own out-edges in the trust engine.
+    pub roots: BTreeMap<(PublicKey, Option<SkillTag>), (String, UnixTime)>,
     /// Sync keys of each public kind, in `(issued_at, id)` order (what sync reconciles).
     pub sync: HashMap<RecordKind, BTreeSet<SyncKey>>,
 }

@@ -702,3 +702,118 @@ fn two_services_sync_what_they_lack() {
         assert!(a.svc.state.needs.contains_key(&id));
     }
 }
+
+#[test]
+fn a_trust_root_lets_trust_flow_at_once_and_its_removal_takes_it_back() {
+    let mut v = harness(1);
+    let root = identity(2);
+    let b = identity(3);
+    // A newcomer: no collaboration of its own. The root vouched for b after working together.
+    counted_attestation(&mut v, &root, &b, MS);
+    let trust_in_b = |v: &mut Harness| -> TrustView {
+        serde_json::from_value(
+            v.call(
+                Call::Trust(TrustParams {
+                    peer: b.public(),
+                    skill: Some(tag("kicad")),
+                }),
+                MS + 1000,
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(trust_in_b(&mut v).score, 0.0, "no starting point yet");
+    let roots: TrustRoots = serde_json::from_value(
+        v.call(
+            Call::TrustAdd(TrustAddParams {
+                peer: root.public(),
+                skill: None,
+                note: "met at the makerspace".into(),
+            }),
+            MS + 1000,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(roots.roots.len(), 1);
+    let t = trust_in_b(&mut v);
+    assert!(t.score > 0.0, "trust flows from the root: {t:?}");
+    assert!(
+        t.explanation
+            .to_string()
+            .contains(&root.public().to_string()),
+        "the explanation names the root: {}",
+        t.explanation
+    );
+    // Nothing was published: roots are private.
+    assert!(!v
+        .svc
+        .take_outbox()
+        .iter()
+        .any(|io| matches!(io, Io::Publish { .. })));
+    v.call(
+        Call::TrustRemove(TrustRemoveParams {
+            peer: root.public(),
+        }),
+        MS + 2000,
+    )
+    .unwrap();
+    assert_eq!(trust_in_b(&mut v).score, 0.0, "taken back");
+    let err = v
+        .call(
+            Call::TrustRemove(TrustRemoveParams { peer: b.public() }),
+            MS + 2000,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, guild_core::control::ErrorCode::NotFound);
+}
+
+#[test]
+fn trust_roots_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let root = identity(2);
+    {
+        let mut v = Service::new(
+            identity(1),
+            Store::open(&path).unwrap(),
+            ServiceConfig::default(),
+            1,
+            MS,
+        )
+        .unwrap();
+        v.call(
+            CallId(1),
+            Call::TrustAdd(TrustAddParams {
+                peer: root.public(),
+                skill: Some(tag("kicad")),
+                note: String::new(),
+            }),
+            MS,
+        );
+        v.store().flush().unwrap();
+    }
+    let mut v = Service::new(
+        identity(1),
+        Store::open(&path).unwrap(),
+        ServiceConfig::default(),
+        1,
+        MS,
+    )
+    .unwrap();
+    let roots = v.trust_roots().roots;
+    assert_eq!(roots.len(), 1);
+    assert_eq!(roots[0].skill, Some(tag("kicad")));
+    let t = v.trust_view(
+        TrustParams {
+            peer: root.public(),
+            skill: Some(tag("kicad")),
+        },
+        T0,
+    );
+    assert!(
+        t.score > 0.0,
+        "the root itself is trusted for its skill: {t:?}"
+    );
+}

@@ -100,7 +100,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 reason,
             } => reputation::revoke(&ctx, attestation, reason).await,
             Command::Attestations { about, by } => reputation::attestations(&ctx, about, by).await,
-            Command::Trust { peer, skill } => reputation::trust(&ctx, peer, skill).await,
+            Command::Trust(args) => match (args.action, args.peer) {
+                (Some(action), _) => reputation::roots(&ctx, action).await,
+                (None, Some(peer)) => reputation::trust(&ctx, peer, args.skill).await,
+                (None, None) => Err(anyhow::anyhow!("name a member, or use `guild trust roots`")),
+            },
             Command::Events { kinds } => events::run(&ctx, kinds).await,
             Command::Web { open } => query::web(&ctx, open).await,
             Command::Shutdown => query::shutdown(&ctx).await,

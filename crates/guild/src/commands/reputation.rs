@@ -185,6 +185,52 @@ pub async fn trust(ctx: &Ctx, peer: PublicKey, skill: Option<SkillTag>) -> anyho
     evidence(&view, &why, &names)
 }
 
+/// `guild trust add|remove|roots`.
+pub async fn roots(ctx: &Ctx, action: crate::cli::TrustAction) -> anyhow::Result<()> {
+    use crate::cli::TrustAction;
+    use guild_core::control::reputation::{TrustAddParams, TrustRemoveParams, TrustRoots};
+    let (call, done) = match action {
+        TrustAction::Add { peer, skill, note } => (
+            Call::TrustAdd(TrustAddParams { peer, skill, note }),
+            Some(format!("{peer} is now one of your trust roots.")),
+        ),
+        TrustAction::Remove { peer } => (
+            Call::TrustRemove(TrustRemoveParams { peer }),
+            Some(format!("{peer} is no longer one of your trust roots.")),
+        ),
+        TrustAction::Roots => (Call::TrustRoots, None),
+    };
+    let roots: TrustRoots = ctx.client().await?.call_as(&call).await?;
+    if ctx.json {
+        return output::json(&roots);
+    }
+    if let Some(done) = done {
+        output::line(&done)?;
+    }
+    if roots.roots.is_empty() {
+        output::line("No trust roots. Add someone you know with `guild trust add <peer>`.")?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = roots
+        .roots
+        .iter()
+        .map(|r| {
+            vec![
+                r.peer.to_string(),
+                r.name.clone().unwrap_or_default(),
+                r.skill
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "(all skills)".into()),
+                output::relative(r.added_at),
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    output::table(&["PEER", "NAME", "SKILL", "ADDED", "NOTE"], &rows)?;
+    Ok(())
+}
+
 fn title(view: &TrustView, names: &Names) -> String {
     let whom = if names.me == Some(view.peer) {
         "yourself".to_string()

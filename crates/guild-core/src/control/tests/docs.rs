@@ -50,6 +50,9 @@ fn check_result(method: &str, result: Value) {
         "inbox" => serde_json::from_value::<pull::Inbox>(result).map(drop),
         "vouch" => serde_json::from_value::<reputation::AttestationView>(result).map(drop),
         "attestations" => serde_json::from_value::<reputation::Attestations>(result).map(drop),
+        "trust.add" | "trust.remove" | "trust.roots" => {
+            serde_json::from_value::<reputation::TrustRoots>(result).map(drop)
+        }
         "trust" => serde_json::from_value::<reputation::TrustView>(result).map(|t| {
             check_explanation(&t.explanation);
         }),

@@ -203,13 +203,27 @@ pub async fn find<H: Handle>(
 
 /// Why a result ranks where it does: skill fit × trust × freshness, in words.
 fn reason(m: &guild_core::control::FindMatch) -> String {
+    let level = |term: &str| {
+        m.skills
+            .iter()
+            .find(|s| s.tag.as_str() == term)
+            .map(|s| format!(" at {}", s.level))
+            .unwrap_or_default()
+    };
     let mut fit: Vec<String> = m
         .matched
         .iter()
-        .map(|x| match x.how.as_str() {
-            "exact" => format!("{} {}", x.field, x.term),
-            "word" => format!("“{}” in their profile", x.term),
-            how => format!("{} {} ({how} of “{}”)", x.field, x.term, x.word),
+        .map(|x| match (x.field.as_str(), x.how.as_str()) {
+            ("skill", "exact") => format!("{}{}", x.term, level(&x.term)),
+            ("skill", "related") => format!("related skill {}{}", x.term, level(&x.term)),
+            (_, "exact") => format!("{} {}", x.field, x.term),
+            (_, "word") => format!("“{}” in their profile", x.term),
+            (field, how) => format!(
+                "{field} {}{} ({how} of “{}”)",
+                x.term,
+                level(&x.term),
+                x.word
+            ),
         })
         .collect();
     if fit.is_empty() {
