@@ -168,12 +168,12 @@ async fn client(
                 client.status().await.unwrap();
             }
             Method::Find => {
-                // One or two skills, like `guild find rust embedded`.
-                let skills = (0..1 + rng.next() % 2)
-                    .map(|_| tag(&vocab[rng.tag()]))
+                // One or two words, like `guild find rust embedded`.
+                let words: Vec<String> = (0..1 + rng.next() % 2)
+                    .map(|_| vocab[rng.tag()].clone())
                     .collect();
                 let call = Call::Find(FindParams {
-                    skills,
+                    query: Some(words.join(" ")),
                     local_only: true,
                     ..FindParams::default()
                 });

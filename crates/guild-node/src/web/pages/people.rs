@@ -305,6 +305,16 @@ pub async fn member<H: Handle>(app: &App<H>, session: &Session, peer: &str) -> M
             h2 #m-trust { "Your trust in " (title) }
             (trust)
             p { a href={ "/trust?peer=" (key) } { "Explain per skill" } }
+            form data-call="trust.add" {
+                input type="hidden" name="peer" value=(key);
+                label for="m-root-skill" { "Skill (empty: in general)" }
+                input #m-root-skill name="skill" type="text" placeholder="kicad";
+                label for="m-root-note" { "Why you trust them" }
+                input #m-root-note name="note" type="text" placeholder="met at the makerspace";
+                button type="submit" { "Add as a trust root" }
+                p.hint { "A starting point for your own trust: private, never published. Trust flows from them through the attestations at once." }
+                (form_status())
+            }
         }
         section aria-labelledby="m-msg" {
             h2 #m-msg { "Message" }
