@@ -79,6 +79,23 @@ fn main() {
     let shm_after_setup = shm_used().unwrap_or(0);
     let r = community.run();
     let wall = wall0.elapsed().as_secs_f64();
+    // How long gossip alone took to bring each public record to every member.
+    let mut spread: Vec<u64> = Vec::new();
+    let mut partial = 0;
+    for p in community.sim.published() {
+        let (count, last) = community.sim.gossip_reach(p.msg);
+        if count as usize >= members {
+            spread.push(last - p.at);
+        } else {
+            partial += 1;
+        }
+    }
+    spread.sort_unstable();
+    let pct = |q: f64| -> f64 {
+        spread
+            .get(((spread.len() as f64 - 1.0) * q).round() as usize)
+            .map_or(f64::NAN, |v| *v as f64)
+    };
     let cpu = cpu_secs().unwrap_or(0.0) - cpu0;
     let hwm = status_kib("VmHWM:").unwrap_or(0);
     let shm = shm_used().unwrap_or(0);
@@ -94,6 +111,14 @@ fn main() {
         r.convergence_ms as f64 / 1000.0,
         r.last_publish_ms as f64 / 1000.0,
         (r.convergence_ms.saturating_sub(r.last_publish_ms)) as f64 / 1000.0
+    );
+    println!(
+        "gossip spread of one record to all {members} members: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} records; {} reached some members by sync instead)",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        spread.len(),
+        partial
     );
     println!(
         "gossip per member: {:.0} messages, {:.1} KiB sent (accepted {}, duplicates dropped {}, rejected {}, ignored {}, lost {})",

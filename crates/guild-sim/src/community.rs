@@ -379,22 +379,20 @@ impl Community {
     fn react(&mut self, i: NodeId) {
         for event in self.sim.take_events(i) {
             match event {
-                Event::NeedMatched { need, .. } => {
+                Event::NeedMatched { need, .. }
                     if self
                         .rng
-                        .random_bool(self.cfg.offer_probability.clamp(0.0, 1.0))
-                    {
-                        let id = self.sim.call(
-                            i,
-                            Call::Offer(OfferParams {
-                                need,
-                                text: format!("member {i} can help"),
-                            }),
-                        );
-                        // Answered after the first delivery attempt; nothing to do with it.
-                        let _ = id;
-                        self.report.offers += 1;
-                    }
+                        .random_bool(self.cfg.offer_probability.clamp(0.0, 1.0)) =>
+                {
+                    // Answered after the first delivery attempt; nothing to do with it.
+                    self.sim.call(
+                        i,
+                        Call::Offer(OfferParams {
+                            need,
+                            text: format!("member {i} can help"),
+                        }),
+                    );
+                    self.report.offers += 1;
                 }
                 Event::OfferReceived {
                     offer, need, from, ..
@@ -428,10 +426,10 @@ impl Community {
                         self.at(at, Action::Close(view.id));
                     }
                 }
-                Event::CollabOpened { collab, .. } => {
-                    if self.collabs.get(&collab).is_some_and(|c| c.offerer == i) {
-                        self.post(i, collab, "on it");
-                    }
+                Event::CollabOpened { collab, .. }
+                    if self.collabs.get(&collab).is_some_and(|c| c.offerer == i) =>
+                {
+                    self.post(i, collab, "on it");
                 }
                 Event::CollabEntryAdded { collab, kind, .. } if kind == "close" => {
                     let Some(c) = self.collabs.get(&collab).cloned() else {

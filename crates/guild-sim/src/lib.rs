@@ -209,6 +209,8 @@ pub struct Published {
     pub issued_at: u64,
     /// When it was published (virtual ms).
     pub at: Millis,
+    /// Its gossip message number (see [`Sim::gossip_reach`]).
+    pub msg: u32,
 }
 
 /// A response to a request injected with [`Sim::inject_request`].
@@ -278,6 +280,9 @@ pub struct Sim {
     gossip: GossipStats,
     published: Vec<Published>,
     next_raw: u64,
+    /// Per gossip message: nodes whose service holds it from gossip (the publisher included),
+    /// and when the last of them accepted it.
+    reach: Vec<(u32, Millis)>,
 }
 
 fn topic_byte(t: Topic) -> u8 {
@@ -316,6 +321,7 @@ impl Sim {
             gossip: GossipStats::default(),
             published: Vec::new(),
             next_raw: RAW_REQUEST_BASE,
+            reach: Vec::new(),
         };
         for _ in 0..n {
             sim.create_node();
@@ -798,7 +804,17 @@ impl Sim {
         h.update(data);
         let id: [u8; 32] = h.finalize().into();
         let next = self.messages.len() as u32;
-        *self.messages.entry(id).or_insert(next)
+        let n = *self.messages.entry(id).or_insert(next);
+        if n == next {
+            self.reach.push((0, self.now));
+        }
+        n
+    }
+
+    /// How many nodes accepted gossip message `msg` (the publisher included) and when the last
+    /// of them did: with [`Published::msg`], how long gossip alone took to spread a record.
+    pub fn gossip_reach(&self, msg: u32) -> (u32, Millis) {
+        self.reach.get(msg as usize).copied().unwrap_or((0, 0))
     }
 
     /// Performs a node's effects, in order, until its outbox stays empty.
@@ -857,7 +873,9 @@ impl Sim {
             _ => AnyRecord::decode(data).ok(),
         };
         if let Some(r) = record {
+            let msg = self.intern(topic, data);
             self.published.push(Published {
+                msg,
                 kind: r.kind(),
                 id: r.id(),
                 signer: r.signer(),
@@ -870,7 +888,11 @@ impl Sim {
     /// Sends a message to the node's reachable neighbours; returns whether there was any.
     fn publish(&mut self, i: NodeId, topic: Topic, data: Rc<[u8]>) -> bool {
         let msg = self.intern(topic, &data);
-        self.nodes[i].seen.insert(msg);
+        if self.nodes[i].seen.insert(msg) {
+            let r = &mut self.reach[msg as usize];
+            r.0 += 1;
+            r.1 = self.now;
+        }
         self.forward(i, None, topic, data, msg)
     }
 
@@ -933,6 +955,9 @@ impl Sim {
         let outcome = match verdict {
             Verdict::Accept => {
                 self.gossip.accepted += 1;
+                let r = &mut self.reach[msg as usize];
+                r.0 += 1;
+                r.1 = now;
                 1
             }
             Verdict::Reject => {
