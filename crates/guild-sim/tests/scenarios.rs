@@ -120,7 +120,7 @@ fn attestation_status(sim: &mut Sim, i: NodeId, att: RecordId) -> Option<Attesta
 
 #[test]
 fn profiles_spread_to_everyone() {
-    let n = 24;
+    let n = 16;
     let sim = with_profiles(SimConfig::new(1), n, |_| vec!["rust"]);
     for i in 0..n {
         for j in 0..n {
@@ -636,7 +636,7 @@ fn a_lossy_network_with_churn_still_converges() {
 #[test]
 fn one_seed_gives_one_trace_and_one_final_state() {
     let run = |seed| {
-        let mut c = small_community(seed, 12, 0.02);
+        let mut c = small_community(seed, 10, 0.02);
         c.set_require_counted(false);
         let r = c.run();
         assert!(r.converged);
