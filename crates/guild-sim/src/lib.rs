@@ -28,8 +28,10 @@
 //!   daemon's `InsufficientPeers`). A receiver drops what it has seen (message id = SHA-256 of topic
 //!   and data, as gossipsub's duplicate cache does before validation), calls
 //!   [`Service::received_gossip`], and only when the verdict is [`Verdict::Accept`] forwards it to
-//!   its own neighbours except the one it came from. There is no IHAVE/IWANT: what gossip misses
-//!   (loss, rate limits, partitions, churn) comes back through the service's own catch-up sync.
+//!   its own neighbours except the one it came from. There is no IHAVE/IWANT and no peer scoring
+//!   (a rejected message is simply not forwarded; its sender is not pruned from the mesh): what
+//!   gossip misses (loss, rate limits, partitions, churn) comes back through the service's own
+//!   catch-up sync.
 //! - **Direct requests.** [`Io::Request`] goes to any reachable node (the daemon dials if needed),
 //!   arrives after the link's latency at [`Service::received_request`], and the encoded response
 //!   travels back to [`Service::received_response`]. When the target is offline, unknown,
