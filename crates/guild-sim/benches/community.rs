@@ -1,0 +1,162 @@
+//! The 1000-member community: runs [`guild_sim::community`] to convergence and prints virtual
+//! convergence time, traffic per member, CPU time per member and peak memory.
+//!
+//! ```sh
+//! cargo bench -p guild-sim --bench community -- [members] [seed]
+//! ```
+//!
+//! A benchmark, not a test: nothing is asserted about the figures.
+
+use guild_sim::community::{Community, CommunityConfig};
+use guild_sim::SimConfig;
+use std::time::Instant;
+
+/// User + system CPU time of this process (all threads), seconds, from `/proc/self/stat`.
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports clock ticks of USER_HZ, 100 on every common configuration.
+    Some((utime + stime) / 100.0)
+}
+
+/// A field of `/proc/self/status` in KiB (`VmHWM`, `VmRSS`).
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Bytes used in /dev/shm (sled's temporary stores live there, counted apart from RSS).
+fn shm_used() -> Option<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir("/dev/shm").ok()?.flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with("pagecache.tmp.") {
+            total += dir_size(&e.path());
+        }
+    }
+    Some(total)
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .map(|d| d.flatten().map(|e| dir_size(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let members: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let seed: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
+    let cfg = CommunityConfig::new(members, SimConfig::new(seed));
+    println!(
+        "community: {members} members, seed {seed}, degree {}, links {}–{} ms (+≤{} ms jitter), loss {}, tick {} ms",
+        cfg.sim.degree,
+        cfg.sim.latency.min_ms,
+        cfg.sim.latency.max_ms,
+        cfg.sim.latency.jitter_ms,
+        cfg.sim.loss,
+        cfg.sim.tick_ms
+    );
+    let cpu0 = cpu_secs().unwrap_or(0.0);
+    let wall0 = Instant::now();
+    let mut community = Community::new(cfg);
+    let setup_wall = wall0.elapsed().as_secs_f64();
+    let setup_cpu = cpu_secs().unwrap_or(0.0) - cpu0;
+    let rss_after_setup = status_kib("VmRSS:").unwrap_or(0);
+    let shm_after_setup = shm_used().unwrap_or(0);
+    let r = community.run();
+    let wall = wall0.elapsed().as_secs_f64();
+    // How long gossip alone took to bring each public record to every member.
+    let mut spread: Vec<u64> = Vec::new();
+    let mut partial = 0;
+    for p in community.sim.published() {
+        let (count, last) = community.sim.gossip_reach(p.msg);
+        if count as usize >= members {
+            spread.push(last - p.at);
+        } else {
+            partial += 1;
+        }
+    }
+    spread.sort_unstable();
+    let pct = |q: f64| -> f64 {
+        spread
+            .get(((spread.len() as f64 - 1.0) * q).round() as usize)
+            .map_or(f64::NAN, |v| *v as f64)
+    };
+    let cpu = cpu_secs().unwrap_or(0.0) - cpu0;
+    let hwm = status_kib("VmHWM:").unwrap_or(0);
+    let shm = shm_used().unwrap_or(0);
+    let n = members as f64;
+    let t = r.traffic;
+    println!(
+        "activity: {} profiles, {} needs, {} need.matched, {} offers, {} collaborations, {} closed, {} attestations; {} public records published",
+        r.profiles, r.needs, r.matched, r.offers, r.collaborations, r.closed, r.attestations, r.published
+    );
+    println!(
+        "converged: {} at {:.1} s virtual (last public record published at {:.1} s; tail {:.1} s)",
+        r.converged,
+        r.convergence_ms as f64 / 1000.0,
+        r.last_publish_ms as f64 / 1000.0,
+        (r.convergence_ms.saturating_sub(r.last_publish_ms)) as f64 / 1000.0
+    );
+    println!(
+        "gossip spread of one record to all {members} members: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} records; {} reached some members by sync instead)",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        spread.len(),
+        partial
+    );
+    println!(
+        "gossip per member: {:.0} messages, {:.1} KiB sent (accepted {}, duplicates dropped {}, rejected {}, ignored {}, lost {})",
+        t.gossip_msgs as f64 / n,
+        t.gossip_bytes as f64 / n / 1024.0,
+        r.gossip.accepted,
+        r.gossip.duplicates,
+        r.gossip.rejected,
+        r.gossip.ignored,
+        r.gossip.lost
+    );
+    println!(
+        "direct per member: {:.0} requests ({:.1} KiB) + {:.0} responses ({:.1} KiB)",
+        t.request_msgs as f64 / n,
+        t.request_bytes as f64 / n / 1024.0,
+        t.response_msgs as f64 / n,
+        t.response_bytes as f64 / n / 1024.0
+    );
+    println!(
+        "time: wall {wall:.1} s, CPU {cpu:.1} s (setup: wall {setup_wall:.1} s, CPU {setup_cpu:.1} s); per member: wall {:.1} ms, CPU {:.1} ms",
+        wall * 1000.0 / n,
+        cpu * 1000.0 / n
+    );
+    println!(
+        "memory: peak RSS (VmHWM) {:.0} MiB ({:.2} MiB per member); RSS after setup {:.0} MiB; sled temporary files in /dev/shm {:.0} MiB after setup, {:.0} MiB at the end",
+        hwm as f64 / 1024.0,
+        hwm as f64 / 1024.0 / n,
+        rss_after_setup as f64 / 1024.0,
+        shm_after_setup as f64 / (1 << 20) as f64,
+        shm as f64 / (1 << 20) as f64
+    );
+    println!(
+        "trace: {} messages, hash {}",
+        r.trace_len,
+        r.trace_hash
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+}

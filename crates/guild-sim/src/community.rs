@@ -1,0 +1,547 @@
+//! A community with realistic traffic, driven through the members' control calls, run until it
+//! converges.
+//!
+//! Script (all times virtual, all choices from the seed):
+//! 1. every member publishes a profile with [`CommunityConfig::skills_per_member`] skills drawn
+//!    (skewed towards the popular ones) from [`VOCABULARY`], at a random time within
+//!    [`CommunityConfig::profile_window_ms`];
+//! 2. a fraction of members ([`CommunityConfig::need_fraction`]) ask for one or two skills at a
+//!    random time within the following [`CommunityConfig::need_window_ms`];
+//! 3. each member whose node raises `need.matched` offers with probability
+//!    [`CommunityConfig::offer_probability`];
+//! 4. an asker accepts the first offer that reaches it, and posts in the collaboration; the
+//!    offerer posts back when the collaboration reaches it;
+//! 5. [`CommunityConfig::collab_ms`] after accepting, the asker closes the collaboration and
+//!    vouches for the offerer; the offerer vouches for the asker when the close reaches it.
+//!
+//! **Convergence** is the first check (every [`CommunityConfig::check_every_ms`]) at which
+//! (a) the whole script has been issued — every profile and need, and both attestations of every
+//! collaboration opened — and (b) every online node holds every public record an honest service
+//! published (the newest profile of every member, every need, every attestation) and (c) counts
+//! every published attestation in its trust (it fetched and verified the proof).
+
+use crate::{GossipStats, NodeId, Sim, SimConfig, Traffic, START_MS};
+use guild_core::control::pull::{
+    AcceptParams, AskParams, Asked, CollabCloseParams, CollabPostParams, CollabView, OfferParams,
+};
+use guild_core::control::reputation::VouchParams;
+use guild_core::control::{Call, Event, ProfileDraft};
+use guild_core::{Level, PublicKey, RecordId, RecordKind, Skill, SkillTag};
+use guild_node::service::Millis;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Skills members have and ask for: a mix of trades, crafts, care and software.
+pub const VOCABULARY: [&str; 60] = [
+    "rust",
+    "python",
+    "javascript",
+    "kicad",
+    "soldering",
+    "3d-printing",
+    "woodworking",
+    "bike-repair",
+    "plumbing",
+    "electrical",
+    "sewing",
+    "cooking",
+    "baking",
+    "gardening",
+    "photography",
+    "video-editing",
+    "graphic-design",
+    "web-design",
+    "translation",
+    "german",
+    "spanish",
+    "french",
+    "accounting",
+    "tax-advice",
+    "legal-advice",
+    "tutoring",
+    "math",
+    "physics",
+    "first-aid",
+    "childcare",
+    "elder-care",
+    "dog-training",
+    "moving-help",
+    "car-repair",
+    "painting",
+    "tiling",
+    "masonry",
+    "roofing",
+    "welding",
+    "carpentry",
+    "linux",
+    "networking",
+    "databases",
+    "machine-learning",
+    "data-analysis",
+    "spreadsheets",
+    "copywriting",
+    "illustration",
+    "ux-design",
+    "typescript",
+    "go",
+    "pcb-design",
+    "cad",
+    "knitting",
+    "beekeeping",
+    "permaculture",
+    "sound-engineering",
+    "chemistry",
+    "bookkeeping",
+    "nursing",
+];
+
+/// The community's size and behaviour.
+#[derive(Debug, Clone)]
+pub struct CommunityConfig {
+    /// Members (one node each).
+    pub members: usize,
+    /// The simulated network.
+    pub sim: SimConfig,
+    /// Skills per profile.
+    pub skills_per_member: usize,
+    /// Profiles are published within this window from the start, ms.
+    pub profile_window_ms: Millis,
+    /// Fraction of members who post a need.
+    pub need_fraction: f64,
+    /// Needs are posted within this window after the profile window, ms.
+    pub need_window_ms: Millis,
+    /// Probability that a matched member offers.
+    pub offer_probability: f64,
+    /// From accepting an offer to closing the collaboration, ms.
+    pub collab_ms: Millis,
+    /// How often convergence is checked, ms.
+    pub check_every_ms: Millis,
+    /// Give up after this much virtual time, ms.
+    pub deadline_ms: Millis,
+    /// Whether convergence also requires every node to count every attestation (condition (c)
+    /// of the module docs). Off for lossy runs: the service does not retry a failed proof fetch
+    /// (see the crate's report), so under loss some attestations stay unbacked on some nodes.
+    pub require_counted: bool,
+}
+
+impl CommunityConfig {
+    /// Defaults for `members` members over `sim`: 3 skills each, profiles within 2 minutes, 10 %
+    /// of members asking within the next 2 minutes, 6 % of matched members offering,
+    /// collaborations closed after 30 s, checks every second, a 1-hour deadline.
+    pub fn new(members: usize, sim: SimConfig) -> CommunityConfig {
+        CommunityConfig {
+            members,
+            sim,
+            skills_per_member: 3,
+            profile_window_ms: 120_000,
+            need_fraction: 0.1,
+            need_window_ms: 120_000,
+            offer_probability: 0.06,
+            collab_ms: 30_000,
+            check_every_ms: 1_000,
+            deadline_ms: 3_600_000,
+            require_counted: true,
+        }
+    }
+}
+
+/// The node of a member (members are nodes `0..members`).
+pub fn member(i: usize) -> NodeId {
+    i
+}
+
+/// What a community run did and how long it took.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Members.
+    pub members: usize,
+    /// Profiles published.
+    pub profiles: usize,
+    /// Needs posted.
+    pub needs: usize,
+    /// `need.matched` events raised, all nodes together.
+    pub matched: u64,
+    /// Offers made.
+    pub offers: usize,
+    /// Collaborations opened (offers accepted).
+    pub collaborations: usize,
+    /// Collaborations closed.
+    pub closed: usize,
+    /// Attestations published.
+    pub attestations: usize,
+    /// Public records published in all.
+    pub published: usize,
+    /// Whether the community converged before the deadline.
+    pub converged: bool,
+    /// Virtual time from the start to convergence (or to the deadline), ms.
+    pub convergence_ms: Millis,
+    /// Virtual time of the last public record published, from the start, ms.
+    pub last_publish_ms: Millis,
+    /// Traffic of every node together.
+    pub traffic: Traffic,
+    /// What happened to gossip.
+    pub gossip: GossipStats,
+    /// Messages handled by the simulator.
+    pub trace_len: u64,
+    /// The trace hash (same seed ⇒ same hash).
+    pub trace_hash: [u8; 32],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Profile(NodeId),
+    Ask(NodeId),
+    Close(RecordId),
+}
+
+#[derive(Debug, Clone)]
+struct Collab {
+    asker: NodeId,
+    offerer: NodeId,
+    skill: SkillTag,
+    asker_vouched: bool,
+    offerer_vouched: bool,
+}
+
+/// A community on a simulator, with its script and bookkeeping.
+pub struct Community {
+    /// The simulation (scenario code may inspect or perturb it between steps).
+    pub sim: Sim,
+    cfg: CommunityConfig,
+    rng: StdRng,
+    vocabulary: Vec<SkillTag>,
+    actions: BTreeMap<(Millis, u64), Action>,
+    action_seq: u64,
+    /// Need → (asker, skill asked).
+    needs: BTreeMap<RecordId, (NodeId, SkillTag)>,
+    /// Needs whose asker accepted an offer.
+    accepted: BTreeSet<RecordId>,
+    collabs: BTreeMap<RecordId, Collab>,
+    report: Report,
+}
+
+fn tag(s: &str) -> SkillTag {
+    SkillTag::parse(s).unwrap_or_else(|e| panic!("vocabulary tag {s}: {e}"))
+}
+
+impl Community {
+    /// Builds the simulation and schedules the profiles and needs.
+    pub fn new(cfg: CommunityConfig) -> Community {
+        let sim = Sim::new(cfg.sim.clone(), cfg.members);
+        let mut c = Community {
+            sim,
+            rng: StdRng::seed_from_u64(cfg.sim.seed ^ 0xc0ff_ee00_d15e_a5e5),
+            vocabulary: VOCABULARY.iter().map(|s| tag(s)).collect(),
+            actions: BTreeMap::new(),
+            action_seq: 0,
+            needs: BTreeMap::new(),
+            accepted: BTreeSet::new(),
+            collabs: BTreeMap::new(),
+            report: Report {
+                members: cfg.members,
+                ..Report::default()
+            },
+            cfg,
+        };
+        for i in 0..c.cfg.members {
+            let at = START_MS + c.rng.random_range(0..c.cfg.profile_window_ms.max(1));
+            c.at(at, Action::Profile(i));
+        }
+        for i in 0..c.cfg.members {
+            if c.rng.random_bool(c.cfg.need_fraction.clamp(0.0, 1.0)) {
+                let at = START_MS
+                    + c.cfg.profile_window_ms
+                    + c.rng.random_range(0..c.cfg.need_window_ms.max(1));
+                c.at(at, Action::Ask(i));
+            }
+        }
+        c
+    }
+
+    fn at(&mut self, t: Millis, a: Action) {
+        self.action_seq += 1;
+        self.actions.insert((t, self.action_seq), a);
+    }
+
+    /// A skill, skewed towards the start of the vocabulary (popular skills).
+    fn skill(&mut self) -> SkillTag {
+        let u: f64 = self.rng.random();
+        let i = ((u * u) * self.vocabulary.len() as f64) as usize;
+        self.vocabulary[i.min(self.vocabulary.len() - 1)].clone()
+    }
+
+    fn profile(&mut self, i: NodeId) {
+        let mut skills: Vec<Skill> = Vec::new();
+        let mut tries = 0;
+        while skills.len() < self.cfg.skills_per_member && tries < 100 {
+            tries += 1;
+            let t = self.skill();
+            if !skills.iter().any(|s| s.tag == t) {
+                let level = match self.rng.random_range(0..4u8) {
+                    0 => Level::Beginner,
+                    1 => Level::Intermediate,
+                    2 => Level::Advanced,
+                    _ => Level::Expert,
+                };
+                skills.push(Skill { tag: t, level });
+            }
+        }
+        let draft = ProfileDraft {
+            name: format!("member {i}"),
+            bio: format!("Member {i} of the simulated community."),
+            skills,
+            resources: vec![],
+            links: vec![],
+        };
+        self.sim.set_profile(i, draft);
+        self.report.profiles += 1;
+    }
+
+    fn ask(&mut self, i: NodeId) {
+        let mut skills = vec![self.skill()];
+        if self.rng.random_bool(0.3) {
+            let s = self.skill();
+            if s != skills[0] {
+                skills.push(s);
+            }
+        }
+        let first = skills[0].clone();
+        let asked: Result<Asked, _> = self.sim.call_now(
+            i,
+            Call::Ask(AskParams {
+                text: format!("member {i} needs help with {first}"),
+                skills,
+                resources: vec![],
+                expires_secs: None,
+            }),
+        );
+        if let Ok(a) = asked {
+            self.needs.insert(a.need.id, (i, first));
+            self.report.needs += 1;
+        }
+    }
+
+    fn close(&mut self, collab: RecordId) {
+        let Some(c) = self.collabs.get(&collab).cloned() else {
+            return;
+        };
+        let closed = self.sim.call(
+            c.asker,
+            Call::CollabClose(CollabCloseParams {
+                collab,
+                summary: "done, thanks".into(),
+            }),
+        );
+        if matches!(self.sim.take_reply(c.asker, closed), Some(Ok(_))) {
+            self.report.closed += 1;
+        }
+        let peer = self.sim.key(c.offerer);
+        if self.vouch(c.asker, peer, &c.skill, collab) {
+            if let Some(c) = self.collabs.get_mut(&collab) {
+                c.asker_vouched = true;
+            }
+        }
+    }
+
+    fn vouch(&mut self, i: NodeId, peer: PublicKey, skill: &SkillTag, collab: RecordId) -> bool {
+        let score = if self.rng.random_bool(0.8) { 5 } else { 3 };
+        let id = self.sim.call(
+            i,
+            Call::Vouch(VouchParams {
+                peer,
+                skill: skill.clone(),
+                score,
+                collab,
+                note: "good work".into(),
+                expires_secs: None,
+            }),
+        );
+        let ok = matches!(self.sim.take_reply(i, id), Some(Ok(_)));
+        if ok {
+            self.report.attestations += 1;
+        }
+        ok
+    }
+
+    fn post(&mut self, i: NodeId, collab: RecordId, text: &str) {
+        let id = self.sim.call(
+            i,
+            Call::CollabPost(CollabPostParams {
+                collab,
+                text: text.into(),
+            }),
+        );
+        self.sim.take_reply(i, id);
+    }
+
+    /// Reacts to the events a node raised since the last step.
+    fn react(&mut self, i: NodeId) {
+        for event in self.sim.take_events(i) {
+            match event {
+                Event::NeedMatched { need, .. }
+                    if self
+                        .rng
+                        .random_bool(self.cfg.offer_probability.clamp(0.0, 1.0)) =>
+                {
+                    // Answered after the first delivery attempt; nothing to do with it.
+                    self.sim.call(
+                        i,
+                        Call::Offer(OfferParams {
+                            need,
+                            text: format!("member {i} can help"),
+                        }),
+                    );
+                    self.report.offers += 1;
+                }
+                Event::OfferReceived {
+                    offer, need, from, ..
+                } => {
+                    let Some((asker, skill)) = self.needs.get(&need).cloned() else {
+                        continue;
+                    };
+                    if asker != i || self.accepted.contains(&need) {
+                        continue;
+                    }
+                    let Some(offerer) = self.sim.node_of(&from) else {
+                        continue;
+                    };
+                    let view: Result<CollabView, _> =
+                        self.sim.call_now(i, Call::Accept(AcceptParams { offer }));
+                    if let Ok(view) = view {
+                        self.accepted.insert(need);
+                        self.report.collaborations += 1;
+                        self.collabs.insert(
+                            view.id,
+                            Collab {
+                                asker,
+                                offerer,
+                                skill,
+                                asker_vouched: false,
+                                offerer_vouched: false,
+                            },
+                        );
+                        self.post(i, view.id, "welcome, here is what I need");
+                        let at = self.sim.now() + self.cfg.collab_ms;
+                        self.at(at, Action::Close(view.id));
+                    }
+                }
+                Event::CollabOpened { collab, .. }
+                    if self.collabs.get(&collab).is_some_and(|c| c.offerer == i) =>
+                {
+                    self.post(i, collab, "on it");
+                }
+                Event::CollabEntryAdded { collab, kind, .. } if kind == "close" => {
+                    let Some(c) = self.collabs.get(&collab).cloned() else {
+                        continue;
+                    };
+                    if c.offerer == i && !c.offerer_vouched {
+                        let peer = self.sim.key(c.asker);
+                        if self.vouch(i, peer, &c.skill, collab) {
+                            if let Some(c) = self.collabs.get_mut(&collab) {
+                                c.offerer_vouched = true;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Sets [`CommunityConfig::require_counted`].
+    pub fn set_require_counted(&mut self, on: bool) {
+        self.cfg.require_counted = on;
+    }
+
+    /// Whether every scripted action was issued and every collaboration has both attestations.
+    pub fn script_done(&self) -> bool {
+        self.actions.is_empty()
+            && self
+                .collabs
+                .values()
+                .all(|c| c.asker_vouched && c.offerer_vouched)
+    }
+
+    /// Whether every online node holds every published record and (with
+    /// [`CommunityConfig::require_counted`]) counts every attestation.
+    pub fn converged(&mut self) -> bool {
+        if !self.sim.converged() {
+            return false;
+        }
+        if !self.cfg.require_counted {
+            return true;
+        }
+        let atts = self
+            .sim
+            .published()
+            .iter()
+            .filter(|p| p.kind == RecordKind::Attestation)
+            .count();
+        (0..self.sim.len())
+            .filter(|&i| self.sim.is_online(i))
+            .all(|i| self.sim.service(i).counted_attestations() == atts)
+    }
+
+    /// Advances one step: runs the network to the next due action or tick, performs due actions
+    /// and reacts to events.
+    pub fn step(&mut self, until: Millis) {
+        let tick = self.sim.config().tick_ms.max(1);
+        while self.sim.now() < until {
+            let next = (self.sim.now() + tick).min(until);
+            let due = self.actions.first_key_value().map(|((t, _), _)| *t);
+            let stop = due.map_or(next, |d| d.clamp(self.sim.now(), next));
+            self.sim.run_until(stop);
+            while let Some(entry) = self.actions.first_entry() {
+                if entry.key().0 > self.sim.now() {
+                    break;
+                }
+                match entry.remove() {
+                    Action::Profile(i) => self.profile(i),
+                    Action::Ask(i) => self.ask(i),
+                    Action::Close(c) => self.close(c),
+                }
+            }
+            for i in 0..self.sim.len() {
+                if !self.sim.events(i).is_empty() {
+                    self.react(i);
+                }
+            }
+        }
+    }
+
+    /// Runs the script to convergence or the deadline.
+    pub fn run(&mut self) -> Report {
+        let deadline = START_MS + self.cfg.deadline_ms;
+        let mut converged = false;
+        while self.sim.now() < deadline {
+            let next = (self.sim.now() + self.cfg.check_every_ms).min(deadline);
+            self.step(next);
+            if self.script_done() && self.converged() {
+                converged = true;
+                break;
+            }
+        }
+        self.report(converged)
+    }
+
+    fn report(&mut self, converged: bool) -> Report {
+        let mut r = self.report.clone();
+        r.converged = converged;
+        r.convergence_ms = self.sim.now() - START_MS;
+        r.published = self.sim.published().len();
+        r.last_publish_ms = self
+            .sim
+            .published()
+            .last()
+            .map_or(0, |p| p.at.saturating_sub(START_MS));
+        r.matched = (0..self.sim.len())
+            .map(|i| self.sim.event_count(i, "need.matched"))
+            .sum();
+        r.traffic = self.sim.total_traffic();
+        r.gossip = self.sim.gossip_stats();
+        r.trace_len = self.sim.trace_len();
+        r.trace_hash = self.sim.trace_hash();
+        r
+    }
+}

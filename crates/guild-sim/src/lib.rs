@@ -1,0 +1,1210 @@
+//! A deterministic simulator for Guild: many node [`Service`]s over one simulated network, in
+//! virtual time, reproducible from a seed.
+//!
+//! The node's domain logic is a sans-IO state machine ([`guild_node::service`]): it takes inputs
+//! with `now` passed in and answers with an outbox of [`Io`] effects. The daemon loop
+//! (`guild_node::node::runtime`) performs those effects over libp2p; this crate performs them over
+//! a simulated network instead, the way heartwood's `radicle-node/src/test/simulator.rs` drives
+//! its `Service`s and iroh-gossip's `proto/sim.rs` drives hundreds of `proto::State`s in one
+//! test. Nothing here opens a socket, starts a runtime or reads the wall clock.
+//!
+//! # The model
+//!
+//! - **Virtual time.** A priority queue of timed messages, ordered by `(time, insertion number)`;
+//!   [`Sim::run_until`] pops them in order and sets the clock. Every [`SimConfig::tick_ms`] each
+//!   node's [`Service::tick`] runs (online or not: an offline node is a running process whose
+//!   network is down, so its retries fail).
+//! - **Seed.** One seeded RNG ([`rand::rngs::StdRng`]) draws the topology, latencies and losses;
+//!   each service gets its own seed derived from it. Same seed and same scenario ⇒ same trace:
+//!   [`Sim::trace_hash`] folds every handled message (time, kind, ends, size, outcome) into a
+//!   SHA-256, and [`Sim::state_hash`] hashes every node's stored records.
+//! - **Links.** Every ordered pair of nodes has a base latency drawn uniformly from
+//!   [`Latency::min_ms`]..=[`Latency::max_ms`] (a hash of the seed and the pair, symmetric), plus
+//!   a per-message jitter up to [`Latency::jitter_ms`]; messages on one directed link arrive in the
+//!   order sent (a connection). Each message is lost with probability [`SimConfig::loss`].
+//! - **Gossip** (like gossipsub): each node has a bounded set of mesh neighbours — a ring plus
+//!   random links up to [`SimConfig::degree`] — fixed by the seed. A published message goes to the
+//!   publisher's reachable neighbours; `published(call, ok)` reports whether there was any (the
+//!   daemon's `InsufficientPeers`). A receiver drops what it has seen (message id = SHA-256 of topic
+//!   and data, as gossipsub's duplicate cache does before validation), calls
+//!   [`Service::received_gossip`], and only when the verdict is [`Verdict::Accept`] forwards it to
+//!   its own neighbours except the one it came from. There is no IHAVE/IWANT and no peer scoring
+//!   (a rejected message is simply not forwarded; its sender is not pruned from the mesh): what
+//!   gossip misses (loss, rate limits, partitions, churn) comes back through the service's own
+//!   catch-up sync.
+//! - **Direct requests.** [`Io::Request`] goes to any reachable node (the daemon dials if needed),
+//!   arrives after the link's latency at [`Service::received_request`], and the encoded response
+//!   travels back to [`Service::received_response`]. When the target is offline, unknown,
+//!   partitioned away, or the request or its response is lost, the requester gets
+//!   [`RequestFailure::Unreachable`] after [`SimConfig::request_timeout_ms`] (the daemon's 10 s).
+//!   Requests and responses are encoded and decoded with the wire codec and its size bounds, as
+//!   the daemon does.
+//! - **Other effects.** [`Io::Reply`] lands in the node's map of answered calls
+//!   ([`Sim::reply`]); `durable` is moot (the stores are temporary). [`Io::Emit`] events are kept
+//!   per node, bounded ([`SimConfig::max_events_per_node`]), and counted by kind.
+//!   [`Io::Provide`]/[`Io::StopProviding`] update the node's set of announced keys and
+//!   [`Io::Dial`] is counted: there is no DHT in the simulation (search uses the gossiped index).
+//!   `identified` is never called (it only remembers addresses for redialling).
+//! - **Connections.** `connected`/`disconnected` are issued for mesh links, both ends, whenever a
+//!   link comes up or goes down: at start, when a node goes offline or comes back
+//!   ([`Sim::set_online`]), when a partition cuts links or heals ([`Sim::partition`],
+//!   [`Sim::heal`]), and when a node joins ([`Sim::add_node`]). The service syncs on connect, so a
+//!   node that comes back catches up by itself.
+//! - **Partitions** put nodes in numbered groups; nodes of different groups cannot reach each
+//!   other by gossip or request until healed.
+//! - **Hostile members** are ordinary nodes whose keys scenario code uses to sign forged or
+//!   unauthorised records, pushed with [`Sim::inject_gossip`] and [`Sim::inject_request`],
+//!   bypassing their own service (see [`hostile`]).
+//! - **Storage.** Each service owns a [`Store::open_temporary`] store (sled, no flusher thread).
+//!
+//! [`community`] builds a whole community with realistic traffic on top of this, for tests and
+//! the 1000-member benchmark (`benches/community.rs`).
+
+pub mod community;
+pub mod hostile;
+
+use guild_core::codec;
+use guild_core::control::{Call, CallError, Event, ProfileDraft};
+use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
+use guild_core::{AnyRecord, Identity, Profile, PublicKey, RecordId, RecordKind, Signed};
+use guild_node::service::{
+    CallId, Io, Millis, RequestFailure, RequestId, Service, ServiceConfig, Topic, Verdict,
+};
+use guild_store::Store;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+
+/// Index of a node in the simulation.
+pub type NodeId = usize;
+
+/// Where virtual time starts: 2026-01-01T00:00:00Z, in milliseconds.
+pub const START_MS: Millis = 1_767_225_600_000;
+
+/// Request ids at or above this are raw requests injected by scenario code.
+const RAW_REQUEST_BASE: u64 = 1 << 62;
+
+/// Per-link latency: a base per link, uniform in `min_ms..=max_ms`, plus jitter per message.
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    /// Smallest base latency of a link, ms.
+    pub min_ms: Millis,
+    /// Largest base latency of a link, ms.
+    pub max_ms: Millis,
+    /// Most jitter added to one message, ms.
+    pub jitter_ms: Millis,
+}
+
+impl Default for Latency {
+    fn default() -> Latency {
+        Latency {
+            min_ms: 10,
+            max_ms: 120,
+            jitter_ms: 20,
+        }
+    }
+}
+
+/// The simulation's parameters.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Mesh degree: each node is linked to about this many neighbours.
+    pub degree: usize,
+    /// Link latencies.
+    pub latency: Latency,
+    /// Probability that one message (gossip, request or response) is lost.
+    pub loss: f64,
+    /// Interval between two ticks of every service, ms.
+    pub tick_ms: Millis,
+    /// How long a request to an unreachable node takes to fail, ms.
+    pub request_timeout_ms: Millis,
+    /// The services' configuration.
+    pub service: ServiceConfig,
+    /// Events kept per node (older ones are dropped; counts by kind are kept in full).
+    pub max_events_per_node: usize,
+}
+
+impl SimConfig {
+    /// Defaults with this seed: degree 6, 10–120 ms links, no loss, 250 ms ticks.
+    pub fn new(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            degree: 6,
+            latency: Latency::default(),
+            loss: 0.0,
+            tick_ms: 250,
+            request_timeout_ms: 10_000,
+            service: ServiceConfig::default(),
+            max_events_per_node: 4096,
+        }
+    }
+}
+
+/// What one node sent over the simulated network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Gossip messages sent (one per link: publishes and forwards).
+    pub gossip_msgs: u64,
+    /// Bytes of those.
+    pub gossip_bytes: u64,
+    /// Direct requests sent.
+    pub request_msgs: u64,
+    /// Bytes of those.
+    pub request_bytes: u64,
+    /// Direct responses sent.
+    pub response_msgs: u64,
+    /// Bytes of those.
+    pub response_bytes: u64,
+}
+
+impl Traffic {
+    fn add(&mut self, o: &Traffic) {
+        self.gossip_msgs += o.gossip_msgs;
+        self.gossip_bytes += o.gossip_bytes;
+        self.request_msgs += o.request_msgs;
+        self.request_bytes += o.request_bytes;
+        self.response_msgs += o.response_msgs;
+        self.response_bytes += o.response_bytes;
+    }
+
+    /// Direct messages (requests and responses).
+    pub fn direct_msgs(&self) -> u64 {
+        self.request_msgs + self.response_msgs
+    }
+
+    /// Direct bytes (requests and responses).
+    pub fn direct_bytes(&self) -> u64 {
+        self.request_bytes + self.response_bytes
+    }
+}
+
+/// Counts of what happened to gossip across the simulation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GossipStats {
+    /// Accepted by the receiver's service (and forwarded).
+    pub accepted: u64,
+    /// Rejected by the receiver's service.
+    pub rejected: u64,
+    /// Ignored by the receiver's service (duplicate record, over budget, pending).
+    pub ignored: u64,
+    /// Dropped before validation as already seen.
+    pub duplicates: u64,
+    /// Lost on the link (loss, or the link went down in flight).
+    pub lost: u64,
+}
+
+/// A public record an honest service published (what convergence is measured on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// Its kind.
+    pub kind: RecordKind,
+    /// Its id.
+    pub id: RecordId,
+    /// Its signer.
+    pub signer: PublicKey,
+    /// Its `issued_at` (seconds).
+    pub issued_at: u64,
+    /// When it was published (virtual ms).
+    pub at: Millis,
+    /// Its gossip message number (see [`Sim::gossip_reach`]).
+    pub msg: u32,
+}
+
+/// A response to a request injected with [`Sim::inject_request`].
+pub type RawResponse = Result<DirectResponse, RequestFailure>;
+
+/// One simulated node: a service, its place in the network, and what it produced.
+pub struct Node {
+    identity: Identity,
+    key: PublicKey,
+    service: Service,
+    online: bool,
+    group: u32,
+    neighbours: BTreeSet<NodeId>,
+    seen: HashSet<u32>,
+    replies: BTreeMap<CallId, Result<Value, CallError>>,
+    events: VecDeque<Event>,
+    event_counts: BTreeMap<&'static str, u64>,
+    provided: BTreeSet<Vec<u8>>,
+    dials: u64,
+    next_call: u64,
+    traffic: Traffic,
+    raw_responses: Vec<(u64, RawResponse)>,
+    /// Published records this node is not yet known to hold (indices into `published`).
+    outstanding: Vec<usize>,
+    /// How far into `published` `outstanding` has been filled.
+    cursor: usize,
+}
+
+enum Msg {
+    Tick,
+    Gossip {
+        from: NodeId,
+        to: NodeId,
+        topic: Topic,
+        data: Rc<[u8]>,
+        msg: u32,
+    },
+    Request {
+        from: NodeId,
+        to: NodeId,
+        id: u64,
+        bytes: Vec<u8>,
+    },
+    Response {
+        from: Option<NodeId>,
+        to: NodeId,
+        id: u64,
+        payload: Result<Vec<u8>, RequestFailure>,
+    },
+}
+
+/// Many services over one simulated network. See the crate docs for the model.
+pub struct Sim {
+    cfg: SimConfig,
+    rng: StdRng,
+    now: Millis,
+    seq: u64,
+    queue: BTreeMap<(Millis, u64), Msg>,
+    nodes: Vec<Node>,
+    by_key: HashMap<PublicKey, NodeId>,
+    /// Message ids (interned: SHA-256 of topic and data → number).
+    messages: HashMap<[u8; 32], u32>,
+    /// Last arrival time per directed link (messages on a link stay in order).
+    link_clock: HashMap<(NodeId, NodeId), Millis>,
+    trace: Sha256,
+    trace_len: u64,
+    gossip: GossipStats,
+    published: Vec<Published>,
+    next_raw: u64,
+    /// Per gossip message: nodes whose service holds it from gossip (the publisher included),
+    /// and when the last of them accepted it.
+    reach: Vec<(u32, Millis)>,
+}
+
+fn topic_byte(t: Topic) -> u8 {
+    match t {
+        Topic::Profiles => 0,
+        Topic::Needs => 1,
+        Topic::Attestations => 2,
+    }
+}
+
+/// SplitMix64: a stateless hash of 64 bits, for per-link latencies independent of call order.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Sim {
+    /// A simulation of `n` nodes, all online in one group, linked by a seeded mesh, connected
+    /// and started at [`START_MS`].
+    pub fn new(cfg: SimConfig, n: usize) -> Sim {
+        let rng = StdRng::seed_from_u64(cfg.seed);
+        let mut sim = Sim {
+            cfg,
+            rng,
+            now: START_MS,
+            seq: 0,
+            queue: BTreeMap::new(),
+            nodes: Vec::with_capacity(n),
+            by_key: HashMap::new(),
+            messages: HashMap::new(),
+            link_clock: HashMap::new(),
+            trace: Sha256::new(),
+            trace_len: 0,
+            gossip: GossipStats::default(),
+            published: Vec::new(),
+            next_raw: RAW_REQUEST_BASE,
+            reach: Vec::new(),
+        };
+        for _ in 0..n {
+            sim.create_node();
+        }
+        // A ring keeps the mesh connected; random links fill each node up to the degree.
+        if n > 1 {
+            for i in 0..n {
+                sim.link(i, (i + 1) % n);
+            }
+            let degree = sim.cfg.degree.min(n - 1);
+            for i in 0..n {
+                let mut tries = 0;
+                while sim.nodes[i].neighbours.len() < degree && tries < 8 * degree {
+                    tries += 1;
+                    let j = sim.rng.random_range(0..n);
+                    if j != i && sim.nodes[j].neighbours.len() < 2 * degree {
+                        sim.link(i, j);
+                    }
+                }
+            }
+        }
+        for i in 0..n {
+            sim.nodes[i].service.start(sim.now);
+            sim.perform(i);
+        }
+        for i in 0..n {
+            let neighbours: Vec<NodeId> = sim.nodes[i].neighbours.iter().copied().collect();
+            for j in neighbours {
+                if i < j {
+                    sim.link_up(i, j);
+                }
+            }
+        }
+        let first = sim.now + sim.cfg.tick_ms;
+        sim.schedule(first, Msg::Tick);
+        sim
+    }
+
+    fn create_node(&mut self) -> NodeId {
+        let i = self.nodes.len();
+        let secret: [u8; 32] = self.rng.random();
+        let identity = Identity::from_secret(secret);
+        let key = identity.public();
+        let store = Store::open_temporary().unwrap_or_else(|e| panic!("temporary store: {e}"));
+        let seed = self.rng.random();
+        let service = Service::new(
+            Identity::from_secret(secret),
+            store,
+            self.cfg.service.clone(),
+            seed,
+            self.now,
+        )
+        .unwrap_or_else(|e| panic!("service: {e}"));
+        self.by_key.insert(key, i);
+        self.nodes.push(Node {
+            identity,
+            key,
+            service,
+            online: true,
+            group: 0,
+            neighbours: BTreeSet::new(),
+            seen: HashSet::new(),
+            replies: BTreeMap::new(),
+            events: VecDeque::new(),
+            event_counts: BTreeMap::new(),
+            provided: BTreeSet::new(),
+            dials: 0,
+            next_call: 0,
+            traffic: Traffic::default(),
+            raw_responses: Vec::new(),
+            outstanding: Vec::new(),
+            cursor: 0,
+        });
+        i
+    }
+
+    fn link(&mut self, a: NodeId, b: NodeId) {
+        if a != b {
+            self.nodes[a].neighbours.insert(b);
+            self.nodes[b].neighbours.insert(a);
+        }
+    }
+
+    /// Adds a node that links to `degree` random online nodes and connects (it then catches up
+    /// by sync on connect). Returns its id.
+    pub fn add_node(&mut self) -> NodeId {
+        let i = self.create_node();
+        self.nodes[i].service.start(self.now);
+        self.perform(i);
+        let online: Vec<NodeId> = (0..i).filter(|j| self.nodes[*j].online).collect();
+        let want = self.cfg.degree.min(online.len());
+        let mut tries = 0;
+        while self.nodes[i].neighbours.len() < want && tries < 16 * want.max(1) {
+            tries += 1;
+            let j = online[self.rng.random_range(0..online.len())];
+            self.link(i, j);
+        }
+        let neighbours: Vec<NodeId> = self.nodes[i].neighbours.iter().copied().collect();
+        for j in neighbours {
+            if self.reachable(i, j) {
+                self.link_up(i, j);
+            }
+        }
+        i
+    }
+
+    // --- accessors -------------------------------------------------------------------------
+
+    /// The current virtual time.
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// A node's public key.
+    pub fn key(&self, i: NodeId) -> PublicKey {
+        self.nodes[i].key
+    }
+
+    /// A node's identity (to sign records as it, e.g. for a hostile member).
+    pub fn identity(&self, i: NodeId) -> &Identity {
+        &self.nodes[i].identity
+    }
+
+    /// The node with this key.
+    pub fn node_of(&self, key: &PublicKey) -> Option<NodeId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// A node's service (read).
+    pub fn service(&self, i: NodeId) -> &Service {
+        &self.nodes[i].service
+    }
+
+    /// A node's service, for inputs the simulator does not model (its effects are performed).
+    pub fn with_service<R>(&mut self, i: NodeId, f: impl FnOnce(&mut Service, Millis) -> R) -> R {
+        let now = self.now;
+        let r = f(&mut self.nodes[i].service, now);
+        self.perform(i);
+        r
+    }
+
+    /// A node's mesh neighbours.
+    pub fn neighbours(&self, i: NodeId) -> &BTreeSet<NodeId> {
+        &self.nodes[i].neighbours
+    }
+
+    /// Whether a node is online.
+    pub fn is_online(&self, i: NodeId) -> bool {
+        self.nodes[i].online
+    }
+
+    /// The events a node emitted (the newest [`SimConfig::max_events_per_node`]).
+    pub fn events(&self, i: NodeId) -> &VecDeque<Event> {
+        &self.nodes[i].events
+    }
+
+    /// Takes the kept events of a node.
+    pub fn take_events(&mut self, i: NodeId) -> Vec<Event> {
+        self.nodes[i].events.drain(..).collect()
+    }
+
+    /// How many events of a kind (e.g. `need.matched`) a node emitted in all.
+    pub fn event_count(&self, i: NodeId, kind: &str) -> u64 {
+        self.nodes[i].event_counts.get(kind).copied().unwrap_or(0)
+    }
+
+    /// DHT keys a node announces.
+    pub fn provided(&self, i: NodeId) -> &BTreeSet<Vec<u8>> {
+        &self.nodes[i].provided
+    }
+
+    /// Dials a node asked for.
+    pub fn dials(&self, i: NodeId) -> u64 {
+        self.nodes[i].dials
+    }
+
+    /// What a node sent.
+    pub fn traffic(&self, i: NodeId) -> Traffic {
+        self.nodes[i].traffic
+    }
+
+    /// What every node sent.
+    pub fn total_traffic(&self) -> Traffic {
+        let mut t = Traffic::default();
+        for n in &self.nodes {
+            t.add(&n.traffic);
+        }
+        t
+    }
+
+    /// What happened to gossip.
+    pub fn gossip_stats(&self) -> GossipStats {
+        self.gossip
+    }
+
+    /// Public records honest services published, in order.
+    pub fn published(&self) -> &[Published] {
+        &self.published
+    }
+
+    // --- calls -------------------------------------------------------------------------------
+
+    fn next_call(&mut self, i: NodeId) -> CallId {
+        self.nodes[i].next_call += 1;
+        CallId(self.nodes[i].next_call)
+    }
+
+    /// Serves a control call on a node; its answer lands in [`Sim::reply`] (at once for most
+    /// calls, later for those waiting on the network).
+    pub fn call(&mut self, i: NodeId, call: Call) -> CallId {
+        let id = self.next_call(i);
+        let now = self.now;
+        self.nodes[i].service.call(id, call, now);
+        self.perform(i);
+        id
+    }
+
+    /// Serves a call that is answered at once and decodes its result.
+    pub fn call_now<T: serde::de::DeserializeOwned>(
+        &mut self,
+        i: NodeId,
+        call: Call,
+    ) -> Result<T, CallError> {
+        let id = self.call(i, call);
+        let value = self
+            .take_reply(i, id)
+            .ok_or_else(|| CallError::internal("the call was not answered at once"))??;
+        serde_json::from_value(value).map_err(CallError::internal)
+    }
+
+    /// Sets a node's profile (answered when signed: at once, or on the next second's tick).
+    pub fn set_profile(&mut self, i: NodeId, draft: ProfileDraft) -> CallId {
+        let id = self.next_call(i);
+        let now = self.now;
+        self.nodes[i].service.set_profile(id, draft, now);
+        self.perform(i);
+        id
+    }
+
+    /// The answer to a call, if it came.
+    pub fn reply(&self, i: NodeId, id: CallId) -> Option<&Result<Value, CallError>> {
+        self.nodes[i].replies.get(&id)
+    }
+
+    /// Takes the answer to a call, if it came.
+    pub fn take_reply(&mut self, i: NodeId, id: CallId) -> Option<Result<Value, CallError>> {
+        self.nodes[i].replies.remove(&id)
+    }
+
+    // --- network changes ---------------------------------------------------------------------
+
+    /// Whether two nodes can reach each other now.
+    pub fn reachable(&self, a: NodeId, b: NodeId) -> bool {
+        let (x, y) = (&self.nodes[a], &self.nodes[b]);
+        x.online && y.online && x.group == y.group
+    }
+
+    fn mesh_links_up(&self) -> BTreeSet<(NodeId, NodeId)> {
+        let mut up = BTreeSet::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &j in &n.neighbours {
+                if i < j && self.reachable(i, j) {
+                    up.insert((i, j));
+                }
+            }
+        }
+        up
+    }
+
+    fn links_of_up(&self, i: NodeId) -> BTreeSet<(NodeId, NodeId)> {
+        self.nodes[i]
+            .neighbours
+            .iter()
+            .filter(|&&j| self.reachable(i, j))
+            .map(|&j| (i.min(j), i.max(j)))
+            .collect()
+    }
+
+    /// Issues `connected`/`disconnected` for mesh links whose state changed.
+    fn apply_link_changes(
+        &mut self,
+        before: &BTreeSet<(NodeId, NodeId)>,
+        after: &BTreeSet<(NodeId, NodeId)>,
+    ) {
+        for &(a, b) in before.difference(after) {
+            self.link_down(a, b);
+        }
+        for &(a, b) in after.difference(before) {
+            self.link_up(a, b);
+        }
+    }
+
+    fn link_up(&mut self, a: NodeId, b: NodeId) {
+        self.record(b"up", a, b, 0, 0);
+        let now = self.now;
+        for (x, y) in [(a, b), (b, a)] {
+            let key = self.nodes[y].key;
+            self.nodes[x]
+                .service
+                .connected(key, Some(format!("/sim/{y}")), now);
+            self.perform(x);
+        }
+    }
+
+    fn link_down(&mut self, a: NodeId, b: NodeId) {
+        self.record(b"down", a, b, 0, 0);
+        let now = self.now;
+        for (x, y) in [(a, b), (b, a)] {
+            let key = self.nodes[y].key;
+            self.nodes[x].service.disconnected(key, now);
+            self.perform(x);
+        }
+    }
+
+    /// Takes a node off the network (its process keeps running and ticking) or brings it back;
+    /// its mesh links go down or come up on both ends.
+    pub fn set_online(&mut self, i: NodeId, online: bool) {
+        if self.nodes[i].online == online {
+            return;
+        }
+        let before = self.links_of_up(i);
+        self.nodes[i].online = online;
+        let after = self.links_of_up(i);
+        self.apply_link_changes(&before, &after);
+    }
+
+    /// Splits the network: each listed set becomes a group of its own (numbered from 1); the
+    /// unlisted nodes stay in group 0. Nodes in different groups cannot reach each other.
+    pub fn partition(&mut self, groups: &[&[NodeId]]) {
+        let before = self.mesh_links_up();
+        for n in &mut self.nodes {
+            n.group = 0;
+        }
+        for (g, members) in groups.iter().enumerate() {
+            for &i in *members {
+                self.nodes[i].group = g as u32 + 1;
+            }
+        }
+        let after = self.mesh_links_up();
+        self.apply_link_changes(&before, &after);
+    }
+
+    /// Ends every partition.
+    pub fn heal(&mut self) {
+        self.partition(&[]);
+    }
+
+    // --- the event loop ----------------------------------------------------------------------
+
+    fn schedule(&mut self, at: Millis, msg: Msg) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), msg);
+    }
+
+    /// Runs every message due up to `until`, then sets the clock to `until`.
+    pub fn run_until(&mut self, until: Millis) {
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > until {
+                break;
+            }
+            let ((at, _), msg) = entry.remove_entry();
+            self.now = at;
+            self.handle(msg);
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs for `ms` of virtual time.
+    pub fn run_for(&mut self, ms: Millis) {
+        self.run_until(self.now + ms);
+    }
+
+    /// Runs until `done` holds (checked every `every_ms`) or `deadline`; returns whether it held.
+    pub fn run_until_true(
+        &mut self,
+        deadline: Millis,
+        every_ms: Millis,
+        mut done: impl FnMut(&mut Sim) -> bool,
+    ) -> bool {
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.now >= deadline {
+                return false;
+            }
+            let next = (self.now + every_ms.max(1)).min(deadline);
+            self.run_until(next);
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Tick => {
+                let now = self.now;
+                for i in 0..self.nodes.len() {
+                    self.nodes[i].service.tick(now);
+                    self.perform(i);
+                }
+                let next = now + self.cfg.tick_ms;
+                self.schedule(next, Msg::Tick);
+            }
+            Msg::Gossip {
+                from,
+                to,
+                topic,
+                data,
+                msg,
+            } => self.deliver_gossip(from, to, topic, data, msg),
+            Msg::Request {
+                from,
+                to,
+                id,
+                bytes,
+            } => self.deliver_request(from, to, id, bytes),
+            Msg::Response {
+                from,
+                to,
+                id,
+                payload,
+            } => self.deliver_response(from, to, id, payload),
+        }
+    }
+
+    /// Folds one handled message into the trace hash.
+    fn record(&mut self, kind: &[u8], a: NodeId, b: NodeId, size: usize, outcome: u8) {
+        self.trace.update(self.now.to_le_bytes());
+        self.trace.update(kind);
+        self.trace.update((a as u64).to_le_bytes());
+        self.trace.update((b as u64).to_le_bytes());
+        self.trace.update((size as u64).to_le_bytes());
+        self.trace.update([outcome]);
+        self.trace_len += 1;
+    }
+
+    fn latency(&mut self, a: NodeId, b: NodeId) -> Millis {
+        let l = self.cfg.latency;
+        let (x, y) = (a.min(b) as u64, a.max(b) as u64);
+        let span = l.max_ms.saturating_sub(l.min_ms) + 1;
+        let base = l.min_ms + mix(self.cfg.seed ^ mix((x << 32) | y)) % span;
+        let jitter = if l.jitter_ms > 0 {
+            self.rng.random_range(0..=l.jitter_ms)
+        } else {
+            0
+        };
+        base + jitter
+    }
+
+    /// When a message sent now from `a` reaches `b` (in order on the link).
+    fn arrival(&mut self, a: NodeId, b: NodeId) -> Millis {
+        let at = self.now + self.latency(a, b);
+        let last = self.link_clock.entry((a, b)).or_insert(0);
+        let at = at.max(*last);
+        *last = at;
+        at
+    }
+
+    fn lost(&mut self) -> bool {
+        self.cfg.loss > 0.0 && self.rng.random_bool(self.cfg.loss.min(1.0))
+    }
+
+    fn intern(&mut self, topic: Topic, data: &[u8]) -> u32 {
+        let mut h = Sha256::new();
+        h.update([topic_byte(topic)]);
+        h.update(data);
+        let id: [u8; 32] = h.finalize().into();
+        let next = self.messages.len() as u32;
+        let n = *self.messages.entry(id).or_insert(next);
+        if n == next {
+            self.reach.push((0, self.now));
+        }
+        n
+    }
+
+    /// How many nodes accepted gossip message `msg` (the publisher included) and when the last
+    /// of them did: with [`Published::msg`], how long gossip alone took to spread a record.
+    pub fn gossip_reach(&self, msg: u32) -> (u32, Millis) {
+        self.reach.get(msg as usize).copied().unwrap_or((0, 0))
+    }
+
+    /// Performs a node's effects, in order, until its outbox stays empty.
+    fn perform(&mut self, i: NodeId) {
+        loop {
+            let outbox = self.nodes[i].service.take_outbox();
+            if outbox.is_empty() {
+                break;
+            }
+            for io in outbox {
+                self.perform_one(i, io);
+            }
+        }
+    }
+
+    fn perform_one(&mut self, i: NodeId, io: Io) {
+        match io {
+            Io::Publish {
+                topic,
+                data,
+                report,
+            } => {
+                self.note_published(topic, &data);
+                let ok = self.publish(i, topic, data.into());
+                if let Some(call) = report {
+                    self.nodes[i].service.published(call, ok);
+                }
+            }
+            Io::Request { id, to, request } => self.request(i, id.0, to, &request),
+            Io::Reply { call, result, .. } => {
+                self.nodes[i].replies.insert(call, result);
+            }
+            Io::Emit(event) => {
+                let n = &mut self.nodes[i];
+                *n.event_counts.entry(event.kind()).or_insert(0) += 1;
+                if n.events.len() >= self.cfg.max_events_per_node {
+                    n.events.pop_front();
+                }
+                if self.cfg.max_events_per_node > 0 {
+                    n.events.push_back(event);
+                }
+            }
+            Io::Provide(key) => {
+                self.nodes[i].provided.insert(key);
+            }
+            Io::StopProviding(key) => {
+                self.nodes[i].provided.remove(&key);
+            }
+            Io::Dial { .. } => self.nodes[i].dials += 1,
+        }
+    }
+
+    fn note_published(&mut self, topic: Topic, data: &[u8]) {
+        let record = match topic {
+            Topic::Profiles => Signed::<Profile>::decode(data).ok().map(AnyRecord::Profile),
+            _ => AnyRecord::decode(data).ok(),
+        };
+        if let Some(r) = record {
+            let msg = self.intern(topic, data);
+            self.published.push(Published {
+                msg,
+                kind: r.kind(),
+                id: r.id(),
+                signer: r.signer(),
+                issued_at: r.issued_at(),
+                at: self.now,
+            });
+        }
+    }
+
+    /// Sends a message to the node's reachable neighbours; returns whether there was any.
+    fn publish(&mut self, i: NodeId, topic: Topic, data: Rc<[u8]>) -> bool {
+        let msg = self.intern(topic, &data);
+        if self.nodes[i].seen.insert(msg) {
+            let r = &mut self.reach[msg as usize];
+            r.0 += 1;
+            r.1 = self.now;
+        }
+        self.forward(i, None, topic, data, msg)
+    }
+
+    fn forward(
+        &mut self,
+        i: NodeId,
+        except: Option<NodeId>,
+        topic: Topic,
+        data: Rc<[u8]>,
+        msg: u32,
+    ) -> bool {
+        let targets: Vec<NodeId> = self.nodes[i]
+            .neighbours
+            .iter()
+            .copied()
+            .filter(|&j| Some(j) != except && self.reachable(i, j))
+            .collect();
+        let any = !targets.is_empty();
+        for j in targets {
+            let t = &mut self.nodes[i].traffic;
+            t.gossip_msgs += 1;
+            t.gossip_bytes += data.len() as u64;
+            if self.lost() {
+                self.gossip.lost += 1;
+                self.record(b"gossip-lost", i, j, data.len(), 0);
+                continue;
+            }
+            let at = self.arrival(i, j);
+            self.schedule(
+                at,
+                Msg::Gossip {
+                    from: i,
+                    to: j,
+                    topic,
+                    data: data.clone(),
+                    msg,
+                },
+            );
+        }
+        any
+    }
+
+    fn deliver_gossip(&mut self, from: NodeId, to: NodeId, topic: Topic, data: Rc<[u8]>, msg: u32) {
+        if !self.reachable(from, to) {
+            self.gossip.lost += 1;
+            self.record(b"gossip-cut", from, to, data.len(), 0);
+            return;
+        }
+        if !self.nodes[to].seen.insert(msg) {
+            self.gossip.duplicates += 1;
+            self.record(b"gossip-dup", from, to, data.len(), 0);
+            return;
+        }
+        let now = self.now;
+        let key = self.nodes[from].key;
+        let verdict = self.nodes[to]
+            .service
+            .received_gossip(key, topic, &data, now);
+        self.perform(to);
+        let outcome = match verdict {
+            Verdict::Accept => {
+                self.gossip.accepted += 1;
+                let r = &mut self.reach[msg as usize];
+                r.0 += 1;
+                r.1 = now;
+                1
+            }
+            Verdict::Reject => {
+                self.gossip.rejected += 1;
+                2
+            }
+            Verdict::Ignore => {
+                self.gossip.ignored += 1;
+                3
+            }
+        };
+        self.record(b"gossip", from, to, data.len(), outcome);
+        if verdict == Verdict::Accept {
+            self.forward(to, Some(from), topic, data, msg);
+        }
+    }
+
+    fn fail_later(&mut self, from: Option<NodeId>, to: NodeId, id: u64, why: &str) {
+        let at = self.now + self.cfg.request_timeout_ms;
+        self.schedule(
+            at,
+            Msg::Response {
+                from,
+                to,
+                id,
+                payload: Err(RequestFailure::Unreachable(why.to_string())),
+            },
+        );
+    }
+
+    fn request(&mut self, i: NodeId, id: u64, to: PublicKey, request: &DirectRequest) {
+        let bytes = match codec::encode(request) {
+            Ok(b) => b,
+            Err(e) => {
+                let now = self.now;
+                self.nodes[i].service.received_response(
+                    RequestId(id),
+                    Err(RequestFailure::Malformed(e.to_string())),
+                    now,
+                );
+                return;
+            }
+        };
+        self.send_request(i, id, to, bytes);
+    }
+
+    fn send_request(&mut self, i: NodeId, id: u64, to: PublicKey, bytes: Vec<u8>) {
+        let t = &mut self.nodes[i].traffic;
+        t.request_msgs += 1;
+        t.request_bytes += bytes.len() as u64;
+        let Some(j) = self.node_of(&to) else {
+            self.record(b"req-unknown", i, i, bytes.len(), 0);
+            self.fail_later(None, i, id, "no such peer");
+            return;
+        };
+        if !self.reachable(i, j) {
+            self.record(b"req-unreachable", i, j, bytes.len(), 0);
+            self.fail_later(Some(j), i, id, "unreachable");
+            return;
+        }
+        if self.lost() {
+            self.record(b"req-lost", i, j, bytes.len(), 0);
+            self.fail_later(Some(j), i, id, "timed out");
+            return;
+        }
+        let at = self.arrival(i, j);
+        self.schedule(
+            at,
+            Msg::Request {
+                from: i,
+                to: j,
+                id,
+                bytes,
+            },
+        );
+    }
+
+    fn deliver_request(&mut self, from: NodeId, to: NodeId, id: u64, bytes: Vec<u8>) {
+        if !self.reachable(from, to) {
+            self.record(b"req-cut", from, to, bytes.len(), 0);
+            self.fail_later(Some(to), from, id, "connection closed");
+            return;
+        }
+        let now = self.now;
+        let key = self.nodes[from].key;
+        let response = self.nodes[to].service.received_request(key, &bytes, now);
+        self.perform(to);
+        let payload = match codec::encode(&response) {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail_later(Some(to), from, id, &format!("cannot encode: {e}"));
+                return;
+            }
+        };
+        let t = &mut self.nodes[to].traffic;
+        t.response_msgs += 1;
+        t.response_bytes += payload.len() as u64;
+        self.record(b"req", from, to, bytes.len(), 1);
+        if self.lost() {
+            self.record(b"resp-lost", to, from, payload.len(), 0);
+            self.fail_later(Some(to), from, id, "timed out");
+            return;
+        }
+        let at = self.arrival(to, from);
+        self.schedule(
+            at,
+            Msg::Response {
+                from: Some(to),
+                to: from,
+                id,
+                payload: Ok(payload),
+            },
+        );
+    }
+
+    fn deliver_response(
+        &mut self,
+        from: Option<NodeId>,
+        to: NodeId,
+        id: u64,
+        payload: Result<Vec<u8>, RequestFailure>,
+    ) {
+        let size = payload.as_ref().map_or(0, |b| b.len());
+        let cut = match from {
+            Some(f) => payload.is_ok() && !self.reachable(f, to),
+            None => false,
+        };
+        let result = match payload {
+            _ if cut => Err(RequestFailure::Unreachable("connection closed".into())),
+            Ok(bytes) => codec::decode::<DirectResponse>(&bytes, MAX_RESPONSE_BYTES)
+                .map_err(|e| RequestFailure::Malformed(e.to_string())),
+            Err(f) => Err(f),
+        };
+        self.record(
+            b"resp",
+            from.unwrap_or(to),
+            to,
+            size,
+            u8::from(result.is_ok()),
+        );
+        if id >= RAW_REQUEST_BASE {
+            self.nodes[to].raw_responses.push((id, result));
+            return;
+        }
+        let now = self.now;
+        self.nodes[to]
+            .service
+            .received_response(RequestId(id), result, now);
+        self.perform(to);
+    }
+
+    // --- hostile input -----------------------------------------------------------------------
+
+    /// Publishes raw bytes on a topic from node `i`, bypassing its service (a hostile member's
+    /// junk, forgeries or unauthorised revocations). Returns whether any neighbour was reachable.
+    pub fn inject_gossip(&mut self, i: NodeId, topic: Topic, data: Vec<u8>) -> bool {
+        self.publish(i, topic, data.into())
+    }
+
+    /// Sends a raw direct request from node `i`, bypassing its service. The response is kept
+    /// for [`Sim::raw_responses`]; returns the request's number.
+    pub fn inject_request(&mut self, i: NodeId, to: PublicKey, request: &DirectRequest) -> u64 {
+        self.next_raw += 1;
+        let id = self.next_raw;
+        let bytes = codec::encode(request).unwrap_or_default();
+        self.send_request(i, id, to, bytes);
+        id
+    }
+
+    /// Responses to requests injected from node `i`, by request number.
+    pub fn raw_responses(&self, i: NodeId) -> &[(u64, RawResponse)] {
+        &self.nodes[i].raw_responses
+    }
+
+    // --- convergence and hashes --------------------------------------------------------------
+
+    /// Whether node `i` holds a published record (for a profile: that version or a newer one).
+    pub fn holds(&self, i: NodeId, p: &Published) -> bool {
+        let store = self.nodes[i].service.store();
+        if p.kind == RecordKind::Profile {
+            return store
+                .get_profile(&p.signer)
+                .ok()
+                .flatten()
+                .is_some_and(|q| q.id() == p.id || q.body.issued_at > p.issued_at);
+        }
+        store.has_record(&p.id).unwrap_or(false)
+    }
+
+    /// How many published records node `i` does not hold yet. Incremental: a record found once
+    /// is not looked up again.
+    pub fn missing(&mut self, i: NodeId) -> usize {
+        let total = self.published.len();
+        let mut outstanding = std::mem::take(&mut self.nodes[i].outstanding);
+        outstanding.extend(self.nodes[i].cursor..total);
+        self.nodes[i].cursor = total;
+        outstanding.retain(|&k| !self.holds(i, &self.published[k]));
+        let n = outstanding.len();
+        self.nodes[i].outstanding = outstanding;
+        n
+    }
+
+    /// Whether every online node holds every published record.
+    pub fn converged(&mut self) -> bool {
+        (0..self.nodes.len()).all(|i| !self.nodes[i].online || self.missing(i) == 0)
+    }
+
+    /// A hash of every message handled so far (time, kind, ends, size, outcome), in order.
+    pub fn trace_hash(&self) -> [u8; 32] {
+        self.trace.clone().finalize().into()
+    }
+
+    /// Messages folded into [`Sim::trace_hash`].
+    pub fn trace_len(&self) -> u64 {
+        self.trace_len
+    }
+
+    /// A hash of every node's stored records (ids of profiles and other records, in store
+    /// order), counts and trust state.
+    pub fn state_hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for n in &self.nodes {
+            let store = n.service.store();
+            for p in store.profiles().flatten() {
+                h.update(p.id().0);
+            }
+            for kind in [
+                RecordKind::Need,
+                RecordKind::Offer,
+                RecordKind::Collaboration,
+                RecordKind::CollabEntry,
+                RecordKind::Message,
+                RecordKind::Attestation,
+                RecordKind::Revocation,
+            ] {
+                for r in store.records_of_kind(kind).flatten() {
+                    h.update(r.id().0);
+                }
+            }
+            let c = n.service.counts();
+            h.update((c.profiles as u64).to_le_bytes());
+            h.update((c.records as u64).to_le_bytes());
+            h.update((c.peers as u64).to_le_bytes());
+            h.update((n.service.counted_attestations() as u64).to_le_bytes());
+        }
+        h.finalize().into()
+    }
+}
