@@ -26,6 +26,12 @@ const MAX_SYNC_ROUNDS: usize = 12;
 const MAX_SYNC_FETCH: usize = 4096;
 /// Most syncs running at once.
 pub const MAX_CONCURRENT_SYNCS: usize = 4;
+/// Delay before a failed proof fetch is tried again, milliseconds; doubled each time.
+pub const PROOF_RETRY_FIRST_MS: Millis = 30_000;
+/// Proof fetch rounds per collaboration before giving up (until a new attestation cites it).
+pub const MAX_PROOF_ATTEMPTS: u32 = 6;
+/// Most collaborations waiting for a proof retry.
+const MAX_PROOF_RETRIES: usize = 4096;
 /// Most deliveries waiting for a retry; past it the oldest give up.
 const MAX_PENDING_DELIVERIES: usize = 4096;
 
@@ -85,6 +91,9 @@ pub(crate) struct Outstanding {
     retries: BTreeSet<(Millis, u64)>,
     syncing: HashSet<PublicKey>,
     proofs: HashSet<RecordId>,
+    /// (due, collaboration) of proof fetches to try again, and rounds tried so far.
+    proof_retries: BTreeSet<(Millis, RecordId)>,
+    proof_attempts: HashMap<RecordId, u32>,
 }
 
 impl Service {
@@ -128,8 +137,60 @@ impl Service {
         self.send(to, request, Pending::Delivery(d));
     }
 
+    /// Schedules another round of proof fetching for a collaboration whose proof no source gave.
+    fn proof_failed(&mut self, collab: RecordId, now: Millis) {
+        let n = self.net.proof_attempts.entry(collab).or_insert(0);
+        *n += 1;
+        if *n >= MAX_PROOF_ATTEMPTS || self.net.proof_retries.len() >= MAX_PROOF_RETRIES {
+            self.net.proof_attempts.remove(&collab);
+            return;
+        }
+        let delay = PROOF_RETRY_FIRST_MS << (*n - 1);
+        self.net.proof_retries.insert((now + delay, collab));
+    }
+
+    /// Asks again for proofs whose retry is due, if an attestation still waits for one.
+    fn retry_proofs(&mut self, now: Millis) {
+        while let Some(&(due, collab)) = self.net.proof_retries.first() {
+            if due > now {
+                break;
+            }
+            self.net.proof_retries.pop_first();
+            let t = secs(now);
+            let waiting: Vec<PublicKey> = self
+                .state
+                .att_by_collab
+                .get(&collab)
+                .into_iter()
+                .flatten()
+                .filter(|id| {
+                    matches!(
+                        self.status_of(id, t),
+                        Some((
+                            guild_core::control::reputation::AttestationStatus::Unbacked,
+                            _
+                        ))
+                    )
+                })
+                .filter_map(|id| self.state.atts.get(id).map(|a| a.issuer))
+                .collect();
+            if waiting.is_empty() {
+                self.net.proof_attempts.remove(&collab);
+                continue;
+            }
+            let mut sources: Vec<PublicKey> = Vec::new();
+            for w in waiting {
+                if !sources.contains(&w) && w != self.me {
+                    sources.push(w);
+                }
+            }
+            self.request_proof(collab, sources);
+        }
+    }
+
     /// Resends deliveries whose retry is due.
     pub(crate) fn retry_due(&mut self, now: Millis) {
+        self.retry_proofs(now);
         while let Some(&(due, d)) = self.net.retries.first() {
             if due > now {
                 break;
@@ -371,13 +432,18 @@ impl Service {
                 self.net.proofs.remove(&collab);
                 match result {
                     Ok(DirectResponse::Records(records)) => {
+                        self.net.proof_attempts.remove(&collab);
                         if self.accept_proof(collab, records, secs(now)) {
                             self.emit(Event::TrustChanged { collab });
                         }
                     }
                     other => {
                         tracing::debug!("no proof for collaboration {collab}: {other:?}");
-                        self.request_proof(collab, rest);
+                        if rest.is_empty() {
+                            self.proof_failed(collab, now);
+                        } else {
+                            self.request_proof(collab, rest);
+                        }
                     }
                 }
             }

@@ -817,3 +817,34 @@ fn trust_roots_survive_a_restart() {
         "the root itself is trusted for its skill: {t:?}"
     );
 }
+
+#[test]
+fn a_failed_proof_fetch_is_tried_again_with_backoff() {
+    let mut v = harness(1);
+    let a = identity(2);
+    let b = identity(3);
+    let (c, proof) = closed_collab(&a, &b, T0);
+    let att = sign(fixtures::attestation(&a, &b, c.id(), 5, T0), &a);
+    v.gossip(&a, AnyRecord::Attestation(att.clone()), MS)
+        .unwrap();
+    let (id, _, _) = v.requests().pop().expect("a proof request");
+    v.svc
+        .received_response(id, Err(RequestFailure::Unreachable("down".into())), MS);
+    v.svc.tick(MS + 10_000);
+    assert!(v.requests().is_empty(), "not before the backoff");
+    v.svc.tick(MS + direct::PROOF_RETRY_FIRST_MS + 1);
+    let (id, to, req) = v.requests().pop().expect("asked again");
+    assert_eq!(to, a.public());
+    assert_eq!(
+        req,
+        DirectRequest::Proof {
+            collaboration: c.id()
+        }
+    );
+    v.svc.received_response(
+        id,
+        Ok(DirectResponse::Records(proof)),
+        MS + direct::PROOF_RETRY_FIRST_MS + 2,
+    );
+    assert!(v.svc.state.counted.contains(&att.id()));
+}

@@ -23,6 +23,9 @@ pub struct FindView {
     me: PublicKey,
     index: Index,
     trust: HashMap<Option<SkillTag>, Arc<TrustFactors>>,
+    /// Skills some counted attestation (or trust root) names: only these can have per-skill
+    /// trust; for any other skill the answer is "none" without asking the engine.
+    attested: Arc<std::collections::HashSet<SkillTag>>,
     /// The service's index epoch this view was taken at.
     pub index_epoch: u64,
     /// The service's trust epoch this view was taken at.
@@ -39,6 +42,7 @@ impl FindView {
             me,
             index: Index::default(),
             trust: HashMap::new(),
+            attested: Arc::default(),
             index_epoch: u64::MAX,
             trust_epoch: u64::MAX,
         }
@@ -68,6 +72,11 @@ impl FindView {
         q1.limit += 1;
         let mut out = self.index.find(&q1, t, |who, skill| {
             let key = skill.cloned();
+            if let Some(s) = skill {
+                if !self.attested.contains(s) {
+                    return None; // nobody attests it: general trust decides
+                }
+            }
             match self.trust.get(&key) {
                 Some(f) => {
                     let s = f.scores.get(who).copied().unwrap_or(0.0);
@@ -109,6 +118,7 @@ impl Service {
             me: self.me,
             index: self.profiles.clone(),
             trust: prev.trust.clone(),
+            attested: prev.attested.clone(),
             index_epoch: self.index_epoch,
             trust_epoch: prev.trust_epoch,
         }
@@ -134,10 +144,18 @@ impl Service {
                 (k, Arc::new(TrustFactors { scores, max }))
             })
             .collect();
+        let attested: std::collections::HashSet<SkillTag> = self
+            .state
+            .edges
+            .keys()
+            .map(|(_, _, s)| s.clone())
+            .chain(self.state.roots.keys().filter_map(|(_, s)| s.clone()))
+            .collect();
         FindView {
             me: self.me,
             index: self.profiles.clone(),
             trust,
+            attested: Arc::new(attested),
             index_epoch: self.index_epoch,
             trust_epoch: self.trust_epoch,
         }
