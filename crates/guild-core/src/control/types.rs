@@ -180,7 +180,8 @@ pub struct MatchedTerm {
     pub field: String,
     /// The tag or word it matched.
     pub term: String,
-    /// `exact`, `prefix`, `typo`, `word` or `wordprefix`.
+    /// `exact`, `prefix`, `typo`, `word`, `wordprefix`, or `related` (a skill closely related to a
+    /// matched resource).
     pub how: String,
 }
 

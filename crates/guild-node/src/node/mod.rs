@@ -286,12 +286,19 @@ impl Node {
             guild_net::spawn(identity.keypair(), opts.net.clone(), registry).await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (commands, command_rx) = mpsc::channel(COMMAND_BUFFER);
-        let (snapshot_tx, snapshot) = watch::channel(Snapshot::default());
+        // What was loaded from the store is visible as soon as `start` returns.
+        let counts = service.counts();
+        let (snapshot_tx, snapshot) = watch::channel(Snapshot {
+            profiles: counts.profiles,
+            records: counts.records,
+            ..Snapshot::default()
+        });
         let cancel = CancellationToken::new();
         let trust_epoch = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let view = Arc::new(arc_swap::ArcSwap::from_pointee(
-            crate::service::FindView::empty(me),
+            service.find_view(&[], runtime::now_ms()),
         ));
+        trust_epoch.store(service.epochs().1, std::sync::atomic::Ordering::Release);
         let mut node = Node {
             commands,
             events: events.clone(),

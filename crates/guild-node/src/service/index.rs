@@ -23,7 +23,7 @@ use fst::{IntoStreamer, Streamer};
 use guild_core::{Level, Profile, PublicKey, RecordId, SkillTag, UnixTime};
 use imbl::{HashMap as PHashMap, OrdMap, OrdSet};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Freshness half-life: a profile issued this long ago counts half as much as a new one.
@@ -221,6 +221,54 @@ pub struct Match {
     pub matched_resources: Vec<SkillTag>,
     /// When the profile was issued.
     pub issued_at: UnixTime,
+}
+
+/// The ranking factors of one candidate, and what of its profile the query matched.
+struct Factors<'a> {
+    entry: &'a Entry,
+    q: &'a Query,
+    dict: &'a [(usize, Field, String, How)],
+    hits: &'a [u32],
+    /// Whether any resource of the profile matched (if not, no skill can be "related").
+    any_resource: bool,
+    fit: f64,
+    trust: Option<f64>,
+    level: f64,
+    availability: f64,
+    freshness: f64,
+    score: f64,
+}
+
+impl Factors<'_> {
+    fn hit(&self, field: Field, term: &str) -> bool {
+        self.hits.iter().any(|di| {
+            self.dict
+                .get(*di as usize)
+                .is_some_and(|(_, f, t, _)| *f == field && t == term)
+        })
+    }
+
+    /// Whether a skill of the profile was matched (by a word or a filter).
+    fn skill_matched(&self, s: &SkillTag) -> bool {
+        self.q.skills.contains(s) || self.hit(Field::Skill, s.as_str())
+    }
+
+    /// Whether a resource of the profile was matched.
+    fn resource_matched(&self, r: &SkillTag) -> bool {
+        self.q.resources.contains(r) || self.hit(Field::Resource, r.as_str())
+    }
+
+    /// Whether an unmatched skill is closely related to a matched resource (`3d-printing` for
+    /// `3d-printer`): the person behind the machine.
+    fn related(&self, s: &SkillTag) -> bool {
+        self.any_resource
+            && !self.skill_matched(s)
+            && self
+                .entry
+                .resources
+                .iter()
+                .any(|(r, _, _)| self.resource_matched(r) && related_tags(r.as_str(), s.as_str()))
+    }
 }
 
 /// Who holds a tag, as a skill and as a resource.
@@ -469,113 +517,147 @@ impl Index {
         out
     }
 
-    /// For each query term, the members it matches and how. Proportional to the matches.
-    fn term_matches(&self, term: &str) -> Vec<(PublicKey, Matched)> {
-        let mut out = Vec::new();
-        let add_tag = |tag: &str, how: How, out: &mut Vec<(PublicKey, Matched)>| {
-            if let Some(h) = self.tags.get(tag) {
-                for (field, set) in [(Field::Skill, &h.skill), (Field::Resource, &h.resource)] {
-                    for who in set {
-                        out.push((
-                            *who,
-                            Matched {
-                                word: term.to_string(),
-                                field,
-                                term: tag.to_string(),
-                                how,
-                            },
-                        ));
+    /// The terms of the profiles that a query term matches, and how: tags exactly, by prefix or
+    /// (when nothing else matched a tag) by typo; name and bio words exactly or by prefix.
+    fn term_entries(&self, term: &str, pair: bool) -> Vec<(Field, String, How)> {
+        let mut tags: Vec<(String, How)> = Vec::new();
+        if self.tags.contains_key(term) {
+            tags.push((term.to_string(), How::Exact));
+        }
+        tags.extend(self.prefix_tags(term).into_iter().map(|t| (t, How::Prefix)));
+        // Typos only for single words where nothing matched exactly or by prefix: cheap queries
+        // stay cheap (a Levenshtein automaton is built per word).
+        if tags.is_empty() && !pair {
+            tags.extend(self.typo_tags(term).into_iter().map(|t| (t, How::Typo)));
+        }
+        if pair {
+            // Two words joined are only ever a tag.
+            let mut out = Vec::new();
+            for (t, how) in tags {
+                if let Some(h) = self.tags.get(&t) {
+                    if !h.skill.is_empty() {
+                        out.push((Field::Skill, t.clone(), how));
+                    }
+                    if !h.resource.is_empty() {
+                        out.push((Field::Resource, t, how));
                     }
                 }
             }
-        };
-        if self.tags.contains_key(term) {
-            add_tag(term, How::Exact, &mut out);
+            return out;
         }
-        for t in self.prefix_tags(term) {
-            add_tag(&t, How::Prefix, &mut out);
-        }
-        // Typos only where nothing matched exactly or by prefix: cheap queries stay cheap.
-        if out.is_empty() {
-            for t in self.typo_tags(term) {
-                add_tag(&t, How::Typo, &mut out);
-            }
-        }
-        if let Some(set) = self.words.get(term) {
-            for who in set {
-                out.push((
-                    *who,
-                    Matched {
-                        word: term.to_string(),
-                        field: Field::Text,
-                        term: term.to_string(),
-                        how: How::Word,
-                    },
-                ));
-            }
-        }
-        if term.chars().count() >= 3 {
-            for (w, set) in self
-                .words
-                .range(term.to_string()..)
-                .take_while(|(w, _)| w.starts_with(term))
-                .filter(|(w, _)| w.as_str() != term)
-                .take(MAX_EXPANSIONS)
-            {
-                for who in set {
-                    out.push((
-                        *who,
-                        Matched {
-                            word: term.to_string(),
-                            field: Field::Text,
-                            term: w.clone(),
-                            how: How::WordPrefix,
-                        },
-                    ));
+        let mut out: Vec<(Field, String, How)> = Vec::new();
+        for (t, how) in tags {
+            if let Some(h) = self.tags.get(&t) {
+                if !h.skill.is_empty() {
+                    out.push((Field::Skill, t.clone(), how));
+                }
+                if !h.resource.is_empty() {
+                    out.push((Field::Resource, t, how));
                 }
             }
+        }
+        if self.words.contains_key(term) {
+            out.push((Field::Text, term.to_string(), How::Word));
+        }
+        if term.chars().count() >= 3 {
+            out.extend(
+                self.words
+                    .range(term.to_string()..)
+                    .take_while(|(w, _)| w.starts_with(term))
+                    .filter(|(w, _)| w.as_str() != term)
+                    .take(MAX_EXPANSIONS)
+                    .map(|(w, _)| (Field::Text, w.clone(), How::WordPrefix)),
+            );
         }
         out
     }
 
+    /// The members holding a term.
+    fn holders(&self, field: Field, term: &str) -> Option<&OrdSet<PublicKey>> {
+        match field {
+            Field::Skill => self.tags.get(term).map(|h| &h.skill),
+            Field::Resource => self.tags.get(term).map(|h| &h.resource),
+            Field::Text => self.words.get(term),
+        }
+    }
+
     /// Ranked local matches. `trust(member, skill)` gives this node's trust in a member for a
     /// skill (`None` = general), normalised to `[0, 1]`, or `None` when there is no trust path.
+    ///
+    /// Two passes: every candidate is scored from numbers alone (no allocation per candidate);
+    /// only the best `limit` are then explained in full.
     pub fn find(
         &self,
         q: &Query,
         now: UnixTime,
         trust: impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
     ) -> Vec<Match> {
+        self.search(q, now, trust).0
+    }
+
+    /// [`Index::find`], and the query words that matched nothing.
+    pub fn search(
+        &self,
+        q: &Query,
+        now: UnixTime,
+        trust: impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
+    ) -> (Vec<Match>, Vec<String>) {
         let terms = q
             .words
             .as_deref()
             .map(Self::query_terms)
             .unwrap_or_default();
         let n_words = terms.iter().filter(|(_, a, b)| a == b).count();
-        // Member → per word position, the best match; plus all matches for the explanation.
-        let mut per_member: HashMap<PublicKey, (BTreeMap<usize, f64>, Vec<Matched>)> =
-            HashMap::new();
-        for (term, a, b) in &terms {
-            for (who, m) in self.term_matches(term) {
-                let w = m.how.weight();
-                let e = per_member.entry(who).or_default();
-                for pos in *a..=*b {
-                    let best = e.0.entry(pos).or_insert(0.0);
-                    *best = best.max(w);
-                }
-                e.1.push(m);
+        // The dictionary of matched terms: (query term index, field, profile term, how).
+        let mut dict: Vec<(usize, Field, String, How)> = Vec::new();
+        for (ti, (term, a, b)) in terms.iter().enumerate() {
+            for (field, t, how) in self.term_entries(term, a != b) {
+                dict.push((ti, field, t, how));
             }
         }
+        let mut covered = vec![false; n_words];
+        for (ti, _, _, _) in &dict {
+            let (_, a, b) = &terms[*ti];
+            for c in covered.iter_mut().take(*b + 1).skip(*a) {
+                *c = true;
+            }
+        }
+        let unmatched: Vec<String> = terms
+            .iter()
+            .filter(|(_, a, b)| a == b && !covered[*a])
+            .map(|(t, _, _)| t.clone())
+            .collect();
+        // (member, dictionary entry) pairs, grouped by member: one allocation for all.
+        let mut pairs: Vec<(PublicKey, u32)> = Vec::new();
+        for (di, (_, field, t, _)) in dict.iter().enumerate() {
+            if let Some(set) = self.holders(*field, t) {
+                pairs.extend(set.iter().map(|who| (*who, di as u32)));
+            }
+        }
+        pairs.sort_unstable();
+        let mut hit_ids: Vec<u32> = Vec::with_capacity(pairs.len());
+        let mut hits: HashMap<PublicKey, (usize, usize)> = HashMap::new();
+        let mut i = 0;
+        while i < pairs.len() {
+            let who = pairs[i].0;
+            let start = hit_ids.len();
+            while i < pairs.len() && pairs[i].0 == who {
+                hit_ids.push(pairs[i].1);
+                i += 1;
+            }
+            hits.insert(who, (start, hit_ids.len()));
+        }
+        let hits_of = |who: &PublicKey| -> &[u32] {
+            hits.get(who).map_or(&[][..], |(a, b)| &hit_ids[*a..*b])
+        };
         let filtered = !q.skills.is_empty() || !q.resources.is_empty() || q.text.is_some();
         let filter_words: Vec<String> = q
             .text
             .as_deref()
             .map(|t| tokens(t).collect())
             .unwrap_or_default();
-        // Candidates: members matching a word; with filters only, the holders of the first
-        // filter tag (or everyone, for a text-only filter).
         let candidates: Vec<PublicKey> = if n_words > 0 {
-            per_member.keys().copied().collect()
+            hits.keys().copied().collect()
         } else if let Some(t) = q.skills.first() {
             self.tags
                 .get(t.as_str())
@@ -594,7 +676,8 @@ impl Index {
         } else {
             vec![]
         };
-        let mut scored: Vec<Match> = candidates
+        // Pass 1: a score per candidate, from numbers.
+        let mut scored: Vec<(f64, PublicKey)> = candidates
             .into_iter()
             .filter_map(|who| {
                 let e = self.entries.get(&who)?;
@@ -613,78 +696,54 @@ impl Index {
                 {
                     return None;
                 }
-                let (fit, mut matched) = match per_member.remove(&who) {
-                    Some((best, matched)) if n_words > 0 => {
-                        (best.values().sum::<f64>() / n_words as f64, matched)
-                    }
-                    _ if n_words > 0 => return None,
-                    _ => (1.0, vec![]),
-                };
-                // Typed filters are part of the explanation too.
-                for t in &q.skills {
-                    matched.push(Matched {
+                let h = hits_of(&who);
+                if n_words > 0 && h.is_empty() {
+                    return None;
+                }
+                let f = self.factors(e, &who, q, &terms, n_words, &dict, h, &trust, now);
+                Some((f.score, who))
+            })
+            .collect();
+        let order =
+            |a: &(f64, PublicKey), b: &(f64, PublicKey)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let limit = q.limit.max(1);
+        if scored.len() > limit {
+            scored.select_nth_unstable_by(limit - 1, order);
+            scored.truncate(limit);
+        }
+        scored.sort_by(order);
+        // Pass 2: the explanation, for the results shown.
+        let out = scored
+            .into_iter()
+            .filter_map(|(_, who)| {
+                let e = self.entries.get(&who)?;
+                let h = hits_of(&who);
+                let f = self.factors(e, &who, q, &terms, n_words, &dict, h, &trust, now);
+                let mut matched: Vec<Matched> = h
+                    .iter()
+                    .filter_map(|di| dict.get(*di as usize))
+                    .map(|(ti, field, t, how)| Matched {
+                        word: terms[*ti].0.clone(),
+                        field: *field,
+                        term: t.clone(),
+                        how: *how,
+                    })
+                    .chain(q.skills.iter().map(|t| Matched {
                         word: t.to_string(),
                         field: Field::Skill,
                         term: t.to_string(),
                         how: How::Exact,
-                    });
-                }
-                for t in &q.resources {
-                    matched.push(Matched {
+                    }))
+                    .chain(q.resources.iter().map(|t| Matched {
                         word: t.to_string(),
                         field: Field::Resource,
                         term: t.to_string(),
                         how: How::Exact,
-                    });
-                }
+                    }))
+                    .collect();
                 matched.sort_by(|a, b| a.how.cmp(&b.how).then(a.term.cmp(&b.term)));
                 matched.dedup_by(|a, b| a.field == b.field && a.term == b.term);
-                let matched_skills: Vec<(SkillTag, Level)> = e
-                    .skills
-                    .iter()
-                    .filter(|(s, _)| {
-                        matched
-                            .iter()
-                            .any(|m| m.field == Field::Skill && m.term == s.as_str())
-                    })
-                    .cloned()
-                    .collect();
-                let matched_resources: Vec<SkillTag> = e
-                    .resources
-                    .iter()
-                    .filter(|(r, _, _)| {
-                        matched
-                            .iter()
-                            .any(|m| m.field == Field::Resource && m.term == r.as_str())
-                    })
-                    .map(|(r, _, _)| r.clone())
-                    .collect();
-                // Trust for the matched skills (the best of them), else general trust.
-                let t = if matched_skills.is_empty() {
-                    trust(&who, None)
-                } else {
-                    matched_skills
-                        .iter()
-                        .filter_map(|(s, _)| trust(&who, Some(s)))
-                        .fold(None, |acc: Option<f64>, v| {
-                            Some(acc.map_or(v, |a| a.max(v)))
-                        })
-                        .or_else(|| trust(&who, None))
-                };
-                // Skills closely related to a matched resource (`3d-printing` for `3d-printer`):
-                // the person behind the machine.
-                let related: Vec<(SkillTag, Level)> = e
-                    .skills
-                    .iter()
-                    .filter(|(s, _)| !matched_skills.iter().any(|(m, _)| m == s))
-                    .filter(|(s, _)| {
-                        matched_resources
-                            .iter()
-                            .any(|r| related_tags(r.as_str(), s.as_str()))
-                    })
-                    .cloned()
-                    .collect();
-                for (s, _) in &related {
+                for (s, _) in e.skills.iter().filter(|(s, _)| f.related(s)) {
                     matched.push(Matched {
                         word: s.to_string(),
                         field: Field::Skill,
@@ -692,67 +751,146 @@ impl Index {
                         how: How::Related,
                     });
                 }
-                let levels: Vec<f64> = matched_skills
-                    .iter()
-                    .chain(related.iter())
-                    .map(|(_, l)| l.weight())
-                    .collect();
-                let level = if levels.is_empty() {
-                    0.0
-                } else {
-                    levels.iter().sum::<f64>() / levels.len() as f64
-                };
-                // Corroboration: the same word found in more than one place of the profile (a
-                // tag and the bio, a resource and a related skill).
-                let mut places: BTreeSet<(String, Field)> = BTreeSet::new();
-                for m in &matched {
-                    places.insert((m.word.clone(), m.field));
-                }
-                let words_matched: BTreeSet<&String> = matched.iter().map(|m| &m.word).collect();
-                let support = (places.len().saturating_sub(words_matched.len()) as f64)
-                    + related.len().min(1) as f64;
-                let availability = if matched_resources.is_empty()
-                    || e.resources.iter().any(|(r, _, avail)| {
-                        !avail.trim().is_empty() && matched_resources.contains(r)
-                    }) {
-                    1.0
-                } else {
-                    0.8
-                };
-                let age = now.saturating_sub(e.issued_at) as f64;
-                let freshness = 0.5f64.powf(age / FRESHNESS_HALF_LIFE as f64);
-                let tv = t.unwrap_or(0.0).clamp(0.0, 1.0);
-                let score = 100.0 * fit
-                    + if t.is_some() { 10.0 } else { 0.0 }
-                    + 5.0 * (tv * 10.0).round() / 10.0
-                    + 0.5 * support.min(2.0)
-                    + 0.3 * level
-                    + 0.1 * availability
-                    + 0.1 * freshness;
                 Some(Match {
                     peer: who,
                     name: e.name.clone(),
-                    score,
-                    fit,
-                    trust: t.map(|v| v.clamp(0.0, 1.0)),
-                    freshness,
-                    availability,
-                    level,
+                    score: f.score,
+                    fit: f.fit,
+                    trust: f.trust,
+                    freshness: f.freshness,
+                    availability: f.availability,
+                    level: f.level,
                     matched,
-                    matched_skills,
-                    matched_resources,
+                    matched_skills: e
+                        .skills
+                        .iter()
+                        .filter(|(s, _)| f.skill_matched(s))
+                        .cloned()
+                        .collect(),
+                    matched_resources: e
+                        .resources
+                        .iter()
+                        .filter(|(r, _, _)| f.resource_matched(r))
+                        .map(|(r, _, _)| r.clone())
+                        .collect(),
                     issued_at: e.issued_at,
                 })
             })
             .collect();
-        let order = |a: &Match, b: &Match| b.score.total_cmp(&a.score).then(a.peer.cmp(&b.peer));
-        let limit = q.limit.max(1);
-        if scored.len() > limit {
-            scored.select_nth_unstable_by(limit - 1, order);
-            scored.truncate(limit);
+        (out, unmatched)
+    }
+
+    /// The ranking factors of one candidate.
+    #[allow(clippy::too_many_arguments)]
+    fn factors<'a>(
+        &self,
+        e: &'a Entry,
+        who: &PublicKey,
+        q: &'a Query,
+        terms: &[(String, usize, usize)],
+        n_words: usize,
+        dict: &'a [(usize, Field, String, How)],
+        hits: &'a [u32],
+        trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
+        now: UnixTime,
+    ) -> Factors<'a> {
+        let entries = || hits.iter().filter_map(|di| dict.get(*di as usize));
+        // Fit: per word position the best way it matched, averaged.
+        let mut best = [0.0f64; MAX_QUERY_WORDS];
+        for (ti, _, _, how) in entries() {
+            let (_, a, b) = &terms[*ti];
+            for slot in best.iter_mut().take(*b + 1).skip(*a) {
+                *slot = slot.max(how.weight());
+            }
         }
-        scored.sort_by(order);
-        scored
+        let fit = if n_words > 0 {
+            best.iter().take(n_words).sum::<f64>() / n_words as f64
+        } else {
+            1.0
+        };
+        let mut f0 = Factors {
+            entry: e,
+            q,
+            dict,
+            hits,
+            any_resource: false,
+            fit,
+            trust: None,
+            level: 0.0,
+            availability: 1.0,
+            freshness: 1.0,
+            score: 0.0,
+        };
+        f0.any_resource = e.resources.iter().any(|(r, _, _)| f0.resource_matched(r));
+        // Trust for the matched skills (the best of them), else general trust.
+        let mut t: Option<f64> = None;
+        let mut levels = 0.0;
+        let mut n_levels = 0usize;
+        for (s, l) in &e.skills {
+            if f0.skill_matched(s) {
+                if let Some(v) = trust(who, Some(s)) {
+                    t = Some(t.map_or(v, |a: f64| a.max(v)));
+                }
+                levels += l.weight();
+                n_levels += 1;
+            } else if f0.related(s) {
+                levels += l.weight();
+                n_levels += 1;
+            }
+        }
+        let t = t.or_else(|| trust(who, None));
+        let level = if n_levels > 0 {
+            levels / n_levels as f64
+        } else {
+            0.0
+        };
+        let availability = if !f0.any_resource
+            || e.resources
+                .iter()
+                .any(|(r, _, avail)| !avail.trim().is_empty() && f0.resource_matched(r))
+        {
+            1.0
+        } else {
+            0.8
+        };
+        // Corroboration: the same word found in more than one place of the profile (a tag and
+        // the bio), or a skill related to a matched resource.
+        let mut places = [[false; 3]; MAX_QUERY_WORDS];
+        for (ti, field, _, _) in entries() {
+            let (_, a, _) = &terms[*ti];
+            let fi = match field {
+                Field::Skill => 0,
+                Field::Resource => 1,
+                Field::Text => 2,
+            };
+            if let Some(p) = places.get_mut(*a) {
+                p[fi] = true;
+            }
+        }
+        let extra: usize = places
+            .iter()
+            .map(|p| p.iter().filter(|x| **x).count().saturating_sub(1))
+            .sum();
+        let related = f0.any_resource && e.skills.iter().any(|(s, _)| f0.related(s));
+        let support = (extra as f64 + f64::from(u8::from(related))).min(2.0);
+        let age = now.saturating_sub(e.issued_at) as f64;
+        let freshness = 0.5f64.powf(age / FRESHNESS_HALF_LIFE as f64);
+        let tv = t.unwrap_or(0.0).clamp(0.0, 1.0);
+        let score = 100.0 * fit
+            + if t.is_some() { 10.0 } else { 0.0 }
+            + 5.0 * (tv * 10.0).round() / 10.0
+            + 0.5 * support
+            + 0.3 * level
+            + 0.1 * availability
+            + 0.1 * freshness;
+        Factors {
+            trust: t.map(|v| v.clamp(0.0, 1.0)),
+            level,
+            availability,
+            freshness,
+            score,
+            ..f0
+        }
     }
 
     /// Known tags close to `word` — a small edit away, or starting with it — the most held
@@ -781,7 +919,24 @@ impl Index {
             .collect()
     }
 
-    /// The query words that matched nothing, with suggestions for each.
+    /// Suggestions for words that matched nothing (as [`Index::search`] reports them) and for
+    /// asked filter tags nobody has.
+    pub fn suggest(&self, q: &Query, unmatched: &[String]) -> Vec<(String, Vec<SkillTag>)> {
+        unmatched
+            .iter()
+            .map(|w| (w.clone(), self.suggestions(w)))
+            .chain(
+                q.skills
+                    .iter()
+                    .chain(q.resources.iter())
+                    .filter(|t| !self.tags.contains_key(t.as_str()))
+                    .map(|t| (t.to_string(), self.suggestions(t.as_str()))),
+            )
+            .collect()
+    }
+
+    /// The query words that matched nothing, with suggestions for each (and asked filter tags
+    /// nobody has).
     pub fn unmatched_words(&self, q: &Query) -> Vec<(String, Vec<SkillTag>)> {
         let terms = q
             .words
@@ -790,7 +945,7 @@ impl Index {
             .unwrap_or_default();
         let mut covered = BTreeSet::new();
         for (term, a, b) in &terms {
-            if !self.term_matches(term).is_empty() {
+            if !self.term_entries(term, a != b).is_empty() {
                 covered.extend(*a..=*b);
             }
         }

@@ -70,10 +70,10 @@ impl FindView {
         let missing: RefCell<BTreeSet<Option<SkillTag>>> = RefCell::new(BTreeSet::new());
         let mut q1 = q.clone();
         q1.limit += 1;
-        let mut out = self.index.find(&q1, t, |who, skill| {
+        let (mut out, unmatched) = self.index.search(&q1, t, |who, skill| {
             let key = skill.cloned();
             if let Some(s) = skill {
-                if !self.attested.contains(s) {
+                if self.attested.is_empty() || !self.attested.contains(s) {
                     return None; // nobody attests it: general trust decides
                 }
             }
@@ -96,7 +96,7 @@ impl FindView {
         out.truncate(q.limit);
         let suggestions = self
             .index
-            .unmatched_words(q)
+            .suggest(q, &unmatched)
             .into_iter()
             .filter(|(_, s)| !s.is_empty())
             .collect();
