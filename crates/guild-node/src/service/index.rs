@@ -111,6 +111,26 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
         .filter(|w| w.chars().count() >= 2)
 }
 
+/// Fit: per word position the best way it matched, averaged over the words (1 with no words).
+fn fit_of(
+    terms: &[(String, usize, usize)],
+    n_words: usize,
+    dict: &[(usize, Field, String, How)],
+    hits: &[u32],
+) -> f64 {
+    if n_words == 0 {
+        return 1.0;
+    }
+    let mut best = [0.0f64; MAX_QUERY_WORDS];
+    for (ti, _, _, how) in hits.iter().filter_map(|di| dict.get(*di as usize)) {
+        let (_, a, b) = &terms[*ti];
+        for slot in best.iter_mut().take(*b + 1).skip(*a) {
+            *slot = slot.max(how.weight());
+        }
+    }
+    best.iter().take(n_words).sum::<f64>() / n_words as f64
+}
+
 /// Whether two tags name closely related things: they share a leading part of at least five
 /// characters covering most of the shorter one (`3d-printer` / `3d-printing`, `laser-cutter` /
 /// `laser-cutting`).
@@ -676,13 +696,33 @@ impl Index {
         } else {
             vec![]
         };
-        // Pass 1: a score per candidate, from numbers.
-        let mut scored: Vec<(f64, PublicKey)> = candidates
+        // Pass 1: fit alone, from the hits (no profile lookup). Fit orders results first, so
+        // only the best fit groups that can fill `limit` need their other factors.
+        let mut by_fit: Vec<(f64, PublicKey)> = candidates
             .into_iter()
             .filter_map(|who| {
-                let e = self.entries.get(&who)?;
-                if e.expires_at <= now {
+                let h = hits_of(&who);
+                if n_words > 0 && h.is_empty() {
                     return None;
+                }
+                Some((fit_of(&terms, n_words, &dict, h), who))
+            })
+            .collect();
+        by_fit.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let limit = q.limit.max(1);
+        // Pass 2: all factors, group by group of equal fit, until `limit` results are found.
+        let mut scored: Vec<(f64, f64, PublicKey)> = Vec::new();
+        let mut i = 0;
+        while i < by_fit.len() && scored.len() < limit {
+            let group_fit = by_fit[i].0;
+            while i < by_fit.len() && by_fit[i].0 == group_fit {
+                let who = by_fit[i].1;
+                i += 1;
+                let Some(e) = self.entries.get(&who) else {
+                    continue;
+                };
+                if e.expires_at <= now {
+                    continue;
                 }
                 if filtered
                     && !(q
@@ -694,19 +734,19 @@ impl Index {
                             .all(|t| e.resources.iter().any(|(r, _, _)| r == t))
                         && filter_words.iter().all(|w| e.words.contains(w)))
                 {
-                    return None;
+                    continue;
                 }
                 let h = hits_of(&who);
-                if n_words > 0 && h.is_empty() {
-                    return None;
-                }
                 let f = self.factors(e, &who, q, &terms, n_words, &dict, h, &trust, now);
-                Some((f.score, who))
-            })
-            .collect();
-        let order =
-            |a: &(f64, PublicKey), b: &(f64, PublicKey)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        let limit = q.limit.max(1);
+                scored.push((f.fit, f.score, who));
+            }
+        }
+        // Fit strictly first (a better match always ranks higher), then the other factors.
+        let order = |a: &(f64, f64, PublicKey), b: &(f64, f64, PublicKey)| {
+            b.0.total_cmp(&a.0)
+                .then(b.1.total_cmp(&a.1))
+                .then(a.2.cmp(&b.2))
+        };
         if scored.len() > limit {
             scored.select_nth_unstable_by(limit - 1, order);
             scored.truncate(limit);
@@ -715,7 +755,7 @@ impl Index {
         // Pass 2: the explanation, for the results shown.
         let out = scored
             .into_iter()
-            .filter_map(|(_, who)| {
+            .filter_map(|(_, _, who)| {
                 let e = self.entries.get(&who)?;
                 let h = hits_of(&who);
                 let f = self.factors(e, &who, q, &terms, n_words, &dict, h, &trust, now);
@@ -795,19 +835,7 @@ impl Index {
         now: UnixTime,
     ) -> Factors<'a> {
         let entries = || hits.iter().filter_map(|di| dict.get(*di as usize));
-        // Fit: per word position the best way it matched, averaged.
-        let mut best = [0.0f64; MAX_QUERY_WORDS];
-        for (ti, _, _, how) in entries() {
-            let (_, a, b) = &terms[*ti];
-            for slot in best.iter_mut().take(*b + 1).skip(*a) {
-                *slot = slot.max(how.weight());
-            }
-        }
-        let fit = if n_words > 0 {
-            best.iter().take(n_words).sum::<f64>() / n_words as f64
-        } else {
-            1.0
-        };
+        let fit = fit_of(terms, n_words, dict, hits);
         let mut f0 = Factors {
             entry: e,
             q,
