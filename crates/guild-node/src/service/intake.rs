@@ -364,10 +364,13 @@ impl Service {
             ProfilePut::Inserted | ProfilePut::Replaced => {}
         }
         self.index_profile(&p);
-        let me = self.me;
-        let evict = self
-            .profiles
-            .eviction_candidates(self.cfg.max_profiles, |k| *k == me);
+        let evict = if self.profiles.len() > self.cfg.max_profiles {
+            let protected = self.protected_members();
+            self.profiles
+                .eviction_candidates(self.cfg.max_profiles, |k| protected.contains(k))
+        } else {
+            vec![]
+        };
         for who in evict {
             if let Some(id) = self.profiles.get(&who).map(|e| e.id) {
                 self.state.profile_ids.remove(&id);
@@ -388,6 +391,43 @@ impl Service {
             });
         }
         Ok(())
+    }
+}
+
+impl Service {
+    /// Members whose profiles are never evicted: us, our collaborators, our trust roots and
+    /// everyone our counted attestations involve. Cached until trust or collaborations change,
+    /// so a flood of strangers' profiles at the cap costs no scan per profile.
+    pub(crate) fn protected_members(
+        &mut self,
+    ) -> std::sync::Arc<std::collections::HashSet<PublicKey>> {
+        let key = (
+            self.trust_epoch,
+            self.state.collabs.len(),
+            self.state.roots.len(),
+        );
+        if let Some((k, set)) = &self.protected {
+            if *k == key {
+                return set.clone();
+            }
+        }
+        let mut set = std::collections::HashSet::new();
+        set.insert(self.me);
+        for c in self.state.collabs.values() {
+            if c.members.contains(&self.me) {
+                set.extend(c.members.iter().copied());
+            }
+        }
+        for (peer, _) in self.state.roots.keys() {
+            set.insert(*peer);
+        }
+        for (issuer, subject, _) in self.state.edges.keys() {
+            set.insert(*issuer);
+            set.insert(*subject);
+        }
+        let set = std::sync::Arc::new(set);
+        self.protected = Some((key, set.clone()));
+        set
     }
 }
 

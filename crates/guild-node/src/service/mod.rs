@@ -54,7 +54,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::Value;
 use state::State;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// Kinds that spread publicly (gossip and sync). Offers, messages and collaboration logs travel
 /// only directly between the people concerned.
@@ -121,6 +122,9 @@ pub struct PeerState {
     pub since: guild_core::UnixTime,
 }
 
+/// What the protected-members cache was computed at: (trust epoch, collaborations, roots).
+type ProtectedKey = (u64, usize, usize);
+
 /// Counts for `status` and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -155,6 +159,9 @@ pub struct Service {
     index_epoch: u64,
     /// Bumped whenever the trust engine's edges change.
     trust_epoch: u64,
+    /// Members whose profiles are never evicted, and the (trust epoch, collaborations, roots)
+    /// they were computed at.
+    protected: Option<(ProtectedKey, Arc<HashSet<PublicKey>>)>,
     /// Connected peers.
     peers: BTreeMap<PublicKey, PeerState>,
     /// Outstanding requests, deliveries and syncs.
@@ -193,6 +200,7 @@ impl Service {
             clock: secs(now),
             index_epoch: 0,
             trust_epoch: 0,
+            protected: None,
             cfg,
             identity,
             store,

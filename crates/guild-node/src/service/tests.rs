@@ -848,3 +848,41 @@ fn a_failed_proof_fetch_is_tried_again_with_backoff() {
     );
     assert!(v.svc.state.counted.contains(&att.id()));
 }
+
+#[test]
+fn at_the_profile_cap_strangers_never_push_out_our_own_or_our_collaborators_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let me = identity(2);
+    let cfg = ServiceConfig {
+        max_profiles: 3,
+        ..ServiceConfig::default()
+    };
+    let mut a = Service::new(Identity::from_secret(me.secret_bytes()), store, cfg, 1, MS).unwrap();
+    // Our own profile, and a collaborator's (a collaboration with b).
+    a.set_profile(
+        CallId(1),
+        guild_core::control::ProfileDraft {
+            name: "me".into(),
+            ..Default::default()
+        },
+        MS,
+    );
+    let b = identity(3);
+    let n = a_need(&me, T0);
+    let o = sign(fixtures::offer(&b, &n, T0), &b);
+    let c = sign(fixtures::collaboration(&me, n, vec![o], T0), &me);
+    a.store_record(&AnyRecord::Collaboration(c), T0).unwrap();
+    let pb = sign(fixtures::profile(&b, "bo", &["kicad"], T0 - 3600), &b);
+    a.received_record(Some(b.public()), AnyRecord::Profile(pb), Via::Gossip, MS)
+        .unwrap();
+    // Eleven strangers, dated as far ahead as the clock skew allows.
+    for i in 0..11u8 {
+        let s = identity(100 + i);
+        let p = sign(fixtures::profile(&s, "fake", &["kicad"], T0 + 290), &s);
+        let _ = a.received_record(Some(s.public()), AnyRecord::Profile(p), Via::Gossip, MS);
+    }
+    assert!(a.knows(&me.public()), "our own profile stays");
+    assert!(a.knows(&b.public()), "a collaborator's profile stays");
+    assert_eq!(a.counts().profiles, 3, "the cap holds");
+}
