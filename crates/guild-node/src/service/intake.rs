@@ -14,6 +14,14 @@ use std::collections::HashMap;
 pub const ATTESTATIONS_PER_ISSUER_PER_MINUTE: u32 = 10;
 /// Sync requests a peer may make per minute.
 pub const SYNC_REQUESTS_PER_MINUTE: u32 = 120;
+/// Direct messages a sender with no trust path from us (and no shared collaboration) may have
+/// accepted per hour.
+pub const STRANGER_MESSAGES_PER_HOUR: u32 = 20;
+/// Direct messages a known member (collaborator, trust root, in our counted attestations) may
+/// have accepted per hour.
+pub const KNOWN_MESSAGES_PER_HOUR: u32 = 200;
+/// Offers one sender may make on one need.
+pub const MAX_OFFERS_PER_SENDER_PER_NEED: usize = 3;
 /// Invalid records a peer may send before its requests are refused for [`PENALTY_WINDOW_MS`].
 pub const MAX_STRIKES: u32 = 8;
 /// How long strikes are remembered, milliseconds.
@@ -31,6 +39,10 @@ pub struct Limits {
     pub sync: RateLimiter,
     /// Attestations per issuer.
     pub attestations: RateLimiter,
+    /// Direct messages per sender we have no trust path to.
+    pub stranger_messages: RateLimiter,
+    /// Direct messages per known sender.
+    pub known_messages: RateLimiter,
     /// Invalid inputs per peer, since when.
     strikes: HashMap<PublicKey, (u32, Millis)>,
 }
@@ -42,6 +54,8 @@ impl Limits {
             records: RateLimiter::new(records_per_minute),
             sync: RateLimiter::new(SYNC_REQUESTS_PER_MINUTE),
             attestations: RateLimiter::new(ATTESTATIONS_PER_ISSUER_PER_MINUTE),
+            stranger_messages: RateLimiter::with_window(STRANGER_MESSAGES_PER_HOUR, 3600),
+            known_messages: RateLimiter::with_window(KNOWN_MESSAGES_PER_HOUR, 3600),
             strikes: HashMap::new(),
         }
     }
@@ -461,15 +475,24 @@ pub const MAX_TRACKED_PEERS: usize = 4096;
 /// A token bucket per peer: `per_minute` records, refilled continuously, bursts up to the same.
 #[derive(Debug)]
 pub struct RateLimiter {
-    per_minute: f64,
+    /// Bucket size: the burst allowed.
+    cap: f64,
+    /// Seconds to refill a whole bucket.
+    window: f64,
     buckets: HashMap<Vec<u8>, (f64, f64)>,
 }
 
 impl RateLimiter {
     /// A limiter allowing `per_minute` records per peer.
     pub fn new(per_minute: u32) -> RateLimiter {
+        RateLimiter::with_window(per_minute, 60)
+    }
+
+    /// A limiter allowing `count` per `window_secs` per key, in a burst of up to `count`.
+    pub fn with_window(count: u32, window_secs: u32) -> RateLimiter {
         RateLimiter {
-            per_minute: f64::from(per_minute.max(1)),
+            cap: f64::from(count.max(1)),
+            window: f64::from(window_secs.max(1)),
             buckets: HashMap::new(),
         }
     }
@@ -480,9 +503,9 @@ impl RateLimiter {
         if self.buckets.len() >= MAX_TRACKED_PEERS && !self.buckets.contains_key(peer) {
             self.forget_idle(now_secs);
         }
-        let cap = self.per_minute;
+        let (cap, window) = (self.cap, self.window);
         let (tokens, last) = self.buckets.entry(peer.to_vec()).or_insert((cap, now_secs));
-        *tokens = (*tokens + (now_secs - *last).max(0.0) * cap / 60.0).min(cap);
+        *tokens = (*tokens + (now_secs - *last).max(0.0) * cap / window).min(cap);
         *last = now_secs;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -494,9 +517,9 @@ impl RateLimiter {
 
     fn forget_idle(&mut self, now_secs: f64) {
         // Full buckets carry no information; drop those first, then the oldest half.
-        let cap = self.per_minute;
+        let (cap, window) = (self.cap, self.window);
         self.buckets
-            .retain(|_, (t, last)| (*t + (now_secs - *last) * cap / 60.0) < cap);
+            .retain(|_, (t, last)| (*t + (now_secs - *last) * cap / window) < cap);
         if self.buckets.len() >= MAX_TRACKED_PEERS {
             let mut lasts: Vec<f64> = self.buckets.values().map(|(_, l)| *l).collect();
             lasts.sort_by(f64::total_cmp);

@@ -302,6 +302,21 @@ impl Service {
                 )))
             }
         }
+        let from_them = self
+            .state
+            .offers_by_need
+            .get(&offer.body.need)
+            .map_or(0, |ids| {
+                ids.iter()
+                    .filter(|id| self.state.offers.get(id).is_some_and(|o| o.from == from))
+                    .count()
+            });
+        if from_them >= super::intake::MAX_OFFERS_PER_SENDER_PER_NEED {
+            return Err(Refusal::rate_limited(format!(
+                "at most {} offers per member on one need",
+                super::intake::MAX_OFFERS_PER_SENDER_PER_NEED
+            )));
+        }
         let event = Event::OfferReceived {
             offer: offer.id(),
             need: offer.body.need,
@@ -442,6 +457,30 @@ impl Service {
             return Err(Refusal::not_here(
                 "this message is addressed to someone else",
             ));
+        }
+        // Budgets scale with trust: a stranger may leave a few messages an hour, a known member
+        // (collaborator, trust root, in our counted attestations) ten times as many.
+        let known = self.protected_members().contains(&from);
+        let t = now as f64;
+        let allowed = if known {
+            self.limits.known_messages.allow(&from.0, t)
+        } else {
+            self.limits.stranger_messages.allow(&from.0, t)
+        };
+        if !allowed {
+            return Err(Refusal::rate_limited(format!(
+                "over this sender's message budget ({} an hour{})",
+                if known {
+                    super::intake::KNOWN_MESSAGES_PER_HOUR
+                } else {
+                    super::intake::STRANGER_MESSAGES_PER_HOUR
+                },
+                if known {
+                    ""
+                } else {
+                    " for members with no trust path from the recipient"
+                }
+            )));
         }
         let event = Event::MessageReceived {
             message: m.id(),

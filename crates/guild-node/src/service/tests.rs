@@ -8,8 +8,8 @@ use guild_core::control::reputation::*;
 use guild_core::fixtures::{self, identity, sign, tag, T0};
 use guild_core::wire::{DirectRequest, DirectResponse, RefusalReason};
 use guild_core::{
-    Attestation, CollabEntry, Collaboration, EntryKind, Need, RecordId, Revocation, Signed,
-    UnixTime,
+    Attestation, CollabEntry, Collaboration, EntryKind, Message, Need, RecordId, Revocation,
+    Signed, UnixTime,
 };
 
 const MS: Millis = T0 * 1000;
@@ -885,4 +885,60 @@ fn at_the_profile_cap_strangers_never_push_out_our_own_or_our_collaborators_prof
     assert!(a.knows(&me.public()), "our own profile stays");
     assert!(a.knows(&b.public()), "a collaborator's profile stays");
     assert_eq!(a.counts().profiles, 3, "the cap holds");
+}
+
+#[test]
+fn a_strangers_messages_and_offers_are_budgeted_a_collaborators_are_not_starved() {
+    let mut a = harness(2);
+    let stranger = identity(5);
+    let msg = |from: &Identity, i: u64| {
+        AnyRecord::Message(sign(
+            Message {
+                version: guild_core::record::RECORD_VERSION,
+                issuer: from.public(),
+                to: identity(2).public(),
+                issued_at: T0,
+                expires_at: T0 + 86_400,
+                nonce: i,
+                text: format!("hello {i}"),
+            },
+            from,
+        ))
+    };
+    let mut accepted = 0;
+    for i in 0..25 {
+        match a.deliver(&stranger, msg(&stranger, i), MS) {
+            DirectResponse::Ack => accepted += 1,
+            DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::RateLimited),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(accepted, intake::STRANGER_MESSAGES_PER_HOUR);
+    // A collaborator gets the larger budget.
+    let b = identity(3);
+    let n = a_need(&a.me, T0);
+    let o = sign(fixtures::offer(&b, &n, T0), &b);
+    let c = sign(
+        fixtures::collaboration(&a.me, n.clone(), vec![o], T0),
+        &a.me,
+    );
+    a.svc
+        .store_record(&AnyRecord::Collaboration(c), T0)
+        .unwrap();
+    for i in 0..25 {
+        assert_eq!(a.deliver(&b, msg(&b, i), MS), DirectResponse::Ack);
+    }
+    // Offers: a few per member on one need.
+    a.svc.store_record(&AnyRecord::Need(n.clone()), T0).ok();
+    let mut ok = 0;
+    for i in 0..5u64 {
+        let mut body = fixtures::offer(&stranger, &n, T0);
+        body.text = format!("offer {i}");
+        match a.deliver(&stranger, AnyRecord::Offer(sign(body, &stranger)), MS) {
+            DirectResponse::Ack => ok += 1,
+            DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::RateLimited),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ok, intake::MAX_OFFERS_PER_SENDER_PER_NEED);
 }
