@@ -35,6 +35,12 @@ fn entry_view(e: &Signed<CollabEntry>) -> EntryView {
     }
 }
 
+/// Invitations a stranger may have waiting for an answer here at once.
+pub const MAX_PENDING_INVITES_STRANGER: usize = 1;
+/// Invitations a known member (collaborator, trust root, in our counted attestations) may have
+/// waiting at once.
+pub const MAX_PENDING_INVITES_KNOWN: usize = 16;
+
 fn invalid(m: impl Into<String>) -> Refusal {
     Refusal::new(RefusalReason::Malformed, m)
 }
@@ -396,6 +402,29 @@ impl Service {
             return Err(Refusal::unauthorised("the inviter is not a member"));
         }
         let cid = c.id();
+        // A stranger may have one invitation pending here at a time; known members more.
+        let limit = if self.protected_members().contains(&from) {
+            MAX_PENDING_INVITES_KNOWN
+        } else {
+            MAX_PENDING_INVITES_STRANGER
+        };
+        let me = self.me;
+        let pending = self.state.invites_from.get(&from).map_or(0, |set| {
+            set.iter()
+                .filter(|id| **id != cid)
+                .filter(|id| {
+                    self.state
+                        .collabs
+                        .get(id)
+                        .is_some_and(|c| c.invitation_for(&me).is_some())
+                })
+                .count()
+        });
+        if pending >= limit {
+            return Err(Refusal::rate_limited(format!(
+                "{from} already has {pending} invitation(s) waiting for an answer here"
+            )));
+        }
         let purpose = c.body.purpose.clone();
         if !self.state.meta.contains_key(&cid) {
             self.store_record(&AnyRecord::Collaboration(c), now)?;
@@ -412,6 +441,15 @@ impl Service {
                 tracing::debug!("an invitation's log entry was not stored: {err}");
             }
         }
+        let set = self.state.invites_from.entry(from).or_default();
+        set.insert(cid);
+        // Forget answered or vanished invitations, so the set stays as small as what waits.
+        let collabs = &self.state.collabs;
+        set.retain(|id| {
+            collabs
+                .get(id)
+                .is_some_and(|c| c.invitation_for(&me).is_some())
+        });
         self.emit(Event::CollabInvited {
             collab: cid,
             by: inv.signer,

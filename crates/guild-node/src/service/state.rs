@@ -214,6 +214,8 @@ pub(crate) struct State {
     /// This node's own trust roots: (member, skill or general) → (note, added at). Local and
     /// private; they act as the owner's own out-edges in the trust engine.
     pub roots: BTreeMap<(PublicKey, Option<SkillTag>), (String, UnixTime)>,
+    /// Collaborations whose invitation to us each inviter sent and we have not answered.
+    pub invites_from: HashMap<PublicKey, BTreeSet<RecordId>>,
     /// Sync keys of each public kind, in `(issued_at, id)` order (what sync reconciles).
     pub sync: HashMap<RecordKind, BTreeSet<SyncKey>>,
 }

@@ -942,3 +942,45 @@ fn a_strangers_messages_and_offers_are_budgeted_a_collaborators_are_not_starved(
     }
     assert_eq!(ok, intake::MAX_OFFERS_PER_SENDER_PER_NEED);
 }
+
+#[test]
+fn a_stranger_may_have_one_invitation_waiting() {
+    let mut v = harness(1);
+    let stranger = identity(5);
+    let helper = identity(6);
+    let invite = |v: &mut Harness, text: &str| {
+        let mut n = fixtures::need(&stranger, text, &["kicad"], T0);
+        n.text = text.into();
+        let n = sign(n, &stranger);
+        let o = sign(fixtures::offer(&helper, &n, T0), &helper);
+        let c = sign(
+            fixtures::collaboration(&stranger, n, vec![o], T0),
+            &stranger,
+        );
+        let inv = entry(
+            &stranger,
+            c.id(),
+            1,
+            1,
+            EntryKind::Invite {
+                member: identity(1).public(),
+            },
+            T0,
+        );
+        let req = DirectRequest::Invite {
+            collaboration: Box::new(AnyRecord::Collaboration(c)),
+            invite: Box::new(AnyRecord::CollabEntry(inv)),
+            log: vec![],
+        };
+        let bytes = guild_core::codec::encode(&req).unwrap();
+        v.svc.received_request(stranger.public(), &bytes, MS)
+    };
+    assert_eq!(invite(&mut v, "first"), DirectResponse::Ack);
+    match invite(&mut v, "second") {
+        DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::RateLimited),
+        other => panic!("{other:?}"),
+    }
+    let list = v.svc.collab_list();
+    assert_eq!(list.collabs.len(), 1, "one pending invitation");
+    assert!(!list.collabs[0].member, "kept apart until the owner joins");
+}
