@@ -14,6 +14,27 @@ use guild_core::{AnyRecord, RecordId};
 use guild_net::{NetConfig, NetEvent, Topic};
 use guild_node::service::index::Query;
 
+/// Waits until `node` holds attestation `id` with `status`.
+async fn until_status(
+    node: &guild_node::node::Node,
+    id: RecordId,
+    status: AttestationStatus,
+    what: &str,
+) {
+    poll_until_async(what, || {
+        let node = node.clone();
+        async move {
+            node.attestations(AttestationsParams::default())
+                .await
+                .unwrap()
+                .attestations
+                .iter()
+                .any(|x| x.id == id && x.status == status)
+        }
+    })
+    .await;
+}
+
 /// `asker` asks for `skill` and `helper`, once the need reached it, offers.
 async fn ask_and_offer(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -> Delivery {
     let nid = asker
@@ -146,17 +167,12 @@ async fn attestation_on_a_reaches_c_and_changes_trust_and_ranking() {
     )
     .await;
     let cn = c.node.clone();
-    poll_until_async("c counts it (proof fetched)", || {
-        let cn = cn.clone();
-        async move {
-            cn.attestations(AttestationsParams::default())
-                .await
-                .unwrap()
-                .attestations
-                .iter()
-                .any(|x| x.id == aid && x.status == AttestationStatus::Counted)
-        }
-    })
+    until_status(
+        &cn,
+        aid,
+        AttestationStatus::Counted,
+        "c counts it (proof fetched)",
+    )
     .await;
     let t = c
         .node
@@ -185,17 +201,12 @@ async fn attestation_on_a_reaches_c_and_changes_trust_and_ranking() {
         })
         .await
         .unwrap();
-    poll_until_async("c honours the revocation", || {
-        let cn = cn.clone();
-        async move {
-            cn.attestations(AttestationsParams::default())
-                .await
-                .unwrap()
-                .attestations
-                .iter()
-                .any(|x| x.id == aid && x.status == AttestationStatus::Revoked)
-        }
-    })
+    until_status(
+        &cn,
+        aid,
+        AttestationStatus::Revoked,
+        "c honours the revocation",
+    )
     .await;
     assert_eq!(trust(&c, &b).await, 0.0);
 }
@@ -542,17 +553,12 @@ async fn a_strangers_revocations_change_nothing_on_any_node() {
     let cid = collaborate(&mut a, &mut b, "kicad").await;
     let aid = a.node.vouch(vouch(&b, "kicad", 5, cid)).await.unwrap().id;
     let cn = c.node.clone();
-    poll_until_async("c counts a's attestation", || {
-        let cn = cn.clone();
-        async move {
-            cn.attestations(AttestationsParams::default())
-                .await
-                .unwrap()
-                .attestations
-                .iter()
-                .any(|x| x.id == aid && x.status == AttestationStatus::Counted)
-        }
-    })
+    until_status(
+        &cn,
+        aid,
+        AttestationStatus::Counted,
+        "c counts a's attestation",
+    )
     .await;
     let before = trust(&c, &b).await;
     assert!(before > 0.0);
@@ -680,17 +686,12 @@ async fn a_strangers_revocations_change_nothing_on_any_node() {
         })
         .await
         .unwrap();
-    poll_until_async("c honours a's revocation", || {
-        let cn = cn.clone();
-        async move {
-            cn.attestations(AttestationsParams::default())
-                .await
-                .unwrap()
-                .attestations
-                .iter()
-                .any(|x| x.id == aid && x.status == AttestationStatus::Revoked)
-        }
-    })
+    until_status(
+        &cn,
+        aid,
+        AttestationStatus::Revoked,
+        "c honours a's revocation",
+    )
     .await;
     assert_eq!(trust(&c, &b).await, 0.0);
     let _ = kc;

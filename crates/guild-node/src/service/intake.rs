@@ -14,6 +14,9 @@ use std::collections::HashMap;
 pub const ATTESTATIONS_PER_ISSUER_PER_MINUTE: u32 = 10;
 /// Sync requests a peer may make per minute.
 pub const SYNC_REQUESTS_PER_MINUTE: u32 = 120;
+/// Least time between two rebuilds of the set of members whose profiles are never evicted when
+/// only trust changed.
+pub const PROTECTED_REFRESH_SECS: u64 = 10;
 /// Direct messages a sender with no trust path from us (and no shared collaboration) may have
 /// accepted per hour.
 pub const STRANGER_MESSAGES_PER_HOUR: u32 = 20;
@@ -420,8 +423,14 @@ impl Service {
             self.state.collabs.len(),
             self.state.roots.len(),
         );
-        if let Some((k, set)) = &self.protected {
-            if *k == key {
+        if let Some((k, at, set)) = &self.protected {
+            // Trust changes with every counted attestation: follow it at most every few
+            // seconds, so a stream of attestations and messages costs no rebuild per message.
+            // New collaborations and roots count at once.
+            let fresh_enough = k.1 == key.1
+                && k.2 == key.2
+                && (k.0 == key.0 || self.clock < at + PROTECTED_REFRESH_SECS);
+            if fresh_enough {
                 return set.clone();
             }
         }
@@ -440,7 +449,7 @@ impl Service {
             set.insert(*subject);
         }
         let set = std::sync::Arc::new(set);
-        self.protected = Some((key, set.clone()));
+        self.protected = Some((key, self.clock, set.clone()));
         set
     }
 }

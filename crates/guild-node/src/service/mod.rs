@@ -161,7 +161,7 @@ pub struct Service {
     trust_epoch: u64,
     /// Members whose profiles are never evicted, and the (trust epoch, collaborations, roots)
     /// they were computed at.
-    protected: Option<(ProtectedKey, Arc<HashSet<PublicKey>>)>,
+    protected: Option<(ProtectedKey, guild_core::UnixTime, Arc<HashSet<PublicKey>>)>,
     /// Connected peers.
     peers: BTreeMap<PublicKey, PeerState>,
     /// Outstanding requests, deliveries and syncs.

@@ -121,6 +121,14 @@ impl Harness {
 }
 
 use super::intake::Intake;
+
+/// The reason of a refusal (panics on anything else: test code).
+fn refusal(r: DirectResponse) -> RefusalReason {
+    match r {
+        DirectResponse::Error { reason, .. } => reason,
+        other => panic!("not refused: {other:?}"),
+    }
+}
 use serde_json::Value;
 
 fn revocation(
@@ -567,10 +575,10 @@ fn entries_by_non_members_and_replays_are_refused() {
         b.deliver(&a, AnyRecord::CollabEntry(post.clone()), MS),
         DirectResponse::Ack
     );
-    match b.deliver(&a, AnyRecord::CollabEntry(post), MS) {
-        DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::Duplicate),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        refusal(b.deliver(&a, AnyRecord::CollabEntry(post), MS)),
+        RefusalReason::Duplicate
+    );
     let intrusion = entry(
         &outsider,
         c.id(),
@@ -581,10 +589,10 @@ fn entries_by_non_members_and_replays_are_refused() {
         },
         T0,
     );
-    match b.deliver(&outsider, AnyRecord::CollabEntry(intrusion), MS) {
-        DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::Unauthorised),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        refusal(b.deliver(&outsider, AnyRecord::CollabEntry(intrusion), MS)),
+        RefusalReason::Unauthorised
+    );
 }
 
 #[test]
@@ -909,8 +917,7 @@ fn a_strangers_messages_and_offers_are_budgeted_a_collaborators_are_not_starved(
     for i in 0..25 {
         match a.deliver(&stranger, msg(&stranger, i), MS) {
             DirectResponse::Ack => accepted += 1,
-            DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::RateLimited),
-            other => panic!("{other:?}"),
+            other => assert_eq!(refusal(other), RefusalReason::RateLimited),
         }
     }
     assert_eq!(accepted, intake::STRANGER_MESSAGES_PER_HOUR);
@@ -936,8 +943,7 @@ fn a_strangers_messages_and_offers_are_budgeted_a_collaborators_are_not_starved(
         body.text = format!("offer {i}");
         match a.deliver(&stranger, AnyRecord::Offer(sign(body, &stranger)), MS) {
             DirectResponse::Ack => ok += 1,
-            DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::RateLimited),
-            other => panic!("{other:?}"),
+            other => assert_eq!(refusal(other), RefusalReason::RateLimited),
         }
     }
     assert_eq!(ok, intake::MAX_OFFERS_PER_SENDER_PER_NEED);
@@ -976,10 +982,10 @@ fn a_stranger_may_have_one_invitation_waiting() {
         v.svc.received_request(stranger.public(), &bytes, MS)
     };
     assert_eq!(invite(&mut v, "first"), DirectResponse::Ack);
-    match invite(&mut v, "second") {
-        DirectResponse::Error { reason, .. } => assert_eq!(reason, RefusalReason::RateLimited),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        refusal(invite(&mut v, "second")),
+        RefusalReason::RateLimited
+    );
     let list = v.svc.collab_list();
     assert_eq!(list.collabs.len(), 1, "one pending invitation");
     assert!(!list.collabs[0].member, "kept apart until the owner joins");
