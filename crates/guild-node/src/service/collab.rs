@@ -323,13 +323,14 @@ impl Service {
                 e.id()
             )));
         }
-        if let Some(last) = c.max_seq.get(&e.signer) {
-            if e.body.seq <= *last {
-                return Err(invalid(format!(
-                    "replayed or out-of-order entry: sequence {} is not after {last} for this author",
-                    e.body.seq
-                )));
-            }
+        // Entries of one author may arrive in any order (each member's deliveries run side by
+        // side), but a sequence number is used once: another entry under a used number is a
+        // replay or a rewrite, and refused.
+        if c.seqs.contains(&(e.signer, e.body.seq)) {
+            return Err(invalid(format!(
+                "replayed or out-of-order entry: sequence {} was already used by this author",
+                e.body.seq
+            )));
         }
         if c.closed {
             return Err(Refusal::closed(format!("collaboration {id} is closed")));

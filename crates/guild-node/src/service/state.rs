@@ -74,8 +74,10 @@ pub(crate) struct CollabState {
     pub closed: bool,
     /// The log, in order.
     pub log: BTreeMap<EntryKey, RecordId>,
-    /// Highest sequence number per author.
+    /// Highest sequence number per author (the next one we write is one more).
     pub max_seq: HashMap<PublicKey, u64>,
+    /// Every (author, sequence) in the log: a number is used once.
+    pub seqs: std::collections::HashSet<(PublicKey, u64)>,
     /// Highest Lamport clock seen.
     pub max_clock: u64,
     /// Invitations: entry id → (order, inviter, invitee).
@@ -109,6 +111,7 @@ impl CollabState {
     pub fn add_entry(&mut self, e: &Signed<CollabEntry>) {
         let key = entry_key(e);
         self.log.insert(key, e.id());
+        self.seqs.insert((e.signer, e.body.seq));
         let s = self.max_seq.entry(e.signer).or_insert(0);
         *s = (*s).max(e.body.seq);
         self.max_clock = self.max_clock.max(e.body.clock);

@@ -122,6 +122,22 @@ impl Harness {
 
 use super::intake::Intake;
 
+/// Opens a store again after a service over it was dropped. sled's background threads release
+/// the file lock a moment after the drop, so a lock held by this very process is waited for
+/// (bounded); any other error fails the test.
+fn reopen(path: &std::path::Path) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(path) {
+            Ok(s) => return s,
+            Err(guild_store::StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            Err(e) => panic!("cannot reopen the store: {e}"),
+        }
+    }
+}
+
 /// The reason of a refusal (panics on anything else: test code).
 fn refusal(r: DirectResponse) -> RefusalReason {
     match r {
@@ -427,7 +443,7 @@ fn an_unauthorised_revocation_stored_by_an_older_version_is_dropped_at_start() {
             .unwrap();
         store.flush().unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = reopen(&path);
     let svc = Service::new(identity(1), store.clone(), ServiceConfig::default(), 1, MS).unwrap();
     assert!(!svc.state.revoked.contains_key(&n.id()));
     assert!(
@@ -525,7 +541,7 @@ fn two_attestations_with_one_sequence_are_an_equivocation_kept_across_restart() 
         assert_eq!(r.reason, RefusalReason::Unauthorised);
         v.store().flush().unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = reopen(&path);
     let v = Service::new(identity(1), store, ServiceConfig::default(), 1, MS).unwrap();
     assert!(v.equivocators().contains_key(&a.public()));
     assert_eq!(
@@ -802,14 +818,7 @@ fn trust_roots_survive_a_restart() {
         );
         v.store().flush().unwrap();
     }
-    let mut v = Service::new(
-        identity(1),
-        Store::open(&path).unwrap(),
-        ServiceConfig::default(),
-        1,
-        MS,
-    )
-    .unwrap();
+    let mut v = Service::new(identity(1), reopen(&path), ServiceConfig::default(), 1, MS).unwrap();
     let roots = v.trust_roots().roots;
     assert_eq!(roots.len(), 1);
     assert_eq!(roots[0].skill, Some(tag("kicad")));
@@ -989,4 +998,35 @@ fn a_stranger_may_have_one_invitation_waiting() {
     let list = v.svc.collab_list();
     assert_eq!(list.collabs.len(), 1, "one pending invitation");
     assert!(!list.collabs[0].member, "kept apart until the owner joins");
+}
+
+#[test]
+fn an_authors_entries_may_arrive_out_of_order_but_a_number_is_used_once() {
+    let mut b = harness(3);
+    let a = identity(2);
+    let n = a_need(&a, T0);
+    let o = sign(fixtures::offer(&b.me, &n, T0), &b.me);
+    let c = sign(fixtures::collaboration(&a, n, vec![o], T0), &a);
+    assert_eq!(
+        b.deliver(&a, AnyRecord::Collaboration(c.clone()), MS),
+        DirectResponse::Ack
+    );
+    let post = |seq: u64, text: &str| {
+        AnyRecord::CollabEntry(entry(
+            &a,
+            c.id(),
+            seq,
+            seq,
+            EntryKind::Post { text: text.into() },
+            T0,
+        ))
+    };
+    // Two concurrent posts: the second delivery overtakes the first.
+    assert_eq!(b.deliver(&a, post(2, "two"), MS), DirectResponse::Ack);
+    assert_eq!(b.deliver(&a, post(1, "one"), MS), DirectResponse::Ack);
+    assert_eq!(b.svc.collab_show(&c.id()).unwrap().entries.len(), 2);
+    assert_eq!(
+        refusal(b.deliver(&a, post(1, "rewritten"), MS)),
+        RefusalReason::Malformed
+    );
 }
