@@ -43,6 +43,21 @@ pub struct Stats {
     pub socket_requests: Counter,
     /// Network events dropped because the node fell behind.
     pub dropped_net_events: Counter,
+    /// Records refused because their signer's storage quota was full, by kind and tier.
+    pub quota_refused: Family<QuotaLabels, Counter>,
+    /// Strangers' records dropped to make room for newer strangers' records, by kind.
+    pub evicted: Family<RecordLabels, Counter>,
+    /// Peers disconnected and kept away for repeated invalid input.
+    pub penalised_peers: Counter,
+}
+
+/// Labels of quota refusals.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QuotaLabels {
+    /// Record kind.
+    pub kind: String,
+    /// The signer's tier: stranger, member, circle.
+    pub tier: String,
 }
 
 impl Stats {
@@ -80,6 +95,45 @@ impl Stats {
             "Network events dropped because the node fell behind",
             self.dropped_net_events.clone(),
         );
+        r.register(
+            "quota_refused",
+            "Records refused because their signer's storage quota was full",
+            self.quota_refused.clone(),
+        );
+        r.register(
+            "records_evicted",
+            "Strangers' records dropped to make room for newer ones",
+            self.evicted.clone(),
+        );
+        r.register(
+            "penalised_peers",
+            "Peers disconnected for repeated invalid input",
+            self.penalised_peers.clone(),
+        );
+    }
+
+    /// Counts a quota refusal.
+    pub fn refused_quota(
+        &self,
+        kind: guild_core::RecordKind,
+        tier: crate::service::admission::Tier,
+    ) {
+        self.quota_refused
+            .get_or_create(&QuotaLabels {
+                kind: crate::service::intake::kind_label(kind).into(),
+                tier: tier.label().into(),
+            })
+            .inc();
+    }
+
+    /// Counts a stranger's record evicted from its kind's pool.
+    pub fn evicted(&self, kind: guild_core::RecordKind) {
+        self.evicted
+            .get_or_create(&RecordLabels {
+                kind: crate::service::intake::kind_label(kind).into(),
+                via: "pool".into(),
+            })
+            .inc();
     }
 
     /// Counts a record received on a path.

@@ -232,6 +232,8 @@ pub struct Node {
     event_counts: BTreeMap<&'static str, u64>,
     provided: BTreeSet<Vec<u8>>,
     dials: u64,
+    /// Peers this node disconnected for repeated invalid input.
+    disconnected: BTreeSet<PublicKey>,
     next_call: u64,
     traffic: Traffic,
     raw_responses: Vec<(u64, RawResponse)>,
@@ -391,6 +393,7 @@ impl Sim {
             event_counts: BTreeMap::new(),
             provided: BTreeSet::new(),
             dials: 0,
+            disconnected: BTreeSet::new(),
             next_call: 0,
             traffic: Traffic::default(),
             raw_responses: Vec::new(),
@@ -513,6 +516,11 @@ impl Sim {
     /// Dials a node asked for.
     pub fn dials(&self, i: NodeId) -> u64 {
         self.nodes[i].dials
+    }
+
+    /// Peers node `i` disconnected for repeated invalid input.
+    pub fn penalised(&self, i: NodeId) -> &BTreeSet<PublicKey> {
+        &self.nodes[i].disconnected
     }
 
     /// What a node sent.
@@ -866,6 +874,10 @@ impl Sim {
                 self.nodes[i].provided.remove(&key);
             }
             Io::Dial { .. } => self.nodes[i].dials += 1,
+            Io::Disconnect { peer, .. } => {
+                self.nodes[i].disconnected.insert(peer);
+            }
+            Io::Standing { .. } => {}
         }
     }
 

@@ -460,6 +460,10 @@ impl Runtime {
             Io::StopProviding(key) => {
                 let _ = self.net.stop_providing(key).await;
             }
+            Io::Disconnect { peer, for_ms } => {
+                tracing::info!(peer = %short(&peer.to_peer_id()), for_ms, "penalised peer");
+            }
+            Io::Standing { .. } => {}
             Io::Dial { peer, addrs } => {
                 let net = self.net.clone();
                 let peer = peer.to_peer_id();

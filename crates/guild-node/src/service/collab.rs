@@ -35,12 +35,6 @@ fn entry_view(e: &Signed<CollabEntry>) -> EntryView {
     }
 }
 
-/// Invitations a stranger may have waiting for an answer here at once.
-pub const MAX_PENDING_INVITES_STRANGER: usize = 1;
-/// Invitations a known member (collaborator, trust root, in our counted attestations) may have
-/// waiting at once.
-pub const MAX_PENDING_INVITES_KNOWN: usize = 16;
-
 fn invalid(m: impl Into<String>) -> Refusal {
     Refusal::new(RefusalReason::Malformed, m)
 }
@@ -293,6 +287,18 @@ impl Service {
                 "an entry must be delivered by its author",
             ));
         }
+        let tier = self.tier_of(&from);
+        if !self
+            .admission
+            .entries
+            .allow(tier, &from.0, now.saturating_mul(1000))
+        {
+            return Err(Refusal::rate_limited(format!(
+                "over this author's entry budget ({} an hour for a {})",
+                super::admission::ENTRIES_PER_HOUR.of(tier),
+                tier.label()
+            )));
+        }
         let id = e.body.collaboration;
         let c = self
             .state
@@ -403,12 +409,8 @@ impl Service {
             return Err(Refusal::unauthorised("the inviter is not a member"));
         }
         let cid = c.id();
-        // A stranger may have one invitation pending here at a time; known members more.
-        let limit = if self.protected_members().contains(&from) {
-            MAX_PENDING_INVITES_KNOWN
-        } else {
-            MAX_PENDING_INVITES_STRANGER
-        };
+        // A stranger may have one invitation pending here at a time; members more.
+        let limit = super::admission::PENDING_INVITATIONS.of(self.tier_of(&from));
         let me = self.me;
         let pending = self.state.invites_from.get(&from).map_or(0, |set| {
             set.iter()

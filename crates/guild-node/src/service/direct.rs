@@ -3,15 +3,15 @@
 //! proof fetches, and catch-up sync sessions — each an [`Io::Request`] whose response comes back
 //! through [`Service::received_response`].
 
-use super::intake::limiter_time;
+use super::admission;
 use super::io::{secs, Millis, RequestFailure, RequestId, Via};
 use super::{sync, CallId, Io, Refusal, Service, PUBLIC_KINDS};
 use guild_core::codec;
 use guild_core::control::pull::{Delivery, EntryView};
 use guild_core::control::{CallError, Event};
 use guild_core::wire::{
-    DirectRequest, DirectResponse, Fingerprint, RefusalReason, SyncKey, MAX_FETCH_BYTES,
-    MAX_FETCH_IDS, MAX_REQUEST_BYTES, MAX_SYNC_RANGES,
+    DirectRequest, DirectResponse, Fingerprint, RangeReply, RefusalReason, SyncKey,
+    MAX_FETCH_BYTES, MAX_FETCH_IDS, MAX_REQUEST_BYTES, MAX_SYNC_RANGES,
 };
 use guild_core::{AnyRecord, PublicKey, RecordId, RecordKind};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -61,6 +61,8 @@ struct SyncSession {
     /// Index into [`PUBLIC_KINDS`].
     kind: usize,
     ranges: Vec<Fingerprint>,
+    /// The ranges of the request in flight, to check the replies against.
+    asked: Vec<Fingerprint>,
     fetch: Vec<RecordId>,
     rounds: usize,
     learned: usize,
@@ -353,6 +355,7 @@ impl Service {
             peer,
             kind: 0,
             ranges: vec![],
+            asked: vec![],
             fetch: vec![],
             rounds: 0,
             learned: 0,
@@ -386,6 +389,7 @@ impl Service {
         session.rounds += 1;
         let n = session.ranges.len().min(MAX_SYNC_RANGES);
         let batch: Vec<Fingerprint> = session.ranges.drain(..n).collect();
+        session.asked = batch.clone();
         let peer = session.peer;
         self.send(
             peer,
@@ -450,7 +454,9 @@ impl Service {
             Pending::SyncRound(mut session) => {
                 let kind = PUBLIC_KINDS[session.kind];
                 match result {
-                    Ok(DirectResponse::Sync(replies)) if replies.len() <= MAX_SYNC_RANGES => {
+                    Ok(DirectResponse::Sync(replies))
+                        if sync::check_replies(&session.asked, &replies).is_ok() =>
+                    {
                         let step = sync::next_step(self.state.sync_keys(kind), &replies);
                         session.fetch.extend(step.fetch);
                         // A hostile responder cannot make us fingerprint without bound.
@@ -458,6 +464,14 @@ impl Service {
                             .saturating_sub(session.ranges.len());
                         session.ranges.extend(step.ranges.into_iter().take(room));
                         self.sync_round(session, kind);
+                    }
+                    Ok(DirectResponse::Sync(replies)) => {
+                        let why = sync::check_replies(&session.asked, &replies)
+                            .err()
+                            .unwrap_or_default();
+                        tracing::debug!(peer = %session.peer, "sync stopped: bad reply: {why}");
+                        self.strike(session.peer, now);
+                        self.net.syncing.remove(&session.peer);
                     }
                     other => {
                         tracing::debug!(peer = %session.peer, "sync stopped: {other:?}");
@@ -488,6 +502,19 @@ impl Service {
         }
     }
 
+    /// Counts an invalid input against a peer; the strike that crosses the limit disconnects it
+    /// and keeps it away for the penalty window.
+    pub(crate) fn strike(&mut self, peer: PublicKey, now: Millis) {
+        if self.admission.strike(peer, now) {
+            tracing::info!(%peer, "disconnecting a peer after repeated invalid input");
+            self.stats.penalised_peers.inc();
+            self.outbox.push(Io::Disconnect {
+                peer,
+                for_ms: admission::PENALTY_WINDOW_MS,
+            });
+        }
+    }
+
     /// Answers an inbound direct request. Malformed or invalid input counts against the peer;
     /// a penalised peer is refused until its strikes age out.
     pub fn received_request(
@@ -497,7 +524,7 @@ impl Service {
         now: Millis,
     ) -> DirectResponse {
         self.clock = secs(now);
-        if self.limits.is_penalised(&from, now) {
+        if self.admission.is_penalised(&from, now) {
             return Refusal::new(
                 RefusalReason::Busy,
                 "refused: too many invalid requests from this peer; try again later",
@@ -507,7 +534,7 @@ impl Service {
         let req: DirectRequest = match codec::decode(data, MAX_REQUEST_BYTES) {
             Ok(r) => r,
             Err(e) => {
-                self.limits.strike(from, now);
+                self.strike(from, now);
                 return Refusal::new(RefusalReason::Malformed, format!("malformed request: {e}"))
                     .to_response();
             }
@@ -526,7 +553,7 @@ impl Service {
                         | RefusalReason::RateLimited
                         | RefusalReason::StoreFailure
                 ) {
-                    self.limits.strike(from, now);
+                    self.strike(from, now);
                 }
                 refusal.to_response()
             }
@@ -547,8 +574,13 @@ impl Service {
                     .map(|p| Box::new(AnyRecord::Profile(p))),
             )),
             DirectRequest::Sync { kind, ranges } => {
-                if !self.limits.sync.allow(&from.0, limiter_time(now)) {
-                    return Err(Refusal::rate_limited("too many sync requests; slow down"));
+                let tier = self.tier_of(&from);
+                if !self.admission.sync.allow(tier, &from.0, now) {
+                    return Err(Refusal::rate_limited(format!(
+                        "too many sync requests ({} a minute for a {}); slow down",
+                        admission::SYNC_REQUESTS_PER_MINUTE.of(tier),
+                        tier.label()
+                    )));
                 }
                 if ranges.len() > MAX_SYNC_RANGES {
                     return Err(Refusal::new(
@@ -559,10 +591,40 @@ impl Service {
                 if !PUBLIC_KINDS.contains(&kind) {
                     return Err(Refusal::not_here(format!("{kind} records are not synced")));
                 }
+                sync::check_request(&ranges)
+                    .map_err(|m| Refusal::new(RefusalReason::Malformed, m))?;
+                // Work is charged by the keys walked; a peer in debt waits for its refill.
+                if !self.admission.sync_keys.has_credit(tier, &from.0, now) {
+                    return Err(Refusal::rate_limited(format!(
+                        "this peer's sync work budget is spent ({} keys a minute for a {})",
+                        admission::SYNC_KEYS_PER_MINUTE.of(tier),
+                        tier.label()
+                    )));
+                }
+                let total = self
+                    .state
+                    .sync_total
+                    .get(&kind)
+                    .copied()
+                    .unwrap_or_default();
                 let items = self.state.sync_keys(kind);
-                Ok(DirectResponse::Sync(
-                    ranges.iter().map(|f| sync::reply(items, f)).collect(),
-                ))
+                let mut walked = 0usize;
+                let replies = ranges
+                    .iter()
+                    .map(|f| {
+                        let whole = f.lo == SyncKey::MIN && f.hi == SyncKey::MAX;
+                        if whole && f.count == total.count && f.xor == total.xor {
+                            return RangeReply::Equal;
+                        }
+                        let (r, n) = sync::reply_counted(items, f);
+                        walked += n;
+                        r
+                    })
+                    .collect();
+                self.admission
+                    .sync_keys
+                    .charge(tier, &from.0, walked as f64, now);
+                Ok(DirectResponse::Sync(replies))
             }
             DirectRequest::Fetch { ids } => {
                 if ids.len() > MAX_FETCH_IDS {
@@ -571,14 +633,23 @@ impl Service {
                         format!("at most {MAX_FETCH_IDS} ids per fetch"),
                     ));
                 }
+                // Each id is answered once, however often it is asked for.
                 let mut seen = HashSet::new();
+                let ids: Vec<RecordId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
+                let tier = self.tier_of(&from);
+                if !self.admission.fetch_ids.has_credit(tier, &from.0, now) {
+                    return Err(Refusal::rate_limited(format!(
+                        "this peer's fetch budget is spent ({} ids a minute for a {})",
+                        admission::FETCH_IDS_PER_MINUTE.of(tier),
+                        tier.label()
+                    )));
+                }
+                self.admission
+                    .fetch_ids
+                    .charge(tier, &from.0, ids.len() as f64, now);
                 let mut out = Vec::new();
                 let mut bytes = 0usize;
                 for id in ids {
-                    // Each id is answered once, however often it is asked for.
-                    if !seen.insert(id) {
-                        continue;
-                    }
                     let record = if let Some(who) = self.state.profile_ids.get(&id) {
                         self.store.get_profile(who)?.map(AnyRecord::Profile)
                     } else if self
@@ -612,6 +683,14 @@ impl Service {
                 r.map(|()| DirectResponse::Ack)
             }
             DirectRequest::Proof { collaboration } => {
+                let tier = self.tier_of(&from);
+                if !self.admission.proofs.allow(tier, &from.0, now) {
+                    return Err(Refusal::rate_limited(format!(
+                        "too many proof requests ({} a minute for a {})",
+                        admission::PROOFS_PER_MINUTE.of(tier),
+                        tier.label()
+                    )));
+                }
                 self.proof_for(&collaboration).map(DirectResponse::Records)
             }
             DirectRequest::Invite {

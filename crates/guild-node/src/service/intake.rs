@@ -1,6 +1,7 @@
-//! The one intake path for public records (gossip, sync, DHT): budgets, validation, storage,
-//! indexing and the events they raise; plus the per-peer token buckets and strikes behind it.
+//! The one intake path for public records (gossip, sync, DHT): budgets (see `admission`),
+//! validation, storage, indexing and the events they raise.
 
+use super::admission::record_size;
 use super::io::{secs, Millis, Topic, Verdict, Via};
 use super::state::{Meta, NeedInfo};
 use super::{Refusal, Service, PUBLIC_KINDS};
@@ -8,89 +9,6 @@ use guild_core::control::Event;
 use guild_core::wire::RefusalReason;
 use guild_core::{AnyRecord, Profile, PublicKey, RecordKind, Signed, UnixTime};
 use guild_store::ProfilePut;
-use std::collections::HashMap;
-
-/// Attestations one issuer may have accepted per minute (burst of the same size).
-pub const ATTESTATIONS_PER_ISSUER_PER_MINUTE: u32 = 10;
-/// Sync requests a peer may make per minute.
-pub const SYNC_REQUESTS_PER_MINUTE: u32 = 120;
-/// Least time between two rebuilds of the set of members whose profiles are never evicted when
-/// only trust changed.
-pub const PROTECTED_REFRESH_SECS: u64 = 10;
-/// Direct messages a sender with no trust path from us (and no shared collaboration) may have
-/// accepted per hour.
-pub const STRANGER_MESSAGES_PER_HOUR: u32 = 20;
-/// Direct messages a known member (collaborator, trust root, in our counted attestations) may
-/// have accepted per hour.
-pub const KNOWN_MESSAGES_PER_HOUR: u32 = 200;
-/// Offers one sender may make on one need.
-pub const MAX_OFFERS_PER_SENDER_PER_NEED: usize = 3;
-/// Invalid records a peer may send before its requests are refused for [`PENALTY_WINDOW_MS`].
-pub const MAX_STRIKES: u32 = 8;
-/// How long strikes are remembered, milliseconds.
-pub const PENALTY_WINDOW_MS: Millis = 600_000;
-/// Most peers with strikes remembered.
-const MAX_PENALISED_PEERS: usize = 4096;
-
-/// Budgets and penalties: per peer (records, sync requests, strikes) and per signer
-/// (attestations).
-#[derive(Debug)]
-pub struct Limits {
-    /// Records accepted per peer.
-    pub records: RateLimiter,
-    /// Sync requests per peer.
-    pub sync: RateLimiter,
-    /// Attestations per issuer.
-    pub attestations: RateLimiter,
-    /// Direct messages per sender we have no trust path to.
-    pub stranger_messages: RateLimiter,
-    /// Direct messages per known sender.
-    pub known_messages: RateLimiter,
-    /// Invalid inputs per peer, since when.
-    strikes: HashMap<PublicKey, (u32, Millis)>,
-}
-
-impl Limits {
-    /// Budgets with `records_per_minute` records per peer.
-    pub fn new(records_per_minute: u32) -> Limits {
-        Limits {
-            records: RateLimiter::new(records_per_minute),
-            sync: RateLimiter::new(SYNC_REQUESTS_PER_MINUTE),
-            attestations: RateLimiter::new(ATTESTATIONS_PER_ISSUER_PER_MINUTE),
-            stranger_messages: RateLimiter::with_window(STRANGER_MESSAGES_PER_HOUR, 3600),
-            known_messages: RateLimiter::with_window(KNOWN_MESSAGES_PER_HOUR, 3600),
-            strikes: HashMap::new(),
-        }
-    }
-
-    /// Counts an invalid input from `peer`.
-    pub fn strike(&mut self, peer: PublicKey, now: Millis) {
-        if self.strikes.len() >= MAX_PENALISED_PEERS && !self.strikes.contains_key(&peer) {
-            self.strikes
-                .retain(|_, (_, since)| now.saturating_sub(*since) < PENALTY_WINDOW_MS);
-            if self.strikes.len() >= MAX_PENALISED_PEERS {
-                return; // full of fresh offenders; this one is caught next time
-            }
-        }
-        let e = self.strikes.entry(peer).or_insert((0, now));
-        if now.saturating_sub(e.1) >= PENALTY_WINDOW_MS {
-            *e = (0, now);
-        }
-        e.0 += 1;
-    }
-
-    /// Whether `peer` sent too many invalid inputs lately.
-    pub fn is_penalised(&self, peer: &PublicKey, now: Millis) -> bool {
-        self.strikes.get(peer).is_some_and(|(n, since)| {
-            *n >= MAX_STRIKES && now.saturating_sub(*since) < PENALTY_WINDOW_MS
-        })
-    }
-}
-
-/// Seconds as the rate limiters count them.
-pub(crate) fn limiter_time(now: Millis) -> f64 {
-    now as f64 / 1000.0
-}
 
 impl Service {
     /// Decides on a gossip message: decode per topic, then the common intake.
@@ -167,7 +85,11 @@ impl Service {
         now: Millis,
     ) -> Result<Intake, Refusal> {
         if let Some(peer) = from {
-            if !self.limits.records.allow(&peer.0, limiter_time(now)) {
+            if !self
+                .admission
+                .records
+                .allow(&peer.0, super::admission::limiter_time(now))
+            {
                 return Err(Refusal::rate_limited("over this peer's record budget"));
             }
         }
@@ -188,26 +110,51 @@ impl Service {
         }
         record.validate(t)?;
         match record {
-            AnyRecord::Profile(p) => self.accept_profile(p, t).map(|()| Intake::Stored),
+            AnyRecord::Profile(p) => {
+                let tier = self.tier_of(&p.signer);
+                if p.signer != self.me && !self.admission.profiles.allow(tier, &p.signer.0, now) {
+                    return Err(Refusal::rate_limited(format!(
+                        "over this signer's profile budget ({} versions an hour for a {})",
+                        super::admission::PROFILES_PER_HOUR.of(tier),
+                        tier.label()
+                    )));
+                }
+                self.accept_profile(p, t).map(|()| Intake::Stored)
+            }
             AnyRecord::Revocation(r) => self.receive_revocation(r, from, t),
             AnyRecord::Attestation(a) => {
+                let tier = self.tier_of(&a.body.issuer);
                 if !self
-                    .limits
+                    .admission
                     .attestations
-                    .allow(&a.body.issuer.0, limiter_time(now))
+                    .allow(tier, &a.body.issuer.0, now)
                 {
-                    return Err(Refusal::rate_limited(
-                        "over this issuer's attestation budget",
-                    ));
+                    return Err(Refusal::rate_limited(format!(
+                        "over this issuer's attestation budget ({} a minute for a {})",
+                        super::admission::ATTESTATIONS_PER_MINUTE.of(tier),
+                        tier.label()
+                    )));
                 }
+                let size = record_size(&AnyRecord::Attestation(a.clone()));
+                self.admit_storage(a.signer, RecordKind::Attestation, size, t)?;
                 self.receive_attestation(a, from, now)
                     .map(|()| Intake::Stored)
             }
             AnyRecord::Need(n) => {
+                let tier = self.tier_of(&n.signer);
+                if n.signer != self.me && !self.admission.needs.allow(tier, &n.signer.0, now) {
+                    return Err(Refusal::rate_limited(format!(
+                        "over this signer's need budget ({} a day for a {})",
+                        super::admission::NEEDS_PER_DAY.of(tier),
+                        tier.label()
+                    )));
+                }
                 let record = AnyRecord::Need(n);
+                let size = record_size(&record);
+                self.admit_storage(record.signer(), RecordKind::Need, size, t)?;
                 self.store_record(&record, t)?;
                 if let AnyRecord::Need(n) = &record {
-                    self.need_arrived(n);
+                    self.need_arrived(n, tier, now);
                 }
                 Ok(Intake::Stored)
             }
@@ -240,6 +187,7 @@ impl Service {
     /// Adds a stored record to the indexes (start-up load and intake alike).
     pub(crate) fn index_record(&mut self, record: &AnyRecord) {
         let id = record.id();
+        self.account_record(record, None);
         self.state.add_meta(
             id,
             Meta {
@@ -275,10 +223,12 @@ impl Service {
     }
 
     /// Removes a record from the store and every index (expiry).
-    fn drop_record(&mut self, id: &guild_core::RecordId, now: UnixTime) {
+    pub(crate) fn drop_record(&mut self, id: &guild_core::RecordId, now: UnixTime) {
         let Some(meta) = self.state.remove_meta(id) else {
             return;
         };
+        self.admission
+            .unaccount(id, meta.signer, meta.kind, meta.issued_at);
         match meta.kind {
             RecordKind::Profile => {
                 // Only if this is still the member's current profile.
@@ -429,7 +379,7 @@ impl Service {
             // New collaborations and roots count at once.
             let fresh_enough = k.1 == key.1
                 && k.2 == key.2
-                && (k.0 == key.0 || self.clock < at + PROTECTED_REFRESH_SECS);
+                && (k.0 == key.0 || self.clock < at + super::admission::STANDING_REFRESH_SECS);
             if fresh_enough {
                 return set.clone();
             }
@@ -475,91 +425,5 @@ pub(crate) fn kind_label(kind: RecordKind) -> &'static str {
         RecordKind::Collaboration => "collaboration",
         RecordKind::CollabEntry => "collab_entry",
         RecordKind::Message => "message",
-    }
-}
-
-/// Most peers tracked by the rate limiter; beyond it the longest-idle are forgotten.
-pub const MAX_TRACKED_PEERS: usize = 4096;
-
-/// A token bucket per peer: `per_minute` records, refilled continuously, bursts up to the same.
-#[derive(Debug)]
-pub struct RateLimiter {
-    /// Bucket size: the burst allowed.
-    cap: f64,
-    /// Seconds to refill a whole bucket.
-    window: f64,
-    buckets: HashMap<Vec<u8>, (f64, f64)>,
-}
-
-impl RateLimiter {
-    /// A limiter allowing `per_minute` records per peer.
-    pub fn new(per_minute: u32) -> RateLimiter {
-        RateLimiter::with_window(per_minute, 60)
-    }
-
-    /// A limiter allowing `count` per `window_secs` per key, in a burst of up to `count`.
-    pub fn with_window(count: u32, window_secs: u32) -> RateLimiter {
-        RateLimiter {
-            cap: f64::from(count.max(1)),
-            window: f64::from(window_secs.max(1)),
-            buckets: HashMap::new(),
-        }
-    }
-
-    /// Takes one token for `peer` at time `now_secs` (fractional seconds, monotonic). Returns
-    /// false when the peer is over budget.
-    pub fn allow(&mut self, peer: &[u8], now_secs: f64) -> bool {
-        if self.buckets.len() >= MAX_TRACKED_PEERS && !self.buckets.contains_key(peer) {
-            self.forget_idle(now_secs);
-        }
-        let (cap, window) = (self.cap, self.window);
-        let (tokens, last) = self.buckets.entry(peer.to_vec()).or_insert((cap, now_secs));
-        *tokens = (*tokens + (now_secs - *last).max(0.0) * cap / window).min(cap);
-        *last = now_secs;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn forget_idle(&mut self, now_secs: f64) {
-        // Full buckets carry no information; drop those first, then the oldest half.
-        let (cap, window) = (self.cap, self.window);
-        self.buckets
-            .retain(|_, (t, last)| (*t + (now_secs - *last) * cap / window) < cap);
-        if self.buckets.len() >= MAX_TRACKED_PEERS {
-            let mut lasts: Vec<f64> = self.buckets.values().map(|(_, l)| *l).collect();
-            lasts.sort_by(f64::total_cmp);
-            let cut = lasts[lasts.len() / 2];
-            self.buckets.retain(|_, (_, l)| *l > cut);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn budget_refills_over_time() {
-        let mut r = RateLimiter::new(60);
-        for _ in 0..60 {
-            assert!(r.allow(b"p", 0.0));
-        }
-        assert!(!r.allow(b"p", 0.0), "burst exhausted");
-        assert!(r.allow(b"q", 0.0), "other peers unaffected");
-        assert!(r.allow(b"p", 1.0), "one token per second refills");
-        assert!(!r.allow(b"p", 1.0));
-    }
-
-    #[test]
-    fn tracked_peers_are_bounded() {
-        let mut r = RateLimiter::new(10);
-        for i in 0..(MAX_TRACKED_PEERS as u32 * 2) {
-            r.allow(&i.to_le_bytes(), f64::from(i));
-        }
-        assert!(r.buckets.len() <= MAX_TRACKED_PEERS);
     }
 }

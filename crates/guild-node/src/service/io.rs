@@ -126,6 +126,22 @@ pub enum Io {
     Provide(Vec<u8>),
     /// Stop announcing a DHT provider key.
     StopProviding(Vec<u8>),
+    /// Close every connection to a peer and refuse its new ones for a while (repeated invalid
+    /// input).
+    Disconnect {
+        /// Who.
+        peer: PublicKey,
+        /// For how long, milliseconds.
+        for_ms: Millis,
+    },
+    /// This node's standing for a connected peer changed: its normalised trust in `0..=1`
+    /// (0 for strangers) feeds gossipsub's application-specific peer score.
+    Standing {
+        /// Who.
+        peer: PublicKey,
+        /// Normalised trust.
+        trust: f64,
+    },
     /// Dial a remembered member at these addresses (at start).
     Dial {
         /// Who.

@@ -22,6 +22,7 @@
 //!                                       ▼ store (sled): the durable copy
 //! ```
 
+pub mod admission;
 mod authority;
 mod collab;
 mod direct;
@@ -149,8 +150,8 @@ pub struct Service {
     state: State,
     /// Personalised trust from the attestations that count.
     trust: TrustEngine<PublicKey>,
-    /// Budgets and penalties per peer and per signer.
-    limits: intake::Limits,
+    /// Budgets, quotas and penalties per peer and per signer, scaled by trust.
+    admission: admission::Admission,
     /// Revocations waiting for their targets.
     pending: authority::PendingRevocations,
     /// The time of the input being handled (Unix seconds).
@@ -195,7 +196,7 @@ impl Service {
         let me = identity.public();
         let mut s = Service {
             me,
-            limits: intake::Limits::new(cfg.records_per_peer_per_minute),
+            admission: admission::Admission::new(cfg.records_per_peer_per_minute),
             pending: authority::PendingRevocations::default(),
             clock: secs(now),
             index_epoch: 0,
@@ -458,6 +459,17 @@ impl Service {
             },
         );
         self.stats.peers.set(self.peers.len() as i64);
+        if let Some(until) = self.admission.banned.get(&peer).copied() {
+            if until > now {
+                self.outbox.push(Io::Disconnect {
+                    peer,
+                    for_ms: until - now,
+                });
+                return;
+            }
+            self.admission.banned.remove(&peer);
+        }
+        self.tell_standing(peer);
         self.emit(Event::PeerConnected {
             peer: peer.to_peer_id().to_string(),
             address: addr,
@@ -471,6 +483,7 @@ impl Service {
 
     /// A peer disconnected.
     pub fn disconnected(&mut self, peer: PublicKey, _now: Millis) {
+        self.admission.told_standing.remove(&peer);
         if self.peers.remove(&peer).is_some() {
             self.stats.peers.set(self.peers.len() as i64);
             self.emit(Event::PeerDisconnected {
@@ -493,6 +506,8 @@ impl Service {
     /// versions. Cheap when nothing is due.
     pub fn tick(&mut self, now: Millis) {
         self.clock = secs(now);
+        // Follows trust changes into the peers' gossip scores (cheap while nothing changed).
+        self.standing();
         self.own_tick(now);
         self.retry_due(now);
         if now >= self.next_republish {
@@ -626,6 +641,10 @@ impl Service {
             .unwrap_or_default();
         self.rebuild_counted(now);
         self.load_roots()?;
+        // Records were accounted while trust was still being built: whoever has standing now
+        // leaves the strangers' pools (one pass at start).
+        self.admission.standing = None;
+        self.reclassify_pools();
         self.stats.profiles.set(self.profiles.len() as i64);
         Ok(())
     }

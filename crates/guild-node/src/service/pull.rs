@@ -41,20 +41,37 @@ impl Service {
     }
 
     /// A need from a peer was stored: raise `need.matched` when it matches our skills.
-    pub(crate) fn need_arrived(&mut self, n: &Signed<Need>) {
+    pub(crate) fn need_arrived(
+        &mut self,
+        n: &Signed<Need>,
+        tier: super::admission::Tier,
+        now: super::io::Millis,
+    ) {
         if n.signer == self.me || self.state.revoked.contains_key(&n.id()) {
             return;
         }
         let matched = self.matched_tags(&n.body);
-        if !matched.is_empty() {
-            self.emit(Event::NeedMatched {
-                need: n.id(),
-                asker: n.signer,
-                text: n.body.text.clone(),
-                matched,
-                expires_at: n.body.expires_at,
-            });
+        if matched.is_empty() {
+            return;
         }
+        // Strangers' needs are stored and listed, but alert the owner sparingly: a few an hour
+        // for all strangers together.
+        if tier == super::admission::Tier::Stranger
+            && !self
+                .admission
+                .stranger_matched
+                .allow(b"strangers", super::admission::limiter_time(now))
+        {
+            tracing::debug!(need = %n.id(), "a stranger's matching need raised no alert (budget)");
+            return;
+        }
+        self.emit(Event::NeedMatched {
+            need: n.id(),
+            asker: n.signer,
+            text: n.body.text.clone(),
+            matched,
+            expires_at: n.body.expires_at,
+        });
     }
 
     pub(crate) fn need_status(
@@ -302,6 +319,8 @@ impl Service {
                 )))
             }
         }
+        let tier = self.tier_of(&from);
+        let per_need = super::admission::OFFERS_PER_NEED.of(tier);
         let from_them = self
             .state
             .offers_by_need
@@ -311,12 +330,14 @@ impl Service {
                     .filter(|id| self.state.offers.get(id).is_some_and(|o| o.from == from))
                     .count()
             });
-        if from_them >= super::intake::MAX_OFFERS_PER_SENDER_PER_NEED {
+        if from_them >= per_need {
             return Err(Refusal::rate_limited(format!(
-                "at most {} offers per member on one need",
-                super::intake::MAX_OFFERS_PER_SENDER_PER_NEED
+                "at most {per_need} offers per {} on one need",
+                tier.label()
             )));
         }
+        let size = super::admission::record_size(&AnyRecord::Offer(offer.clone()));
+        self.admit_storage(from, RecordKind::Offer, size, now)?;
         let event = Event::OfferReceived {
             offer: offer.id(),
             need: offer.body.need,
@@ -458,30 +479,22 @@ impl Service {
                 "this message is addressed to someone else",
             ));
         }
-        // Budgets scale with trust: a stranger may leave a few messages an hour, a known member
-        // (collaborator, trust root, in our counted attestations) ten times as many.
-        let known = self.protected_members().contains(&from);
-        let t = now as f64;
-        let allowed = if known {
-            self.limits.known_messages.allow(&from.0, t)
-        } else {
-            self.limits.stranger_messages.allow(&from.0, t)
-        };
-        if !allowed {
+        // Budgets scale with trust: a stranger may leave a few messages an hour, members and
+        // our circle ten and a hundred times as many (see `admission`).
+        let tier = self.tier_of(&from);
+        if !self
+            .admission
+            .messages
+            .allow(tier, &from.0, now.saturating_mul(1000))
+        {
             return Err(Refusal::rate_limited(format!(
-                "over this sender's message budget ({} an hour{})",
-                if known {
-                    super::intake::KNOWN_MESSAGES_PER_HOUR
-                } else {
-                    super::intake::STRANGER_MESSAGES_PER_HOUR
-                },
-                if known {
-                    ""
-                } else {
-                    " for members with no trust path from the recipient"
-                }
+                "over this sender's message budget ({} an hour for a {})",
+                super::admission::MESSAGES_PER_HOUR.of(tier),
+                tier.label()
             )));
         }
+        let size = super::admission::record_size(&AnyRecord::Message(m.clone()));
+        self.admit_storage(from, RecordKind::Message, size, now)?;
         let event = Event::MessageReceived {
             message: m.id(),
             from: m.signer,

@@ -221,17 +221,26 @@ pub(crate) struct State {
     pub invites_from: HashMap<PublicKey, BTreeSet<RecordId>>,
     /// Sync keys of each public kind, in `(issued_at, id)` order (what sync reconciles).
     pub sync: HashMap<RecordKind, BTreeSet<SyncKey>>,
+    /// Count and XOR of every sync key per kind, kept up to date, so a whole-range fingerprint
+    /// (every sync starts with one) costs nothing to answer when nothing differs.
+    pub sync_total: HashMap<RecordKind, SyncTotal>,
 }
 
 impl State {
     /// Remembers a stored record's envelope.
     pub fn add_meta(&mut self, id: RecordId, meta: Meta) {
+        if self.meta.contains_key(&id) {
+            // Re-indexing the same record: forget the old envelope first.
+            self.remove_meta(&id);
+        }
         self.by_expiry.insert((meta.expires_at, id));
-        if super::PUBLIC_KINDS.contains(&meta.kind) {
-            self.sync.entry(meta.kind).or_default().insert(SyncKey {
+        if super::PUBLIC_KINDS.contains(&meta.kind)
+            && self.sync.entry(meta.kind).or_default().insert(SyncKey {
                 time: meta.issued_at,
                 id,
-            });
+            })
+        {
+            self.sync_total.entry(meta.kind).or_default().toggle(&id);
         }
         self.meta.insert(id, meta);
     }
@@ -241,10 +250,14 @@ impl State {
         let m = self.meta.remove(id)?;
         self.by_expiry.remove(&(m.expires_at, *id));
         if let Some(set) = self.sync.get_mut(&m.kind) {
-            set.remove(&SyncKey {
+            if set.remove(&SyncKey {
                 time: m.issued_at,
                 id: *id,
-            });
+            }) {
+                if let Some(t) = self.sync_total.get_mut(&m.kind) {
+                    t.untoggle(id);
+                }
+            }
         }
         Some(m)
     }
@@ -257,5 +270,30 @@ impl State {
             .take(max)
             .map(|(_, id)| *id)
             .collect()
+    }
+}
+
+/// Count and XOR of a set of ids, updated one id at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SyncTotal {
+    pub count: u32,
+    pub xor: [u8; 32],
+}
+
+impl SyncTotal {
+    fn toggle(&mut self, id: &RecordId) {
+        self.count += 1;
+        self.flip(id);
+    }
+
+    fn untoggle(&mut self, id: &RecordId) {
+        self.count = self.count.saturating_sub(1);
+        self.flip(id);
+    }
+
+    fn flip(&mut self, id: &RecordId) {
+        for (x, b) in self.xor.iter_mut().zip(id.0.iter()) {
+            *x ^= b;
+        }
     }
 }

@@ -40,7 +40,81 @@ pub fn fingerprint(items: &BTreeSet<SyncKey>, lo: SyncKey, hi: SyncKey) -> Finge
 
 /// The responder's answer to one range fingerprint.
 pub fn reply(items: &BTreeSet<SyncKey>, theirs: &Fingerprint) -> RangeReply {
+    reply_counted(items, theirs).0
+}
+
+/// The responder's answer to one range fingerprint, and how many keys it walked.
+pub fn reply_counted(items: &BTreeSet<SyncKey>, theirs: &Fingerprint) -> (RangeReply, usize) {
     let slice = in_range(items, theirs.lo, theirs.hi);
+    let walked = slice.len();
+    (reply_to(slice, theirs), walked)
+}
+
+/// Checks that a request's ranges are each ordered, sorted and disjoint, so answering them walks
+/// each key at most once.
+pub fn check_request(ranges: &[Fingerprint]) -> Result<(), String> {
+    for (i, f) in ranges.iter().enumerate() {
+        if f.lo > f.hi {
+            return Err(format!("range {i} ends before it starts"));
+        }
+        if i > 0 {
+            let prev = &ranges[i - 1];
+            if prev.hi == SyncKey::MAX || prev.hi > f.lo {
+                return Err(format!("range {i} overlaps or precedes range {}", i - 1));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a responder's replies against the ranges we asked about: one reply per range, at
+/// most [`SYNC_LEAF_IDS`] ids in a leaf, at most [`SYNC_FANOUT`] contiguous sub-ranges covering
+/// exactly the range asked. A hostile responder cannot make us fingerprint more than we asked.
+pub fn check_replies(asked: &[Fingerprint], replies: &[RangeReply]) -> Result<(), String> {
+    if asked.len() != replies.len() {
+        return Err(format!(
+            "{} replies to {} ranges",
+            replies.len(),
+            asked.len()
+        ));
+    }
+    for (i, (a, r)) in asked.iter().zip(replies).enumerate() {
+        match r {
+            RangeReply::Equal => {}
+            RangeReply::Ids { lo, hi, ids } => {
+                if (*lo, *hi) != (a.lo, a.hi) {
+                    return Err(format!("reply {i} names another range"));
+                }
+                if ids.len() > SYNC_LEAF_IDS {
+                    return Err(format!(
+                        "reply {i} lists {} ids (at most {SYNC_LEAF_IDS})",
+                        ids.len()
+                    ));
+                }
+            }
+            RangeReply::Split(parts) => {
+                if parts.is_empty() || parts.len() > SYNC_FANOUT {
+                    return Err(format!(
+                        "reply {i} splits into {} parts (1 to {SYNC_FANOUT})",
+                        parts.len()
+                    ));
+                }
+                let contiguous = parts.windows(2).all(|w| w[0].hi == w[1].lo);
+                let ordered = parts.iter().all(|p| p.lo <= p.hi);
+                let first = parts.first().map(|p| p.lo);
+                let last = parts.last().map(|p| p.hi);
+                if !contiguous || !ordered || first != Some(a.lo) || last != Some(a.hi) {
+                    return Err(format!(
+                        "reply {i}'s parts do not cover exactly the range asked"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn reply_to(slice: Vec<SyncKey>, theirs: &Fingerprint) -> RangeReply {
     let ours = fingerprint_of(&slice, theirs.lo, theirs.hi);
     if ours.count == theirs.count && ours.xor == theirs.xor {
         return RangeReply::Equal;

@@ -1,0 +1,767 @@
+//! The admission policy: what one peer or one signer may make this node accept, store, compute
+//! or send, per inbound path — one table, in one place, scaled by this node's own trust.
+//!
+//! Every input is admitted against the sender's [`Tier`]:
+//!
+//! - a **stranger** (no trust path from us, no shared collaboration, not a trust root) gets a
+//!   small constant budget: a fresh key buys nothing;
+//! - a **member** — someone our personalised trust reaches (a positive score) — gets about ten
+//!   times as much;
+//! - our **circle** (us, our collaborators, our trust roots and the members we trust most, at
+//!   least half the top score) gets the most.
+//!
+//! Budgets are token buckets ([`RateLimiter`]) for rates, and [`Quota`]s of records and bytes
+//! stored per signer and kind. What all strangers together may have stored per kind is bounded
+//! too ([`STRANGER_POOL`]): past it the oldest stranger's record of that kind goes first; our own
+//! records, our collaborators' and members' are never evicted by a stranger's. The table is
+//! written out in `docs/protocol.md` ("Admission budgets").
+
+use super::io::Millis;
+use super::Service;
+use guild_core::{PublicKey, RecordId, RecordKind, UnixTime};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// How much this node trusts a signer, for budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    /// No trust path from us, no shared collaboration.
+    Stranger = 0,
+    /// Our personalised trust reaches them (positive score).
+    Member = 1,
+    /// Us, our collaborators, our trust roots and the members we trust most.
+    Circle = 2,
+}
+
+impl Tier {
+    /// Lower-case name, for messages and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tier::Stranger => "stranger",
+            Tier::Member => "member",
+            Tier::Circle => "circle",
+        }
+    }
+}
+
+/// One budget per tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiered<T> {
+    /// For strangers.
+    pub stranger: T,
+    /// For members our trust reaches.
+    pub member: T,
+    /// For our circle.
+    pub circle: T,
+}
+
+impl<T: Copy> Tiered<T> {
+    /// The budget of one tier.
+    pub const fn of(&self, tier: Tier) -> T {
+        match tier {
+            Tier::Stranger => self.stranger,
+            Tier::Member => self.member,
+            Tier::Circle => self.circle,
+        }
+    }
+}
+
+const fn tiered<T: Copy>(stranger: T, member: T, circle: T) -> Tiered<T> {
+    Tiered {
+        stranger,
+        member,
+        circle,
+    }
+}
+
+/// Records and bytes one signer may have stored here of one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Records.
+    pub count: u32,
+    /// Encoded bytes.
+    pub bytes: u64,
+}
+
+const fn quota(count: u32, kib: u64) -> Quota {
+    Quota {
+        count,
+        bytes: kib * 1024,
+    }
+}
+
+// ---- Rates (token buckets: the count per window, in a burst of up to the same) ----
+
+/// Direct messages per sender per hour.
+pub const MESSAGES_PER_HOUR: Tiered<u32> = tiered(20, 200, 2_000);
+/// Needs per signer per day (gossip and sync).
+pub const NEEDS_PER_DAY: Tiered<u32> = tiered(4, 48, 480);
+/// Profile versions per signer per hour (a daemon republishes twice a day; an owner editing
+/// their profile makes a few).
+pub const PROFILES_PER_HOUR: Tiered<u32> = tiered(6, 30, 120);
+/// Attestations per issuer per minute.
+pub const ATTESTATIONS_PER_MINUTE: Tiered<u32> = tiered(10, 60, 600);
+/// Collaboration log entries per author per hour (authors are members of a collaboration with
+/// us, so usually in our circle).
+pub const ENTRIES_PER_HOUR: Tiered<u32> = tiered(60, 600, 3_600);
+/// `need.matched` events raised per hour for needs by strangers, all strangers together (the
+/// needs are still stored and listed; only the alert is spared).
+pub const STRANGER_MATCHED_PER_HOUR: u32 = 6;
+/// Sync requests per peer per minute.
+pub const SYNC_REQUESTS_PER_MINUTE: Tiered<u32> = tiered(60, 120, 600);
+/// Keys a peer's sync requests may make us walk per minute (a request's ranges must be sorted
+/// and disjoint, so one request walks each key at most once).
+pub const SYNC_KEYS_PER_MINUTE: Tiered<u32> = tiered(200_000, 1_000_000, 10_000_000);
+/// Ids a peer may fetch per minute.
+pub const FETCH_IDS_PER_MINUTE: Tiered<u32> = tiered(4_096, 16_384, 131_072);
+/// `Proof` requests per peer per minute.
+pub const PROOFS_PER_MINUTE: Tiered<u32> = tiered(20, 120, 600);
+
+// ---- Counts held at once ----
+
+/// Offers one sender may make on one need.
+pub const OFFERS_PER_NEED: Tiered<usize> = tiered(3, 8, 32);
+/// Invitations one inviter may have waiting for our answer.
+pub const PENDING_INVITATIONS: Tiered<usize> = tiered(1, 16, 64);
+/// Days an invitation waits for our answer before it is swept.
+pub const INVITATION_DAYS: u64 = 30;
+
+// ---- Storage quotas per signer and kind ----
+
+/// Needs stored per signer.
+pub const NEED_QUOTA: Tiered<Quota> = tiered(quota(8, 64), quota(64, 512), quota(512, 4_096));
+/// Attestations stored per issuer.
+pub const ATTESTATION_QUOTA: Tiered<Quota> =
+    tiered(quota(64, 256), quota(1_024, 4_096), quota(8_192, 32_768));
+/// Offers stored per sender (to our needs).
+pub const OFFER_QUOTA: Tiered<Quota> = tiered(quota(16, 64), quota(128, 512), quota(1_024, 4_096));
+/// Messages stored per sender (to us).
+pub const MESSAGE_QUOTA: Tiered<Quota> =
+    tiered(quota(8, 16), quota(256, 1_024), quota(4_096, 16_384));
+
+/// The quota of one kind, or `None` for kinds bounded otherwise (profiles: one per signer and
+/// the profile cap; revocations: one per record of the same signer; collaborations and entries:
+/// members only, invitations and entry rates).
+pub fn quota_of(kind: RecordKind, tier: Tier) -> Option<Quota> {
+    match kind {
+        RecordKind::Need => Some(NEED_QUOTA.of(tier)),
+        RecordKind::Attestation => Some(ATTESTATION_QUOTA.of(tier)),
+        RecordKind::Offer => Some(OFFER_QUOTA.of(tier)),
+        RecordKind::Message => Some(MESSAGE_QUOTA.of(tier)),
+        _ => None,
+    }
+}
+
+/// What all strangers together may have stored of one kind; past it their oldest record of that
+/// kind is dropped to make room.
+pub fn stranger_pool(kind: RecordKind) -> Option<Quota> {
+    match kind {
+        RecordKind::Need => Some(quota(1_024, 4_096)),
+        RecordKind::Attestation => Some(quota(8_192, 16_384)),
+        RecordKind::Offer => Some(quota(512, 2_048)),
+        RecordKind::Message => Some(quota(512, 2_048)),
+        _ => None,
+    }
+}
+
+/// Invalid inputs a peer may send before its requests are refused and it is disconnected.
+pub const MAX_STRIKES: u32 = 8;
+/// How long strikes are remembered, and how long a penalised peer is kept away, milliseconds.
+pub const PENALTY_WINDOW_MS: Millis = 600_000;
+/// Most peers with strikes remembered.
+const MAX_PENALISED_PEERS: usize = 4096;
+/// Least time between two rebuilds of the standing sets when only trust changed, seconds.
+pub const STANDING_REFRESH_SECS: u64 = 10;
+/// Normalised trust (share of the top score) from which a member is in our circle.
+pub const CIRCLE_TRUST: f64 = 0.5;
+
+/// What one signer has stored of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Records.
+    pub count: u32,
+    /// Encoded bytes.
+    pub bytes: u64,
+}
+
+/// The records strangers stored of one kind, oldest first, and their bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    items: BTreeSet<(UnixTime, RecordId)>,
+    bytes: u64,
+}
+
+/// Who is in which tier, computed at most every [`STANDING_REFRESH_SECS`] when only trust
+/// changed (at once when collaborations or roots change).
+#[derive(Debug, Default)]
+pub(crate) struct Standing {
+    circle: HashSet<PublicKey>,
+    member: HashSet<PublicKey>,
+    /// Normalised trust of members, for the gossip score.
+    trust: HashMap<PublicKey, f64>,
+}
+
+impl Standing {
+    pub(crate) fn tier(&self, who: &PublicKey) -> Tier {
+        if self.circle.contains(who) {
+            Tier::Circle
+        } else if self.member.contains(who) {
+            Tier::Member
+        } else {
+            Tier::Stranger
+        }
+    }
+
+    /// Normalised trust in `0..=1` (0 for strangers).
+    pub(crate) fn trust(&self, who: &PublicKey) -> f64 {
+        self.trust.get(who).copied().unwrap_or(0.0)
+    }
+}
+
+/// The standing sets with the (trust epoch, collaborations, roots) and time they were built at.
+pub(crate) type StandingCache = ((u64, usize, usize), UnixTime, Arc<Standing>);
+
+/// A token-bucket limiter per tier.
+#[derive(Debug)]
+pub struct TieredLimiter {
+    by_tier: [RateLimiter; 3],
+}
+
+impl TieredLimiter {
+    /// `budget` per `window_secs` for each tier.
+    pub fn new(budget: Tiered<u32>, window_secs: u32) -> TieredLimiter {
+        TieredLimiter {
+            by_tier: [
+                RateLimiter::with_window(budget.stranger, window_secs),
+                RateLimiter::with_window(budget.member, window_secs),
+                RateLimiter::with_window(budget.circle, window_secs),
+            ],
+        }
+    }
+
+    /// Takes one token for `key` in `tier`'s bucket.
+    pub fn allow(&mut self, tier: Tier, key: &[u8], now: Millis) -> bool {
+        self.by_tier[tier as usize].take(key, 1.0, limiter_time(now))
+    }
+
+    /// Whether `key` has any credit left (work charged afterwards may overdraw it).
+    pub fn has_credit(&mut self, tier: Tier, key: &[u8], now: Millis) -> bool {
+        self.by_tier[tier as usize].credit(key, limiter_time(now)) > 0.0
+    }
+
+    /// Charges `n` units of work done for `key`, overdrawing if need be: the key waits until the
+    /// bucket refills.
+    pub fn charge(&mut self, tier: Tier, key: &[u8], n: f64, now: Millis) {
+        self.by_tier[tier as usize].overdraw(key, n, limiter_time(now));
+    }
+}
+
+/// Every budget and penalty the node keeps, and what each signer has stored.
+#[derive(Debug)]
+pub struct Admission {
+    /// Records accepted per forwarding peer (gossip and sync).
+    pub records: RateLimiter,
+    pub(crate) sync: TieredLimiter,
+    pub(crate) sync_keys: TieredLimiter,
+    pub(crate) fetch_ids: TieredLimiter,
+    pub(crate) proofs: TieredLimiter,
+    pub(crate) attestations: TieredLimiter,
+    pub(crate) needs: TieredLimiter,
+    pub(crate) profiles: TieredLimiter,
+    pub(crate) messages: TieredLimiter,
+    pub(crate) entries: TieredLimiter,
+    /// `need.matched` alerts for strangers' needs (one key: all strangers together).
+    pub(crate) stranger_matched: RateLimiter,
+    /// Invalid inputs per peer, since when.
+    strikes: HashMap<PublicKey, (u32, Millis)>,
+    /// Peers that crossed [`MAX_STRIKES`] and were told to go, until when.
+    pub(crate) banned: HashMap<PublicKey, Millis>,
+    /// Stored records and bytes per (signer, kind), every signer but us.
+    pub(crate) usage: HashMap<(PublicKey, RecordKind), Usage>,
+    /// Records that strangers stored, per kind (kinds with a [`stranger_pool`]).
+    pub(crate) pools: HashMap<RecordKind, Pool>,
+    /// Size and pool membership of each accounted record.
+    pub(crate) accounted: HashMap<RecordId, (u32, bool)>,
+    /// The standing sets, and the (trust epoch, collaborations, roots) and time they were built.
+    pub(crate) standing: Option<StandingCache>,
+    /// The trust last told to the network layer for each connected peer.
+    pub(crate) told_standing: HashMap<PublicKey, f64>,
+}
+
+impl Admission {
+    /// Budgets with `records_per_minute` records per forwarding peer.
+    pub fn new(records_per_minute: u32) -> Admission {
+        Admission {
+            records: RateLimiter::new(records_per_minute),
+            sync: TieredLimiter::new(SYNC_REQUESTS_PER_MINUTE, 60),
+            sync_keys: TieredLimiter::new(SYNC_KEYS_PER_MINUTE, 60),
+            fetch_ids: TieredLimiter::new(FETCH_IDS_PER_MINUTE, 60),
+            proofs: TieredLimiter::new(PROOFS_PER_MINUTE, 60),
+            attestations: TieredLimiter::new(ATTESTATIONS_PER_MINUTE, 60),
+            needs: TieredLimiter::new(NEEDS_PER_DAY, 86_400),
+            profiles: TieredLimiter::new(PROFILES_PER_HOUR, 3_600),
+            messages: TieredLimiter::new(MESSAGES_PER_HOUR, 3_600),
+            entries: TieredLimiter::new(ENTRIES_PER_HOUR, 3_600),
+            stranger_matched: RateLimiter::with_window(STRANGER_MATCHED_PER_HOUR, 3_600),
+            strikes: HashMap::new(),
+            banned: HashMap::new(),
+            usage: HashMap::new(),
+            pools: HashMap::new(),
+            accounted: HashMap::new(),
+            standing: None,
+            told_standing: HashMap::new(),
+        }
+    }
+
+    /// Counts an invalid input from `peer`. Returns true when this strike crossed the limit (the
+    /// peer is to be disconnected and kept away for [`PENALTY_WINDOW_MS`]).
+    pub fn strike(&mut self, peer: PublicKey, now: Millis) -> bool {
+        if self.strikes.len() >= MAX_PENALISED_PEERS && !self.strikes.contains_key(&peer) {
+            self.strikes
+                .retain(|_, (_, since)| now.saturating_sub(*since) < PENALTY_WINDOW_MS);
+            if self.strikes.len() >= MAX_PENALISED_PEERS {
+                return false; // full of fresh offenders; this one is caught next time
+            }
+        }
+        let e = self.strikes.entry(peer).or_insert((0, now));
+        if now.saturating_sub(e.1) >= PENALTY_WINDOW_MS {
+            *e = (0, now);
+        }
+        e.0 += 1;
+        let crossed = e.0 == MAX_STRIKES;
+        if crossed {
+            if self.banned.len() >= MAX_PENALISED_PEERS {
+                self.banned.retain(|_, until| *until > now);
+            }
+            if self.banned.len() < MAX_PENALISED_PEERS {
+                self.banned.insert(peer, now + PENALTY_WINDOW_MS);
+            }
+        }
+        crossed
+    }
+
+    /// Whether `peer` sent too many invalid inputs lately.
+    pub fn is_penalised(&self, peer: &PublicKey, now: Millis) -> bool {
+        self.strikes.get(peer).is_some_and(|(n, since)| {
+            *n >= MAX_STRIKES && now.saturating_sub(*since) < PENALTY_WINDOW_MS
+        })
+    }
+
+    /// What `signer` has stored of `kind`.
+    pub fn usage(&self, signer: &PublicKey, kind: RecordKind) -> Usage {
+        self.usage
+            .get(&(*signer, kind))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// What strangers have stored of `kind` (records, bytes).
+    pub fn pool_usage(&self, kind: RecordKind) -> Usage {
+        self.pools.get(&kind).map_or(Usage::default(), |p| Usage {
+            count: u32::try_from(p.items.len()).unwrap_or(u32::MAX),
+            bytes: p.bytes,
+        })
+    }
+
+    /// Accounts a stored record (at start-up and at intake).
+    pub(crate) fn account(
+        &mut self,
+        id: RecordId,
+        signer: PublicKey,
+        kind: RecordKind,
+        issued_at: UnixTime,
+        size: u32,
+        stranger: bool,
+    ) {
+        if self.accounted.contains_key(&id) {
+            return;
+        }
+        let u = self.usage.entry((signer, kind)).or_default();
+        u.count += 1;
+        u.bytes += u64::from(size);
+        let pooled = stranger && stranger_pool(kind).is_some();
+        if pooled {
+            let p = self.pools.entry(kind).or_default();
+            p.items.insert((issued_at, id));
+            p.bytes += u64::from(size);
+        }
+        self.accounted.insert(id, (size, pooled));
+    }
+
+    /// Forgets a record that left the store.
+    pub(crate) fn unaccount(
+        &mut self,
+        id: &RecordId,
+        signer: PublicKey,
+        kind: RecordKind,
+        issued_at: UnixTime,
+    ) {
+        let Some((size, pooled)) = self.accounted.remove(id) else {
+            return;
+        };
+        if let Some(u) = self.usage.get_mut(&(signer, kind)) {
+            u.count = u.count.saturating_sub(1);
+            u.bytes = u.bytes.saturating_sub(u64::from(size));
+            if u.count == 0 {
+                self.usage.remove(&(signer, kind));
+            }
+        }
+        if pooled {
+            if let Some(p) = self.pools.get_mut(&kind) {
+                if p.items.remove(&(issued_at, *id)) {
+                    p.bytes = p.bytes.saturating_sub(u64::from(size));
+                }
+            }
+        }
+    }
+
+    /// Takes a record out of the strangers' pool without dropping it (its signer is no longer
+    /// a stranger).
+    fn unpool(&mut self, kind: RecordKind, issued_at: UnixTime, id: &RecordId) {
+        if let Some((size, pooled)) = self.accounted.get_mut(id) {
+            if *pooled {
+                *pooled = false;
+                if let Some(p) = self.pools.get_mut(&kind) {
+                    p.items.remove(&(issued_at, *id));
+                    p.bytes = p.bytes.saturating_sub(u64::from(*size));
+                }
+            }
+        }
+    }
+}
+
+/// Seconds as the rate limiters count them.
+pub(crate) fn limiter_time(now: Millis) -> f64 {
+    now as f64 / 1000.0
+}
+
+/// A record's encoded size, as stored.
+pub(crate) fn record_size(record: &guild_core::AnyRecord) -> u32 {
+    record
+        .encode()
+        .map_or(u32::MAX, |b| u32::try_from(b.len()).unwrap_or(u32::MAX))
+}
+
+impl Service {
+    /// Who is in which tier (cached; see [`Standing`]).
+    pub(crate) fn standing(&mut self) -> Arc<Standing> {
+        let key = (
+            self.trust_epoch,
+            self.state.collabs.len(),
+            self.state.roots.len(),
+        );
+        if let Some((k, at, s)) = &self.admission.standing {
+            let fresh_enough = k.1 == key.1
+                && k.2 == key.2
+                && (k.0 == key.0 || self.clock < at + STANDING_REFRESH_SECS);
+            if fresh_enough {
+                return s.clone();
+            }
+        }
+        let mut s = Standing::default();
+        s.circle.insert(self.me);
+        for c in self.state.collabs.values() {
+            if c.members.contains(&self.me) {
+                s.circle.extend(c.members.iter().copied());
+            }
+        }
+        for (peer, _) in self.state.roots.keys() {
+            s.circle.insert(*peer);
+        }
+        let scores = self.trust.scores(self.me, None, self.clock);
+        let max = scores.values().fold(0.0f64, |m, v| m.max(*v));
+        if max > 0.0 {
+            for (who, score) in scores {
+                if score <= 0.0 || who == self.me {
+                    continue;
+                }
+                let t = score / max;
+                s.trust.insert(who, t);
+                if t >= CIRCLE_TRUST {
+                    s.circle.insert(who);
+                } else {
+                    s.member.insert(who);
+                }
+            }
+        }
+        for who in &s.circle {
+            s.trust.entry(*who).or_insert(1.0);
+        }
+        let s = Arc::new(s);
+        self.admission.standing = Some((key, self.clock, s.clone()));
+        let peers: Vec<PublicKey> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.tell_standing(peer);
+        }
+        s
+    }
+
+    /// Tells the network layer our trust in a connected peer if it changed (gossipsub's
+    /// application-specific score).
+    pub(crate) fn tell_standing(&mut self, peer: PublicKey) {
+        let trust = self
+            .admission
+            .standing
+            .as_ref()
+            .map_or(0.0, |(_, _, s)| s.trust(&peer));
+        let told = self.admission.told_standing.get(&peer).copied();
+        if told.is_none_or(|t| (t - trust).abs() > 1e-6) {
+            self.admission.told_standing.insert(peer, trust);
+            if told.is_some() || trust > 0.0 {
+                self.outbox.push(super::Io::Standing { peer, trust });
+            }
+        }
+    }
+
+    /// The tier of one signer or peer.
+    pub(crate) fn tier_of(&mut self, who: &PublicKey) -> Tier {
+        self.standing().tier(who)
+    }
+
+    /// Checks a signer's storage quota for one more record of `kind` of `size` bytes. Strangers
+    /// also share a pool per kind: when it is full, their oldest record of that kind is dropped
+    /// to make room (never anyone else's).
+    pub(crate) fn admit_storage(
+        &mut self,
+        signer: PublicKey,
+        kind: RecordKind,
+        size: u32,
+        now: UnixTime,
+    ) -> Result<Tier, super::Refusal> {
+        if signer == self.me {
+            return Ok(Tier::Circle);
+        }
+        let tier = self.tier_of(&signer);
+        let Some(q) = quota_of(kind, tier) else {
+            return Ok(tier);
+        };
+        let u = self.admission.usage(&signer, kind);
+        if u.count >= q.count || u.bytes + u64::from(size) > q.bytes {
+            self.stats.refused_quota(kind, tier);
+            return Err(super::Refusal::rate_limited(format!(
+                "this signer's {kind} quota here is full ({} records or {} KiB for a {}); older ones must expire first",
+                q.count,
+                q.bytes / 1024,
+                tier.label()
+            )));
+        }
+        if tier == Tier::Stranger {
+            self.make_room(kind, size, now);
+        }
+        Ok(tier)
+    }
+
+    /// Drops strangers' oldest records of `kind` until one of `size` more bytes fits the pool.
+    fn make_room(&mut self, kind: RecordKind, size: u32, now: UnixTime) {
+        let Some(cap) = stranger_pool(kind) else {
+            return;
+        };
+        let standing = self.standing();
+        loop {
+            let Some(pool) = self.admission.pools.get(&kind) else {
+                return;
+            };
+            let fits = (pool.items.len() as u64) < u64::from(cap.count)
+                && pool.bytes + u64::from(size) <= cap.bytes;
+            if fits {
+                return;
+            }
+            let Some((at, id)) = pool.items.first().copied() else {
+                return;
+            };
+            let signer = self.state.meta.get(&id).map(|m| m.signer);
+            match signer {
+                // Its signer has earned standing since: it leaves the pool, and stays.
+                Some(s) if standing.tier(&s) != Tier::Stranger => {
+                    self.admission.unpool(kind, at, &id);
+                }
+                Some(_) => {
+                    self.stats.evicted(kind);
+                    self.drop_record(&id, now);
+                    // drop_record unaccounts it; make sure it left the pool either way.
+                    self.admission.unpool(kind, at, &id);
+                }
+                None => self.admission.unpool(kind, at, &id),
+            }
+        }
+    }
+
+    /// Accounts a stored record against its signer's quota.
+    pub(crate) fn account_record(&mut self, record: &guild_core::AnyRecord, size: Option<u32>) {
+        let kind = record.kind();
+        if quota_of(kind, Tier::Stranger).is_none() || record.signer() == self.me {
+            return;
+        }
+        let size = size.unwrap_or_else(|| record_size(record));
+        let stranger = self.tier_of(&record.signer()) == Tier::Stranger;
+        self.admission.account(
+            record.id(),
+            record.signer(),
+            kind,
+            record.issued_at(),
+            size,
+            stranger,
+        );
+    }
+
+    /// Takes the records of signers who are no longer strangers out of the strangers' pools
+    /// (at start, once trust is built).
+    pub(crate) fn reclassify_pools(&mut self) {
+        let standing = self.standing();
+        let mut leave = Vec::new();
+        for (kind, pool) in &self.admission.pools {
+            for (at, id) in &pool.items {
+                let signer = self.state.meta.get(id).map(|m| m.signer);
+                if signer.is_some_and(|s| standing.tier(&s) != Tier::Stranger) {
+                    leave.push((*kind, *at, *id));
+                }
+            }
+        }
+        for (kind, at, id) in leave {
+            self.admission.unpool(kind, at, &id);
+        }
+    }
+}
+
+/// Most keys tracked by one rate limiter; beyond it the longest-idle are forgotten.
+pub const MAX_TRACKED_PEERS: usize = 4096;
+
+/// A token bucket per key: `count` per window, refilled continuously, bursts up to `count`.
+#[derive(Debug)]
+pub struct RateLimiter {
+    /// Bucket size: the burst allowed.
+    cap: f64,
+    /// Seconds to refill a whole bucket.
+    window: f64,
+    buckets: HashMap<Vec<u8>, (f64, f64)>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` per key.
+    pub fn new(per_minute: u32) -> RateLimiter {
+        RateLimiter::with_window(per_minute, 60)
+    }
+
+    /// A limiter allowing `count` per `window_secs` per key, in a burst of up to `count`.
+    pub fn with_window(count: u32, window_secs: u32) -> RateLimiter {
+        RateLimiter {
+            cap: f64::from(count.max(1)),
+            window: f64::from(window_secs.max(1)),
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Takes one token for `key` at time `now_secs` (fractional seconds, monotonic). Returns
+    /// false when the key is over budget.
+    pub fn allow(&mut self, key: &[u8], now_secs: f64) -> bool {
+        self.take(key, 1.0, now_secs)
+    }
+
+    /// Takes `n` tokens if the bucket holds them.
+    pub fn take(&mut self, key: &[u8], n: f64, now_secs: f64) -> bool {
+        let tokens = self.refill(key, now_secs);
+        if *tokens >= n {
+            *tokens -= n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The tokens `key` holds now (negative after an overdraw).
+    pub fn credit(&mut self, key: &[u8], now_secs: f64) -> f64 {
+        *self.refill(key, now_secs)
+    }
+
+    /// Takes `n` tokens even if that leaves the bucket negative.
+    pub fn overdraw(&mut self, key: &[u8], n: f64, now_secs: f64) {
+        let tokens = self.refill(key, now_secs);
+        *tokens -= n;
+    }
+
+    fn refill(&mut self, key: &[u8], now_secs: f64) -> &mut f64 {
+        if self.buckets.len() >= MAX_TRACKED_PEERS && !self.buckets.contains_key(key) {
+            self.forget_idle(now_secs);
+        }
+        let (cap, window) = (self.cap, self.window);
+        let (tokens, last) = self.buckets.entry(key.to_vec()).or_insert((cap, now_secs));
+        *tokens = (*tokens + (now_secs - *last).max(0.0) * cap / window).min(cap);
+        *last = now_secs;
+        tokens
+    }
+
+    fn forget_idle(&mut self, now_secs: f64) {
+        // Full buckets carry no information; drop those first, then the oldest half.
+        let (cap, window) = (self.cap, self.window);
+        self.buckets
+            .retain(|_, (t, last)| (*t + (now_secs - *last) * cap / window) < cap);
+        if self.buckets.len() >= MAX_TRACKED_PEERS {
+            let mut lasts: Vec<f64> = self.buckets.values().map(|(_, l)| *l).collect();
+            lasts.sort_by(f64::total_cmp);
+            let cut = lasts[lasts.len() / 2];
+            self.buckets.retain(|_, (_, l)| *l > cut);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_refills_over_time() {
+        let mut r = RateLimiter::new(60);
+        for _ in 0..60 {
+            assert!(r.allow(b"p", 0.0));
+        }
+        assert!(!r.allow(b"p", 0.0), "burst exhausted");
+        assert!(r.allow(b"q", 0.0), "other peers unaffected");
+        assert!(r.allow(b"p", 1.0), "one token per second refills");
+        assert!(!r.allow(b"p", 1.0));
+    }
+
+    #[test]
+    fn overdrawn_bucket_waits_for_its_refill() {
+        let mut r = RateLimiter::new(60);
+        r.overdraw(b"p", 120.0, 0.0);
+        assert!(r.credit(b"p", 0.0) < 0.0);
+        assert!(!r.allow(b"p", 30.0), "still in debt after 30 s");
+        assert!(r.allow(b"p", 61.0), "paid back after a minute and a bit");
+    }
+
+    #[test]
+    fn tracked_peers_are_bounded() {
+        let mut r = RateLimiter::new(10);
+        for i in 0..(MAX_TRACKED_PEERS as u32 * 2) {
+            r.allow(&i.to_le_bytes(), f64::from(i));
+        }
+        assert!(r.buckets.len() <= MAX_TRACKED_PEERS);
+    }
+
+    #[test]
+    fn tiers_grow_with_trust() {
+        for (name, t) in [
+            ("messages", MESSAGES_PER_HOUR),
+            ("needs", NEEDS_PER_DAY),
+            ("profiles", PROFILES_PER_HOUR),
+            ("attestations", ATTESTATIONS_PER_MINUTE),
+            ("sync", SYNC_REQUESTS_PER_MINUTE),
+            ("proofs", PROOFS_PER_MINUTE),
+        ] {
+            assert!(t.stranger < t.member && t.member < t.circle, "{name}");
+        }
+        for kind in [
+            RecordKind::Need,
+            RecordKind::Attestation,
+            RecordKind::Offer,
+            RecordKind::Message,
+        ] {
+            let q = |t| quota_of(kind, t).unwrap();
+            assert!(q(Tier::Stranger).bytes < q(Tier::Member).bytes);
+            assert!(q(Tier::Member).bytes < q(Tier::Circle).bytes);
+            let pool = stranger_pool(kind).unwrap();
+            assert!(pool.bytes >= q(Tier::Stranger).bytes * 8, "{kind:?}");
+        }
+    }
+}
