@@ -377,7 +377,7 @@ impl GuildStore {
             });
             !providers.is_empty()
         });
-        self.remote_records -= released.len();
+        self.remote_records = self.remote_records.saturating_sub(released.len());
         self.stats.expired += released.len() as u64;
         for provider in released {
             self.release(&provider);
@@ -461,7 +461,7 @@ impl RecordStore for GuildStore {
             let providers = e.get_mut();
             if let Some(i) = providers.iter().position(|p| p.provider == *provider) {
                 providers.swap_remove(i);
-                self.remote_records -= 1;
+                self.remote_records = self.remote_records.saturating_sub(1);
                 if providers.is_empty() {
                     e.remove();
                 }

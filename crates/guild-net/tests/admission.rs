@@ -176,6 +176,49 @@ async fn a_connection_flood_from_one_ip_is_cut_and_the_node_stays_reachable() {
 }
 
 #[tokio::test]
+async fn inbound_connections_cannot_take_the_capacity_of_our_own_dials() {
+    init_tracing();
+    bounded(async {
+        let mut target_config = config("in-out", &[]);
+        target_config.max_connections = 3;
+        target_config.max_incoming = 2;
+        let target = TestNode::start(target_config).await;
+        let mut inbound = Vec::new();
+        for _ in 0..2 {
+            let node = TestNode::start(config("in-out", &[])).await;
+            assert_eq!(node.client.dial(target.addr()).await.unwrap(), target.peer);
+            inbound.push(node);
+        }
+        // A third inbound peer is refused once its handshake is done (the limit applies to
+        // established connections) …
+        let third = TestNode::start(config("in-out", &[])).await;
+        let _ = third.client.dial(target.addr()).await;
+        let refused = async {
+            loop {
+                let peers = target.client.connected_peers().await.unwrap();
+                if peers.len() == 2 && peers.iter().all(|p| p.peer != third.peer) {
+                    let mine = third.client.connected_peers().await.unwrap();
+                    if mine.iter().all(|p| p.peer != target.peer) {
+                        return;
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(STEP, refused)
+            .await
+            .expect("the third inbound connection is closed");
+        // … while our own dial still has the room kept for it.
+        let outside = TestNode::start(config("in-out", &[])).await;
+        assert_eq!(
+            target.client.dial(outside.addr()).await.unwrap(),
+            outside.peer
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_banned_peer_is_disconnected_and_refused_until_the_ban_ends() {
     init_tracing();
     bounded(async {
@@ -184,8 +227,9 @@ async fn a_banned_peer_is_disconnected_and_refused_until_the_ban_ends() {
         a.wait_connected(b.peer).await;
 
         let ban = Duration::from_millis(800);
-        let banned_at = tokio::time::Instant::now();
         a.client.disconnect_peer(b.peer, ban).await.unwrap();
+        // The loop set the ban's end before answering, so it is over by then.
+        let ban_over = tokio::time::Instant::now() + ban;
         a.wait_disconnected(b.peer).await;
 
         // Our own dial to it is refused …
@@ -204,7 +248,7 @@ async fn a_banned_peer_is_disconnected_and_refused_until_the_ban_ends() {
             .all(|p| p.peer != b.peer));
 
         // The ban is a time span: wait it out (the expiry itself is what is tested).
-        tokio::time::sleep_until(banned_at + ban).await;
+        tokio::time::sleep_until(ban_over).await;
         assert_eq!(a.client.dial(b.addr()).await.unwrap(), b.peer);
         assert_eq!(
             a.client.admission_stats().await.unwrap().connections.banned,
