@@ -14,8 +14,7 @@ use libp2p::{
     },
     identify,
     identity::Keypair,
-    kad::{self, store::MemoryStore, store::MemoryStoreConfig},
-    mdns, metrics, noise, ping, relay,
+    kad, mdns, metrics, noise, ping, relay,
     request_response::{self, ProtocolSupport},
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
     tcp, yamux, StreamProtocol, Swarm, SwarmBuilder,
@@ -26,7 +25,9 @@ use sha2::{Digest, Sha256};
 use crate::{
     codec::DirectCodec,
     config::NetConfig,
+    dht_store::{DhtStoreConfig, GuildStore},
     error::NetError,
+    guard::Guard,
     scoring,
     topics::{self, Topic},
 };
@@ -48,12 +49,13 @@ pub const KAD_MAX_RECORDS: usize = 64;
 /// Largest value record stored for others, in bytes (see [`KAD_MAX_RECORDS`]).
 pub const KAD_MAX_VALUE_BYTES: usize = 1024;
 
-/// Distinct keys for which we store provider records (ours and others'). One key per skill
-/// tag in the community; 4096 keys × 20 providers is a few megabytes at most.
+/// Distinct keys for which we store others' provider records (one key per skill tag in the
+/// community). Our own keys are kept apart (`dht_store::MAX_OWN_PROVIDED_KEYS`) and never
+/// compete for this space; see [`crate::dht_store`] for every DHT budget.
 pub const KAD_MAX_PROVIDER_KEYS: usize = 4096;
 
-/// Providers kept per key: Kademlia's replication factor `k`. Further providers are ignored,
-/// which also blunts a flood of fake provider records.
+/// Providers kept per key: Kademlia's replication factor `k`. A further provider only takes the
+/// place of a stale one (see [`crate::dht_store`]), which blunts a flood of fake providers.
 pub const KAD_MAX_PROVIDERS_PER_KEY: usize = 20;
 
 /// Peers whose identify information is cached (for address lookups when dialling).
@@ -74,11 +76,14 @@ pub const RELAY_MAX_CIRCUIT_BYTES: u64 = 4 * 1024 * 1024;
 /// The network behaviour of a Guild node.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
-    /// First, so it can deny connections before other behaviours set up state for them.
+    /// First, so it can deny connections (per-IP limit, bans) before other behaviours set up
+    /// state for them.
+    pub(crate) guard: Guard,
+    /// Global, per-direction and per-peer connection limits.
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
-    pub(crate) kad: kad::Behaviour<MemoryStore>,
+    pub(crate) kad: kad::Behaviour<GuildStore>,
     pub(crate) gossipsub:
         gossipsub::Behaviour<gossipsub::IdentityTransform, WhitelistSubscriptionFilter>,
     pub(crate) direct: request_response::Behaviour<DirectCodec>,
@@ -145,9 +150,10 @@ pub(crate) fn build_swarm(
 
 /// Every behaviour but the relay client, which only the swarm builder can create.
 struct Parts {
+    guard: Guard,
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
-    kad: kad::Behaviour<MemoryStore>,
+    kad: kad::Behaviour<GuildStore>,
     gossipsub: gossipsub::Behaviour<gossipsub::IdentityTransform, WhitelistSubscriptionFilter>,
     direct: request_response::Behaviour<DirectCodec>,
     mdns: Option<mdns::tokio::Behaviour>,
@@ -164,6 +170,8 @@ impl Parts {
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_established(Some(config.max_connections))
+                .with_max_established_incoming(Some(config.max_incoming))
+                .with_max_established_outgoing(Some(config.max_outgoing))
                 .with_max_established_per_peer(Some(config.max_connections_per_peer))
                 .with_max_pending_incoming(Some(config.max_pending_incoming))
                 .with_max_pending_outgoing(Some(config.max_pending_outgoing)),
@@ -208,6 +216,7 @@ impl Parts {
         });
 
         Ok(Self {
+            guard: Guard::new(config.max_incoming_per_ip),
             limits,
             identify,
             kad: kademlia(peer_id, config)?,
@@ -224,6 +233,7 @@ impl Parts {
 
     fn finish(self, relay_client: Option<relay::client::Behaviour>) -> Behaviour {
         Behaviour {
+            guard: self.guard,
             limits: self.limits,
             identify: self.identify,
             ping: ping::Behaviour::default(),
@@ -249,7 +259,7 @@ fn protocol(name: String, which: &'static str) -> Result<StreamProtocol, NetErro
 fn kademlia(
     peer_id: libp2p::PeerId,
     config: &NetConfig,
-) -> Result<kad::Behaviour<MemoryStore>, NetError> {
+) -> Result<kad::Behaviour<GuildStore>, NetError> {
     let mut kad_config = kad::Config::new(protocol(
         topics::kad_protocol(&config.community),
         "kademlia",
@@ -260,13 +270,11 @@ fn kademlia(
         .set_provider_publication_interval(Some(config.provider_publication_interval))
         .set_max_packet_size(KAD_MAX_PACKET_SIZE)
         .set_periodic_bootstrap_interval(config.random_walk_interval);
-    let store = MemoryStore::with_config(
+    let store = GuildStore::new(
         peer_id,
-        MemoryStoreConfig {
-            max_records: KAD_MAX_RECORDS,
-            max_value_bytes: KAD_MAX_VALUE_BYTES,
-            max_provided_keys: KAD_MAX_PROVIDER_KEYS,
-            max_providers_per_key: KAD_MAX_PROVIDERS_PER_KEY,
+        DhtStoreConfig {
+            record_ttl: Some(config.provider_record_ttl),
+            ..DhtStoreConfig::default()
         },
     );
     let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);

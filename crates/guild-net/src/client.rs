@@ -4,7 +4,7 @@
 //! in rust-libp2p's `file-sharing` example. Cloning a [`Client`] is cheap; the event loop stops
 //! when every clone is dropped or on [`Client::shutdown`].
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use libp2p::{gossipsub::MessageId, Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::{DhtError, DialError, PublishError, RequestError, Stopped},
-    event::{PeerInfo, ResponseHandle, Verdict},
+    event::{AdmissionStats, PeerInfo, ResponseHandle, Verdict},
     topics::Topic,
 };
 
@@ -91,6 +91,23 @@ pub(crate) enum Command {
     MdnsDiscovered {
         peers: Vec<(PeerId, Multiaddr)>,
         reply: oneshot::Sender<()>,
+    },
+    SetPeerStanding {
+        peer: PeerId,
+        standing: f64,
+        reply: oneshot::Sender<()>,
+    },
+    DisconnectPeer {
+        peer: PeerId,
+        ban: Duration,
+        reply: oneshot::Sender<()>,
+    },
+    Unban {
+        peer: PeerId,
+        reply: oneshot::Sender<()>,
+    },
+    AdmissionStats {
+        reply: oneshot::Sender<AdmissionStats>,
     },
 }
 
@@ -288,6 +305,42 @@ impl Client {
     ) -> Result<(), Stopped> {
         self.call(|reply| Command::MdnsDiscovered { peers, reply })
             .await
+    }
+
+    /// Sets how much the node trusts `peer`, folded into its gossipsub score (P5, the
+    /// application-specific score). `standing` is clamped to `[-1, 1]` and weighted by
+    /// [`crate::scoring::APP_SPECIFIC_WEIGHT`]: a stranger is 0 (the default, no effect), a
+    /// fully trusted member 1 (+3: preferred in the mesh, and one bad record more is tolerated
+    /// before graylisting), a peer the node distrusts below 0. The standing is kept for
+    /// [`crate::MAX_PEER_STANDINGS`] peers (setting 0 forgets it) and re-applied whenever the
+    /// peer connects, since gossipsub only scores connected (or recently connected) peers.
+    pub async fn set_peer_standing(&self, peer: PeerId, standing: f64) -> Result<(), Stopped> {
+        self.call(|reply| Command::SetPeerStanding {
+            peer,
+            standing,
+            reply,
+        })
+        .await
+    }
+
+    /// Closes every connection to `peer` and refuses its new connections, inbound and outbound,
+    /// for `ban` (a later, longer ban extends it; a shorter one does not shorten it). Refused
+    /// connections fail with [`crate::PeerBanned`]. For repeat offenders: peers past their
+    /// budgets or graylisted by gossipsub.
+    pub async fn disconnect_peer(&self, peer: PeerId, ban: Duration) -> Result<(), Stopped> {
+        self.call(|reply| Command::DisconnectPeer { peer, ban, reply })
+            .await
+    }
+
+    /// Lifts a ban set by [`Client::disconnect_peer`] before it expires.
+    pub async fn unban_peer(&self, peer: PeerId) -> Result<(), Stopped> {
+        self.call(|reply| Command::Unban { peer, reply }).await
+    }
+
+    /// What the admission limits hold and refused so far: the DHT store's budgets
+    /// ([`crate::dht_store`]) and the connection guard's ([`crate::guard`]).
+    pub async fn admission_stats(&self) -> Result<AdmissionStats, Stopped> {
+        self.call(|reply| Command::AdmissionStats { reply }).await
     }
 
     /// Stops the event loop: connections close and every clone's later calls fail with

@@ -4,7 +4,7 @@
 //! and park their reply sender in one of the event loop's pending maps, to be resolved by the
 //! swarm event that ends the operation (see `swarm_events`).
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Instant};
 
 use libp2p::{
     gossipsub::{MessageAcceptance, MessageId},
@@ -23,8 +23,10 @@ use crate::{
     client::Command,
     config::peer_id_of,
     error::{DhtError, DialError, PublishError, RequestError},
+    event::AdmissionStats,
     event::{PeerInfo, Verdict},
-    event_loop::{EventLoop, PendingProviders},
+    event_loop::{EventLoop, PendingProviders, MAX_PEER_STANDINGS},
+    scoring,
     topics::Topic,
 };
 
@@ -170,7 +172,56 @@ impl EventLoop {
                 self.on_local_peers_discovered(peers);
                 let _ = reply.send(());
             }
+            Command::SetPeerStanding {
+                peer,
+                standing,
+                reply,
+            } => {
+                self.set_peer_standing(peer, standing);
+                let _ = reply.send(());
+            }
+            Command::DisconnectPeer { peer, ban, reply } => {
+                // A duration too long for the clock is a ban for as long as it can be.
+                let until = Instant::now()
+                    .checked_add(ban)
+                    .unwrap_or_else(|| Instant::now() + scoring::LONGEST_BAN);
+                self.swarm.behaviour_mut().guard.ban(peer, until);
+                let _ = self.swarm.disconnect_peer_id(peer);
+                let _ = reply.send(());
+            }
+            Command::Unban { peer, reply } => {
+                self.swarm.behaviour_mut().guard.unban(&peer);
+                let _ = reply.send(());
+            }
+            Command::AdmissionStats { reply } => {
+                let behaviour = self.swarm.behaviour_mut();
+                let stats = AdmissionStats {
+                    dht: behaviour.kad.store_mut().stats(),
+                    connections: behaviour.guard.stats(),
+                };
+                let _ = reply.send(stats);
+            }
         }
+    }
+
+    fn set_peer_standing(&mut self, peer: PeerId, standing: f64) {
+        let standing = if standing.is_nan() {
+            0.0
+        } else {
+            standing.clamp(-1.0, 1.0)
+        };
+        if standing == 0.0 {
+            self.standings.remove(&peer);
+        } else if self.standings.len() < MAX_PEER_STANDINGS || self.standings.contains_key(&peer) {
+            self.standings.insert(peer, standing);
+        } else {
+            tracing::debug!(%peer, "too many peer standings; not remembered");
+        }
+        // False when gossipsub has no record of the peer yet: applied when it connects.
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, standing);
     }
 
     pub(crate) fn dial(
@@ -206,7 +257,7 @@ impl EventLoop {
                 self.pending_dials.insert(connection, reply);
             }
             Err(e) => {
-                let _ = reply.send(Err(DialError::Failed(e.to_string())));
+                let _ = reply.send(Err(DialError::Failed(crate::error::with_causes(&e))));
             }
         }
     }
@@ -231,7 +282,7 @@ impl EventLoop {
                 self.peer_waiters.entry(peer).or_default().push(reply);
             }
             Err(e) => {
-                let _ = reply.send(Err(DialError::Failed(e.to_string())));
+                let _ = reply.send(Err(DialError::Failed(crate::error::with_causes(&e))));
             }
         }
     }

@@ -25,6 +25,24 @@ pub const MAX_COMMUNITY_LEN: usize = 64;
 /// connection flood exhaust the process.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
 
+/// Established inbound connections. Below [`DEFAULT_MAX_CONNECTIONS`] so that our own dials
+/// keep a quarter of the capacity (64) however many peers connect to us.
+pub const DEFAULT_MAX_INCOMING: u32 = 192;
+
+/// Established outbound connections: what our own dials (Kademlia lookups, the gossip mesh,
+/// direct requests) may use. Half the total, leaving inbound peers room as well.
+pub const DEFAULT_MAX_OUTGOING: u32 = 128;
+
+/// Inbound connections (in their handshake or established) from one IP address (IPv6: one
+/// /64). A household or a hackerspace behind one NAT runs a few daemons, which matches gossipsub's
+/// colocation threshold ([`crate::scoring::IP_COLOCATION_THRESHOLD`] = 10) with some slack; one
+/// host opening hundreds of connections is cut here, before its handshakes cost us anything.
+pub const DEFAULT_MAX_INCOMING_PER_IP: u32 = 16;
+
+/// [`NetConfig::local`]'s per-IP limit: every test node is on 127.0.0.1, so the limit is raised
+/// for multi-node tests; tests of the limit itself set their own.
+pub const LOCAL_MAX_INCOMING_PER_IP: u32 = 256;
+
 /// Established connections per peer. One is the norm; two allows a simultaneous dial and a
 /// relayed connection being upgraded by DCUtR to coexist for a moment.
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 2;
@@ -118,6 +136,15 @@ pub struct NetConfig {
     pub dcutr: bool,
     /// Maximum established connections in total.
     pub max_connections: u32,
+    /// Maximum established inbound connections (keep it below `max_connections` so that our
+    /// own dials always have room).
+    pub max_incoming: u32,
+    /// Maximum established outbound connections.
+    pub max_outgoing: u32,
+    /// Maximum inbound connections (pending or established) from one IP address (IPv6: one
+    /// /64 prefix). Past it connections are refused before the handshake
+    /// ([`crate::IpLimitExceeded`]). Relayed connections are not counted.
+    pub max_incoming_per_ip: u32,
     /// Maximum established connections to one peer.
     pub max_connections_per_peer: u32,
     /// Maximum incoming connections in their handshake.
@@ -168,6 +195,9 @@ impl Default for NetConfig {
             autonat: true,
             dcutr: true,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_incoming: DEFAULT_MAX_INCOMING,
+            max_outgoing: DEFAULT_MAX_OUTGOING,
+            max_incoming_per_ip: DEFAULT_MAX_INCOMING_PER_IP,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             max_pending_incoming: DEFAULT_MAX_PENDING_INCOMING,
             max_pending_outgoing: DEFAULT_MAX_PENDING_OUTGOING,
@@ -187,7 +217,8 @@ impl Default for NetConfig {
 impl NetConfig {
     /// A configuration for tests and benchmarks on one machine: TCP on `127.0.0.1` port 0,
     /// mDNS and AutoNAT off (both would probe real interfaces), Kademlia in server mode,
-    /// a 100 ms gossip heartbeat and no periodic random walk.
+    /// a 100 ms gossip heartbeat, no periodic random walk, and a per-IP limit of
+    /// [`LOCAL_MAX_INCOMING_PER_IP`] (every local node shares 127.0.0.1).
     pub fn local(community: &str) -> Self {
         Self {
             community: community.to_owned(),
@@ -198,6 +229,7 @@ impl NetConfig {
             autonat: false,
             heartbeat_interval: Duration::from_millis(100),
             random_walk_interval: None,
+            max_incoming_per_ip: LOCAL_MAX_INCOMING_PER_IP,
             ..Self::default()
         }
     }
@@ -217,6 +249,9 @@ impl NetConfig {
         let limits = [
             ("max_connections", self.max_connections),
             ("max_connections_per_peer", self.max_connections_per_peer),
+            ("max_incoming", self.max_incoming),
+            ("max_outgoing", self.max_outgoing),
+            ("max_incoming_per_ip", self.max_incoming_per_ip),
             ("max_pending_incoming", self.max_pending_incoming),
             ("max_pending_outgoing", self.max_pending_outgoing),
         ];

@@ -108,6 +108,22 @@ pub enum DialError {
     Failed(String),
 }
 
+/// An error with its chain of causes, `outer: inner: …` (libp2p's dial errors name only
+/// themselves, e.g. "Dial error", and keep the reason, e.g. a ban, as their source).
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Failure to publish a gossip message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {

@@ -2,7 +2,17 @@
 
 use libp2p::{gossipsub::MessageId, request_response::InboundRequestId, Multiaddr, PeerId};
 
-use crate::topics::Topic;
+use crate::{dht_store::DhtStoreStats, guard::GuardStats, topics::Topic};
+
+/// Counters of the network layer's admission limits
+/// ([`Client::admission_stats`](crate::Client::admission_stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmissionStats {
+    /// The DHT store: sizes, and provider records refused by each budget.
+    pub dht: DhtStoreStats,
+    /// Connections refused by the per-IP limit and the ban list.
+    pub connections: GuardStats,
+}
 
 /// Something that happened on the network.
 ///

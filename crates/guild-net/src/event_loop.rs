@@ -56,6 +56,11 @@ pub const MAX_ADDRS_PER_PEER: usize = 16;
 /// requester gave up. Short enough to restore relay reachability quickly, long enough to be free.
 pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(30);
 
+/// Peers whose standing ([`Client::set_peer_standing`](crate::Client::set_peer_standing)) is
+/// remembered to be re-applied when they connect. Past it, new non-zero standings are ignored
+/// (the node sets standings for the members it trusts, far fewer than this).
+pub const MAX_PEER_STANDINGS: usize = 4096;
+
 /// What we track about a connected peer.
 #[derive(Debug, Default)]
 pub(crate) struct PeerState {
@@ -99,6 +104,8 @@ pub(crate) struct EventLoop {
     pub(crate) pending_requests:
         HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, RequestError>>>,
     pub(crate) pending_responses: HashMap<InboundRequestId, ResponseChannel<Vec<u8>>>,
+    /// Standings set by the node, re-applied to gossipsub when the peer connects.
+    pub(crate) standings: HashMap<PeerId, f64>,
 }
 
 /// A `dial` through a relay, waiting for the connection to the relay.
@@ -145,6 +152,7 @@ impl EventLoop {
             pending_providers: HashMap::new(),
             pending_requests: HashMap::new(),
             pending_responses: HashMap::new(),
+            standings: HashMap::new(),
         }
     }
 

@@ -16,6 +16,9 @@
 //! topics); identify reports a peer's community and peers of another community are
 //! disconnected, so two communities never mix even on one LAN.
 //!
+//! Admission of strangers: [`guard`] (per-IP connection limits, bans), [`dht_store`] (DHT
+//! provider budgets), [`scoring`] (gossipsub scores, with the node's trust as P5).
+//!
 //! Files: [`config`] (knobs and limits), [`topics`] (names), `behaviour` (the composed
 //! libp2p behaviour and transports), `codec` (direct protocol framing), [`scoring`] (gossipsub
 //! peer scoring), `event_loop` + `commands` + `swarm_events` (the task), [`client`] (the handle),
@@ -24,8 +27,10 @@
 pub mod client;
 mod codec;
 pub mod config;
+pub mod dht_store;
 pub mod error;
 pub mod event;
+pub mod guard;
 pub mod scoring;
 pub mod topics;
 
@@ -47,11 +52,14 @@ pub use behaviour::{
 };
 pub use client::Client;
 pub use config::NetConfig;
+pub use dht_store::{DhtStoreStats, MAX_KEYS_PER_PROVIDER};
 pub use error::{ConfigError, DhtError, DialError, NetError, PublishError, RequestError, Stopped};
-pub use event::{NetEvent, PeerInfo, ResponseHandle, Verdict};
+pub use event::{AdmissionStats, NetEvent, PeerInfo, ResponseHandle, Verdict};
 pub use event_loop::{
-    HOUSEKEEPING_INTERVAL, MAX_ADDRS_PER_PEER, MAX_PENDING_INBOUND_REQUESTS, PROVIDERS_ENOUGH,
+    HOUSEKEEPING_INTERVAL, MAX_ADDRS_PER_PEER, MAX_PEER_STANDINGS, MAX_PENDING_INBOUND_REQUESTS,
+    PROVIDERS_ENOUGH,
 };
+pub use guard::{GuardStats, IpLimitExceeded, PeerBanned};
 pub use libp2p::{gossipsub::MessageId, identity, multiaddr, Multiaddr, PeerId};
 pub use topics::Topic;
 

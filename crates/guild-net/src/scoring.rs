@@ -38,6 +38,20 @@ pub const INVALID_MESSAGE_WEIGHT: f64 = -10.0;
 /// Time for the invalid-message count to decay to a tenth.
 pub const INVALID_MESSAGE_DECAY: Duration = Duration::from_secs(60 * 60);
 
+/// Weight of the application-specific score (P5), which carries the node's trust in a peer
+/// ([`Client::set_peer_standing`](crate::Client::set_peer_standing), a standing in `[-1, 1]`).
+/// A stranger stands at 0 and gets nothing; a fully trusted member gets +3, which:
+/// * reaches the opportunistic-graft threshold (3) on its own, so trusted members are the ones
+///   grafted into a weak mesh;
+/// * with full earned credit (+9) still does not cover two invalid records (-40): two bad
+///   records cost even a trusted member our gossip, and four get it graylisted (three for a
+///   stranger) — trust buys a little patience, not impunity.
+pub const APP_SPECIFIC_WEIGHT: f64 = 3.0;
+
+/// The longest ban [`Client::disconnect_peer`](crate::Client::disconnect_peer) sets when asked
+/// for a duration the clock cannot represent.
+pub const LONGEST_BAN: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 60 * 60);
+
 /// Peers sharing one IP address before the colocation penalty (P6) applies.
 pub const IP_COLOCATION_THRESHOLD: f64 = 10.0;
 
@@ -54,8 +68,8 @@ pub const GRAYLIST_THRESHOLD: f64 = -80.0;
 ///
 /// Global parameters:
 /// * `topic_score_cap` = [`TOPIC_SCORE_CAP`]: see the module docs.
-/// * `app_specific_weight` = 1: lets the node fold its own judgement (e.g. trust) into the
-///   score later; unused for now, so it contributes 0.
+/// * `app_specific_weight` = [`APP_SPECIFIC_WEIGHT`]: the node's trust in the peer, set with
+///   [`Client::set_peer_standing`](crate::Client::set_peer_standing) (0 for strangers).
 /// * `ip_colocation_factor_weight` = -1 with threshold [`IP_COLOCATION_THRESHOLD`] and loopback
 ///   whitelisted: 14 peers behind one address cost -16 each (below the gossip threshold),
 ///   19 cost -81 (graylisted); a Sybil swarm on one host does not get far.
@@ -67,7 +81,7 @@ pub const GRAYLIST_THRESHOLD: f64 = -80.0;
 pub fn peer_score_params(topics: impl IntoIterator<Item = TopicHash>) -> PeerScoreParams {
     let mut params = PeerScoreParams {
         topic_score_cap: TOPIC_SCORE_CAP,
-        app_specific_weight: 1.0,
+        app_specific_weight: APP_SPECIFIC_WEIGHT,
         ip_colocation_factor_weight: -1.0,
         ip_colocation_factor_threshold: IP_COLOCATION_THRESHOLD,
         behaviour_penalty_weight: -10.0,
@@ -164,5 +178,21 @@ mod tests {
         assert!(max_credit + penalty(2.0) < GOSSIP_THRESHOLD);
         // and three get it graylisted.
         assert!(max_credit + penalty(3.0) < GRAYLIST_THRESHOLD);
+
+        // A fully trusted member (standing 1) with full credit:
+        let trusted = max_credit + APP_SPECIFIC_WEIGHT;
+        assert!(APP_SPECIFIC_WEIGHT >= peer_score_thresholds().opportunistic_graft_threshold);
+        assert!(
+            trusted + penalty(1.0) > GOSSIP_THRESHOLD,
+            "one bad record is forgiven"
+        );
+        assert!(
+            trusted + penalty(2.0) < GOSSIP_THRESHOLD,
+            "two cost it our gossip"
+        );
+        assert!(
+            trusted + penalty(4.0) < GRAYLIST_THRESHOLD,
+            "four graylist it"
+        );
     }
 }

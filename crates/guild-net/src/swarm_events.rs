@@ -57,6 +57,12 @@ impl EventLoop {
                     }
                 }
                 if num_established.get() == 1 {
+                    if let Some(standing) = self.standings.get(&peer_id) {
+                        self.swarm
+                            .behaviour_mut()
+                            .gossipsub
+                            .set_application_score(&peer_id, *standing);
+                    }
                     let _ = self.emit(NetEvent::PeerConnected {
                         peer: peer_id,
                         addr,
@@ -86,10 +92,10 @@ impl EventLoop {
             } => {
                 tracing::debug!(?peer_id, "dial failed: {error}");
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
-                    let _ = reply.send(Err(DialError::Failed(error.to_string())));
+                    let _ = reply.send(Err(DialError::Failed(crate::error::with_causes(&error))));
                 }
                 if let Some(peer) = peer_id.filter(|p| !self.swarm.is_connected(p)) {
-                    let failure = DialError::Failed(error.to_string());
+                    let failure = DialError::Failed(crate::error::with_causes(&error));
                     self.resolve_peer_waiters(&peer, Err(failure.clone()));
                     for (_, reply) in self.circuit_dials.remove(&peer).unwrap_or_default() {
                         let relay = DialError::Failed(format!("cannot reach the relay: {error}"));

@@ -72,6 +72,12 @@ pub struct NetworkSection {
     pub max_connections: u32,
     /// Connection limit per peer.
     pub max_connections_per_peer: u32,
+    /// Established inbound connections (below `max_connections`, so our own dials keep room).
+    pub max_incoming: u32,
+    /// Established outbound connections.
+    pub max_outgoing: u32,
+    /// Inbound connections from one IP address (IPv6: one /64), pending or established.
+    pub max_incoming_per_ip: u32,
     /// DHT random walk interval.
     pub random_walk_interval: Secs,
 }
@@ -94,6 +100,9 @@ impl Default for NetworkSection {
             dcutr: true,
             max_connections: 256,
             max_connections_per_peer: 2,
+            max_incoming: guild_net::config::DEFAULT_MAX_INCOMING,
+            max_outgoing: guild_net::config::DEFAULT_MAX_OUTGOING,
+            max_incoming_per_ip: guild_net::config::DEFAULT_MAX_INCOMING_PER_IP,
             random_walk_interval: Secs(300),
         }
     }
@@ -341,11 +350,18 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        if n.max_connections_per_peer == 0 {
-            return Err(invalid(
+        for (key, value) in [
+            (
                 "network.max_connections_per_peer",
-                "must be at least 1".into(),
-            ));
+                n.max_connections_per_peer,
+            ),
+            ("network.max_incoming", n.max_incoming),
+            ("network.max_outgoing", n.max_outgoing),
+            ("network.max_incoming_per_ip", n.max_incoming_per_ip),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
         }
         if n.random_walk_interval.0 < 10 {
             return Err(invalid(

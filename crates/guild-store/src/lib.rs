@@ -19,7 +19,10 @@ mod peers;
 mod records;
 
 pub use error::StoreError;
-pub use peers::{KnownPeer, KnownPeers};
+pub use peers::{
+    KnownPeer, KnownPeers, PeerRank, Standing, ESTABLISHED_SESSIONS, MAX_KNOWN_PEERS,
+    MAX_NEWCOMERS, SESSION_GAP,
+};
 pub use records::ProfilePut;
 
 use guild_core::codec;
@@ -48,6 +51,8 @@ pub struct Store {
     att_by_issuer: sled::Tree,
     att_by_subject: sled::Tree,
     peers: sled::Tree,
+    /// In-memory index of `peers` by segment and rank (see `peers`), built on first use.
+    peer_index: std::sync::Arc<std::sync::Mutex<Option<peers::PeerIndex>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -103,6 +108,7 @@ impl Store {
             att_by_issuer: tree("att_by_issuer")?,
             att_by_subject: tree("att_by_subject")?,
             peers: tree("peers")?,
+            peer_index: Default::default(),
             path: path.to_path_buf(),
             db,
         };

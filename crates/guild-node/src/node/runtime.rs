@@ -21,6 +21,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+// The DHT keeps at most `MAX_KEYS_PER_PROVIDER` keys per remote provider: a full profile's
+// skill and resource tags, which we announce, must fit in every other node's budget.
+const _: () = assert!(
+    guild_net::MAX_KEYS_PER_PROVIDER
+        >= guild_core::limits::MAX_SKILLS + guild_core::limits::MAX_RESOURCES
+);
+
 /// How long shutdown waits for the node's own tasks to end.
 const SHUTDOWN_TASKS_TIMEOUT: Duration = Duration::from_secs(5);
 
