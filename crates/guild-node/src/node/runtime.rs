@@ -468,9 +468,16 @@ impl Runtime {
                 let _ = self.net.stop_providing(key).await;
             }
             Io::Disconnect { peer, for_ms } => {
-                tracing::info!(peer = %short(&peer.to_peer_id()), for_ms, "penalised peer");
+                let peer = peer.to_peer_id();
+                tracing::info!(peer = %short(&peer), for_ms, "disconnecting a penalised peer");
+                let _ = self
+                    .net
+                    .disconnect_peer(peer, std::time::Duration::from_millis(for_ms))
+                    .await;
             }
-            Io::Standing { .. } => {}
+            Io::Standing { peer, trust } => {
+                let _ = self.net.set_peer_standing(peer.to_peer_id(), trust).await;
+            }
             Io::Dial { peer, addrs } => {
                 let net = self.net.clone();
                 let peer = peer.to_peer_id();

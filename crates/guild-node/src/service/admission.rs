@@ -604,6 +604,21 @@ impl Service {
         );
     }
 
+    /// What strangers have stored here of `kind` (records, bytes): at most [`stranger_pool`].
+    pub fn stranger_usage(&self, kind: RecordKind) -> Usage {
+        self.admission.pool_usage(kind)
+    }
+
+    /// What one signer has stored here of `kind`.
+    pub fn usage_of(&self, signer: &PublicKey, kind: RecordKind) -> Usage {
+        self.admission.usage(signer, kind)
+    }
+
+    /// Whether a peer is refused for repeated invalid input.
+    pub fn is_penalised(&self, peer: &PublicKey, now: Millis) -> bool {
+        self.admission.is_penalised(peer, now)
+    }
+
     /// Takes the records of signers who are no longer strangers out of the strangers' pools
     /// (at start, once trust is built).
     pub(crate) fn reclassify_pools(&mut self) {

@@ -525,6 +525,12 @@ impl Service {
     ) -> DirectResponse {
         self.clock = secs(now);
         if self.admission.is_penalised(&from, now) {
+            // It was told why eight times; now it goes, and is refused for the window.
+            self.outbox.push(Io::Disconnect {
+                peer: from,
+                for_ms: admission::PENALTY_WINDOW_MS,
+            });
+            self.stats.penalised_peers.inc();
             return Refusal::new(
                 RefusalReason::Busy,
                 "refused: too many invalid requests from this peer; try again later",
@@ -534,7 +540,7 @@ impl Service {
         let req: DirectRequest = match codec::decode(data, MAX_REQUEST_BYTES) {
             Ok(r) => r,
             Err(e) => {
-                self.strike(from, now);
+                self.admission.strike(from, now);
                 return Refusal::new(RefusalReason::Malformed, format!("malformed request: {e}"))
                     .to_response();
             }
@@ -553,7 +559,8 @@ impl Service {
                         | RefusalReason::RateLimited
                         | RefusalReason::StoreFailure
                 ) {
-                    self.strike(from, now);
+                    // Answered first; a request after the last strike disconnects it.
+                    self.admission.strike(from, now);
                 }
                 refusal.to_response()
             }

@@ -1,7 +1,7 @@
 //! The one intake path for public records (gossip, sync, DHT): budgets (see `admission`),
 //! validation, storage, indexing and the events they raise.
 
-use super::admission::record_size;
+use super::admission::{record_size, Tier};
 use super::io::{secs, Millis, Topic, Verdict, Via};
 use super::state::{Meta, NeedInfo};
 use super::{Refusal, Service, PUBLIC_KINDS};
@@ -84,15 +84,6 @@ impl Service {
         record: AnyRecord,
         now: Millis,
     ) -> Result<Intake, Refusal> {
-        if let Some(peer) = from {
-            if !self
-                .admission
-                .records
-                .allow(&peer.0, super::admission::limiter_time(now))
-            {
-                return Err(Refusal::rate_limited("over this peer's record budget"));
-            }
-        }
         if !PUBLIC_KINDS.contains(&record.kind()) {
             return Err(Refusal::not_here(format!(
                 "{} records do not travel by gossip or sync",
@@ -108,7 +99,31 @@ impl Service {
                 record.kind()
             )));
         }
-        record.validate(t)?;
+        // A forwarding peer's budget covers what strangers signed: records of members we trust
+        // are bounded by their signers' own budgets, so a flood of strangers' records relayed
+        // by honest peers never crowds out a member's need. Forging a member's signature to
+        // pass costs a failed check below, charged to the forwarder.
+        let signed_by_stranger = self.tier_of(&record.signer()) == Tier::Stranger;
+        if let Some(peer) = from {
+            if signed_by_stranger
+                && !self
+                    .admission
+                    .records
+                    .allow(&peer.0, super::admission::limiter_time(now))
+            {
+                return Err(Refusal::rate_limited(
+                    "over this peer's budget for strangers' records",
+                ));
+            }
+        }
+        if let Err(e) = record.validate(t) {
+            if let (Some(peer), false) = (from, signed_by_stranger) {
+                self.admission
+                    .records
+                    .allow(&peer.0, super::admission::limiter_time(now));
+            }
+            return Err(e.into());
+        }
         match record {
             AnyRecord::Profile(p) => {
                 let tier = self.tier_of(&p.signer);

@@ -492,11 +492,21 @@ impl Service {
         }
     }
 
-    /// A peer told us where it listens (identify): remembered for redialling after a restart.
+    /// A peer told us where it listens (identify): remembered for redialling after a restart,
+    /// ranked by our standing with it so a flood of new peers cannot push out those we know.
     pub fn identified(&mut self, peer: PublicKey, addrs: Vec<String>, now: Millis) {
-        if let Err(e) = self
-            .store
-            .remember_peer(&peer.to_peer_id().to_bytes(), &addrs, secs(now))
+        self.clock = secs(now);
+        let standing = match self.tier_of(&peer) {
+            admission::Tier::Circle => guild_store::Standing::Collaborator,
+            admission::Tier::Member => guild_store::Standing::Trusted,
+            admission::Tier::Stranger if self.profiles.get(&peer).is_some() => {
+                guild_store::Standing::Known
+            }
+            admission::Tier::Stranger => guild_store::Standing::Stranger,
+        };
+        if let Err(e) =
+            self.store
+                .remember_peer_as(&peer.to_peer_id().to_bytes(), &addrs, secs(now), standing)
         {
             tracing::warn!(%peer, "cannot remember peer addresses: {e}");
         }

@@ -1280,9 +1280,19 @@ fn repeated_invalid_requests_disconnect_the_peer_once() {
     let bad = identity(9);
     v.svc.connected(bad.public(), None, MS);
     let _ = v.svc.take_outbox();
-    for _ in 0..admission::MAX_STRIKES + 3 {
-        let _ = v.svc.received_request(bad.public(), b"\xff\xff\xff", MS);
+    // Each invalid request is answered with its reason...
+    for _ in 0..admission::MAX_STRIKES {
+        let r = v.svc.received_request(bad.public(), b"\xff\xff\xff", MS);
+        assert_eq!(refusal(r), RefusalReason::Malformed);
     }
+    assert!(!v
+        .svc
+        .take_outbox()
+        .iter()
+        .any(|io| matches!(io, Io::Disconnect { .. })));
+    // ...and the next request after the last strike disconnects the peer.
+    let r = v.svc.received_request(bad.public(), b"\xff\xff\xff", MS);
+    assert_eq!(refusal(r), RefusalReason::Busy);
     let disconnects: Vec<Io> = v
         .svc
         .take_outbox()
