@@ -1141,6 +1141,14 @@ impl Sim {
         id
     }
 
+    /// Sends raw bytes as a direct request from node `i` (junk that decodes as nothing).
+    pub fn inject_raw_request(&mut self, i: NodeId, to: PublicKey, bytes: Vec<u8>) -> u64 {
+        self.next_raw += 1;
+        let id = self.next_raw;
+        self.send_request(i, id, to, bytes);
+        id
+    }
+
     /// Responses to requests injected from node `i`, by request number.
     pub fn raw_responses(&self, i: NodeId) -> &[(u64, RawResponse)] {
         &self.nodes[i].raw_responses

@@ -42,6 +42,7 @@ pub use view::FindView;
 #[cfg(test)]
 mod tests;
 
+pub use authority::{MAX_PENDING_PER_SIGNER, MAX_PENDING_TOTAL};
 pub use direct::{DELIVERY_ATTEMPTS, FIRST_RETRY_DELAY_MS};
 pub use io::{secs, CallId, Io, Millis, RequestFailure, RequestId, Topic, Verdict, Via};
 pub use refusal::Refusal;
