@@ -27,6 +27,11 @@ fn entry_kind(e: &EntryKind) -> (&'static str, Option<String>, Option<PublicKey>
     }
 }
 
+/// `meta` key of our private copy of a collaboration's purpose.
+fn purpose_key(collab: &RecordId) -> String {
+    format!("collab_purpose/{collab}")
+}
+
 fn entry_view(e: &Signed<CollabEntry>) -> EntryView {
     let (kind, text, member) = entry_kind(&e.body.entry);
     EntryView {
@@ -114,6 +119,35 @@ impl Service {
             .map(|n| n.body.text)
     }
 
+    /// Keeps a private copy of the need's text for a collaboration we take part in: needs expire
+    /// within 30 days, collaborations live two years. Only for our own collaborations (accepted,
+    /// offered on or joined), so what strangers send never grows it; forgotten with the record.
+    pub(crate) fn remember_purpose(&self, collab: &RecordId, need: &RecordId) {
+        let Some(text) = self.need_text(need) else {
+            return;
+        };
+        if let Err(e) = self.store.put_meta(&purpose_key(collab), &text) {
+            tracing::warn!("cannot keep the purpose of collaboration {collab}: {e}");
+        }
+    }
+
+    /// Forgets the private copy of a collaboration's purpose (the record expired).
+    pub(crate) fn forget_purpose(&self, collab: &RecordId) {
+        if let Err(e) = self.store.remove_meta(&purpose_key(collab)) {
+            tracing::warn!("cannot forget the purpose of collaboration {collab}: {e}");
+        }
+    }
+
+    /// A collaboration's purpose line: the need's text, from the need or our copy of it.
+    fn purpose_of(&self, collab: &RecordId, need: &RecordId) -> Option<String> {
+        self.need_text(need).or_else(|| {
+            self.store
+                .get_meta::<String>(&purpose_key(collab))
+                .ok()
+                .flatten()
+        })
+    }
+
     pub(crate) fn collab_view(&self, id: &RecordId, with_log: bool) -> Result<CollabView, Refusal> {
         let c = self.collab_state(id)?;
         let rec = self
@@ -122,7 +156,7 @@ impl Service {
             .ok_or_else(|| Refusal::unknown(format!("collaboration {id} is not stored")))?;
         Ok(CollabView {
             id: *id,
-            purpose: self.need_text(&rec.body.need),
+            purpose: self.purpose_of(id, &rec.body.need),
             need: rec.body.need,
             member: c.members.contains(&self.me),
             members: c.members.clone(),
@@ -311,7 +345,11 @@ impl Service {
         let invite = c
             .invitation_for(&self.me)
             .ok_or_else(|| Refusal::unknown(format!("no invitation to {id} for you is known")))?;
-        self.write_entry(None, id, EntryKind::Join { invite }, now)
+        let view = self.write_entry(None, id, EntryKind::Join { invite }, now)?;
+        if let Some(c) = self.store.get_typed::<Collaboration>(id)? {
+            self.remember_purpose(id, &c.body.need);
+        }
+        Ok(view)
     }
 
     /// A collaboration record delivered to us (we are a founding member).
@@ -351,7 +389,9 @@ impl Service {
             purpose: self.need_text(&c.body.need),
             members: c.body.members(),
         };
+        let (cid, need) = (c.id(), c.body.need);
         self.store_record(&AnyRecord::Collaboration(c), now)?;
+        self.remember_purpose(&cid, &need);
         self.emit(event);
         Ok(())
     }

@@ -398,6 +398,7 @@ impl Service {
         let id = collab.id();
         let record = AnyRecord::Collaboration(collab.clone());
         self.store_record(&record, now)?;
+        self.remember_purpose(&id, &collab.body.need);
         self.emit(Event::CollabOpened {
             collab: id,
             purpose: Some(need.body.text.clone()),

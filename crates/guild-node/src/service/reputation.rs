@@ -418,7 +418,9 @@ impl Service {
 
     /// Answers a `Proof` request: only for collaborations some held, non-revoked attestation
     /// cites (private collaborations are not handed to anyone who asks), and minimally: the
-    /// collaboration record (ids, no text) and its invite, join and close entries — never posts.
+    /// collaboration record (ids, no text), for each member who joined the invite and join that
+    /// made them one, and each member's first close — never posts, nor invitations nobody
+    /// answered. At most three entries per member.
     pub(crate) fn proof_for(&self, collab: &RecordId) -> Result<Vec<AnyRecord>, Refusal> {
         let cited = self
             .state
@@ -439,11 +441,33 @@ impl Service {
         if let Some(c) = self.store.get_record(collab)? {
             out.push(c);
         }
-        for id in state.log.values() {
+        // The same pass as membership itself: founders, then each join answering an invitation
+        // for the joiner by someone already a member, in log order.
+        let mut keys = Vec::new();
+        let mut members = state.founders.clone();
+        for (join, joiner, invite) in &state.joins {
+            let Some((invited, inviter, invitee)) = state.invites.get(invite) else {
+                continue;
+            };
+            if invitee == joiner && members.contains(inviter) && !members.contains(joiner) {
+                members.push(*joiner);
+                keys.extend([*invited, *join]);
+            }
+        }
+        let mut closed = Vec::new();
+        for (key, who) in &state.closes {
+            if state.members.contains(who) && !closed.contains(who) {
+                closed.push(*who);
+                keys.push(*key);
+            }
+        }
+        keys.sort();
+        for key in keys {
+            let Some(id) = state.log.get(&key) else {
+                continue;
+            };
             if let Some(AnyRecord::CollabEntry(e)) = self.store.get_record(id)? {
-                if is_proof_entry(&e.body.entry) {
-                    out.push(AnyRecord::CollabEntry(e));
-                }
+                out.push(AnyRecord::CollabEntry(e));
             }
         }
         Ok(out)

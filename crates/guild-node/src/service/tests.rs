@@ -1262,41 +1262,108 @@ fn the_asker_alone_cannot_back_an_attestation_about_an_offerer() {
 fn a_proof_holds_ids_membership_and_closes_only_and_only_for_a_live_attestation() {
     let mut a = harness(2);
     let b = identity(3);
-    let (c, proof) = closed_collab(&a.me, &b, T0);
-    for r in &proof {
-        a.svc.store_record(r, T0).unwrap();
-    }
+    let d = identity(4);
+    let e = identity(5);
+    let n = a_need(&a.me, T0);
+    let o = sign(fixtures::offer(&b, &n, T0), &b);
+    let c = sign(fixtures::collaboration(&a.me, n, vec![o], T0), &a.me);
+    let cid = c.id();
+    // a invites d, who joins; b invites e, who never answers; b posts; a, b and d close.
+    let invite_d = entry(
+        &a.me,
+        cid,
+        1,
+        1,
+        EntryKind::Invite { member: d.public() },
+        T0,
+    );
+    let join_d = entry(
+        &d,
+        cid,
+        1,
+        2,
+        EntryKind::Join {
+            invite: invite_d.id(),
+        },
+        T0,
+    );
+    let invite_e = entry(&b, cid, 1, 2, EntryKind::Invite { member: e.public() }, T0);
     let post = entry(
         &b,
-        c.id(),
+        cid,
         2,
-        1,
+        3,
         EntryKind::Post {
             text: "secret plans".into(),
         },
         T0,
     );
+    let closes = [(&a.me, 2), (&b, 3), (&d, 2)]
+        .map(|(who, seq)| entry(who, cid, seq, 4, EntryKind::Close, T0));
+    let mut log = vec![invite_d.clone(), join_d.clone(), invite_e.clone(), post];
+    log.extend(closes.iter().cloned());
     a.svc
-        .store_record(&AnyRecord::CollabEntry(post), T0)
+        .store_record(&AnyRecord::Collaboration(c.clone()), T0)
         .unwrap();
-    let att = sign(fixtures::attestation(&b, &a.me, c.id(), 5, T0), &b);
+    for x in &log {
+        a.svc
+            .store_record(&AnyRecord::CollabEntry(x.clone()), T0)
+            .unwrap();
+    }
+    let att = sign(fixtures::attestation(&b, &d, cid, 5, T0), &b);
     a.gossip(&b, AnyRecord::Attestation(att.clone()), MS)
         .unwrap();
-    let answer = a.svc.proof_for(&c.id()).unwrap();
-    assert_eq!(answer.len(), 3, "the record and the two closes");
+    let answer = a.svc.proof_for(&cid).unwrap();
+    let mut want: Vec<RecordId> = vec![cid, invite_d.id(), join_d.id()];
+    want.extend(closes.iter().map(|x| x.id()));
+    let mut got: Vec<RecordId> = answer.iter().map(|r| r.id()).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "no post, no unanswered invitation");
     for r in &answer {
         let bytes = r.encode().unwrap();
         for text in [&b"secret plans"[..], &b"review my layout"[..]] {
             assert!(!bytes.windows(text.len()).any(|w| w == text));
         }
     }
+    // It is enough for a third node: d joined and closed, so b's attestation about d counts.
+    let mut v = harness(1);
+    v.gossip(&b, AnyRecord::Attestation(att.clone()), MS)
+        .unwrap();
+    v.svc.accept_proof(cid, answer, T0);
+    assert_eq!(
+        v.svc.status_of(&att.id(), T0).unwrap().0,
+        AttestationStatus::Counted
+    );
     // Revoked by its issuer: no legitimate interest left.
     let rev = revocation(&b, att.id(), RecordKind::Attestation, T0);
     a.gossip(&b, AnyRecord::Revocation(rev), MS).unwrap();
     assert_eq!(
-        a.svc.proof_for(&c.id()).unwrap_err().reason,
+        a.svc.proof_for(&cid).unwrap_err().reason,
         RefusalReason::Unknown
     );
+}
+
+#[test]
+fn a_collaborations_purpose_outlives_its_need() {
+    let mut a = harness(2);
+    let b = identity(3);
+    let n = a_need(&a.me, T0);
+    a.svc.store_record(&AnyRecord::Need(n.clone()), T0).unwrap();
+    let o = sign(fixtures::offer(&b, &n, T0), &b);
+    a.deliver(&b, AnyRecord::Offer(o.clone()), MS);
+    let view: CollabView = serde_json::from_value(
+        a.call(Call::Accept(AcceptParams { offer: o.id() }), MS)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(view.purpose.as_deref(), Some("review my layout"));
+    // The need expires and is swept; the collaboration still shows what it was for.
+    let later = n.body.expires_at + 1;
+    a.svc.tick(later * 1000);
+    assert!(!a.svc.state.needs.contains_key(&n.id()), "swept");
+    let shown = a.svc.collab_show(&view.id).unwrap();
+    assert_eq!(shown.purpose.as_deref(), Some("review my layout"));
 }
 
 #[test]
