@@ -5,7 +5,8 @@
 //! entirely in the browser: Ada finds Bram by skill and opens his trust explanation; asks for
 //! help; Bram's needs board shows the need arriving live; he offers; Ada's board shows the
 //! offer arriving live; she accepts, which opens the collaboration; both post; Ada closes it
-//! with a summary and vouches for Bram; Bram's own page shows the attestation arriving live, and
+//! with a summary, Bram closes his part (an attestation counts only when both sides closed) and
+//! Ada's page offers to vouch for him live; she vouches for Bram; Bram's own page shows the attestation arriving live, and
 //! Ada's shows his attestation for her arriving live; Ada's trust page draws the path to Bram. "Live" is checked: a marker set in the page before
 //! is still there once the content has arrived, so the page was not reloaded.
 //!
@@ -390,6 +391,14 @@ async fn two_members_work_together_entirely_in_the_browser() {
     wait_text(&ada, "#closed-note", "closed").await;
     wait_text(&bram, "#log", "Layout reviewed and shipped").await;
     assert_not_reloaded(&bram, "the close").await;
+    wait_text(&ada, "#vouch", "has not closed their part yet").await;
+
+    // Bram closes his part too; Ada's page then offers to vouch for him, live.
+    wait_text(&bram, "#close-part", "Close your part").await;
+    mark(&ada).await;
+    click(&bram, "#close-part button[type=submit]").await;
+    wait_text(&ada, "#vouch button[type=submit]", "Vouch for").await;
+    assert_not_reloaded(&ada, "Bram's close").await;
 
     // Bram watches his own page; Ada vouches for him.
     bram.goto(&format!("{bram_base}member/{bram_id}"))
@@ -540,6 +549,26 @@ async fn two_members_work_together_entirely_in_the_browser() {
         &bram_node,
         &["collab", "close", &second_id, "--summary", "checked"],
     )
+    .await;
+    // Cleo closes her part once Bram's close reached her; Bram vouches once hers reached him.
+    until("Cleo holds the collaboration, closed by Bram", || async {
+        let v = cli(&cleo_node, &["collab", "list"]).await;
+        v["collabs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == second_id.as_str() && c["closed"] == true)
+    })
+    .await;
+    cli(&cleo_node, &["collab", "close", &second_id]).await;
+    until("Bram holds Cleo's close", || async {
+        let v = cli(&bram_node, &["collab", "show", &second_id]).await;
+        v["closed_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == cleo_id.as_str())
+    })
     .await;
     cli(
         &bram_node,

@@ -4,7 +4,7 @@
 //! A asks for `kicad` + `pcb-design`; B and C, who have those skills, get `need.matched`; D, who
 //! has not, stores the need but gets no `need.matched`; B and C offer; A accepts B's offer, which
 //! opens a collaboration; A and B post to it and each sees the other's post; C can neither read
-//! nor post; A closes it. E, stopped before A asked, catches up on the need when it restarts.
+//! nor post; A closes it, then B closes its part. E, stopped before A asked, catches up on the need when it restarts.
 //!
 //! Every wait is bounded. Waits wake on event streams; the only polls are for state that no event
 //! announces (D's and E's stores), at short intervals under a deadline.
@@ -397,6 +397,13 @@ async fn five_members_pull_each_other_into_a_collaboration() {
     assert!(shown.closed, "{shown:?}");
     let err = fails(&b, &["collab", "post", &id, "one more"], USAGE).await;
     assert!(err.contains("closed"), "{err}");
+    // B closes its own part (attestations between A and B count once both closed); once only.
+    let mine: EntryView = json(&b, &["collab", "close", &id]).await;
+    assert_eq!(mine.kind, "close");
+    let shown: CollabView = json(&b, &["collab", "show", &id]).await;
+    assert_eq!(shown.closed_by.len(), 2, "{shown:?}");
+    let err = fails(&b, &["collab", "close", &id], USAGE).await;
+    assert!(err.contains("already closed your part"), "{err}");
 
     // E comes back on the same home and catches up on the need it missed, by sync on connect.
     let e = TestDaemon::start_on(&e_home, &bootstrap(&addrs)).await;

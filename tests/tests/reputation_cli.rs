@@ -858,7 +858,12 @@ async fn vouching_after_a_closed_collaboration_builds_trust_end_to_end() {
     let a_key: PublicKey = a_status.peer_id.parse().unwrap();
     let mut a_events = EventStream::start(
         &a,
-        &["profile.learned", "offer.received", "message.received"],
+        &[
+            "profile.learned",
+            "offer.received",
+            "message.received",
+            "collab.entry",
+        ],
     )
     .await;
     let mut b_events = EventStream::start(
@@ -937,8 +942,33 @@ async fn vouching_after_a_closed_collaboration_builds_trust_end_to_end() {
     assert_eq!(code, USAGE, "{out}{err}");
     assert!(err.contains("not closed"), "{err}");
 
-    // A closes; then the attestation counts and A trusts B.
+    // A closes its part; vouching waits for B to close its own, and says so.
     json::<EntryView>(&a, &["collab", "close", &cid, "--summary", "done"]).await;
+    let (code, out, err) = parts(&a.guild(&vouch).await);
+    assert_eq!(code, USAGE, "{out}{err}");
+    assert!(
+        err.contains(&format!("{b_id} has not closed their part yet")),
+        "{err}"
+    );
+    b_events
+        .wait_for(deadline, "A's close on B", |e| match e {
+            Event::CollabEntryAdded { kind, author, .. } if kind == "close" && *author == a_key => {
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+    json::<EntryView>(&b, &["collab", "close", &cid]).await;
+    a_events
+        .wait_for(deadline, "B's close on A", |e| match e {
+            Event::CollabEntryAdded { kind, author, .. } if kind == "close" && *author == b_key => {
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+
+    // Both closed: the attestation counts and A trusts B.
     let (code, out, err) = parts(&a.guild(&vouch).await);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("Vouched for Bea in kicad: +5"), "{out}");
@@ -957,7 +987,7 @@ async fn vouching_after_a_closed_collaboration_builds_trust_end_to_end() {
         "{table}"
     );
 
-    // The attestation reaches B, which holds the collaboration and its close: it counts there.
+    // The attestation reaches B, which holds the collaboration and both closes: it counts there.
     let counted = b_events
         .wait_for(deadline, "attestation.received on B", |e| match e {
             Event::AttestationReceived {

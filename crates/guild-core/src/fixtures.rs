@@ -75,7 +75,7 @@ pub fn sign<T: RecordBody>(body: T, id: &Identity) -> Signed<T> {
     Signed::sign(body, id).unwrap_or_else(|e| panic!("cannot sign: {e}"))
 }
 
-/// A collaboration opened by `asker` accepting `offers` on `need`.
+/// A collaboration opened by `asker` accepting `offers` on `need` (named by id).
 pub fn collaboration(
     asker: &Identity,
     need: Signed<Need>,
@@ -86,10 +86,15 @@ pub fn collaboration(
         version: RECORD_VERSION,
         issuer: asker.public(),
         issued_at: at,
-        expires_at: at + 365 * DAY,
-        purpose: need.body.text.clone(),
-        need,
-        offers,
+        expires_at: at + crate::limits::MAX_COLLABORATION_LIFETIME,
+        need: need.id(),
+        offers: offers
+            .iter()
+            .map(|o| Accepted {
+                offerer: o.signer,
+                offer: o.id(),
+            })
+            .collect(),
     }
 }
 

@@ -19,8 +19,9 @@ pub mod wire;
 
 pub use keys::{Identity, PublicKey, SignatureBytes};
 pub use record::{
-    AnyRecord, Attestation, CollabEntry, Collaboration, EntryKind, Level, Message, Need, Offer,
-    Profile, RecordBody, RecordError, RecordId, RecordKind, Resource, Revocation, Signed, Skill,
+    Accepted, AnyRecord, Attestation, CollabEntry, Collaboration, EntryKind, Level, Message, Need,
+    Offer, Profile, RecordBody, RecordError, RecordId, RecordKind, Resource, Revocation, Signed,
+    Skill,
 };
 pub use skill::{skill_key, SkillError, SkillTag};
 pub use time::UnixTime;

@@ -49,8 +49,9 @@ pub const MAX_OFFER_BYTES: usize = 8 * 1024;
 pub const MAX_ATTESTATION_BYTES: usize = 4 * 1024;
 /// Largest encoded signed revocation, in bytes.
 pub const MAX_REVOCATION_BYTES: usize = 2 * 1024;
-/// Largest encoded signed collaboration (it embeds the need and the accepted offers), in bytes.
-pub const MAX_COLLABORATION_BYTES: usize = 96 * 1024;
+/// Largest encoded signed collaboration, in bytes (it names the need and the accepted offers by
+/// id: 8 offers take about 550 bytes).
+pub const MAX_COLLABORATION_BYTES: usize = 2 * 1024;
 /// Largest encoded signed collaboration log entry or direct message, in bytes.
 pub const MAX_ENTRY_BYTES: usize = 8 * 1024;
 

@@ -118,7 +118,7 @@ fn prepare(total: usize) -> (Vec<AnyRecord>, HashMap<RecordId, Vec<AnyRecord>>) 
             needs.push((i, n.id()));
             AnyRecord::Need(n)
         } else if roll < 80 {
-            // An attestation by i about j after a closed collaboration of theirs.
+            // An attestation by i about j after a collaboration both closed their parts of.
             let j = (i + 1 + rng.below(MEMBERS - 1)) % MEMBERS;
             let subject = &members[j];
             let mut n: Need = fixtures::need(who, "work", &["rust"], at);
@@ -126,21 +126,23 @@ fn prepare(total: usize) -> (Vec<AnyRecord>, HashMap<RecordId, Vec<AnyRecord>>) 
             let n = sign(n, who);
             let o = sign(fixtures::offer(subject, &n, at), subject);
             let c = sign(fixtures::collaboration(who, n, vec![o], at), who);
-            let close = sign(
-                CollabEntry {
-                    version: guild_core::record::RECORD_VERSION,
-                    issuer: who.public(),
-                    collaboration: c.id(),
-                    issued_at: at,
-                    expires_at: at + 300 * 86_400,
-                    seq: 1,
-                    clock: 1,
-                    entry: EntryKind::Close {
-                        summary: "done".into(),
+            // Both sides close their parts: only then does the attestation count.
+            let close = |by: &Identity, clock: u64| {
+                AnyRecord::CollabEntry(sign(
+                    CollabEntry {
+                        version: guild_core::record::RECORD_VERSION,
+                        issuer: by.public(),
+                        collaboration: c.id(),
+                        issued_at: at,
+                        expires_at: at + 300 * 86_400,
+                        seq: 1,
+                        clock,
+                        entry: EntryKind::Close,
                     },
-                },
-                who,
-            );
+                    by,
+                ))
+            };
+            let closes = [close(who, 1), close(subject, 2)];
             let s = seq.entry(i).or_insert(0);
             *s += 1;
             let a = sign(
@@ -162,7 +164,7 @@ fn prepare(total: usize) -> (Vec<AnyRecord>, HashMap<RecordId, Vec<AnyRecord>>) 
             prev.insert(i, a.id());
             proofs.insert(
                 c.id(),
-                vec![AnyRecord::Collaboration(c), AnyRecord::CollabEntry(close)],
+                [vec![AnyRecord::Collaboration(c)], closes.to_vec()].concat(),
             );
             atts.push((i, a.id()));
             AnyRecord::Attestation(a)

@@ -204,9 +204,32 @@ async fn ask_match_offer_accept_collaborate_close() {
         |e| matches!(e, Event::CollabEntryAdded { kind, .. } if kind == "close"),
     )
     .await;
-    assert!(b.node.collab_show(&cid).await.unwrap().closed);
+    let at_b = b.node.collab_show(&cid).await.unwrap();
+    assert!(at_b.closed);
+    assert_eq!(at_b.closed_by, vec![ka], "a closed its part");
+    // The summary went in as a post just before a's close, which carries no text.
+    let tail: Vec<(&str, Option<&str>)> = at_b
+        .entries
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| (e.kind.as_str(), e.text.as_deref()))
+        .collect();
+    assert_eq!(tail, [("close", None), ("post", Some("done, thanks"))]);
     assert!(
         matches!(b.node.collab_post(&cid, "late".into()).await, Err(PullError::Invalid(m)) if m.contains("closed"))
+    );
+    // b closes its own part; a sees it.
+    b.node.collab_close(&cid, String::new()).await.unwrap();
+    next_event(
+        &mut a,
+        "b's close",
+        |e| matches!(e, Event::CollabEntryAdded { kind, author, .. } if kind == "close" && *author == kb),
+    )
+    .await;
+    assert_eq!(
+        a.node.collab_show(&cid).await.unwrap().closed_by,
+        vec![ka, kb]
     );
 
     // Withdrawal: every node honours it.

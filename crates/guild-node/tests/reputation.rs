@@ -74,7 +74,28 @@ async fn ask_and_offer(asker: &mut TestNode, helper: &mut TestNode, skill: &str)
     o
 }
 
-/// `asker` asks for `skill`, `helper` offers, `asker` accepts and closes. Returns the collaboration.
+/// `asker` and `helper` close their parts, in that order, each seeing the other's close.
+async fn both_close(asker: &mut TestNode, helper: &mut TestNode, cid: RecordId) {
+    asker.node.collab_close(&cid, "done".into()).await.unwrap();
+    let ka = asker.key();
+    next_event(
+        helper,
+        "the asker's close",
+        |e| matches!(e, Event::CollabEntryAdded { kind, author, .. } if kind == "close" && *author == ka),
+    )
+    .await;
+    helper.node.collab_close(&cid, String::new()).await.unwrap();
+    let kh = helper.key();
+    next_event(
+        asker,
+        "the helper's close",
+        |e| matches!(e, Event::CollabEntryAdded { kind, author, .. } if kind == "close" && *author == kh),
+    )
+    .await;
+}
+
+/// `asker` asks for `skill`, `helper` offers, `asker` accepts, and both close their parts.
+/// Returns the collaboration.
 async fn collaborate(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -> RecordId {
     let o = ask_and_offer(asker, helper, skill).await;
     let cid = asker
@@ -89,13 +110,7 @@ async fn collaborate(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -
         |e| matches!(e, Event::CollabOpened { collab, .. } if *collab == cid),
     )
     .await;
-    asker.node.collab_close(&cid, "done".into()).await.unwrap();
-    next_event(
-        helper,
-        "closed",
-        |e| matches!(e, Event::CollabEntryAdded { kind, .. } if kind == "close"),
-    )
-    .await;
+    both_close(asker, helper, cid).await;
     cid
 }
 
@@ -224,7 +239,7 @@ async fn unbacked_forged_expired_replayed_and_equivocating_attestations_do_not_c
     let base = trust(&c, &a).await;
     assert!(base > 0.0);
 
-    // Vouching outside a closed collaboration is refused with the reason.
+    // Vouching before both sides closed their parts is refused with the reason.
     let o = ask_and_offer(&mut c, &mut a, "rust").await;
     let open_collab = c
         .node
@@ -459,13 +474,7 @@ async fn concurrent_socket_calls_never_share_a_sequence_number() {
         .await;
         seen += 1;
     }
-    a.node.collab_close(&cid, "done".into()).await.unwrap();
-    next_event(
-        &mut b,
-        "closed",
-        |e| matches!(e, Event::CollabEntryAdded { kind, .. } if kind == "close"),
-    )
-    .await;
+    both_close(&mut a, &mut b, cid).await;
 
     // N attestations at once.
     let skills = [

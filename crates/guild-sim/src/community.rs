@@ -11,8 +11,10 @@
 //!    [`CommunityConfig::offer_probability`];
 //! 4. an asker accepts the first offer that reaches it, and posts in the collaboration; the
 //!    offerer posts back when the collaboration reaches it;
-//! 5. [`CommunityConfig::collab_ms`] after accepting, the asker closes the collaboration and
-//!    vouches for the offerer; the offerer vouches for the asker when the close reaches it.
+//! 5. [`CommunityConfig::collab_ms`] after accepting, the asker closes its part of the
+//!    collaboration; when that close reaches the offerer, the offerer closes its own part and
+//!    vouches for the asker; when the offerer's close reaches the asker, the asker vouches for the
+//!    offerer (an attestation counts only when both sides closed).
 //!
 //! **Convergence** is the first check (every [`CommunityConfig::check_every_ms`]) at which
 //! (a) the whole script has been issued — every profile and need, and both attestations of every
@@ -336,12 +338,6 @@ impl Community {
         if matches!(self.sim.take_reply(c.asker, closed), Some(Ok(_))) {
             self.report.closed += 1;
         }
-        let peer = self.sim.key(c.offerer);
-        if self.vouch(c.asker, peer, &c.skill, collab) {
-            if let Some(c) = self.collabs.get_mut(&collab) {
-                c.asker_vouched = true;
-            }
-        }
     }
 
     fn vouch(&mut self, i: NodeId, peer: PublicKey, skill: &SkillTag, collab: RecordId) -> bool {
@@ -431,15 +427,36 @@ impl Community {
                 {
                     self.post(i, collab, "on it");
                 }
-                Event::CollabEntryAdded { collab, kind, .. } if kind == "close" => {
+                Event::CollabEntryAdded {
+                    collab,
+                    kind,
+                    author,
+                    ..
+                } if kind == "close" => {
                     let Some(c) = self.collabs.get(&collab).cloned() else {
                         continue;
                     };
-                    if c.offerer == i && !c.offerer_vouched {
-                        let peer = self.sim.key(c.asker);
-                        if self.vouch(i, peer, &c.skill, collab) {
+                    let (asker, offerer) = (self.sim.key(c.asker), self.sim.key(c.offerer));
+                    if c.offerer == i && author == asker && !c.offerer_vouched {
+                        // The asker closed: the offerer closes its part, then vouches.
+                        let closed = self.sim.call(
+                            i,
+                            Call::CollabClose(CollabCloseParams {
+                                collab,
+                                summary: String::new(),
+                            }),
+                        );
+                        self.sim.take_reply(i, closed);
+                        if self.vouch(i, asker, &c.skill, collab) {
                             if let Some(c) = self.collabs.get_mut(&collab) {
                                 c.offerer_vouched = true;
+                            }
+                        }
+                    } else if c.asker == i && author == offerer && !c.asker_vouched {
+                        // Both closed: the asker vouches for the offerer.
+                        if self.vouch(i, offerer, &c.skill, collab) {
+                            if let Some(c) = self.collabs.get_mut(&collab) {
+                                c.asker_vouched = true;
                             }
                         }
                     }

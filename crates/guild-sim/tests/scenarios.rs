@@ -232,19 +232,22 @@ fn vouch(sim: &mut Sim, i: NodeId, peer: NodeId, skill: &str, collab: RecordId) 
     .unwrap()
 }
 
-/// Closes a collaboration as `asker` and waits until the close reached `helper`.
+/// `asker` closes its part (with a summary) and `helper` its own, each waiting until its close
+/// reached the other: an attestation between them counts only when both closed.
 fn close(sim: &mut Sim, asker: NodeId, helper: NodeId, collab: RecordId) {
-    let close: EntryView = sim
-        .call_now(
-            asker,
-            Call::CollabClose(CollabCloseParams {
-                collab,
-                summary: "shipped".into(),
-            }),
-        )
-        .unwrap();
-    let deadline = sim.now() + MINUTE;
-    assert!(sim.run_until_true(deadline, 100, |s| entry_seen(s, helper, close.id)));
+    for (who, other, summary) in [(asker, helper, "shipped"), (helper, asker, "")] {
+        let close: EntryView = sim
+            .call_now(
+                who,
+                Call::CollabClose(CollabCloseParams {
+                    collab,
+                    summary: summary.into(),
+                }),
+            )
+            .unwrap();
+        let deadline = sim.now() + MINUTE;
+        assert!(sim.run_until_true(deadline, 100, |s| entry_seen(s, other, close.id)));
+    }
 }
 
 /// Each kicad match with this node's trust in them (`None`: a stranger).
@@ -496,14 +499,7 @@ fn a_strangers_revocations_change_nothing_and_the_issuers_work_everywhere() {
         .run_until_true(deadline, 100, |s| s.events(b).iter().any(
             |e| matches!(e, Event::CollabOpened { collab: x, .. } if *x == collab)
         )));
-    sim.call_now::<EntryView>(
-        a,
-        Call::CollabClose(CollabCloseParams {
-            collab,
-            summary: "done".into(),
-        }),
-    )
-    .unwrap();
+    close(&mut sim, a, b, collab);
     let att = vouch(&mut sim, a, b, "kicad", collab);
     let deadline = sim.now() + MINUTE;
     assert!(sim.run_until_true(deadline, 250, |s| (0..n)

@@ -172,7 +172,17 @@ fn wrong_schema_version_is_refused() {
         db.insert("schema_version", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
-    let err = Store::open(&path).unwrap_err();
+    // sled's background threads release the file lock a moment after the drop: a lock held by
+    // this very process is waited for (bounded); any other outcome is the answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let err = loop {
+        match Store::open(&path) {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            other => break other.unwrap_err(),
+        }
+    };
     assert!(
         matches!(
             err,

@@ -122,8 +122,9 @@ pub enum Command {
         #[arg(long)]
         sent: bool,
     },
-    /// Vouch for a fellow member of a closed collaboration: a signed attestation of their work
-    /// in one skill, published to the community. A negative score is criticism.
+    /// Vouch for a fellow member of a collaboration you both closed your parts of: a signed
+    /// attestation of their work in one skill, published to the community. A negative score is
+    /// criticism.
     Vouch(VouchArgs),
     /// Revoke one of your attestations; every node that hears of it stops counting it.
     Revoke {
@@ -406,7 +407,7 @@ pub struct VouchArgs {
     /// How well they did, from -5 to 5 (not 0); negative scores are criticism.
     #[arg(long, value_name = "SCORE", allow_negative_numbers = true, value_parser = parse_score)]
     pub score: i8,
-    /// The closed collaboration you both took part in (see `guild collab list`).
+    /// The collaboration you both took part in and closed your parts of (see `guild collab list`).
     #[arg(long, value_name = "COLLAB")]
     pub collab: RecordId,
     /// A few words on the work (at most 1024 bytes).
@@ -508,12 +509,13 @@ pub enum CollabCommand {
         #[arg(value_name = "COLLAB")]
         collab: RecordId,
     },
-    /// Close a collaboration: the work is done (attestations refer to closed collaborations).
+    /// Close your part of a collaboration: the work is done. Every member closes their own part;
+    /// an attestation between two members counts only when both closed.
     Close {
         /// The collaboration's id.
         #[arg(value_name = "COLLAB")]
         collab: RecordId,
-        /// What came of it.
+        /// What came of it (posted to the log just before the close).
         #[arg(long, default_value = "")]
         summary: String,
     },

@@ -160,7 +160,8 @@ calls! {
     "msg" => Msg(super::pull::MsgParams),
     /// `inbox`: direct messages received. Result: [`super::pull::Inbox`].
     "inbox" => Inbox(super::pull::InboxParams),
-    /// `vouch`: issues a signed attestation about a member of a closed collaboration. Result:
+    /// `vouch`: issues a signed attestation about a member of a collaboration both closed their
+    /// parts of. Result:
     /// [`super::reputation::AttestationView`].
     "vouch" => Vouch(super::reputation::VouchParams),
     /// `revoke`: revokes one of my attestations. Result: null.

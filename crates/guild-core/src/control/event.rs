@@ -117,8 +117,9 @@ events! {
     "collab.opened" => CollabOpened {
         /// The collaboration.
         collab: RecordId,
-        /// Purpose.
-        purpose: String,
+        /// Purpose: the need's text, when held here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        purpose: Option<String>,
         /// Members.
         members: Vec<PublicKey>,
     },
@@ -128,8 +129,9 @@ events! {
         collab: RecordId,
         /// Who invited.
         by: PublicKey,
-        /// Purpose.
-        purpose: String,
+        /// Purpose: the need's text, when held here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        purpose: Option<String>,
     },
     /// A new entry in a collaboration's log (post, invite, join, close).
     "collab.entry" => CollabEntryAdded {
@@ -141,7 +143,7 @@ events! {
         author: PublicKey,
         /// `post`, `invite`, `join` or `close`.
         kind: String,
-        /// Post text or close summary.
+        /// Post text.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
     },

@@ -178,7 +178,8 @@ impl Params for CollabInviteParams {}
 pub struct CollabCloseParams {
     /// The collaboration.
     pub collab: RecordId,
-    /// A closing summary.
+    /// An optional closing summary: posted as a `post` entry just before the close (a close
+    /// entry carries no text). Empty: no post.
     #[serde(default)]
     pub summary: String,
 }
@@ -325,7 +326,7 @@ pub struct EntryView {
     pub seq: u64,
     /// `post`, `invite`, `join` or `close`.
     pub kind: String,
-    /// Post text or close summary.
+    /// Post text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// Invited member.
@@ -338,21 +339,36 @@ pub struct EntryView {
 pub struct CollabView {
     /// Record id.
     pub id: RecordId,
-    /// Purpose line.
-    pub purpose: String,
+    /// Purpose line: the need's text, when this node holds the need (members do: the asker
+    /// issued it, offerers offered on it). The record itself carries no text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
     /// The need it is for.
     pub need: RecordId,
     /// Members (founders, then those who joined).
     pub members: Vec<PublicKey>,
     /// Opened at.
     pub opened_at: UnixTime,
-    /// Whether a member closed it.
+    /// Whether a member closed it (no more posts; other members may still close their part).
     pub closed: bool,
+    /// Members who signed a close for their part, in log order. An attestation counts only when
+    /// both its issuer and its subject are among them.
+    #[serde(default)]
+    pub closed_by: Vec<PublicKey>,
     /// Whether this node is a member (false for pending invitations).
     pub member: bool,
     /// The log, oldest first (only in `collab.show`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<EntryView>,
+}
+
+impl CollabView {
+    /// A title for people: the purpose line, or the collaboration's id when the need is not held.
+    pub fn title(&self) -> String {
+        self.purpose
+            .clone()
+            .unwrap_or_else(|| format!("Collaboration {}", self.id))
+    }
 }
 
 /// Result of `collab.list`.

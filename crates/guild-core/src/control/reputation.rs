@@ -170,9 +170,11 @@ pub struct TrustRoots {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttestationStatus {
-    /// Backed by a verifiable, closed collaboration of both members: it counts.
+    /// Backed by a verifiable collaboration of both members, each of whom closed their part: it
+    /// counts.
     Counted,
-    /// Its collaboration is unknown, not closed, or does not include both members.
+    /// Its collaboration is unknown, does not include both members, one of them has not closed
+    /// their part, or it would outlive the collaboration.
     Unbacked,
     /// Revoked by its issuer.
     Revoked,

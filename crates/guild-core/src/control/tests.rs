@@ -317,13 +317,13 @@ fn events_serialise_with_their_kind() {
         },
         Event::CollabOpened {
             collab: record_id(3),
-            purpose: "review".into(),
+            purpose: Some("review".into()),
             members: vec![key],
         },
         Event::CollabInvited {
             collab: record_id(3),
             by: key,
-            purpose: "review".into(),
+            purpose: Some("review".into()),
         },
         Event::CollabEntryAdded {
             collab: record_id(3),

@@ -1,21 +1,35 @@
-//! Collaborations: the record that proves who worked together, and the entries of its log.
+//! Collaborations: the record naming who agreed to work together, and the entries of its log.
 //!
-//! A collaboration is opened by the asker of a need accepting one or more offers. The record embeds
-//! the asker's signed need and each offerer's signed offer, and is itself signed by the asker, so
-//! every member has signed something naming this work: any node can verify that these members
-//! really agreed to work together, months later, without asking anyone. This is the proof that
-//! attestations refer to.
+//! A collaboration is opened by the asker of a need accepting one or more offers. The record
+//! commits to ids only — the need's id and, per accepted offerer, the id of their offer — and is
+//! signed by the asker. It carries no text: the need and offer texts stay with the members (who
+//! hold them), so a proof shown to a third party reveals who was a member and who closed, nothing
+//! of what the work was.
 //!
-//! The log (posts, invitations, joins, close) is a sequence of [`CollabEntry`] records replicated
+//! The record alone proves only what the asker claims. What proves that a member took part is the
+//! member's own signature on the log: every member signs a `Close` entry for their part, and an
+//! attestation counts only when both its issuer and its subject signed one (see `TRUST.md`,
+//! "Collaboration integrity").
+//!
+//! The log (posts, invitations, joins, closes) is a sequence of [`CollabEntry`] records replicated
 //! among members only.
 
-use super::{FieldCheck, Need, Offer, RecordBody, RecordError, RecordId, RecordKind, Signed};
+use super::{FieldCheck, RecordBody, RecordError, RecordId, RecordKind};
 use crate::keys::PublicKey;
 use crate::limits::*;
 use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
-/// A collaboration, signed by the asker over the need and the accepted offers.
+/// One accepted offer: who offered, and the id of their signed offer on the collaboration's need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    /// The offerer (a founding member).
+    pub offerer: PublicKey,
+    /// The id of the offerer's `Offer` record.
+    pub offer: RecordId,
+}
+
+/// A collaboration, signed by the asker: the need it is for and the accepted offers, by id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Collaboration {
     /// Format version.
@@ -26,42 +40,32 @@ pub struct Collaboration {
     pub issued_at: UnixTime,
     /// Expiry of the record (at most two years).
     pub expires_at: UnixTime,
-    /// The need this collaboration is for (signed by the asker).
-    pub need: Signed<Need>,
-    /// The accepted offers (each signed by its offerer, naming the need).
-    pub offers: Vec<Signed<Offer>>,
-    /// A short purpose line (defaults to the need's text).
-    pub purpose: String,
+    /// The id of the need this collaboration is for.
+    pub need: RecordId,
+    /// The accepted offers.
+    pub offers: Vec<Accepted>,
 }
 
 impl Collaboration {
     /// The founding members: the asker, then each accepted offerer.
     pub fn members(&self) -> Vec<PublicKey> {
         let mut m = vec![self.issuer];
-        m.extend(self.offers.iter().map(|o| o.signer));
+        m.extend(self.offers.iter().map(|o| o.offerer));
         m
     }
 
     /// Whether `who` is a founding member.
     pub fn is_member(&self, who: &PublicKey) -> bool {
-        self.issuer == *who || self.offers.iter().any(|o| o.signer == *who)
+        self.issuer == *who || self.offers.iter().any(|o| o.offerer == *who)
     }
-}
 
-/// Checks an embedded record's signature and fields, but not its expiry: the need and offers of a
-/// collaboration legitimately expire while the collaboration goes on.
-fn check_embedded<T: RecordBody>(
-    field: &'static str,
-    record: &Signed<T>,
-    now: UnixTime,
-) -> Result<(), RecordError> {
-    let wrap = |e: RecordError| RecordError::Field {
-        kind: RecordKind::Collaboration,
-        field,
-        reason: e.to_string(),
-    };
-    record.verify().map_err(wrap)?;
-    record.body.validate_body(now).map_err(wrap)
+    /// The offer of `who` this collaboration accepted, if any.
+    pub fn offer_of(&self, who: &PublicKey) -> Option<RecordId> {
+        self.offers
+            .iter()
+            .find(|o| o.offerer == *who)
+            .map(|o| o.offer)
+    }
 }
 
 impl RecordBody for Collaboration {
@@ -83,37 +87,23 @@ impl RecordBody for Collaboration {
         self.expires_at
     }
 
-    fn validate_body(&self, now: UnixTime) -> Result<(), RecordError> {
+    fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {
         let c = FieldCheck(Self::KIND);
-        c.text("purpose", &self.purpose, MAX_TEXT_BYTES)?;
-        check_embedded("need", &self.need, now)?;
-        c.ensure(
-            self.need.signer == self.issuer,
-            "need",
-            "only the need's asker can open a collaboration for it",
-        )?;
         c.ensure(
             !self.offers.is_empty(),
             "offers",
             "a collaboration accepts at least one offer",
         )?;
         c.count("offers", self.offers.len(), MAX_COLLAB_OFFERS)?;
-        let need_id = self.need.id();
         let mut seen = std::collections::BTreeSet::new();
-        for offer in &self.offers {
-            check_embedded("offers", offer, now)?;
+        for a in &self.offers {
             c.ensure(
-                offer.body.need == need_id,
+                a.offerer != self.issuer,
                 "offers",
-                "an offer answers another need",
+                "the asker cannot accept their own offer",
             )?;
             c.ensure(
-                offer.body.asker == self.issuer,
-                "offers",
-                "an offer is addressed to someone else",
-            )?;
-            c.ensure(
-                seen.insert(offer.signer),
+                seen.insert(a.offerer),
                 "offers",
                 "two offers from one member",
             )?;
@@ -141,11 +131,11 @@ pub enum EntryKind {
         /// The invitation entry's id.
         invite: RecordId,
     },
-    /// A member closes the collaboration: the work is done. Attestations about it count after this.
-    Close {
-        /// A closing summary.
-        summary: String,
-    },
+    /// A member closes their part: the work is done for them. The first close ends the
+    /// collaboration (no more posts, invitations or joins); every other member may still sign
+    /// their own close after it. Carries no text: a summary is posted as a `Post` just before.
+    /// An attestation counts only when both its issuer and its subject signed one.
+    Close,
 }
 
 /// A signed entry in a collaboration's log. Entries are ordered by their Lamport `clock` (then
@@ -196,7 +186,7 @@ impl RecordBody for CollabEntry {
         c.ensure(self.clock >= 1, "clock", "clocks start at 1")?;
         match &self.entry {
             EntryKind::Post { text } => c.nonempty_text("text", text, MAX_TEXT_BYTES),
-            EntryKind::Close { summary } => c.text("summary", summary, MAX_TEXT_BYTES),
+            EntryKind::Close => Ok(()),
             EntryKind::Invite { member } => c.ensure(
                 *member != self.issuer,
                 "member",

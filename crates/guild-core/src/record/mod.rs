@@ -18,7 +18,7 @@ mod revocation;
 mod validate;
 
 pub use attestation::Attestation;
-pub use collaboration::{CollabEntry, Collaboration, EntryKind};
+pub use collaboration::{Accepted, CollabEntry, Collaboration, EntryKind};
 pub use message::Message;
 pub use need::Need;
 pub use offer::Offer;

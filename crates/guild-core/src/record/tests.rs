@@ -200,7 +200,7 @@ fn field_rules() {
 }
 
 #[test]
-fn collaboration_proves_membership() {
+fn collaboration_names_members_by_offer_id() {
     let a = identity(1);
     let b = identity(2);
     let c = identity(3);
@@ -210,26 +210,69 @@ fn collaboration_proves_membership() {
     collab.validate(NOW).unwrap();
     assert_eq!(collab.body.members(), vec![a.public(), b.public()]);
     assert!(!collab.body.is_member(&c.public()));
+    assert_eq!(collab.body.offer_of(&b.public()), Some(ob.id()));
+    assert_eq!(collab.body.need, n.id());
+    // No text of the need or the offer is in the record.
+    let bytes = collab.encode().unwrap();
+    for text in [n.body.text.as_bytes(), ob.body.text.as_bytes()] {
+        assert!(!bytes.windows(text.len()).any(|w| w == text));
+    }
 
-    // c cannot open a collaboration on a's need.
-    let stolen = sign(collaboration(&c, n.clone(), vec![ob.clone()], T0), &c);
-    assert!(stolen.validate(NOW).is_err());
-    // An offer for another need cannot be slipped in.
-    let other = sign(need(&a, "other", &["rust"], T0), &a);
-    let oc = sign(offer(&c, &other, T0), &c);
-    let mixed = sign(collaboration(&a, n.clone(), vec![ob.clone(), oc], T0), &a);
-    assert!(mixed.validate(NOW).is_err());
-    // A forged offer (c's content, claims to be b) fails.
-    let mut forged = ob.clone();
-    forged.body.text = "changed".into();
-    let bad = sign(collaboration(&a, n.clone(), vec![forged], T0), &a);
-    assert!(bad
-        .validate(NOW)
-        .unwrap_err()
-        .to_string()
-        .contains("offers"));
+    let refused = |body: Collaboration, what: &str| {
+        let e = sign(body, &a).validate(NOW).unwrap_err().to_string();
+        assert!(e.contains("offers"), "{what}: {e}");
+    };
+    // At least one offer.
+    let mut empty = collab.body.clone();
+    empty.offers.clear();
+    refused(empty, "no offer");
+    // One offer per offerer.
+    let mut twice = collab.body.clone();
+    twice.offers.push(Accepted {
+        offerer: b.public(),
+        offer: n.id(),
+    });
+    refused(twice, "two offers of one member");
+    // The asker cannot be their own offerer.
+    let mut own = collab.body.clone();
+    own.offers.push(Accepted {
+        offerer: a.public(),
+        offer: n.id(),
+    });
+    refused(own, "the asker as offerer");
+    // At most MAX_COLLAB_OFFERS.
+    let mut many = collab.body.clone();
+    many.offers = (0..=crate::limits::MAX_COLLAB_OFFERS as u8)
+        .map(|i| Accepted {
+            offerer: identity(10 + i).public(),
+            offer: n.id(),
+        })
+        .collect();
+    refused(many, "too many offers");
     // The collaboration stays valid after the need and offer expire.
     assert!(collab.validate(T0 + 30 * DAY).is_ok());
+}
+
+#[test]
+fn close_entries_carry_no_text() {
+    let a = identity(1);
+    let e = sign(
+        CollabEntry {
+            version: RECORD_VERSION,
+            issuer: a.public(),
+            collaboration: RecordId([7; 32]),
+            issued_at: T0,
+            expires_at: T0 + DAY,
+            seq: 1,
+            clock: 1,
+            entry: EntryKind::Close,
+        },
+        &a,
+    );
+    e.validate(NOW).unwrap();
+    // Variant order is part of the format: Post 0, Invite 1, Join 2, Close 3.
+    let body = crate::codec::encode(&e.body).unwrap();
+    assert_eq!(body.last(), Some(&3));
 }
 
 #[test]

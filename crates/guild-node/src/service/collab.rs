@@ -2,6 +2,11 @@
 //! gossip). Entries are signed, ordered by (Lamport clock, time, author, seq), deduplicated by
 //! id; an author's sequence numbers only go up (allocated here, by the single owner), so a
 //! replayed entry is refused.
+//!
+//! Closing: every member closes their own part with a `Close` entry (no text; a summary is a post
+//! written just before it). The first close ends the collaboration — entries sorting after it are
+//! refused, except the other members' own closes — and an attestation between two members counts
+//! only when both signed a close (see `TRUST.md`, "Collaboration integrity").
 
 use super::direct::ReplyAs;
 use super::state::{entry_key, CollabState};
@@ -10,7 +15,7 @@ use guild_core::control::pull::{CollabView, Collabs, EntryView};
 use guild_core::control::Event;
 use guild_core::wire::{DirectRequest, RefusalReason, MAX_INVITE_LOG, MAX_INVITE_LOG_BYTES};
 use guild_core::{
-    AnyRecord, CollabEntry, Collaboration, EntryKind, PublicKey, RecordId, Signed, UnixTime,
+    AnyRecord, CollabEntry, Collaboration, EntryKind, Need, PublicKey, RecordId, Signed, UnixTime,
 };
 
 fn entry_kind(e: &EntryKind) -> (&'static str, Option<String>, Option<PublicKey>) {
@@ -18,8 +23,13 @@ fn entry_kind(e: &EntryKind) -> (&'static str, Option<String>, Option<PublicKey>
         EntryKind::Post { text } => ("post", Some(text.clone()), None),
         EntryKind::Invite { member } => ("invite", None, Some(*member)),
         EntryKind::Join { .. } => ("join", None, None),
-        EntryKind::Close { summary } => ("close", Some(summary.clone()), None),
+        EntryKind::Close => ("close", None, None),
     }
+}
+
+/// `meta` key of our private copy of a collaboration's purpose.
+fn purpose_key(collab: &RecordId) -> String {
+    format!("collab_purpose/{collab}")
 }
 
 fn entry_view(e: &Signed<CollabEntry>) -> EntryView {
@@ -44,8 +54,15 @@ impl Service {
     pub(crate) fn index_collaboration(&mut self, c: &Signed<Collaboration>) {
         let id = c.id();
         self.state.collabs.insert(id, CollabState::new(c));
-        for o in &c.body.offers {
-            self.state.accepted.insert(o.id(), id);
+        for a in &c.body.offers {
+            // Only an offer held here that this offerer made to this asker on this need: a record
+            // naming someone else's offer id marks nothing as accepted.
+            let named = self.state.offers.get(&a.offer).is_some_and(|o| {
+                o.from == a.offerer && o.to == c.body.issuer && o.need == c.body.need
+            });
+            if named {
+                self.state.accepted.insert(a.offer, id);
+            }
         }
         let now = self.clock;
         self.refresh_collab_attestations(&id, now);
@@ -57,9 +74,9 @@ impl Service {
         let Some(c) = self.state.collabs.get_mut(&cid) else {
             return;
         };
-        let before = (c.members.len(), c.closed);
+        let before = (c.members.len(), c.closed_by.len());
         c.add_entry(e);
-        let after = (c.members.len(), c.closed);
+        let after = (c.members.len(), c.closed_by.len());
         self.state.entry_of.insert(e.id(), cid);
         if before != after {
             let now = self.clock;
@@ -86,6 +103,45 @@ impl Service {
             .collect()
     }
 
+    /// The text of a need held here: a collaboration's purpose line (the record carries no text;
+    /// its members hold the need).
+    pub(crate) fn need_text(&self, need: &RecordId) -> Option<String> {
+        self.store
+            .get_typed::<Need>(need)
+            .ok()
+            .flatten()
+            .map(|n| n.body.text)
+    }
+
+    /// Keeps a private copy of the need's text for a collaboration we take part in: needs expire
+    /// within 30 days, collaborations live two years. Only for our own collaborations (accepted,
+    /// offered on or joined), so what strangers send never grows it; forgotten with the record.
+    pub(crate) fn remember_purpose(&self, collab: &RecordId, need: &RecordId) {
+        let Some(text) = self.need_text(need) else {
+            return;
+        };
+        if let Err(e) = self.store.put_meta(&purpose_key(collab), &text) {
+            tracing::warn!("cannot keep the purpose of collaboration {collab}: {e}");
+        }
+    }
+
+    /// Forgets the private copy of a collaboration's purpose (the record expired).
+    pub(crate) fn forget_purpose(&self, collab: &RecordId) {
+        if let Err(e) = self.store.remove_meta(&purpose_key(collab)) {
+            tracing::warn!("cannot forget the purpose of collaboration {collab}: {e}");
+        }
+    }
+
+    /// A collaboration's purpose line: the need's text, from the need or our copy of it.
+    fn purpose_of(&self, collab: &RecordId, need: &RecordId) -> Option<String> {
+        self.need_text(need).or_else(|| {
+            self.store
+                .get_meta::<String>(&purpose_key(collab))
+                .ok()
+                .flatten()
+        })
+    }
+
     pub(crate) fn collab_view(&self, id: &RecordId, with_log: bool) -> Result<CollabView, Refusal> {
         let c = self.collab_state(id)?;
         let rec = self
@@ -94,12 +150,13 @@ impl Service {
             .ok_or_else(|| Refusal::unknown(format!("collaboration {id} is not stored")))?;
         Ok(CollabView {
             id: *id,
-            purpose: rec.body.purpose.clone(),
-            need: rec.body.need.id(),
+            purpose: self.purpose_of(id, &rec.body.need),
+            need: rec.body.need,
             member: c.members.contains(&self.me),
             members: c.members.clone(),
             opened_at: c.opened_at,
             closed: c.closed,
+            closed_by: c.closed_by.clone(),
             entries: if with_log {
                 self.collab_log(id).iter().map(entry_view).collect()
             } else {
@@ -150,7 +207,13 @@ impl Service {
                 "you are not a member of collaboration {id}"
             )));
         }
-        if c.closed {
+        let closing = matches!(entry, EntryKind::Close);
+        if closing && c.closed_by.contains(&self.me) {
+            return Err(Refusal::duplicate(format!(
+                "you already closed your part of collaboration {id}"
+            )));
+        }
+        if c.closed && !closing {
             return Err(Refusal::closed(format!("collaboration {id} is closed")));
         }
         let seq = c.max_seq.get(&self.me).copied().unwrap_or(0) + 1;
@@ -215,6 +278,37 @@ impl Service {
         Ok(view)
     }
 
+    /// Closes our part of a collaboration: posts the summary, if any, then signs our `Close`.
+    /// The first close ends the collaboration; the other members close their own parts after it
+    /// (attestations between two members count once both closed).
+    pub(crate) fn collab_close(
+        &mut self,
+        id: &RecordId,
+        summary: String,
+        now: UnixTime,
+    ) -> Result<EntryView, Refusal> {
+        let c = self.collab_state(id)?;
+        if !c.members.contains(&self.me) {
+            return Err(Refusal::unauthorised(format!(
+                "you are not a member of collaboration {id}"
+            )));
+        }
+        if c.closed_by.contains(&self.me) {
+            return Err(Refusal::duplicate(format!(
+                "you already closed your part of collaboration {id}"
+            )));
+        }
+        if !summary.trim().is_empty() {
+            if c.closed {
+                return Err(Refusal::closed(format!(
+                    "collaboration {id} is closed already, so no more posts: close your part without a summary"
+                )));
+            }
+            self.write_entry(None, id, EntryKind::Post { text: summary }, now)?;
+        }
+        self.write_entry(None, id, EntryKind::Close, now)
+    }
+
     /// Invites someone; answered after the invitation's first delivery attempt.
     pub(crate) fn collab_invite(
         &mut self,
@@ -245,7 +339,11 @@ impl Service {
         let invite = c
             .invitation_for(&self.me)
             .ok_or_else(|| Refusal::unknown(format!("no invitation to {id} for you is known")))?;
-        self.write_entry(None, id, EntryKind::Join { invite }, now)
+        let view = self.write_entry(None, id, EntryKind::Join { invite }, now)?;
+        if let Some(c) = self.store.get_typed::<Collaboration>(id)? {
+            self.remember_purpose(id, &c.body.need);
+        }
+        Ok(view)
     }
 
     /// A collaboration record delivered to us (we are a founding member).
@@ -255,22 +353,39 @@ impl Service {
         c: Signed<Collaboration>,
         now: UnixTime,
     ) -> Result<(), Refusal> {
-        if !c.body.is_member(&self.me) {
+        let Some(offer) = c.body.offer_of(&self.me) else {
             return Err(Refusal::not_here(
                 "you sent a collaboration this member is not part of",
             ));
-        }
+        };
         if c.signer != from {
             return Err(Refusal::unauthorised(
                 "a collaboration must be delivered by the member who opened it",
             ));
         }
+        // Nobody is made a member without having offered: the record must name one of our own
+        // offers, on that need, to that asker.
+        let ours =
+            self.state.offers.get(&offer).is_some_and(|o| {
+                o.from == self.me && o.to == c.body.issuer && o.need == c.body.need
+            });
+        if !ours {
+            return Err(Refusal::unauthorised(format!(
+                "the collaboration names offer {offer}, which this member did not make to {from} on need {}",
+                c.body.need
+            )));
+        }
+        if self.state.revoked.contains_key(&offer) {
+            return Err(Refusal::closed(format!("offer {offer} was withdrawn")));
+        }
         let event = Event::CollabOpened {
             collab: c.id(),
-            purpose: c.body.purpose.clone(),
+            purpose: self.need_text(&c.body.need),
             members: c.body.members(),
         };
+        let (cid, need) = (c.id(), c.body.need);
         self.store_record(&AnyRecord::Collaboration(c), now)?;
+        self.remember_purpose(&cid, &need);
         self.emit(event);
         Ok(())
     }
@@ -338,7 +453,16 @@ impl Service {
                 e.body.seq
             )));
         }
-        if c.closed {
+        // After the first close only the other members' own closes are taken; an entry written
+        // before it (a closing summary overtaken by its close) still is.
+        if matches!(e.body.entry, EntryKind::Close) {
+            if c.closed_by.contains(&e.signer) {
+                return Err(Refusal::duplicate(format!(
+                    "{} already closed their part of collaboration {id}",
+                    e.signer
+                )));
+            }
+        } else if c.first_close.is_some_and(|first| entry_key(&e) > first) {
             return Err(Refusal::closed(format!("collaboration {id} is closed")));
         }
         let (kind, text, _) = entry_kind(&e.body.entry);
@@ -428,7 +552,7 @@ impl Service {
                 "{from} already has {pending} invitation(s) waiting for an answer here"
             )));
         }
-        let purpose = c.body.purpose.clone();
+        let purpose = self.need_text(&c.body.need);
         if !self.state.meta.contains_key(&cid) {
             self.store_record(&AnyRecord::Collaboration(c), now)?;
         }

@@ -282,6 +282,7 @@ impl Service {
                         self.state.entry_of.remove(eid);
                     }
                 }
+                self.forget_purpose(id);
                 // Attestations citing it are unbacked from now on.
                 self.refresh_collab_attestations(id, now);
             }

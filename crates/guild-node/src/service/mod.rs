@@ -376,14 +376,9 @@ impl Service {
                     .and_then(|v| to_result(&v)),
             ),
             Call::CollabClose(p) => write(
-                self.write_entry(
-                    None,
-                    &p.collab,
-                    guild_core::EntryKind::Close { summary: p.summary },
-                    t,
-                )
-                .map_err(|e| e.to_call_error())
-                .and_then(|v| to_result(&v)),
+                self.collab_close(&p.collab, p.summary, t)
+                    .map_err(|e| e.to_call_error())
+                    .and_then(|v| to_result(&v)),
             ),
             Call::Msg(p) => match self.msg(id, p, t) {
                 Ok(()) => Answer::Later,

@@ -15,8 +15,9 @@ use guild_core::{
 
 /// Lifetime of a direct message; it is swept after it.
 pub const MESSAGE_LIFETIME: u64 = 7 * 86_400;
-/// Lifetime of a collaboration we open.
-pub const COLLABORATION_LIFETIME: u64 = 365 * 86_400;
+/// Lifetime of a collaboration we open (and of its log entries): the longest allowed, two years,
+/// so it outlives every attestation citing it (at most 366 days, and never past it).
+pub const COLLABORATION_LIFETIME: u64 = guild_core::limits::MAX_COLLABORATION_LIFETIME;
 
 fn invalid(m: impl Into<String>) -> Refusal {
     Refusal::new(RefusalReason::Malformed, m)
@@ -378,8 +379,8 @@ impl Service {
         Offers { offers }
     }
 
-    /// Accepts an offer on one of our needs: opens a collaboration signed over the need and the
-    /// offer, stores it and delivers it to the offerer.
+    /// Accepts an offer on one of our needs: opens a collaboration naming the need and the offer
+    /// by id (no text), stores it and delivers it to the offerer.
     pub(crate) fn accept(&mut self, p: AcceptParams, now: UnixTime) -> Result<CollabView, Refusal> {
         let offer = self.store.get_typed::<Offer>(&p.offer)?.ok_or_else(|| {
             Refusal::unknown(format!(
@@ -408,17 +409,20 @@ impl Service {
             issuer: self.me,
             issued_at: now,
             expires_at: now + COLLABORATION_LIFETIME,
-            purpose: need.body.text.clone(),
-            need,
-            offers: vec![offer.clone()],
+            need: need.id(),
+            offers: vec![guild_core::Accepted {
+                offerer: offer.signer,
+                offer: offer.id(),
+            }],
         };
         let collab = self.sign(body, now)?;
         let id = collab.id();
         let record = AnyRecord::Collaboration(collab.clone());
         self.store_record(&record, now)?;
+        self.remember_purpose(&id, &collab.body.need);
         self.emit(Event::CollabOpened {
             collab: id,
-            purpose: collab.body.purpose.clone(),
+            purpose: Some(need.body.text.clone()),
             members: collab.body.members(),
         });
         self.deliver(

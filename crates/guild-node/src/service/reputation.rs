@@ -1,11 +1,14 @@
 //! Reputation: attestations (issue, receive, revoke, list), whether each counts, and this node's
 //! personalised trust computed by `guild-trust` from the ones that do.
 //!
-//! An attestation counts only when its collaboration is verifiable here — the co-signed
-//! collaboration record, the log entries proving both issuer and subject were members, and a
-//! close entry by a member — when it is not revoked (by its issuer: see [`super::authority`]),
-//! not superseded by a later one of the same issuer about the same member and collaboration, not
-//! expired, and its issuer never equivocated. The proof travels by the direct `Proof` request.
+//! An attestation counts only when its collaboration is verifiable here — the collaboration
+//! record, the log entries proving both issuer and subject were members, and a close entry
+//! signed by each of them (both sides took part: the asker alone cannot open a collaboration
+//! from someone's offer, close it and rate them) — when it does not outlive its collaboration, is
+//! not revoked (by its issuer: see [`super::authority`]), not superseded by a later one of the
+//! same issuer about the same member and collaboration, not expired, and its issuer never
+//! equivocated. The proof travels by the direct `Proof` request and holds no text: the record
+//! (ids only) and the invite, join and close entries.
 //!
 //! Every status change is incremental: an attestation's status is a handful of map lookups, and
 //! each input re-evaluates only the attestations it can affect (its own, the one it supersedes,
@@ -165,8 +168,15 @@ impl Service {
         if !c.members.contains(&a.subject) {
             return Some("the subject is not a member of the collaboration".into());
         }
-        if !c.closed {
-            return Some("the collaboration is not closed".into());
+        for (who, role) in [(&a.issuer, "issuer"), (&a.subject, "subject")] {
+            if !c.closed_by.contains(who) {
+                return Some(format!(
+                    "the {role} has not closed their part of the collaboration (no close entry signed by {who} is held here)"
+                ));
+            }
+        }
+        if a.expires_at > c.expires_at {
+            return Some("it would outlive its collaboration".into());
         }
         None
     }
@@ -286,6 +296,14 @@ impl Service {
                 "its issuer equivocated; its attestations no longer count here",
             ));
         }
+        if let Some(c) = self.state.collabs.get(&a.body.collaboration) {
+            if a.body.expires_at > c.expires_at {
+                return Err(Refusal::unauthorised(format!(
+                    "the attestation expires after its collaboration {} (it could not be verified then)",
+                    a.body.collaboration
+                )));
+            }
+        }
         let id = a.id();
         let twin = self
             .state
@@ -361,8 +379,8 @@ impl Service {
         });
     }
 
-    /// Stores a proof (the collaboration record and its membership and close entries) after
-    /// validating each record. Returns whether any attestation's status changed.
+    /// Stores a proof (the collaboration record and its invite, join and close entries) after
+    /// validating each record; posts are never taken from a proof. Returns whether any attestation's status changed.
     pub(crate) fn accept_proof(
         &mut self,
         collab: RecordId,
@@ -379,7 +397,7 @@ impl Service {
                 AnyRecord::Collaboration(c) => c.id() == collab,
                 AnyRecord::CollabEntry(e) => {
                     e.body.collaboration == collab
-                        && !matches!(e.body.entry, EntryKind::Post { .. })
+                        && is_proof_entry(&e.body.entry)
                         && self.state.collabs.contains_key(&collab)
                 }
                 _ => false,
@@ -398,15 +416,18 @@ impl Service {
             .is_some_and(|s| s.iter().any(|id| self.state.counted.contains(id)))
     }
 
-    /// Answers a `Proof` request: only for collaborations some held attestation cites (private
-    /// collaborations are not handed to anyone who asks), and never the posts.
+    /// Answers a `Proof` request: only for collaborations some held, non-revoked attestation
+    /// cites (private collaborations are not handed to anyone who asks), and minimally: the
+    /// collaboration record (ids, no text), for each member who joined the invite and join that
+    /// made them one, and each member's first close — never posts, nor invitations nobody
+    /// answered. At most three entries per member.
     pub(crate) fn proof_for(&self, collab: &RecordId) -> Result<Vec<AnyRecord>, Refusal> {
-        if self
+        let cited = self
             .state
             .att_by_collab
             .get(collab)
-            .is_none_or(|s| s.is_empty())
-        {
+            .is_some_and(|s| s.iter().any(|id| !self.state.revoked.contains_key(id)));
+        if !cited {
             return Err(Refusal::unknown(format!(
                 "no attestation here refers to collaboration {collab}"
             )));
@@ -420,18 +441,41 @@ impl Service {
         if let Some(c) = self.store.get_record(collab)? {
             out.push(c);
         }
-        for id in state.log.values() {
+        // The same pass as membership itself: founders, then each join answering an invitation
+        // for the joiner by someone already a member, in log order.
+        let mut keys = Vec::new();
+        let mut members = state.founders.clone();
+        for (join, joiner, invite) in &state.joins {
+            let Some((invited, inviter, invitee)) = state.invites.get(invite) else {
+                continue;
+            };
+            if invitee == joiner && members.contains(inviter) && !members.contains(joiner) {
+                members.push(*joiner);
+                keys.extend([*invited, *join]);
+            }
+        }
+        let mut closed = Vec::new();
+        for (key, who) in &state.closes {
+            if state.members.contains(who) && !closed.contains(who) {
+                closed.push(*who);
+                keys.push(*key);
+            }
+        }
+        keys.sort();
+        for key in keys {
+            let Some(id) = state.log.get(&key) else {
+                continue;
+            };
             if let Some(AnyRecord::CollabEntry(e)) = self.store.get_record(id)? {
-                if !matches!(e.body.entry, EntryKind::Post { .. }) {
-                    out.push(AnyRecord::CollabEntry(e));
-                }
+                out.push(AnyRecord::CollabEntry(e));
             }
         }
         Ok(out)
     }
 
-    /// Issues an attestation about a fellow member of a closed collaboration. The sequence
-    /// number is allocated here, by the single owner: two calls never share one.
+    /// Issues an attestation about a fellow member of a collaboration both of us closed. The
+    /// sequence number is allocated here, by the single owner: two calls never share one. The
+    /// attestation never outlives its collaboration.
     pub(crate) fn vouch(
         &mut self,
         p: VouchParams,
@@ -453,11 +497,18 @@ impl Service {
                 p.peer
             )));
         }
-        if !c.closed {
-            return Err(invalid(
-                "the collaboration is not closed yet; attestations count only after `guild collab close`".into(),
+        if !c.closed_by.contains(&self.me) {
+            return Err(Refusal::unauthorised(
+                "you have not closed your part yet: close it first (`guild collab close`); an attestation counts only when both sides closed",
             ));
         }
+        if !c.closed_by.contains(&p.peer) {
+            return Err(Refusal::unauthorised(format!(
+                "{} has not closed their part yet (no close of theirs is held here); an attestation counts only when both sides closed, so vouch after they do",
+                p.peer
+            )));
+        }
+        let collab_expires = c.expires_at;
         let stored_seq = self.store.get_meta::<u64>(OWN_SEQ_KEY)?.unwrap_or(0);
         let last = self.own.last_attestation;
         let seq = stored_seq.max(last.map_or(0, |(s, _)| s)) + 1;
@@ -470,7 +521,8 @@ impl Service {
             note: p.note,
             collaboration: p.collab,
             issued_at: now,
-            expires_at: now + p.expires_secs.unwrap_or(DEFAULT_ATTESTATION_LIFETIME),
+            expires_at: (now + p.expires_secs.unwrap_or(DEFAULT_ATTESTATION_LIFETIME))
+                .min(collab_expires),
             seq,
             prev: last.map(|(_, id)| id),
             salt: self.random_salt(),
@@ -613,6 +665,14 @@ impl Service {
     pub fn equivocators(&self) -> &BTreeMap<PublicKey, (RecordId, RecordId)> {
         &self.state.equivocators
     }
+}
+
+/// Entries a proof holds: those establishing membership and closing, none with text.
+fn is_proof_entry(e: &EntryKind) -> bool {
+    matches!(
+        e,
+        EntryKind::Invite { .. } | EntryKind::Join { .. } | EntryKind::Close
+    )
 }
 
 fn remove_from<K: std::hash::Hash + Eq + Clone>(

@@ -70,8 +70,13 @@ pub(crate) struct CollabState {
     pub founders: Vec<PublicKey>,
     /// Founders plus everyone who joined on a member's invitation.
     pub members: Vec<PublicKey>,
-    /// Whether a member closed it.
+    /// Whether a member closed it: no more posts, invitations or joins after the first close
+    /// (in log order); other members may still sign their own close.
     pub closed: bool,
+    /// Order of the first close by a member.
+    pub first_close: Option<EntryKey>,
+    /// Members who signed a close for their part, in log order.
+    pub closed_by: Vec<PublicKey>,
     /// The log, in order.
     pub log: BTreeMap<EntryKey, RecordId>,
     /// Highest sequence number per author (the next one we write is one more).
@@ -84,8 +89,8 @@ pub(crate) struct CollabState {
     pub invites: HashMap<RecordId, (EntryKey, PublicKey, PublicKey)>,
     /// Joins: (order, joiner, invitation answered).
     pub joins: Vec<(EntryKey, PublicKey, RecordId)>,
-    /// Authors of close entries.
-    pub closers: Vec<PublicKey>,
+    /// Close entries: (order, author), in log order.
+    pub closes: Vec<(EntryKey, PublicKey)>,
     /// When the record expires.
     pub expires_at: UnixTime,
     /// When it was opened.
@@ -125,8 +130,9 @@ impl CollabState {
                 self.joins.sort();
                 self.recompute();
             }
-            EntryKind::Close { .. } => {
-                self.closers.push(e.signer);
+            EntryKind::Close => {
+                self.closes.push((key, e.signer));
+                self.closes.sort();
                 self.recompute();
             }
             EntryKind::Post { .. } => {}
@@ -135,6 +141,7 @@ impl CollabState {
 
     /// Members: founders, then (in log order) each joiner whose join answers an invitation for
     /// them written by someone already a member. Closed: a member wrote a close entry.
+    /// Closed by: the members who wrote one, in log order.
     fn recompute(&mut self) {
         let mut members = self.founders.clone();
         for (_, joiner, invite) in &self.joins {
@@ -149,7 +156,15 @@ impl CollabState {
             }
         }
         self.members = members;
-        self.closed = self.closers.iter().any(|c| self.members.contains(c));
+        self.closed_by.clear();
+        self.first_close = None;
+        for (key, who) in &self.closes {
+            if self.members.contains(who) && !self.closed_by.contains(who) {
+                self.first_close = self.first_close.or(Some(*key));
+                self.closed_by.push(*who);
+            }
+        }
+        self.closed = self.first_close.is_some();
     }
 
     /// Whether `who` holds an invitation from a member and has not joined.

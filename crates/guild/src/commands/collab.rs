@@ -50,7 +50,7 @@ pub async fn run(ctx: &Ctx, command: CollabCommand) -> anyhow::Result<()> {
         ),
         ("Joined", _) => format!("Joined: you are now a member (entry {}).", entry.id),
         ("Closed", _) => format!(
-            "Closed the collaboration (entry {}); it takes no more posts.",
+            "Closed your part (entry {}); the collaboration takes no more posts. Attestations between you and another member count once they closed theirs too.",
             entry.id
         ),
         _ => format!(
@@ -89,7 +89,7 @@ fn list(ctx: &Ctx, collabs: &Collabs) -> anyhow::Result<()> {
                 state(c).to_string(),
                 c.members.len().to_string(),
                 output::relative(c.opened_at),
-                one_line(&c.purpose),
+                one_line(c.purpose.as_deref().unwrap_or("(need not held here)")),
             ]
         })
         .collect();
@@ -100,7 +100,12 @@ fn list(ctx: &Ctx, collabs: &Collabs) -> anyhow::Result<()> {
 /// The key/value block describing a collaboration (no log).
 pub fn summary(c: &CollabView) -> std::io::Result<()> {
     output::fields(&[
-        ("purpose", c.purpose.clone()),
+        (
+            "purpose",
+            c.purpose
+                .clone()
+                .unwrap_or_else(|| "(the need is not held here)".into()),
+        ),
         ("need", c.need.to_string()),
         (
             "members",
@@ -112,6 +117,14 @@ pub fn summary(c: &CollabView) -> std::io::Result<()> {
         ),
         ("opened", output::relative(c.opened_at)),
         ("state", state(c).to_string()),
+        (
+            "closed by",
+            c.closed_by
+                .iter()
+                .map(PublicKey::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
     ])
 }
 

@@ -102,7 +102,7 @@ fn human(value: Value) -> String {
             let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
             format!(
                 "{collab} \"{}\" with {}",
-                one_line(&purpose),
+                one_line(purpose.as_deref().unwrap_or("")),
                 members.join(", ")
             )
         }
@@ -112,7 +112,7 @@ fn human(value: Value) -> String {
             purpose,
         } => format!(
             "{collab} \"{}\" by {by} (join with `guild collab join`)",
-            one_line(&purpose)
+            one_line(purpose.as_deref().unwrap_or(""))
         ),
         Event::CollabEntryAdded {
             collab,

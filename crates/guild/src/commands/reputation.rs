@@ -121,7 +121,7 @@ pub async fn attestations(
     {
         output::line(
             "Unbacked attestations are kept but do not count in trust until their collaboration \
-             is known here, closed, and has both issuer and subject as members.",
+             is known here with both issuer and subject as members who each closed their part.",
         )?;
     }
     Ok(())
@@ -312,7 +312,7 @@ fn evidence(view: &TrustView, why: &Explanation, names: &Names) -> anyhow::Resul
     if why.paths.is_empty() && why.direct.is_empty() && why.negative.is_empty() {
         output::line(&format!(
             "\nNothing supports this score yet: no counted attestation connects you to {}. \
-             Attestations count once their collaboration is closed and known here \
+             Attestations count once their collaboration is known here and both sides closed their part \
              (`guild attestations --about {}`).",
             names.label(&view.peer),
             view.peer

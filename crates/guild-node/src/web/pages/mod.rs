@@ -233,10 +233,14 @@ fn describe(event: &Event, names: &Names) -> Markup {
                 "not delivered"
             }
         ),
-        Event::CollabOpened { purpose, .. } => format!("collaboration opened: {purpose}"),
-        Event::CollabInvited { by, purpose, .. } => {
-            format!("{} invited you to: {purpose}", names.label(by))
-        }
+        Event::CollabOpened { purpose, .. } => match purpose {
+            Some(p) => format!("collaboration opened: {p}"),
+            None => "collaboration opened".into(),
+        },
+        Event::CollabInvited { by, purpose, .. } => match purpose {
+            Some(p) => format!("{} invited you to: {p}", names.label(by)),
+            None => format!("{} invited you to a collaboration", names.label(by)),
+        },
         Event::CollabEntryAdded { author, kind, .. } => {
             format!("{} added a {kind} to a collaboration", names.label(author))
         }

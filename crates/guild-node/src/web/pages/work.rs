@@ -175,7 +175,7 @@ pub async fn collabs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                 Ok(l) => ul.cards {
                     @for c in &l.collabs {
                         li.card {
-                            a.collab href={ "/collabs/" (c.id) } { (c.purpose) }
+                            a.collab href={ "/collabs/" (c.id) } { (c.title()) }
                             p.meta {
                                 @if c.closed { "closed" } @else { "open" } " · opened " (relative(c.opened_at)) " · with "
                                 @for (i, m) in c.members.iter().enumerate() { @if i > 0 { ", " } (names.label(m)) }
@@ -196,7 +196,8 @@ pub async fn collabs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
     layout("Collaborations", "/collabs", session, body)
 }
 
-/// One collaboration: members, log, post, invite, close with a summary, vouch after closing.
+/// One collaboration: members, log, post, invite, close our part (with a summary), vouch for the
+/// members who closed theirs once we closed ours.
 pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Markup {
     let Ok(id) = id.parse::<RecordId>() else {
         let body = html! { p.error role="alert" { "`" (id) "` is not a collaboration id." } };
@@ -220,16 +221,20 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
     };
     let title = view
         .as_ref()
-        .map(|c| c.purpose.clone())
+        .map(|c| c.title())
         .unwrap_or_else(|_| "Collaboration".into());
     let body = match &view {
         Err(e) => failure(e),
-        Ok(c) => html! {
+        Ok(c) => {
+            let i_closed = names.me.is_some_and(|me| c.closed_by.contains(&me));
+            html! {
             div #collab data-live {
             p.meta { @if c.closed { "Closed" } @else { "Open" } " · opened " (relative(c.opened_at)) }
             section aria-labelledby="members-h" {
                 h2 #members-h { "Members" }
-                ul { @for m in &c.members { li { (names.link(m)) } } }
+                ul { @for m in &c.members {
+                    li { (names.link(m)) @if c.closed_by.contains(m) { " · closed their part" } }
+                } }
             }
             section #log aria-labelledby="log-h" {
                 h2 #log-h { "Log" }
@@ -242,7 +247,7 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
                         }
                     }
                 }
-                @if c.closed { p #closed-note { "This collaboration is closed." } }
+                @if c.closed { p #closed-note { "This collaboration is closed: every member closes their own part, and an attestation counts only between two members who both did." } }
             }
             @if !c.closed && c.member {
                 section aria-labelledby="post-h" {
@@ -269,21 +274,35 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
                     h2 #close-h { "Close" }
                     form data-call="collab.close" {
                         input type="hidden" name="collab" value=(c.id);
-                        label for="close-summary" { "Summary" }
-                        textarea #close-summary name="summary" rows="2" required {}
+                        label for="close-summary" { "Summary (optional, posted before the close)" }
+                        textarea #close-summary name="summary" rows="2" {}
                         button type="submit" { "Close the collaboration" }
                         (form_status())
                     }
                 }
             }
-            @if c.closed && c.member {
+            @if c.closed && c.member && !i_closed {
+                section #close-part aria-labelledby="close-part-h" {
+                    h2 #close-part-h { "Close your part" }
+                    p { "Another member closed the collaboration. Close your part too: attestations between you and the others count only when both sides closed." }
+                    form data-call="collab.close" {
+                        input type="hidden" name="collab" value=(c.id);
+                        button type="submit" { "Close my part" }
+                        (form_status())
+                    }
+                }
+            }
+            @if c.closed && c.member && i_closed {
                 section #vouch aria-labelledby="vouch-h" {
                     h2 #vouch-h { "Vouch" }
-                    p { "Say what each member did well (or not): your attestation counts in everyone's trust, because this closed collaboration backs it." }
+                    p { "Say what each member did well (or not): your attestation counts in everyone's trust, because this collaboration, which you both closed, backs it." }
                     @for m in c.members.iter().filter(|m| Some(**m) != names.me) {
                         @let mine: Vec<_> = given.iter().flat_map(|a| &a.attestations).filter(|a| a.subject == *m && a.collab == c.id).collect();
                         h3 { (names.label(m)) }
                         @for a in &mine { p.attested { "You vouched: " (a.skill) " " (format!("{:+}", a.score)) @if !a.note.is_empty() { " — " (a.note) } } }
+                        @if !c.closed_by.contains(m) {
+                            p.waiting { (names.label(m)) " has not closed their part yet; you can vouch once they do." }
+                        } @else {
                         form data-call="vouch" {
                             input type="hidden" name="peer" value=(m);
                             input type="hidden" name="collab" value=(c.id);
@@ -296,11 +315,13 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
                             button type="submit" { "Vouch for " (names.label(m)) }
                             (form_status())
                         }
+                        }
                     }
                 }
             }
             }
-        },
+            }
+        }
     };
     layout(&title, "/collabs", session, body)
 }
