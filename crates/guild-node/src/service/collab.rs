@@ -77,7 +77,21 @@ impl Service {
         let before = (c.members.len(), c.closed_by.len());
         c.add_entry(e);
         let after = (c.members.len(), c.closed_by.len());
+        let waiting = c.invitation_for(&self.me).is_some();
         self.state.entry_of.insert(e.id(), cid);
+        if let EntryKind::Invite { member } = &e.body.entry {
+            if *member == self.me && waiting {
+                // An invitation waits for our answer a while, then it is swept (start-up load
+                // and intake alike).
+                let due = e.body.issued_at + super::admission::INVITATION_DAYS * 86_400;
+                self.state.invitations_due.insert((due, cid));
+                self.state
+                    .invites_from
+                    .entry(e.signer)
+                    .or_default()
+                    .insert(cid);
+            }
+        }
         if before != after {
             let now = self.clock;
             self.refresh_collab_attestations(&cid, now);
@@ -583,5 +597,45 @@ impl Service {
             purpose,
         });
         Ok(())
+    }
+}
+
+impl Service {
+    /// Drops invitations nobody answered within [`super::admission::INVITATION_DAYS`]: the
+    /// collaboration record and the log that came with it (a walk over the due index, bounded
+    /// per sweep).
+    pub(crate) fn sweep_invitations(&mut self, now: UnixTime) {
+        let due: Vec<(UnixTime, RecordId)> = self
+            .state
+            .invitations_due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(super::MAX_SWEEP_PER_TICK)
+            .copied()
+            .collect();
+        for (at, cid) in due {
+            self.state.invitations_due.remove(&(at, cid));
+            let Some(c) = self.state.collabs.get(&cid) else {
+                continue;
+            };
+            if c.members.contains(&self.me) {
+                continue; // we joined
+            }
+            let entries: Vec<RecordId> = c.log.values().copied().collect();
+            let inviters: Vec<PublicKey> = c.members.iter().copied().collect();
+            for id in entries {
+                self.drop_record(&id, now);
+            }
+            self.drop_record(&cid, now);
+            for who in inviters {
+                if let Some(set) = self.state.invites_from.get_mut(&who) {
+                    set.remove(&cid);
+                    if set.is_empty() {
+                        self.state.invites_from.remove(&who);
+                    }
+                }
+            }
+            tracing::debug!(collab = %cid, "an unanswered invitation was swept");
+        }
     }
 }

@@ -304,6 +304,7 @@ impl Service {
             self.drop_record(&id, now);
         }
         self.sweep_pending(now);
+        self.sweep_invitations(now);
         self.stats.profiles.set(self.profiles.len() as i64);
     }
 

@@ -234,6 +234,8 @@ pub(crate) struct State {
     pub roots: BTreeMap<(PublicKey, Option<SkillTag>), (String, UnixTime)>,
     /// Collaborations whose invitation to us each inviter sent and we have not answered.
     pub invites_from: HashMap<PublicKey, BTreeSet<RecordId>>,
+    /// Invitations waiting for our answer, by the time they are swept.
+    pub invitations_due: BTreeSet<(UnixTime, RecordId)>,
     /// Sync keys of each public kind, in `(issued_at, id)` order (what sync reconciles).
     pub sync: HashMap<RecordKind, BTreeSet<SyncKey>>,
     /// Count and XOR of every sync key per kind, kept up to date, so a whole-range fingerprint

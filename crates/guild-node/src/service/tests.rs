@@ -972,13 +972,13 @@ fn a_stranger_may_have_one_invitation_waiting() {
     let mut v = harness(1);
     let stranger = identity(5);
     let helper = identity(6);
-    let invite = |v: &mut Harness, text: &str| {
-        let mut n = fixtures::need(&stranger, text, &["kicad"], T0);
+    let invite_at = |v: &mut Harness, text: &str, t0: UnixTime| {
+        let mut n = fixtures::need(&stranger, text, &["kicad"], t0);
         n.text = text.into();
         let n = sign(n, &stranger);
-        let o = sign(fixtures::offer(&helper, &n, T0), &helper);
+        let o = sign(fixtures::offer(&helper, &n, t0), &helper);
         let c = sign(
-            fixtures::collaboration(&stranger, n, vec![o], T0),
+            fixtures::collaboration(&stranger, n, vec![o], t0),
             &stranger,
         );
         let inv = entry(
@@ -989,7 +989,7 @@ fn a_stranger_may_have_one_invitation_waiting() {
             EntryKind::Invite {
                 member: identity(1).public(),
             },
-            T0,
+            t0,
         );
         let req = DirectRequest::Invite {
             collaboration: Box::new(AnyRecord::Collaboration(c)),
@@ -997,8 +997,9 @@ fn a_stranger_may_have_one_invitation_waiting() {
             log: vec![],
         };
         let bytes = guild_core::codec::encode(&req).unwrap();
-        v.svc.received_request(stranger.public(), &bytes, MS)
+        v.svc.received_request(stranger.public(), &bytes, t0 * 1000)
     };
+    let invite = |v: &mut Harness, text: &str| invite_at(v, text, T0);
     assert_eq!(invite(&mut v, "first"), DirectResponse::Ack);
     assert_eq!(
         refusal(invite(&mut v, "second")),
@@ -1007,6 +1008,16 @@ fn a_stranger_may_have_one_invitation_waiting() {
     let list = v.svc.collab_list();
     assert_eq!(list.collabs.len(), 1, "one pending invitation");
     assert!(!list.collabs[0].member, "kept apart until the owner joins");
+    let records = v.svc.counts().records;
+    // Unanswered, it is swept with its log after a while; the stranger may invite again.
+    let later = T0 + admission::INVITATION_DAYS * 86_400 + 60;
+    v.svc.tick(later * 1000);
+    assert!(v.svc.collab_list().collabs.is_empty(), "swept");
+    assert!(
+        v.svc.counts().records < records,
+        "its records left the store"
+    );
+    assert_eq!(invite_at(&mut v, "third", later), DirectResponse::Ack);
 }
 
 #[test]
