@@ -622,7 +622,7 @@ impl Service {
                 continue; // we joined
             }
             let entries: Vec<RecordId> = c.log.values().copied().collect();
-            let inviters: Vec<PublicKey> = c.members.iter().copied().collect();
+            let inviters: Vec<PublicKey> = c.members.to_vec();
             for id in entries {
                 self.drop_record(&id, now);
             }
