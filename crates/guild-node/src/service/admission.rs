@@ -570,9 +570,11 @@ impl Service {
                 return;
             };
             let signer = self.state.meta.get(&id).map(|m| m.signer);
+            // A stranger's need we offered on is part of our own work: it stays.
+            let ours = kind == RecordKind::Need && self.state.offers_by_need.contains_key(&id);
             match signer {
                 // Its signer has earned standing since: it leaves the pool, and stays.
-                Some(s) if standing.tier(&s) != Tier::Stranger => {
+                Some(s) if ours || standing.tier(&s) != Tier::Stranger => {
                     self.admission.unpool(kind, at, &id);
                 }
                 Some(_) => {
