@@ -96,9 +96,11 @@ const fn quota(count: u32, kib: u64) -> Quota {
 pub const MESSAGES_PER_HOUR: Tiered<u32> = tiered(20, 200, 2_000);
 /// Needs per signer per day (gossip and sync).
 pub const NEEDS_PER_DAY: Tiered<u32> = tiered(4, 48, 480);
-/// Profile versions per signer per hour (a daemon republishes twice a day; an owner editing
-/// their profile makes a few).
-pub const PROFILES_PER_HOUR: Tiered<u32> = tiered(6, 30, 120);
+/// Profile versions per signer per hour. A daemon republishes twice a day, but a newcomer
+/// setting up their profile makes a burst of edits (name, then one skill at a time): a stranger
+/// may make two dozen at once. A version past the budget is not lost: the next sync fetches
+/// the newest once the bucket refills. Each version replaces the last, so storage does not grow.
+pub const PROFILES_PER_HOUR: Tiered<u32> = tiered(24, 60, 240);
 /// Attestations per issuer per minute.
 pub const ATTESTATIONS_PER_MINUTE: Tiered<u32> = tiered(10, 60, 600);
 /// Collaboration log entries per author per hour (authors are members of a collaboration with
