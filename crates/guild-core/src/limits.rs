@@ -54,6 +54,9 @@ pub const MAX_REVOCATION_BYTES: usize = 2 * 1024;
 pub const MAX_COLLABORATION_BYTES: usize = 2 * 1024;
 /// Largest encoded signed collaboration log entry or direct message, in bytes.
 pub const MAX_ENTRY_BYTES: usize = 8 * 1024;
+/// Largest encoded record of any kind with its kind tag, in bytes: the bound for decoding an
+/// `AnyRecord` (gossip, the store). The largest kind is the profile.
+pub const MAX_ANY_RECORD_BYTES: usize = MAX_PROFILE_BYTES + 16;
 
 /// Longest lifetime (`expires_at - issued_at`) of a profile: 30 days; daemons republish daily.
 pub const MAX_PROFILE_LIFETIME: u64 = 30 * DAY;

@@ -4,15 +4,14 @@
 
 mod common;
 
-use common::{next_event, options, poll_until_async, TestNode};
+use common::{next_event, options, poll_until_async, Rogue, TestNode};
 use guild_core::codec;
 use guild_core::control::pull::*;
 use guild_core::control::Event;
 use guild_core::fixtures::{identity, need, offer, sign, tag, T0};
 use guild_core::limits::MAX_TEXT_BYTES;
 use guild_core::wire::{DirectRequest, DirectResponse, RefusalReason, MAX_RESPONSE_BYTES};
-use guild_core::{AnyRecord, CollabEntry, EntryKind, Message, RecordId, RecordKind, Signed};
-use guild_net::NetConfig;
+use guild_core::{CollabEntry, EntryKind, Message, RecordId, RecordKind, Signed};
 use guild_node::node::PullError;
 
 fn ask(text: &str, skills: &[&str]) -> AskParams {
@@ -283,56 +282,6 @@ async fn ask_match_offer_accept_collaborate_close() {
     .await;
     let inbox = a.node.inbox(InboxParams::default()).await.unwrap();
     assert_eq!(inbox.messages[0].text, "hello from dan");
-}
-
-/// A raw libp2p peer that delivers whatever it wants to `target`.
-struct Rogue {
-    client: guild_net::Client,
-    target: guild_net::PeerId,
-}
-
-impl Rogue {
-    async fn start(seed: u8, target: &TestNode) -> Rogue {
-        let mut cfg = NetConfig::local("main");
-        cfg.bootstrap = vec![target.addr().await];
-        let (client, mut events, _task) = guild_net::spawn(identity(seed).keypair(), cfg, None)
-            .await
-            .unwrap();
-        // Acknowledge whatever is delivered to us, like a cooperating member would.
-        let responder = client.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = events.recv().await {
-                if let guild_net::NetEvent::InboundRequest { channel, .. } = ev {
-                    let ack = codec::encode(&DirectResponse::Ack).unwrap();
-                    let _ = responder.respond(channel, ack).await;
-                }
-            }
-        });
-        Rogue {
-            client,
-            target: target.node.peer_id(),
-        }
-    }
-
-    async fn send_bytes(&self, bytes: Vec<u8>) -> DirectResponse {
-        let answer = self.client.request(self.target, bytes).await.unwrap();
-        codec::decode(&answer, MAX_RESPONSE_BYTES).unwrap()
-    }
-
-    async fn deliver(&self, r: AnyRecord) -> String {
-        self.refusal(r).await.1
-    }
-
-    /// Delivers and returns the typed refusal.
-    async fn refusal(&self, r: AnyRecord) -> (RefusalReason, String) {
-        match self
-            .send_bytes(codec::encode(&DirectRequest::Deliver(Box::new(r))).unwrap())
-            .await
-        {
-            DirectResponse::Error { reason, message } => (reason, message),
-            other => panic!("accepted: {other:?}"),
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

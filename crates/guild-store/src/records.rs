@@ -1,14 +1,14 @@
 //! Profiles and other signed records, with the sync index (kind, time, id).
 
 use crate::{decode, Store, StoreError};
-use guild_core::limits::{MAX_COLLABORATION_BYTES, MAX_PROFILE_BYTES};
+use guild_core::limits::{MAX_ANY_RECORD_BYTES, MAX_PROFILE_BYTES};
 use guild_core::{
     AnyRecord, Profile, PublicKey, RecordBody, RecordId, RecordKind, Signed, UnixTime,
 };
 use sled::Transactional;
 
 /// Upper bound for a stored `AnyRecord` (the largest record kind plus the enum tag).
-const MAX_RECORD_BYTES: usize = MAX_COLLABORATION_BYTES + 16;
+const MAX_RECORD_BYTES: usize = MAX_ANY_RECORD_BYTES;
 
 /// What [`Store::put_profile`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

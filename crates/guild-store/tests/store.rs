@@ -194,3 +194,37 @@ fn wrong_schema_version_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_message_with_the_longest_text_allowed_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let from = identity(1);
+    let m = sign(
+        guild_core::Message {
+            version: guild_core::record::RECORD_VERSION,
+            issuer: from.public(),
+            to: identity(2).public(),
+            issued_at: T0,
+            expires_at: T0 + 86_400,
+            nonce: 1,
+            text: "x".repeat(guild_core::limits::MAX_TEXT_BYTES),
+        },
+        &from,
+    );
+    let record = AnyRecord::Message(m);
+    record.validate(T0).unwrap();
+    assert!(store.put_record(&record).unwrap());
+    assert_eq!(
+        store.get_record(&record.id()).unwrap(),
+        Some(record.clone())
+    );
+    let listed: Vec<AnyRecord> = store
+        .records_of_kind(RecordKind::Message)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(listed, vec![record.clone()]);
+    store.remove_record(&record.id()).unwrap();
+    assert_eq!(store.record_count(), 0);
+    assert!(store.records_of_kind(RecordKind::Message).next().is_none());
+}

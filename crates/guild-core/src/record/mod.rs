@@ -450,7 +450,7 @@ impl AnyRecord {
     }
     /// Decodes (without validating), bounded by the largest record size.
     pub fn decode(bytes: &[u8]) -> Result<AnyRecord, CodecError> {
-        codec::decode(bytes, crate::limits::MAX_COLLABORATION_BYTES + 16)
+        codec::decode(bytes, crate::limits::MAX_ANY_RECORD_BYTES)
     }
 }
 

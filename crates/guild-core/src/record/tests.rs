@@ -321,3 +321,64 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn records_of_every_allowed_size_decode_as_any_record() {
+    // A need, an offer and a message with the longest text allowed are valid, so they must also
+    // decode through `AnyRecord` (gossip, the store) and not only through their own type.
+    let id = identity(1);
+    let helper = identity(2);
+    let text = "x".repeat(MAX_TEXT_BYTES);
+    let need = sign(
+        Need {
+            text: text.clone(),
+            ..need(&id, "n", &["rust"], T0)
+        },
+        &id,
+    );
+    let offer = sign(
+        Offer {
+            text: text.clone(),
+            ..offer(&helper, &need, T0)
+        },
+        &helper,
+    );
+    let message = sign(
+        Message {
+            version: RECORD_VERSION,
+            issuer: id.public(),
+            to: helper.public(),
+            issued_at: T0,
+            expires_at: T0 + DAY,
+            nonce: 1,
+            text,
+        },
+        &id,
+    );
+    for record in [
+        AnyRecord::Need(need),
+        AnyRecord::Offer(offer),
+        AnyRecord::Message(message),
+    ] {
+        record.validate(NOW).unwrap();
+        let bytes = record.encode().unwrap();
+        assert!(bytes.len() <= MAX_ANY_RECORD_BYTES);
+        assert_eq!(
+            AnyRecord::decode(&bytes).unwrap(),
+            record,
+            "{:?}",
+            record.kind()
+        );
+    }
+    for max in [
+        MAX_PROFILE_BYTES,
+        MAX_NEED_BYTES,
+        MAX_OFFER_BYTES,
+        MAX_ATTESTATION_BYTES,
+        MAX_REVOCATION_BYTES,
+        MAX_COLLABORATION_BYTES,
+        MAX_ENTRY_BYTES,
+    ] {
+        assert!(max < MAX_ANY_RECORD_BYTES);
+    }
+}

@@ -1,16 +1,18 @@
 //! Test nodes: temp store, deterministic identity, loopback TCP on port 0, mDNS off.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use guild_core::codec;
 use guild_core::control::{Event, ProfileDraft};
-use guild_core::fixtures::tag;
-use guild_core::{Identity, Level, PublicKey, Skill};
-use guild_net::Multiaddr;
+use guild_core::fixtures::{identity, tag};
+use guild_core::wire::{DirectRequest, DirectResponse, RefusalReason, MAX_RESPONSE_BYTES};
+use guild_core::{AnyRecord, Identity, Level, PublicKey, Skill};
+use guild_net::{Multiaddr, NetConfig, NetEvent, Topic};
 use guild_node::node::{Node, NodeOptions};
 use guild_store::Store;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 /// Bound on any single wait in these tests.
@@ -167,4 +169,87 @@ where
     })
     .await;
     assert!(r.is_ok(), "timed out waiting until {what}");
+}
+
+/// A raw libp2p peer (no Guild service behind it) that sends whatever it wants to `target`:
+/// direct requests, and gossip on the topics `target` subscribed to.
+pub struct Rogue {
+    pub client: guild_net::Client,
+    pub target: guild_net::PeerId,
+    /// The topics `target` told us it subscribed to.
+    topics: watch::Receiver<Vec<Topic>>,
+}
+
+impl Rogue {
+    pub async fn start(seed: u8, target: &TestNode) -> Rogue {
+        let mut cfg = NetConfig::local(target.node.community());
+        cfg.bootstrap = vec![target.addr().await];
+        let (client, mut events, _task) = guild_net::spawn(identity(seed).keypair(), cfg, None)
+            .await
+            .unwrap();
+        let target = target.node.peer_id();
+        let (topics_tx, topics) = watch::channel(Vec::new());
+        // Acknowledge whatever is delivered to us, like a cooperating member would, and note
+        // which topics the target joined.
+        let responder = client.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    NetEvent::InboundRequest { channel, .. } => {
+                        let ack = codec::encode(&DirectResponse::Ack).unwrap();
+                        let _ = responder.respond(channel, ack).await;
+                    }
+                    NetEvent::PeerSubscribed { peer, topic } if peer == target => {
+                        topics_tx.send_modify(|t| t.push(topic));
+                    }
+                    _ => {}
+                }
+            }
+        });
+        Rogue {
+            client,
+            target,
+            topics,
+        }
+    }
+
+    pub async fn send_bytes(&self, bytes: Vec<u8>) -> DirectResponse {
+        let answer = self.client.request(self.target, bytes).await.unwrap();
+        codec::decode(&answer, MAX_RESPONSE_BYTES).unwrap()
+    }
+
+    /// Delivers a record and returns the answer, whatever it is.
+    pub async fn send(&self, r: AnyRecord) -> DirectResponse {
+        self.send_bytes(codec::encode(&DirectRequest::Deliver(Box::new(r))).unwrap())
+            .await
+    }
+
+    pub async fn deliver(&self, r: AnyRecord) -> String {
+        self.refusal(r).await.1
+    }
+
+    /// Delivers and returns the typed refusal.
+    pub async fn refusal(&self, r: AnyRecord) -> (RefusalReason, String) {
+        match self.send(r).await {
+            DirectResponse::Error { reason, message } => (reason, message),
+            other => panic!("accepted: {other:?}"),
+        }
+    }
+
+    /// Waits until the target has joined `topic` (so what we publish on it reaches the target).
+    pub async fn joined(&self, topic: Topic) {
+        let mut topics = self.topics.clone();
+        within(
+            "the target joins the topic",
+            topics.wait_for(|t| t.contains(&topic)),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Publishes on a gossip topic the target joined.
+    pub async fn publish(&self, topic: Topic, data: Vec<u8>) {
+        self.joined(topic).await;
+        self.client.publish(topic, data).await.unwrap();
+    }
 }
