@@ -21,9 +21,10 @@
 use fst::automaton::Levenshtein;
 use fst::{IntoStreamer, Streamer};
 use guild_core::{Level, Profile, PublicKey, RecordId, SkillTag, UnixTime};
-use imbl::{HashMap as PHashMap, OrdMap, OrdSet};
+use imbl::{HashMap as PHashMap, OrdMap, OrdSet, Vector};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Freshness half-life: a profile issued this long ago counts half as much as a new one.
@@ -70,10 +71,14 @@ pub struct Entry {
     pub id: RecordId,
     /// Lowercased words of the name, bio and resource descriptions.
     words: BTreeSet<String>,
+    /// The member.
+    key: PublicKey,
+    /// The member's ordinal in the index (see [`Index`]).
+    ord: u32,
 }
 
 impl Entry {
-    fn from_profile(id: RecordId, p: &Profile) -> Entry {
+    fn from_profile(key: PublicKey, ord: u32, id: RecordId, p: &Profile) -> Entry {
         let mut words = BTreeSet::new();
         let texts = std::iter::once(p.name.as_str())
             .chain(std::iter::once(p.bio.as_str()))
@@ -99,6 +104,8 @@ impl Entry {
             issued_at: p.issued_at,
             expires_at: p.expires_at,
             words,
+            key,
+            ord,
         }
     }
 }
@@ -109,26 +116,6 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '+' || c == '#'))
         .map(|w| w.trim_matches('-').to_lowercase())
         .filter(|w| w.chars().count() >= 2)
-}
-
-/// Fit: per word position the best way it matched, averaged over the words (1 with no words).
-fn fit_of(
-    terms: &[(String, usize, usize)],
-    n_words: usize,
-    dict: &[(usize, Field, String, How)],
-    hits: &[u32],
-) -> f64 {
-    if n_words == 0 {
-        return 1.0;
-    }
-    let mut best = [0.0f64; MAX_QUERY_WORDS];
-    for (ti, _, _, how) in hits.iter().filter_map(|di| dict.get(*di as usize)) {
-        let (_, a, b) = &terms[*ti];
-        for slot in best.iter_mut().take(*b + 1).skip(*a) {
-            *slot = slot.max(how.weight());
-        }
-    }
-    best.iter().take(n_words).sum::<f64>() / n_words as f64
 }
 
 /// Whether two tags name closely related things: they share a leading part of at least five
@@ -186,7 +173,7 @@ pub enum How {
 }
 
 impl How {
-    fn weight(self) -> f64 {
+    const fn weight(self) -> f64 {
         match self {
             How::Exact => weight::EXACT,
             How::Prefix => weight::PREFIX,
@@ -195,6 +182,117 @@ impl How {
             How::WordPrefix => weight::WORD_PREFIX,
             How::Related => 0.0,
         }
+    }
+
+    /// A small code ordered as the weights are (0: no match), indexing [`CODE_WEIGHT`].
+    const fn code(self) -> u8 {
+        match self {
+            How::Exact => 5,
+            How::Prefix => 4,
+            How::Typo => 3,
+            How::Word => 2,
+            How::WordPrefix => 1,
+            How::Related => 0,
+        }
+    }
+}
+
+/// The weight of each [`How::code`].
+const CODE_WEIGHT: [f64; 6] = [
+    0.0,
+    How::WordPrefix.weight(),
+    How::Word.weight(),
+    How::Typo.weight(),
+    How::Prefix.weight(),
+    How::Exact.weight(),
+];
+
+thread_local! {
+    /// The buffers of [`Index::search`] on this thread, kept from query to query.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Working memory of one search: candidates and their hits, found through a dense table by
+/// profile ordinal. Reused, so a query allocates nothing per candidate; the table is never
+/// cleared, entries of earlier queries are told apart by their generation.
+#[derive(Default)]
+struct Scratch {
+    /// This query's generation (never 0 once started).
+    generation: u32,
+    /// Per profile ordinal: (generation, candidate index).
+    mark: Vec<(u32, u32)>,
+    /// Per candidate: ordinal, and the best [`How::code`] per query word position.
+    cands: Vec<(u32, [u8; MAX_QUERY_WORDS])>,
+    /// (candidate, dictionary entry) in dictionary order.
+    pairs: Vec<(u32, u32)>,
+    /// Dictionary entries hit, grouped by candidate (ascending within each).
+    hit_ids: Vec<u32>,
+    /// Where each candidate's hits start in `hit_ids` (one more entry than candidates).
+    starts: Vec<u32>,
+    /// Fit per candidate.
+    fits: Vec<f64>,
+}
+
+impl Scratch {
+    /// Readies the buffers for a query over ordinals below `ordinals`.
+    fn start(&mut self, ordinals: usize) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.mark.iter_mut().for_each(|m| *m = (0, 0));
+            self.generation = 1;
+        }
+        if self.mark.len() < ordinals {
+            self.mark.resize(ordinals, (0, 0));
+        }
+        self.cands.clear();
+        self.pairs.clear();
+        self.hit_ids.clear();
+        self.starts.clear();
+        self.fits.clear();
+    }
+
+    /// The candidate index of a profile ordinal, added if new.
+    fn candidate(&mut self, ord: u32) -> u32 {
+        let i = ord as usize;
+        if i >= self.mark.len() {
+            self.mark.resize(i + 1, (0, 0));
+        }
+        let m = &mut self.mark[i];
+        if m.0 == self.generation {
+            return m.1;
+        }
+        let c = self.cands.len() as u32;
+        *m = (self.generation, c);
+        self.cands.push((ord, [0; MAX_QUERY_WORDS]));
+        c
+    }
+
+    /// Groups `pairs` by candidate into `hit_ids`/`starts` (a counting sort: stable, so each
+    /// candidate's hits stay in dictionary order).
+    fn group_hits(&mut self) {
+        let n = self.cands.len();
+        self.starts.resize(n + 1, 0);
+        for (c, _) in &self.pairs {
+            self.starts[*c as usize] += 1;
+        }
+        let mut sum = 0u32;
+        for s in self.starts.iter_mut().take(n) {
+            sum += *s;
+            *s = sum; // the end of this candidate's hits, for now
+        }
+        self.starts[n] = sum;
+        self.hit_ids.resize(self.pairs.len(), 0);
+        for (c, di) in self.pairs.iter().rev() {
+            let s = &mut self.starts[*c as usize];
+            *s -= 1;
+            self.hit_ids[*s as usize] = *di;
+        }
+    }
+
+    /// The dictionary entries a candidate hit.
+    fn hits(&self, c: u32) -> &[u32] {
+        let c = c as usize;
+        &self.hit_ids[self.starts[c] as usize..self.starts[c + 1] as usize]
     }
 }
 
@@ -291,11 +389,11 @@ impl Factors<'_> {
     }
 }
 
-/// Who holds a tag, as a skill and as a resource.
+/// Who holds a tag, as a skill and as a resource (profile ordinals).
 #[derive(Debug, Clone, Default)]
 struct Holders {
-    skill: OrdSet<PublicKey>,
-    resource: OrdSet<PublicKey>,
+    skill: OrdSet<u32>,
+    resource: OrdSet<u32>,
 }
 
 impl Holders {
@@ -305,11 +403,20 @@ impl Holders {
 }
 
 /// The index. Clone is O(1).
+///
+/// Every indexed member has an *ordinal*, a small integer that the tag and word postings hold
+/// instead of the 32-byte key: a query groups its hits by ordinal in a dense per-thread table
+/// (no hashing, no sorting of keys), and finds the profile by ordinal in `slots`. A member keeps
+/// its ordinal while re-indexed; the ordinals of removed members are reused.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     entries: PHashMap<PublicKey, Arc<Entry>>,
+    /// Entries by ordinal (`None`: a free ordinal).
+    slots: Vector<Option<Arc<Entry>>>,
+    /// Free ordinals.
+    free: Vector<u32>,
     tags: OrdMap<String, Holders>,
-    words: OrdMap<String, OrdSet<PublicKey>>,
+    words: OrdMap<String, OrdSet<u32>>,
     by_id: PHashMap<RecordId, PublicKey>,
     /// Issue order, for eviction without a scan.
     by_issue: OrdSet<(UnixTime, PublicKey)>,
@@ -346,28 +453,37 @@ impl Index {
 
     /// Indexes (or re-indexes) a member's profile, given its record id.
     pub fn insert(&mut self, who: PublicKey, id: RecordId, profile: &Profile) {
+        // A re-indexed member frees its ordinal here and takes it back below.
         self.remove(&who);
         self.by_id.insert(id, who);
         self.by_issue.insert((profile.issued_at, who));
-        let entry = Entry::from_profile(id, profile);
+        let ord = match self.free.pop_back() {
+            Some(ord) => ord,
+            None => {
+                self.slots.push_back(None);
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let entry = Arc::new(Entry::from_profile(who, ord, id, profile));
         for (t, _) in &entry.skills {
             let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
                 self.vocab_dirty = true;
                 Holders::default()
             });
-            h.skill.insert(who);
+            h.skill.insert(ord);
         }
         for (t, _, _) in &entry.resources {
             let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
                 self.vocab_dirty = true;
                 Holders::default()
             });
-            h.resource.insert(who);
+            h.resource.insert(ord);
         }
         for w in &entry.words {
-            self.words.entry(w.clone()).or_default().insert(who);
+            self.words.entry(w.clone()).or_default().insert(ord);
         }
-        self.entries.insert(who, Arc::new(entry));
+        self.slots.set(ord as usize, Some(entry.clone()));
+        self.entries.insert(who, entry);
     }
 
     /// Removes a member.
@@ -375,6 +491,9 @@ impl Index {
         let Some(old) = self.entries.remove(who) else {
             return;
         };
+        let ord = old.ord;
+        self.slots.set(ord as usize, None);
+        self.free.push_back(ord);
         self.by_id.remove(&old.id);
         self.by_issue.remove(&(old.issued_at, *who));
         let tags = old
@@ -386,8 +505,8 @@ impl Index {
             let key = t.as_str();
             let empty = match self.tags.get_mut(key) {
                 Some(h) => {
-                    h.skill.remove(who);
-                    h.resource.remove(who);
+                    h.skill.remove(&ord);
+                    h.resource.remove(&ord);
                     h.len() == 0
                 }
                 None => false,
@@ -400,7 +519,7 @@ impl Index {
         for w in &old.words {
             let empty = match self.words.get_mut(w) {
                 Some(s) => {
-                    s.remove(who);
+                    s.remove(&ord);
                     s.is_empty()
                 }
                 None => false,
@@ -593,7 +712,7 @@ impl Index {
     }
 
     /// The members holding a term.
-    fn holders(&self, field: Field, term: &str) -> Option<&OrdSet<PublicKey>> {
+    fn holders(&self, field: Field, term: &str) -> Option<&OrdSet<u32>> {
         match field {
             Field::Skill => self.tags.get(term).map(|h| &h.skill),
             Field::Resource => self.tags.get(term).map(|h| &h.resource),
@@ -604,8 +723,9 @@ impl Index {
     /// Ranked local matches. `trust(member, skill)` gives this node's trust in a member for a
     /// skill (`None` = general), normalised to `[0, 1]`, or `None` when there is no trust path.
     ///
-    /// Two passes: every candidate is scored from numbers alone (no allocation per candidate);
-    /// only the best `limit` are then explained in full.
+    /// Two passes: every candidate is scored by fit from its hits alone (no profile lookup, no
+    /// allocation per candidate); only the best fit groups that can fill `limit` get their other
+    /// factors, and only the best `limit` are then explained in full.
     pub fn find(
         &self,
         q: &Query,
@@ -621,6 +741,20 @@ impl Index {
         q: &Query,
         now: UnixTime,
         trust: impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
+    ) -> (Vec<Match>, Vec<String>) {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.search_with(&mut scratch, q, now, &trust),
+            // Only if a trust callback searched again on this thread.
+            Err(_) => self.search_with(&mut Scratch::default(), q, now, &trust),
+        })
+    }
+
+    fn search_with(
+        &self,
+        s: &mut Scratch,
+        q: &Query,
+        now: UnixTime,
+        trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
     ) -> (Vec<Match>, Vec<String>) {
         let terms = q
             .words
@@ -647,102 +781,130 @@ impl Index {
             .filter(|(_, a, b)| a == b && !covered[*a])
             .map(|(t, _, _)| t.clone())
             .collect();
-        // (member, dictionary entry) pairs, grouped by member: one allocation for all.
-        let mut pairs: Vec<(PublicKey, u32)> = Vec::new();
-        for (di, (_, field, t, _)) in dict.iter().enumerate() {
-            if let Some(set) = self.holders(*field, t) {
-                pairs.extend(set.iter().map(|who| (*who, di as u32)));
-            }
-        }
-        pairs.sort_unstable();
-        let mut hit_ids: Vec<u32> = Vec::with_capacity(pairs.len());
-        let mut hits: HashMap<PublicKey, (usize, usize)> = HashMap::new();
-        let mut i = 0;
-        while i < pairs.len() {
-            let who = pairs[i].0;
-            let start = hit_ids.len();
-            while i < pairs.len() && pairs[i].0 == who {
-                hit_ids.push(pairs[i].1);
-                i += 1;
-            }
-            hits.insert(who, (start, hit_ids.len()));
-        }
-        let hits_of = |who: &PublicKey| -> &[u32] {
-            hits.get(who).map_or(&[][..], |(a, b)| &hit_ids[*a..*b])
-        };
         let filtered = !q.skills.is_empty() || !q.resources.is_empty() || q.text.is_some();
         let filter_words: Vec<String> = q
             .text
             .as_deref()
             .map(|t| tokens(t).collect())
             .unwrap_or_default();
-        let candidates: Vec<PublicKey> = if n_words > 0 {
-            hits.keys().copied().collect()
-        } else if let Some(t) = q.skills.first() {
-            self.tags
-                .get(t.as_str())
-                .map(|h| h.skill.iter().copied().collect())
-                .unwrap_or_default()
-        } else if let Some(t) = q.resources.first() {
-            self.tags
-                .get(t.as_str())
-                .map(|h| h.resource.iter().copied().collect())
-                .unwrap_or_default()
-        } else if let Some(w) = filter_words.first() {
-            self.words
-                .get(w)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default()
-        } else {
-            vec![]
-        };
-        // Pass 1: fit alone, from the hits (no profile lookup). Fit orders results first, so
-        // only the best fit groups that can fill `limit` need their other factors.
-        let mut by_fit: Vec<(f64, PublicKey)> = candidates
-            .into_iter()
-            .filter_map(|who| {
-                let h = hits_of(&who);
-                if n_words > 0 && h.is_empty() {
-                    return None;
-                }
-                Some((fit_of(&terms, n_words, &dict, h), who))
-            })
-            .collect();
-        by_fit.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let limit = q.limit.max(1);
-        // Pass 2: all factors, group by group of equal fit, until `limit` results are found.
-        let mut scored: Vec<(f64, f64, PublicKey)> = Vec::new();
-        let mut i = 0;
-        while i < by_fit.len() && scored.len() < limit {
-            let group_fit = by_fit[i].0;
-            while i < by_fit.len() && by_fit[i].0 == group_fit {
-                let who = by_fit[i].1;
-                i += 1;
-                let Some(e) = self.entries.get(&who) else {
+        // Candidates: every member a dictionary entry names (with the best way each word
+        // position matched, and its hits), or without words the holders of the first filter.
+        s.start(self.slots.len());
+        if n_words > 0 {
+            for (di, (ti, field, t, how)) in dict.iter().enumerate() {
+                let Some(set) = self.holders(*field, t) else {
                     continue;
                 };
-                if e.expires_at <= now {
-                    continue;
+                let (_, a, b) = terms[*ti];
+                let code = how.code();
+                for ord in set {
+                    let c = s.candidate(*ord);
+                    let best = &mut s.cands[c as usize].1;
+                    for slot in best.iter_mut().take(b + 1).skip(a) {
+                        *slot = (*slot).max(code);
+                    }
+                    s.pairs.push((c, di as u32));
                 }
-                if filtered
-                    && !(q
-                        .skills
-                        .iter()
-                        .all(|t| e.skills.iter().any(|(s, _)| s == t))
-                        && q.resources
-                            .iter()
-                            .all(|t| e.resources.iter().any(|(r, _, _)| r == t))
-                        && filter_words.iter().all(|w| e.words.contains(w)))
-                {
-                    continue;
-                }
-                let h = hits_of(&who);
-                let f = self.factors(e, &who, q, &terms, n_words, &dict, h, &trust, now);
-                scored.push((f.fit, f.score, who));
+            }
+        } else {
+            let first = if let Some(t) = q.skills.first() {
+                self.tags.get(t.as_str()).map(|h| &h.skill)
+            } else if let Some(t) = q.resources.first() {
+                self.tags.get(t.as_str()).map(|h| &h.resource)
+            } else if let Some(w) = filter_words.first() {
+                self.words.get(w)
+            } else {
+                None
+            };
+            for ord in first.into_iter().flatten() {
+                s.candidate(*ord);
             }
         }
+        s.group_hits();
+        // Pass 1: fit alone, from the hits. Fit orders results first, so only the best fit
+        // groups that can fill `limit` need their other factors.
+        s.fits.extend(s.cands.iter().map(|(_, best)| {
+            if n_words == 0 {
+                1.0
+            } else {
+                best.iter()
+                    .take(n_words)
+                    .map(|c| CODE_WEIGHT[*c as usize])
+                    .sum::<f64>()
+                    / n_words as f64
+            }
+        }));
+        let limit = q.limit.max(1);
+        // Pass 2: all factors, group by group of equal fit (best first), until `limit` results
+        // are found.
+        let mut scored: Vec<(f64, f64, PublicKey, u32)> = Vec::new();
+        let evaluate = |c: u32, fit: f64, scored: &mut Vec<(f64, f64, PublicKey, u32)>| {
+            let ord = s.cands[c as usize].0;
+            let Some(Some(e)) = self.slots.get(ord as usize) else {
+                return;
+            };
+            if e.expires_at <= now {
+                return;
+            }
+            if filtered
+                && !(q
+                    .skills
+                    .iter()
+                    .all(|t| e.skills.iter().any(|(s, _)| s == t))
+                    && q.resources
+                        .iter()
+                        .all(|t| e.resources.iter().any(|(r, _, _)| r == t))
+                    && filter_words.iter().all(|w| e.words.contains(w)))
+            {
+                return;
+            }
+            let h = s.hits(c);
+            let f = self.factors(e, q, &terms, fit, &dict, h, trust, now);
+            scored.push((f.fit, f.score, e.key, c));
+        };
+        // The next group is found by a scan below the last one's fit: a query rarely needs more
+        // than a couple of groups; past a few, the rest are sorted once.
+        let mut above = f64::INFINITY;
+        let mut rounds = 0;
+        while scored.len() < limit {
+            if rounds == 4 {
+                let mut rest: Vec<(f64, u32)> = s
+                    .fits
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| **f < above)
+                    .map(|(c, f)| (*f, c as u32))
+                    .collect();
+                rest.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                let mut i = 0;
+                while i < rest.len() && scored.len() < limit {
+                    let group_fit = rest[i].0;
+                    while i < rest.len() && rest[i].0 == group_fit {
+                        evaluate(rest[i].1, group_fit, &mut scored);
+                        i += 1;
+                    }
+                }
+                break;
+            }
+            rounds += 1;
+            let group_fit = s
+                .fits
+                .iter()
+                .copied()
+                .filter(|f| *f < above)
+                .fold(f64::NEG_INFINITY, f64::max);
+            if group_fit == f64::NEG_INFINITY {
+                break;
+            }
+            for c in 0..s.fits.len() {
+                if s.fits[c] == group_fit {
+                    evaluate(c as u32, group_fit, &mut scored);
+                }
+            }
+            above = group_fit;
+        }
         // Fit strictly first (a better match always ranks higher), then the other factors.
-        let order = |a: &(f64, f64, PublicKey), b: &(f64, f64, PublicKey)| {
+        let order = |a: &(f64, f64, PublicKey, u32), b: &(f64, f64, PublicKey, u32)| {
             b.0.total_cmp(&a.0)
                 .then(b.1.total_cmp(&a.1))
                 .then(a.2.cmp(&b.2))
@@ -755,10 +917,12 @@ impl Index {
         // Pass 2: the explanation, for the results shown.
         let out = scored
             .into_iter()
-            .filter_map(|(_, _, who)| {
-                let e = self.entries.get(&who)?;
-                let h = hits_of(&who);
-                let f = self.factors(e, &who, q, &terms, n_words, &dict, h, &trust, now);
+            .filter_map(|(fit, _, _, c)| {
+                let ord = s.cands[c as usize].0;
+                let e = self.slots.get(ord as usize)?.as_ref()?;
+                let who = e.key;
+                let h = s.hits(c);
+                let f = self.factors(e, q, &terms, fit, &dict, h, trust, now);
                 let mut matched: Vec<Matched> = h
                     .iter()
                     .filter_map(|di| dict.get(*di as usize))
@@ -825,17 +989,16 @@ impl Index {
     fn factors<'a>(
         &self,
         e: &'a Entry,
-        who: &PublicKey,
         q: &'a Query,
         terms: &[(String, usize, usize)],
-        n_words: usize,
+        fit: f64,
         dict: &'a [(usize, Field, String, How)],
         hits: &'a [u32],
         trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
         now: UnixTime,
     ) -> Factors<'a> {
+        let who = &e.key;
         let entries = || hits.iter().filter_map(|di| dict.get(*di as usize));
-        let fit = fit_of(terms, n_words, dict, hits);
         let mut f0 = Factors {
             entry: e,
             q,
