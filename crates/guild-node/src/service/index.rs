@@ -75,6 +75,9 @@ pub struct Entry {
     key: PublicKey,
     /// The member's ordinal in the index (see [`Index`]).
     ord: u32,
+    /// No skill tag appears twice (as in every valid profile): a match can then be scored from
+    /// the postings alone.
+    plain: bool,
 }
 
 impl Entry {
@@ -106,6 +109,11 @@ impl Entry {
             words,
             key,
             ord,
+            plain: p
+                .skills
+                .iter()
+                .enumerate()
+                .all(|(i, s)| p.skills[..i].iter().all(|o| o.tag != s.tag)),
         }
     }
 }
@@ -116,6 +124,55 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '+' || c == '#'))
         .map(|w| w.trim_matches('-').to_lowercase())
         .filter(|w| w.chars().count() >= 2)
+}
+
+/// Corroboration: how many more places than one (skill, resource, text) each query word was
+/// found in, summed over the words.
+fn corroboration<'a>(
+    terms: &[(String, usize, usize)],
+    entries: impl Iterator<Item = &'a (usize, Field, String, How)>,
+) -> usize {
+    let mut places = [[false; 3]; MAX_QUERY_WORDS];
+    for (ti, field, _, _) in entries {
+        let (_, a, _) = &terms[*ti];
+        let fi = match field {
+            Field::Skill => 0,
+            Field::Resource => 1,
+            Field::Text => 2,
+        };
+        if let Some(p) = places.get_mut(*a) {
+            p[fi] = true;
+        }
+    }
+    places
+        .iter()
+        .map(|p| p.iter().filter(|x| **x).count().saturating_sub(1))
+        .sum()
+}
+
+/// Freshness of a profile at `now`, in `(0, 1]`.
+fn freshness(e: &Entry, now: UnixTime) -> f64 {
+    let age = now.saturating_sub(e.issued_at) as f64;
+    0.5f64.powf(age / FRESHNESS_HALF_LIFE as f64)
+}
+
+/// The overall score: fit strictly first, then a trust path, trust, and the small factors.
+fn score(
+    fit: f64,
+    t: Option<f64>,
+    support: f64,
+    level: f64,
+    availability: f64,
+    freshness: f64,
+) -> f64 {
+    let tv = t.unwrap_or(0.0).clamp(0.0, 1.0);
+    100.0 * fit
+        + if t.is_some() { 10.0 } else { 0.0 }
+        + 5.0 * (tv * 10.0).round() / 10.0
+        + 0.5 * support
+        + 0.3 * level
+        + 0.1 * availability
+        + 0.1 * freshness
 }
 
 /// Whether two tags name closely related things: they share a leading part of at least five
@@ -223,10 +280,12 @@ struct Scratch {
     mark: Vec<(u32, u32)>,
     /// Per candidate: ordinal, and the best [`How::code`] per query word position.
     cands: Vec<(u32, [u8; MAX_QUERY_WORDS])>,
-    /// (candidate, dictionary entry) in dictionary order.
-    pairs: Vec<(u32, u32)>,
+    /// (candidate, dictionary entry, level of a skill) in dictionary order.
+    pairs: Vec<(u32, u32, Level)>,
     /// Dictionary entries hit, grouped by candidate (ascending within each).
     hit_ids: Vec<u32>,
+    /// The level of each hit in `hit_ids` (read for skill hits only).
+    hit_levels: Vec<Level>,
     /// Where each candidate's hits start in `hit_ids` (one more entry than candidates).
     starts: Vec<u32>,
     /// Fit per candidate.
@@ -247,6 +306,7 @@ impl Scratch {
         self.cands.clear();
         self.pairs.clear();
         self.hit_ids.clear();
+        self.hit_levels.clear();
         self.starts.clear();
         self.fits.clear();
     }
@@ -272,7 +332,7 @@ impl Scratch {
     fn group_hits(&mut self) {
         let n = self.cands.len();
         self.starts.resize(n + 1, 0);
-        for (c, _) in &self.pairs {
+        for (c, _, _) in &self.pairs {
             self.starts[*c as usize] += 1;
         }
         let mut sum = 0u32;
@@ -282,11 +342,19 @@ impl Scratch {
         }
         self.starts[n] = sum;
         self.hit_ids.resize(self.pairs.len(), 0);
-        for (c, di) in self.pairs.iter().rev() {
+        self.hit_levels.resize(self.pairs.len(), Level::Beginner);
+        for (c, di, level) in self.pairs.iter().rev() {
             let s = &mut self.starts[*c as usize];
             *s -= 1;
             self.hit_ids[*s as usize] = *di;
+            self.hit_levels[*s as usize] = *level;
         }
+    }
+
+    /// The level of each of a candidate's hits.
+    fn hit_levels(&self, c: u32) -> &[Level] {
+        let c = c as usize;
+        &self.hit_levels[self.starts[c] as usize..self.starts[c + 1] as usize]
     }
 
     /// The dictionary entries a candidate hit.
@@ -389,10 +457,10 @@ impl Factors<'_> {
     }
 }
 
-/// Who holds a tag, as a skill and as a resource (profile ordinals).
+/// Who holds a tag, as a skill (with the declared level) and as a resource (profile ordinals).
 #[derive(Debug, Clone, Default)]
 struct Holders {
-    skill: OrdSet<u32>,
+    skill: OrdMap<u32, Level>,
     resource: OrdSet<u32>,
 }
 
@@ -465,12 +533,12 @@ impl Index {
             }
         };
         let entry = Arc::new(Entry::from_profile(who, ord, id, profile));
-        for (t, _) in &entry.skills {
+        for (t, level) in &entry.skills {
             let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
                 self.vocab_dirty = true;
                 Holders::default()
             });
-            h.skill.insert(ord);
+            h.skill.insert(ord, *level);
         }
         for (t, _, _) in &entry.resources {
             let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
@@ -711,12 +779,25 @@ impl Index {
         out
     }
 
-    /// The members holding a term.
-    fn holders(&self, field: Field, term: &str) -> Option<&OrdSet<u32>> {
+    /// Calls `each` with the ordinal of every member holding a term, and the level declared
+    /// for a skill (`Level::Beginner` for other fields, where it is not read).
+    fn each_holder(&self, field: Field, term: &str, mut each: impl FnMut(u32, Level)) {
         match field {
-            Field::Skill => self.tags.get(term).map(|h| &h.skill),
-            Field::Resource => self.tags.get(term).map(|h| &h.resource),
-            Field::Text => self.words.get(term),
+            Field::Skill => {
+                if let Some(h) = self.tags.get(term) {
+                    h.skill.iter().for_each(|(o, l)| each(*o, *l));
+                }
+            }
+            Field::Resource => {
+                if let Some(h) = self.tags.get(term) {
+                    h.resource.iter().for_each(|o| each(*o, Level::Beginner));
+                }
+            }
+            Field::Text => {
+                if let Some(set) = self.words.get(term) {
+                    set.iter().for_each(|o| each(*o, Level::Beginner));
+                }
+            }
         }
     }
 
@@ -792,34 +873,50 @@ impl Index {
         s.start(self.slots.len());
         if n_words > 0 {
             for (di, (ti, field, t, how)) in dict.iter().enumerate() {
-                let Some(set) = self.holders(*field, t) else {
-                    continue;
-                };
                 let (_, a, b) = terms[*ti];
                 let code = how.code();
-                for ord in set {
-                    let c = s.candidate(*ord);
+                self.each_holder(*field, t, |ord, level| {
+                    let c = s.candidate(ord);
                     let best = &mut s.cands[c as usize].1;
                     for slot in best.iter_mut().take(b + 1).skip(a) {
                         *slot = (*slot).max(code);
                     }
-                    s.pairs.push((c, di as u32));
-                }
+                    s.pairs.push((c, di as u32, level));
+                });
             }
-        } else {
-            let first = if let Some(t) = q.skills.first() {
-                self.tags.get(t.as_str()).map(|h| &h.skill)
-            } else if let Some(t) = q.resources.first() {
-                self.tags.get(t.as_str()).map(|h| &h.resource)
-            } else if let Some(w) = filter_words.first() {
-                self.words.get(w)
-            } else {
-                None
-            };
-            for ord in first.into_iter().flatten() {
-                s.candidate(*ord);
-            }
+        } else if let Some(t) = q.skills.first() {
+            self.each_holder(Field::Skill, t.as_str(), |ord, _| {
+                s.candidate(ord);
+            });
+        } else if let Some(t) = q.resources.first() {
+            self.each_holder(Field::Resource, t.as_str(), |ord, _| {
+                s.candidate(ord);
+            });
+        } else if let Some(w) = filter_words.first() {
+            self.each_holder(Field::Text, w, |ord, _| {
+                s.candidate(ord);
+            });
         }
+        // Per dictionary entry: the skill it names (for trust), and the first entry naming the
+        // same field and term (a term two query words reach is one matched skill).
+        let dict_tags: Vec<Option<SkillTag>> = dict
+            .iter()
+            .map(|(_, field, t, _)| {
+                (*field == Field::Skill).then(|| SkillTag::new_unchecked(t.clone()))
+            })
+            .collect();
+        let dict_first: Vec<u32> = dict
+            .iter()
+            .enumerate()
+            .map(|(i, (_, field, t, _))| {
+                dict[..i]
+                    .iter()
+                    .position(|(_, f, u, _)| f == field && u == t)
+                    .unwrap_or(i) as u32
+            })
+            .collect();
+        // The fast path needs no typed filter (their tags are matched from the profile).
+        let plain_query = q.skills.is_empty() && q.resources.is_empty();
         s.group_hits();
         // Pass 1: fit alone, from the hits. Fit orders results first, so only the best fit
         // groups that can fill `limit` need their other factors.
@@ -859,8 +956,25 @@ impl Index {
                 return;
             }
             let h = s.hits(c);
-            let f = self.factors(e, q, &terms, fit, &dict, h, trust, now);
-            scored.push((f.fit, f.score, e.key, c));
+            let score = if plain_query && e.plain {
+                Self::quick_score(
+                    e,
+                    &terms,
+                    fit,
+                    &dict,
+                    &dict_tags,
+                    &dict_first,
+                    h,
+                    s.hit_levels(c),
+                    trust,
+                    now,
+                )
+            } else {
+                None
+            };
+            let score = score
+                .unwrap_or_else(|| self.factors(e, q, &terms, fit, &dict, h, trust, now).score);
+            scored.push((fit, score, e.key, c));
         };
         // The next group is found by a scan below the last one's fit: a query rarely needs more
         // than a couple of groups; past a few, the rest are sorted once.
@@ -984,6 +1098,61 @@ impl Index {
         (out, unmatched)
     }
 
+    /// The score [`Index::factors`] gives a candidate whose profile is `plain`, for a query
+    /// without typed filters, from its hits and the levels the postings carry (no walk over the
+    /// profile's tags); `None` when a resource matched (then the profile's resources and related
+    /// skills count: ask `factors`).
+    #[allow(clippy::too_many_arguments)]
+    fn quick_score(
+        e: &Entry,
+        terms: &[(String, usize, usize)],
+        fit: f64,
+        dict: &[(usize, Field, String, How)],
+        dict_tags: &[Option<SkillTag>],
+        dict_first: &[u32],
+        hits: &[u32],
+        levels: &[Level],
+        trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
+        now: UnixTime,
+    ) -> Option<f64> {
+        let field = |di: u32| dict.get(di as usize).map(|(_, f, _, _)| *f);
+        if hits.iter().any(|di| field(*di) == Some(Field::Resource)) {
+            return None;
+        }
+        // Each matched skill once, as `factors` walks them (the order does not matter: trust
+        // takes the best, and level weights are quarters, summed exactly in any order).
+        let mut t: Option<f64> = None;
+        let mut sum = 0.0;
+        let mut n_levels = 0usize;
+        for (k, (di, level)) in hits.iter().zip(levels).enumerate() {
+            if field(*di) != Some(Field::Skill) {
+                continue;
+            }
+            let first = dict_first.get(*di as usize);
+            if hits[..k]
+                .iter()
+                .any(|o| field(*o) == Some(Field::Skill) && dict_first.get(*o as usize) == first)
+            {
+                continue;
+            }
+            let tag = dict_tags.get(*di as usize).and_then(Option::as_ref);
+            if let Some(v) = tag.and_then(|tag| trust(&e.key, Some(tag))) {
+                t = Some(t.map_or(v, |a: f64| a.max(v)));
+            }
+            sum += level.weight();
+            n_levels += 1;
+        }
+        let t = t.or_else(|| trust(&e.key, None));
+        let level = if n_levels > 0 {
+            sum / n_levels as f64
+        } else {
+            0.0
+        };
+        let entries = hits.iter().filter_map(|di| dict.get(*di as usize));
+        let support = (corroboration(terms, entries) as f64).min(2.0);
+        Some(score(fit, t, support, level, 1.0, freshness(e, now)))
+    }
+
     /// The ranking factors of one candidate.
     #[allow(clippy::too_many_arguments)]
     fn factors<'a>(
@@ -1046,34 +1215,11 @@ impl Index {
         };
         // Corroboration: the same word found in more than one place of the profile (a tag and
         // the bio), or a skill related to a matched resource.
-        let mut places = [[false; 3]; MAX_QUERY_WORDS];
-        for (ti, field, _, _) in entries() {
-            let (_, a, _) = &terms[*ti];
-            let fi = match field {
-                Field::Skill => 0,
-                Field::Resource => 1,
-                Field::Text => 2,
-            };
-            if let Some(p) = places.get_mut(*a) {
-                p[fi] = true;
-            }
-        }
-        let extra: usize = places
-            .iter()
-            .map(|p| p.iter().filter(|x| **x).count().saturating_sub(1))
-            .sum();
+        let extra = corroboration(terms, entries());
         let related = f0.any_resource && e.skills.iter().any(|(s, _)| f0.related(s));
         let support = (extra as f64 + f64::from(u8::from(related))).min(2.0);
-        let age = now.saturating_sub(e.issued_at) as f64;
-        let freshness = 0.5f64.powf(age / FRESHNESS_HALF_LIFE as f64);
-        let tv = t.unwrap_or(0.0).clamp(0.0, 1.0);
-        let score = 100.0 * fit
-            + if t.is_some() { 10.0 } else { 0.0 }
-            + 5.0 * (tv * 10.0).round() / 10.0
-            + 0.5 * support
-            + 0.3 * level
-            + 0.1 * availability
-            + 0.1 * freshness;
+        let freshness = freshness(e, now);
+        let score = score(fit, t, support, level, availability, freshness);
         Factors {
             trust: t.map(|v| v.clamp(0.0, 1.0)),
             level,
