@@ -70,20 +70,31 @@ impl FindView {
         let missing: RefCell<BTreeSet<Option<SkillTag>>> = RefCell::new(BTreeSet::new());
         let mut q1 = q.clone();
         q1.limit += 1;
-        let (mut out, unmatched) = self.index.search(&q1, t, |who, skill| {
-            let key = skill.cloned();
-            if let Some(s) = skill {
-                if self.attested.is_empty() || !self.attested.contains(s) {
-                    return None; // nobody attests it: general trust decides
-                }
+        // Called once or more per candidate: general trust is looked up once per query, a
+        // skill's only when someone attests it, and nobody's score when nobody is trusted.
+        let general = self.trust.get(&None);
+        let factor = |f: &TrustFactors, who: &PublicKey| {
+            if f.max > 0.0 {
+                let s = f.scores.get(who).copied().unwrap_or(0.0);
+                (s > 0.0).then(|| s / f.max)
+            } else {
+                None
             }
-            match self.trust.get(&key) {
-                Some(f) => {
-                    let s = f.scores.get(who).copied().unwrap_or(0.0);
-                    (s > 0.0 && f.max > 0.0).then(|| s / f.max)
+        };
+        let (mut out, unmatched) = self.index.search(&q1, t, |who, skill| {
+            let found = match skill {
+                None => general,
+                Some(s) => {
+                    if self.attested.is_empty() || !self.attested.contains(s) {
+                        return None; // nobody attests it: general trust decides
+                    }
+                    self.trust.get(&Some(s.clone()))
                 }
+            };
+            match found {
+                Some(f) => factor(f, who),
                 None => {
-                    missing.borrow_mut().insert(key);
+                    missing.borrow_mut().insert(skill.cloned());
                     None
                 }
             }
