@@ -1514,6 +1514,96 @@ mod tests {
     }
 
     #[test]
+    fn reused_ordinals_find_what_a_fresh_index_finds_in_the_order_of_the_explained_scores() {
+        let all = [
+            "kicad",
+            "pcb-design",
+            "rust",
+            "embedded",
+            "3d-printer",
+            "3d-printing",
+        ];
+        let levels = [Level::Beginner, Level::Advanced, Level::Expert];
+        let make = |i: u8, round: u8| {
+            let id = identity(i);
+            let n = (i + round) as usize;
+            let skills: Vec<&str> = (0..1 + n % 3)
+                .map(|k| all[(n + 2 * k) % all.len()])
+                .collect();
+            let mut p = profile(
+                &id,
+                &format!("m{i} r{round}"),
+                &skills,
+                T0 - u64::from(i) * 3600,
+            );
+            for (k, s) in p.skills.iter_mut().enumerate() {
+                s.level = levels[(n + k) % levels.len()];
+            }
+            if i.is_multiple_of(4) {
+                p.resources = vec![Resource {
+                    tag: tag("3d-printer"),
+                    description: "a printer".into(),
+                    availability: String::new(),
+                }];
+            }
+            (id.public(), p)
+        };
+        // Churn: everyone in, a third out, some back with new profiles, and newcomers.
+        let mut churned = Index::default();
+        for i in 1..=30 {
+            let (k, p) = make(i, 0);
+            churned.insert(k, RecordId([i; 32]), &p);
+        }
+        for i in (1..=30).step_by(3) {
+            churned.remove(&identity(i).public());
+        }
+        let mut fresh = Index::default();
+        for i in 1..=40u8 {
+            if i <= 30 && i % 3 == 1 && i.is_multiple_of(2) {
+                continue; // removed for good
+            }
+            let round = u8::from(i % 3 == 1 || i.is_multiple_of(5));
+            let (k, p) = make(i, round);
+            churned.insert(k, RecordId([i; 32]), &p);
+            fresh.insert(k, RecordId([i; 32]), &p);
+        }
+        churned.refresh_vocabulary();
+        fresh.refresh_vocabulary();
+        assert_eq!(churned.len(), fresh.len());
+        let trust = |who: &PublicKey, s: Option<&SkillTag>| match s {
+            None => who.0[0].is_multiple_of(3).then_some(0.4),
+            Some(t) => (who.0[1].is_multiple_of(2) && t.as_str() == "kicad").then_some(0.9),
+        };
+        for w in [
+            "kicad",
+            "pcb",
+            "pcb design",
+            "3d-printer",
+            "rust embedded",
+            "kikad",
+            "m1",
+        ] {
+            for limit in [1, 3, 50] {
+                let q = Query {
+                    words: Some(w.into()),
+                    limit,
+                    ..Query::default()
+                };
+                let a = churned.find(&q, T0, trust);
+                assert_eq!(a, fresh.find(&q, T0, trust), "{w} {limit}");
+                assert!(!a.is_empty(), "{w}");
+                for pair in a.windows(2) {
+                    let (x, y) = (&pair[0], &pair[1]);
+                    assert!(
+                        x.fit > y.fit || (x.fit == y.fit && x.score >= y.score),
+                        "{w}: {x:?} before {y:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn eviction_takes_the_oldest_and_spares_the_protected() {
         let mut idx = Index::default();
         let a = identity(1);
