@@ -18,6 +18,7 @@
 //! The maps are persistent (`imbl`): cloning the index for a reader snapshot is O(1), and an
 //! update costs O(log n) plus the tags and words of the profile it touches.
 
+use arc_swap::ArcSwapOption;
 use fst::automaton::Levenshtein;
 use fst::{IntoStreamer, Streamer};
 use guild_core::{Level, Profile, PublicKey, RecordId, SkillTag, UnixTime};
@@ -479,11 +480,77 @@ impl Default for Hot {
     }
 }
 
+/// The members (ordinals) holding a term, each with a value (the level of a skill).
+///
+/// The persistent map is what updates change (O(log n), shared with snapshots); queries read a
+/// flat copy instead, built by the first query that reads the posting after a change (O(its
+/// holders), what that query reads anyway) and kept with the snapshot: walking the map costs a
+/// cache miss per node of 16, the copy is read in order. Building is lock-free: two queries
+/// racing to build store equal copies.
+#[derive(Debug)]
+struct Posting<V: Clone> {
+    map: OrdMap<u32, V>,
+    flat: ArcSwapOption<Vec<(u32, V)>>,
+}
+
+impl<V: Clone> Default for Posting<V> {
+    fn default() -> Self {
+        Posting {
+            map: OrdMap::new(),
+            flat: ArcSwapOption::empty(),
+        }
+    }
+}
+
+impl<V: Clone> Clone for Posting<V> {
+    fn clone(&self) -> Self {
+        Posting {
+            map: self.map.clone(),
+            flat: ArcSwapOption::new(self.flat.load_full()),
+        }
+    }
+}
+
+impl<V: Clone> Posting<V> {
+    fn insert(&mut self, ord: u32, value: V) {
+        self.map.insert(ord, value);
+        self.flat = ArcSwapOption::empty();
+    }
+
+    fn remove(&mut self, ord: &u32) {
+        if self.map.remove(ord).is_some() {
+            self.flat = ArcSwapOption::empty();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Calls `each` for every holder, in ordinal order.
+    fn for_each(&self, mut each: impl FnMut(u32, &V)) {
+        let flat = match self.flat.load_full() {
+            Some(flat) => flat,
+            None => {
+                let flat: Arc<Vec<(u32, V)>> =
+                    Arc::new(self.map.iter().map(|(o, v)| (*o, v.clone())).collect());
+                self.flat.store(Some(flat.clone()));
+                flat
+            }
+        };
+        flat.iter().for_each(|(o, v)| each(*o, v));
+    }
+}
+
 /// Who holds a tag, as a skill (with the declared level) and as a resource (profile ordinals).
 #[derive(Debug, Clone, Default)]
 struct Holders {
-    skill: OrdMap<u32, Level>,
-    resource: OrdSet<u32>,
+    skill: Posting<Level>,
+    resource: Posting<()>,
 }
 
 impl Holders {
@@ -509,7 +576,7 @@ pub struct Index {
     /// Free ordinals.
     free: Vector<u32>,
     tags: OrdMap<String, Holders>,
-    words: OrdMap<String, OrdSet<u32>>,
+    words: OrdMap<String, Posting<()>>,
     by_id: PHashMap<RecordId, PublicKey>,
     /// Issue order, for eviction without a scan.
     by_issue: OrdSet<(UnixTime, PublicKey)>,
@@ -571,10 +638,10 @@ impl Index {
                 self.vocab_dirty = true;
                 Holders::default()
             });
-            h.resource.insert(ord);
+            h.resource.insert(ord, ());
         }
         for w in &entry.words {
-            self.words.entry(w.clone()).or_default().insert(ord);
+            self.words.entry(w.clone()).or_default().insert(ord, ());
         }
         self.slots.set(ord as usize, Some(entry.clone()));
         self.hot.set(
@@ -821,17 +888,17 @@ impl Index {
         match field {
             Field::Skill => {
                 if let Some(h) = self.tags.get(term) {
-                    h.skill.iter().for_each(|(o, l)| each(*o, *l));
+                    h.skill.for_each(|o, l| each(o, *l));
                 }
             }
             Field::Resource => {
                 if let Some(h) = self.tags.get(term) {
-                    h.resource.iter().for_each(|o| each(*o, Level::Beginner));
+                    h.resource.for_each(|o, ()| each(o, Level::Beginner));
                 }
             }
             Field::Text => {
                 if let Some(set) = self.words.get(term) {
-                    set.iter().for_each(|o| each(*o, Level::Beginner));
+                    set.for_each(|o, ()| each(o, Level::Beginner));
                 }
             }
         }
