@@ -546,6 +546,88 @@ impl<V: Clone> Posting<V> {
     }
 }
 
+/// A scored candidate.
+#[derive(Clone, Copy)]
+struct Ranked {
+    fit: f64,
+    score: f64,
+    /// The key's first 8 bytes, big-endian: orders as the key does, unless equal.
+    prefix: u64,
+    key: PublicKey,
+    /// Candidate index.
+    c: u32,
+}
+
+/// The ranking order: fit strictly first (a better match always ranks higher), then score, then
+/// the key (a total order: every result list is reproducible).
+fn rank_order(a: &Ranked, b: &Ranked) -> std::cmp::Ordering {
+    b.fit
+        .total_cmp(&a.fit)
+        .then(b.score.total_cmp(&a.score))
+        .then(a.prefix.cmp(&b.prefix))
+        .then_with(|| a.key.cmp(&b.key))
+}
+
+/// The best `limit` scored candidates, kept as they come: once `limit` are known, one ranking
+/// after the `limit`-th best seen is dropped at once, so a big group of equal fit costs no
+/// selection (or key comparisons) over all of it.
+struct Best {
+    limit: usize,
+    kept: Vec<Ranked>,
+    /// The worst of the best `limit` at the last selection.
+    floor: Option<Ranked>,
+    /// Candidates offered (all valid results, kept or not).
+    valid: usize,
+}
+
+impl Best {
+    fn new(limit: usize) -> Best {
+        Best {
+            limit,
+            kept: Vec::new(),
+            floor: None,
+            valid: 0,
+        }
+    }
+
+    fn offer(&mut self, fit: f64, score: f64, key: &PublicKey, c: u32) {
+        self.valid += 1;
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&key.0[..8]);
+        let r = Ranked {
+            fit,
+            score,
+            prefix: u64::from_be_bytes(first),
+            key: *key,
+            c,
+        };
+        if let Some(floor) = &self.floor {
+            if rank_order(&r, floor) == std::cmp::Ordering::Greater {
+                return;
+            }
+        }
+        self.kept.push(r);
+        if self.kept.len() >= (2 * self.limit).max(64) {
+            self.select();
+            self.floor = self.kept.last().copied();
+        }
+    }
+
+    /// Keeps the best `limit` (the worst of them last).
+    fn select(&mut self) {
+        if self.kept.len() > self.limit {
+            self.kept.select_nth_unstable_by(self.limit - 1, rank_order);
+            self.kept.truncate(self.limit);
+        }
+    }
+
+    fn into_sorted(mut self) -> Vec<Ranked> {
+        self.select();
+        self.kept.sort_by(rank_order);
+        self.kept
+    }
+}
+
 /// Who holds a tag, as a skill (with the declared level) and as a resource (profile ordinals).
 #[derive(Debug, Clone, Default)]
 struct Holders {
@@ -1037,8 +1119,8 @@ impl Index {
         let limit = q.limit.max(1);
         // Pass 2: all factors, group by group of equal fit (best first), until `limit` results
         // are found.
-        let mut scored: Vec<(f64, f64, PublicKey, u32)> = Vec::new();
-        let evaluate = |c: u32, fit: f64, scored: &mut Vec<(f64, f64, PublicKey, u32)>| {
+        let mut best = Best::new(limit);
+        let evaluate = |c: u32, fit: f64, best: &mut Best| {
             let ord = s.cands[c as usize].0;
             let Some(hot) = self.hot.get(ord as usize) else {
                 return;
@@ -1061,7 +1143,7 @@ impl Index {
                     trust,
                     now,
                 ) {
-                    scored.push((fit, score, hot.key, c));
+                    best.offer(fit, score, &hot.key, c);
                     return;
                 }
             }
@@ -1098,13 +1180,13 @@ impl Index {
             };
             let score = score
                 .unwrap_or_else(|| self.factors(e, q, &terms, fit, &dict, h, trust, now).score);
-            scored.push((fit, score, e.key, c));
+            best.offer(fit, score, &e.key, c);
         };
         // The next group is found by a scan below the last one's fit: a query rarely needs more
         // than a couple of groups; past a few, the rest are sorted once.
         let mut above = f64::INFINITY;
         let mut rounds = 0;
-        while scored.len() < limit {
+        while best.valid < limit {
             if rounds == 4 {
                 let mut rest: Vec<(f64, u32)> = s
                     .fits
@@ -1115,10 +1197,10 @@ impl Index {
                     .collect();
                 rest.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
                 let mut i = 0;
-                while i < rest.len() && scored.len() < limit {
+                while i < rest.len() && best.valid < limit {
                     let group_fit = rest[i].0;
                     while i < rest.len() && rest[i].0 == group_fit {
-                        evaluate(rest[i].1, group_fit, &mut scored);
+                        evaluate(rest[i].1, group_fit, &mut best);
                         i += 1;
                     }
                 }
@@ -1136,26 +1218,16 @@ impl Index {
             }
             for c in 0..s.fits.len() {
                 if s.fits[c] == group_fit {
-                    evaluate(c as u32, group_fit, &mut scored);
+                    evaluate(c as u32, group_fit, &mut best);
                 }
             }
             above = group_fit;
         }
-        // Fit strictly first (a better match always ranks higher), then the other factors.
-        let order = |a: &(f64, f64, PublicKey, u32), b: &(f64, f64, PublicKey, u32)| {
-            b.0.total_cmp(&a.0)
-                .then(b.1.total_cmp(&a.1))
-                .then(a.2.cmp(&b.2))
-        };
-        if scored.len() > limit {
-            scored.select_nth_unstable_by(limit - 1, order);
-            scored.truncate(limit);
-        }
-        scored.sort_by(order);
         // Pass 2: the explanation, for the results shown.
-        let out = scored
+        let out = best
+            .into_sorted()
             .into_iter()
-            .filter_map(|(fit, _, _, c)| {
+            .filter_map(|Ranked { fit, c, .. }| {
                 let ord = s.cands[c as usize].0;
                 let e = self.slots.get(ord as usize)?.as_ref()?;
                 let who = e.key;
