@@ -584,7 +584,7 @@ impl Best {
     fn new(limit: usize) -> Best {
         Best {
             limit,
-            kept: Vec::new(),
+            kept: Vec::with_capacity((2 * limit).max(64)),
             floor: None,
             valid: 0,
         }
