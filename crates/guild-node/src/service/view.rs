@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 /// Most skills whose trust a snapshot carries (the most recently asked).
 pub const MAX_SNAPSHOT_SKILLS: usize = 64;
+/// Most skills one `find` remembers the trust lookup of (the scan stays short).
+const MAX_MEMO_SKILLS: usize = 32;
 
 /// What `find` reads.
 pub struct FindView {
@@ -81,15 +83,32 @@ impl FindView {
                 None
             }
         };
+        // What each skill resolves to (`Err`: nobody attests it), looked up once per query: a
+        // query names few skills, asked about once per candidate.
+        type Resolved<'v> = Result<Option<&'v Arc<TrustFactors>>, ()>;
+        let skills: RefCell<Vec<(SkillTag, Resolved<'_>)>> = RefCell::new(Vec::new());
+        let resolve = |s: &SkillTag| -> Resolved<'_> {
+            if let Some((_, r)) = skills.borrow().iter().find(|(k, _)| k == s) {
+                return *r;
+            }
+            let r = if self.attested.is_empty() || !self.attested.contains(s) {
+                Err(())
+            } else {
+                Ok(self.trust.get(&Some(s.clone())))
+            };
+            let mut memo = skills.borrow_mut();
+            if memo.len() < MAX_MEMO_SKILLS {
+                memo.push((s.clone(), r));
+            }
+            r
+        };
         let (mut out, unmatched) = self.index.search(&q1, t, |who, skill| {
             let found = match skill {
                 None => general,
-                Some(s) => {
-                    if self.attested.is_empty() || !self.attested.contains(s) {
-                        return None; // nobody attests it: general trust decides
-                    }
-                    self.trust.get(&Some(s.clone()))
-                }
+                Some(s) => match resolve(s) {
+                    Ok(found) => found,
+                    Err(()) => return None, // nobody attests it: general trust decides
+                },
             };
             match found {
                 Some(f) => factor(f, who),
