@@ -271,14 +271,13 @@ thread_local! {
 }
 
 /// Working memory of one search: candidates and their hits, found through a dense table by
-/// profile ordinal. Reused, so a query allocates nothing per candidate; the table is never
-/// cleared, entries of earlier queries are told apart by their generation.
+/// profile ordinal. Reused, so a query allocates nothing per candidate. The table is never
+/// cleared: an entry is believed only when the candidate it points to has that ordinal (a
+/// sparse set).
 #[derive(Default)]
 struct Scratch {
-    /// This query's generation (never 0 once started).
-    generation: u32,
-    /// Per profile ordinal: (generation, candidate index).
-    mark: Vec<(u32, u32)>,
+    /// Per profile ordinal: its candidate index, if `cands` agrees.
+    mark: Vec<u32>,
     /// Per candidate: ordinal, and the best [`How::code`] per query word position.
     cands: Vec<(u32, [u8; MAX_QUERY_WORDS])>,
     /// (candidate, dictionary entry, level of a skill) in dictionary order.
@@ -296,13 +295,8 @@ struct Scratch {
 impl Scratch {
     /// Readies the buffers for a query over ordinals below `ordinals`.
     fn start(&mut self, ordinals: usize) {
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            self.mark.iter_mut().for_each(|m| *m = (0, 0));
-            self.generation = 1;
-        }
         if self.mark.len() < ordinals {
-            self.mark.resize(ordinals, (0, 0));
+            self.mark.resize(ordinals, 0);
         }
         self.cands.clear();
         self.pairs.clear();
@@ -316,14 +310,14 @@ impl Scratch {
     fn candidate(&mut self, ord: u32) -> u32 {
         let i = ord as usize;
         if i >= self.mark.len() {
-            self.mark.resize(i + 1, (0, 0));
+            self.mark.resize(i + 1, 0);
         }
-        let m = &mut self.mark[i];
-        if m.0 == self.generation {
-            return m.1;
+        let c = self.mark[i];
+        if self.cands.get(c as usize).is_some_and(|(o, _)| *o == ord) {
+            return c;
         }
         let c = self.cands.len() as u32;
-        *m = (self.generation, c);
+        self.mark[i] = c;
         self.cands.push((ord, [0; MAX_QUERY_WORDS]));
         c
     }
