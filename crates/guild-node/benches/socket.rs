@@ -9,16 +9,24 @@
 //! floor for what a separate client process would see. `find` results are counted from the raw
 //! JSON, not decoded into typed results (see the comment in `client`).
 //!
+//! Each row also reports the process's CPU time per request (server and clients together, from
+//! `/proc/self/stat`), which unlike the rate does not depend on the core count or on other
+//! load on the machine. After the socket rows, `find` is also measured in-process on one thread:
+//! the CPU time per query of `Node::find` alone (the index), and of the daemon's whole answer
+//! (the call through the control handle and its JSON line), without the socket and the clients.
+//!
 //! `cargo bench -p guild-node --bench socket`; `GUILD_BENCH_SECS` sets the time per row (default
 //! 3), `GUILD_BENCH_ONLY=find` (or `status`) runs one method's rows, e.g. under `perf record`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use guild_core::control::Response;
 use guild_core::control::{Call, Client, FindParams};
 use guild_core::fixtures::{profile, sign, tag};
 use guild_core::{Identity, Level, Skill};
 use guild_node::api::NodeHandle;
-use guild_node::control::{self, ServerLimits, ServerStats};
+use guild_node::control::{self, Handle, ServerLimits, ServerStats};
 use guild_node::node::{Node, NodeOptions};
+use guild_node::service::index::Query;
 use guild_store::Store;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -168,12 +176,8 @@ async fn client(
                 client.status().await.unwrap();
             }
             Method::Find => {
-                // One or two words, like `guild find rust embedded`.
-                let words: Vec<String> = (0..1 + rng.next() % 2)
-                    .map(|_| vocab[rng.tag()].clone())
-                    .collect();
                 let call = Call::Find(FindParams {
-                    query: Some(words.join(" ")),
+                    query: Some(find_words(&mut rng, vocab)),
                     local_only: true,
                     ..FindParams::default()
                 });
@@ -190,6 +194,32 @@ async fn client(
         }
     }
     (latencies, matches, requests)
+}
+
+/// CPU time this process has used (all threads), from `/proc/self/stat`; `None` off Linux.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (USER_HZ, 100).
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU time the calling thread has used, from `/proc/thread-self/schedstat` (nanoseconds).
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// The words of one `find`: one or two tags, like `guild find rust embedded`.
+fn find_words(rng: &mut Rng, vocab: &[String]) -> String {
+    let words: Vec<String> = (0..1 + rng.next() % 2)
+        .map(|_| vocab[rng.tag()].clone())
+        .collect();
+    words.join(" ")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -259,8 +289,8 @@ fn main() {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         );
         println!();
-        println!("| method | clients | requests/s | p50 | p99 | mean results |");
-        println!("|--------|--------:|-----------:|----:|----:|-------------:|");
+        println!("| method | clients | requests/s | p50 | p99 | mean results | CPU per request |");
+        println!("|--------|--------:|-----------:|----:|----:|-------------:|----------------:|");
         let only = std::env::var("GUILD_BENCH_ONLY").ok();
         let methods = [Method::Status, Method::Find]
             .into_iter()
@@ -269,6 +299,13 @@ fn main() {
             for &n in CLIENTS {
                 let measure = Instant::now() + WARMUP;
                 let end = measure + Duration::from_secs_f64(secs);
+                // The process's CPU time over the measured window, read by a task of its own.
+                let cpu = tokio::spawn(async move {
+                    tokio::time::sleep_until(measure.into()).await;
+                    let a = process_cpu();
+                    tokio::time::sleep_until(end.into()).await;
+                    Some(process_cpu()?.saturating_sub(a?))
+                });
                 let tasks: Vec<_> = (0..n)
                     .map(|i| {
                         let socket = socket.clone();
@@ -287,18 +324,85 @@ fn main() {
                     requests += r;
                 }
                 all.sort_unstable();
+                let cpu = match cpu.await.unwrap() {
+                    Some(c) if !all.is_empty() => micros(c / all.len() as u32),
+                    _ => "-".to_string(),
+                };
                 let rate = all.len() as f64 / secs;
                 let mean_results = match method {
                     Method::Status => "-".to_string(),
                     Method::Find => format!("{:.1}", matches as f64 / requests.max(1) as f64),
                 };
                 println!(
-                    "| {} | {n} | {rate:.0} | {} | {} | {mean_results} |",
+                    "| {} | {n} | {rate:.0} | {} | {} | {mean_results} | {cpu} |",
                     method.name(),
                     micros(percentile(&all, 0.50)),
                     micros(percentile(&all, 0.99)),
                 );
             }
+        }
+        if only.as_deref().is_none_or(|o| o == "find") {
+            // In-process, on one blocking thread, timed by that thread's CPU clock.
+            let handle = NodeHandle::new(node.clone(), CancellationToken::new());
+            let (node2, vocab2) = (node.clone(), vocab.clone());
+            let rows = tokio::task::spawn_blocking(move || {
+                let rt = tokio::runtime::Handle::current();
+                let run = |answer: bool| {
+                    let mut rng = Rng(7);
+                    let (mut n, mut bytes, mut results) = (0u32, 0usize, 0usize);
+                    let warm = Instant::now() + WARMUP;
+                    let end = warm + Duration::from_secs_f64(secs);
+                    let mut start = None;
+                    while Instant::now() < end {
+                        if start.is_none() && Instant::now() >= warm {
+                            start = thread_cpu();
+                            (n, bytes, results) = (0, 0, 0);
+                        }
+                        let words = find_words(&mut rng, &vocab2);
+                        if answer {
+                            let call = Call::Find(FindParams {
+                                query: Some(words),
+                                local_only: true,
+                                ..FindParams::default()
+                            });
+                            let outcome = rt.block_on(handle.call(call));
+                            let line = Response {
+                                id: 1.into(),
+                                outcome,
+                            }
+                            .to_line();
+                            bytes += line.len();
+                        } else {
+                            let q = Query {
+                                words: Some(words),
+                                limit: guild_core::control::DEFAULT_FIND_LIMIT as usize,
+                                ..Query::default()
+                            };
+                            results += rt.block_on(node2.find(q, true)).matches.len();
+                        }
+                        n += 1;
+                    }
+                    let cpu = match (start, thread_cpu()) {
+                        (Some(a), Some(b)) if n > 0 => micros(b.saturating_sub(a) / n),
+                        _ => "-".to_string(),
+                    };
+                    (cpu, results / n.max(1) as usize, bytes / n.max(1) as usize)
+                };
+                (run(false), run(true))
+            })
+            .await
+            .unwrap();
+            println!();
+            println!("| find in-process, 1 thread | CPU per query |");
+            println!("|---------------------------|--------------:|");
+            println!(
+                "| `Node::find` (index, {} results) | {} |",
+                rows.0 .1, rows.0 .0
+            );
+            println!(
+                "| control handle call + JSON line ({} bytes) | {} |",
+                rows.1 .2, rows.1 .0
+            );
         }
 
         cancel.cancel();

@@ -20,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+/// Largest response buffer a connection keeps between responses.
+const MAX_KEPT_BUFFER: usize = 256 * 1024;
+
 /// Bounds on what control clients can make the daemon hold.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
@@ -199,6 +202,33 @@ impl<H> Shared<H> {
         self.write(w, response.to_line().as_bytes()).await
     }
 
+    /// [`Shared::respond`], encoding into `buf`, a connection's buffer kept from response to
+    /// response (no allocation, no regrowth per response once it has grown to their size).
+    async fn respond_with<W: AsyncWrite + Unpin>(
+        &self,
+        w: &mut W,
+        response: &Response,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        if response.outcome.is_err() {
+            self.stats.0.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        buf.clear();
+        if serde_json::to_writer(&mut *buf, response).is_ok() {
+            buf.push(b'\n');
+        } else {
+            // What `to_line` answers when a response cannot be encoded.
+            buf.clear();
+            buf.extend_from_slice(response.to_line().as_bytes());
+        }
+        let written = self.write(w, buf).await;
+        // One huge answer should not stay allocated for the life of the connection.
+        if buf.capacity() > MAX_KEPT_BUFFER {
+            *buf = Vec::new();
+        }
+        written
+    }
+
     /// Runs a call; after cancellation it has the grace period to finish.
     async fn run<F: Future<Output = Result<Value, CallError>>>(
         &self,
@@ -316,6 +346,7 @@ async fn connection<H: Handle>(
     let _open = Gauge::new(shared.stats.clone(), |s| &s.0.open);
     let (read, mut write) = stream.into_split();
     let mut lines = LineReader::new(BufReader::new(read), shared.limits.max_request_bytes);
+    let mut out = Vec::new();
     loop {
         let frame = tokio::select! {
             biased;
@@ -372,7 +403,7 @@ async fn connection<H: Handle>(
                 }
             }
         };
-        if let Err(e) = shared.respond(&mut write, &response).await {
+        if let Err(e) = shared.respond_with(&mut write, &response, &mut out).await {
             tracing::debug!("control connection write failed: {e}");
             return;
         }

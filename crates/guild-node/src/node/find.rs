@@ -100,23 +100,29 @@ impl Node {
         let mut local = self.find_local(&q).await;
         let mut from_dht = BTreeSet::new();
         // Typed tags, and each typed word that is a valid tag (a provider record names a tag
-        // exactly, so only exact words can be looked up).
-        let words = q
-            .words
-            .as_deref()
-            .unwrap_or("")
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter_map(|w| SkillTag::parse(w).ok());
-        let mut tags: Vec<SkillTag> = q
-            .skills
-            .iter()
-            .chain(q.resources.iter())
-            .cloned()
-            .chain(words)
-            .collect();
-        tags.dedup();
-        tags.truncate(MAX_DHT_TAGS);
-        let dht_queried = !local_only && local.matches.len() < q.limit && !tags.is_empty();
+        // exactly, so only exact words can be looked up); only worked out when the DHT may be
+        // asked.
+        let tags = if !local_only && local.matches.len() < q.limit {
+            let words = q
+                .words
+                .as_deref()
+                .unwrap_or("")
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter_map(|w| SkillTag::parse(w).ok());
+            let mut tags: Vec<SkillTag> = q
+                .skills
+                .iter()
+                .chain(q.resources.iter())
+                .cloned()
+                .chain(words)
+                .collect();
+            tags.dedup();
+            tags.truncate(MAX_DHT_TAGS);
+            tags
+        } else {
+            Vec::new()
+        };
+        let dht_queried = !tags.is_empty();
         if dht_queried {
             let lookups = tags.iter().map(|t| {
                 let net = self.net.clone();

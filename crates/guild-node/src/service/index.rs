@@ -18,12 +18,14 @@
 //! The maps are persistent (`imbl`): cloning the index for a reader snapshot is O(1), and an
 //! update costs O(log n) plus the tags and words of the profile it touches.
 
+use arc_swap::ArcSwapOption;
 use fst::automaton::Levenshtein;
 use fst::{IntoStreamer, Streamer};
 use guild_core::{Level, Profile, PublicKey, RecordId, SkillTag, UnixTime};
-use imbl::{HashMap as PHashMap, OrdMap, OrdSet};
+use imbl::{HashMap as PHashMap, OrdMap, OrdSet, Vector};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Freshness half-life: a profile issued this long ago counts half as much as a new one.
@@ -70,10 +72,17 @@ pub struct Entry {
     pub id: RecordId,
     /// Lowercased words of the name, bio and resource descriptions.
     words: BTreeSet<String>,
+    /// The member.
+    key: PublicKey,
+    /// The member's ordinal in the index (see [`Index`]).
+    ord: u32,
+    /// No skill tag appears twice (as in every valid profile): a match can then be scored from
+    /// the postings alone.
+    plain: bool,
 }
 
 impl Entry {
-    fn from_profile(id: RecordId, p: &Profile) -> Entry {
+    fn from_profile(key: PublicKey, ord: u32, id: RecordId, p: &Profile) -> Entry {
         let mut words = BTreeSet::new();
         let texts = std::iter::once(p.name.as_str())
             .chain(std::iter::once(p.bio.as_str()))
@@ -99,6 +108,13 @@ impl Entry {
             issued_at: p.issued_at,
             expires_at: p.expires_at,
             words,
+            key,
+            ord,
+            plain: p
+                .skills
+                .iter()
+                .enumerate()
+                .all(|(i, s)| p.skills[..i].iter().all(|o| o.tag != s.tag)),
         }
     }
 }
@@ -111,24 +127,53 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
         .filter(|w| w.chars().count() >= 2)
 }
 
-/// Fit: per word position the best way it matched, averaged over the words (1 with no words).
-fn fit_of(
+/// Corroboration: how many more places than one (skill, resource, text) each query word was
+/// found in, summed over the words.
+fn corroboration<'a>(
     terms: &[(String, usize, usize)],
-    n_words: usize,
-    dict: &[(usize, Field, String, How)],
-    hits: &[u32],
-) -> f64 {
-    if n_words == 0 {
-        return 1.0;
-    }
-    let mut best = [0.0f64; MAX_QUERY_WORDS];
-    for (ti, _, _, how) in hits.iter().filter_map(|di| dict.get(*di as usize)) {
-        let (_, a, b) = &terms[*ti];
-        for slot in best.iter_mut().take(*b + 1).skip(*a) {
-            *slot = slot.max(how.weight());
+    entries: impl Iterator<Item = &'a (usize, Field, String, How)>,
+) -> usize {
+    let mut places = [[false; 3]; MAX_QUERY_WORDS];
+    for (ti, field, _, _) in entries {
+        let (_, a, _) = &terms[*ti];
+        let fi = match field {
+            Field::Skill => 0,
+            Field::Resource => 1,
+            Field::Text => 2,
+        };
+        if let Some(p) = places.get_mut(*a) {
+            p[fi] = true;
         }
     }
-    best.iter().take(n_words).sum::<f64>() / n_words as f64
+    places
+        .iter()
+        .map(|p| p.iter().filter(|x| **x).count().saturating_sub(1))
+        .sum()
+}
+
+/// Freshness of a profile at `now`, in `(0, 1]`.
+fn freshness(issued_at: UnixTime, now: UnixTime) -> f64 {
+    let age = now.saturating_sub(issued_at) as f64;
+    0.5f64.powf(age / FRESHNESS_HALF_LIFE as f64)
+}
+
+/// The overall score: fit strictly first, then a trust path, trust, and the small factors.
+fn score(
+    fit: f64,
+    t: Option<f64>,
+    support: f64,
+    level: f64,
+    availability: f64,
+    freshness: f64,
+) -> f64 {
+    let tv = t.unwrap_or(0.0).clamp(0.0, 1.0);
+    100.0 * fit
+        + if t.is_some() { 10.0 } else { 0.0 }
+        + 5.0 * (tv * 10.0).round() / 10.0
+        + 0.5 * support
+        + 0.3 * level
+        + 0.1 * availability
+        + 0.1 * freshness
 }
 
 /// Whether two tags name closely related things: they share a leading part of at least five
@@ -186,7 +231,7 @@ pub enum How {
 }
 
 impl How {
-    fn weight(self) -> f64 {
+    const fn weight(self) -> f64 {
         match self {
             How::Exact => weight::EXACT,
             How::Prefix => weight::PREFIX,
@@ -195,6 +240,122 @@ impl How {
             How::WordPrefix => weight::WORD_PREFIX,
             How::Related => 0.0,
         }
+    }
+
+    /// A small code ordered as the weights are (0: no match), indexing [`CODE_WEIGHT`].
+    const fn code(self) -> u8 {
+        match self {
+            How::Exact => 5,
+            How::Prefix => 4,
+            How::Typo => 3,
+            How::Word => 2,
+            How::WordPrefix => 1,
+            How::Related => 0,
+        }
+    }
+}
+
+/// The weight of each [`How::code`].
+const CODE_WEIGHT: [f64; 6] = [
+    0.0,
+    How::WordPrefix.weight(),
+    How::Word.weight(),
+    How::Typo.weight(),
+    How::Prefix.weight(),
+    How::Exact.weight(),
+];
+
+thread_local! {
+    /// The buffers of [`Index::search`] on this thread, kept from query to query.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Working memory of one search: candidates and their hits, found through a dense table by
+/// profile ordinal. Reused, so a query allocates nothing per candidate. The table is never
+/// cleared: an entry is believed only when the candidate it points to has that ordinal (a
+/// sparse set).
+#[derive(Default)]
+struct Scratch {
+    /// Per profile ordinal: its candidate index, if `cands` agrees.
+    mark: Vec<u32>,
+    /// Per candidate: ordinal, and the best [`How::code`] per query word position.
+    cands: Vec<(u32, [u8; MAX_QUERY_WORDS])>,
+    /// (candidate, dictionary entry, level of a skill) in dictionary order.
+    pairs: Vec<(u32, u32, Level)>,
+    /// Dictionary entries hit, grouped by candidate (ascending within each).
+    hit_ids: Vec<u32>,
+    /// The level of each hit in `hit_ids` (read for skill hits only).
+    hit_levels: Vec<Level>,
+    /// Where each candidate's hits start in `hit_ids` (one more entry than candidates).
+    starts: Vec<u32>,
+    /// Fit per candidate.
+    fits: Vec<f64>,
+}
+
+impl Scratch {
+    /// Readies the buffers for a query over ordinals below `ordinals`.
+    fn start(&mut self, ordinals: usize) {
+        if self.mark.len() < ordinals {
+            self.mark.resize(ordinals, 0);
+        }
+        self.cands.clear();
+        self.pairs.clear();
+        self.hit_ids.clear();
+        self.hit_levels.clear();
+        self.starts.clear();
+        self.fits.clear();
+    }
+
+    /// The candidate index of a profile ordinal, added if new.
+    fn candidate(&mut self, ord: u32) -> u32 {
+        let i = ord as usize;
+        if i >= self.mark.len() {
+            self.mark.resize(i + 1, 0);
+        }
+        let c = self.mark[i];
+        if self.cands.get(c as usize).is_some_and(|(o, _)| *o == ord) {
+            return c;
+        }
+        let c = self.cands.len() as u32;
+        self.mark[i] = c;
+        self.cands.push((ord, [0; MAX_QUERY_WORDS]));
+        c
+    }
+
+    /// Groups `pairs` by candidate into `hit_ids`/`starts` (a counting sort: stable, so each
+    /// candidate's hits stay in dictionary order).
+    fn group_hits(&mut self) {
+        let n = self.cands.len();
+        self.starts.resize(n + 1, 0);
+        for (c, _, _) in &self.pairs {
+            self.starts[*c as usize] += 1;
+        }
+        let mut sum = 0u32;
+        for s in self.starts.iter_mut().take(n) {
+            sum += *s;
+            *s = sum; // the end of this candidate's hits, for now
+        }
+        self.starts[n] = sum;
+        self.hit_ids.resize(self.pairs.len(), 0);
+        self.hit_levels.resize(self.pairs.len(), Level::Beginner);
+        for (c, di, level) in self.pairs.iter().rev() {
+            let s = &mut self.starts[*c as usize];
+            *s -= 1;
+            self.hit_ids[*s as usize] = *di;
+            self.hit_levels[*s as usize] = *level;
+        }
+    }
+
+    /// The level of each of a candidate's hits.
+    fn hit_levels(&self, c: u32) -> &[Level] {
+        let c = c as usize;
+        &self.hit_levels[self.starts[c] as usize..self.starts[c + 1] as usize]
+    }
+
+    /// The dictionary entries a candidate hit.
+    fn hits(&self, c: u32) -> &[u32] {
+        let c = c as usize;
+        &self.hit_ids[self.starts[c] as usize..self.starts[c + 1] as usize]
     }
 }
 
@@ -291,11 +452,181 @@ impl Factors<'_> {
     }
 }
 
-/// Who holds a tag, as a skill and as a resource.
+/// What scoring reads of an entry (see `Index::hot`).
+#[derive(Debug, Clone)]
+struct Hot {
+    key: PublicKey,
+    issued_at: UnixTime,
+    /// 0 for a free ordinal.
+    expires_at: UnixTime,
+    plain: bool,
+}
+
+impl Default for Hot {
+    /// A free ordinal.
+    fn default() -> Hot {
+        Hot {
+            key: PublicKey([0; 32]),
+            issued_at: 0,
+            expires_at: 0,
+            plain: false,
+        }
+    }
+}
+
+/// The members (ordinals) holding a term, each with a value (the level of a skill).
+///
+/// The persistent map is what updates change (O(log n), shared with snapshots); queries read a
+/// flat copy instead, built by the first query that reads the posting after a change (O(its
+/// holders), what that query reads anyway) and kept with the snapshot: walking the map costs a
+/// cache miss per node of 16, the copy is read in order. Building is lock-free: two queries
+/// racing to build store equal copies.
+#[derive(Debug)]
+struct Posting<V: Clone> {
+    map: OrdMap<u32, V>,
+    flat: ArcSwapOption<Vec<(u32, V)>>,
+}
+
+impl<V: Clone> Default for Posting<V> {
+    fn default() -> Self {
+        Posting {
+            map: OrdMap::new(),
+            flat: ArcSwapOption::empty(),
+        }
+    }
+}
+
+impl<V: Clone> Clone for Posting<V> {
+    fn clone(&self) -> Self {
+        Posting {
+            map: self.map.clone(),
+            flat: ArcSwapOption::new(self.flat.load_full()),
+        }
+    }
+}
+
+impl<V: Clone> Posting<V> {
+    fn insert(&mut self, ord: u32, value: V) {
+        self.map.insert(ord, value);
+        self.flat = ArcSwapOption::empty();
+    }
+
+    fn remove(&mut self, ord: &u32) {
+        if self.map.remove(ord).is_some() {
+            self.flat = ArcSwapOption::empty();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Calls `each` for every holder, in ordinal order.
+    fn for_each(&self, mut each: impl FnMut(u32, &V)) {
+        let flat = match self.flat.load_full() {
+            Some(flat) => flat,
+            None => {
+                let flat: Arc<Vec<(u32, V)>> =
+                    Arc::new(self.map.iter().map(|(o, v)| (*o, v.clone())).collect());
+                self.flat.store(Some(flat.clone()));
+                flat
+            }
+        };
+        flat.iter().for_each(|(o, v)| each(*o, v));
+    }
+}
+
+/// A scored candidate.
+#[derive(Clone, Copy)]
+struct Ranked {
+    fit: f64,
+    score: f64,
+    /// The key's first 8 bytes, big-endian: orders as the key does, unless equal.
+    prefix: u64,
+    key: PublicKey,
+    /// Candidate index.
+    c: u32,
+}
+
+/// The ranking order: fit strictly first (a better match always ranks higher), then score, then
+/// the key (a total order: every result list is reproducible).
+fn rank_order(a: &Ranked, b: &Ranked) -> std::cmp::Ordering {
+    b.fit
+        .total_cmp(&a.fit)
+        .then(b.score.total_cmp(&a.score))
+        .then(a.prefix.cmp(&b.prefix))
+        .then_with(|| a.key.cmp(&b.key))
+}
+
+/// The best `limit` scored candidates, kept as they come: once `limit` are known, one ranking
+/// after the `limit`-th best seen is dropped at once, so a big group of equal fit costs no
+/// selection (or key comparisons) over all of it.
+struct Best {
+    limit: usize,
+    kept: Vec<Ranked>,
+    /// The worst of the best `limit` at the last selection.
+    floor: Option<Ranked>,
+    /// Candidates offered (all valid results, kept or not).
+    valid: usize,
+}
+
+impl Best {
+    fn new(limit: usize) -> Best {
+        Best {
+            limit,
+            kept: Vec::with_capacity((2 * limit).max(64)),
+            floor: None,
+            valid: 0,
+        }
+    }
+
+    fn offer(&mut self, fit: f64, score: f64, key: &PublicKey, c: u32) {
+        self.valid += 1;
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&key.0[..8]);
+        let r = Ranked {
+            fit,
+            score,
+            prefix: u64::from_be_bytes(first),
+            key: *key,
+            c,
+        };
+        if let Some(floor) = &self.floor {
+            if rank_order(&r, floor) == std::cmp::Ordering::Greater {
+                return;
+            }
+        }
+        self.kept.push(r);
+        if self.kept.len() >= (2 * self.limit).max(64) {
+            self.select();
+            self.floor = self.kept.last().copied();
+        }
+    }
+
+    /// Keeps the best `limit` (the worst of them last).
+    fn select(&mut self) {
+        if self.kept.len() > self.limit {
+            self.kept.select_nth_unstable_by(self.limit - 1, rank_order);
+            self.kept.truncate(self.limit);
+        }
+    }
+
+    fn into_sorted(mut self) -> Vec<Ranked> {
+        self.select();
+        self.kept.sort_by(rank_order);
+        self.kept
+    }
+}
+
+/// Who holds a tag, as a skill (with the declared level) and as a resource (profile ordinals).
 #[derive(Debug, Clone, Default)]
 struct Holders {
-    skill: OrdSet<PublicKey>,
-    resource: OrdSet<PublicKey>,
+    skill: Posting<Level>,
+    resource: Posting<()>,
 }
 
 impl Holders {
@@ -305,11 +636,23 @@ impl Holders {
 }
 
 /// The index. Clone is O(1).
+///
+/// Every indexed member has an *ordinal*, a small integer that the tag and word postings hold
+/// instead of the 32-byte key: a query groups its hits by ordinal in a dense per-thread table
+/// (no hashing, no sorting of keys), and finds the profile by ordinal in `slots`. A member keeps
+/// its ordinal while re-indexed; the ordinals of removed members are reused.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     entries: PHashMap<PublicKey, Arc<Entry>>,
+    /// Entries by ordinal (`None`: a free ordinal).
+    slots: Vector<Option<Arc<Entry>>>,
+    /// What scoring reads of each entry, by ordinal, packed together: a query's candidates
+    /// come in ordinal order, so this is read nearly in order instead of one profile each.
+    hot: Vector<Hot>,
+    /// Free ordinals.
+    free: Vector<u32>,
     tags: OrdMap<String, Holders>,
-    words: OrdMap<String, OrdSet<PublicKey>>,
+    words: OrdMap<String, Posting<()>>,
     by_id: PHashMap<RecordId, PublicKey>,
     /// Issue order, for eviction without a scan.
     by_issue: OrdSet<(UnixTime, PublicKey)>,
@@ -346,28 +689,47 @@ impl Index {
 
     /// Indexes (or re-indexes) a member's profile, given its record id.
     pub fn insert(&mut self, who: PublicKey, id: RecordId, profile: &Profile) {
+        // A re-indexed member frees its ordinal here and takes it back below.
         self.remove(&who);
         self.by_id.insert(id, who);
         self.by_issue.insert((profile.issued_at, who));
-        let entry = Entry::from_profile(id, profile);
-        for (t, _) in &entry.skills {
+        let ord = match self.free.pop_back() {
+            Some(ord) => ord,
+            None => {
+                self.slots.push_back(None);
+                self.hot.push_back(Hot::default());
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let entry = Arc::new(Entry::from_profile(who, ord, id, profile));
+        for (t, level) in &entry.skills {
             let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
                 self.vocab_dirty = true;
                 Holders::default()
             });
-            h.skill.insert(who);
+            h.skill.insert(ord, *level);
         }
         for (t, _, _) in &entry.resources {
             let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
                 self.vocab_dirty = true;
                 Holders::default()
             });
-            h.resource.insert(who);
+            h.resource.insert(ord, ());
         }
         for w in &entry.words {
-            self.words.entry(w.clone()).or_default().insert(who);
+            self.words.entry(w.clone()).or_default().insert(ord, ());
         }
-        self.entries.insert(who, Arc::new(entry));
+        self.slots.set(ord as usize, Some(entry.clone()));
+        self.hot.set(
+            ord as usize,
+            Hot {
+                key: who,
+                issued_at: entry.issued_at,
+                expires_at: entry.expires_at,
+                plain: entry.plain,
+            },
+        );
+        self.entries.insert(who, entry);
     }
 
     /// Removes a member.
@@ -375,6 +737,10 @@ impl Index {
         let Some(old) = self.entries.remove(who) else {
             return;
         };
+        let ord = old.ord;
+        self.slots.set(ord as usize, None);
+        self.hot.set(ord as usize, Hot::default());
+        self.free.push_back(ord);
         self.by_id.remove(&old.id);
         self.by_issue.remove(&(old.issued_at, *who));
         let tags = old
@@ -386,8 +752,8 @@ impl Index {
             let key = t.as_str();
             let empty = match self.tags.get_mut(key) {
                 Some(h) => {
-                    h.skill.remove(who);
-                    h.resource.remove(who);
+                    h.skill.remove(&ord);
+                    h.resource.remove(&ord);
                     h.len() == 0
                 }
                 None => false,
@@ -400,7 +766,7 @@ impl Index {
         for w in &old.words {
             let empty = match self.words.get_mut(w) {
                 Some(s) => {
-                    s.remove(who);
+                    s.remove(&ord);
                     s.is_empty()
                 }
                 None => false,
@@ -592,20 +958,34 @@ impl Index {
         out
     }
 
-    /// The members holding a term.
-    fn holders(&self, field: Field, term: &str) -> Option<&OrdSet<PublicKey>> {
+    /// Calls `each` with the ordinal of every member holding a term, and the level declared
+    /// for a skill (`Level::Beginner` for other fields, where it is not read).
+    fn each_holder(&self, field: Field, term: &str, mut each: impl FnMut(u32, Level)) {
         match field {
-            Field::Skill => self.tags.get(term).map(|h| &h.skill),
-            Field::Resource => self.tags.get(term).map(|h| &h.resource),
-            Field::Text => self.words.get(term),
+            Field::Skill => {
+                if let Some(h) = self.tags.get(term) {
+                    h.skill.for_each(|o, l| each(o, *l));
+                }
+            }
+            Field::Resource => {
+                if let Some(h) = self.tags.get(term) {
+                    h.resource.for_each(|o, ()| each(o, Level::Beginner));
+                }
+            }
+            Field::Text => {
+                if let Some(set) = self.words.get(term) {
+                    set.for_each(|o, ()| each(o, Level::Beginner));
+                }
+            }
         }
     }
 
     /// Ranked local matches. `trust(member, skill)` gives this node's trust in a member for a
     /// skill (`None` = general), normalised to `[0, 1]`, or `None` when there is no trust path.
     ///
-    /// Two passes: every candidate is scored from numbers alone (no allocation per candidate);
-    /// only the best `limit` are then explained in full.
+    /// Two passes: every candidate is scored by fit from its hits alone (no profile lookup, no
+    /// allocation per candidate); only the best fit groups that can fill `limit` get their other
+    /// factors, and only the best `limit` are then explained in full.
     pub fn find(
         &self,
         q: &Query,
@@ -621,6 +1001,20 @@ impl Index {
         q: &Query,
         now: UnixTime,
         trust: impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
+    ) -> (Vec<Match>, Vec<String>) {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.search_with(&mut scratch, q, now, &trust),
+            // Only if a trust callback searched again on this thread.
+            Err(_) => self.search_with(&mut Scratch::default(), q, now, &trust),
+        })
+    }
+
+    fn search_with(
+        &self,
+        s: &mut Scratch,
+        q: &Query,
+        now: UnixTime,
+        trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
     ) -> (Vec<Match>, Vec<String>) {
         let terms = q
             .words
@@ -647,118 +1041,192 @@ impl Index {
             .filter(|(_, a, b)| a == b && !covered[*a])
             .map(|(t, _, _)| t.clone())
             .collect();
-        // (member, dictionary entry) pairs, grouped by member: one allocation for all.
-        let mut pairs: Vec<(PublicKey, u32)> = Vec::new();
-        for (di, (_, field, t, _)) in dict.iter().enumerate() {
-            if let Some(set) = self.holders(*field, t) {
-                pairs.extend(set.iter().map(|who| (*who, di as u32)));
-            }
-        }
-        pairs.sort_unstable();
-        let mut hit_ids: Vec<u32> = Vec::with_capacity(pairs.len());
-        let mut hits: HashMap<PublicKey, (usize, usize)> = HashMap::new();
-        let mut i = 0;
-        while i < pairs.len() {
-            let who = pairs[i].0;
-            let start = hit_ids.len();
-            while i < pairs.len() && pairs[i].0 == who {
-                hit_ids.push(pairs[i].1);
-                i += 1;
-            }
-            hits.insert(who, (start, hit_ids.len()));
-        }
-        let hits_of = |who: &PublicKey| -> &[u32] {
-            hits.get(who).map_or(&[][..], |(a, b)| &hit_ids[*a..*b])
-        };
         let filtered = !q.skills.is_empty() || !q.resources.is_empty() || q.text.is_some();
         let filter_words: Vec<String> = q
             .text
             .as_deref()
             .map(|t| tokens(t).collect())
             .unwrap_or_default();
-        let candidates: Vec<PublicKey> = if n_words > 0 {
-            hits.keys().copied().collect()
+        // Candidates: every member a dictionary entry names (with the best way each word
+        // position matched, and its hits), or without words the holders of the first filter.
+        s.start(self.slots.len());
+        if n_words > 0 {
+            for (di, (ti, field, t, how)) in dict.iter().enumerate() {
+                let (_, a, b) = terms[*ti];
+                let code = how.code();
+                self.each_holder(*field, t, |ord, level| {
+                    let c = s.candidate(ord);
+                    let best = &mut s.cands[c as usize].1;
+                    for slot in best.iter_mut().take(b + 1).skip(a) {
+                        *slot = (*slot).max(code);
+                    }
+                    s.pairs.push((c, di as u32, level));
+                });
+            }
         } else if let Some(t) = q.skills.first() {
-            self.tags
-                .get(t.as_str())
-                .map(|h| h.skill.iter().copied().collect())
-                .unwrap_or_default()
+            self.each_holder(Field::Skill, t.as_str(), |ord, _| {
+                s.candidate(ord);
+            });
         } else if let Some(t) = q.resources.first() {
-            self.tags
-                .get(t.as_str())
-                .map(|h| h.resource.iter().copied().collect())
-                .unwrap_or_default()
+            self.each_holder(Field::Resource, t.as_str(), |ord, _| {
+                s.candidate(ord);
+            });
         } else if let Some(w) = filter_words.first() {
-            self.words
-                .get(w)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default()
-        } else {
-            vec![]
-        };
-        // Pass 1: fit alone, from the hits (no profile lookup). Fit orders results first, so
-        // only the best fit groups that can fill `limit` need their other factors.
-        let mut by_fit: Vec<(f64, PublicKey)> = candidates
-            .into_iter()
-            .filter_map(|who| {
-                let h = hits_of(&who);
-                if n_words > 0 && h.is_empty() {
-                    return None;
-                }
-                Some((fit_of(&terms, n_words, &dict, h), who))
+            self.each_holder(Field::Text, w, |ord, _| {
+                s.candidate(ord);
+            });
+        }
+        // Per dictionary entry: the skill it names (for trust), and the first entry naming the
+        // same field and term (a term two query words reach is one matched skill).
+        let dict_tags: Vec<Option<SkillTag>> = dict
+            .iter()
+            .map(|(_, field, t, _)| {
+                (*field == Field::Skill).then(|| SkillTag::new_unchecked(t.clone()))
             })
             .collect();
-        by_fit.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let limit = q.limit.max(1);
-        // Pass 2: all factors, group by group of equal fit, until `limit` results are found.
-        let mut scored: Vec<(f64, f64, PublicKey)> = Vec::new();
-        let mut i = 0;
-        while i < by_fit.len() && scored.len() < limit {
-            let group_fit = by_fit[i].0;
-            while i < by_fit.len() && by_fit[i].0 == group_fit {
-                let who = by_fit[i].1;
-                i += 1;
-                let Some(e) = self.entries.get(&who) else {
-                    continue;
-                };
-                if e.expires_at <= now {
-                    continue;
-                }
-                if filtered
-                    && !(q
-                        .skills
-                        .iter()
-                        .all(|t| e.skills.iter().any(|(s, _)| s == t))
-                        && q.resources
-                            .iter()
-                            .all(|t| e.resources.iter().any(|(r, _, _)| r == t))
-                        && filter_words.iter().all(|w| e.words.contains(w)))
-                {
-                    continue;
-                }
-                let h = hits_of(&who);
-                let f = self.factors(e, &who, q, &terms, n_words, &dict, h, &trust, now);
-                scored.push((f.fit, f.score, who));
+        let dict_first: Vec<u32> = dict
+            .iter()
+            .enumerate()
+            .map(|(i, (_, field, t, _))| {
+                dict[..i]
+                    .iter()
+                    .position(|(_, f, u, _)| f == field && u == t)
+                    .unwrap_or(i) as u32
+            })
+            .collect();
+        // The fast path needs no typed filter (their tags are matched from the profile).
+        let plain_query = q.skills.is_empty() && q.resources.is_empty();
+        s.group_hits();
+        // Pass 1: fit alone, from the hits. Fit orders results first, so only the best fit
+        // groups that can fill `limit` need their other factors.
+        s.fits.extend(s.cands.iter().map(|(_, best)| {
+            if n_words == 0 {
+                1.0
+            } else {
+                best.iter()
+                    .take(n_words)
+                    .map(|c| CODE_WEIGHT[*c as usize])
+                    .sum::<f64>()
+                    / n_words as f64
             }
-        }
-        // Fit strictly first (a better match always ranks higher), then the other factors.
-        let order = |a: &(f64, f64, PublicKey), b: &(f64, f64, PublicKey)| {
-            b.0.total_cmp(&a.0)
-                .then(b.1.total_cmp(&a.1))
-                .then(a.2.cmp(&b.2))
+        }));
+        let limit = q.limit.max(1);
+        // Pass 2: all factors, group by group of equal fit (best first), until `limit` results
+        // are found.
+        let mut best = Best::new(limit);
+        let evaluate = |c: u32, fit: f64, best: &mut Best| {
+            let ord = s.cands[c as usize].0;
+            let Some(hot) = self.hot.get(ord as usize) else {
+                return;
+            };
+            // A free ordinal has expired at 0.
+            if hot.expires_at <= now {
+                return;
+            }
+            let h = s.hits(c);
+            if plain_query && hot.plain && !filtered {
+                if let Some(score) = Self::quick_score(
+                    hot,
+                    &terms,
+                    fit,
+                    &dict,
+                    &dict_tags,
+                    &dict_first,
+                    h,
+                    s.hit_levels(c),
+                    trust,
+                    now,
+                ) {
+                    best.offer(fit, score, &hot.key, c);
+                    return;
+                }
+            }
+            let Some(Some(e)) = self.slots.get(ord as usize) else {
+                return;
+            };
+            if filtered
+                && !(q
+                    .skills
+                    .iter()
+                    .all(|t| e.skills.iter().any(|(s, _)| s == t))
+                    && q.resources
+                        .iter()
+                        .all(|t| e.resources.iter().any(|(r, _, _)| r == t))
+                    && filter_words.iter().all(|w| e.words.contains(w)))
+            {
+                return;
+            }
+            let score = if plain_query && e.plain {
+                Self::quick_score(
+                    hot,
+                    &terms,
+                    fit,
+                    &dict,
+                    &dict_tags,
+                    &dict_first,
+                    h,
+                    s.hit_levels(c),
+                    trust,
+                    now,
+                )
+            } else {
+                None
+            };
+            let score = score
+                .unwrap_or_else(|| self.factors(e, q, &terms, fit, &dict, h, trust, now).score);
+            best.offer(fit, score, &e.key, c);
         };
-        if scored.len() > limit {
-            scored.select_nth_unstable_by(limit - 1, order);
-            scored.truncate(limit);
+        // The next group is found by a scan below the last one's fit: a query rarely needs more
+        // than a couple of groups; past a few, the rest are sorted once.
+        let mut above = f64::INFINITY;
+        let mut rounds = 0;
+        while best.valid < limit {
+            if rounds == 4 {
+                let mut rest: Vec<(f64, u32)> = s
+                    .fits
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| **f < above)
+                    .map(|(c, f)| (*f, c as u32))
+                    .collect();
+                rest.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                let mut i = 0;
+                while i < rest.len() && best.valid < limit {
+                    let group_fit = rest[i].0;
+                    while i < rest.len() && rest[i].0 == group_fit {
+                        evaluate(rest[i].1, group_fit, &mut best);
+                        i += 1;
+                    }
+                }
+                break;
+            }
+            rounds += 1;
+            let group_fit = s
+                .fits
+                .iter()
+                .copied()
+                .filter(|f| *f < above)
+                .fold(f64::NEG_INFINITY, f64::max);
+            if group_fit == f64::NEG_INFINITY {
+                break;
+            }
+            for c in 0..s.fits.len() {
+                if s.fits[c] == group_fit {
+                    evaluate(c as u32, group_fit, &mut best);
+                }
+            }
+            above = group_fit;
         }
-        scored.sort_by(order);
         // Pass 2: the explanation, for the results shown.
-        let out = scored
+        let out = best
+            .into_sorted()
             .into_iter()
-            .filter_map(|(_, _, who)| {
-                let e = self.entries.get(&who)?;
-                let h = hits_of(&who);
-                let f = self.factors(e, &who, q, &terms, n_words, &dict, h, &trust, now);
+            .filter_map(|Ranked { fit, c, .. }| {
+                let ord = s.cands[c as usize].0;
+                let e = self.slots.get(ord as usize)?.as_ref()?;
+                let who = e.key;
+                let h = s.hits(c);
+                let f = self.factors(e, q, &terms, fit, &dict, h, trust, now);
                 let mut matched: Vec<Matched> = h
                     .iter()
                     .filter_map(|di| dict.get(*di as usize))
@@ -820,22 +1288,83 @@ impl Index {
         (out, unmatched)
     }
 
+    /// The score [`Index::factors`] gives a candidate whose profile is `plain`, for a query
+    /// without typed filters, from its hits and the levels the postings carry (no walk over the
+    /// profile's tags); `None` when a resource matched (then the profile's resources and related
+    /// skills count: ask `factors`).
+    #[allow(clippy::too_many_arguments)]
+    fn quick_score(
+        e: &Hot,
+        terms: &[(String, usize, usize)],
+        fit: f64,
+        dict: &[(usize, Field, String, How)],
+        dict_tags: &[Option<SkillTag>],
+        dict_first: &[u32],
+        hits: &[u32],
+        levels: &[Level],
+        trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
+        now: UnixTime,
+    ) -> Option<f64> {
+        let field = |di: u32| dict.get(di as usize).map(|(_, f, _, _)| *f);
+        if hits.iter().any(|di| field(*di) == Some(Field::Resource)) {
+            return None;
+        }
+        // Each matched skill once, as `factors` walks them (the order does not matter: trust
+        // takes the best, and level weights are quarters, summed exactly in any order).
+        let mut t: Option<f64> = None;
+        let mut sum = 0.0;
+        let mut n_levels = 0usize;
+        for (k, (di, level)) in hits.iter().zip(levels).enumerate() {
+            if field(*di) != Some(Field::Skill) {
+                continue;
+            }
+            let first = dict_first.get(*di as usize);
+            if hits[..k]
+                .iter()
+                .any(|o| field(*o) == Some(Field::Skill) && dict_first.get(*o as usize) == first)
+            {
+                continue;
+            }
+            let tag = dict_tags.get(*di as usize).and_then(Option::as_ref);
+            if let Some(v) = tag.and_then(|tag| trust(&e.key, Some(tag))) {
+                t = Some(t.map_or(v, |a: f64| a.max(v)));
+            }
+            sum += level.weight();
+            n_levels += 1;
+        }
+        let t = t.or_else(|| trust(&e.key, None));
+        let level = if n_levels > 0 {
+            sum / n_levels as f64
+        } else {
+            0.0
+        };
+        let entries = hits.iter().filter_map(|di| dict.get(*di as usize));
+        let support = (corroboration(terms, entries) as f64).min(2.0);
+        Some(score(
+            fit,
+            t,
+            support,
+            level,
+            1.0,
+            freshness(e.issued_at, now),
+        ))
+    }
+
     /// The ranking factors of one candidate.
     #[allow(clippy::too_many_arguments)]
     fn factors<'a>(
         &self,
         e: &'a Entry,
-        who: &PublicKey,
         q: &'a Query,
         terms: &[(String, usize, usize)],
-        n_words: usize,
+        fit: f64,
         dict: &'a [(usize, Field, String, How)],
         hits: &'a [u32],
         trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
         now: UnixTime,
     ) -> Factors<'a> {
+        let who = &e.key;
         let entries = || hits.iter().filter_map(|di| dict.get(*di as usize));
-        let fit = fit_of(terms, n_words, dict, hits);
         let mut f0 = Factors {
             entry: e,
             q,
@@ -883,34 +1412,11 @@ impl Index {
         };
         // Corroboration: the same word found in more than one place of the profile (a tag and
         // the bio), or a skill related to a matched resource.
-        let mut places = [[false; 3]; MAX_QUERY_WORDS];
-        for (ti, field, _, _) in entries() {
-            let (_, a, _) = &terms[*ti];
-            let fi = match field {
-                Field::Skill => 0,
-                Field::Resource => 1,
-                Field::Text => 2,
-            };
-            if let Some(p) = places.get_mut(*a) {
-                p[fi] = true;
-            }
-        }
-        let extra: usize = places
-            .iter()
-            .map(|p| p.iter().filter(|x| **x).count().saturating_sub(1))
-            .sum();
+        let extra = corroboration(terms, entries());
         let related = f0.any_resource && e.skills.iter().any(|(s, _)| f0.related(s));
         let support = (extra as f64 + f64::from(u8::from(related))).min(2.0);
-        let age = now.saturating_sub(e.issued_at) as f64;
-        let freshness = 0.5f64.powf(age / FRESHNESS_HALF_LIFE as f64);
-        let tv = t.unwrap_or(0.0).clamp(0.0, 1.0);
-        let score = 100.0 * fit
-            + if t.is_some() { 10.0 } else { 0.0 }
-            + 5.0 * (tv * 10.0).round() / 10.0
-            + 0.5 * support
-            + 0.3 * level
-            + 0.1 * availability
-            + 0.1 * freshness;
+        let freshness = freshness(e.issued_at, now);
+        let score = score(fit, t, support, level, availability, freshness);
         Factors {
             trust: t.map(|v| v.clamp(0.0, 1.0)),
             level,
@@ -1138,6 +1644,96 @@ mod tests {
         assert!(idx.find(&words("bicycles"), T0, stranger).len() == 1);
         assert_eq!(idx.len(), 3);
         assert!(idx.suggestions("woodwork").is_empty());
+    }
+
+    #[test]
+    fn reused_ordinals_find_what_a_fresh_index_finds_in_the_order_of_the_explained_scores() {
+        let all = [
+            "kicad",
+            "pcb-design",
+            "rust",
+            "embedded",
+            "3d-printer",
+            "3d-printing",
+        ];
+        let levels = [Level::Beginner, Level::Advanced, Level::Expert];
+        let make = |i: u8, round: u8| {
+            let id = identity(i);
+            let n = (i + round) as usize;
+            let skills: Vec<&str> = (0..1 + n % 3)
+                .map(|k| all[(n + 2 * k) % all.len()])
+                .collect();
+            let mut p = profile(
+                &id,
+                &format!("m{i} r{round}"),
+                &skills,
+                T0 - u64::from(i) * 3600,
+            );
+            for (k, s) in p.skills.iter_mut().enumerate() {
+                s.level = levels[(n + k) % levels.len()];
+            }
+            if i.is_multiple_of(4) {
+                p.resources = vec![Resource {
+                    tag: tag("3d-printer"),
+                    description: "a printer".into(),
+                    availability: String::new(),
+                }];
+            }
+            (id.public(), p)
+        };
+        // Churn: everyone in, a third out, some back with new profiles, and newcomers.
+        let mut churned = Index::default();
+        for i in 1..=30 {
+            let (k, p) = make(i, 0);
+            churned.insert(k, RecordId([i; 32]), &p);
+        }
+        for i in (1..=30).step_by(3) {
+            churned.remove(&identity(i).public());
+        }
+        let mut fresh = Index::default();
+        for i in 1..=40u8 {
+            if i <= 30 && i % 3 == 1 && i.is_multiple_of(2) {
+                continue; // removed for good
+            }
+            let round = u8::from(i % 3 == 1 || i.is_multiple_of(5));
+            let (k, p) = make(i, round);
+            churned.insert(k, RecordId([i; 32]), &p);
+            fresh.insert(k, RecordId([i; 32]), &p);
+        }
+        churned.refresh_vocabulary();
+        fresh.refresh_vocabulary();
+        assert_eq!(churned.len(), fresh.len());
+        let trust = |who: &PublicKey, s: Option<&SkillTag>| match s {
+            None => who.0[0].is_multiple_of(3).then_some(0.4),
+            Some(t) => (who.0[1].is_multiple_of(2) && t.as_str() == "kicad").then_some(0.9),
+        };
+        for w in [
+            "kicad",
+            "pcb",
+            "pcb design",
+            "3d-printer",
+            "rust embedded",
+            "kikad",
+            "m1",
+        ] {
+            for limit in [1, 3, 50] {
+                let q = Query {
+                    words: Some(w.into()),
+                    limit,
+                    ..Query::default()
+                };
+                let a = churned.find(&q, T0, trust);
+                assert_eq!(a, fresh.find(&q, T0, trust), "{w} {limit}");
+                assert!(!a.is_empty(), "{w}");
+                for pair in a.windows(2) {
+                    let (x, y) = (&pair[0], &pair[1]);
+                    assert!(
+                        x.fit > y.fit || (x.fit == y.fit && x.score >= y.score),
+                        "{w}: {x:?} before {y:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

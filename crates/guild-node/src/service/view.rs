@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 /// Most skills whose trust a snapshot carries (the most recently asked).
 pub const MAX_SNAPSHOT_SKILLS: usize = 64;
+/// Most skills one `find` remembers the trust lookup of (the scan stays short).
+const MAX_MEMO_SKILLS: usize = 32;
 
 /// What `find` reads.
 pub struct FindView {
@@ -70,20 +72,48 @@ impl FindView {
         let missing: RefCell<BTreeSet<Option<SkillTag>>> = RefCell::new(BTreeSet::new());
         let mut q1 = q.clone();
         q1.limit += 1;
-        let (mut out, unmatched) = self.index.search(&q1, t, |who, skill| {
-            let key = skill.cloned();
-            if let Some(s) = skill {
-                if self.attested.is_empty() || !self.attested.contains(s) {
-                    return None; // nobody attests it: general trust decides
-                }
+        // Called once or more per candidate: general trust is looked up once per query, a
+        // skill's only when someone attests it, and nobody's score when nobody is trusted.
+        let general = self.trust.get(&None);
+        let factor = |f: &TrustFactors, who: &PublicKey| {
+            if f.max > 0.0 {
+                let s = f.scores.get(who).copied().unwrap_or(0.0);
+                (s > 0.0).then(|| s / f.max)
+            } else {
+                None
             }
-            match self.trust.get(&key) {
-                Some(f) => {
-                    let s = f.scores.get(who).copied().unwrap_or(0.0);
-                    (s > 0.0 && f.max > 0.0).then(|| s / f.max)
-                }
+        };
+        // What each skill resolves to (`Err`: nobody attests it), looked up once per query: a
+        // query names few skills, asked about once per candidate.
+        type Resolved<'v> = Result<Option<&'v Arc<TrustFactors>>, ()>;
+        let skills: RefCell<Vec<(SkillTag, Resolved<'_>)>> = RefCell::new(Vec::new());
+        let resolve = |s: &SkillTag| -> Resolved<'_> {
+            if let Some((_, r)) = skills.borrow().iter().find(|(k, _)| k == s) {
+                return *r;
+            }
+            let r = if self.attested.is_empty() || !self.attested.contains(s) {
+                Err(())
+            } else {
+                Ok(self.trust.get(&Some(s.clone())))
+            };
+            let mut memo = skills.borrow_mut();
+            if memo.len() < MAX_MEMO_SKILLS {
+                memo.push((s.clone(), r));
+            }
+            r
+        };
+        let (mut out, unmatched) = self.index.search(&q1, t, |who, skill| {
+            let found = match skill {
+                None => general,
+                Some(s) => match resolve(s) {
+                    Ok(found) => found,
+                    Err(()) => return None, // nobody attests it: general trust decides
+                },
+            };
+            match found {
+                Some(f) => factor(f, who),
                 None => {
-                    missing.borrow_mut().insert(key);
+                    missing.borrow_mut().insert(skill.cloned());
                     None
                 }
             }
