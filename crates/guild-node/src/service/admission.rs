@@ -278,6 +278,8 @@ pub struct Admission {
     strikes: HashMap<PublicKey, (u32, Millis)>,
     /// Peers that crossed [`MAX_STRIKES`] and were told to go, until when.
     pub(crate) banned: HashMap<PublicKey, Millis>,
+    /// Peers the network layer was told to disconnect, until when.
+    disconnected: HashMap<PublicKey, Millis>,
     /// Stored records and bytes per (signer, kind), every signer but us.
     pub(crate) usage: HashMap<(PublicKey, RecordKind), Usage>,
     /// Records that strangers stored, per kind (kinds with a [`stranger_pool`]).
@@ -307,6 +309,7 @@ impl Admission {
             stranger_matched: RateLimiter::with_window(STRANGER_MATCHED_PER_HOUR, 3_600),
             strikes: HashMap::new(),
             banned: HashMap::new(),
+            disconnected: HashMap::new(),
             usage: HashMap::new(),
             pools: HashMap::new(),
             accounted: HashMap::new(),
@@ -340,6 +343,23 @@ impl Admission {
             }
         }
         crossed
+    }
+
+    /// Whether the network layer should be told to disconnect `peer` now: once per penalty
+    /// window, however many requests it still sends.
+    pub fn disconnect_once(&mut self, peer: PublicKey, now: Millis) -> bool {
+        match self.disconnected.get(&peer) {
+            Some(until) if *until > now => false,
+            _ => {
+                if self.disconnected.len() >= MAX_PENALISED_PEERS {
+                    self.disconnected.retain(|_, until| *until > now);
+                }
+                if self.disconnected.len() < MAX_PENALISED_PEERS {
+                    self.disconnected.insert(peer, now + PENALTY_WINDOW_MS);
+                }
+                true
+            }
+        }
     }
 
     /// Whether `peer` sent too many invalid inputs lately.

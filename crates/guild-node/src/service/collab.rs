@@ -416,18 +416,6 @@ impl Service {
                 "an entry must be delivered by its author",
             ));
         }
-        let tier = self.tier_of(&from);
-        if !self
-            .admission
-            .entries
-            .allow(tier, &from.0, now.saturating_mul(1000))
-        {
-            return Err(Refusal::rate_limited(format!(
-                "over this author's entry budget ({} an hour for a {})",
-                super::admission::ENTRIES_PER_HOUR.of(tier),
-                tier.label()
-            )));
-        }
         let id = e.body.collaboration;
         let c = self
             .state

@@ -505,7 +505,7 @@ impl Service {
     /// Counts an invalid input against a peer; the strike that crosses the limit disconnects it
     /// and keeps it away for the penalty window.
     pub(crate) fn strike(&mut self, peer: PublicKey, now: Millis) {
-        if self.admission.strike(peer, now) {
+        if self.admission.strike(peer, now) && self.admission.disconnect_once(peer, now) {
             tracing::info!(%peer, "disconnecting a peer after repeated invalid input");
             self.stats.penalised_peers.inc();
             self.outbox.push(Io::Disconnect {
@@ -525,12 +525,15 @@ impl Service {
     ) -> DirectResponse {
         self.clock = secs(now);
         if self.admission.is_penalised(&from, now) {
-            // It was told why eight times; now it goes, and is refused for the window.
-            self.outbox.push(Io::Disconnect {
-                peer: from,
-                for_ms: admission::PENALTY_WINDOW_MS,
-            });
-            self.stats.penalised_peers.inc();
+            // It was told why eight times; now it goes, and is refused for the window (told to
+            // the network layer once per window).
+            if self.admission.disconnect_once(from, now) {
+                self.outbox.push(Io::Disconnect {
+                    peer: from,
+                    for_ms: admission::PENALTY_WINDOW_MS,
+                });
+                self.stats.penalised_peers.inc();
+            }
             return Refusal::new(
                 RefusalReason::Busy,
                 "refused: too many invalid requests from this peer; try again later",
@@ -640,9 +643,6 @@ impl Service {
                         format!("at most {MAX_FETCH_IDS} ids per fetch"),
                     ));
                 }
-                // Each id is answered once, however often it is asked for.
-                let mut seen = HashSet::new();
-                let ids: Vec<RecordId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
                 let tier = self.tier_of(&from);
                 if !self.admission.fetch_ids.has_credit(tier, &from.0, now) {
                     return Err(Refusal::rate_limited(format!(
@@ -651,6 +651,9 @@ impl Service {
                         tier.label()
                     )));
                 }
+                // Each id is answered once, however often it is asked for.
+                let mut seen = HashSet::new();
+                let ids: Vec<RecordId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
                 self.admission
                     .fetch_ids
                     .charge(tier, &from.0, ids.len() as f64, now);
@@ -724,6 +727,37 @@ impl Service {
                 record.kind(),
                 record.id()
             )));
+        }
+        // Messages and entries are delivered by their authors: the peer is authenticated, so
+        // its rate budget is checked before the signature and a flood costs no verification.
+        if matches!(record, AnyRecord::Message(_) | AnyRecord::CollabEntry(_)) {
+            if record.signer() != from {
+                return Err(Refusal::unauthorised(format!(
+                    "a {} must be delivered by its author",
+                    record.kind()
+                )));
+            }
+            let tier = self.tier_of(&from);
+            let ms = now.saturating_mul(1000);
+            let (allowed, budget, what) = if record.kind() == RecordKind::Message {
+                (
+                    self.admission.messages.allow(tier, &from.0, ms),
+                    admission::MESSAGES_PER_HOUR.of(tier),
+                    "message",
+                )
+            } else {
+                (
+                    self.admission.entries.allow(tier, &from.0, ms),
+                    admission::ENTRIES_PER_HOUR.of(tier),
+                    "entry",
+                )
+            };
+            if !allowed {
+                return Err(Refusal::rate_limited(format!(
+                    "over this sender's {what} budget ({budget} an hour for a {})",
+                    tier.label()
+                )));
+            }
         }
         record.validate(now)?;
         match record {

@@ -483,20 +483,7 @@ impl Service {
                 "this message is addressed to someone else",
             ));
         }
-        // Budgets scale with trust: a stranger may leave a few messages an hour, members and
-        // our circle ten and a hundred times as many (see `admission`).
-        let tier = self.tier_of(&from);
-        if !self
-            .admission
-            .messages
-            .allow(tier, &from.0, now.saturating_mul(1000))
-        {
-            return Err(Refusal::rate_limited(format!(
-                "over this sender's message budget ({} an hour for a {})",
-                super::admission::MESSAGES_PER_HOUR.of(tier),
-                tier.label()
-            )));
-        }
+        // The hourly budget was checked on delivery, before the signature (see `admission`).
         let size = super::admission::record_size(&AnyRecord::Message(m.clone()));
         self.admit_storage(from, RecordKind::Message, size, now)?;
         let event = Event::MessageReceived {
