@@ -220,7 +220,7 @@ impl Standing {
     }
 }
 
-/// The standing sets with the (trust epoch, collaborations, roots) and time they were built at.
+/// The standing sets with the (trust epoch, our collaborations' epoch, roots) and time they were built at.
 pub(crate) type StandingCache = ((u64, usize, usize), UnixTime, Arc<Standing>);
 
 /// A token-bucket limiter per tier.
@@ -286,7 +286,7 @@ pub struct Admission {
     pub(crate) pools: HashMap<RecordKind, Pool>,
     /// Size and pool membership of each accounted record.
     pub(crate) accounted: HashMap<RecordId, (u32, bool)>,
-    /// The standing sets, and the (trust epoch, collaborations, roots) and time they were built.
+    /// The standing sets, and the (trust epoch, our collaborations' epoch, roots) and time they were built.
     pub(crate) standing: Option<StandingCache>,
     /// The trust last told to the network layer for each connected peer.
     pub(crate) told_standing: HashMap<PublicKey, f64>,
@@ -469,7 +469,7 @@ impl Service {
     pub(crate) fn standing(&mut self) -> Arc<Standing> {
         let key = (
             self.trust_epoch,
-            self.state.collabs.len(),
+            self.state.my_collabs_epoch as usize,
             self.state.roots.len(),
         );
         if let Some((k, at, s)) = &self.admission.standing {
@@ -482,8 +482,8 @@ impl Service {
         }
         let mut s = Standing::default();
         s.circle.insert(self.me);
-        for c in self.state.collabs.values() {
-            if c.members.contains(&self.me) {
+        for id in &self.state.my_collabs {
+            if let Some(c) = self.state.collabs.get(id) {
                 s.circle.extend(c.members.iter().copied());
             }
         }

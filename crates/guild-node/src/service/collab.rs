@@ -53,7 +53,11 @@ impl Service {
     /// Indexes a stored collaboration record.
     pub(crate) fn index_collaboration(&mut self, c: &Signed<Collaboration>) {
         let id = c.id();
-        self.state.collabs.insert(id, CollabState::new(c));
+        let state = CollabState::new(c);
+        if state.members.contains(&self.me) && self.state.my_collabs.insert(id) {
+            self.state.my_collabs_epoch += 1;
+        }
+        self.state.collabs.insert(id, state);
         for a in &c.body.offers {
             // Only an offer held here that this offerer made to this asker on this need: a record
             // naming someone else's offer id marks nothing as accepted.
@@ -78,6 +82,11 @@ impl Service {
         c.add_entry(e);
         let after = (c.members.len(), c.closed_by.len());
         let waiting = c.invitation_for(&self.me).is_some();
+        if before.0 != after.0 && c.members.contains(&self.me) {
+            // We joined, or someone joined one of ours: our collaborators changed.
+            self.state.my_collabs.insert(cid);
+            self.state.my_collabs_epoch += 1;
+        }
         self.state.entry_of.insert(e.id(), cid);
         if let EntryKind::Invite { member } = &e.body.entry {
             if *member == self.me && waiting {

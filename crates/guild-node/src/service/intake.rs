@@ -277,6 +277,9 @@ impl Service {
                 }
             }
             RecordKind::Collaboration => {
+                if self.state.my_collabs.remove(id) {
+                    self.state.my_collabs_epoch += 1;
+                }
                 if let Some(c) = self.state.collabs.remove(id) {
                     for eid in c.log.values() {
                         self.state.entry_of.remove(eid);
@@ -387,7 +390,7 @@ impl Service {
     ) -> std::sync::Arc<std::collections::HashSet<PublicKey>> {
         let key = (
             self.trust_epoch,
-            self.state.collabs.len(),
+            self.state.my_collabs_epoch as usize,
             self.state.roots.len(),
         );
         if let Some((k, at, set)) = &self.protected {
@@ -403,8 +406,8 @@ impl Service {
         }
         let mut set = std::collections::HashSet::new();
         set.insert(self.me);
-        for c in self.state.collabs.values() {
-            if c.members.contains(&self.me) {
+        for id in &self.state.my_collabs {
+            if let Some(c) = self.state.collabs.get(id) {
                 set.extend(c.members.iter().copied());
             }
         }

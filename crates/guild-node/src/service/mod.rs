@@ -124,7 +124,7 @@ pub struct PeerState {
     pub since: guild_core::UnixTime,
 }
 
-/// What the protected-members cache was computed at: (trust epoch, collaborations, roots).
+/// What the protected-members cache was computed at: (trust epoch, our collaborations' epoch, roots).
 type ProtectedKey = (u64, usize, usize);
 
 /// Counts for `status` and metrics.
@@ -161,7 +161,7 @@ pub struct Service {
     index_epoch: u64,
     /// Bumped whenever the trust engine's edges change.
     trust_epoch: u64,
-    /// Members whose profiles are never evicted, and the (trust epoch, collaborations, roots)
+    /// Members whose profiles are never evicted, and the (trust epoch, our collaborations' epoch, roots)
     /// they were computed at.
     protected: Option<(ProtectedKey, guild_core::UnixTime, Arc<HashSet<PublicKey>>)>,
     /// Connected peers.

@@ -234,6 +234,11 @@ pub(crate) struct State {
     pub roots: BTreeMap<(PublicKey, Option<SkillTag>), (String, UnixTime)>,
     /// Collaborations whose invitation to us each inviter sent and we have not answered.
     pub invites_from: HashMap<PublicKey, BTreeSet<RecordId>>,
+    /// The collaborations we are a member of (kept as membership changes, so "who are our
+    /// collaborators" never walks every collaboration held).
+    pub my_collabs: BTreeSet<RecordId>,
+    /// Bumped whenever `my_collabs` or the membership of one of them changes.
+    pub my_collabs_epoch: u64,
     /// Invitations waiting for our answer, by the time they are swept.
     pub invitations_due: BTreeSet<(UnixTime, RecordId)>,
     /// Sync keys of each public kind, in `(issued_at, id)` order (what sync reconciles).
