@@ -159,7 +159,9 @@ pub fn quota_of(kind: RecordKind, tier: Tier) -> Option<Quota> {
 pub fn stranger_pool(kind: RecordKind) -> Option<Quota> {
     match kind {
         RecordKind::Need => Some(quota(1_024, 4_096)),
-        RecordKind::Attestation => Some(quota(8_192, 16_384)),
+        // A trust network: a newcomer with no roots yet still holds a community of tens of
+        // thousands of attestations (bitcoin-otc: 35,592), to compute trust the moment it adds one.
+        RecordKind::Attestation => Some(quota(65_536, 65_536)),
         RecordKind::Offer => Some(quota(512, 2_048)),
         RecordKind::Message => Some(quota(512, 2_048)),
         _ => None,
