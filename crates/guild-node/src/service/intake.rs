@@ -33,6 +33,7 @@ impl Service {
             Err(refusal) => {
                 tracing::debug!(%from, "malformed gossip on {topic:?}: {refusal}");
                 self.stats.rejected("unknown", refusal.reason.label());
+                self.strike(from, now);
                 return Verdict::Reject;
             }
         };
@@ -47,13 +48,19 @@ impl Service {
         if !allowed {
             self.stats
                 .rejected(kind_label(record.kind()), "not_addressed_here");
+            self.strike(from, now);
             return Verdict::Reject;
         }
         match self.received_record(Some(from), record, Via::Gossip, now) {
             Ok(Intake::Stored) => Verdict::Accept,
             // Held until its target arrives, but not forwarded: nobody can check it yet.
             Ok(Intake::Pending) => Verdict::Ignore,
-            Err(r) if r.reason.is_fault() => Verdict::Reject,
+            Err(r) if r.reason.is_fault() => {
+                // Honest peers validate before forwarding: relaying invalid records is the
+                // forwarder's fault (gossipsub lowers its score; eight strikes disconnect it).
+                self.strike(from, now);
+                Verdict::Reject
+            }
             Err(_) => Verdict::Ignore,
         }
     }
