@@ -19,7 +19,6 @@
 //! 3), `GUILD_BENCH_ONLY=find` (or `status`) runs one method's rows, e.g. under `perf record`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use guild_core::control::Response;
 use guild_core::control::{Call, Client, FindParams};
 use guild_core::fixtures::{profile, sign, tag};
 use guild_core::{Identity, Level, Skill};
@@ -350,6 +349,7 @@ fn main() {
                 let run = |answer: bool| {
                     let mut rng = Rng(7);
                     let (mut n, mut bytes, mut results) = (0u32, 0usize, 0usize);
+                    let mut line = Vec::new();
                     let warm = Instant::now() + WARMUP;
                     let end = warm + Duration::from_secs_f64(secs);
                     let mut start = None;
@@ -365,12 +365,10 @@ fn main() {
                                 local_only: true,
                                 ..FindParams::default()
                             });
-                            let outcome = rt.block_on(handle.call(call));
-                            let line = Response {
-                                id: 1.into(),
-                                outcome,
-                            }
-                            .to_line();
+                            // What the server does: the handle's socket answer, encoded into
+                            // a reused buffer.
+                            let outcome = rt.block_on(handle.call_encoded(call));
+                            control::encode_response(1.into(), outcome, &mut line);
                             bytes += line.len();
                         } else {
                             let q = Query {
