@@ -13,14 +13,14 @@
 //! `/proc/self/stat`), which unlike the rate does not depend on the core count or on other
 //! load on the machine. After the socket rows, `find` is also measured in-process on one thread:
 //! the CPU time per query of `Node::find` alone (the index), and of the daemon's whole answer
-//! (the call through the control handle and its JSON line), without the socket and the clients.
+//! (the call through the control handle and its JSON line), without the socket and the clients;
+//! and what a bench client spends decoding one such line, the clients' share of the socket rows.
 //!
 //! `cargo bench -p guild-node --bench socket`; `GUILD_BENCH_SECS` sets the time per row (default
 //! 3), `GUILD_BENCH_ONLY=find` (or `status`) runs one method's rows, e.g. under `perf record`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use guild_core::control::Response;
-use guild_core::control::{Call, Client, FindParams};
+use guild_core::control::{Call, Client, FindParams, Response};
 use guild_core::fixtures::{profile, sign, tag};
 use guild_core::{Identity, Level, Skill};
 use guild_node::api::NodeHandle;
@@ -350,6 +350,7 @@ fn main() {
                 let run = |answer: bool| {
                     let mut rng = Rng(7);
                     let (mut n, mut bytes, mut results) = (0u32, 0usize, 0usize);
+                    let mut line = Vec::new();
                     let warm = Instant::now() + WARMUP;
                     let end = warm + Duration::from_secs_f64(secs);
                     let mut start = None;
@@ -365,12 +366,10 @@ fn main() {
                                 local_only: true,
                                 ..FindParams::default()
                             });
-                            let outcome = rt.block_on(handle.call(call));
-                            let line = Response {
-                                id: 1.into(),
-                                outcome,
-                            }
-                            .to_line();
+                            // What the server does: the handle's socket answer, encoded into
+                            // a reused buffer.
+                            let outcome = rt.block_on(handle.call_encoded(call));
+                            control::encode_response(1.into(), outcome, &mut line);
                             bytes += line.len();
                         } else {
                             let q = Query {
@@ -386,9 +385,34 @@ fn main() {
                         (Some(a), Some(b)) if n > 0 => micros(b.saturating_sub(a) / n),
                         _ => "-".to_string(),
                     };
-                    (cpu, results / n.max(1) as usize, bytes / n.max(1) as usize)
+                    (
+                        cpu,
+                        results / n.max(1) as usize,
+                        bytes / n.max(1) as usize,
+                        line,
+                    )
                 };
-                (run(false), run(true))
+                let (index, answer) = (run(false), run(true));
+                // The bench client's share: decoding one answer line as `Client::call` does (the
+                // last answer above, a typical one).
+                let last = &answer.3;
+                let warm = Instant::now() + WARMUP;
+                let end = warm + Duration::from_secs_f64(secs);
+                let (mut n, mut start) = (0u32, None);
+                while Instant::now() < end {
+                    if start.is_none() && Instant::now() >= warm {
+                        start = thread_cpu();
+                        n = 0;
+                    }
+                    let r: Response = serde_json::from_slice(last).unwrap();
+                    std::hint::black_box(r);
+                    n += 1;
+                }
+                let decode = match (start, thread_cpu()) {
+                    (Some(a), Some(b)) if n > 0 => micros(b.saturating_sub(a) / n),
+                    _ => "-".to_string(),
+                };
+                (index, answer, decode)
             })
             .await
             .unwrap();
@@ -402,6 +426,10 @@ fn main() {
             println!(
                 "| control handle call + JSON line ({} bytes) | {} |",
                 rows.1 .2, rows.1 .0
+            );
+            println!(
+                "| client: decoding one answer line (`Client::call`) | {} |",
+                rows.2
             );
         }
 

@@ -1,6 +1,7 @@
 //! The node behind the control socket: maps each control call onto the node.
 
-use crate::control::{Call, CallError, Event, Handle};
+use crate::control::{Answer, Call, CallError, Event, Handle, Json};
+use crate::node::FindOutcome;
 use crate::node::Node;
 use crate::service::index::Query;
 use guild_core::control::to_result;
@@ -79,7 +80,7 @@ impl NodeHandle {
         Peers { peers }
     }
 
-    async fn find(&self, p: guild_core::control::FindParams) -> FindResults {
+    async fn find(&self, p: guild_core::control::FindParams) -> FindOutcome {
         let limit = p.limit();
         let q = Query {
             words: p.query,
@@ -88,55 +89,184 @@ impl NodeHandle {
             text: p.text,
             limit,
         };
-        let out = self.node.find(q, p.local_only).await;
-        FindResults {
-            results: out
-                .matches
-                .into_iter()
-                .map(|m| FindMatch {
-                    source: if out.from_dht.contains(&m.peer) {
-                        Source::Dht
-                    } else {
-                        Source::Local
-                    },
-                    peer: m.peer,
-                    name: m.name,
-                    skills: m
-                        .matched_skills
-                        .into_iter()
-                        .map(|(tag, level)| Skill { tag, level })
-                        .collect(),
-                    resources: m.matched_resources,
-                    score: m.score,
+        self.node.find(q, p.local_only).await
+    }
+}
+
+/// `find`'s typed result.
+fn find_results(out: FindOutcome) -> FindResults {
+    FindResults {
+        results: out
+            .matches
+            .into_iter()
+            .map(|m| FindMatch {
+                source: if out.from_dht.contains(&m.peer) {
+                    Source::Dht
+                } else {
+                    Source::Local
+                },
+                peer: m.peer,
+                name: m.name,
+                skills: m
+                    .matched_skills
+                    .into_iter()
+                    .map(|(tag, level)| Skill { tag, level })
+                    .collect(),
+                resources: m.matched_resources,
+                score: m.score,
+                trust: m.trust,
+                stranger: m.trust.is_none(),
+                matched: m
+                    .matched
+                    .iter()
+                    .map(|x| guild_core::control::MatchedTerm {
+                        word: x.word.clone(),
+                        field: label(&x.field),
+                        term: x.term.clone(),
+                        how: label(&x.how),
+                    })
+                    .collect(),
+                factors: Some(guild_core::control::RankFactors {
+                    fit: m.fit,
                     trust: m.trust,
-                    stranger: m.trust.is_none(),
-                    matched: m
-                        .matched
-                        .iter()
-                        .map(|x| guild_core::control::MatchedTerm {
-                            word: x.word.clone(),
-                            field: label(&x.field),
-                            term: x.term.clone(),
-                            how: label(&x.how),
-                        })
-                        .collect(),
-                    factors: Some(guild_core::control::RankFactors {
-                        fit: m.fit,
-                        trust: m.trust,
-                        level: m.level,
-                        availability: m.availability,
-                        freshness: m.freshness,
-                    }),
-                    last_seen: Some(m.issued_at),
-                })
-                .collect(),
-            suggestions: out
-                .suggestions
-                .into_iter()
-                .map(|(tag, did_you_mean)| TagSuggestion { tag, did_you_mean })
-                .collect(),
-            dht_queried: out.dht_queried,
+                    level: m.level,
+                    availability: m.availability,
+                    freshness: m.freshness,
+                }),
+                last_seen: Some(m.issued_at),
+            })
+            .collect(),
+        suggestions: out
+            .suggestions
+            .into_iter()
+            .map(|(tag, did_you_mean)| TagSuggestion { tag, did_you_mean })
+            .collect(),
+        dht_queried: out.dht_queried,
+    }
+}
+
+/// `find`'s result encoded straight from the matches, in the bytes `to_result(&find_results(…))`
+/// encodes to (checked by a test): without building the typed result and a `Value` first, and
+/// with each peer id as the index keeps it instead of base58-encoding it again.
+fn find_json(out: &FindOutcome) -> Result<Json, CallError> {
+    Json::encode(&wire::Results::new(out))
+}
+
+/// Borrowed mirrors of [`FindResults`] and its parts. Members are in alphabetical order: the
+/// order of a `serde_json::Value` object, which is what [`Handle::call`]'s answer is encoded from.
+mod wire {
+    use super::FindOutcome;
+    use crate::service::index::{Field, How, Match};
+    use guild_core::control::Source;
+    use guild_core::{Level, SkillTag, UnixTime};
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    pub(super) struct Results<'a> {
+        dht_queried: bool,
+        results: Vec<Found<'a>>,
+        suggestions: Vec<Suggestion<'a>>,
+    }
+
+    impl<'a> Results<'a> {
+        pub(super) fn new(out: &'a FindOutcome) -> Results<'a> {
+            Results {
+                dht_queried: out.dht_queried,
+                results: out
+                    .matches
+                    .iter()
+                    .map(|m| Found::new(m, out.from_dht.contains(&m.peer)))
+                    .collect(),
+                suggestions: out
+                    .suggestions
+                    .iter()
+                    .map(|(tag, did_you_mean)| Suggestion { did_you_mean, tag })
+                    .collect(),
+            }
         }
+    }
+
+    #[derive(Serialize)]
+    struct Found<'a> {
+        factors: Factors,
+        last_seen: UnixTime,
+        matched: Vec<Term<'a>>,
+        name: &'a str,
+        peer: &'a str,
+        resources: &'a [SkillTag],
+        score: f64,
+        skills: Vec<SkillLevel<'a>>,
+        source: Source,
+        stranger: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        trust: Option<f64>,
+    }
+
+    impl<'a> Found<'a> {
+        fn new(m: &'a Match, from_dht: bool) -> Found<'a> {
+            Found {
+                factors: Factors {
+                    availability: m.availability,
+                    fit: m.fit,
+                    freshness: m.freshness,
+                    level: m.level,
+                    trust: m.trust,
+                },
+                last_seen: m.issued_at,
+                matched: m
+                    .matched
+                    .iter()
+                    .map(|x| Term {
+                        field: x.field,
+                        how: x.how,
+                        term: &x.term,
+                        word: &x.word,
+                    })
+                    .collect(),
+                name: &m.name,
+                peer: &m.peer_id,
+                resources: &m.matched_resources,
+                score: m.score,
+                skills: m
+                    .matched_skills
+                    .iter()
+                    .map(|(tag, level)| SkillLevel { level: *level, tag })
+                    .collect(),
+                source: if from_dht { Source::Dht } else { Source::Local },
+                stranger: m.trust.is_none(),
+                trust: m.trust,
+            }
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Factors {
+        availability: f64,
+        fit: f64,
+        freshness: f64,
+        level: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        trust: Option<f64>,
+    }
+
+    #[derive(Serialize)]
+    struct Term<'a> {
+        field: Field,
+        how: How,
+        term: &'a str,
+        word: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct SkillLevel<'a> {
+        level: Level,
+        tag: &'a SkillTag,
+    }
+
+    #[derive(Serialize)]
+    struct Suggestion<'a> {
+        did_you_mean: &'a [SkillTag],
+        tag: &'a str,
     }
 }
 
@@ -161,7 +291,7 @@ impl Handle for NodeHandle {
             }
             Call::Find(p) => {
                 self.node.stats().socket_requests.inc();
-                to_result(&self.find(p).await)
+                to_result(&find_results(self.find(p).await))
             }
             Call::Connect(p) => {
                 self.node.stats().socket_requests.inc();
@@ -191,7 +321,102 @@ impl Handle for NodeHandle {
         }
     }
 
+    async fn call_encoded(&self, call: Call) -> Result<Answer, CallError> {
+        match call {
+            Call::Find(p) => {
+                self.node.stats().socket_requests.inc();
+                find_json(&self.find(p).await).map(Answer::Json)
+            }
+            other => self.call(other).await.map(Answer::Value),
+        }
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.node.subscribe()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::service::index::{Field, How, Match, Matched};
+    use guild_core::{Identity, Level, PublicKey, SkillTag};
+
+    fn tag(s: &str) -> SkillTag {
+        SkillTag::parse(s).unwrap()
+    }
+
+    fn member(seed: u8, name: &str, trust: Option<f64>) -> Match {
+        let peer: PublicKey = Identity::from_secret([seed; 32]).public();
+        Match {
+            peer,
+            peer_id: peer.to_string().into(),
+            name: name.to_string(),
+            score: 1.234_567_890_123 * f64::from(seed),
+            fit: 0.1 + 0.2,
+            trust,
+            freshness: 1e-7,
+            availability: 0.8,
+            level: 1.0,
+            matched: vec![
+                Matched {
+                    word: "rust".into(),
+                    field: Field::Skill,
+                    term: "rust".into(),
+                    how: How::Exact,
+                },
+                Matched {
+                    word: "pcb désign".into(),
+                    field: Field::Text,
+                    term: "\"quoted\"\n".into(),
+                    how: How::Typo,
+                },
+            ],
+            matched_skills: vec![
+                (tag("rust"), Level::Expert),
+                (tag("kicad"), Level::Beginner),
+            ],
+            matched_resources: vec![tag("3d-printer")],
+            issued_at: 1_767_225_600 + u64::from(seed),
+        }
+    }
+
+    /// The fast path's bytes are those of the typed result through a `Value`, envelope included.
+    #[test]
+    fn find_json_is_to_result_bytes() {
+        let dht = member(2, "Ада \\ <b>&</b> \u{1f980}", None);
+        let out = FindOutcome {
+            matches: vec![
+                member(1, "Ann", Some(0.75)),
+                dht.clone(),
+                member(3, "", Some(0.0)),
+            ],
+            from_dht: [dht.peer].into_iter().collect(),
+            suggestions: vec![
+                ("rsut".into(), vec![tag("rust"), tag("rust-async")]),
+                ("zzz".into(), vec![]),
+            ],
+            dht_queried: true,
+        };
+        let fast = find_json(&out).unwrap();
+        let typed = to_result(&find_results(out.clone())).unwrap();
+        assert_eq!(fast.as_str(), serde_json::to_string(&typed).unwrap());
+        for id in [Value::from(7), Value::from("a\"b"), Value::Null] {
+            let mut line = Vec::new();
+            crate::control::encode_response(id.clone(), Ok(Answer::Json(fast.clone())), &mut line);
+            let slow = guild_core::control::Response::result(id, typed.clone()).to_line();
+            assert_eq!(String::from_utf8(line).unwrap(), slow);
+        }
+        let empty = FindOutcome {
+            matches: vec![],
+            from_dht: Default::default(),
+            suggestions: vec![],
+            dht_queried: false,
+        };
+        assert_eq!(
+            find_json(&empty).unwrap().as_str(),
+            serde_json::to_string(&to_result(&find_results(empty)).unwrap()).unwrap()
+        );
     }
 }

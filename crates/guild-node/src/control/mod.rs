@@ -24,7 +24,7 @@ pub use bind::{
     bind, check_not_running, BindError, ControlListener, Existing, MAX_SOCKET_PATH_BYTES,
 };
 pub use guild_core::control::{Call, CallError, ErrorCode, Event};
-pub use server::{serve, ServerLimits, ServerStats};
+pub use server::{encode_response, serve, ServerLimits, ServerStats};
 
 use serde_json::Value;
 use std::future::Future;
@@ -44,8 +44,45 @@ pub trait Handle: Clone + Send + Sync + 'static {
     /// `unavailable`, `internal`.
     fn call(&self, call: Call) -> impl Future<Output = Result<Value, CallError>> + Send;
 
+    /// [`Handle::call`] for the socket: the server writes what this answers. A method whose
+    /// result is large and hot (`find`) may answer it already encoded ([`Answer::Json`]), in the
+    /// exact bytes `to_result` and the envelope would give, so it is encoded once, straight from
+    /// the node's data. By default, [`Handle::call`]'s value.
+    fn call_encoded(&self, call: Call) -> impl Future<Output = Result<Answer, CallError>> + Send {
+        let answer = self.call(call);
+        async move { answer.await.map(Answer::Value) }
+    }
+
     /// A new receiver of the node's events. The node publishes with `broadcast::Sender::send`,
     /// which never waits; each subscriber has its own bounded queue behind this receiver, so the
     /// channel's capacity only has to absorb scheduling delays (a few hundred is plenty).
     fn subscribe(&self) -> broadcast::Receiver<Event>;
+}
+
+/// A call's result, as [`Handle::call_encoded`] gives it to the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// A JSON value, encoded by the server.
+    Value(Value),
+    /// JSON already encoded, written as is.
+    Json(Json),
+}
+
+/// One JSON text, compact (as `serde_json::to_string` writes it). Only made by encoding a value,
+/// so it is always valid JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Json(Box<str>);
+
+impl Json {
+    /// Encodes `value` compactly.
+    pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Json, CallError> {
+        serde_json::to_string(value)
+            .map(|s| Json(s.into_boxed_str()))
+            .map_err(CallError::internal)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }

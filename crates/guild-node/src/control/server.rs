@@ -2,7 +2,7 @@
 
 use super::bind::ControlListener;
 use super::subscriber;
-use super::Handle;
+use super::{Answer, Handle};
 use futures::FutureExt as _;
 use guild_core::control::framing::{Frame, LineReader};
 use guild_core::control::{parse_request, Call, CallError, ErrorCode, Request, Response, METHODS};
@@ -202,25 +202,20 @@ impl<H> Shared<H> {
         self.write(w, response.to_line().as_bytes()).await
     }
 
-    /// [`Shared::respond`], encoding into `buf`, a connection's buffer kept from response to
-    /// response (no allocation, no regrowth per response once it has grown to their size).
+    /// [`Shared::respond`] for an answer of [`Handle::call_encoded`], encoding into `buf`, a
+    /// connection's buffer kept from response to response (no allocation, no regrowth per
+    /// response once it has grown to their size).
     async fn respond_with<W: AsyncWrite + Unpin>(
         &self,
         w: &mut W,
-        response: &Response,
+        id: Value,
+        outcome: Result<Answer, CallError>,
         buf: &mut Vec<u8>,
     ) -> io::Result<()> {
-        if response.outcome.is_err() {
+        if outcome.is_err() {
             self.stats.0.errors.fetch_add(1, Ordering::Relaxed);
         }
-        buf.clear();
-        if serde_json::to_writer(&mut *buf, response).is_ok() {
-            buf.push(b'\n');
-        } else {
-            // What `to_line` answers when a response cannot be encoded.
-            buf.clear();
-            buf.extend_from_slice(response.to_line().as_bytes());
-        }
+        encode_response(id, outcome, buf);
         let written = self.write(w, buf).await;
         // One huge answer should not stay allocated for the life of the connection.
         if buf.capacity() > MAX_KEPT_BUFFER {
@@ -230,10 +225,10 @@ impl<H> Shared<H> {
     }
 
     /// Runs a call; after cancellation it has the grace period to finish.
-    async fn run<F: Future<Output = Result<Value, CallError>>>(
+    async fn run<T, F: Future<Output = Result<T, CallError>>>(
         &self,
         call: F,
-    ) -> Result<Value, CallError> {
+    ) -> Result<T, CallError> {
         // A panic in the node's handler fails this request, not the connection.
         let call = AssertUnwindSafe(call).catch_unwind();
         tokio::select! {
@@ -245,6 +240,36 @@ impl<H> Shared<H> {
             }),
             () = self.grace_over() => Err(CallError::shutting_down()),
         }
+    }
+}
+
+/// Replaces `buf` with the response line (newline included) answering request `id` with
+/// `outcome`: the bytes [`Response::to_line`] gives for the same result as a value.
+pub fn encode_response(id: Value, outcome: Result<Answer, CallError>, buf: &mut Vec<u8>) {
+    buf.clear();
+    let response = match outcome {
+        Ok(Answer::Json(json)) => {
+            // `{"id":…,"result":…}`, as `serde_json` writes the envelope's map.
+            buf.extend_from_slice(b"{\"id\":");
+            if serde_json::to_writer(&mut *buf, &id).is_ok() {
+                buf.extend_from_slice(b",\"result\":");
+                buf.extend_from_slice(json.as_str().as_bytes());
+                buf.extend_from_slice(b"}\n");
+                return;
+            }
+            // An id is null, a string or a number: this cannot fail.
+            buf.clear();
+            Response::error(id, CallError::internal("the request id cannot be encoded"))
+        }
+        Ok(Answer::Value(result)) => Response::result(id, result),
+        Err(error) => Response::error(id, error),
+    };
+    if serde_json::to_writer(&mut *buf, &response).is_ok() {
+        buf.push(b'\n');
+    } else {
+        // What `to_line` answers when a response cannot be encoded.
+        buf.clear();
+        buf.extend_from_slice(response.to_line().as_bytes());
     }
 }
 
@@ -360,7 +385,7 @@ async fn connection<H: Handle>(
                 return;
             }
         };
-        let response = match frame {
+        let (id, outcome) = match frame {
             Frame::Eof => return,
             Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
             Frame::TooLong(len) => {
@@ -369,15 +394,15 @@ async fn connection<H: Handle>(
                     "request of {len} bytes exceeds the limit of {} bytes (control.max_request_bytes)",
                     shared.limits.max_request_bytes
                 );
-                Response::error(
+                (
                     Value::Null,
-                    CallError::new(ErrorCode::RequestTooLarge, message),
+                    Err(CallError::new(ErrorCode::RequestTooLarge, message)),
                 )
             }
             Frame::Line(line) => {
                 shared.stats.0.requests.fetch_add(1, Ordering::Relaxed);
                 match parse_request(&line) {
-                    Err((id, error)) => Response::error(id, error),
+                    Err((id, error)) => (id, Err(error)),
                     Ok(Request { id, call }) => {
                         shared.stats.count_method(&call);
                         if let Call::Subscribe(params) = call {
@@ -391,19 +416,16 @@ async fn connection<H: Handle>(
                                     sub.run(&shared, lines, write).await;
                                     return;
                                 }
-                                Err(message) => {
-                                    Response::error(id, CallError::invalid_params(message))
-                                }
+                                Err(message) => (id, Err(CallError::invalid_params(message))),
                             }
                         } else {
-                            let outcome = shared.run(shared.handle.call(call)).await;
-                            Response { id, outcome }
+                            (id, shared.run(shared.handle.call_encoded(call)).await)
                         }
                     }
                 }
             }
         };
-        if let Err(e) = shared.respond_with(&mut write, &response, &mut out).await {
+        if let Err(e) = shared.respond_with(&mut write, id, outcome, &mut out).await {
             tracing::debug!("control connection write failed: {e}");
             return;
         }

@@ -74,6 +74,8 @@ pub struct Entry {
     words: BTreeSet<String>,
     /// The member.
     key: PublicKey,
+    /// The member's peer id as shown (base58), encoded once here rather than in every answer.
+    peer_id: Arc<str>,
     /// The member's ordinal in the index (see [`Index`]).
     ord: u32,
     /// No skill tag appears twice (as in every valid profile): a match can then be scored from
@@ -109,6 +111,7 @@ impl Entry {
             expires_at: p.expires_at,
             words,
             key,
+            peer_id: key.to_string().into(),
             ord,
             plain: p
                 .skills
@@ -377,6 +380,9 @@ pub struct Matched {
 pub struct Match {
     /// The member.
     pub peer: PublicKey,
+    /// `peer` as shown (base58 peer id; the index keeps it, so answers need not encode it).
+    #[serde(skip)]
+    pub peer_id: Arc<str>,
     /// Display name.
     pub name: String,
     /// Overall score (higher is better; the order is fit, then trust path, then trust).
@@ -1261,6 +1267,7 @@ impl Index {
                 }
                 Some(Match {
                     peer: who,
+                    peer_id: e.peer_id.clone(),
                     name: e.name.clone(),
                     score: f.score,
                     fit: f.fit,
