@@ -447,14 +447,7 @@ impl Service {
         if peer == self.me {
             return;
         }
-        self.peers.insert(
-            peer,
-            PeerState {
-                addr: addr.clone(),
-                since: secs(now),
-            },
-        );
-        self.stats.peers.set(self.peers.len() as i64);
+        // A peer we sent away comes back within its penalty window: sent away again.
         if let Some(until) = self.admission.banned.get(&peer).copied() {
             if until > now {
                 self.outbox.push(Io::Disconnect {
@@ -465,6 +458,14 @@ impl Service {
             }
             self.admission.banned.remove(&peer);
         }
+        self.peers.insert(
+            peer,
+            PeerState {
+                addr: addr.clone(),
+                since: secs(now),
+            },
+        );
+        self.stats.peers.set(self.peers.len() as i64);
         self.tell_standing(peer);
         self.emit(Event::PeerConnected {
             peer: peer.to_peer_id().to_string(),
