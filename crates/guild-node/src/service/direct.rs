@@ -548,6 +548,9 @@ impl Service {
                     .to_response();
             }
         };
+        // Asking for a proof we do not hold is an honest question (a forwarder of an attestation
+        // is asked too), not a mistake.
+        let question = matches!(req, DirectRequest::Proof { .. });
         let result = self.answer(from, req, now);
         match result {
             Ok(resp) => resp,
@@ -555,13 +558,16 @@ impl Service {
                 // A direct request is aimed at us: anything but a replay or our own trouble is
                 // the sender's mistake (a gossip forwarder, by contrast, is only blamed for
                 // faults it could have checked: see `is_fault`).
-                if !matches!(
-                    refusal.reason,
-                    RefusalReason::Duplicate
-                        | RefusalReason::Busy
-                        | RefusalReason::RateLimited
-                        | RefusalReason::StoreFailure
-                ) {
+                let honest_miss = question && refusal.reason == RefusalReason::Unknown;
+                if !honest_miss
+                    && !matches!(
+                        refusal.reason,
+                        RefusalReason::Duplicate
+                            | RefusalReason::Busy
+                            | RefusalReason::RateLimited
+                            | RefusalReason::StoreFailure
+                    )
+                {
                     // Answered first; a request after the last strike disconnects it.
                     self.admission.strike(from, now);
                 }

@@ -1741,3 +1741,28 @@ fn an_attestation_never_outlives_its_collaboration() {
     // Our own collaborations live the longest allowed: longer than any attestation.
     const { assert!(pull::COLLABORATION_LIFETIME > guild_core::limits::MAX_ATTESTATION_LIFETIME) };
 }
+
+#[test]
+fn proof_requests_are_budgeted_per_peer() {
+    let mut v = harness(1);
+    let ask = |v: &mut Harness, from: &Identity| {
+        let req = DirectRequest::Proof {
+            collaboration: RecordId([4; 32]),
+        };
+        let bytes = guild_core::codec::encode(&req).unwrap();
+        refusal(v.svc.received_request(from.public(), &bytes, MS))
+    };
+    let stranger = identity(40);
+    let budget = admission::PROOFS_PER_MINUTE.stranger;
+    for _ in 0..budget {
+        // Nothing here cites that collaboration: refused, an honest miss (no strike).
+        assert_eq!(ask(&mut v, &stranger), RefusalReason::Unknown);
+    }
+    assert!(!v.svc.admission.is_penalised(&stranger.public(), MS));
+    assert_eq!(ask(&mut v, &stranger), RefusalReason::RateLimited);
+    assert_eq!(
+        ask(&mut v, &identity(41)),
+        RefusalReason::Unknown,
+        "per peer"
+    );
+}
