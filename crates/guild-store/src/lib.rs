@@ -53,6 +53,8 @@ pub struct Store {
     peers: sled::Tree,
     /// In-memory index of `peers` by segment and rank (see `peers`), built on first use.
     peer_index: std::sync::Arc<std::sync::Mutex<Option<peers::PeerIndex>>>,
+    /// Held while a flush runs (see [`Store::flush_async`]).
+    flushing: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -109,6 +111,7 @@ impl Store {
             att_by_subject: tree("att_by_subject")?,
             peers: tree("peers")?,
             peer_index: Default::default(),
+            flushing: Default::default(),
             path: path.to_path_buf(),
             db,
         };
@@ -154,10 +157,24 @@ impl Store {
         Ok(())
     }
 
-    /// Flushes asynchronously (for use inside the tokio runtime).
+    /// Flushes without blocking the async runtime: [`Store::flush`] on tokio's blocking pool,
+    /// one flush at a time per store.
+    ///
+    /// Not sled's own `flush_async`: in sled 0.34.7 concurrent `flush_async` calls deadlock
+    /// (sled issue #1308, fixed only after that release; reproduced here by
+    /// `concurrent_writes_and_flushes_on_several_stores_finish`), and the daemon flushes before
+    /// every acknowledgement, concurrently.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = store
+                .flushing
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            store.flush()
+        })
+        .await
+        .map_err(|e| StoreError::Sled(format!("the flush task failed: {e}")))?
     }
 
     /// Reads a typed value from the `meta` tree.

@@ -5,7 +5,6 @@ use guild_core::limits::{MAX_ANY_RECORD_BYTES, MAX_PROFILE_BYTES};
 use guild_core::{
     AnyRecord, Profile, PublicKey, RecordBody, RecordId, RecordKind, Signed, UnixTime,
 };
-use sled::Transactional;
 
 /// Upper bound for a stored `AnyRecord` (the largest record kind plus the enum tag).
 const MAX_RECORD_BYTES: usize = MAX_ANY_RECORD_BYTES;
@@ -74,18 +73,14 @@ impl Store {
         let old_key = old
             .as_ref()
             .map(|o| time_key(RecordKind::Profile, o.body.issued_at, &o.id()));
-        (&self.profiles, &self.by_time)
-            .transaction(|(profiles, by_time)| {
-                profiles.insert(&key[..], bytes.as_slice())?;
-                if let Some(k) = &old_key {
-                    by_time.remove(&k[..])?;
-                }
-                by_time.insert(&new_key[..], &[][..])?;
-                Ok(())
-            })
-            .map_err(|e: sled::transaction::TransactionError<()>| {
-                StoreError::Sled(format!("{e:?}"))
-            })?;
+        // No sled transaction (see `put_record`): the new index entry first, then the profile,
+        // then the old entry goes. A crash in between leaves at most an index entry without
+        // its profile, which nothing reads as a profile.
+        self.by_time.insert(&new_key[..], &[][..])?;
+        self.profiles.insert(&key[..], bytes.as_slice())?;
+        if let Some(k) = &old_key {
+            self.by_time.remove(&k[..])?;
+        }
         Ok(if old.is_some() {
             ProfilePut::Replaced
         } else {
@@ -140,15 +135,15 @@ impl Store {
             .map_err(|e| StoreError::Encode(e.to_string()))?;
         let tkey = time_key(record.kind(), record.issued_at(), &id);
         // The node keeps its other indexes in memory (loaded from these two trees at start).
-        (&self.records, &self.by_time)
-            .transaction(|(records, by_time)| {
-                records.insert(&id.0[..], bytes.as_slice())?;
-                by_time.insert(&tkey[..], &[][..])?;
-                Ok(())
-            })
-            .map_err(|e: sled::transaction::TransactionError<()>| {
-                StoreError::Sled(format!("{e:?}"))
-            })?;
+        //
+        // No sled transaction or batch: in sled 0.34 both take a process-wide write lock that
+        // deadlocks against a concurrent flush (the flush holds the read side while it waits
+        // for the log flusher, which then cannot get its own read behind the waiting writer).
+        // Instead the index entry is written first and the record second: a crash in between
+        // leaves an index entry without a record, which `records_of_kind` skips and removes,
+        // and the record is stored again when it arrives again.
+        self.by_time.insert(&tkey[..], &[][..])?;
+        self.records.insert(&id.0[..], bytes.as_slice())?;
         Ok(true)
     }
 
@@ -207,12 +202,16 @@ impl Store {
                             reason: "short key".into(),
                         })?,
                     );
-                self.get_record(&id)?.ok_or_else(|| StoreError::Corrupt {
-                    tree: "by_time",
-                    key: hex::encode(&k),
-                    reason: "index entry without a record".into(),
+                Ok(match self.get_record(&id)? {
+                    Some(r) => Some(r),
+                    None => {
+                        // Left by a crash between the two writes of `put_record`.
+                        self.by_time.remove(&k)?;
+                        None
+                    }
                 })
             })
+            .filter_map(Result::transpose)
     }
 
     /// The sync index for one kind within `[from, to)` issue times: `(issued_at, id)` in order.

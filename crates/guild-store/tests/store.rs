@@ -228,3 +228,90 @@ fn a_message_with_the_longest_text_allowed_reads_back() {
     assert_eq!(store.record_count(), 0);
     assert!(store.records_of_kind(RecordKind::Message).next().is_none());
 }
+
+#[test]
+fn an_index_entry_left_without_its_record_by_a_crash_is_skipped_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let records = one_of_each();
+    let need = records
+        .iter()
+        .find(|r| r.kind() == RecordKind::Need)
+        .unwrap()
+        .clone();
+    {
+        let store = Store::open(&path).unwrap();
+        store.put_record(&need).unwrap();
+        store.flush().unwrap();
+    }
+    {
+        // A crash between the two writes of `put_record`: the time index entry is on disk,
+        // the record is not.
+        let db = sled::open(&path).unwrap();
+        db.open_tree("records")
+            .unwrap()
+            .remove(need.id().0)
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert!(store.records_of_kind(RecordKind::Need).next().is_none());
+    assert!(store
+        .index_range(RecordKind::Need, 0, u64::MAX)
+        .unwrap()
+        .is_empty());
+    // When it arrives again it is stored again.
+    assert!(store.put_record(&need).unwrap());
+    assert_eq!(store.records_of_kind(RecordKind::Need).count(), 1);
+}
+
+/// sled 0.34's transactions and batches take a process-wide write lock that can deadlock against
+/// a concurrent flush: the flush holds the read side while it waits for the log flusher thread,
+/// which cannot take its own read behind the waiting writer (seen as a hang of the reputation
+/// tests, two daemons per test, four tests at once). The store uses neither; writers and
+/// asynchronous flushers on several stores at once finish.
+#[test]
+fn concurrent_writes_and_flushes_on_several_stores_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<Store> = (0..4)
+        .map(|i| Store::open(&dir.path().join(format!("s{i}"))).unwrap())
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    std::thread::scope(|scope| {
+        for (i, store) in stores.iter().enumerate() {
+            for w in 0..2u8 {
+                let writer = identity(10 + 2 * i as u8 + w);
+                scope.spawn(move || {
+                    for k in 0..200u64 {
+                        let p = sign(profile(&writer, "w", &["rust"], T0 + k), &writer);
+                        store.put_profile(&p).unwrap();
+                        let mut n = guild_core::fixtures::need(&writer, "n", &["rust"], T0);
+                        n.nonce = k;
+                        store
+                            .put_record(&AnyRecord::Need(sign(n, &writer)))
+                            .unwrap();
+                    }
+                });
+            }
+            let store = store.clone();
+            let rt = rt.handle().clone();
+            scope.spawn(move || {
+                rt.block_on(async move {
+                    let flushes = (0..50).map(|_| {
+                        let store = store.clone();
+                        tokio::spawn(async move { store.flush_async().await.unwrap() })
+                    });
+                    for f in flushes.collect::<Vec<_>>() {
+                        f.await.unwrap();
+                    }
+                })
+            });
+        }
+    });
+    for store in &stores {
+        assert_eq!(store.records_of_kind(RecordKind::Need).count(), 400);
+    }
+}
