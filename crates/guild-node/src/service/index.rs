@@ -283,8 +283,11 @@ struct Scratch {
     mark: Vec<u32>,
     /// Per candidate: ordinal, and the best [`How::code`] per query word position.
     cands: Vec<(u32, [u8; MAX_QUERY_WORDS])>,
-    /// (candidate, dictionary entry, level of a skill) in dictionary order.
+    /// (candidate, dictionary entry, level of a skill), one block per dictionary entry (blocks
+    /// need not come in dictionary order: see `blocks`).
     pairs: Vec<(u32, u32, Level)>,
+    /// Per dictionary entry: where its block of `pairs` starts and ends.
+    blocks: Vec<(u32, u32)>,
     /// Dictionary entries hit, grouped by candidate (ascending within each).
     hit_ids: Vec<u32>,
     /// The level of each hit in `hit_ids` (read for skill hits only).
@@ -303,10 +306,20 @@ impl Scratch {
         }
         self.cands.clear();
         self.pairs.clear();
+        self.blocks.clear();
         self.hit_ids.clear();
         self.hit_levels.clear();
         self.starts.clear();
         self.fits.clear();
+    }
+
+    /// The candidate index of a profile ordinal, if it is one.
+    fn existing(&self, ord: u32) -> Option<u32> {
+        let c = *self.mark.get(ord as usize)?;
+        self.cands
+            .get(c as usize)
+            .is_some_and(|(o, _)| *o == ord)
+            .then_some(c)
     }
 
     /// The candidate index of a profile ordinal, added if new.
@@ -325,8 +338,8 @@ impl Scratch {
         c
     }
 
-    /// Groups `pairs` by candidate into `hit_ids`/`starts` (a counting sort: stable, so each
-    /// candidate's hits stay in dictionary order).
+    /// Groups `pairs` by candidate into `hit_ids`/`starts` (a counting sort over the blocks in
+    /// dictionary order: stable, so each candidate's hits are in dictionary order).
     fn group_hits(&mut self) {
         let n = self.cands.len();
         self.starts.resize(n + 1, 0);
@@ -341,11 +354,13 @@ impl Scratch {
         self.starts[n] = sum;
         self.hit_ids.resize(self.pairs.len(), 0);
         self.hit_levels.resize(self.pairs.len(), Level::Beginner);
-        for (c, di, level) in self.pairs.iter().rev() {
-            let s = &mut self.starts[*c as usize];
-            *s -= 1;
-            self.hit_ids[*s as usize] = *di;
-            self.hit_levels[*s as usize] = *level;
+        for &(from, to) in self.blocks.iter().rev() {
+            for (c, di, level) in self.pairs[from as usize..to as usize].iter().rev() {
+                let s = &mut self.starts[*c as usize];
+                *s -= 1;
+                self.hit_ids[*s as usize] = *di;
+                self.hit_levels[*s as usize] = *level;
+            }
         }
     }
 
@@ -1056,18 +1071,42 @@ impl Index {
         // Candidates: every member a dictionary entry names (with the best way each word
         // position matched, and its hits), or without words the holders of the first filter.
         s.start(self.slots.len());
+        let limit = q.limit.max(1);
         if n_words > 0 {
-            for (di, (ti, field, t, how)) in dict.iter().enumerate() {
-                let (_, a, b) = terms[*ti];
-                let code = how.code();
-                self.each_holder(*field, t, |ord, level| {
-                    let c = s.candidate(ord);
-                    let best = &mut s.cands[c as usize].1;
-                    for slot in best.iter_mut().take(b + 1).skip(a) {
-                        *slot = (*slot).max(code);
+            s.blocks.resize(dict.len(), (0, 0));
+            // Exact entries first. If `limit` valid members they name already have a fit that
+            // no member reached only by weaker entries can have (fit is first in the ranking
+            // order and only grows with more hits), the weaker entries add hits to those
+            // candidates but no new ones: the results, and what is evaluated, are the same.
+            let mut only_existing = false;
+            for exact in [true, false] {
+                if !exact && !filtered {
+                    only_existing = self.exact_fill(s, &dict, &terms, n_words, limit, now);
+                }
+                for (di, (ti, field, t, how)) in dict.iter().enumerate() {
+                    if (*how == How::Exact) != exact {
+                        continue;
                     }
-                    s.pairs.push((c, di as u32, level));
-                });
+                    let (_, a, b) = terms[*ti];
+                    let code = how.code();
+                    let from = s.pairs.len() as u32;
+                    self.each_holder(*field, t, |ord, level| {
+                        let c = if only_existing {
+                            match s.existing(ord) {
+                                Some(c) => c,
+                                None => return,
+                            }
+                        } else {
+                            s.candidate(ord)
+                        };
+                        let best = &mut s.cands[c as usize].1;
+                        for slot in best.iter_mut().take(b + 1).skip(a) {
+                            *slot = (*slot).max(code);
+                        }
+                        s.pairs.push((c, di as u32, level));
+                    });
+                    s.blocks[di] = (from, s.pairs.len() as u32);
+                }
             }
         } else if let Some(t) = q.skills.first() {
             self.each_holder(Field::Skill, t.as_str(), |ord, _| {
@@ -1116,7 +1155,6 @@ impl Index {
                     / n_words as f64
             }
         }));
-        let limit = q.limit.max(1);
         // Pass 2: all factors, group by group of equal fit (best first), until `limit` results
         // are found.
         let mut best = Best::new(limit);
@@ -1293,6 +1331,58 @@ impl Index {
             })
             .collect();
         (out, unmatched)
+    }
+
+    /// Whether at least `limit` unexpired candidates found so far (by the exact entries of
+    /// `dict`) have a fit above any that a member the exact entries do not name can reach (the
+    /// best weaker entry of each word position). Their fit only grows with more hits.
+    fn exact_fill(
+        &self,
+        s: &Scratch,
+        dict: &[(usize, Field, String, How)],
+        terms: &[(String, usize, usize)],
+        n_words: usize,
+        limit: usize,
+        now: UnixTime,
+    ) -> bool {
+        if s.cands.len() < limit {
+            return false;
+        }
+        let mut weak = [0u8; MAX_QUERY_WORDS];
+        for (ti, _, _, how) in dict {
+            if *how == How::Exact {
+                continue;
+            }
+            let (_, a, b) = terms[*ti];
+            for slot in weak.iter_mut().take(b + 1).skip(a) {
+                *slot = (*slot).max(how.code());
+            }
+        }
+        let fit = |codes: &[u8; MAX_QUERY_WORDS]| {
+            codes
+                .iter()
+                .take(n_words)
+                .map(|c| CODE_WEIGHT[*c as usize])
+                .sum::<f64>()
+                / n_words as f64
+        };
+        let reach = fit(&weak);
+        let mut above = 0;
+        for (ord, codes) in &s.cands {
+            if fit(codes) > reach
+                && self
+                    .hot
+                    .get(*ord as usize)
+                    .is_some_and(|h| h.expires_at > now)
+                && matches!(self.slots.get(*ord as usize), Some(Some(_)))
+            {
+                above += 1;
+                if above >= limit {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// The score [`Index::factors`] gives a candidate whose profile is `plain`, for a query
