@@ -628,6 +628,34 @@ impl Best {
         }
     }
 
+    /// [`Best::offer`] of the score `exact` gives, knowing it is at most `upper`: `exact` is
+    /// not called when even `upper` would be dropped (then so would the exact score).
+    fn offer_lazy(
+        &mut self,
+        fit: f64,
+        upper: f64,
+        key: &PublicKey,
+        c: u32,
+        exact: impl FnOnce() -> f64,
+    ) {
+        if let Some(floor) = &self.floor {
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&key.0[..8]);
+            let r = Ranked {
+                fit,
+                score: upper,
+                prefix: u64::from_be_bytes(first),
+                key: *key,
+                c,
+            };
+            if rank_order(&r, floor) == std::cmp::Ordering::Greater {
+                self.valid += 1;
+                return;
+            }
+        }
+        self.offer(fit, exact(), key, c);
+    }
+
     /// Keeps the best `limit` (the worst of them last).
     fn select(&mut self) {
         if self.kept.len() > self.limit {
@@ -1169,19 +1197,25 @@ impl Index {
             }
             let h = s.hits(c);
             if plain_query && hot.plain && !filtered {
-                if let Some(score) = Self::quick_score(
+                if let Some((t, support, level)) = Self::quick_parts(
                     hot,
                     &terms,
-                    fit,
                     &dict,
                     &dict_tags,
                     &dict_first,
                     h,
                     s.hit_levels(c),
                     trust,
-                    now,
                 ) {
-                    best.offer(fit, score, &hot.key, c);
+                    // The score with the best freshness first: freshness (a power) is worked
+                    // out only for a candidate that would not be dropped even so.
+                    best.offer_lazy(
+                        fit,
+                        score(fit, t, support, level, 1.0, 1.0),
+                        &hot.key,
+                        c,
+                        || score(fit, t, support, level, 1.0, freshness(hot.issued_at, now)),
+                    );
                     return;
                 }
             }
@@ -1402,6 +1436,30 @@ impl Index {
         trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
         now: UnixTime,
     ) -> Option<f64> {
+        let (t, support, level) =
+            Self::quick_parts(e, terms, dict, dict_tags, dict_first, hits, levels, trust)?;
+        Some(score(
+            fit,
+            t,
+            support,
+            level,
+            1.0,
+            freshness(e.issued_at, now),
+        ))
+    }
+
+    /// [`Index::quick_score`]'s trust, support and level (availability is 1).
+    #[allow(clippy::too_many_arguments)]
+    fn quick_parts(
+        e: &Hot,
+        terms: &[(String, usize, usize)],
+        dict: &[(usize, Field, String, How)],
+        dict_tags: &[Option<SkillTag>],
+        dict_first: &[u32],
+        hits: &[u32],
+        levels: &[Level],
+        trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
+    ) -> Option<(Option<f64>, f64, f64)> {
         let field = |di: u32| dict.get(di as usize).map(|(_, f, _, _)| *f);
         if hits.iter().any(|di| field(*di) == Some(Field::Resource)) {
             return None;
@@ -1437,14 +1495,7 @@ impl Index {
         };
         let entries = hits.iter().filter_map(|di| dict.get(*di as usize));
         let support = (corroboration(terms, entries) as f64).min(2.0);
-        Some(score(
-            fit,
-            t,
-            support,
-            level,
-            1.0,
-            freshness(e.issued_at, now),
-        ))
+        Some((t, support, level))
     }
 
     /// The ranking factors of one candidate.
