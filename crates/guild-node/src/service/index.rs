@@ -283,8 +283,11 @@ struct Scratch {
     mark: Vec<u32>,
     /// Per candidate: ordinal, and the best [`How::code`] per query word position.
     cands: Vec<(u32, [u8; MAX_QUERY_WORDS])>,
-    /// (candidate, dictionary entry, level of a skill) in dictionary order.
+    /// (candidate, dictionary entry, level of a skill), one block per dictionary entry (blocks
+    /// need not come in dictionary order: see `blocks`).
     pairs: Vec<(u32, u32, Level)>,
+    /// Per dictionary entry: where its block of `pairs` starts and ends.
+    blocks: Vec<(u32, u32)>,
     /// Dictionary entries hit, grouped by candidate (ascending within each).
     hit_ids: Vec<u32>,
     /// The level of each hit in `hit_ids` (read for skill hits only).
@@ -303,10 +306,20 @@ impl Scratch {
         }
         self.cands.clear();
         self.pairs.clear();
+        self.blocks.clear();
         self.hit_ids.clear();
         self.hit_levels.clear();
         self.starts.clear();
         self.fits.clear();
+    }
+
+    /// The candidate index of a profile ordinal, if it is one.
+    fn existing(&self, ord: u32) -> Option<u32> {
+        let c = *self.mark.get(ord as usize)?;
+        self.cands
+            .get(c as usize)
+            .is_some_and(|(o, _)| *o == ord)
+            .then_some(c)
     }
 
     /// The candidate index of a profile ordinal, added if new.
@@ -325,8 +338,8 @@ impl Scratch {
         c
     }
 
-    /// Groups `pairs` by candidate into `hit_ids`/`starts` (a counting sort: stable, so each
-    /// candidate's hits stay in dictionary order).
+    /// Groups `pairs` by candidate into `hit_ids`/`starts` (a counting sort over the blocks in
+    /// dictionary order: stable, so each candidate's hits are in dictionary order).
     fn group_hits(&mut self) {
         let n = self.cands.len();
         self.starts.resize(n + 1, 0);
@@ -341,11 +354,13 @@ impl Scratch {
         self.starts[n] = sum;
         self.hit_ids.resize(self.pairs.len(), 0);
         self.hit_levels.resize(self.pairs.len(), Level::Beginner);
-        for (c, di, level) in self.pairs.iter().rev() {
-            let s = &mut self.starts[*c as usize];
-            *s -= 1;
-            self.hit_ids[*s as usize] = *di;
-            self.hit_levels[*s as usize] = *level;
+        for &(from, to) in self.blocks.iter().rev() {
+            for (c, di, level) in self.pairs[from as usize..to as usize].iter().rev() {
+                let s = &mut self.starts[*c as usize];
+                *s -= 1;
+                self.hit_ids[*s as usize] = *di;
+                self.hit_levels[*s as usize] = *level;
+            }
         }
     }
 
@@ -611,6 +626,34 @@ impl Best {
             self.select();
             self.floor = self.kept.last().copied();
         }
+    }
+
+    /// [`Best::offer`] of the score `exact` gives, knowing it is at most `upper`: `exact` is
+    /// not called when even `upper` would be dropped (then so would the exact score).
+    fn offer_lazy(
+        &mut self,
+        fit: f64,
+        upper: f64,
+        key: &PublicKey,
+        c: u32,
+        exact: impl FnOnce() -> f64,
+    ) {
+        if let Some(floor) = &self.floor {
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&key.0[..8]);
+            let r = Ranked {
+                fit,
+                score: upper,
+                prefix: u64::from_be_bytes(first),
+                key: *key,
+                c,
+            };
+            if rank_order(&r, floor) == std::cmp::Ordering::Greater {
+                self.valid += 1;
+                return;
+            }
+        }
+        self.offer(fit, exact(), key, c);
     }
 
     /// Keeps the best `limit` (the worst of them last).
@@ -1056,18 +1099,42 @@ impl Index {
         // Candidates: every member a dictionary entry names (with the best way each word
         // position matched, and its hits), or without words the holders of the first filter.
         s.start(self.slots.len());
+        let limit = q.limit.max(1);
         if n_words > 0 {
-            for (di, (ti, field, t, how)) in dict.iter().enumerate() {
-                let (_, a, b) = terms[*ti];
-                let code = how.code();
-                self.each_holder(*field, t, |ord, level| {
-                    let c = s.candidate(ord);
-                    let best = &mut s.cands[c as usize].1;
-                    for slot in best.iter_mut().take(b + 1).skip(a) {
-                        *slot = (*slot).max(code);
+            s.blocks.resize(dict.len(), (0, 0));
+            // Exact entries first. If `limit` valid members they name already have a fit that
+            // no member reached only by weaker entries can have (fit is first in the ranking
+            // order and only grows with more hits), the weaker entries add hits to those
+            // candidates but no new ones: the results, and what is evaluated, are the same.
+            let mut only_existing = false;
+            for exact in [true, false] {
+                if !exact && !filtered {
+                    only_existing = self.exact_fill(s, &dict, &terms, n_words, limit, now);
+                }
+                for (di, (ti, field, t, how)) in dict.iter().enumerate() {
+                    if (*how == How::Exact) != exact {
+                        continue;
                     }
-                    s.pairs.push((c, di as u32, level));
-                });
+                    let (_, a, b) = terms[*ti];
+                    let code = how.code();
+                    let from = s.pairs.len() as u32;
+                    self.each_holder(*field, t, |ord, level| {
+                        let c = if only_existing {
+                            match s.existing(ord) {
+                                Some(c) => c,
+                                None => return,
+                            }
+                        } else {
+                            s.candidate(ord)
+                        };
+                        let best = &mut s.cands[c as usize].1;
+                        for slot in best.iter_mut().take(b + 1).skip(a) {
+                            *slot = (*slot).max(code);
+                        }
+                        s.pairs.push((c, di as u32, level));
+                    });
+                    s.blocks[di] = (from, s.pairs.len() as u32);
+                }
             }
         } else if let Some(t) = q.skills.first() {
             self.each_holder(Field::Skill, t.as_str(), |ord, _| {
@@ -1116,7 +1183,6 @@ impl Index {
                     / n_words as f64
             }
         }));
-        let limit = q.limit.max(1);
         // Pass 2: all factors, group by group of equal fit (best first), until `limit` results
         // are found.
         let mut best = Best::new(limit);
@@ -1131,19 +1197,25 @@ impl Index {
             }
             let h = s.hits(c);
             if plain_query && hot.plain && !filtered {
-                if let Some(score) = Self::quick_score(
+                if let Some((t, support, level)) = Self::quick_parts(
                     hot,
                     &terms,
-                    fit,
                     &dict,
                     &dict_tags,
                     &dict_first,
                     h,
                     s.hit_levels(c),
                     trust,
-                    now,
                 ) {
-                    best.offer(fit, score, &hot.key, c);
+                    // The score with the best freshness first: freshness (a power) is worked
+                    // out only for a candidate that would not be dropped even so.
+                    best.offer_lazy(
+                        fit,
+                        score(fit, t, support, level, 1.0, 1.0),
+                        &hot.key,
+                        c,
+                        || score(fit, t, support, level, 1.0, freshness(hot.issued_at, now)),
+                    );
                     return;
                 }
             }
@@ -1295,6 +1367,58 @@ impl Index {
         (out, unmatched)
     }
 
+    /// Whether at least `limit` unexpired candidates found so far (by the exact entries of
+    /// `dict`) have a fit above any that a member the exact entries do not name can reach (the
+    /// best weaker entry of each word position). Their fit only grows with more hits.
+    fn exact_fill(
+        &self,
+        s: &Scratch,
+        dict: &[(usize, Field, String, How)],
+        terms: &[(String, usize, usize)],
+        n_words: usize,
+        limit: usize,
+        now: UnixTime,
+    ) -> bool {
+        if s.cands.len() < limit {
+            return false;
+        }
+        let mut weak = [0u8; MAX_QUERY_WORDS];
+        for (ti, _, _, how) in dict {
+            if *how == How::Exact {
+                continue;
+            }
+            let (_, a, b) = terms[*ti];
+            for slot in weak.iter_mut().take(b + 1).skip(a) {
+                *slot = (*slot).max(how.code());
+            }
+        }
+        let fit = |codes: &[u8; MAX_QUERY_WORDS]| {
+            codes
+                .iter()
+                .take(n_words)
+                .map(|c| CODE_WEIGHT[*c as usize])
+                .sum::<f64>()
+                / n_words as f64
+        };
+        let reach = fit(&weak);
+        let mut above = 0;
+        for (ord, codes) in &s.cands {
+            if fit(codes) > reach
+                && self
+                    .hot
+                    .get(*ord as usize)
+                    .is_some_and(|h| h.expires_at > now)
+                && matches!(self.slots.get(*ord as usize), Some(Some(_)))
+            {
+                above += 1;
+                if above >= limit {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// The score [`Index::factors`] gives a candidate whose profile is `plain`, for a query
     /// without typed filters, from its hits and the levels the postings carry (no walk over the
     /// profile's tags); `None` when a resource matched (then the profile's resources and related
@@ -1312,6 +1436,30 @@ impl Index {
         trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
         now: UnixTime,
     ) -> Option<f64> {
+        let (t, support, level) =
+            Self::quick_parts(e, terms, dict, dict_tags, dict_first, hits, levels, trust)?;
+        Some(score(
+            fit,
+            t,
+            support,
+            level,
+            1.0,
+            freshness(e.issued_at, now),
+        ))
+    }
+
+    /// [`Index::quick_score`]'s trust, support and level (availability is 1).
+    #[allow(clippy::too_many_arguments)]
+    fn quick_parts(
+        e: &Hot,
+        terms: &[(String, usize, usize)],
+        dict: &[(usize, Field, String, How)],
+        dict_tags: &[Option<SkillTag>],
+        dict_first: &[u32],
+        hits: &[u32],
+        levels: &[Level],
+        trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
+    ) -> Option<(Option<f64>, f64, f64)> {
         let field = |di: u32| dict.get(di as usize).map(|(_, f, _, _)| *f);
         if hits.iter().any(|di| field(*di) == Some(Field::Resource)) {
             return None;
@@ -1347,14 +1495,7 @@ impl Index {
         };
         let entries = hits.iter().filter_map(|di| dict.get(*di as usize));
         let support = (corroboration(terms, entries) as f64).min(2.0);
-        Some(score(
-            fit,
-            t,
-            support,
-            level,
-            1.0,
-            freshness(e.issued_at, now),
-        ))
+        Some((t, support, level))
     }
 
     /// The ranking factors of one candidate.

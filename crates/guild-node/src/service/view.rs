@@ -88,10 +88,13 @@ impl FindView {
         type Resolved<'v> = Result<Option<&'v Arc<TrustFactors>>, ()>;
         let skills: RefCell<Vec<(SkillTag, Resolved<'_>)>> = RefCell::new(Vec::new());
         let resolve = |s: &SkillTag| -> Resolved<'_> {
+            if self.attested.is_empty() {
+                return Err(());
+            }
             if let Some((_, r)) = skills.borrow().iter().find(|(k, _)| k == s) {
                 return *r;
             }
-            let r = if self.attested.is_empty() || !self.attested.contains(s) {
+            let r = if !self.attested.contains(s) {
                 Err(())
             } else {
                 Ok(self.trust.get(&Some(s.clone())))
