@@ -69,7 +69,7 @@ impl StoreError {
 
 /// Finds the process holding sled's lock on `path/db` by matching the file's inode in
 /// `/proc/locks` (Linux). `None` when it cannot be known.
-fn lock_holder(path: &Path) -> Option<u32> {
+pub(crate) fn lock_holder(path: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path.join("db")).ok()?;
     let inode = meta.ino();

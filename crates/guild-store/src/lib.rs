@@ -15,6 +15,7 @@
 //! flushed first ([`Store::flush`]).
 
 mod error;
+mod open;
 mod peers;
 mod records;
 
@@ -37,6 +38,8 @@ pub const TEMPORARY_CACHE_BYTES: u64 = 1 << 20;
 /// What [`Store::path`] reports for a store opened with [`Store::open_temporary`].
 pub const TEMPORARY_PATH: &str = "<temporary>";
 /// Largest value read from the `meta` tree.
+/// How long [`Store::open`] waits for sled to release a store this process closed.
+pub const LOCK_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 const MAX_META_BYTES: usize = 256 * 1024;
 
 /// The node store.
@@ -55,6 +58,9 @@ pub struct Store {
     peer_index: std::sync::Arc<std::sync::Mutex<Option<peers::PeerIndex>>>,
     /// Held while a flush runs (see [`Store::flush_async`]).
     flushing: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Marks the path as open in this process while any handle lives (not for temporary
+    /// stores).
+    open_mark: Option<std::sync::Arc<open::Mark>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -65,16 +71,38 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (or creates) the store at `path`, checking the schema version.
+    ///
+    /// A store this process closed a moment ago may still be locked: sled lets go of its lock
+    /// when the last of its background threads drops the closed database, a little after the
+    /// last handle. That is waited for (at most [`LOCK_RELEASE_WAIT`], checking every few
+    /// milliseconds: sled signals nothing); a lock held by another process, or by a store still
+    /// open in this one, fails at once with [`StoreError::Locked`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(64 << 20)
-            // Ingestion of signed records is write-heavy; this mode measured about a third more
-            // records per CPU-second than the space-saving default (see BENCHMARKS.md).
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| StoreError::open(path, e))?;
-        Store::from_db(db, path)
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let deadline = std::time::Instant::now() + LOCK_RELEASE_WAIT;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(path)
+                .cache_capacity(64 << 20)
+                // Ingestion of signed records is write-heavy; this mode measured about a third
+                // more records per CPU-second than the space-saving default (see BENCHMARKS.md).
+                .mode(sled::Mode::HighThroughput)
+                .open()
+                .map_err(|e| StoreError::open(path, e));
+            match opened {
+                Err(StoreError::Locked { .. })
+                    if std::time::Instant::now() < deadline
+                        && open::being_released(&absolute, path) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+                Ok(db) => break db,
+            }
+        };
+        let mut store = Store::from_db(db, path)?;
+        store.open_mark = Some(std::sync::Arc::new(open::Mark::new(absolute)));
+        Ok(store)
     }
 
     /// Opens a fresh, private store that is deleted when its last handle is dropped: for
@@ -112,6 +140,7 @@ impl Store {
             peers: tree("peers")?,
             peer_index: Default::default(),
             flushing: Default::default(),
+            open_mark: None,
             path: path.to_path_buf(),
             db,
         };

@@ -315,3 +315,28 @@ fn concurrent_writes_and_flushes_on_several_stores_finish() {
         assert_eq!(store.records_of_kind(RecordKind::Need).count(), 400);
     }
 }
+
+/// sled releases a closed database's lock a little after its last handle is dropped (its
+/// background threads let go later): reopening at once must wait for that, not fail.
+#[test]
+fn a_store_closed_here_reopens_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    // As the corruption test does: sled straight, then the store.
+    let db = sled::open(&path).unwrap();
+    db.flush().unwrap();
+    drop(db);
+    for i in 0..40u64 {
+        let store = Store::open(&path).unwrap();
+        store.put_meta("n", &i).unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.get_meta::<u64>("n").unwrap(), Some(39));
+    // A store still open in this process is a real lock: refused, not waited for.
+    let clone = store.clone();
+    drop(store);
+    assert!(matches!(Store::open(&path), Err(StoreError::Locked { .. })));
+    drop(clone);
+    Store::open(&path).unwrap();
+}
