@@ -7,14 +7,15 @@
 //! concurrency comes from connections). `find` is `local_only`, so it measures the index and the
 //! socket, not the DHT. Clients and server share the machine's cores, so the figures are a
 //! floor for what a separate client process would see. `find` results are counted from the raw
-//! JSON, not decoded into typed results (see the comment in `client`).
+//! JSON, not decoded into `Value`s (see the comment in `client`).
 //!
 //! Each row also reports the process's CPU time per request (server and clients together, from
 //! `/proc/self/stat`), which unlike the rate does not depend on the core count or on other
 //! load on the machine. After the socket rows, `find` is also measured in-process on one thread:
 //! the CPU time per query of `Node::find` alone (the index), and of the daemon's whole answer
 //! (the call through the control handle and its JSON line), without the socket and the clients;
-//! and what a bench client spends decoding one such line, the clients' share of the socket rows.
+//! and what a bench client spends reading one such line, the clients' share of the socket rows
+//! (and what a full decode into `Value`s would cost instead).
 //!
 //! `cargo bench -p guild-node --bench socket`; `GUILD_BENCH_SECS` sets the time per row (default
 //! 3), `GUILD_BENCH_ONLY=find` (or `status`) runs one method's rows, e.g. under `perf record`.
@@ -181,11 +182,14 @@ async fn client(
                     local_only: true,
                     ..FindParams::default()
                 });
-                // Counted from the raw JSON: decoding into `FindResults` would add the client's
-                // cost of checking each result's key (an ed25519 point decompression, ~20 µs)
-                // to what is meant to be the daemon's latency.
-                let found = client.call(&call).await.unwrap();
-                matches += found["results"].as_array().map_or(0, Vec::len);
+                // Decoded as a load generator should: the whole answer is parsed and checked
+                // (its envelope, id and JSON syntax), its results counted, nothing kept. A
+                // full decode into `Value`s, as `Client::call` does, is measured apart below
+                // (the last in-process row): it would otherwise be counted as the daemon's
+                // latency, on the same two cores.
+                let raw = client.call_raw(&call).await.unwrap();
+                let found: Counted = serde_json::from_str(raw.get()).unwrap();
+                matches += found.results.len();
             }
         }
         requests += 1;
@@ -194,6 +198,12 @@ async fn client(
         }
     }
     (latencies, matches, requests)
+}
+
+/// A `find` result as the bench clients read it: every result parsed, none kept.
+#[derive(serde::Deserialize)]
+struct Counted {
+    results: Vec<serde::de::IgnoredAny>,
 }
 
 /// CPU time this process has used (all threads), from `/proc/self/stat`; `None` off Linux.
@@ -393,25 +403,44 @@ fn main() {
                     )
                 };
                 let (index, answer) = (run(false), run(true));
-                // The bench client's share: decoding one answer line as `Client::call` does (the
-                // last answer above, a typical one).
+                // The bench client's share: reading one answer line as the bench clients do
+                // (`Client::call_raw`, then counting the results), and as `Client::call` does
+                // (into `Value`s). The last answer above, a typical one.
                 let last = &answer.3;
-                let warm = Instant::now() + WARMUP;
-                let end = warm + Duration::from_secs_f64(secs);
-                let (mut n, mut start) = (0u32, None);
-                while Instant::now() < end {
-                    if start.is_none() && Instant::now() >= warm {
-                        start = thread_cpu();
-                        n = 0;
+                let time = |decode: &dyn Fn()| {
+                    let warm = Instant::now() + WARMUP;
+                    let end = warm + Duration::from_secs_f64(secs);
+                    let (mut n, mut start) = (0u32, None);
+                    while Instant::now() < end {
+                        if start.is_none() && Instant::now() >= warm {
+                            start = thread_cpu();
+                            n = 0;
+                        }
+                        decode();
+                        n += 1;
                     }
+                    match (start, thread_cpu()) {
+                        (Some(a), Some(b)) if n > 0 => micros(b.saturating_sub(a) / n),
+                        _ => "-".to_string(),
+                    }
+                };
+                let light = time(&|| {
+                    #[derive(serde::Deserialize)]
+                    struct Envelope<'a> {
+                        #[allow(dead_code)]
+                        id: u64,
+                        #[serde(borrow)]
+                        result: &'a serde_json::value::RawValue,
+                    }
+                    let e: Envelope<'_> = serde_json::from_slice(last).unwrap();
+                    let found: Counted = serde_json::from_str(e.result.get()).unwrap();
+                    std::hint::black_box(found.results.len());
+                });
+                let full = time(&|| {
                     let r: Response = serde_json::from_slice(last).unwrap();
                     std::hint::black_box(r);
-                    n += 1;
-                }
-                let decode = match (start, thread_cpu()) {
-                    (Some(a), Some(b)) if n > 0 => micros(b.saturating_sub(a) / n),
-                    _ => "-".to_string(),
-                };
+                });
+                let decode = (light, full);
                 (index, answer, decode)
             })
             .await
@@ -428,8 +457,12 @@ fn main() {
                 rows.1 .2, rows.1 .0
             );
             println!(
-                "| client: decoding one answer line (`Client::call`) | {} |",
-                rows.2
+                "| bench client: reading one answer line (`Client::call_raw`, results counted) | {} |",
+                rows.2 .0
+            );
+            println!(
+                "| a full decode of the same line into `Value`s (`Client::call`) | {} |",
+                rows.2 .1
             );
         }
 

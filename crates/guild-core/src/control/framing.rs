@@ -16,9 +16,27 @@ pub enum Frame {
     Eof,
 }
 
+/// What [`LineReader::next_ref`] read: a [`Frame`] whose line is borrowed from the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameRef<'a> {
+    /// A complete line, without its `\n` (and without a trailing `\r`).
+    Line(&'a [u8]),
+    /// A line longer than the limit, skipped (as [`Frame::TooLong`]).
+    TooLong(usize),
+    /// End of input.
+    Eof,
+}
+
+/// Largest line buffer kept between lines; a longer line's buffer is released after it.
+const MAX_KEPT_LINE: usize = 1024 * 1024;
+
 /// Reads newline-terminated lines of at most `max` bytes from a buffered reader.
 ///
-/// Cancel-safe: all progress is kept in the reader, so `next` may be used in `tokio::select!`.
+/// Lines are gathered in a buffer of the reader's own, kept from line to line:
+/// [`LineReader::next_ref`] lends them from there, allocating nothing per line.
+///
+/// Cancel-safe: all progress is kept in the reader, so `next` and `next_ref` may be used in
+/// `tokio::select!`.
 #[derive(Debug)]
 pub struct LineReader<R> {
     inner: R,
@@ -26,6 +44,8 @@ pub struct LineReader<R> {
     buf: Vec<u8>,
     /// Bytes of the current over-long line seen so far; `Some` while skipping it.
     skipping: Option<usize>,
+    /// `buf` holds the line lent last, to be cleared by the next read.
+    lent: bool,
 }
 
 impl<R: AsyncBufRead + Unpin> LineReader<R> {
@@ -36,6 +56,7 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             max,
             buf: Vec::new(),
             skipping: None,
+            lent: false,
         }
     }
 
@@ -46,16 +67,43 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
 
     /// Reads the next line. A final line without a newline is returned as a line.
     pub async fn next(&mut self) -> std::io::Result<Frame> {
+        Ok(match self.next_ref().await? {
+            FrameRef::Line(line) => Frame::Line(line.to_vec()),
+            FrameRef::TooLong(n) => Frame::TooLong(n),
+            FrameRef::Eof => Frame::Eof,
+        })
+    }
+
+    /// Releases the line lent last.
+    fn release(&mut self) {
+        if std::mem::take(&mut self.lent) {
+            self.buf.clear();
+            if self.buf.capacity() > MAX_KEPT_LINE {
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// The line the last read lent, if it lent one.
+    pub fn current(&self) -> Option<&[u8]> {
+        self.lent.then(|| trim_cr(&self.buf))
+    }
+
+    /// [`LineReader::next`], lending the line instead of handing over a copy: it stays valid
+    /// until the next read.
+    pub async fn next_ref(&mut self) -> std::io::Result<FrameRef<'_>> {
+        self.release();
         loop {
             let available = self.inner.fill_buf().await?;
             if available.is_empty() {
                 if let Some(seen) = self.skipping.take() {
-                    return Ok(Frame::TooLong(seen));
+                    return Ok(FrameRef::TooLong(seen));
                 }
                 if self.buf.is_empty() {
-                    return Ok(Frame::Eof);
+                    return Ok(FrameRef::Eof);
                 }
-                return Ok(Frame::Line(trim_cr(std::mem::take(&mut self.buf))));
+                self.lent = true;
+                return Ok(FrameRef::Line(trim_cr(&self.buf)));
             }
             let newline = available.iter().position(|&b| b == b'\n');
             let chunk = newline.unwrap_or(available.len());
@@ -71,17 +119,15 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             self.inner.consume(consumed);
             if newline.is_some() {
                 if let Some(seen) = self.skipping.take() {
-                    return Ok(Frame::TooLong(seen));
+                    return Ok(FrameRef::TooLong(seen));
                 }
-                return Ok(Frame::Line(trim_cr(std::mem::take(&mut self.buf))));
+                self.lent = true;
+                return Ok(FrameRef::Line(trim_cr(&self.buf)));
             }
         }
     }
 }
 
-fn trim_cr(mut line: Vec<u8>) -> Vec<u8> {
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    line
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }

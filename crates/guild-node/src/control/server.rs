@@ -4,7 +4,7 @@ use super::bind::ControlListener;
 use super::subscriber;
 use super::{Answer, Handle};
 use futures::FutureExt as _;
-use guild_core::control::framing::{Frame, LineReader};
+use guild_core::control::framing::{FrameRef, LineReader};
 use guild_core::control::{parse_request, Call, CallError, ErrorCode, Request, Response, METHODS};
 use serde_json::Value;
 use std::future::Future;
@@ -376,7 +376,7 @@ async fn connection<H: Handle>(
         let frame = tokio::select! {
             biased;
             () = shared.cancel.cancelled() => return,
-            frame = lines.next() => frame,
+            frame = lines.next_ref() => frame,
         };
         let frame = match frame {
             Ok(frame) => frame,
@@ -386,9 +386,9 @@ async fn connection<H: Handle>(
             }
         };
         let (id, outcome) = match frame {
-            Frame::Eof => return,
-            Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Frame::TooLong(len) => {
+            FrameRef::Eof => return,
+            FrameRef::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            FrameRef::TooLong(len) => {
                 shared.stats.0.requests.fetch_add(1, Ordering::Relaxed);
                 let message = format!(
                     "request of {len} bytes exceeds the limit of {} bytes (control.max_request_bytes)",
@@ -399,9 +399,9 @@ async fn connection<H: Handle>(
                     Err(CallError::new(ErrorCode::RequestTooLarge, message)),
                 )
             }
-            Frame::Line(line) => {
+            FrameRef::Line(line) => {
                 shared.stats.0.requests.fetch_add(1, Ordering::Relaxed);
-                match parse_request(&line) {
+                match parse_request(line) {
                     Err((id, error)) => (id, Err(error)),
                     Ok(Request { id, call }) => {
                         shared.stats.count_method(&call);
