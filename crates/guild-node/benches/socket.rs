@@ -21,6 +21,10 @@
 //! 3), `GUILD_BENCH_ONLY=find` (or `status`) runs one method's rows, e.g. under `perf record`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+/// The daemon binary's allocator (`crates/guild/src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use guild_core::control::{Call, Client, FindParams, Response};
 use guild_core::fixtures::{profile, sign, tag};
 use guild_core::{Identity, Level, Skill};

@@ -13,6 +13,12 @@ use clap::Parser;
 use std::io::Write as _;
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's malloc: the daemon allocates small objects on many threads for
+/// as long as it runs, where glibc's free-list consolidation showed up as a fifth of `find`'s
+/// CPU time (BENCHMARKS.md, "Find through the control socket").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2.
     let cli = cli::Cli::parse();
