@@ -25,9 +25,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod fixture;
+
+use fixture::{find_words, vocabulary, Rng, PROFILES, VOCABULARY};
 use guild_core::control::{Call, Client, FindParams, Response};
-use guild_core::fixtures::{profile, sign, tag};
-use guild_core::{Identity, Level, Skill};
+use guild_core::fixtures::sign;
+use guild_core::Identity;
 use guild_node::api::NodeHandle;
 use guild_node::control::{self, Handle, ServerLimits, ServerStats};
 use guild_node::node::{Node, NodeOptions};
@@ -37,106 +40,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Profiles in the index.
-const PROFILES: usize = 10_000;
-/// Distinct skill tags across all profiles.
-const VOCABULARY: usize = 300;
 /// Concurrent clients per row.
 const CLIENTS: &[usize] = &[1, 16];
 /// Unmeasured warm-up before each row.
 const WARMUP: Duration = Duration::from_millis(300);
 
-/// xorshift64*: deterministic and dependency-free; quality is ample for picking tags.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// A tag index skewed towards the popular end (density ∝ 1/√i-ish), as real skill
-    /// vocabularies are: a few tags (`rust`, `python`) are on thousands of profiles, most on few.
-    fn tag(&mut self) -> usize {
-        let u = self.unit();
-        ((u * u) * VOCABULARY as f64) as usize
-    }
-}
-
-fn vocabulary() -> Vec<String> {
-    const STEMS: &[&str] = &[
-        "rust",
-        "python",
-        "kicad",
-        "pcb-design",
-        "embedded",
-        "welding",
-        "3d-printing",
-        "cnc",
-        "woodwork",
-        "ml",
-        "react",
-        "go",
-        "haskell",
-        "sewing",
-        "electronics",
-        "photography",
-        "audio",
-        "video",
-        "linux",
-        "networking",
-        "k8s",
-        "sql",
-        "statistics",
-        "writing",
-        "translation",
-        "law",
-        "accounting",
-        "design",
-        "ux",
-        "soldering",
-    ];
-    (0..VOCABULARY)
-        .map(|i| {
-            let stem = STEMS[i % STEMS.len()];
-            match i / STEMS.len() {
-                0 => stem.to_string(),
-                n => format!("{stem}-{n}"),
-            }
-        })
-        .collect()
-}
-
-/// Fills a store with `PROFILES` valid, signed profiles of 2 to 8 skills each.
+/// Fills a store with the fixture's signed profiles.
 fn fill(store: &Store, vocab: &[String], rng: &mut Rng) {
     let now = guild_core::time::now();
-    let levels = [
-        Level::Beginner,
-        Level::Intermediate,
-        Level::Advanced,
-        Level::Expert,
-    ];
-    for i in 0..PROFILES {
-        let mut secret = [0x5a; 32];
-        secret[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-        let id = Identity::from_secret(secret);
-        let mut body = profile(&id, &format!("member {i}"), &[], now);
-        let n = 2 + (rng.next() % 7) as usize;
-        let mut picked: Vec<usize> = (0..n).map(|_| rng.tag()).collect();
-        picked.sort_unstable();
-        picked.dedup();
-        body.skills = picked
-            .into_iter()
-            .map(|t| Skill {
-                tag: tag(&vocab[t]),
-                level: levels[(rng.next() % 4) as usize],
-            })
-            .collect();
+    for (id, body) in fixture::profiles(vocab, rng, now) {
         store.put_profile(&sign(body, &id)).unwrap();
     }
     store.flush().unwrap();
@@ -228,14 +140,6 @@ fn thread_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(ns))
 }
 
-/// The words of one `find`: one or two tags, like `guild find rust embedded`.
-fn find_words(rng: &mut Rng, vocab: &[String]) -> String {
-    let words: Vec<String> = (0..1 + rng.next() % 2)
-        .map(|_| vocab[rng.tag()].clone())
-        .collect();
-    words.join(" ")
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -260,7 +164,7 @@ fn main() {
     runtime.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
         let vocab = vocabulary();
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng(fixture::SEED);
         let store = Store::open(&dir.path().join("store")).unwrap();
         let filled = Instant::now();
         fill(&store, &vocab, &mut rng);

@@ -136,21 +136,21 @@ fn corroboration<'a>(
     terms: &[(String, usize, usize)],
     entries: impl Iterator<Item = &'a (usize, Field, String, How)>,
 ) -> usize {
-    let mut places = [[false; 3]; MAX_QUERY_WORDS];
+    // Per word position, a bit per place.
+    let mut places = [0u8; MAX_QUERY_WORDS];
     for (ti, field, _, _) in entries {
         let (_, a, _) = &terms[*ti];
-        let fi = match field {
-            Field::Skill => 0,
-            Field::Resource => 1,
-            Field::Text => 2,
-        };
         if let Some(p) = places.get_mut(*a) {
-            p[fi] = true;
+            *p |= match field {
+                Field::Skill => 1,
+                Field::Resource => 2,
+                Field::Text => 4,
+            };
         }
     }
     places
         .iter()
-        .map(|p| p.iter().filter(|x| **x).count().saturating_sub(1))
+        .map(|p| (p.count_ones() as usize).saturating_sub(1))
         .sum()
 }
 
@@ -285,13 +285,13 @@ struct Scratch {
     cands: Vec<(u32, [u8; MAX_QUERY_WORDS])>,
     /// (candidate, dictionary entry, level of a skill), one block per dictionary entry (blocks
     /// need not come in dictionary order: see `blocks`).
-    pairs: Vec<(u32, u32, Level)>,
+    pairs: Vec<(u32, u32, SkillAt)>,
     /// Per dictionary entry: where its block of `pairs` starts and ends.
     blocks: Vec<(u32, u32)>,
     /// Dictionary entries hit, grouped by candidate (ascending within each).
     hit_ids: Vec<u32>,
-    /// The level of each hit in `hit_ids` (read for skill hits only).
-    hit_levels: Vec<Level>,
+    /// The level and profile position of each hit in `hit_ids` (read for skill hits only).
+    hit_levels: Vec<SkillAt>,
     /// Where each candidate's hits start in `hit_ids` (one more entry than candidates).
     starts: Vec<u32>,
     /// Fit per candidate.
@@ -353,7 +353,8 @@ impl Scratch {
         }
         self.starts[n] = sum;
         self.hit_ids.resize(self.pairs.len(), 0);
-        self.hit_levels.resize(self.pairs.len(), Level::Beginner);
+        self.hit_levels
+            .resize(self.pairs.len(), (Level::Beginner, 0));
         for &(from, to) in self.blocks.iter().rev() {
             for (c, di, level) in self.pairs[from as usize..to as usize].iter().rev() {
                 let s = &mut self.starts[*c as usize];
@@ -364,8 +365,8 @@ impl Scratch {
         }
     }
 
-    /// The level of each of a candidate's hits.
-    fn hit_levels(&self, c: u32) -> &[Level] {
+    /// The level (and profile position) of each of a candidate's hits.
+    fn hit_levels(&self, c: u32) -> &[SkillAt] {
         let c = c as usize;
         &self.hit_levels[self.starts[c] as usize..self.starts[c + 1] as usize]
     }
@@ -472,6 +473,11 @@ impl Factors<'_> {
                 .any(|(r, _, _)| self.resource_matched(r) && related_tags(r.as_str(), s.as_str()))
     }
 }
+
+/// A skill as a posting holds it: the declared level, and the skill's position in the profile
+/// (255 past the 255th), so that matched skills can be listed in profile order without the
+/// profile.
+type SkillAt = (Level, u8);
 
 /// What scoring reads of an entry (see `Index::hot`).
 #[derive(Debug, Clone)]
@@ -674,7 +680,7 @@ impl Best {
 /// Who holds a tag, as a skill (with the declared level) and as a resource (profile ordinals).
 #[derive(Debug, Clone, Default)]
 struct Holders {
-    skill: Posting<Level>,
+    skill: Posting<SkillAt>,
     resource: Posting<()>,
 }
 
@@ -751,12 +757,13 @@ impl Index {
             }
         };
         let entry = Arc::new(Entry::from_profile(who, ord, id, profile));
-        for (t, level) in &entry.skills {
+        for (i, (t, level)) in entry.skills.iter().enumerate() {
             let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
                 self.vocab_dirty = true;
                 Holders::default()
             });
-            h.skill.insert(ord, *level);
+            h.skill
+                .insert(ord, (*level, u8::try_from(i).unwrap_or(u8::MAX)));
         }
         for (t, _, _) in &entry.resources {
             let h = self.tags.entry(t.as_str().to_string()).or_insert_with(|| {
@@ -1009,7 +1016,7 @@ impl Index {
 
     /// Calls `each` with the ordinal of every member holding a term, and the level declared
     /// for a skill (`Level::Beginner` for other fields, where it is not read).
-    fn each_holder(&self, field: Field, term: &str, mut each: impl FnMut(u32, Level)) {
+    fn each_holder(&self, field: Field, term: &str, mut each: impl FnMut(u32, SkillAt)) {
         match field {
             Field::Skill => {
                 if let Some(h) = self.tags.get(term) {
@@ -1018,12 +1025,12 @@ impl Index {
             }
             Field::Resource => {
                 if let Some(h) = self.tags.get(term) {
-                    h.resource.for_each(|o, ()| each(o, Level::Beginner));
+                    h.resource.for_each(|o, ()| each(o, (Level::Beginner, 0)));
                 }
             }
             Field::Text => {
                 if let Some(set) = self.words.get(term) {
-                    set.for_each(|o, ()| each(o, Level::Beginner));
+                    set.for_each(|o, ()| each(o, (Level::Beginner, 0)));
                 }
             }
         }
@@ -1169,6 +1176,8 @@ impl Index {
             .collect();
         // The fast path needs no typed filter (their tags are matched from the profile).
         let plain_query = q.skills.is_empty() && q.resources.is_empty();
+        // Whether any profile can have corroboration: some word matched in two places.
+        let corroborable = corroboration(&terms, dict.iter()) > 0;
         s.group_hits();
         // Pass 1: fit alone, from the hits. Fit orders results first, so only the best fit
         // groups that can fill `limit` need their other factors.
@@ -1186,9 +1195,12 @@ impl Index {
         // Pass 2: all factors, group by group of equal fit (best first), until `limit` results
         // are found.
         let mut best = Best::new(limit);
-        let evaluate = |c: u32, fit: f64, best: &mut Best| {
+        // Candidates come nearly in ordinal order: a focus keeps the leaf of `hot` last read,
+        // so most lookups are not a walk from the root.
+        let mut hot_focus = self.hot.focus();
+        let mut evaluate = |c: u32, fit: f64, best: &mut Best| {
             let ord = s.cands[c as usize].0;
-            let Some(hot) = self.hot.get(ord as usize) else {
+            let Some(hot) = hot_focus.get(ord as usize) else {
                 return;
             };
             // A free ordinal has expired at 0.
@@ -1198,13 +1210,14 @@ impl Index {
             let h = s.hits(c);
             if plain_query && hot.plain && !filtered {
                 if let Some((t, support, level)) = Self::quick_parts(
-                    hot,
+                    &hot.key,
                     &terms,
                     &dict,
                     &dict_tags,
                     &dict_first,
                     h,
                     s.hit_levels(c),
+                    corroborable,
                     trust,
                 ) {
                     // The score with the best freshness first: freshness (a power) is worked
@@ -1244,6 +1257,7 @@ impl Index {
                     &dict_first,
                     h,
                     s.hit_levels(c),
+                    corroborable,
                     trust,
                     now,
                 )
@@ -1304,31 +1318,80 @@ impl Index {
                 let e = self.slots.get(ord as usize)?.as_ref()?;
                 let who = e.key;
                 let h = s.hits(c);
+                // What matched and how: the hits, and the typed filters' tags.
+                let matched_of = |h: &[u32]| {
+                    let mut matched: Vec<Matched> = h
+                        .iter()
+                        .filter_map(|di| dict.get(*di as usize))
+                        .map(|(ti, field, t, how)| Matched {
+                            word: terms[*ti].0.clone(),
+                            field: *field,
+                            term: t.clone(),
+                            how: *how,
+                        })
+                        .chain(q.skills.iter().map(|t| Matched {
+                            word: t.to_string(),
+                            field: Field::Skill,
+                            term: t.to_string(),
+                            how: How::Exact,
+                        }))
+                        .chain(q.resources.iter().map(|t| Matched {
+                            word: t.to_string(),
+                            field: Field::Resource,
+                            term: t.to_string(),
+                            how: How::Exact,
+                        }))
+                        .collect();
+                    matched.sort_by(|a, b| a.how.cmp(&b.how).then(a.term.cmp(&b.term)));
+                    matched.dedup_by(|a, b| a.field == b.field && a.term == b.term);
+                    matched
+                };
+                // As in pass 1, a plain profile matched by words alone (no resource) is
+                // explained from its hits: what `factors` and the walks over the profile's
+                // skills below give, without them.
+                if plain_query && !filtered && e.plain {
+                    let levels = s.hit_levels(c);
+                    if let Some((t, support, level)) = Self::quick_parts(
+                        &who,
+                        &terms,
+                        &dict,
+                        &dict_tags,
+                        &dict_first,
+                        h,
+                        levels,
+                        corroborable,
+                        trust,
+                    ) {
+                        let freshness = freshness(e.issued_at, now);
+                        // Each matched skill once, in profile order, as the walk gives them.
+                        let mut skills: Vec<(u8, SkillTag, Level)> = Vec::new();
+                        for (di, (level, pos)) in h.iter().zip(levels) {
+                            if let Some(Some(tag)) = dict_tags.get(*di as usize) {
+                                if !skills.iter().any(|(p, _, _)| p == pos) {
+                                    skills.push((*pos, tag.clone(), *level));
+                                }
+                            }
+                        }
+                        skills.sort_by_key(|(pos, _, _)| *pos);
+                        return Some(Match {
+                            peer: who,
+                            peer_id: e.peer_id.clone(),
+                            name: e.name.clone(),
+                            score: score(fit, t, support, level, 1.0, freshness),
+                            fit,
+                            trust: t.map(|v| v.clamp(0.0, 1.0)),
+                            freshness,
+                            availability: 1.0,
+                            level,
+                            matched: matched_of(h),
+                            matched_skills: skills.into_iter().map(|(_, t, l)| (t, l)).collect(),
+                            matched_resources: Vec::new(),
+                            issued_at: e.issued_at,
+                        });
+                    }
+                }
                 let f = self.factors(e, q, &terms, fit, &dict, h, trust, now);
-                let mut matched: Vec<Matched> = h
-                    .iter()
-                    .filter_map(|di| dict.get(*di as usize))
-                    .map(|(ti, field, t, how)| Matched {
-                        word: terms[*ti].0.clone(),
-                        field: *field,
-                        term: t.clone(),
-                        how: *how,
-                    })
-                    .chain(q.skills.iter().map(|t| Matched {
-                        word: t.to_string(),
-                        field: Field::Skill,
-                        term: t.to_string(),
-                        how: How::Exact,
-                    }))
-                    .chain(q.resources.iter().map(|t| Matched {
-                        word: t.to_string(),
-                        field: Field::Resource,
-                        term: t.to_string(),
-                        how: How::Exact,
-                    }))
-                    .collect();
-                matched.sort_by(|a, b| a.how.cmp(&b.how).then(a.term.cmp(&b.term)));
-                matched.dedup_by(|a, b| a.field == b.field && a.term == b.term);
+                let mut matched = matched_of(h);
                 for (s, _) in e.skills.iter().filter(|(s, _)| f.related(s)) {
                     matched.push(Matched {
                         word: s.to_string(),
@@ -1402,14 +1465,10 @@ impl Index {
         };
         let reach = fit(&weak);
         let mut above = 0;
+        let mut hot = self.hot.focus();
         for (ord, codes) in &s.cands {
-            if fit(codes) > reach
-                && self
-                    .hot
-                    .get(*ord as usize)
-                    .is_some_and(|h| h.expires_at > now)
-                && matches!(self.slots.get(*ord as usize), Some(Some(_)))
-            {
+            // A free ordinal's `hot` has expired at 0.
+            if fit(codes) > reach && hot.get(*ord as usize).is_some_and(|h| h.expires_at > now) {
                 above += 1;
                 if above >= limit {
                     return true;
@@ -1432,12 +1491,22 @@ impl Index {
         dict_tags: &[Option<SkillTag>],
         dict_first: &[u32],
         hits: &[u32],
-        levels: &[Level],
+        levels: &[SkillAt],
+        corroborable: bool,
         trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
         now: UnixTime,
     ) -> Option<f64> {
-        let (t, support, level) =
-            Self::quick_parts(e, terms, dict, dict_tags, dict_first, hits, levels, trust)?;
+        let (t, support, level) = Self::quick_parts(
+            &e.key,
+            terms,
+            dict,
+            dict_tags,
+            dict_first,
+            hits,
+            levels,
+            corroborable,
+            trust,
+        )?;
         Some(score(
             fit,
             t,
@@ -1451,13 +1520,14 @@ impl Index {
     /// [`Index::quick_score`]'s trust, support and level (availability is 1).
     #[allow(clippy::too_many_arguments)]
     fn quick_parts(
-        e: &Hot,
+        key: &PublicKey,
         terms: &[(String, usize, usize)],
         dict: &[(usize, Field, String, How)],
         dict_tags: &[Option<SkillTag>],
         dict_first: &[u32],
         hits: &[u32],
-        levels: &[Level],
+        levels: &[SkillAt],
+        corroborable: bool,
         trust: &impl Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>,
     ) -> Option<(Option<f64>, f64, f64)> {
         let field = |di: u32| dict.get(di as usize).map(|(_, f, _, _)| *f);
@@ -1469,7 +1539,7 @@ impl Index {
         let mut t: Option<f64> = None;
         let mut sum = 0.0;
         let mut n_levels = 0usize;
-        for (k, (di, level)) in hits.iter().zip(levels).enumerate() {
+        for (k, (di, (level, _))) in hits.iter().zip(levels).enumerate() {
             if field(*di) != Some(Field::Skill) {
                 continue;
             }
@@ -1481,20 +1551,26 @@ impl Index {
                 continue;
             }
             let tag = dict_tags.get(*di as usize).and_then(Option::as_ref);
-            if let Some(v) = tag.and_then(|tag| trust(&e.key, Some(tag))) {
+            if let Some(v) = tag.and_then(|tag| trust(key, Some(tag))) {
                 t = Some(t.map_or(v, |a: f64| a.max(v)));
             }
             sum += level.weight();
             n_levels += 1;
         }
-        let t = t.or_else(|| trust(&e.key, None));
+        let t = t.or_else(|| trust(key, None));
         let level = if n_levels > 0 {
             sum / n_levels as f64
         } else {
             0.0
         };
-        let entries = hits.iter().filter_map(|di| dict.get(*di as usize));
-        let support = (corroboration(terms, entries) as f64).min(2.0);
+        // Only when some word matched in two places in the whole dictionary can it have for one
+        // profile (with words matching tags only, the usual case, it cannot).
+        let support = if corroborable {
+            let entries = hits.iter().filter_map(|di| dict.get(*di as usize));
+            (corroboration(terms, entries) as f64).min(2.0)
+        } else {
+            0.0
+        };
         Some((t, support, level))
     }
 
