@@ -224,7 +224,7 @@ mod wire {
                     })
                     .collect(),
                 name: &m.name,
-                peer: &m.peer_id,
+                peer: m.peer_id.as_str(),
                 resources: &m.matched_resources,
                 score: m.score,
                 skills: m

@@ -52,13 +52,16 @@ impl Node {
     /// snapshot does not carry yet.
     async fn find_local(&self, q: &Query) -> Local {
         for _ in 0..2 {
-            let view = self.view.load_full();
-            let current = self.trust_epoch.load(std::sync::atomic::Ordering::Acquire);
-            let result = if view.trust_epoch == current {
-                view.find(q, super::runtime::now_ms())
-            } else {
-                // Trust changed since this snapshot: have the loop recompute it first.
-                Err(vec![])
+            let result = {
+                // A guard, not a clone: concurrent finds never write to the view's shared count.
+                let view = self.view.load();
+                let current = self.trust_epoch.load(std::sync::atomic::Ordering::Acquire);
+                if view.trust_epoch == current {
+                    view.find(q, super::runtime::now_ms())
+                } else {
+                    // Trust changed since this snapshot: have the loop recompute it first.
+                    Err(vec![])
+                }
             };
             match result {
                 Ok((matches, suggestions)) => {

@@ -75,7 +75,7 @@ pub struct Entry {
     /// The member.
     key: PublicKey,
     /// The member's peer id as shown (base58), encoded once here rather than in every answer.
-    peer_id: Arc<str>,
+    peer_id: PeerIdText,
     /// The member's ordinal in the index (see [`Index`]).
     ord: u32,
     /// No skill tag appears twice (as in every valid profile): a match can then be scored from
@@ -111,7 +111,7 @@ impl Entry {
             expires_at: p.expires_at,
             words,
             key,
-            peer_id: key.to_string().into(),
+            peer_id: PeerIdText::new(&key.to_string()),
             ord,
             plain: p
                 .skills
@@ -119,6 +119,68 @@ impl Entry {
                 .enumerate()
                 .all(|(i, s)| p.skills[..i].iter().all(|o| o.tag != s.tag)),
         }
+    }
+}
+
+/// A peer id as shown (base58), held inline: copying it into a result writes to no memory that
+/// other threads share (a clone of an `Arc<str>` would, to its count, on every result of every
+/// query). A peer id of an ed25519 key is 52 characters; longer text is cut at 64 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PeerIdText {
+    len: u8,
+    bytes: [u8; 64],
+}
+
+impl PeerIdText {
+    /// Holds `text` (its first 64 bytes, cut at a character boundary).
+    pub fn new(text: &str) -> PeerIdText {
+        let mut len = text.len().min(64);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0u8; 64];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        PeerIdText {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Always valid: `new` copies whole characters.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for PeerIdText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for PeerIdText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for PeerIdText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl From<&str> for PeerIdText {
+    fn from(text: &str) -> PeerIdText {
+        PeerIdText::new(text)
+    }
+}
+
+impl From<String> for PeerIdText {
+    fn from(text: String) -> PeerIdText {
+        PeerIdText::new(&text)
     }
 }
 
@@ -398,7 +460,7 @@ pub struct Match {
     pub peer: PublicKey,
     /// `peer` as shown (base58 peer id; the index keeps it, so answers need not encode it).
     #[serde(skip)]
-    pub peer_id: Arc<str>,
+    pub peer_id: PeerIdText,
     /// Display name.
     pub name: String,
     /// Overall score (higher is better; the order is fit, then trust path, then trust).
@@ -554,15 +616,15 @@ impl<V: Clone> Posting<V> {
 
     /// Calls `each` for every holder, in ordinal order.
     fn for_each(&self, mut each: impl FnMut(u32, &V)) {
-        let flat = match self.flat.load_full() {
-            Some(flat) => flat,
-            None => {
-                let flat: Arc<Vec<(u32, V)>> =
-                    Arc::new(self.map.iter().map(|(o, v)| (*o, v.clone())).collect());
-                self.flat.store(Some(flat.clone()));
-                flat
-            }
-        };
+        // A guard, not a clone of the `Arc`: readers on several cores then never write to the
+        // shared count of a popular posting.
+        if let Some(flat) = self.flat.load().as_ref() {
+            flat.iter().for_each(|(o, v)| each(*o, v));
+            return;
+        }
+        let flat: Arc<Vec<(u32, V)>> =
+            Arc::new(self.map.iter().map(|(o, v)| (*o, v.clone())).collect());
+        self.flat.store(Some(flat.clone()));
         flat.iter().for_each(|(o, v)| each(*o, v));
     }
 }
@@ -613,6 +675,12 @@ impl Best {
 
     fn offer(&mut self, fit: f64, score: f64, key: &PublicKey, c: u32) {
         self.valid += 1;
+        if let Some(floor) = &self.floor {
+            // Worse by fit, or by score at equal fit: dropped without looking at the key.
+            if fit < floor.fit || (fit == floor.fit && score < floor.score) {
+                return;
+            }
+        }
         let mut first = [0u8; 8];
         first.copy_from_slice(&key.0[..8]);
         let r = Ranked {
@@ -645,6 +713,11 @@ impl Best {
         exact: impl FnOnce() -> f64,
     ) {
         if let Some(floor) = &self.floor {
+            // Worse by fit, or by score at equal fit: dropped without looking at the key.
+            if fit < floor.fit || (fit == floor.fit && upper < floor.score) {
+                self.valid += 1;
+                return;
+            }
             let mut first = [0u8; 8];
             first.copy_from_slice(&key.0[..8]);
             let r = Ranked {
@@ -1375,7 +1448,7 @@ impl Index {
                         skills.sort_by_key(|(pos, _, _)| *pos);
                         return Some(Match {
                             peer: who,
-                            peer_id: e.peer_id.clone(),
+                            peer_id: e.peer_id,
                             name: e.name.clone(),
                             score: score(fit, t, support, level, 1.0, freshness),
                             fit,
@@ -1402,7 +1475,7 @@ impl Index {
                 }
                 Some(Match {
                     peer: who,
-                    peer_id: e.peer_id.clone(),
+                    peer_id: e.peer_id,
                     name: e.name.clone(),
                     score: f.score,
                     fit: f.fit,
@@ -1773,6 +1846,20 @@ mod tests {
 
     fn stranger(_: &PublicKey, _: Option<&SkillTag>) -> Option<f64> {
         None
+    }
+
+    #[test]
+    fn peer_id_text_holds_a_peer_id_whole_and_cuts_longer_text_at_a_character() {
+        let key = identity(1).public();
+        let text = key.to_string();
+        assert_eq!(text.len(), 52);
+        assert_eq!(PeerIdText::new(&text).as_str(), text);
+        assert_eq!(format!("{}", PeerIdText::from(text.clone())), text);
+        let long = "é".repeat(40); // 80 bytes
+        let cut = PeerIdText::new(&long);
+        assert_eq!(cut.as_str(), "é".repeat(32));
+        assert_eq!(PeerIdText::new(&format!("a{long}")).as_str().len(), 63);
+        assert_eq!(PeerIdText::new("").as_str(), "");
     }
 
     #[test]
