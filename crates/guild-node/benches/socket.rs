@@ -103,8 +103,7 @@ async fn client(
                 // full decode into `Value`s, as `Client::call` does, is measured apart below
                 // (the last in-process row): it would otherwise be counted as the daemon's
                 // latency, on the same two cores.
-                let raw = client.call_raw(&call).await.unwrap();
-                let found: Counted = serde_json::from_str(raw.get()).unwrap();
+                let found: Counted = client.call_decode(&call).await.unwrap();
                 matches += found.results.len();
             }
         }
@@ -312,7 +311,7 @@ fn main() {
                 };
                 let (index, answer) = (run(false), run(true));
                 // The bench client's share: reading one answer line as the bench clients do
-                // (`Client::call_raw`, then counting the results), and as `Client::call` does
+                // (`Client::call_decode`, counting the results), and as `Client::call` does
                 // (into `Value`s). The last answer above, a typical one.
                 let last = &answer.3;
                 let time = |decode: &dyn Fn()| {
@@ -334,15 +333,13 @@ fn main() {
                 };
                 let light = time(&|| {
                     #[derive(serde::Deserialize)]
-                    struct Envelope<'a> {
+                    struct Envelope {
                         #[allow(dead_code)]
                         id: u64,
-                        #[serde(borrow)]
-                        result: &'a serde_json::value::RawValue,
+                        result: Counted,
                     }
-                    let e: Envelope<'_> = serde_json::from_slice(last).unwrap();
-                    let found: Counted = serde_json::from_str(e.result.get()).unwrap();
-                    std::hint::black_box(found.results.len());
+                    let e: Envelope = serde_json::from_slice(last).unwrap();
+                    std::hint::black_box(e.result.results.len());
                 });
                 let full = time(&|| {
                     let r: Response = serde_json::from_slice(last).unwrap();
@@ -365,7 +362,7 @@ fn main() {
                 rows.1 .2, rows.1 .0
             );
             println!(
-                "| bench client: reading one answer line (`Client::call_raw`, results counted) | {} |",
+                "| bench client: reading one answer line (`Client::call_decode`, results counted) | {} |",
                 rows.2 .0
             );
             println!(

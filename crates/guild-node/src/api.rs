@@ -149,7 +149,8 @@ fn find_results(out: FindOutcome) -> FindResults {
 /// encodes to (checked by a test): without building the typed result and a `Value` first, and
 /// with each peer id as the index keeps it instead of base58-encoding it again.
 fn find_json(out: &FindOutcome) -> Result<Json, CallError> {
-    Json::encode(&wire::Results::new(out))
+    // About 430 bytes a result (8.5 KB for 20): one allocation, no regrowth.
+    Json::encode_sized(&wire::Results::new(out), 256 + 512 * out.matches.len())
 }
 
 /// Borrowed mirrors of [`FindResults`] and its parts. Members are in alphabetical order: the

@@ -116,16 +116,24 @@ impl Client {
 
     /// Sends a call and decodes its result as `T`.
     pub async fn call_as<T: DeserializeOwned>(&mut self, call: &Call) -> Result<T, ClientError> {
-        let raw = self.call_raw(call).await?;
-        serde_json::from_str(raw.get()).map_err(|e| {
-            ClientError::Protocol(format!("cannot read the `{}` result: {e}", call.method()))
-        })
+        self.call_decode(call).await
     }
 
     /// Sends a call and returns its result undecoded, valid until the next call: for a caller
-    /// that decodes only what it needs, or borrows from it (no intermediate [`Value`]). The
-    /// answer's envelope is checked as [`Client::call`] checks it.
+    /// that decodes it later, or passes it on. The answer's envelope is checked as
+    /// [`Client::call`] checks it.
     pub async fn call_raw(&mut self, call: &Call) -> Result<&RawValue, ClientError> {
+        self.call_decode(call).await
+    }
+
+    /// Sends a call and decodes its result as `T` in the same pass as the answer's envelope,
+    /// borrowing from the answer where `T` does (valid until the next call): for a caller that
+    /// needs only part of a large result, with no intermediate [`Value`]. The envelope is
+    /// checked as [`Client::call`] checks it.
+    pub async fn call_decode<'a, T: Deserialize<'a>>(
+        &'a mut self,
+        call: &Call,
+    ) -> Result<T, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let request = Request {
@@ -138,9 +146,10 @@ impl Client {
         line.push('\n');
         self.writer.write_all(line.as_bytes()).await?;
         let line = self.read_response_line().await?;
-        let envelope: Envelope<'_> = serde_json::from_slice(line).map_err(|e| {
+        let envelope: Envelope<T> = serde_json::from_slice(line).map_err(|e| {
             ClientError::Protocol(format!(
-                "{e}: {}",
+                "cannot read the `{}` answer: {e}: {}",
+                call.method(),
                 String::from_utf8_lossy(&line[..line.len().min(200)])
             ))
         })?;
@@ -201,20 +210,23 @@ impl Client {
     }
 }
 
-/// A response as [`Client::call_raw`] reads it: the result left undecoded.
+/// A response as [`Client::call_decode`] reads it: the result decoded as `R` in the same pass.
 #[derive(Deserialize)]
-struct Envelope<'a> {
+#[serde(bound(deserialize = "R: Deserialize<'de>"))]
+struct Envelope<R> {
     #[serde(default)]
     id: Value,
-    #[serde(default, borrow, deserialize_with = "present")]
-    result: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "present")]
+    result: Option<R>,
     #[serde(default)]
     error: Option<CallError>,
 }
 
 /// Tells `"result": null` (present: the result is `null`) from a missing `result`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>, R: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<R>, D::Error> {
+    R::deserialize(d).map(Some)
 }
 
 /// An event stream from `subscribe`.

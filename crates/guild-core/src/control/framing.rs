@@ -105,7 +105,7 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 self.lent = true;
                 return Ok(FrameRef::Line(trim_cr(&self.buf)));
             }
-            let newline = available.iter().position(|&b| b == b'\n');
+            let newline = memchr::memchr(b'\n', available);
             let chunk = newline.unwrap_or(available.len());
             match &mut self.skipping {
                 Some(seen) => *seen += chunk,

@@ -71,13 +71,25 @@ pub enum Answer {
 /// One JSON text, compact (as `serde_json::to_string` writes it). Only made by encoding a value,
 /// so it is always valid JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Json(Box<str>);
+pub struct Json(String);
 
 impl Json {
     /// Encodes `value` compactly.
     pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Json, CallError> {
-        serde_json::to_string(value)
-            .map(|s| Json(s.into_boxed_str()))
+        Json::encode_sized(value, 0)
+    }
+
+    /// [`Json::encode`] into a buffer of `capacity` bytes to start with: an answer whose size
+    /// can be guessed is written without growing (and copying) its buffer on the way.
+    pub fn encode_sized<T: serde::Serialize + ?Sized>(
+        value: &T,
+        capacity: usize,
+    ) -> Result<Json, CallError> {
+        let mut out = Vec::with_capacity(capacity);
+        serde_json::to_writer(&mut out, value).map_err(CallError::internal)?;
+        // serde_json writes UTF-8 only.
+        String::from_utf8(out)
+            .map(Json)
             .map_err(CallError::internal)
     }
 
