@@ -23,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 /// Longest a clean shutdown may take before the daemon gives up waiting and exits.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the control socket waits for the network's first listen address before it serves
+/// without one (see [`run`]).
+pub const LISTEN_WAIT: Duration = Duration::from_secs(5);
+
 /// Command-line overrides for one run of the daemon (they win over the config file).
 #[derive(Debug, Clone, Default)]
 pub struct DaemonOptions {
@@ -162,9 +166,23 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let _pid = PidFile(home.pid_file());
 
     let opts = NodeOptions::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
+    let listens = !opts.net.listen.is_empty();
     let mut registry = prometheus_client::registry::Registry::default();
     let (node, node_task) = Node::start(identity, store, opts, Some(&mut registry)).await?;
     tracing::info!(peer = %node.peer_id(), home = %home.dir.display(), socket = %socket.display(), "guild daemon started");
+    // The socket answers once the node is ready: `status` then already shows where it listens,
+    // which is what scripts (and `guild status`) read to give others a bootstrap address. TCP
+    // reports its address within milliseconds of the swarm's first poll; a transport that never
+    // does only delays the socket, it does not stop the daemon.
+    if listens
+        && tokio::time::timeout(LISTEN_WAIT, node.wait_listening())
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            "no listen address reported within {LISTEN_WAIT:?}; serving the socket without one"
+        );
+    }
 
     let stop = CancellationToken::new();
     let server_cancel = CancellationToken::new();

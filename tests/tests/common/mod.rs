@@ -246,13 +246,20 @@ impl TestDaemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits until the socket answers `status`, failing at once if the daemon exits. The daemon
-    /// signals readiness only by answering, so this polls (with a short pause between tries).
+    /// Waits until the socket answers `status`, failing at once if the daemon exits, and checks
+    /// that it already listens. The daemon signals readiness only by answering, so this polls (with a short pause between tries).
     pub async fn wait_ready(&mut self) -> Status {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(mut client) = Client::connect(self.socket()).await {
                 if let Ok(Ok(status)) = tokio::time::timeout(WAIT, client.status()).await {
+                    // Every test daemon listens (DAEMON_ARGS), and the socket answers only once
+                    // the network has reported where: its first `status` gives a dial address.
+                    assert!(
+                        !status.listen_addrs.is_empty(),
+                        "the socket answered before the node listened; log:\n{}",
+                        self.log_text()
+                    );
                     return status;
                 }
             }
