@@ -247,7 +247,8 @@ impl TestDaemon {
     }
 
     /// Waits until the socket answers `status`, failing at once if the daemon exits, and checks
-    /// that it already listens. The daemon signals readiness only by answering, so this polls (with a short pause between tries).
+    /// that it already listens. The daemon signals readiness only by answering, so this polls
+    /// (with a short pause between tries).
     pub async fn wait_ready(&mut self) -> Status {
         let deadline = Instant::now() + WAIT;
         loop {
