@@ -14,6 +14,7 @@ pub mod keys;
 pub mod limits;
 pub mod record;
 pub mod skill;
+pub mod storage;
 pub mod time;
 pub mod wire;
 

@@ -17,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use fixture::{find_words, profiles, vocabulary, Rng, SEED};
 use guild_core::RecordId;
-use guild_node::service::index::{Index, Query};
+use guild_service::index::{Index, Query};
 use std::time::Instant;
 
 fn main() {

@@ -16,8 +16,8 @@ use guild_core::fixtures::{self, identity, sign, tag, T0};
 use guild_core::wire::{DirectRequest, DirectResponse, Fingerprint, SyncKey};
 use guild_core::{codec, AnyRecord, Identity, Message, Need, PublicKey, RecordId, RecordKind};
 use guild_core::{Revocation, Signed};
-use guild_node::service::admission::MESSAGE_QUOTA;
-use guild_node::service::{sync, CallId, Io, Millis, Service, ServiceConfig, Topic, Via};
+use guild_service::admission::MESSAGE_QUOTA;
+use guild_service::{sync, CallId, Io, Millis, Service, ServiceConfig, Topic, Via};
 use guild_store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -79,7 +79,7 @@ fn stored_bytes(store: &Store) -> u64 {
 
 /// The node under attack.
 struct Victim {
-    svc: Service,
+    svc: Service<Store>,
     me: Identity,
     dir: tempfile::TempDir,
     before: (u64, u64),
@@ -384,7 +384,7 @@ fn needs(keys: u32, per_key: u64) -> Row {
         });
     };
     // Each key's first few (within its daily budget), then the rest, timed.
-    let first = guild_node::service::admission::NEEDS_PER_DAY.stranger as usize;
+    let first = guild_service::admission::NEEDS_PER_DAY.stranger as usize;
     for per in &signed {
         for r in per.iter().take(first) {
             send(&mut v, &mut row, r);
@@ -412,7 +412,7 @@ fn needs(keys: u32, per_key: u64) -> Row {
         "strangers' need pool {} records / {} B (cap {:?}); need.matched raised {matched}",
         pool.count,
         pool.bytes,
-        guild_node::service::admission::stranger_pool(RecordKind::Need).unwrap()
+        guild_service::admission::stranger_pool(RecordKind::Need).unwrap()
     );
     row
 }
@@ -446,7 +446,7 @@ fn profiles(keys: u32, versions: u64) -> Row {
             Err(e) => label(e.reason.label(), &e.detail),
         });
     };
-    let first = guild_node::service::admission::PROFILES_PER_HOUR.stranger as usize;
+    let first = guild_service::admission::PROFILES_PER_HOUR.stranger as usize;
     for per in &signed {
         for r in per.iter().take(first) {
             send(&mut v, &mut row, r);
@@ -529,7 +529,7 @@ fn revocations(n: u32, many: bool) -> Row {
     let warm = if many {
         reqs.len()
     } else {
-        guild_node::service::MAX_PENDING_PER_SIGNER
+        guild_service::MAX_PENDING_PER_SIGNER
     };
     for (i, r) in reqs.iter().enumerate().take(warm) {
         send(&mut v, &mut row, i, r);
@@ -543,8 +543,8 @@ fn revocations(n: u32, many: bool) -> Row {
     row.per_signer = "0".into();
     row.note = format!(
         "held pending until their targets arrive (at most {} per signer, {} in all)",
-        guild_node::service::MAX_PENDING_PER_SIGNER,
-        guild_node::service::MAX_PENDING_TOTAL
+        guild_service::MAX_PENDING_PER_SIGNER,
+        guild_service::MAX_PENDING_TOTAL
     );
     row
 }
@@ -566,7 +566,7 @@ fn offers(n: u64) -> Row {
         })
         .collect();
     let mut row = Row::new(&format!("e. offers 1 stranger x{n}, one need"));
-    let warm = guild_node::service::admission::OFFERS_PER_NEED.stranger;
+    let warm = guild_service::admission::OFFERS_PER_NEED.stranger;
     for r in &reqs[..warm] {
         let resp = v.svc.received_request(s.public(), r, MS);
         row.count(response_label(&resp));
@@ -697,7 +697,7 @@ fn sync_floods(v: &mut Victim, held: u32, n: usize) -> Vec<Row> {
          (budget {} a minute for a stranger)",
         items.len(),
         per_walk * row.accepted(),
-        guild_node::service::admission::SYNC_KEYS_PER_MINUTE.stranger
+        guild_service::admission::SYNC_KEYS_PER_MINUTE.stranger
     );
     rows.push(row);
     rows
@@ -740,7 +740,7 @@ fn fetches(v: &mut Victim, n: usize) -> Row {
     row.per_signer = "0".into();
     row.note = format!(
         "records returned {returned} (each id once per request; budget {} ids a minute)",
-        guild_node::service::admission::FETCH_IDS_PER_MINUTE.stranger
+        guild_service::admission::FETCH_IDS_PER_MINUTE.stranger
     );
     row
 }
@@ -759,7 +759,7 @@ fn junk(n: usize) -> Row {
         })
         .collect();
     let mut row = Row::new(&format!("h. junk bytes x{n}, 1 peer"));
-    let strikes = guild_node::service::admission::MAX_STRIKES as usize;
+    let strikes = guild_service::admission::MAX_STRIKES as usize;
     for r in &reqs[..strikes] {
         let resp = v.svc.received_request(peer, r, MS);
         row.count(response_label(&resp));

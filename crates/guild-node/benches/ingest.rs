@@ -20,7 +20,7 @@ use guild_core::{
     AnyRecord, Attestation, CollabEntry, EntryKind, Identity, Need, RecordId, RecordKind,
     Revocation,
 };
-use guild_node::service::{Io, Service, ServiceConfig, Via};
+use guild_service::{Io, Service, ServiceConfig, Via};
 use guild_store::Store;
 use std::collections::HashMap;
 use std::time::Instant;

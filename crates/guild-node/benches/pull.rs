@@ -18,7 +18,7 @@ use guild_core::fixtures::{profile, sign, tag};
 use guild_core::{AnyRecord, Identity, Level, RecordId, Skill};
 use guild_net::Multiaddr;
 use guild_node::node::{Node, NodeOptions};
-use guild_node::service::index::Query;
+use guild_service::index::Query;
 use guild_store::Store;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -34,7 +34,7 @@ use guild_core::Identity;
 use guild_node::api::NodeHandle;
 use guild_node::control::{self, Handle, ServerLimits, ServerStats};
 use guild_node::node::{Node, NodeOptions};
-use guild_node::service::index::Query;
+use guild_service::index::Query;
 use guild_store::Store;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,13 +3,13 @@
 use crate::control::{Answer, Call, CallError, Event, Handle, Json};
 use crate::node::FindOutcome;
 use crate::node::Node;
-use crate::service::index::Query;
 use guild_core::control::to_result;
 use guild_core::control::types::{
     Connected, FindMatch, FindResults, IndexSizes, PeerInfo, Peers, Source, Status, TagSuggestion,
 };
 use guild_core::Skill;
 use guild_net::Multiaddr;
+use guild_service::index::Query;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -157,9 +157,9 @@ fn find_json(out: &FindOutcome) -> Result<Json, CallError> {
 /// order of a `serde_json::Value` object, which is what [`Handle::call`]'s answer is encoded from.
 mod wire {
     use super::FindOutcome;
-    use crate::service::index::{Field, How, Match};
     use guild_core::control::Source;
     use guild_core::{Level, SkillTag, UnixTime};
+    use guild_service::index::{Field, How, Match};
     use serde::Serialize;
 
     #[derive(Serialize)]
@@ -341,8 +341,8 @@ impl Handle for NodeHandle {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::service::index::{Field, How, Match, Matched};
     use guild_core::{Identity, Level, PublicKey, SkillTag};
+    use guild_service::index::{Field, How, Match, Matched};
 
     fn tag(s: &str) -> SkillTag {
         SkillTag::parse(s).unwrap()

@@ -175,7 +175,7 @@ pub fn init(home: &Home, force: bool) -> Result<InitReport, HomeError> {
     }
     if force {
         // A new identity makes the old own-profile and counters meaningless.
-        store.remove_meta(crate::OWN_PROFILE_KEY)?;
+        store.remove_meta(guild_service::OWN_PROFILE_KEY)?;
     }
     store.flush()?;
     Ok(InitReport {

@@ -17,9 +17,6 @@ pub mod daemon;
 pub mod home;
 pub mod metrics;
 pub mod node;
-pub mod service;
-pub mod stats;
 pub mod web;
 
-/// `meta` key of the node's own signed profile.
-pub const OWN_PROFILE_KEY: &str = "own_profile";
+pub use guild_service::OWN_PROFILE_KEY;

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 use guild_core::fixtures::{profile, tag, T0};
 use guild_core::{Identity, Level, RecordId, Resource, Skill, SkillTag};
-use guild_node::service::index::{Index, Query};
+use guild_service::index::{Index, Query};
 use std::fmt::Write;
 
 struct Rng(u64);

@@ -10,7 +10,7 @@
 
 use guild_core::fixtures::identity;
 use guild_core::{Level, Profile, RecordId, Resource, Skill, SkillTag};
-use guild_node::service::index::{Index, Query};
+use guild_service::index::{Index, Query};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -8,7 +8,7 @@ use guild_core::fixtures::{identity, profile, sign, tag, T0};
 use guild_core::limits::MAX_BIO_BYTES;
 use guild_core::{Profile, PublicKey, Signed};
 use guild_net::{NetConfig, NetEvent, Topic};
-use guild_node::service::index::Query;
+use guild_service::index::Query;
 use std::time::Duration;
 
 fn query(skill: &str) -> Query {

@@ -12,7 +12,7 @@ use guild_core::control::Event;
 use guild_core::fixtures::{attestation, identity, sign, tag};
 use guild_core::{AnyRecord, RecordId};
 use guild_net::{NetConfig, NetEvent, Topic};
-use guild_node::service::index::Query;
+use guild_service::index::Query;
 
 /// Waits until `node` holds attestation `id` with `status`.
 async fn until_status(
@@ -613,7 +613,7 @@ async fn a_strangers_revocations_change_nothing_on_any_node() {
     let unauthorised = move || {
         stats
             .rejected
-            .get_or_create(&guild_node::stats::RefusalLabels {
+            .get_or_create(&guild_service::stats::RefusalLabels {
                 kind: "revocation".into(),
                 reason: "unauthorised".into(),
             })

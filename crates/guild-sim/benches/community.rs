@@ -31,28 +31,6 @@ fn status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Bytes used in /dev/shm (sled's temporary stores live there, counted apart from RSS).
-fn shm_used() -> Option<u64> {
-    let mut total = 0;
-    for e in std::fs::read_dir("/dev/shm").ok()?.flatten() {
-        let name = e.file_name();
-        if name.to_string_lossy().starts_with("pagecache.tmp.") {
-            total += dir_size(&e.path());
-        }
-    }
-    Some(total)
-}
-
-fn dir_size(p: &std::path::Path) -> u64 {
-    match std::fs::metadata(p) {
-        Ok(m) if m.is_dir() => std::fs::read_dir(p)
-            .map(|d| d.flatten().map(|e| dir_size(&e.path())).sum())
-            .unwrap_or(0),
-        Ok(m) => m.len(),
-        Err(_) => 0,
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -76,7 +54,6 @@ fn main() {
     let setup_wall = wall0.elapsed().as_secs_f64();
     let setup_cpu = cpu_secs().unwrap_or(0.0) - cpu0;
     let rss_after_setup = status_kib("VmRSS:").unwrap_or(0);
-    let shm_after_setup = shm_used().unwrap_or(0);
     let r = community.run();
     let wall = wall0.elapsed().as_secs_f64();
     // How long gossip alone took to bring each public record to every member.
@@ -98,7 +75,6 @@ fn main() {
     };
     let cpu = cpu_secs().unwrap_or(0.0) - cpu0;
     let hwm = status_kib("VmHWM:").unwrap_or(0);
-    let shm = shm_used().unwrap_or(0);
     let n = members as f64;
     let t = r.traffic;
     println!(
@@ -143,12 +119,10 @@ fn main() {
         cpu * 1000.0 / n
     );
     println!(
-        "memory: peak RSS (VmHWM) {:.0} MiB ({:.2} MiB per member); RSS after setup {:.0} MiB; sled temporary files in /dev/shm {:.0} MiB after setup, {:.0} MiB at the end",
+        "memory: peak RSS (VmHWM) {:.0} MiB ({:.2} MiB per member); RSS after setup {:.0} MiB (stores in memory, counted in RSS)",
         hwm as f64 / 1024.0,
         hwm as f64 / 1024.0 / n,
         rss_after_setup as f64 / 1024.0,
-        shm_after_setup as f64 / (1 << 20) as f64,
-        shm as f64 / (1 << 20) as f64
     );
     println!(
         "trace: {} messages, hash {}",

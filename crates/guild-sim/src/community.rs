@@ -29,7 +29,7 @@ use guild_core::control::pull::{
 use guild_core::control::reputation::VouchParams;
 use guild_core::control::{Call, Event, ProfileDraft};
 use guild_core::{Level, PublicKey, RecordId, RecordKind, Skill, SkillTag};
-use guild_node::service::Millis;
+use guild_service::Millis;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,7 +1,7 @@
 //! What a hostile member sends: unauthorised revocations of other people's records, records
 //! forged in someone else's name, and junk. Each function returns wire bytes for
 //! [`crate::Sim::inject_gossip`]; the honest services must refuse them (the typed refusals and
-//! the pending pool of `guild_node::service::authority`).
+//! the pending pool of `guild_service::authority`).
 
 use guild_core::record::RECORD_VERSION;
 use guild_core::{

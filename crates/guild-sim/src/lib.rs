@@ -1,7 +1,7 @@
 //! A deterministic simulator for Guild: many node [`Service`]s over one simulated network, in
 //! virtual time, reproducible from a seed.
 //!
-//! The node's domain logic is a sans-IO state machine ([`guild_node::service`]): it takes inputs
+//! The node's domain logic is a sans-IO state machine ([`guild_service`]): it takes inputs
 //! with `now` passed in and answers with an outbox of [`Io`] effects. The daemon loop
 //! (`guild_node::node::runtime`) performs those effects over libp2p; this crate performs them over
 //! a simulated network instead, the way heartwood's `radicle-node/src/test/simulator.rs` drives
@@ -55,7 +55,8 @@
 //! - **Hostile members** are ordinary nodes whose keys scenario code uses to sign forged or
 //!   unauthorised records, pushed with [`Sim::inject_gossip`] and [`Sim::inject_request`],
 //!   bypassing their own service (see [`hostile`]).
-//! - **Storage.** Each service owns a [`Store::open_temporary`] store (sled, no flusher thread).
+//! - **Storage.** Each service owns a [`MemoryStorage`]: the same `Storage` contract as the
+//!   daemon's sled store, in memory (no files, no background threads).
 //!
 //! [`community`] builds a whole community with realistic traffic on top of this, for tests and
 //! the 1000-member benchmark (`benches/community.rs`).
@@ -67,16 +68,19 @@ use guild_core::codec;
 use guild_core::control::{Call, CallError, Event, ProfileDraft};
 use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
 use guild_core::{AnyRecord, Identity, Profile, PublicKey, RecordId, RecordKind, Signed};
-use guild_node::service::{
-    CallId, Io, Millis, RequestFailure, RequestId, Service, ServiceConfig, Topic, Verdict,
+use guild_service::Storage;
+use guild_service::{
+    CallId, Io, MemoryStorage, Millis, RequestFailure, RequestId, ServiceConfig, Topic, Verdict,
 };
-use guild_store::Store;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
+
+/// A simulated node's core: the service over an in-memory store.
+pub type Service = guild_service::Service<MemoryStorage>;
 
 /// Index of a node in the simulation.
 pub type NodeId = usize;
@@ -348,7 +352,7 @@ impl Sim {
             }
         }
         for i in 0..n {
-            sim.nodes[i].service.start(sim.now);
+            sim.nodes[i].service.start(sim.now, vec![]);
             sim.perform(i);
         }
         for i in 0..n {
@@ -369,7 +373,7 @@ impl Sim {
         let secret: [u8; 32] = self.rng.random();
         let identity = Identity::from_secret(secret);
         let key = identity.public();
-        let store = Store::open_temporary().unwrap_or_else(|e| panic!("temporary store: {e}"));
+        let store = MemoryStorage::new();
         let seed = self.rng.random();
         let service = Service::new(
             Identity::from_secret(secret),
@@ -414,7 +418,7 @@ impl Sim {
     /// by sync on connect). Returns its id.
     pub fn add_node(&mut self) -> NodeId {
         let i = self.create_node();
-        self.nodes[i].service.start(self.now);
+        self.nodes[i].service.start(self.now, vec![]);
         self.perform(i);
         let online: Vec<NodeId> = (0..i).filter(|j| self.nodes[*j].online).collect();
         let want = self.cfg.degree.min(online.len());
@@ -874,6 +878,7 @@ impl Sim {
                 self.nodes[i].provided.remove(&key);
             }
             Io::Dial { .. } => self.nodes[i].dials += 1,
+            Io::RememberPeer { .. } => {}
             Io::Disconnect { peer, .. } => {
                 self.nodes[i].disconnected.insert(peer);
             }

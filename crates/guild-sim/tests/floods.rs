@@ -18,9 +18,10 @@ use guild_core::{
     AnyRecord, Identity, Level, Message, Need, Profile, RecordId, RecordKind, Signed, Skill,
     SkillTag,
 };
-use guild_node::service::admission::{self, Tier};
-use guild_node::service::index::Query;
-use guild_node::service::Topic;
+use guild_service::admission::{self, Tier};
+use guild_service::index::Query;
+use guild_service::Storage;
+use guild_service::Topic;
 use guild_sim::{hostile, NodeId, Sim, SimConfig};
 
 const HONEST: usize = 12;

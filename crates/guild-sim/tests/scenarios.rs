@@ -8,8 +8,9 @@ use guild_core::control::pull::*;
 use guild_core::control::reputation::*;
 use guild_core::control::{Call, Event, ProfileDraft};
 use guild_core::{Level, PublicKey, RecordId, RecordKind, Skill, SkillTag};
-use guild_node::service::index::Query;
-use guild_node::service::Topic;
+use guild_service::index::Query;
+use guild_service::Storage;
+use guild_service::Topic;
 use guild_sim::community::{Community, CommunityConfig};
 use guild_sim::{hostile, NodeId, Sim, SimConfig};
 

@@ -18,6 +18,7 @@ mod error;
 mod open;
 mod peers;
 mod records;
+mod storage;
 
 pub use error::StoreError;
 pub use peers::{
@@ -217,6 +218,17 @@ impl Store {
     /// Writes a typed value to the `meta` tree.
     pub fn put_meta<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
         let bytes = codec::encode(value).map_err(|e| StoreError::Encode(e.to_string()))?;
+        self.meta.insert(name.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    /// The raw bytes under a name in the `meta` tree.
+    pub fn meta_bytes(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(name.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// Writes raw bytes under a name in the `meta` tree.
+    pub fn put_raw_meta(&self, name: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.meta.insert(name.as_bytes(), bytes)?;
         Ok(())
     }

@@ -45,22 +45,7 @@ const DAY: UnixTime = 86_400;
 /// Remembered peers (peer id bytes, what we know), and entries that did not decode.
 pub type KnownPeers = (Vec<(Vec<u8>, KnownPeer)>, Vec<StoreError>);
 
-/// How much the node trusts a peer. Decides, with sessions and age, which remembered peers
-/// survive when the table is full. Ordered: `Stranger < Known < Trusted < Collaborator`.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-pub enum Standing {
-    /// Nothing known beyond the connection (the default).
-    #[default]
-    Stranger,
-    /// A member whose profile or attestations we hold.
-    Known,
-    /// A member the owner's trust graph reaches.
-    Trusted,
-    /// Someone we collaborate with, or one of our trust roots.
-    Collaborator,
-}
+pub use guild_core::storage::Standing;
 
 /// What we remember about a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,16 +9,7 @@ use guild_core::{
 /// Upper bound for a stored `AnyRecord` (the largest record kind plus the enum tag).
 const MAX_RECORD_BYTES: usize = MAX_ANY_RECORD_BYTES;
 
-/// What [`Store::put_profile`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProfilePut {
-    /// First profile of this member.
-    Inserted,
-    /// Replaced an older profile.
-    Replaced,
-    /// Ignored: the stored profile is the same or newer.
-    Stale,
-}
+pub use guild_core::storage::ProfilePut;
 
 /// Sync-index key: kind ‖ issued_at (big endian, so keys sort by time) ‖ id.
 pub fn time_key(kind: RecordKind, issued_at: UnixTime, id: &RecordId) -> [u8; 41] {

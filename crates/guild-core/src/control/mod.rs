@@ -12,8 +12,10 @@
 //! Adding a method or an event kind is adding a variant: see `call.rs` and `event.rs`.
 
 mod call;
+#[cfg(feature = "client")]
 mod client;
 mod event;
+#[cfg(feature = "client")]
 pub mod framing;
 mod profile;
 pub mod pull;
@@ -28,6 +30,7 @@ pub use call::{
     Call, CallParseError, ConnectParams, FindParams, Params, ProfileGetParams, ProfileSetParams,
     ProfileUpdateParams, SubscribeParams, DEFAULT_FIND_LIMIT, MAX_FIND_LIMIT, METHODS,
 };
+#[cfg(feature = "client")]
 pub use client::{is_not_running, Client, ClientError, Subscription, MAX_RESPONSE_BYTES};
 pub use event::{Event, EventFilter, EVENT_KINDS};
 pub use profile::{ProfileDraft, ResourceInput, SkillInput, DEFAULT_LEVEL};

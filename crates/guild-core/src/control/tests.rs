@@ -1,6 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::framing::{Frame, FrameRef, LineReader};
 use super::*;
 use crate::record::{Level, Resource, Skill};
 use crate::skill::SkillTag;
@@ -471,147 +470,154 @@ fn profile_update_applies_all_or_nothing() {
     assert_eq!(ProfileDraft::from_profile(&body), next);
 }
 
-async fn frames(input: &[u8], max: usize) -> Vec<Frame> {
-    // A tiny buffer makes lines arrive in several chunks.
-    let reader = tokio::io::BufReader::with_capacity(3, input);
-    let mut lines = LineReader::new(reader, max);
-    let mut out = vec![];
-    loop {
-        let frame = lines.next().await.unwrap();
-        let end = frame == Frame::Eof;
-        out.push(frame);
-        if end {
-            return out;
+/// The line framing of both sides (feature `client`, which brings tokio).
+#[cfg(feature = "client")]
+mod framing {
+    use super::super::framing::{Frame, FrameRef, LineReader};
+    use super::*;
+
+    async fn frames(input: &[u8], max: usize) -> Vec<Frame> {
+        // A tiny buffer makes lines arrive in several chunks.
+        let reader = tokio::io::BufReader::with_capacity(3, input);
+        let mut lines = LineReader::new(reader, max);
+        let mut out = vec![];
+        loop {
+            let frame = lines.next().await.unwrap();
+            let end = frame == Frame::Eof;
+            out.push(frame);
+            if end {
+                return out;
+            }
         }
     }
-}
 
-#[tokio::test]
-async fn line_reader_skips_oversized_lines_and_goes_on() {
-    let got = frames(b"abc\r\n0123456789\nok\nlast", 5).await;
-    assert_eq!(
-        got,
-        vec![
-            Frame::Line(b"abc".to_vec()),
-            Frame::TooLong(10),
-            Frame::Line(b"ok".to_vec()),
-            Frame::Line(b"last".to_vec()),
-            Frame::Eof
-        ]
-    );
-    assert_eq!(
-        frames(b"12345\n123456", 5).await,
-        vec![
-            Frame::Line(b"12345".to_vec()),
-            Frame::TooLong(6),
-            Frame::Eof
-        ]
-    );
-}
-
-/// `next_ref` over a reader whose buffer holds `capacity` bytes: lines lent from the inner
-/// buffer (whole lines) and from the reader's own (lines in pieces) read the same.
-async fn lent_frames(input: &[u8], capacity: usize, max: usize) -> Vec<Frame> {
-    let reader = tokio::io::BufReader::with_capacity(capacity, input);
-    let mut lines = LineReader::new(reader, max);
-    let mut out = vec![];
-    loop {
-        let frame = match lines.next_ref().await.unwrap() {
-            FrameRef::Line(l) => Frame::Line(l.to_vec()),
-            FrameRef::TooLong(n) => Frame::TooLong(n),
-            FrameRef::Eof => Frame::Eof,
-        };
-        let end = frame == Frame::Eof;
-        out.push(frame);
-        if end {
-            return out;
-        }
-    }
-}
-
-#[tokio::test]
-async fn lent_lines_read_as_copied_lines_whatever_the_buffer() {
-    let input = b"abc\r\n0123456789\nok\n\n{\"id\":1}\nlast";
-    let expected = frames(input, 5).await;
-    for capacity in [1, 2, 3, 4, 7, 16, 64, 8192] {
+    #[tokio::test]
+    async fn line_reader_skips_oversized_lines_and_goes_on() {
+        let got = frames(b"abc\r\n0123456789\nok\nlast", 5).await;
         assert_eq!(
-            lent_frames(input, capacity, 5).await,
-            expected,
-            "{capacity}"
+            got,
+            vec![
+                Frame::Line(b"abc".to_vec()),
+                Frame::TooLong(10),
+                Frame::Line(b"ok".to_vec()),
+                Frame::Line(b"last".to_vec()),
+                Frame::Eof
+            ]
+        );
+        assert_eq!(
+            frames(b"12345\n123456", 5).await,
+            vec![
+                Frame::Line(b"12345".to_vec()),
+                Frame::TooLong(6),
+                Frame::Eof
+            ]
         );
     }
-    // Mixed: a copied read after lent ones releases what was lent.
-    let reader = tokio::io::BufReader::with_capacity(64, &b"one\ntwo\nthree"[..]);
-    let mut lines = LineReader::new(reader, 100);
-    assert_eq!(lines.next_ref().await.unwrap(), FrameRef::Line(b"one"));
-    assert_eq!(lines.next().await.unwrap(), Frame::Line(b"two".to_vec()));
-    assert_eq!(lines.next_ref().await.unwrap(), FrameRef::Line(b"three"));
-    assert_eq!(lines.next_ref().await.unwrap(), FrameRef::Eof);
-}
 
-/// The client against a scripted daemon: each request is answered with the next line given.
-#[tokio::test]
-async fn client_reads_every_kind_of_answer() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
-    let answers: Vec<&'static str> = vec![
-        r#"{"id":1,"result":null}"#,
-        r#"{"id":2,"result":{"n":[1,2,3]}}"#,
-        "\n   \n{\"id\":3,\"error\":{\"code\":-32002,\"message\":\"no such need\"}}",
-        r#"{"id":4}"#,
-        r#"{"id":99,"result":1}"#,
-        r#"{"id":6,"result":"#,
-        r#"{"id":null,"result":[]}"#,
-    ];
-    let daemon = tokio::spawn(async move {
-        let (read, mut write) = theirs.into_split();
-        let mut lines = tokio::io::BufReader::new(read).lines();
-        for answer in answers {
-            lines.next_line().await.unwrap().unwrap();
-            write.write_all(answer.as_bytes()).await.unwrap();
-            write.write_all(b"\n").await.unwrap();
+    /// `next_ref` over a reader whose buffer holds `capacity` bytes: lines lent from the inner
+    /// buffer (whole lines) and from the reader's own (lines in pieces) read the same.
+    async fn lent_frames(input: &[u8], capacity: usize, max: usize) -> Vec<Frame> {
+        let reader = tokio::io::BufReader::with_capacity(capacity, input);
+        let mut lines = LineReader::new(reader, max);
+        let mut out = vec![];
+        loop {
+            let frame = match lines.next_ref().await.unwrap() {
+                FrameRef::Line(l) => Frame::Line(l.to_vec()),
+                FrameRef::TooLong(n) => Frame::TooLong(n),
+                FrameRef::Eof => Frame::Eof,
+            };
+            let end = frame == Frame::Eof;
+            out.push(frame);
+            if end {
+                return out;
+            }
         }
-    });
-    let mut client = Client::from_stream(ours, "test.sock".into());
-    assert_eq!(client.call(&Call::Status).await.unwrap(), Value::Null);
-    let raw = client.call_raw(&Call::Status).await.unwrap();
-    assert_eq!(raw.get(), r#"{"n":[1,2,3]}"#);
-    match client.call(&Call::Status).await {
-        Err(ClientError::Call(e)) => {
-            assert_eq!(e.code, ErrorCode::NotFound);
-            assert_eq!(e.message, "no such need");
-        }
-        other => panic!("{other:?}"),
     }
-    for expected in ["exactly one of", "arrived for request 5", "EOF"] {
+
+    #[tokio::test]
+    async fn lent_lines_read_as_copied_lines_whatever_the_buffer() {
+        let input = b"abc\r\n0123456789\nok\n\n{\"id\":1}\nlast";
+        let expected = frames(input, 5).await;
+        for capacity in [1, 2, 3, 4, 7, 16, 64, 8192] {
+            assert_eq!(
+                lent_frames(input, capacity, 5).await,
+                expected,
+                "{capacity}"
+            );
+        }
+        // Mixed: a copied read after lent ones releases what was lent.
+        let reader = tokio::io::BufReader::with_capacity(64, &b"one\ntwo\nthree"[..]);
+        let mut lines = LineReader::new(reader, 100);
+        assert_eq!(lines.next_ref().await.unwrap(), FrameRef::Line(b"one"));
+        assert_eq!(lines.next().await.unwrap(), Frame::Line(b"two".to_vec()));
+        assert_eq!(lines.next_ref().await.unwrap(), FrameRef::Line(b"three"));
+        assert_eq!(lines.next_ref().await.unwrap(), FrameRef::Eof);
+    }
+
+    /// The client against a scripted daemon: each request is answered with the next line given.
+    #[tokio::test]
+    async fn client_reads_every_kind_of_answer() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let answers: Vec<&'static str> = vec![
+            r#"{"id":1,"result":null}"#,
+            r#"{"id":2,"result":{"n":[1,2,3]}}"#,
+            "\n   \n{\"id\":3,\"error\":{\"code\":-32002,\"message\":\"no such need\"}}",
+            r#"{"id":4}"#,
+            r#"{"id":99,"result":1}"#,
+            r#"{"id":6,"result":"#,
+            r#"{"id":null,"result":[]}"#,
+        ];
+        let daemon = tokio::spawn(async move {
+            let (read, mut write) = theirs.into_split();
+            let mut lines = tokio::io::BufReader::new(read).lines();
+            for answer in answers {
+                lines.next_line().await.unwrap().unwrap();
+                write.write_all(answer.as_bytes()).await.unwrap();
+                write.write_all(b"\n").await.unwrap();
+            }
+        });
+        let mut client = Client::from_stream(ours, "test.sock".into());
+        assert_eq!(client.call(&Call::Status).await.unwrap(), Value::Null);
+        let raw = client.call_raw(&Call::Status).await.unwrap();
+        assert_eq!(raw.get(), r#"{"n":[1,2,3]}"#);
         match client.call(&Call::Status).await {
-            Err(ClientError::Protocol(m)) => assert!(m.contains(expected), "{m}"),
+            Err(ClientError::Call(e)) => {
+                assert_eq!(e.code, ErrorCode::NotFound);
+                assert_eq!(e.message, "no such need");
+            }
             other => panic!("{other:?}"),
         }
+        for expected in ["exactly one of", "arrived for request 5", "EOF"] {
+            match client.call(&Call::Status).await {
+                Err(ClientError::Protocol(m)) => assert!(m.contains(expected), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // A null id (the daemon could not read the request's) is accepted.
+        assert_eq!(
+            client.call(&Call::Status).await.unwrap(),
+            serde_json::json!([])
+        );
+        daemon.await.unwrap();
+        // The daemon is gone: the request cannot be written (broken pipe), or no answer comes.
+        assert!(matches!(
+            client.call(&Call::Status).await,
+            Err(ClientError::Closed | ClientError::Io(_))
+        ));
     }
-    // A null id (the daemon could not read the request's) is accepted.
-    assert_eq!(
-        client.call(&Call::Status).await.unwrap(),
-        serde_json::json!([])
-    );
-    daemon.await.unwrap();
-    // The daemon is gone: the request cannot be written (broken pipe), or no answer comes.
-    assert!(matches!(
-        client.call(&Call::Status).await,
-        Err(ClientError::Closed | ClientError::Io(_))
-    ));
-}
 
-#[tokio::test]
-async fn client_reports_no_daemon() {
-    let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("guild.sock");
-    let err = Client::connect(&missing).await.unwrap_err();
-    assert!(matches!(err, ClientError::NotRunning { .. }), "{err}");
-    // A socket file nobody listens on any more (a crashed daemon's) is "not running" too.
-    drop(tokio::net::UnixListener::bind(&missing).unwrap());
-    let err = Client::connect(&missing).await.unwrap_err();
-    assert!(matches!(err, ClientError::NotRunning { .. }), "{err}");
+    #[tokio::test]
+    async fn client_reports_no_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("guild.sock");
+        let err = Client::connect(&missing).await.unwrap_err();
+        assert!(matches!(err, ClientError::NotRunning { .. }), "{err}");
+        // A socket file nobody listens on any more (a crashed daemon's) is "not running" too.
+        drop(tokio::net::UnixListener::bind(&missing).unwrap());
+        let err = Client::connect(&missing).await.unwrap_err();
+        assert!(matches!(err, ClientError::NotRunning { .. }), "{err}");
+    }
 }
 
 mod docs;

@@ -2,13 +2,14 @@
 //! thin — run on the caller's task, so the loop never waits on the network — so a newcomer who
 //! has heard no gossip still finds people.
 
+use super::NodeService;
 use super::{Command, Node};
-use crate::service::index::{Match, Query};
-use crate::service::{Millis, Service};
 use guild_core::codec;
 use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
 use guild_core::{AnyRecord, PublicKey, SkillTag};
 use guild_net::PeerId;
+use guild_service::index::{Match, Query};
+use guild_service::Millis;
 use std::collections::{BTreeSet, HashSet};
 use tokio::sync::oneshot;
 
@@ -38,7 +39,7 @@ pub(crate) struct Local {
 }
 
 /// Runs the local half inside the loop.
-pub(crate) fn local(service: &mut Service, q: &Query, now: Millis) -> Local {
+pub(crate) fn local(service: &mut NodeService, q: &Query, now: Millis) -> Local {
     let (matches, suggestions) = service.find(q, now);
     Local {
         matches,

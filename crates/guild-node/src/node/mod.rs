@@ -15,14 +15,17 @@ mod runtime;
 pub use find::FindOutcome;
 
 use crate::config::Config;
-use crate::service::index::Query;
-use crate::service::{ServiceConfig, ServiceError};
-use crate::stats::Stats;
+use guild_service::index::Query;
+use guild_service::{ServiceConfig, ServiceError};
+
+/// The node core as the daemon runs it: over the sled store.
+pub type NodeService = guild_service::Service<guild_store::Store>;
 use guild_core::control::pull::*;
 use guild_core::control::reputation::*;
 use guild_core::control::{Call, CallError, ErrorCode, Event, ProfileDraft};
 use guild_core::{Identity, Profile, PublicKey, RecordId, Signed};
 use guild_net::{Multiaddr, NetConfig, PeerId};
+use guild_service::stats::Stats;
 use guild_store::Store;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -253,7 +256,7 @@ pub struct Node {
     cancel: CancellationToken,
     span: tracing::Span,
     /// What `find` reads, published by the loop after each change (lock-free for readers).
-    view: Arc<arc_swap::ArcSwap<crate::service::FindView>>,
+    view: Arc<arc_swap::ArcSwap<guild_service::FindView>>,
     /// The service's current trust epoch: a snapshot behind it asks the loop for fresh trust
     /// (read-your-writes after `vouch`, `revoke`, `trust add`).
     trust_epoch: Arc<std::sync::atomic::AtomicU64>,
@@ -277,7 +280,7 @@ impl Node {
         let peer_id = identity.peer_id();
         let me = identity.public();
         let now = runtime::now_ms();
-        let mut service = crate::service::Service::new(
+        let mut service = guild_service::Service::new(
             Identity::from_secret(identity.secret_bytes()),
             store.clone(),
             opts.service_config(),

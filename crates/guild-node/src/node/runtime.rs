@@ -1,16 +1,17 @@
 //! The daemon loop: the single owner of the [`Service`]. It turns network events, control calls
 //! and timers into service inputs, and performs the service's [`Io`] effects.
 
-use super::{find, Command, Snapshot, INPUT_BUFFER, MAX_INFLIGHT_REQUESTS, REQUEST_TIMEOUT};
-use crate::service::{
-    CallId, Io, Millis, RequestFailure, RequestId, Service, Topic as SvcTopic,
-    Verdict as SvcVerdict,
+use super::{
+    find, Command, NodeService, Snapshot, INPUT_BUFFER, MAX_INFLIGHT_REQUESTS, REQUEST_TIMEOUT,
 };
 use guild_core::codec;
 use guild_core::control::{CallError, Event};
 use guild_core::wire::{DirectResponse, MAX_RESPONSE_BYTES};
 use guild_core::PublicKey;
 use guild_net::{NetEvent, PeerId, PublishError, Topic, Verdict};
+use guild_service::{
+    CallId, Io, Millis, RequestFailure, RequestId, Topic as SvcTopic, Verdict as SvcVerdict,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,7 +55,7 @@ enum Input {
 }
 
 pub(crate) struct Runtime {
-    service: Service,
+    service: NodeService,
     net: guild_net::Client,
     events: broadcast::Sender<Event>,
     snapshot: watch::Sender<Snapshot>,
@@ -68,7 +69,7 @@ pub(crate) struct Runtime {
     calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
     next_call: u64,
     snapshot_dirty: bool,
-    view: Arc<arc_swap::ArcSwap<crate::service::FindView>>,
+    view: Arc<arc_swap::ArcSwap<guild_service::FindView>>,
     /// Mirrors the service's trust epoch for readers.
     trust_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// When trust scores were last recomputed for the find view.
@@ -102,14 +103,14 @@ pub(crate) struct Published {
     /// Addresses, peers and counts.
     pub snapshot: watch::Sender<Snapshot>,
     /// What `find` reads.
-    pub view: Arc<arc_swap::ArcSwap<crate::service::FindView>>,
+    pub view: Arc<arc_swap::ArcSwap<guild_service::FindView>>,
     /// The service's current trust epoch.
     pub trust_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Runtime {
     pub(crate) fn new(
-        service: Service,
+        service: NodeService,
         net: guild_net::Client,
         published: Published,
         cancel: CancellationToken,
@@ -155,7 +156,8 @@ impl Runtime {
         };
         let mut tick = tokio::time::interval(self.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.service.start(now_ms());
+        let remembered = self.remembered_peers();
+        self.service.start(now_ms(), remembered);
         self.perform().await;
         loop {
             tokio::select! {
@@ -199,6 +201,31 @@ impl Runtime {
         tracing::info!("node stopped");
     }
 
+    /// The members remembered from earlier runs, best first (the peer book's order), at most
+    /// [`MAX_REDIAL`](super::MAX_REDIAL).
+    fn remembered_peers(&self) -> Vec<(PublicKey, Vec<String>)> {
+        let known = match self.service.store().known_peers() {
+            Ok((known, bad)) => {
+                for e in bad {
+                    tracing::warn!("skipping a remembered peer: {e}");
+                }
+                known
+            }
+            Err(e) => {
+                tracing::warn!("cannot read remembered peers: {e}");
+                return vec![];
+            }
+        };
+        known
+            .into_iter()
+            .filter_map(|(bytes, kp)| {
+                let peer = PeerId::from_bytes(&bytes).ok()?;
+                Some((PublicKey::from_peer_id(&peer).ok()?, kp.addrs))
+            })
+            .take(super::MAX_REDIAL)
+            .collect()
+    }
+
     fn spawn<F>(&self, f: F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
@@ -238,7 +265,7 @@ impl Runtime {
                     let who = record.signer();
                     if self
                         .service
-                        .received_record(Some(from), record, crate::service::Via::Dht, now)
+                        .received_record(Some(from), record, guild_service::Via::Dht, now)
                         .is_ok()
                     {
                         learned.push(who);
@@ -477,6 +504,20 @@ impl Runtime {
             }
             Io::Standing { peer, trust } => {
                 let _ = self.net.set_peer_standing(peer.to_peer_id(), trust).await;
+            }
+            Io::RememberPeer {
+                peer,
+                addrs,
+                standing,
+            } => {
+                let id = peer.to_peer_id().to_bytes();
+                if let Err(e) =
+                    self.service
+                        .store()
+                        .remember_peer_as(&id, &addrs, now_ms() / 1000, standing)
+                {
+                    tracing::warn!(%peer, "cannot remember peer addresses: {e}");
+                }
             }
             Io::Dial { peer, addrs } => {
                 let net = self.net.clone();

@@ -10,7 +10,7 @@
 //! inputs give the same outputs, which is what lets the unit tests and the simulator run it
 //! without sockets (the shape is Radicle heartwood's `Service` and iroh-gossip's `proto`).
 //!
-//! One owner: the daemon loop ([`crate::node`]) is the only caller, so state changes happen in
+//! One owner: the daemon loop (`guild_node::node`; in tests and the simulator, the test) is the only caller, so state changes happen in
 //! the order inputs arrive — sequence numbers are allocated by the single owner, and no update
 //! can be lost between two tasks.
 //!
@@ -34,6 +34,7 @@ mod pull;
 mod refusal;
 mod reputation;
 mod state;
+pub mod stats;
 pub mod sync;
 mod view;
 
@@ -49,8 +50,8 @@ pub use refusal::Refusal;
 
 use crate::stats::Stats;
 use guild_core::control::{Call, CallError, Event};
+pub use guild_core::storage::{MemoryStorage, ProfilePut, Standing, Storage, StorageError};
 use guild_core::{AnyRecord, Identity, PublicKey, RecordKind};
-use guild_store::Store;
 use guild_trust::{TrustConfig, TrustEngine};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -58,6 +59,9 @@ use serde_json::Value;
 use state::State;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+
+/// `meta` key of the node's own signed profile.
+pub const OWN_PROFILE_KEY: &str = "own_profile";
 
 /// Kinds that spread publicly (gossip and sync). Offers, messages and collaboration logs travel
 /// only directly between the people concerned.
@@ -71,7 +75,7 @@ pub const PUBLIC_KINDS: [RecordKind; 4] = [
 /// Most records removed by one sweep (the rest wait for the next tick), so a tick stays short.
 pub const MAX_SWEEP_PER_TICK: usize = 4096;
 
-/// The service's tuning, from the config file (see [`crate::node::NodeOptions`]).
+/// The service's tuning, from the config file (the daemon fills it from its config file).
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     /// Lifetime of our published profile, seconds.
@@ -109,7 +113,7 @@ impl Default for ServiceConfig {
 pub enum ServiceError {
     /// The store failed while loading the indexes.
     #[error(transparent)]
-    Store(#[from] guild_store::StoreError),
+    Store(#[from] StorageError),
     /// The trust engine's configuration is invalid.
     #[error("trust engine: {0}")]
     Trust(String),
@@ -139,11 +143,11 @@ pub struct Counts {
 }
 
 /// The node's domain state machine. See the module docs.
-pub struct Service {
+pub struct Service<S> {
     identity: Identity,
     me: PublicKey,
     cfg: ServiceConfig,
-    store: Store,
+    store: S,
     rng: StdRng,
     /// The skill index over profiles.
     profiles: index::Index,
@@ -181,17 +185,17 @@ pub struct Service {
     sync_round: usize,
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Opens the service over a store: loads every index once (the only pass over the store),
     /// drops what expired or what no rule lets stand (a stranger's revocation of someone else's
     /// record stored by an earlier version), and builds the trust engine.
     pub fn new(
         identity: Identity,
-        store: Store,
+        store: S,
         cfg: ServiceConfig,
         seed: u64,
         now: Millis,
-    ) -> Result<Service, ServiceError> {
+    ) -> Result<Service<S>, ServiceError> {
         let trust = TrustEngine::new(TrustConfig::default())
             .map_err(|e| ServiceError::Trust(e.to_string()))?;
         let me = identity.public();
@@ -227,9 +231,14 @@ impl Service {
         Ok(s)
     }
 
-    /// Starts the node's activity: redials remembered peers and (re)publishes our profile.
-    pub fn start(&mut self, now: Millis) {
-        self.redial_known_peers();
+    /// Starts the node's activity: redials the members remembered from earlier runs (best
+    /// first, as the daemon's peer book ranks them) and (re)publishes our profile.
+    pub fn start(&mut self, now: Millis, remembered: Vec<(PublicKey, Vec<String>)>) {
+        for (peer, addrs) in remembered {
+            if peer != self.me {
+                self.outbox.push(Io::Dial { peer, addrs });
+            }
+        }
         self.republish(now);
     }
 
@@ -239,7 +248,7 @@ impl Service {
     }
 
     /// The store (read-only use by the loop: flushing, tests).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &S {
         &self.store
     }
 
@@ -494,19 +503,16 @@ impl Service {
     pub fn identified(&mut self, peer: PublicKey, addrs: Vec<String>, now: Millis) {
         self.clock = secs(now);
         let standing = match self.tier_of(&peer) {
-            admission::Tier::Circle => guild_store::Standing::Collaborator,
-            admission::Tier::Member => guild_store::Standing::Trusted,
-            admission::Tier::Stranger if self.profiles.get(&peer).is_some() => {
-                guild_store::Standing::Known
-            }
-            admission::Tier::Stranger => guild_store::Standing::Stranger,
+            admission::Tier::Circle => Standing::Collaborator,
+            admission::Tier::Member => Standing::Trusted,
+            admission::Tier::Stranger if self.profiles.get(&peer).is_some() => Standing::Known,
+            admission::Tier::Stranger => Standing::Stranger,
         };
-        if let Err(e) =
-            self.store
-                .remember_peer_as(&peer.to_peer_id().to_bytes(), &addrs, secs(now), standing)
-        {
-            tracing::warn!(%peer, "cannot remember peer addresses: {e}");
-        }
+        self.outbox.push(Io::RememberPeer {
+            peer,
+            addrs,
+            standing,
+        });
     }
 
     /// Time passes: republish, sweep, sync round robin, delivery retries, queued profile
@@ -557,35 +563,6 @@ impl Service {
     /// A random 64-bit nonce from the service's seeded generator.
     pub(crate) fn random_u64(&mut self) -> u64 {
         rand::RngExt::random(&mut self.rng)
-    }
-
-    fn redial_known_peers(&mut self) {
-        let known = match self.store.known_peers() {
-            Ok((known, bad)) => {
-                for e in bad {
-                    tracing::warn!("skipping a remembered peer: {e}");
-                }
-                known
-            }
-            Err(e) => {
-                tracing::warn!("cannot read remembered peers: {e}");
-                return;
-            }
-        };
-        for (bytes, kp) in known.into_iter().take(crate::node::MAX_REDIAL) {
-            let Ok(peer) = libp2p::PeerId::from_bytes(&bytes) else {
-                continue;
-            };
-            let Ok(key) = PublicKey::from_peer_id(&peer) else {
-                continue;
-            };
-            if key != self.me {
-                self.outbox.push(Io::Dial {
-                    peer: key,
-                    addrs: kp.addrs,
-                });
-            }
-        }
     }
 
     /// Loads every index from the store (the one pass at start).
@@ -682,7 +659,7 @@ pub(crate) enum Answer {
     Later,
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Ranked local matches for a query (ourselves excluded), and suggestions for the words
     /// that matched nothing. Trust is this node's, per matched skill.
     pub fn find(

@@ -5,6 +5,7 @@ use super::direct::ReplyAs;
 use super::io::Topic;
 use super::state::OfferInfo;
 use super::{CallId, Refusal, Service};
+use crate::Storage;
 use guild_core::control::pull::*;
 use guild_core::control::Event;
 use guild_core::wire::{DirectRequest, RefusalReason};
@@ -23,7 +24,7 @@ fn invalid(m: impl Into<String>) -> Refusal {
     Refusal::new(RefusalReason::Malformed, m)
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Tags of a need that this node's owner has.
     pub(crate) fn matched_tags(&self, need: &Need) -> Vec<SkillTag> {
         let Some(draft) = &self.own.draft else {

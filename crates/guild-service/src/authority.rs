@@ -10,6 +10,7 @@
 
 use super::intake::Intake;
 use super::{Refusal, Service};
+use crate::Storage;
 use guild_core::control::Event;
 use guild_core::{AnyRecord, PublicKey, RecordId, RecordKind, Revocation, Signed, UnixTime};
 use std::collections::{BTreeSet, HashMap};
@@ -117,7 +118,7 @@ impl PendingRevocations {
     }
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Whether a revocation may act on its (held) target.
     pub(crate) fn check_revocation_authority(&self, r: &Signed<Revocation>) -> Result<(), Refusal> {
         let target = r.body.target;

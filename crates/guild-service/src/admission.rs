@@ -18,6 +18,7 @@
 
 use super::io::Millis;
 use super::Service;
+use crate::Storage;
 use guild_core::{PublicKey, RecordId, RecordKind, UnixTime};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -466,7 +467,7 @@ pub(crate) fn record_size(record: &guild_core::AnyRecord) -> u32 {
         .map_or(u32::MAX, |b| u32::try_from(b.len()).unwrap_or(u32::MAX))
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Who is in which tier (cached; see [`Standing`]).
     pub(crate) fn standing(&mut self) -> Arc<Standing> {
         let key = (

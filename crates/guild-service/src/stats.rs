@@ -113,14 +113,10 @@ impl Stats {
     }
 
     /// Counts a quota refusal.
-    pub fn refused_quota(
-        &self,
-        kind: guild_core::RecordKind,
-        tier: crate::service::admission::Tier,
-    ) {
+    pub fn refused_quota(&self, kind: guild_core::RecordKind, tier: crate::admission::Tier) {
         self.quota_refused
             .get_or_create(&QuotaLabels {
-                kind: crate::service::intake::kind_label(kind).into(),
+                kind: crate::intake::kind_label(kind).into(),
                 tier: tier.label().into(),
             })
             .inc();
@@ -130,7 +126,7 @@ impl Stats {
     pub fn evicted(&self, kind: guild_core::RecordKind) {
         self.evicted
             .get_or_create(&RecordLabels {
-                kind: crate::service::intake::kind_label(kind).into(),
+                kind: crate::intake::kind_label(kind).into(),
                 via: "pool".into(),
             })
             .inc();

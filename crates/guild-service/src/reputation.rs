@@ -18,6 +18,7 @@
 use super::io::{secs, Millis, Topic};
 use super::state::AttInfo;
 use super::{Io, Refusal, Service};
+use crate::Storage;
 use guild_core::control::reputation::*;
 use guild_core::control::Event;
 use guild_core::wire::RefusalReason;
@@ -33,7 +34,7 @@ pub(crate) const EQUIVOCATORS_KEY: &str = "equivocation_proofs";
 /// our old attestations expire.
 const OWN_SEQ_KEY: &str = "own_attestation_seq";
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Indexes a stored attestation.
     pub(crate) fn index_attestation(&mut self, a: &Signed<Attestation>) {
         let id = a.id();
@@ -701,9 +702,9 @@ struct StoredRoot {
     added_at: UnixTime,
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Loads the trust roots and puts them into the engine (start-up).
-    pub(crate) fn load_roots(&mut self) -> Result<(), guild_store::StoreError> {
+    pub(crate) fn load_roots(&mut self) -> Result<(), crate::StorageError> {
         let stored: Vec<StoredRoot> = self.store.get_meta(ROOTS_KEY)?.unwrap_or_default();
         for r in stored {
             self.state

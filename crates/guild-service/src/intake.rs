@@ -5,12 +5,13 @@ use super::admission::{record_size, Tier};
 use super::io::{secs, Millis, Topic, Verdict, Via};
 use super::state::{Meta, NeedInfo};
 use super::{Refusal, Service, PUBLIC_KINDS};
+use crate::ProfilePut;
+use crate::Storage;
 use guild_core::control::Event;
 use guild_core::wire::RefusalReason;
 use guild_core::{AnyRecord, Profile, PublicKey, RecordKind, Signed, UnixTime};
-use guild_store::ProfilePut;
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Decides on a gossip message: decode per topic, then the common intake.
     pub fn received_gossip(
         &mut self,
@@ -388,7 +389,7 @@ impl Service {
     }
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Members whose profiles are never evicted: us, our collaborators, our trust roots and
     /// everyone our counted attestations involve. Cached until trust or collaborations change,
     /// so a flood of strangers' profiles at the cap costs no scan per profile.

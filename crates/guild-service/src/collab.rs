@@ -11,6 +11,7 @@
 use super::direct::ReplyAs;
 use super::state::{entry_key, CollabState};
 use super::{CallId, Refusal, Service};
+use crate::Storage;
 use guild_core::control::pull::{CollabView, Collabs, EntryView};
 use guild_core::control::Event;
 use guild_core::wire::{DirectRequest, RefusalReason, MAX_INVITE_LOG, MAX_INVITE_LOG_BYTES};
@@ -49,7 +50,7 @@ fn invalid(m: impl Into<String>) -> Refusal {
     Refusal::new(RefusalReason::Malformed, m)
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Indexes a stored collaboration record.
     pub(crate) fn index_collaboration(&mut self, c: &Signed<Collaboration>) {
         let id = c.id();
@@ -597,7 +598,7 @@ impl Service {
     }
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// Drops invitations nobody answered within [`super::admission::INVITATION_DAYS`]: the
     /// collaboration record and the log that came with it (a walk over the due index, bounded
     /// per sweep).

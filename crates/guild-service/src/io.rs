@@ -19,7 +19,7 @@ pub fn secs(now: Millis) -> guild_core::UnixTime {
 pub struct CallId(pub u64);
 
 /// Names an outbound direct request awaiting its response
-/// ([`crate::service::Service::received_response`]).
+/// ([`crate::Service::received_response`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
 
@@ -92,7 +92,7 @@ impl std::fmt::Display for RequestFailure {
 #[derive(Debug, Clone)]
 pub enum Io {
     /// Publish on a gossip topic. With `report`, the loop tells the service whether any peer got
-    /// it ([`crate::service::Service::published`]).
+    /// it ([`crate::Service::published`]).
     Publish {
         /// Topic.
         topic: Topic,
@@ -141,6 +141,16 @@ pub enum Io {
         peer: PublicKey,
         /// Normalised trust.
         trust: f64,
+    },
+    /// Remember where a peer listens, with our standing for it, in the daemon's peer book
+    /// (redialled after a restart; the book keeps the best-standing peers when full).
+    RememberPeer {
+        /// Who.
+        peer: PublicKey,
+        /// Its listen addresses (multiaddr text), as it told us.
+        addrs: Vec<String>,
+        /// Our standing for it now.
+        standing: guild_core::storage::Standing,
     },
     /// Dial a remembered member at these addresses (at start).
     Dial {

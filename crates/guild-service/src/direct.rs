@@ -6,6 +6,7 @@
 use super::admission;
 use super::io::{secs, Millis, RequestFailure, RequestId, Via};
 use super::{sync, CallId, Io, Refusal, Service, PUBLIC_KINDS};
+use crate::Storage;
 use guild_core::codec;
 use guild_core::control::pull::{Delivery, EntryView};
 use guild_core::control::{CallError, Event};
@@ -98,7 +99,7 @@ pub(crate) struct Outstanding {
     proof_attempts: HashMap<RecordId, u32>,
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     fn send(&mut self, to: PublicKey, request: DirectRequest, pending: Pending) {
         self.net.next_request += 1;
         let id = RequestId(self.net.next_request);

@@ -14,16 +14,16 @@ use guild_core::{
 
 const MS: Millis = T0 * 1000;
 
+type Service = super::Service<MemoryStorage>;
+
 struct Harness {
     svc: Service,
     me: Identity,
-    _dir: tempfile::TempDir,
     next_call: u64,
 }
 
 fn harness(seed: u8) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store")).unwrap();
+    let store = MemoryStorage::new();
     let me = identity(seed);
     let svc = Service::new(
         Identity::from_secret(me.secret_bytes()),
@@ -36,7 +36,6 @@ fn harness(seed: u8) -> Harness {
     Harness {
         svc,
         me,
-        _dir: dir,
         next_call: 0,
     }
 }
@@ -121,22 +120,6 @@ impl Harness {
 }
 
 use super::intake::Intake;
-
-/// Opens a store again after a service over it was dropped. sled's background threads release
-/// the file lock a moment after the drop, so a lock held by this very process is waited for
-/// (bounded); any other error fails the test.
-fn reopen(path: &std::path::Path) -> Store {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match Store::open(path) {
-            Ok(s) => return s,
-            Err(guild_store::StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::yield_now()
-            }
-            Err(e) => panic!("cannot reopen the store: {e}"),
-        }
-    }
-}
 
 /// The reason of a refusal (panics on anything else: test code).
 fn refusal(r: DirectResponse) -> RefusalReason {
@@ -423,21 +406,20 @@ fn pending_revocations_are_bounded_per_signer_and_expire() {
 
 #[test]
 fn an_unauthorised_revocation_stored_by_an_older_version_is_dropped_at_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store");
+    // Clones of a memory store share its contents: a new service over a clone is a restart.
+    let disk = MemoryStorage::new();
     let asker = identity(2);
     let stranger = identity(3);
     let n = a_need(&asker, T0);
     let fake = revocation(&stranger, n.id(), RecordKind::Need, T0);
     {
-        let store = Store::open(&path).unwrap();
+        let store = disk.clone();
         store.put_record(&AnyRecord::Need(n.clone())).unwrap();
         store
             .put_record(&AnyRecord::Revocation(fake.clone()))
             .unwrap();
-        store.flush().unwrap();
     }
-    let store = reopen(&path);
+    let store = disk.clone();
     let svc = Service::new(identity(1), store.clone(), ServiceConfig::default(), 1, MS).unwrap();
     assert!(!svc.state.revoked.contains_key(&n.id()));
     assert!(
@@ -482,8 +464,8 @@ fn two_vouches_get_two_sequence_numbers_chained() {
 
 #[test]
 fn two_attestations_with_one_sequence_are_an_equivocation_kept_across_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store");
+    // Clones of a memory store share its contents: a new service over a clone is a restart.
+    let disk = MemoryStorage::new();
     let a = identity(2);
     let b = identity(3);
     let (c, _) = closed_collab(&a, &b, T0);
@@ -492,7 +474,7 @@ fn two_attestations_with_one_sequence_are_an_equivocation_kept_across_restart() 
     body.salt = [9; 16];
     let twin = sign(body, &a);
     {
-        let store = Store::open(&path).unwrap();
+        let store = disk.clone();
         let mut v = Service::new(identity(1), store, ServiceConfig::default(), 1, MS).unwrap();
         v.received_record(
             Some(a.public()),
@@ -533,9 +515,8 @@ fn two_attestations_with_one_sequence_are_an_equivocation_kept_across_restart() 
             )
             .unwrap_err();
         assert_eq!(r.reason, RefusalReason::Unauthorised);
-        v.store().flush().unwrap();
     }
-    let store = reopen(&path);
+    let store = disk.clone();
     let v = Service::new(identity(1), store, ServiceConfig::default(), 1, MS).unwrap();
     assert!(v.equivocators().contains_key(&a.public()));
     assert_eq!(
@@ -793,18 +774,12 @@ fn a_trust_root_lets_trust_flow_at_once_and_its_removal_takes_it_back() {
 
 #[test]
 fn trust_roots_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store");
+    // Clones of a memory store share its contents: a new service over a clone is a restart.
+    let disk = MemoryStorage::new();
     let root = identity(2);
     {
-        let mut v = Service::new(
-            identity(1),
-            Store::open(&path).unwrap(),
-            ServiceConfig::default(),
-            1,
-            MS,
-        )
-        .unwrap();
+        let mut v =
+            Service::new(identity(1), disk.clone(), ServiceConfig::default(), 1, MS).unwrap();
         v.call(
             CallId(1),
             Call::TrustAdd(TrustAddParams {
@@ -814,9 +789,8 @@ fn trust_roots_survive_a_restart() {
             }),
             MS,
         );
-        v.store().flush().unwrap();
     }
-    let mut v = Service::new(identity(1), reopen(&path), ServiceConfig::default(), 1, MS).unwrap();
+    let mut v = Service::new(identity(1), disk.clone(), ServiceConfig::default(), 1, MS).unwrap();
     let roots = v.trust_roots().roots;
     assert_eq!(roots.len(), 1);
     assert_eq!(roots[0].skill, Some(tag("kicad")));
@@ -866,8 +840,7 @@ fn a_failed_proof_fetch_is_tried_again_with_backoff() {
 
 #[test]
 fn at_the_profile_cap_strangers_never_push_out_our_own_or_our_collaborators_profiles() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store")).unwrap();
+    let store = MemoryStorage::new();
     let me = identity(2);
     let cfg = ServiceConfig {
         max_profiles: 3,
@@ -1765,4 +1738,87 @@ fn proof_requests_are_budgeted_per_peer() {
         RefusalReason::Unknown,
         "per peer"
     );
+}
+
+/// What a failed write could leave behind: every count and index the records below touch.
+fn footprint(v: &Harness, who: &PublicKey) -> impl PartialEq + std::fmt::Debug {
+    (
+        v.svc.counts(),
+        v.svc.state.meta.len(),
+        v.svc.state.needs.len(),
+        v.svc.state.att_by_seq.len(),
+        v.svc.knows(who),
+        v.svc.usage_of(who, RecordKind::Need),
+        v.svc.usage_of(who, RecordKind::Attestation),
+        v.svc.store().record_count(),
+    )
+}
+
+#[test]
+fn a_failing_write_is_refused_and_leaves_every_index_as_it_was() {
+    let mut v = harness(1);
+    let disk = v.svc.store().clone();
+    let (bea, cai) = (identity(2), identity(3));
+    let profile = sign(fixtures::profile(&bea, "Bea", &["kicad"], T0), &bea);
+    let need = a_need(&bea, T0);
+    let (c, _) = closed_collab(&bea, &cai, T0);
+    let attestation = sign(fixtures::attestation(&bea, &cai, c.id(), 5, T0), &bea);
+    let kicad = index::Query {
+        words: Some("kicad".into()),
+        limit: 10,
+        ..index::Query::default()
+    };
+    let before = footprint(&v, &bea.public());
+
+    disk.fail_writes(true);
+    for record in [
+        AnyRecord::Profile(profile.clone()),
+        AnyRecord::Need(need.clone()),
+        AnyRecord::Attestation(attestation.clone()),
+    ] {
+        let kind = record.kind();
+        let refusal = v.gossip(&bea, record, MS).unwrap_err();
+        assert_eq!(
+            refusal.reason,
+            RefusalReason::StoreFailure,
+            "{kind}: {refusal}"
+        );
+    }
+    // Our own writes fail as calls, and nothing is published or emitted.
+    let asked = v.call(
+        Call::Ask(AskParams {
+            text: "an enclosure".into(),
+            skills: vec![tag("3d-printing")],
+            resources: vec![],
+            expires_secs: None,
+        }),
+        MS,
+    );
+    assert!(asked.is_err(), "{asked:?}");
+    let effects = v.svc.take_outbox();
+    assert!(
+        !effects
+            .iter()
+            .any(|io| matches!(io, Io::Publish { .. } | Io::Emit(_))),
+        "{effects:?}"
+    );
+    assert_eq!(footprint(&v, &bea.public()), before, "nothing indexed");
+    let (found, _) = v.svc.find(&kicad, MS);
+    assert!(
+        found.is_empty(),
+        "a profile that was not stored is not found"
+    );
+
+    // The disk works again: the same records are taken (nothing half-written made them
+    // duplicates), and the indexes follow.
+    disk.fail_writes(false);
+    v.gossip(&bea, AnyRecord::Profile(profile), MS).unwrap();
+    v.gossip(&bea, AnyRecord::Need(need.clone()), MS).unwrap();
+    v.gossip(&bea, AnyRecord::Attestation(attestation), MS)
+        .unwrap();
+    assert!(v.svc.knows(&bea.public()));
+    assert!(v.svc.state.needs.contains_key(&need.id()));
+    let (found, _) = v.svc.find(&kicad, MS);
+    assert_eq!(found.len(), 1);
+    assert_ne!(footprint(&v, &bea.public()), before);
 }

@@ -102,8 +102,8 @@ impl From<RecordError> for Refusal {
     }
 }
 
-impl From<guild_store::StoreError> for Refusal {
-    fn from(e: guild_store::StoreError) -> Refusal {
+impl From<crate::StorageError> for Refusal {
+    fn from(e: crate::StorageError) -> Refusal {
         Refusal::store(e)
     }
 }

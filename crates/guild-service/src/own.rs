@@ -3,11 +3,11 @@
 
 use super::io::{secs, Millis, Topic};
 use super::{Answer, CallId, Io, Service};
+use crate::Storage;
 use crate::OWN_PROFILE_KEY;
 use guild_core::control::pull::Asked;
 use guild_core::control::{to_result, CallError, ProfileDraft};
 use guild_core::{Profile, PublicKey, RecordId, Signed, UnixTime};
-use guild_store::Store;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -33,13 +33,13 @@ pub(crate) struct Own {
 
 impl Own {
     /// Loads the draft.
-    pub fn load(&mut self, store: &Store) -> Result<(), guild_store::StoreError> {
+    pub fn load<S: Storage>(&mut self, store: &S) -> Result<(), crate::StorageError> {
         self.draft = store.get_meta(OWN_PROFILE_KEY)?;
         Ok(())
     }
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     pub(crate) fn profile_get(&self, who: Option<PublicKey>) -> Result<Value, CallError> {
         match who {
             None => to_result(

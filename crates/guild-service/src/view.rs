@@ -10,6 +10,7 @@
 use super::index::{Index, Match, Query};
 use super::reputation::TrustFactors;
 use super::{secs, Millis, Service};
+use crate::Storage;
 use guild_core::{PublicKey, SkillTag};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -137,7 +138,7 @@ impl FindView {
     }
 }
 
-impl Service {
+impl<S: Storage> Service<S> {
     /// The epochs of the profile index and of trust; a view taken at other epochs is stale.
     pub fn epochs(&self) -> (u64, u64) {
         (self.index_epoch, self.trust_epoch)
