@@ -53,6 +53,7 @@ impl Handle for Fake {
                 },
                 uptime_secs: 3725,
                 web: None,
+                mesh: None,
             }),
             Call::Peers => to_result(&Peers {
                 peers: vec![PeerInfo {

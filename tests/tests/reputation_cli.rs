@@ -219,6 +219,7 @@ impl Handle for Fake {
                 },
                 uptime_secs: 1,
                 web: None,
+                mesh: None,
             }),
             Call::ProfileGet(p) => match p.peer {
                 Some(k) if k == bea() => profile(2, "Bea"),

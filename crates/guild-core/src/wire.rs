@@ -123,6 +123,32 @@ pub enum DirectRequest {
         /// The log so far.
         log: Vec<AnyRecord>,
     },
+    /// "Tell me other members to connect to" (peer exchange): asked by a member below its
+    /// target number of connections. Answered with [`DirectResponse::Peers`].
+    Peers,
+    /// "I am full; try these members instead": sent by a member just before it prunes the
+    /// connection (gossipsub v1.1's PRUNE with peer exchange). Answered with
+    /// [`DirectResponse::Ack`]; the addresses are hints, never trusted beyond dialling them.
+    Elsewhere {
+        /// Other members and where they listen, at most [`MAX_EXCHANGE_PEERS`].
+        peers: Vec<PeerAddrs>,
+    },
+}
+
+/// Members handed in one peer exchange at most.
+pub const MAX_EXCHANGE_PEERS: usize = 8;
+/// Addresses per member in a peer exchange at most (more are ignored).
+pub const MAX_EXCHANGE_ADDRS: usize = 4;
+/// Length of one exchanged address (multiaddr text) at most (longer ones are ignored).
+pub const MAX_EXCHANGE_ADDR_LEN: usize = 256;
+
+/// A member and the addresses it said it listens on (multiaddr text, without `/p2p/…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAddrs {
+    /// The member.
+    pub peer: crate::keys::PublicKey,
+    /// Where to dial it.
+    pub addrs: Vec<String>,
 }
 
 /// Most log entries sent with an invitation.
@@ -139,6 +165,8 @@ pub enum DirectResponse {
     Records(Vec<AnyRecord>),
     /// The delivered record was accepted.
     Ack,
+    /// Members to connect to (the answer to [`DirectRequest::Peers`]).
+    Peers(Vec<PeerAddrs>),
     /// The request was refused.
     Error {
         /// Why, as a code a program can act on.

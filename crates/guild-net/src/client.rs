@@ -106,6 +106,10 @@ pub(crate) enum Command {
         peer: PeerId,
         reply: oneshot::Sender<()>,
     },
+    ClosePeer {
+        peer: PeerId,
+        reply: oneshot::Sender<()>,
+    },
     AdmissionStats {
         reply: oneshot::Sender<AdmissionStats>,
     },
@@ -330,6 +334,12 @@ impl Client {
     pub async fn disconnect_peer(&self, peer: PeerId, ban: Duration) -> Result<(), Stopped> {
         self.call(|reply| Command::DisconnectPeer { peer, ban, reply })
             .await
+    }
+
+    /// Closes every connection to a peer, without a ban: the connection manager pruning a
+    /// connection it no longer needs. The peer may connect again at once.
+    pub async fn close_peer(&self, peer: PeerId) -> Result<(), Stopped> {
+        self.call(|reply| Command::ClosePeer { peer, reply }).await
     }
 
     /// Lifts a ban set by [`Client::disconnect_peer`] before it expires.

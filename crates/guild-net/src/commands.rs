@@ -189,6 +189,10 @@ impl EventLoop {
                 let _ = self.swarm.disconnect_peer_id(peer);
                 let _ = reply.send(());
             }
+            Command::ClosePeer { peer, reply } => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+                let _ = reply.send(());
+            }
             Command::Unban { peer, reply } => {
                 self.swarm.behaviour_mut().guard.unban(&peer);
                 let _ = reply.send(());

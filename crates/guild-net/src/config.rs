@@ -314,7 +314,7 @@ fn validate_community(name: &str) -> Result<(), ConfigError> {
 }
 
 /// The peer id an address ends with (`…/p2p/<id>`), or the address back if it has none.
-pub(crate) fn peer_id_of(addr: &Multiaddr) -> Result<PeerId, Multiaddr> {
+pub fn peer_id_of(addr: &Multiaddr) -> Result<PeerId, Multiaddr> {
     match addr.iter().last() {
         Some(Protocol::P2p(peer)) => Ok(peer),
         _ => Err(addr.clone()),

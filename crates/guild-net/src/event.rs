@@ -29,6 +29,11 @@ pub enum NetEvent {
         peer: PeerId,
         /// The remote address of that connection.
         addr: Multiaddr,
+        /// They dialled us.
+        inbound: bool,
+        /// The address group the connection counts under for per-address limits (its IP;
+        /// IPv6: the /64), `None` when relayed.
+        group: Option<std::net::IpAddr>,
     },
     /// The last connection to a peer closed.
     PeerDisconnected {

@@ -65,7 +65,9 @@ impl EventLoop {
                     }
                     let _ = self.emit(NetEvent::PeerConnected {
                         peer: peer_id,
+                        group: crate::guard::ip_key(&addr),
                         addr,
+                        inbound: endpoint.is_listener(),
                     });
                 }
             }

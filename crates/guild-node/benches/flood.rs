@@ -749,7 +749,8 @@ fn fetches(v: &mut Victim, n: usize) -> Row {
 fn junk(n: usize) -> Row {
     let mut v = Victim::new();
     let peer = fresh(63_000).public();
-    v.svc.connected(peer, None, MS);
+    v.svc
+        .connected(peer, None, guild_service::Link::default(), MS);
     let _ = v.svc.take_outbox();
     let reqs: Vec<Vec<u8>> = (0..n as u32)
         .map(|i| {

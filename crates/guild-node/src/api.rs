@@ -57,6 +57,7 @@ impl NodeHandle {
             },
             uptime_secs: n.uptime().as_secs(),
             web: self.web.clone(),
+            mesh: snap.mesh.clone(),
         }
     }
 

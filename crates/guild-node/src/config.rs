@@ -80,6 +80,10 @@ pub struct NetworkSection {
     pub max_incoming_per_ip: u32,
     /// DHT random walk interval.
     pub random_walk_interval: Secs,
+    /// Below this many connections the node dials more members.
+    pub low_water: usize,
+    /// Above this many connections the node prunes down to `low_water`.
+    pub high_water: usize,
 }
 
 impl Default for NetworkSection {
@@ -104,6 +108,8 @@ impl Default for NetworkSection {
             max_outgoing: guild_net::config::DEFAULT_MAX_OUTGOING,
             max_incoming_per_ip: guild_net::config::DEFAULT_MAX_INCOMING_PER_IP,
             random_walk_interval: Secs(300),
+            low_water: guild_service::mesh::DEFAULT_LOW,
+            high_water: guild_service::mesh::DEFAULT_HIGH,
         }
     }
 }
@@ -362,6 +368,18 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
             }
+        }
+        if n.low_water == 0 {
+            return Err(invalid("network.low_water", "must be at least 1".into()));
+        }
+        if n.high_water < n.low_water || n.high_water > n.max_connections as usize {
+            return Err(invalid(
+                "network.high_water",
+                format!(
+                    "must be between network.low_water ({}) and network.max_connections ({})",
+                    n.low_water, n.max_connections
+                ),
+            ));
         }
         if n.random_walk_interval.0 < 10 {
             return Err(invalid(

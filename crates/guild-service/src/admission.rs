@@ -102,6 +102,9 @@ pub const NEEDS_PER_DAY: Tiered<u32> = tiered(4, 48, 480);
 /// may make two dozen at once. A version past the budget is not lost: the next sync fetches
 /// the newest once the bucket refills. Each version replaces the last, so storage does not grow.
 pub const PROFILES_PER_HOUR: Tiered<u32> = tiered(24, 60, 240);
+/// Peer exchanges (a `Peers` question or an `Elsewhere` hint) per peer per minute. A member
+/// below its watermark asks every 15 s at most; a pruning member tells once per prune.
+pub const EXCHANGES_PER_MINUTE: Tiered<u32> = tiered(6, 12, 30);
 /// Attestations per issuer per minute.
 pub const ATTESTATIONS_PER_MINUTE: Tiered<u32> = tiered(10, 60, 600);
 /// Collaboration log entries per author per hour (authors are members of a collaboration with
@@ -275,6 +278,7 @@ pub struct Admission {
     pub(crate) profiles: TieredLimiter,
     pub(crate) messages: TieredLimiter,
     pub(crate) entries: TieredLimiter,
+    pub(crate) exchanges: TieredLimiter,
     /// `need.matched` alerts for strangers' needs (one key: all strangers together).
     pub(crate) stranger_matched: RateLimiter,
     /// Invalid inputs per peer, since when.
@@ -304,6 +308,7 @@ impl Admission {
             sync_keys: TieredLimiter::new(SYNC_KEYS_PER_MINUTE, 60),
             fetch_ids: TieredLimiter::new(FETCH_IDS_PER_MINUTE, 60),
             proofs: TieredLimiter::new(PROOFS_PER_MINUTE, 60),
+            exchanges: TieredLimiter::new(EXCHANGES_PER_MINUTE, 60),
             attestations: TieredLimiter::new(ATTESTATIONS_PER_MINUTE, 60),
             needs: TieredLimiter::new(NEEDS_PER_DAY, 86_400),
             profiles: TieredLimiter::new(PROFILES_PER_HOUR, 3_600),

@@ -12,7 +12,7 @@ use guild_core::control::pull::{Delivery, EntryView};
 use guild_core::control::{CallError, Event};
 use guild_core::wire::{
     DirectRequest, DirectResponse, Fingerprint, RangeReply, RefusalReason, SyncKey,
-    MAX_FETCH_BYTES, MAX_FETCH_IDS, MAX_REQUEST_BYTES, MAX_SYNC_RANGES,
+    MAX_EXCHANGE_PEERS, MAX_FETCH_BYTES, MAX_FETCH_IDS, MAX_REQUEST_BYTES, MAX_SYNC_RANGES,
 };
 use guild_core::{AnyRecord, PublicKey, RecordId, RecordKind};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -81,6 +81,8 @@ enum Pending {
         session: SyncSession,
         asked: HashSet<RecordId>,
     },
+    /// A peer exchange we asked for (the mesh is below its low watermark).
+    Peers,
 }
 
 /// Requests in flight and work waiting on the clock.
@@ -89,6 +91,8 @@ pub(crate) struct Outstanding {
     next_request: u64,
     next_delivery: u64,
     requests: HashMap<RequestId, Pending>,
+    /// Who each request in flight went to: the connection manager keeps these peers.
+    peer_of: HashMap<RequestId, PublicKey>,
     deliveries: HashMap<u64, PendingDelivery>,
     /// (due, delivery) of deliveries waiting for a retry.
     retries: BTreeSet<(Millis, u64)>,
@@ -104,7 +108,20 @@ impl<S: Storage> Service<S> {
         self.net.next_request += 1;
         let id = RequestId(self.net.next_request);
         self.net.requests.insert(id, pending);
+        self.net.peer_of.insert(id, to);
         self.outbox.push(Io::Request { id, to, request });
+    }
+
+    /// Peers we are in the middle of a request with (the connection manager keeps them).
+    pub(crate) fn busy_peers(&self) -> HashSet<PublicKey> {
+        let mut busy: HashSet<PublicKey> = self.net.peer_of.values().copied().collect();
+        busy.extend(self.net.syncing.iter().copied());
+        busy
+    }
+
+    /// Asks a connected peer for other members to connect to.
+    pub(crate) fn ask_for_peers(&mut self, peer: PublicKey) {
+        self.send(peer, DirectRequest::Peers, Pending::Peers);
     }
 
     /// Delivers a record to a member; retries with backoff while unreachable and reports the
@@ -431,7 +448,14 @@ impl<S: Storage> Service<S> {
         let Some(pending) = self.net.requests.remove(&id) else {
             return;
         };
+        let peer = self.net.peer_of.remove(&id);
         match pending {
+            Pending::Peers => match (result, peer) {
+                (Ok(DirectResponse::Peers(peers)), Some(from)) => {
+                    self.suggested(from, peers, now);
+                }
+                (other, _) => tracing::debug!("no peer exchange: {other:?}"),
+            },
             Pending::Delivery(d) => self.delivery_answered(d, result, now),
             Pending::Proof { collab, rest } => {
                 self.net.proofs.remove(&collab);
@@ -717,6 +741,40 @@ impl<S: Storage> Service<S> {
             } => self
                 .receive_invite(from, *collaboration, *invite, log, t)
                 .map(|()| DirectResponse::Ack),
+            DirectRequest::Peers => {
+                self.allow_exchange(from, now)?;
+                let salt = self.random_u64();
+                Ok(DirectResponse::Peers(self.mesh.exchange(&from, salt)))
+            }
+            DirectRequest::Elsewhere { peers } => {
+                if peers.len() > MAX_EXCHANGE_PEERS {
+                    return Err(Refusal::new(
+                        RefusalReason::Oversized,
+                        format!(
+                            "{} members suggested; at most {MAX_EXCHANGE_PEERS}",
+                            peers.len()
+                        ),
+                    ));
+                }
+                self.allow_exchange(from, now)?;
+                self.suggested(from, peers, now);
+                Ok(DirectResponse::Ack)
+            }
+        }
+    }
+
+    /// Peer exchanges (asked or told) per peer, by its tier: cheap to answer, but each one
+    /// told fills the address book and each answer costs a little.
+    fn allow_exchange(&mut self, from: PublicKey, now: Millis) -> Result<(), Refusal> {
+        let tier = self.tier_of(&from);
+        if self.admission.exchanges.allow(tier, &from.0, now) {
+            Ok(())
+        } else {
+            Err(Refusal::rate_limited(format!(
+                "over this peer's peer-exchange budget ({} a minute for a {})",
+                admission::EXCHANGES_PER_MINUTE.of(tier),
+                tier.label()
+            )))
         }
     }
 

@@ -80,7 +80,12 @@ impl<S: Storage> Service<S> {
         self.stats.received(label, via.label());
         let result = self.intake(from, record, now);
         match &result {
-            Ok(_) => self.stats.accepted(label, via.label()),
+            Ok(_) => {
+                self.stats.accepted(label, via.label());
+                if let Some(peer) = from {
+                    self.mesh.useful(&peer, now);
+                }
+            }
             Err(r) => self.stats.rejected(label, r.reason.label()),
         }
         result

@@ -152,7 +152,17 @@ pub enum Io {
         /// Our standing for it now.
         standing: guild_core::storage::Standing,
     },
-    /// Dial a remembered member at these addresses (at start).
+    /// Prune a connection (the mesh is above its high watermark, or the peer's address group
+    /// is crowded): tell the peer where else to go ([`guild_core::wire::DirectRequest::Elsewhere`],
+    /// unless `elsewhere` is empty), then close the connection without any ban.
+    Prune {
+        /// Who.
+        peer: PublicKey,
+        /// Other members to try instead.
+        elsewhere: Vec<guild_core::wire::PeerAddrs>,
+    },
+    /// Dial a member at these addresses (the mesh is below its low watermark). A failure comes
+    /// back through [`crate::Service::dial_failed`].
     Dial {
         /// Who.
         peer: PublicKey,

@@ -29,6 +29,7 @@ mod direct;
 pub mod index;
 pub mod intake;
 mod io;
+pub mod mesh;
 mod own;
 mod pull;
 mod refusal;
@@ -46,6 +47,7 @@ mod tests;
 pub use authority::{MAX_PENDING_PER_SIGNER, MAX_PENDING_TOTAL};
 pub use direct::{DELIVERY_ATTEMPTS, FIRST_RETRY_DELAY_MS};
 pub use io::{secs, CallId, Io, Millis, RequestFailure, RequestId, Topic, Verdict, Via};
+pub use mesh::{Link, MeshConfig};
 pub use refusal::Refusal;
 
 use crate::stats::Stats;
@@ -92,6 +94,8 @@ pub struct ServiceConfig {
     pub sweep_interval: Millis,
     /// Sync with every peer as soon as it connects.
     pub sync_on_connect: bool,
+    /// The connection manager's watermarks.
+    pub mesh: MeshConfig,
 }
 
 impl Default for ServiceConfig {
@@ -104,6 +108,7 @@ impl Default for ServiceConfig {
             sync_interval: 60_000,
             sweep_interval: 60_000,
             sync_on_connect: true,
+            mesh: MeshConfig::default(),
         }
     }
 }
@@ -172,6 +177,8 @@ pub struct Service<S> {
     peers: BTreeMap<PublicKey, PeerState>,
     /// Outstanding requests, deliveries and syncs.
     net: direct::Outstanding,
+    /// The connection manager: watermarks, address book, dials, prunes.
+    mesh: mesh::Mesh,
     /// Our own profile: draft, pending versions, announced keys.
     own: own::Own,
     /// Effects waiting for the loop.
@@ -199,6 +206,7 @@ impl<S: Storage> Service<S> {
         let trust = TrustEngine::new(TrustConfig::default())
             .map_err(|e| ServiceError::Trust(e.to_string()))?;
         let me = identity.public();
+        let mesh_cfg = cfg.mesh.clone();
         let mut s = Service {
             me,
             admission: admission::Admission::new(cfg.records_per_peer_per_minute),
@@ -216,6 +224,7 @@ impl<S: Storage> Service<S> {
             trust,
             peers: BTreeMap::new(),
             net: direct::Outstanding::default(),
+            mesh: mesh::Mesh::new(mesh_cfg, now),
             own: own::Own::default(),
             outbox: Vec::new(),
             stats: Stats::default(),
@@ -231,14 +240,29 @@ impl<S: Storage> Service<S> {
         Ok(s)
     }
 
-    /// Starts the node's activity: redials the members remembered from earlier runs (best
-    /// first, as the daemon's peer book ranks them) and (re)publishes our profile.
-    pub fn start(&mut self, now: Millis, remembered: Vec<(PublicKey, Vec<String>)>) {
-        for (peer, addrs) in remembered {
+    /// Starts the node's activity: puts the members remembered from earlier runs and the
+    /// configured bootstrap peers in the address book (the first mesh round, at once, dials
+    /// them) and (re)publishes our profile.
+    pub fn start(
+        &mut self,
+        now: Millis,
+        remembered: Vec<(PublicKey, Vec<String>)>,
+        bootstrap: Vec<(PublicKey, Vec<String>)>,
+    ) {
+        for (peer, addrs, source) in remembered
+            .into_iter()
+            .map(|(p, a)| (p, a, mesh::Source::Remembered))
+            .chain(
+                bootstrap
+                    .into_iter()
+                    .map(|(p, a)| (p, a, mesh::Source::Bootstrap)),
+            )
+        {
             if peer != self.me {
-                self.outbox.push(Io::Dial { peer, addrs });
+                self.mesh.learn(peer, &addrs, source, None, now);
             }
         }
+        self.mesh.next_round = now;
         self.republish(now);
     }
 
@@ -450,8 +474,8 @@ impl<S: Storage> Service<S> {
         }
     }
 
-    /// A peer connected.
-    pub fn connected(&mut self, peer: PublicKey, addr: Option<String>, now: Millis) {
+    /// A peer connected (its first connection), as `link` says.
+    pub fn connected(&mut self, peer: PublicKey, addr: Option<String>, link: Link, now: Millis) {
         self.clock = secs(now);
         if peer == self.me {
             return;
@@ -466,6 +490,10 @@ impl<S: Storage> Service<S> {
                 return;
             }
             self.admission.banned.remove(&peer);
+        }
+        self.mesh.connected(peer, link, now);
+        if self.mesh.len() > self.mesh.config().high {
+            self.mesh.next_round = now;
         }
         self.peers.insert(
             peer,
@@ -488,8 +516,10 @@ impl<S: Storage> Service<S> {
     }
 
     /// A peer disconnected.
-    pub fn disconnected(&mut self, peer: PublicKey, _now: Millis) {
+    pub fn disconnected(&mut self, peer: PublicKey, now: Millis) {
         self.admission.told_standing.remove(&peer);
+        let jitter = self.random_u64();
+        self.mesh.disconnected(&peer, jitter, now);
         if self.peers.remove(&peer).is_some() {
             self.stats.peers.set(self.peers.len() as i64);
             self.emit(Event::PeerDisconnected {
@@ -508,6 +538,8 @@ impl<S: Storage> Service<S> {
             admission::Tier::Stranger if self.profiles.get(&peer).is_some() => Standing::Known,
             admission::Tier::Stranger => Standing::Stranger,
         };
+        self.mesh
+            .learn(peer, &addrs, mesh::Source::Identified, None, now);
         self.outbox.push(Io::RememberPeer {
             peer,
             addrs,
@@ -523,6 +555,9 @@ impl<S: Storage> Service<S> {
         self.standing();
         self.own_tick(now);
         self.retry_due(now);
+        if now >= self.mesh.next_round {
+            self.mesh_round(now);
+        }
         if now >= self.next_republish {
             self.next_republish = now + self.cfg.republish_interval;
             self.republish(now);

@@ -41,6 +41,13 @@ pub struct Stats {
     pub profiles: Gauge,
     /// Control-socket requests served.
     pub socket_requests: Counter,
+    /// Connections the connection manager pruned (above the high watermark, or a crowded
+    /// address group).
+    pub mesh_pruned: Counter,
+    /// Members the connection manager dialled (below the low watermark).
+    pub mesh_dials: Counter,
+    /// Of those, dials that failed.
+    pub mesh_dial_failures: Counter,
     /// Network events dropped because the node fell behind.
     pub dropped_net_events: Counter,
     /// Records refused because their signer's storage quota was full, by kind and tier.
@@ -89,6 +96,21 @@ impl Stats {
             "socket_requests",
             "Control socket requests",
             self.socket_requests.clone(),
+        );
+        r.register(
+            "mesh_pruned",
+            "Connections pruned by the connection manager",
+            self.mesh_pruned.clone(),
+        );
+        r.register(
+            "mesh_dials",
+            "Members dialled by the connection manager",
+            self.mesh_dials.clone(),
+        );
+        r.register(
+            "mesh_dial_failures",
+            "Dials of the connection manager that failed",
+            self.mesh_dial_failures.clone(),
         );
         r.register(
             "dropped_network_events",

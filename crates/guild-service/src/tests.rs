@@ -1262,7 +1262,7 @@ fn a_hostile_sync_responder_is_stopped_and_penalised() {
 fn repeated_invalid_requests_disconnect_the_peer_once() {
     let mut v = harness(1);
     let bad = identity(9);
-    v.svc.connected(bad.public(), None, MS);
+    v.svc.connected(bad.public(), None, Link::default(), MS);
     let _ = v.svc.take_outbox();
     // Each invalid request is answered with its reason...
     for _ in 0..admission::MAX_STRIKES {
@@ -1287,7 +1287,8 @@ fn repeated_invalid_requests_disconnect_the_peer_once() {
     assert!(v.svc.admission.is_penalised(&bad.public(), MS));
     // Coming back within the window: sent away again.
     v.svc.disconnected(bad.public(), MS);
-    v.svc.connected(bad.public(), None, MS + 1_000);
+    v.svc
+        .connected(bad.public(), None, Link::default(), MS + 1_000);
     assert!(v
         .svc
         .take_outbox()
@@ -1307,8 +1308,9 @@ fn trust_reaches_the_gossip_score_of_connected_peers() {
     let mut v = harness(1);
     let friend = identity(2);
     let stranger = identity(3);
-    v.svc.connected(stranger.public(), None, MS);
-    v.svc.connected(friend.public(), None, MS);
+    v.svc
+        .connected(stranger.public(), None, Link::default(), MS);
+    v.svc.connected(friend.public(), None, Link::default(), MS);
     trust_root(&mut v, &friend);
     v.svc.tick(MS + 1_000);
     let told: Vec<(PublicKey, f64)> = v

@@ -70,7 +70,8 @@ use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
 use guild_core::{AnyRecord, Identity, Profile, PublicKey, RecordId, RecordKind, Signed};
 use guild_service::Storage;
 use guild_service::{
-    CallId, Io, MemoryStorage, Millis, RequestFailure, RequestId, ServiceConfig, Topic, Verdict,
+    CallId, Io, Link, MemoryStorage, Millis, RequestFailure, RequestId, ServiceConfig, Topic,
+    Verdict,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -352,7 +353,7 @@ impl Sim {
             }
         }
         for i in 0..n {
-            sim.nodes[i].service.start(sim.now, vec![]);
+            sim.nodes[i].service.start(sim.now, vec![], vec![]);
             sim.perform(i);
         }
         for i in 0..n {
@@ -418,7 +419,7 @@ impl Sim {
     /// by sync on connect). Returns its id.
     pub fn add_node(&mut self) -> NodeId {
         let i = self.create_node();
-        self.nodes[i].service.start(self.now, vec![]);
+        self.nodes[i].service.start(self.now, vec![], vec![]);
         self.perform(i);
         let online: Vec<NodeId> = (0..i).filter(|j| self.nodes[*j].online).collect();
         let want = self.cfg.degree.min(online.len());
@@ -650,7 +651,7 @@ impl Sim {
             let key = self.nodes[y].key;
             self.nodes[x]
                 .service
-                .connected(key, Some(format!("/sim/{y}")), now);
+                .connected(key, Some(format!("/sim/{y}")), Link::default(), now);
             self.perform(x);
         }
     }
@@ -879,6 +880,7 @@ impl Sim {
             }
             Io::Dial { .. } => self.nodes[i].dials += 1,
             Io::RememberPeer { .. } => {}
+            Io::Prune { .. } => {}
             Io::Disconnect { peer, .. } => {
                 self.nodes[i].disconnected.insert(peer);
             }

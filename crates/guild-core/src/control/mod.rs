@@ -35,8 +35,9 @@ pub use client::{is_not_running, Client, ClientError, Subscription, MAX_RESPONSE
 pub use event::{Event, EventFilter, EVENT_KINDS};
 pub use profile::{ProfileDraft, ResourceInput, SkillInput, DEFAULT_LEVEL};
 pub use types::{
-    Connected, Direction, FindMatch, FindResults, IndexSizes, MatchedTerm, PeerInfo, Peers,
-    ProfileResult, RankFactors, Source, Status, Subscribed, TagSuggestion, WebState, WebStatus,
+    Connected, Direction, FindMatch, FindResults, IndexSizes, MatchedTerm, MeshState, MeshStatus,
+    PeerInfo, Peers, ProfileResult, RankFactors, Source, Status, Subscribed, TagSuggestion,
+    WebState, WebStatus,
 };
 pub use wire::{parse_request, to_result, CallError, ErrorCode, Request, Response};
 

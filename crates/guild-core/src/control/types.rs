@@ -34,6 +34,42 @@ pub struct Status {
     /// The web dashboard: where it is served, or why not (absent from daemons without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web: Option<WebStatus>,
+    /// How this node stands with its community's mesh (absent from older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<MeshStatus>,
+}
+
+/// How a node stands with its community's mesh: its connections against its watermarks, and,
+/// when it has none, why and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeshStatus {
+    /// In one word.
+    pub state: MeshState,
+    /// Connected peers.
+    pub peers: usize,
+    /// Below this many connections the node dials more members.
+    pub low: usize,
+    /// Above this many it prunes down to `low`.
+    pub high: usize,
+    /// Members in its address book (what it can dial).
+    pub known: usize,
+    /// Why it is not connected, and what to do (only when it has no connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The state in [`MeshStatus`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeshState {
+    /// No connection yet, dialling (just started, or just lost its last peer).
+    Connecting,
+    /// No connection for a while: not connected to the community (see the reason).
+    Alone,
+    /// Connected, below the low watermark; dialling more.
+    Thin,
+    /// Connected, at or above the low watermark.
+    Connected,
 }
 
 /// Where the daemon serves its web dashboard, or why it does not.

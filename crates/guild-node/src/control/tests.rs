@@ -38,6 +38,7 @@ impl Handle for Fake {
                 index: IndexSizes::default(),
                 uptime_secs: 1,
                 web: None,
+                mesh: None,
             }),
             Call::Peers => to_result(&Peers::default()),
             Call::Connect(p) if p.addr == "hang" => {

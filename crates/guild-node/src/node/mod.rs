@@ -74,6 +74,13 @@ pub struct NodeOptions {
     pub sync_on_connect: bool,
     /// How often the loop ticks the service.
     pub tick: Duration,
+    /// Connections kept: below `low` the node dials more members, above `high` it prunes
+    /// down to `low` (the connection manager, `guild_service::mesh`).
+    pub low_water: usize,
+    /// See `low_water`.
+    pub high_water: usize,
+    /// How long a new connection is never pruned (tests shorten it).
+    pub mesh_grace: Duration,
 }
 
 impl NodeOptions {
@@ -117,6 +124,9 @@ impl NodeOptions {
             find_timeout: Duration::from_secs(15),
             sync_on_connect: true,
             tick: TICK,
+            low_water: n.low_water,
+            high_water: n.high_water,
+            mesh_grace: Duration::from_millis(guild_service::mesh::GRACE_MS),
         })
     }
 
@@ -130,7 +140,33 @@ impl NodeOptions {
             sync_interval: self.sync_interval.as_millis() as u64,
             sweep_interval: self.sweep_interval.as_millis() as u64,
             sync_on_connect: self.sync_on_connect,
+            mesh: guild_service::MeshConfig {
+                grace_ms: self.mesh_grace.as_millis() as u64,
+                ..guild_service::MeshConfig::with_per_address_limit(
+                    self.low_water,
+                    self.high_water,
+                    self.net.max_incoming_per_ip,
+                )
+            },
         }
+    }
+
+    /// The configured bootstrap peers as (member, addresses without `/p2p/…`), for the
+    /// connection manager's address book: it redials them when the node is alone.
+    pub fn bootstrap_peers(&self) -> Vec<(PublicKey, Vec<String>)> {
+        self.net
+            .bootstrap
+            .iter()
+            .filter_map(|addr| {
+                let peer = guild_net::config::peer_id_of(addr).ok()?;
+                let key = PublicKey::from_peer_id(&peer).ok()?;
+                let bare: Multiaddr = addr
+                    .iter()
+                    .filter(|p| !matches!(p, guild_net::multiaddr::Protocol::P2p(_)))
+                    .collect();
+                Some((key, vec![bare.to_string()]))
+            })
+            .collect()
     }
 
     /// Options for tests and benchmarks on one machine: loopback, port 0, mDNS off, fast gossip.
@@ -150,6 +186,9 @@ impl NodeOptions {
             find_timeout: Duration::from_secs(10),
             sync_on_connect: true,
             tick: TICK,
+            low_water: guild_service::mesh::DEFAULT_LOW,
+            high_water: guild_service::mesh::DEFAULT_HIGH,
+            mesh_grace: Duration::from_millis(guild_service::mesh::GRACE_MS),
         }
     }
 }
@@ -237,6 +276,8 @@ pub struct Snapshot {
     pub profiles: usize,
     /// Other stored records.
     pub records: usize,
+    /// How the node stands with its community's mesh (set at the first tick).
+    pub mesh: Option<guild_core::control::MeshStatus>,
 }
 
 /// A handle on the running node. Clones share the node.
@@ -326,8 +367,10 @@ impl Node {
         // logs of several nodes (tests, benchmarks) stay readable.
         let span = tracing::info_span!("node", peer = %runtime::short(&peer_id));
         node.span = span.clone();
+        let bootstrap = opts.bootstrap_peers();
         let rt = runtime::Runtime::new(
             service,
+            bootstrap,
             net,
             runtime::Published {
                 events,
@@ -394,6 +437,11 @@ impl Node {
     /// What the loop last published for lock-free reads.
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot.borrow().clone()
+    }
+
+    /// A receiver of every snapshot the loop publishes (await `changed()` to wait for one).
+    pub fn watch_snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
     }
 
     /// Addresses we listen on (as reported by the network layer).

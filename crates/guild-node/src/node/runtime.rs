@@ -52,10 +52,17 @@ enum Input {
         id: RequestId,
         result: Result<DirectResponse, RequestFailure>,
     },
+    /// A dial the connection manager asked for failed.
+    DialFailed { peer: PublicKey, reason: String },
 }
+
+/// How long a pruned peer has to take our `Elsewhere` hint before the connection closes.
+const PRUNE_NOTICE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub(crate) struct Runtime {
     service: NodeService,
+    /// Configured bootstrap peers, for the connection manager's address book.
+    bootstrap: Vec<(PublicKey, Vec<String>)>,
     net: guild_net::Client,
     events: broadcast::Sender<Event>,
     snapshot: watch::Sender<Snapshot>,
@@ -111,6 +118,7 @@ pub(crate) struct Published {
 impl Runtime {
     pub(crate) fn new(
         service: NodeService,
+        bootstrap: Vec<(PublicKey, Vec<String>)>,
         net: guild_net::Client,
         published: Published,
         cancel: CancellationToken,
@@ -126,6 +134,7 @@ impl Runtime {
         let (inputs_tx, inputs) = mpsc::channel(INPUT_BUFFER);
         Runtime {
             service,
+            bootstrap,
             net,
             events,
             snapshot,
@@ -157,7 +166,8 @@ impl Runtime {
         let mut tick = tokio::time::interval(self.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let remembered = self.remembered_peers();
-        self.service.start(now_ms(), remembered);
+        let bootstrap = std::mem::take(&mut self.bootstrap);
+        self.service.start(now_ms(), remembered, bootstrap);
         self.perform().await;
         loop {
             tokio::select! {
@@ -166,6 +176,9 @@ impl Runtime {
                 Some(input) = inputs.recv() => match input {
                     Input::Response { id, result } => {
                         self.service.received_response(id, result, now_ms());
+                    }
+                    Input::DialFailed { peer, reason } => {
+                        self.service.dial_failed(peer, &reason, now_ms());
                     }
                 },
                 ev = net_events.recv() => match ev {
@@ -176,7 +189,11 @@ impl Runtime {
                     }
                 },
                 Some(cmd) = commands.recv() => self.on_command(cmd),
-                _ = tick.tick() => self.service.tick(now_ms()),
+                _ = tick.tick() => {
+                    let now = now_ms();
+                    self.service.tick(now);
+                    self.publish_mesh(now);
+                }
             }
             self.perform().await;
         }
@@ -199,6 +216,14 @@ impl Runtime {
             tracing::error!("flushing the store at shutdown failed: {e}");
         }
         tracing::info!("node stopped");
+    }
+
+    /// Publishes the connection manager's status for `status` and the dashboard, when changed.
+    fn publish_mesh(&mut self, now: Millis) {
+        let mesh = Some(self.service.mesh_status(now));
+        if self.snapshot.borrow().mesh != mesh {
+            self.snapshot.send_modify(|s| s.mesh = mesh);
+        }
     }
 
     /// The members remembered from earlier runs, best first (the peer book's order), at most
@@ -286,9 +311,19 @@ impl Runtime {
                 tracing::info!("listening on {addr}");
                 self.snapshot.send_modify(|s| s.listen.push(addr));
             }
-            NetEvent::PeerConnected { peer, addr } => {
+            NetEvent::PeerConnected {
+                peer,
+                addr,
+                inbound,
+                group,
+            } => {
                 if let Ok(key) = PublicKey::from_peer_id(&peer) {
-                    self.service.connected(key, Some(addr.to_string()), now);
+                    let link = guild_service::Link {
+                        inbound,
+                        group: group.map(|g| g.to_string()),
+                    };
+                    self.service
+                        .connected(key, Some(addr.to_string()), link, now);
                 }
                 let since = now / 1000;
                 self.snapshot.send_modify(|s| {
@@ -519,9 +554,10 @@ impl Runtime {
                     tracing::warn!(%peer, "cannot remember peer addresses: {e}");
                 }
             }
-            Io::Dial { peer, addrs } => {
+            Io::Dial { peer: key, addrs } => {
                 let net = self.net.clone();
-                let peer = peer.to_peer_id();
+                let tx = self.inputs_tx.clone();
+                let peer = key.to_peer_id();
                 self.spawn(async move {
                     for a in addrs {
                         if let Ok(addr) = a.parse() {
@@ -529,8 +565,28 @@ impl Runtime {
                         }
                     }
                     if let Err(e) = net.dial_peer(peer).await {
-                        tracing::debug!(%peer, "redial failed: {e}");
+                        tracing::debug!(%peer, "dial failed: {e}");
+                        let reason = e.to_string();
+                        let _ = tx.send(Input::DialFailed { peer: key, reason }).await;
                     }
+                });
+            }
+            Io::Prune { peer, elsewhere } => {
+                let net = self.net.clone();
+                let peer = peer.to_peer_id();
+                self.spawn(async move {
+                    if !elsewhere.is_empty() {
+                        let notice =
+                            guild_core::wire::DirectRequest::Elsewhere { peers: elsewhere };
+                        if let Ok(bytes) = codec::encode(&notice) {
+                            let _ = tokio::time::timeout(
+                                PRUNE_NOTICE_TIMEOUT,
+                                net.request(peer, bytes),
+                            )
+                            .await;
+                        }
+                    }
+                    let _ = net.close_peer(peer).await;
                 });
             }
         }

@@ -40,6 +40,7 @@ impl Handle for Fake {
                 index: IndexSizes::default(),
                 uptime_secs: 1,
                 web: None,
+                mesh: None,
             }),
             Call::Peers => to_result(&Peers { peers: vec![] }),
             Call::Ask(_) => Err(CallError::unavailable("the network is not ready")),

@@ -34,7 +34,7 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     if !status.external_addrs.is_empty() {
         rows.push(("external", status.external_addrs.join("\n")));
     }
-    rows.push(("peers", format!("{} connected", status.connected_peers)));
+    rows.push(("peers", peers_line(&status)));
     rows.push((
         "index",
         format!(
@@ -48,6 +48,28 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     }
     output::fields(&rows)?;
     Ok(())
+}
+
+/// Connections and, when the node has none, why and what to do.
+fn peers_line(status: &guild_core::control::Status) -> String {
+    use guild_core::control::MeshState;
+    let Some(m) = &status.mesh else {
+        return format!("{} connected", status.connected_peers);
+    };
+    let target = format!("(keeps {}-{})", m.low, m.high);
+    match m.state {
+        MeshState::Connected | MeshState::Thin => {
+            format!("{} connected {target}", status.connected_peers)
+        }
+        MeshState::Connecting => format!(
+            "0 connected, connecting: {}",
+            m.reason.as_deref().unwrap_or("dialling")
+        ),
+        MeshState::Alone => format!(
+            "0 connected: not connected to the community: {}",
+            m.reason.as_deref().unwrap_or("no reason known")
+        ),
+    }
 }
 
 /// The dashboard's state in one line, for `guild status`.

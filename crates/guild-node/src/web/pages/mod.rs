@@ -311,6 +311,9 @@ pub async fn overview<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                         dt { "Store" } dd { "ok (" (s.index.records) " records)" }
                         dt { "Network" } dd {
                             @if s.listen_addrs.is_empty() { "not listening yet" }
+                            @else if let Some(why) = s.mesh.as_ref().filter(|m| m.state == guild_core::control::MeshState::Alone).and_then(|m| m.reason.as_ref()) {
+                                strong { "not connected to the community: " } (why)
+                            }
                             @else if s.connected_peers == 0 { "listening; no peers connected yet" }
                             @else if s.connected_peers == 1 { "ok: 1 peer connected" }
                             @else { "ok: " (s.connected_peers) " peers connected" }
