@@ -158,6 +158,9 @@ pub(crate) struct Plan {
     pub ask: Option<PublicKey>,
     /// A warning for the log, when alone for a while.
     pub warn: Option<String>,
+    /// The node was alone and now has a lasting connection: what it published meanwhile
+    /// reached nobody.
+    pub rejoined: bool,
 }
 
 /// The connection manager's state. See the module docs.
@@ -460,17 +463,19 @@ impl Mesh {
         // Dials that never reported back (the network layer bounds them) are forgotten.
         self.dialing.retain(|_, since| *since + 60_000 > now);
         // Links that lasted clear their addresses' failures, and end being alone.
+        let mut rejoined = false;
         for (peer, c) in &self.conns {
             if now >= c.since + SETTLE_MS {
                 if let Some(k) = self.book.get_mut(peer) {
                     k.failures = 0;
                 }
-                self.alone_since = None;
+                rejoined |= self.alone_since.take().is_some();
                 self.warned_at = None;
             }
         }
         let mut plan = Plan {
             prune: self.prunable(now, &rank, &keep),
+            rejoined,
             ..Plan::default()
         };
         let have = self.conns.len().saturating_sub(plan.prune.len());
@@ -670,6 +675,12 @@ impl<S: crate::Storage> crate::Service<S> {
         }
         if let Some(why) = plan.warn {
             tracing::warn!("not connected to the community: {why}");
+        }
+        if plan.rejoined {
+            // Our profile went out while we were alone (at start, say), so it reached our
+            // first peers only by their sync pulls, and a record that arrives by sync is not
+            // gossiped on: sign a new version, which gossip carries to everyone.
+            self.republish(now);
         }
     }
 

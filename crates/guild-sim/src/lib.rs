@@ -42,14 +42,19 @@
 //! - **Other effects.** [`Io::Reply`] lands in the node's map of answered calls
 //!   ([`Sim::reply`]); `durable` is moot (the stores are temporary). [`Io::Emit`] events are kept
 //!   per node, bounded ([`SimConfig::max_events_per_node`]), and counted by kind.
-//!   [`Io::Provide`]/[`Io::StopProviding`] update the node's set of announced keys and
-//!   [`Io::Dial`] is counted: there is no DHT in the simulation (search uses the gossiped index).
-//!   `identified` is never called (it only remembers addresses for redialling).
+//!   [`Io::Provide`]/[`Io::StopProviding`] update the node's set of announced keys: there is no
+//!   DHT in the simulation (search uses the gossiped index).
 //! - **Connections.** `connected`/`disconnected` are issued for mesh links, both ends, whenever a
 //!   link comes up or goes down: at start, when a node goes offline or comes back
 //!   ([`Sim::set_online`]), when a partition cuts links or heals ([`Sim::partition`],
-//!   [`Sim::heal`]), and when a node joins ([`Sim::add_node`]). The service syncs on connect, so a
-//!   node that comes back catches up by itself.
+//!   [`Sim::heal`]), and when a node joins ([`Sim::add_node`], [`Sim::join_via`]). Each side
+//!   hears the direction and is told where the other listens (`identified`). The service syncs
+//!   on connect, so a node that comes back catches up by itself.
+//! - **The connection manager** runs in every service as in the daemon, with watermarks scaled
+//!   to the simulated degree ([`SimConfig::new`]). [`Io::Dial`] reaches its target after the
+//!   link's latency and brings a link up, or is refused (`dial_failed`) when the target is
+//!   offline, cut off, or at [`SimConfig::max_connections`]. [`Io::Prune`] delivers its
+//!   `Elsewhere` hint as a direct request, then takes the link down on both ends.
 //! - **Partitions** put nodes in numbered groups; nodes of different groups cannot reach each
 //!   other by gossip or request until healed.
 //! - **Hostile members** are ordinary nodes whose keys scenario code uses to sign forged or
@@ -70,8 +75,8 @@ use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
 use guild_core::{AnyRecord, Identity, Profile, PublicKey, RecordId, RecordKind, Signed};
 use guild_service::Storage;
 use guild_service::{
-    CallId, Io, Link, MemoryStorage, Millis, RequestFailure, RequestId, ServiceConfig, Topic,
-    Verdict,
+    CallId, Io, Link, MemoryStorage, MeshConfig, Millis, RequestFailure, RequestId, ServiceConfig,
+    Topic, Verdict,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -132,20 +137,34 @@ pub struct SimConfig {
     pub service: ServiceConfig,
     /// Events kept per node (older ones are dropped; counts by kind are kept in full).
     pub max_events_per_node: usize,
+    /// Connections a node accepts at most (the network layer's hard limit): a dial to a node
+    /// with this many links is refused.
+    pub max_connections: usize,
 }
 
 impl SimConfig {
-    /// Defaults with this seed: degree 6, 10–120 ms links, no loss, 250 ms ticks.
+    /// Defaults with this seed: degree 6, 10–120 ms links, no loss, 250 ms ticks; the
+    /// services' connection managers keep between `degree` and twice as many links (the
+    /// daemon's 16–32, scaled to the simulated mesh), and a node accepts at most 64.
     pub fn new(seed: u64) -> SimConfig {
+        let degree = 6;
         SimConfig {
             seed,
-            degree: 6,
+            degree,
             latency: Latency::default(),
             loss: 0.0,
             tick_ms: 250,
             request_timeout_ms: 10_000,
-            service: ServiceConfig::default(),
+            service: ServiceConfig {
+                mesh: MeshConfig {
+                    // Each simulated node is a host of its own: no crowded address groups.
+                    inbound_per_group: usize::MAX,
+                    ..MeshConfig::with_per_address_limit(degree, 2 * degree, 16)
+                },
+                ..ServiceConfig::default()
+            },
             max_events_per_node: 4096,
+            max_connections: 64,
         }
     }
 }
@@ -237,6 +256,10 @@ pub struct Node {
     event_counts: BTreeMap<&'static str, u64>,
     provided: BTreeSet<Vec<u8>>,
     dials: u64,
+    /// Of its dials, those refused by their target.
+    refused: u64,
+    /// Links it pruned.
+    prunes: u64,
     /// Peers this node disconnected for repeated invalid input.
     disconnected: BTreeSet<PublicKey>,
     next_call: u64,
@@ -268,6 +291,17 @@ enum Msg {
         to: NodeId,
         id: u64,
         payload: Result<Vec<u8>, RequestFailure>,
+    },
+    /// A dial the connection manager asked for reaches its target.
+    Connect {
+        from: NodeId,
+        to: NodeId,
+    },
+    /// A pruning node's `Elsewhere` hint (encoded), then the link goes down.
+    Prune {
+        from: NodeId,
+        to: NodeId,
+        notice: Option<Vec<u8>>,
     },
 }
 
@@ -398,6 +432,8 @@ impl Sim {
             event_counts: BTreeMap::new(),
             provided: BTreeSet::new(),
             dials: 0,
+            refused: 0,
+            prunes: 0,
             disconnected: BTreeSet::new(),
             next_call: 0,
             traffic: Traffic::default(),
@@ -523,6 +559,25 @@ impl Sim {
         self.nodes[i].dials
     }
 
+    /// How many of node `i`'s dials were refused, and how many links it pruned.
+    pub fn refusals_and_prunes(&self, i: NodeId) -> (u64, u64) {
+        (self.nodes[i].refused, self.nodes[i].prunes)
+    }
+
+    /// Adds a node that knows only `bootstrap` (as a daemon's config would list them): its
+    /// connection manager dials them, and finds the rest of the community through them. Returns
+    /// its id.
+    pub fn join_via(&mut self, bootstrap: &[NodeId]) -> NodeId {
+        let i = self.create_node();
+        let boot = bootstrap
+            .iter()
+            .map(|&j| (self.nodes[j].key, vec![format!("/sim/{j}")]))
+            .collect();
+        self.nodes[i].service.start(self.now, vec![], boot);
+        self.perform(i);
+        i
+    }
+
     /// Peers node `i` disconnected for repeated invalid input.
     pub fn penalised(&self, i: NodeId) -> &BTreeSet<PublicKey> {
         &self.nodes[i].disconnected
@@ -644,16 +699,68 @@ impl Sim {
         }
     }
 
+    /// A link comes up: `a` dialled `b`. Each side hears `connected` (with the direction and
+    /// the other's address as its address group, every node being a host of its own) and
+    /// `identified` (where the other listens, which the connection managers hand on).
     fn link_up(&mut self, a: NodeId, b: NodeId) {
         self.record(b"up", a, b, 0, 0);
         let now = self.now;
-        for (x, y) in [(a, b), (b, a)] {
+        for (x, y, inbound) in [(a, b, false), (b, a, true)] {
             let key = self.nodes[y].key;
+            let addr = format!("/sim/{y}");
+            let link = Link {
+                inbound,
+                group: Some(addr.clone()),
+            };
             self.nodes[x]
                 .service
-                .connected(key, Some(format!("/sim/{y}")), Link::default(), now);
+                .connected(key, Some(addr.clone()), link, now);
+            self.nodes[x].service.identified(key, vec![addr], now);
             self.perform(x);
         }
+    }
+
+    /// A dial arrives: refused (the dialler hears `dial_failed`) when the target is offline,
+    /// cut off, or at [`SimConfig::max_connections`]; otherwise the link comes up.
+    fn deliver_connect(&mut self, from: NodeId, to: NodeId) {
+        let now = self.now;
+        if self.nodes[from].neighbours.contains(&to) {
+            return;
+        }
+        let refusal = if !self.reachable(from, to) {
+            Some("unreachable")
+        } else if self.nodes[to].neighbours.len() >= self.cfg.max_connections {
+            Some("connection refused: the member is at its connection limit")
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            self.record(b"refused", from, to, 0, 0);
+            self.nodes[from].refused += 1;
+            let key = self.nodes[to].key;
+            self.nodes[from].service.dial_failed(key, why, now);
+            self.perform(from);
+            return;
+        }
+        self.link(from, to);
+        self.link_up(from, to);
+    }
+
+    /// A pruned link: the notice (if any) reaches the pruned node as a request, then the link
+    /// goes down on both ends.
+    fn deliver_prune(&mut self, from: NodeId, to: NodeId, notice: Option<Vec<u8>>) {
+        if !self.nodes[from].neighbours.contains(&to) {
+            return;
+        }
+        let now = self.now;
+        if let Some(bytes) = notice.filter(|_| self.reachable(from, to)) {
+            let key = self.nodes[from].key;
+            let _ = self.nodes[to].service.received_request(key, &bytes, now);
+            self.perform(to);
+        }
+        self.nodes[from].neighbours.remove(&to);
+        self.nodes[to].neighbours.remove(&from);
+        self.link_down(from, to);
     }
 
     fn link_down(&mut self, a: NodeId, b: NodeId) {
@@ -773,6 +880,8 @@ impl Sim {
                 id,
                 payload,
             } => self.deliver_response(from, to, id, payload),
+            Msg::Connect { from, to } => self.deliver_connect(from, to),
+            Msg::Prune { from, to, notice } => self.deliver_prune(from, to, notice),
         }
     }
 
@@ -878,9 +987,37 @@ impl Sim {
             Io::StopProviding(key) => {
                 self.nodes[i].provided.remove(&key);
             }
-            Io::Dial { .. } => self.nodes[i].dials += 1,
+            Io::Dial { peer, .. } => {
+                self.nodes[i].dials += 1;
+                match self.by_key.get(&peer).copied() {
+                    Some(j) if j != i => {
+                        let at = self.now + self.latency(i, j);
+                        self.schedule(at, Msg::Connect { from: i, to: j });
+                    }
+                    _ => {
+                        let now = self.now;
+                        self.nodes[i].service.dial_failed(peer, "no such node", now);
+                    }
+                }
+            }
             Io::RememberPeer { .. } => {}
-            Io::Prune { .. } => {}
+            Io::Prune { peer, elsewhere } => {
+                if let Some(j) = self.by_key.get(&peer).copied() {
+                    self.nodes[i].prunes += 1;
+                    let notice = (!elsewhere.is_empty())
+                        .then_some(DirectRequest::Elsewhere { peers: elsewhere })
+                        .and_then(|r| codec::encode(&r).ok());
+                    let at = self.now + self.latency(i, j);
+                    self.schedule(
+                        at,
+                        Msg::Prune {
+                            from: i,
+                            to: j,
+                            notice,
+                        },
+                    );
+                }
+            }
             Io::Disconnect { peer, .. } => {
                 self.nodes[i].disconnected.insert(peer);
             }
