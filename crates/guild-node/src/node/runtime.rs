@@ -318,17 +318,19 @@ impl Runtime {
                 let _ = reply.send(());
             }
             Command::Ingest { records, reply } => {
-                let mut learned = vec![];
-                for (from, record) in records {
-                    let who = record.signer();
-                    if self
-                        .service
-                        .received_record(Some(from), record, guild_service::Via::Dht, now)
-                        .is_ok()
-                    {
-                        learned.push(who);
-                    }
-                }
+                let signers: Vec<PublicKey> = records.iter().map(|(_, r)| r.signer()).collect();
+                let records = records
+                    .into_iter()
+                    .map(|(from, r)| (Some(from), r))
+                    .collect();
+                let results = self
+                    .service
+                    .received_records(records, guild_service::Via::Dht, now);
+                let learned = signers
+                    .into_iter()
+                    .zip(results)
+                    .filter_map(|(who, r)| r.is_ok().then_some(who))
+                    .collect();
                 // The caller searches again next: let it see what it just brought in.
                 self.publish_view();
                 let _ = reply.send(learned);
@@ -337,11 +339,62 @@ impl Runtime {
         self.snapshot_dirty = true;
     }
 
-    /// Handles one turn's network events in arrival order, emptying `batch`.
+    /// Handles one turn's network events in arrival order, emptying `batch`. Consecutive
+    /// gossip messages are judged together, so their signatures are checked as one batch.
     fn on_net_events(&mut self, batch: &mut Vec<NetEvent>) {
+        let mut gossip = Vec::with_capacity(batch.len());
         for ev in batch.drain(..) {
-            self.on_net_event(ev);
+            match ev {
+                NetEvent::Gossip {
+                    topic,
+                    message_id,
+                    propagation_source,
+                    data,
+                    ..
+                } => gossip.push((message_id, propagation_source, topic, data)),
+                other => {
+                    self.on_gossip(&mut gossip);
+                    self.on_net_event(other);
+                }
+            }
         }
+        self.on_gossip(&mut gossip);
+    }
+
+    /// Judges gossip messages together and queues their verdicts, emptying `gossip`.
+    fn on_gossip(&mut self, gossip: &mut Vec<(MessageId, PeerId, Topic, Vec<u8>)>) {
+        if gossip.is_empty() {
+            return;
+        }
+        // Guild peers are ed25519 keys; anything else forwarding to us is refused unread.
+        let keys: Vec<Option<PublicKey>> = gossip
+            .iter()
+            .map(|(_, source, _, _)| PublicKey::from_peer_id(source).ok())
+            .collect();
+        let messages: Vec<guild_service::Gossip<'_>> = gossip
+            .iter()
+            .zip(&keys)
+            .filter_map(|((_, _, topic, data), key)| {
+                Some(guild_service::Gossip {
+                    from: (*key)?,
+                    topic: net_topic(*topic),
+                    data,
+                })
+            })
+            .collect();
+        let mut verdicts = self
+            .service
+            .received_gossip_batch(&messages, now_ms())
+            .into_iter();
+        for ((message_id, source, _, _), key) in gossip.drain(..).zip(keys) {
+            let verdict = match key.and_then(|_| verdicts.next()) {
+                Some(SvcVerdict::Accept) => Verdict::Accept,
+                Some(SvcVerdict::Ignore) => Verdict::Ignore,
+                Some(SvcVerdict::Reject) | None => Verdict::Reject,
+            };
+            self.verdict(message_id, source, verdict);
+        }
+        self.snapshot_dirty = true;
     }
 
     /// Hands queued gossip verdicts to the network layer without waiting for it. What does not
@@ -409,29 +462,6 @@ impl Runtime {
                     let addrs = listen_addrs.iter().map(|a| a.to_string()).collect();
                     self.service.identified(key, addrs, now);
                 }
-            }
-            NetEvent::Gossip {
-                topic,
-                message_id,
-                propagation_source,
-                data,
-                ..
-            } => {
-                let verdict = match PublicKey::from_peer_id(&propagation_source) {
-                    Ok(from) => {
-                        match self
-                            .service
-                            .received_gossip(from, net_topic(topic), &data, now)
-                        {
-                            SvcVerdict::Accept => Verdict::Accept,
-                            SvcVerdict::Reject => Verdict::Reject,
-                            SvcVerdict::Ignore => Verdict::Ignore,
-                        }
-                    }
-                    Err(_) => Verdict::Reject,
-                };
-                self.verdict(message_id, propagation_source, verdict);
-                self.snapshot_dirty = true;
             }
             NetEvent::InboundRequest {
                 peer,
