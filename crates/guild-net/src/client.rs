@@ -115,6 +115,28 @@ pub(crate) enum Command {
     },
 }
 
+/// A verdict on one gossip message, for [`Client::try_report_validation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationReport {
+    /// The message's id, from [`NetEvent::Gossip`](crate::NetEvent::Gossip).
+    pub message_id: MessageId,
+    /// The peer that forwarded it, from the same event.
+    pub propagation_source: PeerId,
+    /// The node's judgement.
+    pub verdict: Verdict,
+}
+
+/// Why [`Client::try_report_validation`] did not queue a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TryReportError {
+    /// The event loop's command channel is full; the report is handed back.
+    #[error("the network event loop is busy")]
+    Full(ValidationReport),
+    /// The network layer has stopped.
+    #[error("the network layer has stopped")]
+    Stopped,
+}
+
 /// A cloneable handle to the network event loop.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -239,6 +261,44 @@ impl Client {
             reply,
         })
         .await
+    }
+
+    /// [`Client::report_validation`] without waiting: queues the verdict on the event loop's
+    /// bounded command channel if there is room, and never waits for the loop to apply it
+    /// (whether the message was still cached is not reported). A node validating a flood of
+    /// gossip calls this so that its own loop never waits on the swarm's.
+    ///
+    /// When the channel is full the verdict comes back in [`TryReportError::Full`], for the
+    /// caller to retry or drop; a message whose verdict never arrives is neither forwarded nor
+    /// penalised, and gossipsub forgets it after a few heartbeats.
+    pub fn try_report_validation(&self, report: ValidationReport) -> Result<(), TryReportError> {
+        // Nobody awaits the loop's answer; it is sent into a dropped receiver and ignored.
+        let (reply, _) = oneshot::channel();
+        let ValidationReport {
+            message_id,
+            propagation_source,
+            verdict,
+        } = report;
+        let command = Command::ReportValidation {
+            message_id,
+            propagation_source,
+            verdict,
+            reply,
+        };
+        match self.commands.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(Command::ReportValidation {
+                message_id,
+                propagation_source,
+                verdict,
+                ..
+            })) => Err(TryReportError::Full(ValidationReport {
+                message_id,
+                propagation_source,
+                verdict,
+            })),
+            Err(_) => Err(TryReportError::Stopped),
+        }
     }
 
     /// A peer's current gossipsub score (`None` if scoring has no record of it).

@@ -50,7 +50,7 @@ pub use behaviour::{
     KAD_MAX_PROVIDERS_PER_KEY, KAD_MAX_PROVIDER_KEYS, KAD_MAX_RECORDS, KAD_MAX_VALUE_BYTES,
     RELAY_MAX_CIRCUIT_BYTES, RELAY_MAX_CIRCUIT_DURATION,
 };
-pub use client::Client;
+pub use client::{Client, TryReportError, ValidationReport};
 pub use config::NetConfig;
 pub use dht_store::{DhtStoreStats, MAX_KEYS_PER_PROVIDER};
 pub use error::{ConfigError, DhtError, DialError, NetError, PublishError, RequestError, Stopped};

@@ -508,15 +508,14 @@ impl<S: Storage> Service<S> {
                 Ok(DirectResponse::Records(records)) => {
                     let kind = PUBLIC_KINDS[session.kind];
                     let peer = session.peer;
-                    for r in records {
-                        // Only what we asked for: a peer cannot push unrelated records this way.
-                        if !asked.contains(&r.id()) || r.kind() != kind {
-                            continue;
-                        }
-                        if self.received_record(Some(peer), r, Via::Sync, now).is_ok() {
-                            session.learned += 1;
-                        }
-                    }
+                    // Only what we asked for: a peer cannot push unrelated records this way.
+                    let wanted: Vec<_> = records
+                        .into_iter()
+                        .filter(|r| asked.contains(&r.id()) && r.kind() == kind)
+                        .map(|r| (Some(peer), r))
+                        .collect();
+                    let results = self.received_records(wanted, Via::Sync, now);
+                    session.learned += results.iter().filter(|r| r.is_ok()).count();
                     self.sync_fetch(session);
                 }
                 other => {

@@ -12,7 +12,8 @@ use guild_core::wire::RefusalReason;
 use guild_core::{AnyRecord, Profile, PublicKey, RecordKind, Signed, UnixTime};
 
 impl<S: Storage> Service<S> {
-    /// Decides on a gossip message: decode per topic, then the common intake.
+    /// Decides on a gossip message: decode per topic, then the common intake. The same as
+    /// [`Service::received_gossip_batch`] with one message.
     pub fn received_gossip(
         &mut self,
         from: PublicKey,
@@ -20,12 +21,56 @@ impl<S: Storage> Service<S> {
         data: &[u8],
         now: Millis,
     ) -> Verdict {
+        self.received_gossip_batch(&[Gossip { from, topic, data }], now)[0]
+    }
+
+    /// Decides on the gossip messages that arrived together (one loop turn), in order: each is
+    /// decoded and given the cheap checks and budgets first, then the signatures of those left
+    /// are checked together ([`guild_core::record::verify_all`]), then each is admitted in
+    /// arrival order. One verdict per message, in order; the same verdicts as one message at a
+    /// time, but for budgets that a record earlier in the same batch changes.
+    pub fn received_gossip_batch(&mut self, messages: &[Gossip<'_>], now: Millis) -> Vec<Verdict> {
         self.clock = secs(now);
+        let mut verdicts = vec![Verdict::Ignore; messages.len()];
+        let mut records = Vec::with_capacity(messages.len());
+        let mut positions = Vec::with_capacity(messages.len());
+        for (i, m) in messages.iter().enumerate() {
+            match self.decode_gossip(m, now) {
+                Ok(record) => {
+                    records.push((Some(m.from), record));
+                    positions.push(i);
+                }
+                Err(()) => verdicts[i] = Verdict::Reject,
+            }
+        }
+        let results = self.received_records(records, Via::Gossip, now);
+        for (i, result) in positions.into_iter().zip(results) {
+            verdicts[i] = match result {
+                Ok(Intake::Stored) => Verdict::Accept,
+                // Held until its target arrives, but not forwarded: nobody can check it yet.
+                Ok(Intake::Pending) => Verdict::Ignore,
+                Err(r) if r.reason.is_fault() => {
+                    // Honest peers validate before forwarding: relaying invalid records is the
+                    // forwarder's fault (gossipsub lowers its score; eight strikes disconnect
+                    // it).
+                    self.strike(messages[i].from, now);
+                    Verdict::Reject
+                }
+                Err(_) => Verdict::Ignore,
+            };
+        }
+        verdicts
+    }
+
+    /// Decodes a gossip message as its topic's records; a malformed or misplaced one strikes
+    /// its forwarder.
+    fn decode_gossip(&mut self, m: &Gossip<'_>, now: Millis) -> Result<AnyRecord, ()> {
+        let (from, topic) = (m.from, m.topic);
         let record = match topic {
-            Topic::Profiles => Signed::<Profile>::decode(data)
+            Topic::Profiles => Signed::<Profile>::decode(m.data)
                 .map(AnyRecord::Profile)
                 .map_err(Refusal::from),
-            _ => AnyRecord::decode(data).map_err(|e| {
+            _ => AnyRecord::decode(m.data).map_err(|e| {
                 Refusal::new(RefusalReason::Malformed, format!("malformed record: {e}"))
             }),
         };
@@ -35,7 +80,7 @@ impl<S: Storage> Service<S> {
                 tracing::debug!(%from, "malformed gossip on {topic:?}: {refusal}");
                 self.stats.rejected("unknown", refusal.reason.label());
                 self.strike(from, now);
-                return Verdict::Reject;
+                return Err(());
             }
         };
         let allowed = match topic {
@@ -50,24 +95,14 @@ impl<S: Storage> Service<S> {
             self.stats
                 .rejected(kind_label(record.kind()), "not_addressed_here");
             self.strike(from, now);
-            return Verdict::Reject;
+            return Err(());
         }
-        match self.received_record(Some(from), record, Via::Gossip, now) {
-            Ok(Intake::Stored) => Verdict::Accept,
-            // Held until its target arrives, but not forwarded: nobody can check it yet.
-            Ok(Intake::Pending) => Verdict::Ignore,
-            Err(r) if r.reason.is_fault() => {
-                // Honest peers validate before forwarding: relaying invalid records is the
-                // forwarder's fault (gossipsub lowers its score; eight strikes disconnect it).
-                self.strike(from, now);
-                Verdict::Reject
-            }
-            Err(_) => Verdict::Ignore,
-        }
+        Ok(record)
     }
 
     /// The one intake path for public records from peers (gossip, sync, DHT): budget,
-    /// validation, authority, storage, indexes, events.
+    /// validation, authority, storage, indexes, events. The same as
+    /// [`Service::received_records`] with one record.
     pub fn received_record(
         &mut self,
         from: Option<PublicKey>,
@@ -75,28 +110,70 @@ impl<S: Storage> Service<S> {
         via: Via,
         now: Millis,
     ) -> Result<Intake, Refusal> {
-        self.clock = secs(now);
-        let label = kind_label(record.kind());
-        self.stats.received(label, via.label());
-        let result = self.intake(from, record, now);
-        match &result {
-            Ok(_) => {
-                self.stats.accepted(label, via.label());
-                if let Some(peer) = from {
-                    self.mesh.useful(&peer, now);
-                }
-            }
-            Err(r) => self.stats.rejected(label, r.reason.label()),
-        }
-        result
+        self.received_records(vec![(from, record)], via, now)
+            .pop()
+            .unwrap_or_else(|| Err(Refusal::store("no result for a record")))
     }
 
-    fn intake(
+    /// Takes in records that arrived together, each with the peer it came from, in three
+    /// passes: the cheap checks and budgets of each (so a refusal costs microseconds and a
+    /// stranger past its budget costs no signature check), the signatures of those left
+    /// together, then admission of each in arrival order. One result per record, in order.
+    pub fn received_records(
+        &mut self,
+        records: Vec<(Option<PublicKey>, AnyRecord)>,
+        via: Via,
+        now: Millis,
+    ) -> Vec<Result<Intake, Refusal>> {
+        self.clock = secs(now);
+        let mut results: Vec<Option<Result<Intake, Refusal>>> = Vec::with_capacity(records.len());
+        let mut checks = Vec::with_capacity(records.len());
+        let mut waiting = Vec::with_capacity(records.len());
+        for (from, record) in records {
+            self.stats.received(kind_label(record.kind()), via.label());
+            match self.intake_checks(from, &record, now) {
+                Ok(check) => {
+                    checks.push(check);
+                    waiting.push((results.len(), from, record));
+                    results.push(None);
+                }
+                Err(e) => {
+                    self.stats
+                        .rejected(kind_label(record.kind()), e.reason.label());
+                    results.push(Some(Err(e)));
+                }
+            }
+        }
+        let signatures = guild_core::record::verify_all(&checks);
+        for ((i, from, record), signature) in waiting.into_iter().zip(signatures) {
+            let label = kind_label(record.kind());
+            let result = self.intake_admit(from, record, signature, now);
+            match &result {
+                Ok(_) => {
+                    self.stats.accepted(label, via.label());
+                    // What a peer sends that we take is what keeps it worth a connection.
+                    if let Some(peer) = from {
+                        self.mesh.useful(&peer, now);
+                    }
+                }
+                Err(r) => self.stats.rejected(label, r.reason.label()),
+            }
+            results[i] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Refusal::store("no result for a record"))))
+            .collect()
+    }
+
+    /// The checks before the signature, cheapest first: kind, already held, the forwarding
+    /// peer's budget for strangers' records, then sizes, times and fields.
+    fn intake_checks(
         &mut self,
         from: Option<PublicKey>,
-        record: AnyRecord,
+        record: &AnyRecord,
         now: Millis,
-    ) -> Result<Intake, Refusal> {
+    ) -> Result<guild_core::record::SignatureCheck, Refusal> {
         if !PUBLIC_KINDS.contains(&record.kind()) {
             return Err(Refusal::not_here(format!(
                 "{} records do not travel by gossip or sync",
@@ -115,7 +192,7 @@ impl<S: Storage> Service<S> {
         // A forwarding peer's budget covers what strangers signed: records of members we trust
         // are bounded by their signers' own budgets, so a flood of strangers' records relayed
         // by honest peers never crowds out a member's need. Forging a member's signature to
-        // pass costs a failed check below, charged to the forwarder.
+        // pass costs a failed check, charged to the forwarder.
         let signed_by_stranger = self.tier_of(&record.signer()) == Tier::Stranger;
         if let Some(peer) = from {
             if signed_by_stranger
@@ -129,13 +206,45 @@ impl<S: Storage> Service<S> {
                 ));
             }
         }
-        if let Err(e) = record.validate(t) {
-            if let (Some(peer), false) = (from, signed_by_stranger) {
-                self.admission
-                    .records
-                    .allow(&peer.0, super::admission::limiter_time(now));
-            }
+        record.check_unsigned(t).map_err(|e| {
+            self.charge_invalid(from, signed_by_stranger, now);
+            e.into()
+        })
+    }
+
+    /// An invalid record claiming a member's signature is charged to the peer that sent it,
+    /// so forging members' records costs the forwarder's budget too (strangers' records were
+    /// charged before their checks).
+    fn charge_invalid(&mut self, from: Option<PublicKey>, signed_by_stranger: bool, now: Millis) {
+        if let (Some(peer), false) = (from, signed_by_stranger) {
+            self.admission
+                .records
+                .allow(&peer.0, super::admission::limiter_time(now));
+        }
+    }
+
+    /// Admits a record whose signature has been checked: per-signer budgets, authority,
+    /// storage, indexes.
+    fn intake_admit(
+        &mut self,
+        from: Option<PublicKey>,
+        record: AnyRecord,
+        signature: Result<(), guild_core::RecordError>,
+        now: Millis,
+    ) -> Result<Intake, Refusal> {
+        let t = secs(now);
+        if let Err(e) = signature {
+            let signed_by_stranger = self.tier_of(&record.signer()) == Tier::Stranger;
+            self.charge_invalid(from, signed_by_stranger, now);
             return Err(e.into());
+        }
+        // A copy earlier in the same batch may have been stored since the first check.
+        let id = record.id();
+        if self.state.meta.contains_key(&id) {
+            return Err(Refusal::duplicate(format!(
+                "{} {id} is already held",
+                record.kind()
+            )));
         }
         match record {
             AnyRecord::Profile(p) => {
@@ -435,6 +544,17 @@ impl<S: Storage> Service<S> {
         self.protected = Some((key, self.clock, set.clone()));
         set
     }
+}
+
+/// A gossip message for [`Service::received_gossip_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct Gossip<'a> {
+    /// The peer that forwarded it (gossipsub's propagation source), charged for what it relays.
+    pub from: PublicKey,
+    /// The topic it arrived on.
+    pub topic: Topic,
+    /// The payload: one encoded record.
+    pub data: &'a [u8],
 }
 
 /// What the intake did with a record it took.

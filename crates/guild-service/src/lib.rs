@@ -39,6 +39,7 @@ pub mod stats;
 pub mod sync;
 mod view;
 
+pub use intake::{Gossip, Intake};
 pub use view::FindView;
 
 #[cfg(test)]

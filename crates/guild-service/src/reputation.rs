@@ -393,17 +393,33 @@ impl<S: Storage> Service<S> {
             .into_iter()
             .partition(|r| matches!(r, AnyRecord::Collaboration(_)));
         head.extend(entries);
+        // Cheap checks of each record, then their signatures together.
+        let mut kept = Vec::with_capacity(head.len());
+        let mut checks = Vec::with_capacity(head.len());
         for r in head {
             let ok = match &r {
                 AnyRecord::Collaboration(c) => c.id() == collab,
                 AnyRecord::CollabEntry(e) => {
-                    e.body.collaboration == collab
-                        && is_proof_entry(&e.body.entry)
-                        && self.state.collabs.contains_key(&collab)
+                    e.body.collaboration == collab && is_proof_entry(&e.body.entry)
                 }
                 _ => false,
             };
-            if !ok || self.state.meta.contains_key(&r.id()) || r.validate(now).is_err() {
+            if !ok || self.state.meta.contains_key(&r.id()) {
+                continue;
+            }
+            if let Ok(check) = r.check_unsigned(now) {
+                checks.push(check);
+                kept.push(r);
+            }
+        }
+        let signatures = guild_core::record::verify_all(&checks);
+        for (r, signature) in kept.into_iter().zip(signatures) {
+            // Entries need their collaboration held (stored just before, from this proof).
+            let placed = match &r {
+                AnyRecord::CollabEntry(_) => self.state.collabs.contains_key(&collab),
+                _ => true,
+            };
+            if signature.is_err() || !placed || self.state.meta.contains_key(&r.id()) {
                 continue;
             }
             if let Err(e) = self.store_record(&r, now) {

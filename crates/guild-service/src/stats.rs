@@ -56,6 +56,9 @@ pub struct Stats {
     pub evicted: Family<RecordLabels, Counter>,
     /// Peers disconnected and kept away for repeated invalid input.
     pub penalised_peers: Counter,
+    /// Gossip verdicts never handed to the network layer because its command channel stayed
+    /// full: those messages are neither forwarded nor penalised, and gossipsub forgets them.
+    pub verdicts_dropped: Counter,
 }
 
 /// Labels of quota refusals.
@@ -131,6 +134,11 @@ impl Stats {
             "penalised_peers",
             "Peers disconnected for repeated invalid input",
             self.penalised_peers.clone(),
+        );
+        r.register(
+            "gossip_verdicts_dropped",
+            "Gossip verdicts dropped because the network layer was too busy to take them",
+            self.verdicts_dropped.clone(),
         );
     }
 

@@ -1824,3 +1824,58 @@ fn a_failing_write_is_refused_and_leaves_every_index_as_it_was() {
     assert_eq!(found.len(), 1);
     assert_ne!(footprint(&v, &bea.public()), before);
 }
+
+/// A turn's gossip judged together gets the verdicts each message gets alone: a forged
+/// signature among valid records is found and refused precisely (a rejection: its forwarder
+/// is struck), a
+/// malformed message and a misplaced record are rejected before any signature is checked, and
+/// a copy of a record earlier in the same batch is ignored as a duplicate.
+#[test]
+fn a_gossip_batch_gets_each_message_its_own_verdict() {
+    let mut h = harness(1);
+    let forwarder = identity(2);
+    let members: Vec<Identity> = (10..80).map(identity).collect();
+    let needs: Vec<AnyRecord> = members
+        .iter()
+        .map(|m| AnyRecord::Need(sign(fixtures::need(m, "help", &["rust"], T0), m)))
+        .collect();
+    let mut data: Vec<(Topic, Vec<u8>)> = needs
+        .iter()
+        .map(|n| (Topic::Needs, n.encode().unwrap()))
+        .collect();
+    // Message 5: member 5's need with member 6's signature on it.
+    let mut forged = sign(
+        fixtures::need(&members[5], "help", &["go"], T0),
+        &members[6],
+    );
+    forged.signer = members[5].public();
+    data[5] = (Topic::Needs, AnyRecord::Need(forged).encode().unwrap());
+    data[9] = (Topic::Needs, b"not a record".to_vec());
+    data[12] = (Topic::Profiles, needs[12].encode().unwrap());
+    data[40] = data[30].clone();
+    let messages: Vec<Gossip<'_>> = data
+        .iter()
+        .map(|(topic, data)| Gossip {
+            from: forwarder.public(),
+            topic: *topic,
+            data,
+        })
+        .collect();
+    let verdicts = h.svc.received_gossip_batch(&messages, MS);
+    for (i, v) in verdicts.iter().enumerate() {
+        let expected = match i {
+            5 | 9 | 12 => Verdict::Reject,
+            40 => Verdict::Ignore,
+            _ => Verdict::Accept,
+        };
+        assert_eq!(*v, expected, "message {i}");
+    }
+    // The same messages one at a time, on a fresh node, get the same verdicts.
+    let mut alone = harness(1);
+    let one_by_one: Vec<Verdict> = messages
+        .iter()
+        .map(|m| alone.svc.received_gossip(m.from, m.topic, m.data, MS))
+        .collect();
+    assert_eq!(one_by_one, verdicts);
+    assert_eq!(alone.svc.counts(), h.svc.counts());
+}

@@ -15,6 +15,7 @@ mod need;
 mod offer;
 mod profile;
 mod revocation;
+mod signatures;
 mod validate;
 
 pub use attestation::Attestation;
@@ -24,6 +25,7 @@ pub use need::Need;
 pub use offer::Offer;
 pub use profile::{Level, Profile, Resource, Skill};
 pub use revocation::Revocation;
+pub use signatures::{verify_all, SignatureCheck, MAX_BATCH};
 pub use validate::FieldCheck;
 
 use crate::codec::{self, CodecError};
@@ -288,6 +290,19 @@ impl<T: RecordBody> Signed<T> {
 
     /// Checks the signature with `verify_strict` and that the signer is the issuer.
     pub fn verify(&self) -> Result<(), RecordError> {
+        self.signature_check()?.verify()
+    }
+
+    /// What checking the signature takes, once the signer is known to be the issuer and a
+    /// curve point: for [`verify_all`], which checks many together.
+    pub fn signature_check(&self) -> Result<SignatureCheck, RecordError> {
+        let kind = T::KIND;
+        let msg =
+            signing_bytes(&self.body).map_err(|source| RecordError::Codec { kind, source })?;
+        self.signature_check_of(msg)
+    }
+
+    fn signature_check_of(&self, msg: Vec<u8>) -> Result<SignatureCheck, RecordError> {
         let kind = T::KIND;
         if self.signer != self.body.issuer() {
             return Err(RecordError::SignerMismatch {
@@ -296,24 +311,24 @@ impl<T: RecordBody> Signed<T> {
                 issuer: self.body.issuer(),
             });
         }
-        let key = self
-            .signer
-            .verifying_key()
-            .ok_or(RecordError::BadKey { kind })?;
-        let msg =
-            signing_bytes(&self.body).map_err(|source| RecordError::Codec { kind, source })?;
-        let sig = ed25519_dalek::Signature::from_bytes(&self.signature.0);
-        key.verify_strict(&msg, &sig)
-            .map_err(|_| RecordError::BadSignature { kind })
+        SignatureCheck::new(kind, &self.signer, msg, self.signature)
     }
 
     /// The single validation function for this record type: size, version, times, fields,
     /// signature. Cheap checks run first so garbage costs little.
     pub fn validate(&self, now: UnixTime) -> Result<(), RecordError> {
+        self.check_unsigned(now)?.verify()
+    }
+
+    /// Every check of [`Signed::validate`] but the signature itself, in the same order; returns
+    /// the signature check left, for [`verify_all`] to do with others.
+    pub fn check_unsigned(&self, now: UnixTime) -> Result<SignatureCheck, RecordError> {
         let kind = T::KIND;
-        let size = codec::encode(self)
-            .map_err(|source| RecordError::Codec { kind, source })?
-            .len();
+        let msg =
+            signing_bytes(&self.body).map_err(|source| RecordError::Codec { kind, source })?;
+        // The envelope is the body then the 32 key bytes and the 64 signature bytes (fixed
+        // arrays carry no length in bincode), so its size needs no second encoding.
+        let size = msg.len() - T::DOMAIN.len() + ENVELOPE_OVERHEAD;
         if size > T::MAX_BYTES {
             return Err(RecordError::Codec {
                 kind,
@@ -331,9 +346,12 @@ impl<T: RecordBody> Signed<T> {
         }
         validate_times::<T>(self.body.issued_at(), self.body.expires_at(), now)?;
         self.body.validate_body(now)?;
-        self.verify()
+        self.signature_check_of(msg)
     }
 }
+
+/// Bytes the envelope adds to the encoded body: the signer key and the signature.
+const ENVELOPE_OVERHEAD: usize = 32 + 64;
 
 /// Common time rules: not from the future beyond skew, not expired, lifetime within the type's max.
 fn validate_times<T: RecordBody>(
@@ -443,6 +461,11 @@ impl AnyRecord {
     /// Validates with the record type's validation function.
     pub fn validate(&self, now: UnixTime) -> Result<(), RecordError> {
         any_record_dispatch!(self, r => r.validate(now))
+    }
+    /// Everything [`AnyRecord::validate`] checks but the signature; returns the signature
+    /// check left (see [`Signed::check_unsigned`]).
+    pub fn check_unsigned(&self, now: UnixTime) -> Result<SignatureCheck, RecordError> {
+        any_record_dispatch!(self, r => r.check_unsigned(now))
     }
     /// Encodes for the wire or the store.
     pub fn encode(&self) -> Result<Vec<u8>, CodecError> {

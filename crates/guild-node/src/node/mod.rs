@@ -11,6 +11,8 @@
 
 mod find;
 mod runtime;
+#[cfg(test)]
+mod runtime_tests;
 
 pub use find::FindOutcome;
 

@@ -8,12 +8,14 @@ use guild_core::codec;
 use guild_core::control::{CallError, Event};
 use guild_core::wire::{DirectResponse, MAX_RESPONSE_BYTES};
 use guild_core::PublicKey;
-use guild_net::{NetEvent, PeerId, PublishError, Topic, Verdict};
+use guild_net::{
+    MessageId, NetEvent, PeerId, PublishError, Topic, TryReportError, ValidationReport, Verdict,
+};
 use guild_service::{
     CallId, Io, Millis, RequestFailure, RequestId, Topic as SvcTopic, Verdict as SvcVerdict,
 };
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
@@ -28,6 +30,20 @@ const _: () = assert!(
     guild_net::MAX_KEYS_PER_PROVIDER
         >= guild_core::limits::MAX_SKILLS + guild_core::limits::MAX_RESOURCES
 );
+
+/// Control commands served per loop turn: the owner's calls come first in every turn, and this
+/// bounds how long a flood of local calls can hold back the network (they are the owner's, so
+/// it is generous).
+pub(crate) const MAX_COMMANDS_PER_TURN: usize = 64;
+/// Results of our own requests handled per loop turn.
+pub(crate) const MAX_INPUTS_PER_TURN: usize = 64;
+/// Network events handled per loop turn. One turn's work is bounded by it, so a command that
+/// arrives during a flood waits at most for this many events (a few milliseconds of intake);
+/// gossip among them is validated together (one batch of signature checks).
+pub(crate) const MAX_NET_EVENTS_PER_TURN: usize = 64;
+/// Gossip verdicts waiting for room in the network layer's command channel. Past it verdicts
+/// are dropped and counted: gossipsub then forgets those messages unforwarded and unpenalised.
+pub(crate) const MAX_PENDING_VERDICTS: usize = 4096;
 
 /// How long shutdown waits for the node's own tasks to end.
 const SHUTDOWN_TASKS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,6 +90,8 @@ pub(crate) struct Runtime {
     inputs_tx: mpsc::Sender<Input>,
     inputs: Option<mpsc::Receiver<Input>>,
     calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
+    /// Gossip verdicts not yet taken by the network layer (see [`Runtime::send_verdicts`]).
+    verdicts: VecDeque<ValidationReport>,
     next_call: u64,
     snapshot_dirty: bool,
     view: Arc<arc_swap::ArcSwap<guild_service::FindView>>,
@@ -146,6 +164,7 @@ impl Runtime {
             inputs_tx,
             inputs: Some(inputs),
             calls: HashMap::new(),
+            verdicts: VecDeque::new(),
             next_call: 0,
             snapshot_dirty: true,
             view,
@@ -169,33 +188,61 @@ impl Runtime {
         let bootstrap = std::mem::take(&mut self.bootstrap);
         self.service.start(now_ms(), remembered, bootstrap);
         self.perform().await;
-        loop {
+        let mut batch = Vec::with_capacity(MAX_NET_EVENTS_PER_TURN);
+        let mut net_open = true;
+        // One turn: wait until anything is ready, then serve the owner's commands first, then
+        // results of our own requests, then at most `MAX_NET_EVENTS_PER_TURN` network events,
+        // then perform the effects. A command therefore waits at most for the turn in progress
+        // (one bounded batch), however many strangers' messages are queued behind it.
+        while net_open {
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => break,
-                Some(input) = inputs.recv() => match input {
-                    Input::Response { id, result } => {
-                        self.service.received_response(id, result, now_ms());
-                    }
-                    Input::DialFailed { peer, reason } => {
-                        self.service.dial_failed(peer, &reason, now_ms());
-                    }
-                },
-                ev = net_events.recv() => match ev {
-                    Some(ev) => self.on_net_event(ev).await,
-                    None => {
-                        tracing::warn!("the network layer stopped");
-                        break;
-                    }
-                },
                 Some(cmd) = commands.recv() => self.on_command(cmd),
+                Some(input) = inputs.recv() => self.on_input(input),
+                ev = net_events.recv() => match ev {
+                    Some(ev) => batch.push(ev),
+                    None => net_open = false,
+                },
                 _ = tick.tick() => {
                     let now = now_ms();
                     self.service.tick(now);
                     self.publish_mesh(now);
                 }
             }
+            for _ in 0..MAX_COMMANDS_PER_TURN {
+                match commands.try_recv() {
+                    Ok(cmd) => self.on_command(cmd),
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..MAX_INPUTS_PER_TURN {
+                match inputs.try_recv() {
+                    Ok(input) => self.on_input(input),
+                    Err(_) => break,
+                }
+            }
+            // The owner's replies leave before strangers' traffic is looked at.
             self.perform().await;
+            while net_open && batch.len() < MAX_NET_EVENTS_PER_TURN {
+                match net_events.try_recv() {
+                    Ok(ev) => batch.push(ev),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => net_open = false,
+                }
+            }
+            if !batch.is_empty() {
+                self.on_net_events(&mut batch);
+                self.perform().await;
+                // During a flood every turn has work: let the tasks that share this thread
+                // (control connections, flushes before acknowledgements) run between turns.
+                tokio::task::yield_now().await;
+            }
+            // Also retries what did not fit last turn (the tick guarantees a next turn).
+            self.send_verdicts();
+        }
+        if !net_open {
+            tracing::warn!("the network layer stopped");
         }
         self.cancel.cancel();
         // Calls still waiting get an answer rather than a dropped channel.
@@ -258,6 +305,17 @@ impl Runtime {
         self.tasks.spawn(f.instrument(self.span.clone()));
     }
 
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Response { id, result } => {
+                self.service.received_response(id, result, now_ms());
+            }
+            Input::DialFailed { peer, reason } => {
+                self.service.dial_failed(peer, &reason, now_ms());
+            }
+        }
+    }
+
     fn on_command(&mut self, cmd: Command) {
         let now = now_ms();
         match cmd {
@@ -285,17 +343,19 @@ impl Runtime {
                 let _ = reply.send(());
             }
             Command::Ingest { records, reply } => {
-                let mut learned = vec![];
-                for (from, record) in records {
-                    let who = record.signer();
-                    if self
-                        .service
-                        .received_record(Some(from), record, guild_service::Via::Dht, now)
-                        .is_ok()
-                    {
-                        learned.push(who);
-                    }
-                }
+                let signers: Vec<PublicKey> = records.iter().map(|(_, r)| r.signer()).collect();
+                let records = records
+                    .into_iter()
+                    .map(|(from, r)| (Some(from), r))
+                    .collect();
+                let results = self
+                    .service
+                    .received_records(records, guild_service::Via::Dht, now);
+                let learned = signers
+                    .into_iter()
+                    .zip(results)
+                    .filter_map(|(who, r)| r.is_ok().then_some(who))
+                    .collect();
                 // The caller searches again next: let it see what it just brought in.
                 self.publish_view();
                 let _ = reply.send(learned);
@@ -304,7 +364,98 @@ impl Runtime {
         self.snapshot_dirty = true;
     }
 
-    async fn on_net_event(&mut self, ev: NetEvent) {
+    /// Handles one turn's network events in arrival order, emptying `batch`. Consecutive
+    /// gossip messages are judged together, so their signatures are checked as one batch.
+    fn on_net_events(&mut self, batch: &mut Vec<NetEvent>) {
+        let mut gossip = Vec::with_capacity(batch.len());
+        for ev in batch.drain(..) {
+            match ev {
+                NetEvent::Gossip {
+                    topic,
+                    message_id,
+                    propagation_source,
+                    data,
+                    ..
+                } => gossip.push((message_id, propagation_source, topic, data)),
+                other => {
+                    self.on_gossip(&mut gossip);
+                    self.on_net_event(other);
+                }
+            }
+        }
+        self.on_gossip(&mut gossip);
+    }
+
+    /// Judges gossip messages together and queues their verdicts, emptying `gossip`.
+    fn on_gossip(&mut self, gossip: &mut Vec<(MessageId, PeerId, Topic, Vec<u8>)>) {
+        if gossip.is_empty() {
+            return;
+        }
+        // Guild peers are ed25519 keys; anything else forwarding to us is refused unread.
+        let keys: Vec<Option<PublicKey>> = gossip
+            .iter()
+            .map(|(_, source, _, _)| PublicKey::from_peer_id(source).ok())
+            .collect();
+        let messages: Vec<guild_service::Gossip<'_>> = gossip
+            .iter()
+            .zip(&keys)
+            .filter_map(|((_, _, topic, data), key)| {
+                Some(guild_service::Gossip {
+                    from: (*key)?,
+                    topic: net_topic(*topic),
+                    data,
+                })
+            })
+            .collect();
+        let mut verdicts = self
+            .service
+            .received_gossip_batch(&messages, now_ms())
+            .into_iter();
+        for ((message_id, source, _, _), key) in gossip.drain(..).zip(keys) {
+            let verdict = match key.and_then(|_| verdicts.next()) {
+                Some(SvcVerdict::Accept) => Verdict::Accept,
+                Some(SvcVerdict::Ignore) => Verdict::Ignore,
+                Some(SvcVerdict::Reject) | None => Verdict::Reject,
+            };
+            self.verdict(message_id, source, verdict);
+        }
+        self.snapshot_dirty = true;
+    }
+
+    /// Hands queued gossip verdicts to the network layer without waiting for it. What does not
+    /// fit stays queued for the next turn, up to [`MAX_PENDING_VERDICTS`]; past that the
+    /// newest are dropped and counted (gossipsub forgets those messages after a few
+    /// heartbeats: not forwarded, nobody penalised).
+    fn send_verdicts(&mut self) {
+        while let Some(report) = self.verdicts.pop_front() {
+            match self.net.try_report_validation(report) {
+                Ok(()) => {}
+                Err(TryReportError::Full(report)) => {
+                    self.verdicts.push_front(report);
+                    break;
+                }
+                Err(TryReportError::Stopped) => {
+                    self.verdicts.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Queues a verdict for [`Runtime::send_verdicts`].
+    fn verdict(&mut self, message_id: MessageId, propagation_source: PeerId, verdict: Verdict) {
+        if self.verdicts.len() >= MAX_PENDING_VERDICTS {
+            self.service.stats().verdicts_dropped.inc();
+            return;
+        }
+        self.verdicts.push_back(ValidationReport {
+            message_id,
+            propagation_source,
+            verdict,
+        });
+    }
+
+    fn on_net_event(&mut self, ev: NetEvent) {
         let now = now_ms();
         match ev {
             NetEvent::Listening(addr) => {
@@ -346,32 +497,6 @@ impl Runtime {
                     let addrs = listen_addrs.iter().map(|a| a.to_string()).collect();
                     self.service.identified(key, addrs, now);
                 }
-            }
-            NetEvent::Gossip {
-                topic,
-                message_id,
-                propagation_source,
-                data,
-                ..
-            } => {
-                let verdict = match PublicKey::from_peer_id(&propagation_source) {
-                    Ok(from) => {
-                        match self
-                            .service
-                            .received_gossip(from, net_topic(topic), &data, now)
-                        {
-                            SvcVerdict::Accept => Verdict::Accept,
-                            SvcVerdict::Reject => Verdict::Reject,
-                            SvcVerdict::Ignore => Verdict::Ignore,
-                        }
-                    }
-                    Err(_) => Verdict::Reject,
-                };
-                let _ = self
-                    .net
-                    .report_validation(message_id, propagation_source, verdict)
-                    .await;
-                self.snapshot_dirty = true;
             }
             NetEvent::InboundRequest {
                 peer,
