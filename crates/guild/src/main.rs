@@ -20,6 +20,12 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // No transparent huge pages for this process, whatever the system's THP mode: the
+    // allocator is built not to ask for them (`no_thp`), but where THP is `always` the kernel
+    // would still back each touched 2 MiB of its arena with a whole huge page, as it did when
+    // mimalloc asked (71 MB resident for an idle daemon with 6 MB of heap; BENCHMARKS.md, "A
+    // lean daemon"). Best effort: an old kernel without the flag only keeps its default.
+    let _ = nix::sys::prctl::set_thp_disable(true);
     // clap prints usage errors itself and exits with 2.
     let cli = cli::Cli::parse();
     match commands::run(cli) {
