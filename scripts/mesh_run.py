@@ -46,6 +46,10 @@ VOCAB = [
     "legal", "marketing",
 ]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+LOG_LEVEL = "info"
+# After convergence, how long to let the connection managers settle before counting peers: the
+# grace period of new connections (20 s) and a round (5 s), with room.
+SETTLE_EXTRA_SECS = 30
 
 
 class Control:
@@ -120,7 +124,7 @@ class Daemon:
                 f"low_water = {low}\n"
                 f"high_water = {high}\n"
                 "[web]\nenabled = false\n"
-                "[log]\nlevel = \"info\"\n"
+                f"[log]\nlevel = \"{LOG_LEVEL}\"\n"
             )
 
     def start(self):
@@ -205,6 +209,12 @@ def ip_of(i, layout):
     return f"127.0.{n // 250}.{n % 250 + 1}"
 
 
+def settled(st):
+    """Connections past their grace period: what the high watermark bounds."""
+    mesh = st.get("mesh") or {}
+    return st.get("connected_peers", 0) - mesh.get("settling", 0)
+
+
 def snapshot(daemons):
     out = []
     for d in daemons:
@@ -284,7 +294,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the homes (logs) afterwards")
+    ap.add_argument("--debug", action="store_true",
+                    help="log the connection manager's decisions (daemon.log in each home)")
     args = ap.parse_args()
+    global LOG_LEVEL
+    if args.debug:
+        LOG_LEVEL = "info,guild_service::mesh=debug"
     if not os.path.exists(args.guild):
         sys.exit(f"{args.guild} not found: run `cargo build --release -p guild` first")
     rng = random.Random(args.seed)
@@ -319,15 +334,22 @@ def main():
 
         took = converge(daemons, args.n, args.settle, "converging")
         report["converge_secs"] = took
+        time.sleep(SETTLE_EXTRA_SECS)
         snap = snapshot(daemons)
         peers = [st.get("connected_peers", 0) for _, st in snap]
         profiles = [st.get("index", {}).get("profiles", 0) for _, st in snap]
         alone = [d.i for d, st in snap if st.get("connected_peers", 0) == 0]
-        over = [d.i for d, st in snap if st.get("connected_peers", 0) > args.high]
+        over = [d.i for d, st in snap if settled(st) > args.high]
+        settling = [st.get("mesh", {}).get("settling", 0) for _, st in snap]
         report["peers"] = {"min": min(peers), "p50": pct(peers, .5), "p90": pct(peers, .9),
-                           "max": max(peers), "alone": alone, "above_high": over}
+                           "max": max(peers), "alone": alone, "above_high": over,
+                           "below_low": sum(1 for p in peers if p < args.low),
+                           "settling_max": max(settling)}
         report["profiles_full"] = sum(1 for p in profiles if p >= args.n)
-        print(f"peers per daemon: {summary(peers)}; alone: {len(alone)}; above high: {len(over)}")
+        print(f"peers per daemon {SETTLE_EXTRA_SECS} s after converging: {summary(peers)}; "
+              f"alone: {len(alone)}; below low: {report['peers']['below_low']}; "
+              f"above high (not counting connections in their grace period, at most "
+              f"{max(settling)} on one daemon): {len(over)}")
         print(f"profile coverage: {report['profiles_full']}/{args.n} hold all {args.n} profiles "
               f"(min {min(profiles)}); converged in "
               + (f"{took:.1f} s" if took is not None else "NOT within the limit"))
@@ -362,12 +384,15 @@ def main():
         print("after 10 % restarted: converged in "
               + (f"{took:.1f} s" if took is not None else "NOT within the limit"))
         ok &= took is not None
+        time.sleep(SETTLE_EXTRA_SECS)
         snap = snapshot(daemons)
         peers = [st.get("connected_peers", 0) for _, st in snap]
+        over = [d.i for d, st in snap if settled(st) > args.high]
         report["peers_after_restart"] = {"min": min(peers), "p50": pct(peers, .5),
-                                         "max": max(peers)}
-        print(f"peers per daemon after the restart: {summary(peers)}")
-        ok &= min(peers) > 0 and max(peers) <= args.high
+                                         "max": max(peers), "above_high": over}
+        print(f"peers per daemon {SETTLE_EXTRA_SECS} s after the restart: {summary(peers)}; "
+              f"above high (settled): {len(over)}")
+        ok &= min(peers) > 0 and not over
     finally:
         for d in daemons:
             d.stop()

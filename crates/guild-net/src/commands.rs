@@ -254,7 +254,11 @@ impl EventLoop {
                 return;
             }
         }
-        let opts = DialOpts::from(addr);
+        // A fresh local port for every dial (see `event_loop::dial_known`).
+        let opts = DialOpts::unknown_peer_id()
+            .address(addr)
+            .allocate_new_port()
+            .build();
         let connection = opts.connection_id();
         match self.swarm.dial(opts) {
             Ok(()) => {
@@ -273,6 +277,7 @@ impl EventLoop {
         }
         let opts = DialOpts::peer_id(peer)
             .condition(PeerCondition::DisconnectedAndNotDialing)
+            .allocate_new_port()
             .build();
         match self.swarm.dial(opts) {
             // Dialling (now or already): the connection outcome resolves the waiter.

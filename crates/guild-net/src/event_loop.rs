@@ -250,10 +250,18 @@ impl EventLoop {
 
     /// Dials a peer at the given addresses unless already connected or dialling. An error
     /// means no dial is under way (and none will report back).
+    ///
+    /// Every dial of ours takes a fresh local port rather than our listening one (libp2p's
+    /// default "port reuse"): with reuse, every retry towards one member uses the same TCP
+    /// four-tuple, and while the member's side of the last attempt sits in `TIME_WAIT` (a
+    /// minute, after it refused or pruned us) each retry is reset — seen as members locked out
+    /// of a full bootstrap peer for minutes, and as "Address already in use" after restarts.
+    /// Hole punching (DCUtR) still reuses the port: it sets that on its own dials.
     pub(crate) fn dial_known(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), String> {
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs)
             .condition(PeerCondition::DisconnectedAndNotDialing)
+            .allocate_new_port()
             .build();
         match self.swarm.dial(opts) {
             Ok(()) | Err(SwarmDialError::DialPeerConditionFalse(_)) => Ok(()),

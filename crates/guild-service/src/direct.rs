@@ -756,6 +756,7 @@ impl<S: Storage> Service<S> {
                     ));
                 }
                 self.allow_exchange(from, now)?;
+                self.mesh.pruned_by(&from, now);
                 self.suggested(from, peers, now);
                 Ok(DirectResponse::Ack)
             }

@@ -42,11 +42,16 @@ pub const DEFAULT_HIGH: usize = 32;
 pub const GRACE_MS: Millis = 20_000;
 /// How often the mesh is looked after (dials below the low mark, trims above the high one).
 pub const ROUND_MS: Millis = 5_000;
+/// How soon the mesh is looked after when a connection crowds its address group.
+pub const CROWDED_ROUND_MS: Millis = 500;
 /// First wait before an address that failed is dialled again; doubled per failure.
 pub const FIRST_BACKOFF_MS: Millis = 2_000;
 /// Longest wait between two dials of one address: a lone node keeps trying its bootstrap
 /// peers at least this often.
 pub const MAX_BACKOFF_MS: Millis = 60_000;
+/// How long a member that pruned us is not dialled again (gossipsub v1.1's prune backoff is a
+/// minute): it is full, and it told us where else to go.
+pub const PRUNE_BACKOFF_MS: Millis = 2 * 60_000;
 /// Members dialled per round at most (so a node below its mark does not burst).
 pub const DIALS_PER_ROUND: usize = 4;
 /// Dials in flight at most.
@@ -365,7 +370,12 @@ impl Mesh {
         }
         if link.inbound {
             if let Some(g) = &link.group {
-                *self.inbound.entry(g.clone()).or_default() += 1;
+                let n = self.inbound.entry(g.clone()).or_default();
+                *n += 1;
+                if *n > self.cfg.inbound_per_group {
+                    // Hand the newcomer on soon (after the sync it starts, which keeps it).
+                    self.next_round = self.next_round.min(now + CROWDED_ROUND_MS);
+                }
             }
         }
         self.conns.insert(
@@ -440,6 +450,16 @@ impl Mesh {
         self.due.remove(&(k.next_try, *peer));
         k.next_try = now + wait;
         self.due.insert((k.next_try, *peer));
+    }
+
+    /// A member told us it is full (`Elsewhere`) before pruning us: not dialled again for
+    /// [`PRUNE_BACKOFF_MS`].
+    pub(crate) fn pruned_by(&mut self, peer: &PublicKey, now: Millis) {
+        if let Some(k) = self.book.get_mut(peer) {
+            self.due.remove(&(k.next_try, *peer));
+            k.next_try = k.next_try.max(now + PRUNE_BACKOFF_MS);
+            self.due.insert((k.next_try, *peer));
+        }
     }
 
     /// Whether the peer was dialled by us and the dial is still in flight.
@@ -521,9 +541,9 @@ impl Mesh {
         rank: &impl Fn(&PublicKey) -> u8,
         keep: &impl Fn(&PublicKey) -> bool,
     ) -> Vec<PublicKey> {
-        // Connections in their grace period neither count nor go: a burst of newcomers never
-        // pushes out settled links, and each newcomer, once settled, is the newest and moves
-        // on first (with the addresses we hand it) if we are still full.
+        // Above the high mark, connections in their grace period neither count nor go: a burst
+        // of newcomers never pushes out settled links, and each newcomer, once settled, is the
+        // newest and moves on first (with the addresses we hand it) if we are still full.
         let settled = |c: &Conn| now >= c.since + self.cfg.grace_ms;
         let settled_count = self.conns.values().filter(|c| settled(c)).count();
         let over_high = settled_count > self.cfg.high;
@@ -540,11 +560,14 @@ impl Mesh {
         let mut candidates: Vec<(u8, Millis, std::cmp::Reverse<Millis>, PublicKey)> = self
             .conns
             .iter()
-            .filter(|(p, c)| settled(c) && !keep(p))
+            .filter(|(p, _)| !keep(p))
             .map(|(p, c)| (rank(p), c.useful, std::cmp::Reverse(c.since), *p))
             .collect();
         candidates.sort();
         let mut out = Vec::new();
+        // A crowded address group is relieved at once, grace or not: the room kept under the
+        // network layer's per-address limit is for handing newcomers on, and the newest,
+        // having sent nothing yet, is the one handed on (with the addresses we give it).
         let mut group_excess: HashMap<&String, usize> = crowded
             .iter()
             .map(|g| (*g, self.inbound[*g] - self.cfg.inbound_per_group))
@@ -565,7 +588,7 @@ impl Mesh {
                 if out.len() >= excess {
                     break;
                 }
-                if !out.contains(p) {
+                if settled(&self.conns[p]) && !out.contains(p) {
                     out.push(*p);
                 }
             }
@@ -573,22 +596,35 @@ impl Mesh {
         out
     }
 
-    /// Up to `want` members to dial: due, not connected, not being dialled; members we saw or
-    /// were configured with before those we only heard of (which strangers can make up), and
-    /// within each, in an order `salt` scrambles so that newcomers spread over the community.
+    /// Up to `want` members to dial: due, not connected, not being dialled, in an order `salt`
+    /// scrambles so that members spread over the community. Alone, configured bootstrap peers
+    /// come first (they are how one gets in); once connected they come last, so that a
+    /// community does not keep leaning on its first members, who would then have no room for
+    /// newcomers. Members we saw ourselves come before those we only heard of (which strangers
+    /// can make up).
     fn candidates(&self, now: Millis, want: usize, salt: u64) -> Vec<(PublicKey, Vec<String>)> {
         if want == 0 {
             return vec![];
         }
+        let alone = self.conns.is_empty();
+        let order = |s: Source| -> u8 {
+            match s {
+                Source::Bootstrap if alone => 0,
+                Source::Bootstrap => 4,
+                Source::Remembered => 1,
+                Source::Identified => 2,
+                Source::Exchange => 3,
+            }
+        };
         let mut seen: Vec<(&PublicKey, &Known)> = self
             .due
             .iter()
             .take_while(|(t, _)| *t <= now)
             .filter(|(_, p)| !self.conns.contains_key(p) && !self.dialing.contains_key(p))
             .filter_map(|(_, p)| self.book.get(p).map(|k| (p, k)))
-            .take(16 * want)
+            .take(64 * want)
             .collect();
-        seen.sort_by_key(|(p, k)| (std::cmp::Reverse(k.source), scramble(p, salt)));
+        seen.sort_by_key(|(p, k)| (order(k.source), scramble(p, salt)));
         seen.into_iter()
             .take(want)
             .map(|(p, k)| (*p, k.addrs.clone()))
@@ -640,6 +676,11 @@ impl Mesh {
         MeshStatus {
             state,
             peers,
+            settling: self
+                .conns
+                .values()
+                .filter(|c| now < c.since + self.cfg.grace_ms)
+                .count(),
             low: self.cfg.low,
             high: self.cfg.high,
             known: self.book.len(),
@@ -676,7 +717,7 @@ impl<S: crate::Storage> crate::Service<S> {
         if let Some(why) = plan.warn {
             tracing::warn!("not connected to the community: {why}");
         }
-        if plan.rejoined {
+        if plan.rejoined && self.own.unheard {
             // Our profile went out while we were alone (at start, say), so it reached our
             // first peers only by their sync pulls, and a record that arrives by sync is not
             // gossiped on: sign a new version, which gossip carries to everyone.

@@ -29,6 +29,8 @@ pub(crate) struct Own {
     pub last_attestation: Option<(u64, RecordId)>,
     /// `ask` calls waiting to learn whether their need was published.
     pub pending_asks: HashMap<CallId, Asked>,
+    /// Our newest version went out while we had no connection: gossip carried it to nobody.
+    pub unheard: bool,
 }
 
 impl Own {
@@ -140,6 +142,7 @@ impl<S: Storage> Service<S> {
     }
 
     fn spread_own(&mut self, signed: &Signed<Profile>) {
+        self.own.unheard = self.mesh.len() == 0;
         match signed.encode() {
             Ok(data) => self.outbox.push(Io::Publish {
                 topic: Topic::Profiles,

@@ -47,6 +47,10 @@ pub struct MeshStatus {
     pub state: MeshState,
     /// Connected peers.
     pub peers: usize,
+    /// Of those, connections still in their grace period (newcomers and fresh dials): never
+    /// pruned yet, and not counted against `high`.
+    #[serde(default)]
+    pub settling: usize,
     /// Below this many connections the node dials more members.
     pub low: usize,
     /// Above this many it prunes down to `low`.

@@ -115,7 +115,9 @@ fn a_crowded_address_keeps_room_for_newcomers_under_the_per_address_limit() {
     for n in 200..203 {
         m.connected(key(n), outbound(), T);
     }
-    let plan = m.round(T + GRACE_MS, 3, |_| 0, |_| false);
+    // At once, grace or not: the newest two are handed on.
+    assert!(m.next_round <= T + CROWDED_ROUND_MS);
+    let plan = m.round(T + CROWDED_ROUND_MS, 3, |_| 0, |_| false);
     assert_eq!(plan.prune.len(), 2, "14 inbound from one address, 12 kept");
     assert!(plan
         .prune
@@ -266,4 +268,27 @@ fn hearsay_that_never_answers_is_forgotten() {
     assert!(!m.book.contains_key(&key(5)));
     assert_eq!(m.exchanged, 0);
     assert!(m.exchanged_from.is_empty());
+}
+
+#[test]
+fn once_connected_it_leans_on_other_members_before_the_bootstrap_ones() {
+    let mut m = Mesh::new(cfg(3, 6), T);
+    m.learn(key(1), &addr(1), Source::Bootstrap, None, T);
+    m.learn(key(2), &addr(2), Source::Exchange, Some(key(9)), T);
+    assert_eq!(
+        m.candidates(T, 1, 0),
+        vec![(key(1), addr(1))],
+        "alone: bootstrap first"
+    );
+    m.connected(key(9), outbound(), T);
+    assert_eq!(
+        m.candidates(T, 1, 0),
+        vec![(key(2), addr(2))],
+        "connected: others first"
+    );
+    // A member that pruned us is left alone for a while.
+    m.pruned_by(&key(2), T);
+    assert_eq!(m.candidates(T + 1_000, 1, 0), vec![(key(1), addr(1))]);
+    assert!(m.candidates(T + 1_000, 2, 0).len() == 1);
+    assert_eq!(m.candidates(T + PRUNE_BACKOFF_MS, 2, 0).len(), 2);
 }
