@@ -142,7 +142,9 @@ fn eve_explanation() -> Value {
         "ego": me(), "target": eve(), "skill": null,
         "score": 0.05, "walk_trust": 0.2, "walks": 10000,
         "connectivity": {"bridge": dan(), "bridge_share": 0.9, "factor": 0.5,
-                         "inherited_factor": 0.8, "penalty": 0.1},
+                         "inherited_factor": 0.8, "penalty": 0.1,
+                         "bridge_set": [{"node": dan(), "share": 0.9, "scale": 0.5}],
+                         "bridge_set_factor": 0.8},
         "negative_total": 0.05,
         "paths": [{"nodes": [me(), dan(), eve()], "share": 0.2, "contribution": 0.1}],
         "direct": [{"issuer": dan(), "skill": "welding", "score": 5, "issued_at": 1_767_233_100u64,
@@ -181,7 +183,7 @@ fn trust_view(peer: PublicKey, skill: Option<SkillTag>) -> TrustView {
         skill,
         score,
         factor,
-        explanation,
+        explanation: serde_json::from_value(explanation).unwrap(),
     }
 }
 
@@ -619,7 +621,8 @@ async fn trust_explains_the_score() {
         format!("Your trust in {eve_short}\n"),
         format!(
             "connectivity  −0.1 (×0.5): 90% of the walks pass through the bridge {dan_short}, \
-             ×0.8 of it inherited from {dan_short}'s own penalty"
+             ×0.8 of it inherited from the members its walks passed, ×0.8 of it capped: \
+             {dan_short} carries 90% of its walks, more than their capacity allows"
         ),
         "negative      −0.05".into(),
         format!("  me → {dan_short} → {eve_short}  (0.1)"),

@@ -5,7 +5,8 @@
 //! - [`wire`]: the envelope (`{"id", "method", "params"}` → `{"id", "result"}` or
 //!   `{"id", "error": {"code", "message"}}`), [`ErrorCode`]s and [`parse_request`].
 //! - [`Call`]: one variant per method with typed params; [`METHODS`] lists the method names.
-//! - [`types`]: typed results ([`Status`], [`Peers`], [`FindResults`], …).
+//! - [`types`]: typed results ([`Status`], [`Peers`], [`FindResults`], …); [`explanation`]: the
+//!   trust explanation both the CLI and the dashboard render; [`names`]: members named for people.
 //! - [`Event`]: what `subscribe` streams; [`EVENT_KINDS`] and [`EventFilter`].
 //! - [`Client`]: a tokio client; [`framing::LineReader`]: bounded line reading for both sides.
 //!
@@ -15,8 +16,10 @@ mod call;
 #[cfg(feature = "client")]
 mod client;
 mod event;
+pub mod explanation;
 #[cfg(feature = "client")]
 pub mod framing;
+pub mod names;
 mod profile;
 pub mod pull;
 pub mod reputation;
@@ -33,6 +36,7 @@ pub use call::{
 #[cfg(feature = "client")]
 pub use client::{is_not_running, Client, ClientError, Subscription, MAX_RESPONSE_BYTES};
 pub use event::{Event, EventFilter, EVENT_KINDS};
+pub use names::MemberNames;
 pub use profile::{ProfileDraft, ResourceInput, SkillInput, DEFAULT_LEVEL};
 pub use types::{
     Connected, Direction, FindMatch, FindResults, IndexSizes, MatchedTerm, MeshState, MeshStatus,
