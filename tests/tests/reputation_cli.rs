@@ -9,7 +9,8 @@ use common::{parts, TestDaemon};
 use guild_core::control::reputation::{
     AttestationStatus, AttestationView, Attestations, TrustView,
 };
-use guild_core::control::{to_result, Call, CallError, Event, IndexSizes, ProfileDraft, Status};
+use guild_core::control::{Call, CallError, Event, IndexSizes, ProfileDraft, Status};
+use guild_core::control::{Reply, Unary};
 use guild_core::{Identity, PublicKey, RecordId, Signed, SkillTag};
 use guild_node::control::Handle;
 use serde_json::{json, Value};
@@ -187,14 +188,16 @@ fn trust_view(peer: PublicKey, skill: Option<SkillTag>) -> TrustView {
     }
 }
 
-fn profile(seed: u8, name: &str) -> Result<Value, CallError> {
+fn profile(seed: u8, name: &str) -> Result<Reply, CallError> {
     let draft = ProfileDraft {
         name: name.into(),
         ..Default::default()
     };
     let now = guild_core::time::now();
     let body = draft.into_profile(key(seed), now, now + 86_400);
-    to_result(&Signed::sign(body, &identity(seed)).map_err(CallError::internal)?)
+    reply(Some(
+        Signed::sign(body, &identity(seed)).map_err(CallError::internal)?,
+    ))
 }
 
 #[derive(Clone)]
@@ -203,11 +206,17 @@ struct Fake {
     events: broadcast::Sender<Event>,
 }
 
+/// A fake's typed answer.
+fn reply<T: Into<Reply>>(v: T) -> Result<Reply, CallError> {
+    Ok(v.into())
+}
+
 impl Handle for Fake {
-    async fn call(&self, call: Call) -> Result<Value, CallError> {
+    async fn call(&self, call: Unary) -> Result<Reply, CallError> {
+        let call = Call::from(call);
         self.calls.lock().unwrap().push(call.clone());
         match call {
-            Call::Status => to_result(&Status {
+            Call::Status => reply(Status {
                 peer_id: me().to_string(),
                 version: "9.9.9".into(),
                 community: "makers".into(),
@@ -245,7 +254,7 @@ impl Handle for Fake {
                 view.skill = p.skill;
                 view.note = p.note;
                 view.collab = p.collab;
-                to_result(&view)
+                reply(view)
             }
             Call::Revoke(p) if p.attestation == GONE => Err(CallError::not_found(format!(
                 "no attestation {} is known here",
@@ -254,15 +263,15 @@ impl Handle for Fake {
             Call::Revoke(p) if p.attestation == REVOKED => {
                 Err(CallError::invalid_params("already revoked"))
             }
-            Call::Revoke(_) => Ok(Value::Null),
+            Call::Revoke(_) => Ok(Reply::Done),
             Call::Attestations(p) => {
                 let mut list = listed();
                 list.attestations.retain(|a| {
                     p.about.is_none_or(|k| a.subject == k) && p.by.is_none_or(|k| a.issuer == k)
                 });
-                to_result(&list)
+                reply(list)
             }
-            Call::Trust(p) => to_result(&trust_view(p.peer, p.skill)),
+            Call::Trust(p) => reply(trust_view(p.peer, p.skill)),
             other => Err(CallError::unavailable(format!(
                 "{} is not faked",
                 other.method()
