@@ -260,6 +260,11 @@ async fn events_arrive_in_the_order_of_the_changes() {
         let Some(i) = state_of(next_event(&mut events, deadline, "the last change").await) else {
             continue;
         };
+        // The content of the version before, signed again: A republishes when it rejoins after
+        // being alone (`guild_service::mesh`), whenever its mesh round sees that — not a reorder.
+        if i == *seen.last().unwrap() {
+            continue;
+        }
         assert!(
             i > *seen.last().unwrap(),
             "B learned change {} after change {} (order {seen:?})",

@@ -5,9 +5,10 @@
 mod common;
 
 use guild_core::control::{
-    to_result, Call, CallError, Direction, Event, FindMatch, FindResults, IndexSizes, PeerInfo,
-    Peers, ProfileDraft, SkillInput, Source, Status, TagSuggestion,
+    Call, CallError, Direction, Event, FindMatch, FindResults, IndexSizes, PeerInfo, Peers,
+    ProfileDraft, SkillInput, Source, Status, TagSuggestion,
 };
+use guild_core::control::{Reply, Unary};
 use guild_core::{Identity, Level, Signed, SkillTag};
 use guild_node::control::Handle;
 use serde_json::Value;
@@ -35,11 +36,17 @@ fn tag(s: &str) -> SkillTag {
     SkillTag::parse(s).unwrap()
 }
 
+/// A fake's typed answer.
+fn reply<T: Into<Reply>>(v: T) -> Result<Reply, CallError> {
+    Ok(v.into())
+}
+
 impl Handle for Fake {
-    async fn call(&self, call: Call) -> Result<Value, CallError> {
+    async fn call(&self, call: Unary) -> Result<Reply, CallError> {
+        let call = Call::from(call);
         self.calls.lock().unwrap().push(call.clone());
         match call {
-            Call::Status => to_result(&Status {
+            Call::Status => reply(Status {
                 peer_id: ada().peer_id().to_string(),
                 version: "9.9.9".into(),
                 community: "makers".into(),
@@ -55,7 +62,7 @@ impl Handle for Fake {
                 web: None,
                 mesh: None,
             }),
-            Call::Peers => to_result(&Peers {
+            Call::Peers => reply(Peers {
                 peers: vec![PeerInfo {
                     peer_id: "12D3KooWpeer".into(),
                     addresses: vec!["/ip4/192.0.2.7/tcp/4001".into()],
@@ -67,13 +74,15 @@ impl Handle for Fake {
             Call::ProfileGet(p) if p.peer.is_some() => {
                 Err(CallError::not_found("no profile known"))
             }
-            Call::ProfileGet(_) => Ok(Value::Null),
+            Call::ProfileGet(_) => Ok(Reply::Profile(None)),
             Call::ProfileUpdate(update) => {
                 let draft = update.apply(&ProfileDraft::default())?;
                 let body = draft.into_profile(ada().public(), 1, 2);
-                to_result(&Signed::sign(body, &ada()).map_err(CallError::internal)?)
+                reply(Some(
+                    Signed::sign(body, &ada()).map_err(CallError::internal)?,
+                ))
             }
-            Call::Find(_) => to_result(&FindResults {
+            Call::Find(_) => reply(FindResults {
                 results: vec![FindMatch {
                     peer: ada().public(),
                     name: "Ada".into(),
@@ -110,7 +119,7 @@ impl Handle for Fake {
             ))),
             Call::Shutdown => {
                 self.cancel.cancel();
-                Ok(Value::Null)
+                Ok(Reply::Done)
             }
             other => Err(CallError::unavailable(format!(
                 "{} is not faked",

@@ -7,10 +7,10 @@ mod common;
 use guild_core::control::pull::{
     Delivery, NeedFilter, NeedStatus, NeedView, Needs, OfferView, Offers,
 };
-use guild_core::control::{to_result, Call, CallError, Event};
+use guild_core::control::{Call, CallError, Event};
+use guild_core::control::{Reply, Unary};
 use guild_core::{Identity, PublicKey, RecordId, SkillTag};
 use guild_node::control::Handle;
-use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -35,11 +35,17 @@ struct Fake {
     events: broadcast::Sender<Event>,
 }
 
+/// A fake's typed answer.
+fn reply<T: Into<Reply>>(v: T) -> Result<Reply, CallError> {
+    Ok(v.into())
+}
+
 impl Handle for Fake {
-    async fn call(&self, call: Call) -> Result<Value, CallError> {
+    async fn call(&self, call: Unary) -> Result<Reply, CallError> {
+        let call = Call::from(call);
         self.calls.lock().unwrap().push(call.clone());
         match call {
-            Call::Needs(_) => to_result(&Needs {
+            Call::Needs(_) => reply(Needs {
                 needs: vec![NeedView {
                     id: NEED,
                     asker: key(1),
@@ -55,7 +61,7 @@ impl Handle for Fake {
                     offers: 2,
                 }],
             }),
-            Call::Offer(p) if p.need == UNREACHABLE => to_result(&Delivery {
+            Call::Offer(p) if p.need == UNREACHABLE => reply(Delivery {
                 id: OFFER,
                 delivered: false,
                 error: Some(
@@ -65,19 +71,19 @@ impl Handle for Fake {
                 ),
                 retrying: true,
             }),
-            Call::Offer(p) if p.need == REFUSED => to_result(&Delivery {
+            Call::Offer(p) if p.need == REFUSED => reply(Delivery {
                 id: OFFER,
                 delivered: false,
                 error: Some("refused by the recipient: need 1111 was withdrawn".into()),
                 retrying: false,
             }),
-            Call::Offer(_) | Call::Msg(_) => to_result(&Delivery {
+            Call::Offer(_) | Call::Msg(_) => reply(Delivery {
                 id: OFFER,
                 delivered: true,
                 error: None,
                 retrying: false,
             }),
-            Call::Offers(_) => to_result(&Offers {
+            Call::Offers(_) => reply(Offers {
                 offers: vec![OfferView {
                     id: OFFER,
                     need: NEED,

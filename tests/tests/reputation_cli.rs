@@ -9,7 +9,8 @@ use common::{parts, TestDaemon};
 use guild_core::control::reputation::{
     AttestationStatus, AttestationView, Attestations, TrustView,
 };
-use guild_core::control::{to_result, Call, CallError, Event, IndexSizes, ProfileDraft, Status};
+use guild_core::control::{Call, CallError, Event, IndexSizes, ProfileDraft, Status};
+use guild_core::control::{Reply, Unary};
 use guild_core::{Identity, PublicKey, RecordId, Signed, SkillTag};
 use guild_node::control::Handle;
 use serde_json::{json, Value};
@@ -142,7 +143,9 @@ fn eve_explanation() -> Value {
         "ego": me(), "target": eve(), "skill": null,
         "score": 0.05, "walk_trust": 0.2, "walks": 10000,
         "connectivity": {"bridge": dan(), "bridge_share": 0.9, "factor": 0.5,
-                         "inherited_factor": 0.8, "penalty": 0.1},
+                         "inherited_factor": 0.8, "penalty": 0.1,
+                         "bridge_set": [{"node": dan(), "share": 0.9, "scale": 0.5}],
+                         "bridge_set_factor": 0.8},
         "negative_total": 0.05,
         "paths": [{"nodes": [me(), dan(), eve()], "share": 0.2, "contribution": 0.1}],
         "direct": [{"issuer": dan(), "skill": "welding", "score": 5, "issued_at": 1_767_233_100u64,
@@ -181,18 +184,20 @@ fn trust_view(peer: PublicKey, skill: Option<SkillTag>) -> TrustView {
         skill,
         score,
         factor,
-        explanation,
+        explanation: serde_json::from_value(explanation).unwrap(),
     }
 }
 
-fn profile(seed: u8, name: &str) -> Result<Value, CallError> {
+fn profile(seed: u8, name: &str) -> Result<Reply, CallError> {
     let draft = ProfileDraft {
         name: name.into(),
         ..Default::default()
     };
     let now = guild_core::time::now();
     let body = draft.into_profile(key(seed), now, now + 86_400);
-    to_result(&Signed::sign(body, &identity(seed)).map_err(CallError::internal)?)
+    reply(Some(
+        Signed::sign(body, &identity(seed)).map_err(CallError::internal)?,
+    ))
 }
 
 #[derive(Clone)]
@@ -201,11 +206,17 @@ struct Fake {
     events: broadcast::Sender<Event>,
 }
 
+/// A fake's typed answer.
+fn reply<T: Into<Reply>>(v: T) -> Result<Reply, CallError> {
+    Ok(v.into())
+}
+
 impl Handle for Fake {
-    async fn call(&self, call: Call) -> Result<Value, CallError> {
+    async fn call(&self, call: Unary) -> Result<Reply, CallError> {
+        let call = Call::from(call);
         self.calls.lock().unwrap().push(call.clone());
         match call {
-            Call::Status => to_result(&Status {
+            Call::Status => reply(Status {
                 peer_id: me().to_string(),
                 version: "9.9.9".into(),
                 community: "makers".into(),
@@ -243,7 +254,7 @@ impl Handle for Fake {
                 view.skill = p.skill;
                 view.note = p.note;
                 view.collab = p.collab;
-                to_result(&view)
+                reply(view)
             }
             Call::Revoke(p) if p.attestation == GONE => Err(CallError::not_found(format!(
                 "no attestation {} is known here",
@@ -252,15 +263,15 @@ impl Handle for Fake {
             Call::Revoke(p) if p.attestation == REVOKED => {
                 Err(CallError::invalid_params("already revoked"))
             }
-            Call::Revoke(_) => Ok(Value::Null),
+            Call::Revoke(_) => Ok(Reply::Done),
             Call::Attestations(p) => {
                 let mut list = listed();
                 list.attestations.retain(|a| {
                     p.about.is_none_or(|k| a.subject == k) && p.by.is_none_or(|k| a.issuer == k)
                 });
-                to_result(&list)
+                reply(list)
             }
-            Call::Trust(p) => to_result(&trust_view(p.peer, p.skill)),
+            Call::Trust(p) => reply(trust_view(p.peer, p.skill)),
             other => Err(CallError::unavailable(format!(
                 "{} is not faked",
                 other.method()
@@ -619,7 +630,8 @@ async fn trust_explains_the_score() {
         format!("Your trust in {eve_short}\n"),
         format!(
             "connectivity  −0.1 (×0.5): 90% of the walks pass through the bridge {dan_short}, \
-             ×0.8 of it inherited from {dan_short}'s own penalty"
+             ×0.8 of it inherited from the members its walks passed, ×0.8 of it capped: \
+             {dan_short} carries 90% of its walks, more than their capacity allows"
         ),
         "negative      −0.05".into(),
         format!("  me → {dan_short} → {eve_short}  (0.1)"),

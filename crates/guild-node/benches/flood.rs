@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use guild_core::control::pull::AskParams;
-use guild_core::control::{Call, ProfileDraft};
+use guild_core::control::{ProfileDraft, ServiceCall};
 use guild_core::fixtures::{self, identity, sign, tag, T0};
 use guild_core::wire::{DirectRequest, DirectResponse, Fingerprint, SyncKey};
 use guild_core::{codec, AnyRecord, Identity, Message, Need, PublicKey, RecordId, RecordKind};
@@ -139,7 +139,7 @@ impl Victim {
     /// Posts a need of ours and returns it.
     fn ask(&mut self) -> Signed<Need> {
         self.calls += 1;
-        let call = Call::Ask(AskParams {
+        let call = ServiceCall::Ask(AskParams {
             text: "review my layout".into(),
             skills: vec![tag("kicad")],
             resources: vec![],

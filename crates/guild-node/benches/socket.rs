@@ -28,7 +28,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod fixture;
 
 use fixture::{find_words, vocabulary, Rng, PROFILES, VOCABULARY};
-use guild_core::control::{Call, Client, FindParams, Response};
+use guild_core::control::{Call, Client, DaemonCall, FindParams, Response};
 use guild_core::fixtures::sign;
 use guild_core::Identity;
 use guild_node::api::NodeHandle;
@@ -278,14 +278,14 @@ fn main() {
                         }
                         let words = find_words(&mut rng, &vocab2);
                         if answer {
-                            let call = Call::Find(FindParams {
+                            let call = DaemonCall::Find(FindParams {
                                 query: Some(words),
                                 local_only: true,
                                 ..FindParams::default()
                             });
                             // What the server does: the handle's socket answer, encoded into
                             // a reused buffer.
-                            let outcome = rt.block_on(handle.call_encoded(call));
+                            let outcome = rt.block_on(handle.call_encoded(call.into()));
                             control::encode_response(1.into(), outcome, &mut line);
                             bytes += line.len();
                         } else {

@@ -1,9 +1,8 @@
 //! The node behind the control socket: maps each control call onto the node.
 
-use crate::control::{Answer, Call, CallError, Event, Handle, Json};
+use crate::control::{Answer, CallError, DaemonCall, Event, Handle, Json, Reply, Unary};
 use crate::node::FindOutcome;
 use crate::node::Node;
-use guild_core::control::to_result;
 use guild_core::control::types::{
     Connected, FindMatch, FindResults, IndexSizes, PeerInfo, Peers, Source, Status, TagSuggestion,
 };
@@ -146,7 +145,7 @@ fn find_results(out: FindOutcome) -> FindResults {
     }
 }
 
-/// `find`'s result encoded straight from the matches, in the bytes `to_result(&find_results(…))`
+/// `find`'s result encoded straight from the matches, in the bytes `Reply::to_json` gives
 /// encodes to (checked by a test): without building the typed result and a `Value` first, and
 /// with each peer id as the index keeps it instead of base58-encoding it again.
 fn find_json(out: &FindOutcome) -> Result<Json, CallError> {
@@ -155,7 +154,7 @@ fn find_json(out: &FindOutcome) -> Result<Json, CallError> {
 }
 
 /// Borrowed mirrors of [`FindResults`] and its parts. Members are in alphabetical order: the
-/// order of a `serde_json::Value` object, which is what [`Handle::call`]'s answer is encoded from.
+/// order of a `serde_json::Value` object, which is what [`Reply::to_json`] encodes through.
 mod wire {
     use super::FindOutcome;
     use guild_core::control::Source;
@@ -280,23 +279,15 @@ fn label<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-impl Handle for NodeHandle {
-    async fn call(&self, call: Call) -> Result<Value, CallError> {
+impl NodeHandle {
+    /// Serves a call of the daemon's own (see [`DaemonCall`]).
+    async fn daemon(&self, call: DaemonCall) -> Result<Reply, CallError> {
+        self.node.stats().socket_requests.inc();
         match call {
-            Call::Status => {
-                self.node.stats().socket_requests.inc();
-                to_result(&self.status())
-            }
-            Call::Peers => {
-                self.node.stats().socket_requests.inc();
-                to_result(&self.peers())
-            }
-            Call::Find(p) => {
-                self.node.stats().socket_requests.inc();
-                to_result(&find_results(self.find(p).await))
-            }
-            Call::Connect(p) => {
-                self.node.stats().socket_requests.inc();
+            DaemonCall::Status => Ok(Reply::Status(self.status())),
+            DaemonCall::Peers => Ok(Reply::Peers(self.peers())),
+            DaemonCall::Find(p) => Ok(Reply::Find(find_results(self.find(p).await))),
+            DaemonCall::Connect(p) => {
                 let addr: Multiaddr = p.addr.parse().map_err(|e| {
                     CallError::invalid_params(format!("`{}` is not a multiaddr: {e}", p.addr))
                 })?;
@@ -306,30 +297,35 @@ impl Handle for NodeHandle {
                     .dial(addr)
                     .await
                     .map_err(|e| CallError::peer_unreachable(e.to_string()))?;
-                to_result(&Connected {
+                Ok(Reply::Connected(Connected {
                     peer_id: Some(peer.to_string()),
-                })
+                }))
             }
-            Call::Shutdown => {
+            DaemonCall::Shutdown => {
                 self.shutdown.cancel();
-                Ok(Value::Null)
+                Ok(Reply::Done)
             }
-            // The server answers `subscribe` itself.
-            Call::Subscribe(_) => Err(CallError::internal(
-                "subscribe is served by the control server",
-            )),
-            // Everything else is domain logic: the service, through the node loop.
-            other => self.node.call(other).await,
+        }
+    }
+}
+
+impl Handle for NodeHandle {
+    async fn call(&self, call: Unary) -> Result<Reply, CallError> {
+        match call {
+            // Domain logic: the service, through the node loop.
+            Unary::Service(call) => self.node.call(call).await,
+            Unary::Daemon(call) => self.daemon(call).await,
         }
     }
 
-    async fn call_encoded(&self, call: Call) -> Result<Answer, CallError> {
+    async fn call_encoded(&self, call: Unary) -> Result<Answer, CallError> {
         match call {
-            Call::Find(p) => {
+            // `find`'s JSON straight from the matches (its answers are large and frequent).
+            Unary::Daemon(DaemonCall::Find(p)) => {
                 self.node.stats().socket_requests.inc();
                 find_json(&self.find(p).await).map(Answer::Json)
             }
-            other => self.call(other).await.map(Answer::Value),
+            other => self.call(other).await.map(Answer::Reply),
         }
     }
 
@@ -402,7 +398,7 @@ mod tests {
             dht_queried: true,
         };
         let fast = find_json(&out).unwrap();
-        let typed = to_result(&find_results(out.clone())).unwrap();
+        let typed = Reply::Find(find_results(out.clone())).to_json().unwrap();
         assert_eq!(fast.as_str(), serde_json::to_string(&typed).unwrap());
         for id in [Value::from(7), Value::from("a\"b"), Value::Null] {
             let mut line = Vec::new();
@@ -418,7 +414,7 @@ mod tests {
         };
         assert_eq!(
             find_json(&empty).unwrap().as_str(),
-            serde_json::to_string(&to_result(&find_results(empty)).unwrap()).unwrap()
+            serde_json::to_string(&Reply::Find(find_results(empty)).to_json().unwrap()).unwrap()
         );
     }
 }

@@ -9,7 +9,7 @@ mod common;
 use common::{next_event, options, poll_until, within, Rogue, TestNode};
 use guild_core::control::pull::{AskParams, MsgParams};
 use guild_core::control::reputation::TrustAddParams;
-use guild_core::control::{Call, Event};
+use guild_core::control::{Event, ServiceCall};
 use guild_core::fixtures::{identity, need, profile, sign, tag};
 use guild_core::wire::{DirectResponse, RefusalReason};
 use guild_core::{AnyRecord, Identity, Message, Need, PublicKey, RecordKind};
@@ -34,7 +34,7 @@ fn fresh(i: u32) -> Identity {
 async fn trust_root(victim: &TestNode, who: PublicKey) {
     victim
         .node
-        .call(Call::TrustAdd(TrustAddParams {
+        .call(ServiceCall::TrustAdd(TrustAddParams {
             peer: who,
             skill: None,
             note: "a friend".into(),

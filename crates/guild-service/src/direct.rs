@@ -291,7 +291,7 @@ impl<S: Storage> Service<S> {
         result: Result<(), (bool, String)>,
     ) {
         let answer = match (as_, result) {
-            (ReplyAs::Delivery, r) => guild_core::control::to_result(&match r {
+            (ReplyAs::Delivery, r) => Ok(guild_core::control::Reply::Delivery(match r {
                 Ok(()) => Delivery {
                     id: record,
                     delivered: true,
@@ -308,8 +308,8 @@ impl<S: Storage> Service<S> {
                     }),
                     retrying,
                 },
-            }),
-            (ReplyAs::Invite(view), Ok(())) => guild_core::control::to_result(&view),
+            })),
+            (ReplyAs::Invite(view), Ok(())) => Ok(guild_core::control::Reply::Entry(view)),
             (ReplyAs::Invite(_), Err((false, e))) => {
                 Err(CallError::invalid_params(format!("the invitation was {e}")))
             }

@@ -1,10 +1,9 @@
 //! What the service asks the world to do: the outbox of effects the daemon loop (or the
 //! simulator) performs, and the tokens that tie answers back to questions.
 
-use guild_core::control::{CallError, Event};
+use guild_core::control::{CallError, Event, Reply};
 use guild_core::wire::DirectRequest;
 use guild_core::PublicKey;
-use serde_json::Value;
 
 /// Milliseconds since the Unix epoch: the service's only notion of time, always passed in.
 pub type Millis = u64;
@@ -115,8 +114,8 @@ pub enum Io {
     Reply {
         /// The call.
         call: CallId,
-        /// Its result.
-        result: Result<Value, CallError>,
+        /// Its typed result (JSON only at the socket and the dashboard).
+        result: Result<Reply, CallError>,
         /// Whether the store must be flushed before the answer leaves.
         durable: bool,
     },

@@ -52,13 +52,12 @@ pub use mesh::{Link, MeshConfig};
 pub use refusal::Refusal;
 
 use crate::stats::Stats;
-use guild_core::control::{Call, CallError, Event};
+use guild_core::control::{CallError, Event, Reply, ServiceCall};
 pub use guild_core::storage::{MemoryStorage, ProfilePut, Standing, Storage, StorageError};
 use guild_core::{AnyRecord, Identity, PublicKey, RecordKind};
 use guild_trust::{TrustConfig, TrustEngine};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde_json::Value;
 use state::State;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -332,7 +331,7 @@ impl<S: Storage> Service<S> {
     /// Serves a control call. The answer leaves as [`Io::Reply`] — at once for most calls, later
     /// for those that wait on the network (a delivery's first attempt) or on the clock (a profile
     /// version within the same second as the previous one).
-    pub fn call(&mut self, id: CallId, call: Call, now: Millis) {
+    pub fn call(&mut self, id: CallId, call: ServiceCall, now: Millis) {
         self.clock = secs(now);
         let result = self.dispatch(id, call, now);
         match result {
@@ -341,120 +340,72 @@ impl<S: Storage> Service<S> {
         }
     }
 
-    fn dispatch(&mut self, id: CallId, call: Call, now: Millis) -> Answer {
-        use guild_core::control::to_result;
+    fn dispatch(&mut self, id: CallId, call: ServiceCall, now: Millis) -> Answer {
         let t = secs(now);
-        let json = |r: Result<Value, CallError>| Answer::Now(r, false);
-        let write = |r: Result<Value, CallError>| Answer::Now(r, true);
+        // A read answers at once; a write's answer waits for the store to be flushed.
+        fn read<T: Into<Reply>>(r: Result<T, CallError>) -> Answer {
+            Answer::Now(r.map(Into::into), false)
+        }
+        fn write<T: Into<Reply>>(r: Result<T, Refusal>) -> Answer {
+            Answer::Now(r.map(Into::into).map_err(|e| e.to_call_error()), true)
+        }
+        // Calls answered once the network has spoken (a publish, a delivery's first attempt).
+        let later = |r: Result<(), Refusal>| match r {
+            Ok(()) => Answer::Later,
+            Err(e) => Answer::Now(Err(e.to_call_error()), false),
+        };
         match call {
-            Call::ProfileGet(p) => json(self.profile_get(p.peer)),
-            Call::ProfileSet(p) => self.profile_set(id, p.into_draft(), now),
-            Call::ProfileUpdate(p) => {
+            ServiceCall::ProfileGet(p) => read(self.profile_get(p.peer)),
+            ServiceCall::ProfileSet(p) => self.profile_set(id, p.into_draft(), now),
+            ServiceCall::ProfileUpdate(p) => {
                 let base = self.own.draft.clone().unwrap_or_default();
                 match p.apply(&base) {
                     Ok(draft) => self.profile_set(id, draft, now),
-                    Err(e) => json(Err(e)),
+                    Err(e) => Answer::Now(Err(e), false),
                 }
             }
-            Call::Ask(p) => match self.ask(p, t) {
-                Ok((asked, data)) => {
+            ServiceCall::Ask(p) => {
+                let asked = self.ask(p, t).map(|(asked, data)| {
                     self.own.pending_asks.insert(id, asked);
                     self.outbox.push(Io::Publish {
                         topic: Topic::Needs,
                         data,
                         report: Some(id),
                     });
-                    Answer::Later
-                }
-                Err(e) => json(Err(e.to_call_error())),
-            },
-            Call::Needs(p) => json(to_result(&self.needs(p, t))),
-            Call::NeedWithdraw(p) => write(
-                self.withdraw_need(p, t)
-                    .map(|()| Value::Null)
-                    .map_err(|e| e.to_call_error()),
-            ),
-            Call::Offer(p) => match self.offer(id, p, t) {
-                Ok(()) => Answer::Later,
-                Err(e) => json(Err(e.to_call_error())),
-            },
-            Call::Offers(p) => json(to_result(&self.offers(p))),
-            Call::Accept(p) => write(
-                self.accept(p, t)
-                    .map_err(|e| e.to_call_error())
-                    .and_then(|v| to_result(&v)),
-            ),
-            Call::CollabList => json(to_result(&self.collab_list())),
-            Call::CollabShow(p) => json(
-                self.collab_show(&p.collab)
-                    .map_err(|e| e.to_call_error())
-                    .and_then(|v| to_result(&v)),
-            ),
-            Call::CollabPost(p) => write(
-                self.write_entry(
-                    None,
-                    &p.collab,
-                    guild_core::EntryKind::Post { text: p.text },
-                    t,
-                )
-                .map_err(|e| e.to_call_error())
-                .and_then(|v| to_result(&v)),
-            ),
-            Call::CollabInvite(p) => match self.collab_invite(id, &p.collab, p.peer, t) {
-                Ok(()) => Answer::Later,
-                Err(e) => json(Err(e.to_call_error())),
-            },
-            Call::CollabJoin(p) => write(
-                self.collab_join(&p.collab, t)
-                    .map_err(|e| e.to_call_error())
-                    .and_then(|v| to_result(&v)),
-            ),
-            Call::CollabClose(p) => write(
-                self.collab_close(&p.collab, p.summary, t)
-                    .map_err(|e| e.to_call_error())
-                    .and_then(|v| to_result(&v)),
-            ),
-            Call::Msg(p) => match self.msg(id, p, t) {
-                Ok(()) => Answer::Later,
-                Err(e) => json(Err(e.to_call_error())),
-            },
-            Call::Inbox(p) => json(to_result(&self.inbox(p))),
-            Call::Vouch(p) => write(
-                self.vouch(p, t)
-                    .map_err(|e| e.to_call_error())
-                    .and_then(|v| to_result(&v)),
-            ),
-            Call::Revoke(p) => write(
-                self.revoke(p, t)
-                    .map(|()| Value::Null)
-                    .map_err(|e| e.to_call_error()),
-            ),
-            Call::Attestations(p) => json(to_result(&self.attestations(p, t))),
-            Call::Trust(p) => json(to_result(&self.trust_view(p, t))),
-            Call::TrustAdd(p) => write(
-                self.trust_add(p, t)
-                    .map_err(|e| e.to_call_error())
-                    .and_then(|v| to_result(&v)),
-            ),
-            Call::TrustRemove(p) => write(
-                self.trust_remove(p)
-                    .map_err(|e| e.to_call_error())
-                    .and_then(|v| to_result(&v)),
-            ),
-            Call::TrustRoots => json(to_result(&self.trust_roots())),
-            Call::Status
-            | Call::Peers
-            | Call::Find(_)
-            | Call::Connect(_)
-            | Call::Shutdown
-            | Call::Subscribe(_) => json(Err(CallError::internal(format!(
-                "`{}` is served by the daemon loop, not the service",
-                call.method()
-            )))),
+                });
+                later(asked)
+            }
+            ServiceCall::Needs(p) => read(Ok(self.needs(p, t))),
+            ServiceCall::NeedWithdraw(p) => write(self.withdraw_need(p, t)),
+            ServiceCall::Offer(p) => later(self.offer(id, p, t)),
+            ServiceCall::Offers(p) => read(Ok(self.offers(p))),
+            ServiceCall::Accept(p) => write(self.accept(p, t)),
+            ServiceCall::CollabList => read(Ok(self.collab_list())),
+            ServiceCall::CollabShow(p) => {
+                read(self.collab_show(&p.collab).map_err(|e| e.to_call_error()))
+            }
+            ServiceCall::CollabPost(p) => write(self.write_entry(
+                None,
+                &p.collab,
+                guild_core::EntryKind::Post { text: p.text },
+                t,
+            )),
+            ServiceCall::CollabInvite(p) => later(self.collab_invite(id, &p.collab, p.peer, t)),
+            ServiceCall::CollabJoin(p) => write(self.collab_join(&p.collab, t)),
+            ServiceCall::CollabClose(p) => write(self.collab_close(&p.collab, p.summary, t)),
+            ServiceCall::Msg(p) => later(self.msg(id, p, t)),
+            ServiceCall::Inbox(p) => read(Ok(self.inbox(p))),
+            ServiceCall::Vouch(p) => write(self.vouch(p, t)),
+            ServiceCall::Revoke(p) => write(self.revoke(p, t)),
+            ServiceCall::Attestations(p) => read(Ok(self.attestations(p, t))),
+            ServiceCall::Trust(p) => read(Ok(self.trust_view(p, t))),
+            ServiceCall::TrustAdd(p) => write(self.trust_add(p, t)),
+            ServiceCall::TrustRemove(p) => write(self.trust_remove(p)),
+            ServiceCall::TrustRoots => read(Ok(self.trust_roots())),
         }
     }
 
-    pub(crate) fn reply(&mut self, call: CallId, result: Result<Value, CallError>, durable: bool) {
+    pub(crate) fn reply(&mut self, call: CallId, result: Result<Reply, CallError>, durable: bool) {
         self.outbox.push(Io::Reply {
             call,
             result,
@@ -470,8 +421,7 @@ impl<S: Storage> Service<S> {
     pub fn published(&mut self, call: CallId, ok: bool) {
         if let Some(mut asked) = self.own.pending_asks.remove(&call) {
             asked.published = ok;
-            let result = guild_core::control::to_result(&asked);
-            self.reply(call, result, true);
+            self.reply(call, Ok(Reply::Asked(asked)), true);
         }
     }
 
@@ -688,9 +638,12 @@ impl<S: Storage> Service<S> {
 }
 
 /// When a call is answered.
+// Lives for one call, on the stack: boxing the reply would cost an allocation per call for
+// nothing (it moves into `Io::Reply` next).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Answer {
     /// Now, with the result and whether it acknowledges a write.
-    Now(Result<Value, CallError>, bool),
+    Now(Result<Reply, CallError>, bool),
     /// Later, by an [`Io::Reply`] the service pushes when it can.
     Later,
 }

@@ -6,9 +6,8 @@ use super::{Answer, CallId, Io, Service};
 use crate::Storage;
 use crate::OWN_PROFILE_KEY;
 use guild_core::control::pull::Asked;
-use guild_core::control::{to_result, CallError, ProfileDraft};
+use guild_core::control::{CallError, ProfileDraft, ProfileResult, Reply};
 use guild_core::{Profile, PublicKey, RecordId, Signed, UnixTime};
-use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// Most profile versions waiting for the clock to move on.
@@ -42,21 +41,19 @@ impl Own {
 }
 
 impl<S: Storage> Service<S> {
-    pub(crate) fn profile_get(&self, who: Option<PublicKey>) -> Result<Value, CallError> {
+    pub(crate) fn profile_get(&self, who: Option<PublicKey>) -> Result<ProfileResult, CallError> {
         match who {
-            None => to_result(
-                &self
-                    .store
-                    .get_profile(&self.me)
-                    .map_err(CallError::internal)?,
-            ),
+            None => self
+                .store
+                .get_profile(&self.me)
+                .map_err(CallError::internal),
             Some(who) => {
                 let p = self
                     .store
                     .get_profile(&who)
                     .map_err(CallError::internal)?
                     .ok_or_else(|| CallError::not_found(format!("no profile of {who} is known")))?;
-                to_result(&Some(p))
+                Ok(Some(p))
             }
         }
     }
@@ -113,10 +110,7 @@ impl<S: Storage> Service<S> {
         };
         let result = self.sign_own(draft, t);
         match (call, result) {
-            (Some(call), Ok(p)) => {
-                let r = to_result(&p);
-                self.reply(call, r, true);
-            }
+            (Some(call), Ok(p)) => self.reply(call, Ok(Reply::Profile(Some(p))), true),
             (Some(call), Err(e)) => self.reply(call, Err(e), false),
             (None, Ok(_)) => tracing::debug!("republished our profile"),
             (None, Err(e)) => tracing::warn!("cannot republish our profile: {e}"),

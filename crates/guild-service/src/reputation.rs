@@ -649,7 +649,7 @@ impl<S: Storage> Service<S> {
             peer: p.peer,
             score: explanation.score,
             factor,
-            explanation: serde_json::to_value(&explanation).unwrap_or_default(),
+            explanation: explained(explanation).into(),
             skill: p.skill,
         }
     }
@@ -681,6 +681,57 @@ impl<S: Storage> Service<S> {
     /// Equivocating issuers with their proofs.
     pub fn equivocators(&self) -> &BTreeMap<PublicKey, (RecordId, RecordId)> {
         &self.state.equivocators
+    }
+}
+
+/// The engine's explanation in the control protocol's terms (the same members, field for field).
+fn explained(e: guild_trust::Explanation<PublicKey>) -> TrustExplanation {
+    let contributor = |c: guild_trust::Contributor<PublicKey>| Contributor {
+        issuer: c.issuer,
+        skill: c.skill,
+        score: c.score,
+        issued_at: c.issued_at,
+        weight: c.weight,
+        issuer_trust: c.issuer_trust,
+        contribution: c.contribution,
+    };
+    let c = e.connectivity;
+    TrustExplanation {
+        ego: e.ego,
+        target: e.target,
+        skill: e.skill,
+        score: e.score,
+        walk_trust: e.walk_trust,
+        walks: e.walks,
+        connectivity: Connectivity {
+            bridge: c.bridge,
+            bridge_share: c.bridge_share,
+            factor: c.factor,
+            inherited_factor: c.inherited_factor,
+            penalty: c.penalty,
+            bridge_set: c
+                .bridge_set
+                .into_iter()
+                .map(|b| SetBridge {
+                    node: b.node,
+                    share: b.share,
+                    scale: b.scale,
+                })
+                .collect(),
+            bridge_set_factor: c.bridge_set_factor,
+        },
+        negative_total: e.negative_total,
+        paths: e
+            .paths
+            .into_iter()
+            .map(|p| TrustPath {
+                nodes: p.nodes,
+                share: p.share,
+                contribution: p.contribution,
+            })
+            .collect(),
+        direct: e.direct.into_iter().map(contributor).collect(),
+        negative: e.negative.into_iter().map(contributor).collect(),
     }
 }
 

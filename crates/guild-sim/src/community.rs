@@ -27,7 +27,7 @@ use guild_core::control::pull::{
     AcceptParams, AskParams, Asked, CollabCloseParams, CollabPostParams, CollabView, OfferParams,
 };
 use guild_core::control::reputation::VouchParams;
-use guild_core::control::{Call, Event, ProfileDraft};
+use guild_core::control::{Event, ProfileDraft, ServiceCall};
 use guild_core::{Level, PublicKey, RecordId, RecordKind, Skill, SkillTag};
 use guild_service::Millis;
 use rand::rngs::StdRng;
@@ -311,7 +311,7 @@ impl Community {
         let first = skills[0].clone();
         let asked: Result<Asked, _> = self.sim.call_now(
             i,
-            Call::Ask(AskParams {
+            ServiceCall::Ask(AskParams {
                 text: format!("member {i} needs help with {first}"),
                 skills,
                 resources: vec![],
@@ -330,7 +330,7 @@ impl Community {
         };
         let closed = self.sim.call(
             c.asker,
-            Call::CollabClose(CollabCloseParams {
+            ServiceCall::CollabClose(CollabCloseParams {
                 collab,
                 summary: "done, thanks".into(),
             }),
@@ -344,7 +344,7 @@ impl Community {
         let score = if self.rng.random_bool(0.8) { 5 } else { 3 };
         let id = self.sim.call(
             i,
-            Call::Vouch(VouchParams {
+            ServiceCall::Vouch(VouchParams {
                 peer,
                 skill: skill.clone(),
                 score,
@@ -363,7 +363,7 @@ impl Community {
     fn post(&mut self, i: NodeId, collab: RecordId, text: &str) {
         let id = self.sim.call(
             i,
-            Call::CollabPost(CollabPostParams {
+            ServiceCall::CollabPost(CollabPostParams {
                 collab,
                 text: text.into(),
             }),
@@ -383,7 +383,7 @@ impl Community {
                     // Answered after the first delivery attempt; nothing to do with it.
                     self.sim.call(
                         i,
-                        Call::Offer(OfferParams {
+                        ServiceCall::Offer(OfferParams {
                             need,
                             text: format!("member {i} can help"),
                         }),
@@ -402,8 +402,9 @@ impl Community {
                     let Some(offerer) = self.sim.node_of(&from) else {
                         continue;
                     };
-                    let view: Result<CollabView, _> =
-                        self.sim.call_now(i, Call::Accept(AcceptParams { offer }));
+                    let view: Result<CollabView, _> = self
+                        .sim
+                        .call_now(i, ServiceCall::Accept(AcceptParams { offer }));
                     if let Ok(view) = view {
                         self.accepted.insert(need);
                         self.report.collaborations += 1;
@@ -441,7 +442,7 @@ impl Community {
                         // The asker closed: the offerer closes its part, then vouches.
                         let closed = self.sim.call(
                             i,
-                            Call::CollabClose(CollabCloseParams {
+                            ServiceCall::CollabClose(CollabCloseParams {
                                 collab,
                                 summary: String::new(),
                             }),

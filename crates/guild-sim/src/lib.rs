@@ -70,7 +70,7 @@ pub mod community;
 pub mod hostile;
 
 use guild_core::codec;
-use guild_core::control::{Call, CallError, Event, ProfileDraft};
+use guild_core::control::{CallError, Event, ProfileDraft, Reply, ServiceCall, UnexpectedReply};
 use guild_core::wire::{DirectRequest, DirectResponse, MAX_RESPONSE_BYTES};
 use guild_core::{AnyRecord, Identity, Profile, PublicKey, RecordId, RecordKind, Signed};
 use guild_service::Storage;
@@ -80,7 +80,6 @@ use guild_service::{
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
@@ -251,7 +250,7 @@ pub struct Node {
     group: u32,
     neighbours: BTreeSet<NodeId>,
     seen: HashSet<u32>,
-    replies: BTreeMap<CallId, Result<Value, CallError>>,
+    replies: BTreeMap<CallId, Result<Reply, CallError>>,
     events: VecDeque<Event>,
     event_counts: BTreeMap<&'static str, u64>,
     provided: BTreeSet<Vec<u8>>,
@@ -616,7 +615,7 @@ impl Sim {
 
     /// Serves a control call on a node; its answer lands in [`Sim::reply`] (at once for most
     /// calls, later for those waiting on the network).
-    pub fn call(&mut self, i: NodeId, call: Call) -> CallId {
+    pub fn call(&mut self, i: NodeId, call: ServiceCall) -> CallId {
         let id = self.next_call(i);
         let now = self.now;
         self.nodes[i].service.call(id, call, now);
@@ -624,17 +623,17 @@ impl Sim {
         id
     }
 
-    /// Serves a call that is answered at once and decodes its result.
-    pub fn call_now<T: serde::de::DeserializeOwned>(
+    /// Serves a call that is answered at once and gives its typed result.
+    pub fn call_now<T: TryFrom<Reply, Error = UnexpectedReply>>(
         &mut self,
         i: NodeId,
-        call: Call,
+        call: ServiceCall,
     ) -> Result<T, CallError> {
         let id = self.call(i, call);
-        let value = self
+        let reply = self
             .take_reply(i, id)
             .ok_or_else(|| CallError::internal("the call was not answered at once"))??;
-        serde_json::from_value(value).map_err(CallError::internal)
+        Ok(T::try_from(reply)?)
     }
 
     /// Sets a node's profile (answered when signed: at once, or on the next second's tick).
@@ -647,12 +646,12 @@ impl Sim {
     }
 
     /// The answer to a call, if it came.
-    pub fn reply(&self, i: NodeId, id: CallId) -> Option<&Result<Value, CallError>> {
+    pub fn reply(&self, i: NodeId, id: CallId) -> Option<&Result<Reply, CallError>> {
         self.nodes[i].replies.get(&id)
     }
 
     /// Takes the answer to a call, if it came.
-    pub fn take_reply(&mut self, i: NodeId, id: CallId) -> Option<Result<Value, CallError>> {
+    pub fn take_reply(&mut self, i: NodeId, id: CallId) -> Option<Result<Reply, CallError>> {
         self.nodes[i].replies.remove(&id)
     }
 

@@ -11,7 +11,7 @@
 
 use guild_core::control::pull::*;
 use guild_core::control::reputation::*;
-use guild_core::control::{Call, Event, ProfileDraft};
+use guild_core::control::{Event, ProfileDraft, ServiceCall};
 use guild_core::record::RECORD_VERSION;
 use guild_core::wire::{DirectRequest, Fingerprint, SyncKey};
 use guild_core::{
@@ -79,7 +79,7 @@ fn community(seed: u64) -> Sim {
                 let _: TrustRoots = sim
                     .call_now(
                         i,
-                        Call::TrustAdd(TrustAddParams {
+                        ServiceCall::TrustAdd(TrustAddParams {
                             peer,
                             skill: None,
                             note: "met at the makerspace".into(),
@@ -229,7 +229,7 @@ fn honest_need(sim: &mut Sim, mut flood: Vec<Vec<(Option<Topic>, Vec<u8>)>>) -> 
     let asked: Asked = sim
         .call_now(
             ASKER,
-            Call::Ask(AskParams {
+            ServiceCall::Ask(AskParams {
                 text: "a kicad review".into(),
                 skills: vec![tag("kicad")],
                 resources: vec![],

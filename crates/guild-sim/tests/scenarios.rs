@@ -6,7 +6,7 @@
 
 use guild_core::control::pull::*;
 use guild_core::control::reputation::*;
-use guild_core::control::{Call, Event, ProfileDraft};
+use guild_core::control::{Event, ProfileDraft, ServiceCall};
 use guild_core::{Level, PublicKey, RecordId, RecordKind, Skill, SkillTag};
 use guild_service::index::Query;
 use guild_service::Storage;
@@ -54,7 +54,7 @@ fn ask(sim: &mut Sim, i: NodeId, skill: &str) -> RecordId {
     let asked: Asked = sim
         .call_now(
             i,
-            Call::Ask(AskParams {
+            ServiceCall::Ask(AskParams {
                 text: format!("help with {skill}"),
                 skills: vec![tag(skill)],
                 resources: vec![],
@@ -70,7 +70,7 @@ fn need_status(sim: &mut Sim, i: NodeId, need: RecordId) -> Option<NeedStatus> {
     let needs: Needs = sim
         .call_now(
             i,
-            Call::Needs(NeedsParams {
+            ServiceCall::Needs(NeedsParams {
                 filter: NeedFilter::All,
                 include_closed: true,
             }),
@@ -94,7 +94,7 @@ fn trust(sim: &mut Sim, i: NodeId, of: NodeId) -> f64 {
     let v: TrustView = sim
         .call_now(
             i,
-            Call::Trust(TrustParams {
+            ServiceCall::Trust(TrustParams {
                 peer: of,
                 skill: None,
             }),
@@ -107,7 +107,7 @@ fn attestation_status(sim: &mut Sim, i: NodeId, att: RecordId) -> Option<Attesta
     let list: Attestations = sim
         .call_now(
             i,
-            Call::Attestations(AttestationsParams {
+            ServiceCall::Attestations(AttestationsParams {
                 about: None,
                 by: None,
             }),
@@ -171,15 +171,14 @@ fn collaborate(sim: &mut Sim, asker: NodeId, helper: NodeId, skill: &str) -> (Re
     assert!(sim.run_until_true(deadline, 100, |s| matched(s, helper, need)));
     let offered = sim.call(
         helper,
-        Call::Offer(OfferParams {
+        ServiceCall::Offer(OfferParams {
             need,
             text: "I can".into(),
         }),
     );
     let deadline = sim.now() + MINUTE;
     assert!(sim.run_until_true(deadline, 100, |s| s.reply(helper, offered).is_some()));
-    let d: Delivery =
-        serde_json::from_value(sim.take_reply(helper, offered).unwrap().unwrap()).unwrap();
+    let d: Delivery = TryFrom::try_from(sim.take_reply(helper, offered).unwrap().unwrap()).unwrap();
     assert!(d.delivered, "the offer reached the asker");
     let offer = sim
         .events(asker)
@@ -190,7 +189,7 @@ fn collaborate(sim: &mut Sim, asker: NodeId, helper: NodeId, skill: &str) -> (Re
         })
         .expect("offer.received at the asker");
     let view: CollabView = sim
-        .call_now(asker, Call::Accept(AcceptParams { offer }))
+        .call_now(asker, ServiceCall::Accept(AcceptParams { offer }))
         .unwrap();
     let deadline = sim.now() + MINUTE;
     assert!(sim
@@ -203,7 +202,7 @@ fn collaborate(sim: &mut Sim, asker: NodeId, helper: NodeId, skill: &str) -> (Re
 fn post(sim: &mut Sim, i: NodeId, collab: RecordId, text: &str) -> EntryView {
     sim.call_now(
         i,
-        Call::CollabPost(CollabPostParams {
+        ServiceCall::CollabPost(CollabPostParams {
             collab,
             text: text.into(),
         }),
@@ -221,7 +220,7 @@ fn vouch(sim: &mut Sim, i: NodeId, peer: NodeId, skill: &str, collab: RecordId) 
     let peer = sim.key(peer);
     sim.call_now(
         i,
-        Call::Vouch(VouchParams {
+        ServiceCall::Vouch(VouchParams {
             peer,
             skill: tag(skill),
             score: 5,
@@ -240,7 +239,7 @@ fn close(sim: &mut Sim, asker: NodeId, helper: NodeId, collab: RecordId) {
         let close: EntryView = sim
             .call_now(
                 who,
-                Call::CollabClose(CollabCloseParams {
+                ServiceCall::CollabClose(CollabCloseParams {
                     collab,
                     summary: summary.into(),
                 }),
@@ -334,9 +333,9 @@ fn offer_accept_collaborate_close_vouch_and_a_third_member_counts_it() {
     assert!(after[0].1 > after[1].1);
 
     // The issuer's revocation removes the effect everywhere.
-    sim.call_now::<serde_json::Value>(
+    sim.call_now::<()>(
         a,
-        Call::Revoke(RevokeParams {
+        ServiceCall::Revoke(RevokeParams {
             attestation: att.id,
             reason: "mistake".into(),
         }),
@@ -475,7 +474,7 @@ fn a_strangers_revocations_change_nothing_and_the_issuers_work_everywhere() {
         assert!(sim.run_until_true(deadline, 100, |s| matched(s, b, need)));
         let offered = sim.call(
             b,
-            Call::Offer(OfferParams {
+            ServiceCall::Offer(OfferParams {
                 need,
                 text: "I can".into(),
             }),
@@ -491,7 +490,7 @@ fn a_strangers_revocations_change_nothing_and_the_issuers_work_everywhere() {
             })
             .expect("the offer arrived despite the stranger");
         let view: CollabView = sim
-            .call_now(a, Call::Accept(AcceptParams { offer }))
+            .call_now(a, ServiceCall::Accept(AcceptParams { offer }))
             .unwrap();
         (need, view.id)
     };
@@ -534,17 +533,17 @@ fn a_strangers_revocations_change_nothing_and_the_issuers_work_everywhere() {
         }
     }
     // The real issuers' revocations work everywhere.
-    sim.call_now::<serde_json::Value>(
+    sim.call_now::<()>(
         a,
-        Call::Revoke(RevokeParams {
+        ServiceCall::Revoke(RevokeParams {
             attestation: att.id,
             reason: "changed my mind".into(),
         }),
     )
     .unwrap();
-    sim.call_now::<serde_json::Value>(
+    sim.call_now::<()>(
         a,
-        Call::NeedWithdraw(WithdrawParams {
+        ServiceCall::NeedWithdraw(WithdrawParams {
             need,
             reason: String::new(),
         }),

@@ -22,7 +22,7 @@
 //! Daemons run on 127.0.0.1 with mDNS off and the dashboard on a free loopback port.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use guild_core::control::{reputation::TrustAddParams, Call, Client};
+use guild_core::control::{reputation::TrustAddParams, Call, Client, ServiceCall};
 use guild_core::fixtures::{self, sign, tag};
 use guild_core::wire::{DirectRequest, DirectResponse};
 use guild_core::{AnyRecord, Attestation, CollabEntry, EntryKind, Identity, RecordId};
@@ -374,7 +374,7 @@ fn build_store(home: &Path, profiles: usize, attestations: usize) {
     for m in members.iter().take(ROOTS) {
         svc.call(
             CallId(0),
-            Call::TrustAdd(TrustAddParams {
+            ServiceCall::TrustAdd(TrustAddParams {
                 peer: m.public(),
                 skill: None,
                 note: String::new(),

@@ -1,9 +1,10 @@
 //! The methods: one [`Call`] variant per method, with typed params.
 //!
 //! To add a method, add one line to the `calls!` invocation below (name, variant, params type),
-//! a params struct implementing [`Params`] if it takes any, a result type in `types.rs`, a section
-//! in `docs/control-socket.md` (a test checks the docs list exactly [`METHODS`]), and an arm in the
-//! node's `Handle::call`.
+//! a params struct implementing [`Params`] if it takes any, a result type in `types.rs` with its
+//! [`super::Reply`] variant, a section in `docs/control-socket.md` (a test checks the docs list
+//! exactly [`METHODS`]), its place in `route.rs`'s table (the service or the daemon), and the
+//! arm that serves it there.
 
 use super::event::EventFilter;
 use super::profile::{ResourceInput, SkillInput};

@@ -5,7 +5,10 @@
 //! - [`wire`]: the envelope (`{"id", "method", "params"}` → `{"id", "result"}` or
 //!   `{"id", "error": {"code", "message"}}`), [`ErrorCode`]s and [`parse_request`].
 //! - [`Call`]: one variant per method with typed params; [`METHODS`] lists the method names.
-//! - [`types`]: typed results ([`Status`], [`Peers`], [`FindResults`], …).
+//!   [`Call::route`] says where each is served ([`ServiceCall`], [`DaemonCall`], or the
+//!   `subscribe` stream); [`Reply`] is a call's typed result, JSON only at the edge.
+//! - [`types`]: typed results ([`Status`], [`Peers`], [`FindResults`], …); [`explanation`]: the
+//!   trust explanation both the CLI and the dashboard render; [`names`]: members named for people.
 //! - [`Event`]: what `subscribe` streams; [`EVENT_KINDS`] and [`EventFilter`].
 //! - [`Client`]: a tokio client; [`framing::LineReader`]: bounded line reading for both sides.
 //!
@@ -15,11 +18,15 @@ mod call;
 #[cfg(feature = "client")]
 mod client;
 mod event;
+pub mod explanation;
 #[cfg(feature = "client")]
 pub mod framing;
+pub mod names;
 mod profile;
 pub mod pull;
+mod reply;
 pub mod reputation;
+mod route;
 pub mod types;
 pub mod wire;
 
@@ -33,7 +40,10 @@ pub use call::{
 #[cfg(feature = "client")]
 pub use client::{is_not_running, Client, ClientError, Subscription, MAX_RESPONSE_BYTES};
 pub use event::{Event, EventFilter, EVENT_KINDS};
+pub use names::MemberNames;
 pub use profile::{ProfileDraft, ResourceInput, SkillInput, DEFAULT_LEVEL};
+pub use reply::{Reply, UnexpectedReply};
+pub use route::{DaemonCall, Route, ServiceCall, Unary};
 pub use types::{
     Connected, Direction, FindMatch, FindResults, IndexSizes, MatchedTerm, MeshState, MeshStatus,
     PeerInfo, Peers, ProfileResult, RankFactors, Source, Status, Subscribed, TagSuggestion,

@@ -1,6 +1,9 @@
 //! Params and results of reputation: attestations and trust.
 
 use super::call::Params;
+pub use super::explanation::{
+    Connectivity, Contributor, Explanation, SetBridge, TrustExplanation, TrustPath,
+};
 use crate::keys::PublicKey;
 use crate::limits::{MAX_ATTESTATION_LIFETIME, MAX_NOTE_BYTES, MAX_SCORE};
 use crate::record::RecordId;
@@ -236,5 +239,5 @@ pub struct TrustView {
     /// The factor `find` uses, in `0..=1` (0.5 = neutral).
     pub factor: f64,
     /// Why: the strongest paths, direct contributors, penalties (see `TRUST.md`).
-    pub explanation: serde_json::Value,
+    pub explanation: Explanation,
 }

@@ -621,3 +621,4 @@ mod framing {
 }
 
 mod docs;
+mod explanation;

@@ -10,8 +10,10 @@
 //! ```
 //!
 //! The node implements [`Handle`]. The server does the rest: framing and limits, the envelope
-//! (parse errors, unknown methods and bad params never reach the node), per-connection ordering,
-//! subscriptions with bounded per-subscriber queues, peer-uid checks and graceful shutdown.
+//! (parse errors, unknown methods and bad params never reach the node), routing each call once
+//! ([`Call::route`]: `subscribe` streams here, everything else goes to the node), per-connection
+//! ordering, subscriptions with bounded per-subscriber queues, peer-uid checks, graceful shutdown,
+//! and the JSON of every reply.
 
 mod bind;
 mod server;
@@ -23,34 +25,34 @@ mod tests;
 pub use bind::{
     bind, check_not_running, BindError, ControlListener, Existing, MAX_SOCKET_PATH_BYTES,
 };
-pub use guild_core::control::{Call, CallError, ErrorCode, Event};
+pub use guild_core::control::{
+    Call, CallError, DaemonCall, ErrorCode, Event, Reply, Route, ServiceCall, Unary,
+};
 pub use server::{encode_response, serve, ServerLimits, ServerStats};
 
-use serde_json::Value;
 use std::future::Future;
 use tokio::sync::broadcast;
 
-/// What the control server needs from the node. The node's in-process handle implements it;
-/// cloned once per connection.
+/// What the control server (and the dashboard) need from the node. The node's in-process handle
+/// implements it; cloned once per connection.
 pub trait Handle: Clone + Send + Sync + 'static {
-    /// Serves one call and returns its result as JSON (serialise the typed result of
-    /// [`guild_core::control::types`] with [`guild_core::control::to_result`]).
+    /// Serves one call answered once — the service's calls and the daemon's
+    /// ([`Call::route`] decided; `subscribe` never comes here: the server streams
+    /// [`Handle::subscribe`]) — and returns its typed result.
     ///
-    /// The params are already decoded and normalised (tags). Never receives
-    /// [`Call::Subscribe`]: the server serves it with [`Handle::subscribe`]. On
-    /// [`Call::Shutdown`], answer `Ok(Value::Null)` and start stopping the daemon (cancel the
-    /// token given to [`serve`]); the answer is still written. Return errors with the code that
-    /// fits: `invalid_params` for input the domain rules refuse, `not_found`, `peer_unreachable`,
-    /// `unavailable`, `internal`.
-    fn call(&self, call: Call) -> impl Future<Output = Result<Value, CallError>> + Send;
+    /// The params are already decoded and normalised (tags). On `shutdown`, answer
+    /// [`Reply::Done`] and start stopping the daemon (cancel the token given to [`serve`]); the
+    /// answer is still written. Return errors with the code that fits: `invalid_params` for
+    /// input the domain rules refuse, `not_found`, `peer_unreachable`, `unavailable`, `internal`.
+    fn call(&self, call: Unary) -> impl Future<Output = Result<Reply, CallError>> + Send;
 
     /// [`Handle::call`] for the socket: the server writes what this answers. A method whose
     /// result is large and hot (`find`) may answer it already encoded ([`Answer::Json`]), in the
-    /// exact bytes `to_result` and the envelope would give, so it is encoded once, straight from
-    /// the node's data. By default, [`Handle::call`]'s value.
-    fn call_encoded(&self, call: Call) -> impl Future<Output = Result<Answer, CallError>> + Send {
+    /// exact bytes [`Reply::to_json`] and the envelope would give, so it is encoded once,
+    /// straight from the node's data. By default, [`Handle::call`]'s reply.
+    fn call_encoded(&self, call: Unary) -> impl Future<Output = Result<Answer, CallError>> + Send {
         let answer = self.call(call);
-        async move { answer.await.map(Answer::Value) }
+        async move { answer.await.map(Answer::Reply) }
     }
 
     /// A new receiver of the node's events. The node publishes with `broadcast::Sender::send`,
@@ -60,10 +62,12 @@ pub trait Handle: Clone + Send + Sync + 'static {
 }
 
 /// A call's result, as [`Handle::call_encoded`] gives it to the server.
+// One per call, moved straight into the response: a few hundred bytes moved beat an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    /// A JSON value, encoded by the server.
-    Value(Value),
+    /// A typed reply, encoded by the server.
+    Reply(Reply),
     /// JSON already encoded, written as is.
     Json(Json),
 }

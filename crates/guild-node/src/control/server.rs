@@ -5,7 +5,9 @@ use super::subscriber;
 use super::{Answer, Handle};
 use futures::FutureExt as _;
 use guild_core::control::framing::{FrameRef, LineReader};
-use guild_core::control::{parse_request, Call, CallError, ErrorCode, Request, Response, METHODS};
+use guild_core::control::{
+    parse_request, Call, CallError, ErrorCode, Request, Response, Route, METHODS,
+};
 use serde_json::Value;
 use std::future::Future;
 use std::io;
@@ -261,7 +263,10 @@ pub fn encode_response(id: Value, outcome: Result<Answer, CallError>, buf: &mut 
             buf.clear();
             Response::error(id, CallError::internal("the request id cannot be encoded"))
         }
-        Ok(Answer::Value(result)) => Response::result(id, result),
+        Ok(Answer::Reply(reply)) => match reply.to_json() {
+            Ok(result) => Response::result(id, result),
+            Err(error) => Response::error(id, error),
+        },
         Err(error) => Response::error(id, error),
     };
     if serde_json::to_writer(&mut *buf, &response).is_ok() {
@@ -405,8 +410,8 @@ async fn connection<H: Handle>(
                     Err((id, error)) => (id, Err(error)),
                     Ok(Request { id, call }) => {
                         shared.stats.count_method(&call);
-                        if let Call::Subscribe(params) = call {
-                            match params.filter() {
+                        match call.route() {
+                            Route::Stream(params) => match params.filter() {
                                 Ok(filter) => {
                                     let sub = subscriber::Subscriber {
                                         id,
@@ -417,9 +422,10 @@ async fn connection<H: Handle>(
                                     return;
                                 }
                                 Err(message) => (id, Err(CallError::invalid_params(message))),
+                            },
+                            Route::Unary(call) => {
+                                (id, shared.run(shared.handle.call_encoded(call)).await)
                             }
-                        } else {
-                            (id, shared.run(shared.handle.call_encoded(call)).await)
                         }
                     }
                 }

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use guild_core::control::{to_result, Client, ClientError, Direction, IndexSizes, Peers, Status};
+use guild_core::control::{Client, ClientError, Direction, IndexSizes, Peers, Status};
+use guild_core::control::{Reply, Unary};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -24,10 +25,16 @@ struct Fake {
     hanging: Arc<tokio::sync::Notify>,
 }
 
+/// A fake's typed answer.
+fn reply<T: Into<Reply>>(v: T) -> Result<Reply, CallError> {
+    Ok(v.into())
+}
+
 impl Handle for Fake {
-    async fn call(&self, call: Call) -> Result<Value, CallError> {
+    async fn call(&self, call: Unary) -> Result<Reply, CallError> {
+        let call = Call::from(call);
         match call {
-            Call::Status => to_result(&Status {
+            Call::Status => reply(Status {
                 peer_id: "12D3KooWfake".into(),
                 version: "test".into(),
                 community: "main".into(),
@@ -40,7 +47,7 @@ impl Handle for Fake {
                 web: None,
                 mesh: None,
             }),
-            Call::Peers => to_result(&Peers::default()),
+            Call::Peers => reply(Peers::default()),
             Call::Connect(p) if p.addr == "hang" => {
                 self.hanging.notify_one();
                 std::future::pending().await
@@ -51,7 +58,7 @@ impl Handle for Fake {
             ))),
             Call::Shutdown => {
                 self.cancel.cancel();
-                Ok(Value::Null)
+                Ok(Reply::Done)
             }
             Call::ProfileGet(_) => panic!("a bug in the node"),
             other => Err(CallError::not_found(format!(

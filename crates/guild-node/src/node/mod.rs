@@ -24,13 +24,13 @@ use guild_service::{ServiceConfig, ServiceError};
 pub type NodeService = guild_service::Service<guild_store::Store>;
 use guild_core::control::pull::*;
 use guild_core::control::reputation::*;
-use guild_core::control::{Call, CallError, ErrorCode, Event, ProfileDraft};
+use guild_core::control::{
+    CallError, ErrorCode, Event, ProfileDraft, ProfileResult, Reply, ServiceCall, UnexpectedReply,
+};
 use guild_core::{Identity, Profile, PublicKey, RecordId, Signed};
 use guild_net::{Multiaddr, NetConfig, PeerId};
 use guild_service::stats::Stats;
 use guild_store::Store;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -242,13 +242,13 @@ impl From<CallError> for PullError {
 pub(crate) enum Command {
     /// A control call served by the service.
     Call {
-        call: Call,
-        reply: oneshot::Sender<Result<Value, CallError>>,
+        call: ServiceCall,
+        reply: oneshot::Sender<Result<Reply, CallError>>,
     },
     /// Our profile, from a draft (in-process callers).
     SetProfile {
         draft: ProfileDraft,
-        reply: oneshot::Sender<Result<Value, CallError>>,
+        reply: oneshot::Sender<Result<Reply, CallError>>,
     },
     /// The local half of `find`.
     FindLocal {
@@ -501,70 +501,76 @@ impl Node {
             .map_err(|_| CallError::shutting_down())
     }
 
-    /// Serves a control call through the loop (the one path the socket, the dashboard and these
+    /// Serves a service call through the loop (the one path the socket, the dashboard and these
     /// methods share).
-    pub async fn call(&self, call: Call) -> Result<Value, CallError> {
+    pub async fn call(&self, call: ServiceCall) -> Result<Reply, CallError> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::Call { call, reply }).await?;
         rx.await.map_err(|_| CallError::shutting_down())?
     }
 
-    async fn typed<T: DeserializeOwned>(&self, call: Call) -> Result<T, PullError> {
-        let v = self.call(call).await?;
-        serde_json::from_value(v).map_err(|e| PullError::Internal(e.to_string()))
+    async fn typed<T: TryFrom<Reply, Error = UnexpectedReply>>(
+        &self,
+        call: ServiceCall,
+    ) -> Result<T, PullError> {
+        let reply = self.call(call).await?;
+        T::try_from(reply).map_err(|e| PullError::Internal(e.to_string()))
     }
 
-    async fn unit(&self, call: Call) -> Result<(), PullError> {
-        self.call(call).await?;
-        Ok(())
+    async fn unit(&self, call: ServiceCall) -> Result<(), PullError> {
+        self.typed(call).await
     }
 
     /// Replaces our profile; returns the signed version.
     pub async fn set_own_profile(&self, draft: ProfileDraft) -> Result<Signed<Profile>, PullError> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::SetProfile { draft, reply }).await?;
-        let v = rx.await.map_err(|_| CallError::shutting_down())??;
-        serde_json::from_value(v).map_err(|e| PullError::Internal(e.to_string()))
+        let reply = rx.await.map_err(|_| CallError::shutting_down())??;
+        match ProfileResult::try_from(reply) {
+            Ok(Some(signed)) => Ok(signed),
+            Ok(None) => Err(PullError::Internal("no profile was signed".into())),
+            Err(e) => Err(PullError::Internal(e.to_string())),
+        }
     }
 
     /// Posts a need.
     pub async fn ask(&self, p: AskParams) -> Result<Asked, PullError> {
-        self.typed(Call::Ask(p)).await
+        self.typed(ServiceCall::Ask(p)).await
     }
 
     /// Lists needs.
     pub async fn needs(&self, p: NeedsParams) -> Result<Needs, PullError> {
-        self.typed(Call::Needs(p)).await
+        self.typed(ServiceCall::Needs(p)).await
     }
 
     /// Withdraws one of our needs.
     pub async fn withdraw_need(&self, p: WithdrawParams) -> Result<(), PullError> {
-        self.unit(Call::NeedWithdraw(p)).await
+        self.unit(ServiceCall::NeedWithdraw(p)).await
     }
 
     /// Offers on someone's need.
     pub async fn offer(&self, p: OfferParams) -> Result<Delivery, PullError> {
-        self.typed(Call::Offer(p)).await
+        self.typed(ServiceCall::Offer(p)).await
     }
 
     /// Lists offers.
     pub async fn offers(&self, p: OffersParams) -> Result<Offers, PullError> {
-        self.typed(Call::Offers(p)).await
+        self.typed(ServiceCall::Offers(p)).await
     }
 
     /// Accepts an offer on our need.
     pub async fn accept(&self, p: AcceptParams) -> Result<CollabView, PullError> {
-        self.typed(Call::Accept(p)).await
+        self.typed(ServiceCall::Accept(p)).await
     }
 
     /// Our collaborations and invitations.
     pub async fn collab_list(&self) -> Result<Collabs, PullError> {
-        self.typed(Call::CollabList).await
+        self.typed(ServiceCall::CollabList).await
     }
 
     /// One collaboration with its log.
     pub async fn collab_show(&self, collab: &RecordId) -> Result<CollabView, PullError> {
-        self.typed(Call::CollabShow(CollabParams { collab: *collab }))
+        self.typed(ServiceCall::CollabShow(CollabParams { collab: *collab }))
             .await
     }
 
@@ -574,7 +580,7 @@ impl Node {
         collab: &RecordId,
         text: String,
     ) -> Result<EntryView, PullError> {
-        self.typed(Call::CollabPost(CollabPostParams {
+        self.typed(ServiceCall::CollabPost(CollabPostParams {
             collab: *collab,
             text,
         }))
@@ -587,7 +593,7 @@ impl Node {
         collab: &RecordId,
         peer: PublicKey,
     ) -> Result<EntryView, PullError> {
-        self.typed(Call::CollabInvite(CollabInviteParams {
+        self.typed(ServiceCall::CollabInvite(CollabInviteParams {
             collab: *collab,
             peer,
         }))
@@ -596,7 +602,7 @@ impl Node {
 
     /// Accepts an invitation.
     pub async fn collab_join(&self, collab: &RecordId) -> Result<EntryView, PullError> {
-        self.typed(Call::CollabJoin(CollabParams { collab: *collab }))
+        self.typed(ServiceCall::CollabJoin(CollabParams { collab: *collab }))
             .await
     }
 
@@ -606,7 +612,7 @@ impl Node {
         collab: &RecordId,
         summary: String,
     ) -> Result<EntryView, PullError> {
-        self.typed(Call::CollabClose(CollabCloseParams {
+        self.typed(ServiceCall::CollabClose(CollabCloseParams {
             collab: *collab,
             summary,
         }))
@@ -615,31 +621,31 @@ impl Node {
 
     /// Sends a direct message.
     pub async fn msg(&self, p: MsgParams) -> Result<Delivery, PullError> {
-        self.typed(Call::Msg(p)).await
+        self.typed(ServiceCall::Msg(p)).await
     }
 
     /// Our inbox.
     pub async fn inbox(&self, p: InboxParams) -> Result<Inbox, PullError> {
-        self.typed(Call::Inbox(p)).await
+        self.typed(ServiceCall::Inbox(p)).await
     }
 
     /// Issues an attestation.
     pub async fn vouch(&self, p: VouchParams) -> Result<AttestationView, PullError> {
-        self.typed(Call::Vouch(p)).await
+        self.typed(ServiceCall::Vouch(p)).await
     }
 
     /// Revokes one of our attestations.
     pub async fn revoke(&self, p: RevokeParams) -> Result<(), PullError> {
-        self.unit(Call::Revoke(p)).await
+        self.unit(ServiceCall::Revoke(p)).await
     }
 
     /// Lists attestations with their status.
     pub async fn attestations(&self, p: AttestationsParams) -> Result<Attestations, PullError> {
-        self.typed(Call::Attestations(p)).await
+        self.typed(ServiceCall::Attestations(p)).await
     }
 
     /// This node's trust in a member, and why.
     pub async fn trust(&self, p: TrustParams) -> Result<TrustView, PullError> {
-        self.typed(Call::Trust(p)).await
+        self.typed(ServiceCall::Trust(p)).await
     }
 }

@@ -5,7 +5,7 @@ use super::{
     find, Command, NodeService, Snapshot, INPUT_BUFFER, MAX_INFLIGHT_REQUESTS, REQUEST_TIMEOUT,
 };
 use guild_core::codec;
-use guild_core::control::{CallError, Event};
+use guild_core::control::{CallError, Event, Reply};
 use guild_core::wire::{DirectResponse, MAX_RESPONSE_BYTES};
 use guild_core::PublicKey;
 use guild_net::{
@@ -14,7 +14,6 @@ use guild_net::{
 use guild_service::{
     CallId, Io, Millis, RequestFailure, RequestId, Topic as SvcTopic, Verdict as SvcVerdict,
 };
-use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +88,7 @@ pub(crate) struct Runtime {
     inflight: Arc<Semaphore>,
     inputs_tx: mpsc::Sender<Input>,
     inputs: Option<mpsc::Receiver<Input>>,
-    calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
+    calls: HashMap<CallId, oneshot::Sender<Result<Reply, CallError>>>,
     /// Gossip verdicts not yet taken by the network layer (see [`Runtime::send_verdicts`]).
     verdicts: VecDeque<ValidationReport>,
     next_call: u64,

@@ -11,13 +11,12 @@
 use super::runtime::{now_ms, Published, Runtime, MAX_NET_EVENTS_PER_TURN};
 use super::Command;
 use guild_core::control::pull::{AskParams, Asked, NeedFilter, Needs, NeedsParams};
-use guild_core::control::Call;
+use guild_core::control::{Reply, ServiceCall, UnexpectedReply};
 use guild_core::fixtures::{need, sign, tag};
 use guild_core::{AnyRecord, Identity};
 use guild_net::{MessageId, NetConfig, NetEvent, PeerId, Topic};
 use guild_service::{Service, ServiceConfig};
 use guild_store::Store;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -116,8 +115,8 @@ fn gossip(from: PeerId, i: usize, data: Vec<u8>) -> NetEvent {
 /// Queues a call without waiting (the loop may be mid-flood); the receiver gets its answer.
 fn send(
     h: &Harness,
-    call: Call,
-) -> oneshot::Receiver<Result<Value, guild_core::control::CallError>> {
+    call: ServiceCall,
+) -> oneshot::Receiver<Result<Reply, guild_core::control::CallError>> {
     let (reply, rx) = oneshot::channel();
     h.commands
         .try_send(Command::Call { call, reply })
@@ -125,8 +124,8 @@ fn send(
     rx
 }
 
-fn ask() -> Call {
-    Call::Ask(AskParams {
+fn ask() -> ServiceCall {
+    ServiceCall::Ask(AskParams {
         text: "review my layout".into(),
         skills: vec![tag("kicad")],
         resources: vec![],
@@ -134,17 +133,17 @@ fn ask() -> Call {
     })
 }
 
-fn all_needs() -> Call {
-    Call::Needs(NeedsParams {
+fn all_needs() -> ServiceCall {
+    ServiceCall::Needs(NeedsParams {
         filter: NeedFilter::All,
         include_closed: false,
     })
 }
 
-async fn answer<T: serde::de::DeserializeOwned>(
-    rx: oneshot::Receiver<Result<Value, guild_core::control::CallError>>,
+async fn answer<T: TryFrom<Reply, Error = UnexpectedReply>>(
+    rx: oneshot::Receiver<Result<Reply, guild_core::control::CallError>>,
 ) -> T {
-    serde_json::from_value(rx.await.unwrap().unwrap()).unwrap()
+    T::try_from(rx.await.unwrap().unwrap()).unwrap()
 }
 
 async fn stop(h: Harness) {

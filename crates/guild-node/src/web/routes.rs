@@ -4,7 +4,7 @@
 use super::auth::{self, Refusal, Session, Sessions};
 use super::pages;
 use super::{LoginToken, WebContext};
-use crate::control::{Call, CallError, ErrorCode, Event, Handle};
+use crate::control::{Call, CallError, ErrorCode, Event, Handle, Reply, Route};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use futures::StreamExt as _;
+use guild_core::control::UnexpectedReply;
 use include_dir::{include_dir, Dir};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -36,9 +36,6 @@ pub const MAX_CALL_BYTES: usize = guild_core::control::DEFAULT_MAX_REQUEST_BYTES
 /// page cannot hold an unbounded number of subscriptions.
 pub const MAX_EVENT_STREAMS: usize = 32;
 
-/// Methods the page may not call through `/call`: `subscribe` is the event stream (`/events`).
-const NOT_CALLABLE: &[&str] = &["subscribe"];
-
 /// Everything a request handler needs.
 pub struct App<H> {
     /// The node, as the control socket sees it.
@@ -56,30 +53,31 @@ pub struct App<H> {
 
 impl<H: Handle> App<H> {
     /// Calls a method by name with JSON params, exactly as the control socket would decode
-    /// them, and decodes the result.
-    pub async fn call<T: DeserializeOwned>(
+    /// them, and gives its typed result.
+    pub async fn call<T: TryFrom<Reply, Error = UnexpectedReply>>(
         &self,
         method: &str,
         params: Value,
     ) -> Result<T, CallError> {
-        let value = self.call_value(method, Some(params)).await?;
-        serde_json::from_value(value).map_err(CallError::internal)
+        let reply = self.call_reply(method, Some(params)).await?;
+        Ok(T::try_from(reply)?)
     }
 
-    async fn call_value(&self, method: &str, params: Option<Value>) -> Result<Value, CallError> {
-        if NOT_CALLABLE.contains(&method) {
-            return Err(CallError::new(
-                ErrorCode::MethodNotFound,
-                format!("`{method}` is not available here; the page streams events from /events"),
-            ));
-        }
+    async fn call_reply(&self, method: &str, params: Option<Value>) -> Result<Reply, CallError> {
         let call = Call::from_parts(method, params).map_err(|e| match e {
             guild_core::control::CallParseError::UnknownMethod(_) => {
                 CallError::new(ErrorCode::MethodNotFound, e.to_string())
             }
             other => CallError::invalid_params(other.to_string()),
         })?;
-        self.handle.call(call).await
+        match call.route() {
+            Route::Unary(call) => self.handle.call(call).await,
+            // The page has its own event stream.
+            Route::Stream(_) => Err(CallError::new(
+                ErrorCode::MethodNotFound,
+                format!("`{method}` is not available here; the page streams events from /events"),
+            )),
+        }
     }
 
     /// The last events, oldest first.
@@ -274,7 +272,12 @@ async fn call<H: Handle>(
             }
         }
     };
-    match app.call_value(&method, params).await {
+    // The same JSON the control socket writes for this reply.
+    match app
+        .call_reply(&method, params)
+        .await
+        .and_then(|r| r.to_json())
+    {
         Ok(v) => Json(v).into_response(),
         Err(e) => call_error(e),
     }

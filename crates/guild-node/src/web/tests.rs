@@ -5,12 +5,12 @@
 
 use super::routes::router;
 use super::{LoginToken, WebContext};
-use crate::control::{Call, CallError, Event, Handle};
+use crate::control::{Call, CallError, Event, Handle, Reply, Unary};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use futures::StreamExt as _;
-use guild_core::control::{to_result, IndexSizes, Peers, Status};
+use guild_core::control::{IndexSizes, Peers, Status};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
@@ -25,11 +25,17 @@ struct Fake {
     events: broadcast::Sender<Event>,
 }
 
+/// A fake's typed answer.
+fn reply<T: Into<Reply>>(v: T) -> Result<Reply, CallError> {
+    Ok(v.into())
+}
+
 impl Handle for Fake {
-    async fn call(&self, call: Call) -> Result<Value, CallError> {
+    async fn call(&self, call: Unary) -> Result<Reply, CallError> {
+        let call = Call::from(call);
         self.calls.lock().unwrap().push(call.clone());
         match call {
-            Call::Status => to_result(&Status {
+            Call::Status => reply(Status {
                 peer_id: "12D3KooWNW98jY6oC8EEaFFbYCc24HPRaNAJaEY7eiAvspiAgFak".into(),
                 version: "0".into(),
                 community: "main".into(),
@@ -42,9 +48,11 @@ impl Handle for Fake {
                 web: None,
                 mesh: None,
             }),
-            Call::Peers => to_result(&Peers { peers: vec![] }),
+            Call::Peers => reply(Peers { peers: vec![] }),
             Call::Ask(_) => Err(CallError::unavailable("the network is not ready")),
-            _ => Ok(Value::Null),
+            Call::ProfileGet(_) => Ok(Reply::Profile(None)),
+            Call::Trust(p) => reply(penalised(p.peer)),
+            _ => Ok(Reply::Done),
         }
     }
 
@@ -218,4 +226,83 @@ async fn every_page_renders_against_a_node_with_nothing_in_it() {
             "{path}"
         );
     }
+}
+
+fn key(seed: u8) -> guild_core::PublicKey {
+    guild_core::Identity::from_secret([seed; 32]).public()
+}
+
+/// The node (the `status` above) trusts `peer` through a bridge, with an inherited discount and
+/// a bridge set over its capacity: every part of the penalty has something to say.
+fn penalised(peer: guild_core::PublicKey) -> guild_core::control::reputation::TrustView {
+    use guild_core::control::reputation::*;
+    let me: guild_core::PublicKey = "12D3KooWNW98jY6oC8EEaFFbYCc24HPRaNAJaEY7eiAvspiAgFak"
+        .parse()
+        .unwrap();
+    let bridge = key(9);
+    TrustView {
+        peer,
+        skill: None,
+        score: 0.05,
+        factor: 0.56,
+        explanation: TrustExplanation {
+            ego: me,
+            target: peer,
+            skill: None,
+            score: 0.05,
+            walk_trust: 0.2,
+            walks: 10_000,
+            connectivity: Connectivity {
+                bridge: Some(bridge),
+                bridge_share: 0.9,
+                factor: 0.5,
+                inherited_factor: 0.8,
+                penalty: 0.1,
+                bridge_set: vec![SetBridge {
+                    node: bridge,
+                    share: 0.9,
+                    scale: 0.5,
+                }],
+                bridge_set_factor: 0.8,
+            },
+            negative_total: 0.0,
+            paths: vec![TrustPath {
+                nodes: vec![me, bridge, peer],
+                share: 0.2,
+                contribution: 0.1,
+            }],
+            direct: vec![],
+            negative: vec![],
+        }
+        .into(),
+    }
+}
+
+/// The trust page says what `guild trust` says about the penalty: the same sentence, each part
+/// of it (the page once left out what was inherited, and both the bridge set's cap).
+#[tokio::test]
+async fn the_trust_page_states_every_part_of_the_penalty_as_the_cli_does() {
+    let h = harness().await;
+    let peer = key(7);
+    let req = Request::get(format!("/trust?peer={peer}"))
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &h.cookie)
+        .body(Body::empty())
+        .unwrap();
+    let r = h.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    let view = penalised(peer);
+    let names = guild_core::control::MemberNames::new(None, []);
+    let expected = view
+        .explanation
+        .known()
+        .unwrap()
+        .connectivity_text(&|k| names.label(k));
+    assert!(
+        expected.contains("inherited") && expected.contains("capped"),
+        "{expected}"
+    );
+    assert!(html.contains(&expected), "{expected:?} in\n{html}");
 }

@@ -4,14 +4,17 @@ use super::pull::{one_line, short};
 use super::Ctx;
 use crate::cli::VouchArgs;
 use crate::output;
+use guild_core::control::explanation::{
+    factor_text, nothing_supports, num, trust_title, TrustExplanation, OWN_POINT_OF_VIEW,
+};
 use guild_core::control::reputation::{
     AttestationStatus, AttestationView, Attestations, AttestationsParams, RevokeParams,
     TrustParams, TrustView, VouchParams,
 };
-use guild_core::control::{Call, Client, ClientError, ErrorCode, ProfileGetParams, ProfileResult};
+use guild_core::control::{
+    Call, Client, ClientError, ErrorCode, MemberNames, ProfileGetParams, ProfileResult,
+};
 use guild_core::{PublicKey, RecordId, SkillTag};
-use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
 
 /// At most this many profiles are looked up to put names on peer ids.
 const MAX_NAME_LOOKUPS: usize = 64;
@@ -31,7 +34,7 @@ pub async fn vouch(ctx: &Ctx, args: VouchArgs) -> anyhow::Result<()> {
     if ctx.json {
         return output::json(&view);
     }
-    let names = Names::resolve(&mut client, [view.subject]).await;
+    let names = resolve_names(&mut client, [view.subject]).await;
     output::line(&format!(
         "Vouched for {} in {}: {:+} (attestation {})",
         names.label(&view.subject),
@@ -92,7 +95,7 @@ pub async fn attestations(
         return Ok(());
     }
     let keys = list.attestations.iter().flat_map(|a| [a.issuer, a.subject]);
-    let names = Names::resolve(&mut client, keys).await;
+    let names = resolve_names(&mut client, keys).await;
     let rows: Vec<Vec<String>> = list
         .attestations
         .iter()
@@ -156,10 +159,9 @@ pub async fn trust(ctx: &Ctx, peer: PublicKey, skill: Option<SkillTag>) -> anyho
     if ctx.json {
         return output::json(&view);
     }
-    let Ok(why) = serde_json::from_value::<Explanation>(view.explanation.clone()) else {
+    let Some(why) = view.explanation.known() else {
         // A shape this build does not know: the numbers, then the explanation as it came.
-        let names = Names::default();
-        output::line(&title(&view, &names))?;
+        output::line(&title(&view, &Names::default()))?;
         let mut rows = score_rows(&view);
         rows.push((
             "explanation",
@@ -168,21 +170,26 @@ pub async fn trust(ctx: &Ctx, peer: PublicKey, skill: Option<SkillTag>) -> anyho
         output::fields(&rows)?;
         return Ok(());
     };
+    let c = &why.connectivity;
     let keys = std::iter::once(peer)
-        .chain(why.connectivity.bridge)
+        .chain(c.bridge)
+        .chain(c.bridge_set.iter().map(|b| b.node))
         .chain(why.paths.iter().flat_map(|p| p.nodes.iter().copied()))
         .chain(why.direct.iter().map(|c| c.issuer))
         .chain(why.negative.iter().map(|c| c.issuer))
-        .filter(|k| Some(*k) != why.ego);
-    let mut names = Names::resolve(&mut client, keys).await;
-    if names.me.is_none() {
-        names.me = why.ego;
-    }
+        .filter(|k| *k != why.ego);
+    let mut names = resolve_names(&mut client, keys).await;
+    names.or_me(Some(why.ego));
     output::line(&title(&view, &names))?;
     let mut rows = score_rows(&view);
-    rows.extend(explanation_rows(&why, &names));
+    let label = |k: &PublicKey| names.label(k);
+    rows.extend([
+        ("walk trust", why.walk_text()),
+        ("connectivity", why.connectivity_text(&label)),
+        ("negative", why.negative_text()),
+    ]);
     output::fields(&rows)?;
-    evidence(&view, &why, &names)
+    evidence(&view, why, &names)
 }
 
 /// `guild trust add|remove|roots`.
@@ -232,89 +239,28 @@ pub async fn roots(ctx: &Ctx, action: crate::cli::TrustAction) -> anyhow::Result
 }
 
 fn title(view: &TrustView, names: &Names) -> String {
-    let whom = if names.me == Some(view.peer) {
-        "yourself".to_string()
-    } else {
-        names.label(&view.peer)
-    };
-    match &view.skill {
-        Some(skill) => format!("Your trust in {whom} for {skill}"),
-        None => format!("Your trust in {whom}"),
-    }
+    let whom = (!names.is_me(&view.peer)).then(|| names.label(&view.peer));
+    trust_title(whom.as_deref(), view.skill.as_ref().map(SkillTag::as_str))
 }
 
 fn score_rows(view: &TrustView) -> Vec<(&'static str, String)> {
     vec![
         ("peer", view.peer.to_string()),
         ("score", num(view.score)),
-        (
-            "find factor",
-            format!(
-                "{} (0.5 = neutral, 1 = your most trusted)",
-                num(view.factor)
-            ),
-        ),
-    ]
-}
-
-/// Walk trust, connectivity penalty with its bridge, negative total.
-fn explanation_rows(why: &Explanation, names: &Names) -> Vec<(&'static str, String)> {
-    let c = &why.connectivity;
-    let bridge = c.bridge.map(|b| names.label(&b));
-    let connectivity = match (&bridge, c.factor < 1.0) {
-        (None, false) => "no penalty (×1)".to_string(),
-        (Some(b), false) => format!(
-            "no penalty (×1); the bridge {b} carries {} of the walks",
-            percent(c.bridge_share)
-        ),
-        (None, true) => format!("−{} (×{})", num(c.penalty), num(c.factor)),
-        (Some(b), true) => {
-            let mut s = format!(
-                "−{} (×{}): {} of the walks pass through the bridge {b}",
-                num(c.penalty),
-                num(c.factor),
-                percent(c.bridge_share)
-            );
-            if c.inherited_factor < 1.0 {
-                s.push_str(&format!(
-                    ", ×{} of it inherited from {b}'s own penalty",
-                    num(c.inherited_factor)
-                ));
-            }
-            s
-        }
-    };
-    vec![
-        (
-            "walk trust",
-            format!("{} ({} walks)", num(why.walk_trust), why.walks),
-        ),
-        ("connectivity", connectivity),
-        (
-            "negative",
-            if why.negative_total == 0.0 {
-                "none".to_string()
-            } else {
-                format!("−{}", num(why.negative_total.abs()))
-            },
-        ),
+        ("find factor", factor_text(view.factor)),
     ]
 }
 
 /// The strongest paths and the attestations into the member.
-fn evidence(view: &TrustView, why: &Explanation, names: &Names) -> anyhow::Result<()> {
-    if names.me == Some(view.peer) {
-        output::line(
-            "\nTrust is computed from your own point of view: every path starts with you.",
-        )?;
+fn evidence(view: &TrustView, why: &TrustExplanation, names: &Names) -> anyhow::Result<()> {
+    if names.is_me(&view.peer) {
+        output::line(&format!("\n{OWN_POINT_OF_VIEW}"))?;
         return Ok(());
     }
-    if why.paths.is_empty() && why.direct.is_empty() && why.negative.is_empty() {
+    if !why.has_evidence() {
         output::line(&format!(
-            "\nNothing supports this score yet: no counted attestation connects you to {}. \
-             Attestations count once their collaboration is known here and both sides closed their part \
-             (`guild attestations --about {}`).",
-            names.label(&view.peer),
+            "\n{} See `guild attestations --about {}`.",
+            nothing_supports(&names.label(&view.peer)),
             view.peer
         ))?;
         return Ok(());
@@ -347,7 +293,7 @@ fn evidence(view: &TrustView, why: &Explanation, names: &Names) -> anyhow::Resul
             .map(|d| {
                 vec![
                     names.label(&d.issuer),
-                    d.skill.clone(),
+                    d.skill_label().to_string(),
                     format!("{:+}", d.score),
                     output::relative(d.issued_at),
                     num(d.weight),
@@ -388,182 +334,32 @@ fn table_without_header(rows: &[Vec<String>]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A number for people: three significant digits, no exponent for the usual range.
-fn num(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return if x.is_finite() {
-            "0".into()
-        } else {
-            x.to_string()
-        };
-    }
-    let magnitude = x.abs().log10().floor() as i32;
-    let decimals = (2 - magnitude).clamp(0, 6) as usize;
-    let text = format!("{x:.decimals$}");
-    // 0.500 → 0.5, 1.00 → 1
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
-}
+/// Members named as the dashboard names them ([`MemberNames`]).
+type Names = MemberNames;
 
-fn percent(share: f64) -> String {
-    format!("{:.0}%", share * 100.0)
-}
-
-/// Display names for peer ids, looked up with `profile.get`, best effort.
-#[derive(Default)]
-struct Names {
-    /// This node's own key, shown as "me".
-    me: Option<PublicKey>,
-    /// Names from the local index (non-empty only).
-    names: HashMap<PublicKey, String>,
-    /// Names held by more than one of the peers looked up: shown with a short id.
-    ambiguous: BTreeSet<String>,
-}
-
-impl Names {
-    /// Looks up this node's key and the profiles of `keys`. Failures leave ids unnamed.
-    async fn resolve(client: &mut Client, keys: impl IntoIterator<Item = PublicKey>) -> Names {
-        let me = match client.status().await {
-            Ok(status) => status.peer_id.parse::<PublicKey>().ok(),
-            Err(_) => None,
-        };
-        let mut wanted: Vec<PublicKey> = vec![];
-        for k in keys {
-            if Some(k) != me && !wanted.contains(&k) {
-                wanted.push(k);
-            }
-        }
-        let mut names = HashMap::new();
-        for key in wanted.into_iter().take(MAX_NAME_LOOKUPS) {
-            let call = Call::ProfileGet(ProfileGetParams { peer: Some(key) });
-            match client.call_as::<ProfileResult>(&call).await {
-                Ok(Some(profile)) if !profile.body.name.trim().is_empty() => {
-                    names.insert(key, one_line(&profile.body.name));
-                }
-                Ok(_) => {}
-                Err(ClientError::Call(e)) if e.code == ErrorCode::NotFound => {}
-                // The connection is no longer usable (or the daemon misbehaves): stop asking.
-                Err(_) => break,
-            }
-        }
-        let mut seen = BTreeSet::new();
-        let mut ambiguous = BTreeSet::new();
-        for name in names.values() {
-            if !seen.insert(name.to_lowercase()) {
-                ambiguous.insert(name.to_lowercase());
-            }
-        }
-        Names {
-            me,
-            names,
-            ambiguous,
+/// Looks up this node's key and the profiles of `keys` (at most [`MAX_NAME_LOOKUPS`]), best
+/// effort: failures leave ids unnamed.
+async fn resolve_names(client: &mut Client, keys: impl IntoIterator<Item = PublicKey>) -> Names {
+    let me = match client.status().await {
+        Ok(status) => status.peer_id.parse::<PublicKey>().ok(),
+        Err(_) => None,
+    };
+    let mut wanted: Vec<PublicKey> = vec![];
+    for k in keys {
+        if Some(k) != me && !wanted.contains(&k) {
+            wanted.push(k);
         }
     }
-
-    /// "me", a name (with a short id when two peers share it), or a short peer id.
-    fn label(&self, key: &PublicKey) -> String {
-        if Some(*key) == self.me {
-            return "me".into();
-        }
-        match self.names.get(key) {
-            Some(name) if self.ambiguous.contains(&name.to_lowercase()) => {
-                format!("{name} ({})", short_peer(key))
-            }
-            Some(name) => name.clone(),
-            None => short_peer(key),
+    let mut names = Vec::new();
+    for key in wanted.into_iter().take(MAX_NAME_LOOKUPS) {
+        let call = Call::ProfileGet(ProfileGetParams { peer: Some(key) });
+        match client.call_as::<ProfileResult>(&call).await {
+            Ok(Some(profile)) => names.push((key, profile.body.name)),
+            Ok(None) => {}
+            Err(ClientError::Call(e)) if e.code == ErrorCode::NotFound => {}
+            // The connection is no longer usable (or the daemon misbehaves): stop asking.
+            Err(_) => break,
         }
     }
-}
-
-/// The last characters of a peer id (the first ones are the same for every ed25519 key).
-fn short_peer(key: &PublicKey) -> String {
-    let id = key.to_string();
-    let tail: String = id
-        .chars()
-        .skip(id.chars().count().saturating_sub(8))
-        .collect();
-    format!("…{tail}")
-}
-
-/// The daemon's trust explanation (`guild_trust::Explanation<PublicKey>` as JSON). The numbers
-/// shown are required (anything else is printed as it came); lists may be missing.
-#[derive(Debug, Deserialize)]
-struct Explanation {
-    #[serde(default)]
-    ego: Option<PublicKey>,
-    walk_trust: f64,
-    walks: u64,
-    connectivity: Connectivity,
-    negative_total: f64,
-    #[serde(default)]
-    paths: Vec<PathContribution>,
-    #[serde(default)]
-    direct: Vec<Contributor>,
-    #[serde(default)]
-    negative: Vec<Contributor>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(default)]
-struct Connectivity {
-    bridge: Option<PublicKey>,
-    bridge_share: f64,
-    factor: f64,
-    inherited_factor: f64,
-    penalty: f64,
-}
-
-impl Default for Connectivity {
-    fn default() -> Self {
-        Connectivity {
-            bridge: None,
-            bridge_share: 0.0,
-            factor: 1.0,
-            inherited_factor: 1.0,
-            penalty: 0.0,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct PathContribution {
-    nodes: Vec<PublicKey>,
-    #[serde(default)]
-    contribution: f64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Contributor {
-    issuer: PublicKey,
-    #[serde(default)]
-    skill: String,
-    #[serde(default)]
-    score: i32,
-    #[serde(default)]
-    issued_at: u64,
-    #[serde(default)]
-    weight: f64,
-    #[serde(default)]
-    issuer_trust: f64,
-    #[serde(default)]
-    contribution: f64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::num;
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(num(0.0), "0");
-        assert_eq!(num(0.412), "0.412");
-        assert_eq!(num(0.5), "0.5");
-        assert_eq!(num(1.0), "1");
-        assert_eq!(num(0.000_123_4), "0.000123");
-        assert_eq!(num(-0.25), "-0.25");
-        assert_eq!(num(12.345), "12.3");
-    }
+    MemberNames::new(me, names)
 }

@@ -17,11 +17,12 @@ pub use work::{collab, collabs, inbox, needs};
 use super::auth::Session;
 use super::routes::App;
 use crate::control::{CallError, Event, Handle};
-use guild_core::control::{Peers, ProfileResult, Status, WebState};
+// Numbers as the CLI writes them: three significant digits (`0.512`, `12.3`).
+use guild_core::control::explanation::num;
+use guild_core::control::{MemberNames, Peers, ProfileResult, Status, WebState};
 use guild_core::PublicKey;
 use maud::{html, Markup, DOCTYPE};
 use serde_json::json;
-use std::collections::HashMap;
 
 /// Most profiles looked up to name the members a page shows.
 const MAX_NAME_LOOKUPS: usize = 32;
@@ -99,26 +100,13 @@ fn form_status() -> Markup {
     html! { p.form-status role="status" aria-live="polite" {} }
 }
 
-/// A peer id shortened for tables (the full id is in the link's title).
-fn short(key: &PublicKey) -> String {
-    let s = key.to_string();
-    let tail: String = s
-        .chars()
-        .rev()
-        .take(6)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("…{tail}")
-}
+/// A peer id shortened for tables (the full id is in the link's title), as the CLI shortens it.
+use guild_core::control::names::short_peer as short;
 
-/// Display names of members, looked up with `profile.get`.
+/// Display names of members, looked up with `profile.get` and labelled as the CLI labels them
+/// ([`MemberNames`]: a name two members share is shown with a short id).
 #[derive(Debug, Default)]
-pub struct Names {
-    me: Option<PublicKey>,
-    names: HashMap<PublicKey, String>,
-}
+pub struct Names(MemberNames);
 
 impl Names {
     /// Looks up this node's key and the names of `keys`, best effort.
@@ -128,30 +116,38 @@ impl Names {
             .await
             .ok()
             .and_then(|s| s.peer_id.parse::<PublicKey>().ok());
-        let mut names = HashMap::new();
+        let mut names = Vec::new();
         let mut wanted: Vec<PublicKey> = keys.into_iter().filter(|k| Some(*k) != me).collect();
         wanted.sort_by_key(|k| k.to_string());
         wanted.dedup();
         for key in wanted.into_iter().take(MAX_NAME_LOOKUPS) {
             let params = json!({ "peer": key.to_string() });
             if let Ok(Some(p)) = app.call::<ProfileResult>("profile.get", params).await {
-                if !p.body.name.trim().is_empty() {
-                    names.insert(key, p.body.name.clone());
-                }
+                names.push((key, p.body.name));
             }
         }
-        Names { me, names }
+        Names(MemberNames::new(me, names))
     }
 
-    /// "me", the member's name, or a short id.
+    /// This node, when known.
+    fn me(&self) -> Option<PublicKey> {
+        self.0.me()
+    }
+
+    /// Whether `key` is this node.
+    fn is_me(&self, key: &PublicKey) -> bool {
+        self.0.is_me(key)
+    }
+
+    /// Sets this node when `status` did not tell it.
+    fn or_me(&mut self, me: Option<PublicKey>) {
+        self.0.or_me(me);
+    }
+
+    /// "me", the member's name (with a short id when another member shown has it too), or a
+    /// short id.
     fn label(&self, key: &PublicKey) -> String {
-        if self.me == Some(*key) {
-            return "me".into();
-        }
-        match self.names.get(key) {
-            Some(n) => n.clone(),
-            None => short(key),
-        }
+        self.0.label(key)
     }
 
     /// A link to the member's page.
@@ -187,25 +183,6 @@ fn duration(secs: u64) -> String {
         }
     }
     parts.join(" ")
-}
-
-/// Three significant digits: `0.512`, `12.3`.
-fn num(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return if x.is_finite() {
-            "0".into()
-        } else {
-            x.to_string()
-        };
-    }
-    let magnitude = x.abs().log10().floor() as i32;
-    let decimals = (2 - magnitude).clamp(0, 6) as usize;
-    let text = format!("{x:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
 }
 
 /// One line describing an event, for the overview's list.

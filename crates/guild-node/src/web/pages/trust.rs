@@ -5,75 +5,14 @@ use super::{failure, layout, num, relative, Names};
 use crate::control::{CallError, Handle};
 use crate::web::auth::Session;
 use crate::web::routes::App;
+use guild_core::control::explanation::{
+    factor_text, nothing_supports, trust_title, TrustExplanation, OWN_POINT_OF_VIEW,
+};
 use guild_core::control::reputation::{AttestationStatus, Attestations, TrustView};
 use guild_core::PublicKey;
 use maud::{html, Markup};
-use serde::Deserialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
-
-/// The daemon's explanation (`guild_trust::Explanation<PublicKey>` as JSON), read leniently as
-/// the CLI does: numbers required, lists optional.
-#[derive(Debug, Deserialize)]
-struct Explanation {
-    #[serde(default)]
-    ego: Option<PublicKey>,
-    walk_trust: f64,
-    walks: u64,
-    #[serde(default)]
-    connectivity: Connectivity,
-    negative_total: f64,
-    #[serde(default)]
-    paths: Vec<PathContribution>,
-    #[serde(default)]
-    direct: Vec<Contributor>,
-    #[serde(default)]
-    negative: Vec<Contributor>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(default)]
-struct Connectivity {
-    bridge: Option<PublicKey>,
-    bridge_share: f64,
-    factor: f64,
-    penalty: f64,
-}
-
-impl Default for Connectivity {
-    fn default() -> Self {
-        Connectivity {
-            bridge: None,
-            bridge_share: 0.0,
-            factor: 1.0,
-            penalty: 0.0,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct PathContribution {
-    nodes: Vec<PublicKey>,
-    #[serde(default)]
-    contribution: f64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Contributor {
-    issuer: PublicKey,
-    #[serde(default)]
-    skill: String,
-    #[serde(default)]
-    score: i32,
-    #[serde(default)]
-    issued_at: u64,
-    #[serde(default)]
-    weight: f64,
-    #[serde(default)]
-    issuer_trust: f64,
-    #[serde(default)]
-    contribution: f64,
-}
 
 /// The trust page: choose a member (and a skill), see the explanation.
 pub async fn trust<H: Handle>(
@@ -113,38 +52,39 @@ pub async fn explanation<H: Handle>(app: &App<H>, peer: &PublicKey, skill: Optio
         Ok(v) => v,
         Err(e) => return failure(&e),
     };
-    let why: Option<Explanation> = serde_json::from_value(view.explanation.clone()).ok();
+    let why = view.explanation.known();
     let keys: Vec<PublicKey> = std::iter::once(*peer)
-        .chain(
-            why.iter()
-                .flat_map(|w| w.paths.iter().flat_map(|p| p.nodes.clone())),
-        )
-        .chain(
-            why.iter()
-                .flat_map(|w| w.direct.iter().chain(&w.negative).map(|c| c.issuer)),
-        )
-        .chain(why.iter().filter_map(|w| w.connectivity.bridge))
+        .chain(why.iter().flat_map(|w| {
+            let c = &w.connectivity;
+            c.bridge
+                .into_iter()
+                .chain(c.bridge_set.iter().map(|b| b.node))
+                .chain(w.paths.iter().flat_map(|p| p.nodes.iter().copied()))
+                .chain(w.direct.iter().chain(&w.negative).map(|c| c.issuer))
+        }))
         .collect();
     let mut names = Names::resolve(app, keys).await;
-    if names.me.is_none() {
-        names.me = why.as_ref().and_then(|w| w.ego);
-    }
+    names.or_me(why.map(|w| w.ego));
     let whom = names.label(peer);
+    let title = trust_title(
+        (!names.is_me(peer)).then_some(whom.as_str()),
+        view.skill.as_ref().map(|s| s.as_str()),
+    );
     html! {
         div.trust {
             p.score {
-                "Your trust in " (whom) @if let Some(s) = &view.skill { " for " (s) } ": "
+                (title) ": "
                 strong.trust-score { (num(view.score)) }
-                " (find factor " (num(view.factor)) "; 0.5 = neutral, 1 = your most trusted)"
+                " (find factor " (factor_text(view.factor)) ")"
             }
-            @match &why {
+            @match why {
                 None => pre { (serde_json::to_string_pretty(&view.explanation).unwrap_or_default()) },
                 Some(w) => {
-                    @if names.me == Some(*peer) {
-                        p { "Trust is computed from your own point of view: every path starts with you." }
-                    } @else if w.paths.is_empty() && w.direct.is_empty() && w.negative.is_empty() {
-                        p.hint { "Nothing supports this score yet: no counted attestation connects you to " (whom)
-                            ". Attestations count once their collaboration is closed and known here." }
+                    @if names.is_me(peer) {
+                        p { (OWN_POINT_OF_VIEW) }
+                    } @else if !w.has_evidence() {
+                        p.hint { (nothing_supports(&whom)) " "
+                            a href={ "/member/" (peer) } { "See the attestations about " (whom) "." } }
                     } @else {
                         div.trust-layout {
                             figure.graph {
@@ -161,19 +101,16 @@ pub async fn explanation<H: Handle>(app: &App<H>, peer: &PublicKey, skill: Optio
 }
 
 /// The numbers `guild trust` prints, as tables.
-fn table(w: &Explanation, names: &Names) -> Markup {
-    let c = &w.connectivity;
+fn table(w: &TrustExplanation, names: &Names) -> Markup {
+    let label = |k: &PublicKey| names.label(k);
     html! {
         div.trust-table {
             table {
                 caption { "Score" }
                 tbody {
-                    tr { th scope="row" { "walk trust" } td { (num(w.walk_trust)) " (" (w.walks) " walks)" } }
-                    tr { th scope="row" { "connectivity" } td {
-                        @if c.factor < 1.0 { "−" (num(c.penalty)) " (×" (num(c.factor)) ")" } @else { "no penalty (×1)" }
-                        @if let Some(b) = &c.bridge { "; bridge " (names.label(b)) " carries " (format!("{:.0}%", c.bridge_share * 100.0)) " of the walks" }
-                    } }
-                    tr { th scope="row" { "negative" } td { @if w.negative_total == 0.0 { "none" } @else { "−" (num(w.negative_total.abs())) } } }
+                    tr { th scope="row" { "walk trust" } td { (w.walk_text()) } }
+                    tr { th scope="row" { "connectivity" } td { (w.connectivity_text(&label)) } }
+                    tr { th scope="row" { "negative" } td { (w.negative_text()) } }
                 }
             }
             @if !w.paths.is_empty() {
@@ -195,7 +132,7 @@ fn table(w: &Explanation, names: &Names) -> Markup {
                             th scope="col" { "Weight" } th scope="col" { "Issuer trust" } th scope="col" { "Contribution" }
                         } }
                         tbody { @for d in list { tr {
-                            td { (names.link(&d.issuer)) } td { (d.skill) } td { (format!("{:+}", d.score)) }
+                            td { (names.link(&d.issuer)) } td { (d.skill_label()) } td { (format!("{:+}", d.score)) }
                             td { (relative(d.issued_at)) } td { (num(d.weight)) } td { (num(d.issuer_trust)) } td { (num(d.contribution)) }
                         } } }
                     }
@@ -213,7 +150,7 @@ const MARGIN: f64 = 60.0;
 /// The supporting paths as a layered graph: you on the left, the member on the right, each
 /// node in the column of its shortest distance from you; attestations into the member as
 /// dashed edges labelled with skill and weight.
-fn graph(target: &PublicKey, w: &Explanation, names: &Names) -> Markup {
+fn graph(target: &PublicKey, w: &TrustExplanation, names: &Names) -> Markup {
     let mut layer: BTreeMap<String, (usize, PublicKey)> = BTreeMap::new();
     let depth = w
         .paths
@@ -291,12 +228,12 @@ fn graph(target: &PublicKey, w: &Explanation, names: &Names) -> Markup {
                 @if let (Some((x1, y1)), Some((x2, y2))) = (pos.get(&c.issuer), pos.get(target)) {
                     line.attest-edge.negative[c.score < 0] x1=(x1) y1=(y1) x2=(x2) y2=(y2) {}
                     text.edge-label x=(format!("{:.0}", (x1 + x2) / 2.0)) y=(format!("{:.0}", (y1 + y2) / 2.0 - 6.0)) text-anchor="middle" {
-                        (c.skill) " " (format!("{:+}", c.score)) " · w " (num(c.weight))
+                        (c.skill_label()) " " (format!("{:+}", c.score)) " · w " (num(c.weight))
                     }
                 }
             }
             @for (k, (x, y)) in &pos {
-                g.node.ego[Some(*k) == names.me].target[k == target] {
+                g.node.ego[names.is_me(k)].target[k == target] {
                     circle cx=(x) cy=(y) r="16" {}
                     text x=(x) y=(format!("{:.0}", y + 32.0)) text-anchor="middle" { (label(k)) }
                 }

@@ -212,7 +212,7 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
         .chain(view.iter().flat_map(|c| c.entries.iter().map(|e| e.author)))
         .collect();
     let names = Names::resolve(app, keys).await;
-    let given = match &names.me {
+    let given = match &names.me() {
         Some(me) => app
             .call::<Attestations>("attestations", json!({ "by": me.to_string() }))
             .await
@@ -226,7 +226,7 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
     let body = match &view {
         Err(e) => failure(e),
         Ok(c) => {
-            let i_closed = names.me.is_some_and(|me| c.closed_by.contains(&me));
+            let i_closed = names.me().is_some_and(|me| c.closed_by.contains(&me));
             html! {
             div #collab data-live {
             p.meta { @if c.closed { "Closed" } @else { "Open" } " · opened " (relative(c.opened_at)) }
@@ -296,7 +296,7 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
                 section #vouch aria-labelledby="vouch-h" {
                     h2 #vouch-h { "Vouch" }
                     p { "Say what each member did well (or not): your attestation counts in everyone's trust, because this collaboration, which you both closed, backs it." }
-                    @for m in c.members.iter().filter(|m| Some(**m) != names.me) {
+                    @for m in c.members.iter().filter(|m| Some(**m) != names.me()) {
                         @let mine: Vec<_> = given.iter().flat_map(|a| &a.attestations).filter(|a| a.subject == *m && a.collab == c.id).collect();
                         h3 { (names.label(m)) }
                         @for a in &mine { p.attested { "You vouched: " (a.skill) " " (format!("{:+}", a.score)) @if !a.note.is_empty() { " — " (a.note) } } }
@@ -347,7 +347,7 @@ pub async fn inbox<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                         li.card.message {
                             p.meta { (names.link(&m.from)) " → " (names.link(&m.to)) " · " (relative(m.at)) }
                             p { (m.text) }
-                            @if Some(m.from) != names.me {
+                            @if Some(m.from) != names.me() {
                                 form data-call="msg" {
                                     input type="hidden" name="peer" value=(m.from);
                                     label for={ "reply-" (m.id) } { "Reply to " (names.label(&m.from)) }
