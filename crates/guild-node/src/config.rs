@@ -559,6 +559,15 @@ mod tests {
             ),
             ("[network]\nlisten = [\"nonsense\"]\n", "network.listen"),
             ("[network]\ncommunity = \"a b\"\n", "network.community"),
+            ("[network]\nlow_water = 0\n", "network.low_water"),
+            (
+                "[network]\nlow_water = 20\nhigh_water = 10\n",
+                "network.high_water",
+            ),
+            (
+                "[network]\nmax_connections = 8\nhigh_water = 32\n",
+                "network.high_water",
+            ),
             ("[profile]\nlifetime = \"90d\"\n", "profile.lifetime"),
             ("[profile]\nlifetime = \"7x\"\n", "unknown duration unit"),
             ("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "metrics.listen"),
