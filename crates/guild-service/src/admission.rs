@@ -105,6 +105,9 @@ pub const PROFILES_PER_HOUR: Tiered<u32> = tiered(24, 60, 240);
 /// Peer exchanges (a `Peers` question or an `Elsewhere` hint) per peer per minute. A member
 /// below its watermark asks every 15 s at most; a pruning member tells once per prune.
 pub const EXCHANGES_PER_MINUTE: Tiered<u32> = tiered(6, 12, 30);
+/// Peer exchanges from all strangers together per minute: minted keys each within their own
+/// budget cannot add up to more; members' exchanges are not counted here.
+pub const STRANGER_EXCHANGES_PER_MINUTE: u32 = 60;
 /// Attestations per issuer per minute.
 pub const ATTESTATIONS_PER_MINUTE: Tiered<u32> = tiered(10, 60, 600);
 /// Collaboration log entries per author per hour (authors are members of a collaboration with
@@ -279,6 +282,8 @@ pub struct Admission {
     pub(crate) messages: TieredLimiter,
     pub(crate) entries: TieredLimiter,
     pub(crate) exchanges: TieredLimiter,
+    /// Peer exchanges from all strangers together (one key).
+    pub(crate) stranger_exchanges: RateLimiter,
     /// `need.matched` alerts for strangers' needs (one key: all strangers together).
     pub(crate) stranger_matched: RateLimiter,
     /// Invalid inputs per peer, since when.
@@ -309,6 +314,7 @@ impl Admission {
             fetch_ids: TieredLimiter::new(FETCH_IDS_PER_MINUTE, 60),
             proofs: TieredLimiter::new(PROOFS_PER_MINUTE, 60),
             exchanges: TieredLimiter::new(EXCHANGES_PER_MINUTE, 60),
+            stranger_exchanges: RateLimiter::new(STRANGER_EXCHANGES_PER_MINUTE),
             attestations: TieredLimiter::new(ATTESTATIONS_PER_MINUTE, 60),
             needs: TieredLimiter::new(NEEDS_PER_DAY, 86_400),
             profiles: TieredLimiter::new(PROFILES_PER_HOUR, 3_600),

@@ -767,6 +767,17 @@ impl<S: Storage> Service<S> {
     /// told fills the address book and each answer costs a little.
     fn allow_exchange(&mut self, from: PublicKey, now: Millis) -> Result<(), Refusal> {
         let tier = self.tier_of(&from);
+        if tier == admission::Tier::Stranger
+            && !self
+                .admission
+                .stranger_exchanges
+                .allow(b"strangers", admission::limiter_time(now))
+        {
+            return Err(Refusal::rate_limited(format!(
+                "over the peer-exchange budget of all strangers together ({} a minute)",
+                admission::STRANGER_EXCHANGES_PER_MINUTE
+            )));
+        }
         if self.admission.exchanges.allow(tier, &from.0, now) {
             Ok(())
         } else {

@@ -62,6 +62,9 @@ pub const EXCHANGE_INTERVAL_MS: Millis = 15_000;
 pub const MAX_BOOK: usize = 2048;
 /// Entries heard of by exchange at most (the rest of the book is what we saw ourselves).
 pub const MAX_EXCHANGED: usize = MAX_BOOK / 2;
+/// Entries heard of from strangers at most: the rest of [`MAX_EXCHANGED`] stays for what
+/// members tell us, however many keys strangers mint.
+pub const MAX_EXCHANGED_FROM_STRANGERS: usize = MAX_EXCHANGED / 2;
 /// Entries one peer's exchanges may hold in our book at once.
 pub const MAX_EXCHANGED_PER_PEER: usize = 4 * MAX_EXCHANGE_PEERS;
 /// Failures after which an address heard of by exchange is forgotten.
@@ -183,6 +186,8 @@ pub(crate) struct Mesh {
     /// Book entries heard of by exchange, in total and per peer that told us.
     exchanged: usize,
     exchanged_from: HashMap<PublicKey, usize>,
+    /// Of those, the entries strangers told us.
+    from_strangers: std::collections::HashSet<PublicKey>,
     /// Dials in flight, since when.
     dialing: HashMap<PublicKey, Millis>,
     pub(crate) next_round: Millis,
@@ -203,6 +208,7 @@ impl Mesh {
             evict: BTreeSet::new(),
             exchanged: 0,
             exchanged_from: HashMap::new(),
+            from_strangers: std::collections::HashSet::new(),
             dialing: HashMap::new(),
             next_round: now,
             next_ask: now,
@@ -234,6 +240,20 @@ impl Mesh {
         from: Option<PublicKey>,
         now: Millis,
     ) -> bool {
+        self.learn_from(peer, addrs, source, from, false, now)
+    }
+
+    /// [`Mesh::learn`], saying whether the teller (`from`) is a stranger: hearsay from
+    /// strangers is bounded in total as well ([`MAX_EXCHANGED_FROM_STRANGERS`]).
+    pub(crate) fn learn_from(
+        &mut self,
+        peer: PublicKey,
+        addrs: &[String],
+        source: Source,
+        from: Option<PublicKey>,
+        stranger: bool,
+        now: Millis,
+    ) -> bool {
         let addrs: Vec<String> = addrs
             .iter()
             .filter(|a| a.starts_with('/') && a.len() <= MAX_EXCHANGE_ADDR_LEN)
@@ -250,6 +270,7 @@ impl Mesh {
                     self.evict.remove(&(k.source, k.learned, peer));
                     if k.source == Source::Exchange {
                         Self::unexchange(&mut self.exchanged, &mut self.exchanged_from, k.from);
+                        self.from_strangers.remove(&peer);
                     }
                     k.source = source;
                     k.from = None;
@@ -263,7 +284,10 @@ impl Mesh {
                 return false;
             };
             let told = self.exchanged_from.get(&teller).copied().unwrap_or(0);
-            if self.exchanged >= MAX_EXCHANGED || told >= MAX_EXCHANGED_PER_PEER {
+            if self.exchanged >= MAX_EXCHANGED
+                || told >= MAX_EXCHANGED_PER_PEER
+                || (stranger && self.from_strangers.len() >= MAX_EXCHANGED_FROM_STRANGERS)
+            {
                 return false;
             }
         }
@@ -284,6 +308,9 @@ impl Mesh {
         if let Some(teller) = from {
             self.exchanged += 1;
             *self.exchanged_from.entry(teller).or_default() += 1;
+            if stranger {
+                self.from_strangers.insert(peer);
+            }
         }
         self.due.insert((now, peer));
         self.evict.insert((source, now, peer));
@@ -324,6 +351,7 @@ impl Mesh {
             self.evict.remove(&(k.source, k.learned, *peer));
             if k.source == Source::Exchange {
                 Self::unexchange(&mut self.exchanged, &mut self.exchanged_from, k.from);
+                self.from_strangers.remove(peer);
             }
         }
     }
@@ -638,7 +666,7 @@ impl Mesh {
         let (state, reason) = if !settled {
             let reason = if self.book.is_empty() {
                 "no other member is known to dial: add a bootstrap peer (`network.bootstrap` in \
-                 the config, or `guild join`/`guild connect <multiaddr>`)"
+                 the config), or run `guild connect <multiaddr>` with a member's address"
                     .to_string()
             } else {
                 let next = self
@@ -742,10 +770,17 @@ impl<S: crate::Storage> crate::Service<S> {
     /// Members a peer suggested (an answer to our `Peers`, or its `Elsewhere` before pruning
     /// us): into the address book, bounded per peer; dialled soon if we are below our mark.
     pub(crate) fn suggested(&mut self, from: PublicKey, peers: Vec<PeerAddrs>, now: Millis) {
+        let stranger = self.tier_of(&from) == crate::admission::Tier::Stranger;
         for p in peers.into_iter().take(MAX_EXCHANGE_PEERS) {
             if p.peer != self.me {
-                self.mesh
-                    .learn(p.peer, &p.addrs, Source::Exchange, Some(from), now);
+                self.mesh.learn_from(
+                    p.peer,
+                    &p.addrs,
+                    Source::Exchange,
+                    Some(from),
+                    stranger,
+                    now,
+                );
             }
         }
         if self.mesh.len() < self.mesh.config().low {

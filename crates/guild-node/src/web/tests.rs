@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 const HOST: &str = "127.0.0.1:7878";
+const ALONE: &str = "none of the 1 known members could be reached (last error: the member closed the connection at once (it may be full)); retrying, next in 12 s";
 
 #[derive(Clone)]
 struct Fake {
@@ -40,13 +41,22 @@ impl Handle for Fake {
                 version: "0".into(),
                 community: "main".into(),
                 pid: 1,
-                listen_addrs: vec![],
+                listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
                 external_addrs: vec![],
                 connected_peers: 0,
                 index: IndexSizes::default(),
                 uptime_secs: 1,
                 web: None,
-                mesh: None,
+                // A node whose bootstrap peer refuses it.
+                mesh: Some(guild_core::control::MeshStatus {
+                    state: guild_core::control::MeshState::Alone,
+                    peers: 0,
+                    settling: 0,
+                    low: 16,
+                    high: 32,
+                    known: 1,
+                    reason: Some(ALONE.into()),
+                }),
             }),
             Call::Peers => reply(Peers { peers: vec![] }),
             Call::Ask(_) => Err(CallError::unavailable("the network is not ready")),
@@ -280,6 +290,25 @@ fn penalised(peer: guild_core::PublicKey) -> guild_core::control::reputation::Tr
 
 /// The trust page says what `guild trust` says about the penalty: the same sentence, each part
 /// of it (the page once left out what was inherited, and both the bridge set's cap).
+#[tokio::test]
+async fn the_overview_says_when_the_node_is_not_connected_to_the_community_and_why() {
+    let h = harness().await;
+    let req = Request::get("/")
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &h.cookie)
+        .body(Body::empty())
+        .unwrap();
+    let r = h.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    assert!(html.contains("not connected to the community"), "{html}");
+    assert!(
+        html.contains("the member closed the connection at once (it may be full)"),
+        "{html}"
+    );
+}
+
 #[tokio::test]
 async fn the_trust_page_states_every_part_of_the_penalty_as_the_cli_does() {
     let h = harness().await;

@@ -292,3 +292,32 @@ fn once_connected_it_leans_on_other_members_before_the_bootstrap_ones() {
     assert!(m.candidates(T + 1_000, 2, 0).len() == 1);
     assert_eq!(m.candidates(T + PRUNE_BACKOFF_MS, 2, 0).len(), 2);
 }
+
+#[test]
+fn minted_strangers_fill_at_most_half_of_the_hearsay_and_members_keep_the_rest() {
+    let mut m = Mesh::new(cfg(3, 6), T);
+    let mut n: u16 = 10_000;
+    // 300 fresh keys, each telling as much as it may.
+    for teller in 0..300u16 {
+        for _ in 0..MAX_EXCHANGED_PER_PEER {
+            m.learn_from(
+                key(n),
+                &addr(n),
+                Source::Exchange,
+                Some(key(teller)),
+                true,
+                T,
+            );
+            n += 1;
+        }
+    }
+    assert_eq!(m.from_strangers.len(), MAX_EXCHANGED_FROM_STRANGERS);
+    // A member's suggestions still get in.
+    assert!(m.learn_from(key(n), &addr(n), Source::Exchange, Some(key(999)), false, T));
+    // Forgetting hearsay frees its room.
+    let some = *m.from_strangers.iter().next().unwrap();
+    for _ in 0..MAX_EXCHANGE_FAILURES {
+        m.dial_failed(&some, "timeout", 0, T);
+    }
+    assert_eq!(m.from_strangers.len(), MAX_EXCHANGED_FROM_STRANGERS - 1);
+}
