@@ -5,6 +5,26 @@ use guild_core::fixtures::{identity, one_of_each, profile, sign, T0};
 use guild_core::{AnyRecord, RecordKind};
 use guild_store::{ProfilePut, Store, StoreError};
 
+/// Opens the store's directory with sled itself, as a damaged disk or a crash would leave it.
+///
+/// A `Store` dropped a moment ago still holds sled's file lock until sled's background threads
+/// let go of the closed database (sled signals nothing; `Store::open` waits the same way), so a
+/// lock held by this very process is waited for, bounded; any other error fails the test.
+fn raw_sled(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("lock") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("opening {} with sled: {e}", path.display()),
+        }
+    }
+}
+
 #[test]
 fn every_record_kind_round_trips_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,7 +117,7 @@ fn garbage_value_is_reported_as_corruption_for_that_key() {
     }
     {
         // Write garbage straight into the tree with sled, as a damaged disk might.
-        let db = sled::open(&path).unwrap();
+        let db = raw_sled(&path);
         db.open_tree("profiles")
             .unwrap()
             .insert(b.public().0, &[0xde, 0xad, 0xbe, 0xef][..])
@@ -247,7 +267,7 @@ fn an_index_entry_left_without_its_record_by_a_crash_is_skipped_and_removed() {
     {
         // A crash between the two writes of `put_record`: the time index entry is on disk,
         // the record is not.
-        let db = sled::open(&path).unwrap();
+        let db = raw_sled(&path);
         db.open_tree("records")
             .unwrap()
             .remove(need.id().0)
