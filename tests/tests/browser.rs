@@ -10,7 +10,9 @@
 //! Ada's shows his attestation for her arriving live; Ada's trust page draws the path to Bram. "Live" is checked: a marker set in the page before
 //! is still there once the content has arrived, so the page was not reloaded.
 //!
-//! A second test follows a session to its end: a login link used twice is refused with a page
+//! A second test connects to another daemon from the peers page (then messages it once it is gone,
+//! which the page reports as not delivered), and follows a session to its end: a login link used
+//! twice is refused with a page
 //! that says why, log-out lands on the log-in page, and a tab open while its daemon restarts
 //! says to log in again (instead of "reconnecting…" for ever), as do its forms.
 //!
@@ -675,6 +677,27 @@ async fn a_session_ends_cleanly_reused_links_log_out_and_a_restarted_daemon() {
     let eve = driver.browser("eve").await;
     eve.goto(&first).await.unwrap();
     wait_text(&eve, "h1", "Overview").await;
+
+    // The peers page: connect to another daemon by pasting its address.
+    let other = TestDaemon::start(&[]).await;
+    let other_id = other.status().await.peer_id;
+    eve.goto(&format!("{base}peers")).await.unwrap();
+    wait_text(&eve, "#peer-list", "No peers connected").await;
+    wait_live(&eve).await;
+    fill(&eve, "#connect-addr", &other.dial_addr().await).await;
+    click(&eve, "form:has(#connect-addr) button[type=submit]").await;
+    wait_text(&eve, "form:has(#connect-addr) .form-status", "Done").await;
+    let row = wait_text(&eve, "#peer-list tr", "outbound").await;
+    let html = row.html(false).await.unwrap();
+    assert!(html.contains(&other_id), "the row names the peer: {html}");
+    shot(&eve, "peers").await;
+    // Gone: a message to it is not "Done." but says it was not delivered.
+    drop(other);
+    eve.goto(&format!("{base}inbox")).await.unwrap();
+    fill(&eve, "#new-peer", &other_id).await;
+    fill(&eve, "#new-text", "are you there?").await;
+    click(&eve, "form:has(#new-peer) button[type=submit]").await;
+    wait_text(&eve, "form:has(#new-peer) .form-status", "Not delivered").await;
 
     // The same link again (from the history, say): refused, saying why and what to do.
     eve.goto(&first).await.unwrap();

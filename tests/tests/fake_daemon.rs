@@ -68,7 +68,15 @@ impl Handle for Fake {
                     addresses: vec!["/ip4/192.0.2.7/tcp/4001".into()],
                     direction: Some(Direction::Inbound),
                     connected_since: None,
+                    latency_ms: Some(12),
                     name: Some("Grace".into()),
+                }],
+                remembered: vec![guild_core::control::RememberedPeer {
+                    peer_id: "12D3KooWgone".into(),
+                    addresses: vec!["/ip4/192.0.2.8/tcp/4001".into()],
+                    last_seen: 1_700_000_000,
+                    sessions: 3,
+                    name: Some("Hedy".into()),
                 }],
             }),
             Call::ProfileGet(p) if p.peer.is_some() => {
@@ -180,7 +188,17 @@ async fn status_and_peers_print_tables_or_json() {
     assert!(lines.next().unwrap().starts_with("PEER"), "{out}");
     let row = lines.next().unwrap();
     assert!(
-        row.contains("12D3KooWpeer") && row.contains("Grace") && row.contains("inbound"),
+        row.contains("12D3KooWpeer")
+            && row.contains("Grace")
+            && row.contains("inbound")
+            && row.contains("12 ms"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Remembered, not connected (1;")
+            && out
+                .lines()
+                .any(|l| l.contains("12D3KooWgone") && l.contains("Hedy")),
         "{out}"
     );
 }

@@ -35,6 +35,14 @@ pub enum NetEvent {
         /// IPv6: the /64), `None` when relayed.
         group: Option<std::net::IpAddr>,
     },
+    /// A ping to a connected peer came back: the round-trip time of its connection (every
+    /// ping interval, 15 s, per connection).
+    PeerRtt {
+        /// The peer.
+        peer: PeerId,
+        /// The round trip.
+        rtt: std::time::Duration,
+    },
     /// The last connection to a peer closed.
     PeerDisconnected {
         /// The peer.

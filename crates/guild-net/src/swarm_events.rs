@@ -138,7 +138,15 @@ impl EventLoop {
                 self.record(&event);
                 self.on_identify(event);
             }
-            BehaviourEvent::Ping(event) => self.record(&event),
+            BehaviourEvent::Ping(event) => {
+                self.record(&event);
+                if let Ok(rtt) = event.result {
+                    let _ = self.emit(NetEvent::PeerRtt {
+                        peer: event.peer,
+                        rtt,
+                    });
+                }
+            }
             BehaviourEvent::Kad(event) => {
                 self.record(&event);
                 self.on_kad(event);

@@ -4,7 +4,8 @@ use crate::control::{Answer, CallError, DaemonCall, Event, Handle, Json, Reply, 
 use crate::node::FindOutcome;
 use crate::node::Node;
 use guild_core::control::types::{
-    Connected, FindMatch, FindResults, IndexSizes, PeerInfo, Peers, Source, Status, TagSuggestion,
+    Connected, Direction, FindMatch, FindResults, IndexSizes, PeerInfo, Peers, RememberedPeer,
+    Source, Status, TagSuggestion,
 };
 use guild_core::Skill;
 use guild_net::Multiaddr;
@@ -96,23 +97,55 @@ impl NodeHandle {
     }
 
     fn peers(&self) -> Peers {
-        let mut peers: Vec<PeerInfo> = self
-            .node
-            .connected()
+        let name = |peer: &guild_net::PeerId| {
+            guild_core::PublicKey::from_peer_id(peer)
+                .ok()
+                .and_then(|k| self.node.store().get_profile(&k).ok().flatten())
+                .map(|p| p.body.name)
+        };
+        let links = self.node.links();
+        let connected: std::collections::HashSet<guild_net::PeerId> =
+            links.iter().map(|(p, ..)| *p).collect();
+        let mut peers: Vec<PeerInfo> = links
             .into_iter()
-            .map(|(peer, addr, since)| PeerInfo {
+            .map(|(peer, addr, since, link)| PeerInfo {
                 peer_id: peer.to_string(),
                 addresses: addr.map(|a| vec![a.to_string()]).unwrap_or_default(),
-                direction: None,
+                direction: link.map(|l| {
+                    if l.inbound {
+                        Direction::Inbound
+                    } else {
+                        Direction::Outbound
+                    }
+                }),
                 connected_since: Some(since),
-                name: guild_core::PublicKey::from_peer_id(&peer)
-                    .ok()
-                    .and_then(|k| self.node.store().get_profile(&k).ok().flatten())
-                    .map(|p| p.body.name),
+                latency_ms: link.and_then(|l| l.rtt_ms),
+                name: name(&peer),
             })
             .collect();
         peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
-        Peers { peers }
+        // The peer book holds at most 1024 entries, already in the order a restart dials them.
+        let remembered = match self.node.store().known_peers() {
+            Ok((known, _undecodable)) => known
+                .into_iter()
+                .filter_map(|(id, p)| {
+                    let peer = guild_net::PeerId::from_bytes(&id).ok()?;
+                    (!connected.contains(&peer)).then(|| RememberedPeer {
+                        peer_id: peer.to_string(),
+                        name: name(&peer),
+                        addresses: p.addrs,
+                        last_seen: p.last_seen,
+                        sessions: p.sessions,
+                    })
+                })
+                .take(guild_core::control::MAX_REMEMBERED_SHOWN)
+                .collect(),
+            Err(e) => {
+                tracing::warn!("cannot read remembered peers: {e}");
+                Vec::new()
+            }
+        };
+        Peers { peers, remembered }
     }
 
     async fn find(&self, p: guild_core::control::FindParams) -> FindOutcome {

@@ -46,8 +46,8 @@ pub use reply::{Reply, UnexpectedReply};
 pub use route::{DaemonCall, Route, ServiceCall, Unary};
 pub use types::{
     Connected, Direction, FindMatch, FindResults, IndexSizes, MatchedTerm, MeshState, MeshStatus,
-    PeerInfo, Peers, ProfileResult, RankFactors, Source, Status, Subscribed, TagSuggestion,
-    WebLogin, WebState, WebStatus, WEB_LOGIN_TTL_SECS,
+    PeerInfo, Peers, ProfileResult, RankFactors, RememberedPeer, Source, Status, Subscribed,
+    TagSuggestion, WebLogin, WebState, WebStatus, MAX_REMEMBERED_SHOWN, WEB_LOGIN_TTL_SECS,
 };
 pub use wire::{parse_request, to_result, CallError, ErrorCode, Request, Response};
 

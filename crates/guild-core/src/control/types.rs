@@ -134,6 +134,29 @@ pub struct IndexSizes {
 pub struct Peers {
     /// Connected peers.
     pub peers: Vec<PeerInfo>,
+    /// Peers remembered from earlier connections and not connected now, best first (the order
+    /// in which a restarted node dials them), at most [`MAX_REMEMBERED_SHOWN`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remembered: Vec<RememberedPeer>,
+}
+
+/// Most remembered peers `peers` lists.
+pub const MAX_REMEMBERED_SHOWN: usize = 100;
+
+/// A peer remembered from an earlier connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedPeer {
+    /// Its PeerId.
+    pub peer_id: String,
+    /// Its addresses, most recent first.
+    pub addresses: Vec<String>,
+    /// When we last had a connection (Unix seconds).
+    pub last_seen: UnixTime,
+    /// Separate sessions we had with it.
+    pub sessions: u32,
+    /// Display name from its profile, when one is indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A connected peer.
@@ -149,6 +172,9 @@ pub struct PeerInfo {
     /// When the first current connection was established (Unix seconds), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connected_since: Option<UnixTime>,
+    /// The last ping's round trip in milliseconds, once a ping has answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u32>,
     /// Display name from its profile, when one is indexed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

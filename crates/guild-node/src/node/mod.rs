@@ -280,6 +280,17 @@ pub struct Snapshot {
     pub records: usize,
     /// How the node stands with its community's mesh (set at the first tick).
     pub mesh: Option<guild_core::control::MeshStatus>,
+    /// Who dialled, and the last ping's round trip, per connected peer.
+    pub links: std::collections::HashMap<PeerId, LinkInfo>,
+}
+
+/// What the node knows of its connection to a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// The peer dialled us.
+    pub inbound: bool,
+    /// The last ping's round trip, in milliseconds (none before the first ping answers).
+    pub rtt_ms: Option<u32>,
 }
 
 /// A handle on the running node. Clones share the node.
@@ -472,6 +483,15 @@ impl Node {
     /// Connected peers with the address and time of connection.
     pub fn connected(&self) -> Vec<(PeerId, Option<Multiaddr>, u64)> {
         self.snapshot.borrow().peers.clone()
+    }
+
+    /// Connected peers with the address, time of connection, direction and latency.
+    pub fn links(&self) -> Vec<(PeerId, Option<Multiaddr>, u64, Option<LinkInfo>)> {
+        let s = self.snapshot.borrow();
+        s.peers
+            .iter()
+            .map(|(p, a, since)| (*p, a.clone(), *since, s.links.get(p).copied()))
+            .collect()
     }
 
     /// The community this node belongs to.

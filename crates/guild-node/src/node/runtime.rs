@@ -479,14 +479,23 @@ impl Runtime {
                 self.snapshot.send_modify(|s| {
                     s.peers.retain(|(p, _, _)| *p != peer);
                     s.peers.push((peer, Some(addr), since));
+                    s.links.insert(
+                        peer,
+                        super::LinkInfo {
+                            inbound,
+                            rtt_ms: None,
+                        },
+                    );
                 });
             }
             NetEvent::PeerDisconnected { peer } => {
                 if let Ok(key) = PublicKey::from_peer_id(&peer) {
                     self.service.disconnected(key, now);
                 }
-                self.snapshot
-                    .send_modify(|s| s.peers.retain(|(p, _, _)| *p != peer));
+                self.snapshot.send_modify(|s| {
+                    s.peers.retain(|(p, _, _)| *p != peer);
+                    s.links.remove(&peer);
+                });
             }
             NetEvent::PeerIdentified {
                 peer, listen_addrs, ..
@@ -530,6 +539,15 @@ impl Runtime {
                     }
                 });
                 self.snapshot_dirty = true;
+            }
+            NetEvent::PeerRtt { peer, rtt } => {
+                // Read on demand (`peers`): updated without waking the snapshot's watchers.
+                self.snapshot.send_if_modified(|s| {
+                    if let Some(link) = s.links.get_mut(&peer) {
+                        link.rtt_ms = Some(u32::try_from(rtt.as_millis()).unwrap_or(u32::MAX));
+                    }
+                    false
+                });
             }
             NetEvent::DroppedEvents { count } => {
                 tracing::warn!("the node fell behind the network: {count} events dropped");

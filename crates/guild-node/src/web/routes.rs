@@ -113,6 +113,7 @@ pub fn router<H: Handle>(
     });
     Router::new()
         .route("/", get(overview::<H>))
+        .route("/peers", get(peers::<H>))
         .route("/profile", get(profile::<H>))
         .route("/find", get(find::<H>))
         .route("/member/{peer}", get(member::<H>))
@@ -460,6 +461,10 @@ async fn trust<H: Handle>(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     pages::trust(&app, &s, &q).await.into_response()
+}
+
+async fn peers<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {
+    pages::peers(&app, &s).await.into_response()
 }
 
 async fn inbox<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {

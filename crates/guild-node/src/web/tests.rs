@@ -58,7 +58,10 @@ impl Handle for Fake {
                     reason: Some(ALONE.into()),
                 }),
             }),
-            Call::Peers => reply(Peers { peers: vec![] }),
+            Call::Peers => reply(Peers {
+                peers: vec![],
+                remembered: vec![],
+            }),
             Call::Ask(_) => Err(CallError::unavailable("the network is not ready")),
             Call::ProfileGet(_) => Ok(Reply::Profile(None)),
             Call::Trust(p) => reply(penalised(p.peer)),
@@ -437,4 +440,14 @@ async fn refusal_pages_are_styled_and_lead_somewhere() {
         page.contains("data-logout") && page.contains("id=\"session-ended\""),
         "{page}"
     );
+}
+
+#[tokio::test]
+async fn the_peers_page_has_a_connect_form_that_calls_connect() {
+    let h = harness().await;
+    let (status, page) = h.get("/peers", Some(&h.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("data-call=\"connect\""), "{page}");
+    assert!(page.contains("No peers connected."), "{page}");
+    assert!(page.contains("aria-current=\"page\">Peers<"), "{page}");
 }

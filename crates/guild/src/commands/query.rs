@@ -176,22 +176,49 @@ pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {
     }
     if peers.peers.is_empty() {
         output::line("No peers connected.")?;
-        return Ok(());
+    } else {
+        let rows: Vec<Vec<String>> = peers
+            .peers
+            .iter()
+            .map(|p| {
+                vec![
+                    p.peer_id.clone(),
+                    p.name.clone().unwrap_or_default(),
+                    p.direction.map(|d| d.to_string()).unwrap_or_default(),
+                    p.latency_ms
+                        .map(|ms| format!("{ms} ms"))
+                        .unwrap_or_default(),
+                    p.connected_since.map(output::relative).unwrap_or_default(),
+                    p.addresses.join(" "),
+                ]
+            })
+            .collect();
+        output::table(
+            &["PEER", "NAME", "DIRECTION", "LATENCY", "SINCE", "ADDRESSES"],
+            &rows,
+        )?;
     }
-    let rows: Vec<Vec<String>> = peers
-        .peers
-        .iter()
-        .map(|p| {
-            vec![
-                p.peer_id.clone(),
-                p.name.clone().unwrap_or_default(),
-                p.direction.map(|d| d.to_string()).unwrap_or_default(),
-                p.connected_since.map(output::relative).unwrap_or_default(),
-                p.addresses.join(" "),
-            ]
-        })
-        .collect();
-    output::table(&["PEER", "NAME", "DIRECTION", "SINCE", "ADDRESSES"], &rows)?;
+    if !peers.remembered.is_empty() {
+        output::line("")?;
+        output::line(&format!(
+            "Remembered, not connected ({}; a restart dials them in this order):",
+            peers.remembered.len()
+        ))?;
+        let rows: Vec<Vec<String>> = peers
+            .remembered
+            .iter()
+            .map(|p| {
+                vec![
+                    p.peer_id.clone(),
+                    p.name.clone().unwrap_or_default(),
+                    output::relative(p.last_seen),
+                    p.sessions.to_string(),
+                    p.addresses.first().cloned().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        output::table(&["PEER", "NAME", "LAST SEEN", "SESSIONS", "ADDRESS"], &rows)?;
+    }
     Ok(())
 }
 

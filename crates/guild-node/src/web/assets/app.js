@@ -93,6 +93,14 @@
         window.location.assign(next.replace("{id}", encodeURIComponent(body.id)));
         return;
       }
+      // A message or offer that did not arrive is not "Done." (the CLI exits 5 for it).
+      if (body && body.delivered === false) {
+        say(form, body.retrying
+          ? "Not delivered yet: the member is unreachable. The daemon keeps trying; the outcome appears among the overview's events."
+          : "Not delivered: " + (body.error || "the member refused it."), true);
+        await refresh(true);
+        return;
+      }
       say(form, "Done.", false);
       if (form.dataset.keep === undefined) {
         for (const el of form.elements) {

@@ -6,10 +6,12 @@
 //! the method's JSON params to `/call/<method>`. Regions marked `data-live` are refreshed when an
 //! event arrives on `/events`.
 
+mod peers;
 mod people;
 mod trust;
 mod work;
 
+pub use peers::peers;
 pub use people::{find, member, profile};
 pub use trust::trust;
 pub use work::{collab, collabs, inbox, needs};
@@ -30,6 +32,7 @@ const MAX_NAME_LOOKUPS: usize = 32;
 /// The navigation: path and label.
 const NAV: &[(&str, &str)] = &[
     ("/", "Overview"),
+    ("/peers", "Peers"),
     ("/profile", "Profile"),
     ("/find", "Find"),
     ("/needs", "Needs"),
