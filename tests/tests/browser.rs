@@ -203,6 +203,23 @@ async fn click(b: &Client, css: &str) {
         .unwrap();
 }
 
+/// Accepts the confirmation the page asks before something that cannot be undone, checking
+/// its question.
+async fn confirm(b: &Client, question: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match b.get_alert_text().await {
+            Ok(text) => {
+                assert!(text.contains(question), "asked {text:?}, not {question:?}");
+                b.accept_alert().await.unwrap();
+                return;
+            }
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+            Err(e) => panic!("no confirmation {question:?} within {WAIT:?}: {e}"),
+        }
+    }
+}
+
 /// Marks the page, to tell later that it was updated in place rather than reloaded.
 async fn mark(b: &Client) {
     b.execute("window.guildMark = 'still here'; return true;", vec![])
@@ -394,6 +411,7 @@ async fn two_members_work_together_entirely_in_the_browser() {
     // Close with a summary; Bram's page follows live.
     fill(&ada, "#close-summary", "Layout reviewed and shipped").await;
     click(&ada, "form:has(#close-summary) button[type=submit]").await;
+    confirm(&ada, "Close this collaboration?").await;
     wait_text(&ada, "#closed-note", "closed").await;
     wait_text(&bram, "#log", "Layout reviewed and shipped").await;
     assert_not_reloaded(&bram, "the close").await;
@@ -403,6 +421,7 @@ async fn two_members_work_together_entirely_in_the_browser() {
     wait_text(&bram, "#close-part", "Close your part").await;
     mark(&ada).await;
     click(&bram, "#close-part button[type=submit]").await;
+    confirm(&bram, "Close your part?").await;
     wait_text(&ada, "#vouch button[type=submit]", "Vouch for").await;
     assert_not_reloaded(&ada, "Bram's close").await;
 
@@ -485,6 +504,7 @@ async fn two_members_work_together_entirely_in_the_browser() {
                 .click()
                 .await
                 .unwrap();
+            confirm(&ada, "Withdraw this need?").await;
             clicked = true;
             break;
         }

@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 /// The CSS and the script, embedded at build time.
 static ASSETS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/src/web/assets");
 
-/// Events kept for the overview's "last events" panel.
-pub const RECENT_EVENTS: usize = 20;
+/// Events kept for the overview's "last events" panel and the activity pages.
+pub const RECENT_EVENTS: usize = 200;
 /// Largest `/call` body accepted, in bytes (the control socket's default line limit).
 pub const MAX_CALL_BYTES: usize = guild_core::control::DEFAULT_MAX_REQUEST_BYTES;
 
@@ -46,7 +46,7 @@ pub struct App<H> {
     pub context: WebContext,
     cancel: CancellationToken,
     /// The last [`RECENT_EVENTS`] events, newest last.
-    recent: Arc<Mutex<VecDeque<Event>>>,
+    recent: Arc<Mutex<VecDeque<(u64, Event)>>>,
     /// One permit per open event stream.
     streams: Arc<tokio::sync::Semaphore>,
 }
@@ -80,8 +80,8 @@ impl<H: Handle> App<H> {
         }
     }
 
-    /// The last events, oldest first.
-    pub fn recent_events(&self) -> Vec<Event> {
+    /// The last events with when each arrived (Unix seconds), oldest first.
+    pub fn recent_events(&self) -> Vec<(u64, Event)> {
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent.iter().cloned().collect()
     }
@@ -114,6 +114,7 @@ pub fn router<H: Handle>(
     Router::new()
         .route("/", get(overview::<H>))
         .route("/peers", get(peers::<H>))
+        .route("/activity", get(activity::<H>))
         .route("/profile", get(profile::<H>))
         .route("/find", get(find::<H>))
         .route("/member/{peer}", get(member::<H>))
@@ -136,7 +137,7 @@ pub fn router<H: Handle>(
 /// Keeps the last events for the overview, until cancelled.
 async fn keep_recent(
     mut events: broadcast::Receiver<Event>,
-    recent: Arc<Mutex<VecDeque<Event>>>,
+    recent: Arc<Mutex<VecDeque<(u64, Event)>>>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -150,7 +151,7 @@ async fn keep_recent(
                 if r.len() == RECENT_EVENTS {
                     r.pop_front();
                 }
-                r.push_back(e);
+                r.push_back((guild_core::time::now(), e));
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => return,
@@ -461,6 +462,22 @@ async fn trust<H: Handle>(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     pages::trust(&app, &s, &q).await.into_response()
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    /// Text, so that a bad number shows the first page rather than a bare 400.
+    #[serde(default)]
+    page: Option<String>,
+}
+
+async fn activity<H: Handle>(
+    State(app): State<Shared<H>>,
+    s: Extension<Session>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let page = q.page.and_then(|p| p.parse().ok()).unwrap_or(1);
+    pages::activity(&app, &s, page).await.into_response()
 }
 
 async fn peers<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {

@@ -451,3 +451,56 @@ async fn the_peers_page_has_a_connect_form_that_calls_connect() {
     assert!(page.contains("No peers connected."), "{page}");
     assert!(page.contains("aria-current=\"page\">Peers<"), "{page}");
 }
+
+#[tokio::test]
+async fn recent_events_show_when_and_page_through() {
+    let h = harness().await;
+    // Wait until the event keeper has subscribed, then send more events than a page holds.
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while h.fake.events.receiver_count() < 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the event keeper subscribes");
+    // In two rounds the size of the test's event channel, each waited for.
+    let mut seen = (StatusCode::OK, String::new());
+    for round in [1..=15u64, 16..=30u64] {
+        let last = *round.end();
+        for count in round {
+            h.fake
+                .events
+                .send(guild_core::control::Event::EventsDropped { count })
+                .unwrap();
+        }
+        let wait = async {
+            loop {
+                let (status, page) = h.get("/activity", Some(&h.cookie)).await;
+                if page.contains(&format!("</span> {last} events dropped<")) {
+                    return (status, page);
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        seen = tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+            .await
+            .expect("the events reach the activity page");
+    }
+    let (status, page) = seen;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<time"), "{page}");
+    assert!(
+        page.contains("Page 1 of 2") && page.contains("?page=2"),
+        "{page}"
+    );
+    assert!(!page.contains("</span> 5 events dropped<"), "{page}");
+    let (_, second) = h.get("/activity?page=2", Some(&h.cookie)).await;
+    assert!(
+        second.contains("5 events dropped") && second.contains("Page 2 of 2"),
+        "{second}"
+    );
+    let (_, bad) = h.get("/activity?page=zz", Some(&h.cookie)).await;
+    assert!(bad.contains("Page 1 of 2"), "{bad}");
+    let (_, overview) = h.get("/", Some(&h.cookie)).await;
+    assert!(overview.contains("All recent events (30)"), "{overview}");
+}

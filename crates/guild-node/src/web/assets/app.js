@@ -5,6 +5,7 @@
 //   else that changes state). Field names: "a.b" nests, "a[].b" makes a one-element list of
 //   objects, data-list splits on commas and spaces, data-number and type=number give numbers,
 //   empty fields are left out unless data-keep-empty.
+// - Forms with data-confirm="<question>" ask it first (close, withdraw: nothing undoes them).
 // - Regions with data-live and an id are refreshed from the server when the node's event
 //   stream (/events, server-sent events) reports something, without reloading the page.
 "use strict";
@@ -67,6 +68,8 @@
     const method = form.dataset && form.dataset.call;
     if (!method) return;
     ev.preventDefault();
+    // Forms that cannot be undone (close, withdraw) ask first.
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     const button = form.querySelector('button[type="submit"]');
     if (button) button.disabled = true;
     say(form, "Working…", false);

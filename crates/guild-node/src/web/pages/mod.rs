@@ -12,6 +12,7 @@ mod trust;
 mod work;
 
 pub use peers::peers;
+
 pub use people::{find, member, profile};
 pub use trust::trust;
 pub use work::{collab, collabs, inbox, needs};
@@ -228,13 +229,47 @@ fn duration(secs: u64) -> String {
     parts.join(" ")
 }
 
-/// One line describing an event, for the overview's list.
-fn describe(event: &Event, names: &Names) -> Markup {
+/// The member a peer id names (every Guild peer's is an ed25519 key).
+fn key_of_peer(peer: &str) -> Option<PublicKey> {
+    let id: guild_net::PeerId = peer.parse().ok()?;
+    PublicKey::from_peer_id(&id).ok()
+}
+
+/// The members an event names, to look their names up once for a list of events.
+fn event_keys(event: &Event) -> Vec<PublicKey> {
+    match event {
+        Event::PeerConnected { peer, .. } | Event::PeerDisconnected { peer } => {
+            key_of_peer(peer).into_iter().collect()
+        }
+        Event::NeedMatched { asker, .. } | Event::NeedWithdrawn { asker, .. } => vec![*asker],
+        Event::OfferReceived { from, .. } | Event::MessageReceived { from, .. } => vec![*from],
+        Event::CollabInvited { by, .. } => vec![*by],
+        Event::CollabEntryAdded { author, .. } => vec![*author],
+        Event::AttestationReceived {
+            issuer, subject, ..
+        } => vec![*issuer, *subject],
+        Event::AttestationEquivocation { issuer, .. } => vec![*issuer],
+        _ => vec![],
+    }
+}
+
+/// A peer id as a member's label when it is one.
+fn peer_label(peer: &str, names: &Names) -> String {
+    key_of_peer(peer)
+        .map(|k| names.label(&k))
+        .unwrap_or_else(|| peer.to_string())
+}
+
+/// One line describing an event and when it happened, for the overview's list and the
+/// activity pages.
+fn describe(at: u64, event: &Event, names: &Names) -> Markup {
     let text = match event {
-        Event::PeerConnected { peer, .. } => format!("connected to {peer}"),
-        Event::PeerDisconnected { peer } => format!("disconnected from {peer}"),
+        Event::PeerConnected { peer, .. } => format!("connected to {}", peer_label(peer, names)),
+        Event::PeerDisconnected { peer } => {
+            format!("disconnected from {}", peer_label(peer, names))
+        }
         Event::ProfileLearned { peer, name, .. } => {
-            format!("learned the profile of {} ({name})", short(peer))
+            format!("learned the profile of {name} ({})", short(peer))
         }
         Event::NeedMatched { asker, text, .. } => {
             format!("{} needs: {text}", names.label(asker))
@@ -287,7 +322,79 @@ fn describe(event: &Event, names: &Names) -> Markup {
         Event::TrustChanged { .. } => "trust recomputed".into(),
         Event::EventsDropped { count } => format!("{count} events dropped"),
     };
-    html! { li { span.kind { (event.kind()) } " " (text) } }
+    html! {
+        li {
+            time.when datetime=(iso8601(at)) title=(iso8601(at)) { (relative(at)) }
+            " " span.kind { (event.kind()) } " " (text)
+        }
+    }
+}
+
+/// A Unix time as `2026-12-06T17:53:01Z`.
+fn iso8601(at: u64) -> String {
+    let days = at / 86_400;
+    let secs = at % 86_400;
+    // Civil from days (Howard Hinnant's algorithm), for dates after 1970.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
+}
+
+/// Events per page on `/activity`.
+pub const EVENTS_PER_PAGE: usize = 25;
+/// Events the overview shows.
+const OVERVIEW_EVENTS: usize = 10;
+
+/// `/activity?page=N`: the events kept since the daemon started, newest first, a page at a time.
+pub async fn activity<H: Handle>(app: &App<H>, session: &Session, page: usize) -> Markup {
+    let recent = app.recent_events();
+    let pages = recent.len().div_ceil(EVENTS_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let shown: Vec<&(u64, Event)> = recent
+        .iter()
+        .rev()
+        .skip((page - 1) * EVENTS_PER_PAGE)
+        .take(EVENTS_PER_PAGE)
+        .collect();
+    let names = Names::resolve(app, shown.iter().flat_map(|(_, e)| event_keys(e))).await;
+    let body = html! {
+        section #activity data-live aria-labelledby="activity-h" {
+            h2 #activity-h { "Recent events" }
+            p.meta { "The last " (recent.len()) " events since the daemon started (at most "
+                (crate::web::routes::RECENT_EVENTS) "), newest first." }
+            @if shown.is_empty() { p { "None since the daemon started." } }
+            ol.events {
+                @for (at, e) in &shown { (describe(*at, e, &names)) }
+            }
+            (pager("/activity", page, pages))
+        }
+    };
+    layout("Activity", "/", session, body)
+}
+
+/// "Newer" and "Older" links for page `page` of `pages`.
+fn pager(path: &str, page: usize, pages: usize) -> Markup {
+    html! {
+        @if pages > 1 {
+            nav.pager aria-label="Pages" {
+                @if page > 1 { a rel="prev" href={ (path) "?page=" (page - 1) } { "← Newer" } }
+                span { "Page " (page) " of " (pages) }
+                @if page < pages { a rel="next" href={ (path) "?page=" (page + 1) } { "Older →" } }
+            }
+        }
+    }
 }
 
 /// The overview: identity, addresses, peers, index, last events, health.
@@ -296,7 +403,8 @@ pub async fn overview<H: Handle>(app: &App<H>, session: &Session) -> Markup {
     let peers = app.call::<Peers>("peers", json!({})).await;
     let own = app.call::<ProfileResult>("profile.get", json!({})).await;
     let recent = app.recent_events();
-    let names = Names::resolve(app, std::iter::empty()).await;
+    let latest: Vec<&(u64, Event)> = recent.iter().rev().take(OVERVIEW_EVENTS).collect();
+    let names = Names::resolve(app, latest.iter().flat_map(|(_, e)| event_keys(e))).await;
     let body = html! {
         @match &status {
             Err(e) => (failure(e)),
@@ -377,8 +485,11 @@ pub async fn overview<H: Handle>(app: &App<H>, session: &Session) -> Markup {
         section #events data-live aria-labelledby="events-h" {
             h2 #events-h { "Last events" }
             @if recent.is_empty() { p { "None since the daemon started." } }
-            ol.events reversed {
-                @for e in recent.iter().rev() { (describe(e, &names)) }
+            ol.events {
+                @for (at, e) in &latest { (describe(*at, e, &names)) }
+            }
+            @if recent.len() > OVERVIEW_EVENTS {
+                p { a href="/activity" { "All recent events (" (recent.len()) ")" } }
             }
         }
     };

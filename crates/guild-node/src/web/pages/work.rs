@@ -125,7 +125,7 @@ pub async fn needs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                                 }
                             }
                             @if need.status == NeedStatus::Open {
-                                form.inline data-call="need.withdraw" {
+                                form.inline data-call="need.withdraw" data-confirm="Withdraw this need? Members stop seeing it, and it cannot be reopened." {
                                     input type="hidden" name="need" value=(need.id);
                                     button.secondary type="submit" { "Withdraw this need" }
                                     (form_status())
@@ -272,7 +272,7 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
                 }
                 section aria-labelledby="close-h" {
                     h2 #close-h { "Close" }
-                    form data-call="collab.close" {
+                    form data-call="collab.close" data-confirm="Close this collaboration? Nobody can post to it afterwards." {
                         input type="hidden" name="collab" value=(c.id);
                         label for="close-summary" { "Summary (optional, posted before the close)" }
                         textarea #close-summary name="summary" rows="2" {}
@@ -285,7 +285,7 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
                 section #close-part aria-labelledby="close-part-h" {
                     h2 #close-part-h { "Close your part" }
                     p { "Another member closed the collaboration. Close your part too: attestations between you and the others count only when both sides closed." }
-                    form data-call="collab.close" {
+                    form data-call="collab.close" data-confirm="Close your part? You cannot post to it afterwards." {
                         input type="hidden" name="collab" value=(c.id);
                         button type="submit" { "Close my part" }
                         (form_status())
