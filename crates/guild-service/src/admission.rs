@@ -289,19 +289,19 @@ pub struct Admission {
     /// Invalid inputs per peer, since when.
     strikes: HashMap<PublicKey, (u32, Millis)>,
     /// Peers that crossed [`MAX_STRIKES`] and were told to go, until when.
-    pub(crate) banned: HashMap<PublicKey, Millis>,
+    banned: HashMap<PublicKey, Millis>,
     /// Peers the network layer was told to disconnect, until when.
     disconnected: HashMap<PublicKey, Millis>,
     /// Stored records and bytes per (signer, kind), every signer but us.
-    pub(crate) usage: HashMap<(PublicKey, RecordKind), Usage>,
+    usage: HashMap<(PublicKey, RecordKind), Usage>,
     /// Records that strangers stored, per kind (kinds with a [`stranger_pool`]).
-    pub(crate) pools: HashMap<RecordKind, Pool>,
+    pools: HashMap<RecordKind, Pool>,
     /// Size and pool membership of each accounted record.
-    pub(crate) accounted: HashMap<RecordId, (u32, bool)>,
+    accounted: HashMap<RecordId, (u32, bool)>,
     /// The standing sets, and the (trust epoch, our collaborations' epoch, roots) and time they were built.
-    pub(crate) standing: Option<StandingCache>,
+    standing: Option<StandingCache>,
     /// The trust last told to the network layer for each connected peer.
-    pub(crate) told_standing: HashMap<PublicKey, f64>,
+    told_standing: HashMap<PublicKey, f64>,
 }
 
 impl Admission {
@@ -357,6 +357,27 @@ impl Admission {
             }
         }
         crossed
+    }
+
+    /// How long `peer` stays sent away, if it crossed the strike limit within the penalty
+    /// window; a ban that ran out is forgotten.
+    pub fn banned_for(&mut self, peer: &PublicKey, now: Millis) -> Option<Millis> {
+        let until = self.banned.get(peer).copied()?;
+        if until > now {
+            return Some(until - now);
+        }
+        self.banned.remove(peer);
+        None
+    }
+
+    /// Forgets what was told to the network layer about a peer (it disconnected).
+    pub fn forget_told(&mut self, peer: &PublicKey) {
+        self.told_standing.remove(peer);
+    }
+
+    /// Drops the cached standing sets: the next use rebuilds them.
+    pub fn invalidate_standing(&mut self) {
+        self.standing = None;
     }
 
     /// Whether the network layer should be told to disconnect `peer` now: once per penalty
@@ -483,7 +504,7 @@ impl<S: Storage> Service<S> {
     pub(crate) fn standing(&mut self) -> Arc<Standing> {
         let key = (
             self.trust_epoch,
-            self.state.my_collabs_epoch as usize,
+            self.state.collabs.mine_epoch() as usize,
             self.state.roots.len(),
         );
         if let Some((k, at, s)) = &self.admission.standing {
@@ -496,11 +517,7 @@ impl<S: Storage> Service<S> {
         }
         let mut s = Standing::default();
         s.circle.insert(self.me);
-        for id in &self.state.my_collabs {
-            if let Some(c) = self.state.collabs.get(id) {
-                s.circle.extend(c.members.iter().copied());
-            }
-        }
+        s.circle.extend(self.state.collabs.collaborators().copied());
         for (peer, _) in self.state.roots.keys() {
             s.circle.insert(*peer);
         }
@@ -605,9 +622,9 @@ impl<S: Storage> Service<S> {
             let Some((at, id)) = pool.items.first().copied() else {
                 return;
             };
-            let signer = self.state.meta.get(&id).map(|m| m.signer);
+            let signer = self.state.records.get(&id).map(|m| m.signer);
             // A stranger's need we offered on is part of our own work: it stays.
-            let ours = kind == RecordKind::Need && self.state.offers_by_need.contains_key(&id);
+            let ours = kind == RecordKind::Need && self.state.pull.offer_count(&id) > 0;
             match signer {
                 // Its signer has earned standing since: it leaves the pool, and stays.
                 Some(s) if ours || standing.tier(&s) != Tier::Stranger => {
@@ -664,7 +681,7 @@ impl<S: Storage> Service<S> {
         let mut leave = Vec::new();
         for (kind, pool) in &self.admission.pools {
             for (at, id) in &pool.items {
-                let signer = self.state.meta.get(id).map(|m| m.signer);
+                let signer = self.state.records.get(id).map(|m| m.signer);
                 if signer.is_some_and(|s| standing.tier(&s) != Tier::Stranger) {
                     leave.push((*kind, *at, *id));
                 }

@@ -179,10 +179,8 @@ impl<S: Storage> Service<S> {
             let t = secs(now);
             let waiting: Vec<PublicKey> = self
                 .state
-                .att_by_collab
-                .get(&collab)
-                .into_iter()
-                .flatten()
+                .attestations
+                .citing(&collab)
                 .filter(|id| {
                     matches!(
                         self.status_of(id, t),
@@ -192,7 +190,7 @@ impl<S: Storage> Service<S> {
                         ))
                     )
                 })
-                .filter_map(|id| self.state.atts.get(id).map(|a| a.issuer))
+                .filter_map(|id| self.state.attestations.get(id).map(|a| a.issuer))
                 .collect();
             if waiting.is_empty() {
                 self.net.proof_attempts.remove(&collab);
@@ -390,7 +388,7 @@ impl<S: Storage> Service<S> {
             }
             return;
         };
-        session.ranges = sync::initial(self.state.sync_keys(kind));
+        session.ranges = sync::initial(self.state.records.sync_keys(kind));
         session.fetch.clear();
         session.rounds = 0;
         self.sync_round(session, kind);
@@ -482,7 +480,7 @@ impl<S: Storage> Service<S> {
                     Ok(DirectResponse::Sync(replies))
                         if sync::check_replies(&session.asked, &replies).is_ok() =>
                     {
-                        let step = sync::next_step(self.state.sync_keys(kind), &replies);
+                        let step = sync::next_step(self.state.records.sync_keys(kind), &replies);
                         session.fetch.extend(step.fetch);
                         // A hostile responder cannot make us fingerprint without bound.
                         let room = (MAX_SYNC_RANGES * MAX_SYNC_ROUNDS)
@@ -641,13 +639,8 @@ impl<S: Storage> Service<S> {
                         tier.label()
                     )));
                 }
-                let total = self
-                    .state
-                    .sync_total
-                    .get(&kind)
-                    .copied()
-                    .unwrap_or_default();
-                let items = self.state.sync_keys(kind);
+                let total = self.state.records.sync_total(kind);
+                let items = self.state.records.sync_keys(kind);
                 let mut walked = 0usize;
                 let replies = ranges
                     .iter()
@@ -690,11 +683,11 @@ impl<S: Storage> Service<S> {
                 let mut out = Vec::new();
                 let mut bytes = 0usize;
                 for id in ids {
-                    let record = if let Some(who) = self.state.profile_ids.get(&id) {
-                        self.store.get_profile(who)?.map(AnyRecord::Profile)
+                    let record = if let Some(who) = self.state.records.profile_signer(&id) {
+                        self.store.get_profile(&who)?.map(AnyRecord::Profile)
                     } else if self
                         .state
-                        .meta
+                        .records
                         .get(&id)
                         .is_some_and(|m| PUBLIC_KINDS.contains(&m.kind))
                     {
@@ -797,7 +790,7 @@ impl<S: Storage> Service<S> {
         record: AnyRecord,
         now: guild_core::UnixTime,
     ) -> Result<(), Refusal> {
-        if self.state.meta.contains_key(&record.id()) {
+        if self.state.records.contains(&record.id()) {
             return Err(Refusal::duplicate(format!(
                 "{} {} was already received",
                 record.kind(),
@@ -846,13 +839,5 @@ impl<S: Storage> Service<S> {
                 other.kind()
             ))),
         }
-    }
-}
-
-impl super::state::State {
-    /// Our sync keys of one kind, in `(issued_at, id)` order.
-    pub(crate) fn sync_keys(&self, kind: RecordKind) -> &BTreeSet<SyncKey> {
-        static EMPTY: BTreeSet<SyncKey> = BTreeSet::new();
-        self.sync.get(&kind).unwrap_or(&EMPTY)
     }
 }

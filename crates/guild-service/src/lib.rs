@@ -295,7 +295,7 @@ impl<S: Storage> Service<S> {
     pub fn counts(&self) -> Counts {
         Counts {
             profiles: self.profiles.len(),
-            records: self.state.meta.len().saturating_sub(self.profiles.len()),
+            records: self.state.records.len().saturating_sub(self.profiles.len()),
             peers: self.peers.len(),
         }
     }
@@ -432,15 +432,9 @@ impl<S: Storage> Service<S> {
             return;
         }
         // A peer we sent away comes back within its penalty window: sent away again.
-        if let Some(until) = self.admission.banned.get(&peer).copied() {
-            if until > now {
-                self.outbox.push(Io::Disconnect {
-                    peer,
-                    for_ms: until - now,
-                });
-                return;
-            }
-            self.admission.banned.remove(&peer);
+        if let Some(for_ms) = self.admission.banned_for(&peer, now) {
+            self.outbox.push(Io::Disconnect { peer, for_ms });
+            return;
         }
         self.mesh.connected(peer, link, now);
         if self.mesh.len() > self.mesh.config().high {
@@ -468,7 +462,7 @@ impl<S: Storage> Service<S> {
 
     /// A peer disconnected.
     pub fn disconnected(&mut self, peer: PublicKey, now: Millis) {
-        self.admission.told_standing.remove(&peer);
+        self.admission.forget_told(&peer);
         let jitter = self.random_u64();
         self.mesh.disconnected(&peer, jitter, now);
         if self.peers.remove(&peer).is_some() {
@@ -603,17 +597,18 @@ impl<S: Storage> Service<S> {
         for id in drop {
             self.store.remove_record(&id)?;
         }
-        self.state.equivocators = self
+        let equivocators = self
             .store
             .get_meta::<BTreeMap<PublicKey, (guild_core::RecordId, guild_core::RecordId)>>(
                 reputation::EQUIVOCATORS_KEY,
             )?
             .unwrap_or_default();
+        self.state.attestations.set_equivocators(equivocators);
         self.rebuild_counted(now);
         self.load_roots()?;
         // Records were accounted while trust was still being built: whoever has standing now
         // leaves the strangers' pools (one pass at start).
-        self.admission.standing = None;
+        self.admission.invalidate_standing();
         self.reclassify_pools();
         self.stats.profiles.set(self.profiles.len() as i64);
         Ok(())

@@ -114,7 +114,7 @@ impl Harness {
     }
 
     fn need_status(&self, id: &RecordId, now: UnixTime) -> NeedStatus {
-        let n = &self.svc.state.needs[id];
+        let n = &self.svc.state.pull.need(id).unwrap();
         self.svc.need_status(id, n.expires_at, now)
     }
 }
@@ -226,7 +226,7 @@ fn counted_attestation(
     v.svc
         .received_response(id, Ok(DirectResponse::Records(proof)), now);
     assert!(
-        v.svc.state.counted.contains(&att.id()),
+        v.svc.state.attestations.is_counted(&att.id()),
         "backed and counted"
     );
     att
@@ -359,12 +359,15 @@ fn a_strangers_revocation_of_an_attestation_changes_no_trust() {
         .gossip(&stranger, AnyRecord::Revocation(fake), MS + 1000)
         .unwrap_err();
     assert_eq!(r.reason, RefusalReason::Unauthorised);
-    assert!(v.svc.state.counted.contains(&att.id()), "still counts");
+    assert!(
+        v.svc.state.attestations.is_counted(&att.id()),
+        "still counts"
+    );
     // The issuer's revocation works.
     let real = revocation(&a, att.id(), RecordKind::Attestation, T0 + 2);
     v.gossip(&a, AnyRecord::Revocation(real), MS + 2000)
         .unwrap();
-    assert!(!v.svc.state.counted.contains(&att.id()));
+    assert!(!v.svc.state.attestations.is_counted(&att.id()));
     assert_eq!(
         v.svc.status_of(&att.id(), T0 + 2).unwrap().0,
         AttestationStatus::Revoked
@@ -420,7 +423,7 @@ fn an_unauthorised_revocation_stored_by_an_older_version_is_dropped_at_start() {
     }
     let store = disk.clone();
     let svc = Service::new(identity(1), store.clone(), ServiceConfig::default(), 1, MS).unwrap();
-    assert!(!svc.state.revoked.contains_key(&n.id()));
+    assert!(!svc.state.attestations.is_revoked(&n.id()));
     assert!(
         !store.has_record(&fake.id()).unwrap(),
         "removed from the store"
@@ -437,7 +440,7 @@ fn two_vouches_get_two_sequence_numbers_chained() {
     for r in proof {
         a.svc.store_record(&r, t).unwrap();
     }
-    assert!(a.svc.state.collabs[&c.id()].closed);
+    assert!(a.svc.state.collabs.get(&c.id()).unwrap().closed);
     let vouch = |score| {
         ServiceCall::Vouch(VouchParams {
             peer: b.public(),
@@ -701,7 +704,7 @@ fn two_services_sync_what_they_lack() {
         }
     }
     for id in want {
-        assert!(a.svc.state.needs.contains_key(&id));
+        assert!(a.svc.state.pull.need(&id).is_some());
     }
 }
 
@@ -834,7 +837,7 @@ fn a_failed_proof_fetch_is_tried_again_with_backoff() {
         Ok(DirectResponse::Records(proof)),
         MS + direct::PROOF_RETRY_FIRST_MS + 2,
     );
-    assert!(v.svc.state.counted.contains(&att.id()));
+    assert!(v.svc.state.attestations.is_counted(&att.id()));
 }
 
 #[test]
@@ -1099,7 +1102,7 @@ fn strangers_needs_are_budgeted_per_signer_and_pooled_and_never_push_out_a_membe
     );
     for n in &friends {
         assert!(
-            v.svc.state.needs.contains_key(&n.id()),
+            v.svc.state.pull.need(&n.id()).is_some(),
             "a member's need stays"
         );
     }
@@ -1108,7 +1111,7 @@ fn strangers_needs_are_budgeted_per_signer_and_pooled_and_never_push_out_a_membe
         &fresh(1),
     );
     assert!(
-        !v.svc.state.needs.contains_key(&oldest.id()),
+        v.svc.state.pull.need(&oldest.id()).is_none(),
         "the oldest stranger's need went first"
     );
     // need.matched is raised for strangers' needs only a few times an hour in all.
@@ -1156,7 +1159,7 @@ fn sync_requests_are_proportional_and_budgeted() {
     for i in 0..5_000u32 {
         let mut id = [0u8; 32];
         id[..4].copy_from_slice(&i.to_le_bytes());
-        v.svc.state.add_meta(
+        v.svc.state.records.insert(
             RecordId(id),
             state::Meta {
                 kind: RecordKind::Need,
@@ -1187,7 +1190,7 @@ fn sync_requests_are_proportional_and_budgeted() {
         RefusalReason::Malformed
     );
     // Nothing differs: the whole-range answer costs no walk.
-    let ours = sync::initial(v.svc.state.sync_keys(RecordKind::Need));
+    let ours = sync::initial(v.svc.state.records.sync_keys(RecordKind::Need));
     match ask(&mut v, &identity(51), ours) {
         DirectResponse::Sync(r) => assert_eq!(r, vec![guild_core::wire::RangeReply::Equal]),
         other => panic!("{other:?}"),
@@ -1661,7 +1664,7 @@ fn a_collaborations_purpose_outlives_its_need() {
     // The need expires and is swept; the collaboration still shows what it was for.
     let later = n.body.expires_at + 1;
     a.svc.tick(later * 1000);
-    assert!(!a.svc.state.needs.contains_key(&n.id()), "swept");
+    assert!(a.svc.state.pull.need(&n.id()).is_none(), "swept");
     let shown = a.svc.collab_show(&view.id).unwrap();
     assert_eq!(shown.purpose.as_deref(), Some("review my layout"));
 }
@@ -1745,9 +1748,9 @@ fn proof_requests_are_budgeted_per_peer() {
 fn footprint(v: &Harness, who: &PublicKey) -> impl PartialEq + std::fmt::Debug {
     (
         v.svc.counts(),
-        v.svc.state.meta.len(),
-        v.svc.state.needs.len(),
-        v.svc.state.att_by_seq.len(),
+        v.svc.state.records.len(),
+        v.svc.state.pull.needs_len(),
+        v.svc.state.attestations.seq_slots(),
         v.svc.knows(who),
         v.svc.usage_of(who, RecordKind::Need),
         v.svc.usage_of(who, RecordKind::Attestation),
@@ -1818,7 +1821,7 @@ fn a_failing_write_is_refused_and_leaves_every_index_as_it_was() {
     v.gossip(&bea, AnyRecord::Attestation(attestation), MS)
         .unwrap();
     assert!(v.svc.knows(&bea.public()));
-    assert!(v.svc.state.needs.contains_key(&need.id()));
+    assert!(v.svc.state.pull.need(&need.id()).is_some());
     let (found, _) = v.svc.find(&kicad, MS);
     assert_eq!(found.len(), 1);
     assert_ne!(footprint(&v, &bea.public()), before);

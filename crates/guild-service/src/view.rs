@@ -180,9 +180,9 @@ impl<S: Storage> Service<S> {
             .collect();
         let attested: std::collections::HashSet<SkillTag> = self
             .state
-            .edges
-            .keys()
-            .map(|(_, _, s)| s.clone())
+            .attestations
+            .edge_skills()
+            .cloned()
             .chain(self.state.roots.keys().filter_map(|(_, s)| s.clone()))
             .collect();
         FindView {
