@@ -611,99 +611,8 @@ impl<S: Storage> Service<S> {
                     .get_profile(&self.me)?
                     .map(|p| Box::new(AnyRecord::Profile(p))),
             )),
-            DirectRequest::Sync { kind, ranges } => {
-                let tier = self.tier_of(&from);
-                if !self.admission.sync.allow(tier, &from.0, now) {
-                    return Err(Refusal::rate_limited(format!(
-                        "too many sync requests ({} a minute for a {}); slow down",
-                        admission::SYNC_REQUESTS_PER_MINUTE.of(tier),
-                        tier.label()
-                    )));
-                }
-                if ranges.len() > MAX_SYNC_RANGES {
-                    return Err(Refusal::new(
-                        RefusalReason::Oversized,
-                        format!("at most {MAX_SYNC_RANGES} ranges per request"),
-                    ));
-                }
-                if !PUBLIC_KINDS.contains(&kind) {
-                    return Err(Refusal::not_here(format!("{kind} records are not synced")));
-                }
-                sync::check_request(&ranges)
-                    .map_err(|m| Refusal::new(RefusalReason::Malformed, m))?;
-                // Work is charged by the keys walked; a peer in debt waits for its refill.
-                if !self.admission.sync_keys.has_credit(tier, &from.0, now) {
-                    return Err(Refusal::rate_limited(format!(
-                        "this peer's sync work budget is spent ({} keys a minute for a {})",
-                        admission::SYNC_KEYS_PER_MINUTE.of(tier),
-                        tier.label()
-                    )));
-                }
-                let total = self.state.records.sync_total(kind);
-                let items = self.state.records.sync_keys(kind);
-                let mut walked = 0usize;
-                let replies = ranges
-                    .iter()
-                    .map(|f| {
-                        let whole = f.lo == SyncKey::MIN && f.hi == SyncKey::MAX;
-                        if whole && f.count == total.count && f.xor == total.xor {
-                            return RangeReply::Equal;
-                        }
-                        let (r, n) = sync::reply_counted(items, f);
-                        walked += n;
-                        r
-                    })
-                    .collect();
-                self.admission
-                    .sync_keys
-                    .charge(tier, &from.0, walked as f64, now);
-                Ok(DirectResponse::Sync(replies))
-            }
-            DirectRequest::Fetch { ids } => {
-                if ids.len() > MAX_FETCH_IDS {
-                    return Err(Refusal::new(
-                        RefusalReason::Oversized,
-                        format!("at most {MAX_FETCH_IDS} ids per fetch"),
-                    ));
-                }
-                let tier = self.tier_of(&from);
-                if !self.admission.fetch_ids.has_credit(tier, &from.0, now) {
-                    return Err(Refusal::rate_limited(format!(
-                        "this peer's fetch budget is spent ({} ids a minute for a {})",
-                        admission::FETCH_IDS_PER_MINUTE.of(tier),
-                        tier.label()
-                    )));
-                }
-                // Each id is answered once, however often it is asked for.
-                let mut seen = HashSet::new();
-                let ids: Vec<RecordId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
-                self.admission
-                    .fetch_ids
-                    .charge(tier, &from.0, ids.len() as f64, now);
-                let mut out = Vec::new();
-                let mut bytes = 0usize;
-                for id in ids {
-                    let record = if let Some(who) = self.state.records.profile_signer(&id) {
-                        self.store.get_profile(&who)?.map(AnyRecord::Profile)
-                    } else if self
-                        .state
-                        .records
-                        .get(&id)
-                        .is_some_and(|m| PUBLIC_KINDS.contains(&m.kind))
-                    {
-                        self.store.get_record(&id)?
-                    } else {
-                        None
-                    };
-                    let Some(record) = record else { continue };
-                    bytes += record.encode().map(|b| b.len()).unwrap_or(0);
-                    if bytes > MAX_FETCH_BYTES {
-                        break;
-                    }
-                    out.push(record);
-                }
-                Ok(DirectResponse::Records(out))
-            }
+            DirectRequest::Sync { kind, ranges } => self.answer_sync(from, kind, ranges, now),
+            DirectRequest::Fetch { ids } => self.answer_fetch(from, ids, now),
             DirectRequest::Deliver(record) => {
                 let record = *record;
                 let label = super::intake::kind_label(record.kind());
@@ -754,6 +663,113 @@ impl<S: Storage> Service<S> {
                 Ok(DirectResponse::Ack)
             }
         }
+    }
+
+    /// Answers a sync request: budgeted per peer by requests and by the keys walked.
+    fn answer_sync(
+        &mut self,
+        from: PublicKey,
+        kind: RecordKind,
+        ranges: Vec<Fingerprint>,
+        now: Millis,
+    ) -> Result<DirectResponse, Refusal> {
+        let tier = self.tier_of(&from);
+        if !self.admission.sync.allow(tier, &from.0, now) {
+            return Err(Refusal::rate_limited(format!(
+                "too many sync requests ({} a minute for a {}); slow down",
+                admission::SYNC_REQUESTS_PER_MINUTE.of(tier),
+                tier.label()
+            )));
+        }
+        if ranges.len() > MAX_SYNC_RANGES {
+            return Err(Refusal::new(
+                RefusalReason::Oversized,
+                format!("at most {MAX_SYNC_RANGES} ranges per request"),
+            ));
+        }
+        if !PUBLIC_KINDS.contains(&kind) {
+            return Err(Refusal::not_here(format!("{kind} records are not synced")));
+        }
+        sync::check_request(&ranges).map_err(|m| Refusal::new(RefusalReason::Malformed, m))?;
+        // Work is charged by the keys walked; a peer in debt waits for its refill.
+        if !self.admission.sync_keys.has_credit(tier, &from.0, now) {
+            return Err(Refusal::rate_limited(format!(
+                "this peer's sync work budget is spent ({} keys a minute for a {})",
+                admission::SYNC_KEYS_PER_MINUTE.of(tier),
+                tier.label()
+            )));
+        }
+        let total = self.state.records.sync_total(kind);
+        let items = self.state.records.sync_keys(kind);
+        let mut walked = 0usize;
+        let replies = ranges
+            .iter()
+            .map(|f| {
+                let whole = f.lo == SyncKey::MIN && f.hi == SyncKey::MAX;
+                if whole && f.count == total.count && f.xor == total.xor {
+                    return RangeReply::Equal;
+                }
+                let (r, n) = sync::reply_counted(items, f);
+                walked += n;
+                r
+            })
+            .collect();
+        self.admission
+            .sync_keys
+            .charge(tier, &from.0, walked as f64, now);
+        Ok(DirectResponse::Sync(replies))
+    }
+
+    /// Answers a fetch: public records by id, each once, within the fetch budget and size.
+    fn answer_fetch(
+        &mut self,
+        from: PublicKey,
+        ids: Vec<RecordId>,
+        now: Millis,
+    ) -> Result<DirectResponse, Refusal> {
+        if ids.len() > MAX_FETCH_IDS {
+            return Err(Refusal::new(
+                RefusalReason::Oversized,
+                format!("at most {MAX_FETCH_IDS} ids per fetch"),
+            ));
+        }
+        let tier = self.tier_of(&from);
+        if !self.admission.fetch_ids.has_credit(tier, &from.0, now) {
+            return Err(Refusal::rate_limited(format!(
+                "this peer's fetch budget is spent ({} ids a minute for a {})",
+                admission::FETCH_IDS_PER_MINUTE.of(tier),
+                tier.label()
+            )));
+        }
+        // Each id is answered once, however often it is asked for.
+        let mut seen = HashSet::new();
+        let ids: Vec<RecordId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
+        self.admission
+            .fetch_ids
+            .charge(tier, &from.0, ids.len() as f64, now);
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for id in ids {
+            let record = if let Some(who) = self.state.records.profile_signer(&id) {
+                self.store.get_profile(&who)?.map(AnyRecord::Profile)
+            } else if self
+                .state
+                .records
+                .get(&id)
+                .is_some_and(|m| PUBLIC_KINDS.contains(&m.kind))
+            {
+                self.store.get_record(&id)?
+            } else {
+                None
+            };
+            let Some(record) = record else { continue };
+            bytes += record.encode().map(|b| b.len()).unwrap_or(0);
+            if bytes > MAX_FETCH_BYTES {
+                break;
+            }
+            out.push(record);
+        }
+        Ok(DirectResponse::Records(out))
     }
 
     /// Peer exchanges (asked or told) per peer, by its tier: cheap to answer, but each one
