@@ -195,7 +195,7 @@ impl<S: Storage> Service<S> {
         let id = r.id();
         self.state.attestations.revoke(r.body.target, id);
         if r.body.target_kind == RecordKind::Attestation {
-            let now = self.clock;
+            let now = self.now.as_secs();
             self.refresh_attestation(&r.body.target, now);
         }
     }

@@ -62,7 +62,7 @@ impl<S: Storage> Service<S> {
                 .pull
                 .accept(a.offer, id, a.offerer, c.body.issuer, c.body.need);
         }
-        let now = self.clock;
+        let now = self.now.as_secs();
         self.refresh_collab_attestations(&id, now);
     }
 
@@ -75,7 +75,7 @@ impl<S: Storage> Service<S> {
             return;
         };
         if added.changed {
-            let now = self.clock;
+            let now = self.now.as_secs();
             self.refresh_collab_attestations(&cid, now);
         }
     }

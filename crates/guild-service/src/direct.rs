@@ -124,6 +124,13 @@ impl<S: Storage> Service<S> {
         self.send(peer, DirectRequest::Peers, Pending::Peers);
     }
 
+    /// When the next delivery or proof retry is due.
+    pub(crate) fn next_retry(&self) -> Option<Millis> {
+        let delivery = self.net.retries.first().map(|(t, _)| *t);
+        let proof = self.net.proof_retries.first().map(|(t, _)| *t);
+        delivery.into_iter().chain(proof).min()
+    }
+
     /// Delivers a record to a member; retries with backoff while unreachable and reports the
     /// final outcome as a `delivery.outcome` event. A waiting call is answered after the first
     /// attempt.
@@ -440,9 +447,9 @@ impl<S: Storage> Service<S> {
         &mut self,
         id: RequestId,
         result: Result<DirectResponse, RequestFailure>,
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) {
-        self.clock = secs(now);
+        let now = self.enter(now).as_millis();
         let Some(pending) = self.net.requests.remove(&id) else {
             return;
         };
@@ -543,9 +550,9 @@ impl<S: Storage> Service<S> {
         &mut self,
         from: PublicKey,
         data: &[u8],
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) -> DirectResponse {
-        self.clock = secs(now);
+        let now = self.enter(now).as_millis();
         if self.admission.is_penalised(&from, now) {
             // It was told why eight times; now it goes, and is refused for the window (told to
             // the network layer once per window).
@@ -777,10 +784,7 @@ impl<S: Storage> Service<S> {
     fn allow_exchange(&mut self, from: PublicKey, now: Millis) -> Result<(), Refusal> {
         let tier = self.tier_of(&from);
         if tier == admission::Tier::Stranger
-            && !self
-                .admission
-                .stranger_exchanges
-                .allow(b"strangers", admission::limiter_time(now))
+            && !self.admission.stranger_exchanges.allow(b"strangers", now)
         {
             return Err(Refusal::rate_limited(format!(
                 "over the peer-exchange budget of all strangers together ({} a minute)",

@@ -19,7 +19,7 @@ impl<S: Storage> Service<S> {
         from: PublicKey,
         topic: Topic,
         data: &[u8],
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) -> Verdict {
         self.received_gossip_batch(&[Gossip { from, topic, data }], now)[0]
     }
@@ -29,8 +29,12 @@ impl<S: Storage> Service<S> {
     /// are checked together ([`guild_core::record::verify_all`]), then each is admitted in
     /// arrival order. One verdict per message, in order; the same verdicts as one message at a
     /// time, but for budgets that a record earlier in the same batch changes.
-    pub fn received_gossip_batch(&mut self, messages: &[Gossip<'_>], now: Millis) -> Vec<Verdict> {
-        self.clock = secs(now);
+    pub fn received_gossip_batch(
+        &mut self,
+        messages: &[Gossip<'_>],
+        now: impl Into<crate::LocalTime>,
+    ) -> Vec<Verdict> {
+        let now = self.enter(now).as_millis();
         let mut verdicts = vec![Verdict::Ignore; messages.len()];
         let mut records = Vec::with_capacity(messages.len());
         let mut positions = Vec::with_capacity(messages.len());
@@ -108,7 +112,7 @@ impl<S: Storage> Service<S> {
         from: Option<PublicKey>,
         record: AnyRecord,
         via: Via,
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) -> Result<Intake, Refusal> {
         self.received_records(vec![(from, record)], via, now)
             .pop()
@@ -123,14 +127,15 @@ impl<S: Storage> Service<S> {
         &mut self,
         records: Vec<(Option<PublicKey>, AnyRecord)>,
         via: Via,
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) -> Vec<Result<Intake, Refusal>> {
-        self.clock = secs(now);
+        let now = self.enter(now).as_millis();
         let mut results: Vec<Option<Result<Intake, Refusal>>> = Vec::with_capacity(records.len());
         let mut checks = Vec::with_capacity(records.len());
         let mut waiting = Vec::with_capacity(records.len());
+        // `received` is counted as each record's outcome is known (refused here, or admitted
+        // below), so a reader who sees it counted sees the record stored or refused.
         for (from, record) in records {
-            self.stats.received(kind_label(record.kind()), via.label());
             match self.intake_checks(from, &record, now) {
                 Ok(check) => {
                     checks.push(check);
@@ -138,6 +143,7 @@ impl<S: Storage> Service<S> {
                     results.push(None);
                 }
                 Err(e) => {
+                    self.stats.received(kind_label(record.kind()), via.label());
                     self.stats
                         .rejected(kind_label(record.kind()), e.reason.label());
                     results.push(Some(Err(e)));
@@ -148,6 +154,7 @@ impl<S: Storage> Service<S> {
         for ((i, from, record), signature) in waiting.into_iter().zip(signatures) {
             let label = kind_label(record.kind());
             let result = self.intake_admit(from, record, signature, now);
+            self.stats.received(label, via.label());
             match &result {
                 Ok(_) => {
                     self.stats.accepted(label, via.label());
@@ -195,12 +202,7 @@ impl<S: Storage> Service<S> {
         // pass costs a failed check, charged to the forwarder.
         let signed_by_stranger = self.tier_of(&record.signer()) == Tier::Stranger;
         if let Some(peer) = from {
-            if signed_by_stranger
-                && !self
-                    .admission
-                    .records
-                    .allow(&peer.0, super::admission::limiter_time(now))
-            {
+            if signed_by_stranger && !self.admission.records.allow(&peer.0, now) {
                 return Err(Refusal::rate_limited(
                     "over this peer's budget for strangers' records",
                 ));
@@ -217,9 +219,7 @@ impl<S: Storage> Service<S> {
     /// charged before their checks).
     fn charge_invalid(&mut self, from: Option<PublicKey>, signed_by_stranger: bool, now: Millis) {
         if let (Some(peer), false) = (from, signed_by_stranger) {
-            self.admission
-                .records
-                .allow(&peer.0, super::admission::limiter_time(now));
+            self.admission.records.allow(&peer.0, now);
         }
     }
 
@@ -502,7 +502,8 @@ impl<S: Storage> Service<S> {
             // New collaborations and roots count at once.
             let fresh_enough = k.1 == key.1
                 && k.2 == key.2
-                && (k.0 == key.0 || self.clock < at + super::admission::STANDING_REFRESH_SECS);
+                && (k.0 == key.0
+                    || self.now.as_secs() < at + super::admission::STANDING_REFRESH_SECS);
             if fresh_enough {
                 return set.clone();
             }
@@ -515,7 +516,7 @@ impl<S: Storage> Service<S> {
         }
         set.extend(self.state.attestations.edge_members().copied());
         let set = std::sync::Arc::new(set);
-        self.protected = Some((key, self.clock, set.clone()));
+        self.protected = Some((key, self.now.as_secs(), set.clone()));
         set
     }
 }

@@ -160,6 +160,10 @@ pub enum Io {
         /// Other members to try instead.
         elsewhere: Vec<guild_core::wire::PeerAddrs>,
     },
+    /// Call [`crate::Service::tick`] after this long (or sooner): the service's next timer.
+    /// Only the latest wake-up counts; it comes at the end of a [`crate::Service::take_outbox`]
+    /// whenever the deadline moved or a tick consumed the previous one.
+    Wakeup(crate::LocalDuration),
     /// Dial a member at these addresses (the mesh is below its low watermark). A failure comes
     /// back through [`crate::Service::dial_failed`].
     Dial {

@@ -59,10 +59,7 @@ impl<S: Storage> Service<S> {
         // Strangers' needs are stored and listed, but alert the owner sparingly: a few an hour
         // for all strangers together.
         if tier == super::admission::Tier::Stranger
-            && !self
-                .admission
-                .stranger_matched
-                .allow(b"strangers", super::admission::limiter_time(now))
+            && !self.admission.stranger_matched.allow(b"strangers", now)
         {
             tracing::debug!(need = %n.id(), "a stranger's matching need raised no alert (budget)");
             return;

@@ -55,7 +55,7 @@ impl<S: Storage> Service<S> {
         if b.issuer == self.me {
             self.own.last_attestation = self.own.last_attestation.max(Some((b.seq, id)));
         }
-        let now = self.clock;
+        let now = self.now.as_secs();
         self.refresh_attestation(&id, now);
         if let Some(pid) = superseded {
             self.refresh_attestation(&pid, now);
@@ -156,7 +156,7 @@ impl<S: Storage> Service<S> {
                 key.1,
                 key.2.as_str(),
                 i32::from(guild_core::limits::MAX_SCORE),
-                self.clock,
+                self.now.as_secs(),
             );
             return;
         }
@@ -676,7 +676,7 @@ impl<S: Storage> Service<S> {
             peer,
             skill.map_or(GENERAL_ROOT, |s| s.as_str()),
             i32::from(guild_core::limits::MAX_SCORE),
-            self.clock,
+            self.now.as_secs(),
         );
     }
 

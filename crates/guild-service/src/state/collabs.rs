@@ -297,12 +297,6 @@ impl Collabs {
         due.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// The earliest time an invitation is due to be swept.
-    #[allow(dead_code)] // read by the wake-up deadline (next step)
-    pub fn next_due(&self) -> Option<UnixTime> {
-        self.due.first().map(|(at, _)| *at)
-    }
-
     /// Forgets an invitation to `cid` under each of `inviters` (it was swept).
     pub fn forget_invitation(&mut self, cid: &RecordId, inviters: &[PublicKey]) {
         for who in inviters {
@@ -371,7 +365,6 @@ mod tests {
             s.waiting_from(&a.public(), &RecordId([0; 32]), &me.public()),
             1
         );
-        assert_eq!(s.next_due(), Some(invitation_due(&invite)));
         let epoch = s.mine_epoch();
         let join = entry(
             &me,

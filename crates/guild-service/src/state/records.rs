@@ -141,12 +141,6 @@ impl Records {
             .collect()
     }
 
-    /// The earliest expiry held, if any (when the next sweep has something to do).
-    #[allow(dead_code)] // read by the wake-up deadline (next step)
-    pub fn next_expiry(&self) -> Option<UnixTime> {
-        self.by_expiry.first().map(|(at, _)| *at)
-    }
-
     /// Our sync keys of one kind, in `(issued_at, id)` order.
     pub fn sync_keys(&self, kind: RecordKind) -> &BTreeSet<SyncKey> {
         static EMPTY: BTreeSet<SyncKey> = BTreeSet::new();
@@ -199,7 +193,6 @@ mod tests {
             r.sync_total(RecordKind::Need),
             total_of(&r, RecordKind::Need)
         );
-        assert_eq!(r.next_expiry(), Some(50));
         assert_eq!(r.expired(70, 10), vec![b, c]);
         assert_eq!(r.expired(70, 1), vec![b]);
 
@@ -214,7 +207,7 @@ mod tests {
         r.remove(&a);
         r.remove(&c);
         assert_eq!(r.sync_total(RecordKind::Need), SyncTotal::default());
-        assert_eq!(r.next_expiry(), None);
+        assert!(r.expired(u64::MAX, 10).is_empty());
     }
 
     #[test]

@@ -274,3 +274,4 @@ mod intake;
 mod quotas;
 mod revocation;
 mod trust;
+mod wakeup;
