@@ -7,6 +7,7 @@ use super::admission;
 use super::io::{secs, Millis, RequestFailure, RequestId, Via};
 use super::{sync, CallId, Io, Refusal, Service, PUBLIC_KINDS};
 use crate::Storage;
+use crate::{LocalDuration, LocalTime};
 use guild_core::codec;
 use guild_core::control::pull::{Delivery, EntryView};
 use guild_core::control::{CallError, Event};
@@ -95,11 +96,11 @@ pub(crate) struct Outstanding {
     peer_of: HashMap<RequestId, PublicKey>,
     deliveries: HashMap<u64, PendingDelivery>,
     /// (due, delivery) of deliveries waiting for a retry.
-    retries: BTreeSet<(Millis, u64)>,
+    retries: BTreeSet<(LocalTime, u64)>,
     syncing: HashSet<PublicKey>,
     proofs: HashSet<RecordId>,
     /// (due, collaboration) of proof fetches to try again, and rounds tried so far.
-    proof_retries: BTreeSet<(Millis, RecordId)>,
+    proof_retries: BTreeSet<(LocalTime, RecordId)>,
     proof_attempts: HashMap<RecordId, u32>,
 }
 
@@ -125,7 +126,7 @@ impl<S: Storage> Service<S> {
     }
 
     /// When the next delivery or proof retry is due.
-    pub(crate) fn next_retry(&self) -> Option<Millis> {
+    pub(crate) fn next_retry(&self) -> Option<LocalTime> {
         let delivery = self.net.retries.first().map(|(t, _)| *t);
         let proof = self.net.proof_retries.first().map(|(t, _)| *t);
         delivery.into_iter().chain(proof).min()
@@ -172,14 +173,16 @@ impl<S: Storage> Service<S> {
             self.net.proof_attempts.remove(&collab);
             return;
         }
-        let delay = PROOF_RETRY_FIRST_MS << (*n - 1);
-        self.net.proof_retries.insert((now + delay, collab));
+        let delay = LocalDuration::from_millis(PROOF_RETRY_FIRST_MS << (*n - 1));
+        self.net
+            .proof_retries
+            .insert((LocalTime::from(now) + delay, collab));
     }
 
     /// Asks again for proofs whose retry is due, if an attestation still waits for one.
     fn retry_proofs(&mut self, now: Millis) {
         while let Some(&(due, collab)) = self.net.proof_retries.first() {
-            if due > now {
+            if due > LocalTime::from(now) {
                 break;
             }
             self.net.proof_retries.pop_first();
@@ -217,7 +220,7 @@ impl<S: Storage> Service<S> {
     pub(crate) fn retry_due(&mut self, now: Millis) {
         self.retry_proofs(now);
         while let Some(&(due, d)) = self.net.retries.first() {
-            if due > now {
+            if due > LocalTime::from(now) {
                 break;
             }
             self.net.retries.pop_first();
@@ -281,8 +284,8 @@ impl<S: Storage> Service<S> {
                 if attempts >= DELIVERY_ATTEMPTS {
                     self.finish_delivery(d, false, unreachable);
                 } else {
-                    let delay = FIRST_RETRY_DELAY_MS << (attempts - 1);
-                    self.net.retries.insert((now + delay, d));
+                    let delay = LocalDuration::from_millis(FIRST_RETRY_DELAY_MS << (attempts - 1));
+                    self.net.retries.insert((LocalTime::from(now) + delay, d));
                 }
             }
         }

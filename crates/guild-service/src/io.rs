@@ -5,10 +5,13 @@ use guild_core::control::{CallError, Event, Reply};
 use guild_core::wire::DirectRequest;
 use guild_core::PublicKey;
 
-/// Milliseconds since the Unix epoch: the service's only notion of time, always passed in.
+/// Milliseconds since the Unix epoch, as a bare number: what callers pass for `now` (it
+/// converts into [`crate::LocalTime`]) and what the modules not yet moved to [`crate::LocalTime`]
+/// (the mesh, deliveries' bookkeeping) still count in.
 pub type Millis = u64;
 
-/// Whole seconds of a [`Millis`] (record times are in seconds).
+/// Whole seconds of a [`Millis`] (record times are in seconds); [`crate::LocalTime::as_secs`]
+/// for a typed instant.
 pub fn secs(now: Millis) -> guild_core::UnixTime {
     now / 1000
 }

@@ -330,7 +330,7 @@ impl<S: Storage> Service<S> {
             .min(self.next_sweep)
             .min(self.next_sync);
         if let Some(t) = self.next_retry() {
-            next = next.min(ms(t));
+            next = next.min(t);
         }
         if let Some(t) = self.own_due() {
             next = next.min(t);
