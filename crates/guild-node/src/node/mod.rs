@@ -68,7 +68,7 @@ pub struct NodeOptions {
     pub max_profiles: usize,
     /// Records accepted from one peer per minute.
     pub records_per_peer_per_minute: u32,
-    /// How often we sync with a connected peer (one peer per tick, round robin).
+    /// How often we sync with a connected peer (one peer each time, round robin).
     pub sync_interval: Duration,
     /// How often expired records are swept.
     pub sweep_interval: Duration,

@@ -1,5 +1,11 @@
 //! The daemon loop: the single owner of the [`Service`]. It turns network events, control calls
 //! and timers into service inputs, and performs the service's [`Io`] effects.
+//!
+//! No fixed poll: the loop sleeps until the earliest of the wake-up the service last asked for
+//! ([`Io::Wakeup`]: its mesh round, retries, republish, sweep, sync, a queued profile version),
+//! its own timers (verdicts the network layer had no room for, a find view whose trust was
+//! recomputed a moment ago), or an input; bounded below by [`MIN_WAKE`] and above by the node's
+//! `tick` option.
 
 use super::{
     find, Command, NodeService, Snapshot, INPUT_BUFFER, MAX_INFLIGHT_REQUESTS, REQUEST_TIMEOUT,
