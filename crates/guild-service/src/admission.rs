@@ -19,6 +19,7 @@
 use super::io::Millis;
 use super::Service;
 use crate::Storage;
+use crate::{LocalDuration, LocalTime};
 use guild_core::{PublicKey, RecordId, RecordKind, UnixTime};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -251,19 +252,19 @@ impl TieredLimiter {
     }
 
     /// Takes one token for `key` in `tier`'s bucket.
-    pub fn allow(&mut self, tier: Tier, key: &[u8], now: Millis) -> bool {
-        self.by_tier[tier as usize].take(key, 1.0, limiter_time(now))
+    pub fn allow(&mut self, tier: Tier, key: &[u8], now: impl Into<LocalTime>) -> bool {
+        self.by_tier[tier as usize].take(key, 1.0, now)
     }
 
     /// Whether `key` has any credit left (work charged afterwards may overdraw it).
-    pub fn has_credit(&mut self, tier: Tier, key: &[u8], now: Millis) -> bool {
-        self.by_tier[tier as usize].credit(key, limiter_time(now)) > 0.0
+    pub fn has_credit(&mut self, tier: Tier, key: &[u8], now: impl Into<LocalTime>) -> bool {
+        self.by_tier[tier as usize].credit(key, now) > 0.0
     }
 
     /// Charges `n` units of work done for `key`, overdrawing if need be: the key waits until the
     /// bucket refills.
-    pub fn charge(&mut self, tier: Tier, key: &[u8], n: f64, now: Millis) {
-        self.by_tier[tier as usize].overdraw(key, n, limiter_time(now));
+    pub fn charge(&mut self, tier: Tier, key: &[u8], n: f64, now: impl Into<LocalTime>) {
+        self.by_tier[tier as usize].overdraw(key, n, now);
     }
 }
 
@@ -289,19 +290,19 @@ pub struct Admission {
     /// Invalid inputs per peer, since when.
     strikes: HashMap<PublicKey, (u32, Millis)>,
     /// Peers that crossed [`MAX_STRIKES`] and were told to go, until when.
-    pub(crate) banned: HashMap<PublicKey, Millis>,
+    banned: HashMap<PublicKey, Millis>,
     /// Peers the network layer was told to disconnect, until when.
     disconnected: HashMap<PublicKey, Millis>,
     /// Stored records and bytes per (signer, kind), every signer but us.
-    pub(crate) usage: HashMap<(PublicKey, RecordKind), Usage>,
+    usage: HashMap<(PublicKey, RecordKind), Usage>,
     /// Records that strangers stored, per kind (kinds with a [`stranger_pool`]).
-    pub(crate) pools: HashMap<RecordKind, Pool>,
+    pools: HashMap<RecordKind, Pool>,
     /// Size and pool membership of each accounted record.
-    pub(crate) accounted: HashMap<RecordId, (u32, bool)>,
+    accounted: HashMap<RecordId, (u32, bool)>,
     /// The standing sets, and the (trust epoch, our collaborations' epoch, roots) and time they were built.
-    pub(crate) standing: Option<StandingCache>,
+    standing: Option<StandingCache>,
     /// The trust last told to the network layer for each connected peer.
-    pub(crate) told_standing: HashMap<PublicKey, f64>,
+    told_standing: HashMap<PublicKey, f64>,
 }
 
 impl Admission {
@@ -357,6 +358,27 @@ impl Admission {
             }
         }
         crossed
+    }
+
+    /// How long `peer` stays sent away, if it crossed the strike limit within the penalty
+    /// window; a ban that ran out is forgotten.
+    pub fn banned_for(&mut self, peer: &PublicKey, now: Millis) -> Option<Millis> {
+        let until = self.banned.get(peer).copied()?;
+        if until > now {
+            return Some(until - now);
+        }
+        self.banned.remove(peer);
+        None
+    }
+
+    /// Forgets what was told to the network layer about a peer (it disconnected).
+    pub fn forget_told(&mut self, peer: &PublicKey) {
+        self.told_standing.remove(peer);
+    }
+
+    /// Drops the cached standing sets: the next use rebuilds them.
+    pub fn invalidate_standing(&mut self) {
+        self.standing = None;
     }
 
     /// Whether the network layer should be told to disconnect `peer` now: once per penalty
@@ -466,11 +488,6 @@ impl Admission {
     }
 }
 
-/// Seconds as the rate limiters count them.
-pub(crate) fn limiter_time(now: Millis) -> f64 {
-    now as f64 / 1000.0
-}
-
 /// A record's encoded size, as stored.
 pub(crate) fn record_size(record: &guild_core::AnyRecord) -> u32 {
     record
@@ -483,28 +500,24 @@ impl<S: Storage> Service<S> {
     pub(crate) fn standing(&mut self) -> Arc<Standing> {
         let key = (
             self.trust_epoch,
-            self.state.my_collabs_epoch as usize,
+            self.state.collabs.mine_epoch() as usize,
             self.state.roots.len(),
         );
         if let Some((k, at, s)) = &self.admission.standing {
             let fresh_enough = k.1 == key.1
                 && k.2 == key.2
-                && (k.0 == key.0 || self.clock < at + STANDING_REFRESH_SECS);
+                && (k.0 == key.0 || self.now.as_secs() < at + STANDING_REFRESH_SECS);
             if fresh_enough {
                 return s.clone();
             }
         }
         let mut s = Standing::default();
         s.circle.insert(self.me);
-        for id in &self.state.my_collabs {
-            if let Some(c) = self.state.collabs.get(id) {
-                s.circle.extend(c.members.iter().copied());
-            }
-        }
+        s.circle.extend(self.state.collabs.collaborators().copied());
         for (peer, _) in self.state.roots.keys() {
             s.circle.insert(*peer);
         }
-        let scores = self.trust.scores(self.me, None, self.clock);
+        let scores = self.trust.scores(self.me, None, self.now.as_secs());
         let max = scores.values().fold(0.0f64, |m, v| m.max(*v));
         if max > 0.0 {
             for (who, score) in scores {
@@ -524,12 +537,31 @@ impl<S: Storage> Service<S> {
             s.trust.entry(*who).or_insert(1.0);
         }
         let s = Arc::new(s);
-        self.admission.standing = Some((key, self.clock, s.clone()));
+        self.admission.standing = Some((key, self.now.as_secs(), s.clone()));
         let peers: Vec<PublicKey> = self.peers.keys().copied().collect();
         for peer in peers {
             self.tell_standing(peer);
         }
         s
+    }
+
+    /// When the standing sets are due to be rebuilt (and the peers' gossip scores told): at
+    /// once when our collaborations or roots changed, after [`STANDING_REFRESH_SECS`] when only
+    /// trust did; `None` while they are current.
+    pub(crate) fn standing_due(&self) -> Option<crate::LocalTime> {
+        let key = (
+            self.trust_epoch,
+            self.state.collabs.mine_epoch() as usize,
+            self.state.roots.len(),
+        );
+        match &self.admission.standing {
+            None => Some(self.now),
+            Some((k, _, _)) if *k == key => None,
+            Some((k, at, _)) if k.1 == key.1 && k.2 == key.2 => {
+                Some(crate::LocalTime::from_secs(at + STANDING_REFRESH_SECS).max(self.now))
+            }
+            Some(_) => Some(self.now),
+        }
     }
 
     /// Tells the network layer our trust in a connected peer if it changed (gossipsub's
@@ -605,9 +637,9 @@ impl<S: Storage> Service<S> {
             let Some((at, id)) = pool.items.first().copied() else {
                 return;
             };
-            let signer = self.state.meta.get(&id).map(|m| m.signer);
+            let signer = self.state.records.get(&id).map(|m| m.signer);
             // A stranger's need we offered on is part of our own work: it stays.
-            let ours = kind == RecordKind::Need && self.state.offers_by_need.contains_key(&id);
+            let ours = kind == RecordKind::Need && self.state.pull.offer_count(&id) > 0;
             match signer {
                 // Its signer has earned standing since: it leaves the pool, and stays.
                 Some(s) if ours || standing.tier(&s) != Tier::Stranger => {
@@ -664,7 +696,7 @@ impl<S: Storage> Service<S> {
         let mut leave = Vec::new();
         for (kind, pool) in &self.admission.pools {
             for (at, id) in &pool.items {
-                let signer = self.state.meta.get(id).map(|m| m.signer);
+                let signer = self.state.records.get(id).map(|m| m.signer);
                 if signer.is_some_and(|s| standing.tier(&s) != Tier::Stranger) {
                     leave.push((*kind, *at, *id));
                 }
@@ -680,13 +712,16 @@ impl<S: Storage> Service<S> {
 pub const MAX_TRACKED_PEERS: usize = 4096;
 
 /// A token bucket per key: `count` per window, refilled continuously, bursts up to `count`.
+/// Time is the service's [`LocalTime`] (integer milliseconds); tokens are fractional, so a
+/// bucket refills by the exact share of the window that passed.
 #[derive(Debug)]
 pub struct RateLimiter {
     /// Bucket size: the burst allowed.
     cap: f64,
-    /// Seconds to refill a whole bucket.
-    window: f64,
-    buckets: HashMap<Vec<u8>, (f64, f64)>,
+    /// Time to refill a whole bucket.
+    window: LocalDuration,
+    /// Per key: tokens held, and when they were last counted.
+    buckets: HashMap<Vec<u8>, (f64, LocalTime)>,
 }
 
 impl RateLimiter {
@@ -699,20 +734,19 @@ impl RateLimiter {
     pub fn with_window(count: u32, window_secs: u32) -> RateLimiter {
         RateLimiter {
             cap: f64::from(count.max(1)),
-            window: f64::from(window_secs.max(1)),
+            window: LocalDuration::from_secs(u64::from(window_secs.max(1))),
             buckets: HashMap::new(),
         }
     }
 
-    /// Takes one token for `key` at time `now_secs` (fractional seconds, monotonic). Returns
-    /// false when the key is over budget.
-    pub fn allow(&mut self, key: &[u8], now_secs: f64) -> bool {
-        self.take(key, 1.0, now_secs)
+    /// Takes one token for `key` at time `now`. Returns false when the key is over budget.
+    pub fn allow(&mut self, key: &[u8], now: impl Into<LocalTime>) -> bool {
+        self.take(key, 1.0, now)
     }
 
     /// Takes `n` tokens if the bucket holds them.
-    pub fn take(&mut self, key: &[u8], n: f64, now_secs: f64) -> bool {
-        let tokens = self.refill(key, now_secs);
+    pub fn take(&mut self, key: &[u8], n: f64, now: impl Into<LocalTime>) -> bool {
+        let tokens = self.refill(key, now.into());
         if *tokens >= n {
             *tokens -= n;
             true
@@ -722,35 +756,42 @@ impl RateLimiter {
     }
 
     /// The tokens `key` holds now (negative after an overdraw).
-    pub fn credit(&mut self, key: &[u8], now_secs: f64) -> f64 {
-        *self.refill(key, now_secs)
+    pub fn credit(&mut self, key: &[u8], now: impl Into<LocalTime>) -> f64 {
+        *self.refill(key, now.into())
     }
 
     /// Takes `n` tokens even if that leaves the bucket negative.
-    pub fn overdraw(&mut self, key: &[u8], n: f64, now_secs: f64) {
-        let tokens = self.refill(key, now_secs);
+    pub fn overdraw(&mut self, key: &[u8], n: f64, now: impl Into<LocalTime>) {
+        let tokens = self.refill(key, now.into());
         *tokens -= n;
     }
 
-    fn refill(&mut self, key: &[u8], now_secs: f64) -> &mut f64 {
+    /// Tokens that `elapsed` adds to a bucket (before the cap).
+    fn refilled(&self, elapsed: LocalDuration) -> f64 {
+        elapsed.as_millis() as f64 * self.cap / self.window.as_millis() as f64
+    }
+
+    fn refill(&mut self, key: &[u8], now: LocalTime) -> &mut f64 {
         if self.buckets.len() >= MAX_TRACKED_PEERS && !self.buckets.contains_key(key) {
-            self.forget_idle(now_secs);
+            self.forget_idle(now);
         }
-        let (cap, window) = (self.cap, self.window);
-        let (tokens, last) = self.buckets.entry(key.to_vec()).or_insert((cap, now_secs));
-        *tokens = (*tokens + (now_secs - *last).max(0.0) * cap / window).min(cap);
-        *last = now_secs;
+        let cap = self.cap;
+        let last = self.buckets.get(key).map_or(now, |(_, l)| *l);
+        let gained = self.refilled(now.since(last));
+        let (tokens, last) = self.buckets.entry(key.to_vec()).or_insert((cap, now));
+        *tokens = (*tokens + gained).min(cap);
+        *last = now;
         tokens
     }
 
-    fn forget_idle(&mut self, now_secs: f64) {
+    fn forget_idle(&mut self, now: LocalTime) {
         // Full buckets carry no information; drop those first, then the oldest half.
-        let (cap, window) = (self.cap, self.window);
+        let (cap, window) = (self.cap, self.window.as_millis() as f64);
         self.buckets
-            .retain(|_, (t, last)| (*t + (now_secs - *last) * cap / window) < cap);
+            .retain(|_, (t, last)| (*t + now.since(*last).as_millis() as f64 * cap / window) < cap);
         if self.buckets.len() >= MAX_TRACKED_PEERS {
-            let mut lasts: Vec<f64> = self.buckets.values().map(|(_, l)| *l).collect();
-            lasts.sort_by(f64::total_cmp);
+            let mut lasts: Vec<LocalTime> = self.buckets.values().map(|(_, l)| *l).collect();
+            lasts.sort();
             let cut = lasts[lasts.len() / 2];
             self.buckets.retain(|_, (_, l)| *l > cut);
         }
@@ -766,28 +807,40 @@ mod tests {
     fn budget_refills_over_time() {
         let mut r = RateLimiter::new(60);
         for _ in 0..60 {
-            assert!(r.allow(b"p", 0.0));
+            assert!(r.allow(b"p", LocalTime::from_secs(0)));
         }
-        assert!(!r.allow(b"p", 0.0), "burst exhausted");
-        assert!(r.allow(b"q", 0.0), "other peers unaffected");
-        assert!(r.allow(b"p", 1.0), "one token per second refills");
-        assert!(!r.allow(b"p", 1.0));
+        assert!(!r.allow(b"p", LocalTime::from_secs(0)), "burst exhausted");
+        assert!(
+            r.allow(b"q", LocalTime::from_secs(0)),
+            "other peers unaffected"
+        );
+        assert!(
+            r.allow(b"p", LocalTime::from_secs(1)),
+            "one token per second refills"
+        );
+        assert!(!r.allow(b"p", LocalTime::from_secs(1)));
     }
 
     #[test]
     fn overdrawn_bucket_waits_for_its_refill() {
         let mut r = RateLimiter::new(60);
-        r.overdraw(b"p", 120.0, 0.0);
-        assert!(r.credit(b"p", 0.0) < 0.0);
-        assert!(!r.allow(b"p", 30.0), "still in debt after 30 s");
-        assert!(r.allow(b"p", 61.0), "paid back after a minute and a bit");
+        r.overdraw(b"p", 120.0, LocalTime::from_secs(0));
+        assert!(r.credit(b"p", LocalTime::from_secs(0)) < 0.0);
+        assert!(
+            !r.allow(b"p", LocalTime::from_secs(30)),
+            "still in debt after 30 s"
+        );
+        assert!(
+            r.allow(b"p", LocalTime::from_secs(61)),
+            "paid back after a minute and a bit"
+        );
     }
 
     #[test]
     fn tracked_peers_are_bounded() {
         let mut r = RateLimiter::new(10);
         for i in 0..(MAX_TRACKED_PEERS as u32 * 2) {
-            r.allow(&i.to_le_bytes(), f64::from(i));
+            r.allow(&i.to_le_bytes(), LocalTime::from_secs(u64::from(i)));
         }
         assert!(r.buckets.len() <= MAX_TRACKED_PEERS);
     }

@@ -122,7 +122,7 @@ impl<S: Storage> Service<S> {
     /// Whether a revocation may act on its (held) target.
     pub(crate) fn check_revocation_authority(&self, r: &Signed<Revocation>) -> Result<(), Refusal> {
         let target = r.body.target;
-        let Some(meta) = self.state.meta.get(&target) else {
+        let Some(meta) = self.state.records.get(&target) else {
             return Err(Refusal::unknown(format!(
                 "the revoked record {target} is not held here"
             )));
@@ -142,7 +142,7 @@ impl<S: Storage> Service<S> {
                 ),
             ));
         }
-        if self.state.revoked.contains_key(&target) {
+        if self.state.attestations.is_revoked(&target) {
             return Err(Refusal::duplicate(format!("{target} is already revoked")));
         }
         Ok(())
@@ -155,7 +155,7 @@ impl<S: Storage> Service<S> {
         from: Option<PublicKey>,
         now: UnixTime,
     ) -> Result<Intake, Refusal> {
-        if !self.state.meta.contains_key(&r.body.target) {
+        if !self.state.records.contains(&r.body.target) {
             let until = (now + PENDING_TTL_SECS).min(r.body.expires_at);
             tracing::debug!(
                 ?from,
@@ -193,10 +193,9 @@ impl<S: Storage> Service<S> {
     /// Indexes a stored (authorised) revocation and updates what it revokes.
     pub(crate) fn index_revocation(&mut self, r: &Signed<Revocation>) {
         let id = r.id();
-        self.state.revoked.insert(r.body.target, id);
-        self.state.revocation_of.insert(id, r.body.target);
+        self.state.attestations.revoke(r.body.target, id);
         if r.body.target_kind == RecordKind::Attestation {
-            let now = self.clock;
+            let now = self.now.as_secs();
             self.refresh_attestation(&r.body.target, now);
         }
     }

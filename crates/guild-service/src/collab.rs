@@ -54,56 +54,28 @@ impl<S: Storage> Service<S> {
     /// Indexes a stored collaboration record.
     pub(crate) fn index_collaboration(&mut self, c: &Signed<Collaboration>) {
         let id = c.id();
-        let state = CollabState::new(c);
-        if state.members.contains(&self.me) && self.state.my_collabs.insert(id) {
-            self.state.my_collabs_epoch += 1;
-        }
-        self.state.collabs.insert(id, state);
+        self.state.collabs.insert(id, c, &self.me);
         for a in &c.body.offers {
             // Only an offer held here that this offerer made to this asker on this need: a record
             // naming someone else's offer id marks nothing as accepted.
-            let named = self.state.offers.get(&a.offer).is_some_and(|o| {
-                o.from == a.offerer && o.to == c.body.issuer && o.need == c.body.need
-            });
-            if named {
-                self.state.accepted.insert(a.offer, id);
-            }
+            self.state
+                .pull
+                .accept(a.offer, id, a.offerer, c.body.issuer, c.body.need);
         }
-        let now = self.clock;
+        let now = self.now.as_secs();
         self.refresh_collab_attestations(&id, now);
     }
 
     /// Indexes a stored log entry (its collaboration is held).
     pub(crate) fn index_entry(&mut self, e: &Signed<CollabEntry>) {
         let cid = e.body.collaboration;
-        let Some(c) = self.state.collabs.get_mut(&cid) else {
+        // An invitation for us waits for our answer a while, then it is swept (start-up load and
+        // intake alike): the sub-state remembers it.
+        let Some(added) = self.state.collabs.add_entry(e, &self.me) else {
             return;
         };
-        let before = (c.members.len(), c.closed_by.len());
-        c.add_entry(e);
-        let after = (c.members.len(), c.closed_by.len());
-        let waiting = c.invitation_for(&self.me).is_some();
-        if before.0 != after.0 && c.members.contains(&self.me) {
-            // We joined, or someone joined one of ours: our collaborators changed.
-            self.state.my_collabs.insert(cid);
-            self.state.my_collabs_epoch += 1;
-        }
-        self.state.entry_of.insert(e.id(), cid);
-        if let EntryKind::Invite { member } = &e.body.entry {
-            if *member == self.me && waiting {
-                // An invitation waits for our answer a while, then it is swept (start-up load
-                // and intake alike).
-                let due = e.body.issued_at + super::admission::INVITATION_DAYS * 86_400;
-                self.state.invitations_due.insert((due, cid));
-                self.state
-                    .invites_from
-                    .entry(e.signer)
-                    .or_default()
-                    .insert(cid);
-            }
-        }
-        if before != after {
-            let now = self.clock;
+        if added.changed {
+            let now = self.now.as_secs();
             self.refresh_collab_attestations(&cid, now);
         }
     }
@@ -390,7 +362,7 @@ impl<S: Storage> Service<S> {
         // Nobody is made a member without having offered: the record must name one of our own
         // offers, on that need, to that asker.
         let ours =
-            self.state.offers.get(&offer).is_some_and(|o| {
+            self.state.pull.offer(&offer).is_some_and(|o| {
                 o.from == self.me && o.to == c.body.issuer && o.need == c.body.need
             });
         if !ours {
@@ -399,7 +371,7 @@ impl<S: Storage> Service<S> {
                 c.body.need
             )));
         }
-        if self.state.revoked.contains_key(&offer) {
+        if self.state.attestations.is_revoked(&offer) {
             return Err(Refusal::closed(format!("offer {offer} was withdrawn")));
         }
         let event = Event::CollabOpened {
@@ -450,7 +422,7 @@ impl<S: Storage> Service<S> {
                 e.signer
             )));
         }
-        if self.state.meta.contains_key(&e.id()) {
+        if self.state.records.contains(&e.id()) {
             return Err(Refusal::duplicate(format!(
                 "entry {} is already recorded",
                 e.id()
@@ -548,24 +520,14 @@ impl<S: Storage> Service<S> {
         // A stranger may have one invitation pending here at a time; members more.
         let limit = super::admission::PENDING_INVITATIONS.of(self.tier_of(&from));
         let me = self.me;
-        let pending = self.state.invites_from.get(&from).map_or(0, |set| {
-            set.iter()
-                .filter(|id| **id != cid)
-                .filter(|id| {
-                    self.state
-                        .collabs
-                        .get(id)
-                        .is_some_and(|c| c.invitation_for(&me).is_some())
-                })
-                .count()
-        });
+        let pending = self.state.collabs.waiting_from(&from, &cid, &me);
         if pending >= limit {
             return Err(Refusal::rate_limited(format!(
                 "{from} already has {pending} invitation(s) waiting for an answer here"
             )));
         }
         let purpose = self.need_text(&c.body.need);
-        if !self.state.meta.contains_key(&cid) {
+        if !self.state.records.contains(&cid) {
             self.store_record(&AnyRecord::Collaboration(c), now)?;
         }
         for e in entries {
@@ -573,22 +535,14 @@ impl<S: Storage> Service<S> {
                 EntryKind::Join { .. } => scratch.members.contains(&e.signer),
                 _ => scratch.members.contains(&e.signer),
             };
-            if !by_member || self.state.meta.contains_key(&e.id()) {
+            if !by_member || self.state.records.contains(&e.id()) {
                 continue;
             }
             if let Err(err) = self.store_record(&AnyRecord::CollabEntry(e), now) {
                 tracing::debug!("an invitation's log entry was not stored: {err}");
             }
         }
-        let set = self.state.invites_from.entry(from).or_default();
-        set.insert(cid);
-        // Forget answered or vanished invitations, so the set stays as small as what waits.
-        let collabs = &self.state.collabs;
-        set.retain(|id| {
-            collabs
-                .get(id)
-                .is_some_and(|c| c.invitation_for(&me).is_some())
-        });
+        self.state.collabs.note_invitation(from, cid, &me);
         self.emit(Event::CollabInvited {
             collab: cid,
             by: inv.signer,
@@ -603,16 +557,8 @@ impl<S: Storage> Service<S> {
     /// collaboration record and the log that came with it (a walk over the due index, bounded
     /// per sweep).
     pub(crate) fn sweep_invitations(&mut self, now: UnixTime) {
-        let due: Vec<(UnixTime, RecordId)> = self
-            .state
-            .invitations_due
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .take(super::MAX_SWEEP_PER_TICK)
-            .copied()
-            .collect();
-        for (at, cid) in due {
-            self.state.invitations_due.remove(&(at, cid));
+        let due = self.state.collabs.take_due(now, super::MAX_SWEEP_PER_TICK);
+        for cid in due {
             let Some(c) = self.state.collabs.get(&cid) else {
                 continue;
             };
@@ -625,14 +571,7 @@ impl<S: Storage> Service<S> {
                 self.drop_record(&id, now);
             }
             self.drop_record(&cid, now);
-            for who in inviters {
-                if let Some(set) = self.state.invites_from.get_mut(&who) {
-                    set.remove(&cid);
-                    if set.is_empty() {
-                        self.state.invites_from.remove(&who);
-                    }
-                }
-            }
+            self.state.collabs.forget_invitation(&cid, &inviters);
             tracing::debug!(collab = %cid, "an unanswered invitation was swept");
         }
     }

@@ -7,6 +7,7 @@ use super::admission;
 use super::io::{secs, Millis, RequestFailure, RequestId, Via};
 use super::{sync, CallId, Io, Refusal, Service, PUBLIC_KINDS};
 use crate::Storage;
+use crate::{LocalDuration, LocalTime};
 use guild_core::codec;
 use guild_core::control::pull::{Delivery, EntryView};
 use guild_core::control::{CallError, Event};
@@ -95,11 +96,11 @@ pub(crate) struct Outstanding {
     peer_of: HashMap<RequestId, PublicKey>,
     deliveries: HashMap<u64, PendingDelivery>,
     /// (due, delivery) of deliveries waiting for a retry.
-    retries: BTreeSet<(Millis, u64)>,
+    retries: BTreeSet<(LocalTime, u64)>,
     syncing: HashSet<PublicKey>,
     proofs: HashSet<RecordId>,
     /// (due, collaboration) of proof fetches to try again, and rounds tried so far.
-    proof_retries: BTreeSet<(Millis, RecordId)>,
+    proof_retries: BTreeSet<(LocalTime, RecordId)>,
     proof_attempts: HashMap<RecordId, u32>,
 }
 
@@ -122,6 +123,13 @@ impl<S: Storage> Service<S> {
     /// Asks a connected peer for other members to connect to.
     pub(crate) fn ask_for_peers(&mut self, peer: PublicKey) {
         self.send(peer, DirectRequest::Peers, Pending::Peers);
+    }
+
+    /// When the next delivery or proof retry is due.
+    pub(crate) fn next_retry(&self) -> Option<LocalTime> {
+        let delivery = self.net.retries.first().map(|(t, _)| *t);
+        let proof = self.net.proof_retries.first().map(|(t, _)| *t);
+        delivery.into_iter().chain(proof).min()
     }
 
     /// Delivers a record to a member; retries with backoff while unreachable and reports the
@@ -165,24 +173,24 @@ impl<S: Storage> Service<S> {
             self.net.proof_attempts.remove(&collab);
             return;
         }
-        let delay = PROOF_RETRY_FIRST_MS << (*n - 1);
-        self.net.proof_retries.insert((now + delay, collab));
+        let delay = LocalDuration::from_millis(PROOF_RETRY_FIRST_MS << (*n - 1));
+        self.net
+            .proof_retries
+            .insert((LocalTime::from(now) + delay, collab));
     }
 
     /// Asks again for proofs whose retry is due, if an attestation still waits for one.
     fn retry_proofs(&mut self, now: Millis) {
         while let Some(&(due, collab)) = self.net.proof_retries.first() {
-            if due > now {
+            if due > LocalTime::from(now) {
                 break;
             }
             self.net.proof_retries.pop_first();
             let t = secs(now);
             let waiting: Vec<PublicKey> = self
                 .state
-                .att_by_collab
-                .get(&collab)
-                .into_iter()
-                .flatten()
+                .attestations
+                .citing(&collab)
                 .filter(|id| {
                     matches!(
                         self.status_of(id, t),
@@ -192,7 +200,7 @@ impl<S: Storage> Service<S> {
                         ))
                     )
                 })
-                .filter_map(|id| self.state.atts.get(id).map(|a| a.issuer))
+                .filter_map(|id| self.state.attestations.get(id).map(|a| a.issuer))
                 .collect();
             if waiting.is_empty() {
                 self.net.proof_attempts.remove(&collab);
@@ -212,7 +220,7 @@ impl<S: Storage> Service<S> {
     pub(crate) fn retry_due(&mut self, now: Millis) {
         self.retry_proofs(now);
         while let Some(&(due, d)) = self.net.retries.first() {
-            if due > now {
+            if due > LocalTime::from(now) {
                 break;
             }
             self.net.retries.pop_first();
@@ -276,8 +284,8 @@ impl<S: Storage> Service<S> {
                 if attempts >= DELIVERY_ATTEMPTS {
                     self.finish_delivery(d, false, unreachable);
                 } else {
-                    let delay = FIRST_RETRY_DELAY_MS << (attempts - 1);
-                    self.net.retries.insert((now + delay, d));
+                    let delay = LocalDuration::from_millis(FIRST_RETRY_DELAY_MS << (attempts - 1));
+                    self.net.retries.insert((LocalTime::from(now) + delay, d));
                 }
             }
         }
@@ -390,7 +398,7 @@ impl<S: Storage> Service<S> {
             }
             return;
         };
-        session.ranges = sync::initial(self.state.sync_keys(kind));
+        session.ranges = sync::initial(self.state.records.sync_keys(kind));
         session.fetch.clear();
         session.rounds = 0;
         self.sync_round(session, kind);
@@ -442,9 +450,9 @@ impl<S: Storage> Service<S> {
         &mut self,
         id: RequestId,
         result: Result<DirectResponse, RequestFailure>,
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) {
-        self.clock = secs(now);
+        let now = self.enter(now).as_millis();
         let Some(pending) = self.net.requests.remove(&id) else {
             return;
         };
@@ -482,7 +490,7 @@ impl<S: Storage> Service<S> {
                     Ok(DirectResponse::Sync(replies))
                         if sync::check_replies(&session.asked, &replies).is_ok() =>
                     {
-                        let step = sync::next_step(self.state.sync_keys(kind), &replies);
+                        let step = sync::next_step(self.state.records.sync_keys(kind), &replies);
                         session.fetch.extend(step.fetch);
                         // A hostile responder cannot make us fingerprint without bound.
                         let room = (MAX_SYNC_RANGES * MAX_SYNC_ROUNDS)
@@ -545,9 +553,9 @@ impl<S: Storage> Service<S> {
         &mut self,
         from: PublicKey,
         data: &[u8],
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) -> DirectResponse {
-        self.clock = secs(now);
+        let now = self.enter(now).as_millis();
         if self.admission.is_penalised(&from, now) {
             // It was told why eight times; now it goes, and is refused for the window (told to
             // the network layer once per window).
@@ -613,104 +621,8 @@ impl<S: Storage> Service<S> {
                     .get_profile(&self.me)?
                     .map(|p| Box::new(AnyRecord::Profile(p))),
             )),
-            DirectRequest::Sync { kind, ranges } => {
-                let tier = self.tier_of(&from);
-                if !self.admission.sync.allow(tier, &from.0, now) {
-                    return Err(Refusal::rate_limited(format!(
-                        "too many sync requests ({} a minute for a {}); slow down",
-                        admission::SYNC_REQUESTS_PER_MINUTE.of(tier),
-                        tier.label()
-                    )));
-                }
-                if ranges.len() > MAX_SYNC_RANGES {
-                    return Err(Refusal::new(
-                        RefusalReason::Oversized,
-                        format!("at most {MAX_SYNC_RANGES} ranges per request"),
-                    ));
-                }
-                if !PUBLIC_KINDS.contains(&kind) {
-                    return Err(Refusal::not_here(format!("{kind} records are not synced")));
-                }
-                sync::check_request(&ranges)
-                    .map_err(|m| Refusal::new(RefusalReason::Malformed, m))?;
-                // Work is charged by the keys walked; a peer in debt waits for its refill.
-                if !self.admission.sync_keys.has_credit(tier, &from.0, now) {
-                    return Err(Refusal::rate_limited(format!(
-                        "this peer's sync work budget is spent ({} keys a minute for a {})",
-                        admission::SYNC_KEYS_PER_MINUTE.of(tier),
-                        tier.label()
-                    )));
-                }
-                let total = self
-                    .state
-                    .sync_total
-                    .get(&kind)
-                    .copied()
-                    .unwrap_or_default();
-                let items = self.state.sync_keys(kind);
-                let mut walked = 0usize;
-                let replies = ranges
-                    .iter()
-                    .map(|f| {
-                        let whole = f.lo == SyncKey::MIN && f.hi == SyncKey::MAX;
-                        if whole && f.count == total.count && f.xor == total.xor {
-                            return RangeReply::Equal;
-                        }
-                        let (r, n) = sync::reply_counted(items, f);
-                        walked += n;
-                        r
-                    })
-                    .collect();
-                self.admission
-                    .sync_keys
-                    .charge(tier, &from.0, walked as f64, now);
-                Ok(DirectResponse::Sync(replies))
-            }
-            DirectRequest::Fetch { ids } => {
-                if ids.len() > MAX_FETCH_IDS {
-                    return Err(Refusal::new(
-                        RefusalReason::Oversized,
-                        format!("at most {MAX_FETCH_IDS} ids per fetch"),
-                    ));
-                }
-                let tier = self.tier_of(&from);
-                if !self.admission.fetch_ids.has_credit(tier, &from.0, now) {
-                    return Err(Refusal::rate_limited(format!(
-                        "this peer's fetch budget is spent ({} ids a minute for a {})",
-                        admission::FETCH_IDS_PER_MINUTE.of(tier),
-                        tier.label()
-                    )));
-                }
-                // Each id is answered once, however often it is asked for.
-                let mut seen = HashSet::new();
-                let ids: Vec<RecordId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
-                self.admission
-                    .fetch_ids
-                    .charge(tier, &from.0, ids.len() as f64, now);
-                let mut out = Vec::new();
-                let mut bytes = 0usize;
-                for id in ids {
-                    let record = if let Some(who) = self.state.profile_ids.get(&id) {
-                        self.store.get_profile(who)?.map(AnyRecord::Profile)
-                    } else if self
-                        .state
-                        .meta
-                        .get(&id)
-                        .is_some_and(|m| PUBLIC_KINDS.contains(&m.kind))
-                    {
-                        self.store.get_record(&id)?
-                    } else {
-                        None
-                    };
-                    let Some(record) = record else { continue };
-                    bytes += record.encode().map(|b| b.len()).unwrap_or(0);
-                    if bytes > MAX_FETCH_BYTES {
-                        break;
-                    }
-                    out.push(record);
-                }
-                Ok(DirectResponse::Records(out))
-            }
+            DirectRequest::Sync { kind, ranges } => self.answer_sync(from, kind, ranges, now),
+            DirectRequest::Fetch { ids } => self.answer_fetch(from, ids, now),
             DirectRequest::Deliver(record) => {
                 let record = *record;
                 let label = super::intake::kind_label(record.kind());
@@ -763,15 +675,119 @@ impl<S: Storage> Service<S> {
         }
     }
 
+    /// Answers a sync request: budgeted per peer by requests and by the keys walked.
+    fn answer_sync(
+        &mut self,
+        from: PublicKey,
+        kind: RecordKind,
+        ranges: Vec<Fingerprint>,
+        now: Millis,
+    ) -> Result<DirectResponse, Refusal> {
+        let tier = self.tier_of(&from);
+        if !self.admission.sync.allow(tier, &from.0, now) {
+            return Err(Refusal::rate_limited(format!(
+                "too many sync requests ({} a minute for a {}); slow down",
+                admission::SYNC_REQUESTS_PER_MINUTE.of(tier),
+                tier.label()
+            )));
+        }
+        if ranges.len() > MAX_SYNC_RANGES {
+            return Err(Refusal::new(
+                RefusalReason::Oversized,
+                format!("at most {MAX_SYNC_RANGES} ranges per request"),
+            ));
+        }
+        if !PUBLIC_KINDS.contains(&kind) {
+            return Err(Refusal::not_here(format!("{kind} records are not synced")));
+        }
+        sync::check_request(&ranges).map_err(|m| Refusal::new(RefusalReason::Malformed, m))?;
+        // Work is charged by the keys walked; a peer in debt waits for its refill.
+        if !self.admission.sync_keys.has_credit(tier, &from.0, now) {
+            return Err(Refusal::rate_limited(format!(
+                "this peer's sync work budget is spent ({} keys a minute for a {})",
+                admission::SYNC_KEYS_PER_MINUTE.of(tier),
+                tier.label()
+            )));
+        }
+        let total = self.state.records.sync_total(kind);
+        let items = self.state.records.sync_keys(kind);
+        let mut walked = 0usize;
+        let replies = ranges
+            .iter()
+            .map(|f| {
+                let whole = f.lo == SyncKey::MIN && f.hi == SyncKey::MAX;
+                if whole && f.count == total.count && f.xor == total.xor {
+                    return RangeReply::Equal;
+                }
+                let (r, n) = sync::reply_counted(items, f);
+                walked += n;
+                r
+            })
+            .collect();
+        self.admission
+            .sync_keys
+            .charge(tier, &from.0, walked as f64, now);
+        Ok(DirectResponse::Sync(replies))
+    }
+
+    /// Answers a fetch: public records by id, each once, within the fetch budget and size.
+    fn answer_fetch(
+        &mut self,
+        from: PublicKey,
+        ids: Vec<RecordId>,
+        now: Millis,
+    ) -> Result<DirectResponse, Refusal> {
+        if ids.len() > MAX_FETCH_IDS {
+            return Err(Refusal::new(
+                RefusalReason::Oversized,
+                format!("at most {MAX_FETCH_IDS} ids per fetch"),
+            ));
+        }
+        let tier = self.tier_of(&from);
+        if !self.admission.fetch_ids.has_credit(tier, &from.0, now) {
+            return Err(Refusal::rate_limited(format!(
+                "this peer's fetch budget is spent ({} ids a minute for a {})",
+                admission::FETCH_IDS_PER_MINUTE.of(tier),
+                tier.label()
+            )));
+        }
+        // Each id is answered once, however often it is asked for.
+        let mut seen = HashSet::new();
+        let ids: Vec<RecordId> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
+        self.admission
+            .fetch_ids
+            .charge(tier, &from.0, ids.len() as f64, now);
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for id in ids {
+            let record = if let Some(who) = self.state.records.profile_signer(&id) {
+                self.store.get_profile(&who)?.map(AnyRecord::Profile)
+            } else if self
+                .state
+                .records
+                .get(&id)
+                .is_some_and(|m| PUBLIC_KINDS.contains(&m.kind))
+            {
+                self.store.get_record(&id)?
+            } else {
+                None
+            };
+            let Some(record) = record else { continue };
+            bytes += record.encode().map(|b| b.len()).unwrap_or(0);
+            if bytes > MAX_FETCH_BYTES {
+                break;
+            }
+            out.push(record);
+        }
+        Ok(DirectResponse::Records(out))
+    }
+
     /// Peer exchanges (asked or told) per peer, by its tier: cheap to answer, but each one
     /// told fills the address book and each answer costs a little.
     fn allow_exchange(&mut self, from: PublicKey, now: Millis) -> Result<(), Refusal> {
         let tier = self.tier_of(&from);
         if tier == admission::Tier::Stranger
-            && !self
-                .admission
-                .stranger_exchanges
-                .allow(b"strangers", admission::limiter_time(now))
+            && !self.admission.stranger_exchanges.allow(b"strangers", now)
         {
             return Err(Refusal::rate_limited(format!(
                 "over the peer-exchange budget of all strangers together ({} a minute)",
@@ -797,7 +813,7 @@ impl<S: Storage> Service<S> {
         record: AnyRecord,
         now: guild_core::UnixTime,
     ) -> Result<(), Refusal> {
-        if self.state.meta.contains_key(&record.id()) {
+        if self.state.records.contains(&record.id()) {
             return Err(Refusal::duplicate(format!(
                 "{} {} was already received",
                 record.kind(),
@@ -846,13 +862,5 @@ impl<S: Storage> Service<S> {
                 other.kind()
             ))),
         }
-    }
-}
-
-impl super::state::State {
-    /// Our sync keys of one kind, in `(issued_at, id)` order.
-    pub(crate) fn sync_keys(&self, kind: RecordKind) -> &BTreeSet<SyncKey> {
-        static EMPTY: BTreeSet<SyncKey> = BTreeSet::new();
-        self.sync.get(&kind).unwrap_or(&EMPTY)
     }
 }

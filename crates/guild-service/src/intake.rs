@@ -19,7 +19,7 @@ impl<S: Storage> Service<S> {
         from: PublicKey,
         topic: Topic,
         data: &[u8],
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) -> Verdict {
         self.received_gossip_batch(&[Gossip { from, topic, data }], now)[0]
     }
@@ -29,8 +29,12 @@ impl<S: Storage> Service<S> {
     /// are checked together ([`guild_core::record::verify_all`]), then each is admitted in
     /// arrival order. One verdict per message, in order; the same verdicts as one message at a
     /// time, but for budgets that a record earlier in the same batch changes.
-    pub fn received_gossip_batch(&mut self, messages: &[Gossip<'_>], now: Millis) -> Vec<Verdict> {
-        self.clock = secs(now);
+    pub fn received_gossip_batch(
+        &mut self,
+        messages: &[Gossip<'_>],
+        now: impl Into<crate::LocalTime>,
+    ) -> Vec<Verdict> {
+        let now = self.enter(now).as_millis();
         let mut verdicts = vec![Verdict::Ignore; messages.len()];
         let mut records = Vec::with_capacity(messages.len());
         let mut positions = Vec::with_capacity(messages.len());
@@ -108,7 +112,7 @@ impl<S: Storage> Service<S> {
         from: Option<PublicKey>,
         record: AnyRecord,
         via: Via,
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) -> Result<Intake, Refusal> {
         self.received_records(vec![(from, record)], via, now)
             .pop()
@@ -123,14 +127,15 @@ impl<S: Storage> Service<S> {
         &mut self,
         records: Vec<(Option<PublicKey>, AnyRecord)>,
         via: Via,
-        now: Millis,
+        now: impl Into<crate::LocalTime>,
     ) -> Vec<Result<Intake, Refusal>> {
-        self.clock = secs(now);
+        let now = self.enter(now).as_millis();
         let mut results: Vec<Option<Result<Intake, Refusal>>> = Vec::with_capacity(records.len());
         let mut checks = Vec::with_capacity(records.len());
         let mut waiting = Vec::with_capacity(records.len());
+        // `received` is counted as each record's outcome is known (refused here, or admitted
+        // below), so a reader who sees it counted sees the record stored or refused.
         for (from, record) in records {
-            self.stats.received(kind_label(record.kind()), via.label());
             match self.intake_checks(from, &record, now) {
                 Ok(check) => {
                     checks.push(check);
@@ -138,6 +143,7 @@ impl<S: Storage> Service<S> {
                     results.push(None);
                 }
                 Err(e) => {
+                    self.stats.received(kind_label(record.kind()), via.label());
                     self.stats
                         .rejected(kind_label(record.kind()), e.reason.label());
                     results.push(Some(Err(e)));
@@ -148,6 +154,7 @@ impl<S: Storage> Service<S> {
         for ((i, from, record), signature) in waiting.into_iter().zip(signatures) {
             let label = kind_label(record.kind());
             let result = self.intake_admit(from, record, signature, now);
+            self.stats.received(label, via.label());
             match &result {
                 Ok(_) => {
                     self.stats.accepted(label, via.label());
@@ -183,7 +190,7 @@ impl<S: Storage> Service<S> {
         let t = secs(now);
         let id = record.id();
         // Cheap before costly: a record we hold needs no signature check.
-        if self.state.meta.contains_key(&id) {
+        if self.state.records.contains(&id) {
             return Err(Refusal::duplicate(format!(
                 "{} {id} is already held",
                 record.kind()
@@ -195,12 +202,7 @@ impl<S: Storage> Service<S> {
         // pass costs a failed check, charged to the forwarder.
         let signed_by_stranger = self.tier_of(&record.signer()) == Tier::Stranger;
         if let Some(peer) = from {
-            if signed_by_stranger
-                && !self
-                    .admission
-                    .records
-                    .allow(&peer.0, super::admission::limiter_time(now))
-            {
+            if signed_by_stranger && !self.admission.records.allow(&peer.0, now) {
                 return Err(Refusal::rate_limited(
                     "over this peer's budget for strangers' records",
                 ));
@@ -217,9 +219,7 @@ impl<S: Storage> Service<S> {
     /// charged before their checks).
     fn charge_invalid(&mut self, from: Option<PublicKey>, signed_by_stranger: bool, now: Millis) {
         if let (Some(peer), false) = (from, signed_by_stranger) {
-            self.admission
-                .records
-                .allow(&peer.0, super::admission::limiter_time(now));
+            self.admission.records.allow(&peer.0, now);
         }
     }
 
@@ -240,7 +240,7 @@ impl<S: Storage> Service<S> {
         }
         // A copy earlier in the same batch may have been stored since the first check.
         let id = record.id();
-        if self.state.meta.contains_key(&id) {
+        if self.state.records.contains(&id) {
             return Err(Refusal::duplicate(format!(
                 "{} {id} is already held",
                 record.kind()
@@ -325,7 +325,7 @@ impl<S: Storage> Service<S> {
     pub(crate) fn index_record(&mut self, record: &AnyRecord) {
         let id = record.id();
         self.account_record(record, None);
-        self.state.add_meta(
+        self.state.records.insert(
             id,
             Meta {
                 kind: record.kind(),
@@ -337,7 +337,7 @@ impl<S: Storage> Service<S> {
         match record {
             AnyRecord::Profile(_) => {}
             AnyRecord::Need(n) => {
-                self.state.needs.insert(
+                self.state.pull.insert_need(
                     id,
                     NeedInfo {
                         asker: n.signer,
@@ -353,15 +353,16 @@ impl<S: Storage> Service<S> {
             AnyRecord::CollabEntry(e) => self.index_entry(e),
             AnyRecord::Message(m) => {
                 self.state
-                    .messages
-                    .insert((m.body.issued_at, id), (m.signer, m.body.to));
+                    .pull
+                    .insert_message(id, m.body.issued_at, m.signer, m.body.to);
             }
         }
     }
 
     /// Removes a record from the store and every index (expiry).
     pub(crate) fn drop_record(&mut self, id: &guild_core::RecordId, now: UnixTime) {
-        let Some(meta) = self.state.remove_meta(id) else {
+        let current_profile = self.state.records.profile_signer(id).is_some();
+        let Some(meta) = self.state.records.remove(id) else {
             return;
         };
         self.admission
@@ -369,7 +370,7 @@ impl<S: Storage> Service<S> {
         match meta.kind {
             RecordKind::Profile => {
                 // Only if this is still the member's current profile.
-                if self.state.profile_ids.remove(id).is_some() {
+                if current_profile {
                     self.profiles.remove(&meta.signer);
                     self.index_epoch += 1;
                     if let Err(e) = self.store.remove_profile(&meta.signer) {
@@ -379,43 +380,26 @@ impl<S: Storage> Service<S> {
                 return;
             }
             RecordKind::Need => {
-                self.state.needs.remove(id);
+                self.state.pull.remove_need(id);
             }
             RecordKind::Offer => {
-                if let Some(o) = self.state.offers.remove(id) {
-                    if let Some(set) = self.state.offers_by_need.get_mut(&o.need) {
-                        set.remove(id);
-                        if set.is_empty() {
-                            self.state.offers_by_need.remove(&o.need);
-                        }
-                    }
-                }
-                self.state.accepted.remove(id);
+                self.state.pull.remove_offer(id);
             }
             RecordKind::Attestation => self.unindex_attestation(id, now),
             RecordKind::Revocation => {
-                if let Some(target) = self.state.revocation_of.remove(id) {
-                    self.state.revoked.remove(&target);
-                }
+                self.state.attestations.unrevoke(id);
             }
             RecordKind::Collaboration => {
-                if self.state.my_collabs.remove(id) {
-                    self.state.my_collabs_epoch += 1;
-                }
-                if let Some(c) = self.state.collabs.remove(id) {
-                    for eid in c.log.values() {
-                        self.state.entry_of.remove(eid);
-                    }
-                }
+                self.state.collabs.remove(id);
                 self.forget_purpose(id);
                 // Attestations citing it are unbacked from now on.
                 self.refresh_collab_attestations(id, now);
             }
             RecordKind::CollabEntry => {
-                self.state.entry_of.remove(id);
+                self.state.collabs.remove_entry(id);
             }
             RecordKind::Message => {
-                self.state.messages.remove(&(meta.issued_at, *id));
+                self.state.pull.remove_message(id, meta.issued_at);
             }
         }
         if let Err(e) = self.store.remove_record(id) {
@@ -425,7 +409,7 @@ impl<S: Storage> Service<S> {
 
     /// Drops what expired: a walk over the expiry index, bounded per tick.
     pub(crate) fn sweep(&mut self, now: UnixTime) {
-        for id in self.state.expired(now, super::MAX_SWEEP_PER_TICK) {
+        for id in self.state.records.expired(now, super::MAX_SWEEP_PER_TICK) {
             self.drop_record(&id, now);
         }
         self.sweep_pending(now);
@@ -437,13 +421,11 @@ impl<S: Storage> Service<S> {
     pub(crate) fn index_profile(&mut self, p: &Signed<Profile>) {
         let id = p.id();
         if let Some(old) = self.profiles.get(&p.signer).map(|e| e.id) {
-            self.state.profile_ids.remove(&old);
-            self.state.remove_meta(&old);
+            self.state.records.remove(&old);
         }
         self.profiles.insert(p.signer, id, &p.body);
         self.index_epoch += 1;
-        self.state.profile_ids.insert(id, p.signer);
-        self.state.add_meta(
+        self.state.records.insert_profile(
             id,
             Meta {
                 kind: RecordKind::Profile,
@@ -482,8 +464,7 @@ impl<S: Storage> Service<S> {
         };
         for who in evict {
             if let Some(id) = self.profiles.get(&who).map(|e| e.id) {
-                self.state.profile_ids.remove(&id);
-                self.state.remove_meta(&id);
+                self.state.records.remove(&id);
             }
             self.profiles.remove(&who);
             self.index_epoch += 1;
@@ -512,7 +493,7 @@ impl<S: Storage> Service<S> {
     ) -> std::sync::Arc<std::collections::HashSet<PublicKey>> {
         let key = (
             self.trust_epoch,
-            self.state.my_collabs_epoch as usize,
+            self.state.collabs.mine_epoch() as usize,
             self.state.roots.len(),
         );
         if let Some((k, at, set)) = &self.protected {
@@ -521,27 +502,21 @@ impl<S: Storage> Service<S> {
             // New collaborations and roots count at once.
             let fresh_enough = k.1 == key.1
                 && k.2 == key.2
-                && (k.0 == key.0 || self.clock < at + super::admission::STANDING_REFRESH_SECS);
+                && (k.0 == key.0
+                    || self.now.as_secs() < at + super::admission::STANDING_REFRESH_SECS);
             if fresh_enough {
                 return set.clone();
             }
         }
         let mut set = std::collections::HashSet::new();
         set.insert(self.me);
-        for id in &self.state.my_collabs {
-            if let Some(c) = self.state.collabs.get(id) {
-                set.extend(c.members.iter().copied());
-            }
-        }
+        set.extend(self.state.collabs.collaborators().copied());
         for (peer, _) in self.state.roots.keys() {
             set.insert(*peer);
         }
-        for (issuer, subject, _) in self.state.edges.keys() {
-            set.insert(*issuer);
-            set.insert(*subject);
-        }
+        set.extend(self.state.attestations.edge_members().copied());
         let set = std::sync::Arc::new(set);
-        self.protected = Some((key, self.clock, set.clone()));
+        self.protected = Some((key, self.now.as_secs(), set.clone()));
         set
     }
 }

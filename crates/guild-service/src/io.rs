@@ -5,10 +5,13 @@ use guild_core::control::{CallError, Event, Reply};
 use guild_core::wire::DirectRequest;
 use guild_core::PublicKey;
 
-/// Milliseconds since the Unix epoch: the service's only notion of time, always passed in.
+/// Milliseconds since the Unix epoch, as a bare number: what callers pass for `now` (it
+/// converts into [`crate::LocalTime`]) and what the modules not yet moved to [`crate::LocalTime`]
+/// (the mesh, deliveries' bookkeeping) still count in.
 pub type Millis = u64;
 
-/// Whole seconds of a [`Millis`] (record times are in seconds).
+/// Whole seconds of a [`Millis`] (record times are in seconds); [`crate::LocalTime::as_secs`]
+/// for a typed instant.
 pub fn secs(now: Millis) -> guild_core::UnixTime {
     now / 1000
 }
@@ -160,6 +163,10 @@ pub enum Io {
         /// Other members to try instead.
         elsewhere: Vec<guild_core::wire::PeerAddrs>,
     },
+    /// Call [`crate::Service::tick`] after this long (or sooner): the service's next timer.
+    /// Only the latest wake-up counts; it comes at the end of a [`crate::Service::take_outbox`]
+    /// whenever the deadline moved or a tick consumed the previous one.
+    Wakeup(crate::LocalDuration),
     /// Dial a member at these addresses (the mesh is below its low watermark). A failure comes
     /// back through [`crate::Service::dial_failed`].
     Dial {

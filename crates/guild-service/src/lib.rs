@@ -6,7 +6,10 @@
 //! reads no clock: its inputs are method calls (a gossip message, a direct request or response, a
 //! control call, a connection change, a tick), each with `now` passed in; its outputs are the
 //! answers those methods return and an outbox of [`Io`] effects (publish, send a request, reply
-//! to a call, emit an event, announce a DHT key, dial) that the daemon loop performs. The same
+//! to a call, emit an event, announce a DHT key, dial, and when to wake it next) that the daemon
+//! loop performs. Time is a type ([`LocalTime`], [`LocalDuration`]): each input's `now` sets the
+//! service's clock in one place, and instead of being polled the service asks to be ticked with
+//! [`Io::Wakeup`] (its mesh round, retries, republish, sweep, sync, a queued profile version). The same
 //! inputs give the same outputs, which is what lets the unit tests and the simulator run it
 //! without sockets (the shape is Radicle heartwood's `Service` and iroh-gossip's `proto`).
 //!
@@ -37,6 +40,7 @@ mod reputation;
 mod state;
 pub mod stats;
 pub mod sync;
+mod time;
 mod view;
 
 pub use intake::{Gossip, Intake};
@@ -50,6 +54,7 @@ pub use direct::{DELIVERY_ATTEMPTS, FIRST_RETRY_DELAY_MS};
 pub use io::{secs, CallId, Io, Millis, RequestFailure, RequestId, Topic, Verdict, Via};
 pub use mesh::{Link, MeshConfig};
 pub use refusal::Refusal;
+pub use time::{LocalDuration, LocalTime};
 
 use crate::stats::Stats;
 use guild_core::control::{CallError, Event, Reply, ServiceCall};
@@ -82,16 +87,16 @@ pub const MAX_SWEEP_PER_TICK: usize = 4096;
 pub struct ServiceConfig {
     /// Lifetime of our published profile, seconds.
     pub profile_lifetime: u64,
-    /// How often we re-sign and republish our profile, milliseconds.
-    pub republish_interval: Millis,
+    /// How often we re-sign and republish our profile.
+    pub republish_interval: LocalDuration,
     /// Most profiles indexed.
     pub max_profiles: usize,
     /// Records accepted from one peer per minute.
     pub records_per_peer_per_minute: u32,
-    /// How often we start a sync with one connected peer (round robin), milliseconds.
-    pub sync_interval: Millis,
-    /// How often expired records are swept, milliseconds.
-    pub sweep_interval: Millis,
+    /// How often we start a sync with one connected peer (round robin).
+    pub sync_interval: LocalDuration,
+    /// How often expired records are swept.
+    pub sweep_interval: LocalDuration,
     /// Sync with every peer as soon as it connects.
     pub sync_on_connect: bool,
     /// The connection manager's watermarks.
@@ -102,11 +107,11 @@ impl Default for ServiceConfig {
     fn default() -> ServiceConfig {
         ServiceConfig {
             profile_lifetime: 7 * 86_400,
-            republish_interval: 12 * 3600 * 1000,
+            republish_interval: LocalDuration::from_secs(12 * 3600),
             max_profiles: 100_000,
             records_per_peer_per_minute: 600,
-            sync_interval: 60_000,
-            sweep_interval: 60_000,
+            sync_interval: LocalDuration::from_secs(60),
+            sweep_interval: LocalDuration::from_secs(60),
             sync_on_connect: true,
             mesh: MeshConfig::default(),
         }
@@ -164,8 +169,11 @@ pub struct Service<S> {
     admission: admission::Admission,
     /// Revocations waiting for their targets.
     pending: authority::PendingRevocations,
-    /// The time of the input being handled (Unix seconds).
-    clock: guild_core::UnixTime,
+    /// The time of the input being handled: set once per input, by [`Service::enter`].
+    now: LocalTime,
+    /// The wake-up last requested ([`Io::Wakeup`]), and whether a tick consumed it since.
+    wake: Option<LocalTime>,
+    ticked: bool,
     /// Bumped whenever the profile index changes (readers' snapshots compare it).
     index_epoch: u64,
     /// Bumped whenever the trust engine's edges change.
@@ -186,9 +194,9 @@ pub struct Service<S> {
     /// Counters.
     stats: Stats,
     /// Timers (milliseconds).
-    next_republish: Millis,
-    next_sweep: Millis,
-    next_sync: Millis,
+    next_republish: LocalTime,
+    next_sweep: LocalTime,
+    next_sync: LocalTime,
     sync_round: usize,
 }
 
@@ -201,17 +209,26 @@ impl<S: Storage> Service<S> {
         store: S,
         cfg: ServiceConfig,
         seed: u64,
-        now: Millis,
+        now: impl Into<LocalTime>,
     ) -> Result<Service<S>, ServiceError> {
+        let now_t = now.into();
+        let now = now_t.as_millis();
         let trust = TrustEngine::new(TrustConfig::default())
             .map_err(|e| ServiceError::Trust(e.to_string()))?;
         let me = identity.public();
         let mesh_cfg = cfg.mesh.clone();
+        let cfg_intervals = (
+            cfg.republish_interval,
+            cfg.sweep_interval,
+            cfg.sync_interval,
+        );
         let mut s = Service {
             me,
             admission: admission::Admission::new(cfg.records_per_peer_per_minute),
             pending: authority::PendingRevocations::default(),
-            clock: secs(now),
+            now: now_t,
+            wake: None,
+            ticked: false,
             index_epoch: 0,
             trust_epoch: 0,
             protected: None,
@@ -228,15 +245,12 @@ impl<S: Storage> Service<S> {
             own: own::Own::default(),
             outbox: Vec::new(),
             stats: Stats::default(),
-            next_republish: 0,
-            next_sweep: 0,
-            next_sync: 0,
+            next_republish: now_t + cfg_intervals.0,
+            next_sweep: now_t + cfg_intervals.1,
+            next_sync: now_t + cfg_intervals.2,
             sync_round: 0,
         };
         s.load(secs(now))?;
-        s.next_republish = now + s.cfg.republish_interval;
-        s.next_sweep = now + s.cfg.sweep_interval;
-        s.next_sync = now + s.cfg.sync_interval;
         Ok(s)
     }
 
@@ -245,10 +259,11 @@ impl<S: Storage> Service<S> {
     /// them) and (re)publishes our profile.
     pub fn start(
         &mut self,
-        now: Millis,
+        now: impl Into<LocalTime>,
         remembered: Vec<(PublicKey, Vec<String>)>,
         bootstrap: Vec<(PublicKey, Vec<String>)>,
     ) {
+        let now = self.enter(now).as_millis();
         for (peer, addrs, source) in remembered
             .into_iter()
             .map(|(p, a)| (p, a, mesh::Source::Remembered))
@@ -286,16 +301,51 @@ impl<S: Storage> Service<S> {
         self.stats = stats;
     }
 
-    /// Takes the effects accumulated so far, in order.
+    /// Takes the effects accumulated so far, in order. Ends with an [`Io::Wakeup`] when the
+    /// service's next deadline moved since the last one it asked for, or a tick consumed that
+    /// one: the caller keeps the latest wake-up and calls [`Service::tick`] then.
     pub fn take_outbox(&mut self) -> Vec<Io> {
+        let next = self.next_wakeup();
+        if self.ticked || self.wake != Some(next) {
+            self.ticked = false;
+            self.wake = Some(next);
+            self.outbox.push(Io::Wakeup(next.since(self.now)));
+        }
         std::mem::take(&mut self.outbox)
+    }
+
+    /// Sets the clock to an input's time: the one place the service's "now" changes.
+    fn enter(&mut self, now: impl Into<LocalTime>) -> LocalTime {
+        self.now = now.into();
+        self.now
+    }
+
+    /// When the service next needs [`Service::tick`]: the earliest of its timers (mesh round,
+    /// republish, sweep, sync round, delivery and proof retries, a queued profile version, a
+    /// standing refresh), never later than the next mesh round.
+    pub fn next_wakeup(&self) -> LocalTime {
+        let ms = LocalTime::from_millis;
+        let mut next = ms(self.mesh.next_due(self.now.as_millis()))
+            .min(self.next_republish)
+            .min(self.next_sweep)
+            .min(self.next_sync);
+        if let Some(t) = self.next_retry() {
+            next = next.min(t);
+        }
+        if let Some(t) = self.own_due() {
+            next = next.min(t);
+        }
+        if let Some(t) = self.standing_due() {
+            next = next.min(t);
+        }
+        next
     }
 
     /// Counts for `status`.
     pub fn counts(&self) -> Counts {
         Counts {
             profiles: self.profiles.len(),
-            records: self.state.meta.len().saturating_sub(self.profiles.len()),
+            records: self.state.records.len().saturating_sub(self.profiles.len()),
             peers: self.peers.len(),
         }
     }
@@ -320,9 +370,9 @@ impl<S: Storage> Service<S> {
         &mut self,
         id: CallId,
         draft: guild_core::control::ProfileDraft,
-        now: Millis,
+        now: impl Into<LocalTime>,
     ) {
-        self.clock = secs(now);
+        let now = self.enter(now).as_millis();
         if let Answer::Now(result, durable) = self.profile_set(id, draft, now) {
             self.reply(id, result, durable);
         }
@@ -331,8 +381,8 @@ impl<S: Storage> Service<S> {
     /// Serves a control call. The answer leaves as [`Io::Reply`] — at once for most calls, later
     /// for those that wait on the network (a delivery's first attempt) or on the clock (a profile
     /// version within the same second as the previous one).
-    pub fn call(&mut self, id: CallId, call: ServiceCall, now: Millis) {
-        self.clock = secs(now);
+    pub fn call(&mut self, id: CallId, call: ServiceCall, now: impl Into<LocalTime>) {
+        let now = self.enter(now).as_millis();
         let result = self.dispatch(id, call, now);
         match result {
             Answer::Now(result, durable) => self.reply(id, result, durable),
@@ -426,21 +476,21 @@ impl<S: Storage> Service<S> {
     }
 
     /// A peer connected (its first connection), as `link` says.
-    pub fn connected(&mut self, peer: PublicKey, addr: Option<String>, link: Link, now: Millis) {
-        self.clock = secs(now);
+    pub fn connected(
+        &mut self,
+        peer: PublicKey,
+        addr: Option<String>,
+        link: Link,
+        now: impl Into<LocalTime>,
+    ) {
+        let now = self.enter(now).as_millis();
         if peer == self.me {
             return;
         }
         // A peer we sent away comes back within its penalty window: sent away again.
-        if let Some(until) = self.admission.banned.get(&peer).copied() {
-            if until > now {
-                self.outbox.push(Io::Disconnect {
-                    peer,
-                    for_ms: until - now,
-                });
-                return;
-            }
-            self.admission.banned.remove(&peer);
+        if let Some(for_ms) = self.admission.banned_for(&peer, now) {
+            self.outbox.push(Io::Disconnect { peer, for_ms });
+            return;
         }
         self.mesh.connected(peer, link, now);
         if self.mesh.len() > self.mesh.config().high {
@@ -467,8 +517,9 @@ impl<S: Storage> Service<S> {
     }
 
     /// A peer disconnected.
-    pub fn disconnected(&mut self, peer: PublicKey, now: Millis) {
-        self.admission.told_standing.remove(&peer);
+    pub fn disconnected(&mut self, peer: PublicKey, now: impl Into<LocalTime>) {
+        let now = self.enter(now).as_millis();
+        self.admission.forget_told(&peer);
         let jitter = self.random_u64();
         self.mesh.disconnected(&peer, jitter, now);
         if self.peers.remove(&peer).is_some() {
@@ -481,8 +532,8 @@ impl<S: Storage> Service<S> {
 
     /// A peer told us where it listens (identify): remembered for redialling after a restart,
     /// ranked by our standing with it so a flood of new peers cannot push out those we know.
-    pub fn identified(&mut self, peer: PublicKey, addrs: Vec<String>, now: Millis) {
-        self.clock = secs(now);
+    pub fn identified(&mut self, peer: PublicKey, addrs: Vec<String>, now: impl Into<LocalTime>) {
+        let now = self.enter(now).as_millis();
         let standing = match self.tier_of(&peer) {
             admission::Tier::Circle => Standing::Collaborator,
             admission::Tier::Member => Standing::Trusted,
@@ -500,8 +551,10 @@ impl<S: Storage> Service<S> {
 
     /// Time passes: republish, sweep, sync round robin, delivery retries, queued profile
     /// versions. Cheap when nothing is due.
-    pub fn tick(&mut self, now: Millis) {
-        self.clock = secs(now);
+    pub fn tick(&mut self, now: impl Into<LocalTime>) {
+        let now_t = self.enter(now);
+        let now = now_t.as_millis();
+        self.ticked = true;
         // Follows trust changes into the peers' gossip scores (cheap while nothing changed).
         self.standing();
         self.own_tick(now);
@@ -509,16 +562,16 @@ impl<S: Storage> Service<S> {
         if now >= self.mesh.next_round {
             self.mesh_round(now);
         }
-        if now >= self.next_republish {
-            self.next_republish = now + self.cfg.republish_interval;
+        if now_t >= self.next_republish {
+            self.next_republish = now_t + self.cfg.republish_interval;
             self.republish(now);
         }
-        if now >= self.next_sweep {
-            self.next_sweep = now + self.cfg.sweep_interval;
-            self.sweep(secs(now));
+        if now_t >= self.next_sweep {
+            self.next_sweep = now_t + self.cfg.sweep_interval;
+            self.sweep(now_t.as_secs());
         }
-        if now >= self.next_sync {
-            self.next_sync = now + self.cfg.sync_interval;
+        if now_t >= self.next_sync {
+            self.next_sync = now_t + self.cfg.sync_interval;
             if !self.peers.is_empty() {
                 self.sync_round = self.sync_round.wrapping_add(1);
                 let i = self.sync_round % self.peers.len();
@@ -603,17 +656,18 @@ impl<S: Storage> Service<S> {
         for id in drop {
             self.store.remove_record(&id)?;
         }
-        self.state.equivocators = self
+        let equivocators = self
             .store
             .get_meta::<BTreeMap<PublicKey, (guild_core::RecordId, guild_core::RecordId)>>(
                 reputation::EQUIVOCATORS_KEY,
             )?
             .unwrap_or_default();
+        self.state.attestations.set_equivocators(equivocators);
         self.rebuild_counted(now);
         self.load_roots()?;
         // Records were accounted while trust was still being built: whoever has standing now
         // leaves the strangers' pools (one pass at start).
-        self.admission.standing = None;
+        self.admission.invalidate_standing();
         self.reclassify_pools();
         self.stats.profiles.set(self.profiles.len() as i64);
         Ok(())
@@ -654,10 +708,9 @@ impl<S: Storage> Service<S> {
     pub fn find(
         &mut self,
         q: &index::Query,
-        now: Millis,
+        now: impl Into<LocalTime>,
     ) -> (Vec<index::Match>, Vec<(String, Vec<guild_core::SkillTag>)>) {
-        let t = secs(now);
-        self.clock = t;
+        let t = self.enter(now).as_secs();
         self.profiles.refresh_vocabulary();
         let me = self.me;
         let mut q1 = q.clone();

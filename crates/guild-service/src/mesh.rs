@@ -218,6 +218,16 @@ impl Mesh {
         }
     }
 
+    /// When the mesh next needs a tick: its next round, or sooner a connection settling (which
+    /// changes the status shown by `status` and the dashboard without any input).
+    pub(crate) fn next_due(&self, now: Millis) -> Millis {
+        self.conns
+            .values()
+            .map(|c| c.since + SETTLE_MS)
+            .filter(|t| *t > now)
+            .fold(self.next_round, Millis::min)
+    }
+
     pub(crate) fn config(&self) -> &MeshConfig {
         &self.cfg
     }
@@ -754,7 +764,8 @@ impl<S: crate::Storage> crate::Service<S> {
     }
 
     /// A dial the mesh asked for failed (the network layer's reason, for the status).
-    pub fn dial_failed(&mut self, peer: PublicKey, reason: &str, now: Millis) {
+    pub fn dial_failed(&mut self, peer: PublicKey, reason: &str, now: impl Into<crate::LocalTime>) {
+        let now = self.enter(now).as_millis();
         let jitter = self.random_u64();
         if self.mesh.is_dialing(&peer) {
             self.stats.mesh_dial_failures.inc();
@@ -763,8 +774,8 @@ impl<S: crate::Storage> crate::Service<S> {
     }
 
     /// How this node stands with its community's mesh (`status`, the dashboard).
-    pub fn mesh_status(&self, now: Millis) -> MeshStatus {
-        self.mesh.status(now)
+    pub fn mesh_status(&self, now: impl Into<crate::LocalTime>) -> MeshStatus {
+        self.mesh.status(now.into().as_millis())
     }
 
     /// Members a peer suggested (an answer to our `Peers`, or its `Elsewhere` before pruning

@@ -96,6 +96,14 @@ impl<S: Storage> Service<S> {
         }
     }
 
+    /// When a queued version of our profile can be signed (the second after the previous one).
+    pub(crate) fn own_due(&self) -> Option<crate::LocalTime> {
+        if self.own.queue.is_empty() {
+            return None;
+        }
+        Some(crate::LocalTime::from_secs(self.own.last_issued + 1))
+    }
+
     /// Signs the queued version if the clock has moved past the previous one.
     pub(crate) fn own_tick(&mut self, now: Millis) {
         let t = secs(now);

@@ -49,7 +49,7 @@ impl<S: Storage> Service<S> {
         tier: super::admission::Tier,
         now: super::io::Millis,
     ) {
-        if n.signer == self.me || self.state.revoked.contains_key(&n.id()) {
+        if n.signer == self.me || self.state.attestations.is_revoked(&n.id()) {
             return;
         }
         let matched = self.matched_tags(&n.body);
@@ -59,10 +59,7 @@ impl<S: Storage> Service<S> {
         // Strangers' needs are stored and listed, but alert the owner sparingly: a few an hour
         // for all strangers together.
         if tier == super::admission::Tier::Stranger
-            && !self
-                .admission
-                .stranger_matched
-                .allow(b"strangers", super::admission::limiter_time(now))
+            && !self.admission.stranger_matched.allow(b"strangers", now)
         {
             tracing::debug!(need = %n.id(), "a stranger's matching need raised no alert (budget)");
             return;
@@ -83,7 +80,7 @@ impl<S: Storage> Service<S> {
         now: UnixTime,
     ) -> NeedStatus {
         // `revoked` holds only revocations signed by the target's issuer.
-        if self.state.revoked.contains_key(id) {
+        if self.state.attestations.is_revoked(id) {
             NeedStatus::Withdrawn
         } else if expires_at <= now {
             NeedStatus::Expired
@@ -110,7 +107,7 @@ impl<S: Storage> Service<S> {
             } else {
                 self.matched_tags(&need.body)
             },
-            offers: self.state.offers_by_need.get(&id).map_or(0, |s| s.len()),
+            offers: self.state.pull.offer_count(&id),
         }
     }
 
@@ -145,8 +142,8 @@ impl<S: Storage> Service<S> {
     pub(crate) fn needs(&self, p: NeedsParams, now: UnixTime) -> Needs {
         let mut needs: Vec<NeedView> = self
             .state
-            .needs
-            .iter()
+            .pull
+            .needs()
             .filter(|(_, n)| match p.filter {
                 NeedFilter::Mine => n.asker == self.me,
                 NeedFilter::Matching => n.asker != self.me,
@@ -184,7 +181,7 @@ impl<S: Storage> Service<S> {
         now: UnixTime,
     ) -> Result<(), Refusal> {
         let need = self.own_need(&p.need)?;
-        if self.state.revoked.contains_key(&p.need) {
+        if self.state.attestations.is_revoked(&p.need) {
             return Err(Refusal::duplicate(format!(
                 "need {} is already withdrawn",
                 p.need
@@ -263,7 +260,7 @@ impl<S: Storage> Service<S> {
     /// Indexes a stored offer.
     pub(crate) fn index_offer(&mut self, o: &Signed<Offer>) {
         let id = o.id();
-        self.state.offers.insert(
+        self.state.pull.insert_offer(
             id,
             OfferInfo {
                 need: o.body.need,
@@ -272,11 +269,6 @@ impl<S: Storage> Service<S> {
                 issued_at: o.body.issued_at,
             },
         );
-        self.state
-            .offers_by_need
-            .entry(o.body.need)
-            .or_default()
-            .insert(id);
     }
 
     /// An offer delivered to us.
@@ -294,7 +286,7 @@ impl<S: Storage> Service<S> {
         if offer.body.asker != self.me {
             return Err(Refusal::not_here("this offer is addressed to someone else"));
         }
-        let Some(need) = self.state.needs.get(&offer.body.need).cloned() else {
+        let Some(need) = self.state.pull.need(&offer.body.need).cloned() else {
             return Err(Refusal::unknown(format!(
                 "unknown need {}",
                 offer.body.need
@@ -325,13 +317,10 @@ impl<S: Storage> Service<S> {
         let per_need = super::admission::OFFERS_PER_NEED.of(tier);
         let from_them = self
             .state
-            .offers_by_need
-            .get(&offer.body.need)
-            .map_or(0, |ids| {
-                ids.iter()
-                    .filter(|id| self.state.offers.get(id).is_some_and(|o| o.from == from))
-                    .count()
-            });
+            .pull
+            .offers_on(&offer.body.need)
+            .filter(|id| self.state.pull.offer(id).is_some_and(|o| o.from == from))
+            .count();
         if from_them >= per_need {
             return Err(Refusal::rate_limited(format!(
                 "at most {per_need} offers per {} on one need",
@@ -354,13 +343,8 @@ impl<S: Storage> Service<S> {
     /// Offers on our needs and offers we made, newest first.
     pub(crate) fn offers(&self, p: OffersParams) -> Offers {
         let ids: Vec<RecordId> = match p.need {
-            Some(n) => self
-                .state
-                .offers_by_need
-                .get(&n)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default(),
-            None => self.state.offers.keys().copied().collect(),
+            Some(n) => self.state.pull.offers_on(&n).copied().collect(),
+            None => self.state.pull.offer_ids().copied().collect(),
         };
         let mut offers: Vec<OfferView> = ids
             .iter()
@@ -373,7 +357,7 @@ impl<S: Storage> Service<S> {
                 text: o.body.text.clone(),
                 issued_at: o.body.issued_at,
                 mine: o.signer == self.me,
-                accepted_in: self.state.accepted.get(&o.id()).copied(),
+                accepted_in: self.state.pull.accepted_in(&o.id()),
             })
             .collect();
         offers.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
@@ -392,17 +376,17 @@ impl<S: Storage> Service<S> {
         if offer.body.asker != self.me {
             return Err(Refusal::unauthorised("this offer was made to someone else"));
         }
-        if let Some(c) = self.state.accepted.get(&p.offer) {
+        if let Some(c) = self.state.pull.accepted_in(&p.offer) {
             return Err(Refusal::duplicate(format!(
                 "offer {} is already accepted in collaboration {c}",
                 p.offer
             )));
         }
-        if self.state.revoked.contains_key(&p.offer) {
+        if self.state.attestations.is_revoked(&p.offer) {
             return Err(Refusal::closed(format!("offer {} was withdrawn", p.offer)));
         }
         let need = self.own_need(&offer.body.need)?;
-        if self.state.revoked.contains_key(&need.id()) {
+        if self.state.attestations.is_revoked(&need.id()) {
             return Err(Refusal::closed(format!("need {} was withdrawn", need.id())));
         }
         let body = Collaboration {
@@ -502,11 +486,10 @@ impl<S: Storage> Service<S> {
         let me = self.me;
         let messages = self
             .state
-            .messages
-            .iter()
-            .rev()
-            .filter(|(_, (from, to))| *to == me || (p.include_sent && *from == me))
-            .filter_map(|((_, id), _)| self.store.get_typed::<Message>(id).ok().flatten())
+            .pull
+            .messages_newest_first()
+            .filter(|(_, from, to)| **to == me || (p.include_sent && **from == me))
+            .filter_map(|(id, _, _)| self.store.get_typed::<Message>(id).ok().flatten())
             .map(|m| MessageView {
                 id: m.id(),
                 from: m.signer,

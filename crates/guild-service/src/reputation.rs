@@ -39,7 +39,7 @@ impl<S: Storage> Service<S> {
     pub(crate) fn index_attestation(&mut self, a: &Signed<Attestation>) {
         let id = a.id();
         let b = &a.body;
-        self.state.atts.insert(
+        let superseded = self.state.attestations.insert(
             id,
             AttInfo {
                 issuer: b.issuer,
@@ -52,75 +52,26 @@ impl<S: Storage> Service<S> {
                 expires_at: b.expires_at,
             },
         );
-        self.state
-            .att_by_seq
-            .entry((b.issuer, b.seq))
-            .or_default()
-            .insert(id);
-        let key = (b.issuer, b.subject, b.collaboration);
-        let previous = self.state.att_latest.get(&key).copied();
-        if previous.is_none_or(|(seq, pid)| (b.seq, id) > (seq, pid)) {
-            self.state.att_latest.insert(key, (b.seq, id));
-        }
-        self.state
-            .att_by_collab
-            .entry(b.collaboration)
-            .or_default()
-            .insert(id);
-        self.state
-            .att_by_subject
-            .entry(b.subject)
-            .or_default()
-            .insert(id);
-        self.state
-            .att_by_issuer
-            .entry(b.issuer)
-            .or_default()
-            .insert(id);
         if b.issuer == self.me {
             self.own.last_attestation = self.own.last_attestation.max(Some((b.seq, id)));
         }
-        let now = self.clock;
+        let now = self.now.as_secs();
         self.refresh_attestation(&id, now);
-        if let Some((_, pid)) = previous {
-            if pid != id {
-                self.refresh_attestation(&pid, now);
-            }
+        if let Some(pid) = superseded {
+            self.refresh_attestation(&pid, now);
         }
     }
 
     /// Removes an attestation from every index (expiry).
     pub(crate) fn unindex_attestation(&mut self, id: &RecordId, now: UnixTime) {
-        self.uncount(id);
-        let Some(a) = self.state.atts.remove(id) else {
+        let Some(removed) = self.state.attestations.remove(id) else {
             return;
         };
-        remove_from(&mut self.state.att_by_seq, &(a.issuer, a.seq), id);
-        remove_from(&mut self.state.att_by_collab, &a.collab, id);
-        remove_from(&mut self.state.att_by_subject, &a.subject, id);
-        remove_from(&mut self.state.att_by_issuer, &a.issuer, id);
-        let key = (a.issuer, a.subject, a.collab);
-        if self.state.att_latest.get(&key).map(|(_, l)| l) == Some(id) {
-            // The next latest among the issuer's remaining attestations about that pair.
-            let next = self
-                .state
-                .att_by_issuer
-                .get(&a.issuer)
-                .into_iter()
-                .flatten()
-                .filter_map(|x| self.state.atts.get(x).map(|i| (x, i)))
-                .filter(|(_, i)| i.subject == a.subject && i.collab == a.collab)
-                .map(|(x, i)| (i.seq, *x))
-                .max();
-            match next {
-                Some(n) => {
-                    self.state.att_latest.insert(key, n);
-                    self.refresh_attestation(&n.1, now);
-                }
-                None => {
-                    self.state.att_latest.remove(&key);
-                }
-            }
+        if let Some(edge) = removed.edge {
+            self.sync_edge(&edge);
+        }
+        if let Some(next) = removed.next_latest {
+            self.refresh_attestation(&next, now);
         }
     }
 
@@ -130,32 +81,28 @@ impl<S: Storage> Service<S> {
         id: &RecordId,
         now: UnixTime,
     ) -> Option<(AttestationStatus, Option<String>)> {
-        let a = self.state.atts.get(id)?;
-        Some(if self.state.equivocators.contains_key(&a.issuer) {
-            (
-                AttestationStatus::Equivocated,
-                Some("its issuer signed two attestations with one sequence number".into()),
-            )
-        } else if self.state.revoked.contains_key(id) {
-            (AttestationStatus::Revoked, None)
-        } else if a.expires_at <= now {
-            (AttestationStatus::Expired, None)
-        } else if self
-            .state
-            .att_latest
-            .get(&(a.issuer, a.subject, a.collab))
-            .map(|(_, l)| l)
-            != Some(id)
-        {
-            (
-                AttestationStatus::Superseded,
-                Some("a later attestation replaces it".into()),
-            )
-        } else if let Some(r) = self.unbacked_reason(a) {
-            (AttestationStatus::Unbacked, Some(r))
-        } else {
-            (AttestationStatus::Counted, None)
-        })
+        let a = self.state.attestations.get(id)?;
+        Some(
+            if self.state.attestations.equivocation(&a.issuer).is_some() {
+                (
+                    AttestationStatus::Equivocated,
+                    Some("its issuer signed two attestations with one sequence number".into()),
+                )
+            } else if self.state.attestations.is_revoked(id) {
+                (AttestationStatus::Revoked, None)
+            } else if a.expires_at <= now {
+                (AttestationStatus::Expired, None)
+            } else if !self.state.attestations.is_latest(id, a) {
+                (
+                    AttestationStatus::Superseded,
+                    Some("a later attestation replaces it".into()),
+                )
+            } else if let Some(r) = self.unbacked_reason(a) {
+                (AttestationStatus::Unbacked, Some(r))
+            } else {
+                (AttestationStatus::Counted, None)
+            },
+        )
     }
 
     /// Why an attestation is not backed by its collaboration, or `None` when it is.
@@ -189,40 +136,14 @@ impl<S: Storage> Service<S> {
             self.status_of(id, now),
             Some((AttestationStatus::Counted, _))
         );
-        let counted = self.state.counted.contains(id);
+        let counted = self.state.attestations.is_counted(id);
         if counts == counted {
             return false;
         }
-        if counts {
-            let Some(a) = self.state.atts.get(id).cloned() else {
-                return false;
-            };
-            self.state.counted.insert(*id);
-            let key = (a.issuer, a.subject, a.skill.clone());
-            self.state
-                .edges
-                .entry(key.clone())
-                .or_default()
-                .insert((a.issued_at, *id));
-            self.sync_edge(&key);
-        } else {
-            self.uncount(id);
+        if let Some(edge) = self.state.attestations.set_counted(id, counts) {
+            self.sync_edge(&edge);
         }
         true
-    }
-
-    fn uncount(&mut self, id: &RecordId) {
-        if !self.state.counted.remove(id) {
-            return;
-        }
-        let Some(a) = self.state.atts.get(id).cloned() else {
-            return;
-        };
-        let key = (a.issuer, a.subject, a.skill.clone());
-        if let Some(set) = self.state.edges.get_mut(&key) {
-            set.remove(&(a.issued_at, *id));
-        }
-        self.sync_edge(&key);
     }
 
     /// Puts the newest counted attestation of an edge into the engine (or removes the edge).
@@ -235,24 +156,17 @@ impl<S: Storage> Service<S> {
                 key.1,
                 key.2.as_str(),
                 i32::from(guild_core::limits::MAX_SCORE),
-                self.clock,
+                self.now.as_secs(),
             );
             return;
         }
-        let newest = self
-            .state
-            .edges
-            .get(key)
-            .and_then(|s| s.last().copied())
-            .and_then(|(at, id)| self.state.atts.get(&id).map(|a| (at, a.score)));
-        match newest {
+        match self.state.attestations.newest_on(key) {
             Some((at, score)) => {
                 self.trust_epoch += 1;
                 self.trust
                     .upsert(key.0, key.1, key.2.as_str(), i32::from(score), at);
             }
             None => {
-                self.state.edges.remove(key);
                 self.trust_epoch += 1;
                 self.trust.remove(key.0, key.1, key.2.as_str());
             }
@@ -262,12 +176,7 @@ impl<S: Storage> Service<S> {
     /// Re-evaluates every attestation citing a collaboration (its membership or closing
     /// changed). Returns whether any changed.
     pub(crate) fn refresh_collab_attestations(&mut self, collab: &RecordId, now: UnixTime) -> bool {
-        let ids: Vec<RecordId> = self
-            .state
-            .att_by_collab
-            .get(collab)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+        let ids: Vec<RecordId> = self.state.attestations.citing(collab).copied().collect();
         let mut changed = false;
         for id in ids {
             changed |= self.refresh_attestation(&id, now);
@@ -277,7 +186,7 @@ impl<S: Storage> Service<S> {
 
     /// Evaluates every attestation once (start-up).
     pub(crate) fn rebuild_counted(&mut self, now: UnixTime) {
-        let ids: Vec<RecordId> = self.state.atts.keys().copied().collect();
+        let ids: Vec<RecordId> = self.state.attestations.ids().copied().collect();
         for id in ids {
             self.refresh_attestation(&id, now);
         }
@@ -292,7 +201,7 @@ impl<S: Storage> Service<S> {
     ) -> Result<(), Refusal> {
         let t = secs(now);
         let issuer = a.body.issuer;
-        if self.state.equivocators.contains_key(&issuer) {
+        if self.state.attestations.equivocation(&issuer).is_some() {
             return Err(Refusal::unauthorised(
                 "its issuer equivocated; its attestations no longer count here",
             ));
@@ -308,9 +217,10 @@ impl<S: Storage> Service<S> {
         let id = a.id();
         let twin = self
             .state
-            .att_by_seq
-            .get(&(issuer, a.body.seq))
-            .and_then(|s| s.iter().find(|x| **x != id).copied());
+            .attestations
+            .with_seq(&issuer, a.body.seq)
+            .find(|x| **x != id)
+            .copied();
         let seq = a.body.seq;
         let (subject, skill, score, collab) = (
             a.body.subject,
@@ -324,7 +234,7 @@ impl<S: Storage> Service<S> {
             self.mark_equivocator(issuer, seq, twin, id, t);
             return Ok(());
         }
-        let counted = self.state.counted.contains(&id);
+        let counted = self.state.attestations.is_counted(&id);
         let waiting_for_proof = !counted
             && matches!(
                 self.status_of(&id, t),
@@ -355,19 +265,14 @@ impl<S: Storage> Service<S> {
         b: RecordId,
         now: UnixTime,
     ) {
-        self.state.equivocators.insert(issuer, (a, b));
+        self.state.attestations.mark_equivocator(issuer, (a, b));
         if let Err(e) = self
             .store
-            .put_meta(EQUIVOCATORS_KEY, &self.state.equivocators)
+            .put_meta(EQUIVOCATORS_KEY, self.state.attestations.equivocators())
         {
             tracing::error!("cannot store an equivocation proof: {e}");
         }
-        let ids: Vec<RecordId> = self
-            .state
-            .att_by_issuer
-            .get(&issuer)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+        let ids: Vec<RecordId> = self.state.attestations.by(&issuer).copied().collect();
         for id in ids {
             self.refresh_attestation(&id, now);
         }
@@ -404,7 +309,7 @@ impl<S: Storage> Service<S> {
                 }
                 _ => false,
             };
-            if !ok || self.state.meta.contains_key(&r.id()) {
+            if !ok || self.state.records.contains(&r.id()) {
                 continue;
             }
             if let Ok(check) = r.check_unsigned(now) {
@@ -416,10 +321,10 @@ impl<S: Storage> Service<S> {
         for (r, signature) in kept.into_iter().zip(signatures) {
             // Entries need their collaboration held (stored just before, from this proof).
             let placed = match &r {
-                AnyRecord::CollabEntry(_) => self.state.collabs.contains_key(&collab),
+                AnyRecord::CollabEntry(_) => self.state.collabs.contains(&collab),
                 _ => true,
             };
-            if signature.is_err() || !placed || self.state.meta.contains_key(&r.id()) {
+            if signature.is_err() || !placed || self.state.records.contains(&r.id()) {
                 continue;
             }
             if let Err(e) = self.store_record(&r, now) {
@@ -428,9 +333,9 @@ impl<S: Storage> Service<S> {
         }
         // Indexing already re-evaluated the citing attestations; report whether any counts now.
         self.state
-            .att_by_collab
-            .get(&collab)
-            .is_some_and(|s| s.iter().any(|id| self.state.counted.contains(id)))
+            .attestations
+            .citing(&collab)
+            .any(|id| self.state.attestations.is_counted(id))
     }
 
     /// Answers a `Proof` request: only for collaborations some held, non-revoked attestation
@@ -441,9 +346,9 @@ impl<S: Storage> Service<S> {
     pub(crate) fn proof_for(&self, collab: &RecordId) -> Result<Vec<AnyRecord>, Refusal> {
         let cited = self
             .state
-            .att_by_collab
-            .get(collab)
-            .is_some_and(|s| s.iter().any(|id| !self.state.revoked.contains_key(id)));
+            .attestations
+            .citing(collab)
+            .any(|id| !self.state.attestations.is_revoked(id));
         if !cited {
             return Err(Refusal::unknown(format!(
                 "no attestation here refers to collaboration {collab}"
@@ -555,7 +460,7 @@ impl<S: Storage> Service<S> {
 
     /// Revokes one of our attestations.
     pub(crate) fn revoke(&mut self, p: RevokeParams, now: UnixTime) -> Result<(), Refusal> {
-        let Some(info) = self.state.atts.get(&p.attestation) else {
+        let Some(info) = self.state.attestations.get(&p.attestation) else {
             return Err(Refusal::unknown(format!(
                 "no attestation {} is known here",
                 p.attestation
@@ -566,7 +471,7 @@ impl<S: Storage> Service<S> {
                 "only the issuer can revoke an attestation",
             ));
         }
-        if self.state.revoked.contains_key(&p.attestation) {
+        if self.state.attestations.is_revoked(&p.attestation) {
             return Err(Refusal::duplicate("already revoked"));
         }
         let r = self.sign(
@@ -591,25 +496,15 @@ impl<S: Storage> Service<S> {
     /// attestations listed.
     pub(crate) fn attestations(&self, p: AttestationsParams, now: UnixTime) -> Attestations {
         let ids: Vec<RecordId> = match (p.about, p.by) {
-            (Some(about), _) => self
-                .state
-                .att_by_subject
-                .get(&about)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default(),
-            (None, Some(by)) => self
-                .state
-                .att_by_issuer
-                .get(&by)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default(),
-            (None, None) => self.state.atts.keys().copied().collect(),
+            (Some(about), _) => self.state.attestations.about(&about).copied().collect(),
+            (None, Some(by)) => self.state.attestations.by(&by).copied().collect(),
+            (None, None) => self.state.attestations.ids().copied().collect(),
         };
         let mut out: Vec<AttestationView> = ids
             .iter()
             .filter(|id| {
                 self.state
-                    .atts
+                    .attestations
                     .get(id)
                     .is_some_and(|a| p.by.is_none_or(|w| a.issuer == w))
             })
@@ -675,12 +570,12 @@ impl<S: Storage> Service<S> {
 
     /// Attestations that count now (for tests and metrics).
     pub fn counted_attestations(&self) -> usize {
-        self.state.counted.len()
+        self.state.attestations.counted_len()
     }
 
     /// Equivocating issuers with their proofs.
     pub fn equivocators(&self) -> &BTreeMap<PublicKey, (RecordId, RecordId)> {
-        &self.state.equivocators
+        self.state.attestations.equivocators()
     }
 }
 
@@ -743,19 +638,6 @@ fn is_proof_entry(e: &EntryKind) -> bool {
     )
 }
 
-fn remove_from<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, std::collections::BTreeSet<RecordId>>,
-    key: &K,
-    id: &RecordId,
-) {
-    if let Some(set) = map.get_mut(key) {
-        set.remove(id);
-        if set.is_empty() {
-            map.remove(key);
-        }
-    }
-}
-
 /// The engine's skill name for a general trust root (no attestation can carry it: tags are
 /// never empty).
 const GENERAL_ROOT: &str = "";
@@ -794,7 +676,7 @@ impl<S: Storage> Service<S> {
             peer,
             skill.map_or(GENERAL_ROOT, |s| s.as_str()),
             i32::from(guild_core::limits::MAX_SCORE),
-            self.clock,
+            self.now.as_secs(),
         );
     }
 

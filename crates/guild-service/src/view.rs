@@ -9,7 +9,7 @@
 
 use super::index::{Index, Match, Query};
 use super::reputation::TrustFactors;
-use super::{secs, Millis, Service};
+use super::Service;
 use crate::Storage;
 use guild_core::{PublicKey, SkillTag};
 use std::cell::RefCell;
@@ -68,8 +68,12 @@ impl FindView {
 
     /// Ranked matches (ourselves excluded) and suggestions; or, when the ranking needs trust
     /// for skills this view lacks, those skills (ask the loop for a view with them).
-    pub fn find(&self, q: &Query, now: Millis) -> Result<Found, Vec<Option<SkillTag>>> {
-        let t = secs(now);
+    pub fn find(
+        &self,
+        q: &Query,
+        now: impl Into<crate::LocalTime>,
+    ) -> Result<Found, Vec<Option<SkillTag>>> {
+        let t = now.into().as_secs();
         let missing: RefCell<BTreeSet<Option<SkillTag>>> = RefCell::new(BTreeSet::new());
         let mut q1 = q.clone();
         q1.limit += 1;
@@ -159,8 +163,12 @@ impl<S: Storage> Service<S> {
     }
 
     /// Takes a snapshot for `find` carrying trust for `skills` (general trust always).
-    pub fn find_view(&mut self, skills: &[Option<SkillTag>], now: Millis) -> FindView {
-        let t = secs(now);
+    pub fn find_view(
+        &mut self,
+        skills: &[Option<SkillTag>],
+        now: impl Into<crate::LocalTime>,
+    ) -> FindView {
+        let t = now.into().as_secs();
         self.profiles.refresh_vocabulary();
         let mut keys: Vec<Option<SkillTag>> = vec![None];
         for s in skills {
@@ -180,9 +188,9 @@ impl<S: Storage> Service<S> {
             .collect();
         let attested: std::collections::HashSet<SkillTag> = self
             .state
-            .edges
-            .keys()
-            .map(|(_, _, s)| s.clone())
+            .attestations
+            .edge_skills()
+            .cloned()
             .chain(self.state.roots.keys().filter_map(|(_, s)| s.clone()))
             .collect();
         FindView {

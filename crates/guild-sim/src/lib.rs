@@ -11,9 +11,10 @@
 //! # The model
 //!
 //! - **Virtual time.** A priority queue of timed messages, ordered by `(time, insertion number)`;
-//!   [`Sim::run_until`] pops them in order and sets the clock. Every [`SimConfig::tick_ms`] each
-//!   node's [`Service::tick`] runs (online or not: an offline node is a running process whose
-//!   network is down, so its retries fail).
+//!   [`Sim::run_until`] pops them in order and sets the clock. Each node's [`Service::tick`]
+//!   runs when its service asked to be woken ([`Io::Wakeup`]), as the daemon loop does, and at
+//!   the latest [`SimConfig::max_sleep_ms`] after its last tick (online or not: an offline node
+//!   is a running process whose network is down, so its retries fail).
 //! - **Seed.** One seeded RNG ([`rand::rngs::StdRng`]) draws the topology, latencies and losses;
 //!   each service gets its own seed derived from it. Same seed and same scenario ⇒ same trace:
 //!   [`Sim::trace_hash`] folds every handled message (time, kind, ends, size, outcome) into a
@@ -128,8 +129,11 @@ pub struct SimConfig {
     pub latency: Latency,
     /// Probability that one message (gossip, request or response) is lost.
     pub loss: f64,
-    /// Interval between two ticks of every service, ms.
+    /// The step of drivers that look at the simulation between runs ([`community`]), ms.
     pub tick_ms: Millis,
+    /// The longest a node sleeps between two ticks when its service asks to be woken no
+    /// sooner, ms (the daemon loop's bound; the service asks for its next mesh round anyway).
+    pub max_sleep_ms: Millis,
     /// How long a request to an unreachable node takes to fail, ms.
     pub request_timeout_ms: Millis,
     /// The services' configuration.
@@ -142,7 +146,7 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Defaults with this seed: degree 6, 10–120 ms links, no loss, 250 ms ticks; the
+    /// Defaults with this seed: degree 6, 10–120 ms links, no loss, 250 ms driver steps; the
     /// services' connection managers keep between `degree` and twice as many links (the
     /// daemon's 16–32, scaled to the simulated mesh), and a node accepts at most 64.
     pub fn new(seed: u64) -> SimConfig {
@@ -153,6 +157,7 @@ impl SimConfig {
             latency: Latency::default(),
             loss: 0.0,
             tick_ms: 250,
+            max_sleep_ms: 5_000,
             request_timeout_ms: 10_000,
             service: ServiceConfig {
                 mesh: MeshConfig {
@@ -268,10 +273,15 @@ pub struct Node {
     outstanding: Vec<usize>,
     /// How far into `published` `outstanding` has been filled.
     cursor: usize,
+    /// When the node's service is to be ticked next (its latest wake-up).
+    wake_at: Millis,
+    /// Ticks its service got.
+    ticks: u64,
 }
 
 enum Msg {
-    Tick,
+    /// A node's requested wake-up (stale unless it is still the node's latest).
+    Wake { node: NodeId, at: Millis },
     Gossip {
         from: NodeId,
         to: NodeId,
@@ -292,10 +302,7 @@ enum Msg {
         payload: Result<Vec<u8>, RequestFailure>,
     },
     /// A dial the connection manager asked for reaches its target.
-    Connect {
-        from: NodeId,
-        to: NodeId,
-    },
+    Connect { from: NodeId, to: NodeId },
     /// A pruning node's `Elsewhere` hint (encoded), then the link goes down.
     Prune {
         from: NodeId,
@@ -397,8 +404,6 @@ impl Sim {
                 }
             }
         }
-        let first = sim.now + sim.cfg.tick_ms;
-        sim.schedule(first, Msg::Tick);
         sim
     }
 
@@ -439,6 +444,8 @@ impl Sim {
             raw_responses: Vec::new(),
             outstanding: Vec::new(),
             cursor: 0,
+            wake_at: Millis::MAX,
+            ticks: 0,
         });
         i
     }
@@ -643,6 +650,12 @@ impl Sim {
         self.nodes[i].service.set_profile(id, draft, now);
         self.perform(i);
         id
+    }
+
+    /// How many times a node's service was ticked (each at a wake-up it asked for, or at the
+    /// latest [`SimConfig::max_sleep_ms`] after the previous one).
+    pub fn ticks(&self, i: NodeId) -> u64 {
+        self.nodes[i].ticks
     }
 
     /// The answer to a call, if it came.
@@ -851,14 +864,15 @@ impl Sim {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Tick => {
-                let now = self.now;
-                for i in 0..self.nodes.len() {
-                    self.nodes[i].service.tick(now);
-                    self.perform(i);
+            Msg::Wake { node, at } => {
+                if self.nodes[node].wake_at != at {
+                    return; // a later wake-up replaced this one
                 }
-                let next = now + self.cfg.tick_ms;
-                self.schedule(next, Msg::Tick);
+                let now = self.now;
+                self.nodes[node].wake_at = Millis::MAX;
+                self.nodes[node].ticks += 1;
+                self.nodes[node].service.tick(now);
+                self.perform(node);
             }
             Msg::Gossip {
                 from,
@@ -1021,6 +1035,12 @@ impl Sim {
                 self.nodes[i].disconnected.insert(peer);
             }
             Io::Standing { .. } => {}
+            Io::Wakeup(after) => {
+                let after = after.as_millis().clamp(1, self.cfg.max_sleep_ms.max(1));
+                let at = self.now + after;
+                self.nodes[i].wake_at = at;
+                self.schedule(at, Msg::Wake { node: i, at });
+            }
         }
     }
 

@@ -50,8 +50,10 @@ pub const MAX_INFLIGHT_REQUESTS: usize = 256;
 pub const MAX_REDIAL: usize = 32;
 /// Time bound of one outbound request (dial included).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the loop ticks the service (retries, queued profile versions, timers).
-pub const TICK: Duration = Duration::from_millis(250);
+/// The longest the loop sleeps between two ticks of the service. The service asks to be woken
+/// for its own timers (`Io::Wakeup`: mesh rounds every 5 s, retries, queued profile versions,
+/// republish, sweep, sync); this only bounds a wake-up asked for later.
+pub const TICK: Duration = Duration::from_secs(5);
 
 /// Tuning of a node, from the config file and flags.
 #[derive(Debug, Clone)]
@@ -66,7 +68,7 @@ pub struct NodeOptions {
     pub max_profiles: usize,
     /// Records accepted from one peer per minute.
     pub records_per_peer_per_minute: u32,
-    /// How often we sync with a connected peer (one peer per tick, round robin).
+    /// How often we sync with a connected peer (one peer each time, round robin).
     pub sync_interval: Duration,
     /// How often expired records are swept.
     pub sweep_interval: Duration,
@@ -74,7 +76,8 @@ pub struct NodeOptions {
     pub find_timeout: Duration,
     /// Sync with every peer as soon as it connects (tests turn it off to isolate other paths).
     pub sync_on_connect: bool,
-    /// How often the loop ticks the service.
+    /// The longest the loop sleeps between two ticks of the service (it is woken sooner when
+    /// the service asks).
     pub tick: Duration,
     /// Connections kept: below `low` the node dials more members, above `high` it prunes
     /// down to `low` (the connection manager, `guild_service::mesh`).
@@ -136,11 +139,11 @@ impl NodeOptions {
     pub fn service_config(&self) -> ServiceConfig {
         ServiceConfig {
             profile_lifetime: self.profile_lifetime,
-            republish_interval: self.republish_interval.as_millis() as u64,
+            republish_interval: self.republish_interval.into(),
             max_profiles: self.max_profiles,
             records_per_peer_per_minute: self.records_per_peer_per_minute,
-            sync_interval: self.sync_interval.as_millis() as u64,
-            sweep_interval: self.sweep_interval.as_millis() as u64,
+            sync_interval: self.sync_interval.into(),
+            sweep_interval: self.sweep_interval.into(),
             sync_on_connect: self.sync_on_connect,
             mesh: guild_service::MeshConfig {
                 grace_ms: self.mesh_grace.as_millis() as u64,

@@ -1,5 +1,11 @@
 //! The daemon loop: the single owner of the [`Service`]. It turns network events, control calls
 //! and timers into service inputs, and performs the service's [`Io`] effects.
+//!
+//! No fixed poll: the loop sleeps until the earliest of the wake-up the service last asked for
+//! ([`Io::Wakeup`]: its mesh round, retries, republish, sweep, sync, a queued profile version),
+//! its own timers (verdicts the network layer had no room for, a find view whose trust was
+//! recomputed a moment ago), or an input; bounded below by [`MIN_WAKE`] and above by the node's
+//! `tick` option.
 
 use super::{
     find, Command, NodeService, Snapshot, INPUT_BUFFER, MAX_INFLIGHT_REQUESTS, REQUEST_TIMEOUT,
@@ -82,7 +88,12 @@ pub(crate) struct Runtime {
     events: broadcast::Sender<Event>,
     snapshot: watch::Sender<Snapshot>,
     cancel: CancellationToken,
+    /// The longest the loop sleeps between two ticks of the service.
     tick: Duration,
+    /// When the service asked to be ticked next ([`Io::Wakeup`]).
+    service_wake: tokio::time::Instant,
+    /// When the find view's deferred trust recomputation is due (see [`Runtime::publish_view`]).
+    view_due: Option<tokio::time::Instant>,
     span: tracing::Span,
     tasks: TaskTracker,
     inflight: Arc<Semaphore>,
@@ -101,8 +112,13 @@ pub(crate) struct Runtime {
 }
 
 /// Least time between two recomputations of the find view's trust scores (a burst of
-/// attestations recomputes once; the tick catches up).
+/// attestations recomputes once; a timer catches up).
 const TRUST_VIEW_INTERVAL: Duration = Duration::from_millis(200);
+/// Shortest sleep between two ticks, whatever the service asks (no busy loop on a deadline that
+/// is already due).
+pub(crate) const MIN_WAKE: Duration = Duration::from_millis(5);
+/// How soon verdicts the network layer had no room for are offered again.
+const VERDICT_RETRY: Duration = Duration::from_millis(50);
 
 fn svc_topic(t: SvcTopic) -> Topic {
     match t {
@@ -157,6 +173,9 @@ impl Runtime {
             snapshot,
             cancel,
             tick,
+            // Set by the service's first wake-up, right after `start`.
+            service_wake: tokio::time::Instant::now() + tick,
+            view_due: None,
             span,
             tasks: TaskTracker::new(),
             inflight: Arc::new(Semaphore::new(MAX_INFLIGHT_REQUESTS)),
@@ -181,14 +200,15 @@ impl Runtime {
         let Some(mut inputs) = self.inputs.take() else {
             return;
         };
-        let mut tick = tokio::time::interval(self.tick);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let remembered = self.remembered_peers();
         let bootstrap = std::mem::take(&mut self.bootstrap);
         self.service.start(now_ms(), remembered, bootstrap);
         self.perform().await;
         let mut batch = Vec::with_capacity(MAX_NET_EVENTS_PER_TURN);
         let mut net_open = true;
+        // Sleeps until the earliest of the service's wake-up and the loop's own timers.
+        let sleep = tokio::time::sleep_until(self.next_wake());
+        tokio::pin!(sleep);
         // One turn: wait until anything is ready, then serve the owner's commands first, then
         // results of our own requests, then at most `MAX_NET_EVENTS_PER_TURN` network events,
         // then perform the effects. A command therefore waits at most for the turn in progress
@@ -203,7 +223,9 @@ impl Runtime {
                     Some(ev) => batch.push(ev),
                     None => net_open = false,
                 },
-                _ = tick.tick() => {
+                _ = &mut sleep => {
+                    // The wake-up is consumed; the tick ends with the service's next one.
+                    self.service_wake = tokio::time::Instant::now() + self.tick;
                     let now = now_ms();
                     self.service.tick(now);
                     self.publish_mesh(now);
@@ -233,12 +255,15 @@ impl Runtime {
             if !batch.is_empty() {
                 self.on_net_events(&mut batch);
                 self.perform().await;
+                // Connections come and go with network events: the status follows at once.
+                self.publish_mesh(now_ms());
                 // During a flood every turn has work: let the tasks that share this thread
                 // (control connections, flushes before acknowledgements) run between turns.
                 tokio::task::yield_now().await;
             }
-            // Also retries what did not fit last turn (the tick guarantees a next turn).
+            // Also retries what did not fit last turn (a timer guarantees a next turn).
             self.send_verdicts();
+            sleep.as_mut().reset(self.next_wake());
         }
         if !net_open {
             tracing::warn!("the network layer stopped");
@@ -441,6 +466,20 @@ impl Runtime {
         }
     }
 
+    /// When the loop next has to wake without any input: the service's requested wake-up, a
+    /// verdict retry, a deferred find view; never later than `tick` from now.
+    fn next_wake(&self) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let mut at = self.service_wake.min(now + self.tick);
+        if !self.verdicts.is_empty() {
+            at = at.min(now + VERDICT_RETRY);
+        }
+        if let Some(due) = self.view_due {
+            at = at.min(due);
+        }
+        at.max(now + MIN_WAKE)
+    }
+
     /// Queues a verdict for [`Runtime::send_verdicts`].
     fn verdict(&mut self, message_id: MessageId, propagation_source: PeerId, verdict: Verdict) {
         if self.verdicts.len() >= MAX_PENDING_VERDICTS {
@@ -596,18 +635,23 @@ impl Runtime {
             .store(trust_epoch, std::sync::atomic::Ordering::Release);
         let current = self.view.load();
         if current.index_epoch == index_epoch && current.trust_epoch == trust_epoch {
+            self.view_due = None;
             return;
         }
         let fresh_trust = current.trust_epoch != trust_epoch
             && self.trust_computed.elapsed() >= TRUST_VIEW_INTERVAL;
+        // Trust changed a moment ago: recomputed when the interval has passed.
+        let deferred = tokio::time::Instant::from_std(self.trust_computed + TRUST_VIEW_INTERVAL);
         let next = if fresh_trust || current.index_epoch == u64::MAX {
             self.trust_computed = std::time::Instant::now();
             self.service.find_view(&current.skills(), now_ms())
         } else if current.index_epoch != index_epoch {
             self.service.find_view_reusing_trust(&current)
         } else {
-            return; // trust changed a moment ago: the next tick recomputes it
+            self.view_due = Some(deferred);
+            return;
         };
+        self.view_due = (next.trust_epoch != trust_epoch).then_some(deferred);
         self.view.store(Arc::new(next));
     }
 
@@ -678,6 +722,10 @@ impl Runtime {
                     .net
                     .disconnect_peer(peer, std::time::Duration::from_millis(for_ms))
                     .await;
+            }
+            Io::Wakeup(after) => {
+                let after = Duration::from(after).clamp(MIN_WAKE, self.tick);
+                self.service_wake = tokio::time::Instant::now() + after;
             }
             Io::Standing { peer, trust } => {
                 let _ = self.net.set_peer_standing(peer.to_peer_id(), trust).await;

@@ -1,0 +1,377 @@
+//! Attestations and authority: every held attestation with its indexes (by sequence, subject,
+//! issuer, cited collaboration, and the latest per issuer, subject and collaboration), the set
+//! that counts now and the trust edges built from it, issuers caught equivocating, and applied
+//! revocations.
+//!
+//! Invariants kept here: an attestation is in every index of its own fields exactly while it is
+//! held; `latest` names, per (issuer, subject, collaboration), the held attestation with the
+//! highest (sequence, id); a counted attestation is held and sits on exactly one edge, under its
+//! (issued at, id); an applied revocation and its target name each other.
+//!
+//! Whether an attestation *should* count depends on its collaboration (another sub-state), so
+//! the service decides and tells this one with [`Attestations::set_counted`]; what changes in the
+//! trust engine comes back as the edge to re-read.
+
+use guild_core::{PublicKey, RecordId, SkillTag, UnixTime};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The fields of an attestation its status depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AttInfo {
+    pub issuer: PublicKey,
+    pub subject: PublicKey,
+    pub skill: SkillTag,
+    pub score: i8,
+    pub collab: RecordId,
+    pub seq: u64,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A trust edge: (issuer, subject, skill).
+pub(crate) type EdgeKey = (PublicKey, PublicKey, SkillTag);
+
+/// Proof of equivocation: the two attestations signed with one sequence number.
+pub(crate) type Proof = (RecordId, RecordId);
+
+/// What removing an attestation leaves to do outside this sub-state.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Removed {
+    /// The edge it counted on (re-read it into the trust engine).
+    pub edge: Option<EdgeKey>,
+    /// The attestation that became the latest in its place (re-evaluate it).
+    pub next_latest: Option<RecordId>,
+}
+
+/// Attestations, what counts, edges, equivocators and revocations.
+#[derive(Debug, Default)]
+pub(crate) struct Attestations {
+    /// Attestations by id.
+    atts: HashMap<RecordId, AttInfo>,
+    /// Attestation ids by (issuer, sequence): two entries are an equivocation.
+    by_seq: HashMap<(PublicKey, u64), BTreeSet<RecordId>>,
+    /// The latest attestation per (issuer, subject, collaboration).
+    latest: HashMap<(PublicKey, PublicKey, RecordId), (u64, RecordId)>,
+    /// Attestation ids by the collaboration they cite.
+    by_collab: HashMap<RecordId, BTreeSet<RecordId>>,
+    /// Attestation ids by subject.
+    by_subject: HashMap<PublicKey, BTreeSet<RecordId>>,
+    /// Attestation ids by issuer.
+    by_issuer: HashMap<PublicKey, BTreeSet<RecordId>>,
+    /// Counted attestations per trust edge, by (issued_at, id): the newest is the edge the
+    /// trust engine holds.
+    edges: HashMap<EdgeKey, BTreeSet<(UnixTime, RecordId)>>,
+    /// Attestations that count now.
+    counted: BTreeSet<RecordId>,
+    /// Issuers caught signing two attestations with one sequence number, with the proof.
+    equivocators: BTreeMap<PublicKey, Proof>,
+    /// Applied revocations: target → the revocation (always signed by the target's issuer).
+    revoked: HashMap<RecordId, RecordId>,
+    /// Revocation → its target.
+    revocation_of: HashMap<RecordId, RecordId>,
+}
+
+fn remove_from<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, BTreeSet<RecordId>>,
+    key: &K,
+    id: &RecordId,
+) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+fn ids<'a, K: std::hash::Hash + Eq>(
+    map: &'a HashMap<K, BTreeSet<RecordId>>,
+    key: &K,
+) -> impl Iterator<Item = &'a RecordId> + 'a {
+    map.get(key).into_iter().flatten()
+}
+
+impl Attestations {
+    /// Indexes a held attestation. Returns the attestation that was the latest for its
+    /// (issuer, subject, collaboration) before, when there was another one: re-evaluate it
+    /// (the new one may supersede it).
+    pub fn insert(&mut self, id: RecordId, a: AttInfo) -> Option<RecordId> {
+        self.by_seq.entry((a.issuer, a.seq)).or_default().insert(id);
+        let key = (a.issuer, a.subject, a.collab);
+        let previous = self.latest.get(&key).copied();
+        if previous.is_none_or(|(seq, pid)| (a.seq, id) > (seq, pid)) {
+            self.latest.insert(key, (a.seq, id));
+        }
+        self.by_collab.entry(a.collab).or_default().insert(id);
+        self.by_subject.entry(a.subject).or_default().insert(id);
+        self.by_issuer.entry(a.issuer).or_default().insert(id);
+        self.atts.insert(id, a);
+        previous.map(|(_, pid)| pid).filter(|pid| *pid != id)
+    }
+
+    /// Forgets an attestation everywhere (uncounting it first). `None` when it was not held.
+    pub fn remove(&mut self, id: &RecordId) -> Option<Removed> {
+        let edge = self.set_counted(id, false);
+        let a = self.atts.remove(id)?;
+        remove_from(&mut self.by_seq, &(a.issuer, a.seq), id);
+        remove_from(&mut self.by_collab, &a.collab, id);
+        remove_from(&mut self.by_subject, &a.subject, id);
+        remove_from(&mut self.by_issuer, &a.issuer, id);
+        let key = (a.issuer, a.subject, a.collab);
+        let mut next_latest = None;
+        if self.latest.get(&key).map(|(_, l)| l) == Some(id) {
+            // The next latest among the issuer's remaining attestations about that pair.
+            let next = ids(&self.by_issuer, &a.issuer)
+                .filter_map(|x| self.atts.get(x).map(|i| (x, i)))
+                .filter(|(_, i)| i.subject == a.subject && i.collab == a.collab)
+                .map(|(x, i)| (i.seq, *x))
+                .max();
+            match next {
+                Some(n) => {
+                    self.latest.insert(key, n);
+                    next_latest = Some(n.1);
+                }
+                None => {
+                    self.latest.remove(&key);
+                }
+            }
+        }
+        Some(Removed { edge, next_latest })
+    }
+
+    /// Marks a held attestation as counting or not. Returns the edge whose newest attestation
+    /// may have changed when the mark did change (re-read it with [`Attestations::newest_on`]).
+    pub fn set_counted(&mut self, id: &RecordId, counts: bool) -> Option<EdgeKey> {
+        let a = self.atts.get(id)?;
+        let key = (a.issuer, a.subject, a.skill.clone());
+        if counts {
+            if !self.counted.insert(*id) {
+                return None;
+            }
+            self.edges
+                .entry(key.clone())
+                .or_default()
+                .insert((a.issued_at, *id));
+        } else {
+            if !self.counted.remove(id) {
+                return None;
+            }
+            if let Some(set) = self.edges.get_mut(&key) {
+                set.remove(&(a.issued_at, *id));
+            }
+        }
+        Some(key)
+    }
+
+    /// The newest counted attestation on an edge, as (issued at, score); an edge with none is
+    /// forgotten.
+    pub fn newest_on(&mut self, key: &EdgeKey) -> Option<(UnixTime, i8)> {
+        let newest = self
+            .edges
+            .get(key)
+            .and_then(|s| s.last().copied())
+            .and_then(|(at, id)| self.atts.get(&id).map(|a| (at, a.score)));
+        if newest.is_none() {
+            self.edges.remove(key);
+        }
+        newest
+    }
+
+    /// A held attestation.
+    pub fn get(&self, id: &RecordId) -> Option<&AttInfo> {
+        self.atts.get(id)
+    }
+
+    /// Every held attestation's id.
+    pub fn ids(&self) -> impl Iterator<Item = &RecordId> {
+        self.atts.keys()
+    }
+
+    /// Whether an attestation counts now.
+    pub fn is_counted(&self, id: &RecordId) -> bool {
+        self.counted.contains(id)
+    }
+
+    /// How many attestations count now.
+    pub fn counted_len(&self) -> usize {
+        self.counted.len()
+    }
+
+    /// Whether `id` is the latest of its issuer about its subject in its collaboration.
+    pub fn is_latest(&self, id: &RecordId, a: &AttInfo) -> bool {
+        self.latest
+            .get(&(a.issuer, a.subject, a.collab))
+            .map(|(_, l)| l)
+            == Some(id)
+    }
+
+    /// The attestations citing a collaboration.
+    pub fn citing(&self, collab: &RecordId) -> impl Iterator<Item = &RecordId> {
+        ids(&self.by_collab, collab)
+    }
+
+    /// The attestations about a member.
+    pub fn about(&self, subject: &PublicKey) -> impl Iterator<Item = &RecordId> {
+        ids(&self.by_subject, subject)
+    }
+
+    /// The attestations a member issued.
+    pub fn by(&self, issuer: &PublicKey) -> impl Iterator<Item = &RecordId> {
+        ids(&self.by_issuer, issuer)
+    }
+
+    /// The attestations an issuer signed with one sequence number.
+    pub fn with_seq(&self, issuer: &PublicKey, seq: u64) -> impl Iterator<Item = &RecordId> {
+        ids(&self.by_seq, &(*issuer, seq))
+    }
+
+    /// How many (issuer, sequence) slots are held.
+    #[cfg(test)]
+    pub fn seq_slots(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    /// Every member on a trust edge from counted attestations (issuer and subject).
+    pub fn edge_members(&self) -> impl Iterator<Item = &PublicKey> {
+        self.edges.keys().flat_map(|(i, s, _)| [i, s])
+    }
+
+    /// Every skill some trust edge from counted attestations carries.
+    pub fn edge_skills(&self) -> impl Iterator<Item = &SkillTag> {
+        self.edges.keys().map(|(_, _, s)| s)
+    }
+
+    /// The proof against an issuer who equivocated.
+    pub fn equivocation(&self, issuer: &PublicKey) -> Option<&Proof> {
+        self.equivocators.get(issuer)
+    }
+
+    /// Every equivocator with its proof.
+    pub fn equivocators(&self) -> &BTreeMap<PublicKey, Proof> {
+        &self.equivocators
+    }
+
+    /// Records an equivocation. Returns whether the issuer is newly caught.
+    pub fn mark_equivocator(&mut self, issuer: PublicKey, proof: Proof) -> bool {
+        self.equivocators.insert(issuer, proof).is_none()
+    }
+
+    /// Replaces the equivocators (start-up, from the store).
+    pub fn set_equivocators(&mut self, all: BTreeMap<PublicKey, Proof>) {
+        self.equivocators = all;
+    }
+
+    /// Applies a revocation of `target`.
+    pub fn revoke(&mut self, target: RecordId, revocation: RecordId) {
+        self.revoked.insert(target, revocation);
+        self.revocation_of.insert(revocation, target);
+    }
+
+    /// Forgets a revocation (it expired). Returns the target it applied to.
+    pub fn unrevoke(&mut self, revocation: &RecordId) -> Option<RecordId> {
+        let target = self.revocation_of.remove(revocation)?;
+        self.revoked.remove(&target);
+        Some(target)
+    }
+
+    /// Whether a record (of any kind) is revoked.
+    pub fn is_revoked(&self, target: &RecordId) -> bool {
+        self.revoked.contains_key(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use guild_core::fixtures::{identity, tag};
+
+    fn info(seq: u64, issued_at: UnixTime, score: i8) -> AttInfo {
+        AttInfo {
+            issuer: identity(1).public(),
+            subject: identity(2).public(),
+            skill: tag("kicad"),
+            score,
+            collab: RecordId([9; 32]),
+            seq,
+            issued_at,
+            expires_at: issued_at + 100,
+        }
+    }
+
+    fn edge() -> EdgeKey {
+        (identity(1).public(), identity(2).public(), tag("kicad"))
+    }
+
+    #[test]
+    fn a_later_sequence_becomes_latest_and_removal_hands_latest_back() {
+        let mut s = Attestations::default();
+        let (a, b) = (RecordId([1; 32]), RecordId([2; 32]));
+        assert_eq!(s.insert(a, info(1, 10, 3)), None);
+        assert_eq!(
+            s.insert(b, info(2, 20, 5)),
+            Some(a),
+            "a is to be re-evaluated"
+        );
+        assert!(s.is_latest(&b, &info(2, 20, 5)));
+        assert!(!s.is_latest(&a, &info(1, 10, 3)));
+        assert_eq!(s.citing(&RecordId([9; 32])).count(), 2);
+        let removed = s.remove(&b).unwrap();
+        assert_eq!(removed.next_latest, Some(a));
+        assert_eq!(removed.edge, None, "b never counted");
+        assert!(s.is_latest(&a, &info(1, 10, 3)));
+        s.remove(&a).unwrap();
+        assert!(s.remove(&a).is_none());
+        assert_eq!(s.citing(&RecordId([9; 32])).count(), 0);
+        assert_eq!(s.about(&identity(2).public()).count(), 0);
+        assert_eq!(s.by(&identity(1).public()).count(), 0);
+        assert_eq!(s.seq_slots(), 0, "no empty sets are left behind");
+    }
+
+    #[test]
+    fn counting_puts_the_newest_on_its_edge_and_uncounting_forgets_an_empty_edge() {
+        let mut s = Attestations::default();
+        let (a, b) = (RecordId([1; 32]), RecordId([2; 32]));
+        s.insert(a, info(1, 10, 3));
+        s.insert(b, info(2, 20, 5));
+        assert_eq!(s.set_counted(&a, true), Some(edge()));
+        assert_eq!(
+            s.set_counted(&a, true),
+            None,
+            "no change, nothing to re-read"
+        );
+        assert_eq!(s.newest_on(&edge()), Some((10, 3)));
+        s.set_counted(&b, true);
+        assert_eq!(s.newest_on(&edge()), Some((20, 5)));
+        assert_eq!(s.counted_len(), 2);
+        assert_eq!(s.remove(&b).unwrap().edge, Some(edge()));
+        assert_eq!(s.newest_on(&edge()), Some((10, 3)));
+        s.set_counted(&a, false);
+        assert_eq!(s.newest_on(&edge()), None);
+        assert_eq!(s.edge_members().count(), 0, "the empty edge is forgotten");
+        assert_eq!(s.set_counted(&RecordId([3; 32]), true), None, "not held");
+    }
+
+    #[test]
+    fn a_revocation_and_its_target_come_and_go_together() {
+        let mut s = Attestations::default();
+        let (t, r) = (RecordId([1; 32]), RecordId([2; 32]));
+        s.revoke(t, r);
+        assert!(s.is_revoked(&t));
+        assert_eq!(s.unrevoke(&t), None, "a target is not a revocation");
+        assert_eq!(s.unrevoke(&r), Some(t));
+        assert!(!s.is_revoked(&t));
+    }
+
+    #[test]
+    fn one_sequence_twice_is_visible_and_an_equivocator_is_caught_once() {
+        let mut s = Attestations::default();
+        let (a, b) = (RecordId([1; 32]), RecordId([2; 32]));
+        s.insert(a, info(1, 10, 3));
+        s.insert(b, info(1, 11, 4));
+        assert_eq!(s.with_seq(&identity(1).public(), 1).count(), 2);
+        assert!(s.mark_equivocator(identity(1).public(), (a, b)));
+        assert!(!s.mark_equivocator(identity(1).public(), (a, b)));
+        assert_eq!(s.equivocation(&identity(1).public()), Some(&(a, b)));
+    }
+}

@@ -1,0 +1,419 @@
+//! Collaborations: each one's state machine ([`CollabState`]: members, closes, its log's order),
+//! which log entry belongs to which collaboration, the collaborations we are a member of, and
+//! invitations to us waiting for an answer (by inviter, and by when they are swept).
+//!
+//! Invariants kept here: every entry of a held collaboration's log maps back to it, and goes
+//! with it; `mine` holds exactly the held collaborations we are a member of, and its epoch moves
+//! whenever it or the membership of one of them changes; an invitation to us is due to be swept
+//! at one time, and an inviter's set of waiting invitations is pruned to those still waiting
+//! whenever it grows.
+
+use guild_core::{CollabEntry, Collaboration, EntryKind, PublicKey, RecordId, Signed, UnixTime};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Order of a log entry: Lamport clock (causal), then time, author and sequence.
+pub(crate) type EntryKey = (u64, UnixTime, PublicKey, u64);
+
+/// The order key of an entry.
+pub(crate) fn entry_key(e: &Signed<CollabEntry>) -> EntryKey {
+    (e.body.clock, e.body.issued_at, e.signer, e.body.seq)
+}
+
+/// A collaboration: its members, whether it is closed, and its log's order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CollabState {
+    /// The members named in the record (asker and offerers).
+    pub founders: Vec<PublicKey>,
+    /// Founders plus everyone who joined on a member's invitation.
+    pub members: Vec<PublicKey>,
+    /// Whether a member closed it: no more posts, invitations or joins after the first close
+    /// (in log order); other members may still sign their own close.
+    pub closed: bool,
+    /// Order of the first close by a member.
+    pub first_close: Option<EntryKey>,
+    /// Members who signed a close for their part, in log order.
+    pub closed_by: Vec<PublicKey>,
+    /// The log, in order.
+    pub log: BTreeMap<EntryKey, RecordId>,
+    /// Highest sequence number per author (the next one we write is one more).
+    pub max_seq: HashMap<PublicKey, u64>,
+    /// Every (author, sequence) in the log: a number is used once.
+    pub seqs: std::collections::HashSet<(PublicKey, u64)>,
+    /// Highest Lamport clock seen.
+    pub max_clock: u64,
+    /// Invitations: entry id → (order, inviter, invitee).
+    pub invites: HashMap<RecordId, (EntryKey, PublicKey, PublicKey)>,
+    /// Joins: (order, joiner, invitation answered).
+    pub joins: Vec<(EntryKey, PublicKey, RecordId)>,
+    /// Close entries: (order, author), in log order.
+    pub closes: Vec<(EntryKey, PublicKey)>,
+    /// When the record expires.
+    pub expires_at: UnixTime,
+    /// When it was opened.
+    pub opened_at: UnixTime,
+}
+
+impl CollabState {
+    /// The state of a newly stored collaboration record.
+    pub fn new(c: &Signed<Collaboration>) -> CollabState {
+        let founders = c.body.members();
+        CollabState {
+            members: founders.clone(),
+            founders,
+            expires_at: c.body.expires_at,
+            opened_at: c.body.issued_at,
+            ..CollabState::default()
+        }
+    }
+
+    /// Adds an entry to the log and recomputes membership when it can change it. Work is
+    /// proportional to the collaboration's invitations and joins, which are bounded by its
+    /// membership.
+    pub fn add_entry(&mut self, e: &Signed<CollabEntry>) {
+        let key = entry_key(e);
+        self.log.insert(key, e.id());
+        self.seqs.insert((e.signer, e.body.seq));
+        let s = self.max_seq.entry(e.signer).or_insert(0);
+        *s = (*s).max(e.body.seq);
+        self.max_clock = self.max_clock.max(e.body.clock);
+        match &e.body.entry {
+            EntryKind::Invite { member } => {
+                self.invites.insert(e.id(), (key, e.signer, *member));
+                self.recompute();
+            }
+            EntryKind::Join { invite } => {
+                self.joins.push((key, e.signer, *invite));
+                self.joins.sort();
+                self.recompute();
+            }
+            EntryKind::Close => {
+                self.closes.push((key, e.signer));
+                self.closes.sort();
+                self.recompute();
+            }
+            EntryKind::Post { .. } => {}
+        }
+    }
+
+    /// Members: founders, then (in log order) each joiner whose join answers an invitation for
+    /// them written by someone already a member. Closed: a member wrote a close entry.
+    /// Closed by: the members who wrote one, in log order.
+    fn recompute(&mut self) {
+        let mut members = self.founders.clone();
+        for (_, joiner, invite) in &self.joins {
+            let ok = self
+                .invites
+                .get(invite)
+                .is_some_and(|(_, inviter, invitee)| {
+                    invitee == joiner && members.contains(inviter)
+                });
+            if ok && !members.contains(joiner) {
+                members.push(*joiner);
+            }
+        }
+        self.members = members;
+        self.closed_by.clear();
+        self.first_close = None;
+        for (key, who) in &self.closes {
+            if self.members.contains(who) && !self.closed_by.contains(who) {
+                self.first_close = self.first_close.or(Some(*key));
+                self.closed_by.push(*who);
+            }
+        }
+        self.closed = self.first_close.is_some();
+    }
+
+    /// Whether `who` holds an invitation from a member and has not joined.
+    pub fn invitation_for(&self, who: &PublicKey) -> Option<RecordId> {
+        if self.members.contains(who) {
+            return None;
+        }
+        let mut found: Vec<(&EntryKey, &RecordId)> = self
+            .invites
+            .iter()
+            .filter(|(_, (_, inviter, invitee))| invitee == who && self.members.contains(inviter))
+            .map(|(id, (k, _, _))| (k, id))
+            .collect();
+        found.sort();
+        found.first().map(|(_, id)| **id)
+    }
+}
+
+/// Days an invitation to us waits for an answer before it is swept.
+fn invitation_due(e: &Signed<CollabEntry>) -> UnixTime {
+    e.body.issued_at + crate::admission::INVITATION_DAYS * 86_400
+}
+
+/// Collaborations held, ours, and invitations waiting for us.
+#[derive(Debug, Default)]
+pub(crate) struct Collabs {
+    /// Collaborations by id.
+    collabs: HashMap<RecordId, CollabState>,
+    /// Entry → its collaboration.
+    entry_of: HashMap<RecordId, RecordId>,
+    /// Collaborations whose invitation to us each inviter sent and we have not answered.
+    invites_from: HashMap<PublicKey, BTreeSet<RecordId>>,
+    /// The collaborations we are a member of (kept as membership changes, so "who are our
+    /// collaborators" never walks every collaboration held).
+    mine: BTreeSet<RecordId>,
+    /// Bumped whenever `mine` or the membership of one of them changes.
+    mine_epoch: u64,
+    /// Invitations waiting for our answer, by the time they are swept.
+    due: BTreeSet<(UnixTime, RecordId)>,
+}
+
+/// What adding a log entry changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EntryAdded {
+    /// Its collaboration's membership or closes changed (re-evaluate what cites it).
+    pub changed: bool,
+}
+
+impl Collabs {
+    /// Indexes a held collaboration record; `me` is this node.
+    pub fn insert(&mut self, id: RecordId, c: &Signed<Collaboration>, me: &PublicKey) {
+        let state = CollabState::new(c);
+        if state.members.contains(me) && self.mine.insert(id) {
+            self.mine_epoch += 1;
+        }
+        self.collabs.insert(id, state);
+    }
+
+    /// Forgets a collaboration and which entries were its own. Returns its state.
+    pub fn remove(&mut self, id: &RecordId) -> Option<CollabState> {
+        if self.mine.remove(id) {
+            self.mine_epoch += 1;
+        }
+        let c = self.collabs.remove(id)?;
+        for eid in c.log.values() {
+            self.entry_of.remove(eid);
+        }
+        Some(c)
+    }
+
+    /// Adds a held entry to its collaboration's log (`None` when the collaboration is not held).
+    /// An invitation for us that waits for our answer is remembered under its inviter and its
+    /// due time.
+    pub fn add_entry(&mut self, e: &Signed<CollabEntry>, me: &PublicKey) -> Option<EntryAdded> {
+        let cid = e.body.collaboration;
+        let c = self.collabs.get_mut(&cid)?;
+        let before = (c.members.len(), c.closed_by.len());
+        c.add_entry(e);
+        let after = (c.members.len(), c.closed_by.len());
+        let waiting = c.invitation_for(me).is_some();
+        if before.0 != after.0 && c.members.contains(me) {
+            // We joined, or someone joined one of ours: our collaborators changed.
+            self.mine.insert(cid);
+            self.mine_epoch += 1;
+        }
+        self.entry_of.insert(e.id(), cid);
+        if let EntryKind::Invite { member } = &e.body.entry {
+            if member == me && waiting {
+                self.due.insert((invitation_due(e), cid));
+                self.invites_from.entry(e.signer).or_default().insert(cid);
+            }
+        }
+        Some(EntryAdded {
+            changed: before != after,
+        })
+    }
+
+    /// Forgets an entry's place (the entry expired; the log keeps its order).
+    pub fn remove_entry(&mut self, id: &RecordId) {
+        self.entry_of.remove(id);
+    }
+
+    /// A held collaboration.
+    pub fn get(&self, id: &RecordId) -> Option<&CollabState> {
+        self.collabs.get(id)
+    }
+
+    /// Whether a collaboration is held.
+    pub fn contains(&self, id: &RecordId) -> bool {
+        self.collabs.contains_key(id)
+    }
+
+    /// Every held collaboration.
+    pub fn iter(&self) -> impl Iterator<Item = (&RecordId, &CollabState)> {
+        self.collabs.iter()
+    }
+
+    /// The collaborations we are a member of.
+    #[cfg(test)]
+    pub fn mine(&self) -> impl Iterator<Item = &RecordId> {
+        self.mine.iter()
+    }
+
+    /// Everyone in a collaboration with us (ourselves included).
+    pub fn collaborators(&self) -> impl Iterator<Item = &PublicKey> {
+        self.mine
+            .iter()
+            .filter_map(|id| self.collabs.get(id))
+            .flat_map(|c| c.members.iter())
+    }
+
+    /// Moves whenever our collaborations or their membership change.
+    pub fn mine_epoch(&self) -> u64 {
+        self.mine_epoch
+    }
+
+    /// How many invitations from `from` wait for our answer, other than to `except`.
+    pub fn waiting_from(&self, from: &PublicKey, except: &RecordId, me: &PublicKey) -> usize {
+        self.invites_from.get(from).map_or(0, |set| {
+            set.iter()
+                .filter(|id| *id != except)
+                .filter(|id| self.waits_for(id, me))
+                .count()
+        })
+    }
+
+    fn waits_for(&self, id: &RecordId, me: &PublicKey) -> bool {
+        self.collabs
+            .get(id)
+            .is_some_and(|c| c.invitation_for(me).is_some())
+    }
+
+    /// Remembers an invitation from `from` to `cid`, and forgets that inviter's answered or
+    /// vanished ones, so the set stays as small as what waits.
+    pub fn note_invitation(&mut self, from: PublicKey, cid: RecordId, me: &PublicKey) {
+        let mut set = self.invites_from.remove(&from).unwrap_or_default();
+        set.insert(cid);
+        set.retain(|id| self.waits_for(id, me));
+        self.invites_from.insert(from, set);
+    }
+
+    /// Takes the invitations due to be swept at `now`, oldest first, at most `max`.
+    pub fn take_due(&mut self, now: UnixTime, max: usize) -> Vec<RecordId> {
+        let due: Vec<(UnixTime, RecordId)> = self
+            .due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(max)
+            .copied()
+            .collect();
+        for d in &due {
+            self.due.remove(d);
+        }
+        due.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Forgets an invitation to `cid` under each of `inviters` (it was swept).
+    pub fn forget_invitation(&mut self, cid: &RecordId, inviters: &[PublicKey]) {
+        for who in inviters {
+            if let Some(set) = self.invites_from.get_mut(who) {
+                set.remove(cid);
+                if set.is_empty() {
+                    self.invites_from.remove(who);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use guild_core::fixtures::{self, identity, sign, T0};
+    use guild_core::record::RECORD_VERSION;
+    use guild_core::{CollabEntry, Identity};
+
+    fn collab(asker: &Identity, offerer: &Identity) -> Signed<Collaboration> {
+        let need = sign(fixtures::need(asker, "a board", &["kicad"], T0), asker);
+        let offer = sign(fixtures::offer(offerer, &need, T0), offerer);
+        sign(fixtures::collaboration(asker, need, vec![offer], T0), asker)
+    }
+
+    fn entry(
+        by: &Identity,
+        c: &Signed<Collaboration>,
+        seq: u64,
+        entry: EntryKind,
+    ) -> Signed<CollabEntry> {
+        sign(
+            CollabEntry {
+                version: RECORD_VERSION,
+                issuer: by.public(),
+                collaboration: c.id(),
+                issued_at: T0 + seq,
+                expires_at: c.body.expires_at,
+                seq,
+                clock: seq,
+                entry,
+            },
+            by,
+        )
+    }
+
+    #[test]
+    fn ours_and_its_epoch_follow_membership_and_go_with_the_record() {
+        let (a, b, me) = (identity(1), identity(2), identity(3));
+        let mut s = Collabs::default();
+        let c = collab(&a, &b);
+        s.insert(c.id(), &c, &me.public());
+        assert_eq!(s.mine().count(), 0, "we are not a member");
+        let invite = entry(
+            &a,
+            &c,
+            1,
+            EntryKind::Invite {
+                member: me.public(),
+            },
+        );
+        assert!(!s.add_entry(&invite, &me.public()).unwrap().changed);
+        assert_eq!(
+            s.waiting_from(&a.public(), &RecordId([0; 32]), &me.public()),
+            1
+        );
+        let epoch = s.mine_epoch();
+        let join = entry(
+            &me,
+            &c,
+            2,
+            EntryKind::Join {
+                invite: invite.id(),
+            },
+        );
+        assert!(s.add_entry(&join, &me.public()).unwrap().changed);
+        assert!(s.mine_epoch() > epoch);
+        assert_eq!(s.mine().collect::<Vec<_>>(), vec![&c.id()]);
+        assert_eq!(s.collaborators().count(), 3);
+        assert_eq!(
+            s.waiting_from(&a.public(), &RecordId([0; 32]), &me.public()),
+            0,
+            "answered"
+        );
+
+        let epoch = s.mine_epoch();
+        let removed = s.remove(&c.id()).unwrap();
+        assert_eq!(removed.log.len(), 2);
+        assert!(s.mine_epoch() > epoch);
+        assert_eq!(s.mine().count(), 0);
+        assert!(s.entry_of.is_empty(), "its entries went with it");
+        assert!(s.add_entry(&invite, &me.public()).is_none(), "not held");
+    }
+
+    #[test]
+    fn a_swept_invitation_is_taken_once_and_forgotten_under_its_inviter() {
+        let (a, b, me) = (identity(1), identity(2), identity(3));
+        let mut s = Collabs::default();
+        let c = collab(&a, &b);
+        s.insert(c.id(), &c, &me.public());
+        let invite = entry(
+            &a,
+            &c,
+            1,
+            EntryKind::Invite {
+                member: me.public(),
+            },
+        );
+        s.add_entry(&invite, &me.public());
+        s.note_invitation(a.public(), c.id(), &me.public());
+        let due = invitation_due(&invite);
+        assert!(s.take_due(due - 1, 10).is_empty());
+        assert_eq!(s.take_due(due, 10), vec![c.id()]);
+        assert!(s.take_due(due, 10).is_empty(), "taken once");
+        s.forget_invitation(&c.id(), &[a.public(), b.public()]);
+        assert!(s.invites_from.is_empty());
+    }
+}

@@ -1,0 +1,51 @@
+//! The service's in-memory indexes over the records in the store: loaded once at start, then kept
+//! up to date by every change, so the work for one input is a few map lookups plus the records it
+//! changes — never a scan of the store.
+//!
+//! The store stays the durable copy of every record; these maps hold only what the rules need to
+//! decide (who issued what, which sequence, which target, which members).
+//!
+//! [`State`] is a composition of small sub-states (the shape of iroh-gossip's `proto/state.rs`),
+//! each its own module owning private maps behind an API in which insert and remove sit side by
+//! side and keep that sub-state's invariants:
+//!
+//! - [`records::Records`]: every stored record's envelope, the expiry order, the current profile
+//!   ids and the sync keys;
+//! - [`attestations::Attestations`]: attestations and their indexes, which ones count, the trust
+//!   edges, equivocators and applied revocations;
+//! - [`pull::Pull`]: needs, offers, accepted offers and messages;
+//! - [`collabs::Collabs`]: collaborations, their logs, ours, and invitations waiting for us.
+//!
+//! Admission (budgets and pools) is its own state in [`crate::admission`]. The rules that cross
+//! sub-states (an attestation counts when its collaboration backs it) live in the service's
+//! modules and read each sub-state through its API.
+
+pub(crate) mod attestations;
+pub(crate) mod collabs;
+pub(crate) mod pull;
+pub(crate) mod records;
+
+pub(crate) use attestations::{AttInfo, Attestations};
+pub(crate) use collabs::{entry_key, CollabState, Collabs};
+pub(crate) use pull::{NeedInfo, OfferInfo, Pull};
+pub(crate) use records::{Meta, Records};
+
+use guild_core::{PublicKey, SkillTag, UnixTime};
+use std::collections::BTreeMap;
+
+/// Every index the service keeps.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Envelopes, expiry, profiles' record ids, sync keys.
+    pub records: Records,
+    /// Attestations, what counts, edges, equivocators, revocations.
+    pub attestations: Attestations,
+    /// Needs, offers, acceptances, messages.
+    pub pull: Pull,
+    /// Collaborations, ours, invitations waiting for us.
+    pub collabs: Collabs,
+    /// This node's own trust roots: (member, skill or general) → (note, added at). Local and
+    /// private; they act as the owner's own out-edges in the trust engine. A single map with no
+    /// index over it, so it needs no sub-state of its own.
+    pub roots: BTreeMap<(PublicKey, Option<SkillTag>), (String, UnixTime)>,
+}

@@ -1,0 +1,155 @@
+//! Budgets for strangers' offers, messages, invitations and entries.
+
+use super::*;
+
+#[test]
+fn a_strangers_messages_and_offers_are_budgeted_a_collaborators_are_not_starved() {
+    let mut a = harness(2);
+    let stranger = identity(5);
+    let msg = |from: &Identity, i: u64| {
+        AnyRecord::Message(sign(
+            Message {
+                version: guild_core::record::RECORD_VERSION,
+                issuer: from.public(),
+                to: identity(2).public(),
+                issued_at: T0,
+                expires_at: T0 + 86_400,
+                nonce: i,
+                text: format!("hello {i}"),
+            },
+            from,
+        ))
+    };
+    let mut accepted = 0;
+    for i in 0..25 {
+        match a.deliver(&stranger, msg(&stranger, i), MS) {
+            DirectResponse::Ack => accepted += 1,
+            other => assert_eq!(refusal(other), RefusalReason::RateLimited),
+        }
+    }
+    // Whichever is smaller: the hourly budget, or the messages a stranger may have stored.
+    let stranger_cap = admission::MESSAGES_PER_HOUR
+        .stranger
+        .min(admission::MESSAGE_QUOTA.stranger.count);
+    assert_eq!(accepted, stranger_cap);
+    assert!(
+        a.svc
+            .admission
+            .usage(&stranger.public(), RecordKind::Message)
+            .bytes
+            <= admission::MESSAGE_QUOTA.stranger.bytes
+    );
+    // A collaborator gets the larger budget.
+    let b = identity(3);
+    let n = a_need(&a.me, T0);
+    let o = sign(fixtures::offer(&b, &n, T0), &b);
+    let c = sign(
+        fixtures::collaboration(&a.me, n.clone(), vec![o], T0),
+        &a.me,
+    );
+    a.svc
+        .store_record(&AnyRecord::Collaboration(c), T0)
+        .unwrap();
+    for i in 0..25 {
+        assert_eq!(a.deliver(&b, msg(&b, i), MS), DirectResponse::Ack);
+    }
+    // Offers: a few per member on one need.
+    a.svc.store_record(&AnyRecord::Need(n.clone()), T0).ok();
+    let mut ok = 0;
+    for i in 0..5u64 {
+        let mut body = fixtures::offer(&stranger, &n, T0);
+        body.text = format!("offer {i}");
+        match a.deliver(&stranger, AnyRecord::Offer(sign(body, &stranger)), MS) {
+            DirectResponse::Ack => ok += 1,
+            other => assert_eq!(refusal(other), RefusalReason::RateLimited),
+        }
+    }
+    assert_eq!(ok, admission::OFFERS_PER_NEED.stranger);
+}
+
+#[test]
+fn a_stranger_may_have_one_invitation_waiting() {
+    let mut v = harness(1);
+    let stranger = identity(5);
+    let helper = identity(6);
+    let invite_at = |v: &mut Harness, text: &str, t0: UnixTime| {
+        let mut n = fixtures::need(&stranger, text, &["kicad"], t0);
+        n.text = text.into();
+        let n = sign(n, &stranger);
+        let o = sign(fixtures::offer(&helper, &n, t0), &helper);
+        let c = sign(
+            fixtures::collaboration(&stranger, n, vec![o], t0),
+            &stranger,
+        );
+        let inv = entry(
+            &stranger,
+            c.id(),
+            1,
+            1,
+            EntryKind::Invite {
+                member: identity(1).public(),
+            },
+            t0,
+        );
+        let req = DirectRequest::Invite {
+            collaboration: Box::new(AnyRecord::Collaboration(c)),
+            invite: Box::new(AnyRecord::CollabEntry(inv)),
+            log: vec![],
+        };
+        let bytes = guild_core::codec::encode(&req).unwrap();
+        v.svc.received_request(stranger.public(), &bytes, t0 * 1000)
+    };
+    let invite = |v: &mut Harness, text: &str| invite_at(v, text, T0);
+    assert_eq!(invite(&mut v, "first"), DirectResponse::Ack);
+    assert_eq!(
+        refusal(invite(&mut v, "second")),
+        RefusalReason::RateLimited
+    );
+    let list = v.svc.collab_list();
+    assert_eq!(list.collabs.len(), 1, "one pending invitation");
+    assert!(!list.collabs[0].member, "kept apart until the owner joins");
+    let records = v.svc.counts().records;
+    // Unanswered, it is swept with its log after a while; the stranger may invite again.
+    let later = T0 + admission::INVITATION_DAYS * 86_400 + 60;
+    v.svc.tick(later * 1000);
+    assert!(v.svc.collab_list().collabs.is_empty(), "swept");
+    assert!(
+        v.svc.counts().records < records,
+        "its records left the store"
+    );
+    assert_eq!(invite_at(&mut v, "third", later), DirectResponse::Ack);
+}
+
+#[test]
+fn an_authors_entries_may_arrive_out_of_order_but_a_number_is_used_once() {
+    let mut b = harness(3);
+    let a = identity(2);
+    let n = a_need(&a, T0);
+    let o = sign(fixtures::offer(&b.me, &n, T0), &b.me);
+    b.svc
+        .store_record(&AnyRecord::Offer(o.clone()), T0)
+        .unwrap();
+    let c = sign(fixtures::collaboration(&a, n, vec![o], T0), &a);
+    assert_eq!(
+        b.deliver(&a, AnyRecord::Collaboration(c.clone()), MS),
+        DirectResponse::Ack
+    );
+    let post = |seq: u64, text: &str| {
+        AnyRecord::CollabEntry(entry(
+            &a,
+            c.id(),
+            seq,
+            seq,
+            EntryKind::Post { text: text.into() },
+            T0,
+        ))
+    };
+    // Two concurrent posts: the second delivery overtakes the first.
+    assert_eq!(b.deliver(&a, post(2, "two"), MS), DirectResponse::Ack);
+    assert_eq!(b.deliver(&a, post(1, "one"), MS), DirectResponse::Ack);
+    assert_eq!(b.svc.collab_show(&c.id()).unwrap().entries.len(), 2);
+    assert_eq!(
+        refusal(b.deliver(&a, post(1, "rewritten"), MS)),
+        RefusalReason::Malformed
+    );
+}
