@@ -357,6 +357,7 @@ impl<S: Storage> Service<S> {
                     .insert((m.body.issued_at, id), (m.signer, m.body.to));
             }
         }
+        self.pulse_arrived(record);
     }
 
     /// Removes a record from the store and every index (expiry).
@@ -364,6 +365,7 @@ impl<S: Storage> Service<S> {
         let Some(meta) = self.state.remove_meta(id) else {
             return;
         };
+        self.pulse_dropped(id, &meta, now);
         self.admission
             .unaccount(id, meta.signer, meta.kind, meta.issued_at);
         match meta.kind {
@@ -452,6 +454,7 @@ impl<S: Storage> Service<S> {
                 expires_at: p.body.expires_at,
             },
         );
+        self.pulse_profile(p);
     }
 
     /// Stores and indexes a validated profile; a newer one replaces the older. Over the cap, the
