@@ -364,8 +364,8 @@ pub struct Growth {
 /// Most profile versions kept per member for `growth`.
 pub const MAX_LEVEL_VERSIONS: usize = 32;
 
-/// `YYYY-MM` of a Unix time (UTC), by Howard Hinnant's civil-from-days.
-pub fn month_of(t: UnixTime) -> String {
+/// Year, month and day of a Unix time (UTC), by Howard Hinnant's civil-from-days.
+pub fn civil(t: UnixTime) -> (i64, u32, u32) {
     let days = (t / 86_400) as i64;
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -373,8 +373,15 @@ pub fn month_of(t: UnixTime) -> String {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `YYYY-MM` of a Unix time (UTC).
+pub fn month_of(t: UnixTime) -> String {
+    let (y, m, _) = civil(t);
     format!("{y:04}-{m:02}")
 }
 
@@ -415,7 +422,8 @@ mod tests {
         assert_eq!(week_of(monday - 1) + 1, week_of(monday));
         assert_eq!(month_of(monday), "2026-01");
         assert_eq!(month_of(0), "1970-01");
-        assert_eq!(month_of(951_782_400), "2000-02-29".get(..7).unwrap());
+        assert_eq!(civil(951_782_400), (2000, 2, 29));
+        assert_eq!(civil(monday), (2026, 1, 5));
     }
 
     #[test]
