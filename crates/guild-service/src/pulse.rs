@@ -323,7 +323,8 @@ impl PulseState {
         skills.sort();
         let versions = self.levels.entry(who).or_default();
         let newest = versions.back().map(|v| v.at);
-        if versions.back().is_none_or(|v| v.skills != skills) && newest.is_none_or(|t| t < issued_at)
+        if versions.back().is_none_or(|v| v.skills != skills)
+            && newest.is_none_or(|t| t < issued_at)
         {
             if versions.len() >= MAX_LEVEL_VERSIONS {
                 versions.pop_front();
@@ -357,7 +358,11 @@ impl PulseState {
 
     /// A member issued a public record at `at`: active that week, and seen from then on.
     fn active(&mut self, who: PublicKey, at: UnixTime) {
-        self.weeks.entry(week_of(at)).or_default().active.insert(who);
+        self.weeks
+            .entry(week_of(at))
+            .or_default()
+            .active
+            .insert(who);
         let first = self.first_seen.entry(who).or_insert(UnixTime::MAX);
         if at < *first {
             if *first != UnixTime::MAX {
@@ -701,14 +706,24 @@ impl<S: crate::Storage> crate::Service<S> {
         let what = Arrival::Profile {
             id: p.id(),
             issued_at: p.body.issued_at,
-            skills: p.body.skills.iter().map(|s| (s.tag.clone(), s.level)).collect(),
+            skills: p
+                .body
+                .skills
+                .iter()
+                .map(|s| (s.tag.clone(), s.level))
+                .collect(),
             resources: p.body.resources.iter().map(|r| r.tag.clone()).collect(),
         };
         self.pulse.arrived(p.id(), p.signer, what);
     }
 
     /// Hook: a record left the store (see `intake::drop_record`).
-    pub(crate) fn pulse_dropped(&mut self, id: &RecordId, meta: &crate::state::Meta, now: UnixTime) {
+    pub(crate) fn pulse_dropped(
+        &mut self,
+        id: &RecordId,
+        meta: &crate::state::Meta,
+        now: UnixTime,
+    ) {
         self.pulse
             .dropped(id, &meta.signer, now >= meta.expires_at, now);
         self.pulse_gauges();
@@ -718,7 +733,9 @@ impl<S: crate::Storage> crate::Service<S> {
         let g = self.pulse.gauges();
         self.stats.needs_open.set(g.open as i64);
         self.stats.needs_accepted.set(g.accepted as i64);
-        self.stats.needs_expired_unanswered.set(g.expired_unanswered as i64);
+        self.stats
+            .needs_expired_unanswered
+            .set(g.expired_unanswered as i64);
     }
 
     /// `pulse`.
@@ -966,7 +983,11 @@ mod tests {
         assert_eq!(p.series[0].members_active, hidden, "k8..k11: 4");
         assert_eq!(p.series[1].needs, Figure::Shown(5));
         assert_eq!(p.series[1].offers, Figure::Shown(0));
-        assert_eq!(p.series[1].members_active, Figure::Shown(6), "k2..k6 and k0");
+        assert_eq!(
+            p.series[1].members_active,
+            Figure::Shown(6),
+            "k2..k6 and k0"
+        );
         assert_eq!(p.series[1].members_seen, Figure::Shown(12));
 
         // Growth of k2: collaborations in January (with k9) and March (with k8).
@@ -1004,8 +1025,18 @@ mod tests {
             vec![(T0, Level::Intermediate), (T0 + 40 * DAY, Level::Advanced)]
         );
         for i in 0..100u32 {
-            let level = if i % 2 == 0 { Level::Expert } else { Level::Beginner };
-            profile(&mut s, me, 10 + i, T0 + 50 * DAY + u64::from(i), &[("rust", level)]);
+            let level = if i % 2 == 0 {
+                Level::Expert
+            } else {
+                Level::Beginner
+            };
+            profile(
+                &mut s,
+                me,
+                10 + i,
+                T0 + 50 * DAY + u64::from(i),
+                &[("rust", level)],
+            );
         }
         assert_eq!(s.growth_parts(&me).0.len(), MAX_LEVEL_VERSIONS);
         // Members with the tag: one, however many versions.
@@ -1033,7 +1064,10 @@ mod tests {
             );
         }
         let day_bin = bin_floor(delay_bin(86_400));
-        assert_eq!(s.report(1, T0).tags[0].median_first_offer_secs, Some(day_bin));
+        assert_eq!(
+            s.report(1, T0).tags[0].median_first_offer_secs,
+            Some(day_bin)
+        );
         for n in 0..3u32 {
             s.arrived(
                 id(200 + n),

@@ -1878,3 +1878,5 @@ fn a_gossip_batch_gets_each_message_its_own_verdict() {
     assert_eq!(one_by_one, verdicts);
     assert_eq!(alone.svc.counts(), h.svc.counts());
 }
+
+mod pulse;

@@ -51,7 +51,10 @@ fn print_pulse(p: &Pulse) -> std::io::Result<()> {
         output::relative(p.from)
     ))?;
     output::fields(&[
-        ("needs", format!("{} ({})", t.needs, trend(t.needs, t.needs_previous))),
+        (
+            "needs",
+            format!("{} ({})", t.needs, trend(t.needs, t.needs_previous)),
+        ),
         ("offers", t.offers.to_string()),
         ("accepted", t.accepted.to_string()),
         ("expired unanswered", t.expired_unanswered.to_string()),
@@ -99,7 +102,14 @@ fn print_pulse(p: &Pulse) -> std::io::Result<()> {
         .collect();
     output::table(
         &[
-            "TAG", "ASKS", "TREND", "MEMBERS", "SCARCITY", "OFFERS", "ACCEPTED", "1ST OFFER",
+            "TAG",
+            "ASKS",
+            "TREND",
+            "MEMBERS",
+            "SCARCITY",
+            "OFFERS",
+            "ACCEPTED",
+            "1ST OFFER",
             "EXPIRED",
         ],
         &rows,
@@ -135,7 +145,9 @@ fn print_growth(g: &Growth) -> std::io::Result<()> {
     let who = g.name.clone().unwrap_or_else(|| g.peer.to_string());
     output::line(&format!("Growth of {who}"))?;
     if g.attestations.is_empty() && g.levels.is_empty() && g.collaborations.is_empty() {
-        output::line("Nothing held here yet: no counted attestations, profiles or collaborations.")?;
+        output::line(
+            "Nothing held here yet: no counted attestations, profiles or collaborations.",
+        )?;
         return Ok(());
     }
     if !g.attestations.is_empty() {
