@@ -32,7 +32,7 @@ mod io;
 pub mod mesh;
 mod own;
 mod pull;
-mod pulse;
+pub mod pulse;
 mod refusal;
 mod reputation;
 mod state;

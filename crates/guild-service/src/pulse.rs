@@ -99,35 +99,55 @@ struct ProfileMark {
 /// What a record brings to the pulse (built by the caller from the record, so this module
 /// depends on no record plumbing).
 #[derive(Debug, Clone)]
-pub(crate) enum Arrival<'a> {
+pub enum Arrival<'a> {
     /// A profile: the member's declared skills and resources.
     Profile {
+        /// The profile's record id.
         id: RecordId,
+        /// When it was issued.
         issued_at: UnixTime,
+        /// Declared skills and levels.
         skills: Vec<(SkillTag, Level)>,
+        /// Declared resource tags.
         resources: Vec<SkillTag>,
     },
     /// A need and the tags it asks for.
     Need {
+        /// When it was posted.
         issued_at: UnixTime,
+        /// Skills asked for.
         skills: &'a [SkillTag],
+        /// Resources asked for.
         resources: &'a [SkillTag],
     },
     /// An offer on a need.
-    Offer { need: RecordId, issued_at: UnixTime },
+    Offer {
+        /// The need answered.
+        need: RecordId,
+        /// When it was made.
+        issued_at: UnixTime,
+    },
     /// A collaboration opened on a need, with its founding members.
     Collaboration {
+        /// The need it accepts offers on.
         need: RecordId,
+        /// When it was opened.
         opened_at: UnixTime,
+        /// Its founding members.
         members: Vec<PublicKey>,
     },
     /// An attestation (counts as activity of its issuer).
-    Attestation { issued_at: UnixTime },
+    Attestation {
+        /// When it was issued.
+        issued_at: UnixTime,
+    },
 }
 
-/// The pulse and growth indexes. Insert and remove are side by side for each kind.
+/// The pulse and growth indexes. Insert ([`PulseState::arrived`]) and remove
+/// ([`PulseState::dropped`]) are side by side for each kind; public so the benchmark can drive it
+/// alone, as `find_index` drives the find index.
 #[derive(Debug, Default)]
-pub(crate) struct PulseState {
+pub struct PulseState {
     needs: HashMap<RecordId, NeedMark>,
     offers: HashMap<RecordId, RecordId>,
     tags: HashMap<Tag, TagState>,
@@ -779,6 +799,7 @@ impl<S: crate::Storage> crate::Service<S> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use guild_core::fixtures::{identity, tag};
@@ -1006,7 +1027,7 @@ mod tests {
             ]
         );
         let mut expect = vec![(k[8], 1), (k[9], 1)];
-        expect.sort_by(|a, b| a.0.cmp(&b.0));
+        expect.sort_by_key(|a| a.0);
         assert_eq!(with, expect);
     }
 

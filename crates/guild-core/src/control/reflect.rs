@@ -386,6 +386,7 @@ pub fn month_of(t: UnixTime) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

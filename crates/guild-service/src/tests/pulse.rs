@@ -68,7 +68,7 @@ fn growth_counts_attestations_and_collaborations_per_month_and_coworkers() {
             collaborations: 1,
         },
     ];
-    with.sort_by(|a, b| a.peer.cmp(&b.peer));
+    with.sort_by_key(|a| a.peer);
     assert_eq!(g.worked_with, with);
     // No profile held: no declared levels; and no growth for someone unknown.
     assert!(g.levels.is_empty());
