@@ -87,7 +87,9 @@ pub fn columns(id: &str, title: &str, categories: &[String], series: &[Series]) 
         .max(1) as f64;
     let n = categories.len().max(1);
     let slot = plot_w / n as f64;
-    let bar = (slot * 0.8 / series.len().max(1) as f64).max(1.0);
+    // At most 28 units wide, so that a chart of one month does not become two slabs.
+    let bar = (slot * 0.8 / series.len().max(1) as f64).clamp(1.0, 28.0);
+    let group = bar * series.len() as f64;
     // At most about 6 category labels fit on a phone.
     let every = n.div_ceil(6);
     html! {
@@ -102,7 +104,7 @@ pub fn columns(id: &str, title: &str, categories: &[String], series: &[Series]) 
             text.tick x=(left - 4.0) y=(top + 4.0) text-anchor="end" { (max as u64) }
             text.tick x=(left - 4.0) y=(top + plot_h) text-anchor="end" { "0" }
             @for (i, c) in categories.iter().enumerate() {
-                @let x0 = left + slot * i as f64 + slot * 0.1;
+                @let x0 = left + slot * i as f64 + (slot - group) / 2.0;
                 @for (j, s) in series.iter().enumerate() {
                     @let x = x0 + bar * j as f64;
                     @match s.values.get(i).copied().flatten() {

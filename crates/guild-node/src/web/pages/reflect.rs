@@ -282,7 +282,7 @@ fn growth_body(g: &Growth) -> Markup {
                 thead { tr { th scope="col" { "Profile of" } th scope="col" { "Skills" } } }
                 tbody {
                     @for v in &g.levels {
-                        tr { td { (relative(v.at)) } td { @for (i, (s, l)) in v.skills.iter().enumerate() { @if i > 0 { ", " } (s) " " (l) } } }
+                        tr { td { (relative(v.at)) } td { @if v.skills.is_empty() { "(no skills)" } @for (i, (s, l)) in v.skills.iter().enumerate() { @if i > 0 { ", " } (s) " " (l) } } }
                     }
                 }
             }
