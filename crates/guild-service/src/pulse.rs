@@ -86,7 +86,8 @@ struct WeekState {
     offers: u64,
     accepted: u64,
     expired_unanswered: u64,
-    active: HashSet<PublicKey>,
+    /// Ordinals (see `PulseState::first_seen`) of the members active that week.
+    active: HashSet<u32>,
 }
 
 /// A member's current profile, as far as the pulse needs it.
@@ -152,7 +153,9 @@ pub struct PulseState {
     offers: HashMap<RecordId, RecordId>,
     tags: HashMap<Tag, TagState>,
     weeks: BTreeMap<u64, WeekState>,
-    first_seen: HashMap<PublicKey, UnixTime>,
+    /// Per member seen: an ordinal (so the active members of many weeks are united in a
+    /// bitmap, not a hash set) and the earliest record's time.
+    first_seen: HashMap<PublicKey, (u32, UnixTime)>,
     first_seen_weeks: BTreeMap<u64, u64>,
     profiles: HashMap<PublicKey, ProfileMark>,
     levels: HashMap<PublicKey, VecDeque<LevelVersion>>,
@@ -378,12 +381,13 @@ impl PulseState {
 
     /// A member issued a public record at `at`: active that week, and seen from then on.
     fn active(&mut self, who: PublicKey, at: UnixTime) {
+        let next = self.first_seen.len() as u32;
+        let (ord, first) = self.first_seen.entry(who).or_insert((next, UnixTime::MAX));
         self.weeks
             .entry(week_of(at))
             .or_default()
             .active
-            .insert(who);
-        let first = self.first_seen.entry(who).or_insert(UnixTime::MAX);
+            .insert(*ord);
         if at < *first {
             if *first != UnixTime::MAX {
                 let w = week_of(*first);
@@ -531,7 +535,9 @@ impl PulseState {
         let mut seen_before: u64 = self.first_seen_weeks.range(..first).map(|(_, n)| n).sum();
         let mut series = Vec::new();
         let (mut needs, mut offers, mut accepted, mut unanswered) = (0, 0, 0, 0);
-        let mut active_period: HashSet<&PublicKey> = HashSet::new();
+        // Members active in a run of weeks: their ordinals united in a bitmap.
+        let words = self.first_seen.len().div_ceil(64);
+        let mut active_period = Bitmap::new(words);
         let (mut raw_needs, mut raw_offers) = (Vec::new(), Vec::new());
         for w in first..=last {
             seen_before += self.first_seen_weeks.get(&w).copied().unwrap_or(0);
@@ -542,7 +548,7 @@ impl PulseState {
             if let Some(s) = s {
                 accepted += s.accepted;
                 unanswered += s.expired_unanswered;
-                active_period.extend(s.active.iter());
+                active_period.extend(&s.active);
             }
             needs += n;
             offers += o;
@@ -567,10 +573,10 @@ impl PulseState {
             s.offers = f;
         }
         let mut prev_needs = 0;
-        let mut active_prev: HashSet<&PublicKey> = HashSet::new();
+        let mut active_prev = Bitmap::new(words);
         for (_, s) in self.weeks.range(prev_first..first) {
             prev_needs += s.needs;
-            active_prev.extend(s.active.iter());
+            active_prev.extend(&s.active);
         }
         let totals = PulseTotals {
             needs: Figure::of(needs),
@@ -579,8 +585,8 @@ impl PulseState {
             accepted: Figure::of(accepted),
             expired_unanswered: Figure::of(unanswered),
             members_seen: Figure::of(seen_before),
-            members_active: part_of(active_period.len() as u64, seen_before),
-            members_active_previous: Figure::of(active_prev.len() as u64),
+            members_active: part_of(active_period.count, seen_before),
+            members_active_previous: Figure::of(active_prev.count),
         };
         Pulse {
             from: week_start(first),
@@ -622,6 +628,33 @@ impl PulseState {
             .map(|(month, count)| CollabMonth { month, count })
             .collect();
         (levels, months, with)
+    }
+}
+
+/// A set of member ordinals with its size.
+struct Bitmap {
+    words: Vec<u64>,
+    count: u64,
+}
+
+impl Bitmap {
+    fn new(words: usize) -> Bitmap {
+        Bitmap {
+            words: vec![0; words],
+            count: 0,
+        }
+    }
+
+    fn extend(&mut self, ords: &HashSet<u32>) {
+        for o in ords {
+            let (w, b) = ((*o / 64) as usize, 1u64 << (o % 64));
+            if let Some(word) = self.words.get_mut(w) {
+                if *word & b == 0 {
+                    *word |= b;
+                    self.count += 1;
+                }
+            }
+        }
     }
 }
 
