@@ -59,6 +59,8 @@ struct NeedMark {
     offers: u32,
     first_offer: Option<UnixTime>,
     accepted: bool,
+    /// Its asker withdrew it: no longer open, and its expiry says nothing about an answer.
+    withdrawn: bool,
 }
 
 /// Counters of one tag in one week (the cohort of needs posted that week).
@@ -136,6 +138,11 @@ pub enum Arrival<'a> {
         opened_at: UnixTime,
         /// Its founding members.
         members: Vec<PublicKey>,
+    },
+    /// Its asker withdrew a need (an authorised revocation).
+    Withdrawal {
+        /// The need.
+        need: RecordId,
     },
     /// An attestation (counts as activity of its issuer).
     Attestation {
@@ -219,6 +226,7 @@ impl PulseState {
                         offers: 0,
                         first_offer: None,
                         accepted: false,
+                        withdrawn: false,
                     },
                 );
             }
@@ -273,13 +281,25 @@ impl PulseState {
                     return;
                 }
                 mark.accepted = true;
-                let (week, tags) = (mark.week, mark.tags.clone());
+                let (week, tags, withdrawn) = (mark.week, mark.tags.clone(), mark.withdrawn);
                 for t in &tags {
                     self.tag_week(t, week).accepted += 1;
                 }
                 self.weeks.entry(week).or_default().accepted += 1;
-                self.gauges.open = self.gauges.open.saturating_sub(1);
+                if !withdrawn {
+                    self.gauges.open = self.gauges.open.saturating_sub(1);
+                }
                 self.gauges.accepted += 1;
+            }
+            Arrival::Withdrawal { need } => {
+                if let Some(mark) = self.needs.get_mut(&need) {
+                    if !mark.withdrawn {
+                        mark.withdrawn = true;
+                        if !mark.accepted {
+                            self.gauges.open = self.gauges.open.saturating_sub(1);
+                        }
+                    }
+                }
             }
             Arrival::Attestation { issued_at } => self.active(signer, issued_at),
         }
@@ -291,10 +311,10 @@ impl PulseState {
         if let Some(mark) = self.needs.remove(id) {
             if mark.accepted {
                 self.gauges.accepted = self.gauges.accepted.saturating_sub(1);
-            } else {
+            } else if !mark.withdrawn {
                 self.gauges.open = self.gauges.open.saturating_sub(1);
             }
-            if expired {
+            if expired && !mark.withdrawn {
                 let unanswered = mark.offers == 0 && !mark.accepted;
                 for t in &mark.tags {
                     let tw = self.tag_week(t, mark.week);
@@ -748,6 +768,11 @@ impl<S: crate::Storage> crate::Service<S> {
             R::Attestation(a) => Arrival::Attestation {
                 issued_at: a.body.issued_at,
             },
+            R::Revocation(r) if r.body.target_kind == guild_core::RecordKind::Need => {
+                Arrival::Withdrawal {
+                    need: r.body.target,
+                }
+            }
             R::Revocation(_) | R::CollabEntry(_) | R::Message(_) => return,
         };
         self.pulse.arrived(record.id(), record.signer(), what);
@@ -1136,6 +1161,41 @@ mod tests {
         // 60·√2^2 = 120 s.
         assert_eq!(s.report(1, T0).tags[0].median_first_offer_secs, Some(120));
         assert_eq!(s.report(1, T0).tags[0].offers, Figure::Shown(8));
+    }
+
+    #[test]
+    fn a_withdrawn_need_is_not_open_and_its_expiry_is_not_unanswered() {
+        let who = identity(1).public();
+        let mut s = PulseState::default();
+        for n in 0..6u32 {
+            need(&mut s, who, n, T0, "rust");
+        }
+        s.arrived(id(100), who, Arrival::Withdrawal { need: id(0) });
+        s.arrived(id(100), who, Arrival::Withdrawal { need: id(0) });
+        assert_eq!(s.gauges().open, 5);
+        for n in 0..6u32 {
+            s.dropped(&id(n), &who, true, T0 + 8 * DAY);
+        }
+        assert_eq!(
+            s.gauges(),
+            NeedGauges {
+                open: 0,
+                accepted: 0,
+                expired_unanswered: 5
+            }
+        );
+        let p = s.report(2, T0 + 8 * DAY);
+        assert_eq!(
+            p.tags[0].asks,
+            Figure::Shown(6),
+            "it was asked all the same"
+        );
+        assert_eq!(p.tags[0].expired_unanswered, Figure::Shown(5));
+        assert_eq!(
+            p.tags[0].expired_share,
+            Some(1.0),
+            "5 of the 5 that expired"
+        );
     }
 
     #[test]
