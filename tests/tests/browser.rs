@@ -7,7 +7,9 @@
 //! offer arriving live; she accepts, which opens the collaboration; both post; Ada closes it
 //! with a summary, Bram closes his part (an attestation counts only when both sides closed) and
 //! Ada's page offers to vouch for him live; she vouches for Bram; Bram's own page shows the attestation arriving live, and
-//! Ada's shows his attestation for her arriving live; Ada's trust page draws the path to Bram. "Live" is checked: a marker set in the page before
+//! Ada's shows his attestation for her arriving live; Ada's trust page draws the path to Bram;
+//! Bram's page on Ada's node charts his growth, and her Pulse page charts the community's needs
+//! and lists what nobody has. "Live" is checked: a marker set in the page before
 //! is still there once the content has arrived, so the page was not reloaded.
 //!
 //! A second test connects to another daemon from the peers page (then messages it once it is gone,
@@ -644,6 +646,67 @@ async fn two_members_work_together_entirely_in_the_browser() {
     wait_text(&ada, "svg.trust-graph", "Bram").await;
     shot(&ada, "trust").await;
 
+    // Growth: on Ada's node, Bram's page charts his counted attestation (Ada's, in kicad) and
+    // his collaborations, and names whom he worked with.
+    cli(
+        &ada_node,
+        &["ask", "Weld a steel bracket", "--skill", "welding"],
+    )
+    .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        ada.goto(&format!("{ada_base}member/{bram_id}"))
+            .await
+            .unwrap();
+        wait_text(&ada, "h1", "Bram").await;
+        if let Ok(svg) = ada.find(Locator::Css("#growth svg.chart")).await {
+            if svg.text().await.unwrap_or_default().contains("vouched") {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Bram's growth chart never appeared on Ada's node"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    wait_text(&ada, "#growth-skills", "kicad").await;
+    wait_text(&ada, "#growth", "Worked with:").await;
+    wait_text(&ada, "#growth", "Ada (1)").await;
+    wait_text(&ada, "#growth-levels", "kicad expert").await;
+    ada.execute(
+        "document.getElementById('growth').scrollIntoView(); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&ada, "growth").await;
+
+    // Pulse: the tags asked for, the weekly chart (small counts drawn as hidden stubs), and
+    // welding, which nobody has, in the lacks list with links to find and to invite.
+    ada.goto(&format!("{ada_base}pulse")).await.unwrap();
+    wait_text(&ada, "h1", "Pulse").await;
+    wait_text(&ada, "#weekly svg.chart", "needs").await;
+    wait_text(&ada, "#pulse-table", "kicad").await;
+    wait_text(&ada, "#lacks", "welding").await;
+    ada.find(Locator::Css("#lacks a[href='/find?q=welding']"))
+        .await
+        .expect("a link to find welding");
+    wait_text(&ada, "#invite", "guild daemon --bootstrap").await;
+    let hidden = ada
+        .find_all(Locator::Css("#weekly svg.chart rect.hidden"))
+        .await
+        .unwrap();
+    assert!(!hidden.is_empty(), "small counts are drawn as hidden stubs");
+    shot(&ada, "pulse").await;
+    ada.execute(
+        "document.getElementById('weekly').scrollIntoView(); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&ada, "pulse-charts").await;
+
     // The overview, and the needs board at phone width.
     ada.goto(&ada_base).await.unwrap();
     wait_text(&ada, "#peers", "Bram").await;
@@ -663,6 +726,27 @@ async fn two_members_work_together_entirely_in_the_browser() {
         overflow,
         json!(true),
         "the needs board scrolls sideways at phone width"
+    );
+    bram.goto(&format!("{bram_base}pulse")).await.unwrap();
+    wait_text(&bram, "#weekly svg.chart", "offers").await;
+    bram.execute(
+        "document.getElementById('scarce').scrollIntoView(); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&bram, "pulse-phone").await;
+    let overflow = bram
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow,
+        json!(true),
+        "the Pulse page scrolls sideways at phone width"
     );
 
     ada.close().await.unwrap();

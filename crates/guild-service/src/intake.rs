@@ -357,6 +357,7 @@ impl<S: Storage> Service<S> {
                     .insert_message(id, m.body.issued_at, m.signer, m.body.to);
             }
         }
+        self.pulse_arrived(record);
     }
 
     /// Removes a record from the store and every index (expiry).
@@ -365,6 +366,7 @@ impl<S: Storage> Service<S> {
         let Some(meta) = self.state.records.remove(id) else {
             return;
         };
+        self.pulse_dropped(id, &meta, now);
         self.admission
             .unaccount(id, meta.signer, meta.kind, meta.issued_at);
         match meta.kind {
@@ -434,6 +436,7 @@ impl<S: Storage> Service<S> {
                 expires_at: p.body.expires_at,
             },
         );
+        self.pulse_profile(p);
     }
 
     /// Stores and indexes a validated profile; a newer one replaces the older. Over the cap, the

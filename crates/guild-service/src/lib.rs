@@ -35,6 +35,7 @@ mod io;
 pub mod mesh;
 mod own;
 mod pull;
+pub mod pulse;
 mod refusal;
 mod reputation;
 mod state;
@@ -163,6 +164,8 @@ pub struct Service<S> {
     profiles: index::Index,
     /// Indexes over every other record.
     state: State,
+    /// The community's pulse and members' growth (see `pulse.rs`).
+    pulse: pulse::PulseState,
     /// Personalised trust from the attestations that count.
     trust: TrustEngine<PublicKey>,
     /// Budgets, quotas and penalties per peer and per signer, scaled by trust.
@@ -238,6 +241,7 @@ impl<S: Storage> Service<S> {
             rng: StdRng::seed_from_u64(seed),
             profiles: index::Index::default(),
             state: State::default(),
+            pulse: pulse::PulseState::default(),
             trust,
             peers: BTreeMap::new(),
             net: direct::Outstanding::default(),
@@ -452,6 +456,8 @@ impl<S: Storage> Service<S> {
             ServiceCall::TrustAdd(p) => write(self.trust_add(p, t)),
             ServiceCall::TrustRemove(p) => write(self.trust_remove(p)),
             ServiceCall::TrustRoots => read(Ok(self.trust_roots())),
+            ServiceCall::Pulse(p) => read(Ok(self.pulse_report(&p, t))),
+            ServiceCall::Growth(p) => read(Ok(self.growth_report(p.peer))),
         }
     }
 

@@ -59,6 +59,12 @@ pub struct Stats {
     /// Gossip verdicts never handed to the network layer because its command channel stayed
     /// full: those messages are neither forwarded nor penalised, and gossipsub forgets them.
     pub verdicts_dropped: Counter,
+    /// Needs held, not expired, not accepted.
+    pub needs_open: Gauge,
+    /// Needs held and accepted (a collaboration record held).
+    pub needs_accepted: Gauge,
+    /// Needs that expired with no offer or collaboration known here, since start.
+    pub needs_expired_unanswered: Gauge,
 }
 
 /// Labels of quota refusals.
@@ -139,6 +145,21 @@ impl Stats {
             "gossip_verdicts_dropped",
             "Gossip verdicts dropped because the network layer was too busy to take them",
             self.verdicts_dropped.clone(),
+        );
+        r.register(
+            "needs_open",
+            "Needs held, not expired and not accepted",
+            self.needs_open.clone(),
+        );
+        r.register(
+            "needs_accepted",
+            "Needs held that a collaboration accepted",
+            self.needs_accepted.clone(),
+        );
+        r.register(
+            "needs_expired_unanswered",
+            "Needs expired with no offer or collaboration known here, since start",
+            self.needs_expired_unanswered.clone(),
         );
     }
 

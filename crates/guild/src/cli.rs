@@ -148,6 +148,22 @@ pub enum Command {
     /// that support it and the penalties applied. `guild trust add|remove|roots` manage your own
     /// starting points (trust roots).
     Trust(TrustArgs),
+    /// The community's pulse, from the public records this node holds: per skill and resource,
+    /// needs asking for it, members who have it, offers, acceptances, time to a first offer,
+    /// needs that expired unanswered; the scarcest skills, what no member has, trends against
+    /// the previous period, members seen and active. Counts of 1 to 4 show as "< 5".
+    Pulse {
+        /// The period, rounded up to whole weeks: e.g. 7d, 30d, 12w (default 30d, at most 52w).
+        #[arg(long, value_name = "DURATION", value_parser = parse_pulse_period)]
+        since: Option<u64>,
+    },
+    /// A member's growth: counted attestations per skill and month, declared levels over time,
+    /// collaborations per month and whom they worked with (default: yourself).
+    Growth {
+        /// The member's peer id (default: you).
+        #[arg(value_name = "PEER")]
+        peer: Option<PublicKey>,
+    },
     /// Stream events (peers, profiles, …) until interrupted; one JSON object per line with --json.
     Events {
         /// Only these kinds (repeatable): exact (`peer.connected`) or prefix (`peer.*`).
@@ -390,6 +406,22 @@ fn parse_need_lifetime(text: &str) -> Result<u64, String> {
             "`{}` is longer than the maximum lifetime of a need, {}d",
             text.trim(),
             max / guild_core::time::DAY
+        ));
+    }
+    Ok(secs)
+}
+
+/// A pulse period from `--since`: positive, at most 52 weeks, in seconds.
+fn parse_pulse_period(text: &str) -> Result<u64, String> {
+    use guild_core::control::reflect::{MAX_PULSE_WEEKS, WEEK_SECS};
+    let secs = guild_core::time::parse_duration(text)?;
+    if secs == 0 {
+        return Err("the period must be positive, e.g. 30d or 12w".into());
+    }
+    if secs > MAX_PULSE_WEEKS * WEEK_SECS {
+        return Err(format!(
+            "`{}` is longer than the longest period, {MAX_PULSE_WEEKS}w",
+            text.trim()
         ));
     }
     Ok(secs)

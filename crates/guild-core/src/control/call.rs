@@ -180,6 +180,12 @@ calls! {
     "trust.remove" => TrustRemove(super::reputation::TrustRemoveParams),
     /// `trust.roots`: this node's trust roots. Result: [`super::reputation::TrustRoots`].
     "trust.roots" => TrustRoots,
+    /// `pulse`: the community's pulse per tag over a period, from public records, small counts
+    /// hidden. Result: [`super::reflect::Pulse`].
+    "pulse" => Pulse(super::reflect::PulseParams),
+    /// `growth`: a member's growth (attestations, declared levels, collaborations). Result:
+    /// [`super::reflect::Growth`].
+    "growth" => Growth(super::reflect::GrowthParams),
     /// `web.login`: a fresh one-time login link for the web dashboard (it works once, within
     /// [`super::types::WEB_LOGIN_TTL_SECS`]). Result: [`super::types::WebLogin`].
     "web.login" => WebLogin,

@@ -24,6 +24,7 @@ pub mod framing;
 pub mod names;
 mod profile;
 pub mod pull;
+pub mod reflect;
 mod reply;
 pub mod reputation;
 mod route;

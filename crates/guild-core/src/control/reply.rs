@@ -3,6 +3,7 @@
 //! control socket and the dashboard's `/call` — through [`Reply::to_json`].
 
 use super::pull::{Asked, CollabView, Collabs, Delivery, EntryView, Inbox, Needs, Offers};
+use super::reflect::{Growth, Pulse};
 use super::reputation::{AttestationView, Attestations, TrustRoots, TrustView};
 use super::types::{Connected, FindResults, Peers, ProfileResult, Status, WebLogin};
 use super::wire::CallError;
@@ -112,6 +113,10 @@ replies! {
     Trust(TrustView),
     /// `trust.add`, `trust.remove`, `trust.roots`.
     TrustRoots(TrustRoots),
+    /// `pulse`.
+    Pulse(Pulse),
+    /// `growth`.
+    Growth(Growth),
 }
 
 impl From<()> for Reply {

@@ -10,7 +10,7 @@
 
 use super::call::{Call, ConnectParams, FindParams, SubscribeParams};
 use super::call::{ProfileGetParams, ProfileSetParams, ProfileUpdateParams};
-use super::{pull, reputation};
+use super::{pull, reflect, reputation};
 
 /// Where a call is served.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +114,8 @@ routes! {
         TrustAdd(reputation::TrustAddParams),
         TrustRemove(reputation::TrustRemoveParams),
         TrustRoots,
+        Pulse(reflect::PulseParams),
+        Growth(reflect::GrowthParams),
     }
 }
 

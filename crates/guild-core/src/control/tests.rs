@@ -238,6 +238,12 @@ fn every_call_round_trips_through_its_line() {
             peer: crate::Identity::from_secret([7; 32]).public(),
         }),
         Call::TrustRoots,
+        Call::Pulse(super::reflect::PulseParams {
+            since_secs: Some(14 * 86_400),
+        }),
+        Call::Growth(super::reflect::GrowthParams {
+            peer: Some(crate::Identity::from_secret([7; 32]).public()),
+        }),
         Call::WebLogin,
         Call::Shutdown,
     ];

@@ -122,6 +122,7 @@ pub fn router<H: Handle>(
         .route("/collabs", get(collabs::<H>))
         .route("/collabs/{id}", get(collab::<H>))
         .route("/trust", get(trust::<H>))
+        .route("/pulse", get(pulse::<H>))
         .route("/inbox", get(inbox::<H>))
         .route("/events", get(events::<H>))
         .route("/call/{method}", post(call::<H>))
@@ -482,6 +483,14 @@ async fn activity<H: Handle>(
 
 async fn peers<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {
     pages::peers(&app, &s).await.into_response()
+}
+
+async fn pulse<H: Handle>(
+    State(app): State<Shared<H>>,
+    s: Extension<Session>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    pages::pulse(&app, &s, &q).await.into_response()
 }
 
 async fn inbox<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {

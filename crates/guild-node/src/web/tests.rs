@@ -65,6 +65,7 @@ impl Handle for Fake {
             Call::Ask(_) => Err(CallError::unavailable("the network is not ready")),
             Call::ProfileGet(_) => Ok(Reply::Profile(None)),
             Call::Trust(p) => reply(penalised(p.peer)),
+            Call::Pulse(_) => reply(a_pulse()),
             _ => Ok(Reply::Done),
         }
     }
@@ -222,6 +223,7 @@ async fn every_page_renders_against_a_node_with_nothing_in_it() {
         "/needs",
         "/collabs",
         "/trust",
+        "/pulse",
         "/inbox",
         "/assets/app.js",
         "/assets/app.css",
@@ -356,6 +358,68 @@ impl Harness {
         let status = r.status();
         let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
         (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+}
+
+/// A pulse with a shown and a hidden figure in each chart, and a lack.
+fn a_pulse() -> guild_core::control::reflect::Pulse {
+    use guild_core::control::reflect::*;
+    let f = Figure::of;
+    let tag = |t: &str| guild_core::SkillTag::parse(t).unwrap();
+    let t = |name: &str, asks, members, scarcity, median| TagPulse {
+        tag: tag(name),
+        kind: TagKind::Skill,
+        asks: f(asks),
+        asks_previous: f(0),
+        members: f(members),
+        offers: f(0),
+        accepted: f(0),
+        expired_unanswered: f(0),
+        expired_share: None,
+        median_first_offer_secs: median,
+        scarcity,
+    };
+    Pulse {
+        from: 1_767_571_200,
+        until: 1_767_700_000,
+        weeks: 2,
+        tags: vec![
+            t("welding", 7, 0, None, None),
+            t("kicad", 12, 6, Some(2.0), Some(5431)),
+            t("rust", 2, 9, None, None),
+        ],
+        lacks: vec![Lack {
+            tag: tag("welding"),
+            kind: TagKind::Skill,
+            asks: f(7),
+        }],
+        series: vec![
+            WeekPulse {
+                start: 1_767_571_200,
+                needs: f(14),
+                offers: f(3),
+                members_seen: f(20),
+                members_active: f(9),
+            },
+            WeekPulse {
+                start: 1_768_176_000,
+                needs: f(7),
+                offers: f(6),
+                members_seen: f(21),
+                members_active: f(8),
+            },
+        ],
+        totals: PulseTotals {
+            needs: f(21),
+            needs_previous: f(15),
+            offers: f(9),
+            accepted: f(2),
+            expired_unanswered: f(5),
+            members_seen: f(21),
+            members_active: f(12),
+            members_active_previous: f(10),
+        },
+        needs_now: NeedGauges::default(),
     }
 }
 
@@ -503,4 +567,40 @@ async fn recent_events_show_when_and_page_through() {
     assert!(bad.contains("Page 1 of 2"), "{bad}");
     let (_, overview) = h.get("/", Some(&h.cookie)).await;
     assert!(overview.contains("All recent events (30)"), "{overview}");
+}
+
+#[tokio::test]
+async fn the_pulse_page_draws_its_charts_as_svg_with_no_inline_style() {
+    let h = harness().await;
+    let req = Request::get("/pulse?weeks=13")
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &h.cookie)
+        .body(Body::empty())
+        .unwrap();
+    let r = h.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    // The period asked for reached the node in whole weeks.
+    let asked = h.fake.calls.lock().unwrap().iter().any(|c| {
+        matches!(c, Call::Pulse(p) if p.since_secs == Some(13 * guild_core::control::reflect::WEEK_SECS))
+    });
+    assert!(asked, "pulse called with 13 weeks");
+    // Three charts: scarcity (kicad 2 per member, rust hidden), weekly, time to first offer.
+    assert_eq!(html.matches("<svg").count(), 3, "{html}");
+    assert!(html.contains("2 per member"), "{html}");
+    assert!(html.contains("&lt; 5 asks, 9 members"), "{html}");
+    assert!(html.contains("≥ 1h 30m"), "{html}");
+    // The week with 3 offers is a hidden stub, not a bar.
+    assert!(html.contains("<rect class=\"hidden\""), "{html}");
+    assert!(html.contains("Jan 5: &lt; 5 offers"), "{html}");
+    // The lacks list links to find and to invite.
+    assert!(html.contains("href=\"/find?q=welding\""), "{html}");
+    assert!(
+        html.contains("guild daemon --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/"),
+        "{html}"
+    );
+    // The content policy refuses inline styles: none is written.
+    assert!(!html.contains("style="), "{html}");
+    assert!(html.contains("↑ from 15"), "{html}");
 }

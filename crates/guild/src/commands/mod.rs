@@ -7,6 +7,7 @@ mod local;
 mod profile;
 mod pull;
 mod query;
+mod reflect;
 mod reputation;
 
 use crate::cli::{Cli, Command};
@@ -105,6 +106,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, Some(peer)) => reputation::trust(&ctx, peer, args.skill).await,
                 (None, None) => Err(anyhow::anyhow!("name a member, or use `guild trust roots`")),
             },
+            Command::Pulse { since } => reflect::pulse(&ctx, since).await,
+            Command::Growth { peer } => reflect::growth(&ctx, peer).await,
             Command::Events { kinds } => events::run(&ctx, kinds).await,
             Command::Web { open } => query::web(&ctx, open).await,
             Command::Shutdown => query::shutdown(&ctx).await,

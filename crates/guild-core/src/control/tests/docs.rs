@@ -56,6 +56,8 @@ fn check_result(method: &str, result: Value) {
         "trust" => serde_json::from_value::<reputation::TrustView>(result).map(|t| {
             check_explanation(&t.explanation);
         }),
+        "pulse" => serde_json::from_value::<super::super::reflect::Pulse>(result).map(drop),
+        "growth" => serde_json::from_value::<super::super::reflect::Growth>(result).map(drop),
         "web.login" => serde_json::from_value::<super::super::WebLogin>(result).map(drop),
         "need.withdraw" | "revoke" | "shutdown" => serde_json::from_value::<()>(result).map(drop),
         other => panic!("no result type known for `{other}`"),

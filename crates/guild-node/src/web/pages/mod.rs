@@ -6,14 +6,17 @@
 //! the method's JSON params to `/call/<method>`. Regions marked `data-live` are refreshed when an
 //! event arrives on `/events`.
 
+mod chart;
 mod peers;
 mod people;
+mod reflect;
 mod trust;
 mod work;
 
 pub use peers::peers;
 
 pub use people::{find, member, profile};
+pub use reflect::pulse;
 pub use trust::trust;
 pub use work::{collab, collabs, inbox, needs};
 
@@ -39,6 +42,7 @@ const NAV: &[(&str, &str)] = &[
     ("/needs", "Needs"),
     ("/collabs", "Collaborations"),
     ("/trust", "Trust"),
+    ("/pulse", "Pulse"),
     ("/inbox", "Inbox"),
 ];
 

@@ -278,6 +278,7 @@ pub async fn member<H: Handle>(app: &App<H>, session: &Session, peer: &str) -> M
         _ => names.label(&key),
     };
     let trust = super::trust::explanation(app, &key, None).await;
+    let growth = super::reflect::growth_section(app, &key, &title).await;
     let body = html! {
         p { code.peer-id { (key) } }
         @match &profile {
@@ -301,6 +302,7 @@ pub async fn member<H: Handle>(app: &App<H>, session: &Session, peer: &str) -> M
             h2 #m-att { "Attestations about " (title) }
             (super::trust::attestation_table(&attestations, &names))
         }
+        (growth)
         section aria-labelledby="m-trust" {
             h2 #m-trust { "Your trust in " (title) }
             (trust)
