@@ -133,6 +133,9 @@ pub const PROOFS_PER_MINUTE: Tiered<u32> = tiered(20, 120, 600);
 pub const OFFERS_PER_NEED: Tiered<usize> = tiered(3, 8, 32);
 /// Invitations one inviter may have waiting for our answer.
 pub const PENDING_INVITATIONS: Tiered<usize> = tiered(1, 16, 64);
+/// Invitations from strangers waiting for our answer, all strangers together (each at most
+/// `MAX_INVITE_LOG_BYTES` of log: 1 MiB in all).
+pub const STRANGER_INVITATIONS_WAITING: usize = 8;
 /// Days an invitation waits for our answer before it is swept.
 pub const INVITATION_DAYS: u64 = 30;
 

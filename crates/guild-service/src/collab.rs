@@ -14,6 +14,7 @@ use super::{CallId, Refusal, Service};
 use crate::Storage;
 use guild_core::control::pull::{CollabView, Collabs, EntryView};
 use guild_core::control::Event;
+use guild_core::limits::MAX_COLLAB_MEMBERS;
 use guild_core::wire::{DirectRequest, RefusalReason, MAX_INVITE_LOG, MAX_INVITE_LOG_BYTES};
 use guild_core::{
     AnyRecord, CollabEntry, Collaboration, EntryKind, Need, PublicKey, RecordId, Signed, UnixTime,
@@ -464,6 +465,10 @@ impl<S: Storage> Service<S> {
 
     /// An invitation delivered to us, with the collaboration and its log. Only entries written by
     /// members (as the log itself establishes them) are kept.
+    ///
+    /// Cheap checks run first — shape, addressing, counts and bytes, the sender's budget, the
+    /// membership the log claims — and the signatures last, all in one batch: a refused
+    /// invitation costs microseconds, whatever its log carries.
     pub(crate) fn receive_invite(
         &mut self,
         from: PublicKey,
@@ -477,9 +482,8 @@ impl<S: Storage> Service<S> {
                 "an invitation carries a collaboration and an invite entry",
             ));
         };
-        c.validate(now)?;
-        inv.validate(now)?;
-        if inv.signer != from || inv.body.collaboration != c.id() {
+        let cid = c.id();
+        if inv.signer != from || inv.body.collaboration != cid {
             return Err(Refusal::unauthorised(
                 "the invitation does not match its sender or collaboration",
             ));
@@ -493,22 +497,33 @@ impl<S: Storage> Service<S> {
                 format!("at most {MAX_INVITE_LOG} log entries"),
             ));
         }
-        let mut entries = Vec::new();
+        self.allow_invitation_from(&from, &cid)?;
+        let mut entries = Vec::with_capacity(log.len() + 1);
+        let mut bytes = 0;
         for r in log {
             let AnyRecord::CollabEntry(e) = r else {
                 return Err(invalid("the log holds only collaboration entries"));
             };
-            if e.body.collaboration != c.id() {
+            if e.body.collaboration != cid {
                 return Err(invalid("a log entry belongs to another collaboration"));
             }
-            e.validate(now)?;
+            bytes += guild_core::codec::encode(&e)
+                .map(|b| b.len())
+                .unwrap_or(usize::MAX / 2);
+            if bytes > MAX_INVITE_LOG_BYTES {
+                return Err(Refusal::new(
+                    RefusalReason::Oversized,
+                    format!("the log exceeds {MAX_INVITE_LOG_BYTES} bytes"),
+                ));
+            }
             entries.push(e);
         }
         if !entries.iter().any(|e| e.id() == inv.id()) {
             entries.push(inv.clone());
         }
         entries.sort_by_key(entry_key);
-        // Replay the log on a scratch state to learn who is a member.
+        // Replay the log on a scratch state to learn who is a member (no signature needed yet:
+        // a forged entry is caught below before anything is kept).
         let mut scratch = CollabState::new(&c);
         for e in &entries {
             scratch.add_entry(e);
@@ -516,38 +531,83 @@ impl<S: Storage> Service<S> {
         if !scratch.members.contains(&inv.signer) {
             return Err(Refusal::unauthorised("the inviter is not a member"));
         }
-        let cid = c.id();
-        // A stranger may have one invitation pending here at a time; members more.
-        let limit = super::admission::PENDING_INVITATIONS.of(self.tier_of(&from));
-        let me = self.me;
-        let pending = self.state.collabs.waiting_from(&from, &cid, &me);
-        if pending >= limit {
-            return Err(Refusal::rate_limited(format!(
-                "{from} already has {pending} invitation(s) waiting for an answer here"
-            )));
+        if scratch.members.len() > MAX_COLLAB_MEMBERS {
+            return Err(Refusal::new(
+                RefusalReason::Oversized,
+                format!(
+                    "the log makes {} members; a collaboration has at most {MAX_COLLAB_MEMBERS}",
+                    scratch.members.len()
+                ),
+            ));
+        }
+        // Everything else about the records, then every signature in one batch.
+        let mut checks = Vec::with_capacity(entries.len() + 1);
+        checks.push(c.check_unsigned(now)?);
+        for e in &entries {
+            checks.push(e.check_unsigned(now)?);
+        }
+        if let Some(Err(e)) = guild_core::record::verify_all(&checks)
+            .into_iter()
+            .find(Result::is_err)
+        {
+            return Err(e.into());
         }
         let purpose = self.need_text(&c.body.need);
         if !self.state.records.contains(&cid) {
             self.store_record(&AnyRecord::Collaboration(c), now)?;
         }
         for e in entries {
-            let by_member = match &e.body.entry {
-                EntryKind::Join { .. } => scratch.members.contains(&e.signer),
-                _ => scratch.members.contains(&e.signer),
-            };
-            if !by_member || self.state.records.contains(&e.id()) {
+            if !scratch.members.contains(&e.signer) || self.state.records.contains(&e.id()) {
                 continue;
             }
             if let Err(err) = self.store_record(&AnyRecord::CollabEntry(e), now) {
                 tracing::debug!("an invitation's log entry was not stored: {err}");
             }
         }
+        let me = self.me;
         self.state.collabs.note_invitation(from, cid, &me);
         self.emit(Event::CollabInvited {
             collab: cid,
             by: inv.signer,
             purpose,
         });
+        Ok(())
+    }
+
+    /// Whether `from` may leave one more invitation waiting for our answer: a stranger one at a
+    /// time, members more ([`super::admission::PENDING_INVITATIONS`]), and all strangers
+    /// together at most [`super::admission::STRANGER_INVITATIONS_WAITING`], so minted keys
+    /// cannot grow what waits here (each carries at most `MAX_INVITE_LOG_BYTES` of log).
+    fn allow_invitation_from(&mut self, from: &PublicKey, cid: &RecordId) -> Result<(), Refusal> {
+        let tier = self.tier_of(from);
+        let limit = super::admission::PENDING_INVITATIONS.of(tier);
+        let me = self.me;
+        let pending = self.state.collabs.waiting_from(from, cid, &me);
+        if pending >= limit {
+            return Err(Refusal::rate_limited(format!(
+                "{from} already has {pending} invitation(s) waiting for an answer here"
+            )));
+        }
+        if tier == super::admission::Tier::Stranger {
+            // Inviters are few (each stranger holds one invitation at most): counting them
+            // is bounded by this very limit plus the members' own.
+            let others: Vec<PublicKey> = self
+                .state
+                .collabs
+                .inviters()
+                .filter(|k| *k != from && self.state.collabs.waiting_from(k, cid, &me) > 0)
+                .copied()
+                .collect();
+            let strangers = others
+                .iter()
+                .filter(|k| self.tier_of(k) == super::admission::Tier::Stranger)
+                .count();
+            if strangers >= super::admission::STRANGER_INVITATIONS_WAITING {
+                return Err(Refusal::rate_limited(format!(
+                    "{strangers} invitations from strangers already wait for an answer here"
+                )));
+            }
+        }
         Ok(())
     }
 }

@@ -273,6 +273,12 @@ impl Collabs {
             .is_some_and(|c| c.invitation_for(me).is_some())
     }
 
+    /// Inviters with invitations remembered as waiting for our answer (some may have been
+    /// answered since: [`Collabs::waiting_from`] says which still wait).
+    pub fn inviters(&self) -> impl Iterator<Item = &PublicKey> {
+        self.invites_from.keys()
+    }
+
     /// Remembers an invitation from `from` to `cid`, and forgets that inviter's answered or
     /// vanished ones, so the set stays as small as what waits.
     pub fn note_invitation(&mut self, from: PublicKey, cid: RecordId, me: &PublicKey) {

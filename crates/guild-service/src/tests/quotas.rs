@@ -153,3 +153,169 @@ fn an_authors_entries_may_arrive_out_of_order_but_a_number_is_used_once() {
         RefusalReason::Malformed
     );
 }
+
+/// A collaboration `asker` founded with `helper`, and `asker`'s invitation of `member` to it.
+fn invitation(
+    asker: &Identity,
+    helper: &Identity,
+    member: &Identity,
+    text: &str,
+) -> (Signed<Collaboration>, Signed<CollabEntry>) {
+    let mut n = fixtures::need(asker, text, &["kicad"], T0);
+    n.text = text.into();
+    let n = sign(n, asker);
+    let o = sign(fixtures::offer(helper, &n, T0), helper);
+    let c = sign(fixtures::collaboration(asker, n, vec![o], T0), asker);
+    let inv = entry(
+        asker,
+        c.id(),
+        1,
+        1,
+        EntryKind::Invite {
+            member: member.public(),
+        },
+        T0,
+    );
+    (c, inv)
+}
+
+fn send_invitation(
+    v: &mut Harness,
+    from: &Identity,
+    c: Signed<Collaboration>,
+    inv: Signed<CollabEntry>,
+    log: Vec<Signed<CollabEntry>>,
+) -> DirectResponse {
+    let req = DirectRequest::Invite {
+        collaboration: Box::new(AnyRecord::Collaboration(c)),
+        invite: Box::new(AnyRecord::CollabEntry(inv)),
+        log: log.into_iter().map(AnyRecord::CollabEntry).collect(),
+    };
+    let bytes = guild_core::codec::encode(&req).unwrap();
+    v.svc.received_request(from.public(), &bytes, MS)
+}
+
+#[test]
+fn strangers_together_leave_few_invitations_waiting() {
+    let mut v = harness(1);
+    let helper = identity(6);
+    for i in 0..admission::STRANGER_INVITATIONS_WAITING as u8 {
+        let stranger = identity(40 + i);
+        let (c, inv) = invitation(&stranger, &helper, &v.me, &format!("job {i}"));
+        assert_eq!(
+            send_invitation(&mut v, &stranger, c, inv, vec![]),
+            DirectResponse::Ack,
+            "stranger {i}"
+        );
+    }
+    let late = identity(90);
+    let (c, inv) = invitation(&late, &helper, &v.me, "one more");
+    assert_eq!(
+        refusal(send_invitation(&mut v, &late, c, inv, vec![])),
+        RefusalReason::RateLimited
+    );
+    assert_eq!(
+        v.svc.collab_list().collabs.len(),
+        admission::STRANGER_INVITATIONS_WAITING
+    );
+}
+
+#[test]
+fn a_refused_invitation_is_refused_before_its_signatures_are_checked() {
+    let mut v = harness(1);
+    let stranger = identity(5);
+    let helper = identity(6);
+    let (c, inv) = invitation(&stranger, &helper, &v.me, "first");
+    assert_eq!(
+        send_invitation(&mut v, &stranger, c, inv, vec![]),
+        DirectResponse::Ack
+    );
+    // A second one while the first waits, its log full of entries whose signatures are bad:
+    // the budget refuses it (RateLimited), which it could not if the signatures came first.
+    let (c, inv) = invitation(&stranger, &helper, &v.me, "second");
+    let mut log = Vec::new();
+    for k in 0..200u64 {
+        let mut e = entry(
+            &stranger,
+            c.id(),
+            2 + k,
+            2 + k,
+            EntryKind::Post {
+                text: format!("post {k}"),
+            },
+            T0,
+        );
+        e.signature = inv.signature;
+        log.push(e);
+    }
+    assert_eq!(
+        refusal(send_invitation(&mut v, &stranger, c, inv, log)),
+        RefusalReason::RateLimited
+    );
+}
+
+#[test]
+fn an_invitation_whose_log_is_too_big_or_makes_too_many_members_is_refused() {
+    let mut v = harness(1);
+    let asker = identity(5);
+    let helper = identity(6);
+    // Posts of 800 bytes: 170 of them exceed the log's byte limit though not its count.
+    let (c, inv) = invitation(&asker, &helper, &v.me, "long log");
+    let log: Vec<_> = (0..170u64)
+        .map(|k| {
+            entry(
+                &asker,
+                c.id(),
+                2 + k,
+                2 + k,
+                EntryKind::Post {
+                    text: "x".repeat(800),
+                },
+                T0,
+            )
+        })
+        .collect();
+    match send_invitation(&mut v, &asker, c, inv, log) {
+        DirectResponse::Error { reason, message } => {
+            assert_eq!(reason, RefusalReason::Oversized);
+            assert!(message.contains("bytes"), "{message}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    // Invitations and joins that make more members than a collaboration may have.
+    let (c, inv) = invitation(&asker, &helper, &v.me, "crowd");
+    let mut log = vec![];
+    for k in 0..guild_core::limits::MAX_COLLAB_MEMBERS as u64 {
+        let joiner = identity(100 + k as u8);
+        let invite = entry(
+            &asker,
+            c.id(),
+            2 + k,
+            2 + 2 * k,
+            EntryKind::Invite {
+                member: joiner.public(),
+            },
+            T0,
+        );
+        let join = entry(
+            &joiner,
+            c.id(),
+            1,
+            3 + 2 * k,
+            EntryKind::Join {
+                invite: invite.id(),
+            },
+            T0,
+        );
+        log.push(invite);
+        log.push(join);
+    }
+    match send_invitation(&mut v, &asker, c, inv, log) {
+        DirectResponse::Error { reason, message } => {
+            assert_eq!(reason, RefusalReason::Oversized);
+            assert!(message.contains("at most 32"), "{message}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    assert!(v.svc.collab_list().collabs.is_empty(), "nothing kept");
+}
