@@ -199,11 +199,75 @@ pub struct Usage {
     pub bytes: u64,
 }
 
-/// The records strangers stored of one kind, oldest first, and their bytes.
+/// The records strangers stored of one kind, and their bytes, kept so that the pool is shared
+/// fairly among signers: when it is full, the signer holding the most of it loses its oldest
+/// record (of signers holding as many, the one whose oldest record is oldest). A flood of keys
+/// that each store a few records then evicts itself before it evicts a newcomer's one.
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
-    items: BTreeSet<(UnixTime, RecordId)>,
+    /// Each signer's records, oldest first.
+    by_signer: HashMap<PublicKey, BTreeSet<(UnixTime, RecordId)>>,
+    /// Signers by (records held, oldest first reversed): the last is evicted from first.
+    order: BTreeSet<(usize, std::cmp::Reverse<UnixTime>, PublicKey)>,
+    /// Whose each record is.
+    signer_of: HashMap<RecordId, PublicKey>,
     bytes: u64,
+}
+
+impl Pool {
+    fn key(&self, signer: &PublicKey) -> Option<(usize, std::cmp::Reverse<UnixTime>, PublicKey)> {
+        let set = self.by_signer.get(signer)?;
+        let (oldest, _) = set.first()?;
+        Some((set.len(), std::cmp::Reverse(*oldest), *signer))
+    }
+
+    fn insert(&mut self, at: UnixTime, id: RecordId, signer: PublicKey) {
+        if self.signer_of.contains_key(&id) {
+            return;
+        }
+        if let Some(k) = self.key(&signer) {
+            self.order.remove(&k);
+        }
+        self.by_signer.entry(signer).or_default().insert((at, id));
+        self.signer_of.insert(id, signer);
+        if let Some(k) = self.key(&signer) {
+            self.order.insert(k);
+        }
+    }
+
+    /// Takes a record out; false if it was not in the pool.
+    fn remove(&mut self, at: UnixTime, id: &RecordId) -> bool {
+        let Some(signer) = self.signer_of.remove(id) else {
+            return false;
+        };
+        if let Some(k) = self.key(&signer) {
+            self.order.remove(&k);
+        }
+        if let Some(set) = self.by_signer.get_mut(&signer) {
+            set.remove(&(at, *id));
+            if set.is_empty() {
+                self.by_signer.remove(&signer);
+            }
+        }
+        if let Some(k) = self.key(&signer) {
+            self.order.insert(k);
+        }
+        true
+    }
+
+    /// The record to evict first: the largest holder's oldest.
+    fn next_victim(&self) -> Option<(UnixTime, RecordId)> {
+        let (_, _, signer) = self.order.last()?;
+        self.by_signer.get(signer)?.first().copied()
+    }
+
+    fn len(&self) -> usize {
+        self.signer_of.len()
+    }
+
+    fn items(&self) -> impl Iterator<Item = (UnixTime, RecordId)> + '_ {
+        self.by_signer.values().flatten().copied()
+    }
 }
 
 /// Who is in which tier, computed at most every [`STANDING_REFRESH_SECS`] when only trust
@@ -419,7 +483,7 @@ impl Admission {
     /// What strangers have stored of `kind` (records, bytes).
     pub fn pool_usage(&self, kind: RecordKind) -> Usage {
         self.pools.get(&kind).map_or(Usage::default(), |p| Usage {
-            count: u32::try_from(p.items.len()).unwrap_or(u32::MAX),
+            count: u32::try_from(p.len()).unwrap_or(u32::MAX),
             bytes: p.bytes,
         })
     }
@@ -443,7 +507,7 @@ impl Admission {
         let pooled = stranger && stranger_pool(kind).is_some();
         if pooled {
             let p = self.pools.entry(kind).or_default();
-            p.items.insert((issued_at, id));
+            p.insert(issued_at, id, signer);
             p.bytes += u64::from(size);
         }
         self.accounted.insert(id, (size, pooled));
@@ -469,7 +533,7 @@ impl Admission {
         }
         if pooled {
             if let Some(p) = self.pools.get_mut(&kind) {
-                if p.items.remove(&(issued_at, *id)) {
+                if p.remove(issued_at, id) {
                     p.bytes = p.bytes.saturating_sub(u64::from(size));
                 }
             }
@@ -479,13 +543,17 @@ impl Admission {
     /// Takes a record out of the strangers' pool without dropping it (its signer is no longer
     /// a stranger).
     fn unpool(&mut self, kind: RecordKind, issued_at: UnixTime, id: &RecordId) {
-        if let Some((size, pooled)) = self.accounted.get_mut(id) {
-            if *pooled {
+        let size = match self.accounted.get_mut(id) {
+            Some((size, pooled)) if *pooled => {
                 *pooled = false;
-                if let Some(p) = self.pools.get_mut(&kind) {
-                    p.items.remove(&(issued_at, *id));
-                    p.bytes = p.bytes.saturating_sub(u64::from(*size));
-                }
+                u64::from(*size)
+            }
+            _ => 0,
+        };
+        // Out of the pool in any case, so that eviction can never pick it again.
+        if let Some(p) = self.pools.get_mut(&kind) {
+            if p.remove(issued_at, id) {
+                p.bytes = p.bytes.saturating_sub(size);
             }
         }
     }
@@ -590,8 +658,8 @@ impl<S: Storage> Service<S> {
     }
 
     /// Checks a signer's storage quota for one more record of `kind` of `size` bytes. Strangers
-    /// also share a pool per kind: when it is full, their oldest record of that kind is dropped
-    /// to make room (never anyone else's).
+    /// also share a pool per kind: when it is full, the largest holder's oldest record of that
+    /// kind is dropped to make room (never anyone else's; see [`Pool`]).
     pub(crate) fn admit_storage(
         &mut self,
         signer: PublicKey,
@@ -622,7 +690,8 @@ impl<S: Storage> Service<S> {
         Ok(tier)
     }
 
-    /// Drops strangers' oldest records of `kind` until one of `size` more bytes fits the pool.
+    /// Drops strangers' records of `kind`, the largest holder's oldest first, until one of `size`
+    /// more bytes fits the pool.
     fn make_room(&mut self, kind: RecordKind, size: u32, now: UnixTime) {
         let Some(cap) = stranger_pool(kind) else {
             return;
@@ -632,12 +701,12 @@ impl<S: Storage> Service<S> {
             let Some(pool) = self.admission.pools.get(&kind) else {
                 return;
             };
-            let fits = (pool.items.len() as u64) < u64::from(cap.count)
+            let fits = (pool.len() as u64) < u64::from(cap.count)
                 && pool.bytes + u64::from(size) <= cap.bytes;
             if fits {
                 return;
             }
-            let Some((at, id)) = pool.items.first().copied() else {
+            let Some((at, id)) = pool.next_victim() else {
                 return;
             };
             let signer = self.state.records.get(&id).map(|m| m.signer);
@@ -698,10 +767,10 @@ impl<S: Storage> Service<S> {
         let standing = self.standing();
         let mut leave = Vec::new();
         for (kind, pool) in &self.admission.pools {
-            for (at, id) in &pool.items {
-                let signer = self.state.records.get(id).map(|m| m.signer);
+            for (at, id) in pool.items() {
+                let signer = self.state.records.get(&id).map(|m| m.signer);
                 if signer.is_some_and(|s| standing.tier(&s) != Tier::Stranger) {
-                    leave.push((*kind, *at, *id));
+                    leave.push((*kind, at, id));
                 }
             }
         }

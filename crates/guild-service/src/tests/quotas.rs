@@ -319,3 +319,67 @@ fn an_invitation_whose_log_is_too_big_or_makes_too_many_members_is_refused() {
     }
     assert!(v.svc.collab_list().collabs.is_empty(), "nothing kept");
 }
+
+#[test]
+fn a_flood_of_keys_sending_a_few_messages_each_evicts_itself_before_a_newcomers_message() {
+    let mut a = harness(2);
+    let msg = |from: &Identity, i: u64, at: UnixTime| {
+        AnyRecord::Message(sign(
+            Message {
+                version: guild_core::record::RECORD_VERSION,
+                issuer: from.public(),
+                to: identity(2).public(),
+                issued_at: at,
+                expires_at: at + 86_400,
+                nonce: i,
+                text: format!("hello {i}"),
+            },
+            from,
+        ))
+    };
+    let newcomer = identity(7);
+    assert_eq!(
+        a.deliver(&newcomer, msg(&newcomer, 0, T0), MS),
+        DirectResponse::Ack
+    );
+    // 300 fresh keys, three messages each, all later than the newcomer's: far more than the
+    // strangers' pool holds.
+    let pool = admission::stranger_pool(RecordKind::Message).unwrap().count as usize;
+    let mut acked = 0;
+    for k in 0..300u32 {
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&k.to_be_bytes());
+        secret[4] = 0xfe;
+        let key = Identity::from_secret(secret);
+        for i in 0..3 {
+            if a.deliver(&key, msg(&key, i, T0 + 1 + u64::from(k)), MS) == DirectResponse::Ack {
+                acked += 1;
+            }
+        }
+    }
+    assert!(
+        acked > pool,
+        "the flood overflowed the pool ({acked} stored)"
+    );
+    assert_eq!(
+        a.svc.stranger_usage(RecordKind::Message).count as usize,
+        pool,
+        "the pool is full, not over"
+    );
+    let inbox = match a
+        .call(
+            ServiceCall::Inbox(InboxParams {
+                include_sent: false,
+            }),
+            MS,
+        )
+        .unwrap()
+    {
+        Reply::Inbox(i) => i,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        inbox.messages.iter().any(|m| m.from == newcomer.public()),
+        "the newcomer's one message is still there"
+    );
+}
