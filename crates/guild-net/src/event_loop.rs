@@ -103,7 +103,13 @@ pub(crate) struct EventLoop {
     pub(crate) pending_providers: HashMap<QueryId, PendingProviders>,
     pub(crate) pending_requests:
         HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, RequestError>>>,
-    pub(crate) pending_responses: HashMap<InboundRequestId, ResponseChannel<Vec<u8>>>,
+    pub(crate) pending_responses: HashMap<InboundRequestId, (PeerId, ResponseChannel<Vec<u8>>)>,
+    /// Peers being disconnected once their pending answers are sent, and until when at most.
+    pub(crate) closing: HashMap<PeerId, std::time::Instant>,
+    /// Answers sent to peers in `closing`, not yet written.
+    pub(crate) responding: HashMap<InboundRequestId, PeerId>,
+    /// The direct protocol's request timeout (the longest a pending answer can wait).
+    pub(crate) request_timeout: Duration,
     /// Standings set by the node, re-applied to gossipsub when the peer connects.
     pub(crate) standings: HashMap<PeerId, f64>,
 }
@@ -152,6 +158,9 @@ impl EventLoop {
             pending_providers: HashMap::new(),
             pending_requests: HashMap::new(),
             pending_responses: HashMap::new(),
+            closing: HashMap::new(),
+            responding: HashMap::new(),
+            request_timeout: config.request_timeout,
             standings: HashMap::new(),
         }
     }
@@ -302,7 +311,11 @@ impl EventLoop {
 
     fn housekeeping(&mut self) {
         self.pending_responses
-            .retain(|_, channel| channel.is_open());
+            .retain(|_, (_, channel)| channel.is_open());
+        let closing: Vec<PeerId> = self.closing.keys().copied().collect();
+        for peer in closing {
+            self.close_if_answered(peer);
+        }
         let relays: Vec<_> = self
             .relays
             .iter()
