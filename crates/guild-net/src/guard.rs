@@ -158,6 +158,8 @@ pub struct GuardStats {
     pub denied_penalised: u64,
     /// Strangers' connections closed to make room for a known member or a fairer share.
     pub evicted: u64,
+    /// Established inbound connections admitted.
+    pub admitted: u64,
     /// Established inbound connections now.
     pub inbound: u32,
     /// Of which strangers'.
@@ -487,6 +489,7 @@ impl Guard {
             self.make_stranger_room(ip, range)?;
         }
         self.inbound_total += 1;
+        self.stats.admitted += 1;
         if !known {
             self.strangers += 1;
             *self.stranger_addrs.entry(ip).or_insert(0) += 1;
