@@ -397,8 +397,9 @@ impl Client {
     /// budgets or graylisted by gossipsub.
     ///
     /// Answers to the peer's requests still waiting (the node's last word, e.g. `Busy`) are
-    /// sent first: the connections close once they are (within the request timeout at most);
-    /// new requests from the peer are dropped meanwhile. Unless the peer is a known member, the
+    /// sent first: the connections close [`crate::ANSWER_LINGER`] after the last one is
+    /// written (within the request timeout at most); new requests from the peer are dropped
+    /// meanwhile. Unless the peer is a known member, the
     /// address it came from is penalised too (see [`crate::guard`]).
     pub async fn disconnect_peer(&self, peer: PeerId, ban: Duration) -> Result<(), Stopped> {
         self.call(|reply| Command::DisconnectPeer { peer, ban, reply })

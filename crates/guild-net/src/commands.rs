@@ -25,7 +25,7 @@ use crate::{
     error::{DhtError, DialError, PublishError, RequestError},
     event::AdmissionStats,
     event::{PeerInfo, Verdict},
-    event_loop::{EventLoop, PendingProviders, MAX_PEER_STANDINGS},
+    event_loop::{EventLoop, PendingProviders, ANSWER_LINGER, MAX_PEER_STANDINGS},
     guard::MAX_KNOWN_PEERS,
     scoring,
     topics::Topic,
@@ -309,20 +309,43 @@ impl EventLoop {
         }
     }
 
-    /// Closes the connections of a peer being disconnected once no answer to it is pending or
-    /// on its way (or its grace has run out).
+    /// For a peer being disconnected: once no answer to it is pending or on its way, its
+    /// connections close [`ANSWER_LINGER`] later (time for the last answer to be read), or at
+    /// its deadline whatever is pending.
     pub(crate) fn close_if_answered(&mut self, peer: PeerId) {
         let Some(deadline) = self.closing.get(&peer).copied() else {
             return;
         };
         let waiting = self.pending_responses.values().any(|(p, _)| *p == peer)
             || self.responding.values().any(|p| *p == peer);
-        if waiting && Instant::now() < deadline {
-            return;
+        let now = Instant::now();
+        if !waiting {
+            let linger = now + ANSWER_LINGER;
+            if linger < deadline {
+                self.closing.insert(peer, linger);
+            }
         }
-        self.closing.remove(&peer);
-        self.responding.retain(|_, p| *p != peer);
-        let _ = self.swarm.disconnect_peer_id(peer);
+        if self.closing.get(&peer).is_some_and(|d| *d <= now) {
+            self.closing.remove(&peer);
+            self.responding.retain(|_, p| *p != peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Closes the peers whose time in `closing` is up.
+    pub(crate) fn close_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .closing
+            .iter()
+            .filter(|(_, d)| **d <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in due {
+            self.closing.remove(&peer);
+            self.responding.retain(|_, p| *p != peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
     }
 
     /// Resolves every `dial_peer` waiting for `peer`.
@@ -377,10 +400,10 @@ impl EventLoop {
             .direct
             .send_response(channel, data)
             .map_err(|_| RequestError::UnknownRequest);
-        if sent.is_ok() && self.closing.contains_key(&peer) {
+        if sent.is_ok() {
+            // Until written: a disconnect decided meanwhile waits for it.
             self.responding.insert(id, peer);
         }
-        self.close_if_answered(peer);
         sent
     }
 }

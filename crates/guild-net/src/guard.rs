@@ -166,6 +166,8 @@ pub struct GuardStats {
     pub inbound_strangers: u32,
     /// Addresses penalised now (expired penalties are dropped lazily).
     pub penalised_addresses: usize,
+    /// Known members the node told us of.
+    pub known: usize,
 }
 
 /// Limits of the guard (from [`crate::NetConfig`]).
@@ -353,6 +355,7 @@ impl Guard {
             banned: self.banned.values().filter(|t| **t > now).count(),
             inbound: self.inbound_total,
             inbound_strangers: self.strangers,
+            known: self.known.len(),
             penalised_addresses: self
                 .penalised
                 .values()

@@ -57,8 +57,8 @@ pub use dht_store::{DhtStoreStats, MAX_KEYS_PER_PROVIDER};
 pub use error::{ConfigError, DhtError, DialError, NetError, PublishError, RequestError, Stopped};
 pub use event::{AdmissionStats, NetEvent, PeerInfo, ResponseHandle, Verdict};
 pub use event_loop::{
-    HOUSEKEEPING_INTERVAL, MAX_ADDRS_PER_PEER, MAX_PEER_STANDINGS, MAX_PENDING_INBOUND_REQUESTS,
-    PROVIDERS_ENOUGH,
+    ANSWER_LINGER, HOUSEKEEPING_INTERVAL, MAX_ADDRS_PER_PEER, MAX_PEER_STANDINGS,
+    MAX_PENDING_INBOUND_REQUESTS, PROVIDERS_ENOUGH,
 };
 pub use guard::{GuardStats, InboundRefused, IpLimitExceeded, PeerBanned, MAX_KNOWN_PEERS};
 pub use libp2p::{gossipsub::MessageId, identity, multiaddr, Multiaddr, PeerId};

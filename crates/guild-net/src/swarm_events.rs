@@ -433,9 +433,8 @@ impl EventLoop {
             request_response::Event::ResponseSent {
                 peer, request_id, ..
             } => {
-                if self.responding.remove(&request_id).is_some() {
-                    self.close_if_answered(peer);
-                }
+                self.responding.remove(&request_id);
+                self.close_if_answered(peer);
             }
         }
     }
