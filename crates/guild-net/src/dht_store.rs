@@ -422,13 +422,14 @@ impl GuildStore {
     }
 
     /// The node's known members: their records go to the members' room. Records stored before
-    /// a peer became known move when it announces again.
-    pub(crate) fn set_known(&mut self, known: HashSet<PeerId>) {
+    /// a peer became known move when it announces again. (The event loop calls this and the
+    /// three below; they are public for benchmarks and tests of the store alone.)
+    pub fn set_known(&mut self, known: HashSet<PeerId>) {
         self.known = known;
     }
 
     /// We looked `key` up: the community uses it.
-    pub(crate) fn note_lookup(&mut self, key: &RecordKey) {
+    pub fn note_lookup(&mut self, key: &RecordKey) {
         if self.looked_up_set.insert(key.clone()) {
             self.looked_up.push_back(key.clone());
             if self.looked_up.len() > MAX_LOOKED_UP_KEYS {
@@ -442,7 +443,7 @@ impl GuildStore {
 
     /// A peer connected: the address group of its connection (`ip` from
     /// [`crate::guard::ip_key`]).
-    pub(crate) fn peer_connected(&mut self, peer: PeerId, ip: Option<IpAddr>) {
+    pub fn peer_connected(&mut self, peer: PeerId, ip: Option<IpAddr>) {
         let group = ip.map(|ip| (range_of(ip), ip));
         self.connected
             .entry(peer)
@@ -455,7 +456,7 @@ impl GuildStore {
     }
 
     /// A connected peer told us its listen addresses (identify).
-    pub(crate) fn peer_identified(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
+    pub fn peer_identified(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
         if let Some(e) = self.connected.get_mut(&peer) {
             e.1 = addrs
                 .iter()
@@ -467,7 +468,7 @@ impl GuildStore {
     }
 
     /// A peer's last connection closed.
-    pub(crate) fn peer_disconnected(&mut self, peer: &PeerId) {
+    pub fn peer_disconnected(&mut self, peer: &PeerId) {
         self.connected.remove(peer);
     }
 
