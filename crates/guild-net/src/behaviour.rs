@@ -27,7 +27,7 @@ use crate::{
     config::NetConfig,
     dht_store::{DhtStoreConfig, GuildStore},
     error::NetError,
-    guard::Guard,
+    guard::{Guard, GuardLimits},
     scoring,
     topics::{self, Topic},
 };
@@ -49,13 +49,8 @@ pub const KAD_MAX_RECORDS: usize = 64;
 /// Largest value record stored for others, in bytes (see [`KAD_MAX_RECORDS`]).
 pub const KAD_MAX_VALUE_BYTES: usize = 1024;
 
-/// Distinct keys for which we store others' provider records (one key per skill tag in the
-/// community). Our own keys are kept apart (`dht_store::MAX_OWN_PROVIDED_KEYS`) and never
-/// compete for this space; see [`crate::dht_store`] for every DHT budget.
-pub const KAD_MAX_PROVIDER_KEYS: usize = 4096;
-
-/// Providers kept per key: Kademlia's replication factor `k`. A further provider only takes the
-/// place of a stale one (see [`crate::dht_store`]), which blunts a flood of fake providers.
+/// Providers kept per key: Kademlia's replication factor `k`. A further provider takes the place
+/// of a stale entry or of a stranger's that is worse by the rule of [`crate::dht_store`].
 pub const KAD_MAX_PROVIDERS_PER_KEY: usize = 20;
 
 /// Peers whose identify information is cached (for address lookups when dialling).
@@ -76,10 +71,11 @@ pub const RELAY_MAX_CIRCUIT_BYTES: u64 = 4 * 1024 * 1024;
 /// The network behaviour of a Guild node.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
-    /// First, so it can deny connections (per-IP limit, bans) before other behaviours set up
-    /// state for them.
+    /// First, so it can deny connections (per-IP limit, bans, the inbound room: it enforces
+    /// `max_incoming` itself, so that a known member can take an idle stranger's place) before
+    /// other behaviours set up state for them.
     pub(crate) guard: Guard,
-    /// Global, per-direction and per-peer connection limits.
+    /// Global, outbound, pending and per-peer connection limits (inbound: the guard).
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
@@ -170,7 +166,6 @@ impl Parts {
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_established(Some(config.max_connections))
-                .with_max_established_incoming(Some(config.max_incoming))
                 .with_max_established_outgoing(Some(config.max_outgoing))
                 .with_max_established_per_peer(Some(config.max_connections_per_peer))
                 .with_max_pending_incoming(Some(config.max_pending_incoming))
@@ -216,7 +211,12 @@ impl Parts {
         });
 
         Ok(Self {
-            guard: Guard::new(config.max_incoming_per_ip),
+            guard: Guard::new(GuardLimits {
+                max_per_ip: config.max_incoming_per_ip,
+                max_incoming: config.max_incoming,
+                reserved: config.reserved_incoming,
+                max_per_range: config.max_incoming_per_range,
+            }),
             limits,
             identify,
             kad: kademlia(peer_id, config)?,

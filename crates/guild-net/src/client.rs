@@ -113,6 +113,10 @@ pub(crate) enum Command {
     AdmissionStats {
         reply: oneshot::Sender<AdmissionStats>,
     },
+    SetKnownPeers {
+        peers: Vec<PeerId>,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// A verdict on one gossip message, for [`Client::try_report_validation`].
@@ -391,6 +395,12 @@ impl Client {
     /// for `ban` (a later, longer ban extends it; a shorter one does not shorten it). Refused
     /// connections fail with [`crate::PeerBanned`]. For repeat offenders: peers past their
     /// budgets or graylisted by gossipsub.
+    ///
+    /// Answers to the peer's requests still waiting (the node's last word, e.g. `Busy`) are
+    /// sent first: the connections close [`crate::ANSWER_LINGER`] after the last one is
+    /// written (within the request timeout at most); new requests from the peer are dropped
+    /// meanwhile. Unless the peer is a known member, the
+    /// address it came from is penalised too (see [`crate::guard`]).
     pub async fn disconnect_peer(&self, peer: PeerId, ban: Duration) -> Result<(), Stopped> {
         self.call(|reply| Command::DisconnectPeer { peer, ban, reply })
             .await
@@ -400,6 +410,17 @@ impl Client {
     /// connection it no longer needs. The peer may connect again at once.
     pub async fn close_peer(&self, peer: PeerId) -> Result<(), Stopped> {
         self.call(|reply| Command::ClosePeer { peer, reply }).await
+    }
+
+    /// Tells the network layer who the node's *known members* are: members its trust reaches,
+    /// collaborators, trust roots, sponsored newcomers — everyone else is a stranger. Replaces
+    /// the previous set; only the first [`crate::MAX_KNOWN_PEERS`] are kept (pass the most
+    /// trusted first). Known members get the inbound connection room strangers cannot take
+    /// ([`crate::guard`]), their DHT provider records the members' room ([`crate::dht_store`]),
+    /// and a ban never penalises the address they come from.
+    pub async fn set_known_peers(&self, peers: Vec<PeerId>) -> Result<(), Stopped> {
+        self.call(|reply| Command::SetKnownPeers { peers, reply })
+            .await
     }
 
     /// Lifts a ban set by [`Client::disconnect_peer`] before it expires.

@@ -25,7 +25,8 @@ use crate::{
     error::{DhtError, DialError, PublishError, RequestError},
     event::AdmissionStats,
     event::{PeerInfo, Verdict},
-    event_loop::{EventLoop, PendingProviders, MAX_PEER_STANDINGS},
+    event_loop::{EventLoop, PendingProviders, ANSWER_LINGER, MAX_PEER_STANDINGS},
+    guard::MAX_KNOWN_PEERS,
     scoring,
     topics::Topic,
 };
@@ -127,11 +128,13 @@ impl EventLoop {
                 let _ = reply.send(());
             }
             Command::GetProviders { key, reply } => {
-                let query = self
-                    .swarm
+                let record_key = kad::RecordKey::new(&key);
+                self.swarm
                     .behaviour_mut()
                     .kad
-                    .get_providers(kad::RecordKey::new(&key));
+                    .store_mut()
+                    .note_lookup(&record_key);
+                let query = self.swarm.behaviour_mut().kad.get_providers(record_key);
                 let pending = PendingProviders {
                     found: HashSet::new(),
                     reply,
@@ -186,7 +189,17 @@ impl EventLoop {
                     .checked_add(ban)
                     .unwrap_or_else(|| Instant::now() + scoring::LONGEST_BAN);
                 self.swarm.behaviour_mut().guard.ban(peer, until);
-                let _ = self.swarm.disconnect_peer_id(peer);
+                // Its pending answers go out first (see `Client::disconnect_peer`).
+                self.closing
+                    .insert(peer, Instant::now() + self.request_timeout);
+                self.close_if_answered(peer);
+                let _ = reply.send(());
+            }
+            Command::SetKnownPeers { peers, reply } => {
+                let known: HashSet<PeerId> = peers.into_iter().take(MAX_KNOWN_PEERS).collect();
+                let behaviour = self.swarm.behaviour_mut();
+                behaviour.kad.store_mut().set_known(known.clone());
+                behaviour.guard.set_known(known);
                 let _ = reply.send(());
             }
             Command::ClosePeer { peer, reply } => {
@@ -296,6 +309,45 @@ impl EventLoop {
         }
     }
 
+    /// For a peer being disconnected: once no answer to it is pending or on its way, its
+    /// connections close [`ANSWER_LINGER`] later (time for the last answer to be read), or at
+    /// its deadline whatever is pending.
+    pub(crate) fn close_if_answered(&mut self, peer: PeerId) {
+        let Some(deadline) = self.closing.get(&peer).copied() else {
+            return;
+        };
+        let waiting = self.pending_responses.values().any(|(p, _)| *p == peer)
+            || self.responding.values().any(|p| *p == peer);
+        let now = Instant::now();
+        if !waiting {
+            let linger = now + ANSWER_LINGER;
+            if linger < deadline {
+                self.closing.insert(peer, linger);
+            }
+        }
+        if self.closing.get(&peer).is_some_and(|d| *d <= now) {
+            self.closing.remove(&peer);
+            self.responding.retain(|_, p| *p != peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Closes the peers whose time in `closing` is up.
+    pub(crate) fn close_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .closing
+            .iter()
+            .filter(|(_, d)| **d <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in due {
+            self.closing.remove(&peer);
+            self.responding.retain(|_, p| *p != peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
     /// Resolves every `dial_peer` waiting for `peer`.
     pub(crate) fn resolve_peer_waiters(&mut self, peer: &PeerId, result: Result<(), DialError>) {
         for waiter in self.peer_waiters.remove(peer).unwrap_or_default() {
@@ -338,15 +390,21 @@ impl EventLoop {
                 max,
             });
         }
-        let channel = self
+        let (peer, channel) = self
             .pending_responses
             .remove(&id)
             .ok_or(RequestError::UnknownRequest)?;
-        self.swarm
+        let sent = self
+            .swarm
             .behaviour_mut()
             .direct
             .send_response(channel, data)
-            .map_err(|_| RequestError::UnknownRequest)
+            .map_err(|_| RequestError::UnknownRequest);
+        if sent.is_ok() {
+            // Until written: a disconnect decided meanwhile waits for it.
+            self.responding.insert(id, peer);
+        }
+        sent
     }
 }
 

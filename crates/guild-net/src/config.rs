@@ -39,6 +39,14 @@ pub const DEFAULT_MAX_OUTGOING: u32 = 128;
 /// host opening hundreds of connections is cut here, before its handshakes cost us anything.
 pub const DEFAULT_MAX_INCOMING_PER_IP: u32 = 16;
 
+/// Inbound slots kept for known members (strangers cannot take them): a quarter of
+/// [`DEFAULT_MAX_INCOMING`]. Never more than a quarter of `max_incoming` (see [`crate::guard`]).
+pub const DEFAULT_RESERVED_INCOMING: u32 = 48;
+
+/// Strangers' inbound connections from one address range (IPv4 /24, IPv6 /48): a third of the
+/// strangers' room (144 by default), so a dozen addresses of one network cannot take it all.
+pub const DEFAULT_MAX_INCOMING_PER_RANGE: u32 = 48;
+
 /// [`NetConfig::local`]'s per-IP limit: every test node is on 127.0.0.1, so the limit is raised
 /// for multi-node tests; tests of the limit itself set their own.
 pub const LOCAL_MAX_INCOMING_PER_IP: u32 = 256;
@@ -145,6 +153,10 @@ pub struct NetConfig {
     /// /64 prefix). Past it connections are refused before the handshake
     /// ([`crate::IpLimitExceeded`]). Relayed connections are not counted.
     pub max_incoming_per_ip: u32,
+    /// Established inbound slots kept for known members (at most a quarter of `max_incoming`).
+    pub reserved_incoming: u32,
+    /// Strangers' established inbound connections from one address range (IPv4 /24, IPv6 /48).
+    pub max_incoming_per_range: u32,
     /// Maximum established connections to one peer.
     pub max_connections_per_peer: u32,
     /// Maximum incoming connections in their handshake.
@@ -198,6 +210,8 @@ impl Default for NetConfig {
             max_incoming: DEFAULT_MAX_INCOMING,
             max_outgoing: DEFAULT_MAX_OUTGOING,
             max_incoming_per_ip: DEFAULT_MAX_INCOMING_PER_IP,
+            reserved_incoming: DEFAULT_RESERVED_INCOMING,
+            max_incoming_per_range: DEFAULT_MAX_INCOMING_PER_RANGE,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             max_pending_incoming: DEFAULT_MAX_PENDING_INCOMING,
             max_pending_outgoing: DEFAULT_MAX_PENDING_OUTGOING,
@@ -217,7 +231,7 @@ impl Default for NetConfig {
 impl NetConfig {
     /// A configuration for tests and benchmarks on one machine: TCP on `127.0.0.1` port 0,
     /// mDNS and AutoNAT off (both would probe real interfaces), Kademlia in server mode,
-    /// a 100 ms gossip heartbeat, no periodic random walk, and a per-IP limit of
+    /// a 100 ms gossip heartbeat, no periodic random walk, and per-IP and per-range limits of
     /// [`LOCAL_MAX_INCOMING_PER_IP`] (every local node shares 127.0.0.1).
     pub fn local(community: &str) -> Self {
         Self {
@@ -230,6 +244,7 @@ impl NetConfig {
             heartbeat_interval: Duration::from_millis(100),
             random_walk_interval: None,
             max_incoming_per_ip: LOCAL_MAX_INCOMING_PER_IP,
+            max_incoming_per_range: LOCAL_MAX_INCOMING_PER_IP,
             ..Self::default()
         }
     }
@@ -252,6 +267,7 @@ impl NetConfig {
             ("max_incoming", self.max_incoming),
             ("max_outgoing", self.max_outgoing),
             ("max_incoming_per_ip", self.max_incoming_per_ip),
+            ("max_incoming_per_range", self.max_incoming_per_range),
             ("max_pending_incoming", self.max_pending_incoming),
             ("max_pending_outgoing", self.max_pending_outgoing),
         ];

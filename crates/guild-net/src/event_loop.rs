@@ -56,6 +56,11 @@ pub const MAX_ADDRS_PER_PEER: usize = 16;
 /// requester gave up. Short enough to restore relay reachability quickly, long enough to be free.
 pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How long a peer being disconnected ([`Client::disconnect_peer`](crate::Client::disconnect_peer))
+/// keeps its connection after its last pending answer was written: time for it to read that
+/// answer (closing at once can drop it in flight) while it is refused anything new.
+pub const ANSWER_LINGER: Duration = Duration::from_millis(500);
+
 /// Peers whose standing ([`Client::set_peer_standing`](crate::Client::set_peer_standing)) is
 /// remembered to be re-applied when they connect. Past it, new non-zero standings are ignored
 /// (the node sets standings for the members it trusts, far fewer than this).
@@ -103,7 +108,14 @@ pub(crate) struct EventLoop {
     pub(crate) pending_providers: HashMap<QueryId, PendingProviders>,
     pub(crate) pending_requests:
         HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, RequestError>>>,
-    pub(crate) pending_responses: HashMap<InboundRequestId, ResponseChannel<Vec<u8>>>,
+    pub(crate) pending_responses: HashMap<InboundRequestId, (PeerId, ResponseChannel<Vec<u8>>)>,
+    /// Peers being disconnected once their pending answers are sent, and until when at most.
+    pub(crate) closing: HashMap<PeerId, std::time::Instant>,
+    /// Answers handed to the swarm and not yet written (at most one per inbound request, so
+    /// bounded like `pending_responses`; forgotten when written, failed or the peer is gone).
+    pub(crate) responding: HashMap<InboundRequestId, PeerId>,
+    /// The direct protocol's request timeout (the longest a pending answer can wait).
+    pub(crate) request_timeout: Duration,
     /// Standings set by the node, re-applied to gossipsub when the peer connects.
     pub(crate) standings: HashMap<PeerId, f64>,
 }
@@ -152,6 +164,9 @@ impl EventLoop {
             pending_providers: HashMap::new(),
             pending_requests: HashMap::new(),
             pending_responses: HashMap::new(),
+            closing: HashMap::new(),
+            responding: HashMap::new(),
+            request_timeout: config.request_timeout,
             standings: HashMap::new(),
         }
     }
@@ -203,6 +218,7 @@ impl EventLoop {
                     self.handle_swarm_event(event);
                 }
                 _ = tick(&mut self.random_walk) => self.random_walk(),
+                _ = next_close(&self.closing) => self.close_due(),
                 _ = housekeeping.tick() => self.housekeeping(),
             }
         }
@@ -302,7 +318,8 @@ impl EventLoop {
 
     fn housekeeping(&mut self) {
         self.pending_responses
-            .retain(|_, channel| channel.is_open());
+            .retain(|_, (_, channel)| channel.is_open());
+        self.close_due();
         let relays: Vec<_> = self
             .relays
             .iter()
@@ -343,6 +360,14 @@ fn delayed_interval(period: Duration) -> Interval {
     let mut interval = interval_at(Instant::now() + period, period);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     interval
+}
+
+/// Waits until the first peer in `closing` is due (forever if there is none).
+async fn next_close(closing: &HashMap<PeerId, std::time::Instant>) {
+    match closing.values().min() {
+        Some(due) => tokio::time::sleep_until(Instant::from_std(*due)).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Waits for the next tick of an optional interval (forever if there is none).

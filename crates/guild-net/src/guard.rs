@@ -1,32 +1,61 @@
-//! Per-address connection limits and a ban list with expiry: a small `NetworkBehaviour` that
-//! denies connections before any other behaviour sets up state for them.
+//! Who may hold our inbound connections: per-address limits, room reserved for known members,
+//! a fair share for strangers, bans, and penalties on the address a banned peer came from. A
+//! small `NetworkBehaviour` that denies connections before any other behaviour sets up state
+//! for them.
 //!
 //! * **Per IP.** Inbound connections (in their handshake or established) from one IP address
-//!   are capped at [`NetConfig::max_incoming_per_ip`](crate::NetConfig::max_incoming_per_ip);
-//!   IPv6 addresses count by their /64 prefix (one host commonly holds a whole /64). The
-//!   connection past the cap is refused before its handshake, with [`IpLimitExceeded`]. Relayed
-//!   connections are not counted here (their address is the relay's; the relay limits them).
-//!   Our own dials are never counted: one host flooding us cannot stop us dialling out.
+//!   are capped at [`NetConfig::max_incoming_per_ip`](crate::NetConfig::max_incoming_per_ip),
+//!   members and strangers alike (the peer is not known before the handshake); IPv6 addresses
+//!   count by their /64 prefix (one host commonly holds a whole /64). The connection past the
+//!   cap is refused before its handshake, with [`IpLimitExceeded`]. Relayed connections are not
+//!   counted here (their address is the relay's; the relay limits them). Our own dials are
+//!   never counted: one host flooding us cannot stop us dialling out.
+//! * **Reserved room.** Established inbound connections are capped at
+//!   [`NetConfig::max_incoming`](crate::NetConfig::max_incoming). The network layer cannot know
+//!   trust at handshake time, so the node tells it who its *known members* are
+//!   ([`Client::set_known_peers`](crate::Client::set_known_peers): members its trust reaches,
+//!   collaborators, trust roots, sponsored newcomers; at most [`MAX_KNOWN_PEERS`]). Everyone
+//!   else is a *stranger*. Strangers share at most `max_incoming − reserved` slots, where
+//!   `reserved` is [`NetConfig::reserved_incoming`](crate::NetConfig::reserved_incoming) (at
+//!   most a quarter of `max_incoming`); strangers of one address range (IPv4 /24, IPv6 /48)
+//!   hold at most [`NetConfig::max_incoming_per_range`](crate::NetConfig::max_incoming_per_range)
+//!   of them. A known member is admitted while any inbound slot is free; when none is, the
+//!   stranger idle longest (no request or gossip from it for longest) in the most crowded
+//!   range and address makes way for it.
+//! * **Fair among strangers.** When the strangers' room (or a range's share of it) is full, a
+//!   stranger from a less crowded range or address takes the place of the idlest stranger of
+//!   the most crowded one (max-min fairness: 13 addresses flooding 15 connections each cannot
+//!   keep a newcomer from a fourteenth out); one from the most crowded group is refused, with
+//!   [`InboundRefused::StrangerRoomFull`]. Choosing whom to evict looks at the connections
+//!   held (at most `max_incoming`), and only when room is short.
 //! * **Bans.** [`Client::disconnect_peer`](crate::Client::disconnect_peer) closes a peer's
 //!   connections and refuses its new ones, inbound and outbound, with [`PeerBanned`], until the
 //!   ban expires. At most [`MAX_BANNED_PEERS`] bans are kept; past it the one ending soonest is
 //!   dropped.
+//! * **Bans reach the address.** A banned stranger's address is penalised for
+//!   [`ADDRESS_PENALTY`]: for its first [`ADDRESS_COOLDOWN`] no stranger from that address is
+//!   admitted (a fresh key is not back in milliseconds), and after it at most one stranger
+//!   connection at a time, refused with [`InboundRefused::AddressPenalised`]. An address range
+//!   with [`RANGE_BANS`] banned addresses within the penalty is held to
+//!   [`PENALISED_RANGE_STRANGERS`] stranger connections. Known members behind the same address
+//!   are never affected. At most [`MAX_PENALISED_ADDRESSES`] addresses and ranges are
+//!   remembered; past it the oldest penalty is dropped.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet, VecDeque},
     convert::Infallible,
     fmt,
-    net::{IpAddr, Ipv6Addr},
-    task::{Context, Poll},
-    time::Instant,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
 
 use libp2p::{
     core::{transport::PortUse, Endpoint},
     multiaddr::Protocol,
     swarm::{
-        dummy, ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, ListenFailure,
-        NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+        dummy, CloseConnection, ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm,
+        ListenFailure, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     },
     Multiaddr, PeerId,
 };
@@ -34,6 +63,25 @@ use libp2p::{
 /// Bans remembered at once. Bans are decided by the node (a peer past its budgets), so this
 /// only bounds a runaway caller.
 pub const MAX_BANNED_PEERS: usize = 4096;
+
+/// Known members remembered (see [`Client::set_known_peers`](crate::Client::set_known_peers)):
+/// far more than the members a daemon's trust reaches; past it the rest count as strangers.
+pub const MAX_KNOWN_PEERS: usize = 4096;
+
+/// How long a banned stranger's address stays penalised: the service's penalty window.
+pub const ADDRESS_PENALTY: Duration = Duration::from_secs(10 * 60);
+
+/// For this long after a ban, no stranger from the banned peer's address is admitted.
+pub const ADDRESS_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// Banned addresses within one range (IPv4 /24, IPv6 /48) that penalise the whole range.
+pub const RANGE_BANS: u32 = 3;
+
+/// Stranger connections a penalised range may hold at once.
+pub const PENALISED_RANGE_STRANGERS: u32 = 4;
+
+/// Penalised addresses (and ranges) remembered at once.
+pub const MAX_PENALISED_ADDRESSES: usize = 1024;
 
 /// The error inside the `ConnectionDenied` of an inbound connection refused because its IP
 /// already has the maximum number of connections.
@@ -72,6 +120,28 @@ impl fmt::Display for PeerBanned {
 
 impl std::error::Error for PeerBanned {}
 
+/// The error inside the `ConnectionDenied` of an established inbound connection refused by the
+/// reserved room, the strangers' fair share or an address penalty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboundRefused {
+    /// Every inbound slot is held by known members.
+    #[error("every inbound slot is held by known members")]
+    Full,
+    /// The strangers' room (or its range's share) is full and this stranger's range and
+    /// address already hold their fair share.
+    #[error("the room for strangers is full and {range:?} holds its share")]
+    StrangerRoomFull {
+        /// The connection's address range (IPv4 /24, IPv6 /48).
+        range: Option<IpAddr>,
+    },
+    /// A peer from this address (or range) was banned lately.
+    #[error("{ip} is penalised for a while after a ban")]
+    AddressPenalised {
+        /// The address (IPv6: the /64).
+        ip: IpAddr,
+    },
+}
+
 /// Counters of the guard, since the node started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GuardStats {
@@ -81,31 +151,105 @@ pub struct GuardStats {
     pub denied_banned: u64,
     /// Peers banned right now (expired bans are dropped lazily).
     pub banned: usize,
+    /// Inbound connections refused because the strangers' room was full
+    /// ([`InboundRefused::StrangerRoomFull`], [`InboundRefused::Full`]).
+    pub denied_room: u64,
+    /// Inbound connections refused because their address was penalised.
+    pub denied_penalised: u64,
+    /// Strangers' connections closed to make room for a known member or a fairer share.
+    pub evicted: u64,
+    /// Established inbound connections admitted.
+    pub admitted: u64,
+    /// Established inbound connections now.
+    pub inbound: u32,
+    /// Of which strangers'.
+    pub inbound_strangers: u32,
+    /// Addresses penalised now (expired penalties are dropped lazily).
+    pub penalised_addresses: usize,
+    /// Known members the node told us of.
+    pub known: usize,
+}
+
+/// Limits of the guard (from [`crate::NetConfig`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GuardLimits {
+    pub(crate) max_per_ip: u32,
+    pub(crate) max_incoming: u32,
+    pub(crate) reserved: u32,
+    pub(crate) max_per_range: u32,
+}
+
+impl GuardLimits {
+    /// Slots strangers may hold: `max_incoming` less the reserved room (at most a quarter).
+    fn stranger_room(&self) -> u32 {
+        self.max_incoming - self.reserved.min(self.max_incoming / 4)
+    }
+}
+
+/// One established connection.
+#[derive(Debug)]
+struct Conn {
+    peer: PeerId,
+    /// Its IP key ([`ip_key`]); `None` when relayed.
+    ip: Option<IpAddr>,
+    /// Counted as an inbound connection (until closed or evicted).
+    inbound: bool,
+    /// Counted as a stranger's inbound connection.
+    stranger: bool,
 }
 
 /// The behaviour (see the module docs).
 pub(crate) struct Guard {
-    max_per_ip: u32,
+    limits: GuardLimits,
     /// Inbound connections by IP key (pending and established).
     per_ip: HashMap<IpAddr, u32>,
     /// Which IP key each counted inbound connection belongs to.
     inbound: HashMap<ConnectionId, IpAddr>,
+    /// Established connections, both directions.
+    conns: HashMap<ConnectionId, Conn>,
+    /// Connections of each peer, and when it last sent us something.
+    peers: HashMap<PeerId, (Vec<ConnectionId>, Instant)>,
+    /// Established inbound connections counted, and strangers' among them.
+    inbound_total: u32,
+    strangers: u32,
+    /// Strangers' inbound connections per range and per address (`None`: relayed).
+    stranger_ranges: HashMap<Option<IpAddr>, u32>,
+    stranger_addrs: HashMap<Option<IpAddr>, u32>,
+    known: HashSet<PeerId>,
     banned: HashMap<PeerId, Instant>,
+    /// Penalised addresses: when the penalty started.
+    penalised: HashMap<IpAddr, Instant>,
+    /// Bans per range within the penalty: (count, last).
+    range_bans: HashMap<IpAddr, (u32, Instant)>,
+    /// Connections to close (evicted), handed to the swarm by `poll`.
+    to_close: VecDeque<(PeerId, ConnectionId)>,
+    waker: Option<Waker>,
     stats: GuardStats,
 }
 
 impl Guard {
-    pub(crate) fn new(max_per_ip: u32) -> Self {
+    pub(crate) fn new(limits: GuardLimits) -> Self {
         Self {
-            max_per_ip,
+            limits,
             per_ip: HashMap::new(),
             inbound: HashMap::new(),
+            conns: HashMap::new(),
+            peers: HashMap::new(),
+            inbound_total: 0,
+            strangers: 0,
+            stranger_ranges: HashMap::new(),
+            stranger_addrs: HashMap::new(),
+            known: HashSet::new(),
             banned: HashMap::new(),
+            penalised: HashMap::new(),
+            range_bans: HashMap::new(),
+            to_close: VecDeque::new(),
+            waker: None,
             stats: GuardStats::default(),
         }
     }
 
-    /// Refuses `peer`'s connections until `until`.
+    /// Refuses `peer`'s connections until `until`; a stranger's address is penalised too.
     pub(crate) fn ban(&mut self, peer: PeerId, until: Instant) {
         let now = Instant::now();
         if self.banned.len() >= MAX_BANNED_PEERS && !self.banned.contains_key(&peer) {
@@ -119,17 +263,104 @@ impl Guard {
         }
         let entry = self.banned.entry(peer).or_insert(until);
         *entry = (*entry).max(until);
+        if self.known.contains(&peer) {
+            return;
+        }
+        let ips: HashSet<IpAddr> = self
+            .peers
+            .get(&peer)
+            .into_iter()
+            .flat_map(|(conns, _)| conns.iter())
+            .filter_map(|c| self.conns.get(c)?.ip)
+            .collect();
+        for ip in ips {
+            self.penalise(ip, now);
+        }
     }
 
-    /// Lifts a ban early.
+    /// Penalises an address (and counts a ban against its range).
+    fn penalise(&mut self, ip: IpAddr, now: Instant) {
+        let active = |since: &Instant| now.saturating_duration_since(*since) < ADDRESS_PENALTY;
+        if self.penalised.len() >= MAX_PENALISED_ADDRESSES && !self.penalised.contains_key(&ip) {
+            self.penalised.retain(|_, since| active(since));
+            if self.penalised.len() >= MAX_PENALISED_ADDRESSES {
+                if let Some(oldest) = self
+                    .penalised
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(a, _)| *a)
+                {
+                    self.penalised.remove(&oldest);
+                }
+            }
+        }
+        let fresh = self.penalised.get(&ip).is_none_or(|since| !active(since));
+        self.penalised.insert(ip, now);
+        if !fresh {
+            return; // one address counts once per penalty against its range
+        }
+        let range = range_of(ip);
+        if self.range_bans.len() >= MAX_PENALISED_ADDRESSES && !self.range_bans.contains_key(&range)
+        {
+            self.range_bans.retain(|_, (_, last)| active(last));
+            if self.range_bans.len() >= MAX_PENALISED_ADDRESSES {
+                if let Some(oldest) = self
+                    .range_bans
+                    .iter()
+                    .min_by_key(|(_, (_, t))| *t)
+                    .map(|(a, _)| *a)
+                {
+                    self.range_bans.remove(&oldest);
+                }
+            }
+        }
+        let e = self.range_bans.entry(range).or_insert((0, now));
+        if !active(&e.1) {
+            *e = (0, now);
+        }
+        e.0 += 1;
+        e.1 = now;
+    }
+
+    /// Lifts a ban early (the address penalty stays).
     pub(crate) fn unban(&mut self, peer: &PeerId) {
         self.banned.remove(peer);
+    }
+
+    /// The node's known members (bounded by [`MAX_KNOWN_PEERS`]); their inbound connections
+    /// already established are counted as members' from now on.
+    pub(crate) fn set_known(&mut self, known: HashSet<PeerId>) {
+        self.known = known;
+        let now_known: Vec<ConnectionId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.stranger && self.known.contains(&c.peer))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in now_known {
+            self.uncount_stranger(&id);
+        }
+    }
+
+    /// `peer` sent us something (a request, a gossip message): it is not idle.
+    pub(crate) fn touch(&mut self, peer: &PeerId) {
+        if let Some((_, last)) = self.peers.get_mut(peer) {
+            *last = Instant::now();
+        }
     }
 
     pub(crate) fn stats(&self) -> GuardStats {
         let now = Instant::now();
         GuardStats {
             banned: self.banned.values().filter(|t| **t > now).count(),
+            inbound: self.inbound_total,
+            inbound_strangers: self.strangers,
+            known: self.known.len(),
+            penalised_addresses: self
+                .penalised
+                .values()
+                .filter(|since| now.saturating_duration_since(**since) < ADDRESS_PENALTY)
+                .count(),
             ..self.stats
         }
     }
@@ -149,13 +380,225 @@ impl Guard {
     }
 
     fn release(&mut self, connection: &ConnectionId) {
-        let Some(ip) = self.inbound.remove(connection) else {
+        if let Some(ip) = self.inbound.remove(connection) {
+            if let Some(n) = self.per_ip.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_ip.remove(&ip);
+                }
+            }
+        }
+        self.uncount_stranger(connection);
+        let Some(conn) = self.conns.remove(connection) else {
             return;
         };
-        if let Some(n) = self.per_ip.get_mut(&ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_ip.remove(&ip);
+        if conn.inbound {
+            self.inbound_total = self.inbound_total.saturating_sub(1);
+        }
+        if let Some((conns, _)) = self.peers.get_mut(&conn.peer) {
+            conns.retain(|c| c != connection);
+            if conns.is_empty() {
+                self.peers.remove(&conn.peer);
+            }
+        }
+    }
+
+    /// Stops counting a connection as a stranger's.
+    fn uncount_stranger(&mut self, connection: &ConnectionId) {
+        let Some(conn) = self.conns.get_mut(connection).filter(|c| c.stranger) else {
+            return;
+        };
+        conn.stranger = false;
+        let (ip, range) = (conn.ip, conn.ip.map(range_of));
+        self.strangers = self.strangers.saturating_sub(1);
+        for (map, key) in [
+            (&mut self.stranger_addrs, ip),
+            (&mut self.stranger_ranges, range),
+        ] {
+            if let Some(n) = map.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Closes a stranger's connection to make room: uncounted at once, closed by the swarm.
+    fn evict(&mut self, connection: ConnectionId) {
+        self.uncount_stranger(&connection);
+        let Some(conn) = self.conns.get_mut(&connection) else {
+            return;
+        };
+        if conn.inbound {
+            conn.inbound = false;
+            self.inbound_total = self.inbound_total.saturating_sub(1);
+        }
+        self.stats.evicted += 1;
+        tracing::debug!(peer = %conn.peer, ip = ?conn.ip, "closing a stranger's connection to make room");
+        self.to_close.push_back((conn.peer, connection));
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// The idlest stranger connection of the most crowded address in `range`.
+    fn idlest_in_range(
+        &self,
+        range: Option<IpAddr>,
+    ) -> Option<(Option<IpAddr>, u32, ConnectionId)> {
+        let (addr, held) = self
+            .stranger_addrs
+            .iter()
+            .filter(|(a, _)| a.map(range_of) == range)
+            .max_by_key(|(_, n)| **n)
+            .map(|(a, n)| (*a, *n))?;
+        let idlest = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.stranger && c.ip == addr)
+            .min_by_key(|(_, c)| self.peers.get(&c.peer).map(|(_, t)| *t))
+            .map(|(id, _)| *id)?;
+        Some((addr, held, idlest))
+    }
+
+    /// Decides an established inbound connection (see the module docs).
+    fn admit_inbound(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        ip: Option<IpAddr>,
+    ) -> Result<(), ConnectionDenied> {
+        self.check_banned(peer)?;
+        let range = ip.map(range_of);
+        let known = self.known.contains(&peer);
+        if known {
+            if self.inbound_total >= self.limits.max_incoming {
+                let top = self
+                    .stranger_ranges
+                    .iter()
+                    .max_by_key(|(_, n)| **n)
+                    .map(|(r, _)| *r);
+                match top.and_then(|r| self.idlest_in_range(r)) {
+                    Some((_, _, victim)) => self.evict(victim),
+                    None => {
+                        self.stats.denied_room += 1;
+                        return Err(ConnectionDenied::new(InboundRefused::Full));
+                    }
+                }
+            }
+        } else {
+            self.check_penalty(ip, range)?;
+            self.make_stranger_room(ip, range)?;
+        }
+        self.inbound_total += 1;
+        self.stats.admitted += 1;
+        if !known {
+            self.strangers += 1;
+            *self.stranger_addrs.entry(ip).or_insert(0) += 1;
+            *self.stranger_ranges.entry(range).or_insert(0) += 1;
+        }
+        self.conns.insert(
+            connection,
+            Conn {
+                peer,
+                ip,
+                inbound: true,
+                stranger: !known,
+            },
+        );
+        self.peers
+            .entry(peer)
+            .or_insert_with(|| (Vec::new(), Instant::now()))
+            .0
+            .push(connection);
+        Ok(())
+    }
+
+    /// Refuses a stranger from a penalised address or range.
+    fn check_penalty(
+        &mut self,
+        ip: Option<IpAddr>,
+        range: Option<IpAddr>,
+    ) -> Result<(), ConnectionDenied> {
+        let (Some(ip), Some(range)) = (ip, range) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let refuse = |stats: &mut GuardStats| {
+            stats.denied_penalised += 1;
+            tracing::debug!(%ip, "stranger from a penalised address refused");
+            Err(ConnectionDenied::new(InboundRefused::AddressPenalised {
+                ip,
+            }))
+        };
+        if let Some(since) = self.penalised.get(&ip).copied() {
+            let age = now.saturating_duration_since(since);
+            if age < ADDRESS_PENALTY {
+                let held = self.stranger_addrs.get(&Some(ip)).copied().unwrap_or(0);
+                if age < ADDRESS_COOLDOWN || held >= 1 {
+                    return refuse(&mut self.stats);
+                }
+            } else {
+                self.penalised.remove(&ip);
+            }
+        }
+        if let Some((bans, last)) = self.range_bans.get(&range).copied() {
+            if now.saturating_duration_since(last) >= ADDRESS_PENALTY {
+                self.range_bans.remove(&range);
+            } else if bans >= RANGE_BANS {
+                let held = self.stranger_ranges.get(&Some(range)).copied().unwrap_or(0);
+                if held >= PENALISED_RANGE_STRANGERS {
+                    return refuse(&mut self.stats);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes room for one more stranger from `ip` (evicting fairly), or refuses it.
+    fn make_stranger_room(
+        &mut self,
+        ip: Option<IpAddr>,
+        range: Option<IpAddr>,
+    ) -> Result<(), ConnectionDenied> {
+        let in_range = self.stranger_ranges.get(&range).copied().unwrap_or(0);
+        let at_addr = self.stranger_addrs.get(&ip).copied().unwrap_or(0);
+        let total_full = self.inbound_total >= self.limits.max_incoming
+            || self.strangers >= self.limits.stranger_room();
+        let range_full = range.is_some() && in_range >= self.limits.max_per_range;
+        if !total_full && !range_full {
+            return Ok(());
+        }
+        // The range to take a slot from: our own if its share is full, else the most crowded.
+        let victim_range = if range_full {
+            Some(range)
+        } else {
+            self.stranger_ranges
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(r, n)| (*r, *n))
+                .filter(|(r, n)| *r == range || *n > in_range + 1)
+                .map(|(r, _)| r)
+        };
+        let victim =
+            victim_range
+                .and_then(|r| self.idlest_in_range(r))
+                .filter(|(addr, held, _)| {
+                    // Within our own range: only from an address holding more than ours would.
+                    victim_range != Some(range) || (*addr != ip && *held > at_addr + 1)
+                });
+        match victim {
+            Some((_, _, connection)) => {
+                self.evict(connection);
+                Ok(())
+            }
+            None => {
+                self.stats.denied_room += 1;
+                tracing::debug!(?ip, "the room for strangers is full");
+                Err(ConnectionDenied::new(InboundRefused::StrangerRoomFull {
+                    range,
+                }))
             }
         }
     }
@@ -184,6 +627,20 @@ pub(crate) fn ip_key(addr: &Multiaddr) -> Option<IpAddr> {
     ip
 }
 
+/// The address range an IP key belongs to: IPv4 /24, IPv6 /48.
+pub fn range_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], 0))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+        }
+    }
+}
+
 impl NetworkBehaviour for Guard {
     type ConnectionHandler = dummy::ConnectionHandler;
     type ToSwarm = Infallible;
@@ -198,12 +655,12 @@ impl NetworkBehaviour for Guard {
             return Ok(());
         };
         let count = self.per_ip.entry(ip).or_insert(0);
-        if *count >= self.max_per_ip {
+        if *count >= self.limits.max_per_ip {
             self.stats.denied_per_ip += 1;
-            tracing::debug!(%ip, limit = self.max_per_ip, "inbound connection over the per-IP limit");
+            tracing::debug!(%ip, limit = self.limits.max_per_ip, "inbound connection over the per-IP limit");
             return Err(ConnectionDenied::new(IpLimitExceeded {
                 ip,
-                limit: self.max_per_ip,
+                limit: self.limits.max_per_ip,
             }));
         }
         *count += 1;
@@ -213,13 +670,13 @@ impl NetworkBehaviour for Guard {
 
     fn handle_established_inbound_connection(
         &mut self,
-        _connection_id: ConnectionId,
+        connection_id: ConnectionId,
         peer: PeerId,
         _local_addr: &Multiaddr,
-        _remote_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         // Denied here, the swarm reports a `ListenFailure`, which releases the IP slot.
-        self.check_banned(peer)?;
+        self.admit_inbound(connection_id, peer, ip_key(remote_addr))?;
         Ok(dummy::ConnectionHandler)
     }
 
@@ -238,13 +695,27 @@ impl NetworkBehaviour for Guard {
 
     fn handle_established_outbound_connection(
         &mut self,
-        _connection_id: ConnectionId,
+        connection_id: ConnectionId,
         peer: PeerId,
-        _addr: &Multiaddr,
+        addr: &Multiaddr,
         _role_override: Endpoint,
         _port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         self.check_banned(peer)?;
+        self.conns.insert(
+            connection_id,
+            Conn {
+                peer,
+                ip: ip_key(addr),
+                inbound: false,
+                stranger: false,
+            },
+        );
+        self.peers
+            .entry(peer)
+            .or_insert_with(|| (Vec::new(), Instant::now()))
+            .0
+            .push(connection_id);
         Ok(dummy::ConnectionHandler)
     }
 
@@ -252,6 +723,9 @@ impl NetworkBehaviour for Guard {
         match event {
             FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. })
             | FromSwarm::ListenFailure(ListenFailure { connection_id, .. }) => {
+                self.release(&connection_id);
+            }
+            FromSwarm::DialFailure(libp2p::swarm::DialFailure { connection_id, .. }) => {
                 self.release(&connection_id);
             }
             _ => {}
@@ -267,7 +741,17 @@ impl NetworkBehaviour for Guard {
         libp2p::core::util::unreachable(event)
     }
 
-    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        if let Some((peer_id, connection)) = self.to_close.pop_front() {
+            return Poll::Ready(ToSwarm::CloseConnection {
+                peer_id,
+                connection: CloseConnection::One(connection),
+            });
+        }
+        self.waker = Some(cx.waker().clone());
         Poll::Pending
     }
 }
@@ -279,6 +763,205 @@ mod tests {
 
     fn addr(s: &str) -> Multiaddr {
         s.parse().unwrap()
+    }
+
+    fn limits(max_per_ip: u32) -> GuardLimits {
+        GuardLimits {
+            max_per_ip,
+            max_incoming: 192,
+            reserved: 48,
+            max_per_range: 48,
+        }
+    }
+
+    /// Opens and establishes an inbound connection from `ip` for `peer`.
+    fn connect(
+        guard: &mut Guard,
+        id: usize,
+        peer: PeerId,
+        ip: &str,
+    ) -> Result<(), ConnectionDenied> {
+        let local = addr("/ip4/127.0.0.1/tcp/1");
+        let from = addr(&format!("/ip4/{ip}/tcp/9"));
+        let c = ConnectionId::new_unchecked(id);
+        guard.handle_pending_inbound_connection(c, &local, &from)?;
+        match guard.handle_established_inbound_connection(c, peer, &local, &from) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                guard.release(&c);
+                Err(e)
+            }
+        }
+    }
+
+    fn evicted(guard: &mut Guard) -> Vec<ConnectionId> {
+        let out = guard.to_close.iter().map(|(_, c)| *c).collect();
+        for (_, c) in std::mem::take(&mut guard.to_close) {
+            guard.release(&c);
+        }
+        out
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            range_of(IpAddr::from([10, 1, 2, 3])),
+            IpAddr::from([10, 1, 2, 0])
+        );
+        let v6: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        assert_eq!(range_of(v6), "2001:db8:1::".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn strangers_share_their_room_fairly_and_members_keep_theirs() {
+        // 13 addresses of one /24 flood 15 connections each (the attack of issue 20).
+        let mut guard = Guard::new(limits(16));
+        let mut id = 0;
+        let mut admitted = 0;
+        for a in 2..15 {
+            for _ in 0..15 {
+                id += 1;
+                if connect(&mut guard, id, PeerId::random(), &format!("127.0.0.{a}")).is_ok() {
+                    admitted += 1;
+                }
+                evicted(&mut guard);
+            }
+        }
+        // The range holds its share at most, spread over its addresses.
+        assert_eq!(guard.stats().inbound_strangers, 48);
+        assert!(admitted >= 48);
+        assert!(
+            guard.stranger_addrs.values().all(|n| *n <= 5),
+            "{:?}",
+            guard.stranger_addrs
+        );
+        // A newcomer from a fourteenth address of the same /24 takes a flooder's place.
+        id += 1;
+        connect(&mut guard, id, PeerId::random(), "127.0.0.1").unwrap();
+        assert_eq!(evicted(&mut guard).len(), 1);
+        // Another range has its own share.
+        for i in 0..40 {
+            connect(
+                &mut guard,
+                1000 + i,
+                PeerId::random(),
+                &format!("10.0.{i}.1"),
+            )
+            .unwrap();
+        }
+        assert!(evicted(&mut guard).is_empty());
+        // Strangers' room: 144 slots of 192.
+        for i in 0..200 {
+            let _ = connect(
+                &mut guard,
+                2000 + i,
+                PeerId::random(),
+                &format!("10.1.{i}.1"),
+            );
+            evicted(&mut guard);
+        }
+        let stats = guard.stats();
+        assert_eq!(stats.inbound_strangers, 144);
+        assert_eq!(stats.inbound, 144);
+        // Known members take the reserved 48 …
+        let members: Vec<PeerId> = (0..49).map(|_| PeerId::random()).collect();
+        guard.set_known(members.iter().copied().collect());
+        for (i, m) in members.iter().enumerate().take(48) {
+            connect(&mut guard, 3000 + i, *m, &format!("10.9.{i}.9")).unwrap();
+        }
+        assert!(evicted(&mut guard).is_empty());
+        assert_eq!(guard.stats().inbound, 192);
+        // … and one more takes the place of the idlest stranger of the most crowded range.
+        connect(&mut guard, 4000, members[48], "10.9.99.9").unwrap();
+        let gone = evicted(&mut guard);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(guard.stats().inbound, 192);
+        assert_eq!(guard.stats().inbound_strangers, 143);
+        // A stranger from a crowded group is refused now.
+        let refused = connect(&mut guard, 4001, PeerId::random(), "10.0.0.1").unwrap_err();
+        assert!(matches!(
+            refused.downcast::<InboundRefused>().unwrap(),
+            InboundRefused::StrangerRoomFull { .. }
+        ));
+    }
+
+    #[test]
+    fn the_idlest_stranger_goes_first() {
+        let mut guard = Guard::new(GuardLimits {
+            max_per_ip: 16,
+            max_incoming: 4,
+            reserved: 1,
+            max_per_range: 4,
+        });
+        let strangers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+        for (i, p) in strangers.iter().enumerate() {
+            connect(&mut guard, i, *p, "10.0.0.1").unwrap();
+        }
+        // The first and third are busy; the second idles.
+        guard.touch(&strangers[0]);
+        guard.touch(&strangers[2]);
+        let member = PeerId::random();
+        let late = PeerId::random();
+        guard.set_known([member, late].into_iter().collect());
+        connect(&mut guard, 10, member, "10.0.0.1").unwrap();
+        assert!(evicted(&mut guard).is_empty(), "the reserved slot");
+        connect(&mut guard, 11, late, "10.0.0.1").unwrap();
+        assert_eq!(evicted(&mut guard), vec![ConnectionId::new_unchecked(1)]);
+        assert_eq!(guard.stats().evicted, 1);
+    }
+
+    #[test]
+    fn a_ban_penalises_a_strangers_address_but_not_members_behind_it() {
+        let mut guard = Guard::new(limits(16));
+        let rogue = PeerId::random();
+        connect(&mut guard, 1, rogue, "192.0.2.7").unwrap();
+        guard.ban(rogue, Instant::now() + Duration::from_secs(600));
+        guard.release(&ConnectionId::new_unchecked(1));
+        // A fresh key from the same address is refused …
+        let refused = connect(&mut guard, 2, PeerId::random(), "192.0.2.7").unwrap_err();
+        assert!(matches!(
+            refused.downcast::<InboundRefused>().unwrap(),
+            InboundRefused::AddressPenalised { .. }
+        ));
+        assert_eq!(guard.stats().denied_penalised, 1);
+        assert_eq!(guard.stats().penalised_addresses, 1);
+        // … but not a known member behind it, nor a stranger next door.
+        let member = PeerId::random();
+        guard.set_known([member].into_iter().collect());
+        connect(&mut guard, 3, member, "192.0.2.7").unwrap();
+        connect(&mut guard, 4, PeerId::random(), "192.0.2.8").unwrap();
+        // After the cooldown, one stranger at a time from that address.
+        guard.penalised.insert(
+            "192.0.2.7".parse().unwrap(),
+            Instant::now() - ADDRESS_COOLDOWN,
+        );
+        connect(&mut guard, 5, PeerId::random(), "192.0.2.7").unwrap();
+        assert!(connect(&mut guard, 6, PeerId::random(), "192.0.2.7").is_err());
+        // A member banned does not penalise its address.
+        guard.ban(member, Instant::now() + Duration::from_secs(600));
+        assert_eq!(guard.stats().penalised_addresses, 1);
+    }
+
+    #[test]
+    fn a_range_with_several_bans_is_held_to_a_few_strangers() {
+        let mut guard = Guard::new(limits(16));
+        for i in 0..RANGE_BANS as usize {
+            let rogue = PeerId::random();
+            connect(&mut guard, i, rogue, &format!("198.51.100.{i}")).unwrap();
+            guard.ban(rogue, Instant::now() + Duration::from_secs(600));
+            guard.release(&ConnectionId::new_unchecked(i));
+        }
+        for i in 0..PENALISED_RANGE_STRANGERS as usize {
+            connect(
+                &mut guard,
+                100 + i,
+                PeerId::random(),
+                &format!("198.51.100.{}", 50 + i),
+            )
+            .unwrap();
+        }
+        assert!(connect(&mut guard, 200, PeerId::random(), "198.51.100.99").is_err());
+        connect(&mut guard, 201, PeerId::random(), "198.51.101.1").unwrap();
     }
 
     #[test]
@@ -311,7 +994,7 @@ mod tests {
 
     #[test]
     fn inbound_slots_are_counted_and_released() {
-        let mut guard = Guard::new(2);
+        let mut guard = Guard::new(limits(2));
         let local = addr("/ip4/127.0.0.1/tcp/1");
         let from = addr("/ip4/10.0.0.1/tcp/9");
         let (a, b, c) = (
@@ -343,7 +1026,7 @@ mod tests {
 
     #[test]
     fn bans_expire() {
-        let mut guard = Guard::new(2);
+        let mut guard = Guard::new(limits(2));
         let peer = PeerId::random();
         guard.ban(peer, Instant::now() + std::time::Duration::from_secs(60));
         assert!(guard.check_banned(peer).is_err());

@@ -16,8 +16,9 @@
 //! topics); identify reports a peer's community and peers of another community are
 //! disconnected, so two communities never mix even on one LAN.
 //!
-//! Admission of strangers: [`guard`] (per-IP connection limits, bans), [`dht_store`] (DHT
-//! provider budgets), [`scoring`] (gossipsub scores, with the node's trust as P5).
+//! Admission of strangers: [`guard`] (per-IP connection limits, room reserved for known
+//! members, a fair share for strangers, bans reaching the address), [`dht_store`] (DHT
+//! provider rooms and budgets), [`scoring`] (gossipsub scores, with the node's trust as P5).
 //!
 //! Files: [`config`] (knobs and limits), [`topics`] (names), `behaviour` (the composed
 //! libp2p behaviour and transports), `codec` (direct protocol framing), [`scoring`] (gossipsub
@@ -47,8 +48,8 @@ use tracing::Instrument;
 
 pub use behaviour::{
     DIRECT_MAX_CONCURRENT_STREAMS, GOSSIP_FRAME_OVERHEAD, IDENTIFY_CACHE_SIZE, KAD_MAX_PACKET_SIZE,
-    KAD_MAX_PROVIDERS_PER_KEY, KAD_MAX_PROVIDER_KEYS, KAD_MAX_RECORDS, KAD_MAX_VALUE_BYTES,
-    RELAY_MAX_CIRCUIT_BYTES, RELAY_MAX_CIRCUIT_DURATION,
+    KAD_MAX_PROVIDERS_PER_KEY, KAD_MAX_RECORDS, KAD_MAX_VALUE_BYTES, RELAY_MAX_CIRCUIT_BYTES,
+    RELAY_MAX_CIRCUIT_DURATION,
 };
 pub use client::{Client, TryReportError, ValidationReport};
 pub use config::NetConfig;
@@ -56,10 +57,10 @@ pub use dht_store::{DhtStoreStats, MAX_KEYS_PER_PROVIDER};
 pub use error::{ConfigError, DhtError, DialError, NetError, PublishError, RequestError, Stopped};
 pub use event::{AdmissionStats, NetEvent, PeerInfo, ResponseHandle, Verdict};
 pub use event_loop::{
-    HOUSEKEEPING_INTERVAL, MAX_ADDRS_PER_PEER, MAX_PEER_STANDINGS, MAX_PENDING_INBOUND_REQUESTS,
-    PROVIDERS_ENOUGH,
+    ANSWER_LINGER, HOUSEKEEPING_INTERVAL, MAX_ADDRS_PER_PEER, MAX_PEER_STANDINGS,
+    MAX_PENDING_INBOUND_REQUESTS, PROVIDERS_ENOUGH,
 };
-pub use guard::{GuardStats, IpLimitExceeded, PeerBanned};
+pub use guard::{GuardStats, InboundRefused, IpLimitExceeded, PeerBanned, MAX_KNOWN_PEERS};
 pub use libp2p::{gossipsub::MessageId, identity, multiaddr, Multiaddr, PeerId};
 pub use topics::Topic;
 

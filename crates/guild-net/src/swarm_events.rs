@@ -39,6 +39,11 @@ impl EventLoop {
                 let addr = endpoint.get_remote_address().clone();
                 let relayed = addr.iter().any(|p| p == Protocol::P2pCircuit);
                 tracing::debug!(peer = %peer_id, %addr, "connected");
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .peer_connected(peer_id, crate::guard::ip_key(&addr));
                 self.peers
                     .entry(peer_id)
                     .or_default()
@@ -84,6 +89,13 @@ impl EventLoop {
                 }
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
+                    self.closing.remove(&peer_id);
+                    self.responding.retain(|_, p| *p != peer_id);
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .store_mut()
+                        .peer_disconnected(&peer_id);
                     let _ = self.emit(NetEvent::PeerDisconnected { peer: peer_id });
                 }
             }
@@ -205,6 +217,11 @@ impl EventLoop {
             .into_iter()
             .take(MAX_ADDRS_PER_PEER)
             .collect();
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .store_mut()
+            .peer_identified(peer_id, &listen_addrs);
         if info.protocols.contains(&self.kad_protocol) {
             for addr in &listen_addrs {
                 self.swarm
@@ -233,6 +250,7 @@ impl EventLoop {
                 message_id,
                 message,
             } => {
+                self.swarm.behaviour_mut().guard.touch(&propagation_source);
                 let Some(topic) = self.topics.topic_of(&message.topic) else {
                     self.ignore_message(&message_id, &propagation_source);
                     return;
@@ -359,11 +377,15 @@ impl EventLoop {
                     },
                 ..
             } => {
+                if self.closing.contains_key(&peer) {
+                    return; // being disconnected: only its earlier requests are answered
+                }
+                self.swarm.behaviour_mut().guard.touch(&peer);
                 if self.pending_responses.len() >= MAX_PENDING_INBOUND_REQUESTS {
                     tracing::debug!(%peer, "too many unanswered requests; dropping one");
                     return; // dropping the channel tells the requester
                 }
-                self.pending_responses.insert(request_id, channel);
+                self.pending_responses.insert(request_id, (peer, channel));
                 let event = NetEvent::InboundRequest {
                     peer,
                     data: request,
@@ -413,8 +435,15 @@ impl EventLoop {
             } => {
                 tracing::debug!(%peer, "inbound direct request failed: {error}");
                 self.pending_responses.remove(&request_id);
+                self.responding.remove(&request_id);
+                self.close_if_answered(peer);
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent {
+                peer, request_id, ..
+            } => {
+                self.responding.remove(&request_id);
+                self.close_if_answered(peer);
+            }
         }
     }
 

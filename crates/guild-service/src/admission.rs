@@ -652,6 +652,23 @@ impl<S: Storage> Service<S> {
         }
     }
 
+    /// The members this node knows — its circle and the members its trust reaches, not itself —
+    /// most trusted first, at most `limit`: whom the network layer keeps connection and DHT
+    /// room for (`guild_net::Client::set_known_peers`).
+    pub fn known_members(&mut self, limit: usize) -> Vec<PublicKey> {
+        let s = self.standing();
+        let mut known: Vec<(f64, PublicKey)> = s
+            .circle
+            .iter()
+            .chain(&s.member)
+            .filter(|p| **p != self.me)
+            .map(|p| (s.trust(p), *p))
+            .collect();
+        known.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        known.truncate(limit);
+        known.into_iter().map(|(_, p)| p).collect()
+    }
+
     /// The tier of one signer or peer.
     pub(crate) fn tier_of(&mut self, who: &PublicKey) -> Tier {
         self.standing().tier(who)

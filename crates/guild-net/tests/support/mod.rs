@@ -173,3 +173,5 @@ pub fn serve_echo(node: TestNode) -> (Client, PeerId, JoinHandle<()>) {
     });
     (client, peer, handle)
 }
+
+pub mod flood;

@@ -109,7 +109,13 @@ pub(crate) struct Runtime {
     trust_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// When trust scores were last recomputed for the find view.
     trust_computed: std::time::Instant,
+    /// The known members last told to the network layer, and when.
+    known_told: (Vec<PublicKey>, Option<std::time::Instant>),
 }
+
+/// How often the network layer's set of known members is brought up to date (the service's
+/// tiers follow trust within `STANDING_REFRESH_SECS`, 10 s).
+const KNOWN_PEERS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Least time between two recomputations of the find view's trust scores (a burst of
 /// attestations recomputes once; a timer catches up).
@@ -188,6 +194,7 @@ impl Runtime {
             view,
             trust_epoch,
             trust_computed: std::time::Instant::now() - TRUST_VIEW_INTERVAL,
+            known_told: (Vec::new(), None),
         }
     }
 
@@ -229,6 +236,7 @@ impl Runtime {
                     let now = now_ms();
                     self.service.tick(now);
                     self.publish_mesh(now);
+                    self.tell_known_peers().await;
                 }
             }
             for _ in 0..MAX_COMMANDS_PER_TURN {
@@ -625,6 +633,25 @@ impl Runtime {
                 s.records = c.records;
                 changed
             });
+        }
+    }
+
+    /// Tells the network layer who our known members are, when that changed (at most every
+    /// [`KNOWN_PEERS_INTERVAL`]): they keep connection and DHT room strangers cannot take.
+    async fn tell_known_peers(&mut self) {
+        if self
+            .known_told
+            .1
+            .is_some_and(|at| at.elapsed() < KNOWN_PEERS_INTERVAL)
+        {
+            return;
+        }
+        self.known_told.1 = Some(std::time::Instant::now());
+        let known = self.service.known_members(guild_net::MAX_KNOWN_PEERS);
+        if known != self.known_told.0 {
+            let peers = known.iter().map(PublicKey::to_peer_id).collect();
+            let _ = self.net.set_known_peers(peers).await;
+            self.known_told.0 = known;
         }
     }
 
