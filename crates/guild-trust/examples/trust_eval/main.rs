@@ -1,7 +1,9 @@
 //! Evaluation harness for the Guild trust engine on any SNAP signed network.
 //!
 //! ```text
-//! cargo run --release -p guild-trust --example trust_eval -- <path.csv> [options]
+//! cargo run --release -p guild-trust --example trust_eval -- <path.csv | synthetic:community[:N]> [options]
+//!   synthetic:community[:N]  instead of a file: a generated community of N core members
+//!                            (default 5000; see `synth::community`), seeded by --seed
 //!   --seed N               seed of every random choice (default 1)
 //!   --egos N               egos for the Sybil experiments (default 10)
 //!   --cost-egos N          egos timed for the full-compute cost (default 20)
@@ -131,14 +133,32 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let text = match std::fs::read_to_string(&args.path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("trust_eval: cannot read {}: {e}", args.path);
-            return ExitCode::from(1);
+    let file = if let Some(spec) = args.path.strip_prefix("synthetic:community") {
+        let n = match spec.strip_prefix(':').map(str::parse::<u64>) {
+            None if spec.is_empty() => 5000,
+            Some(Ok(n)) if n >= 20 => n,
+            _ => {
+                eprintln!(
+                    "trust_eval: `{}`: expected synthetic:community[:N] with N ≥ 20",
+                    args.path
+                );
+                return ExitCode::from(2);
+            }
+        };
+        snap::SnapFile {
+            edges: synth::community(n, args.seed),
+            errors: Vec::new(),
         }
+    } else {
+        let text = match std::fs::read_to_string(&args.path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("trust_eval: cannot read {}: {e}", args.path);
+                return ExitCode::from(1);
+            }
+        };
+        snap::parse(&text)
     };
-    let file = snap::parse(&text);
     for err in file.errors.iter().take(20) {
         eprintln!("trust_eval: {}: skipped malformed {err}", args.path);
     }
@@ -229,6 +249,7 @@ fn main() -> ExitCode {
     let report = json!({
         "input": {
             "path": args.path,
+            "generated": args.path.starts_with("synthetic:").then_some(synth::COMMUNITY_SHAPES),
             "edges": file.edges.len(),
             "nodes": file.node_count(),
             "malformed_lines": file.errors.len(),
