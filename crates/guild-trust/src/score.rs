@@ -189,12 +189,14 @@ fn set_factors(
 ///   bridge (share 1, decayed 50×), gets a third walk routed back through the region, its share
 ///   falls to 2/3 and its own decay almost vanishes — a 30× gain although the new walk carries
 ///   next to nothing.
-/// * **Compounding on final factors.** A node whose (effective) bridge share exceeds θ keeps at
-///   most `own(j) × factor(bridge)` with the bridge's *final* factor, so whatever hangs off a node
-///   is measured against what the ego really gives that node. The relay discount alone uses
-///   structural factors, which can be far above a node's final one when its walks came through
-///   discounted relays; a Sybil then kept half of its attacker's score (a single attacker's gain
-///   of 1.5×, where the bound is ~1.1×).
+/// * **Bridge walks relay the bridge's final factor.** The walks that passed `j`'s bridge `b`
+///   before `j` count at most `final(b)` each (in total `min(Σ m, n · final(b))`), with `b`'s
+///   *final* factor, so whatever hangs off a node is measured against what the ego really gives
+///   that node. The relay discount alone uses structural factors, which can be far above a node's
+///   final one when its walks came through discounted relays; a Sybil then kept half of its
+///   attacker's score (a single attacker's gain of 1.5×, where the bound is ~1.1×). Only the
+///   walks through `b` are capped — not the whole node — so the rule has no cliff at θ: a node
+///   whose bridge carries just over half its walks keeps the rest.
 ///
 /// Returns `(factor, effective bridge share)` per node.
 fn relay_factors(
@@ -206,6 +208,7 @@ fn relay_factors(
     let n = structural.len();
     let mut weighted = vec![0.0; n];
     let mut through = vec![0.0; n];
+    let mut through_n = vec![0u32; n];
     let mut seen = vec![u32::MAX; n];
     for (id, w) in walks.walks.iter().enumerate() {
         let id = id as u32;
@@ -221,6 +224,7 @@ fn relay_factors(
                 let b = walks.bridge(v).node;
                 if b != NO_NODE && seen.get(b as usize) == Some(&id) {
                     through[vi] += m;
+                    through_n[vi] += 1;
                 }
             }
             m = m.min(structural[vi]);
@@ -237,22 +241,23 @@ fn relay_factors(
         })
         .collect();
     let own = |j: usize| cfg.connectivity_factor(share[j]) * caps[j];
-    let relay: Vec<f64> = (0..n)
-        .map(|j| {
-            let hits = walks.hits(j as u32);
-            if hits == 0 {
-                return structural[j];
-            }
-            weighted[j] / hits as f64 * own(j)
-        })
-        .collect();
-    // Compounding on final factors, following bridges (acyclic for θ ≥ 0.5; a guard treats a
-    // cycle as no inheritance).
+    // Final factors, following bridges first (a guard treats a cycle as no cap).
     const UNSET: f64 = -1.0;
     const BUSY: f64 = -2.0;
     let bridge_of = |u: u32| {
         let b = walks.bridge(u).node;
-        (share[u as usize] > cfg.bridge_threshold && b != NO_NODE && b != walks.ego).then_some(b)
+        (b != NO_NODE && b != walks.ego && through_n[u as usize] > 0).then_some(b)
+    };
+    let value = |j: usize, fb: Option<f64>| -> f64 {
+        let hits = walks.hits(j as u32);
+        if hits == 0 {
+            return structural[j];
+        }
+        let carried = match fb {
+            Some(fb) => (weighted[j] - through[j]) + through[j].min(f64::from(through_n[j]) * fb),
+            None => weighted[j],
+        };
+        carried / hits as f64 * own(j)
     };
     let mut f = vec![UNSET; n];
     let mut chain: Vec<u32> = Vec::new();
@@ -275,22 +280,19 @@ fn relay_factors(
                 None => break,
             }
         }
-        // `chain` runs from `start` down to the first node with a known factor, no bridge, or a
-        // cycle; its last entry has no usable bridge factor of its own (unless `base`).
+        // `chain` runs from `start` to the first node with a known factor (`base`), without a
+        // bridge, or closing a cycle; each entry's bridge is the entry after it.
         let mut inherited = base;
         while let Some(v) = chain.pop() {
             let vi = v as usize;
-            let value = match (bridge_of(v), inherited) {
-                (Some(_), Some(fb)) => relay[vi].min(own(vi) * fb),
-                _ => relay[vi],
-            };
-            f[vi] = value;
-            inherited = Some(value);
+            let x = value(vi, bridge_of(v).and(inherited));
+            f[vi] = x;
+            inherited = Some(x);
         }
     }
     for (j, x) in f.iter_mut().enumerate() {
         if *x < 0.0 {
-            *x = relay[j];
+            *x = value(j, None);
         }
     }
     (f, share)
