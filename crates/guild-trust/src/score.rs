@@ -173,47 +173,129 @@ fn set_factors(
 /// Effective multipliers with *relay discount*: what a walk carries past a node is capped by that
 /// node's own (structural) factor.
 ///
-/// Each walk reaching `j` counts `min` of the structural factors of the nodes it passed before its
-/// first visit of `j` (1 if none), instead of 1; `j`'s multiplier is then that weighted share of
-/// its hits times its own decay (`connectivity_factor(bridge share) × cap(j)`), the inherited part
-/// now coming from the walks themselves. Why: colluders route walks through their Sybil region
-/// into *each other* (every Sybil attests every colluder), raising each other's hitting
-/// probability although those walks only passed heavily discounted nodes; with the relay discount
-/// such walks count no more than the Sybils' own trust. Along a chain of single bridges this is the
-/// compounding of [`compound_factors`] again (the walks pass the bridge, whose factor is the min).
+/// Each walk reaching `j` counts `m` = the `min` of the structural factors of the nodes it passed
+/// before its first visit of `j` (1 if none), instead of 1; `j`'s multiplier is then that weighted
+/// share of its hits times its own decay (`connectivity_factor(bridge share) × cap(j)`), the
+/// inherited part now coming from the walks themselves. Why: colluders route walks through their
+/// Sybil region into *each other* (every Sybil attests every colluder), raising each other's
+/// hitting probability although those walks only passed heavily discounted nodes; with the relay
+/// discount such walks count no more than the Sybils' own trust.
+///
+/// Two rules keep this bound per ego, not only in the median (issue 23):
+///
+/// * **Relay-weighted bridge share.** The bridge share that sets `j`'s own decay is measured with
+///   the same weights: `Σ m over walks that passed bridge(j) before j / Σ m over all walks to j`
+///   (never below the plain share). Otherwise a colluder reached by two walks, both through one
+///   bridge (share 1, decayed 50×), gets a third walk routed back through the region, its share
+///   falls to 2/3 and its own decay almost vanishes — a 30× gain although the new walk carries
+///   next to nothing.
+/// * **Bridge walks relay the bridge's final factor.** The walks that passed `j`'s bridge `b`
+///   before `j` count at most `final(b)` each (in total `min(Σ m, n · final(b))`), with `b`'s
+///   *final* factor, so whatever hangs off a node is measured against what the ego really gives
+///   that node. The relay discount alone uses structural factors, which can be far above a node's
+///   final one when its walks came through discounted relays; a Sybil then kept half of its
+///   attacker's score (a single attacker's gain of 1.5×, where the bound is ~1.1×). Only the
+///   walks through `b` are capped — not the whole node — so the rule has no cliff at θ: a node
+///   whose bridge carries just over half its walks keeps the rest.
+///
+/// Returns `(factor, effective bridge share)` per node.
 fn relay_factors(
     walks: &EgoWalks,
     cfg: &TrustConfig,
     structural: &[f64],
     caps: &[f64],
-) -> Vec<f64> {
+) -> (Vec<f64>, Vec<f64>) {
     let n = structural.len();
     let mut weighted = vec![0.0; n];
+    let mut through = vec![0.0; n];
+    let mut through_n = vec![0u32; n];
     let mut seen = vec![u32::MAX; n];
     for (id, w) in walks.walks.iter().enumerate() {
+        let id = id as u32;
         let mut m = 1.0f64;
         for &v in w.nodes.iter().skip(1) {
             if v == walks.ego {
                 break;
             }
             let vi = v as usize;
-            if seen[vi] != id as u32 {
-                seen[vi] = id as u32;
+            if seen[vi] != id {
+                seen[vi] = id;
                 weighted[vi] += m;
+                let b = walks.bridge(v).node;
+                if b != NO_NODE && seen.get(b as usize) == Some(&id) {
+                    through[vi] += m;
+                    through_n[vi] += 1;
+                }
             }
             m = m.min(structural[vi]);
         }
     }
-    (0..n)
+    let share: Vec<f64> = (0..n)
         .map(|j| {
-            let hits = walks.hits(j as u32);
-            if hits == 0 {
-                return structural[j];
+            let plain = walks.bridge(j as u32).share;
+            if weighted[j] > 0.0 {
+                plain.max(through[j] / weighted[j])
+            } else {
+                plain
             }
-            let own = cfg.connectivity_factor(walks.bridge(j as u32).share) * caps[j];
-            weighted[j] / hits as f64 * own
         })
-        .collect()
+        .collect();
+    let own = |j: usize| cfg.connectivity_factor(share[j]) * caps[j];
+    // Final factors, following bridges first (a guard treats a cycle as no cap).
+    const UNSET: f64 = -1.0;
+    const BUSY: f64 = -2.0;
+    let bridge_of = |u: u32| {
+        let b = walks.bridge(u).node;
+        (b != NO_NODE && b != walks.ego && through_n[u as usize] > 0).then_some(b)
+    };
+    let value = |j: usize, fb: Option<f64>| -> f64 {
+        let hits = walks.hits(j as u32);
+        if hits == 0 {
+            return structural[j];
+        }
+        let carried = match fb {
+            Some(fb) => (weighted[j] - through[j]) + through[j].min(f64::from(through_n[j]) * fb),
+            None => weighted[j],
+        };
+        carried / hits as f64 * own(j)
+    };
+    let mut f = vec![UNSET; n];
+    let mut chain: Vec<u32> = Vec::new();
+    for start in walks.hit_nodes() {
+        let mut u = start;
+        let mut base = None;
+        loop {
+            match f[u as usize] {
+                x if x >= 0.0 => {
+                    base = Some(x);
+                    break;
+                }
+                BUSY => break,
+                _ => {}
+            }
+            f[u as usize] = BUSY;
+            chain.push(u);
+            match bridge_of(u) {
+                Some(b) => u = b,
+                None => break,
+            }
+        }
+        // `chain` runs from `start` to the first node with a known factor (`base`), without a
+        // bridge, or closing a cycle; each entry's bridge is the entry after it.
+        let mut inherited = base;
+        while let Some(v) = chain.pop() {
+            let vi = v as usize;
+            let x = value(vi, bridge_of(v).and(inherited));
+            f[vi] = x;
+            inherited = Some(x);
+        }
+    }
+    for (j, x) in f.iter_mut().enumerate() {
+        if *x < 0.0 {
+            *x = value(j, None);
+        }
+    }
+    (f, share)
 }
 
 /// Whose weight a flow out of a node carries (see [`Scorer::flow_from`]).
@@ -246,6 +328,8 @@ pub(crate) struct Scorer<'a, K> {
     caps: Vec<f64>,
     /// Per bridge-set member: the scale applied to the shares of the nodes hanging off it.
     scales: Vec<f64>,
+    /// Per node: the relay-weighted bridge share (bridge sets on; empty otherwise).
+    shares: Vec<f64>,
 }
 
 impl<'a, K: NodeKey> Scorer<'a, K> {
@@ -253,8 +337,8 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
         let n = walks.walks.len().max(1) as f64;
         let single = compound_factors(graph.len(), walks, cfg);
         let (structural, caps, scales) = set_factors(graph.len(), walks, cfg, &single);
-        let factors = if cfg.max_bridge_set == 0 {
-            structural
+        let (factors, shares) = if cfg.max_bridge_set == 0 {
+            (structural, Vec::new())
         } else {
             relay_factors(walks, cfg, &structural, &caps)
         };
@@ -266,6 +350,7 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
             factors,
             caps,
             scales,
+            shares,
         }
     }
 
@@ -282,11 +367,18 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
         self.walks.hits(u) as f64 / self.n
     }
 
+    /// `u`'s bridge and its share; with bridge sets on, the relay-weighted share (each walk
+    /// weighted by the smallest factor of the nodes it passed before `u`, never below the plain
+    /// share), which is what sets `u`'s own decay.
     pub fn bridge(&self, u: u32) -> Bridge {
         if u == self.walks.ego {
             return Bridge::default();
         }
-        self.walks.bridge(u)
+        let mut b = self.walks.bridge(u);
+        if let Some(&s) = self.shares.get(u as usize) {
+            b.share = s;
+        }
+        b
     }
 
     /// Connectivity-decay multiplier of a sampled node `u` (its bridge's multiplier included).

@@ -523,9 +523,14 @@ fn explanation_names_the_colluders_as_the_bridge_set() {
         e.upsert(a, b, "", s, t);
     }
     let before = e.scores(0, None, T0);
-    let mut ranked: Vec<(u64, f64)> = before.iter().map(|(&n, &v)| (n, v)).collect();
+    // Not the ego's direct peers: those are never bridge-set members (see TRUST.md).
+    let mut ranked: Vec<(u64, f64)> = before
+        .iter()
+        .filter(|(n, _)| e.graph().weight(0, **n, "", T0).is_none())
+        .map(|(&n, &v)| (n, v))
+        .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let attackers: Vec<u64> = ranked.iter().skip(5).take(3).map(|p| p.0).collect();
+    let attackers: Vec<u64> = ranked.iter().skip(2).take(3).map(|p| p.0).collect();
     let sybils: Vec<u64> = (10_000..10_040).collect();
     collude(&mut e, &attackers, &sybils, 5, T0 + 365 * DAY);
     let why = e.explain(0, sybils[20], None, T0 + 365 * DAY);
@@ -583,4 +588,108 @@ fn bridge_set_settings_are_validated() {
     }
     let back: TrustConfig = serde_json::from_value(v).unwrap();
     assert_eq!(back, TrustConfig::default());
+}
+
+/// A fixture of issue 23's tail: an attacker `A` whose walks all come through heavily
+/// discounted relays, while its own bridge `Q` is not bridged itself (three discounted members
+/// `P1..P3`, each vouched for by one honest node, carry a third of `Q`'s walks each). `A`'s final
+/// score is tiny, but its *structural* factor (own decay × its bridge's factor) is not; before the
+/// fix a Sybil hanging off `A` was measured against the structural factor and kept a large part of
+/// `A`'s score.
+fn discounted_attacker(age_days: u64) -> (TrustEngine<u64>, u64, Vec<u64>) {
+    let honest = random_graph(40, 4, 5);
+    let mut e = TrustEngine::new(config()).unwrap();
+    for &(a, b, s, t) in &honest {
+        e.upsert(a, b, "", s, t);
+    }
+    let before = e.scores(0, None, T0);
+    let mut core: Vec<(u64, f64)> = before
+        .iter()
+        .filter(|(n, _)| e.graph().weight(0, **n, "", T0).is_none())
+        .map(|(&n, &v)| (n, v))
+        .collect();
+    core.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let (q, a) = (300, 400);
+    let at = T0 - age_days * DAY;
+    for (i, &(c, _)) in core.iter().take(3).enumerate() {
+        let p = 201 + i as u64;
+        e.upsert(c, p, "", 3, at);
+        e.upsert(p, q, "", 5, at);
+    }
+    e.upsert(q, a, "", 5, at);
+    e.upsert(a, core[5].0, "", 3, at);
+    (e, a, (1000..1020).collect())
+}
+
+#[test]
+fn a_region_behind_an_attacker_reached_through_discounted_relays_gains_little() {
+    for age in [700, 350] {
+        let (mut e, a, sybils) = discounted_attacker(age);
+        let before = e.explain(0, a, None, T0);
+        assert!(before.score > 0.0, "{before:?}");
+        collude(&mut e, &[a], &sybils, 5, T0);
+        e.verify_walks(0).unwrap();
+        let after = e.scores(0, None, T0);
+        let gain = region(&after, a, &sybils) / before.score;
+        let sy = sum(&after, &sybils) / after[&a];
+        eprintln!("age {age}: gain {gain:.3}, Sybils / attacker after {sy:.3}");
+        assert!(gain < 1.25, "age {age}: gain {gain}");
+        // The explanation names the attacker as the entry Sybil's bridge, and its factor is at
+        // most its own decay times the attacker's final factor.
+        let s = e.explain(0, sybils[0], None, T0);
+        let att = e.explain(0, a, None, T0);
+        assert_eq!(s.connectivity.bridge, Some(a), "{:?}", s.connectivity);
+        assert!(
+            s.connectivity.factor <= 0.02 * att.connectivity.factor + 1e-15,
+            "{:?} vs {:?}",
+            s.connectivity,
+            att.connectivity
+        );
+    }
+}
+
+#[test]
+fn walks_routed_back_through_a_region_do_not_unbridge_a_colluder() {
+    // Colluder `b` is vouched for by one honest node only (fully bridged); colluder `a` is a
+    // well-trusted member. Their region sends walks from `a` into `b` (every Sybil attests every
+    // colluder), which dilutes `b`'s plain bridge share; weighted by what they relay, they do not.
+    let honest = random_graph(60, 4, 9);
+    let mut e = TrustEngine::new(config()).unwrap();
+    for &(x, y, s, t) in &honest {
+        e.upsert(x, y, "", s, t);
+    }
+    let before = e.scores(0, None, T0);
+    let mut core: Vec<(u64, f64)> = before
+        .iter()
+        .filter(|(n, _)| e.graph().weight(0, **n, "", T0).is_none())
+        .map(|(&n, &v)| (n, v))
+        .collect();
+    core.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    let (a, b) = (core[0].0, 500);
+    e.upsert(core[3].0, b, "", 4, T0 - 100 * DAY);
+    let b_before = e.explain(0, b, None, T0);
+    assert!(b_before.connectivity.bridge_share > 0.99, "{b_before:?}");
+    let sybils: Vec<u64> = (1000..1030).collect();
+    collude(&mut e, &[a, b], &sybils, 5, T0);
+    e.verify_walks(0).unwrap();
+    let b_after = e.explain(0, b, None, T0);
+    eprintln!(
+        "b: score {:.3e} -> {:.3e}, walk trust {:.4} -> {:.4}, share {:.3} -> {:.3}",
+        b_before.score,
+        b_after.score,
+        b_before.walk_trust,
+        b_after.walk_trust,
+        b_before.connectivity.bridge_share,
+        b_after.connectivity.bridge_share
+    );
+    assert!(
+        b_after.walk_trust > 1.3 * b_before.walk_trust,
+        "the region does reach b"
+    );
+    assert!(
+        b_after.connectivity.bridge_share > 0.95,
+        "{:?}",
+        b_after.connectivity
+    );
+    assert!(b_after.score < 1.5 * b_before.score, "{b_after:?}");
 }

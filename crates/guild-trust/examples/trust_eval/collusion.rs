@@ -13,6 +13,15 @@
 //!
 //! **Gain** = (Σ score(attackers) + Σ score(Sybils)) after / Σ score(attackers) before, each model
 //! on its own scores.
+//!
+//! **What a user sees** (per model, on its own scores after the attack):
+//! * `sybil_percentile`: the best Sybil's percentile among the ego's honest members — the share of
+//!   honest nodes with a positive score (neither attackers nor Sybils) that score below the best
+//!   Sybil (ties count one half). Below 0.5 means the best Sybil ranks below the honest median.
+//! * `attack_share`: the share of the ego's total positive trust held by attackers plus Sybils.
+//!
+//! Every figure is reported per cell as median, p90 and max over the egos; `flags` lists each cell
+//! whose engine max exceeds the single-bridge engine's max or PPR's.
 
 use std::collections::HashMap;
 
@@ -66,6 +75,52 @@ fn total(m: &HashMap<u64, f64>, keys: &[u64]) -> f64 {
     keys.iter().map(|k| m.get(k).copied().unwrap_or(0.0)).sum()
 }
 
+/// `(best Sybil's percentile among honest members, attackers' + Sybils' share of positive trust)`.
+///
+/// Sybils are the keys `>= first_sybil`; honest members are the other positively scored keys
+/// that are not attackers.
+fn user_view(m: &HashMap<u64, f64>, attackers: &[u64], first_sybil: u64) -> (f64, f64) {
+    let (mut best, mut attack, mut all) = (0.0f64, 0.0, 0.0);
+    let mut honest = Vec::new();
+    for (&k, &v) in m {
+        if v <= 0.0 {
+            continue;
+        }
+        all += v;
+        if k >= first_sybil {
+            best = best.max(v);
+            attack += v;
+        } else if attackers.contains(&k) {
+            attack += v;
+        } else {
+            honest.push(v);
+        }
+    }
+    let pct = if honest.is_empty() || best <= 0.0 {
+        0.0
+    } else {
+        let below = honest.iter().filter(|&&h| h < best).count() as f64;
+        let tied = honest.iter().filter(|&&h| h == best).count() as f64;
+        (below + tied / 2.0) / honest.len() as f64
+    };
+    let share = if all > 0.0 { attack / all } else { 0.0 };
+    (pct, share)
+}
+
+fn tail(xs: &[f64]) -> Value {
+    json!({ "median": median(xs), "p90": quantile(xs, 0.9), "max": quantile(xs, 1.0) })
+}
+
+/// Per model: gains, best-Sybil percentiles, attack shares (one entry per ego).
+#[derive(Default)]
+struct Samples {
+    gain: [Vec<f64>; 5],
+    pct: [Vec<f64>; 5],
+    share: [Vec<f64>; 5],
+    /// `(ego, attackers)` of each entry, to trace outliers.
+    who: Vec<(u64, Vec<u64>)>,
+}
+
 type Cell = (&'static str, usize, u64, &'static str, &'static str);
 
 /// Runs every (stratum, k, S, topology, variant) cell for the given egos.
@@ -96,7 +151,7 @@ pub fn run(
     for e in edges {
         out.entry(e.source).or_default().push(e.target);
     }
-    let mut gains: HashMap<Cell, [Vec<f64>; 5]> = HashMap::new();
+    let mut gains: HashMap<Cell, Samples> = HashMap::new();
     let mut samples = Vec::new();
     for &ego in egos {
         let mut engines: Vec<TrustEngine<u64>> = configs
@@ -178,8 +233,12 @@ pub fn run(
                             // Order of `before`/`after`: engine, single bridge, no decay, PPR, EigenTrust.
                             for m in 0..5 {
                                 let num = total(&after[m], &attackers) + total(&after[m], &sybils);
-                                cell[m].push(num / total(&before[m], &attackers));
+                                cell.gain[m].push(num / total(&before[m], &attackers));
+                                let (pct, share) = user_view(&after[m], &attackers, first_sybil);
+                                cell.pct[m].push(pct);
+                                cell.share[m].push(share);
                             }
+                            cell.who.push((ego, attackers.clone()));
                         }
                     }
                 }
@@ -190,7 +249,13 @@ pub fn run(
         }
     }
     let mut cells = Vec::new();
-    let mut worst: HashMap<(&str, usize), [(f64, f64); 5]> = HashMap::new();
+    let mut flags = Vec::new();
+    // Per (stratum, k): the worst cell's median, p90 and max gain per model.
+    type Tails = [(f64, f64, f64); 5];
+    let mut worst: HashMap<(&str, usize), Tails> = HashMap::new();
+    // Per k: (cells, cells whose engine median best-Sybil percentile < 0.5), and the same per
+    // sample (ego × cell).
+    let mut below_median: HashMap<usize, (usize, usize, usize, usize)> = HashMap::new();
     for stratum in ["trusted", "uniform"] {
         for &k in &COLLUDERS {
             for &size in &SIZES {
@@ -202,19 +267,48 @@ pub fn run(
                         let mut models = serde_json::Map::new();
                         let w = worst.entry((stratum, k)).or_default();
                         for (m, name) in MODELS.iter().enumerate() {
-                            let (med, p90) = (median(&cell[m]), quantile(&cell[m], 0.9));
+                            let g = &cell.gain[m];
+                            let (med, p90, max) = (median(g), quantile(g, 0.9), quantile(g, 1.0));
                             w[m].0 = w[m].0.max(med);
                             w[m].1 = w[m].1.max(p90);
+                            w[m].2 = w[m].2.max(max);
                             models.insert(
                                 (*name).to_owned(),
-                                json!({ "median": med, "p90": p90, "max": quantile(&cell[m], 1.0) }),
+                                json!({
+                                    "gain": tail(g),
+                                    "sybil_percentile": tail(&cell.pct[m]),
+                                    "attack_share": tail(&cell.share[m]),
+                                }),
                             );
                         }
-                        // Per-sample gains of the engine, in ego order (to trace outliers).
+                        let max = |m: usize| quantile(&cell.gain[m], 1.0);
+                        let (e, sb, ppr) = (max(0), max(1), max(3));
+                        if e > sb || e > ppr {
+                            flags.push(json!({
+                                "stratum": stratum, "colluders": k, "sybils": size,
+                                "topology": topo, "variant": variant, "engine_max": e,
+                                "single_bridge_max": sb, "ppr_max": ppr,
+                                "above": if e > sb && e > ppr { "single_bridge,ppr" }
+                                    else if e > sb { "single_bridge" } else { "ppr" },
+                            }));
+                        }
+                        let b = below_median.entry(k).or_default();
+                        b.0 += 1;
+                        b.1 += usize::from(median(&cell.pct[0]) < 0.5);
+                        b.2 += cell.pct[0].len();
+                        b.3 += cell.pct[0].iter().filter(|&&p| p < 0.5).count();
+                        // The engine's worst sample, to trace outliers.
+                        let arg = (0..cell.gain[0].len())
+                            .max_by(|&a, &b| cell.gain[0][a].total_cmp(&cell.gain[0][b]));
+                        let worst_sample = arg.map(|i| {
+                            json!({ "ego": cell.who[i].0, "attackers": cell.who[i].1,
+                                    "gain": cell.gain[0][i],
+                                    "single_bridge_gain": cell.gain[1][i] })
+                        });
                         cells.push(json!({
                             "stratum": stratum, "colluders": k, "sybils": size, "topology": topo,
-                            "variant": variant, "samples": cell[0].len(), "gain": models,
-                            "engine_gains": cell[0],
+                            "variant": variant, "samples": cell.gain[0].len(), "models": models,
+                            "engine_gains": cell.gain[0], "engine_worst_sample": worst_sample,
                         }));
                     }
                 }
@@ -228,16 +322,28 @@ pub fn run(
                 let models: serde_json::Map<String, Value> = MODELS
                     .iter()
                     .zip(w)
-                    .map(|(n, (m, p))| ((*n).to_owned(), json!({ "median": m, "p90": p })))
+                    .map(|(n, (m, p, x))| {
+                        ((*n).to_owned(), json!({ "median": m, "p90": p, "max": x }))
+                    })
                     .collect();
                 worst_out.push(json!({ "stratum": stratum, "colluders": k, "worst_cell": models }));
             }
         }
     }
+    let mut below: Vec<Value> = below_median
+        .into_iter()
+        .map(|(k, (c, cb, s, sb))| {
+            json!({ "colluders": k, "cells": c, "cells_median_below": cb,
+                    "samples": s, "samples_below": sb })
+        })
+        .collect();
+    below.sort_by_key(|v| v["colluders"].as_u64());
     json!({
         "egos": egos.len(),
         "attack_edges_per_attacker": ATTACK_EDGES,
         "worst": worst_out,
+        "flags": flags,
+        "engine_best_sybil_below_honest_median": below,
         "cells": cells,
         "samples": samples,
     })

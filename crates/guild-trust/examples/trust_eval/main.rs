@@ -1,7 +1,9 @@
 //! Evaluation harness for the Guild trust engine on any SNAP signed network.
 //!
 //! ```text
-//! cargo run --release -p guild-trust --example trust_eval -- <path.csv> [options]
+//! cargo run --release -p guild-trust --example trust_eval -- <path.csv | synthetic:community[:N]> [options]
+//!   synthetic:community[:N]  instead of a file: a generated community of N core members
+//!                            (default 5000; see `synth::community`), seeded by --seed
 //!   --seed N               seed of every random choice (default 1)
 //!   --egos N               egos for the Sybil experiments (default 10)
 //!   --cost-egos N          egos timed for the full-compute cost (default 20)
@@ -20,6 +22,7 @@
 //!   --max-bridge-set N     override TrustConfig::max_bridge_set (0 = no collusion bound)
 //!   --bridge-set-capacity X  override TrustConfig::bridge_set_capacity
 //!   --bridge-set-threshold X override TrustConfig::bridge_set_threshold
+//!   --write-graph PATH     also write the input graph (e.g. a generated one) as a SNAP file
 //! ```
 //!
 //! Prints one JSON document on stdout; progress and malformed-line reports go to stderr.
@@ -57,6 +60,7 @@ struct Args {
     max_bridge_set: Option<u32>,
     bridge_set_capacity: Option<f64>,
     bridge_set_threshold: Option<f64>,
+    write_graph: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -81,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
         max_bridge_set: None,
         bridge_set_capacity: None,
         bridge_set_threshold: None,
+        write_graph: None,
     };
     fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
         let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -107,7 +112,8 @@ fn parse_args() -> Result<Args, String> {
             "--max-bridge-set" => a.max_bridge_set = Some(num(&arg, it.next())?),
             "--bridge-set-capacity" => a.bridge_set_capacity = Some(num(&arg, it.next())?),
             "--bridge-set-threshold" => a.bridge_set_threshold = Some(num(&arg, it.next())?),
-            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--cost-egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil] [--collusion-egos N] [--skip-collusion] [--skip-cost] [--skip-quality] [--max-bridge-set N] [--bridge-set-capacity X] [--bridge-set-threshold X]".into()),
+            "--write-graph" => a.write_graph = Some(it.next().ok_or("--write-graph needs a path")?),
+            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--cost-egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil] [--collusion-egos N] [--skip-collusion] [--skip-cost] [--skip-quality] [--max-bridge-set N] [--bridge-set-capacity X] [--bridge-set-threshold X] [--write-graph PATH]".into()),
             s if s.starts_with("--") => return Err(format!("unknown option {s} (try --help)")),
             s if a.path.is_empty() => a.path = s.to_owned(),
             s => return Err(format!("unexpected argument {s}")),
@@ -131,14 +137,32 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let text = match std::fs::read_to_string(&args.path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("trust_eval: cannot read {}: {e}", args.path);
-            return ExitCode::from(1);
+    let file = if let Some(spec) = args.path.strip_prefix("synthetic:community") {
+        let n = match spec.strip_prefix(':').map(str::parse::<u64>) {
+            None if spec.is_empty() => 5000,
+            Some(Ok(n)) if n >= 20 => n,
+            _ => {
+                eprintln!(
+                    "trust_eval: `{}`: expected synthetic:community[:N] with N ≥ 20",
+                    args.path
+                );
+                return ExitCode::from(2);
+            }
+        };
+        snap::SnapFile {
+            edges: synth::community(n, args.seed),
+            errors: Vec::new(),
         }
+    } else {
+        let text = match std::fs::read_to_string(&args.path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("trust_eval: cannot read {}: {e}", args.path);
+                return ExitCode::from(1);
+            }
+        };
+        snap::parse(&text)
     };
-    let file = snap::parse(&text);
     for err in file.errors.iter().take(20) {
         eprintln!("trust_eval: {}: skipped malformed {err}", args.path);
     }
@@ -154,6 +178,17 @@ fn main() -> ExitCode {
             args.path
         );
         return ExitCode::from(1);
+    }
+    if let Some(out) = &args.write_graph {
+        let text: String = file
+            .edges
+            .iter()
+            .map(|e| format!("{},{},{},{}\n", e.source, e.target, e.rating, e.time))
+            .collect();
+        if let Err(e) = std::fs::write(out, text) {
+            eprintln!("trust_eval: cannot write {out}: {e}");
+            return ExitCode::from(1);
+        }
     }
     let start = Instant::now();
     let mut cfg =
@@ -229,6 +264,7 @@ fn main() -> ExitCode {
     let report = json!({
         "input": {
             "path": args.path,
+            "generated": args.path.starts_with("synthetic:").then_some(synth::COMMUNITY_SHAPES),
             "edges": file.edges.len(),
             "nodes": file.node_count(),
             "malformed_lines": file.errors.len(),
