@@ -749,6 +749,31 @@ async fn two_members_work_together_entirely_in_the_browser() {
         "the Pulse page scrolls sideways at phone width"
     );
 
+    // Ada takes Bram as a trust root, then removes him from the trust page; and revokes her
+    // attestation for him from his page. Both ask first.
+    ada.goto(&format!("{ada_base}member/{bram_id}"))
+        .await
+        .unwrap();
+    fill(&ada, "#m-root-note", "reviewed my board").await;
+    click(&ada, "form:has(#m-root-note) button[type=submit]").await;
+    wait_text(&ada, "form:has(#m-root-note) .form-status", "Done").await;
+    ada.goto(&format!("{ada_base}trust")).await.unwrap();
+    wait_text(&ada, "#trust-roots", "reviewed my board").await;
+    click(&ada, "#trust-roots form[data-call='trust.remove'] button").await;
+    confirm(&ada, "Remove this member from your trust roots").await;
+    wait_text(&ada, "#trust-roots", "None yet").await;
+    ada.goto(&format!("{ada_base}member/{bram_id}"))
+        .await
+        .unwrap();
+    click(&ada, "#member-attestations form.revoke button").await;
+    confirm(&ada, "Revoke your attestation?").await;
+    wait_text(
+        &ada,
+        "#member-attestations .attestation",
+        "revoked by its issuer",
+    )
+    .await;
+
     ada.close().await.unwrap();
     bram.close().await.unwrap();
 }

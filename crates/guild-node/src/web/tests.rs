@@ -66,6 +66,15 @@ impl Handle for Fake {
             Call::ProfileGet(_) => Ok(Reply::Profile(None)),
             Call::Trust(p) => reply(penalised(p.peer)),
             Call::Pulse(_) => reply(a_pulse()),
+            Call::TrustRoots => reply(guild_core::control::reputation::TrustRoots {
+                roots: vec![guild_core::control::reputation::TrustRoot {
+                    peer: guild_core::Identity::from_secret([9; 32]).public(),
+                    name: Some("Grace".into()),
+                    skill: None,
+                    note: "met at the makerspace".into(),
+                    added_at: 1_700_000_000,
+                }],
+            }),
             _ => Ok(Reply::Done),
         }
     }
@@ -603,4 +612,32 @@ async fn the_pulse_page_draws_its_charts_as_svg_with_no_inline_style() {
     // The content policy refuses inline styles: none is written.
     assert!(!html.contains("style="), "{html}");
     assert!(html.contains("↑ from 15"), "{html}");
+}
+
+#[tokio::test]
+async fn the_trust_page_lists_the_roots_each_with_a_remove_that_asks_first() {
+    let h = harness().await;
+    let (status, page) = h.get("/trust", Some(&h.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Grace") && page.contains("met at the makerspace"),
+        "{page}"
+    );
+    assert!(page.contains("data-call=\"trust.remove\""), "{page}");
+    assert!(page.contains("data-confirm="), "{page}");
+    let grace = guild_core::Identity::from_secret([9; 32])
+        .public()
+        .to_string();
+    assert!(
+        page.contains(&format!("name=\"peer\" value=\"{grace}\"")),
+        "{page}"
+    );
+    // Removing posts trust.remove with that member.
+    let (status, _) = h
+        .call("trust.remove", &format!("{{\"peer\":\"{grace}\"}}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        matches!(h.fake.calls.lock().unwrap().last(), Some(Call::TrustRemove(p)) if p.peer.to_string() == grace)
+    );
 }

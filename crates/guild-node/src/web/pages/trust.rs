@@ -29,7 +29,50 @@ pub async fn trust<H: Handle>(
             Ok(key) => explanation(app, &key, skill).await,
         },
     };
+    let roots = app
+        .call::<guild_core::control::reputation::TrustRoots>("trust.roots", json!({}))
+        .await;
     let body = html! {
+        section #trust-roots data-live aria-labelledby="roots-h" {
+            h2 #roots-h { "Your trust roots" }
+            @match &roots {
+                Err(e) => (failure(e)),
+                Ok(r) if r.roots.is_empty() => p {
+                    "None yet. Add members you trust from their page (Find, then the member); "
+                    "your trust in everyone else starts from them."
+                },
+                Ok(r) => {
+                    p.meta { "Local to this node, never published. Removing a member removes all their roots." }
+                    table {
+                        thead { tr {
+                            th scope="col" { "Member" } th scope="col" { "Skill" }
+                            th scope="col" { "Note" } th scope="col" { "Added" }
+                            th scope="col" { span.visually-hidden { "Remove" } }
+                        } }
+                        tbody {
+                            @for root in &r.roots {
+                                tr {
+                                    td { a href={ "/member/" (root.peer) } title=(root.peer) {
+                                        (root.name.clone().unwrap_or_else(|| guild_core::control::names::short_peer(&root.peer)))
+                                    } }
+                                    td { @if let Some(k) = &root.skill { (k) } @else { "any skill" } }
+                                    td { (root.note) }
+                                    td { (relative(root.added_at)) }
+                                    td {
+                                        form.inline data-call="trust.remove"
+                                            data-confirm="Remove this member from your trust roots (every skill)?" {
+                                            input type="hidden" name="peer" value=(root.peer);
+                                            button.secondary type="submit" { "Remove" }
+                                            (super::form_status())
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         form.search method="get" action="/trust" {
             label for="trust-peer" { "Member (peer id)" }
             input #trust-peer name="peer" type="text" value=(peer.unwrap_or_default()) required;
@@ -242,8 +285,24 @@ fn graph(target: &PublicKey, w: &TrustExplanation, names: &Names) -> Markup {
     }
 }
 
-/// Attestations about a member, with whether each counts.
+/// Why an attestation does not count, in words, when the node gave no reason.
+fn status_text(status: AttestationStatus) -> &'static str {
+    match status {
+        AttestationStatus::Counted => "counts",
+        AttestationStatus::Unbacked => "not backed by a closed collaboration of both",
+        AttestationStatus::Revoked => "revoked by its issuer",
+        AttestationStatus::Equivocated => "its issuer equivocated",
+        AttestationStatus::Superseded => "replaced by a later one",
+        AttestationStatus::Expired => "expired",
+    }
+}
+
+/// Attestations about a member, with whether each counts; ours can be revoked from here.
 pub fn attestation_table(list: &Result<Attestations, CallError>, names: &Names) -> Markup {
+    // Our own attestations, not already revoked, can be revoked from here.
+    let revocable = |x: &guild_core::control::reputation::AttestationView| {
+        names.is_me(&x.issuer) && x.status != AttestationStatus::Revoked
+    };
     html! {
         @match list {
             Err(e) => (failure(e)),
@@ -252,11 +311,24 @@ pub fn attestation_table(list: &Result<Attestations, CallError>, names: &Names) 
                 thead { tr {
                     th scope="col" { "Issuer" } th scope="col" { "Skill" } th scope="col" { "Score" }
                     th scope="col" { "Note" } th scope="col" { "Issued" } th scope="col" { "Counts" }
+                    @if a.attestations.iter().any(revocable) { th scope="col" { span.visually-hidden { "Revoke" } } }
                 } }
                 tbody { @for x in &a.attestations { tr.attestation {
                     td { (names.link(&x.issuer)) } td { (x.skill) } td { (format!("{:+}", x.score)) }
                     td { (x.note) } td { (relative(x.issued_at)) }
-                    td { @if x.status == AttestationStatus::Counted { "yes" } @else { "no" @if let Some(r) = &x.reason { ": " (r) } } }
+                    td { @if x.status == AttestationStatus::Counted { "yes" } @else {
+                        "no: " @if let Some(r) = &x.reason { (r) } @else { (status_text(x.status)) }
+                    } }
+                    @if a.attestations.iter().any(revocable) {
+                        td { @if revocable(x) {
+                            form.inline.revoke data-call="revoke"
+                                data-confirm="Revoke your attestation? It stops counting everywhere it reaches, and cannot be undone." {
+                                input type="hidden" name="attestation" value=(x.id);
+                                button.secondary type="submit" { "Revoke" }
+                                (super::form_status())
+                            }
+                        } }
+                    }
                 } } }
             },
         }
