@@ -10,6 +10,10 @@
 //! Ada's shows his attestation for her arriving live; Ada's trust page draws the path to Bram. "Live" is checked: a marker set in the page before
 //! is still there once the content has arrived, so the page was not reloaded.
 //!
+//! A second test follows a session to its end: a login link used twice is refused with a page
+//! that says why, log-out lands on the log-in page, and a tab open while its daemon restarts
+//! says to log in again (instead of "reconnecting…" for ever), as do its forms.
+//!
 //! Every wait polls the DOM under a deadline. Screenshots go to `<target dir>/screenshots/`.
 //! Chromium and chromedriver must be installed (`.ci/run` installs Debian's `chromium` and
 //! `chromium-driver`); without them this test fails and says how to install them.
@@ -17,7 +21,7 @@
 
 mod common;
 
-use common::{TestDaemon, WAIT};
+use common::{TestDaemon, TestHome, WAIT};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -641,4 +645,71 @@ async fn two_members_work_together_entirely_in_the_browser() {
 
     ada.close().await.unwrap();
     bram.close().await.unwrap();
+}
+
+/// Waits until the page's `data-live` is `want`.
+async fn wait_live_state(b: &Client, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = b
+            .execute("return document.body.dataset.live || null;", vec![])
+            .await
+            .unwrap();
+        if v == json!(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page's live state is {v}, not {want:?}, after {WAIT:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_cleanly_reused_links_log_out_and_a_restarted_daemon() {
+    let driver = Driver::start().await;
+    let home = TestHome::init();
+    let mut node = TestDaemon::start_on(&home, &[]).await;
+    let (base, first) = login_url(&node).await;
+    let eve = driver.browser("eve").await;
+    eve.goto(&first).await.unwrap();
+    wait_text(&eve, "h1", "Overview").await;
+
+    // The same link again (from the history, say): refused, saying why and what to do.
+    eve.goto(&first).await.unwrap();
+    wait_text(&eve, "h1", "This link does not work").await;
+    wait_text(&eve, ".refusal-message", "already been used").await;
+    wait_text(&eve, "main", "guild web --open").await;
+
+    // Still logged in through the cookie; log out from the page.
+    eve.goto(&base).await.unwrap();
+    wait_live(&eve).await;
+    click(&eve, "#logout").await;
+    wait_text(&eve, "h1", "Log in").await;
+    eve.goto(&base).await.unwrap();
+    wait_text(&eve, "h1", "Log in").await;
+
+    // Logged in again, the daemon restarts on the same dashboard address: the open tab says so.
+    let (_, again) = login_url(&node).await;
+    eve.goto(&again).await.unwrap();
+    wait_text(&eve, "h1", "Overview").await;
+    eve.goto(&format!("{base}profile")).await.unwrap();
+    wait_live(&eve).await;
+    let web_addr = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    node.signal("TERM");
+    node.wait_exit(WAIT).await;
+    let node = TestDaemon::start_on(&home, &["--web-listen", &web_addr]).await;
+    wait_live_state(&eve, "ended").await;
+    wait_text(&eve, "#session-ended", "log in again").await;
+    // A form on that tab says the same, not "the request failed (401)".
+    fill(&eve, "#name", "Eve").await;
+    click(&eve, "form:has(#name) button[type=submit]").await;
+    wait_text(&eve, "form:has(#name) .form-status", "session has ended").await;
+    shot(&eve, "session-ended").await;
+    drop(node);
+    eve.close().await.unwrap();
 }

@@ -1,7 +1,7 @@
 //! The web dashboard's defences, checked with a plain HTTP client against a real daemon on
 //! 127.0.0.1: no session → 401; a foreign `Host` → refused even with a session (DNS
 //! rebinding); cross-origin, `text/plain`, urlencoded or token-less posts → refused; no CORS
-//! headers; the login token file is 0600; a non-loopback `web.listen` is refused; a taken port
+//! headers; a login link works once and no token file is left in the home; a non-loopback `web.listen` is refused; a taken port
 //! moves the page and `guild status` / `guild web` say where.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +11,6 @@ use common::{parts, TestDaemon, TestHome};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{redirect, StatusCode};
 use serde_json::Value;
-use std::os::unix::fs::PermissionsExt;
 
 /// A client that never follows redirects nor keeps cookies: each test says what it sends.
 fn http() -> reqwest::Client {
@@ -69,10 +68,17 @@ fn host_of(base: &str) -> String {
 async fn requests_without_a_session_get_401_and_a_bad_token_opens_none() {
     let daemon = TestDaemon::start(&[]).await;
     let (base, login_url) = links(&daemon).await;
-    for path in ["", "needs", "events", "assets/app.js", "call/status"] {
+    for path in ["", "needs", "events", "session", "call/status"] {
         let r = http().get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "GET /{path}");
     }
+    // The static assets are public (the refusal pages use the stylesheet); the host rule holds.
+    let r = http()
+        .get(format!("{base}assets/app.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     let r = http()
         .post(format!("{base}call/status"))
         .header(header::CONTENT_TYPE, "application/json")
@@ -277,13 +283,32 @@ async fn only_same_origin_json_with_the_csrf_token_changes_anything() {
 }
 
 #[tokio::test]
-async fn the_login_token_is_0600_in_the_home() {
-    let daemon = TestDaemon::start(&[]).await;
-    let meta = std::fs::metadata(daemon.home.join("web-token")).unwrap();
-    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-    let (_, login_url) = links(&daemon).await;
-    let token = std::fs::read_to_string(daemon.home.join("web-token")).unwrap();
-    assert!(login_url.ends_with(token.trim()), "{login_url}");
+async fn a_login_link_works_once_and_no_token_file_is_left_in_the_home() {
+    let home = TestHome::init();
+    // An earlier version's token file is removed at start.
+    std::fs::write(home.path.join("web-token"), "0".repeat(64)).unwrap();
+    let daemon = TestDaemon::start_on(&home, &[]).await;
+    assert!(!home.path.join("web-token").exists());
+    let (base, first) = links(&daemon).await;
+    let (_, second) = links(&daemon).await;
+    assert_ne!(first, second, "every `guild web` prints a fresh link");
+    login(&base, &first).await;
+    // Used once: refused, with a page that says why and what to do.
+    let r = http().get(&first).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get(header::SET_COOKIE).is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("already been used"), "{page}");
+    assert!(page.contains("guild web --open"), "{page}");
+    // The other link still works, once.
+    login(&base, &second).await;
+    assert_eq!(
+        http().get(&second).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // `guild web` says how long a link lasts.
+    let v: Value = daemon.guild_json(&["web", "--json"]).await;
+    assert_eq!(v["expires_in_secs"], 300, "{v}");
 }
 
 #[tokio::test]

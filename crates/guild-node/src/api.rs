@@ -21,6 +21,8 @@ pub struct NodeHandle {
     shutdown: CancellationToken,
     /// Where the web dashboard is served, reported by `status`.
     web: Option<guild_core::control::WebStatus>,
+    /// The dashboard's one-time login links (`web.login`), when it is served.
+    web_tickets: Option<crate::web::LoginTickets>,
 }
 
 impl NodeHandle {
@@ -30,13 +32,46 @@ impl NodeHandle {
             node,
             shutdown,
             web: None,
+            web_tickets: None,
         }
     }
 
-    /// Reports the web dashboard's state in `status`.
-    pub fn with_web(mut self, web: guild_core::control::WebStatus) -> NodeHandle {
+    /// Reports the web dashboard's state in `status`, and issues its login links (`web.login`)
+    /// when it is served.
+    pub fn with_web(
+        mut self,
+        web: guild_core::control::WebStatus,
+        tickets: Option<crate::web::LoginTickets>,
+    ) -> NodeHandle {
         self.web = Some(web);
+        self.web_tickets = tickets;
         self
+    }
+
+    /// `web.login`: a fresh one-time login link, or why there is none.
+    fn web_login(&self) -> Result<Reply, CallError> {
+        let url = self.web.as_ref().and_then(|w| w.url.clone());
+        match (&self.web_tickets, url) {
+            (Some(tickets), Some(url)) => {
+                let token = tickets.issue(std::time::Instant::now());
+                Ok(Reply::WebLogin(guild_core::control::WebLogin {
+                    login_url: crate::web::auth::login_url(&url, &token),
+                    url,
+                    expires_in_secs: guild_core::control::WEB_LOGIN_TTL_SECS,
+                }))
+            }
+            _ => Err(CallError::unavailable(match &self.web {
+                Some(w) => format!(
+                    "the web dashboard is not served ({}): {}",
+                    serde_json::to_value(w.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    w.note.as_deref().unwrap_or("see `guild status`")
+                ),
+                None => "this daemon serves no web dashboard".to_string(),
+            })),
+        }
     }
 
     fn status(&self) -> Status {
@@ -301,6 +336,7 @@ impl NodeHandle {
                     peer_id: Some(peer.to_string()),
                 }))
             }
+            DaemonCall::WebLogin => self.web_login(),
             DaemonCall::Shutdown => {
                 self.shutdown.cancel();
                 Ok(Reply::Done)

@@ -157,10 +157,11 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     // The dashboard is bound before the network starts too, but a taken port never stops the
     // daemon: it moves to a free loopback port, or is reported unavailable (`guild status`).
     let (web_status, web_listener) = crate::web::bind(&config.web).await;
-    let web_token = match web_listener {
-        Some(_) => Some(crate::web::LoginToken::create(&home.dir)?),
-        None => None,
-    };
+    // Login links come from `web.login` now; a token file an earlier version wrote goes.
+    crate::web::auth::remove_old_token_file(&home.dir);
+    let web_tickets = web_listener
+        .as_ref()
+        .map(|_| crate::web::LoginTickets::default());
     std::fs::write(home.pid_file(), format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", home.pid_file().display()))?;
     let _pid = PidFile(home.pid_file());
@@ -187,10 +188,11 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let server_cancel = CancellationToken::new();
     let stats = ServerStats::default();
-    let handle = NodeHandle::new(node.clone(), stop.clone()).with_web(web_status.clone());
+    let handle = NodeHandle::new(node.clone(), stop.clone())
+        .with_web(web_status.clone(), web_tickets.clone());
     let web_cancel = CancellationToken::new();
-    let web_task = match (web_listener, web_token) {
-        (Some(l), Some(token)) => {
+    let web_task = match (web_listener, web_tickets) {
+        (Some(l), Some(tickets)) => {
             if let Some(note) = &web_status.note {
                 tracing::warn!("web dashboard: {note}");
             }
@@ -200,7 +202,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
                 relays: config.network.relays.clone(),
             };
             Some(tokio::spawn(tracing::Instrument::instrument(
-                crate::web::serve(l, handle.clone(), token, context, web_cancel.clone()),
+                crate::web::serve(l, handle.clone(), tickets, context, web_cancel.clone()),
                 node.span(),
             )))
         }

@@ -180,6 +180,9 @@ calls! {
     "trust.remove" => TrustRemove(super::reputation::TrustRemoveParams),
     /// `trust.roots`: this node's trust roots. Result: [`super::reputation::TrustRoots`].
     "trust.roots" => TrustRoots,
+    /// `web.login`: a fresh one-time login link for the web dashboard (it works once, within
+    /// [`super::types::WEB_LOGIN_TTL_SECS`]). Result: [`super::types::WebLogin`].
+    "web.login" => WebLogin,
     /// `shutdown`: stops the daemon. Result: null.
     "shutdown" => Shutdown,
 }

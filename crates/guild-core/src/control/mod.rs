@@ -47,7 +47,7 @@ pub use route::{DaemonCall, Route, ServiceCall, Unary};
 pub use types::{
     Connected, Direction, FindMatch, FindResults, IndexSizes, MatchedTerm, MeshState, MeshStatus,
     PeerInfo, Peers, ProfileResult, RankFactors, Source, Status, Subscribed, TagSuggestion,
-    WebState, WebStatus,
+    WebLogin, WebState, WebStatus, WEB_LOGIN_TTL_SECS,
 };
 pub use wire::{parse_request, to_result, CallError, ErrorCode, Request, Response};
 

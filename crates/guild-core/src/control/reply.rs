@@ -4,7 +4,7 @@
 
 use super::pull::{Asked, CollabView, Collabs, Delivery, EntryView, Inbox, Needs, Offers};
 use super::reputation::{AttestationView, Attestations, TrustRoots, TrustView};
-use super::types::{Connected, FindResults, Peers, ProfileResult, Status};
+use super::types::{Connected, FindResults, Peers, ProfileResult, Status, WebLogin};
 use super::wire::CallError;
 use serde::{Serialize, Serializer};
 
@@ -86,6 +86,8 @@ replies! {
     Find(FindResults),
     /// `connect`.
     Connected(Connected),
+    /// `web.login`.
+    WebLogin(WebLogin),
     /// `ask`.
     Asked(Asked),
     /// `needs`.

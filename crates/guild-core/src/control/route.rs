@@ -86,6 +86,7 @@ routes! {
         Peers,
         Find(FindParams),
         Connect(ConnectParams),
+        WebLogin,
         Shutdown,
     }
     service {

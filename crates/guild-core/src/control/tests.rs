@@ -238,6 +238,7 @@ fn every_call_round_trips_through_its_line() {
             peer: crate::Identity::from_secret([7; 32]).public(),
         }),
         Call::TrustRoots,
+        Call::WebLogin,
         Call::Shutdown,
     ];
     let methods: Vec<_> = calls.iter().map(Call::method).collect();

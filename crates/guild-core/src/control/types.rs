@@ -91,6 +91,20 @@ pub struct WebStatus {
     pub note: Option<String>,
 }
 
+/// How long a login link from `web.login` stays valid, in seconds (it also works only once).
+pub const WEB_LOGIN_TTL_SECS: u64 = 300;
+
+/// Result of `web.login`: a one-time login link for the web dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebLogin {
+    /// The page's URL, without a login token.
+    pub url: String,
+    /// The URL that logs a browser in: it works once, for [`WebLogin::expires_in_secs`].
+    pub login_url: String,
+    /// Seconds until the link stops working if unused.
+    pub expires_in_secs: u64,
+}
+
 /// The state of the web dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,8 +1,9 @@
 //! Who may use the dashboard, and how a request proves it.
 //!
-//! - The **login token** is 32 random bytes (hex), written 0600 to [`TOKEN_FILE_NAME`] in the
-//!   Guild home at every start; `guild web` reads it and prints the login URL. Anyone who can
-//!   read the home already holds the member's secret key, so the file adds no new secret.
+//! - A **login link** carries 32 random bytes (hex) that the daemon issues on the control
+//!   socket's `web.login` (which only the owner can reach); `guild web` prints it. It works once
+//!   and for [`TICKET_TTL`], so a link left in a browser's history or pasted somewhere is
+//!   worthless ([`LoginTickets`]).
 //! - `GET /login?token=…` exchanges it for a **session**: a random id in an HttpOnly,
 //!   SameSite=Strict cookie named after the port (two daemons on one machine share a cookie jar,
 //!   since cookies ignore ports), and a CSRF token the page echoes in a header.
@@ -14,102 +15,131 @@
 //!   with JSON or a custom header needs a CORS preflight, which this server never grants.
 
 use axum::http::{header, HeaderMap, Method};
-use std::collections::HashMap;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// File name of the login token in the Guild home.
+/// File name of the login token that earlier versions wrote to the Guild home; a daemon removes
+/// it at start (login links now come from the daemon, one at a time).
 pub const TOKEN_FILE_NAME: &str = "web-token";
 /// Header carrying the session's CSRF token on state-changing requests.
 pub const CSRF_HEADER: &str = "x-guild-csrf";
 /// Most sessions kept; logging in once more evicts the oldest (bounds memory if a script logs
 /// in in a loop).
 pub const MAX_SESSIONS: usize = 64;
+/// Most unused login links outstanding; issuing one more retires the oldest.
+pub const MAX_TICKETS: usize = 16;
+/// Used and expired links remembered, so that opening one again says why it fails.
+pub const MAX_SPENT: usize = 64;
+/// How long an unused login link works.
+pub const TICKET_TTL: Duration = Duration::from_secs(guild_core::control::WEB_LOGIN_TTL_SECS);
 
-/// Why the login token could not be written or read.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// Writing the token file failed.
-    #[error("cannot write the web login token {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Reading the token file failed.
-    #[error("cannot read the web login token {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+/// Why a login link does not log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TicketRefusal {
+    /// Never issued by this daemon (or by an earlier run of it, or retired unused).
+    #[error("this login link is not valid here (a restarted daemon forgets its links): run `guild web` for a new one")]
+    Unknown,
+    /// Already used once.
+    #[error("this login link has already been used (each link works once): run `guild web` for a new one")]
+    Used,
+    /// Not used in time.
+    #[error(
+        "this login link has expired (links work for five minutes): run `guild web` for a new one"
+    )]
+    Expired,
 }
 
-/// The secret that `guild web` puts in the login URL.
-#[derive(Clone)]
-pub struct LoginToken(Arc<str>);
+/// One-time login links: `web.login` issues one; `GET /login?token=…` redeems it once, within
+/// [`TICKET_TTL`]. Bounded by [`MAX_TICKETS`] outstanding and [`MAX_SPENT`] remembered.
+#[derive(Debug, Clone, Default)]
+pub struct LoginTickets {
+    inner: Arc<Mutex<TicketTable>>,
+}
 
-impl std::fmt::Debug for LoginToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LoginToken(…)")
+#[derive(Debug, Default)]
+struct TicketTable {
+    /// Unused links, oldest first, with when each stops working.
+    open: VecDeque<(String, Instant)>,
+    /// Links used or expired, newest last, and which.
+    spent: VecDeque<(String, TicketRefusal)>,
+}
+
+impl TicketTable {
+    fn spend(&mut self, token: String, why: TicketRefusal) {
+        if self.spent.len() == MAX_SPENT {
+            self.spent.pop_front();
+        }
+        self.spent.push_back((token, why));
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((_, until)) = self.open.front() {
+            if *until > now {
+                break;
+            }
+            if let Some((token, _)) = self.open.pop_front() {
+                self.spend(token, TicketRefusal::Expired);
+            }
+        }
     }
 }
 
-impl LoginToken {
-    /// A fresh random token, written (mode 0600, replacing any old one) to the home.
-    pub fn create(home: &Path) -> Result<LoginToken, TokenError> {
+impl LoginTickets {
+    /// A fresh link's token, valid once until `now + TICKET_TTL`.
+    pub fn issue(&self, now: Instant) -> String {
         let token = random_hex();
-        let path = token_path(home);
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)?;
-            // An existing file keeps its mode on open: make sure it is 0600.
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            file.write_all(format!("{token}\n").as_bytes())?;
-            file.sync_all()
-        };
-        write().map_err(|source| TokenError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(LoginToken(token.into()))
+        let mut t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        t.expire(now);
+        if t.open.len() == MAX_TICKETS {
+            // Retired unused: it was superseded, not used or expired, so it is simply unknown.
+            t.open.pop_front();
+        }
+        t.open.push_back((token.clone(), now + TICKET_TTL));
+        token
     }
 
-    /// The token written by the running daemon.
-    pub fn read(home: &Path) -> Result<LoginToken, TokenError> {
-        let path = token_path(home);
-        let text =
-            std::fs::read_to_string(&path).map_err(|source| TokenError::Read { path, source })?;
-        Ok(LoginToken(text.trim().into()))
-    }
-
-    /// The token's text, for the login URL.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Compares in constant time (for equal lengths), so timing does not reveal a prefix.
-    pub fn matches(&self, candidate: &str) -> bool {
-        constant_time_eq(self.0.as_bytes(), candidate.as_bytes())
+    /// Redeems `candidate` (once). Compares in constant time against each outstanding link.
+    pub fn redeem(&self, candidate: &str, now: Instant) -> Result<(), TicketRefusal> {
+        let mut t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        t.expire(now);
+        let found = t
+            .open
+            .iter()
+            .position(|(token, _)| constant_time_eq(token.as_bytes(), candidate.as_bytes()));
+        if let Some(i) = found {
+            if let Some((token, _)) = t.open.remove(i) {
+                t.spend(token, TicketRefusal::Used);
+            }
+            return Ok(());
+        }
+        let why = t
+            .spent
+            .iter()
+            .rev()
+            .find(|(token, _)| constant_time_eq(token.as_bytes(), candidate.as_bytes()))
+            .map(|(_, why)| *why);
+        Err(why.unwrap_or(TicketRefusal::Unknown))
     }
 }
 
-/// Where the token lives in a home.
-pub fn token_path(home: &Path) -> PathBuf {
-    home.join(TOKEN_FILE_NAME)
+/// Removes a login token file an earlier version left in the home (a secret nobody reads now).
+pub fn remove_old_token_file(home: &Path) {
+    let path = home.join(TOKEN_FILE_NAME);
+    match std::fs::remove_file(&path) {
+        Ok(()) => tracing::info!(
+            "removed {} (login links now come from `guild web`)",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+    }
 }
 
 /// The login URL for a dashboard served at `url` (as in the status).
-pub fn login_url(url: &str, token: &LoginToken) -> String {
-    format!("{}login?token={}", url, token.as_str())
+pub fn login_url(url: &str, token: &str) -> String {
+    format!("{url}login?token={token}")
 }
 
 fn random_hex() -> String {
@@ -163,6 +193,17 @@ impl Sessions {
         let n = t.next;
         t.by_id.insert(id.clone(), (n, session));
         id
+    }
+
+    /// Ends the session with this id (log-out); false if it was not open.
+    pub fn close(&self, id: &str) -> bool {
+        let mut t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let found = t
+            .by_id
+            .keys()
+            .find(|k| constant_time_eq(k.as_bytes(), id.as_bytes()))
+            .cloned();
+        found.is_some_and(|k| t.by_id.remove(&k).is_some())
     }
 
     /// The session with this id, if open.
@@ -327,25 +368,52 @@ mod tests {
     }
 
     #[test]
-    fn token_file_is_0600_and_readable_back() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(token_path(dir.path()), "old").unwrap();
-        std::fs::set_permissions(
-            token_path(dir.path()),
-            std::fs::Permissions::from_mode(0o644),
-        )
-        .unwrap();
-        let token = LoginToken::create(dir.path()).unwrap();
-        let mode = std::fs::metadata(token_path(dir.path()))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(token.as_str().len(), 64);
-        assert!(LoginToken::read(dir.path())
-            .unwrap()
-            .matches(token.as_str()));
-        assert!(!token.matches("nope"));
+    fn a_login_link_works_once_and_only_for_a_while() {
+        let t = LoginTickets::default();
+        let now = Instant::now();
+        let a = t.issue(now);
+        assert_eq!(a.len(), 64);
+        assert_eq!(t.redeem("nope", now), Err(TicketRefusal::Unknown));
+        assert_eq!(t.redeem(&a, now), Ok(()));
+        assert_eq!(t.redeem(&a, now), Err(TicketRefusal::Used));
+        let b = t.issue(now);
+        assert_eq!(t.redeem(&b, now + TICKET_TTL), Err(TicketRefusal::Expired));
+        assert_eq!(t.redeem(&b, now + TICKET_TTL), Err(TicketRefusal::Expired));
+        let c = t.issue(now);
+        assert_eq!(
+            t.redeem(&c, now + TICKET_TTL - Duration::from_secs(1)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn outstanding_and_remembered_links_are_bounded() {
+        let t = LoginTickets::default();
+        let now = Instant::now();
+        let first = t.issue(now);
+        let rest: Vec<String> = (0..MAX_TICKETS).map(|_| t.issue(now)).collect();
+        // The oldest unused link was retired by the newest.
+        assert_eq!(t.redeem(&first, now), Err(TicketRefusal::Unknown));
+        for r in &rest {
+            assert_eq!(t.redeem(r, now), Ok(()));
+        }
+        for _ in 0..2 * MAX_SPENT {
+            let x = t.issue(now);
+            t.redeem(&x, now).unwrap();
+        }
+        let inner = t.inner.lock().unwrap();
+        assert!(inner.open.is_empty());
+        assert_eq!(inner.spent.len(), MAX_SPENT);
+    }
+
+    #[test]
+    fn a_closed_session_is_gone() {
+        let s = Sessions::default();
+        let id = s.open();
+        assert!(s.get(&id).is_some());
+        assert!(s.close(&id));
+        assert!(s.get(&id).is_none());
+        assert!(!s.close(&id));
     }
 
     #[test]

@@ -9,13 +9,13 @@
 //!
 //! ```text
 //! let (status, listener) = web::bind(&config.web).await;    // never fails the daemon's start
-//! let token = web::LoginToken::create(&home.dir)?;          // 0600, printed by `guild web`
-//! tokio::spawn(web::serve(listener, handle, token, cancel));
+//! let tickets = web::LoginTickets::default();                // `web.login` issues, `/login` redeems
+//! tokio::spawn(web::serve(listener, handle, tickets, cancel));
 //! ```
 //!
 //! Security (see [`auth`]): loopback only; every request's `Host` must be loopback or
 //! `localhost` (DNS rebinding); a session cookie (HttpOnly, SameSite=Strict) is obtained only with
-//! the login token; state-changing requests must be JSON with a same-origin `Origin` and the
+//! a one-time login link; state-changing requests must be JSON with a same-origin `Origin` and the
 //! session's CSRF header, which neither a cross-site form nor a `text/plain` post can send; no
 //! CORS headers are ever sent.
 //!
@@ -30,7 +30,7 @@ mod routes;
 #[cfg(test)]
 mod tests;
 
-pub use auth::{LoginToken, TokenError, TOKEN_FILE_NAME};
+pub use auth::{LoginTickets, TicketRefusal, TOKEN_FILE_NAME};
 
 use crate::config::WebSection;
 #[cfg(doc)]
@@ -158,12 +158,12 @@ pub struct WebContext {
 pub async fn serve<H: Handle>(
     listener: WebListener,
     handle: H,
-    token: LoginToken,
+    tickets: LoginTickets,
     context: WebContext,
     cancel: CancellationToken,
 ) {
     let addr = listener.local_addr().ok();
-    let app = routes::router(handle, token, context, cancel.clone());
+    let app = routes::router(handle, tickets, context, cancel.clone());
     let result = axum::serve(listener.listener, app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await;

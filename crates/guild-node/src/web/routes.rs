@@ -3,7 +3,7 @@
 
 use super::auth::{self, Refusal, Session, Sessions};
 use super::pages;
-use super::{LoginToken, WebContext};
+use super::{LoginTickets, WebContext};
 use crate::control::{Call, CallError, ErrorCode, Event, Handle, Reply, Route};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -40,7 +40,7 @@ pub const MAX_EVENT_STREAMS: usize = 32;
 pub struct App<H> {
     /// The node, as the control socket sees it.
     pub handle: H,
-    token: LoginToken,
+    tickets: LoginTickets,
     sessions: Sessions,
     /// Settings the pages show.
     pub context: WebContext,
@@ -92,7 +92,7 @@ type Shared<H> = Arc<App<H>>;
 /// The dashboard's routes behind the guard.
 pub fn router<H: Handle>(
     handle: H,
-    token: LoginToken,
+    tickets: LoginTickets,
     context: WebContext,
     cancel: CancellationToken,
 ) -> Router {
@@ -104,7 +104,7 @@ pub fn router<H: Handle>(
     ));
     let app = Arc::new(App {
         handle,
-        token,
+        tickets,
         sessions: Sessions::default(),
         context,
         cancel,
@@ -124,6 +124,8 @@ pub fn router<H: Handle>(
         .route("/events", get(events::<H>))
         .route("/call/{method}", post(call::<H>))
         .route("/login", get(login::<H>))
+        .route("/logout", post(logout::<H>))
+        .route("/session", get(session))
         .route("/assets/{*path}", get(asset))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), guard::<H>))
@@ -182,7 +184,9 @@ async fn guard<H: Handle>(State(app): State<Shared<H>>, mut req: Request, next: 
 
 fn admit<H>(app: &App<H>, req: &mut Request) -> Result<(), Refusal> {
     let host = auth::check_host(req.headers())?.to_string();
-    if req.uri().path() == "/login" {
+    // The login page and the static assets (so that refusal pages are styled) need no session.
+    let path = req.uri().path();
+    if path == "/login" || path.starts_with("/assets/") {
         return Ok(());
     }
     let session = auth::cookie(req.headers(), &auth::cookie_name(port_of(&host)))
@@ -210,7 +214,21 @@ fn refuse(refusal: Refusal) -> Response {
         Refusal::Method => StatusCode::METHOD_NOT_ALLOWED,
         Refusal::Origin | Refusal::Csrf => StatusCode::FORBIDDEN,
     };
-    (status, pages::refusal(&refusal.to_string())).into_response()
+    let page = match refusal {
+        Refusal::NoSession => pages::refusal(
+            "Log in",
+            "You are not logged in to this dashboard, or your session ended (you logged out, \
+             or the daemon restarted).",
+            pages::Way::Login,
+        ),
+        Refusal::Host => pages::refusal("Wrong address", &refusal.to_string(), pages::Way::None),
+        _ => pages::refusal(
+            "Request refused",
+            &refusal.to_string(),
+            pages::Way::Overview,
+        ),
+    };
+    (status, page).into_response()
 }
 
 #[derive(Deserialize)]
@@ -226,12 +244,18 @@ async fn login<H: Handle>(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    if !app.token.matches(&q.token) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            pages::refusal("this login link is not valid (the daemon makes a new one at every start): run `guild web` again"),
-        )
-            .into_response();
+    if let Err(why) = app.tickets.redeem(&q.token, std::time::Instant::now()) {
+        let (title, way) = if q.token.is_empty() {
+            ("Log in", pages::Way::Login)
+        } else {
+            ("This link does not work", pages::Way::Login)
+        };
+        let text = if q.token.is_empty() {
+            "Open the login link that `guild web` prints.".to_string()
+        } else {
+            why.to_string()
+        };
+        return (StatusCode::UNAUTHORIZED, pages::refusal(title, &text, way)).into_response();
     }
     let port = headers
         .get(header::HOST)
@@ -244,6 +268,32 @@ async fn login<H: Handle>(
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
+}
+
+/// `POST /logout`: ends this browser's session (a state change: JSON, same origin, CSRF).
+async fn logout<H: Handle>(State(app): State<Shared<H>>, headers: HeaderMap) -> Response {
+    let port = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(port_of)
+        .unwrap_or(80);
+    let name = auth::cookie_name(port);
+    if let Some(id) = auth::cookie(&headers, &name) {
+        app.sessions.close(id);
+    }
+    let mut response = Json(serde_json::json!({ "logged_out": true })).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `GET /session`: 204 while the session is open (the guard answers 401 otherwise); the page
+/// asks this when its event stream fails, to tell a restarted daemon from one that is away.
+async fn session() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// `POST /call/<method>`: the method's params as a JSON body; answers the result, or
@@ -307,7 +357,11 @@ async fn events<H: Handle>(State(app): State<Shared<H>>) -> Response {
     let Ok(permit) = app.streams.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            pages::refusal("too many open event streams; close a tab"),
+            pages::refusal(
+                "Too many live pages",
+                "Too many open event streams: close a tab.",
+                pages::Way::Overview,
+            ),
         )
             .into_response();
     };
@@ -349,7 +403,15 @@ async fn asset(Path(path): Path<String>) -> Response {
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, pages::refusal("no such page")).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        pages::refusal(
+            "No such page",
+            "There is no page at this address.",
+            pages::Way::Overview,
+        ),
+    )
+        .into_response()
 }
 
 async fn overview<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {

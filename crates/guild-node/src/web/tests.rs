@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::routes::router;
-use super::{LoginToken, WebContext};
+use super::{LoginTickets, WebContext};
 use crate::control::{Call, CallError, Event, Handle, Reply, Unary};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -76,12 +76,13 @@ struct Harness {
     fake: Fake,
     cookie: String,
     csrf: String,
+    tickets: LoginTickets,
     _cancel: tokio_util::sync::DropGuard,
 }
 
 async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let token = LoginToken::create(dir.path()).unwrap();
+    let tickets = LoginTickets::default();
+    let token = tickets.issue(std::time::Instant::now());
     let fake = Fake {
         calls: Arc::default(),
         events: broadcast::channel(16).0,
@@ -89,11 +90,11 @@ async fn harness() -> Harness {
     let cancel = CancellationToken::new();
     let app = router(
         fake.clone(),
-        token.clone(),
+        tickets.clone(),
         WebContext::default(),
         cancel.clone(),
     );
-    let login = Request::get(format!("/login?token={}", token.as_str()))
+    let login = Request::get(format!("/login?token={token}"))
         .header(header::HOST, HOST)
         .body(Body::empty())
         .unwrap();
@@ -122,6 +123,7 @@ async fn harness() -> Harness {
         fake,
         cookie,
         csrf,
+        tickets,
         _cancel: cancel.drop_guard(),
     }
 }
@@ -334,4 +336,105 @@ async fn the_trust_page_states_every_part_of_the_penalty_as_the_cli_does() {
         "{expected}"
     );
     assert!(html.contains(&expected), "{expected:?} in\n{html}");
+}
+
+impl Harness {
+    async fn get(&self, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
+        let mut req = Request::get(path).header(header::HOST, HOST);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        let r = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_login_link_works_once_and_a_reused_one_says_so() {
+    let h = harness().await;
+    let token = h.tickets.issue(std::time::Instant::now());
+    let link = format!("/login?token={token}");
+    let (status, _) = h.get(&link, None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, page) = h.get(&link, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("already been used"), "{page}");
+    assert!(page.contains("guild web --open"), "{page}");
+    assert!(page.contains("/assets/app.css"), "styled: {page}");
+    let (status, page) = h.get("/login?token=0000", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("not valid here"), "{page}");
+    let (status, page) = h.get("/login", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("Open the login link"), "{page}");
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_session_and_the_page_can_tell() {
+    let h = harness().await;
+    let cookie = h.cookie.clone();
+    assert_eq!(
+        h.get("/session", Some(&cookie)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    // Log-out is a change: without the CSRF header it is refused and the session stays.
+    let bare = Request::post("/logout")
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, format!("http://{HOST}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(
+        h.app.clone().oneshot(bare).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        h.get("/session", Some(&cookie)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let out = Request::post("/logout")
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, format!("http://{HOST}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-guild-csrf", &h.csrf)
+        .body(Body::from("{}"))
+        .unwrap();
+    let r = h.app.clone().oneshot(out).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cleared = r.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let (status, page) = h.get("/session", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("guild web --open"), "{page}");
+    assert_eq!(h.get("/", Some(&cookie)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn refusal_pages_are_styled_and_lead_somewhere() {
+    let h = harness().await;
+    // Assets need no session, so refusal pages can use the stylesheet.
+    let (status, css) = h.get("/assets/app.css", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!css.is_empty());
+    let (status, page) = h.get("/no/such/page", Some(&h.cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        page.contains("href=\"/\"") && page.contains("Back to the overview"),
+        "{page}"
+    );
+    // A logged-in page has a log-out button and the hidden "session ended" notice.
+    let (_, page) = h.get("/", Some(&h.cookie)).await;
+    assert!(
+        page.contains("data-logout") && page.contains("id=\"session-ended\""),
+        "{page}"
+    );
 }

@@ -5,8 +5,8 @@ use crate::cli::FindArgs;
 use crate::output;
 use anyhow::Context as _;
 use guild_core::control::{
-    Call, ConnectParams, Connected, FindMatch, FindParams, FindResults, Peers, Status, WebState,
-    WebStatus,
+    Call, ConnectParams, Connected, FindMatch, FindParams, FindResults, Peers, Status, WebLogin,
+    WebState, WebStatus,
 };
 
 /// `guild status`.
@@ -94,21 +94,24 @@ struct WebLink {
     state: WebState,
     url: String,
     login_url: String,
+    /// Seconds the link works for, once.
+    expires_in_secs: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
 }
 
-/// `guild web`: the dashboard's login link, from the daemon's status and the token file.
+/// `guild web`: a fresh one-time login link for the dashboard, from the daemon (`web.login`).
 pub async fn web(ctx: &Ctx, open: bool) -> anyhow::Result<()> {
-    let status: Status = ctx.client().await?.status().await?;
+    let mut client = ctx.client().await?;
+    let status: Status = client.status().await?;
     let Some(web) = status.web else {
         anyhow::bail!(
             "this daemon (version {}) serves no web dashboard",
             status.version
         );
     };
-    let url = match (web.state, &web.url) {
-        (WebState::Serving | WebState::Moved, Some(url)) => url.clone(),
+    match (web.state, &web.url) {
+        (WebState::Serving | WebState::Moved, Some(_)) => {}
         (WebState::Disabled, _) => anyhow::bail!(
             "the web dashboard is off: set `enabled = true` under [web] in {} and restart the daemon",
             ctx.home.config_file().display()
@@ -118,13 +121,14 @@ pub async fn web(ctx: &Ctx, open: bool) -> anyhow::Result<()> {
             web.note.as_deref().unwrap_or("no reason given")
         ),
     };
-    let token = guild_node::web::LoginToken::read(&ctx.home.dir)?;
-    let login_url = guild_node::web::auth::login_url(&url, &token);
+    let link: WebLogin = client.call_as(&Call::WebLogin).await?;
+    let (url, login_url) = (link.url, link.login_url);
     if ctx.json {
         return output::json(&WebLink {
             state: web.state,
             url,
             login_url,
+            expires_in_secs: link.expires_in_secs,
             note: web.note,
         });
     }
@@ -132,6 +136,12 @@ pub async fn web(ctx: &Ctx, open: bool) -> anyhow::Result<()> {
         eprintln!("note: {note}");
     }
     output::line(&login_url)?;
+    if !open {
+        eprintln!(
+            "(the link works once, within {} minutes; run `guild web` again for another)",
+            link.expires_in_secs / 60
+        );
+    }
     if open {
         open_in_browser(&login_url)?;
     }

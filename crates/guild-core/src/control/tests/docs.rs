@@ -56,6 +56,7 @@ fn check_result(method: &str, result: Value) {
         "trust" => serde_json::from_value::<reputation::TrustView>(result).map(|t| {
             check_explanation(&t.explanation);
         }),
+        "web.login" => serde_json::from_value::<super::super::WebLogin>(result).map(drop),
         "need.withdraw" | "revoke" | "shutdown" => serde_json::from_value::<()>(result).map(drop),
         other => panic!("no result type known for `{other}`"),
     };

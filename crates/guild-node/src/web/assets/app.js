@@ -78,6 +78,11 @@
         body: JSON.stringify(params(form)),
       });
       const body = await resp.json().catch(function () { return null; });
+      if (resp.status === 401) {
+        ended();
+        say(form, "Your session has ended: run \u201cguild web --open\u201d to log in again.", true);
+        return;
+      }
       if (!resp.ok) {
         const msg = body && body.error ? body.error.message : "the request failed (" + resp.status + ")";
         say(form, msg, true);
@@ -109,6 +114,7 @@
     const live = document.querySelectorAll("[data-live][id]");
     if (live.length === 0) return;
     const resp = await fetch(window.location.href, { credentials: "same-origin" });
+    if (resp.status === 401) { ended(); return; }
     if (!resp.ok) return;
     const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
     for (const region of live) {
@@ -131,19 +137,75 @@
   }
 
   const state = document.getElementById("live-state");
-  const events = new EventSource("/events");
-  events.onopen = function () { if (state) state.textContent = "live"; document.body.dataset.live = "open"; };
-  events.onerror = function () { if (state) state.textContent = "reconnecting…"; document.body.dataset.live = "error"; };
-  events.onmessage = schedule;
-  [
+
+  // The session is gone (a restarted daemon knows no sessions, or the member logged out): say so
+  // once, stop listening, and keep the page readable.
+  let over = false;
+  function ended() {
+    if (over) return;
+    over = true;
+    if (events) events.close();
+    if (state) state.textContent = "logged out";
+    document.body.dataset.live = "ended";
+    const notice = document.getElementById("session-ended");
+    if (notice) notice.hidden = false;
+  }
+
+  // An event stream that fails is either a daemon that is away (the browser retries by itself)
+  // or one that refused us (401: the browser gives up). Ask which.
+  async function check() {
+    try {
+      const resp = await fetch("/session", { credentials: "same-origin" });
+      if (resp.status === 401) { ended(); return; }
+      if (resp.ok && events.readyState === EventSource.CLOSED) setTimeout(listen, 1000);
+    } catch (e) {
+      // The daemon is not answering: the stream keeps retrying, and this is asked again then.
+    }
+  }
+
+  let events = null;
+  function listen() {
+    if (over) return;
+    events = new EventSource("/events");
+    events.onopen = function () { if (state) state.textContent = "live"; document.body.dataset.live = "open"; };
+    events.onerror = function () {
+      if (over) return;
+      if (state) state.textContent = "reconnecting…";
+      document.body.dataset.live = "error";
+      check();
+    };
+    events.onmessage = schedule;
+    KINDS.forEach(function (kind) {
+      events.addEventListener(kind, function () {
+        if (state) state.textContent = "live: " + kind;
+        schedule();
+      });
+    });
+  }
+
+  const logout = document.querySelector("[data-logout]");
+  if (logout) {
+    logout.addEventListener("click", async function () {
+      try {
+        await fetch("/logout", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-Guild-CSRF": csrf },
+          body: "{}",
+        });
+      } finally {
+        over = true;
+        if (events) events.close();
+        window.location.assign("/login");
+      }
+    });
+  }
+
+  const KINDS = [
     "peer.connected", "peer.disconnected", "profile.learned", "need.matched", "need.withdrawn",
     "offer.received", "delivery.outcome", "collab.opened", "collab.invited", "collab.entry",
     "message.received", "attestation.received", "attestation.equivocation", "trust.changed",
     "events.dropped",
-  ].forEach(function (kind) {
-    events.addEventListener(kind, function () {
-      if (state) state.textContent = "live: " + kind;
-      schedule();
-    });
-  });
+  ];
+  listen();
 })();

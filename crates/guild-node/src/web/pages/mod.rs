@@ -69,6 +69,11 @@ fn layout(title: &str, current: &str, session: &Session, body: Markup) -> Markup
                         }
                     }
                     span #live-state role="status" aria-live="polite" { "" }
+                    button #logout.link type="button" data-logout { "Log out" }
+                }
+                div #session-ended hidden role="alert" {
+                    "Your session has ended (the daemon restarted, or you logged out). Run "
+                    code { "guild web --open" } " to log in again."
                 }
                 main #main tabindex="-1" {
                     h1 { (title) }
@@ -79,13 +84,48 @@ fn layout(title: &str, current: &str, session: &Session, body: Markup) -> Markup
     }
 }
 
-/// A bare page for refused requests (no session, wrong host): no script, no form.
-pub fn refusal(message: &str) -> Markup {
+/// Where a refusal page sends the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// How to get a login link.
+    Login,
+    /// Back to the overview (the session is fine; the request was not).
+    Overview,
+    /// Nowhere: the request did not come through this machine's own address.
+    None,
+}
+
+/// A page for refused requests: styled, no script, no form, and a way on.
+pub fn refusal(title: &str, message: &str, way: Way) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head { meta charset="utf-8"; title { "Guild" } }
-            body { h1 { "Guild" } p { (message) } }
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Guild" }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body.refusal {
+                header { span.brand { "Guild" } }
+                main #main {
+                    h1 { (title) }
+                    p.refusal-message role="alert" { (message) }
+                    @match way {
+                        Way::Login => {
+                            p {
+                                "To log in, run " code { "guild web --open" }
+                                " on this machine (or " code { "guild web" }
+                                " and open the link it prints). Each link works once, for five minutes."
+                            }
+                        }
+                        Way::Overview => {
+                            p { a href="/" { "Back to the overview" } }
+                        }
+                        Way::None => {}
+                    }
+                }
+            }
         }
     }
 }
