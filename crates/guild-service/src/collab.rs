@@ -25,6 +25,8 @@ fn entry_kind(e: &EntryKind) -> (&'static str, Option<String>, Option<PublicKey>
         EntryKind::Invite { member } => ("invite", None, Some(*member)),
         EntryKind::Join { .. } => ("join", None, None),
         EntryKind::Close => ("close", None, None),
+        EntryKind::Accept { offerer, .. } => ("accept", None, Some(*offerer)),
+        EntryKind::Release { .. } => ("release", None, None),
     }
 }
 

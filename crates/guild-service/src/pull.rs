@@ -125,6 +125,7 @@ impl<S: Storage> Service<S> {
             skills: p.skills,
             resources: p.resources,
             nonce: self.random_u64(),
+            project: None,
         };
         let need = self.sign(body, now)?;
         let record = AnyRecord::Need(need.clone());
@@ -245,6 +246,7 @@ impl<S: Storage> Service<S> {
             need: p.need,
             asker: need.signer,
             text: p.text,
+            role: 0,
         };
         let offer = self.sign(body, now)?;
         let id = offer.id();

@@ -154,6 +154,7 @@ fn two_services_sync_what_they_lack() {
         let n = sign(
             Need {
                 nonce: i,
+                project: None,
                 ..fixtures::need(&asker, "n", &["rust"], T0)
             },
             &asker,
