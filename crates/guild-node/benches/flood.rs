@@ -144,6 +144,7 @@ impl Victim {
             skills: vec![tag("kicad")],
             resources: vec![],
             expires_secs: None,
+            ..Default::default()
         });
         self.svc.call(CallId(self.calls), call, MS);
         let need = self

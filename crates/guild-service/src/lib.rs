@@ -37,6 +37,7 @@ mod reputation;
 mod state;
 pub mod stats;
 pub mod sync;
+mod team;
 mod view;
 
 pub use intake::{Gossip, Intake};
@@ -380,6 +381,11 @@ impl<S: Storage> Service<S> {
             ServiceCall::Offer(p) => later(self.offer(id, p, t)),
             ServiceCall::Offers(p) => read(Ok(self.offers(p))),
             ServiceCall::Accept(p) => write(self.accept(p, t)),
+            ServiceCall::Team(p) => {
+                read(self.team_board(&p.need, t).map_err(|e| e.to_call_error()))
+            }
+            ServiceCall::TeamRelease(p) => write(self.team_release(&p.offer, t)),
+            ServiceCall::TeamStop(p) => write(self.team_stop(&p.need, t)),
             ServiceCall::CollabList => read(Ok(self.collab_list())),
             ServiceCall::CollabShow(p) => {
                 read(self.collab_show(&p.collab).map_err(|e| e.to_call_error()))

@@ -235,6 +235,7 @@ fn honest_need(sim: &mut Sim, mut flood: Vec<Vec<(Option<Topic>, Vec<u8>)>>) -> 
                 skills: vec![tag("kicad")],
                 resources: vec![],
                 expires_secs: None,
+                ..Default::default()
             }),
         )
         .unwrap();

@@ -2,7 +2,9 @@
 //! dashboard, tests, benchmarks) read it as it is; it becomes JSON only at the edge — the
 //! control socket and the dashboard's `/call` — through [`Reply::to_json`].
 
-use super::pull::{Asked, CollabView, Collabs, Delivery, EntryView, Inbox, Needs, Offers};
+use super::pull::{
+    Asked, CollabView, Collabs, Delivery, EntryView, Inbox, Needs, Offers, TeamBoard,
+};
 use super::reputation::{AttestationView, Attestations, TrustRoots, TrustView};
 use super::types::{Connected, FindResults, Peers, ProfileResult, Status, WebLogin};
 use super::wire::CallError;
@@ -100,6 +102,8 @@ replies! {
     Collab(CollabView),
     /// `collab.list`.
     Collabs(Collabs),
+    /// `team`, `team.release`, `team.stop` (boxed: the largest result).
+    Team(Box<TeamBoard>),
     /// `collab.post`, `collab.invite`, `collab.join`, `collab.close`.
     Entry(EntryView),
     /// `inbox`.

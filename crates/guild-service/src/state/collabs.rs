@@ -24,6 +24,8 @@ pub(crate) fn entry_key(e: &Signed<CollabEntry>) -> EntryKey {
 pub(crate) struct CollabState {
     /// The asker who opened it (the only one whose accepts and releases count).
     pub issuer: PublicKey,
+    /// The need it is for.
+    pub need: RecordId,
     /// The offers the record accepted: (offerer, offer).
     pub founding: Vec<(PublicKey, RecordId)>,
     /// Accept entries: (order, author, offerer, offer).
@@ -72,6 +74,7 @@ impl CollabState {
             c.body.offers.iter().map(|a| (a.offerer, a.offer)).collect();
         CollabState {
             issuer: c.body.issuer,
+            need: c.body.need,
             members: founders,
             team: founding.clone(),
             founding,

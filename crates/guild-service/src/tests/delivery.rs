@@ -77,6 +77,7 @@ fn an_unreachable_offer_is_retried_and_its_outcome_reported() {
         ServiceCall::Offer(OfferParams {
             need: n.id(),
             text: "I can".into(),
+            role: None,
         }),
         MS,
     );

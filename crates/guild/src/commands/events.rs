@@ -55,13 +55,16 @@ fn human(value: Value) -> String {
             asker,
             text,
             matched,
+            roles,
             expires_at,
         } => {
             let matched: Vec<&str> = matched.iter().map(|t| t.as_str()).collect();
+            let roles: Vec<&str> = roles.iter().map(|t| t.as_str()).collect();
             format!(
-                "{need} from {asker}: \"{}\" (you have {}; expires {})",
+                "{need} from {asker}: \"{}\" (you have {}; your role: {}; expires {})",
                 one_line(&text),
                 matched.join(", "),
+                roles.join(", "),
                 output::relative(expires_at)
             )
         }
