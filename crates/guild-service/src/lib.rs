@@ -386,6 +386,10 @@ impl<S: Storage> Service<S> {
             }
             ServiceCall::TeamRelease(p) => write(self.team_release(&p.offer, t)),
             ServiceCall::TeamStop(p) => write(self.team_stop(&p.need, t)),
+            ServiceCall::TeamSuggest(p) => read(
+                self.team_suggest(&p.need, now)
+                    .map_err(|e| e.to_call_error()),
+            ),
             ServiceCall::CollabList => read(Ok(self.collab_list())),
             ServiceCall::CollabShow(p) => {
                 read(self.collab_show(&p.collab).map_err(|e| e.to_call_error()))

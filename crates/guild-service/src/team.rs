@@ -10,10 +10,14 @@
 use super::{Refusal, Service};
 use crate::Storage;
 use guild_core::control::pull::{
-    CollabView, NeedStatus, RoleBoard, Staffing, TeamBoard, WithdrawParams,
+    CollabView, NeedStatus, RoleBoard, RoleSuggestions, Staffing, Suggestion, TeamBoard,
+    TeamSuggestions, WithdrawParams,
 };
 use guild_core::wire::RefusalReason;
 use guild_core::{EntryKind, Need, Offer, PublicKey, RecordId, Signed, UnixTime};
+
+/// Most candidates suggested per role.
+pub const MAX_SUGGESTIONS: usize = 5;
 
 /// `meta` key marking a need of ours whose staffing closed (filled, or stopped early).
 fn staffing_key(need: &RecordId) -> String {
@@ -276,5 +280,149 @@ impl<S: Storage> Service<S> {
         }
         self.close_staffing(need, "staffed: the asker stopped staffing", now)?;
         self.team_board(need, now)
+    }
+}
+
+impl<S: Storage> Service<S> {
+    /// Team members (of `team`) that `who` worked well with: a counted, positive attestation
+    /// between them, either way (it only counts after a collaboration both closed). Work is
+    /// proportional to the attestations about and by `who`.
+    fn worked_well_with(&self, who: &PublicKey, team: &[PublicKey]) -> Vec<PublicKey> {
+        let atts = &self.state.attestations;
+        let mut out: Vec<PublicKey> = Vec::new();
+        let positive = |id: &RecordId| {
+            atts.is_counted(id) && !atts.is_revoked(id) && atts.get(id).is_some_and(|a| a.score > 0)
+        };
+        for id in atts.about(who).filter(|id| positive(id)) {
+            if let Some(a) = atts.get(id) {
+                if team.contains(&a.issuer) && !out.contains(&a.issuer) {
+                    out.push(a.issuer);
+                }
+            }
+        }
+        for id in atts.by(who).filter(|id| positive(id)) {
+            if let Some(a) = atts.get(id) {
+                if team.contains(&a.subject) && !out.contains(&a.subject) {
+                    out.push(a.subject);
+                }
+            }
+        }
+        out
+    }
+
+    /// `team.suggest`: per role, the best candidates from the index, and why.
+    pub(crate) fn team_suggest(
+        &mut self,
+        need_id: &RecordId,
+        now: super::io::Millis,
+    ) -> Result<TeamSuggestions, Refusal> {
+        let need = self.own_need(need_id)?;
+        let roles = need.body.roles();
+        let (_, by_role) = self.team_by_role(need_id, roles.len());
+        let mut team = vec![self.me];
+        team.extend(by_role.iter().flatten().map(|(who, _)| *who));
+        let offered: Vec<PublicKey> = self
+            .state
+            .pull
+            .offers_on(need_id)
+            .filter_map(|id| self.state.pull.offer(id))
+            .map(|o| o.from)
+            .collect();
+        let mut out = Vec::with_capacity(roles.len());
+        for (i, (role, members)) in roles.iter().zip(&by_role).enumerate() {
+            let words: Vec<&str> = role
+                .skills
+                .iter()
+                .chain(&role.resources)
+                .map(|t| t.as_str())
+                .collect();
+            let q = crate::index::Query {
+                words: Some(words.join(" ")),
+                limit: 4 * MAX_SUGGESTIONS + team.len(),
+                ..Default::default()
+            };
+            let (matches, _) = self.find(&q, now);
+            let mut candidates: Vec<Suggestion> = matches
+                .into_iter()
+                .filter(|m| !team.contains(&m.peer))
+                .map(|m| {
+                    let worked_with = self.worked_well_with(&m.peer, &team);
+                    let mut why = Vec::new();
+                    let has: Vec<String> = m
+                        .matched_skills
+                        .iter()
+                        .map(|(t, level)| format!("{t} ({level})"))
+                        .chain(
+                            m.matched_resources
+                                .iter()
+                                .map(|t| format!("{t} (resource)")),
+                        )
+                        .collect();
+                    if !has.is_empty() {
+                        why.push(format!("has {}", has.join(", ")));
+                    }
+                    match m.trust {
+                        Some(t) => {
+                            why.push(format!("trusted {t:.2} for it: a trust path from you"))
+                        }
+                        None => why.push("a stranger to you: no trust path".into()),
+                    }
+                    if !worked_with.is_empty() {
+                        let names: Vec<String> = worked_with
+                            .iter()
+                            .map(|k| {
+                                if *k == self.me {
+                                    "you".to_string()
+                                } else {
+                                    self.profile_name(k).unwrap_or_else(|| k.to_string())
+                                }
+                            })
+                            .collect();
+                        why.push(format!(
+                            "worked well with {} on a past collaboration",
+                            names.join(", ")
+                        ));
+                    }
+                    if m.availability < 1.0 {
+                        why.push("does not say when the resource is available".into());
+                    }
+                    let offered = offered.contains(&m.peer);
+                    if offered {
+                        why.push("already offered on this need".into());
+                    }
+                    Suggestion {
+                        peer: m.peer,
+                        name: m.name,
+                        fit: m.fit,
+                        trust: m.trust,
+                        availability: m.availability,
+                        score: m.score,
+                        worked_with,
+                        offered,
+                        why,
+                    }
+                })
+                .collect();
+            // Fit first; among equal fit, people who worked well with the team, then `find`'s
+            // order (a trust path before strangers).
+            candidates.sort_by(|a, b| {
+                let fit = |s: &Suggestion| (s.fit * 100.0).round() as i64;
+                fit(b)
+                    .cmp(&fit(a))
+                    .then(a.worked_with.is_empty().cmp(&b.worked_with.is_empty()))
+                    .then(b.score.total_cmp(&a.score))
+            });
+            candidates.truncate(MAX_SUGGESTIONS);
+            out.push(RoleSuggestions {
+                index: u8::try_from(i).unwrap_or(u8::MAX),
+                label: role.label.clone(),
+                open: members.len() < usize::from(role.count),
+                candidates,
+            });
+        }
+        Ok(TeamSuggestions {
+            need: *need_id,
+            roles: out,
+        })
     }
 }

@@ -109,19 +109,10 @@ pub enum Command {
         #[arg(value_name = "OFFER")]
         offer: RecordId,
     },
-    /// Show the staffing board of one of your needs: each role open or filled, members, offers.
-    Team {
-        /// The need's id (see `guild needs --mine`).
-        #[arg(value_name = "NEED")]
-        need: RecordId,
-        /// Take the member of this accepted offer off the team (before they wrote anything),
-        /// reopening their role.
-        #[arg(long, value_name = "OFFER", conflicts_with = "stop")]
-        release: Option<RecordId>,
-        /// Stop staffing early: no more offers on the need.
-        #[arg(long)]
-        stop: bool,
-    },
+    /// Show the staffing board of one of your needs: each role open or filled, members, offers
+    /// (`guild team suggest <need>`: candidates per role, and why).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Team(TeamArgs),
     /// Work with others: list, show, post to, invite into, join and close collaborations.
     #[command(subcommand)]
     Collab(CollabCommand),
@@ -373,6 +364,36 @@ fn non_blank(s: &str) -> Result<String, String> {
     } else {
         Ok(t.to_string())
     }
+}
+
+/// `guild team` arguments.
+#[derive(Debug, Args)]
+pub struct TeamArgs {
+    /// `suggest`: candidates per role.
+    #[command(subcommand)]
+    pub command: Option<TeamCommand>,
+    /// The need's id (see `guild needs --mine`).
+    #[arg(value_name = "NEED", required = true)]
+    pub need: Option<RecordId>,
+    /// Take the member of this accepted offer off the team (before they wrote anything),
+    /// reopening their role.
+    #[arg(long, value_name = "OFFER", conflicts_with = "stop")]
+    pub release: Option<RecordId>,
+    /// Stop staffing early: no more offers on the need.
+    #[arg(long)]
+    pub stop: bool,
+}
+
+/// `guild team` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// For each role of your need, the best candidates you know of, and why (fit, trust path,
+    /// per-skill trust, availability, having worked well with the team).
+    Suggest {
+        /// The need's id.
+        #[arg(value_name = "NEED")]
+        need: RecordId,
+    },
 }
 
 /// `guild ask` arguments.

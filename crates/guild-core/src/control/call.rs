@@ -153,6 +153,9 @@ calls! {
     /// `team.stop`: stops staffing a need early (no more offers; a signed withdrawal every node
     /// honours). Result: [`super::pull::TeamBoard`].
     "team.stop" => TeamStop(super::pull::TeamParams),
+    /// `team.suggest`: for each role of one of my needs, the best candidates, and why.
+    /// Result: [`super::pull::TeamSuggestions`].
+    "team.suggest" => TeamSuggest(super::pull::TeamParams),
     /// `collab.list`: my collaborations and invitations. Result: [`super::pull::Collabs`].
     "collab.list" => CollabList,
     /// `collab.show`: one collaboration with its log (members only). Result:

@@ -277,6 +277,52 @@ pub struct TeamParams {
 }
 impl Params for TeamParams {}
 
+/// One suggested candidate for a role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The member.
+    pub peer: PublicKey,
+    /// Display name.
+    pub name: String,
+    /// How well the profile fits the role's tags, in `[0, 1]` (as `find`).
+    pub fit: f64,
+    /// This node's trust in them for the role's skills, `None` for a stranger (as `find`).
+    pub trust: Option<f64>,
+    /// Availability of the matched resources, in `[0.8, 1]` (as `find`).
+    pub availability: f64,
+    /// `find`'s overall score.
+    pub score: f64,
+    /// Team members (the asker included) they worked well with: a counted, positive
+    /// attestation between them, which only follows a collaboration both closed.
+    pub worked_with: Vec<PublicKey>,
+    /// Whether they already offered on this need.
+    pub offered: bool,
+    /// Why they are suggested, in words.
+    pub why: Vec<String>,
+}
+
+/// Suggestions for one role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleSuggestions {
+    /// Index in the need's roles.
+    pub index: u8,
+    /// The role's label.
+    pub label: SkillTag,
+    /// Whether it still has room.
+    pub open: bool,
+    /// Best first.
+    pub candidates: Vec<Suggestion>,
+}
+
+/// Result of `team.suggest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamSuggestions {
+    /// The need.
+    pub need: RecordId,
+    /// Per role, in the need's order.
+    pub roles: Vec<RoleSuggestions>,
+}
+
 /// Params of `team.release`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,6 +4,7 @@
 
 use super::pull::{
     Asked, CollabView, Collabs, Delivery, EntryView, Inbox, Needs, Offers, TeamBoard,
+    TeamSuggestions,
 };
 use super::reputation::{AttestationView, Attestations, TrustRoots, TrustView};
 use super::types::{Connected, FindResults, Peers, ProfileResult, Status, WebLogin};
@@ -104,6 +105,8 @@ replies! {
     Collabs(Collabs),
     /// `team`, `team.release`, `team.stop` (boxed: the largest result).
     Team(Box<TeamBoard>),
+    /// `team.suggest`.
+    Suggestions(TeamSuggestions),
     /// `collab.post`, `collab.invite`, `collab.join`, `collab.close`.
     Entry(EntryView),
     /// `inbox`.

@@ -102,6 +102,7 @@ routes! {
         Team(pull::TeamParams),
         TeamRelease(pull::ReleaseParams),
         TeamStop(pull::TeamParams),
+        TeamSuggest(pull::TeamParams),
         CollabList,
         CollabShow(pull::CollabParams),
         CollabPost(pull::CollabPostParams),

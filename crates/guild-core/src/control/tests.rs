@@ -192,6 +192,7 @@ fn every_call_round_trips_through_its_line() {
             offer: record_id(2),
         }),
         Call::TeamStop(pull::TeamParams { need: record_id(1) }),
+        Call::TeamSuggest(pull::TeamParams { need: record_id(1) }),
         Call::CollabList,
         Call::CollabShow(pull::CollabParams {
             collab: record_id(3),

@@ -288,3 +288,64 @@ fn need_matched_names_the_roles_that_fit() {
         .collect();
     assert_eq!(matched, vec![vec![tag("enclosure")]]);
 }
+
+#[test]
+fn suggestions_rank_a_vouched_member_who_worked_with_the_team_above_strangers_and_say_why() {
+    let mut a = harness(1);
+    let (r, b) = (identity(2), identity(3));
+    let strangers = [identity(4), identity(5)];
+    for (who, name, skills) in [
+        (&r, "Rae", &["embedded-rust"][..]),
+        (&b, "Bea", &["kicad"][..]),
+        (&strangers[0], "Sam", &["kicad"][..]),
+        (&strangers[1], "Sol", &["kicad"][..]),
+    ] {
+        let p = sign(fixtures::profile(who, name, skills, T0), who);
+        a.gossip(who, AnyRecord::Profile(p), MS).unwrap();
+    }
+    // a trusts r; r worked with b and vouched for b's kicad (counted here, with its proof).
+    trust_root(&mut a, &r);
+    counted_attestation(&mut a, &r, &b, MS);
+    // r is on the team: accepted for firmware.
+    let n = post_project(&mut a);
+    let (or, resp) = offer_on(&mut a, &r, &n, 1);
+    assert_eq!(resp, DirectResponse::Ack);
+    accept(&mut a, &or.id()).unwrap();
+
+    let Reply::Suggestions(s) = a
+        .call(ServiceCall::TeamSuggest(TeamParams { need: n.id() }), MS)
+        .unwrap()
+    else {
+        panic!("suggestions");
+    };
+    let layout = &s.roles[0];
+    assert_eq!(layout.label, tag("layout"));
+    assert!(layout.open);
+    let order: Vec<PublicKey> = layout.candidates.iter().map(|c| c.peer).collect();
+    assert_eq!(order.len(), 3, "{order:?}");
+    assert_eq!(
+        order[0],
+        b.public(),
+        "the vouched member first: {:?}",
+        layout.candidates
+    );
+    let best = &layout.candidates[0];
+    assert!(best.trust.is_some_and(|t| t > 0.0));
+    assert_eq!(best.worked_with, vec![r.public()]);
+    let why = best.why.join("; ");
+    assert!(why.contains("has kicad"), "{why}");
+    assert!(why.contains("a trust path from you"), "{why}");
+    assert!(why.contains("worked well with Rae"), "{why}");
+    for c in &layout.candidates[1..] {
+        assert!(c.trust.is_none() && c.worked_with.is_empty());
+        assert!(
+            c.why.iter().any(|w| w.contains("a stranger to you")),
+            "{:?}",
+            c.why
+        );
+    }
+    // Members already on the team are not suggested; a filled role says so.
+    let firmware = &s.roles[1];
+    assert!(!firmware.open);
+    assert!(firmware.candidates.iter().all(|c| c.peer != r.public()));
+}

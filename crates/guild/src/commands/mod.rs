@@ -91,11 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Offer { need, role, text } => pull::offer(&ctx, need, role, text).await,
             Command::Offers { need } => pull::offers(&ctx, need).await,
             Command::Accept { offer } => pull::accept(&ctx, offer).await,
-            Command::Team {
-                need,
-                release,
-                stop,
-            } => pull::team(&ctx, need, release, stop).await,
+            Command::Team(args) => pull::team(&ctx, args).await,
             Command::Collab(cmd) => collab::run(&ctx, cmd).await,
             Command::Msg { peer, text } => collab::msg(&ctx, peer, text).await,
             Command::Inbox { sent } => collab::inbox(&ctx, sent).await,

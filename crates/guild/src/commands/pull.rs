@@ -8,7 +8,7 @@ use crate::output;
 use guild_core::control::pull::{
     AcceptParams, AskParams, Asked, CollabView, Delivery, NeedFilter, NeedStatus, NeedView, Needs,
     NeedsParams, OfferParams, OfferView, Offers, OffersParams, ReleaseParams, Staffing, TeamBoard,
-    TeamParams, WithdrawParams,
+    TeamParams, TeamSuggestions, WithdrawParams,
 };
 use guild_core::control::Call;
 use guild_core::RecordId;
@@ -323,13 +323,15 @@ pub async fn accept(ctx: &Ctx, offer: RecordId) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `guild team`: the staffing board of a need (after a release or a stop, when asked).
-pub async fn team(
-    ctx: &Ctx,
-    need: RecordId,
-    release: Option<RecordId>,
-    stop: bool,
-) -> anyhow::Result<()> {
+/// `guild team`: the staffing board of a need (after a release or a stop, when asked), or
+/// `guild team suggest`.
+pub async fn team(ctx: &Ctx, args: crate::cli::TeamArgs) -> anyhow::Result<()> {
+    if let Some(crate::cli::TeamCommand::Suggest { need }) = args.command {
+        return suggest(ctx, need).await;
+    }
+    let (Some(need), release, stop) = (args.need, args.release, args.stop) else {
+        anyhow::bail!("give the need's id: `guild team <need>`");
+    };
     let call = match release {
         Some(offer) => Call::TeamRelease(ReleaseParams { offer }),
         None if stop => Call::TeamStop(TeamParams { need }),
@@ -389,4 +391,36 @@ fn staffing(s: Staffing) -> &'static str {
         Staffing::Staffed => "staffed",
         Staffing::Closed => "closed",
     }
+}
+
+/// `guild team suggest`.
+async fn suggest(ctx: &Ctx, need: RecordId) -> anyhow::Result<()> {
+    let call = Call::TeamSuggest(TeamParams { need });
+    let s: TeamSuggestions = ctx.client().await?.call_as(&call).await?;
+    if ctx.json {
+        return output::json(&s);
+    }
+    for role in &s.roles {
+        output::line(&format!(
+            "{}{}",
+            role.label,
+            if role.open { "" } else { " (filled)" }
+        ))?;
+        if role.candidates.is_empty() {
+            output::line("  nobody known fits it yet")?;
+        }
+        for c in &role.candidates {
+            let name = if c.name.is_empty() {
+                c.peer.to_string()
+            } else {
+                format!("{} ({})", c.name, c.peer)
+            };
+            output::line(&format!("  {name}"))?;
+            for w in &c.why {
+                output::line(&format!("    - {w}"))?;
+            }
+        }
+    }
+    output::line("Invite someone to offer with `guild msg <peer> \"…\"`.")?;
+    Ok(())
 }

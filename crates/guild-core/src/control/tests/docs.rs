@@ -46,6 +46,7 @@ fn check_result(method: &str, result: Value) {
         "team" | "team.release" | "team.stop" => {
             serde_json::from_value::<pull::TeamBoard>(result).map(drop)
         }
+        "team.suggest" => serde_json::from_value::<pull::TeamSuggestions>(result).map(drop),
         "collab.list" => serde_json::from_value::<pull::Collabs>(result).map(drop),
         "collab.post" | "collab.invite" | "collab.join" | "collab.close" => {
             serde_json::from_value::<pull::EntryView>(result).map(drop)
