@@ -764,3 +764,50 @@ async fn two_daemons_racing_for_a_stale_socket_leave_one_reachable() {
         winner.wait_exit(WAIT).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_need_from_the_command_line_shows_its_board() {
+    let d = TestDaemon::start(&[]).await;
+    let asked = d
+        .guild_json(&[
+            "ask",
+            "A hardware prototype",
+            "--role",
+            "layout:kicad,pcb-design:2",
+            "--role",
+            "firmware:embedded-rust",
+            "--place",
+            "Lyon",
+            "--reward",
+            "paid:€40/h",
+            "--json",
+        ])
+        .await;
+    let need = asked["need"]["id"].as_str().unwrap().to_string();
+    let roles = &asked["need"]["roles"];
+    assert_eq!(roles[0]["label"], "layout");
+    assert_eq!(roles[0]["skills"], json!(["kicad", "pcb-design"]));
+    assert_eq!(roles[0]["count"], 2);
+    assert_eq!(roles[1]["label"], "firmware");
+    assert_eq!(roles[1]["count"], 1);
+    assert_eq!(asked["need"]["project"]["place"], json!({"named": "Lyon"}));
+    assert_eq!(asked["need"]["project"]["reward"]["kind"], "paid");
+
+    let board = d.guild_json(&["team", &need, "--json"]).await;
+    assert_eq!(board["status"], "staffing");
+    assert_eq!(board["roles"].as_array().unwrap().len(), 2);
+    assert_eq!(board["roles"][0]["filled"], false);
+    let text = ok(&d, &["team", &need]).await;
+    assert!(text.contains("layout") && text.contains("0 of 2"), "{text}");
+    let suggested = d.guild_json(&["team", "suggest", &need, "--json"]).await;
+    assert_eq!(suggested["roles"].as_array().unwrap().len(), 2);
+
+    // `--skill` keeps working: one role of one person.
+    let one = d
+        .guild_json(&["ask", "Review my layout", "--skill", "kicad", "--json"])
+        .await;
+    assert_eq!(one["need"]["roles"][0]["label"], "helper");
+    assert!(one["need"].get("project").is_none());
+    let stopped = d.guild_json(&["team", &need, "--stop", "--json"]).await;
+    assert_eq!(stopped["status"], "staffed");
+}

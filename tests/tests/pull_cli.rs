@@ -59,6 +59,9 @@ impl Handle for Fake {
                     mine: false,
                     matched: vec![tag("kicad")],
                     offers: 2,
+                    roles: vec![],
+                    matched_roles: vec![tag("helper")],
+                    project: None,
                 }],
             }),
             Call::Offer(p) if p.need == UNREACHABLE => reply(Delivery {
@@ -93,6 +96,8 @@ impl Handle for Fake {
                     issued_at: guild_core::time::now(),
                     mine: false,
                     accepted_in: None,
+                    role: 0,
+                    role_label: None,
                 }],
             }),
             Call::CollabShow(p) => Err(CallError::not_found(format!(
@@ -115,6 +120,7 @@ impl Handle for Fake {
                 asker: key(1),
                 text: "Review my KiCad layout".into(),
                 matched: vec![tag("kicad")],
+                roles: vec![tag("helper")],
                 expires_at: guild_core::time::now() + 86_400,
             },
             Event::OfferReceived {

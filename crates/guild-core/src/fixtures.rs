@@ -54,6 +54,53 @@ pub fn need(id: &Identity, text: &str, skills: &[&str], at: UnixTime) -> Need {
         skills: skills.iter().map(|s| tag(s)).collect(),
         resources: vec![],
         nonce: 42,
+        project: None,
+    }
+}
+
+/// A role of `count` people with these skills (a tag starting `res:` is a resource).
+pub fn role(label: &str, tags: &[&str], count: u8) -> Role {
+    let (res, skills): (Vec<&str>, Vec<&str>) = tags.iter().partition(|t| t.starts_with("res:"));
+    Role {
+        label: tag(label),
+        skills: skills.iter().map(|s| tag(s)).collect(),
+        resources: res.iter().map(|s| tag(&s[4..])).collect(),
+        count,
+        effort: None,
+        note: String::new(),
+    }
+}
+
+/// A version 2 need body: a project with these roles, remote, volunteer work, due in 30 days.
+pub fn project_need(id: &Identity, text: &str, roles: Vec<Role>, at: UnixTime) -> Need {
+    let (skills, resources) = Need::union_of(&roles);
+    Need {
+        version: 2,
+        issuer: id.public(),
+        issued_at: at,
+        expires_at: at + 7 * DAY,
+        text: text.into(),
+        skills,
+        resources,
+        nonce: 43,
+        project: Some(Project {
+            roles,
+            due: Some(at + 30 * DAY),
+            place: Place::Remote,
+            reward: Reward {
+                kind: RewardKind::Volunteer,
+                text: String::new(),
+            },
+        }),
+    }
+}
+
+/// A version 2 offer body for role `role` of `need`.
+pub fn role_offer(id: &Identity, need: &Signed<Need>, role: u8, at: UnixTime) -> Offer {
+    Offer {
+        version: 2,
+        role,
+        ..offer(id, need, at)
     }
 }
 
@@ -67,6 +114,7 @@ pub fn offer(id: &Identity, need: &Signed<Need>, at: UnixTime) -> Offer {
         need: need.id(),
         asker: need.signer,
         text: "I can do it this week".into(),
+        role: 0,
     }
 }
 
@@ -183,4 +231,61 @@ pub fn one_of_each() -> Vec<AnyRecord> {
         e.into(),
         m.into(),
     ]
+}
+
+/// The version 2 records, valid at [`T0`]: a need with roles (with an effort, a note, a named
+/// place and a paid reward), an offer for its second role, the asker's accept of it in a
+/// collaboration, and a release.
+pub fn project_records() -> Vec<AnyRecord> {
+    let a = identity(1);
+    let b = identity(2);
+    let c = identity(3);
+    let mut layout = role("layout", &["kicad", "pcb-design"], 2);
+    layout.effort = Some("2 days".into());
+    layout.note = "four-layer board".into();
+    let mut body = project_need(
+        &a,
+        "a hardware prototype",
+        vec![
+            layout,
+            role("firmware", &["embedded-rust"], 1),
+            role("enclosure", &["res:3d-printer"], 1),
+        ],
+        T0,
+    );
+    if let Some(p) = body.project.as_mut() {
+        p.place = Place::Named("Lyon".into());
+        p.reward = Reward {
+            kind: RewardKind::Paid,
+            text: "€40/h".into(),
+        };
+    }
+    let n = sign(body, &a);
+    let first = sign(role_offer(&c, &n, 0, T0), &c);
+    let o = sign(role_offer(&b, &n, 1, T0), &b);
+    let collab = sign(collaboration(&a, n.clone(), vec![first], T0), &a);
+    let entry = |seq: u64, entry: EntryKind| {
+        sign(
+            CollabEntry {
+                version: entry_version(&entry),
+                issuer: a.public(),
+                collaboration: collab.id(),
+                issued_at: T0,
+                expires_at: T0 + 365 * DAY,
+                seq,
+                clock: seq,
+                entry,
+            },
+            &a,
+        )
+    };
+    let accept = entry(
+        1,
+        EntryKind::Accept {
+            offerer: b.public(),
+            offer: o.id(),
+        },
+    );
+    let release = entry(2, EntryKind::Release { offer: o.id() });
+    vec![n.into(), o.into(), accept.into(), release.into()]
 }

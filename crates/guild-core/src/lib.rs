@@ -21,8 +21,8 @@ pub mod wire;
 pub use keys::{Identity, PublicKey, SignatureBytes};
 pub use record::{
     Accepted, AnyRecord, Attestation, CollabEntry, Collaboration, EntryKind, Level, Message, Need,
-    Offer, Profile, RecordBody, RecordError, RecordId, RecordKind, Resource, Revocation, Signed,
-    Skill,
+    Offer, Place, Profile, Project, RecordBody, RecordError, RecordId, RecordKind, Resource,
+    Revocation, Reward, RewardKind, Role, Signed, Skill,
 };
 pub use skill::{skill_key, SkillError, SkillTag};
 pub use time::UnixTime;

@@ -28,6 +28,20 @@ pub const MAX_LINK_BYTES: usize = 256;
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// Most skill or resource tags a need may ask for.
 pub const MAX_NEED_TAGS: usize = 16;
+/// Most roles of one need (version 2).
+pub const MAX_ROLES: usize = 8;
+/// Most people one role asks for.
+pub const MAX_ROLE_COUNT: u8 = 10;
+/// Longest effort estimate of a role, in bytes.
+pub const MAX_EFFORT_BYTES: usize = 64;
+/// Longest note of a role, in bytes.
+pub const MAX_ROLE_NOTE_BYTES: usize = 512;
+/// Longest place name of a need, in bytes.
+pub const MAX_PLACE_BYTES: usize = 128;
+/// Longest text of what a need offers in return, in bytes.
+pub const MAX_REWARD_BYTES: usize = 512;
+/// Furthest a need's due date may be after it is posted: two years.
+pub const MAX_DUE_AHEAD: u64 = 2 * 366 * DAY;
 /// Longest attestation note, in bytes.
 pub const MAX_NOTE_BYTES: usize = 1024;
 /// Longest revocation reason, in bytes.

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use guild_core::codec;
-use guild_core::fixtures::{identity, one_of_each, T0};
+use guild_core::fixtures::{identity, one_of_each, project_records, T0};
 use guild_core::record::*;
 use guild_core::skill::SkillTag;
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,7 @@ where
 
 fn generate() -> Vectors {
     let mut records = Vec::new();
-    for record in one_of_each() {
+    for record in one_of_each().into_iter().chain(project_records()) {
         let secret = signer_secret(&record);
         let json = serde_json::to_value(&record).unwrap();
         let inner = json
@@ -129,7 +129,9 @@ fn generate() -> Vectors {
         note:
             "Guild record test vectors: body_bincode = bincode 2 standard config (varint, little \
                endian) of the body; signature = ed25519(secret_key, domain || body_bincode); id = \
-               sha256(domain || body_bincode). skill_keys: (input, normalised tag, DHT key)."
+               sha256(domain || body_bincode). skill_keys: (input, normalised tag, DHT key). \
+               The first eight records are version 1, one per kind; then a version 2 need \
+               (roles), a version 2 offer (role 1), and version 2 log entries accept and release."
                 .into(),
         valid_at: T0,
         skill_keys,
@@ -146,7 +148,11 @@ fn vectors_match() {
     }
     let text = std::fs::read_to_string(&path).expect("committed vectors file");
     let vectors: Vectors = serde_json::from_str(&text).unwrap();
-    assert_eq!(vectors.records.len(), 8, "one vector per record type");
+    assert_eq!(
+        vectors.records.len(),
+        12,
+        "one vector per record type, then the version 2 need, offer, accept and release"
+    );
     for v in &vectors.records {
         let record = match v.kind {
             RecordKind::Profile => check::<Profile>(v),

@@ -144,6 +144,7 @@ impl Victim {
             skills: vec![tag("kicad")],
             resources: vec![],
             expires_secs: None,
+            ..Default::default()
         });
         self.svc.call(CallId(self.calls), call, MS);
         let need = self
@@ -356,6 +357,7 @@ fn needs(keys: u32, per_key: u64) -> Row {
                     AnyRecord::Need(sign(
                         Need {
                             nonce: i,
+                            project: None,
                             ..fixtures::need(&s, "spam", &["kicad"], T0 - 3_600 + u64::from(k))
                         },
                         &s,
@@ -596,6 +598,7 @@ fn victim_with_needs(n: u32) -> Victim {
             AnyRecord::Need(sign(
                 Need {
                     nonce: u64::from(i),
+                    project: None,
                     ..fixtures::need(s, "held", &["rust"], T0 - 86_400 + u64::from(i))
                 },
                 s,

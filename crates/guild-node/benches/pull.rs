@@ -228,6 +228,7 @@ async fn ask_to_matched() {
                 skills: vec![tag("kicad"), tag("pcb-design")],
                 resources: vec![],
                 expires_secs: Some(3_600),
+                ..Default::default()
             }),
         )
         .await

@@ -191,6 +191,7 @@ async fn a_need_flood_from_fresh_keys_is_budgeted_and_a_friends_need_still_match
             let need = sign(
                 Need {
                     nonce,
+                    project: None,
                     ..need(k, "help me now", &["kicad"], now)
                 },
                 k,
@@ -243,6 +244,7 @@ async fn a_need_flood_from_fresh_keys_is_budgeted_and_a_friends_need_still_match
             skills: vec![tag("kicad")],
             resources: vec![],
             expires_secs: None,
+            ..Default::default()
         })
         .await
         .unwrap();

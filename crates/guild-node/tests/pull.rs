@@ -20,6 +20,7 @@ fn ask(text: &str, skills: &[&str]) -> AskParams {
         skills: skills.iter().map(|s| tag(s)).collect(),
         resources: vec![],
         expires_secs: None,
+        ..Default::default()
     }
 }
 
@@ -103,6 +104,7 @@ async fn ask_match_offer_accept_collaborate_close() {
         .offer(OfferParams {
             need: nid,
             text: "I do this daily".into(),
+            role: None,
         })
         .await
         .unwrap();
@@ -112,6 +114,7 @@ async fn ask_match_offer_accept_collaborate_close() {
         .offer(OfferParams {
             need: nid,
             text: "me too".into(),
+            role: None,
         })
         .await
         .unwrap();
@@ -135,13 +138,14 @@ async fn ask_match_offer_accept_collaborate_close() {
     assert_eq!(from, want);
     // Offering on one's own need, or on an unknown one, is refused with the reason.
     assert!(
-        matches!(a.node.offer(OfferParams { need: nid, text: "x".into() }).await, Err(PullError::Invalid(m)) if m.contains("own need"))
+        matches!(a.node.offer(OfferParams { need: nid, text: "x".into(), role: None }).await, Err(PullError::Invalid(m)) if m.contains("own need"))
     );
     assert!(matches!(
         b.node
             .offer(OfferParams {
                 need: RecordId([9; 32]),
-                text: "x".into()
+                text: "x".into(),
+                role: None,
             })
             .await,
         Err(PullError::NotFound(_))
@@ -261,7 +265,7 @@ async fn ask_match_offer_accept_collaborate_close() {
     )
     .await;
     assert!(
-        matches!(c.node.offer(OfferParams { need: nid, text: "again".into() }).await, Err(PullError::Invalid(m)) if m.contains("withdrawn"))
+        matches!(c.node.offer(OfferParams { need: nid, text: "again".into(), role: None }).await, Err(PullError::Invalid(m)) if m.contains("withdrawn"))
     );
 
     // Direct messages with acknowledgement.
@@ -513,6 +517,7 @@ async fn invited_member_joins_reads_the_log_and_posts() {
         .offer(OfferParams {
             need: nid,
             text: "on it".into(),
+            role: None,
         })
         .await
         .unwrap();

@@ -44,6 +44,7 @@ async fn ask_and_offer(asker: &mut TestNode, helper: &mut TestNode, skill: &str)
             skills: vec![tag(skill)],
             resources: vec![],
             expires_secs: None,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -67,6 +68,7 @@ async fn ask_and_offer(asker: &mut TestNode, helper: &mut TestNode, skill: &str)
         .offer(OfferParams {
             need: nid,
             text: "yes".into(),
+            role: None,
         })
         .await
         .unwrap();
@@ -640,6 +642,7 @@ async fn a_strangers_revocations_change_nothing_on_any_node() {
             skills: vec![tag("kicad")],
             resources: vec![],
             expires_secs: None,
+            ..Default::default()
         })
         .await
         .unwrap()

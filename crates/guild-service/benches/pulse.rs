@@ -130,6 +130,7 @@ fn service() {
                 skills: need_tags(&mut rng, &vocab),
                 resources: vec![],
                 nonce: i as u64,
+                project: None,
             },
             asker,
         );
@@ -149,6 +150,7 @@ fn service() {
                 need: n.id(),
                 asker: n.signer,
                 text: "I can help".into(),
+                role: 0,
             },
             by,
         );

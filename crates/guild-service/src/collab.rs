@@ -26,6 +26,8 @@ fn entry_kind(e: &EntryKind) -> (&'static str, Option<String>, Option<PublicKey>
         EntryKind::Invite { member } => ("invite", None, Some(*member)),
         EntryKind::Join { .. } => ("join", None, None),
         EntryKind::Close => ("close", None, None),
+        EntryKind::Accept { offerer, .. } => ("accept", None, Some(*offerer)),
+        EntryKind::Release { .. } => ("release", None, None),
     }
 }
 
@@ -75,6 +77,15 @@ impl<S: Storage> Service<S> {
         let Some(added) = self.state.collabs.add_entry(e, &self.me) else {
             return;
         };
+        if let EntryKind::Accept { offerer, offer } = &e.body.entry {
+            if let Some(c) = self.state.collabs.get(&cid) {
+                // Marks only an offer held here that this offerer made to this asker on this need.
+                if e.signer == c.issuer {
+                    let (issuer, need) = (c.issuer, c.need);
+                    self.state.pull.accept(*offer, cid, *offerer, issuer, need);
+                }
+            }
+        }
         if added.changed {
             let now = self.now.as_secs();
             self.refresh_collab_attestations(&cid, now);
@@ -218,7 +229,7 @@ impl<S: Storage> Service<S> {
         let members = c.members.clone();
         let expires_at = c.expires_at.max(now + 1);
         let body = CollabEntry {
-            version: guild_core::record::RECORD_VERSION,
+            version: guild_core::record::entry_version(&entry),
             issuer: self.me,
             collaboration: *id,
             issued_at: now,
@@ -233,7 +244,13 @@ impl<S: Storage> Service<S> {
         let view = entry_view(&e);
         let mut recipients: Vec<PublicKey> =
             members.into_iter().filter(|m| *m != self.me).collect();
-        if let EntryKind::Invite { member } = &e.body.entry {
+        // A newcomer (invited, or an offerer the asker accepts) gets the record and the log.
+        let newcomer = match &e.body.entry {
+            EntryKind::Invite { member } => Some(*member),
+            EntryKind::Accept { offerer, .. } => Some(*offerer),
+            _ => None,
+        };
+        if let Some(member) = &newcomer {
             recipients.retain(|m| m != member);
             let collab = self
                 .store
@@ -415,6 +432,11 @@ impl<S: Storage> Service<S> {
                 .invites
                 .get(invite)
                 .is_some_and(|(_, _, invitee)| *invitee == e.signer),
+            EntryKind::Accept { .. } | EntryKind::Release { .. } if e.signer != c.issuer => {
+                return Err(Refusal::unauthorised(format!(
+                    "only the asker who opened collaboration {id} accepts or releases members"
+                )));
+            }
             _ => c.members.contains(&e.signer),
         };
         if !author_ok {
@@ -463,7 +485,8 @@ impl<S: Storage> Service<S> {
         Ok(())
     }
 
-    /// An invitation delivered to us, with the collaboration and its log. Only entries written by
+    /// An invitation delivered to us, with the collaboration and its log — or an asker's
+    /// `Accept` of one of our offers, which makes us a member at once. Only entries written by
     /// members (as the log itself establishes them) are kept.
     ///
     /// Cheap checks run first — shape, addressing, counts and bytes, the sender's budget, the
@@ -488,8 +511,33 @@ impl<S: Storage> Service<S> {
                 "the invitation does not match its sender or collaboration",
             ));
         }
-        if !matches!(inv.body.entry, EntryKind::Invite { member } if member == self.me) {
-            return Err(Refusal::not_here("the invitation is for someone else"));
+        // An `Accept` of one of our offers makes us a member at once; an `Invite` waits for
+        // our `Join`.
+        let accepted = match &inv.body.entry {
+            EntryKind::Invite { member } if *member == self.me => None,
+            EntryKind::Accept { offerer, offer } if *offerer == self.me => Some(*offer),
+            _ => return Err(Refusal::not_here("the invitation is for someone else")),
+        };
+        if let Some(offer) = accepted {
+            // Nobody is made a member without having offered: one of our own offers, on that
+            // need, to that asker, accepted by the asker.
+            if inv.signer != c.signer {
+                return Err(Refusal::unauthorised(
+                    "only the asker who opened the collaboration accepts offers into it",
+                ));
+            }
+            let ours = self.state.pull.offer(&offer).is_some_and(|o| {
+                o.from == self.me && o.to == c.body.issuer && o.need == c.body.need
+            });
+            if !ours {
+                return Err(Refusal::unauthorised(format!(
+                    "the accept names offer {offer}, which this member did not make to {from} on need {}",
+                    c.body.need
+                )));
+            }
+            if self.state.attestations.is_revoked(&offer) {
+                return Err(Refusal::closed(format!("offer {offer} was withdrawn")));
+            }
         }
         if log.len() > MAX_INVITE_LOG {
             return Err(Refusal::new(
@@ -497,7 +545,9 @@ impl<S: Storage> Service<S> {
                 format!("at most {MAX_INVITE_LOG} log entries"),
             ));
         }
-        self.allow_invitation_from(&from, &cid)?;
+        if accepted.is_none() {
+            self.allow_invitation_from(&from, &cid)?;
+        }
         let mut entries = Vec::with_capacity(log.len() + 1);
         let mut bytes = 0;
         for r in log {
@@ -563,6 +613,19 @@ impl<S: Storage> Service<S> {
             if let Err(err) = self.store_record(&AnyRecord::CollabEntry(e), now) {
                 tracing::debug!("an invitation's log entry was not stored: {err}");
             }
+        }
+        if accepted.is_some() {
+            let (members, need) = match self.state.collabs.get(&cid) {
+                Some(state) => (state.members.clone(), state.need),
+                None => (scratch.members.clone(), scratch.need),
+            };
+            self.remember_purpose(&cid, &need);
+            self.emit(Event::CollabOpened {
+                collab: cid,
+                purpose,
+                members,
+            });
+            return Ok(());
         }
         let me = self.me;
         self.state.collabs.note_invitation(from, cid, &me);

@@ -393,6 +393,7 @@ impl<S: Storage> Service<S> {
             }
             RecordKind::Collaboration => {
                 self.state.collabs.remove(id);
+                self.state.pull.forget_team(id);
                 self.forget_purpose(id);
                 // Attestations citing it are unbacked from now on.
                 self.refresh_collab_attestations(id, now);

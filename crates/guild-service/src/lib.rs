@@ -41,6 +41,7 @@ mod reputation;
 mod state;
 pub mod stats;
 pub mod sync;
+mod team;
 mod time;
 mod view;
 
@@ -434,6 +435,15 @@ impl<S: Storage> Service<S> {
             ServiceCall::Offer(p) => later(self.offer(id, p, t)),
             ServiceCall::Offers(p) => read(Ok(self.offers(p))),
             ServiceCall::Accept(p) => write(self.accept(p, t)),
+            ServiceCall::Team(p) => {
+                read(self.team_board(&p.need, t).map_err(|e| e.to_call_error()))
+            }
+            ServiceCall::TeamRelease(p) => write(self.team_release(&p.offer, t)),
+            ServiceCall::TeamStop(p) => write(self.team_stop(&p.need, t)),
+            ServiceCall::TeamSuggest(p) => read(
+                self.team_suggest(&p.need, now)
+                    .map_err(|e| e.to_call_error()),
+            ),
             ServiceCall::CollabList => read(Ok(self.collab_list())),
             ServiceCall::CollabShow(p) => {
                 read(self.collab_show(&p.collab).map_err(|e| e.to_call_error()))

@@ -42,6 +42,22 @@ impl<S: Storage> Service<S> {
             .collect()
     }
 
+    /// Labels of a need's roles this node's owner fits: a tag of the role (skill or resource)
+    /// among the owner's skills or resources.
+    pub(crate) fn matched_roles(&self, need: &Need) -> Vec<SkillTag> {
+        let Some(draft) = &self.own.draft else {
+            return vec![];
+        };
+        let has = |t: &SkillTag| {
+            draft.skills.iter().any(|s| &s.tag == t) || draft.resources.iter().any(|r| &r.tag == t)
+        };
+        need.roles()
+            .into_iter()
+            .filter(|r| r.skills.iter().chain(&r.resources).any(has))
+            .map(|r| r.label)
+            .collect()
+    }
+
     /// A need from a peer was stored: raise `need.matched` when it matches our skills.
     pub(crate) fn need_arrived(
         &mut self,
@@ -53,7 +69,8 @@ impl<S: Storage> Service<S> {
             return;
         }
         let matched = self.matched_tags(&n.body);
-        if matched.is_empty() {
+        let roles = self.matched_roles(&n.body);
+        if matched.is_empty() && roles.is_empty() {
             return;
         }
         // Strangers' needs are stored and listed, but alert the owner sparingly: a few an hour
@@ -69,6 +86,7 @@ impl<S: Storage> Service<S> {
             asker: n.signer,
             text: n.body.text.clone(),
             matched,
+            roles,
             expires_at: n.body.expires_at,
         });
     }
@@ -91,6 +109,8 @@ impl<S: Storage> Service<S> {
 
     fn need_view(&self, need: &Signed<Need>, now: UnixTime) -> NeedView {
         let id = need.id();
+        let mine = need.signer == self.me;
+        let project = need.body.project.as_ref();
         NeedView {
             id,
             asker: need.signer,
@@ -108,20 +128,52 @@ impl<S: Storage> Service<S> {
                 self.matched_tags(&need.body)
             },
             offers: self.state.pull.offer_count(&id),
+            roles: need.body.roles(),
+            matched_roles: if mine {
+                vec![]
+            } else {
+                self.matched_roles(&need.body)
+            },
+            project: project.map(|p| {
+                Box::new(ProjectTerms {
+                    due: p.due,
+                    place: p.place.clone(),
+                    reward: p.reward.clone(),
+                })
+            }),
         }
     }
 
     /// Posts a need: signs and stores it; the caller publishes the returned bytes.
     pub(crate) fn ask(&mut self, p: AskParams, now: UnixTime) -> Result<(Asked, Vec<u8>), Refusal> {
+        let (version, skills, resources, project) = if p.is_project() {
+            let roles = p.project_roles();
+            let (skills, resources) = Need::union_of(&roles);
+            let project = guild_core::Project {
+                roles,
+                due: p.due,
+                place: p.project_place(),
+                reward: p.project_reward(),
+            };
+            (2, skills, resources, Some(project))
+        } else {
+            (
+                guild_core::record::RECORD_VERSION,
+                p.skills,
+                p.resources,
+                None,
+            )
+        };
         let body = Need {
-            version: guild_core::record::RECORD_VERSION,
+            version,
             issuer: self.me,
             issued_at: now,
             expires_at: now + p.expires_secs.unwrap_or(DEFAULT_NEED_LIFETIME),
             text: p.text,
-            skills: p.skills,
-            resources: p.resources,
+            skills,
+            resources,
             nonce: self.random_u64(),
+            project,
         };
         let need = self.sign(body, now)?;
         let record = AnyRecord::Need(need.clone());
@@ -154,13 +206,17 @@ impl<S: Storage> Service<S> {
             })
             .filter_map(|(id, _)| self.store.get_typed::<Need>(id).ok().flatten())
             .map(|n| self.need_view(&n, now))
-            .filter(|v| p.filter != NeedFilter::Matching || !v.matched.is_empty())
+            .filter(|v| {
+                p.filter != NeedFilter::Matching
+                    || !v.matched.is_empty()
+                    || !v.matched_roles.is_empty()
+            })
             .collect();
         needs.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
         Needs { needs }
     }
 
-    fn own_need(&self, id: &RecordId) -> Result<Signed<Need>, Refusal> {
+    pub(crate) fn own_need(&self, id: &RecordId) -> Result<Signed<Need>, Refusal> {
         let need = self
             .store
             .get_typed::<Need>(id)?
@@ -231,8 +287,37 @@ impl<S: Storage> Service<S> {
                 return Err(Refusal::closed(format!("need {} has expired", p.need)))
             }
         }
+        let roles = need.body.roles();
+        let labels = || {
+            roles
+                .iter()
+                .map(|r| r.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let role = match &p.role {
+            Some(label) => roles
+                .iter()
+                .position(|r| &r.label == label)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "need {} has no role `{label}`; its roles: {}",
+                        p.need,
+                        labels()
+                    ))
+                })?,
+            None if roles.len() == 1 => 0,
+            None => {
+                return Err(invalid(format!(
+                    "need {} has {} roles ({}): name the one you offer for",
+                    p.need,
+                    roles.len(),
+                    labels()
+                )))
+            }
+        };
         let body = Offer {
-            version: guild_core::record::RECORD_VERSION,
+            version: if need.body.version >= 2 { 2 } else { 1 },
             issuer: self.me,
             issued_at: now,
             expires_at: need
@@ -242,6 +327,7 @@ impl<S: Storage> Service<S> {
             need: p.need,
             asker: need.signer,
             text: p.text,
+            role: u8::try_from(role).unwrap_or(u8::MAX),
         };
         let offer = self.sign(body, now)?;
         let id = offer.id();
@@ -267,6 +353,7 @@ impl<S: Storage> Service<S> {
                 from: o.signer,
                 to: o.body.asker,
                 issued_at: o.body.issued_at,
+                role: o.body.role,
             },
         );
     }
@@ -300,6 +387,12 @@ impl<S: Storage> Service<S> {
         }
         match self.need_status(&offer.body.need, need.expires_at, now) {
             NeedStatus::Open => {}
+            NeedStatus::Withdrawn if self.staffing_closed(&offer.body.need) => {
+                return Err(Refusal::closed(format!(
+                    "need {} is staffed: it takes no more offers",
+                    offer.body.need
+                )))
+            }
             NeedStatus::Withdrawn => {
                 return Err(Refusal::closed(format!(
                     "need {} was withdrawn",
@@ -327,6 +420,7 @@ impl<S: Storage> Service<S> {
                 tier.label()
             )));
         }
+        self.check_role_open(&offer.body.need, offer.body.role)?;
         let size = super::admission::record_size(&AnyRecord::Offer(offer.clone()));
         self.admit_storage(from, RecordKind::Offer, size, now)?;
         let event = Event::OfferReceived {
@@ -358,6 +452,14 @@ impl<S: Storage> Service<S> {
                 issued_at: o.body.issued_at,
                 mine: o.signer == self.me,
                 accepted_in: self.state.pull.accepted_in(&o.id()),
+                role: o.body.role,
+                role_label: self
+                    .store
+                    .get_typed::<Need>(&o.body.need)
+                    .ok()
+                    .flatten()
+                    .and_then(|n| n.body.roles().get(usize::from(o.body.role)).cloned())
+                    .map(|r| r.label),
             })
             .collect();
         offers.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
@@ -386,8 +488,13 @@ impl<S: Storage> Service<S> {
             return Err(Refusal::closed(format!("offer {} was withdrawn", p.offer)));
         }
         let need = self.own_need(&offer.body.need)?;
-        if self.state.attestations.is_revoked(&need.id()) {
+        if self.state.attestations.is_revoked(&need.id()) && !self.staffing_closed(&need.id()) {
             return Err(Refusal::closed(format!("need {} was withdrawn", need.id())));
+        }
+        // One team per need: the first accept opens its collaboration, later ones join it.
+        self.check_role_open(&need.id(), offer.body.role)?;
+        if let Some(cid) = self.state.pull.team_of(&need.id()) {
+            return self.accept_into_team(&cid, &need, &offer, now);
         }
         let body = Collaboration {
             version: guild_core::record::RECORD_VERSION,
@@ -417,6 +524,7 @@ impl<S: Storage> Service<S> {
             "collaboration",
             None,
         );
+        self.after_accept(&need, now);
         self.collab_view(&id, false)
     }
 

@@ -363,10 +363,24 @@ impl<S: Storage> Service<S> {
         if let Some(c) = self.store.get_record(collab)? {
             out.push(c);
         }
-        // The same pass as membership itself: founders, then each join answering an invitation
-        // for the joiner by someone already a member, in log order.
-        let mut keys = Vec::new();
-        let mut members = state.founders.clone();
+        // The asker's accepts and releases (ids only) make the team; then the same pass as
+        // membership itself: the team, then each join answering an invitation for the joiner
+        // by someone already a member, in log order.
+        let mut keys: Vec<_> = state
+            .accepts
+            .iter()
+            .filter(|a| a.1 == state.issuer)
+            .map(|a| a.0)
+            .chain(
+                state
+                    .releases
+                    .iter()
+                    .filter(|r| r.1 == state.issuer)
+                    .map(|r| r.0),
+            )
+            .collect();
+        let mut members = vec![state.issuer];
+        members.extend(state.team.iter().map(|(who, _)| *who));
         for (join, joiner, invite) in &state.joins {
             let Some((invited, inviter, invitee)) = state.invites.get(invite) else {
                 continue;
@@ -634,7 +648,11 @@ fn explained(e: guild_trust::Explanation<PublicKey>) -> TrustExplanation {
 fn is_proof_entry(e: &EntryKind) -> bool {
     matches!(
         e,
-        EntryKind::Invite { .. } | EntryKind::Join { .. } | EntryKind::Close
+        EntryKind::Invite { .. }
+            | EntryKind::Join { .. }
+            | EntryKind::Close
+            | EntryKind::Accept { .. }
+            | EntryKind::Release { .. }
     )
 }
 

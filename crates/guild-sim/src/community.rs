@@ -316,6 +316,7 @@ impl Community {
                 skills,
                 resources: vec![],
                 expires_secs: None,
+                ..Default::default()
             }),
         );
         if let Ok(a) = asked {
@@ -386,6 +387,7 @@ impl Community {
                         ServiceCall::Offer(OfferParams {
                             need,
                             text: format!("member {i} can help"),
+                            role: None,
                         }),
                     );
                     self.report.offers += 1;

@@ -109,6 +109,7 @@ fn flood_batches(sim: &Sim) -> Vec<Vec<(Option<Topic>, Vec<u8>)>> {
                 issued_at: t,
                 expires_at: t + 7 * 86_400,
                 nonce: k,
+                project: None,
                 text: format!("urgent kicad help {s}/{k}"),
                 skills: vec![tag("kicad")],
                 resources: vec![],
@@ -234,6 +235,7 @@ fn honest_need(sim: &mut Sim, mut flood: Vec<Vec<(Option<Topic>, Vec<u8>)>>) -> 
                 skills: vec![tag("kicad")],
                 resources: vec![],
                 expires_secs: None,
+                ..Default::default()
             }),
         )
         .unwrap();

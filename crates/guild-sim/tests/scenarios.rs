@@ -59,6 +59,7 @@ fn ask(sim: &mut Sim, i: NodeId, skill: &str) -> RecordId {
                 skills: vec![tag(skill)],
                 resources: vec![],
                 expires_secs: None,
+                ..Default::default()
             }),
         )
         .unwrap();
@@ -174,6 +175,7 @@ fn collaborate(sim: &mut Sim, asker: NodeId, helper: NodeId, skill: &str) -> (Re
         ServiceCall::Offer(OfferParams {
             need,
             text: "I can".into(),
+            role: None,
         }),
     );
     let deadline = sim.now() + MINUTE;
@@ -477,6 +479,7 @@ fn a_strangers_revocations_change_nothing_and_the_issuers_work_everywhere() {
             ServiceCall::Offer(OfferParams {
                 need,
                 text: "I can".into(),
+                role: None,
             }),
         );
         let deadline = sim.now() + MINUTE;

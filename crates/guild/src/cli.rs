@@ -1,7 +1,8 @@
 //! Command-line syntax (clap derive). Behaviour lives in `commands/`.
 
 use clap::{Args, Parser, Subcommand};
-use guild_core::{Level, PublicKey, RecordId, SkillTag};
+use guild_core::control::pull::{RewardInput, RoleInput};
+use guild_core::{Level, PublicKey, RecordId, RewardKind, SkillTag};
 use std::path::PathBuf;
 
 /// Shown at the end of `guild --help`.
@@ -88,6 +89,9 @@ pub enum Command {
         /// The need's id (see `guild needs --matching`).
         #[arg(value_name = "NEED")]
         need: RecordId,
+        /// The role you offer for, by label (needed when the need has several roles).
+        #[arg(long, value_name = "LABEL")]
+        role: Option<SkillTag>,
         /// What you offer.
         #[arg(value_name = "TEXT")]
         text: String,
@@ -98,12 +102,17 @@ pub enum Command {
         #[arg(long, value_name = "NEED")]
         need: Option<RecordId>,
     },
-    /// Accept an offer on one of your needs: opens a collaboration with the offerer.
+    /// Accept an offer on one of your needs: fills the offer's role. The first accept opens the
+    /// need's collaboration; later ones add their offerer to it.
     Accept {
         /// The offer's id (see `guild offers`).
         #[arg(value_name = "OFFER")]
         offer: RecordId,
     },
+    /// Show the staffing board of one of your needs: each role open or filled, members, offers
+    /// (`guild team suggest <need>`: candidates per role, and why).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Team(TeamArgs),
     /// Work with others: list, show, post to, invite into, join and close collaborations.
     #[command(subcommand)]
     Collab(CollabCommand),
@@ -373,6 +382,36 @@ fn non_blank(s: &str) -> Result<String, String> {
     }
 }
 
+/// `guild team` arguments.
+#[derive(Debug, Args)]
+pub struct TeamArgs {
+    /// `suggest`: candidates per role.
+    #[command(subcommand)]
+    pub command: Option<TeamCommand>,
+    /// The need's id (see `guild needs --mine`).
+    #[arg(value_name = "NEED", required = true)]
+    pub need: Option<RecordId>,
+    /// Take the member of this accepted offer off the team (before they wrote anything),
+    /// reopening their role.
+    #[arg(long, value_name = "OFFER", conflicts_with = "stop")]
+    pub release: Option<RecordId>,
+    /// Stop staffing early: no more offers on the need.
+    #[arg(long)]
+    pub stop: bool,
+}
+
+/// `guild team` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// For each role of your need, the best candidates you know of, and why (fit, trust path,
+    /// per-skill trust, availability, having worked well with the team).
+    Suggest {
+        /// The need's id.
+        #[arg(value_name = "NEED")]
+        need: RecordId,
+    },
+}
+
 /// `guild ask` arguments.
 #[derive(Debug, Args)]
 pub struct AskArgs {
@@ -383,15 +422,102 @@ pub struct AskArgs {
     #[arg(
         long = "skill",
         value_name = "TAG",
-        required_unless_present = "resources"
+        required_unless_present_any = ["resources", "roles"]
     )]
     pub skills: Vec<SkillTag>,
     /// A resource it takes (repeatable), e.g. `3d-printer`.
     #[arg(long = "resource", value_name = "TAG")]
     pub resources: Vec<SkillTag>,
+    /// A role of a team (repeatable, instead of --skill/--resource): label, then its tags, then
+    /// how many people (default 1), e.g. `layout:kicad,pcb-design:2`. A role's tags match
+    /// members' skills and resources alike.
+    #[arg(
+        long = "role",
+        value_name = "LABEL:TAGS[:COUNT]",
+        value_parser = parse_role,
+        conflicts_with_all = ["skills", "resources"]
+    )]
+    pub roles: Vec<RoleInput>,
+    /// When the work should be done, from now: e.g. 14d.
+    #[arg(long, value_name = "DURATION", value_parser = guild_core::time::parse_duration)]
+    pub due: Option<u64>,
+    /// Where the work happens: `remote` or a place name.
+    #[arg(long, value_name = "PLACE")]
+    pub place: Option<String>,
+    /// What is offered in return: paid, exchange, volunteer or gift, optionally `:details`,
+    /// e.g. `paid:€40/h`.
+    #[arg(long, value_name = "KIND[:TEXT]", value_parser = parse_reward)]
+    pub reward: Option<RewardInput>,
     /// How long the need stays open: e.g. 12h, 7d, 2w (default 7d, at most 30d).
     #[arg(long, value_name = "DURATION", value_parser = parse_need_lifetime)]
     pub expires: Option<u64>,
+}
+
+/// A role from `--role label:tag,tag[:count]`.
+fn parse_role(text: &str) -> Result<RoleInput, String> {
+    let mut parts = text.split(':');
+    let label = parts.next().unwrap_or_default().trim();
+    let tags = parts.next().unwrap_or_default();
+    let count = parts.next();
+    if parts.next().is_some() {
+        return Err(format!(
+            "`{text}`: expected LABEL:TAGS[:COUNT], e.g. layout:kicad,pcb-design:2"
+        ));
+    }
+    let label = SkillTag::parse(label).map_err(|e| format!("role label `{label}`: {e}"))?;
+    let skills = tags
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| SkillTag::parse(t).map_err(|e| format!("role `{label}` tag `{t}`: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if skills.is_empty() {
+        return Err(format!(
+            "role `{label}` needs at least one tag, e.g. {label}:kicad"
+        ));
+    }
+    let count = match count {
+        None => 1,
+        Some(c) => c
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|n| (1..=guild_core::limits::MAX_ROLE_COUNT).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "role `{label}`: `{c}` people; a role needs 1 to {}",
+                    guild_core::limits::MAX_ROLE_COUNT
+                )
+            })?,
+    };
+    Ok(RoleInput {
+        label,
+        skills,
+        resources: vec![],
+        count,
+        effort: None,
+        note: String::new(),
+    })
+}
+
+/// What is offered in return, from `--reward kind[:text]`.
+fn parse_reward(text: &str) -> Result<RewardInput, String> {
+    let (kind, details) = text.split_once(':').unwrap_or((text, ""));
+    let kind = match kind.trim().to_lowercase().as_str() {
+        "paid" => RewardKind::Paid,
+        "exchange" => RewardKind::Exchange,
+        "volunteer" => RewardKind::Volunteer,
+        "gift" => RewardKind::Gift,
+        other => {
+            return Err(format!(
+                "`{other}`: the reward is paid, exchange, volunteer or gift"
+            ))
+        }
+    };
+    Ok(RewardInput {
+        kind,
+        text: details.trim().to_string(),
+    })
 }
 
 /// A need's lifetime from `--expires`: a positive duration of at most 30 days, in seconds.

@@ -69,6 +69,20 @@ fn daemon_commands_without_a_daemon_say_so() {
         &["profile", "skill", "add", "rust", "--level", "expert"],
         &["find", "rust"],
         &["connect", "/ip4/127.0.0.1/tcp/1"],
+        &[
+            "ask",
+            "a prototype",
+            "--role",
+            "layout:kicad,pcb-design:2",
+            "--role",
+            "firmware:embedded-rust",
+            "--reward",
+            "paid:€40/h",
+        ],
+        &[
+            "team",
+            "e59a390df8a1d8920081d1d30a90c43ca9cc95b6da24e94fd6ad8abb962b1009",
+        ],
         &["events"],
         &["shutdown"],
     ];
@@ -134,6 +148,25 @@ fn bad_arguments_exit_with_2() {
         &["profile", "skill", "add", "rust", "--level", "guru"],
         &["completions", "tcsh"],
         &["status", "--bogus"],
+        &["ask", "a board", "--role", "layout"],
+        &["ask", "a board", "--role", "layout:kicad:11"],
+        &["ask", "a board", "--role", "layout:kicad:2:x"],
+        &[
+            "ask",
+            "a board",
+            "--role",
+            "layout:kicad",
+            "--skill",
+            "rust",
+        ],
+        &[
+            "ask",
+            "a board",
+            "--role",
+            "layout:kicad",
+            "--reward",
+            "barter",
+        ],
     ];
     for args in cases {
         let (code, _, err) = parts(&run(dir.path(), args));

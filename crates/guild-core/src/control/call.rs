@@ -144,6 +144,18 @@ calls! {
     "offers" => Offers(super::pull::OffersParams),
     /// `accept`: accepts an offer, opening a collaboration. Result: [`super::pull::CollabView`].
     "accept" => Accept(super::pull::AcceptParams),
+    /// `team`: a need's staffing board (asker only): roles open or filled, members, offers.
+    /// Result: [`super::pull::TeamBoard`].
+    "team" => Team(super::pull::TeamParams),
+    /// `team.release`: takes an accepted member off the team before they wrote anything,
+    /// reopening their role. Result: [`super::pull::TeamBoard`].
+    "team.release" => TeamRelease(super::pull::ReleaseParams),
+    /// `team.stop`: stops staffing a need early (no more offers; a signed withdrawal every node
+    /// honours). Result: [`super::pull::TeamBoard`].
+    "team.stop" => TeamStop(super::pull::TeamParams),
+    /// `team.suggest`: for each role of one of my needs, the best candidates, and why.
+    /// Result: [`super::pull::TeamSuggestions`].
+    "team.suggest" => TeamSuggest(super::pull::TeamParams),
     /// `collab.list`: my collaborations and invitations. Result: [`super::pull::Collabs`].
     "collab.list" => CollabList,
     /// `collab.show`: one collaboration with its log (members only). Result:

@@ -75,6 +75,9 @@ events! {
         text: String,
         /// Asked tags this node's owner has.
         matched: Vec<SkillTag>,
+        /// Labels of the need's roles this node's owner fits (`helper` for a version 1 need).
+        #[serde(default)]
+        roles: Vec<SkillTag>,
         /// Expiry.
         expires_at: u64,
     },

@@ -3,7 +3,7 @@
 use super::call::Params;
 use crate::keys::PublicKey;
 use crate::limits::{MAX_NEED_LIFETIME, MAX_TEXT_BYTES};
-use crate::record::RecordId;
+use crate::record::{Place, RecordId, Reward, RewardKind, Role};
 use crate::skill::SkillTag;
 use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
@@ -45,14 +45,159 @@ pub struct AskParams {
     /// Lifetime in seconds (default 7 days, at most 30).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_secs: Option<u64>,
+    /// Roles (a project): each a label, tags, a head count. Not together with `skills` or
+    /// `resources`. With none of `roles`, `due`, `place`, `reward` the need is version 1, as
+    /// before; with any of them it is version 2 (one role `helper` when `roles` is empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleInput>,
+    /// When the work should be done (Unix seconds), after now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<UnixTime>,
+    /// Where: `remote` (the default for a project) or a place name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// What is offered in return (default: volunteer work, no text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reward: Option<RewardInput>,
+}
+
+/// One role of an `ask`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleInput {
+    /// Label, normalised like a tag (`layout`).
+    pub label: SkillTag,
+    /// Skills (matched against members' skills and resources alike).
+    #[serde(default)]
+    pub skills: Vec<SkillTag>,
+    /// Resources.
+    #[serde(default)]
+    pub resources: Vec<SkillTag>,
+    /// How many people (default 1, at most 10).
+    #[serde(default = "one")]
+    pub count: u8,
+    /// Effort estimate ("2 days").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<String>,
+    /// A note.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+fn one() -> u8 {
+    1
+}
+
+/// What a need offers in return, as asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardInput {
+    /// `paid`, `exchange`, `volunteer` or `gift`.
+    pub kind: RewardKind,
+    /// Details.
+    #[serde(default)]
+    pub text: String,
+}
+
+impl AskParams {
+    /// Whether this asks for a project (a version 2 need).
+    pub fn is_project(&self) -> bool {
+        !self.roles.is_empty()
+            || self.due.is_some()
+            || self.place.is_some()
+            || self.reward.is_some()
+    }
+
+    /// The roles of the need: those given, or one role `helper` of one person with the tags.
+    pub fn project_roles(&self) -> Vec<Role> {
+        if self.roles.is_empty() {
+            return vec![Role {
+                label: SkillTag::new_unchecked(crate::record::DEFAULT_ROLE_LABEL),
+                skills: self.skills.clone(),
+                resources: self.resources.clone(),
+                count: 1,
+                effort: None,
+                note: String::new(),
+            }];
+        }
+        self.roles
+            .iter()
+            .map(|r| Role {
+                label: r.label.clone(),
+                skills: r.skills.clone(),
+                resources: r.resources.clone(),
+                count: r.count,
+                effort: r.effort.clone(),
+                note: r.note.clone(),
+            })
+            .collect()
+    }
+
+    /// Where the work happens.
+    pub fn project_place(&self) -> Place {
+        match self.place.as_deref() {
+            None => Place::Remote,
+            Some(p) if p.eq_ignore_ascii_case("remote") => Place::Remote,
+            Some(p) => Place::Named(p.to_string()),
+        }
+    }
+
+    /// What is offered in return.
+    pub fn project_reward(&self) -> Reward {
+        self.reward.as_ref().map_or(
+            Reward {
+                kind: RewardKind::Volunteer,
+                text: String::new(),
+            },
+            |r| Reward {
+                kind: r.kind,
+                text: r.text.clone(),
+            },
+        )
+    }
 }
 
 impl Params for AskParams {
     fn normalise(&mut self) -> Result<(), String> {
+        use crate::limits::{MAX_ROLES, MAX_ROLE_COUNT};
         text_field("text", &mut self.text)?;
         tags("skills", &mut self.skills)?;
         tags("resources", &mut self.resources)?;
-        if self.skills.is_empty() && self.resources.is_empty() {
+        let has_tags = !self.skills.is_empty() || !self.resources.is_empty();
+        if !self.roles.is_empty() && has_tags {
+            return Err("give either `roles` or `skills`/`resources`, not both".into());
+        }
+        if self.roles.len() > MAX_ROLES {
+            return Err(format!(
+                "{} roles; a need has at most {MAX_ROLES}",
+                self.roles.len()
+            ));
+        }
+        for (i, r) in self.roles.iter_mut().enumerate() {
+            r.label = SkillTag::parse(r.label.as_str())
+                .map_err(|e| format!("`roles[{i}].label`: {e}"))?;
+            tags("roles.skills", &mut r.skills)?;
+            tags("roles.resources", &mut r.resources)?;
+            if r.skills.is_empty() && r.resources.is_empty() {
+                return Err(format!(
+                    "role `{}` needs at least one skill or resource",
+                    r.label
+                ));
+            }
+            if !(1..=MAX_ROLE_COUNT).contains(&r.count) {
+                return Err(format!(
+                    "role `{}`: a role needs 1 to {MAX_ROLE_COUNT} people, not {}",
+                    r.label, r.count
+                ));
+            }
+        }
+        if let Some(p) = &mut self.place {
+            *p = p.trim().to_string();
+            if p.is_empty() {
+                return Err("`place` must be `remote` or a place name".into());
+            }
+        }
+        if self.roles.is_empty() && self.skills.is_empty() && self.resources.is_empty() {
             return Err("give at least one skill or resource".into());
         }
         match self.expires_secs {
@@ -109,12 +254,134 @@ pub struct OfferParams {
     pub need: RecordId,
     /// What is offered.
     pub text: String,
+    /// The role offered for, by label; may be left out when the need has one role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<SkillTag>,
 }
 
 impl Params for OfferParams {
     fn normalise(&mut self) -> Result<(), String> {
+        if let Some(r) = &mut self.role {
+            *r = SkillTag::parse(r.as_str()).map_err(|e| format!("`role`: {e}"))?;
+        }
         text_field("text", &mut self.text)
     }
+}
+
+/// Params naming a need (`team`, `team.stop`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamParams {
+    /// The need (one of this node's).
+    pub need: RecordId,
+}
+impl Params for TeamParams {}
+
+/// One suggested candidate for a role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The member.
+    pub peer: PublicKey,
+    /// Display name.
+    pub name: String,
+    /// How well the profile fits the role's tags, in `[0, 1]` (as `find`).
+    pub fit: f64,
+    /// This node's trust in them for the role's skills, `None` for a stranger (as `find`).
+    pub trust: Option<f64>,
+    /// Availability of the matched resources, in `[0.8, 1]` (as `find`).
+    pub availability: f64,
+    /// `find`'s overall score.
+    pub score: f64,
+    /// Team members (the asker included) they worked well with: a counted, positive
+    /// attestation between them, which only follows a collaboration both closed.
+    pub worked_with: Vec<PublicKey>,
+    /// Whether they already offered on this need.
+    pub offered: bool,
+    /// Why they are suggested, in words.
+    pub why: Vec<String>,
+}
+
+/// Suggestions for one role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleSuggestions {
+    /// Index in the need's roles.
+    pub index: u8,
+    /// The role's label.
+    pub label: SkillTag,
+    /// Whether it still has room.
+    pub open: bool,
+    /// Best first.
+    pub candidates: Vec<Suggestion>,
+}
+
+/// Result of `team.suggest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamSuggestions {
+    /// The need.
+    pub need: RecordId,
+    /// Per role, in the need's order.
+    pub roles: Vec<RoleSuggestions>,
+}
+
+/// Params of `team.release`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseParams {
+    /// The accepted offer whose offerer leaves the team.
+    pub offer: RecordId,
+}
+impl Params for ReleaseParams {}
+
+/// Where a need stands in staffing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Staffing {
+    /// Some role is open and the need takes offers.
+    Staffing,
+    /// Every role is filled, or the asker stopped staffing: no more offers.
+    Staffed,
+    /// The team closed its collaboration, or the need ended unstaffed (withdrawn, expired).
+    Closed,
+}
+
+/// One role on a team board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleBoard {
+    /// Index in the need's roles (what offers name).
+    pub index: u8,
+    /// The role as asked.
+    pub role: Role,
+    /// Accepted members (releases applied).
+    pub members: Vec<PublicKey>,
+    /// Offers on this role not accepted (nor released).
+    pub offers: Vec<RecordId>,
+    /// Whether the role is filled (`members` reached `role.count`).
+    pub filled: bool,
+}
+
+/// Result of `team`, `team.release`, `team.stop`: a need's staffing board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamBoard {
+    /// The need.
+    pub need: RecordId,
+    /// What is needed.
+    pub text: String,
+    /// Where it stands.
+    pub status: Staffing,
+    /// The team's collaboration, once the first offer is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collab: Option<RecordId>,
+    /// When the work should be done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<UnixTime>,
+    /// Where (absent for a version 1 need).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
+    /// What is offered in return (absent for a version 1 need).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward: Option<Reward>,
+    /// The roles, in the need's order.
+    pub roles: Vec<RoleBoard>,
 }
 
 /// Params of `offers`.
@@ -250,6 +517,28 @@ pub struct NeedView {
     pub matched: Vec<SkillTag>,
     /// Offers this node knows of for it.
     pub offers: usize,
+    /// The roles (a version 1 need: one role `helper` of one person).
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// Labels of the roles this node's owner fits (a tag of the role among the owner's skills
+    /// or resources).
+    #[serde(default)]
+    pub matched_roles: Vec<SkillTag>,
+    /// A project's terms (version 2 needs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<Box<ProjectTerms>>,
+}
+
+/// When, where and for what return a project's work is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectTerms {
+    /// When the work should be done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<UnixTime>,
+    /// Where.
+    pub place: Place,
+    /// What is offered in return.
+    pub reward: Reward,
 }
 
 /// Result of `ask`.
@@ -288,6 +577,12 @@ pub struct OfferView {
     /// The collaboration it was accepted into, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_in: Option<RecordId>,
+    /// The role offered for (index into the need's roles).
+    #[serde(default)]
+    pub role: u8,
+    /// Its label, when the need is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_label: Option<SkillTag>,
 }
 
 /// Result of `offer` and `msg`: the record and whether it reached the recipient.

@@ -2,7 +2,10 @@
 //! dashboard, tests, benchmarks) read it as it is; it becomes JSON only at the edge — the
 //! control socket and the dashboard's `/call` — through [`Reply::to_json`].
 
-use super::pull::{Asked, CollabView, Collabs, Delivery, EntryView, Inbox, Needs, Offers};
+use super::pull::{
+    Asked, CollabView, Collabs, Delivery, EntryView, Inbox, Needs, Offers, TeamBoard,
+    TeamSuggestions,
+};
 use super::reflect::{Growth, Pulse};
 use super::reputation::{AttestationView, Attestations, TrustRoots, TrustView};
 use super::types::{Connected, FindResults, Peers, ProfileResult, Status, WebLogin};
@@ -101,6 +104,10 @@ replies! {
     Collab(CollabView),
     /// `collab.list`.
     Collabs(Collabs),
+    /// `team`, `team.release`, `team.stop` (boxed: the largest result).
+    Team(Box<TeamBoard>),
+    /// `team.suggest`.
+    Suggestions(TeamSuggestions),
     /// `collab.post`, `collab.invite`, `collab.join`, `collab.close`.
     Entry(EntryView),
     /// `inbox`.

@@ -166,6 +166,7 @@ fn every_call_round_trips_through_its_line() {
             skills: vec![tag("kicad")],
             resources: vec![],
             expires_secs: Some(3_600),
+            ..Default::default()
         }),
         Call::Needs(pull::NeedsParams {
             filter: pull::NeedFilter::Matching,
@@ -178,6 +179,7 @@ fn every_call_round_trips_through_its_line() {
         Call::Offer(pull::OfferParams {
             need: record_id(1),
             text: "I can".into(),
+            role: Some(tag("layout")),
         }),
         Call::Offers(pull::OffersParams {
             need: Some(record_id(1)),
@@ -185,6 +187,12 @@ fn every_call_round_trips_through_its_line() {
         Call::Accept(pull::AcceptParams {
             offer: record_id(2),
         }),
+        Call::Team(pull::TeamParams { need: record_id(1) }),
+        Call::TeamRelease(pull::ReleaseParams {
+            offer: record_id(2),
+        }),
+        Call::TeamStop(pull::TeamParams { need: record_id(1) }),
+        Call::TeamSuggest(pull::TeamParams { need: record_id(1) }),
         Call::CollabList,
         Call::CollabShow(pull::CollabParams {
             collab: record_id(3),
@@ -301,6 +309,7 @@ fn events_serialise_with_their_kind() {
             asker: key,
             text: "review".into(),
             matched: vec![tag("kicad")],
+            roles: vec![tag("helper")],
             expires_at: 9,
         },
         Event::NeedWithdrawn {
@@ -629,3 +638,58 @@ mod framing {
 
 mod docs;
 mod explanation;
+
+#[test]
+fn a_project_ask_round_trips_and_its_roles_are_checked() {
+    let call = Call::Ask(pull::AskParams {
+        text: "a prototype".into(),
+        roles: vec![pull::RoleInput {
+            label: tag("layout"),
+            skills: vec![tag("kicad")],
+            resources: vec![],
+            count: 2,
+            effort: Some("2 days".into()),
+            note: String::new(),
+        }],
+        due: Some(1_800_000_000),
+        place: Some("Lyon".into()),
+        reward: Some(pull::RewardInput {
+            kind: crate::RewardKind::Paid,
+            text: "€40/h".into(),
+        }),
+        ..Default::default()
+    });
+    let line = Request {
+        id: json!(1),
+        call: call.clone(),
+    }
+    .to_line()
+    .unwrap();
+    assert_eq!(parse(&line).unwrap().call, call, "{line}");
+    let bad = |params: serde_json::Value, words: &str| {
+        let err = Call::from_parts("ask", Some(params)).unwrap_err();
+        assert!(err.to_string().contains(words), "{err}");
+    };
+    bad(
+        json!({"text": "x", "roles": [{"label": "layout", "skills": ["kicad"], "count": 11}]}),
+        "1 to 10 people",
+    );
+    bad(
+        json!({"text": "x", "roles": [{"label": "layout", "skills": []}]}),
+        "at least one skill",
+    );
+    bad(
+        json!({"text": "x", "skills": ["rust"], "roles": [{"label": "layout", "skills": ["kicad"]}]}),
+        "not both",
+    );
+    let Call::Ask(p) = Call::from_parts(
+        "ask",
+        Some(json!({"text": "x", "roles": [{"label": "Fire Ware", "skills": ["Rust"]}]})),
+    )
+    .unwrap() else {
+        panic!("an ask");
+    };
+    assert!(p.is_project());
+    assert_eq!(p.roles[0].label.as_str(), "fire-ware");
+    assert_eq!(p.roles[0].count, 1, "one person by default");
+}

@@ -136,6 +136,29 @@ pub enum EntryKind {
     /// their own close after it. Carries no text: a summary is posted as a `Post` just before.
     /// An attestation counts only when both its issuer and its subject signed one.
     Close,
+    /// The asker (the collaboration's issuer) accepts one more offer on the need: its offerer
+    /// joins the team (version 2 entries only). Ids, no text.
+    Accept {
+        /// Who offered.
+        offerer: PublicKey,
+        /// Their offer's id.
+        offer: RecordId,
+    },
+    /// The asker releases an accepted offerer before that member wrote anything, reopening
+    /// their role (version 2 entries only).
+    Release {
+        /// The accepted offer's id.
+        offer: RecordId,
+    },
+}
+
+/// The version of a log entry written with this kind: accepts and releases are version 2 (a
+/// node that reads only version 1 cannot decode them), everything else version 1.
+pub fn entry_version(e: &EntryKind) -> u16 {
+    match e {
+        EntryKind::Accept { .. } | EntryKind::Release { .. } => 2,
+        _ => 1,
+    }
 }
 
 /// A signed entry in a collaboration's log. Entries are ordered by their Lamport `clock` (then
@@ -170,6 +193,9 @@ impl RecordBody for CollabEntry {
     fn version(&self) -> u16 {
         self.version
     }
+    fn supports_version(v: u16) -> bool {
+        v == 1 || v == 2
+    }
     fn issuer(&self) -> PublicKey {
         self.issuer
     }
@@ -182,6 +208,14 @@ impl RecordBody for CollabEntry {
 
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {
         let c = FieldCheck(Self::KIND);
+        c.ensure(
+            self.version == entry_version(&self.entry),
+            "version",
+            format!(
+                "this kind of entry is version {}",
+                entry_version(&self.entry)
+            ),
+        )?;
         c.ensure(self.seq >= 1, "seq", "sequence numbers start at 1")?;
         c.ensure(self.clock >= 1, "clock", "clocks start at 1")?;
         match &self.entry {
@@ -193,6 +227,12 @@ impl RecordBody for CollabEntry {
                 "a member cannot invite themselves",
             ),
             EntryKind::Join { .. } => Ok(()),
+            EntryKind::Accept { offerer, .. } => c.ensure(
+                *offerer != self.issuer,
+                "offerer",
+                "the asker cannot accept their own offer",
+            ),
+            EntryKind::Release { .. } => Ok(()),
         }
     }
 }

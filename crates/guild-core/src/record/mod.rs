@@ -19,9 +19,9 @@ mod signatures;
 mod validate;
 
 pub use attestation::Attestation;
-pub use collaboration::{Accepted, CollabEntry, Collaboration, EntryKind};
+pub use collaboration::{entry_version, Accepted, CollabEntry, Collaboration, EntryKind};
 pub use message::Message;
-pub use need::Need;
+pub use need::{Need, Place, Project, Reward, RewardKind, Role, DEFAULT_ROLE_LABEL};
 pub use offer::Offer;
 pub use profile::{Level, Profile, Resource, Skill};
 pub use revocation::Revocation;
@@ -221,6 +221,11 @@ pub trait RecordBody: Serialize + DeserializeOwned + Clone + PartialEq + fmt::De
 
     /// Record format version.
     fn version(&self) -> u16;
+    /// Whether this node reads and writes version `v` of this kind (default: only
+    /// [`RECORD_VERSION`]).
+    fn supports_version(v: u16) -> bool {
+        v == RECORD_VERSION
+    }
     /// Who issued (and must have signed) it.
     fn issuer(&self) -> PublicKey;
     /// When it was issued.
@@ -338,7 +343,7 @@ impl<T: RecordBody> Signed<T> {
                 },
             });
         }
-        if self.body.version() != RECORD_VERSION {
+        if !T::supports_version(self.body.version()) {
             return Err(RecordError::UnsupportedVersion {
                 kind,
                 version: self.body.version(),

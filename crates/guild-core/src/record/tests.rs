@@ -382,3 +382,143 @@ fn records_of_every_allowed_size_decode_as_any_record() {
         assert!(max < MAX_ANY_RECORD_BYTES);
     }
 }
+
+#[test]
+fn version_2_records_round_trip_and_version_1_bytes_are_unchanged() {
+    for record in project_records() {
+        record
+            .validate(NOW)
+            .unwrap_or_else(|e| panic!("{:?}: {e}", record.kind()));
+        let bytes = record.encode().unwrap();
+        let back = AnyRecord::decode(&bytes).unwrap();
+        assert_eq!(back, record);
+        let json = serde_json::to_string(&record).unwrap();
+        let from_json: AnyRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(from_json, record, "{json}");
+    }
+    // A version 1 need is its eight fields, nothing more; it reads as one role of one person.
+    let a = identity(1);
+    let v1 = need(&a, "a board", &["kicad"], T0);
+    let mut fields = crate::codec::encode(&(
+        v1.version,
+        v1.issuer,
+        v1.issued_at,
+        v1.expires_at,
+        v1.text.clone(),
+        v1.skills.clone(),
+        v1.resources.clone(),
+    ))
+    .unwrap();
+    fields.extend(crate::codec::encode(&v1.nonce).unwrap());
+    assert_eq!(crate::codec::encode(&v1).unwrap(), fields);
+    let roles = v1.roles();
+    assert_eq!(roles.len(), 1);
+    assert_eq!(roles[0].label.as_str(), DEFAULT_ROLE_LABEL);
+    assert_eq!(roles[0].count, 1);
+    assert_eq!(roles[0].skills, vec![tag("kicad")]);
+    // A version 2 body cut after the version 1 fields is refused, not read as version 1.
+    let v2 = project_need(&a, "x", vec![role("layout", &["kicad"], 1)], T0);
+    let mut short = v2.clone();
+    short.project = None;
+    assert!(
+        crate::codec::encode(&short).is_err(),
+        "version 2 needs a project"
+    );
+    let mut cut = v2.clone();
+    cut.version = 1;
+    let cut_bytes = crate::codec::encode(&Need {
+        project: None,
+        ..cut
+    })
+    .unwrap();
+    let mut as_v2 = cut_bytes.clone();
+    as_v2[0] = 2;
+    assert!(crate::codec::decode::<Need>(&as_v2, 8192).is_err());
+    let mut v3 = cut_bytes;
+    v3[0] = 3;
+    let err = crate::codec::decode::<Need>(&v3, 8192).unwrap_err();
+    assert!(err.to_string().contains("version 3"), "{err}");
+}
+
+#[test]
+fn project_rules_name_the_field() {
+    let a = identity(1);
+    let check = |body: Need, field: &str, words: &str| {
+        let err = sign(body, &a).validate(NOW).unwrap_err();
+        match &err {
+            RecordError::Field {
+                field: f, reason, ..
+            } => {
+                assert_eq!(*f, field, "{err}");
+                assert!(reason.contains(words), "{err}");
+            }
+            other => panic!("expected a field error, got {other}"),
+        }
+    };
+    let ok = |roles: Vec<Role>| project_need(&a, "a prototype", roles, T0);
+    check(ok(vec![]), "roles", "at least one role");
+    check(
+        ok((0..=MAX_ROLES)
+            .map(|i| role(&format!("r{i}"), &["kicad"], 1))
+            .collect()),
+        "roles",
+        "exceed the limit of 8",
+    );
+    check(
+        ok(vec![
+            role("layout", &["kicad"], 1),
+            role("layout", &["rust"], 1),
+        ]),
+        "roles.label",
+        "appears twice",
+    );
+    check(
+        ok(vec![role("layout", &["kicad"], 0)]),
+        "roles.count",
+        "1 to 10",
+    );
+    check(
+        ok(vec![role("layout", &["kicad"], 11)]),
+        "roles.count",
+        "1 to 10",
+    );
+    check(ok(vec![role("layout", &[], 1)]), "roles.skills", "no skill");
+    let mut r = role("layout", &["kicad"], 1);
+    r.note = "n".repeat(MAX_ROLE_NOTE_BYTES + 1);
+    check(ok(vec![r]), "roles.note", "exceed");
+    let mut r = role("layout", &["kicad"], 1);
+    r.effort = Some("e".repeat(MAX_EFFORT_BYTES + 1));
+    check(ok(vec![r]), "roles.effort", "exceed");
+    let mut body = ok(vec![role("layout", &["kicad"], 1)]);
+    body.skills.push(tag("rust"));
+    check(body, "skills", "every role's skills");
+    let mut body = ok(vec![role("layout", &["kicad"], 1)]);
+    body.project.as_mut().unwrap().due = Some(T0);
+    check(body, "due", "after the need is posted");
+    let mut body = ok(vec![role("layout", &["kicad"], 1)]);
+    body.project.as_mut().unwrap().place = Place::Named(" ".into());
+    check(body, "place", "must not be empty");
+    let mut body = ok(vec![role("layout", &["kicad"], 1)]);
+    body.project.as_mut().unwrap().reward.text = "r".repeat(MAX_REWARD_BYTES + 1);
+    check(body, "reward", "exceed");
+    // An offer names a role by index; a version 1 offer is for role 0.
+    let b = identity(2);
+    let n = sign(ok(vec![role("layout", &["kicad"], 1)]), &a);
+    let mut o = role_offer(&b, &n, MAX_ROLES as u8, T0);
+    let err = sign(o.clone(), &b).validate(NOW).unwrap_err();
+    assert!(err.to_string().contains("role"), "{err}");
+    o.role = 1;
+    o.version = 1;
+    assert!(
+        crate::codec::encode(&o).is_err(),
+        "a version 1 offer is for role 0"
+    );
+    // Accept and release entries are version 2.
+    let mut e = match &project_records()[2] {
+        AnyRecord::CollabEntry(e) => e.body.clone(),
+        _ => unreachable!(),
+    };
+    e.version = 1;
+    let err = sign(e, &a).validate(NOW).unwrap_err();
+    assert!(err.to_string().contains("version 2"), "{err}");
+}

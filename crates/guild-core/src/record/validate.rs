@@ -7,6 +7,11 @@ use crate::skill::SkillTag;
 pub struct FieldCheck(pub RecordKind);
 
 impl FieldCheck {
+    /// The error for `field` breaking a rule.
+    pub fn error(&self, field: &'static str, reason: impl Into<String>) -> RecordError {
+        self.err(field, reason.into())
+    }
+
     fn err(&self, field: &'static str, reason: String) -> RecordError {
         RecordError::Field {
             kind: self.0,

@@ -130,6 +130,7 @@ fn ask() -> ServiceCall {
         skills: vec![tag("kicad")],
         resources: vec![],
         expires_secs: None,
+        ..Default::default()
     })
 }
 

@@ -20,11 +20,24 @@ pub(crate) fn entry_key(e: &Signed<CollabEntry>) -> EntryKey {
 }
 
 /// A collaboration: its members, whether it is closed, and its log's order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct CollabState {
-    /// The members named in the record (asker and offerers).
-    pub founders: Vec<PublicKey>,
-    /// Founders plus everyone who joined on a member's invitation.
+    /// The asker who opened it (the only one whose accepts and releases count).
+    pub issuer: PublicKey,
+    /// The need it is for.
+    pub need: RecordId,
+    /// The offers the record accepted: (offerer, offer).
+    pub founding: Vec<(PublicKey, RecordId)>,
+    /// Accept entries: (order, author, offerer, offer).
+    pub accepts: Vec<(EntryKey, PublicKey, PublicKey, RecordId)>,
+    /// Release entries: (order, author, offer).
+    pub releases: Vec<(EntryKey, PublicKey, RecordId)>,
+    /// The team by accepted offer, releases applied: (offerer, offer), in acceptance order.
+    pub team: Vec<(PublicKey, RecordId)>,
+    /// Accepted offers the asker released (their roles reopened).
+    pub released: Vec<RecordId>,
+    /// The asker, the team (accepted offerers not released), then everyone who joined on a
+    /// member's invitation.
     pub members: Vec<PublicKey>,
     /// Whether a member closed it: no more posts, invitations or joins after the first close
     /// (in log order); other members may still sign their own close.
@@ -57,12 +70,29 @@ impl CollabState {
     /// The state of a newly stored collaboration record.
     pub fn new(c: &Signed<Collaboration>) -> CollabState {
         let founders = c.body.members();
+        let founding: Vec<(PublicKey, RecordId)> =
+            c.body.offers.iter().map(|a| (a.offerer, a.offer)).collect();
         CollabState {
-            members: founders.clone(),
-            founders,
+            issuer: c.body.issuer,
+            need: c.body.need,
+            members: founders,
+            team: founding.clone(),
+            founding,
+            accepts: Vec::new(),
+            releases: Vec::new(),
+            released: Vec::new(),
+            closed: false,
+            first_close: None,
+            closed_by: Vec::new(),
+            log: BTreeMap::new(),
+            max_seq: HashMap::new(),
+            seqs: Default::default(),
+            max_clock: 0,
+            invites: HashMap::new(),
+            joins: Vec::new(),
+            closes: Vec::new(),
             expires_at: c.body.expires_at,
             opened_at: c.body.issued_at,
-            ..CollabState::default()
         }
     }
 
@@ -91,15 +121,68 @@ impl CollabState {
                 self.closes.sort();
                 self.recompute();
             }
-            EntryKind::Post { .. } => {}
+            EntryKind::Accept { offerer, offer } => {
+                self.accepts.push((key, e.signer, *offerer, *offer));
+                self.accepts.sort();
+                self.recompute();
+            }
+            EntryKind::Release { offer } => {
+                self.releases.push((key, e.signer, *offer));
+                self.releases.sort();
+                self.recompute();
+            }
+            EntryKind::Post { .. } => {
+                // A post can make an earlier-ordered release void (the member had started).
+                if !self.releases.is_empty() {
+                    self.recompute();
+                }
+            }
         }
+    }
+
+    /// The team: the record's offers, then each offer the asker accepted in the log, less those
+    /// the asker released before their offerer wrote anything (in log order). One place for
+    /// every node, so all agree on who is a member.
+    fn recompute_team(&mut self) {
+        let mut accepted: Vec<(Option<EntryKey>, PublicKey, RecordId)> = self
+            .founding
+            .iter()
+            .map(|(who, offer)| (None, *who, *offer))
+            .collect();
+        for (key, author, offerer, offer) in &self.accepts {
+            if *author == self.issuer && !accepted.iter().any(|a| a.1 == *offerer) {
+                accepted.push((Some(*key), *offerer, *offer));
+            }
+        }
+        let mut released = Vec::new();
+        for (key, author, offer) in &self.releases {
+            if *author != self.issuer || released.contains(offer) {
+                continue;
+            }
+            let Some((_, who, _)) = accepted.iter().find(|a| a.2 == *offer && a.0 < Some(*key))
+            else {
+                continue;
+            };
+            let started = self.log.keys().any(|k| k.2 == *who && k < key);
+            if !started {
+                released.push(*offer);
+            }
+        }
+        self.team = accepted
+            .into_iter()
+            .filter(|a| !released.contains(&a.2))
+            .map(|(_, who, offer)| (who, offer))
+            .collect();
+        self.released = released;
     }
 
     /// Members: founders, then (in log order) each joiner whose join answers an invitation for
     /// them written by someone already a member. Closed: a member wrote a close entry.
     /// Closed by: the members who wrote one, in log order.
     fn recompute(&mut self) {
-        let mut members = self.founders.clone();
+        self.recompute_team();
+        let mut members = vec![self.issuer];
+        members.extend(self.team.iter().map(|(who, _)| *who));
         for (_, joiner, invite) in &self.joins {
             let ok = self
                 .invites

@@ -22,6 +22,8 @@ pub(crate) struct OfferInfo {
     pub from: PublicKey,
     pub to: PublicKey,
     pub issued_at: UnixTime,
+    /// The role offered for (index into the need's roles).
+    pub role: u8,
 }
 
 /// Needs, offers, acceptances and messages.
@@ -35,6 +37,8 @@ pub(crate) struct Pull {
     offers_by_need: HashMap<RecordId, BTreeSet<RecordId>>,
     /// Offer → the collaboration that accepted it.
     accepted: HashMap<RecordId, RecordId>,
+    /// Need → the one collaboration its accepted offers joined (its team).
+    teams: HashMap<RecordId, RecordId>,
     /// Messages: (issued_at, id) → (from, to).
     messages: BTreeMap<(UnixTime, RecordId), (PublicKey, PublicKey)>,
 }
@@ -124,8 +128,19 @@ impl Pull {
             .is_some_and(|o| o.from == offerer && o.to == asker && o.need == need);
         if named {
             self.accepted.insert(offer, collab);
+            self.teams.entry(need).or_insert(collab);
         }
         named
+    }
+
+    /// The collaboration of a need's team, once an offer on it was accepted.
+    pub fn team_of(&self, need: &RecordId) -> Option<RecordId> {
+        self.teams.get(need).copied()
+    }
+
+    /// Forgets that a need has a team (its collaboration went).
+    pub fn forget_team(&mut self, collab: &RecordId) {
+        self.teams.retain(|_, c| c != collab);
     }
 
     /// The collaboration that accepted an offer.
@@ -162,6 +177,7 @@ mod tests {
 
     fn offer(need: RecordId) -> OfferInfo {
         OfferInfo {
+            role: 0,
             need,
             from: identity(2).public(),
             to: identity(1).public(),

@@ -12,6 +12,7 @@ fn strangers_needs_are_budgeted_per_signer_and_pooled_and_never_push_out_a_membe
             sign(
                 Need {
                     nonce: i,
+                    project: None,
                     ..fixtures::need(&friend, "friend", &["kicad"], T0 - 600)
                 },
                 &friend,
@@ -28,6 +29,7 @@ fn strangers_needs_are_budgeted_per_signer_and_pooled_and_never_push_out_a_membe
         let n = sign(
             Need {
                 nonce: i,
+                project: None,
                 ..fixtures::need(&s, "spam", &["kicad"], T0)
             },
             &s,
@@ -93,6 +95,7 @@ fn strangers_needs_are_budgeted_per_signer_and_pooled_and_never_push_out_a_membe
     let n = sign(
         Need {
             nonce: 99,
+            project: None,
             ..fixtures::need(&friend, "friend again", &["kicad"], T0)
         },
         &friend,

@@ -77,6 +77,7 @@ fn an_unreachable_offer_is_retried_and_its_outcome_reported() {
         ServiceCall::Offer(OfferParams {
             need: n.id(),
             text: "I can".into(),
+            role: None,
         }),
         MS,
     );
@@ -154,6 +155,7 @@ fn two_services_sync_what_they_lack() {
         let n = sign(
             Need {
                 nonce: i,
+                project: None,
                 ..fixtures::need(&asker, "n", &["rust"], T0)
             },
             &asker,

@@ -53,6 +53,7 @@ fn a_failing_write_is_refused_and_leaves_every_index_as_it_was() {
             skills: vec![tag("3d-printing")],
             resources: vec![],
             expires_secs: None,
+            ..Default::default()
         }),
         MS,
     );

@@ -166,7 +166,7 @@ fn entry(
 ) -> Signed<CollabEntry> {
     sign(
         CollabEntry {
-            version: guild_core::record::RECORD_VERSION,
+            version: guild_core::record::entry_version(&e),
             issuer: by.public(),
             collaboration: collab,
             issued_at: at,
@@ -274,5 +274,6 @@ mod intake;
 mod pulse;
 mod quotas;
 mod revocation;
+mod team;
 mod trust;
 mod wakeup;

@@ -84,6 +84,7 @@ fn a_strangers_revocation_of_my_need_does_not_block_my_withdrawal_or_offers() {
                 skills: vec![tag("kicad")],
                 resources: vec![],
                 expires_secs: None,
+                ..Default::default()
             }),
             MS,
         );

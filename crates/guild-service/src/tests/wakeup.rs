@@ -96,6 +96,7 @@ fn a_delivery_retry_is_a_deadline_the_service_asks_to_be_woken_for() {
         ServiceCall::Offer(OfferParams {
             need: n.id(),
             text: "I can".into(),
+            role: None,
         }),
         MS,
     );

@@ -55,11 +55,23 @@ fn human(value: Value) -> String {
             asker,
             text,
             matched,
+            roles,
             expires_at,
         } => {
             let matched: Vec<&str> = matched.iter().map(|t| t.as_str()).collect();
+            // A version 1 need's one role (`helper`) says nothing more than the tags.
+            let roles: Vec<&str> = roles
+                .iter()
+                .map(|t| t.as_str())
+                .filter(|r| *r != guild_core::record::DEFAULT_ROLE_LABEL)
+                .collect();
+            let roles = if roles.is_empty() {
+                String::new()
+            } else {
+                format!("; your role: {}", roles.join(", "))
+            };
             format!(
-                "{need} from {asker}: \"{}\" (you have {}; expires {})",
+                "{need} from {asker}: \"{}\" (you have {}{roles}; expires {})",
                 one_line(&text),
                 matched.join(", "),
                 output::relative(expires_at)

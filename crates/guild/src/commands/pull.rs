@@ -7,7 +7,8 @@ use crate::exit::Undelivered;
 use crate::output;
 use guild_core::control::pull::{
     AcceptParams, AskParams, Asked, CollabView, Delivery, NeedFilter, NeedStatus, NeedView, Needs,
-    NeedsParams, OfferParams, OfferView, Offers, OffersParams, WithdrawParams,
+    NeedsParams, OfferParams, OfferView, Offers, OffersParams, ReleaseParams, Staffing, TeamBoard,
+    TeamParams, TeamSuggestions, WithdrawParams,
 };
 use guild_core::control::Call;
 use guild_core::RecordId;
@@ -28,6 +29,10 @@ pub async fn ask(ctx: &Ctx, args: AskArgs) -> anyhow::Result<()> {
         skills: args.skills,
         resources: args.resources,
         expires_secs: args.expires,
+        roles: args.roles,
+        due: args.due.map(|d| guild_core::time::now() + d),
+        place: args.place,
+        reward: args.reward,
     };
     let asked: Asked = ctx.client().await?.call_as(&Call::Ask(params)).await?;
     if ctx.json {
@@ -35,10 +40,14 @@ pub async fn ask(ctx: &Ctx, args: AskArgs) -> anyhow::Result<()> {
     }
     let need = &asked.need;
     output::line(&format!("Posted need {}", need.id))?;
-    output::fields(&[
+    let mut fields = vec![
         ("asks for", tags_of(need, false)),
         ("expires", output::relative(need.expires_at)),
-    ])?;
+    ];
+    if need.project.is_some() {
+        fields.push(("roles", roles_of(need)));
+    }
+    output::fields(&fields)?;
     if asked.published {
         output::line(
             "Members with these skills are notified; offers arrive as `offer.received` events \
@@ -161,9 +170,36 @@ pub async fn withdraw(ctx: &Ctx, need: RecordId, reason: String) -> anyhow::Resu
     Ok(())
 }
 
+/// A need's roles in one line: `layout (kicad, pcb-design) ×2, firmware (embedded-rust)`.
+fn roles_of(need: &NeedView) -> String {
+    need.roles
+        .iter()
+        .map(|r| {
+            let tags: Vec<&str> = r
+                .skills
+                .iter()
+                .chain(&r.resources)
+                .map(|t| t.as_str())
+                .collect();
+            let count = if r.count > 1 {
+                format!(" ×{}", r.count)
+            } else {
+                String::new()
+            };
+            format!("{} ({}){count}", r.label, tags.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `guild offer`.
-pub async fn offer(ctx: &Ctx, need: RecordId, text: String) -> anyhow::Result<()> {
-    let call = Call::Offer(OfferParams { need, text });
+pub async fn offer(
+    ctx: &Ctx,
+    need: RecordId,
+    role: Option<guild_core::SkillTag>,
+    text: String,
+) -> anyhow::Result<()> {
+    let call = Call::Offer(OfferParams { need, text, role });
     let delivery: Delivery = ctx.client().await?.call_as(&call).await?;
     report_delivery(ctx, &delivery, "offer", "the asker")
 }
@@ -274,11 +310,117 @@ pub async fn accept(ctx: &Ctx, offer: RecordId) -> anyhow::Result<()> {
     if ctx.json {
         return output::json(&view);
     }
-    output::line(&format!("Opened collaboration {}", view.id))?;
+    if view.members.len() > 2 {
+        output::line(&format!("Added to the team's collaboration {}", view.id))?;
+    } else {
+        output::line(&format!("Opened collaboration {}", view.id))?;
+    }
     collab::summary(&view)?;
     output::line(&format!(
         "Post to it with `guild collab post {} \"…\"`.",
         view.id
     ))?;
+    Ok(())
+}
+
+/// `guild team`: the staffing board of a need (after a release or a stop, when asked), or
+/// `guild team suggest`.
+pub async fn team(ctx: &Ctx, args: crate::cli::TeamArgs) -> anyhow::Result<()> {
+    if let Some(crate::cli::TeamCommand::Suggest { need }) = args.command {
+        return suggest(ctx, need).await;
+    }
+    let (Some(need), release, stop) = (args.need, args.release, args.stop) else {
+        anyhow::bail!("give the need's id: `guild team <need>`");
+    };
+    let call = match release {
+        Some(offer) => Call::TeamRelease(ReleaseParams { offer }),
+        None if stop => Call::TeamStop(TeamParams { need }),
+        None => Call::Team(TeamParams { need }),
+    };
+    let board: Box<TeamBoard> = ctx.client().await?.call_as(&call).await?;
+    if ctx.json {
+        return output::json(&board);
+    }
+    output::line(&format!(
+        "{} — {}",
+        one_line(&board.text),
+        staffing(board.status)
+    ))?;
+    if let Some(c) = &board.collab {
+        output::line(&format!("Team collaboration {c}"))?;
+    }
+    let rows: Vec<Vec<String>> = board
+        .roles
+        .iter()
+        .map(|r| {
+            let tags: Vec<&str> = r
+                .role
+                .skills
+                .iter()
+                .chain(&r.role.resources)
+                .map(|t| t.as_str())
+                .collect();
+            vec![
+                r.role.label.to_string(),
+                tags.join(", "),
+                format!(
+                    "{} of {}{}",
+                    r.members.len(),
+                    r.role.count,
+                    if r.filled { " (filled)" } else { "" }
+                ),
+                r.members
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                r.offers.iter().map(short).collect::<Vec<_>>().join(", "),
+            ]
+        })
+        .collect();
+    output::table(&["ROLE", "TAGS", "FILLED", "MEMBERS", "OFFERS"], &rows)?;
+    if board.status == Staffing::Staffing && board.roles.iter().any(|r| !r.offers.is_empty()) {
+        output::line("Fill a role with `guild accept <offer>` (`guild offers --need <need>`).")?;
+    }
+    Ok(())
+}
+
+fn staffing(s: Staffing) -> &'static str {
+    match s {
+        Staffing::Staffing => "staffing",
+        Staffing::Staffed => "staffed",
+        Staffing::Closed => "closed",
+    }
+}
+
+/// `guild team suggest`.
+async fn suggest(ctx: &Ctx, need: RecordId) -> anyhow::Result<()> {
+    let call = Call::TeamSuggest(TeamParams { need });
+    let s: TeamSuggestions = ctx.client().await?.call_as(&call).await?;
+    if ctx.json {
+        return output::json(&s);
+    }
+    for role in &s.roles {
+        output::line(&format!(
+            "{}{}",
+            role.label,
+            if role.open { "" } else { " (filled)" }
+        ))?;
+        if role.candidates.is_empty() {
+            output::line("  nobody known fits it yet")?;
+        }
+        for c in &role.candidates {
+            let name = if c.name.is_empty() {
+                c.peer.to_string()
+            } else {
+                format!("{} ({})", c.name, c.peer)
+            };
+            output::line(&format!("  {name}"))?;
+            for w in &c.why {
+                output::line(&format!("    - {w}"))?;
+            }
+        }
+    }
+    output::line("Invite someone to offer with `guild msg <peer> \"…\"`.")?;
     Ok(())
 }

@@ -43,6 +43,10 @@ fn check_result(method: &str, result: Value) {
         "offer" | "msg" => serde_json::from_value::<pull::Delivery>(result).map(drop),
         "offers" => serde_json::from_value::<pull::Offers>(result).map(drop),
         "accept" | "collab.show" => serde_json::from_value::<pull::CollabView>(result).map(drop),
+        "team" | "team.release" | "team.stop" => {
+            serde_json::from_value::<pull::TeamBoard>(result).map(drop)
+        }
+        "team.suggest" => serde_json::from_value::<pull::TeamSuggestions>(result).map(drop),
         "collab.list" => serde_json::from_value::<pull::Collabs>(result).map(drop),
         "collab.post" | "collab.invite" | "collab.join" | "collab.close" => {
             serde_json::from_value::<pull::EntryView>(result).map(drop)
