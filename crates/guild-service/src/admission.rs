@@ -131,6 +131,9 @@ pub const PROOFS_PER_MINUTE: Tiered<u32> = tiered(20, 120, 600);
 
 /// Offers one sender may make on one need.
 pub const OFFERS_PER_NEED: Tiered<usize> = tiered(3, 8, 32);
+/// Offers on one of our needs from all strangers together (each also within
+/// [`OFFERS_PER_NEED`]).
+pub const STRANGER_OFFERS_PER_NEED: usize = 12;
 /// Invitations one inviter may have waiting for our answer.
 pub const PENDING_INVITATIONS: Tiered<usize> = tiered(1, 16, 64);
 /// Invitations from strangers waiting for our answer, all strangers together (each at most

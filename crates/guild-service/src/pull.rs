@@ -420,6 +420,26 @@ impl<S: Storage> Service<S> {
                 tier.label()
             )));
         }
+        if tier == super::admission::Tier::Stranger {
+            // Fresh keys are cheap: strangers together get a bounded share of one need's
+            // offers, so a flood of keys cannot bury the offers of people the asker knows.
+            let senders: Vec<PublicKey> = self
+                .state
+                .pull
+                .offers_on(&offer.body.need)
+                .filter_map(|id| self.state.pull.offer(id).map(|o| o.from))
+                .collect();
+            let strangers = senders
+                .iter()
+                .filter(|s| self.tier_of(s) == super::admission::Tier::Stranger)
+                .count();
+            let cap = super::admission::STRANGER_OFFERS_PER_NEED;
+            if strangers >= cap {
+                return Err(Refusal::rate_limited(format!(
+                    "this need already has {strangers} offers from strangers, the most it takes"
+                )));
+            }
+        }
         self.check_role_open(&offer.body.need, offer.body.role)?;
         let size = super::admission::record_size(&AnyRecord::Offer(offer.clone()));
         self.admit_storage(from, RecordKind::Offer, size, now)?;

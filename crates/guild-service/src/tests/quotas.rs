@@ -383,3 +383,43 @@ fn a_flood_of_keys_sending_a_few_messages_each_evicts_itself_before_a_newcomers_
         "the newcomer's one message is still there"
     );
 }
+
+#[test]
+fn strangers_together_get_a_bounded_share_of_one_needs_offers() {
+    let mut a = harness(2);
+    let n = a_need(&a.me, T0);
+    a.svc.store_record(&AnyRecord::Need(n.clone()), T0).unwrap();
+    let mut acked = 0;
+    for k in 0..100u32 {
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&k.to_be_bytes());
+        secret[4] = 0xfd;
+        let key = Identity::from_secret(secret);
+        for i in 0..3u64 {
+            let mut body = fixtures::offer(&key, &n, T0);
+            body.text = format!("offer {i}");
+            match a.deliver(&key, AnyRecord::Offer(sign(body, &key)), MS) {
+                DirectResponse::Ack => acked += 1,
+                other => assert_eq!(refusal(other), RefusalReason::RateLimited),
+            }
+        }
+    }
+    assert_eq!(acked, admission::STRANGER_OFFERS_PER_NEED);
+    // Someone the asker knows (a collaborator) still gets through.
+    let b = identity(3);
+    let other = a_need(&a.me, T0 + 1);
+    let o = sign(fixtures::offer(&b, &other, T0), &b);
+    let c = sign(
+        fixtures::collaboration(&a.me, other.clone(), vec![o], T0),
+        &a.me,
+    );
+    a.svc
+        .store_record(&AnyRecord::Collaboration(c), T0)
+        .unwrap();
+    let mut body = fixtures::offer(&b, &n, T0);
+    body.text = "I know this board".into();
+    assert_eq!(
+        a.deliver(&b, AnyRecord::Offer(sign(body, &b)), MS),
+        DirectResponse::Ack
+    );
+}
