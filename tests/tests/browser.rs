@@ -12,6 +12,10 @@
 //! and lists what nobody has. "Live" is checked: a marker set in the page before
 //! is still there once the content has arrived, so the page was not reloaded.
 //!
+//! A third test staffs a project on its board: Ada asks in the page for a team of two roles, the
+//! offers of Bram and Cleo arrive on their roles without a reload, she accepts each for its role,
+//! and the need is staffed.
+//!
 //! A second test connects to another daemon from the peers page (then messages it once it is gone,
 //! which the page reports as not delivered), and follows a session to its end: a login link used
 //! twice is refused with a page
@@ -864,4 +868,89 @@ async fn a_session_ends_cleanly_reused_links_log_out_and_a_restarted_daemon() {
     shot(&eve, "session-ended").await;
     drop(node);
     eve.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_is_staffed_role_by_role_on_its_board() {
+    let driver = Driver::start().await;
+    let ada_node = TestDaemon::start(&[]).await;
+    let dial = ada_node.dial_addr().await;
+    let bram_node = TestDaemon::start(&["--bootstrap", &dial]).await;
+    let cleo_node = TestDaemon::start(&["--bootstrap", &dial]).await;
+    for (node, name, skill) in [
+        (&bram_node, "Bram", "kicad"),
+        (&cleo_node, "Cleo", "embedded-rust"),
+    ] {
+        cli(node, &["profile", "set", "--name", name]).await;
+        cli(
+            node,
+            &["profile", "skill", "add", skill, "--level", "advanced"],
+        )
+        .await;
+    }
+    let ada = driver.browser("ada-project").await;
+    let (base, login) = login_url(&ada_node).await;
+    ada.goto(&login).await.unwrap();
+    wait_text(&ada, "h1", "Overview").await;
+
+    // Ada asks for a team in the page: two roles, one line each.
+    ada.goto(&format!("{base}needs")).await.unwrap();
+    fill(&ada, "#ask-text", "A sensor board, end to end").await;
+    click(&ada, "#ask details summary").await;
+    fill(&ada, "#ask-roles", "layout: kicad\nfirmware: embedded-rust").await;
+    click(&ada, "#ask button[type=submit]").await;
+    wait_text(&ada, "#my-needs .card", "A sensor board, end to end").await;
+    let need = cli(&ada_node, &["needs", "--mine"]).await["needs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ada.goto(&format!("{base}needs/{need}")).await.unwrap();
+    wait_text(&ada, "#roles", "layout").await;
+    wait_text(&ada, "#staffing-status", "staffing").await;
+    wait_live(&ada).await;
+    mark(&ada).await;
+
+    // Each offers on their own role; each offer appears on its role without a reload, and Ada
+    // accepts it for that role.
+    for (node, role, name) in [
+        (&bram_node, "layout", "Bram"),
+        (&cleo_node, "firmware", "Cleo"),
+    ] {
+        until(&format!("{name} sees the need"), || async {
+            let v = cli(node, &["needs", "--matching"]).await;
+            v["needs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["id"] == need.as_str())
+        })
+        .await;
+        cli(
+            node,
+            &[
+                "offer",
+                &need,
+                "--role",
+                role,
+                &format!("{name} can do the {role}"),
+            ],
+        )
+        .await;
+        let card = format!(".card.role[data-role='{role}']");
+        wait_text(
+            &ada,
+            &format!("{card} .offer"),
+            &format!("{name} can do the {role}"),
+        )
+        .await;
+        assert_not_reloaded(&ada, &format!("{name}'s offer")).await;
+        click(&ada, &format!("{card} form[data-call='accept'] button")).await;
+        wait_text(&ada, &card, "filled (1 of 1)").await;
+    }
+    wait_text(&ada, "#staffing-status", "staffed").await;
+    ada.goto(&format!("{base}needs/{need}")).await.unwrap();
+    wait_text(&ada, "#project-terms", "2 of 2 seats filled").await;
+    wait_text(&ada, "#project-terms a", "Open the team's collaboration").await;
+    shot(&ada, "project").await;
+    ada.close().await.unwrap();
 }

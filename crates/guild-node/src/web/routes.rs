@@ -119,6 +119,7 @@ pub fn router<H: Handle>(
         .route("/find", get(find::<H>))
         .route("/member/{peer}", get(member::<H>))
         .route("/needs", get(needs::<H>))
+        .route("/needs/{id}", get(project::<H>))
         .route("/collabs", get(collabs::<H>))
         .route("/collabs/{id}", get(collab::<H>))
         .route("/trust", get(trust::<H>))
@@ -479,6 +480,14 @@ async fn activity<H: Handle>(
 ) -> Response {
     let page = q.page.and_then(|p| p.parse().ok()).unwrap_or(1);
     pages::activity(&app, &s, page).await.into_response()
+}
+
+async fn project<H: Handle>(
+    State(app): State<Shared<H>>,
+    s: Extension<Session>,
+    Path(id): Path<String>,
+) -> Response {
+    pages::project(&app, &s, &id).await.into_response()
 }
 
 async fn peers<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {

@@ -5,6 +5,7 @@
 //   else that changes state). Field names: "a.b" nests, "a[].b" makes a one-element list of
 //   objects, data-list splits on commas and spaces, data-number and type=number give numbers,
 //   empty fields are left out unless data-keep-empty.
+// - A textarea with data-roles gives a list of roles, one per line "label: tags[: count]".
 // - Forms with data-confirm="<question>" ask it first (close, withdraw: nothing undoes them).
 // - Regions with data-live and an id are refreshed from the server when the node's event
 //   stream (/events, server-sent events) reports something, without reloading the page.
@@ -41,6 +42,16 @@
       let v;
       if (el.type === "checkbox") {
         v = el.checked;
+      } else if (el.dataset.roles !== undefined) {
+        // One role per line: "label: tags[: how many]" (a role's tags match skills and
+        // resources alike, as `guild ask --role` does).
+        v = el.value.split("\n").map(function (l) { return l.trim(); }).filter(Boolean).map(function (line) {
+          const parts = line.split(":").map(function (p) { return p.trim(); });
+          const role = { label: parts[0], skills: (parts[1] || "").split(/[\s,]+/).filter(Boolean) };
+          if (parts[2]) role.count = Number(parts[2]);
+          return role;
+        });
+        if (v.length === 0) continue;
       } else if (el.dataset.list !== undefined) {
         v = el.value.split(/[\s,]+/).filter(Boolean);
         if (v.length === 0) continue;

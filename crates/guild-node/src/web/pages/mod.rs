@@ -9,11 +9,13 @@
 mod chart;
 mod peers;
 mod people;
+mod project;
 mod reflect;
 mod trust;
 mod work;
 
 pub use peers::peers;
+pub use project::project;
 
 pub use people::{find, member, profile};
 pub use reflect::pulse;

@@ -67,6 +67,13 @@ pub async fn needs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                 input #ask-skills name="skills" type="text" data-list placeholder="kicad, pcb-design";
                 label for="ask-resources" { "Resources" }
                 input #ask-resources name="resources" type="text" data-list placeholder="3d-printer";
+                details {
+                    summary { "A team: several roles instead of skills" }
+                    label for="ask-roles" { "Roles, one per line: label: tags [: how many people]" }
+                    textarea #ask-roles name="roles" rows="3" data-roles
+                        placeholder="layout: kicad, pcb-design: 2\nfirmware: embedded-rust\nenclosure: 3d-printer" {}
+                    p.hint { "With roles, leave skills and resources empty. Each accepted offer joins the one team of this need." }
+                }
                 label for="ask-expires" { "Expires in" }
                 select #ask-expires name="expires_secs" data-number {
                     @for (label, secs) in EXPIRIES { option value=(secs) selected[secs == 7 * 86_400] { (label) } }
@@ -87,6 +94,16 @@ pub async fn needs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                             @if need.status == NeedStatus::Open {
                                 form data-call="offer" {
                                     input type="hidden" name="need" value=(need.id);
+                                    @if need.roles.len() > 1 {
+                                        label for={ "offer-role-" (need.id) } { "For the role" }
+                                        select id={ "offer-role-" (need.id) } name="role" {
+                                            @for r in &need.roles {
+                                                option value=(r.label) selected[need.matched_roles.first() == Some(&r.label)] {
+                                                    (r.label) @if need.matched_roles.contains(&r.label) { " (fits you)" }
+                                                }
+                                            }
+                                        }
+                                    }
                                     label for={ "offer-" (need.id) } { "Your offer" }
                                     textarea id={ "offer-" (need.id) } name="text" rows="2" required {}
                                     button type="submit" { "Offer" }
@@ -107,6 +124,9 @@ pub async fn needs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                     @for need in &n.needs {
                         li.card data-need=(need.id) {
                             (need_line(need, &names))
+                            p { a.project-link href={ "/needs/" (need.id) } {
+                                @if need.roles.len() > 1 { "The team board: roles, offers, suggestions" } @else { "The board: offers and suggestions" }
+                            } }
                             @let on_it: Vec<_> = offers.iter().flat_map(|o| &o.offers).filter(|o| o.need == need.id && !o.mine).collect();
                             @if on_it.is_empty() { p.meta { "No offers yet." } }
                             ul.offers {
