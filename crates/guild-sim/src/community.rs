@@ -190,6 +190,9 @@ pub struct Report {
     pub teams_staffed: usize,
     /// For each staffed project, virtual time from the ask to the last seat filled, ms (sorted).
     pub staff_ms: Vec<Millis>,
+    /// For each one-role need with an accepted offer, virtual time from the ask to the accept,
+    /// ms (sorted).
+    pub one_role_staff_ms: Vec<Millis>,
     /// Collaborations closed.
     pub closed: usize,
     /// Attestations published.
@@ -538,7 +541,10 @@ impl Community {
         t.collab = Some(view.id);
         let mut staffed = false;
         match role {
-            None => t.open = false,
+            None => {
+                t.open = false;
+                self.report.one_role_staff_ms.push(now - t.asked_at);
+            }
             Some(k) => {
                 t.roles[k].filled += 1;
                 if t.roles.iter().all(|r| r.filled >= r.count) {
@@ -736,6 +742,29 @@ impl Community {
                 .all(|c| c.seats.iter().all(|s| s.asker_vouched && s.offerer_vouched))
     }
 
+    /// Members in a collaboration: (in a project's team, in a one-role collaboration), askers
+    /// included, each once (a member in both kinds is in both lists).
+    pub fn participants(&self) -> (Vec<NodeId>, Vec<NodeId>) {
+        let (mut team, mut pair) = (Vec::new(), Vec::new());
+        for t in self.needs.values() {
+            let Some(c) = t.collab.and_then(|c| self.collabs.get(&c)) else {
+                continue;
+            };
+            let into = if t.roles.is_empty() {
+                &mut pair
+            } else {
+                &mut team
+            };
+            into.push(t.asker);
+            into.extend(c.seats.iter().map(|s| s.node));
+        }
+        for v in [&mut team, &mut pair] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        (team, pair)
+    }
+
     /// How every project posted so far stands, in need order.
     pub fn teams(&self) -> Vec<TeamOutcome> {
         self.needs
@@ -848,6 +877,7 @@ impl Community {
         r.traffic = self.sim.total_traffic();
         r.gossip = self.sim.gossip_stats();
         r.staff_ms.sort_unstable();
+        r.one_role_staff_ms.sort_unstable();
         r.trace_len = self.sim.trace_len();
         r.trace_hash = self.sim.trace_hash();
         r
