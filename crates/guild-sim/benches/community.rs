@@ -160,6 +160,14 @@ fn main() {
     );
     // Projects next to one-role needs: staffing and messages sent per member.
     let one_role_needs = r.needs - r.team_needs;
+    let teams = community.teams();
+    let seats: usize = teams.iter().map(|t| t.seats).sum();
+    let filled: usize = teams.iter().map(|t| t.members.len()).sum();
+    let unstaffed: Vec<String> = teams
+        .iter()
+        .filter(|t| !t.staffed)
+        .map(|t| format!("{}/{}", t.members.len(), t.seats))
+        .collect();
     println!(
         "projects: {} of {} needs; {} staffed ({:.0} %); ask to last seat filled: {}",
         r.team_needs,
@@ -167,6 +175,10 @@ fn main() {
         r.teams_staffed,
         share(r.teams_staffed, r.team_needs),
         summary_s(&r.staff_ms)
+    );
+    println!(
+        "project seats: {filled} of {seats} filled; seats filled of the unstaffed projects: {}",
+        unstaffed.join(" ")
     );
     println!(
         "one-role needs: {one_role_needs}; {} with an accepted offer ({:.0} %); ask to accept: {}",
