@@ -187,25 +187,30 @@ fn main() {
         summary_s(&r.one_role_staff_ms)
     );
     let (team, pair) = community.participants();
-    let sent = |nodes: &mut dyn Iterator<Item = usize>| -> Vec<u64> {
+    let sent = |nodes: &mut dyn Iterator<Item = usize>, gossip: bool| -> Vec<u64> {
         let mut v: Vec<u64> = nodes
             .map(|i| {
                 let t = community.sim.traffic(i);
-                t.gossip_msgs + t.request_msgs + t.response_msgs
+                t.request_msgs + t.response_msgs + if gossip { t.gossip_msgs } else { 0 }
             })
             .collect();
         v.sort_unstable();
         v
     };
-    println!(
-        "messages sent per member (gossip + requests + responses): all {} members {}; {} in project teams {}; {} in one-role collaborations {}",
-        members,
-        summary(&sent(&mut (0..members))),
-        team.len(),
-        summary(&sent(&mut team.iter().copied())),
-        pair.len(),
-        summary(&sent(&mut pair.iter().copied()))
-    );
+    for (what, gossip) in [
+        ("gossip + requests + responses", true),
+        ("direct: requests + responses", false),
+    ] {
+        println!(
+            "messages sent per member ({what}): all {} members {}; {} in project teams {}; {} in one-role collaborations {}",
+            members,
+            summary(&sent(&mut (0..members), gossip)),
+            team.len(),
+            summary(&sent(&mut team.iter().copied(), gossip)),
+            pair.len(),
+            summary(&sent(&mut pair.iter().copied(), gossip))
+        );
+    }
     println!(
         "trace: {} messages, hash {}",
         r.trace_len,
