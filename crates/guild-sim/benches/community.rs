@@ -1,5 +1,7 @@
 //! The 1000-member community: runs [`guild_sim::community`] to convergence and prints virtual
-//! convergence time, traffic per member, CPU time per member and peak memory.
+//! convergence time, traffic per member, CPU time per member and peak memory; for projects (needs
+//! with 2–5 roles) next to one-role needs: the share staffed, the time from the ask to the last
+//! seat filled and the messages each member sent (median, p90, max).
 //!
 //! ```sh
 //! cargo bench -p guild-sim --bench community -- [members] [seed]
@@ -29,6 +31,38 @@ fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Median, p90 and max of sorted values (nearest rank), or `-` when empty.
+fn summary(v: &[u64]) -> String {
+    if v.is_empty() {
+        return "-".into();
+    }
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    format!("median {}, p90 {}, max {}", at(0.5), at(0.9), at(1.0))
+}
+
+/// [`summary`] of sorted milliseconds, in seconds.
+fn summary_s(v: &[u64]) -> String {
+    if v.is_empty() {
+        return "-".into();
+    }
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize] as f64 / 1000.0;
+    format!(
+        "median {:.1} s, p90 {:.1} s, max {:.1} s",
+        at(0.5),
+        at(0.9),
+        at(1.0)
+    )
+}
+
+/// `part` of `all` in percent.
+fn share(part: usize, all: usize) -> f64 {
+    if all == 0 {
+        f64::NAN
+    } else {
+        part as f64 * 100.0 / all as f64
+    }
 }
 
 fn main() {
@@ -78,8 +112,8 @@ fn main() {
     let n = members as f64;
     let t = r.traffic;
     println!(
-        "activity: {} profiles, {} needs, {} need.matched, {} offers, {} collaborations, {} closed, {} attestations; {} public records published",
-        r.profiles, r.needs, r.matched, r.offers, r.collaborations, r.closed, r.attestations, r.published
+        "activity: {} profiles, {} needs, {} need.matched, {} offers, {} accepted, {} collaborations, {} closed, {} attestations; {} public records published",
+        r.profiles, r.needs, r.matched, r.offers, r.accepted, r.collaborations, r.closed, r.attestations, r.published
     );
     println!(
         "converged: {} at {:.1} s virtual (last public record published at {:.1} s; tail {:.1} s)",
@@ -124,6 +158,59 @@ fn main() {
         hwm as f64 / 1024.0 / n,
         rss_after_setup as f64 / 1024.0,
     );
+    // Projects next to one-role needs: staffing and messages sent per member.
+    let one_role_needs = r.needs - r.team_needs;
+    let teams = community.teams();
+    let seats: usize = teams.iter().map(|t| t.seats).sum();
+    let filled: usize = teams.iter().map(|t| t.members.len()).sum();
+    let unstaffed: Vec<String> = teams
+        .iter()
+        .filter(|t| !t.staffed)
+        .map(|t| format!("{}/{}", t.members.len(), t.seats))
+        .collect();
+    println!(
+        "projects: {} of {} needs; {} staffed ({:.0} %); ask to last seat filled: {}",
+        r.team_needs,
+        r.needs,
+        r.teams_staffed,
+        share(r.teams_staffed, r.team_needs),
+        summary_s(&r.staff_ms)
+    );
+    println!(
+        "project seats: {filled} of {seats} filled; seats filled of the unstaffed projects: {}",
+        unstaffed.join(" ")
+    );
+    println!(
+        "one-role needs: {one_role_needs}; {} with an accepted offer ({:.0} %); ask to accept: {}",
+        r.one_role_staff_ms.len(),
+        share(r.one_role_staff_ms.len(), one_role_needs),
+        summary_s(&r.one_role_staff_ms)
+    );
+    let (team, pair) = community.participants();
+    let sent = |nodes: &mut dyn Iterator<Item = usize>, gossip: bool| -> Vec<u64> {
+        let mut v: Vec<u64> = nodes
+            .map(|i| {
+                let t = community.sim.traffic(i);
+                t.request_msgs + t.response_msgs + if gossip { t.gossip_msgs } else { 0 }
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    for (what, gossip) in [
+        ("gossip + requests + responses", true),
+        ("direct: requests + responses", false),
+    ] {
+        println!(
+            "messages sent per member ({what}): all {} members {}; {} in project teams {}; {} in one-role collaborations {}",
+            members,
+            summary(&sent(&mut (0..members), gossip)),
+            team.len(),
+            summary(&sent(&mut team.iter().copied(), gossip)),
+            pair.len(),
+            summary(&sent(&mut pair.iter().copied(), gossip))
+        );
+    }
     println!(
         "trace: {} messages, hash {}",
         r.trace_len,

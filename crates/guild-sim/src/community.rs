@@ -6,15 +6,21 @@
 //!    (skewed towards the popular ones) from [`VOCABULARY`], at a random time within
 //!    [`CommunityConfig::profile_window_ms`];
 //! 2. a fraction of members ([`CommunityConfig::need_fraction`]) ask for one or two skills at a
-//!    random time within the following [`CommunityConfig::need_window_ms`];
+//!    random time within the following [`CommunityConfig::need_window_ms`]; a fraction
+//!    ([`CommunityConfig::team_fraction`]) of those needs are small projects instead: 2–5 roles,
+//!    each one or two skills for one or two people (a version 2 need);
 //! 3. each member whose node raises `need.matched` offers with probability
-//!    [`CommunityConfig::offer_probability`];
-//! 4. an asker accepts the first offer that reaches it, and posts in the collaboration; the
+//!    [`CommunityConfig::offer_probability`] (on a project, on one of the roles it was matched
+//!    on);
+//! 4. an asker accepts the first offer that reaches it (on a project: one offer per open seat,
+//!    first come, all into the need's one collaboration), and posts in the collaboration; each
 //!    offerer posts back when the collaboration reaches it;
-//! 5. [`CommunityConfig::collab_ms`] after accepting, the asker closes its part of the
-//!    collaboration; when that close reaches the offerer, the offerer closes its own part and
-//!    vouches for the asker; when the offerer's close reaches the asker, the asker vouches for the
-//!    offerer (an attestation counts only when both sides closed).
+//! 5. [`CommunityConfig::collab_ms`] after accepting (on a project: after the last seat is
+//!    filled, or at [`CommunityConfig::team_staffing_ms`] after asking if some seat is still
+//!    open), the asker closes its part of the collaboration; when that close reaches an offerer,
+//!    the offerer closes its own part and vouches for the asker; when an offerer's close reaches
+//!    the asker, the asker vouches for that offerer (an attestation counts only when both sides
+//!    closed).
 //!
 //! **Convergence** is the first check (every [`CommunityConfig::check_every_ms`]) at which
 //! (a) the whole script has been issued — every profile and need, and both attestations of every
@@ -25,6 +31,7 @@
 use crate::{GossipStats, NodeId, Sim, SimConfig, Traffic, START_MS};
 use guild_core::control::pull::{
     AcceptParams, AskParams, Asked, CollabCloseParams, CollabPostParams, CollabView, OfferParams,
+    RoleInput,
 };
 use guild_core::control::reputation::VouchParams;
 use guild_core::control::{Event, ProfileDraft, ServiceCall};
@@ -32,7 +39,7 @@ use guild_core::{Level, PublicKey, RecordId, RecordKind, Skill, SkillTag};
 use guild_service::Millis;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Skills members have and ask for: a mix of trades, crafts, care and software.
 pub const VOCABULARY: [&str; 60] = [
@@ -115,6 +122,10 @@ pub struct CommunityConfig {
     pub need_window_ms: Millis,
     /// Probability that a matched member offers.
     pub offer_probability: f64,
+    /// Fraction of needs that are small projects (2–5 roles).
+    pub team_fraction: f64,
+    /// From asking for a project to closing its collaboration if some seat is still open, ms.
+    pub team_staffing_ms: Millis,
     /// From accepting an offer to closing the collaboration, ms.
     pub collab_ms: Millis,
     /// How often convergence is checked, ms.
@@ -129,8 +140,9 @@ pub struct CommunityConfig {
 
 impl CommunityConfig {
     /// Defaults for `members` members over `sim`: 3 skills each, profiles within 2 minutes, 10 %
-    /// of members asking within the next 2 minutes, 6 % of matched members offering,
-    /// collaborations closed after 30 s, checks every second, a 1-hour deadline.
+    /// of members asking within the next 2 minutes (10 % of those needs projects, staffed for at
+    /// most 10 minutes), 6 % of matched members offering, collaborations closed after 30 s,
+    /// checks every second, a 1-hour deadline.
     pub fn new(members: usize, sim: SimConfig) -> CommunityConfig {
         CommunityConfig {
             members,
@@ -140,6 +152,8 @@ impl CommunityConfig {
             need_fraction: 0.1,
             need_window_ms: 120_000,
             offer_probability: 0.06,
+            team_fraction: 0.1,
+            team_staffing_ms: 600_000,
             collab_ms: 30_000,
             check_every_ms: 1_000,
             deadline_ms: 3_600_000,
@@ -166,8 +180,19 @@ pub struct Report {
     pub matched: u64,
     /// Offers made.
     pub offers: usize,
-    /// Collaborations opened (offers accepted).
+    /// Collaborations opened (one per need with an accepted offer).
     pub collaborations: usize,
+    /// Offers accepted (one-role needs: one per collaboration; projects: one per seat filled).
+    pub accepted: usize,
+    /// Needs that are projects (2–5 roles).
+    pub team_needs: usize,
+    /// Projects whose every seat was filled.
+    pub teams_staffed: usize,
+    /// For each staffed project, virtual time from the ask to the last seat filled, ms (sorted).
+    pub staff_ms: Vec<Millis>,
+    /// For each one-role need with an accepted offer, virtual time from the ask to the accept,
+    /// ms (sorted).
+    pub one_role_staff_ms: Vec<Millis>,
     /// Collaborations closed.
     pub closed: usize,
     /// Attestations published.
@@ -195,15 +220,67 @@ enum Action {
     Profile(NodeId),
     Ask(NodeId),
     Close(RecordId),
+    /// The staffing window of a project ended.
+    StaffingEnds(RecordId),
+}
+
+/// One accepted offerer in a collaboration.
+#[derive(Debug, Clone)]
+struct Seat {
+    node: NodeId,
+    /// The skill vouched for (both ways).
+    skill: SkillTag,
+    asker_vouched: bool,
+    offerer_vouched: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Collab {
     asker: NodeId,
-    offerer: NodeId,
+    seats: Vec<Seat>,
+    /// Whether the asker's close is scheduled or done.
+    closing: bool,
+}
+
+/// One role of a project as the scenario tracks it.
+#[derive(Debug, Clone)]
+struct RoleTrack {
+    label: SkillTag,
+    skills: Vec<SkillTag>,
+    count: u8,
+    filled: u8,
+}
+
+/// A need the scenario posted.
+#[derive(Debug, Clone)]
+struct NeedTrack {
+    asker: NodeId,
+    /// The first skill asked (one-role needs).
     skill: SkillTag,
-    asker_vouched: bool,
-    offerer_vouched: bool,
+    /// The roles of a project; empty for a one-role need.
+    roles: Vec<RoleTrack>,
+    asked_at: Millis,
+    /// The need's collaboration, once an offer was accepted.
+    collab: Option<RecordId>,
+    /// Whether the asker still accepts offers.
+    open: bool,
+}
+
+/// How a project ended up, for tests and reports.
+#[derive(Debug, Clone)]
+pub struct TeamOutcome {
+    /// The need.
+    pub need: RecordId,
+    /// The asker.
+    pub asker: NodeId,
+    /// Members accepted, by role index.
+    pub members: Vec<(usize, NodeId)>,
+    /// The collaboration (once an offer was accepted).
+    pub collab: Option<RecordId>,
+    /// Whether every seat was filled.
+    pub staffed: bool,
+    /// Seats in all (sum of the roles' counts).
+    pub seats: usize,
 }
 
 /// A community on a simulator, with its script and bookkeeping.
@@ -215,10 +292,12 @@ pub struct Community {
     vocabulary: Vec<SkillTag>,
     actions: BTreeMap<(Millis, u64), Action>,
     action_seq: u64,
-    /// Need → (asker, skill asked).
-    needs: BTreeMap<RecordId, (NodeId, SkillTag)>,
-    /// Needs whose asker accepted an offer.
-    accepted: BTreeSet<RecordId>,
+    /// Project choices, from their own stream so that a run without projects draws the same
+    /// numbers from `rng` as before projects existed.
+    team_rng: StdRng,
+    needs: BTreeMap<RecordId, NeedTrack>,
+    /// (need, offerer) → role index offered on (projects only).
+    offered: BTreeMap<(RecordId, NodeId), usize>,
     collabs: BTreeMap<RecordId, Collab>,
     report: Report,
 }
@@ -234,11 +313,12 @@ impl Community {
         let mut c = Community {
             sim,
             rng: StdRng::seed_from_u64(cfg.sim.seed ^ 0xc0ff_ee00_d15e_a5e5),
+            team_rng: StdRng::seed_from_u64(cfg.sim.seed ^ 0x7ea3_5eed_0f0b_1e00),
             vocabulary: VOCABULARY.iter().map(|s| tag(s)).collect(),
             actions: BTreeMap::new(),
             action_seq: 0,
             needs: BTreeMap::new(),
-            accepted: BTreeSet::new(),
+            offered: BTreeMap::new(),
             collabs: BTreeMap::new(),
             report: Report {
                 members: cfg.members,
@@ -301,6 +381,12 @@ impl Community {
     }
 
     fn ask(&mut self, i: NodeId) {
+        if self
+            .team_rng
+            .random_bool(self.cfg.team_fraction.clamp(0.0, 1.0))
+        {
+            return self.ask_project(i);
+        }
         let mut skills = vec![self.skill()];
         if self.rng.random_bool(0.3) {
             let s = self.skill();
@@ -320,8 +406,179 @@ impl Community {
             }),
         );
         if let Ok(a) = asked {
-            self.needs.insert(a.need.id, (i, first));
+            let track = NeedTrack {
+                asker: i,
+                skill: first,
+                roles: Vec::new(),
+                asked_at: self.sim.now(),
+                collab: None,
+                open: true,
+            };
+            self.needs.insert(a.need.id, track);
             self.report.needs += 1;
+        }
+    }
+
+    /// A skill drawn by the project stream, skewed like [`Community::skill`].
+    fn team_skill(&mut self) -> SkillTag {
+        let u: f64 = self.team_rng.random();
+        let i = ((u * u) * self.vocabulary.len() as f64) as usize;
+        self.vocabulary[i.min(self.vocabulary.len() - 1)].clone()
+    }
+
+    /// Posts a project: 2–5 roles, each one or two skills for one or two people.
+    fn ask_project(&mut self, i: NodeId) {
+        let n = self.team_rng.random_range(2..=5usize);
+        let mut roles = Vec::with_capacity(n);
+        for k in 0..n {
+            let mut skills = vec![self.team_skill()];
+            if self.team_rng.random_bool(0.5) {
+                let s = self.team_skill();
+                if s != skills[0] {
+                    skills.push(s);
+                }
+            }
+            roles.push(RoleTrack {
+                label: tag(&format!("role-{}", k + 1)),
+                skills,
+                count: self.team_rng.random_range(1..=2u8),
+                filled: 0,
+            });
+        }
+        let asked: Result<Asked, _> = self.sim.call_now(
+            i,
+            ServiceCall::Ask(AskParams {
+                text: format!("member {i} needs a team of {n} roles"),
+                roles: roles
+                    .iter()
+                    .map(|r| RoleInput {
+                        label: r.label.clone(),
+                        skills: r.skills.clone(),
+                        resources: vec![],
+                        count: r.count,
+                        effort: None,
+                        note: String::new(),
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+        );
+        if let Ok(a) = asked {
+            let track = NeedTrack {
+                asker: i,
+                skill: roles[0].skills[0].clone(),
+                roles,
+                asked_at: self.sim.now(),
+                collab: None,
+                open: true,
+            };
+            self.needs.insert(a.need.id, track);
+            self.report.needs += 1;
+            self.report.team_needs += 1;
+            let at = self.sim.now() + self.cfg.team_staffing_ms;
+            self.at(at, Action::StaffingEnds(a.need.id));
+        }
+    }
+
+    /// The staffing window of a project ended: no more accepts; a partly staffed team closes.
+    fn staffing_ends(&mut self, need: RecordId) {
+        let Some(t) = self.needs.get_mut(&need) else {
+            return;
+        };
+        if !t.open {
+            return;
+        }
+        t.open = false;
+        if let Some(c) = t.collab {
+            self.schedule_close(c);
+        }
+    }
+
+    fn schedule_close(&mut self, collab: RecordId) {
+        if let Some(c) = self.collabs.get_mut(&collab) {
+            if !c.closing {
+                c.closing = true;
+                let at = self.sim.now() + self.cfg.collab_ms;
+                self.at(at, Action::Close(collab));
+            }
+        }
+    }
+
+    /// Whether the asker takes an offer from `offerer` on `need`, and on which role.
+    fn seat_for(&self, i: NodeId, need: &RecordId, offerer: NodeId) -> Option<Option<usize>> {
+        let t = self.needs.get(need)?;
+        if t.asker != i || !t.open {
+            return None;
+        }
+        if t.roles.is_empty() {
+            return Some(None);
+        }
+        let role = *self.offered.get(&(*need, offerer))?;
+        let r = t.roles.get(role)?;
+        (r.filled < r.count).then_some(Some(role))
+    }
+
+    /// The asker accepts an offer: opens the need's collaboration or joins the offerer to it.
+    fn accept(&mut self, i: NodeId, need: RecordId, offer: RecordId, offerer: NodeId) {
+        let Some(role) = self.seat_for(i, &need, offerer) else {
+            return;
+        };
+        let view: Result<CollabView, _> = self
+            .sim
+            .call_now(i, ServiceCall::Accept(AcceptParams { offer }));
+        let Ok(view) = view else {
+            return;
+        };
+        let now = self.sim.now();
+        let Some(t) = self.needs.get_mut(&need) else {
+            return;
+        };
+        let skill = match role {
+            Some(k) => t.roles[k].skills[0].clone(),
+            None => t.skill.clone(),
+        };
+        let first = t.collab.is_none();
+        t.collab = Some(view.id);
+        let mut staffed = false;
+        match role {
+            None => {
+                t.open = false;
+                self.report.one_role_staff_ms.push(now - t.asked_at);
+            }
+            Some(k) => {
+                t.roles[k].filled += 1;
+                if t.roles.iter().all(|r| r.filled >= r.count) {
+                    t.open = false;
+                    staffed = true;
+                    self.report.teams_staffed += 1;
+                    self.report.staff_ms.push(now - t.asked_at);
+                }
+            }
+        }
+        let asker = t.asker;
+        self.report.accepted += 1;
+        let seat = Seat {
+            node: offerer,
+            skill,
+            asker_vouched: false,
+            offerer_vouched: false,
+        };
+        if first {
+            self.report.collaborations += 1;
+            self.collabs.insert(
+                view.id,
+                Collab {
+                    asker,
+                    seats: vec![seat],
+                    closing: false,
+                },
+            );
+            self.post(i, view.id, "welcome, here is what I need");
+        } else if let Some(c) = self.collabs.get_mut(&view.id) {
+            c.seats.push(seat);
+        }
+        if role.is_none() || staffed {
+            self.schedule_close(view.id);
         }
     }
 
@@ -376,57 +633,56 @@ impl Community {
     fn react(&mut self, i: NodeId) {
         for event in self.sim.take_events(i) {
             match event {
-                Event::NeedMatched { need, .. }
+                Event::NeedMatched { need, roles, .. }
                     if self
                         .rng
                         .random_bool(self.cfg.offer_probability.clamp(0.0, 1.0)) =>
                 {
+                    // On a project: one of the roles this member was matched on.
+                    let role = match self.needs.get(&need) {
+                        Some(t) if !t.roles.is_empty() => {
+                            let fit: Vec<usize> = t
+                                .roles
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, r)| roles.contains(&r.label))
+                                .map(|(k, _)| k)
+                                .collect();
+                            if fit.is_empty() {
+                                continue;
+                            }
+                            Some(fit[self.team_rng.random_range(0..fit.len())])
+                        }
+                        _ => None,
+                    };
+                    let label =
+                        role.and_then(|k| self.needs.get(&need).map(|t| t.roles[k].label.clone()));
                     // Answered after the first delivery attempt; nothing to do with it.
                     self.sim.call(
                         i,
                         ServiceCall::Offer(OfferParams {
                             need,
                             text: format!("member {i} can help"),
-                            role: None,
+                            role: label,
                         }),
                     );
+                    if let Some(k) = role {
+                        self.offered.insert((need, i), k);
+                    }
                     self.report.offers += 1;
                 }
                 Event::OfferReceived {
                     offer, need, from, ..
                 } => {
-                    let Some((asker, skill)) = self.needs.get(&need).cloned() else {
-                        continue;
-                    };
-                    if asker != i || self.accepted.contains(&need) {
-                        continue;
-                    }
-                    let Some(offerer) = self.sim.node_of(&from) else {
-                        continue;
-                    };
-                    let view: Result<CollabView, _> = self
-                        .sim
-                        .call_now(i, ServiceCall::Accept(AcceptParams { offer }));
-                    if let Ok(view) = view {
-                        self.accepted.insert(need);
-                        self.report.collaborations += 1;
-                        self.collabs.insert(
-                            view.id,
-                            Collab {
-                                asker,
-                                offerer,
-                                skill,
-                                asker_vouched: false,
-                                offerer_vouched: false,
-                            },
-                        );
-                        self.post(i, view.id, "welcome, here is what I need");
-                        let at = self.sim.now() + self.cfg.collab_ms;
-                        self.at(at, Action::Close(view.id));
+                    if let Some(offerer) = self.sim.node_of(&from) {
+                        self.accept(i, need, offer, offerer);
                     }
                 }
                 Event::CollabOpened { collab, .. }
-                    if self.collabs.get(&collab).is_some_and(|c| c.offerer == i) =>
+                    if self
+                        .collabs
+                        .get(&collab)
+                        .is_some_and(|c| c.seats.iter().any(|s| s.node == i)) =>
                 {
                     self.post(i, collab, "on it");
                 }
@@ -439,27 +695,30 @@ impl Community {
                     let Some(c) = self.collabs.get(&collab).cloned() else {
                         continue;
                     };
-                    let (asker, offerer) = (self.sim.key(c.asker), self.sim.key(c.offerer));
-                    if c.offerer == i && author == asker && !c.offerer_vouched {
-                        // The asker closed: the offerer closes its part, then vouches.
-                        let closed = self.sim.call(
-                            i,
-                            ServiceCall::CollabClose(CollabCloseParams {
-                                collab,
-                                summary: String::new(),
-                            }),
-                        );
-                        self.sim.take_reply(i, closed);
-                        if self.vouch(i, asker, &c.skill, collab) {
-                            if let Some(c) = self.collabs.get_mut(&collab) {
-                                c.offerer_vouched = true;
+                    let asker = self.sim.key(c.asker);
+                    for (k, seat) in c.seats.iter().enumerate() {
+                        let offerer = self.sim.key(seat.node);
+                        if seat.node == i && author == asker && !seat.offerer_vouched {
+                            // The asker closed: the offerer closes its part, then vouches.
+                            let closed = self.sim.call(
+                                i,
+                                ServiceCall::CollabClose(CollabCloseParams {
+                                    collab,
+                                    summary: String::new(),
+                                }),
+                            );
+                            self.sim.take_reply(i, closed);
+                            if self.vouch(i, asker, &seat.skill, collab) {
+                                if let Some(c) = self.collabs.get_mut(&collab) {
+                                    c.seats[k].offerer_vouched = true;
+                                }
                             }
-                        }
-                    } else if c.asker == i && author == offerer && !c.asker_vouched {
-                        // Both closed: the asker vouches for the offerer.
-                        if self.vouch(i, offerer, &c.skill, collab) {
-                            if let Some(c) = self.collabs.get_mut(&collab) {
-                                c.asker_vouched = true;
+                        } else if c.asker == i && author == offerer && !seat.asker_vouched {
+                            // Both closed: the asker vouches for the offerer.
+                            if self.vouch(i, offerer, &seat.skill, collab) {
+                                if let Some(c) = self.collabs.get_mut(&collab) {
+                                    c.seats[k].asker_vouched = true;
+                                }
                             }
                         }
                     }
@@ -480,7 +739,63 @@ impl Community {
             && self
                 .collabs
                 .values()
-                .all(|c| c.asker_vouched && c.offerer_vouched)
+                .all(|c| c.seats.iter().all(|s| s.asker_vouched && s.offerer_vouched))
+    }
+
+    /// Members in a collaboration: (in a project's team, in a one-role collaboration), askers
+    /// included, each once (a member in both kinds is in both lists).
+    pub fn participants(&self) -> (Vec<NodeId>, Vec<NodeId>) {
+        let (mut team, mut pair) = (Vec::new(), Vec::new());
+        for t in self.needs.values() {
+            let Some(c) = t.collab.and_then(|c| self.collabs.get(&c)) else {
+                continue;
+            };
+            let into = if t.roles.is_empty() {
+                &mut pair
+            } else {
+                &mut team
+            };
+            into.push(t.asker);
+            into.extend(c.seats.iter().map(|s| s.node));
+        }
+        for v in [&mut team, &mut pair] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        (team, pair)
+    }
+
+    /// How every project posted so far stands, in need order.
+    pub fn teams(&self) -> Vec<TeamOutcome> {
+        self.needs
+            .iter()
+            .filter(|(_, t)| !t.roles.is_empty())
+            .map(|(need, t)| {
+                let members = t
+                    .collab
+                    .and_then(|c| self.collabs.get(&c))
+                    .map(|c| {
+                        c.seats
+                            .iter()
+                            .map(|s| {
+                                (
+                                    self.offered.get(&(*need, s.node)).copied().unwrap_or(0),
+                                    s.node,
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                TeamOutcome {
+                    need: *need,
+                    asker: t.asker,
+                    members,
+                    collab: t.collab,
+                    staffed: t.roles.iter().all(|r| r.filled >= r.count),
+                    seats: t.roles.iter().map(|r| usize::from(r.count)).sum(),
+                }
+            })
+            .collect()
     }
 
     /// Whether every online node holds every published record and (with
@@ -520,6 +835,7 @@ impl Community {
                     Action::Profile(i) => self.profile(i),
                     Action::Ask(i) => self.ask(i),
                     Action::Close(c) => self.close(c),
+                    Action::StaffingEnds(n) => self.staffing_ends(n),
                 }
             }
             for i in 0..self.sim.len() {
@@ -560,6 +876,8 @@ impl Community {
             .sum();
         r.traffic = self.sim.total_traffic();
         r.gossip = self.sim.gossip_stats();
+        r.staff_ms.sort_unstable();
+        r.one_role_staff_ms.sort_unstable();
         r.trace_len = self.sim.trace_len();
         r.trace_hash = self.sim.trace_hash();
         r

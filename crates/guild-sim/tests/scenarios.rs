@@ -580,6 +580,7 @@ fn small_community(seed: u64, members: usize, loss: f64) -> Community {
     cfg.need_fraction = 0.3;
     cfg.offer_probability = 0.5;
     cfg.collab_ms = 5_000;
+    cfg.team_staffing_ms = 2 * MINUTE;
     cfg.deadline_ms = 10 * MINUTE;
     Community::new(cfg)
 }
@@ -591,7 +592,8 @@ fn a_small_community_converges_with_collaborations_and_trust() {
     let r = c.run();
     assert!(r.converged, "{r:?}");
     assert!(r.needs > 0 && r.collaborations > 0, "{r:?}");
-    assert_eq!(r.attestations, 2 * r.collaborations);
+    // Two per accepted offer: a project's collaboration has one per seat filled.
+    assert_eq!(r.attestations, 2 * r.accepted);
     assert_eq!(r.profiles, n);
     for i in 0..n {
         assert_eq!(c.sim.service(i).counts().profiles, n);
@@ -651,4 +653,80 @@ fn one_seed_gives_one_trace_and_one_final_state() {
     assert_eq!(s1, s2, "same seed, same stored state");
     let (t3, _, _) = run(22);
     assert_ne!(t1, t3, "another seed, another trace");
+}
+
+#[test]
+fn team_needs_are_staffed_into_one_collaboration_per_need() {
+    let n = 24;
+    let mut sim = SimConfig::new(31);
+    sim.loss = 0.0;
+    let mut cfg = CommunityConfig::new(n, sim);
+    cfg.skills_per_member = 6;
+    cfg.profile_window_ms = 10_000;
+    cfg.need_window_ms = 10_000;
+    cfg.need_fraction = 0.25;
+    cfg.team_fraction = 1.0;
+    cfg.offer_probability = 1.0;
+    cfg.collab_ms = 5_000;
+    cfg.team_staffing_ms = 2 * MINUTE;
+    cfg.deadline_ms = 15 * MINUTE;
+    let mut c = Community::new(cfg);
+    let r = c.run();
+    assert!(r.converged, "{r:?}");
+    let teams = c.teams();
+    assert_eq!(teams.len(), r.team_needs);
+    let staffed: Vec<_> = teams.iter().filter(|t| t.staffed).collect();
+    // Seed 31: 5 projects, 3 staffed (the other two close partly staffed after 2 minutes).
+    assert!(staffed.len() >= 2, "projects got staffed: {r:?}");
+    assert!(teams.iter().all(|t| t.collab.is_some()), "{teams:?}");
+    assert_eq!(staffed.len(), r.teams_staffed);
+    assert_eq!(r.staff_ms.len(), r.teams_staffed);
+    assert_eq!(r.attestations, 2 * r.accepted);
+    for t in &staffed {
+        assert_eq!(t.members.len(), t.seats, "one member per seat");
+        let collab = t.collab.expect("a staffed team has its collaboration");
+        // Everyone in the team, asker first, sees the one collaboration with the whole team.
+        let mut team: Vec<PublicKey> = vec![c.sim.key(t.asker)];
+        team.extend(t.members.iter().map(|(_, m)| c.sim.key(*m)));
+        team.sort();
+        team.dedup();
+        assert_eq!(team.len(), t.seats + 1, "distinct members");
+        let board: Box<TeamBoard> = c
+            .sim
+            .call_now(t.asker, ServiceCall::Team(TeamParams { need: t.need }))
+            .unwrap();
+        assert_eq!(board.collab, Some(collab), "one collaboration per need");
+        for (role, m) in &t.members {
+            assert!(
+                board.roles[*role].members.contains(&c.sim.key(*m)),
+                "the board shows member {m} in role {role}"
+            );
+        }
+        for node in std::iter::once(t.asker).chain(t.members.iter().map(|(_, m)| *m)) {
+            let view: CollabView = c
+                .sim
+                .call_now(node, ServiceCall::CollabShow(CollabParams { collab }))
+                .unwrap();
+            assert_eq!(view.need, t.need);
+            let mut members = view.members.clone();
+            members.sort();
+            assert_eq!(members, team, "node {node} sees the whole team");
+            let mut closed = view.closed_by.clone();
+            closed.sort();
+            assert_eq!(closed, team, "every member closed their part");
+        }
+    }
+    // No member holds a second collaboration for a project's need.
+    for t in &teams {
+        for node in std::iter::once(t.asker).chain(t.members.iter().map(|(_, m)| *m)) {
+            let list: Collabs = c.sim.call_now(node, ServiceCall::CollabList).unwrap();
+            let ids: Vec<RecordId> = list
+                .collabs
+                .iter()
+                .filter(|v| v.need == t.need)
+                .map(|v| v.id)
+                .collect();
+            assert_eq!(ids, t.collab.into_iter().collect::<Vec<_>>(), "node {node}");
+        }
+    }
 }
