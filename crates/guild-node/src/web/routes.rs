@@ -502,6 +502,11 @@ async fn pulse<H: Handle>(
     pages::pulse(&app, &s, &q).await.into_response()
 }
 
-async fn inbox<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {
-    pages::inbox(&app, &s).await.into_response()
+async fn inbox<H: Handle>(
+    State(app): State<Shared<H>>,
+    s: Extension<Session>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let page = q.page.and_then(|p| p.parse().ok()).unwrap_or(1);
+    pages::inbox(&app, &s, page).await.into_response()
 }

@@ -66,6 +66,18 @@ impl Handle for Fake {
             Call::ProfileGet(_) => Ok(Reply::Profile(None)),
             Call::Trust(p) => reply(penalised(p.peer)),
             Call::Pulse(_) => reply(a_pulse()),
+            Call::Inbox(_) => reply(guild_core::control::pull::Inbox {
+                messages: (0..60u8)
+                    .rev()
+                    .map(|i| guild_core::control::pull::MessageView {
+                        id: guild_core::RecordId([i; 32]),
+                        from: guild_core::Identity::from_secret([9; 32]).public(),
+                        to: guild_core::Identity::from_secret([8; 32]).public(),
+                        text: format!("message number {i}"),
+                        at: 1_700_000_000 + u64::from(i),
+                    })
+                    .collect(),
+            }),
             Call::TrustRoots => reply(guild_core::control::reputation::TrustRoots {
                 roots: vec![guild_core::control::reputation::TrustRoot {
                     peer: guild_core::Identity::from_secret([9; 32]).public(),
@@ -640,4 +652,27 @@ async fn the_trust_page_lists_the_roots_each_with_a_remove_that_asks_first() {
     assert!(
         matches!(h.fake.calls.lock().unwrap().last(), Some(Call::TrustRemove(p)) if p.peer.to_string() == grace)
     );
+}
+
+#[tokio::test]
+async fn the_inbox_pages_through_its_messages_newest_first() {
+    let h = harness().await;
+    let (status, first) = h.get("/inbox", Some(&h.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        first.contains("message number 59<") && first.contains("message number 35<"),
+        "{first}"
+    );
+    assert!(!first.contains("message number 34<"), "{first}");
+    assert!(
+        first.contains("Page 1 of 3") && first.contains("/inbox?page=2"),
+        "{first}"
+    );
+    let (_, last) = h.get("/inbox?page=3", Some(&h.cookie)).await;
+    assert!(
+        last.contains("message number 0<") && last.contains("Page 3 of 3"),
+        "{last}"
+    );
+    let (_, beyond) = h.get("/inbox?page=99", Some(&h.cookie)).await;
+    assert!(beyond.contains("Page 3 of 3"), "{beyond}");
 }

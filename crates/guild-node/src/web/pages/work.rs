@@ -346,11 +346,27 @@ pub async fn collab<H: Handle>(app: &App<H>, session: &Session, id: &str) -> Mar
     layout(&title, "/collabs", session, body)
 }
 
-/// Inbox: direct messages received and sent; reply.
-pub async fn inbox<H: Handle>(app: &App<H>, session: &Session) -> Markup {
+/// Messages per page of the inbox.
+pub const MESSAGES_PER_PAGE: usize = 25;
+
+/// The inbox, a page at a time (newest first), with a reply form per message and a new message.
+pub async fn inbox<H: Handle>(app: &App<H>, session: &Session, page: usize) -> Markup {
     let inbox = app
         .call::<Inbox>("inbox", json!({ "include_sent": true }))
         .await;
+    // A page at a time, newest first: the node keeps hundreds of messages.
+    let total = inbox.as_ref().map_or(0, |i| i.messages.len());
+    let pages = total.div_ceil(MESSAGES_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let inbox = inbox.map(|mut i| {
+        i.messages = i
+            .messages
+            .into_iter()
+            .skip((page - 1) * MESSAGES_PER_PAGE)
+            .take(MESSAGES_PER_PAGE)
+            .collect();
+        i
+    });
     let keys: Vec<_> = inbox
         .iter()
         .flat_map(|i| &i.messages)
@@ -380,6 +396,7 @@ pub async fn inbox<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                     }
                 },
             }
+            (super::pager("/inbox", page, pages))
         }
         section aria-labelledby="new-h" {
             h2 #new-h { "New message" }
