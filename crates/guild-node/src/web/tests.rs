@@ -316,20 +316,11 @@ fn penalised(peer: guild_core::PublicKey) -> guild_core::control::reputation::Tr
     }
 }
 
-/// The trust page says what `guild trust` says about the penalty: the same sentence, each part
-/// of it (the page once left out what was inherited, and both the bridge set's cap).
 #[tokio::test]
 async fn the_overview_says_when_the_node_is_not_connected_to_the_community_and_why() {
     let h = harness().await;
-    let req = Request::get("/")
-        .header(header::HOST, HOST)
-        .header(header::COOKIE, &h.cookie)
-        .body(Body::empty())
-        .unwrap();
-    let r = h.app.clone().oneshot(req).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-    let html = String::from_utf8(html.to_vec()).unwrap();
+    let (status, html) = h.get("/", Some(&h.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(html.contains("not connected to the community"), "{html}");
     assert!(
         html.contains("the member closed the connection at once (it may be full)"),
@@ -337,6 +328,8 @@ async fn the_overview_says_when_the_node_is_not_connected_to_the_community_and_w
     );
 }
 
+/// The trust page says what `guild trust` says about the penalty: the same sentence, each part
+/// of it (the page once left out what was inherited, and both the bridge set's cap).
 #[tokio::test]
 async fn the_trust_page_states_every_part_of_the_penalty_as_the_cli_does() {
     let h = harness().await;
@@ -593,15 +586,8 @@ async fn recent_events_show_when_and_page_through() {
 #[tokio::test]
 async fn the_pulse_page_draws_its_charts_as_svg_with_no_inline_style() {
     let h = harness().await;
-    let req = Request::get("/pulse?weeks=13")
-        .header(header::HOST, HOST)
-        .header(header::COOKIE, &h.cookie)
-        .body(Body::empty())
-        .unwrap();
-    let r = h.app.clone().oneshot(req).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-    let html = String::from_utf8(html.to_vec()).unwrap();
+    let (status, html) = h.get("/pulse?weeks=13", Some(&h.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
     // The period asked for reached the node in whole weeks.
     let asked = h.fake.calls.lock().unwrap().iter().any(|c| {
         matches!(c, Call::Pulse(p) if p.since_secs == Some(13 * guild_core::control::reflect::WEEK_SECS))
