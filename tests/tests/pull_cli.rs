@@ -98,8 +98,20 @@ impl Handle for Fake {
                     accepted_in: None,
                     role: 0,
                     role_label: None,
+                    withdrawn: false,
+                    need_status: Some(NeedStatus::Expired),
                 }],
             }),
+            Call::OfferWithdraw(p) if p.offer == OFFER => reply(Delivery {
+                id: NEED,
+                delivered: true,
+                error: None,
+                retrying: false,
+            }),
+            Call::OfferWithdraw(p) => Err(CallError::invalid_params(format!(
+                "offer {} was accepted into collaboration 42: it can no longer be withdrawn",
+                p.offer
+            ))),
             Call::CollabShow(p) => Err(CallError::not_found(format!(
                 "no collaboration {} is known here",
                 p.collab
@@ -202,6 +214,33 @@ async fn needs_and_offers_print_tables() {
         "{out}"
     );
     assert!(out.contains("guild accept <id>"), "{out}");
+    // What became of it: the need expired.
+    assert!(
+        out.contains("STATE") && out.contains("need expired"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdraw_offer_reports_the_delivery_or_the_reason_it_cannot() {
+    let d = start().await;
+    let (code, out, err) = d
+        .run(&[
+            "withdraw-offer",
+            &OFFER.to_string(),
+            "--reason",
+            "found someone",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let Call::OfferWithdraw(p) = d.last_call() else {
+        panic!("not offer.withdraw")
+    };
+    assert_eq!((p.offer, p.reason.as_str()), (OFFER, "found someone"));
+    assert!(out.contains("delivered to the asker"), "{out}");
+    let (code, _, err) = d.run(&["withdraw-offer", &NEED.to_string()]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("can no longer be withdrawn"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,6 +163,29 @@ async fn ask_match_offer_accept_collaborate_close() {
     assert!(
         matches!(a.node.accept(AcceptParams { offer: ob.id }).await, Err(PullError::Invalid(m)) if m.contains("already accepted"))
     );
+    // c takes its offer back: a is told and can no longer accept it.
+    let w = c
+        .node
+        .withdraw_offer(OfferWithdrawParams {
+            offer: oc.id,
+            reason: "b has it".into(),
+        })
+        .await
+        .unwrap();
+    assert!(w.delivered, "{:?}", w.error);
+    next_event(
+        &mut a,
+        "offer.withdrawn",
+        |e| matches!(e, Event::OfferWithdrawn { offer, from, .. } if *offer == oc.id && *from == kc),
+    )
+    .await;
+    assert!(
+        matches!(a.node.accept(AcceptParams { offer: oc.id }).await, Err(PullError::Invalid(m)) if m.contains("withdrawn"))
+    );
+    // b's offer was accepted: b cannot take it back.
+    assert!(
+        matches!(b.node.withdraw_offer(OfferWithdrawParams { offer: ob.id, reason: String::new() }).await, Err(PullError::Invalid(m)) if m.contains("accepted"))
+    );
 
     a.node
         .collab_post(&cid, "here is the layout".into())

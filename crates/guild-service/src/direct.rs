@@ -851,8 +851,26 @@ impl<S: Storage> Service<S> {
                 )));
             }
         }
+        // An offer's withdrawal comes from the member who made it, about an offer to us that we
+        // hold: checked before the signature, so a stranger's stream of them costs a lookup.
+        if let AnyRecord::Revocation(r) = &record {
+            let target = r.body.target;
+            let ours = self
+                .state
+                .pull
+                .offer(&target)
+                .is_some_and(|o| o.from == from && o.to == self.me);
+            if r.body.target_kind != RecordKind::Offer || r.signer != from || !ours {
+                return Err(Refusal::not_here(format!(
+                    "only the withdrawal of an offer made to this member, delivered by the member \
+                     who made it, is delivered directly ({} {target} is not one)",
+                    r.body.target_kind
+                )));
+            }
+        }
         record.validate(now)?;
         match record {
+            AnyRecord::Revocation(r) => self.receive_offer_withdrawal(r, now),
             AnyRecord::Offer(o) => self.receive_offer(from, o, now),
             AnyRecord::Message(m) => self.receive_message(from, m, now),
             AnyRecord::Collaboration(c) => self.receive_collaboration(from, c, now),

@@ -433,7 +433,8 @@ impl<S: Storage> Service<S> {
             ServiceCall::Needs(p) => read(Ok(self.needs(p, t))),
             ServiceCall::NeedWithdraw(p) => write(self.withdraw_need(p, t)),
             ServiceCall::Offer(p) => later(self.offer(id, p, t)),
-            ServiceCall::Offers(p) => read(Ok(self.offers(p))),
+            ServiceCall::Offers(p) => read(Ok(self.offers(p, t))),
+            ServiceCall::OfferWithdraw(p) => later(self.withdraw_offer(id, p, t)),
             ServiceCall::Accept(p) => write(self.accept(p, t)),
             ServiceCall::Team(p) => {
                 read(self.team_board(&p.need, t).map_err(|e| e.to_call_error()))

@@ -343,6 +343,90 @@ impl<S: Storage> Service<S> {
         Ok(())
     }
 
+    /// Withdraws an offer we made that was not accepted: a signed revocation, stored here and
+    /// delivered to the asker (who then cannot accept it, and is told with `offer.withdrawn`).
+    pub(crate) fn withdraw_offer(
+        &mut self,
+        call: CallId,
+        p: OfferWithdrawParams,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        let offer = self.store.get_typed::<Offer>(&p.offer)?.ok_or_else(|| {
+            Refusal::unknown(format!(
+                "no offer {} is known here (see `guild offers`)",
+                p.offer
+            ))
+        })?;
+        if offer.signer != self.me {
+            return Err(Refusal::unauthorised(format!(
+                "offer {} was made by {}, not by you",
+                p.offer, offer.signer
+            )));
+        }
+        if let Some(c) = self.state.pull.accepted_in(&p.offer) {
+            return Err(Refusal::closed(format!(
+                "offer {} was accepted into collaboration {c}: it can no longer be withdrawn",
+                p.offer
+            )));
+        }
+        if self.state.attestations.is_revoked(&p.offer) {
+            return Err(Refusal::duplicate(format!(
+                "offer {} is already withdrawn",
+                p.offer
+            )));
+        }
+        let rev = self.sign(
+            Revocation {
+                version: guild_core::record::RECORD_VERSION,
+                issuer: self.me,
+                issued_at: now,
+                expires_at: offer.body.expires_at.max(now + 1) + 86_400,
+                target: p.offer,
+                target_kind: RecordKind::Offer,
+                reason: p.reason,
+            },
+            now,
+        )?;
+        let id = rev.id();
+        let record = AnyRecord::Revocation(rev.clone());
+        self.store_revocation(rev, now)?;
+        self.deliver(
+            offer.body.asker,
+            DirectRequest::Deliver(Box::new(record)),
+            id,
+            "offer_withdrawal",
+            Some((call, ReplyAs::Delivery)),
+        );
+        Ok(())
+    }
+
+    /// The withdrawal of an offer made to us, delivered by the member who made it (checked
+    /// before its signature: see `receive_delivery`).
+    pub(crate) fn receive_offer_withdrawal(
+        &mut self,
+        r: Signed<Revocation>,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        self.check_revocation_authority(&r)?;
+        let target = r.body.target;
+        if let Some(c) = self.state.pull.accepted_in(&target) {
+            return Err(Refusal::closed(format!(
+                "offer {target} was already accepted into collaboration {c}"
+            )));
+        }
+        let need = self.state.pull.offer(&target).map(|o| o.need);
+        let from = r.signer;
+        self.store_revocation(r, now)?;
+        if let Some(need) = need {
+            self.emit(Event::OfferWithdrawn {
+                offer: target,
+                need,
+                from,
+            });
+        }
+        Ok(())
+    }
+
     /// Indexes a stored offer.
     pub(crate) fn index_offer(&mut self, o: &Signed<Offer>) {
         let id = o.id();
@@ -455,7 +539,7 @@ impl<S: Storage> Service<S> {
     }
 
     /// Offers on our needs and offers we made, newest first.
-    pub(crate) fn offers(&self, p: OffersParams) -> Offers {
+    pub(crate) fn offers(&self, p: OffersParams, now: UnixTime) -> Offers {
         let ids: Vec<RecordId> = match p.need {
             Some(n) => self.state.pull.offers_on(&n).copied().collect(),
             None => self.state.pull.offer_ids().copied().collect(),
@@ -463,23 +547,27 @@ impl<S: Storage> Service<S> {
         let mut offers: Vec<OfferView> = ids
             .iter()
             .filter_map(|id| self.store.get_typed::<Offer>(id).ok().flatten())
-            .map(|o| OfferView {
-                id: o.id(),
-                need: o.body.need,
-                from: o.signer,
-                to: o.body.asker,
-                text: o.body.text.clone(),
-                issued_at: o.body.issued_at,
-                mine: o.signer == self.me,
-                accepted_in: self.state.pull.accepted_in(&o.id()),
-                role: o.body.role,
-                role_label: self
-                    .store
-                    .get_typed::<Need>(&o.body.need)
-                    .ok()
-                    .flatten()
-                    .and_then(|n| n.body.roles().get(usize::from(o.body.role)).cloned())
-                    .map(|r| r.label),
+            .map(|o| {
+                let need = self.store.get_typed::<Need>(&o.body.need).ok().flatten();
+                OfferView {
+                    id: o.id(),
+                    need: o.body.need,
+                    from: o.signer,
+                    to: o.body.asker,
+                    text: o.body.text.clone(),
+                    issued_at: o.body.issued_at,
+                    mine: o.signer == self.me,
+                    accepted_in: self.state.pull.accepted_in(&o.id()),
+                    role: o.body.role,
+                    role_label: need
+                        .as_ref()
+                        .and_then(|n| n.body.roles().get(usize::from(o.body.role)).cloned())
+                        .map(|r| r.label),
+                    withdrawn: self.state.attestations.is_revoked(&o.id()),
+                    need_status: need
+                        .as_ref()
+                        .map(|n| self.need_status(&n.id(), n.body.expires_at, now)),
+                }
             })
             .collect();
         offers.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));

@@ -96,6 +96,16 @@ pub enum Command {
         #[arg(value_name = "TEXT")]
         text: String,
     },
+    /// Withdraw an offer you made that was not accepted; the asker is told and can no longer
+    /// accept it.
+    WithdrawOffer {
+        /// The offer's id (see `guild offers`).
+        #[arg(value_name = "OFFER")]
+        offer: RecordId,
+        /// Why (shown to the asker).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// List offers on your needs and offers you made.
     Offers {
         /// Only the offers on this need.

@@ -142,6 +142,9 @@ calls! {
     "offer" => Offer(super::pull::OfferParams),
     /// `offers`: offers received on my needs and offers I made. Result: [`super::pull::Offers`].
     "offers" => Offers(super::pull::OffersParams),
+    /// `offer.withdraw`: withdraws an offer this node made and that was not accepted (a signed
+    /// withdrawal delivered to the asker). Result: [`super::pull::Delivery`].
+    "offer.withdraw" => OfferWithdraw(super::pull::OfferWithdrawParams),
     /// `accept`: accepts an offer, opening a collaboration. Result: [`super::pull::CollabView`].
     "accept" => Accept(super::pull::AcceptParams),
     /// `team`: a need's staffing board (asker only): roles open or filled, members, offers.

@@ -99,12 +99,21 @@ events! {
         /// What is offered.
         text: String,
     },
+    /// An offer on one of this node's needs was withdrawn by the member who made it.
+    "offer.withdrawn" => OfferWithdrawn {
+        /// The offer's id.
+        offer: RecordId,
+        /// The need.
+        need: RecordId,
+        /// Who had offered.
+        from: PublicKey,
+    },
     /// The final outcome of delivering something this node sent (offer, message, entry) after
     /// retries.
     "delivery.outcome" => DeliveryOutcome {
         /// The record sent.
         record: RecordId,
-        /// `offer`, `message` or `collab_entry`.
+        /// `offer`, `offer_withdrawal`, `message`, `collaboration`, `invitation` or `collab_entry`.
         kind: String,
         /// The recipient.
         to: PublicKey,

@@ -246,6 +246,18 @@ pub struct WithdrawParams {
 }
 impl Params for WithdrawParams {}
 
+/// Params of `offer.withdraw`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferWithdrawParams {
+    /// The offer (one this node made, not yet accepted).
+    pub offer: RecordId,
+    /// Why (optional).
+    #[serde(default)]
+    pub reason: String,
+}
+impl Params for OfferWithdrawParams {}
+
 /// Params of `offer`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -583,6 +595,12 @@ pub struct OfferView {
     /// Its label, when the need is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_label: Option<SkillTag>,
+    /// Withdrawn by the member who made it.
+    #[serde(default)]
+    pub withdrawn: bool,
+    /// The need's state, when the need is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub need_status: Option<NeedStatus>,
 }
 
 /// Result of `offer` and `msg`: the record and whether it reached the recipient.

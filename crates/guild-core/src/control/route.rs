@@ -98,6 +98,7 @@ routes! {
         NeedWithdraw(pull::WithdrawParams),
         Offer(pull::OfferParams),
         Offers(pull::OffersParams),
+        OfferWithdraw(pull::OfferWithdrawParams),
         Accept(pull::AcceptParams),
         Team(pull::TeamParams),
         TeamRelease(pull::ReleaseParams),

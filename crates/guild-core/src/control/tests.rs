@@ -184,6 +184,10 @@ fn every_call_round_trips_through_its_line() {
         Call::Offers(pull::OffersParams {
             need: Some(record_id(1)),
         }),
+        Call::OfferWithdraw(pull::OfferWithdrawParams {
+            offer: record_id(2),
+            reason: "found someone closer".into(),
+        }),
         Call::Accept(pull::AcceptParams {
             offer: record_id(2),
         }),
@@ -321,6 +325,11 @@ fn events_serialise_with_their_kind() {
             need: record_id(1),
             from: key,
             text: "I can".into(),
+        },
+        Event::OfferWithdrawn {
+            offer: record_id(2),
+            need: record_id(1),
+            from: key,
         },
         Event::DeliveryOutcome {
             record: record_id(2),

@@ -576,6 +576,11 @@ impl Node {
         self.typed(ServiceCall::Offer(p)).await
     }
 
+    /// Withdraws an offer this node made that was not accepted.
+    pub async fn withdraw_offer(&self, p: OfferWithdrawParams) -> Result<Delivery, PullError> {
+        self.typed(ServiceCall::OfferWithdraw(p)).await
+    }
+
     /// Lists offers.
     pub async fn offers(&self, p: OffersParams) -> Result<Offers, PullError> {
         self.typed(ServiceCall::Offers(p)).await

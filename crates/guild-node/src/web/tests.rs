@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use futures::StreamExt as _;
+use guild_core::control::pull::{NeedStatus, NeedView, Needs, OfferView};
 use guild_core::control::{IndexSizes, Peers, Status};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -77,6 +78,10 @@ impl Handle for Fake {
                         at: 1_700_000_000 + u64::from(i),
                     })
                     .collect(),
+            }),
+            Call::Needs(p) => reply(board_needs(p.filter)),
+            Call::Offers(_) => reply(guild_core::control::pull::Offers {
+                offers: vec![my_offer(1, false), my_offer(2, false), my_offer(4, true)],
             }),
             Call::TrustRoots => reply(guild_core::control::reputation::TrustRoots {
                 roots: vec![guild_core::control::reputation::TrustRoot {
@@ -661,4 +666,127 @@ async fn the_inbox_pages_through_its_messages_newest_first() {
     );
     let (_, beyond) = h.get("/inbox?page=99", Some(&h.cookie)).await;
     assert!(beyond.contains("Page 3 of 3"), "{beyond}");
+}
+
+/// A need on the fake's board: `n` is its id byte.
+fn board_need(n: u8, status: NeedStatus, mine: bool) -> NeedView {
+    NeedView {
+        id: guild_core::RecordId([n; 32]),
+        asker: if mine { key(1) } else { key(9) },
+        asker_name: None,
+        text: format!("need number {n}"),
+        skills: vec!["kicad".parse().unwrap()],
+        resources: vec![],
+        issued_at: 1_700_000_000 + u64::from(n),
+        expires_at: 1_700_000_000 + 86_400,
+        status,
+        mine,
+        matched: if mine {
+            vec![]
+        } else {
+            vec!["kicad".parse().unwrap()]
+        },
+        offers: 0,
+        roles: vec![],
+        matched_roles: vec![],
+        project: None,
+    }
+}
+
+/// The board: need 1 open (I offered, waiting), 2 expired (I offered), 3 open (no offer yet),
+/// 4 open (my offer withdrawn, so I may offer again); mine: 5 withdrawn.
+fn board_needs(filter: guild_core::control::pull::NeedFilter) -> Needs {
+    use guild_core::control::pull::NeedFilter;
+    let needs = match filter {
+        NeedFilter::Mine => vec![board_need(5, NeedStatus::Withdrawn, true)],
+        _ => vec![
+            board_need(1, NeedStatus::Open, false),
+            board_need(2, NeedStatus::Expired, false),
+            board_need(3, NeedStatus::Open, false),
+            board_need(4, NeedStatus::Open, false),
+        ],
+    };
+    Needs { needs }
+}
+
+/// My offer on need `n`.
+fn my_offer(n: u8, withdrawn: bool) -> OfferView {
+    OfferView {
+        id: guild_core::RecordId([100 + n; 32]),
+        need: guild_core::RecordId([n; 32]),
+        from: key(1),
+        to: key(9),
+        text: format!("my offer on {n}"),
+        issued_at: 1_700_000_100,
+        mine: true,
+        accepted_in: None,
+        role: 0,
+        role_label: None,
+        withdrawn,
+        need_status: Some(if n == 2 {
+            NeedStatus::Expired
+        } else {
+            NeedStatus::Open
+        }),
+    }
+}
+
+/// The part of a page about one need card (from its `data-need` to the next card).
+fn card(page: &str, n: u8) -> &str {
+    let id = guild_core::RecordId([n; 32]).to_string();
+    let at = page
+        .find(&format!("data-need=\"{id}\""))
+        .unwrap_or_else(|| panic!("no card for need {n}: {page}"));
+    let rest = &page[at..];
+    let end = rest[1..].find("data-need=").map_or(rest.len(), |e| e + 1);
+    &rest[..end]
+}
+
+#[tokio::test]
+async fn the_needs_board_shows_my_offers_their_fate_and_closed_needs_as_closed() {
+    let h = harness().await;
+    let (status, page) = h.get("/needs", Some(&h.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Need 1: I offered and wait; a withdraw that asks first, no second offer form.
+    let one = card(&page, 1);
+    assert!(one.contains("waiting for an answer"), "{one}");
+    assert!(one.contains("data-call=\"offer.withdraw\""), "{one}");
+    assert!(one.contains("data-confirm="), "{one}");
+    assert!(!one.contains("data-call=\"offer\""), "{one}");
+    // Need 2 expired: listed among the closed ones, reading "expired", never "open".
+    let two = card(&page, 2);
+    assert!(two.contains("expired, expires"), "{two}");
+    assert!(!two.contains("open, expires"), "{two}");
+    assert!(two.contains("the need expired"), "{two}");
+    assert!(!two.contains("data-call="), "{two}");
+    let closed_at = page
+        .find("Closed: withdrawn or expired")
+        .expect("a closed section");
+    assert!(
+        page.find(&guild_core::RecordId([2; 32]).to_string())
+            .unwrap()
+            > closed_at
+    );
+    // Need 3: no offer yet, so the offer form; need 4: my offer was withdrawn, offer again.
+    assert!(card(&page, 3).contains("data-call=\"offer\""));
+    let four = card(&page, 4);
+    assert!(
+        four.contains(">withdrawn<") && four.contains("data-call=\"offer\""),
+        "{four}"
+    );
+    // My withdrawn need stays visible as such, with no withdraw button.
+    let five = card(&page, 5);
+    assert!(five.contains("withdrawn, expires"), "{five}");
+    let five_id = guild_core::RecordId([5; 32]).to_string();
+    assert!(page.contains(&format!("class=\"card closed\" data-need=\"{five_id}\"")));
+    assert!(!five.contains("need.withdraw"), "{five}");
+    // Withdrawing posts offer.withdraw with that offer.
+    let offer = guild_core::RecordId([101; 32]).to_string();
+    let (status, _) = h
+        .call("offer.withdraw", &format!("{{\"offer\":\"{offer}\"}}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        matches!(h.fake.calls.lock().unwrap().last(), Some(Call::OfferWithdraw(p)) if p.offer.to_string() == offer)
+    );
 }

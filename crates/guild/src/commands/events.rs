@@ -78,6 +78,9 @@ fn human(value: Value) -> String {
             )
         }
         Event::NeedWithdrawn { need, asker } => format!("{need} withdrawn by {asker}"),
+        Event::OfferWithdrawn { offer, need, from } => {
+            format!("{offer} on need {} withdrawn by {from}", short(&need))
+        }
         Event::OfferReceived {
             offer,
             need,

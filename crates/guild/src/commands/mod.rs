@@ -90,6 +90,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Needs(args) => pull::needs(&ctx, args).await,
             Command::Withdraw { need, reason } => pull::withdraw(&ctx, need, reason).await,
             Command::Offer { need, role, text } => pull::offer(&ctx, need, role, text).await,
+            Command::WithdrawOffer { offer, reason } => {
+                pull::withdraw_offer(&ctx, offer, reason).await
+            }
             Command::Offers { need } => pull::offers(&ctx, need).await,
             Command::Accept { offer } => pull::accept(&ctx, offer).await,
             Command::Team(args) => pull::team(&ctx, args).await,

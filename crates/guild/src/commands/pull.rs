@@ -7,8 +7,8 @@ use crate::exit::Undelivered;
 use crate::output;
 use guild_core::control::pull::{
     AcceptParams, AskParams, Asked, CollabView, Delivery, NeedFilter, NeedStatus, NeedView, Needs,
-    NeedsParams, OfferParams, OfferView, Offers, OffersParams, ReleaseParams, Staffing, TeamBoard,
-    TeamParams, TeamSuggestions, WithdrawParams,
+    NeedsParams, OfferParams, OfferView, OfferWithdrawParams, Offers, OffersParams, ReleaseParams,
+    Staffing, TeamBoard, TeamParams, TeamSuggestions, WithdrawParams,
 };
 use guild_core::control::Call;
 use guild_core::RecordId;
@@ -277,7 +277,7 @@ pub async fn offers(ctx: &Ctx, need: Option<RecordId>) -> anyhow::Result<()> {
         return Ok(());
     }
     let rows: Vec<Vec<String>> = offers.offers.iter().map(offer_row).collect();
-    output::table(&["ID", "NEED", "FROM", "SENT", "ACCEPTED", "TEXT"], &rows)?;
+    output::table(&["ID", "NEED", "FROM", "SENT", "STATE", "TEXT"], &rows)?;
     if offers
         .offers
         .iter()
@@ -298,9 +298,31 @@ fn offer_row(o: &OfferView) -> Vec<String> {
             o.from.to_string()
         },
         output::relative(o.issued_at),
-        o.accepted_in.as_ref().map(short).unwrap_or_default(),
+        offer_state(o),
         one_line(&o.text),
     ]
+}
+
+/// What became of an offer, in a few words.
+pub fn offer_state(o: &OfferView) -> String {
+    if let Some(c) = &o.accepted_in {
+        return format!("accepted ({})", short(c));
+    }
+    if o.withdrawn {
+        return "withdrawn".into();
+    }
+    match o.need_status {
+        Some(NeedStatus::Withdrawn) => "need withdrawn".into(),
+        Some(NeedStatus::Expired) => "need expired".into(),
+        _ => "waiting".into(),
+    }
+}
+
+/// `guild withdraw-offer`.
+pub async fn withdraw_offer(ctx: &Ctx, offer: RecordId, reason: String) -> anyhow::Result<()> {
+    let call = Call::OfferWithdraw(OfferWithdrawParams { offer, reason });
+    let delivery: Delivery = ctx.client().await?.call_as(&call).await?;
+    report_delivery(ctx, &delivery, "withdrawal of the offer", "the asker")
 }
 
 /// `guild accept`.

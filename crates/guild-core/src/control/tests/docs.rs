@@ -40,7 +40,9 @@ fn check_result(method: &str, result: Value) {
         "subscribe" => serde_json::from_value::<Subscribed>(result).map(drop),
         "ask" => serde_json::from_value::<pull::Asked>(result).map(drop),
         "needs" => serde_json::from_value::<pull::Needs>(result).map(drop),
-        "offer" | "msg" => serde_json::from_value::<pull::Delivery>(result).map(drop),
+        "offer" | "offer.withdraw" | "msg" => {
+            serde_json::from_value::<pull::Delivery>(result).map(drop)
+        }
         "offers" => serde_json::from_value::<pull::Offers>(result).map(drop),
         "accept" | "collab.show" => serde_json::from_value::<pull::CollabView>(result).map(drop),
         "team" | "team.release" | "team.stop" => {

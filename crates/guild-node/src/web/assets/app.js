@@ -225,7 +225,8 @@
 
   const KINDS = [
     "peer.connected", "peer.disconnected", "profile.learned", "need.matched", "need.withdrawn",
-    "offer.received", "delivery.outcome", "collab.opened", "collab.invited", "collab.entry",
+    "offer.received", "offer.withdrawn", "delivery.outcome", "collab.opened", "collab.invited",
+    "collab.entry",
     "message.received", "attestation.received", "attestation.equivocation", "trust.changed",
     "events.dropped",
   ];

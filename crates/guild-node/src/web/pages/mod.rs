@@ -248,7 +248,9 @@ fn event_keys(event: &Event) -> Vec<PublicKey> {
             key_of_peer(peer).into_iter().collect()
         }
         Event::NeedMatched { asker, .. } | Event::NeedWithdrawn { asker, .. } => vec![*asker],
-        Event::OfferReceived { from, .. } | Event::MessageReceived { from, .. } => vec![*from],
+        Event::OfferReceived { from, .. }
+        | Event::OfferWithdrawn { from, .. }
+        | Event::MessageReceived { from, .. } => vec![*from],
         Event::CollabInvited { by, .. } => vec![*by],
         Event::CollabEntryAdded { author, .. } => vec![*author],
         Event::AttestationReceived {
@@ -283,6 +285,9 @@ fn describe(at: u64, event: &Event, names: &Names) -> Markup {
         Event::NeedWithdrawn { asker, .. } => format!("{} withdrew a need", names.label(asker)),
         Event::OfferReceived { from, text, .. } => {
             format!("offer from {}: {text}", names.label(from))
+        }
+        Event::OfferWithdrawn { from, .. } => {
+            format!("{} withdrew an offer", names.label(from))
         }
         Event::DeliveryOutcome {
             kind, delivered, ..

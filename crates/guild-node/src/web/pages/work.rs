@@ -4,8 +4,11 @@ use super::{failure, form_status, layout, relative, Names};
 use crate::control::Handle;
 use crate::web::auth::Session;
 use crate::web::routes::App;
-use guild_core::control::pull::{CollabView, Collabs, Inbox, NeedStatus, NeedView, Needs, Offers};
+use guild_core::control::pull::{
+    CollabView, Collabs, Inbox, NeedStatus, NeedView, Needs, OfferView, Offers,
+};
 use guild_core::control::reputation::Attestations;
+use guild_core::control::CallError;
 use guild_core::RecordId;
 use maud::{html, Markup};
 use serde_json::json;
@@ -38,14 +41,78 @@ fn need_line(n: &NeedView, names: &Names) -> Markup {
     }
 }
 
+/// Closed needs matching my skills shown on the board (newest first).
+const CLOSED_SHOWN: usize = 20;
+/// My needs shown on the board, open and closed (newest first).
+const MINE_SHOWN: usize = 50;
+
+/// The offers I made on one need.
+fn my_offers_on<'a>(offers: &'a Result<Offers, CallError>, need: &RecordId) -> Vec<&'a OfferView> {
+    offers
+        .iter()
+        .flat_map(|o| &o.offers)
+        .filter(|o| o.mine && o.need == *need)
+        .collect()
+}
+
+/// What became of an offer I made, and a way to withdraw it while it waits.
+fn my_offer_line(o: &OfferView) -> Markup {
+    let role = o.role_label.as_ref().map(|r| format!(" for the role {r}"));
+    html! {
+        div.meta.my-offer data-offer=(o.id) {
+            "You offered" (role.unwrap_or_default()) " · "
+            @match (&o.accepted_in, o.withdrawn, o.need_status) {
+                (Some(c), _, _) => { span.state { "accepted" } " · " a href={ "/collabs/" (c) } { "open the collaboration" } },
+                (None, true, _) => span.state { "withdrawn" },
+                (None, false, Some(NeedStatus::Withdrawn)) => span.state { "the need was withdrawn" },
+                (None, false, Some(NeedStatus::Expired)) => span.state { "the need expired" },
+                (None, false, _) => {
+                    span.state { "waiting for an answer" }
+                    form.inline data-call="offer.withdraw" data-confirm="Withdraw this offer? The asker is told and can no longer accept it." {
+                        input type="hidden" name="offer" value=(o.id);
+                        button.secondary type="submit" { "Withdraw offer" }
+                        (form_status())
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// The offer form on an open need (a role select when it has several).
+fn offer_form(need: &NeedView) -> Markup {
+    html! {
+        form data-call="offer" {
+            input type="hidden" name="need" value=(need.id);
+            @if need.roles.len() > 1 {
+                label for={ "offer-role-" (need.id) } { "For the role" }
+                select id={ "offer-role-" (need.id) } name="role" {
+                    @for r in &need.roles {
+                        option value=(r.label) selected[need.matched_roles.first() == Some(&r.label)] {
+                            (r.label) @if need.matched_roles.contains(&r.label) { " (fits you)" }
+                        }
+                    }
+                }
+            }
+            label for={ "offer-" (need.id) } { "Your offer" }
+            textarea id={ "offer-" (need.id) } name="text" rows="2" required {}
+            button type="submit" { "Offer" }
+            (form_status())
+        }
+    }
+}
+
 /// Needs board: ask; needs matching my skills with an offer form; my needs with the offers on
 /// them (accept, withdraw); the offers I made. Refreshed live by events.
 pub async fn needs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
     let matching = app
-        .call::<Needs>("needs", json!({ "filter": "matching" }))
+        .call::<Needs>(
+            "needs",
+            json!({ "filter": "matching", "include_closed": true }),
+        )
         .await;
     let mine = app
-        .call::<Needs>("needs", json!({ "filter": "mine" }))
+        .call::<Needs>("needs", json!({ "filter": "mine", "include_closed": true }))
         .await;
     let offers = app.call::<Offers>("offers", json!({})).await;
     let mut keys = vec![];
@@ -86,43 +153,44 @@ pub async fn needs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
             h2 #matching-h { "Needs matching your skills" }
             @match &matching {
                 Err(e) => (failure(e)),
-                Ok(n) if n.needs.is_empty() => p { "None right now. New ones appear here as they arrive." },
-                Ok(n) => ul.cards {
-                    @for need in &n.needs {
-                        li.card data-need=(need.id) {
-                            (need_line(need, &names))
-                            @if need.status == NeedStatus::Open {
-                                form data-call="offer" {
-                                    input type="hidden" name="need" value=(need.id);
-                                    @if need.roles.len() > 1 {
-                                        label for={ "offer-role-" (need.id) } { "For the role" }
-                                        select id={ "offer-role-" (need.id) } name="role" {
-                                            @for r in &need.roles {
-                                                option value=(r.label) selected[need.matched_roles.first() == Some(&r.label)] {
-                                                    (r.label) @if need.matched_roles.contains(&r.label) { " (fits you)" }
-                                                }
-                                            }
-                                        }
+                Ok(n) => {
+                    @let (open, closed): (Vec<&NeedView>, Vec<&NeedView>) =
+                        n.needs.iter().partition(|n| n.status == NeedStatus::Open);
+                    @if open.is_empty() { p { "None open right now. New ones appear here as they arrive." } }
+                    ul.cards {
+                        @for need in &open {
+                            li.card data-need=(need.id) {
+                                (need_line(need, &names))
+                                @let made = my_offers_on(&offers, &need.id);
+                                @for o in &made { (my_offer_line(o)) }
+                                @if made.iter().all(|o| o.withdrawn) { (offer_form(need)) }
+                            }
+                        }
+                    }
+                    @if !closed.is_empty() {
+                        details.closed-needs {
+                            summary { "Closed: withdrawn or expired (" (closed.len().min(CLOSED_SHOWN)) ")" }
+                            ul.cards {
+                                @for need in closed.iter().take(CLOSED_SHOWN) {
+                                    li.card.closed data-need=(need.id) {
+                                        (need_line(need, &names))
+                                        @for o in my_offers_on(&offers, &need.id) { (my_offer_line(o)) }
                                     }
-                                    label for={ "offer-" (need.id) } { "Your offer" }
-                                    textarea id={ "offer-" (need.id) } name="text" rows="2" required {}
-                                    button type="submit" { "Offer" }
-                                    (form_status())
                                 }
                             }
                         }
                     }
-                },
+                }
             }
         }
         section #my-needs data-live aria-labelledby="mine-h" {
             h2 #mine-h { "My needs and the offers on them" }
             @match &mine {
                 Err(e) => (failure(e)),
-                Ok(n) if n.needs.is_empty() => p { "You have no open needs." },
+                Ok(n) if n.needs.is_empty() => p { "You have not asked for anything yet." },
                 Ok(n) => ul.cards {
-                    @for need in &n.needs {
-                        li.card data-need=(need.id) {
+                    @for need in n.needs.iter().take(MINE_SHOWN) {
+                        li.card.closed[need.status != NeedStatus::Open] data-need=(need.id) {
                             (need_line(need, &names))
                             p { a.project-link href={ "/needs/" (need.id) } {
                                 @if need.roles.len() > 1 { "The team board: roles, offers, suggestions" } @else { "The board: offers and suggestions" }
@@ -135,6 +203,8 @@ pub async fn needs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                                         span { (names.link(&o.from)) ": " (o.text) }
                                         @match &o.accepted_in {
                                             Some(c) => { " — accepted: " a href={ "/collabs/" (c) } { "open the collaboration" } },
+                                            None if o.withdrawn => { " — withdrawn by " (names.label(&o.from)) },
+                                            None if need.status != NeedStatus::Open => {},
                                             None => form.inline data-call="accept" data-next="/collabs/{id}" {
                                                 input type="hidden" name="offer" value=(o.id);
                                                 button type="submit" { "Accept" }
@@ -167,7 +237,7 @@ pub async fn needs<H: Handle>(app: &App<H>, session: &Session) -> Markup {
                         @for o in made {
                             li.offer data-offer=(o.id) {
                                 "To " (names.link(&o.to)) ": " (o.text)
-                                @if let Some(c) = &o.accepted_in { " — accepted: " a href={ "/collabs/" (c) } { "open the collaboration" } }
+                                (my_offer_line(o))
                             }
                         }
                     }
