@@ -376,6 +376,9 @@ async fn two_members_work_together_entirely_in_the_browser() {
     .await;
     click(&bram, "#matching button[type=submit]").await;
     wait_text(&bram, "#my-offers", "I can review it tonight").await;
+    // The need's card now says what became of his offer, with a way to take it back.
+    wait_text(&bram, "#matching .my-offer", "waiting for an answer").await;
+    wait_text(&bram, "#matching .my-offer button", "Withdraw offer").await;
 
     // The offer arrives on Ada's board live; she accepts, which opens the collaboration.
     wait_text(&ada, "#my-needs .offer", "I can review it tonight").await;
@@ -489,7 +492,7 @@ async fn two_members_work_together_entirely_in_the_browser() {
     bram.goto(&format!("{bram_base}inbox")).await.unwrap();
     wait_text(&bram, "#messages", "Any time.").await;
 
-    // Withdraw: a need Ada no longer has leaves Bram's board too.
+    // Withdraw: a need Ada no longer has is shown as withdrawn on both boards, never as open.
     bram.goto(&format!("{bram_base}needs")).await.unwrap();
     wait_live(&bram).await;
     ada.goto(&format!("{ada_base}needs")).await.unwrap();
@@ -517,18 +520,28 @@ async fn two_members_work_together_entirely_in_the_browser() {
     }
     assert!(clicked, "no withdraw button on Ada's need");
     until(
-        "the withdrawn need leaves Ada's and Bram's boards",
+        "the withdrawn need shows as withdrawn on Ada's and Bram's boards",
         || async {
-            let gone = |b: &Client, css: &'static str| {
+            let html = |b: &Client, css: &'static str| {
                 let b = b.clone();
                 async move {
                     match b.find(Locator::Css(css)).await {
-                        Ok(e) => !e.text().await.unwrap_or_default().contains("Laser-cut"),
-                        Err(_) => false,
+                        Ok(e) => e.html(false).await.unwrap_or_default(),
+                        Err(_) => String::new(),
                     }
                 }
             };
-            gone(&ada, "#my-needs").await && gone(&bram, "#matching").await
+            // Ada's stays in her list as a closed card, without its withdraw button; Bram's
+            // leaves his open needs for the Closed section.
+            let ada_closed = html(&ada, "#my-needs .card.closed").await;
+            let bram_open = html(&bram, "#matching > ul.cards").await;
+            let bram_closed = html(&bram, "#matching .closed-needs").await;
+            ada_closed.contains("Laser-cut")
+                && ada_closed.contains("withdrawn,")
+                && !ada_closed.contains("need.withdraw")
+                && !bram_open.contains("Laser-cut")
+                && bram_closed.contains("Laser-cut")
+                && bram_closed.contains("withdrawn,")
         },
     )
     .await;
