@@ -460,7 +460,7 @@ impl<S: Storage> Service<S> {
         match pending {
             Pending::Peers => match (result, peer) {
                 (Ok(DirectResponse::Peers(peers)), Some(from)) => {
-                    self.suggested(from, peers, now);
+                    self.suggested(from, peers, now.into());
                 }
                 (other, _) => tracing::debug!("no peer exchange: {other:?}"),
             },
@@ -668,8 +668,8 @@ impl<S: Storage> Service<S> {
                     ));
                 }
                 self.allow_exchange(from, now)?;
-                self.mesh.pruned_by(&from, now);
-                self.suggested(from, peers, now);
+                self.mesh.pruned_by(&from, now.into());
+                self.suggested(from, peers, now.into());
                 Ok(DirectResponse::Ack)
             }
         }

@@ -160,7 +160,7 @@ impl<S: Storage> Service<S> {
                     self.stats.accepted(label, via.label());
                     // What a peer sends that we take is what keeps it worth a connection.
                     if let Some(peer) = from {
-                        self.mesh.useful(&peer, now);
+                        self.mesh.useful(&peer, now.into());
                     }
                 }
                 Err(r) => self.stats.rejected(label, r.reason.label()),

@@ -246,7 +246,7 @@ impl<S: Storage> Service<S> {
             trust,
             peers: BTreeMap::new(),
             net: direct::Outstanding::default(),
-            mesh: mesh::Mesh::new(mesh_cfg, now),
+            mesh: mesh::Mesh::new(mesh_cfg, now.into()),
             own: own::Own::default(),
             outbox: Vec::new(),
             stats: Stats::default(),
@@ -279,10 +279,10 @@ impl<S: Storage> Service<S> {
             )
         {
             if peer != self.me {
-                self.mesh.learn(peer, &addrs, source, None, now);
+                self.mesh.learn(peer, &addrs, source, None, now.into());
             }
         }
-        self.mesh.next_round = now;
+        self.mesh.next_round = now.into();
         self.republish(now);
     }
 
@@ -329,8 +329,9 @@ impl<S: Storage> Service<S> {
     /// republish, sweep, sync round, delivery and proof retries, a queued profile version, a
     /// standing refresh), never later than the next mesh round.
     pub fn next_wakeup(&self) -> LocalTime {
-        let ms = LocalTime::from_millis;
-        let mut next = ms(self.mesh.next_due(self.now.as_millis()))
+        let mut next = self
+            .mesh
+            .next_due(self.now)
             .min(self.next_republish)
             .min(self.next_sweep)
             .min(self.next_sync);
@@ -509,9 +510,9 @@ impl<S: Storage> Service<S> {
             self.outbox.push(Io::Disconnect { peer, for_ms });
             return;
         }
-        self.mesh.connected(peer, link, now);
+        self.mesh.connected(peer, link, now.into());
         if self.mesh.len() > self.mesh.config().high {
-            self.mesh.next_round = now;
+            self.mesh.next_round = now.into();
         }
         self.peers.insert(
             peer,
@@ -538,7 +539,7 @@ impl<S: Storage> Service<S> {
         let now = self.enter(now).as_millis();
         self.admission.forget_told(&peer);
         let jitter = self.random_u64();
-        self.mesh.disconnected(&peer, jitter, now);
+        self.mesh.disconnected(&peer, jitter, now.into());
         if self.peers.remove(&peer).is_some() {
             self.stats.peers.set(self.peers.len() as i64);
             self.emit(Event::PeerDisconnected {
@@ -558,7 +559,7 @@ impl<S: Storage> Service<S> {
             admission::Tier::Stranger => Standing::Stranger,
         };
         self.mesh
-            .learn(peer, &addrs, mesh::Source::Identified, None, now);
+            .learn(peer, &addrs, mesh::Source::Identified, None, now.into());
         self.outbox.push(Io::RememberPeer {
             peer,
             addrs,
@@ -576,8 +577,8 @@ impl<S: Storage> Service<S> {
         self.standing();
         self.own_tick(now);
         self.retry_due(now);
-        if now >= self.mesh.next_round {
-            self.mesh_round(now);
+        if now_t >= self.mesh.next_round {
+            self.mesh_round(now_t);
         }
         if now_t >= self.next_republish {
             self.next_republish = now_t + self.cfg.republish_interval;

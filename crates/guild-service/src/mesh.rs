@@ -24,7 +24,7 @@
 //! This module owns its maps and keeps them in step in one place; it decides, the service turns
 //! its decisions into effects ([`crate::Io::Dial`], [`crate::Io::Prune`], requests).
 
-use crate::io::Millis;
+use crate::{LocalDuration, LocalTime};
 use guild_core::control::{MeshState, MeshStatus};
 use guild_core::wire::{PeerAddrs, MAX_EXCHANGE_ADDRS, MAX_EXCHANGE_ADDR_LEN, MAX_EXCHANGE_PEERS};
 use guild_core::PublicKey;
@@ -39,25 +39,25 @@ pub const DEFAULT_LOW: usize = 16;
 pub const DEFAULT_HIGH: usize = 32;
 /// How long a new connection is never pruned: time for a newcomer to ask where else to go,
 /// and for a first sync.
-pub const GRACE_MS: Millis = 20_000;
+pub const GRACE: LocalDuration = LocalDuration::from_millis(20_000);
 /// How often the mesh is looked after (dials below the low mark, trims above the high one).
-pub const ROUND_MS: Millis = 5_000;
+pub const ROUND: LocalDuration = LocalDuration::from_millis(5_000);
 /// How soon the mesh is looked after when a connection crowds its address group.
-pub const CROWDED_ROUND_MS: Millis = 500;
+pub const CROWDED_ROUND: LocalDuration = LocalDuration::from_millis(500);
 /// First wait before an address that failed is dialled again; doubled per failure.
-pub const FIRST_BACKOFF_MS: Millis = 2_000;
+pub const FIRST_BACKOFF: LocalDuration = LocalDuration::from_millis(2_000);
 /// Longest wait between two dials of one address: a lone node keeps trying its bootstrap
 /// peers at least this often.
-pub const MAX_BACKOFF_MS: Millis = 60_000;
+pub const MAX_BACKOFF: LocalDuration = LocalDuration::from_millis(60_000);
 /// How long a member that pruned us is not dialled again (gossipsub v1.1's prune backoff is a
 /// minute): it is full, and it told us where else to go.
-pub const PRUNE_BACKOFF_MS: Millis = 2 * 60_000;
+pub const PRUNE_BACKOFF: LocalDuration = LocalDuration::from_millis(2 * 60_000);
 /// Members dialled per round at most (so a node below its mark does not burst).
 pub const DIALS_PER_ROUND: usize = 4;
 /// Dials in flight at most.
 pub const MAX_DIALING: usize = 8;
 /// Least time between two peer-exchange requests of ours.
-pub const EXCHANGE_INTERVAL_MS: Millis = 15_000;
+pub const EXCHANGE_INTERVAL: LocalDuration = LocalDuration::from_millis(15_000);
 /// Members in the address book at most.
 pub const MAX_BOOK: usize = 2048;
 /// Entries heard of by exchange at most (the rest of the book is what we saw ourselves).
@@ -71,11 +71,11 @@ pub const MAX_EXCHANGED_PER_PEER: usize = 4 * MAX_EXCHANGE_PEERS;
 pub const MAX_EXCHANGE_FAILURES: u32 = 4;
 /// A connection shorter than this counts as a refusal (a full member that accepts the
 /// handshake and closes at once) rather than as being connected.
-pub const SETTLE_MS: Millis = 3_000;
+pub const SETTLE: LocalDuration = LocalDuration::from_millis(3_000);
 /// How long a node may be alone before it warns (start-up dials need a moment).
-pub const ALONE_WARN_AFTER_MS: Millis = 10_000;
+pub const ALONE_WARN_AFTER: LocalDuration = LocalDuration::from_millis(10_000);
 /// Least time between two warnings while alone.
-pub const ALONE_WARN_EVERY_MS: Millis = 60_000;
+pub const ALONE_WARN_EVERY: LocalDuration = LocalDuration::from_millis(60_000);
 
 /// The watermarks and the room kept for newcomers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub struct MeshConfig {
     /// Above this many, prune down to `low`.
     pub high: usize,
     /// New connections are never pruned for this long.
-    pub grace_ms: Millis,
+    pub grace: LocalDuration,
     /// Inbound connections kept from one address group; the network layer refuses past its
     /// hard per-address limit, so this keeps room under it for newcomers.
     pub inbound_per_group: usize,
@@ -106,7 +106,7 @@ impl MeshConfig {
         MeshConfig {
             low,
             high: high.max(low),
-            grace_ms: GRACE_MS,
+            grace: GRACE,
             inbound_per_group: per_address.saturating_sub(room).max(1),
         }
     }
@@ -140,19 +140,19 @@ struct Known {
     source: Source,
     /// Who told us, for entries heard of by exchange.
     from: Option<PublicKey>,
-    learned: Millis,
+    learned: LocalTime,
     failures: u32,
-    next_try: Millis,
+    next_try: LocalTime,
 }
 
 #[derive(Debug)]
 struct Conn {
-    since: Millis,
+    since: LocalTime,
     /// We dialled it for the mesh (a refusal then backs the address off).
     ours: bool,
     link: Link,
     /// When it last sent us a record we took.
-    useful: Millis,
+    useful: LocalTime,
 }
 
 /// What one round decided.
@@ -180,25 +180,25 @@ pub(crate) struct Mesh {
     inbound: HashMap<String, usize>,
     book: HashMap<PublicKey, Known>,
     /// `(next_try, peer)` of every book entry: the dial candidates in order.
-    due: BTreeSet<(Millis, PublicKey)>,
+    due: BTreeSet<(LocalTime, PublicKey)>,
     /// `(source, learned, peer)` of every book entry: the eviction order.
-    evict: BTreeSet<(Source, Millis, PublicKey)>,
+    evict: BTreeSet<(Source, LocalTime, PublicKey)>,
     /// Book entries heard of by exchange, in total and per peer that told us.
     exchanged: usize,
     exchanged_from: HashMap<PublicKey, usize>,
     /// Of those, the entries strangers told us.
     from_strangers: std::collections::HashSet<PublicKey>,
     /// Dials in flight, since when.
-    dialing: HashMap<PublicKey, Millis>,
-    pub(crate) next_round: Millis,
-    next_ask: Millis,
-    alone_since: Option<Millis>,
-    warned_at: Option<Millis>,
+    dialing: HashMap<PublicKey, LocalTime>,
+    pub(crate) next_round: LocalTime,
+    next_ask: LocalTime,
+    alone_since: Option<LocalTime>,
+    warned_at: Option<LocalTime>,
     last_failure: Option<String>,
 }
 
 impl Mesh {
-    pub(crate) fn new(cfg: MeshConfig, now: Millis) -> Mesh {
+    pub(crate) fn new(cfg: MeshConfig, now: LocalTime) -> Mesh {
         Mesh {
             cfg,
             conns: BTreeMap::new(),
@@ -220,12 +220,12 @@ impl Mesh {
 
     /// When the mesh next needs a tick: its next round, or sooner a connection settling (which
     /// changes the status shown by `status` and the dashboard without any input).
-    pub(crate) fn next_due(&self, now: Millis) -> Millis {
+    pub(crate) fn next_due(&self, now: LocalTime) -> LocalTime {
         self.conns
             .values()
-            .map(|c| c.since + SETTLE_MS)
+            .map(|c| c.since + SETTLE)
             .filter(|t| *t > now)
-            .fold(self.next_round, Millis::min)
+            .fold(self.next_round, LocalTime::min)
     }
 
     pub(crate) fn config(&self) -> &MeshConfig {
@@ -248,7 +248,7 @@ impl Mesh {
         addrs: &[String],
         source: Source,
         from: Option<PublicKey>,
-        now: Millis,
+        now: LocalTime,
     ) -> bool {
         self.learn_from(peer, addrs, source, from, false, now)
     }
@@ -262,7 +262,7 @@ impl Mesh {
         source: Source,
         from: Option<PublicKey>,
         stranger: bool,
-        now: Millis,
+        now: LocalTime,
     ) -> bool {
         let addrs: Vec<String> = addrs
             .iter()
@@ -401,7 +401,7 @@ impl Mesh {
 
     // --- connections -------------------------------------------------------------------------
 
-    pub(crate) fn connected(&mut self, peer: PublicKey, link: Link, now: Millis) {
+    pub(crate) fn connected(&mut self, peer: PublicKey, link: Link, now: LocalTime) {
         let ours = self.dialing.remove(&peer).is_some();
         if let Some(old) = self.conns.remove(&peer) {
             self.uncount(&old.link);
@@ -412,7 +412,7 @@ impl Mesh {
                 *n += 1;
                 if *n > self.cfg.inbound_per_group {
                     // Hand the newcomer on soon (after the sync it starts, which keeps it).
-                    self.next_round = self.next_round.min(now + CROWDED_ROUND_MS);
+                    self.next_round = self.next_round.min(now + CROWDED_ROUND);
                 }
             }
         }
@@ -422,7 +422,7 @@ impl Mesh {
                 since: now,
                 ours,
                 link,
-                useful: 0,
+                useful: LocalTime::default(),
             },
         );
     }
@@ -430,10 +430,10 @@ impl Mesh {
     /// A connection closed. One that closed before it settled is a refusal: when we dialled
     /// it for the mesh, the address backs off as after a failed dial (`jitter`, a random value,
     /// spreads the retries); other dials (the DHT's) only leave the reason for the status.
-    pub(crate) fn disconnected(&mut self, peer: &PublicKey, jitter: u64, now: Millis) {
+    pub(crate) fn disconnected(&mut self, peer: &PublicKey, jitter: u64, now: LocalTime) {
         if let Some(old) = self.conns.remove(peer) {
             self.uncount(&old.link);
-            if now < old.since + SETTLE_MS {
+            if now < old.since + SETTLE {
                 let why = "the member closed the connection at once (it may be full)";
                 if old.ours {
                     self.dial_failed(peer, why, jitter, now);
@@ -447,7 +447,7 @@ impl Mesh {
         }
         // Lost a connection below the mark: look after the mesh soon.
         if self.conns.len() < self.cfg.low {
-            self.next_round = self.next_round.min(now + 1_000);
+            self.next_round = self.next_round.min(now + LocalDuration::from_secs(1));
         }
     }
 
@@ -466,14 +466,20 @@ impl Mesh {
     }
 
     /// A connected peer sent a record we took.
-    pub(crate) fn useful(&mut self, peer: &PublicKey, now: Millis) {
+    pub(crate) fn useful(&mut self, peer: &PublicKey, now: LocalTime) {
         if let Some(c) = self.conns.get_mut(peer) {
             c.useful = now;
         }
     }
 
     /// A dial we asked for failed.
-    pub(crate) fn dial_failed(&mut self, peer: &PublicKey, reason: &str, jitter: u64, now: Millis) {
+    pub(crate) fn dial_failed(
+        &mut self,
+        peer: &PublicKey,
+        reason: &str,
+        jitter: u64,
+        now: LocalTime,
+    ) {
         self.dialing.remove(peer);
         self.last_failure = Some(reason.to_string());
         let Some(k) = self.book.get_mut(peer) else {
@@ -491,11 +497,11 @@ impl Mesh {
     }
 
     /// A member told us it is full (`Elsewhere`) before pruning us: not dialled again for
-    /// [`PRUNE_BACKOFF_MS`].
-    pub(crate) fn pruned_by(&mut self, peer: &PublicKey, now: Millis) {
+    /// [`PRUNE_BACKOFF`].
+    pub(crate) fn pruned_by(&mut self, peer: &PublicKey, now: LocalTime) {
         if let Some(k) = self.book.get_mut(peer) {
             self.due.remove(&(k.next_try, *peer));
-            k.next_try = k.next_try.max(now + PRUNE_BACKOFF_MS);
+            k.next_try = k.next_try.max(now + PRUNE_BACKOFF);
             self.due.insert((k.next_try, *peer));
         }
     }
@@ -512,18 +518,19 @@ impl Mesh {
     /// `keep` says which must never be pruned (our circle, peers mid-request).
     pub(crate) fn round(
         &mut self,
-        now: Millis,
+        now: LocalTime,
         salt: u64,
         rank: impl Fn(&PublicKey) -> u8,
         keep: impl Fn(&PublicKey) -> bool,
     ) -> Plan {
-        self.next_round = now + ROUND_MS;
+        self.next_round = now + ROUND;
         // Dials that never reported back (the network layer bounds them) are forgotten.
-        self.dialing.retain(|_, since| *since + 60_000 > now);
+        self.dialing
+            .retain(|_, since| *since + LocalDuration::from_secs(60) > now);
         // Links that lasted clear their addresses' failures, and end being alone.
         let mut rejoined = false;
         for (peer, c) in &self.conns {
-            if now >= c.since + SETTLE_MS {
+            if now >= c.since + SETTLE {
                 if let Some(k) = self.book.get_mut(peer) {
                     k.failures = 0;
                 }
@@ -554,14 +561,14 @@ impl Mesh {
             if plan.dial.len() < want && !self.conns.is_empty() && now >= self.next_ask {
                 let i = (salt as usize) % self.conns.len();
                 plan.ask = self.conns.keys().nth(i).copied();
-                self.next_ask = now + EXCHANGE_INTERVAL_MS;
+                self.next_ask = now + EXCHANGE_INTERVAL;
             }
         }
         if let Some(since) = self.alone_since {
             let due = self
                 .warned_at
-                .map_or(now >= since + ALONE_WARN_AFTER_MS, |at| {
-                    now >= at + ALONE_WARN_EVERY_MS
+                .map_or(now >= since + ALONE_WARN_AFTER, |at| {
+                    now >= at + ALONE_WARN_EVERY
                 });
             if due {
                 self.warned_at = Some(now);
@@ -575,14 +582,14 @@ impl Mesh {
     /// connections of a crowded address group down to its share; least worth first.
     fn prunable(
         &self,
-        now: Millis,
+        now: LocalTime,
         rank: &impl Fn(&PublicKey) -> u8,
         keep: &impl Fn(&PublicKey) -> bool,
     ) -> Vec<PublicKey> {
         // Above the high mark, connections in their grace period neither count nor go: a burst
         // of newcomers never pushes out settled links, and each newcomer, once settled, is the
         // newest and moves on first (with the addresses we hand it) if we are still full.
-        let settled = |c: &Conn| now >= c.since + self.cfg.grace_ms;
+        let settled = |c: &Conn| now >= c.since + self.cfg.grace;
         let settled_count = self.conns.values().filter(|c| settled(c)).count();
         let over_high = settled_count > self.cfg.high;
         let crowded: Vec<&String> = self
@@ -595,7 +602,7 @@ impl Mesh {
             return vec![];
         }
         // Least worth first: lowest tier, then nothing useful for longest, then the newest.
-        let mut candidates: Vec<(u8, Millis, std::cmp::Reverse<Millis>, PublicKey)> = self
+        let mut candidates: Vec<(u8, LocalTime, std::cmp::Reverse<LocalTime>, PublicKey)> = self
             .conns
             .iter()
             .filter(|(p, _)| !keep(p))
@@ -640,7 +647,7 @@ impl Mesh {
     /// community does not keep leaning on its first members, who would then have no room for
     /// newcomers. Members we saw ourselves come before those we only heard of (which strangers
     /// can make up).
-    fn candidates(&self, now: Millis, want: usize, salt: u64) -> Vec<(PublicKey, Vec<String>)> {
+    fn candidates(&self, now: LocalTime, want: usize, salt: u64) -> Vec<(PublicKey, Vec<String>)> {
         if want == 0 {
             return vec![];
         }
@@ -670,9 +677,9 @@ impl Mesh {
     }
 
     /// Where the node stands with its community, in words a user can act on.
-    pub(crate) fn status(&self, now: Millis) -> MeshStatus {
+    pub(crate) fn status(&self, now: LocalTime) -> MeshStatus {
         let peers = self.conns.len();
-        let settled = self.conns.values().any(|c| now >= c.since + SETTLE_MS);
+        let settled = self.conns.values().any(|c| now >= c.since + SETTLE);
         let (state, reason) = if !settled {
             let reason = if self.book.is_empty() {
                 "no other member is known to dial: add a bootstrap peer (`network.bootstrap` in \
@@ -683,7 +690,7 @@ impl Mesh {
                     .due
                     .iter()
                     .next()
-                    .map_or(0, |(t, _)| t.saturating_sub(now) / 1000);
+                    .map_or(0, |(t, _)| (*t - now).as_millis() / 1000);
                 match &self.last_failure {
                     Some(e) => format!(
                         "none of the {} known members could be reached (last error: {e}); \
@@ -699,7 +706,7 @@ impl Mesh {
             };
             let state = if self
                 .alone_since
-                .is_some_and(|s| now >= s + ALONE_WARN_AFTER_MS)
+                .is_some_and(|s| now >= s + ALONE_WARN_AFTER)
             {
                 MeshState::Alone
             } else {
@@ -717,7 +724,7 @@ impl Mesh {
             settling: self
                 .conns
                 .values()
-                .filter(|c| now < c.since + self.cfg.grace_ms)
+                .filter(|c| now < c.since + self.cfg.grace)
                 .count(),
             low: self.cfg.low,
             high: self.cfg.high,
@@ -729,7 +736,7 @@ impl Mesh {
 
 impl<S: crate::Storage> crate::Service<S> {
     /// One round of the connection manager (see the module docs), turned into effects.
-    pub(crate) fn mesh_round(&mut self, now: Millis) {
+    pub(crate) fn mesh_round(&mut self, now: LocalTime) {
         let standing = self.standing();
         let busy = self.busy_peers();
         let salt = self.random_u64();
@@ -759,13 +766,13 @@ impl<S: crate::Storage> crate::Service<S> {
             // Our profile went out while we were alone (at start, say), so it reached our
             // first peers only by their sync pulls, and a record that arrives by sync is not
             // gossiped on: sign a new version, which gossip carries to everyone.
-            self.republish(now);
+            self.republish(now.as_millis());
         }
     }
 
     /// A dial the mesh asked for failed (the network layer's reason, for the status).
     pub fn dial_failed(&mut self, peer: PublicKey, reason: &str, now: impl Into<crate::LocalTime>) {
-        let now = self.enter(now).as_millis();
+        let now = self.enter(now);
         let jitter = self.random_u64();
         if self.mesh.is_dialing(&peer) {
             self.stats.mesh_dial_failures.inc();
@@ -775,12 +782,12 @@ impl<S: crate::Storage> crate::Service<S> {
 
     /// How this node stands with its community's mesh (`status`, the dashboard).
     pub fn mesh_status(&self, now: impl Into<crate::LocalTime>) -> MeshStatus {
-        self.mesh.status(now.into().as_millis())
+        self.mesh.status(now.into())
     }
 
     /// Members a peer suggested (an answer to our `Peers`, or its `Elsewhere` before pruning
     /// us): into the address book, bounded per peer; dialled soon if we are below our mark.
-    pub(crate) fn suggested(&mut self, from: PublicKey, peers: Vec<PeerAddrs>, now: Millis) {
+    pub(crate) fn suggested(&mut self, from: PublicKey, peers: Vec<PeerAddrs>, now: LocalTime) {
         let stranger = self.tier_of(&from) == crate::admission::Tier::Stranger;
         for p in peers.into_iter().take(MAX_EXCHANGE_PEERS) {
             if p.peer != self.me {
@@ -801,13 +808,14 @@ impl<S: crate::Storage> crate::Service<S> {
 }
 
 /// The wait before dialling an address again after `failures` failures: doubling from
-/// [`FIRST_BACKOFF_MS`], at most [`MAX_BACKOFF_MS`], plus up to a quarter of it as jitter (from
+/// [`FIRST_BACKOFF`], at most [`MAX_BACKOFF`], plus up to a quarter of it as jitter (from
 /// `jitter`, a random value), so that members refused together do not retry together.
-pub(crate) fn backoff(failures: u32, jitter: u64) -> Millis {
-    let base = FIRST_BACKOFF_MS
+pub(crate) fn backoff(failures: u32, jitter: u64) -> LocalDuration {
+    let base = FIRST_BACKOFF
+        .as_millis()
         .saturating_mul(1 << failures.saturating_sub(1).min(20))
-        .min(MAX_BACKOFF_MS);
-    base + jitter % (base / 4 + 1)
+        .min(MAX_BACKOFF.as_millis());
+    LocalDuration::from_millis(base + jitter % (base / 4 + 1))
 }
 
 /// A per-round order of peers that differs between nodes and rounds.

@@ -131,7 +131,7 @@ impl NodeOptions {
             tick: TICK,
             low_water: n.low_water,
             high_water: n.high_water,
-            mesh_grace: Duration::from_millis(guild_service::mesh::GRACE_MS),
+            mesh_grace: guild_service::mesh::GRACE.into(),
         })
     }
 
@@ -146,7 +146,7 @@ impl NodeOptions {
             sweep_interval: self.sweep_interval.into(),
             sync_on_connect: self.sync_on_connect,
             mesh: guild_service::MeshConfig {
-                grace_ms: self.mesh_grace.as_millis() as u64,
+                grace: self.mesh_grace.into(),
                 ..guild_service::MeshConfig::with_per_address_limit(
                     self.low_water,
                     self.high_water,
@@ -193,7 +193,7 @@ impl NodeOptions {
             tick: TICK,
             low_water: guild_service::mesh::DEFAULT_LOW,
             high_water: guild_service::mesh::DEFAULT_HIGH,
-            mesh_grace: Duration::from_millis(guild_service::mesh::GRACE_MS),
+            mesh_grace: guild_service::mesh::GRACE.into(),
         }
     }
 }

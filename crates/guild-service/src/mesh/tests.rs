@@ -3,7 +3,12 @@
 
 use super::*;
 
-const T: Millis = 1_000_000;
+const T: LocalTime = LocalTime::from_millis(1_000_000);
+
+/// `ms` milliseconds after [`T`].
+fn at(ms: u64) -> LocalTime {
+    T + LocalDuration::from_millis(ms)
+}
 
 fn key(n: u16) -> PublicKey {
     let mut k = [0u8; 32];
@@ -20,7 +25,7 @@ fn cfg(low: usize, high: usize) -> MeshConfig {
     MeshConfig {
         low,
         high,
-        grace_ms: 10_000,
+        grace: LocalDuration::from_secs(10),
         inbound_per_group: 100,
     }
 }
@@ -46,9 +51,9 @@ fn above_the_high_mark_it_prunes_to_the_low_one_least_useful_first() {
         m.connected(key(n), outbound(), T);
     }
     // 0 and 1 sent something useful; 2 is in our circle; 3 is mid-request.
-    m.useful(&key(0), T + 5_000);
-    m.useful(&key(1), T + 5_000);
-    let later = T + 11_000;
+    m.useful(&key(0), at(5_000));
+    m.useful(&key(1), at(5_000));
+    let later = at(11_000);
     let plan = m.round(
         later,
         7,
@@ -73,9 +78,9 @@ fn newcomers_are_never_pruned_within_their_grace_period() {
     for n in 0..4 {
         m.connected(key(n), inbound("10.0.0.1"), T);
     }
-    let plan = m.round(T + 9_000, 1, |_| 0, |_| false);
+    let plan = m.round(at(9_000), 1, |_| 0, |_| false);
     assert!(plan.prune.is_empty(), "all four are in their grace period");
-    let plan = m.round(T + 10_000, 1, |_| 0, |_| false);
+    let plan = m.round(at(10_000), 1, |_| 0, |_| false);
     assert_eq!(plan.prune.len(), 3);
 }
 
@@ -85,14 +90,14 @@ fn a_burst_of_newcomers_never_pushes_out_settled_links() {
     m.connected(key(0), outbound(), T);
     m.connected(key(1), outbound(), T);
     for n in 2..7 {
-        m.connected(key(n), inbound("10.0.0.1"), T + 20_000 + u64::from(n));
+        m.connected(key(n), inbound("10.0.0.1"), at(20_000 + u64::from(n)));
     }
-    let plan = m.round(T + 20_010, 1, |_| 0, |_| false);
+    let plan = m.round(at(20_010), 1, |_| 0, |_| false);
     assert!(
         plan.prune.is_empty(),
         "newcomers in their grace period do not count"
     );
-    let mut pruned = m.round(T + 40_000, 1, |_| 0, |_| false).prune;
+    let mut pruned = m.round(at(40_000), 1, |_| 0, |_| false).prune;
     pruned.sort();
     assert_eq!(
         pruned,
@@ -116,8 +121,8 @@ fn a_crowded_address_keeps_room_for_newcomers_under_the_per_address_limit() {
         m.connected(key(n), outbound(), T);
     }
     // At once, grace or not: the newest two are handed on.
-    assert!(m.next_round <= T + CROWDED_ROUND_MS);
-    let plan = m.round(T + CROWDED_ROUND_MS, 3, |_| 0, |_| false);
+    assert!(m.next_round <= T + CROWDED_ROUND);
+    let plan = m.round(T + CROWDED_ROUND, 3, |_| 0, |_| false);
     assert_eq!(plan.prune.len(), 2, "14 inbound from one address, 12 kept");
     assert!(plan
         .prune
@@ -133,20 +138,23 @@ fn below_the_low_mark_it_dials_known_members_and_backs_off_on_failure() {
     assert_eq!(plan.dial, vec![(key(1), addr(1))]);
     assert_eq!(plan.ask, None, "nobody connected to ask");
     // Dialling: not a candidate again until it reports.
-    assert!(m.round(T + ROUND_MS, 5, |_| 0, |_| false).dial.is_empty());
-    m.dial_failed(&key(1), "connection refused", 0, T + 100);
+    assert!(m.round(T + ROUND, 5, |_| 0, |_| false).dial.is_empty());
+    m.dial_failed(&key(1), "connection refused", 0, at(100));
     let first = m.book[&key(1)].next_try;
-    assert_eq!(first, T + 100 + FIRST_BACKOFF_MS);
+    assert_eq!(first, at(100) + FIRST_BACKOFF);
     m.dial_failed(&key(1), "connection refused", 0, first);
-    assert_eq!(m.book[&key(1)].next_try, first + 2 * FIRST_BACKOFF_MS);
+    assert_eq!(
+        m.book[&key(1)].next_try,
+        first + FIRST_BACKOFF + FIRST_BACKOFF
+    );
     // A bootstrap peer is never forgotten, however often it fails.
     for _ in 0..20 {
         m.dial_failed(&key(1), "connection refused", 0, T);
     }
     assert!(m.book.contains_key(&key(1)));
-    assert!(backoff(20, 0) <= MAX_BACKOFF_MS);
+    assert!(backoff(20, 0) <= MAX_BACKOFF);
     assert!(
-        backoff(3, u64::MAX) <= backoff(3, 0) * 5 / 4 + 1,
+        backoff(3, u64::MAX).as_millis() <= backoff(3, 0).as_millis() * 5 / 4 + 1,
         "jitter is bounded"
     );
 }
@@ -163,30 +171,30 @@ fn alone_it_says_why_and_what_to_do_and_warns_once_in_a_while() {
     m.learn(key(1), &addr(1), Source::Bootstrap, None, T);
     let plan = m.round(T, 1, |_| 0, |_| false);
     assert_eq!(plan.dial.len(), 1);
-    m.dial_failed(&key(1), "Handshake failed: Broken pipe", 0, T + 10);
-    let plan = m.round(T + ALONE_WARN_AFTER_MS, 1, |_| 0, |_| false);
+    m.dial_failed(&key(1), "Handshake failed: Broken pipe", 0, at(10));
+    let plan = m.round(T + ALONE_WARN_AFTER, 1, |_| 0, |_| false);
     let warning = plan.warn.expect("warned after a while alone");
     assert!(warning.contains("Broken pipe"), "{warning}");
-    let s = m.status(T + ALONE_WARN_AFTER_MS);
+    let s = m.status(T + ALONE_WARN_AFTER);
     assert_eq!(s.state, MeshState::Alone);
     assert!(
-        m.round(T + ALONE_WARN_AFTER_MS + ROUND_MS, 1, |_| 0, |_| false)
+        m.round(T + ALONE_WARN_AFTER + ROUND, 1, |_| 0, |_| false)
             .warn
             .is_none(),
         "not every round"
     );
     // A member that accepts and closes at once is a refusal, not a connection.
-    m.dialing.insert(key(1), T + 20_000);
-    m.connected(key(1), outbound(), T + 20_000);
-    m.disconnected(&key(1), 0, T + 20_050);
-    assert!(m.book[&key(1)].next_try > T + 20_050, "backs off");
-    let s = m.status(T + 20_100);
+    m.dialing.insert(key(1), at(20_000));
+    m.connected(key(1), outbound(), at(20_000));
+    m.disconnected(&key(1), 0, at(20_050));
+    assert!(m.book[&key(1)].next_try > at(20_050), "backs off");
+    let s = m.status(at(20_100));
     assert_eq!(s.state, MeshState::Alone);
     assert!(s.reason.unwrap().contains("closed the connection at once"));
     // A connection that lasts ends it.
-    m.connected(key(1), outbound(), T + 30_000);
-    assert_eq!(m.status(T + 30_000 + SETTLE_MS).state, MeshState::Thin);
-    assert_eq!(m.status(T + 30_000 + SETTLE_MS).reason, None);
+    m.connected(key(1), outbound(), at(30_000));
+    assert_eq!(m.status(at(30_000) + SETTLE).state, MeshState::Thin);
+    assert_eq!(m.status(at(30_000) + SETTLE).reason, None);
 }
 
 #[test]
@@ -196,14 +204,14 @@ fn a_thin_member_asks_its_peers_for_more_and_dials_what_they_suggest() {
     let plan = m.round(T, 0, |_| 0, |_| false);
     assert_eq!(plan.ask, Some(key(1)), "nothing to dial: ask the one peer");
     assert_eq!(
-        m.round(T + ROUND_MS, 0, |_| 0, |_| false).ask,
+        m.round(T + ROUND, 0, |_| 0, |_| false).ask,
         None,
         "not again at once"
     );
     for n in 10..14 {
         assert!(m.learn(key(n), &addr(n), Source::Exchange, Some(key(1)), T));
     }
-    let plan = m.round(T + 2 * ROUND_MS, 9, |_| 0, |_| false);
+    let plan = m.round(T + ROUND + ROUND, 9, |_| 0, |_| false);
     assert_eq!(plan.dial.len(), 2, "{:?}", plan.dial);
     // What we hand out: connected members with addresses we saw ourselves, not hearsay.
     m.learn(key(1), &addr(1), Source::Identified, None, T);
@@ -244,15 +252,15 @@ fn hearsay_is_bounded_per_teller_and_never_displaces_what_we_saw() {
     // Fill the book with what we saw ourselves: hearsay goes first, bootstrap never.
     m.learn(key(3), &addr(3), Source::Bootstrap, None, T);
     for n in 2000..(2000 + MAX_BOOK as u16) {
-        m.learn(key(n), &addr(n), Source::Identified, None, T + 1);
+        m.learn(key(n), &addr(n), Source::Identified, None, at(1));
     }
     assert_eq!(m.book.len(), MAX_BOOK);
     assert_eq!(m.exchanged, 0, "every hearsay entry made room");
     assert!(m.book.contains_key(&key(3)));
     // The book is full of what we saw: a newer sighting replaces the oldest one, hearsay
     // is refused.
-    assert!(!m.learn(key(9000), &addr(1), Source::Exchange, Some(liar), T + 2));
-    assert!(m.learn(key(9001), &addr(1), Source::Identified, None, T + 2));
+    assert!(!m.learn(key(9000), &addr(1), Source::Exchange, Some(liar), at(2)));
+    assert!(m.learn(key(9001), &addr(1), Source::Identified, None, at(2)));
     assert_eq!(m.book.len(), MAX_BOOK);
     assert_eq!(m.due.len(), MAX_BOOK);
     assert_eq!(m.evict.len(), MAX_BOOK);
@@ -288,9 +296,9 @@ fn once_connected_it_leans_on_other_members_before_the_bootstrap_ones() {
     );
     // A member that pruned us is left alone for a while.
     m.pruned_by(&key(2), T);
-    assert_eq!(m.candidates(T + 1_000, 1, 0), vec![(key(1), addr(1))]);
-    assert!(m.candidates(T + 1_000, 2, 0).len() == 1);
-    assert_eq!(m.candidates(T + PRUNE_BACKOFF_MS, 2, 0).len(), 2);
+    assert_eq!(m.candidates(at(1_000), 1, 0), vec![(key(1), addr(1))]);
+    assert!(m.candidates(at(1_000), 2, 0).len() == 1);
+    assert_eq!(m.candidates(T + PRUNE_BACKOFF, 2, 0).len(), 2);
 }
 
 #[test]

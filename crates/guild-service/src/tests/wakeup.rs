@@ -20,7 +20,7 @@ fn a_service_asked_nothing_new_still_requests_its_next_wakeup() {
     let first = wakeups(&v.svc.take_outbox());
     assert_eq!(first.len(), 1, "one wake-up per outbox: {first:?}");
     assert!(
-        first[0] <= LocalDuration::from_millis(mesh::ROUND_MS),
+        first[0] <= mesh::ROUND,
         "never later than the next mesh round"
     );
     assert!(
@@ -42,7 +42,7 @@ fn a_service_asked_nothing_new_still_requests_its_next_wakeup() {
             w[0] > LocalDuration::ZERO,
             "nothing is due at once after a tick"
         );
-        assert!(w[0] <= LocalDuration::from_millis(mesh::ROUND_MS));
+        assert!(w[0] <= mesh::ROUND);
         assert_eq!(now + w[0], v.svc.next_wakeup());
         now += w[0];
     }
