@@ -662,3 +662,16 @@ async fn the_inbox_pages_through_its_messages_newest_first() {
     let (_, beyond) = h.get("/inbox?page=99", Some(&h.cookie)).await;
     assert!(beyond.contains("Page 3 of 3"), "{beyond}");
 }
+
+/// The page refreshes its live regions on every event kind the node streams (named SSE events
+/// reach the script only through a listener per kind).
+#[test]
+fn the_script_listens_to_every_event_kind() {
+    let js = include_str!("assets/app.js");
+    for kind in guild_core::control::EVENT_KINDS {
+        assert!(
+            js.contains(&format!("\"{kind}\"")),
+            "app.js does not listen to `{kind}`"
+        );
+    }
+}
