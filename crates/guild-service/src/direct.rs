@@ -328,8 +328,7 @@ impl<S: Storage> Service<S> {
                 "invitation stored but not delivered yet ({e}); the daemon keeps retrying"
             ))),
             (ReplyAs::Intro(view), Ok(())) => Ok(guild_core::control::Reply::Intro(*view)),
-            (ReplyAs::Intro(view), Err((false, e))) => {
-                self.intro_refused(&view.id);
+            (ReplyAs::Intro(_), Err((false, e))) => {
                 Err(CallError::invalid_params(format!("the introduction was {e}")))
             }
             (ReplyAs::Intro(_), Err((true, e))) => Err(CallError::peer_unreachable(format!(
@@ -343,6 +342,9 @@ impl<S: Storage> Service<S> {
         let Some(p) = self.net.deliveries.remove(&d) else {
             return;
         };
+        if p.kind == super::intro::KIND {
+            self.intro_delivered(p.record, delivered, &error);
+        }
         if let Some((call, as_)) = p.reply {
             let r = if delivered {
                 Ok(())

@@ -37,6 +37,8 @@ use guild_core::wire::{DirectRequest, RefusalReason};
 use guild_core::{PublicKey, RecordId, Signed, UnixTime};
 use std::collections::{BTreeMap, HashMap};
 
+/// The delivery label of introduction steps (`delivery.outcome` events).
+pub(crate) const KIND: &str = "introduction";
 /// `meta` key of the accepted introductions (a list of [`Introduced`]).
 pub const INTRODUCED_KEY: &str = "introductions";
 /// How long a declined (requester, target) pair cannot be asked again, seconds: one day.
@@ -99,8 +101,9 @@ pub(crate) struct Intros {
     mine: BTreeMap<RecordId, Mine>,
     to_relay: BTreeMap<RecordId, Waiting<Signed<IntroRequest>>>,
     to_me: BTreeMap<RecordId, Waiting<Signed<IntroRelay>>>,
-    /// Relays we made, until the target answers (to pass its answer on).
-    relayed: BTreeMap<RecordId, Signed<IntroRelay>>,
+    /// Relays we made, until the target answers (to pass its answer on), with the "forwarded"
+    /// notice for the requester until the target acknowledged the relay.
+    relayed: BTreeMap<RecordId, (Signed<IntroRelay>, Option<Signed<IntroAnswer>>)>,
     /// Members introduced to us: peer → introduction.
     introduced: BTreeMap<PublicKey, Introduced>,
     /// (requester, target) → until when it may not be asked again.
@@ -519,15 +522,67 @@ impl<S: Storage> Service<S> {
             p.via,
             DirectRequest::Intro(Box::new(IntroMessage::Request(request))),
             id,
-            "introduction",
+            KIND,
             Some((call, ReplyAs::Intro(Box::new(v)))),
         );
         Ok(())
     }
 
-    /// A delivery of ours was refused for good: a request of ours is dropped (nothing stays).
-    pub(crate) fn intro_refused(&mut self, id: &RecordId) {
-        self.intros.mine.remove(id);
+    /// The final outcome of delivering one of our steps. A request of ours that could not be
+    /// delivered is dropped. A relay the target acknowledged lets the requester know it was
+    /// forwarded; one that could not be delivered is dropped and the requester told so, signed
+    /// like a decline: a failure aborts cleanly on every side.
+    pub(crate) fn intro_delivered(&mut self, step: RecordId, delivered: bool, error: &str) {
+        if !delivered && self.intros.mine.remove(&step).is_some() {
+            return;
+        }
+        let Some(id) = self
+            .intros
+            .relayed
+            .iter()
+            .find(|(_, (relay, _))| relay.id() == step)
+            .map(|(id, _)| *id)
+        else {
+            return;
+        };
+        let now = self.now.as_secs();
+        if delivered {
+            let notice = self.intros.relayed.get_mut(&id).and_then(|(_, n)| n.take());
+            if let Some(notice) = notice {
+                let (to, nid) = (notice.body.requester, notice.id());
+                self.deliver(
+                    to,
+                    DirectRequest::Intro(Box::new(IntroMessage::Answer(notice))),
+                    nid,
+                    KIND,
+                    None,
+                );
+            }
+            return;
+        }
+        let Some((relay, _)) = self.intros.relayed.remove(&id) else {
+            return;
+        };
+        let r = relay.body.request.body.clone();
+        self.intros.finish(id, r.expires_at, now);
+        let note = format!(
+            "could not pass the introduction on: {}",
+            error.chars().take(200).collect::<String>()
+        );
+        let body = self.answer_body(&r, id, IntroRole::Introducer, false, note, now);
+        match self.sign(body, now) {
+            Ok(decline) => {
+                let did = decline.id();
+                self.deliver(
+                    r.issuer,
+                    DirectRequest::Intro(Box::new(IntroMessage::Answer(decline))),
+                    did,
+                    KIND,
+                    None,
+                );
+            }
+            Err(e) => tracing::warn!("cannot sign an introduction's failure notice: {e}"),
+        }
     }
 
     /// `intro.list`.
@@ -567,7 +622,7 @@ impl<S: Storage> Service<S> {
             relayed: i
                 .relayed
                 .values()
-                .map(|r| {
+                .map(|(r, _)| {
                     view(
                         &r.body.request,
                         IntroState::Forwarded,
@@ -645,9 +700,8 @@ impl<S: Storage> Service<S> {
                 now,
             )
             .map_err(|e| e.to_call_error())?;
-        let answer_id = answer.id();
-        let answer_msg = DirectRequest::Intro(Box::new(IntroMessage::Answer(answer)));
         if !p.accept {
+            let answer_id = answer.id();
             self.intros.cool(r.issuer, r.target, now);
             self.intros.finish(id, r.expires_at, now);
             let v = view(
@@ -658,9 +712,9 @@ impl<S: Storage> Service<S> {
             );
             self.deliver(
                 r.issuer,
-                answer_msg,
+                DirectRequest::Intro(Box::new(IntroMessage::Answer(answer))),
                 answer_id,
-                "introduction",
+                KIND,
                 Some((call, ReplyAs::Intro(Box::new(v)))),
             );
             return Ok(());
@@ -679,7 +733,10 @@ impl<S: Storage> Service<S> {
             )
             .map_err(|e| e.to_call_error())?;
         let relay_id = relay.id();
-        self.intros.relayed.insert(id, relay.clone());
+        // The requester hears "forwarded" once the target acknowledged the relay.
+        self.intros
+            .relayed
+            .insert(id, (relay.clone(), Some(answer)));
         let v = view(
             &request,
             IntroState::Forwarded,
@@ -690,10 +747,9 @@ impl<S: Storage> Service<S> {
             r.target,
             DirectRequest::Intro(Box::new(IntroMessage::Relay(relay))),
             relay_id,
-            "introduction",
+            KIND,
             Some((call, ReplyAs::Intro(Box::new(v)))),
         );
-        self.deliver(r.issuer, answer_msg, answer_id, "introduction", None);
         Ok(())
     }
 
@@ -738,10 +794,10 @@ impl<S: Storage> Service<S> {
             r.introducer,
             msg.clone(),
             answer_id,
-            "introduction",
+            KIND,
             Some((call, ReplyAs::Intro(Box::new(v)))),
         );
-        self.deliver(r.issuer, msg, answer_id, "introduction", None);
+        self.deliver(r.issuer, msg, answer_id, KIND, None);
         Ok(())
     }
 
@@ -924,7 +980,7 @@ impl<S: Storage> Service<S> {
             return self.settle_mine(a, now);
         }
         // Relayed by us: the target's answer, to pass on to the requester.
-        if let Some(relay) = self.intros.relayed.get(&id) {
+        if let Some((relay, _)) = self.intros.relayed.get(&id) {
             let r = &relay.body.request.body;
             if from != r.target
                 || a.body.role != IntroRole::Target
@@ -955,7 +1011,7 @@ impl<S: Storage> Service<S> {
                 requester,
                 DirectRequest::Intro(Box::new(IntroMessage::Answer(a))),
                 answer_id,
-                "introduction",
+                KIND,
                 None,
             );
             return Ok(());
@@ -1036,7 +1092,7 @@ impl<S: Storage> Service<S> {
         for id in lapsed {
             i.take_to_me(&id);
         }
-        i.relayed.retain(|_, r| r.body.expires_at > now);
+        i.relayed.retain(|_, (r, _)| r.body.expires_at > now);
         i.cooldown.retain(|_, until| *until > now);
         i.finished.retain(|_, e| *e > now);
     }

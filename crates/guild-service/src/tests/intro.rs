@@ -484,3 +484,34 @@ fn introducers_are_trusted_members_who_vouched_for_the_target_or_were_vouched_fo
         .unwrap();
     assert!(for_d.reasons[1].starts_with("they vouched for them"));
 }
+
+#[test]
+fn a_relay_that_cannot_reach_the_target_aborts_cleanly_on_both_sides() {
+    let (mut a, mut b, c) = three();
+    let call = ask(&mut a, &c.me, &b.me, MS);
+    pump(&mut [&mut a, &mut b], MS);
+    let id = IntroView::try_from(a.reply(call).unwrap().unwrap())
+        .unwrap()
+        .id;
+    answer(&mut b, id, true, MS);
+    pump(&mut [&mut a, &mut b], MS);
+    // Not acknowledged by the target: the requester is not told "forwarded" yet.
+    assert_eq!(
+        list(&mut a, MS).mine[0].state,
+        IntroState::AwaitingIntroducer
+    );
+    assert_eq!(list(&mut b, MS).relayed.len(), 1);
+    // The relay's retries run out (2 + 4 + 8 + 16 s).
+    let mut now = MS;
+    for _ in 0..crate::DELIVERY_ATTEMPTS {
+        now += 20_000;
+        b.svc.tick(now);
+        pump(&mut [&mut a, &mut b], now);
+    }
+    assert!(a.events().iter().any(|e| matches!(
+        e,
+        Event::IntroAnswered { id: x, accepted: false, role: IntroRole::Introducer, .. } if *x == id
+    )));
+    assert_eq!(list(&mut a, now), Introductions::default());
+    assert_eq!(list(&mut b, now), Introductions::default());
+}
