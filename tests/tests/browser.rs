@@ -976,6 +976,11 @@ async fn an_introduction_is_accepted_from_the_dashboard_inbox() {
     ] {
         cli(node, &["profile", "set", "--name", name]).await;
     }
+    cli(
+        &cleo_node,
+        &["profile", "skill", "add", "kicad", "--level", "advanced"],
+    )
+    .await;
 
     let cleo = driver.browser("cleo-intro").await;
     let (base, login) = login_url(&cleo_node).await;
@@ -1036,6 +1041,23 @@ async fn an_introduction_is_accepted_from_the_dashboard_inbox() {
     let on_cleo = cli(&cleo_node, &["intro", "list"]).await;
     assert_eq!(on_cleo["introduced"][0]["peer"], ada_id.as_str());
     assert!(on_cleo["to_me"].as_array().unwrap().is_empty());
+
+    // The CLI gives the context too: in Ada's find results and on Cleo's profile.
+    until("Ada finds Cleo, introduced by Bram", || async {
+        let found = cli(&ada_node, &["find", "kicad", "--local"]).await;
+        found["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["peer"] == cleo_id.as_str() && r["introduced_by"] == bram_id.as_str())
+    })
+    .await;
+    let shown = ada_node.guild(&["profile", "show", &cleo_id]).await;
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("introduced by") && text.contains(&bram_id),
+        "{text}"
+    );
 
     // Ada's page on Cleo's node gives the context.
     cleo.goto(&format!("{base}member/{ada_id}")).await.unwrap();
