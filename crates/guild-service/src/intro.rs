@@ -36,6 +36,7 @@ use guild_core::record::{
 use guild_core::wire::{DirectRequest, RefusalReason};
 use guild_core::{PublicKey, RecordId, Signed, UnixTime};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The delivery label of introduction steps (`delivery.outcome` events).
 pub(crate) const KIND: &str = "introduction";
@@ -106,6 +107,9 @@ pub(crate) struct Intros {
     relayed: BTreeMap<RecordId, (Signed<IntroRelay>, Option<Signed<IntroAnswer>>)>,
     /// Members introduced to us: peer → introduction.
     introduced: BTreeMap<PublicKey, Introduced>,
+    /// The same as peer → introducer, shared with the find views (rebuilt only when
+    /// `introduced` changes, never per view).
+    introducers: Arc<HashMap<PublicKey, PublicKey>>,
     /// (requester, target) → until when it may not be asked again.
     cooldown: HashMap<(PublicKey, PublicKey), UnixTime>,
     /// Finished requests → their expiry (late duplicates are answered as duplicates).
@@ -118,8 +122,6 @@ pub(crate) struct Intros {
     relays: TieredLimiter,
     /// Where we listen, told to the members we are introduced to.
     pub(crate) listen: Vec<String>,
-    /// Bumped whenever `introduced` changes (the find view follows it).
-    pub(crate) epoch: u64,
 }
 
 impl Default for Intros {
@@ -130,6 +132,7 @@ impl Default for Intros {
             to_me: BTreeMap::new(),
             relayed: BTreeMap::new(),
             introduced: BTreeMap::new(),
+            introducers: Arc::default(),
             cooldown: HashMap::new(),
             finished: HashMap::new(),
             held: HashMap::new(),
@@ -137,7 +140,6 @@ impl Default for Intros {
             requests: TieredLimiter::new(INTRO_REQUESTS_PER_DAY, 86_400),
             relays: TieredLimiter::new(INTRO_RELAYS_PER_DAY, 86_400),
             listen: Vec::new(),
-            epoch: 0,
         }
     }
 }
@@ -153,9 +155,13 @@ impl Intros {
         self.introduced.keys()
     }
 
-    /// Peer → introducer, for the find view.
-    pub(crate) fn introducers_map(&self) -> HashMap<PublicKey, PublicKey> {
-        self.introduced.iter().map(|(p, i)| (*p, i.by)).collect()
+    /// Peer → introducer, for the find views (shared, not copied).
+    pub(crate) fn introducers_map(&self) -> Arc<HashMap<PublicKey, PublicKey>> {
+        self.introducers.clone()
+    }
+
+    fn introduced_changed(&mut self) {
+        self.introducers = Arc::new(self.introduced.iter().map(|(p, i)| (*p, i.by)).collect());
     }
 
     fn cooling(&self, requester: &PublicKey, target: &PublicKey, now: UnixTime) -> bool {
@@ -326,6 +332,7 @@ impl<S: Storage> Service<S> {
         for i in stored.into_iter().take(MAX_INTRODUCED) {
             self.intros.introduced.insert(i.peer, i);
         }
+        self.intros.introduced_changed();
         Ok(())
     }
 
@@ -365,7 +372,8 @@ impl<S: Storage> Service<S> {
                 request,
             },
         );
-        self.intros.epoch += 1;
+        self.intros.introduced_changed();
+        // A new find view carries it.
         self.index_epoch += 1;
         self.admission.invalidate_standing();
         self.save_introduced()

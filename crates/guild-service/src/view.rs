@@ -165,7 +165,7 @@ impl<S: Storage> Service<S> {
             index: self.profiles.clone(),
             trust: prev.trust.clone(),
             attested: prev.attested.clone(),
-            introduced: Arc::new(self.intros.introducers_map()),
+            introduced: self.intros.introducers_map(),
             index_epoch: self.index_epoch,
             trust_epoch: prev.trust_epoch,
         }
@@ -207,7 +207,7 @@ impl<S: Storage> Service<S> {
             index: self.profiles.clone(),
             trust,
             attested: Arc::new(attested),
-            introduced: Arc::new(self.intros.introducers_map()),
+            introduced: self.intros.introducers_map(),
             index_epoch: self.index_epoch,
             trust_epoch: self.trust_epoch,
         }
