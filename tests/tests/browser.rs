@@ -967,3 +967,114 @@ async fn a_project_is_staffed_role_by_role_on_its_board() {
     shot(&ada, "project").await;
     ada.close().await.unwrap();
 }
+
+/// Warm introductions in the page: Ada asks Bram (by the CLI) to introduce her to Cleo, Bram
+/// passes it on, and Cleo accepts in her dashboard's Introductions inbox, where the
+/// introduction arrives live; both then show "introduced by Bram", and Cleo's page for Ada says
+/// so too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_introduction_is_accepted_from_the_dashboard_inbox() {
+    let driver = Driver::start().await;
+    let bram_node = TestDaemon::start(&[]).await;
+    let dial = bram_node.dial_addr().await;
+    let ada_node = TestDaemon::start(&["--bootstrap", &dial]).await;
+    let cleo_node = TestDaemon::start(&["--bootstrap", &dial]).await;
+    let bram_id = bram_node.status().await.peer_id;
+    let ada_id = ada_node.status().await.peer_id;
+    let cleo_id = cleo_node.status().await.peer_id;
+    for (node, name) in [
+        (&ada_node, "Ada"),
+        (&bram_node, "Bram"),
+        (&cleo_node, "Cleo"),
+    ] {
+        cli(node, &["profile", "set", "--name", name]).await;
+    }
+    cli(
+        &cleo_node,
+        &["profile", "skill", "add", "kicad", "--level", "advanced"],
+    )
+    .await;
+
+    let cleo = driver.browser("cleo-intro").await;
+    let (base, login) = login_url(&cleo_node).await;
+    cleo.goto(&login).await.unwrap();
+    wait_text(&cleo, "h1", "Overview").await;
+    cleo.goto(&format!("{base}intros")).await.unwrap();
+    wait_text(&cleo, "#intros", "Nobody introduced anyone to you.").await;
+    wait_live(&cleo).await;
+    mark(&cleo).await;
+
+    let asked = cli(
+        &ada_node,
+        &[
+            "intro",
+            &cleo_id,
+            "--via",
+            &bram_id,
+            "--note",
+            "I need a hand with a KiCad footprint",
+        ],
+    )
+    .await;
+    let id = asked["id"].as_str().unwrap().to_string();
+    until("Bram is asked", || async {
+        cli(&bram_node, &["intro", "list"]).await["to_relay"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    })
+    .await;
+    cli(
+        &bram_node,
+        &["intro", "accept", &id, "--note", "Ada is great"],
+    )
+    .await;
+
+    // The introduction arrives in Cleo's inbox without a reload; she accepts it there.
+    let card = wait_text(
+        &cleo,
+        "#intros .card.intro",
+        "I need a hand with a KiCad footprint",
+    )
+    .await;
+    assert!(card.text().await.unwrap().contains("Ada is great"));
+    assert_not_reloaded(&cleo, "the introduction").await;
+    shot(&cleo, "intro-inbox").await;
+    click(
+        &cleo,
+        "#intros .card.intro form[data-call='intro.answer']:has(input[name=accept]:checked) button",
+    )
+    .await;
+    wait_text(&cleo, "#introduced", "introduced by").await;
+    until("Ada learns it", || async {
+        cli(&ada_node, &["intro", "list"]).await["introduced"]
+            .as_array()
+            .is_some_and(|l| l.len() == 1 && l[0]["by"] == bram_id.as_str())
+    })
+    .await;
+    let on_cleo = cli(&cleo_node, &["intro", "list"]).await;
+    assert_eq!(on_cleo["introduced"][0]["peer"], ada_id.as_str());
+    assert!(on_cleo["to_me"].as_array().unwrap().is_empty());
+
+    // The CLI gives the context too: in Ada's find results and on Cleo's profile.
+    until("Ada finds Cleo, introduced by Bram", || async {
+        let found = cli(&ada_node, &["find", "kicad", "--local"]).await;
+        found["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["peer"] == cleo_id.as_str() && r["introduced_by"] == bram_id.as_str())
+    })
+    .await;
+    let shown = ada_node.guild(&["profile", "show", &cleo_id]).await;
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("introduced by") && text.contains(&bram_id),
+        "{text}"
+    );
+
+    // Ada's page on Cleo's node gives the context.
+    cleo.goto(&format!("{base}member/{ada_id}")).await.unwrap();
+    wait_text(&cleo, "#member-intro", "was introduced to you by").await;
+    shot(&cleo, "intro-member").await;
+    cleo.close().await.unwrap();
+}

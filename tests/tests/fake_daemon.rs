@@ -110,6 +110,7 @@ impl Handle for Fake {
                     }],
                     factors: None,
                     last_seen: None,
+                    introduced_by: None,
                     source: Source::Local,
                 }],
                 suggestions: vec![TagSuggestion {

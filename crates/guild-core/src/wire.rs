@@ -133,6 +133,9 @@ pub enum DirectRequest {
         /// Other members and where they listen, at most [`MAX_EXCHANGE_PEERS`].
         peers: Vec<PeerAddrs>,
     },
+    /// One step of a warm introduction (see `record::introduction`), answered with
+    /// [`DirectResponse::Ack`] or a typed refusal.
+    Intro(Box<crate::record::IntroMessage>),
 }
 
 /// Members handed in one peer exchange at most.

@@ -202,6 +202,7 @@ fn find_results(out: FindOutcome) -> FindResults {
                     freshness: m.freshness,
                 }),
                 last_seen: Some(m.issued_at),
+                introduced_by: out.introduced_by.get(&m.peer).copied(),
             })
             .collect(),
         suggestions: out
@@ -244,7 +245,13 @@ mod wire {
                 results: out
                     .matches
                     .iter()
-                    .map(|m| Found::new(m, out.from_dht.contains(&m.peer)))
+                    .map(|m| {
+                        Found::new(
+                            m,
+                            out.from_dht.contains(&m.peer),
+                            out.introduced_by.get(&m.peer).map(|k| k.to_string()),
+                        )
+                    })
                     .collect(),
                 suggestions: out
                     .suggestions
@@ -258,6 +265,8 @@ mod wire {
     #[derive(Serialize)]
     struct Found<'a> {
         factors: Factors,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        introduced_by: Option<String>,
         last_seen: UnixTime,
         matched: Vec<Term<'a>>,
         name: &'a str,
@@ -272,8 +281,9 @@ mod wire {
     }
 
     impl<'a> Found<'a> {
-        fn new(m: &'a Match, from_dht: bool) -> Found<'a> {
+        fn new(m: &'a Match, from_dht: bool, introduced_by: Option<String>) -> Found<'a> {
             Found {
+                introduced_by,
                 factors: Factors {
                     availability: m.availability,
                     fit: m.fit,
@@ -465,8 +475,12 @@ mod tests {
                 ("zzz".into(), vec![]),
             ],
             dht_queried: true,
+            introduced_by: [(dht.peer, member(4, "Bo", None).peer)]
+                .into_iter()
+                .collect(),
         };
         let fast = find_json(&out).unwrap();
+        assert!(fast.as_str().contains("introduced_by"));
         let typed = Reply::Find(find_results(out.clone())).to_json().unwrap();
         assert_eq!(fast.as_str(), serde_json::to_string(&typed).unwrap());
         for id in [Value::from(7), Value::from("a\"b"), Value::Null] {
@@ -480,6 +494,7 @@ mod tests {
             from_dht: Default::default(),
             suggestions: vec![],
             dht_queried: false,
+            introduced_by: Default::default(),
         };
         assert_eq!(
             find_json(&empty).unwrap().as_str(),

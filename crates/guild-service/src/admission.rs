@@ -610,6 +610,13 @@ impl<S: Storage> Service<S> {
         for who in &s.circle {
             s.trust.entry(*who).or_insert(1.0);
         }
+        // Members introduced to us get the member tier's budgets and connection room — never
+        // trust: their gossip score stays as it was (see `intro.rs`).
+        for who in self.intros.introduced_peers() {
+            if !s.circle.contains(who) {
+                s.member.insert(*who);
+            }
+        }
         let s = Arc::new(s);
         self.admission.standing = Some((key, self.now.as_secs(), s.clone()));
         let peers: Vec<PublicKey> = self.peers.keys().copied().collect();

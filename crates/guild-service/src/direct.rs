@@ -44,6 +44,9 @@ pub(crate) enum ReplyAs {
     Delivery,
     /// With the invitation's entry, or an error saying why it did not arrive.
     Invite(EntryView),
+    /// With the introduction as it stands, or an error saying why it did not arrive (a refused
+    /// request of ours is dropped).
+    Intro(Box<guild_core::control::intro::IntroView>),
 }
 
 #[derive(Debug)]
@@ -324,6 +327,13 @@ impl<S: Storage> Service<S> {
             (ReplyAs::Invite(_), Err((true, e))) => Err(CallError::peer_unreachable(format!(
                 "invitation stored but not delivered yet ({e}); the daemon keeps retrying"
             ))),
+            (ReplyAs::Intro(view), Ok(())) => Ok(guild_core::control::Reply::Intro(*view)),
+            (ReplyAs::Intro(_), Err((false, e))) => {
+                Err(CallError::invalid_params(format!("the introduction was {e}")))
+            }
+            (ReplyAs::Intro(_), Err((true, e))) => Err(CallError::peer_unreachable(format!(
+                "not delivered yet ({e}); the daemon keeps retrying and reports the outcome as a delivery.outcome event"
+            ))),
         };
         self.reply(call, answer, true);
     }
@@ -332,6 +342,9 @@ impl<S: Storage> Service<S> {
         let Some(p) = self.net.deliveries.remove(&d) else {
             return;
         };
+        if p.kind == super::intro::KIND {
+            self.intro_delivered(p.record, delivered, &error);
+        }
         if let Some((call, as_)) = p.reply {
             let r = if delivered {
                 Ok(())
@@ -671,6 +684,16 @@ impl<S: Storage> Service<S> {
                 self.mesh.pruned_by(&from, now.into());
                 self.suggested(from, peers, now.into());
                 Ok(DirectResponse::Ack)
+            }
+            DirectRequest::Intro(msg) => {
+                let label = super::intake::kind_label(RecordKind::Introduction);
+                self.stats.received(label, Via::Direct.label());
+                let r = self.receive_intro(from, *msg, t);
+                match &r {
+                    Ok(()) => self.stats.accepted(label, Via::Direct.label()),
+                    Err(e) => self.stats.rejected(label, e.reason.label()),
+                }
+                r.map(|()| DirectResponse::Ack)
             }
         }
     }

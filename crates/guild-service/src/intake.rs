@@ -404,6 +404,8 @@ impl<S: Storage> Service<S> {
             RecordKind::Message => {
                 self.state.pull.remove_message(id, meta.issued_at);
             }
+            // Never indexed as a record.
+            RecordKind::Introduction => {}
         }
         if let Err(e) = self.store.remove_record(id) {
             tracing::warn!("cannot remove an expired record: {e}");
@@ -417,6 +419,7 @@ impl<S: Storage> Service<S> {
         }
         self.sweep_pending(now);
         self.sweep_invitations(now);
+        self.sweep_intros(now);
         self.stats.profiles.set(self.profiles.len() as i64);
     }
 
@@ -557,5 +560,6 @@ pub(crate) fn kind_label(kind: RecordKind) -> &'static str {
         RecordKind::Collaboration => "collaboration",
         RecordKind::CollabEntry => "collab_entry",
         RecordKind::Message => "message",
+        RecordKind::Introduction => "introduction",
     }
 }

@@ -31,6 +31,7 @@ mod collab;
 mod direct;
 pub mod index;
 pub mod intake;
+pub mod intro;
 mod io;
 pub mod mesh;
 mod own;
@@ -193,6 +194,8 @@ pub struct Service<S> {
     mesh: mesh::Mesh,
     /// Our own profile: draft, pending versions, announced keys.
     own: own::Own,
+    /// Warm introductions we take part in (see `intro.rs`).
+    intros: intro::Intros,
     /// Effects waiting for the loop.
     outbox: Vec<Io>,
     /// Counters.
@@ -248,6 +251,7 @@ impl<S: Storage> Service<S> {
             net: direct::Outstanding::default(),
             mesh: mesh::Mesh::new(mesh_cfg, now.into()),
             own: own::Own::default(),
+            intros: intro::Intros::default(),
             outbox: Vec::new(),
             stats: Stats::default(),
             next_republish: now_t + cfg_intervals.0,
@@ -470,6 +474,16 @@ impl<S: Storage> Service<S> {
             ServiceCall::TrustRoots => read(Ok(self.trust_roots())),
             ServiceCall::Pulse(p) => read(Ok(self.pulse_report(&p, t))),
             ServiceCall::Growth(p) => read(Ok(self.growth_report(p.peer))),
+            ServiceCall::IntroIntroducers(p) => read(Ok(self.introducers(p.peer))),
+            ServiceCall::IntroRequest(p) => match self.intro_request(id, p, t) {
+                Ok(()) => Answer::Later,
+                Err(e) => Answer::Now(Err(e), false),
+            },
+            ServiceCall::IntroList => read(Ok(self.intro_list(t))),
+            ServiceCall::IntroAnswer(p) => match self.intro_answer(id, p, t) {
+                Ok(()) => Answer::Later,
+                Err(e) => Answer::Now(Err(e), false),
+            },
         }
     }
 
@@ -683,6 +697,7 @@ impl<S: Storage> Service<S> {
         self.state.attestations.set_equivocators(equivocators);
         self.rebuild_counted(now);
         self.load_roots()?;
+        self.load_intros()?;
         // Records were accounted while trust was still being built: whoever has standing now
         // leaves the strangers' pools (one pass at start).
         self.admission.invalidate_standing();

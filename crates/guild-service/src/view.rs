@@ -29,6 +29,8 @@ pub struct FindView {
     /// Skills some counted attestation (or trust root) names: only these can have per-skill
     /// trust; for any other skill the answer is "none" without asking the engine.
     attested: Arc<std::collections::HashSet<SkillTag>>,
+    /// Members introduced to us → who introduced them (context, never trust).
+    introduced: Arc<HashMap<PublicKey, PublicKey>>,
     /// The service's index epoch this view was taken at.
     pub index_epoch: u64,
     /// The service's trust epoch this view was taken at.
@@ -46,6 +48,7 @@ impl FindView {
             index: Index::default(),
             trust: HashMap::new(),
             attested: Arc::default(),
+            introduced: Arc::default(),
             index_epoch: u64::MAX,
             trust_epoch: u64::MAX,
         }
@@ -54,6 +57,11 @@ impl FindView {
     /// Whether a member's profile is in this view.
     pub fn knows(&self, who: &PublicKey) -> bool {
         self.index.get(who).is_some()
+    }
+
+    /// Who introduced us to `peer`, if anyone.
+    pub fn introduced_by(&self, peer: &PublicKey) -> Option<PublicKey> {
+        self.introduced.get(peer).copied()
     }
 
     /// Profiles in this view.
@@ -157,6 +165,7 @@ impl<S: Storage> Service<S> {
             index: self.profiles.clone(),
             trust: prev.trust.clone(),
             attested: prev.attested.clone(),
+            introduced: self.intros.introducers_map(),
             index_epoch: self.index_epoch,
             trust_epoch: prev.trust_epoch,
         }
@@ -198,6 +207,7 @@ impl<S: Storage> Service<S> {
             index: self.profiles.clone(),
             trust,
             attested: Arc::new(attested),
+            introduced: self.intros.introducers_map(),
             index_epoch: self.index_epoch,
             trust_epoch: self.trust_epoch,
         }

@@ -31,6 +31,9 @@ pub fn kind_byte(kind: RecordKind) -> u8 {
         RecordKind::Collaboration => 6,
         RecordKind::CollabEntry => 7,
         RecordKind::Message => 8,
+        // Never stored as a record (introductions keep their own bounded state); a byte of its
+        // own all the same, far from the kinds that are.
+        RecordKind::Introduction => 0x40,
     }
 }
 

@@ -197,6 +197,12 @@ pub enum Command {
     },
     /// Stop the running daemon.
     Shutdown,
+    /// Meet a member through someone you trust. Without --via, lists who could introduce you
+    /// (people you trust who vouched for the member or were vouched for by them) and why; with
+    /// --via, asks that member to introduce you. `guild intro list | accept | decline` manage the
+    /// introductions you take part in. An introduction is context ("introduced by …"), never
+    /// trust.
+    Intro(IntroArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -353,6 +359,65 @@ pub struct TrustArgs {
     /// Trust in this skill only.
     #[arg(long, value_name = "TAG")]
     pub skill: Option<SkillTag>,
+}
+
+/// `guild intro` arguments: a member to be introduced to, or an action on introductions.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct IntroArgs {
+    /// List, accept or decline introductions.
+    #[command(subcommand)]
+    pub action: Option<IntroAction>,
+    /// The member you want to meet (peer id).
+    #[arg(value_name = "PEER", required = true)]
+    pub peer: Option<PublicKey>,
+    /// Who should introduce you (peer id); without it, the candidates are listed.
+    #[arg(long, value_name = "PEER")]
+    pub via: Option<PublicKey>,
+    /// Why you want to meet them (shown to the introducer and to them; required with --via).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// The need this is about.
+    #[arg(long, value_name = "ID")]
+    pub need: Option<guild_core::RecordId>,
+    /// How long the request stands (default 3d, at most 7d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_intro_lifetime)]
+    pub expires: Option<u64>,
+}
+
+/// `guild intro` actions.
+#[derive(Debug, Subcommand)]
+pub enum IntroAction {
+    /// Introductions to relay, introductions to you, your requests, and the members you were
+    /// introduced to.
+    List,
+    /// Accept an introduction: relay it (as introducer) or meet them (as the member introduced).
+    Accept {
+        /// The introduction's id (from `guild intro list`).
+        #[arg(value_name = "ID")]
+        id: guild_core::RecordId,
+        /// A note for the requester (and, as introducer, for the member introduced).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        note: String,
+    },
+    /// Decline an introduction; nothing is kept, and it cannot be asked again for a day.
+    Decline {
+        /// The introduction's id (from `guild intro list`).
+        #[arg(value_name = "ID")]
+        id: guild_core::RecordId,
+        /// A note for the requester.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        note: String,
+    },
+}
+
+/// An introduction request's lifetime from `--expires`: positive, at most 7 days, in seconds.
+fn parse_intro_lifetime(text: &str) -> Result<u64, String> {
+    let secs = guild_core::time::parse_duration(text)?;
+    if secs == 0 || secs > guild_core::record::MAX_INTRO_LIFETIME {
+        return Err(format!("`{text}` must be between 1s and 7d"));
+    }
+    Ok(secs)
 }
 
 /// `guild trust` actions on trust roots.

@@ -206,6 +206,18 @@ calls! {
     "web.login" => WebLogin,
     /// `shutdown`: stops the daemon. Result: null.
     "shutdown" => Shutdown,
+    /// `intro.introducers`: members you trust who could introduce you to a member, best first,
+    /// with why. Result: [`super::intro::Introducers`].
+    "intro.introducers" => IntroIntroducers(super::intro::IntroducersParams),
+    /// `intro.request`: asks a member to introduce you to another. Result:
+    /// [`super::intro::IntroView`].
+    "intro.request" => IntroRequest(super::intro::IntroRequestParams),
+    /// `intro.list`: introductions to relay, to answer, asked for, and made. Result:
+    /// [`super::intro::Introductions`].
+    "intro.list" => IntroList,
+    /// `intro.answer`: accepts or declines an introduction (as introducer or as the member
+    /// introduced). Result: [`super::intro::IntroView`].
+    "intro.answer" => IntroAnswer(super::intro::IntroAnswerParams),
 }
 
 /// Params of `profile.get`.

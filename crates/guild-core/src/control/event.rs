@@ -204,6 +204,44 @@ events! {
         /// How many.
         count: u64,
     },
+    /// A member asks this node to introduce them to another (answer with `intro.answer`).
+    "intro.requested" => IntroRequested {
+        /// The request.
+        id: RecordId,
+        /// Who asks.
+        from: PublicKey,
+        /// Whom they want to meet.
+        target: PublicKey,
+        /// Why, in their words.
+        note: String,
+    },
+    /// A member introduces someone to this node (answer with `intro.answer`).
+    "intro.received" => IntroReceived {
+        /// The request.
+        id: RecordId,
+        /// Who wants to meet this node.
+        from: PublicKey,
+        /// Who introduces them.
+        by: PublicKey,
+        /// Their note.
+        note: String,
+        /// The introducer's note.
+        introducer_note: String,
+    },
+    /// An introduction this node asked for or relayed was answered. With `role: target` and
+    /// `accepted: true` the two members were introduced.
+    "intro.answered" => IntroAnswered {
+        /// The request.
+        id: RecordId,
+        /// Who answered.
+        by: PublicKey,
+        /// `introducer` or `target`.
+        role: crate::record::IntroRole,
+        /// Yes or no.
+        accepted: bool,
+        /// Their note.
+        note: String,
+    },
 }
 
 /// Which kinds a subscriber wants: exact kinds, prefixes such as `peer.*`, or `*`.

@@ -124,6 +124,12 @@ replies! {
     Pulse(Pulse),
     /// `growth`.
     Growth(Growth),
+    /// `intro.introducers`.
+    Introducers(super::intro::Introducers),
+    /// `intro.request`, `intro.answer`.
+    Intro(super::intro::IntroView),
+    /// `intro.list`.
+    Introductions(super::intro::Introductions),
 }
 
 impl From<()> for Reply {

@@ -10,7 +10,7 @@
 
 use super::call::{Call, ConnectParams, FindParams, SubscribeParams};
 use super::call::{ProfileGetParams, ProfileSetParams, ProfileUpdateParams};
-use super::{pull, reflect, reputation};
+use super::{intro, pull, reflect, reputation};
 
 /// Where a call is served.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +121,10 @@ routes! {
         TrustRoots,
         Pulse(reflect::PulseParams),
         Growth(reflect::GrowthParams),
+        IntroIntroducers(intro::IntroducersParams),
+        IntroRequest(intro::IntroRequestParams),
+        IntroList,
+        IntroAnswer(intro::IntroAnswerParams),
     }
 }
 

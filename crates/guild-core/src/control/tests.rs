@@ -258,6 +258,22 @@ fn every_call_round_trips_through_its_line() {
         }),
         Call::WebLogin,
         Call::Shutdown,
+        Call::IntroIntroducers(super::intro::IntroducersParams {
+            peer: crate::Identity::from_secret([7; 32]).public(),
+        }),
+        Call::IntroRequest(super::intro::IntroRequestParams {
+            peer: crate::Identity::from_secret([7; 32]).public(),
+            via: crate::Identity::from_secret([8; 32]).public(),
+            note: "about the footprint".into(),
+            need: Some(record_id(2)),
+            expires_in: Some(86_400),
+        }),
+        Call::IntroList,
+        Call::IntroAnswer(super::intro::IntroAnswerParams {
+            id: record_id(9),
+            accept: true,
+            note: "sure".into(),
+        }),
     ];
     let methods: Vec<_> = calls.iter().map(Call::method).collect();
     assert_eq!(methods, METHODS);
@@ -378,6 +394,26 @@ fn events_serialise_with_their_kind() {
             collab: record_id(3),
         },
         Event::EventsDropped { count: 3 },
+        Event::IntroRequested {
+            id: record_id(9),
+            from: key,
+            target: key,
+            note: "hi".into(),
+        },
+        Event::IntroReceived {
+            id: record_id(9),
+            from: key,
+            by: key,
+            note: "hi".into(),
+            introducer_note: "good".into(),
+        },
+        Event::IntroAnswered {
+            id: record_id(9),
+            by: key,
+            role: crate::record::IntroRole::Target,
+            accepted: true,
+            note: String::new(),
+        },
     ];
     let kinds: Vec<_> = samples.iter().map(Event::kind).collect();
     assert_eq!(kinds, EVENT_KINDS);

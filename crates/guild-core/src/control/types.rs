@@ -249,6 +249,9 @@ pub struct FindMatch {
     pub last_seen: Option<UnixTime>,
     /// Where the match came from.
     pub source: Source,
+    /// Who introduced this node to the member, if anyone (context, never trust).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introduced_by: Option<PublicKey>,
 }
 
 /// One query word matched one term of a member's profile.

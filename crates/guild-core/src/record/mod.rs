@@ -10,6 +10,7 @@
 
 mod attestation;
 mod collaboration;
+mod introduction;
 mod message;
 mod need;
 mod offer;
@@ -20,6 +21,10 @@ mod validate;
 
 pub use attestation::Attestation;
 pub use collaboration::{entry_version, Accepted, CollabEntry, Collaboration, EntryKind};
+pub use introduction::{
+    IntroAnswer, IntroMessage, IntroRelay, IntroRequest, IntroRole, MAX_INTRO_ADDRS,
+    MAX_INTRO_ADDR_BYTES, MAX_INTRO_BYTES, MAX_INTRO_LIFETIME, MAX_INTRO_NOTE_BYTES,
+};
 pub use message::Message;
 pub use need::{Need, Place, Project, Reward, RewardKind, Role, DEFAULT_ROLE_LABEL};
 pub use offer::Offer;
@@ -60,6 +65,9 @@ pub enum RecordKind {
     CollabEntry,
     /// A direct message.
     Message,
+    /// A step of a warm introduction (request, relay, answer): travels only directly between
+    /// the three members concerned and is never stored as a public record.
+    Introduction,
 }
 
 impl fmt::Display for RecordKind {
@@ -73,6 +81,7 @@ impl fmt::Display for RecordKind {
             RecordKind::Collaboration => "collaboration",
             RecordKind::CollabEntry => "collaboration entry",
             RecordKind::Message => "message",
+            RecordKind::Introduction => "introduction",
         };
         f.write_str(s)
     }

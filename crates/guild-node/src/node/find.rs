@@ -29,6 +29,8 @@ pub struct FindOutcome {
     pub suggestions: Vec<(String, Vec<SkillTag>)>,
     /// Whether the DHT was queried.
     pub dht_queried: bool,
+    /// Who introduced us to each matched member we were introduced to (context, never trust).
+    pub introduced_by: std::collections::HashMap<PublicKey, PublicKey>,
 }
 
 /// The loop's answer: local matches and near misses for unmatched tags.
@@ -189,11 +191,18 @@ impl Node {
             }
             local = self.find_local(&q).await;
         }
+        let view = self.view.load();
+        let introduced_by = local
+            .matches
+            .iter()
+            .filter_map(|m| view.introduced_by(&m.peer).map(|by| (m.peer, by)))
+            .collect();
         FindOutcome {
             matches: local.matches,
             from_dht,
             suggestions: local.suggestions,
             dht_queried,
+            introduced_by,
         }
     }
 }

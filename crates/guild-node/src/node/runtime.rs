@@ -506,6 +506,7 @@ impl Runtime {
         match ev {
             NetEvent::Listening(addr) => {
                 tracing::info!("listening on {addr}");
+                self.service.listening(addr.to_string());
                 self.snapshot.send_modify(|s| s.listen.push(addr));
             }
             NetEvent::PeerConnected {

@@ -125,6 +125,7 @@ pub fn router<H: Handle>(
         .route("/trust", get(trust::<H>))
         .route("/pulse", get(pulse::<H>))
         .route("/inbox", get(inbox::<H>))
+        .route("/intros", get(intros::<H>))
         .route("/events", get(events::<H>))
         .route("/call/{method}", post(call::<H>))
         .route("/login", get(login::<H>))
@@ -440,6 +441,10 @@ async fn member<H: Handle>(
     Path(peer): Path<String>,
 ) -> Response {
     pages::member(&app, &s, &peer).await.into_response()
+}
+
+async fn intros<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {
+    pages::intros(&app, &s).await.into_response()
 }
 
 async fn needs<H: Handle>(State(app): State<Shared<H>>, s: Extension<Session>) -> Response {

@@ -790,3 +790,15 @@ async fn the_needs_board_shows_my_offers_their_fate_and_closed_needs_as_closed()
         matches!(h.fake.calls.lock().unwrap().last(), Some(Call::OfferWithdraw(p)) if p.offer.to_string() == offer)
     );
 }
+/// The page refreshes its live regions on every event kind the node streams (named SSE events
+/// reach the script only through a listener per kind).
+#[test]
+fn the_script_listens_to_every_event_kind() {
+    let js = include_str!("assets/app.js");
+    for kind in guild_core::control::EVENT_KINDS {
+        assert!(
+            js.contains(&format!("\"{kind}\"")),
+            "app.js does not listen to `{kind}`"
+        );
+    }
+}

@@ -271,6 +271,7 @@ mod budgets;
 mod collab;
 mod delivery;
 mod intake;
+mod intro;
 mod offers;
 mod pulse;
 mod quotas;

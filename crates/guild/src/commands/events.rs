@@ -167,6 +167,41 @@ fn human(value: Value) -> String {
         Event::EventsDropped { count } => {
             format!("{count} events dropped (this reader was too slow)")
         }
+        Event::IntroRequested {
+            id,
+            from,
+            target,
+            note,
+        } => format!(
+            "{id} {from} asks you to introduce them to {target}: \"{}\" (answer with `guild intro accept|decline`)",
+            one_line(&note)
+        ),
+        Event::IntroReceived {
+            id,
+            from,
+            by,
+            note,
+            introducer_note,
+        } => format!(
+            "{id} {by} introduces {from}: \"{}\" — {from}: \"{}\" (answer with `guild intro accept|decline`)",
+            one_line(&introducer_note),
+            one_line(&note)
+        ),
+        Event::IntroAnswered {
+            id,
+            by,
+            role,
+            accepted,
+            note,
+        } => {
+            let what = match (role, accepted) {
+                (guild_core::record::IntroRole::Introducer, true) => "passed your request on",
+                (guild_core::record::IntroRole::Introducer, false) => "declined to introduce you",
+                (guild_core::record::IntroRole::Target, true) => "accepted the introduction",
+                (guild_core::record::IntroRole::Target, false) => "declined the introduction",
+            };
+            format!("{id} {by} {what}: \"{}\"", one_line(&note))
+        }
     };
     format!("{kind:<18} {rest}")
 }

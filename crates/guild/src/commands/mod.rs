@@ -3,6 +3,7 @@
 
 mod collab;
 mod events;
+mod intro;
 mod local;
 mod profile;
 mod pull;
@@ -115,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Events { kinds } => events::run(&ctx, kinds).await,
             Command::Web { open } => query::web(&ctx, open).await,
             Command::Shutdown => query::shutdown(&ctx).await,
+            Command::Intro(args) => intro::run(&ctx, args).await,
             Command::Completions { .. } | Command::Daemon(_) => Ok(()),
         }
     })

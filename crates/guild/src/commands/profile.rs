@@ -80,11 +80,24 @@ pub async fn run(ctx: &Ctx, command: ProfileCommand) -> anyhow::Result<()> {
             true,
         ),
     };
-    let profile: ProfileResult = ctx.client().await?.call_as(&call).await?;
+    let mut client = ctx.client().await?;
+    let profile: ProfileResult = client.call_as(&call).await?;
     if ctx.json {
         return output::json(&profile);
     }
-    show(profile.as_ref(), own)
+    show(profile.as_ref(), own)?;
+    // Another member's page: who introduced you, if anyone (context, never trust).
+    if let (false, Some(p)) = (own, profile.as_ref()) {
+        let intros: guild_core::control::intro::Introductions =
+            client.call_as(&Call::IntroList).await?;
+        if let Some(i) = intros.introduced.iter().find(|i| i.peer == p.signer) {
+            output::fields(&[(
+                "introduced by",
+                format!("{} ({})", i.by, output::relative(i.at)),
+            )])?;
+        }
+    }
+    Ok(())
 }
 
 fn update(params: ProfileUpdateParams) -> Call {

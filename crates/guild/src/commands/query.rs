@@ -292,7 +292,15 @@ fn find_row(m: &FindMatch) -> Vec<String> {
             .map(|t| format!("{t:.2}"))
             .unwrap_or_else(|| "stranger".into()),
         m.peer.to_string(),
-        m.name.clone(),
+        match &m.introduced_by {
+            // Context, never trust: who introduced you to them.
+            Some(by) => {
+                let by = by.to_string();
+                let short: String = by.chars().take(12).collect();
+                format!("{} (introduced by {short}…)", m.name)
+            }
+            None => m.name.clone(),
+        },
         m.last_seen.map(output::relative).unwrap_or_default(),
         m.source.to_string(),
         matched.join(", "),

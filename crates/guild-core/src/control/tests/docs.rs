@@ -66,6 +66,15 @@ fn check_result(method: &str, result: Value) {
         "growth" => serde_json::from_value::<super::super::reflect::Growth>(result).map(drop),
         "web.login" => serde_json::from_value::<super::super::WebLogin>(result).map(drop),
         "need.withdraw" | "revoke" | "shutdown" => serde_json::from_value::<()>(result).map(drop),
+        "intro.introducers" => {
+            serde_json::from_value::<super::super::intro::Introducers>(result).map(drop)
+        }
+        "intro.request" | "intro.answer" => {
+            serde_json::from_value::<super::super::intro::IntroView>(result).map(drop)
+        }
+        "intro.list" => {
+            serde_json::from_value::<super::super::intro::Introductions>(result).map(drop)
+        }
         other => panic!("no result type known for `{other}`"),
     };
     if let Err(e) = decoded {

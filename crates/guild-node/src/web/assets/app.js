@@ -40,6 +40,7 @@
     for (const el of form.elements) {
       if (!el.name || el.disabled) continue;
       let v;
+      if (el.type === "radio" && !el.checked) continue;
       if (el.type === "checkbox") {
         v = el.checked;
       } else if (el.dataset.roles !== undefined) {
@@ -228,7 +229,7 @@
     "offer.received", "offer.withdrawn", "delivery.outcome", "collab.opened", "collab.invited",
     "collab.entry",
     "message.received", "attestation.received", "attestation.equivocation", "trust.changed",
-    "events.dropped",
+    "events.dropped", "intro.requested", "intro.received", "intro.answered",
   ];
   listen();
 })();

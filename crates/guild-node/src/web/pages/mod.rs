@@ -7,6 +7,7 @@
 //! event arrives on `/events`.
 
 mod chart;
+mod intro;
 mod peers;
 mod people;
 mod project;
@@ -14,6 +15,7 @@ mod reflect;
 mod trust;
 mod work;
 
+pub use intro::intros;
 pub use peers::peers;
 pub use project::project;
 
@@ -46,6 +48,7 @@ const NAV: &[(&str, &str)] = &[
     ("/trust", "Trust"),
     ("/pulse", "Pulse"),
     ("/inbox", "Inbox"),
+    ("/intros", "Introductions"),
 ];
 
 /// The frame around every page.
@@ -257,6 +260,9 @@ fn event_keys(event: &Event) -> Vec<PublicKey> {
             issuer, subject, ..
         } => vec![*issuer, *subject],
         Event::AttestationEquivocation { issuer, .. } => vec![*issuer],
+        Event::IntroRequested { from, target, .. } => vec![*from, *target],
+        Event::IntroReceived { from, by, .. } => vec![*from, *by],
+        Event::IntroAnswered { by, .. } => vec![*by],
         _ => vec![],
     }
 }
@@ -332,6 +338,27 @@ fn describe(at: u64, event: &Event, names: &Names) -> Markup {
         }
         Event::TrustChanged { .. } => "trust recomputed".into(),
         Event::EventsDropped { count } => format!("{count} events dropped"),
+        Event::IntroRequested { from, target, .. } => format!(
+            "{} asks you to introduce them to {}",
+            names.label(from),
+            names.label(target)
+        ),
+        Event::IntroReceived { from, by, .. } => format!(
+            "{} introduces {} to you",
+            names.label(by),
+            names.label(from)
+        ),
+        Event::IntroAnswered {
+            by, accepted, role, ..
+        } => format!(
+            "{} {} {}",
+            names.label(by),
+            if *accepted { "accepted" } else { "declined" },
+            match role {
+                guild_core::record::IntroRole::Introducer => "to introduce you",
+                guild_core::record::IntroRole::Target => "the introduction",
+            }
+        ),
     };
     html! {
         li {

@@ -186,7 +186,10 @@ pub async fn find<H: Handle>(
                                     td { a.member href={ "/member/" (m.peer) } title=(m.peer) {
                                         @if m.name.is_empty() { (short(&m.peer)) } @else { (m.name) } } }
                                     td { @for s in &m.skills { (s.tag) " (" (s.level) ") " } @for r in &m.resources { (r) " " } }
-                                    td { (m.trust.map(num).unwrap_or_else(|| "stranger".into())) }
+                                    td { (m.trust.map(num).unwrap_or_else(|| "stranger".into()))
+                                        @if let Some(by) = &m.introduced_by {
+                                            br; span.context { "introduced by " a href={ "/member/" (by) } { (short(by)) } }
+                                        } }
                                     td { (m.last_seen.map(relative).unwrap_or_else(|| "—".into())) }
                                     td { (num(m.score)) }
                                     td { (reason(m)) }
@@ -243,6 +246,9 @@ fn reason(m: &guild_core::control::FindMatch) -> String {
         Some(t) => parts.push(format!("your trust {}", num(t))),
         None => parts.push("a stranger to you (no trust path)".into()),
     }
+    if let Some(by) = &m.introduced_by {
+        parts.push(format!("introduced to you by {}", short(by)));
+    }
     if let Some(seen) = m.last_seen {
         parts.push(format!("profile from {}", relative(seen)));
     }
@@ -279,6 +285,7 @@ pub async fn member<H: Handle>(app: &App<H>, session: &Session, peer: &str) -> M
     };
     let trust = super::trust::explanation(app, &key, None).await;
     let growth = super::reflect::growth_section(app, &key, &title).await;
+    let intro = super::intro::member_section(app, &key, &title).await;
     let body = html! {
         p { code.peer-id { (key) } }
         @match &profile {
@@ -318,6 +325,7 @@ pub async fn member<H: Handle>(app: &App<H>, session: &Session, peer: &str) -> M
                 (form_status())
             }
         }
+        (intro)
         section aria-labelledby="m-msg" {
             h2 #m-msg { "Message" }
             form data-call="msg" {
