@@ -43,6 +43,12 @@ fn temporary_stores_are_independent_and_start_no_flusher_thread() {
         // something).
         let dir = tempfile::tempdir().unwrap();
         let durable = Store::open(&dir.path().join("store")).unwrap();
+        // sled spawns its flusher from `open`, but the thread names itself once it runs: on a
+        // loaded machine it may not have yet. Wait for the name (bounded), not for a time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while flusher_threads() < before + 1 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         assert_eq!(flusher_threads(), before + 1);
         drop(durable);
     }
