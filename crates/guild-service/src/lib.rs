@@ -31,6 +31,7 @@ mod collab;
 mod direct;
 pub mod index;
 pub mod intake;
+pub mod invite;
 mod io;
 pub mod mesh;
 mod own;
@@ -74,11 +75,12 @@ pub const OWN_PROFILE_KEY: &str = "own_profile";
 
 /// Kinds that spread publicly (gossip and sync). Offers, messages and collaboration logs travel
 /// only directly between the people concerned.
-pub const PUBLIC_KINDS: [RecordKind; 4] = [
+pub const PUBLIC_KINDS: [RecordKind; 5] = [
     RecordKind::Profile,
     RecordKind::Need,
     RecordKind::Revocation,
     RecordKind::Attestation,
+    RecordKind::Sponsorship,
 ];
 
 /// Most records removed by one sweep (the rest wait for the next tick), so a tick stays short.
@@ -468,6 +470,10 @@ impl<S: Storage> Service<S> {
             ServiceCall::TrustRoots => read(Ok(self.trust_roots())),
             ServiceCall::Pulse(p) => read(Ok(self.pulse_report(&p, t))),
             ServiceCall::Growth(p) => read(Ok(self.growth_report(p.peer))),
+            ServiceCall::InviteList => read(self.invite_list()),
+            ServiceCall::InviteRevoke(p) => {
+                Answer::Now(self.invite_revoke(&p.id).map(Into::into), true)
+            }
         }
     }
 
@@ -645,6 +651,7 @@ impl<S: Storage> Service<S> {
             RecordKind::Message,
             RecordKind::Attestation,
             RecordKind::Revocation,
+            RecordKind::Sponsorship,
         ];
         let mut drop = Vec::new();
         for kind in order {

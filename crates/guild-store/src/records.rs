@@ -31,6 +31,8 @@ pub fn kind_byte(kind: RecordKind) -> u8 {
         RecordKind::Collaboration => 6,
         RecordKind::CollabEntry => 7,
         RecordKind::Message => 8,
+        // Not 9: kinds added in parallel branches take the next bytes; this one keeps clear.
+        RecordKind::Sponsorship => 16,
     }
 }
 

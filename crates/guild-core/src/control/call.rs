@@ -203,6 +203,17 @@ calls! {
     "web.login" => WebLogin,
     /// `shutdown`: stops the daemon. Result: null.
     "shutdown" => Shutdown,
+    /// `invite.create`: a signed invitation code for a newcomer. Result:
+    /// [`super::invite::InviteView`].
+    "invite.create" => InviteCreate(super::invite::InviteCreateParams),
+    /// `invite.list`: the codes this node issued, with their uses. Result:
+    /// [`super::invite::Invites`].
+    "invite.list" => InviteList,
+    /// `invite.revoke`: cancels a code. Result: [`super::invite::InviteView`].
+    "invite.revoke" => InviteRevoke(super::invite::InviteRevokeParams),
+    /// `join`: joins the community of an invitation code (fresh home). Result:
+    /// [`super::invite::Joined`].
+    "join" => Join(super::invite::JoinParams),
 }
 
 /// Params of `profile.get`.

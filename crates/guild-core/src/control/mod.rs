@@ -21,6 +21,7 @@ mod event;
 pub mod explanation;
 #[cfg(feature = "client")]
 pub mod framing;
+pub mod invite;
 pub mod names;
 mod profile;
 pub mod pull;

@@ -124,6 +124,12 @@ replies! {
     Pulse(Pulse),
     /// `growth`.
     Growth(Growth),
+    /// `invite.create`, `invite.revoke`.
+    Invite(super::invite::InviteView),
+    /// `invite.list`.
+    Invites(super::invite::Invites),
+    /// `join`.
+    Joined(super::invite::Joined),
 }
 
 impl From<()> for Reply {

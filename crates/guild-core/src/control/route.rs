@@ -10,7 +10,7 @@
 
 use super::call::{Call, ConnectParams, FindParams, SubscribeParams};
 use super::call::{ProfileGetParams, ProfileSetParams, ProfileUpdateParams};
-use super::{pull, reflect, reputation};
+use super::{invite, pull, reflect, reputation};
 
 /// Where a call is served.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +88,8 @@ routes! {
         Connect(ConnectParams),
         WebLogin,
         Shutdown,
+        InviteCreate(invite::InviteCreateParams),
+        Join(invite::JoinParams),
     }
     service {
         ProfileGet(ProfileGetParams),
@@ -120,6 +122,8 @@ routes! {
         TrustRoots,
         Pulse(reflect::PulseParams),
         Growth(reflect::GrowthParams),
+        InviteList,
+        InviteRevoke(invite::InviteRevokeParams),
     }
 }
 

@@ -254,6 +254,17 @@ fn every_call_round_trips_through_its_line() {
         }),
         Call::WebLogin,
         Call::Shutdown,
+        Call::InviteCreate(super::invite::InviteCreateParams {
+            expires_secs: Some(3_600),
+            uses: Some(2),
+            note: "welcome".into(),
+        }),
+        Call::InviteList,
+        Call::InviteRevoke(super::invite::InviteRevokeParams { id: "00ff".into() }),
+        Call::Join(super::invite::JoinParams {
+            code: "guild1-abc".into(),
+            trust: true,
+        }),
     ];
     let methods: Vec<_> = calls.iter().map(Call::method).collect();
     assert_eq!(methods, METHODS);
@@ -369,6 +380,12 @@ fn events_serialise_with_their_kind() {
             collab: record_id(3),
         },
         Event::EventsDropped { count: 3 },
+        Event::InviteJoined {
+            invite: "00ff".into(),
+            peer: key,
+            name: Some("Ada".into()),
+            uses: 1,
+        },
     ];
     let kinds: Vec<_> = samples.iter().map(Event::kind).collect();
     assert_eq!(kinds, EVENT_KINDS);

@@ -16,6 +16,7 @@ mod offer;
 mod profile;
 mod revocation;
 mod signatures;
+mod sponsorship;
 mod validate;
 
 pub use attestation::Attestation;
@@ -26,6 +27,7 @@ pub use offer::Offer;
 pub use profile::{Level, Profile, Resource, Skill};
 pub use revocation::Revocation;
 pub use signatures::{verify_all, SignatureCheck, MAX_BATCH};
+pub use sponsorship::{Sponsorship, MAX_SPONSORSHIP_BYTES, MAX_SPONSORSHIP_LIFETIME};
 pub use validate::FieldCheck;
 
 use crate::codec::{self, CodecError};
@@ -60,6 +62,8 @@ pub enum RecordKind {
     CollabEntry,
     /// A direct message.
     Message,
+    /// A sponsorship of a newcomer who joined by invitation.
+    Sponsorship,
 }
 
 impl fmt::Display for RecordKind {
@@ -73,6 +77,7 @@ impl fmt::Display for RecordKind {
             RecordKind::Collaboration => "collaboration",
             RecordKind::CollabEntry => "collaboration entry",
             RecordKind::Message => "message",
+            RecordKind::Sponsorship => "sponsorship",
         };
         f.write_str(s)
     }
@@ -416,6 +421,8 @@ pub enum AnyRecord {
     CollabEntry(Signed<CollabEntry>),
     /// A direct message.
     Message(Signed<Message>),
+    /// A sponsorship.
+    Sponsorship(Signed<Sponsorship>),
 }
 
 macro_rules! any_record_dispatch {
@@ -429,6 +436,7 @@ macro_rules! any_record_dispatch {
             AnyRecord::Collaboration($r) => $e,
             AnyRecord::CollabEntry($r) => $e,
             AnyRecord::Message($r) => $e,
+            AnyRecord::Sponsorship($r) => $e,
         }
     };
 }
@@ -445,6 +453,7 @@ impl AnyRecord {
             AnyRecord::Collaboration(_) => RecordKind::Collaboration,
             AnyRecord::CollabEntry(_) => RecordKind::CollabEntry,
             AnyRecord::Message(_) => RecordKind::Message,
+            AnyRecord::Sponsorship(_) => RecordKind::Sponsorship,
         }
     }
     /// The record id.
@@ -506,7 +515,8 @@ any_from!(
     Revocation,
     Collaboration,
     CollabEntry,
-    Message
+    Message,
+    Sponsorship
 );
 
 #[cfg(test)]

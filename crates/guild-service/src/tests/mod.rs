@@ -271,6 +271,7 @@ mod budgets;
 mod collab;
 mod delivery;
 mod intake;
+mod invite;
 mod pulse;
 mod quotas;
 mod revocation;

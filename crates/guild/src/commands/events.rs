@@ -164,6 +164,16 @@ fn human(value: Value) -> String {
         Event::EventsDropped { count } => {
             format!("{count} events dropped (this reader was too slow)")
         }
+        Event::InviteJoined {
+            invite,
+            peer,
+            name,
+            uses,
+        } => format!(
+            "{} joined with code {invite} (use {uses})",
+            name.map(|n| format!("{n} ({peer})"))
+                .unwrap_or_else(|| peer.to_string())
+        ),
     };
     format!("{kind:<18} {rest}")
 }

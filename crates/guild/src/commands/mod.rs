@@ -3,6 +3,7 @@
 
 mod collab;
 mod events;
+mod invite;
 mod local;
 mod profile;
 mod pull;
@@ -112,6 +113,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Events { kinds } => events::run(&ctx, kinds).await,
             Command::Web { open } => query::web(&ctx, open).await,
             Command::Shutdown => query::shutdown(&ctx).await,
+            Command::Invite(args) => invite::invite(&ctx, args).await,
+            Command::Join { code, trust } => invite::join(&ctx, code, trust).await,
             Command::Completions { .. } | Command::Daemon(_) => Ok(()),
         }
     })

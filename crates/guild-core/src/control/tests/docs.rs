@@ -64,6 +64,11 @@ fn check_result(method: &str, result: Value) {
         "growth" => serde_json::from_value::<super::super::reflect::Growth>(result).map(drop),
         "web.login" => serde_json::from_value::<super::super::WebLogin>(result).map(drop),
         "need.withdraw" | "revoke" | "shutdown" => serde_json::from_value::<()>(result).map(drop),
+        "invite.create" | "invite.revoke" => {
+            serde_json::from_value::<super::super::invite::InviteView>(result).map(drop)
+        }
+        "invite.list" => serde_json::from_value::<super::super::invite::Invites>(result).map(drop),
+        "join" => serde_json::from_value::<super::super::invite::Joined>(result).map(drop),
         other => panic!("no result type known for `{other}`"),
     };
     if let Err(e) = decoded {

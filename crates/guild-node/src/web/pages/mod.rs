@@ -327,6 +327,10 @@ fn describe(at: u64, event: &Event, names: &Names) -> Markup {
         }
         Event::TrustChanged { .. } => "trust recomputed".into(),
         Event::EventsDropped { count } => format!("{count} events dropped"),
+        Event::InviteJoined { peer, name, .. } => format!(
+            "{} joined with your invitation",
+            name.clone().unwrap_or_else(|| names.label(peer))
+        ),
     };
     html! {
         li {
