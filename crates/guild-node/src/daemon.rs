@@ -224,6 +224,20 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             None
         }
     };
+    // `--join`: before the socket answers, so a client that sees it answer sees the join done.
+    let mut join_error = None;
+    if let Some((code, trust)) = options.join.clone() {
+        let params = guild_core::control::invite::JoinParams { code, trust };
+        match crate::invite::join(&node, Some(&home.config_file()), params).await {
+            Ok(j) => eprintln!(
+                "joined community `{}` through {}{}",
+                j.community,
+                j.inviter,
+                if j.trusted { " (now a trust root)" } else { "" }
+            ),
+            Err(e) => join_error = Some(e.message),
+        }
+    }
     // The server and metrics tasks log inside the node's span, like the node's own tasks.
     let server = tokio::spawn(tracing::Instrument::instrument(
         control::serve(
@@ -245,19 +259,6 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         ))
     });
 
-    let mut join_error = None;
-    if let Some((code, trust)) = options.join.clone() {
-        let params = guild_core::control::invite::JoinParams { code, trust };
-        match crate::invite::join(&node, Some(&home.config_file()), params).await {
-            Ok(j) => eprintln!(
-                "joined community `{}` through {}{}",
-                j.community,
-                j.inviter,
-                if j.trusted { " (now a trust root)" } else { "" }
-            ),
-            Err(e) => join_error = Some(e.message),
-        }
-    }
     if join_error.is_none() {
         wait_for_stop(&mut signals, &stop, &node).await;
     }
