@@ -7,6 +7,7 @@
 //! event arrives on `/events`.
 
 mod chart;
+mod invite;
 mod peers;
 mod people;
 mod project;
@@ -14,6 +15,7 @@ mod reflect;
 mod trust;
 mod work;
 
+pub use invite::invite;
 pub use peers::peers;
 pub use project::project;
 
@@ -46,6 +48,7 @@ const NAV: &[(&str, &str)] = &[
     ("/trust", "Trust"),
     ("/pulse", "Pulse"),
     ("/inbox", "Inbox"),
+    ("/invite", "Invite"),
 ];
 
 /// The frame around every page.
