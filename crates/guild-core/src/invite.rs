@@ -330,14 +330,15 @@ mod tests {
     #[test]
     fn field_bounds_are_enforced() {
         let id = Identity::from_secret([1; 32]);
-        let cases: Vec<Box<dyn Fn(&mut Invitation)>> = vec![
-            Box::new(|i| i.max_uses = 0),
-            Box::new(|i| i.max_uses = MAX_INVITE_USES + 1),
-            Box::new(|i| i.expires_at = i.issued_at + MAX_INVITE_LIFETIME + 1),
-            Box::new(|i| i.note = "x".repeat(MAX_INVITE_NOTE_BYTES + 1)),
-            Box::new(|i| i.addrs = vec!["/ip4/1.2.3.4/tcp/1".into(); MAX_INVITE_ADDRS + 1]),
-            Box::new(|i| i.community = String::new()),
-            Box::new(|i| i.version = 2),
+        type Change = fn(&mut Invitation);
+        let cases: [Change; 7] = [
+            |i| i.max_uses = 0,
+            |i| i.max_uses = MAX_INVITE_USES + 1,
+            |i| i.expires_at = i.issued_at + MAX_INVITE_LIFETIME + 1,
+            |i| i.note = "x".repeat(MAX_INVITE_NOTE_BYTES + 1),
+            |i| i.addrs = vec!["/ip4/1.2.3.4/tcp/1".into(); MAX_INVITE_ADDRS + 1],
+            |i| i.community = String::new(),
+            |i| i.version = 2,
         ];
         for change in cases {
             let mut inv = invitation(&id);

@@ -71,7 +71,7 @@ pub async fn invite<H: Handle>(
         .flat_map(|l| l.invites.iter())
         .flat_map(|i| i.joined.iter().copied())
         .collect();
-    let names = Names::resolve(app, joined.into_iter()).await;
+    let names = Names::resolve(app, joined).await;
     let now = guild_core::time::now();
     let show = q.get("show").and_then(|id| {
         list.as_ref()
