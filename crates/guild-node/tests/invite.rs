@@ -238,6 +238,7 @@ async fn a_newcomer_joins_by_invitation_and_ranks_the_inviters_vouched_members_f
     ha.call(Unary::Service(ServiceCall::InviteRevoke(
         InviteRevokeParams {
             id: revoked.id.clone(),
+            sponsorships: false,
         },
     )))
     .await

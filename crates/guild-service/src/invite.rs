@@ -152,8 +152,14 @@ impl<S: Storage> Service<S> {
         Ok(Invites { invites })
     }
 
-    /// `invite.revoke`: no newcomer can use the code from now on.
-    pub(crate) fn invite_revoke(&mut self, id: &str) -> Result<InviteView, CallError> {
+    /// `invite.revoke`: no newcomer can use the code from now on; with `sponsorships`, the
+    /// sponsorships already issued with it are revoked too (signed, published).
+    pub(crate) fn invite_revoke(
+        &mut self,
+        id: &str,
+        sponsorships: bool,
+        now: UnixTime,
+    ) -> Result<InviteView, CallError> {
         let mut invites = self.invites()?;
         let id = id.trim().to_ascii_lowercase();
         let Some(i) = invites.iter_mut().find(|i| i.signed.id_hex() == id) else {
@@ -162,9 +168,45 @@ impl<S: Storage> Service<S> {
             )));
         };
         i.revoked = true;
+        let code_id = i.signed.body.id;
         let view = i.view();
         self.save_invites(&invites)?;
+        if sponsorships {
+            for target in self.state.sponsors.of_invite(&self.me, &code_id) {
+                self.revoke_sponsorship(target, now)
+                    .map_err(|e| e.to_call_error())?;
+            }
+        }
         Ok(view)
+    }
+
+    /// Signs, stores and publishes the revocation of one of our sponsorships.
+    fn revoke_sponsorship(
+        &mut self,
+        target: guild_core::RecordId,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        let expires = self
+            .state
+            .records
+            .get(&target)
+            .map_or(now + SPONSORSHIP_SECS, |m| m.expires_at);
+        let r = self.sign(
+            guild_core::Revocation {
+                version: guild_core::record::RECORD_VERSION,
+                issuer: self.me,
+                issued_at: now,
+                expires_at: expires.max(now + 1) + 86_400,
+                target,
+                target_kind: guild_core::RecordKind::Sponsorship,
+                reason: "sponsorship withdrawn".into(),
+            },
+            now,
+        )?;
+        let record = AnyRecord::Revocation(r.clone());
+        self.store_revocation(r, now)?;
+        self.publish_record(Topic::Attestations, &record);
+        Ok(())
     }
 
     /// Answers a newcomer's [`DirectRequest::Join`]: cheap checks first (budget, ours, our
@@ -357,10 +399,15 @@ impl<S: Storage> Service<S> {
     /// [`SPONSORSHIPS_PER_SPONSOR`] is dropped from the store too. (One older than all of a
     /// full sponsor's, met only when loading, stays unindexed until it expires: it lifts no one.)
     pub(crate) fn index_sponsorship(&mut self, s: &Signed<Sponsorship>) {
+        // Revoked by its sponsor (the revocation may have been loaded first): it lifts no one.
+        if self.state.attestations.is_revoked(&s.id()) {
+            return;
+        }
         let info = SponsorInfo {
             sponsor: s.body.issuer,
             newcomer: s.body.newcomer,
             issued_at: s.body.issued_at,
+            invite: s.body.invite,
         };
         if let Insert::Kept { evicted: Some(old) } = self.state.sponsors.insert(s.id(), info) {
             let now = self.now.as_secs();

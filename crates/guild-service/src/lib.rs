@@ -471,9 +471,10 @@ impl<S: Storage> Service<S> {
             ServiceCall::Pulse(p) => read(Ok(self.pulse_report(&p, t))),
             ServiceCall::Growth(p) => read(Ok(self.growth_report(p.peer))),
             ServiceCall::InviteList => read(self.invite_list()),
-            ServiceCall::InviteRevoke(p) => {
-                Answer::Now(self.invite_revoke(&p.id).map(Into::into), true)
-            }
+            ServiceCall::InviteRevoke(p) => Answer::Now(
+                self.invite_revoke(&p.id, p.sponsorships, t).map(Into::into),
+                true,
+            ),
         }
     }
 
@@ -650,8 +651,8 @@ impl<S: Storage> Service<S> {
             RecordKind::CollabEntry,
             RecordKind::Message,
             RecordKind::Attestation,
-            RecordKind::Revocation,
             RecordKind::Sponsorship,
+            RecordKind::Revocation,
         ];
         let mut drop = Vec::new();
         for kind in order {

@@ -261,6 +261,9 @@ pub struct InviteArgs {
     /// Cancel the code with this id (see --list).
     #[arg(long, value_name = "ID", conflicts_with_all = ["expires", "uses", "note"])]
     pub revoke: Option<String>,
+    /// With --revoke: also withdraw the sponsorships already given with that code.
+    #[arg(long, requires = "revoke")]
+    pub sponsorships: bool,
 }
 
 fn parse_invite_expiry(text: &str) -> Result<u64, String> {

@@ -120,6 +120,10 @@ impl Params for InviteCreateParams {
 pub struct InviteRevokeParams {
     /// The code's id (hex, as `invite.list` shows it).
     pub id: String,
+    /// Also revoke the sponsorships already issued with it (signed revocations every node
+    /// honours: the newcomers who joined with it are strangers again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sponsorships: bool,
 }
 impl Params for InviteRevokeParams {}
 

@@ -260,7 +260,10 @@ fn every_call_round_trips_through_its_line() {
             note: "welcome".into(),
         }),
         Call::InviteList,
-        Call::InviteRevoke(super::invite::InviteRevokeParams { id: "00ff".into() }),
+        Call::InviteRevoke(super::invite::InviteRevokeParams {
+            id: "00ff".into(),
+            sponsorships: true,
+        }),
         Call::Join(super::invite::JoinParams {
             code: "guild1-abc".into(),
             trust: true,

@@ -16,6 +16,8 @@ pub(crate) struct SponsorInfo {
     pub sponsor: PublicKey,
     pub newcomer: PublicKey,
     pub issued_at: UnixTime,
+    /// The invitation code's id it was issued for.
+    pub invite: [u8; 16],
 }
 
 /// What inserting a sponsorship did.
@@ -116,6 +118,17 @@ impl Sponsors {
         self.records.values().map(|i| (i.sponsor, i.newcomer))
     }
 
+    /// The ids of one sponsor's sponsorships issued for one code.
+    pub fn of_invite(&self, sponsor: &PublicKey, invite: &[u8; 16]) -> Vec<RecordId> {
+        self.by_sponsor
+            .get(sponsor)
+            .into_iter()
+            .flatten()
+            .filter(|(_, id)| self.records.get(id).is_some_and(|i| &i.invite == invite))
+            .map(|(_, id)| *id)
+            .collect()
+    }
+
     /// How many a sponsor has here.
     #[cfg(test)]
     pub fn count_of(&self, sponsor: &PublicKey) -> usize {
@@ -141,6 +154,7 @@ mod tests {
                 sponsor,
                 newcomer: key(10 + i),
                 issued_at: 100 + u64::from(i),
+                invite: [0; 16],
             };
             assert_eq!(
                 s.insert(RecordId([i; 32]), info),
@@ -152,12 +166,14 @@ mod tests {
             sponsor,
             newcomer: key(50),
             issued_at: 1,
+            invite: [0; 16],
         };
         assert_eq!(s.insert(RecordId([200; 32]), older), Insert::Full);
         let newer = SponsorInfo {
             sponsor,
             newcomer: key(51),
             issued_at: 1_000,
+            invite: [0; 16],
         };
         assert_eq!(
             s.insert(RecordId([201; 32]), newer),

@@ -112,7 +112,10 @@ fn an_inviter_sponsors_each_use_of_its_code_once_and_refuses_the_rest() {
     // Revoked, expired and unknown codes.
     let code2 = create(&mut v, 3, 3_600);
     v.call(
-        ServiceCall::InviteRevoke(InviteRevokeParams { id: code2.id_hex() }),
+        ServiceCall::InviteRevoke(InviteRevokeParams {
+            id: code2.id_hex(),
+            sponsorships: false,
+        }),
         MS,
     )
     .unwrap();
@@ -233,4 +236,56 @@ fn in_a_flood_of_minted_identities_a_sponsored_newcomers_need_is_alerted_and_mes
             assert!(!kept, "unsponsored, the flood evicts the message");
         }
     }
+}
+
+#[test]
+fn a_sponsor_withdraws_the_sponsorships_of_a_code_and_its_newcomers_are_strangers_again() {
+    // The sponsor issues a sponsorship through a join; a node that trusts the sponsor lifts
+    // the newcomer, until the sponsor revokes the code with its sponsorships.
+    let mut sponsor = harness(1);
+    let code = create(&mut sponsor, 2, 86_400);
+    let mut n = harness(2);
+    join(&mut n, &mut sponsor, code.clone(), MS).unwrap();
+    let record = sponsor
+        .svc
+        .store()
+        .records_of_kind(RecordKind::Sponsorship)
+        .next()
+        .unwrap()
+        .unwrap();
+    let mut v = harness(3);
+    trust_root(&mut v, &sponsor.me);
+    v.gossip(&sponsor.me, record, MS).unwrap();
+    assert_eq!(v.svc.tier_of(&n.me.public()), admission::Tier::Member);
+    let _ = sponsor.svc.take_outbox();
+    sponsor
+        .call(
+            ServiceCall::InviteRevoke(InviteRevokeParams {
+                id: code.id_hex(),
+                sponsorships: true,
+            }),
+            MS,
+        )
+        .unwrap();
+    assert!(sponsor.svc.sponsors_of(&n.me.public()).is_empty());
+    let published: Vec<AnyRecord> = sponsor
+        .svc
+        .take_outbox()
+        .into_iter()
+        .filter_map(|io| match io {
+            Io::Publish { data, .. } => AnyRecord::decode(&data).ok(),
+            _ => None,
+        })
+        .collect();
+    let revocation = published
+        .into_iter()
+        .find(|r| matches!(r, AnyRecord::Revocation(x) if x.body.target_kind == RecordKind::Sponsorship))
+        .expect("the revocation is published");
+    v.gossip(&sponsor.me, revocation, MS).unwrap();
+    assert_eq!(v.svc.tier_of(&n.me.public()), admission::Tier::Stranger);
+    // After a restart too.
+    let store = v.svc.store().clone();
+    let mut v2 = Service::new(identity(3), store, ServiceConfig::default(), 5, MS).unwrap();
+    assert!(v2.sponsors_of(&n.me.public()).is_empty());
+    assert_eq!(v2.tier_of(&n.me.public()), admission::Tier::Stranger);
 }

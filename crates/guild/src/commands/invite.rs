@@ -37,7 +37,10 @@ pub async fn invite(ctx: &Ctx, args: InviteArgs) -> anyhow::Result<()> {
     }
     if let Some(id) = args.revoke {
         let view: InviteView = client
-            .call_as(&Call::InviteRevoke(InviteRevokeParams { id }))
+            .call_as(&Call::InviteRevoke(InviteRevokeParams {
+                id,
+                sponsorships: args.sponsorships,
+            }))
             .await?;
         if ctx.json {
             return output::json(&view);

@@ -126,6 +126,12 @@ pub async fn invite<H: Handle>(
                                         form.inline data-call="invite.revoke"
                                             data-confirm="Revoke this code? Nobody can join with it afterwards." {
                                             input type="hidden" name="id" value=(i.id);
+                                            @if i.uses > 0 {
+                                                label.check {
+                                                    input name="sponsorships" type="checkbox";
+                                                    " and withdraw its sponsorships"
+                                                }
+                                            }
                                             button.secondary type="submit" { "Revoke" }
                                             (form_status())
                                         }
