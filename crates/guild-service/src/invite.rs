@@ -107,7 +107,9 @@ impl<S: Storage> Service<S> {
         now: UnixTime,
     ) -> Result<InviteView, CallError> {
         let mut invites = self.invites()?;
-        invites.retain(|i| !i.revoked && i.signed.body.expires_at > now);
+        if invites.len() >= MAX_INVITES_KEPT {
+            invites.retain(|i| !i.revoked && i.signed.body.expires_at > now);
+        }
         if invites.len() >= MAX_INVITES_KEPT {
             return Err(CallError::new(
                 guild_core::control::ErrorCode::Busy,
