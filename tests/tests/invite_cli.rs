@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{parts, TestDaemon, TestHome};
+use common::{parts, TestDaemon};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_invites_joins_on_first_start_and_refuses_bad_codes_with_their_exit_codes() {
@@ -51,11 +51,8 @@ async fn the_cli_invites_joins_on_first_start_and_refuses_bad_codes_with_their_e
         .as_str()
         .unwrap()
         .to_string();
-    let home = TestHome {
-        dir: tempfile::tempdir().unwrap(),
-        path: std::path::PathBuf::new(),
-    };
-    let path = home.dir.path().join("newcomer");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("newcomer");
     let mut c = TestDaemon::spawn(&path, &["--init", "--join", &fresh, "--trust"]);
     c.wait_ready().await;
     let a_id = a.status().await.peer_id;
@@ -65,4 +62,26 @@ async fn the_cli_invites_joins_on_first_start_and_refuses_bad_codes_with_their_e
     assert!(config.contains(&format!("/p2p/{a_id}")), "{config}");
     let listed = a.guild_json(&["invite", "--list", "--json"]).await;
     assert_eq!(listed["invites"][0]["uses"], 1, "{listed}");
+
+    // Restarted with no flags, the newcomer is back in the inviter's community: the config
+    // keeps the inviter as a bootstrap peer.
+    c.signal("TERM");
+    c.wait_exit(common::WAIT).await;
+    let mut c = TestDaemon::spawn(&path, &[]);
+    c.wait_ready().await;
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let peers = c.guild_json(&["peers", "--json"]).await;
+        let connected = peers["peers"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|p| p["peer_id"] == a_id.as_str()));
+        if connected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reconnected to the inviter after a restart: {peers}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
