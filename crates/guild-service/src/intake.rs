@@ -211,7 +211,8 @@ impl<S: Storage> Service<S> {
         // A sponsorship counts only when our trust reaches its sponsor: refused before any
         // signature check otherwise (see `invite.rs`).
         if let AnyRecord::Sponsorship(s) = record {
-            if signed_by_stranger && s.body.newcomer != self.me {
+            let ours = s.body.newcomer == self.me || s.body.issuer == self.me;
+            if !ours && !self.standing().reached(&s.body.issuer) {
                 return Err(Refusal::unknown(
                     "a sponsorship counts here only when our trust reaches its sponsor",
                 ));

@@ -383,6 +383,21 @@ impl<S: Storage> Service<S> {
                 "a sponsorship counts here only when our trust reaches its sponsor",
             ));
         }
+        // A sponsor churning through newcomers spends its attestation rate (a sponsorship is
+        // a word about someone, like an attestation).
+        let tier = self.tier_of(&s.body.issuer);
+        if !ours
+            && !self
+                .admission
+                .attestations
+                .allow(tier, &s.body.issuer.0, self.now.as_millis())
+        {
+            return Err(Refusal::rate_limited(format!(
+                "over this sponsor's rate ({} attestations and sponsorships a minute for a {})",
+                crate::admission::ATTESTATIONS_PER_MINUTE.of(tier),
+                tier.label()
+            )));
+        }
         if !ours
             && !self
                 .state
