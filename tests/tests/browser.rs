@@ -1078,3 +1078,62 @@ async fn an_introduction_is_accepted_from_the_dashboard_inbox() {
     shot(&cleo, "intro-member").await;
     cleo.close().await.unwrap();
 }
+
+/// The Invite panel: Ada creates a code in the page and sees it with its link and a QR code drawn
+/// on the server; Bram, on a fresh daemon, pastes it in his Join form with "trust the inviter"
+/// ticked; Ada's list then shows the use and Bram's trust roots name her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_is_made_shown_as_a_qr_code_and_used_from_the_dashboard() {
+    let driver = Driver::start().await;
+    let ada_node = TestDaemon::start(&[]).await;
+    cli(&ada_node, &["profile", "set", "--name", "Ada"]).await;
+    let (ada_base, ada_login) = login_url(&ada_node).await;
+    let ada = driver.browser("ada-invite").await;
+    ada.goto(&ada_login).await.unwrap();
+    wait_text(&ada, "h1", "Overview").await;
+    ada.goto(&format!("{ada_base}invite")).await.unwrap();
+    wait_text(&ada, "h1", "Invite").await;
+    wait_text(&ada, "#invite-list", "No invitation codes yet").await;
+    fill(&ada, "#invite-note", "welcome, Bram").await;
+    click(&ada, "#invite-form button[type=submit]").await;
+    // The page moves to the new code: its text, its link and the QR code as inline SVG.
+    let shown = wait_text(&ada, "#invite-code", "guild://join/guild1-").await;
+    let html = shown.html(false).await.unwrap();
+    assert!(
+        html.contains("<svg class=\"qr\""),
+        "a QR code in SVG: {html}"
+    );
+    assert!(html.contains("<path"), "the QR code has modules");
+    let code = ada
+        .find(Locator::Css("#invite-text"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(code.starts_with("guild1-"), "{code}");
+    wait_text(&ada, "#invite-list", "0/1").await;
+    shot(&ada, "invite").await;
+
+    // Bram joins from his dashboard with the pasted code, trusting Ada.
+    let bram_node = TestDaemon::start(&[]).await;
+    let (bram_base, bram_login) = login_url(&bram_node).await;
+    let bram = driver.browser("bram-invite").await;
+    bram.goto(&bram_login).await.unwrap();
+    wait_text(&bram, "h1", "Overview").await;
+    bram.goto(&format!("{bram_base}invite")).await.unwrap();
+    fill(&bram, "#join-code", &code).await;
+    click(&bram, "#join-trust").await;
+    click(&bram, "#join-form button[type=submit]").await;
+    wait_text(&bram, "#join-form .form-status", "Done").await;
+    let ada_id = ada_node.status().await.peer_id;
+    let roots = cli(&bram_node, &["trust", "roots"]).await;
+    assert_eq!(roots["roots"][0]["peer"], ada_id.as_str(), "{roots}");
+    // Ada's list shows the use (live or on reload).
+    ada.goto(&format!("{ada_base}invite")).await.unwrap();
+    wait_text(&ada, "#invite-list", "1/1").await;
+    wait_text(&ada, "#invite-list", "used up").await;
+    ada.close().await.unwrap();
+    bram.close().await.unwrap();
+}

@@ -9,6 +9,7 @@ pub mod control;
 #[cfg(any(test, feature = "test-helpers"))]
 #[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 pub mod fixtures;
+pub mod invite;
 pub mod keyfile;
 pub mod keys;
 pub mod limits;
@@ -22,7 +23,7 @@ pub use keys::{Identity, PublicKey, SignatureBytes};
 pub use record::{
     Accepted, AnyRecord, Attestation, CollabEntry, Collaboration, EntryKind, Level, Message, Need,
     Offer, Place, Profile, Project, RecordBody, RecordError, RecordId, RecordKind, Resource,
-    Revocation, Reward, RewardKind, Role, Signed, Skill,
+    Revocation, Reward, RewardKind, Role, Signed, Skill, Sponsorship,
 };
 pub use skill::{skill_key, SkillError, SkillTag};
 pub use time::UnixTime;

@@ -136,6 +136,41 @@ pub enum DirectRequest {
     /// One step of a warm introduction (see `record::introduction`), answered with
     /// [`DirectResponse::Ack`] or a typed refusal.
     Intro(Box<crate::record::IntroMessage>),
+    /// "I was invited with this code; sponsor me" (the newcomer to the inviter, right after
+    /// connecting). Answered with [`DirectResponse::Sponsored`] or
+    /// [`DirectResponse::JoinRefused`].
+    Join(Box<crate::invite::SignedInvitation>),
+}
+
+/// Why an inviter refuses a join request (the code itself checked out locally).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JoinRefusal {
+    /// The inviter has no record of this code (not its code, or forgotten).
+    Unknown,
+    /// The inviter revoked the code.
+    Revoked,
+    /// The code expired.
+    Expired,
+    /// Every use of the code is spent.
+    UsedUp,
+    /// The code does not check (signature, fields, not signed by the responder).
+    Invalid,
+    /// Too many join attempts; try again later.
+    Busy,
+}
+
+impl JoinRefusal {
+    /// A short label (JSON, logs).
+    pub fn label(self) -> &'static str {
+        match self {
+            JoinRefusal::Unknown => "unknown",
+            JoinRefusal::Revoked => "revoked",
+            JoinRefusal::Expired => "expired",
+            JoinRefusal::UsedUp => "used_up",
+            JoinRefusal::Invalid => "invalid",
+            JoinRefusal::Busy => "busy",
+        }
+    }
 }
 
 /// Members handed in one peer exchange at most.
@@ -177,6 +212,10 @@ pub enum DirectResponse {
         /// Why, in words for logs and users.
         message: String,
     },
+    /// The answer to a [`DirectRequest::Join`]: the sponsorship record naming the newcomer.
+    Sponsored(Box<AnyRecord>),
+    /// The inviter refused the join request.
+    JoinRefused(JoinRefusal),
 }
 
 /// Why a peer refused a request or a record: the typed half of [`DirectResponse::Error`]. The

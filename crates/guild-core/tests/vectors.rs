@@ -95,6 +95,7 @@ fn generate() -> Vectors {
             AnyRecord::Collaboration(r) => (Collaboration::DOMAIN, codec::encode(&r.body)),
             AnyRecord::CollabEntry(r) => (CollabEntry::DOMAIN, codec::encode(&r.body)),
             AnyRecord::Message(r) => (Message::DOMAIN, codec::encode(&r.body)),
+            AnyRecord::Sponsorship(r) => (Sponsorship::DOMAIN, codec::encode(&r.body)),
         };
         let sig = inner["signature"].as_str().unwrap().to_string();
         let envelope = match &record {
@@ -106,6 +107,7 @@ fn generate() -> Vectors {
             AnyRecord::Collaboration(r) => r.encode(),
             AnyRecord::CollabEntry(r) => r.encode(),
             AnyRecord::Message(r) => r.encode(),
+            AnyRecord::Sponsorship(r) => r.encode(),
         };
         records.push(Vector {
             kind: record.kind(),
@@ -164,6 +166,7 @@ fn vectors_match() {
             RecordKind::CollabEntry => check::<CollabEntry>(v),
             RecordKind::Message => check::<Message>(v),
             RecordKind::Introduction => panic!("introductions have no test vectors"),
+            RecordKind::Sponsorship => check::<Sponsorship>(v),
         };
         record.validate(vectors.valid_at + 1).unwrap();
     }

@@ -24,6 +24,8 @@ pub struct NodeHandle {
     web: Option<guild_core::control::WebStatus>,
     /// The dashboard's one-time login links (`web.login`), when it is served.
     web_tickets: Option<crate::web::LoginTickets>,
+    /// The home's config file, which `join` updates (community, bootstrap peer).
+    config_file: Option<std::path::PathBuf>,
 }
 
 impl NodeHandle {
@@ -34,7 +36,14 @@ impl NodeHandle {
             shutdown,
             web: None,
             web_tickets: None,
+            config_file: None,
         }
+    }
+
+    /// Lets `join` record the community and the inviter in this config file.
+    pub fn with_config_file(mut self, path: std::path::PathBuf) -> NodeHandle {
+        self.config_file = Some(path);
+        self
     }
 
     /// Reports the web dashboard's state in `status`, and issues its login links (`web.login`)
@@ -380,6 +389,13 @@ impl NodeHandle {
                 }))
             }
             DaemonCall::WebLogin => self.web_login(),
+            DaemonCall::InviteCreate(p) => {
+                let addrs = crate::invite::reachable_addrs(&self.node);
+                self.node.create_invite(p, addrs).await
+            }
+            DaemonCall::Join(p) => crate::invite::join(&self.node, self.config_file.as_deref(), p)
+                .await
+                .map(Reply::Joined),
             DaemonCall::Shutdown => {
                 self.shutdown.cancel();
                 Ok(Reply::Done)

@@ -48,6 +48,8 @@ pub struct DaemonOptions {
     pub web_listen: Option<String>,
     /// Initialise the home first if it has no identity (used by the README's one-line start).
     pub init_if_needed: bool,
+    /// `--join CODE [--trust]`: join the code's community on start (see `guild join`).
+    pub join: Option<(String, bool)>,
 }
 
 /// Applies the flags to a loaded config and re-validates it.
@@ -110,6 +112,7 @@ impl Drop for PidFile {
 pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let mut signals = StopSignals::install();
     let home = Home::resolve(options.home.as_deref())?;
+    let fresh = !home.is_initialised();
     if !home.is_initialised() {
         if options.init_if_needed {
             let report = crate::home::init(&home, false)?;
@@ -127,6 +130,13 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     }
     let (mut config, warnings) = home.config()?;
     apply_overrides(&mut config, &options, &home.config_file())?;
+    if let Some((code, _)) = &options.join {
+        // A home made by this run takes the code's community; an older one must belong to it.
+        let home_community = (!fresh).then_some(config.network.community.as_str());
+        let code = crate::invite::check_code(code, home_community)
+            .map_err(|e| anyhow::anyhow!("--join: {}", e.message))?;
+        config.network.community = code.body.community.clone();
+    }
     init_logging(&config, options.log_level.as_deref());
     for w in warnings {
         tracing::warn!("{w}");
@@ -189,7 +199,8 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let server_cancel = CancellationToken::new();
     let stats = ServerStats::default();
     let handle = NodeHandle::new(node.clone(), stop.clone())
-        .with_web(web_status.clone(), web_tickets.clone());
+        .with_web(web_status.clone(), web_tickets.clone())
+        .with_config_file(home.config_file());
     let web_cancel = CancellationToken::new();
     let web_task = match (web_listener, web_tickets) {
         (Some(l), Some(tickets)) => {
@@ -213,6 +224,20 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             None
         }
     };
+    // `--join`: before the socket answers, so a client that sees it answer sees the join done.
+    let mut join_error = None;
+    if let Some((code, trust)) = options.join.clone() {
+        let params = guild_core::control::invite::JoinParams { code, trust };
+        match crate::invite::join(&node, Some(&home.config_file()), params).await {
+            Ok(j) => eprintln!(
+                "joined community `{}` through {}{}",
+                j.community,
+                j.inviter,
+                if j.trusted { " (now a trust root)" } else { "" }
+            ),
+            Err(e) => join_error = Some(e.message),
+        }
+    }
     // The server and metrics tasks log inside the node's span, like the node's own tasks.
     let server = tokio::spawn(tracing::Instrument::instrument(
         control::serve(
@@ -234,7 +259,9 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         ))
     });
 
-    wait_for_stop(&mut signals, &stop, &node).await;
+    if join_error.is_none() {
+        wait_for_stop(&mut signals, &stop, &node).await;
+    }
     tracing::info!("shutting down");
     let shutdown = async {
         web_cancel.cancel();
@@ -251,7 +278,11 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         let _ = node_task.await;
         node.store().flush_async().await
     };
-    match tokio::time::timeout(SHUTDOWN_TIMEOUT, shutdown).await {
+    let stopped = tokio::time::timeout(SHUTDOWN_TIMEOUT, shutdown).await;
+    if let Some(e) = join_error {
+        bail!("--join: {e}");
+    }
+    match stopped {
         Ok(Ok(())) => tracing::info!("stopped cleanly"),
         Ok(Err(e)) => bail!("the store could not be flushed at shutdown: {e}"),
         Err(_) => bail!("shutdown took longer than {SHUTDOWN_TIMEOUT:?}; exiting anyway"),

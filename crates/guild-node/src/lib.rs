@@ -15,6 +15,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod home;
+pub mod invite;
 pub mod metrics;
 pub mod node;
 pub mod web;

@@ -279,6 +279,9 @@ impl Pool {
 pub(crate) struct Standing {
     circle: HashSet<PublicKey>,
     member: HashSet<PublicKey>,
+    /// Newcomers sponsored by someone in `circle` or `member` (see `invite.rs`): member
+    /// budgets, no trust, and they sponsor no one in turn.
+    sponsored: HashSet<PublicKey>,
     /// Normalised trust of members, for the gossip score.
     trust: HashMap<PublicKey, f64>,
 }
@@ -287,11 +290,22 @@ impl Standing {
     pub(crate) fn tier(&self, who: &PublicKey) -> Tier {
         if self.circle.contains(who) {
             Tier::Circle
-        } else if self.member.contains(who) {
+        } else if self.member.contains(who) || self.sponsored.contains(who) {
             Tier::Member
         } else {
             Tier::Stranger
         }
+    }
+
+    /// Whether our trust reaches this member (circle or member, not merely sponsored): whose
+    /// sponsorships count.
+    pub(crate) fn reached(&self, who: &PublicKey) -> bool {
+        self.circle.contains(who) || self.member.contains(who)
+    }
+
+    /// Whether this member is sponsored here (and not reached by trust).
+    pub(crate) fn is_sponsored(&self, who: &PublicKey) -> bool {
+        self.sponsored.contains(who)
     }
 
     /// Normalised trust in `0..=1` (0 for strangers).
@@ -572,11 +586,7 @@ pub(crate) fn record_size(record: &guild_core::AnyRecord) -> u32 {
 impl<S: Storage> Service<S> {
     /// Who is in which tier (cached; see [`Standing`]).
     pub(crate) fn standing(&mut self) -> Arc<Standing> {
-        let key = (
-            self.trust_epoch,
-            self.state.collabs.mine_epoch() as usize,
-            self.state.roots.len(),
-        );
+        let key = self.standing_key();
         if let Some((k, at, s)) = &self.admission.standing {
             let fresh_enough = k.1 == key.1
                 && k.2 == key.2
@@ -617,6 +627,8 @@ impl<S: Storage> Service<S> {
                 s.member.insert(*who);
             }
         }
+        let lifted = self.sponsored_by(|sponsor| s.reached(sponsor));
+        s.sponsored = lifted.into_iter().filter(|n| !s.reached(n)).collect();
         let s = Arc::new(s);
         self.admission.standing = Some((key, self.now.as_secs(), s.clone()));
         let peers: Vec<PublicKey> = self.peers.keys().copied().collect();
@@ -626,15 +638,22 @@ impl<S: Storage> Service<S> {
         s
     }
 
+    /// What the standing sets depend on besides trust: (trust epoch, our collaborations' and
+    /// the sponsorships' epochs, roots). The middle one changes when either changes.
+    fn standing_key(&self) -> (u64, usize, usize) {
+        (
+            self.trust_epoch,
+            (self.state.collabs.mine_epoch() as usize)
+                .wrapping_add(self.state.sponsors.epoch() as usize),
+            self.state.roots.len(),
+        )
+    }
+
     /// When the standing sets are due to be rebuilt (and the peers' gossip scores told): at
     /// once when our collaborations or roots changed, after [`STANDING_REFRESH_SECS`] when only
     /// trust did; `None` while they are current.
     pub(crate) fn standing_due(&self) -> Option<crate::LocalTime> {
-        let key = (
-            self.trust_epoch,
-            self.state.collabs.mine_epoch() as usize,
-            self.state.roots.len(),
-        );
+        let key = self.standing_key();
         match &self.admission.standing {
             None => Some(self.now),
             Some((k, _, _)) if *k == key => None,
@@ -671,6 +690,7 @@ impl<S: Storage> Service<S> {
             .circle
             .iter()
             .chain(&s.member)
+            .chain(&s.sponsored)
             .filter(|p| **p != self.me)
             .map(|p| (s.trust(p), *p))
             .collect();

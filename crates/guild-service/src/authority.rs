@@ -198,6 +198,10 @@ impl<S: Storage> Service<S> {
             let now = self.now.as_secs();
             self.refresh_attestation(&r.body.target, now);
         }
+        if r.body.target_kind == RecordKind::Sponsorship {
+            // A withdrawn sponsorship lifts no one (the record stays until it expires).
+            self.state.sponsors.remove(&r.body.target);
+        }
     }
 
     /// A record was just stored: apply the revocations that waited for it — only its issuer's.

@@ -87,6 +87,8 @@ enum Pending {
     },
     /// A peer exchange we asked for (the mesh is below its low watermark).
     Peers,
+    /// Our join request to an inviter; the call waits for the answer.
+    Join(CallId),
 }
 
 /// Requests in flight and work waiting on the clock.
@@ -121,6 +123,11 @@ impl<S: Storage> Service<S> {
         let mut busy: HashSet<PublicKey> = self.net.peer_of.values().copied().collect();
         busy.extend(self.net.syncing.iter().copied());
         busy
+    }
+
+    /// Sends a join request to an inviter (see `invite.rs`).
+    pub(crate) fn send_join(&mut self, call: CallId, inviter: PublicKey, request: DirectRequest) {
+        self.send(inviter, request, Pending::Join(call));
     }
 
     /// Asks a connected peer for other members to connect to.
@@ -478,6 +485,14 @@ impl<S: Storage> Service<S> {
                 (other, _) => tracing::debug!("no peer exchange: {other:?}"),
             },
             Pending::Delivery(d) => self.delivery_answered(d, result, now),
+            Pending::Join(call) => match peer {
+                Some(inviter) => self.join_answered(call, inviter, result, now),
+                None => self.reply(
+                    call,
+                    Err(CallError::internal("a join answer from nobody")),
+                    false,
+                ),
+            },
             Pending::Proof { collab, rest } => {
                 self.net.proofs.remove(&collab);
                 match result {
@@ -695,6 +710,7 @@ impl<S: Storage> Service<S> {
                 }
                 r.map(|()| DirectResponse::Ack)
             }
+            DirectRequest::Join(code) => Ok(self.answer_join(from, *code, now)),
         }
     }
 

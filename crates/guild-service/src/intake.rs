@@ -92,7 +92,7 @@ impl<S: Storage> Service<S> {
             Topic::Needs => matches!(record.kind(), RecordKind::Need | RecordKind::Revocation),
             Topic::Attestations => matches!(
                 record.kind(),
-                RecordKind::Attestation | RecordKind::Revocation
+                RecordKind::Attestation | RecordKind::Revocation | RecordKind::Sponsorship
             ),
         };
         if !allowed {
@@ -208,6 +208,16 @@ impl<S: Storage> Service<S> {
                 ));
             }
         }
+        // A sponsorship counts only when our trust reaches its sponsor: refused before any
+        // signature check otherwise (see `invite.rs`).
+        if let AnyRecord::Sponsorship(s) = record {
+            let ours = s.body.newcomer == self.me || s.body.issuer == self.me;
+            if !ours && !self.standing().reached(&s.body.issuer) {
+                return Err(Refusal::unknown(
+                    "a sponsorship counts here only when our trust reaches its sponsor",
+                ));
+            }
+        }
         record.check_unsigned(t).map_err(|e| {
             self.charge_invalid(from, signed_by_stranger, now);
             e.into()
@@ -295,6 +305,7 @@ impl<S: Storage> Service<S> {
                 }
                 Ok(Intake::Stored)
             }
+            AnyRecord::Sponsorship(s) => self.receive_sponsorship(s, t),
             other => Err(Refusal::not_here(format!(
                 "{} records do not travel by gossip or sync",
                 other.kind()
@@ -356,6 +367,7 @@ impl<S: Storage> Service<S> {
                     .pull
                     .insert_message(id, m.body.issued_at, m.signer, m.body.to);
             }
+            AnyRecord::Sponsorship(s) => self.index_sponsorship(s),
         }
         self.pulse_arrived(record);
     }
@@ -406,6 +418,9 @@ impl<S: Storage> Service<S> {
             }
             // Never indexed as a record.
             RecordKind::Introduction => {}
+            RecordKind::Sponsorship => {
+                self.state.sponsors.remove(id);
+            }
         }
         if let Err(e) = self.store.remove_record(id) {
             tracing::warn!("cannot remove an expired record: {e}");
@@ -561,5 +576,6 @@ pub(crate) fn kind_label(kind: RecordKind) -> &'static str {
         RecordKind::CollabEntry => "collab_entry",
         RecordKind::Message => "message",
         RecordKind::Introduction => "introduction",
+        RecordKind::Sponsorship => "sponsorship",
     }
 }

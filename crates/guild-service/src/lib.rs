@@ -32,6 +32,7 @@ mod direct;
 pub mod index;
 pub mod intake;
 pub mod intro;
+pub mod invite;
 mod io;
 pub mod mesh;
 mod own;
@@ -75,11 +76,12 @@ pub const OWN_PROFILE_KEY: &str = "own_profile";
 
 /// Kinds that spread publicly (gossip and sync). Offers, messages and collaboration logs travel
 /// only directly between the people concerned.
-pub const PUBLIC_KINDS: [RecordKind; 4] = [
+pub const PUBLIC_KINDS: [RecordKind; 5] = [
     RecordKind::Profile,
     RecordKind::Need,
     RecordKind::Revocation,
     RecordKind::Attestation,
+    RecordKind::Sponsorship,
 ];
 
 /// Most records removed by one sweep (the rest wait for the next tick), so a tick stays short.
@@ -484,6 +486,11 @@ impl<S: Storage> Service<S> {
                 Ok(()) => Answer::Later,
                 Err(e) => Answer::Now(Err(e), false),
             },
+            ServiceCall::InviteList => read(self.invite_list()),
+            ServiceCall::InviteRevoke(p) => Answer::Now(
+                self.invite_revoke(&p.id, p.sponsorships, t).map(Into::into),
+                true,
+            ),
         }
     }
 
@@ -660,6 +667,7 @@ impl<S: Storage> Service<S> {
             RecordKind::CollabEntry,
             RecordKind::Message,
             RecordKind::Attestation,
+            RecordKind::Sponsorship,
             RecordKind::Revocation,
         ];
         let mut drop = Vec::new();

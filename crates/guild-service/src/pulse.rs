@@ -773,7 +773,7 @@ impl<S: crate::Storage> crate::Service<S> {
                     need: r.body.target,
                 }
             }
-            R::Revocation(_) | R::CollabEntry(_) | R::Message(_) => return,
+            R::Revocation(_) | R::CollabEntry(_) | R::Message(_) | R::Sponsorship(_) => return,
         };
         self.pulse.arrived(record.id(), record.signer(), what);
         self.pulse_gauges();

@@ -34,6 +34,8 @@ pub fn kind_byte(kind: RecordKind) -> u8 {
         // Never stored as a record (introductions keep their own bounded state); a byte of its
         // own all the same, far from the kinds that are.
         RecordKind::Introduction => 0x40,
+        // Not 9: kinds added in parallel branches take the next bytes; this one keeps clear.
+        RecordKind::Sponsorship => 16,
     }
 }
 

@@ -16,6 +16,8 @@ Exit status:
   5  peer unreachable, or the daemon cannot do this now (network not ready)
   6  the daemon is busy or shutting down; try again
   7  `guild daemon`: another daemon is already running on this socket
+ 10-16  `guild join`: the invitation code was refused: 10 not a code or damaged, 11 altered,
+        12 expired, 13 used up, 14 revoked, 15 unknown to the inviter, 16 another community
 
 Environment:
   GUILD_HOME    the Guild home (default $XDG_DATA_HOME/guild or ~/.local/share/guild)
@@ -203,6 +205,19 @@ pub enum Command {
     /// introductions you take part in. An introduction is context ("introduced by …"), never
     /// trust.
     Intro(IntroArgs),
+    /// Invite a newcomer: prints a signed code (and a link) to paste into a chat. `--list`
+    /// shows your codes and their uses; `--revoke ID` cancels one.
+    Invite(InviteArgs),
+    /// Join a community with an invitation code (on a fresh home, with the daemon running):
+    /// checks the code, asks the inviter, and keeps the inviter as a bootstrap peer.
+    Join {
+        /// The code (`guild1-…`) or its link (`guild://join/…`).
+        #[arg(value_name = "CODE")]
+        code: String,
+        /// Also make the inviter one of your trust roots.
+        #[arg(long)]
+        trust: bool,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -235,6 +250,44 @@ pub struct DaemonArgs {
     /// Create the home first if it has no identity yet.
     #[arg(long)]
     pub init: bool,
+    /// Join a community with this invitation code on start (sets the community from the code
+    /// on a fresh home; see `guild join`).
+    #[arg(long, value_name = "CODE")]
+    pub join: Option<String>,
+    /// With --join: make the inviter one of your trust roots.
+    #[arg(long, requires = "join")]
+    pub trust: bool,
+}
+
+/// `guild invite` arguments.
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// How long the code works, e.g. 1h, 7d (default 7d, at most 30d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_invite_expiry)]
+    pub expires: Option<u64>,
+    /// How many newcomers may use it (default 1, at most 8).
+    #[arg(long, value_name = "N")]
+    pub uses: Option<u32>,
+    /// A few words for the newcomer.
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// List your codes and their uses instead.
+    #[arg(long, conflicts_with_all = ["revoke", "expires", "uses", "note"])]
+    pub list: bool,
+    /// Cancel the code with this id (see --list).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["expires", "uses", "note"])]
+    pub revoke: Option<String>,
+    /// With --revoke: also withdraw the sponsorships already given with that code.
+    #[arg(long, requires = "revoke")]
+    pub sponsorships: bool,
+}
+
+fn parse_invite_expiry(text: &str) -> Result<u64, String> {
+    let secs = guild_core::time::parse_duration(text)?;
+    if secs == 0 || secs > guild_core::invite::MAX_INVITE_LIFETIME {
+        return Err("the expiry must be between 1s and 30d".into());
+    }
+    Ok(secs)
 }
 
 /// `guild profile …`.

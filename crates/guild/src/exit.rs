@@ -21,6 +21,35 @@ pub const UNREACHABLE: u8 = 5;
 pub const BUSY: u8 = 6;
 /// `guild daemon`: another daemon already runs on the socket.
 pub const ALREADY_RUNNING: u8 = 7;
+/// `guild join`: the code is not a code, or is damaged.
+pub const CODE_MALFORMED: u8 = 10;
+/// `guild join`: the code was altered.
+pub const CODE_TAMPERED: u8 = 11;
+/// `guild join`: the code expired.
+pub const CODE_EXPIRED: u8 = 12;
+/// `guild join`: the code is used up.
+pub const CODE_USED_UP: u8 = 13;
+/// `guild join`: the inviter revoked the code.
+pub const CODE_REVOKED: u8 = 14;
+/// `guild join`: the inviter does not know the code.
+pub const CODE_UNKNOWN: u8 = 15;
+/// `guild join`: the code is for another community.
+pub const CODE_OTHER_COMMUNITY: u8 = 16;
+
+/// The exit code of a refused invitation code (see `guild_core::control::invite::codes`).
+fn invite_exit(code: i64) -> Option<u8> {
+    use guild_core::control::invite::codes;
+    Some(match code {
+        codes::MALFORMED => CODE_MALFORMED,
+        codes::TAMPERED => CODE_TAMPERED,
+        codes::EXPIRED => CODE_EXPIRED,
+        codes::USED_UP => CODE_USED_UP,
+        codes::REVOKED => CODE_REVOKED,
+        codes::UNKNOWN => CODE_UNKNOWN,
+        codes::OTHER_COMMUNITY => CODE_OTHER_COMMUNITY,
+        _ => return None,
+    })
+}
 
 /// No daemon answers on the home's socket.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +104,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                     ErrorCode::NotFound => NOT_FOUND,
                     ErrorCode::PeerUnreachable | ErrorCode::Unavailable => UNREACHABLE,
                     ErrorCode::ShuttingDown | ErrorCode::Busy => BUSY,
+                    ErrorCode::Other(code) => invite_exit(code).unwrap_or(ERROR),
                     _ => ERROR,
                 },
                 _ => ERROR,

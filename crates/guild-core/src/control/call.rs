@@ -218,6 +218,17 @@ calls! {
     /// `intro.answer`: accepts or declines an introduction (as introducer or as the member
     /// introduced). Result: [`super::intro::IntroView`].
     "intro.answer" => IntroAnswer(super::intro::IntroAnswerParams),
+    /// `invite.create`: a signed invitation code for a newcomer. Result:
+    /// [`super::invite::InviteView`].
+    "invite.create" => InviteCreate(super::invite::InviteCreateParams),
+    /// `invite.list`: the codes this node issued, with their uses. Result:
+    /// [`super::invite::Invites`].
+    "invite.list" => InviteList,
+    /// `invite.revoke`: cancels a code. Result: [`super::invite::InviteView`].
+    "invite.revoke" => InviteRevoke(super::invite::InviteRevokeParams),
+    /// `join`: joins the community of an invitation code (fresh home). Result:
+    /// [`super::invite::Joined`].
+    "join" => Join(super::invite::JoinParams),
 }
 
 /// Params of `profile.get`.

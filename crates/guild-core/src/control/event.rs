@@ -242,6 +242,18 @@ events! {
         /// Their note.
         note: String,
     },
+    /// A newcomer joined with one of our invitation codes (we sponsored them).
+    "invite.joined" => InviteJoined {
+        /// The code's id (hex).
+        invite: String,
+        /// The newcomer.
+        peer: PublicKey,
+        /// The newcomer's name, when its profile is known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Uses of the code so far.
+        uses: u32,
+    },
 }
 
 /// Which kinds a subscriber wants: exact kinds, prefixes such as `peer.*`, or `*`.

@@ -22,6 +22,7 @@ pub mod explanation;
 #[cfg(feature = "client")]
 pub mod framing;
 pub mod intro;
+pub mod invite;
 pub mod names;
 mod profile;
 pub mod pull;

@@ -130,6 +130,12 @@ replies! {
     Intro(super::intro::IntroView),
     /// `intro.list`.
     Introductions(super::intro::Introductions),
+    /// `invite.create`, `invite.revoke`.
+    Invite(super::invite::InviteView),
+    /// `invite.list`.
+    Invites(super::invite::Invites),
+    /// `join`.
+    Joined(super::invite::Joined),
 }
 
 impl From<()> for Reply {

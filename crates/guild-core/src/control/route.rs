@@ -10,7 +10,7 @@
 
 use super::call::{Call, ConnectParams, FindParams, SubscribeParams};
 use super::call::{ProfileGetParams, ProfileSetParams, ProfileUpdateParams};
-use super::{intro, pull, reflect, reputation};
+use super::{intro, invite, pull, reflect, reputation};
 
 /// Where a call is served.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +88,8 @@ routes! {
         Connect(ConnectParams),
         WebLogin,
         Shutdown,
+        InviteCreate(invite::InviteCreateParams),
+        Join(invite::JoinParams),
     }
     service {
         ProfileGet(ProfileGetParams),
@@ -125,6 +127,8 @@ routes! {
         IntroRequest(intro::IntroRequestParams),
         IntroList,
         IntroAnswer(intro::IntroAnswerParams),
+        InviteList,
+        InviteRevoke(invite::InviteRevokeParams),
     }
 }
 

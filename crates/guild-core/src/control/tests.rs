@@ -274,6 +274,20 @@ fn every_call_round_trips_through_its_line() {
             accept: true,
             note: "sure".into(),
         }),
+        Call::InviteCreate(super::invite::InviteCreateParams {
+            expires_secs: Some(3_600),
+            uses: Some(2),
+            note: "welcome".into(),
+        }),
+        Call::InviteList,
+        Call::InviteRevoke(super::invite::InviteRevokeParams {
+            id: "00ff".into(),
+            sponsorships: true,
+        }),
+        Call::Join(super::invite::JoinParams {
+            code: "guild1-abc".into(),
+            trust: true,
+        }),
     ];
     let methods: Vec<_> = calls.iter().map(Call::method).collect();
     assert_eq!(methods, METHODS);
@@ -413,6 +427,12 @@ fn events_serialise_with_their_kind() {
             role: crate::record::IntroRole::Target,
             accepted: true,
             note: String::new(),
+        },
+        Event::InviteJoined {
+            invite: "00ff".into(),
+            peer: key,
+            name: Some("Ada".into()),
+            uses: 1,
         },
     ];
     let kinds: Vec<_> = samples.iter().map(Event::kind).collect();

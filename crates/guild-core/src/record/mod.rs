@@ -17,6 +17,7 @@ mod offer;
 mod profile;
 mod revocation;
 mod signatures;
+mod sponsorship;
 mod validate;
 
 pub use attestation::Attestation;
@@ -31,6 +32,7 @@ pub use offer::Offer;
 pub use profile::{Level, Profile, Resource, Skill};
 pub use revocation::Revocation;
 pub use signatures::{verify_all, SignatureCheck, MAX_BATCH};
+pub use sponsorship::{Sponsorship, MAX_SPONSORSHIP_BYTES, MAX_SPONSORSHIP_LIFETIME};
 pub use validate::FieldCheck;
 
 use crate::codec::{self, CodecError};
@@ -65,6 +67,8 @@ pub enum RecordKind {
     CollabEntry,
     /// A direct message.
     Message,
+    /// A sponsorship of a newcomer who joined by invitation.
+    Sponsorship,
     /// A step of a warm introduction (request, relay, answer): travels only directly between
     /// the three members concerned and is never stored as a public record.
     Introduction,
@@ -82,6 +86,7 @@ impl fmt::Display for RecordKind {
             RecordKind::CollabEntry => "collaboration entry",
             RecordKind::Message => "message",
             RecordKind::Introduction => "introduction",
+            RecordKind::Sponsorship => "sponsorship",
         };
         f.write_str(s)
     }
@@ -425,6 +430,8 @@ pub enum AnyRecord {
     CollabEntry(Signed<CollabEntry>),
     /// A direct message.
     Message(Signed<Message>),
+    /// A sponsorship.
+    Sponsorship(Signed<Sponsorship>),
 }
 
 macro_rules! any_record_dispatch {
@@ -438,6 +445,7 @@ macro_rules! any_record_dispatch {
             AnyRecord::Collaboration($r) => $e,
             AnyRecord::CollabEntry($r) => $e,
             AnyRecord::Message($r) => $e,
+            AnyRecord::Sponsorship($r) => $e,
         }
     };
 }
@@ -454,6 +462,7 @@ impl AnyRecord {
             AnyRecord::Collaboration(_) => RecordKind::Collaboration,
             AnyRecord::CollabEntry(_) => RecordKind::CollabEntry,
             AnyRecord::Message(_) => RecordKind::Message,
+            AnyRecord::Sponsorship(_) => RecordKind::Sponsorship,
         }
     }
     /// The record id.
@@ -515,7 +524,8 @@ any_from!(
     Revocation,
     Collaboration,
     CollabEntry,
-    Message
+    Message,
+    Sponsorship
 );
 
 #[cfg(test)]

@@ -51,7 +51,10 @@ impl RecordBody for Revocation {
         c.ensure(
             matches!(
                 self.target_kind,
-                RecordKind::Attestation | RecordKind::Need | RecordKind::Offer
+                RecordKind::Attestation
+                    | RecordKind::Need
+                    | RecordKind::Offer
+                    | RecordKind::Sponsorship
             ),
             "target_kind",
             format!("a {} cannot be revoked", self.target_kind),

@@ -268,6 +268,18 @@ pub(crate) enum Command {
         records: Vec<(PublicKey, guild_core::AnyRecord)>,
         reply: oneshot::Sender<Vec<PublicKey>>,
     },
+    /// `invite.create`, with the addresses the daemon knows for us.
+    Invite {
+        params: guild_core::control::invite::InviteCreateParams,
+        community: String,
+        addrs: Vec<String>,
+        reply: oneshot::Sender<Result<Reply, CallError>>,
+    },
+    /// `join`: present a checked code to its inviter (connected already).
+    Join {
+        code: Box<guild_core::invite::SignedInvitation>,
+        reply: oneshot::Sender<Result<Reply, CallError>>,
+    },
 }
 
 /// What the loop shares for reads that need no round trip.
@@ -522,6 +534,38 @@ impl Node {
             .send(c)
             .await
             .map_err(|_| CallError::shutting_down())
+    }
+
+    /// Signs an invitation code reachable at `addrs` (see `invite.create`).
+    pub async fn create_invite(
+        &self,
+        params: guild_core::control::invite::InviteCreateParams,
+        addrs: Vec<String>,
+    ) -> Result<Reply, CallError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Invite {
+            params,
+            community: self.community.clone(),
+            addrs,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| CallError::shutting_down())?
+    }
+
+    /// Presents a locally checked code to its inviter, to whom we are connected; answers with
+    /// the sponsorship's [`Reply::Joined`] or the inviter's refusal.
+    pub async fn present_invite(
+        &self,
+        code: guild_core::invite::SignedInvitation,
+    ) -> Result<Reply, CallError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Join {
+            code: Box::new(code),
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| CallError::shutting_down())?
     }
 
     /// Serves a service call through the loop (the one path the socket, the dashboard and these

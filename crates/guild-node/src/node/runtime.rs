@@ -392,6 +392,24 @@ impl Runtime {
                 self.publish_view();
                 let _ = reply.send(learned);
             }
+            Command::Invite {
+                params,
+                community,
+                addrs,
+                reply,
+            } => {
+                let r = self
+                    .service
+                    .create_invite(params, &community, addrs, now / 1000)
+                    .map(Reply::Invite);
+                let _ = reply.send(r);
+            }
+            Command::Join { code, reply } => {
+                self.next_call += 1;
+                let id = CallId(self.next_call);
+                self.calls.insert(id, reply);
+                self.service.join(id, *code, now);
+            }
         }
         self.snapshot_dirty = true;
     }

@@ -126,6 +126,7 @@ pub fn router<H: Handle>(
         .route("/pulse", get(pulse::<H>))
         .route("/inbox", get(inbox::<H>))
         .route("/intros", get(intros::<H>))
+        .route("/invite", get(invite::<H>))
         .route("/events", get(events::<H>))
         .route("/call/{method}", post(call::<H>))
         .route("/login", get(login::<H>))
@@ -514,4 +515,12 @@ async fn inbox<H: Handle>(
 ) -> Response {
     let page = q.page.and_then(|p| p.parse().ok()).unwrap_or(1);
     pages::inbox(&app, &s, page).await.into_response()
+}
+
+async fn invite<H: Handle>(
+    State(app): State<Shared<H>>,
+    s: Extension<Session>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    pages::invite(&app, &s, &q).await.into_response()
 }

@@ -24,6 +24,7 @@ pub(crate) mod attestations;
 pub(crate) mod collabs;
 pub(crate) mod pull;
 pub(crate) mod records;
+pub(crate) mod sponsors;
 
 pub(crate) use attestations::{AttInfo, Attestations};
 pub(crate) use collabs::{entry_key, CollabState, Collabs};
@@ -44,6 +45,10 @@ pub(crate) struct State {
     pub pull: Pull,
     /// Collaborations, ours, invitations waiting for us.
     pub collabs: Collabs,
+    /// Sponsorships of newcomers, bounded per sponsor.
+    pub sponsors: sponsors::Sponsors,
+    /// Join requests answered this minute (see `invite.rs`).
+    pub join_budget: crate::invite::JoinBudget,
     /// This node's own trust roots: (member, skill or general) → (note, added at). Local and
     /// private; they act as the owner's own out-edges in the trust engine. A single map with no
     /// index over it, so it needs no sub-state of its own.

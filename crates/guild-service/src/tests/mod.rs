@@ -272,6 +272,7 @@ mod collab;
 mod delivery;
 mod intake;
 mod intro;
+mod invite;
 mod offers;
 mod pulse;
 mod quotas;

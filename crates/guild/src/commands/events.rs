@@ -202,6 +202,16 @@ fn human(value: Value) -> String {
             };
             format!("{id} {by} {what}: \"{}\"", one_line(&note))
         }
+        Event::InviteJoined {
+            invite,
+            peer,
+            name,
+            uses,
+        } => format!(
+            "{} joined with code {invite} (use {uses})",
+            name.map(|n| format!("{n} ({peer})"))
+                .unwrap_or_else(|| peer.to_string())
+        ),
     };
     format!("{kind:<18} {rest}")
 }

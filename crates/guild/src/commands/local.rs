@@ -47,6 +47,7 @@ pub fn daemon(
         log_level: args.log_level,
         web_listen: args.web_listen,
         init_if_needed: args.init,
+        join: args.join.map(|code| (code, args.trust)),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,6 +4,7 @@
 mod collab;
 mod events;
 mod intro;
+mod invite;
 mod local;
 mod profile;
 mod pull;
@@ -117,6 +118,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Web { open } => query::web(&ctx, open).await,
             Command::Shutdown => query::shutdown(&ctx).await,
             Command::Intro(args) => intro::run(&ctx, args).await,
+            Command::Invite(args) => invite::invite(&ctx, args).await,
+            Command::Join { code, trust } => invite::join(&ctx, code, trust).await,
             Command::Completions { .. } | Command::Daemon(_) => Ok(()),
         }
     })

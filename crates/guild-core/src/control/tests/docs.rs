@@ -75,6 +75,11 @@ fn check_result(method: &str, result: Value) {
         "intro.list" => {
             serde_json::from_value::<super::super::intro::Introductions>(result).map(drop)
         }
+        "invite.create" | "invite.revoke" => {
+            serde_json::from_value::<super::super::invite::InviteView>(result).map(drop)
+        }
+        "invite.list" => serde_json::from_value::<super::super::invite::Invites>(result).map(drop),
+        "join" => serde_json::from_value::<super::super::invite::Joined>(result).map(drop),
         other => panic!("no result type known for `{other}`"),
     };
     if let Err(e) = decoded {

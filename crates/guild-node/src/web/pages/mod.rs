@@ -8,6 +8,7 @@
 
 mod chart;
 mod intro;
+mod invite;
 mod peers;
 mod people;
 mod project;
@@ -16,6 +17,7 @@ mod trust;
 mod work;
 
 pub use intro::intros;
+pub use invite::invite;
 pub use peers::peers;
 pub use project::project;
 
@@ -49,6 +51,7 @@ const NAV: &[(&str, &str)] = &[
     ("/pulse", "Pulse"),
     ("/inbox", "Inbox"),
     ("/intros", "Introductions"),
+    ("/invite", "Invite"),
 ];
 
 /// The frame around every page.
@@ -358,6 +361,10 @@ fn describe(at: u64, event: &Event, names: &Names) -> Markup {
                 guild_core::record::IntroRole::Introducer => "to introduce you",
                 guild_core::record::IntroRole::Target => "the introduction",
             }
+        ),
+        Event::InviteJoined { peer, name, .. } => format!(
+            "{} joined with your invitation",
+            name.clone().unwrap_or_else(|| names.label(peer))
         ),
     };
     html! {
