@@ -26,6 +26,7 @@
 //! ```
 
 pub mod admission;
+pub mod alerts;
 mod authority;
 mod collab;
 mod direct;
@@ -343,6 +344,9 @@ impl<S: Storage> Service<S> {
         if let Some(t) = self.standing_due() {
             next = next.min(t);
         }
+        if let Some(t) = self.admission.stranger_alerts.next_due(self.now) {
+            next = next.min(t);
+        }
         next
     }
 
@@ -573,6 +577,7 @@ impl<S: Storage> Service<S> {
         self.ticked = true;
         // Follows trust changes into the peers' gossip scores (cheap while nothing changed).
         self.standing();
+        self.stranger_alerts_due(now_t);
         self.own_tick(now);
         self.retry_due(now);
         if now >= self.mesh.next_round {
