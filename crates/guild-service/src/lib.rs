@@ -328,7 +328,8 @@ impl<S: Storage> Service<S> {
 
     /// When the service next needs [`Service::tick`]: the earliest of its timers (mesh round,
     /// republish, sweep, sync round, delivery and proof retries, a queued profile version, a
-    /// standing refresh), never later than the next mesh round.
+    /// standing refresh, a stranger's need waiting for an alert), never later than the next
+    /// mesh round.
     pub fn next_wakeup(&self) -> LocalTime {
         let ms = LocalTime::from_millis;
         let mut next = ms(self.mesh.next_due(self.now.as_millis()))
