@@ -389,3 +389,42 @@ fn minted_signers_cannot_use_up_the_alerts_a_newcomer_needs() {
         "{total} alerts for strangers in about an hour"
     );
 }
+
+#[test]
+fn peers_of_one_address_range_share_one_alert_source() {
+    let mut v = harness(1);
+    let mine = fixtures::profile(&v.me, "me", &["kicad"], T0);
+    v.svc.set_profile(
+        CallId(900),
+        guild_core::control::ProfileDraft::from_profile(&mine),
+        MS,
+    );
+    let link = |ip: &str| Link {
+        inbound: true,
+        group: Some(ip.into()),
+    };
+    // Two flooding peers on two addresses of one /24, a friend on another /24.
+    let (f1, f2, friend) = (identity(70), identity(71), identity(72));
+    v.svc.connected(f1.public(), None, link("10.0.0.5"), MS);
+    v.svc.connected(f2.public(), None, link("10.0.0.6"), MS);
+    v.svc.connected(friend.public(), None, link("10.0.1.7"), MS);
+    let _ = v.svc.take_outbox();
+    let mut alerts = 0;
+    let mut now = MS;
+    for k in 0..40u32 {
+        let via = if k % 2 == 0 { &f1 } else { &f2 };
+        now += 200;
+        alerts += matching_need(&mut v, &fresh(30_000 + k), via, 0, now).len();
+    }
+    assert_eq!(
+        alerts,
+        alerts::SOURCE_ALERTS_PER_HOUR as usize,
+        "two addresses of one /24 share one source's alerts"
+    );
+    let newcomer = identity(73);
+    assert_eq!(
+        matching_need(&mut v, &newcomer, &friend, 0, now),
+        vec![newcomer.public()],
+        "a need through another /24 is alerted at once"
+    );
+}
