@@ -153,10 +153,20 @@ pub struct NetConfig {
     /// /64 prefix). Past it connections are refused before the handshake
     /// ([`crate::IpLimitExceeded`]). Relayed connections are not counted.
     pub max_incoming_per_ip: u32,
-    /// Established inbound slots kept for known members (at most a quarter of `max_incoming`).
+    /// Established inbound slots kept for known members. At most a quarter of `max_incoming`
+    /// is kept, whatever this says, so that lowering `max_incoming` alone stays valid.
     pub reserved_incoming: u32,
     /// Strangers' established inbound connections from one address range (IPv4 /24, IPv6 /48).
     pub max_incoming_per_range: u32,
+    /// How long a banned stranger's address stays penalised (see [`crate::guard`]).
+    pub address_penalty: Duration,
+    /// For this long after a ban, no stranger from the banned peer's address is admitted
+    /// (at most `address_penalty`).
+    pub address_cooldown: Duration,
+    /// Banned addresses within one range (IPv4 /24, IPv6 /48) that penalise the whole range.
+    pub range_bans: u32,
+    /// Stranger connections a penalised range may hold at once.
+    pub penalised_range_strangers: u32,
     /// Maximum established connections to one peer.
     pub max_connections_per_peer: u32,
     /// Maximum incoming connections in their handshake.
@@ -212,6 +222,10 @@ impl Default for NetConfig {
             max_incoming_per_ip: DEFAULT_MAX_INCOMING_PER_IP,
             reserved_incoming: DEFAULT_RESERVED_INCOMING,
             max_incoming_per_range: DEFAULT_MAX_INCOMING_PER_RANGE,
+            address_penalty: crate::guard::ADDRESS_PENALTY,
+            address_cooldown: crate::guard::ADDRESS_COOLDOWN,
+            range_bans: crate::guard::RANGE_BANS,
+            penalised_range_strangers: crate::guard::PENALISED_RANGE_STRANGERS,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             max_pending_incoming: DEFAULT_MAX_PENDING_INCOMING,
             max_pending_outgoing: DEFAULT_MAX_PENDING_OUTGOING,
@@ -270,6 +284,8 @@ impl NetConfig {
             ("max_incoming_per_range", self.max_incoming_per_range),
             ("max_pending_incoming", self.max_pending_incoming),
             ("max_pending_outgoing", self.max_pending_outgoing),
+            ("range_bans", self.range_bans),
+            ("penalised_range_strangers", self.penalised_range_strangers),
         ];
         for (name, value) in limits {
             if value == 0 {
@@ -299,6 +315,7 @@ impl NetConfig {
                 self.provider_publication_interval,
             ),
             ("request_timeout", self.request_timeout),
+            ("address_penalty", self.address_penalty),
         ];
         for (name, value) in durations {
             if value.is_zero() {
@@ -312,6 +329,9 @@ impl NetConfig {
         }
         if self.provider_publication_interval >= self.provider_record_ttl {
             return Err(ConfigError::RepublishNotBeforeExpiry);
+        }
+        if self.address_cooldown > self.address_penalty {
+            return Err(ConfigError::CooldownLongerThanPenalty);
         }
         Ok(())
     }
@@ -423,6 +443,36 @@ mod tests {
         for good in ["main", "hackspace-berlin", "a.b_c-1"] {
             NetConfig::local(good).validate().unwrap();
         }
+    }
+
+    #[test]
+    fn guard_limits_are_checked() {
+        let mut config = NetConfig::local("test");
+        config.address_cooldown = config.address_penalty + Duration::from_secs(1);
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::CooldownLongerThanPenalty)
+        ));
+        for name in ["range_bans", "penalised_range_strangers"] {
+            let mut config = NetConfig::local("test");
+            match name {
+                "range_bans" => config.range_bans = 0,
+                _ => config.penalised_range_strangers = 0,
+            }
+            assert!(
+                matches!(config.validate(), Err(ConfigError::ZeroLimit { name: n }) if n == name),
+                "{name}"
+            );
+        }
+        let mut config = NetConfig::local("test");
+        config.address_penalty = Duration::ZERO;
+        config.address_cooldown = Duration::ZERO;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::ZeroDuration {
+                name: "address_penalty"
+            })
+        ));
     }
 
     #[test]

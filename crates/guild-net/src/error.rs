@@ -60,6 +60,19 @@ pub enum ConfigError {
     /// Provider records would expire before being republished.
     #[error("provider_publication_interval must be shorter than provider_record_ttl")]
     RepublishNotBeforeExpiry,
+    /// More inbound slots reserved for known members than a quarter of `max_incoming`.
+    #[error(
+        "reserved_incoming is {reserved}; it must be at most a quarter of max_incoming ({max})"
+    )]
+    ReservedTooLarge {
+        /// The configured value.
+        reserved: u32,
+        /// The largest accepted value.
+        max: u32,
+    },
+    /// The cool-down after a ban outlasts the penalty it is part of.
+    #[error("address_cooldown must not be longer than address_penalty")]
+    CooldownLongerThanPenalty,
 }
 
 /// Failure to start the network layer.

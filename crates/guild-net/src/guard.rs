@@ -33,11 +33,13 @@
 //!   ban expires. At most [`MAX_BANNED_PEERS`] bans are kept; past it the one ending soonest is
 //!   dropped.
 //! * **Bans reach the address.** A banned stranger's address is penalised for
-//!   [`ADDRESS_PENALTY`]: for its first [`ADDRESS_COOLDOWN`] no stranger from that address is
-//!   admitted (a fresh key is not back in milliseconds), and after it at most one stranger
-//!   connection at a time, refused with [`InboundRefused::AddressPenalised`]. An address range
-//!   with [`RANGE_BANS`] banned addresses within the penalty is held to
-//!   [`PENALISED_RANGE_STRANGERS`] stranger connections. Known members behind the same address
+//!   `address_penalty` ([`ADDRESS_PENALTY`] by default): for its first `address_cooldown`
+//!   ([`ADDRESS_COOLDOWN`]) no stranger from that address is admitted (a fresh key is not back
+//!   in milliseconds), and after it at most one stranger connection at a time, refused with
+//!   [`InboundRefused::AddressPenalised`]. An address range with `range_bans` ([`RANGE_BANS`])
+//!   banned addresses within the penalty is held to `penalised_range_strangers`
+//!   ([`PENALISED_RANGE_STRANGERS`]) stranger connections (all four are
+//!   [`NetConfig`](crate::NetConfig) fields). Known members behind the same address
 //!   are never affected. At most [`MAX_PENALISED_ADDRESSES`] addresses and ranges are
 //!   remembered; past it the oldest penalty is dropped.
 
@@ -69,15 +71,19 @@ pub const MAX_BANNED_PEERS: usize = 4096;
 pub const MAX_KNOWN_PEERS: usize = 4096;
 
 /// How long a banned stranger's address stays penalised: the service's penalty window.
+/// Default of [`NetConfig::address_penalty`](crate::NetConfig::address_penalty).
 pub const ADDRESS_PENALTY: Duration = Duration::from_secs(10 * 60);
 
 /// For this long after a ban, no stranger from the banned peer's address is admitted.
+/// Default of [`NetConfig::address_cooldown`](crate::NetConfig::address_cooldown).
 pub const ADDRESS_COOLDOWN: Duration = Duration::from_secs(60);
 
 /// Banned addresses within one range (IPv4 /24, IPv6 /48) that penalise the whole range.
+/// Default of [`NetConfig::range_bans`](crate::NetConfig::range_bans).
 pub const RANGE_BANS: u32 = 3;
 
-/// Stranger connections a penalised range may hold at once.
+/// Stranger connections a penalised range may hold at once. Default of
+/// [`NetConfig::penalised_range_strangers`](crate::NetConfig::penalised_range_strangers).
 pub const PENALISED_RANGE_STRANGERS: u32 = 4;
 
 /// Penalised addresses (and ranges) remembered at once.
@@ -177,6 +183,10 @@ pub(crate) struct GuardLimits {
     pub(crate) max_incoming: u32,
     pub(crate) reserved: u32,
     pub(crate) max_per_range: u32,
+    pub(crate) address_penalty: Duration,
+    pub(crate) address_cooldown: Duration,
+    pub(crate) range_bans: u32,
+    pub(crate) penalised_range_strangers: u32,
 }
 
 impl GuardLimits {
@@ -280,7 +290,8 @@ impl Guard {
 
     /// Penalises an address (and counts a ban against its range).
     fn penalise(&mut self, ip: IpAddr, now: Instant) {
-        let active = |since: &Instant| now.saturating_duration_since(*since) < ADDRESS_PENALTY;
+        let penalty = self.limits.address_penalty;
+        let active = |since: &Instant| now.saturating_duration_since(*since) < penalty;
         if self.penalised.len() >= MAX_PENALISED_ADDRESSES && !self.penalised.contains_key(&ip) {
             self.penalised.retain(|_, since| active(since));
             if self.penalised.len() >= MAX_PENALISED_ADDRESSES {
@@ -351,6 +362,7 @@ impl Guard {
 
     pub(crate) fn stats(&self) -> GuardStats {
         let now = Instant::now();
+        let penalty = self.limits.address_penalty;
         GuardStats {
             banned: self.banned.values().filter(|t| **t > now).count(),
             inbound: self.inbound_total,
@@ -359,7 +371,7 @@ impl Guard {
             penalised_addresses: self
                 .penalised
                 .values()
-                .filter(|since| now.saturating_duration_since(**since) < ADDRESS_PENALTY)
+                .filter(|since| now.saturating_duration_since(**since) < penalty)
                 .count(),
             ..self.stats
         }
@@ -534,9 +546,9 @@ impl Guard {
         };
         if let Some(since) = self.penalised.get(&ip).copied() {
             let age = now.saturating_duration_since(since);
-            if age < ADDRESS_PENALTY {
+            if age < self.limits.address_penalty {
                 let held = self.stranger_addrs.get(&Some(ip)).copied().unwrap_or(0);
-                if age < ADDRESS_COOLDOWN || held >= 1 {
+                if age < self.limits.address_cooldown || held >= 1 {
                     return refuse(&mut self.stats);
                 }
             } else {
@@ -544,11 +556,11 @@ impl Guard {
             }
         }
         if let Some((bans, last)) = self.range_bans.get(&range).copied() {
-            if now.saturating_duration_since(last) >= ADDRESS_PENALTY {
+            if now.saturating_duration_since(last) >= self.limits.address_penalty {
                 self.range_bans.remove(&range);
-            } else if bans >= RANGE_BANS {
+            } else if bans >= self.limits.range_bans {
                 let held = self.stranger_ranges.get(&Some(range)).copied().unwrap_or(0);
-                if held >= PENALISED_RANGE_STRANGERS {
+                if held >= self.limits.penalised_range_strangers {
                     return refuse(&mut self.stats);
                 }
             }
@@ -771,6 +783,10 @@ mod tests {
             max_incoming: 192,
             reserved: 48,
             max_per_range: 48,
+            address_penalty: ADDRESS_PENALTY,
+            address_cooldown: ADDRESS_COOLDOWN,
+            range_bans: RANGE_BANS,
+            penalised_range_strangers: PENALISED_RANGE_STRANGERS,
         }
     }
 
@@ -892,6 +908,7 @@ mod tests {
             max_incoming: 4,
             reserved: 1,
             max_per_range: 4,
+            ..limits(16)
         });
         let strangers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
         for (i, p) in strangers.iter().enumerate() {
@@ -962,6 +979,24 @@ mod tests {
         }
         assert!(connect(&mut guard, 200, PeerId::random(), "198.51.100.99").is_err());
         connect(&mut guard, 201, PeerId::random(), "198.51.101.1").unwrap();
+    }
+
+    #[test]
+    fn configured_ban_limits_take_effect() {
+        // One ban penalises the range; it then holds one stranger; no cool-down.
+        let mut guard = Guard::new(GuardLimits {
+            range_bans: 1,
+            penalised_range_strangers: 1,
+            address_cooldown: Duration::ZERO,
+            ..limits(16)
+        });
+        let rogue = PeerId::random();
+        connect(&mut guard, 0, rogue, "203.0.113.1").unwrap();
+        guard.ban(rogue, Instant::now() + Duration::from_secs(600));
+        guard.release(&ConnectionId::new_unchecked(0));
+        connect(&mut guard, 1, PeerId::random(), "203.0.113.1").unwrap();
+        assert!(connect(&mut guard, 2, PeerId::random(), "203.0.113.9").is_err());
+        connect(&mut guard, 3, PeerId::random(), "203.0.114.1").unwrap();
     }
 
     #[test]

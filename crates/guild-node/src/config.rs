@@ -78,6 +78,23 @@ pub struct NetworkSection {
     pub max_outgoing: u32,
     /// Inbound connections from one IP address (IPv6: one /64), pending or established.
     pub max_incoming_per_ip: u32,
+    /// Established inbound slots kept for known members (trust path, collaborators, roots,
+    /// sponsored newcomers); strangers cannot take them. At most a quarter of `max_incoming` is
+    /// kept, whatever this says.
+    pub reserved_incoming: u32,
+    /// Strangers' established inbound connections from one address range (IPv4 /24, IPv6 /48).
+    pub max_incoming_per_range: u32,
+    /// Inbound connections still in their handshake (each costs a Diffie-Hellman).
+    pub max_pending_incoming: u32,
+    /// How long a banned stranger's address stays penalised.
+    pub address_penalty: Secs,
+    /// For this long after a ban, no stranger from that address is admitted (at most
+    /// `address_penalty`).
+    pub address_cooldown: Secs,
+    /// Banned addresses within one range (IPv4 /24, IPv6 /48) that penalise the whole range.
+    pub range_bans: u32,
+    /// Stranger connections a penalised range may hold at once.
+    pub penalised_range_strangers: u32,
     /// DHT random walk interval.
     pub random_walk_interval: Secs,
     /// Below this many connections the node dials more members.
@@ -107,6 +124,13 @@ impl Default for NetworkSection {
             max_incoming: guild_net::config::DEFAULT_MAX_INCOMING,
             max_outgoing: guild_net::config::DEFAULT_MAX_OUTGOING,
             max_incoming_per_ip: guild_net::config::DEFAULT_MAX_INCOMING_PER_IP,
+            reserved_incoming: guild_net::config::DEFAULT_RESERVED_INCOMING,
+            max_incoming_per_range: guild_net::config::DEFAULT_MAX_INCOMING_PER_RANGE,
+            max_pending_incoming: guild_net::config::DEFAULT_MAX_PENDING_INCOMING,
+            address_penalty: Secs(guild_net::guard::ADDRESS_PENALTY.as_secs()),
+            address_cooldown: Secs(guild_net::guard::ADDRESS_COOLDOWN.as_secs()),
+            range_bans: guild_net::guard::RANGE_BANS,
+            penalised_range_strangers: guild_net::guard::PENALISED_RANGE_STRANGERS,
             random_walk_interval: Secs(300),
             low_water: guild_service::mesh::DEFAULT_LOW,
             high_water: guild_service::mesh::DEFAULT_HIGH,
@@ -364,10 +388,32 @@ impl Config {
             ("network.max_incoming", n.max_incoming),
             ("network.max_outgoing", n.max_outgoing),
             ("network.max_incoming_per_ip", n.max_incoming_per_ip),
+            ("network.max_incoming_per_range", n.max_incoming_per_range),
+            ("network.max_pending_incoming", n.max_pending_incoming),
+            ("network.range_bans", n.range_bans),
+            (
+                "network.penalised_range_strangers",
+                n.penalised_range_strangers,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
             }
+        }
+        if n.address_penalty.0 == 0 {
+            return Err(invalid(
+                "network.address_penalty",
+                "must be at least 1s".into(),
+            ));
+        }
+        if n.address_cooldown.0 > n.address_penalty.0 {
+            return Err(invalid(
+                "network.address_cooldown",
+                format!(
+                    "must not be longer than network.address_penalty ({}s)",
+                    n.address_penalty.0
+                ),
+            ));
         }
         if n.low_water == 0 {
             return Err(invalid("network.low_water", "must be at least 1".into()));
@@ -532,6 +578,55 @@ mod tests {
     }
 
     #[test]
+    fn guard_limits_reach_the_network_layer() {
+        let text = "[network]\nmdns = false\nreserved_incoming = 20\nmax_incoming_per_range = 9\n\
+                    max_pending_incoming = 7\naddress_penalty = \"30m\"\naddress_cooldown = \"2m\"\n\
+                    range_bans = 2\npenalised_range_strangers = 1\n";
+        let (c, w) = Config::parse(p(), text).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let net = crate::node::NodeOptions::from_config(&c).unwrap().net;
+        assert_eq!(net.reserved_incoming, 20);
+        assert_eq!(net.max_incoming_per_range, 9);
+        assert_eq!(net.max_pending_incoming, 7);
+        assert_eq!(net.address_penalty, Duration::from_secs(1800));
+        assert_eq!(net.address_cooldown, Duration::from_secs(120));
+        assert_eq!(net.range_bans, 2);
+        assert_eq!(net.penalised_range_strangers, 1);
+        net.validate().unwrap();
+        // The defaults are the network layer's own.
+        let d = crate::node::NodeOptions::from_config(&Config::default())
+            .unwrap()
+            .net;
+        let g = guild_net::NetConfig::default();
+        assert_eq!(
+            (
+                d.reserved_incoming,
+                d.max_incoming_per_range,
+                d.max_pending_incoming
+            ),
+            (
+                g.reserved_incoming,
+                g.max_incoming_per_range,
+                g.max_pending_incoming
+            )
+        );
+        assert_eq!(
+            (
+                d.address_penalty,
+                d.address_cooldown,
+                d.range_bans,
+                d.penalised_range_strangers
+            ),
+            (
+                g.address_penalty,
+                g.address_cooldown,
+                g.range_bans,
+                g.penalised_range_strangers
+            )
+        );
+    }
+
+    #[test]
     fn empty_file_is_all_defaults() {
         let (c, w) = Config::parse(p(), "").unwrap();
         assert!(w.is_empty());
@@ -560,6 +655,23 @@ mod tests {
             ("[network]\nlisten = [\"nonsense\"]\n", "network.listen"),
             ("[network]\ncommunity = \"a b\"\n", "network.community"),
             ("[network]\nlow_water = 0\n", "network.low_water"),
+            (
+                "[network]\nmax_incoming_per_range = 0\n",
+                "network.max_incoming_per_range",
+            ),
+            ("[network]\nrange_bans = 0\n", "network.range_bans"),
+            (
+                "[network]\npenalised_range_strangers = 0\n",
+                "network.penalised_range_strangers",
+            ),
+            (
+                "[network]\naddress_penalty = 0\n",
+                "network.address_penalty",
+            ),
+            (
+                "[network]\naddress_penalty = \"1m\"\naddress_cooldown = \"2m\"\n",
+                "network.address_cooldown",
+            ),
             (
                 "[network]\nlow_water = 20\nhigh_water = 10\n",
                 "network.high_water",

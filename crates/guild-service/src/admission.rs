@@ -115,7 +115,8 @@ pub const ATTESTATIONS_PER_MINUTE: Tiered<u32> = tiered(10, 60, 600);
 /// us, so usually in our circle).
 pub const ENTRIES_PER_HOUR: Tiered<u32> = tiered(60, 600, 3_600);
 /// `need.matched` events raised per hour for needs by strangers, all strangers together (the
-/// needs are still stored and listed; only the alert is spared).
+/// needs are still stored and listed; only the alert is spared). Shared fairly: see
+/// [`crate::alerts`] for the share of one source and of one signer.
 pub const STRANGER_MATCHED_PER_HOUR: u32 = 6;
 /// Sync requests per peer per minute.
 pub const SYNC_REQUESTS_PER_MINUTE: Tiered<u32> = tiered(60, 120, 600);
@@ -369,8 +370,9 @@ pub struct Admission {
     pub(crate) exchanges: TieredLimiter,
     /// Peer exchanges from all strangers together (one key).
     pub(crate) stranger_exchanges: RateLimiter,
-    /// `need.matched` alerts for strangers' needs (one key: all strangers together).
-    pub(crate) stranger_matched: RateLimiter,
+    /// `need.matched` alerts for strangers' needs: a total, a share per source and per signer,
+    /// and the alerts waiting for room.
+    pub(crate) stranger_alerts: crate::alerts::StrangerAlerts,
     /// Invalid inputs per peer, since when.
     strikes: HashMap<PublicKey, (u32, Millis)>,
     /// Peers that crossed [`MAX_STRIKES`] and were told to go, until when.
@@ -405,7 +407,7 @@ impl Admission {
             profiles: TieredLimiter::new(PROFILES_PER_HOUR, 3_600),
             messages: TieredLimiter::new(MESSAGES_PER_HOUR, 3_600),
             entries: TieredLimiter::new(ENTRIES_PER_HOUR, 3_600),
-            stranger_matched: RateLimiter::with_window(STRANGER_MATCHED_PER_HOUR, 3_600),
+            stranger_alerts: crate::alerts::StrangerAlerts::default(),
             strikes: HashMap::new(),
             banned: HashMap::new(),
             disconnected: HashMap::new(),
@@ -877,6 +879,23 @@ impl RateLimiter {
     /// The tokens `key` holds now (negative after an overdraw).
     pub fn credit(&mut self, key: &[u8], now: impl Into<LocalTime>) -> f64 {
         *self.refill(key, now.into())
+    }
+
+    /// The tokens `key` would hold at `now`, without counting them (for planning a wake-up).
+    pub fn peek(&self, key: &[u8], now: LocalTime) -> f64 {
+        self.buckets.get(key).map_or(self.cap, |(t, last)| {
+            (*t + self.refilled(now.since(*last))).min(self.cap)
+        })
+    }
+
+    /// How long until `key` holds one whole token again (zero if it holds one now).
+    pub fn ready_in(&self, key: &[u8], now: LocalTime) -> LocalDuration {
+        let missing = 1.0 - self.peek(key, now);
+        if missing <= 0.0 {
+            return LocalDuration::ZERO;
+        }
+        let ms = missing * self.window.as_millis() as f64 / self.cap;
+        LocalDuration::from_millis(ms.ceil() as u64)
     }
 
     /// Takes `n` tokens even if that leaves the bucket negative.

@@ -301,7 +301,7 @@ impl<S: Storage> Service<S> {
                 self.admit_storage(record.signer(), RecordKind::Need, size, t)?;
                 self.store_record(&record, t)?;
                 if let AnyRecord::Need(n) = &record {
-                    self.need_arrived(n, tier, now);
+                    self.need_arrived(n, tier, from, now);
                 }
                 Ok(Intake::Stored)
             }

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod admission;
+pub mod alerts;
 mod authority;
 mod collab;
 mod direct;
@@ -333,7 +334,8 @@ impl<S: Storage> Service<S> {
 
     /// When the service next needs [`Service::tick`]: the earliest of its timers (mesh round,
     /// republish, sweep, sync round, delivery and proof retries, a queued profile version, a
-    /// standing refresh), never later than the next mesh round.
+    /// standing refresh, a stranger's need waiting for an alert), never later than the next
+    /// mesh round.
     pub fn next_wakeup(&self) -> LocalTime {
         let mut next = self
             .mesh
@@ -348,6 +350,9 @@ impl<S: Storage> Service<S> {
             next = next.min(t);
         }
         if let Some(t) = self.standing_due() {
+            next = next.min(t);
+        }
+        if let Some(t) = self.admission.stranger_alerts.next_due(self.now) {
             next = next.min(t);
         }
         next
@@ -596,6 +601,7 @@ impl<S: Storage> Service<S> {
         self.ticked = true;
         // Follows trust changes into the peers' gossip scores (cheap while nothing changed).
         self.standing();
+        self.stranger_alerts_due(now_t);
         self.own_tick(now);
         self.retry_due(now);
         if now_t >= self.mesh.next_round {

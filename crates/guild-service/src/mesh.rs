@@ -465,6 +465,11 @@ impl Mesh {
         }
     }
 
+    /// The address group of a connected peer's connection (IP, IPv6 /64), if known.
+    pub(crate) fn group_of(&self, peer: &PublicKey) -> Option<&str> {
+        self.conns.get(peer)?.link.group.as_deref()
+    }
+
     /// A connected peer sent a record we took.
     pub(crate) fn useful(&mut self, peer: &PublicKey, now: LocalTime) {
         if let Some(c) = self.conns.get_mut(peer) {

@@ -5,6 +5,7 @@ use super::direct::ReplyAs;
 use super::io::Topic;
 use super::state::OfferInfo;
 use super::{CallId, Refusal, Service};
+use crate::alerts::{range_of, AlertDecision};
 use crate::Storage;
 use guild_core::control::pull::*;
 use guild_core::control::Event;
@@ -58,37 +59,92 @@ impl<S: Storage> Service<S> {
             .collect()
     }
 
-    /// A need from a peer was stored: raise `need.matched` when it matches our skills.
+    /// A need from a peer was stored (it came through `from`): raise `need.matched` when it
+    /// matches our skills. A stranger's need shares the strangers' alert budget fairly (see
+    /// [`crate::alerts`]): it may wait for room, or be listed only.
     pub(crate) fn need_arrived(
         &mut self,
         n: &Signed<Need>,
         tier: super::admission::Tier,
+        from: Option<PublicKey>,
         now: super::io::Millis,
     ) {
         if n.signer == self.me || self.state.attestations.is_revoked(&n.id()) {
             return;
         }
-        let matched = self.matched_tags(&n.body);
-        let roles = self.matched_roles(&n.body);
-        if matched.is_empty() && roles.is_empty() {
+        if !self.matches_us(&n.body) {
             return;
         }
-        // Strangers' needs are stored and listed, but alert the owner sparingly: a few an hour
-        // for all strangers together.
-        if tier == super::admission::Tier::Stranger
-            && !self.admission.stranger_matched.allow(b"strangers", now)
-        {
-            tracing::debug!(need = %n.id(), "a stranger's matching need raised no alert (budget)");
-            return;
+        if tier == super::admission::Tier::Stranger {
+            let source = self.alert_source(from, &n.signer);
+            let decision = self.admission.stranger_alerts.arrived(
+                n.id(),
+                n.signer,
+                &source,
+                crate::LocalTime::from_millis(now),
+            );
+            match decision {
+                AlertDecision::Now => {}
+                AlertDecision::Waiting => {
+                    tracing::debug!(need = %n.id(), "a stranger's matching need waits for room to alert");
+                    return;
+                }
+                AlertDecision::Spared(why) => {
+                    tracing::debug!(need = %n.id(), ?why, "a stranger's matching need raised no alert");
+                    return;
+                }
+            }
         }
+        self.alert_need(n);
+    }
+
+    fn matches_us(&self, need: &Need) -> bool {
+        !self.matched_tags(need).is_empty() || !self.matched_roles(need).is_empty()
+    }
+
+    fn alert_need(&mut self, n: &Signed<Need>) {
         self.emit(Event::NeedMatched {
             need: n.id(),
             asker: n.signer,
             text: n.body.text.clone(),
-            matched,
-            roles,
+            matched: self.matched_tags(&n.body),
+            roles: self.matched_roles(&n.body),
             expires_at: n.body.expires_at,
         });
+    }
+
+    /// The source a need is counted under for the strangers' alert shares: the address range
+    /// of the peer it came through, that peer when its address is unknown, its signer when it
+    /// came through no peer.
+    fn alert_source(&self, from: Option<PublicKey>, signer: &PublicKey) -> Vec<u8> {
+        match from {
+            Some(peer) => match self.mesh.group_of(&peer).and_then(range_of) {
+                Some(range) => [b"range:".as_slice(), range.as_bytes()].concat(),
+                None => [b"peer:".as_slice(), &peer.0].concat(),
+            },
+            None => [b"signer:".as_slice(), &signer.0].concat(),
+        }
+    }
+
+    /// Raises the alerts that waited for room and now have it (needs still open and matching).
+    pub(crate) fn stranger_alerts_due(&mut self, now: crate::LocalTime) {
+        if self.admission.stranger_alerts.waiting() == 0 {
+            return;
+        }
+        let mut alerts = std::mem::take(&mut self.admission.stranger_alerts);
+        let due = alerts.due(now, |id| {
+            self.state.pull.need(id).is_some_and(|n| {
+                self.need_status(id, n.expires_at, now.as_secs()) == NeedStatus::Open
+            })
+        });
+        self.admission.stranger_alerts = alerts;
+        for (id, _) in due {
+            if let Ok(Some(n)) = self.store.get_typed::<Need>(&id) {
+                if self.matches_us(&n.body) {
+                    self.alert_need(&n);
+                }
+            }
+        }
     }
 
     pub(crate) fn need_status(

@@ -290,3 +290,141 @@ fn trust_reaches_the_gossip_score_of_connected_peers() {
         "{told:?}"
     );
 }
+
+/// Gossips one matching need signed by `signer` and forwarded by `via`; the alerts it raised.
+fn matching_need(
+    v: &mut Harness,
+    signer: &Identity,
+    via: &Identity,
+    nonce: u64,
+    now: Millis,
+) -> Vec<PublicKey> {
+    let n = sign(
+        Need {
+            nonce,
+            project: None,
+            ..fixtures::need(signer, "please help", &["kicad"], T0)
+        },
+        signer,
+    );
+    v.gossip(via, AnyRecord::Need(n), now).unwrap();
+    need_alerts(v)
+}
+
+fn need_alerts(v: &mut Harness) -> Vec<PublicKey> {
+    v.events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::NeedMatched { asker, .. } => Some(asker),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn minted_signers_cannot_use_up_the_alerts_a_newcomer_needs() {
+    let mut v = harness(1);
+    let mine = fixtures::profile(&v.me, "me", &["kicad"], T0);
+    v.svc.set_profile(
+        CallId(900),
+        guild_core::control::ProfileDraft::from_profile(&mine),
+        MS,
+    );
+    let _ = v.events();
+    // 300 minted signers, three matching needs each, all through one flooding peer (spread
+    // over three minutes so that the per-peer record budget lets them in).
+    let flooder = identity(60);
+    let mut now = MS;
+    let mut alerts = Vec::new();
+    for k in 0..300u32 {
+        let s = fresh(20_000 + k);
+        for i in 0..3u64 {
+            now += 200;
+            alerts.extend(matching_need(&mut v, &s, &flooder, i, now));
+        }
+    }
+    assert_eq!(
+        alerts.len(),
+        alerts::SOURCE_ALERTS_PER_HOUR as usize,
+        "the flood's source takes its share of the alerts, no more"
+    );
+    assert!(v.svc.admission.stranger_alerts.waiting() <= alerts::WAITING_PER_SOURCE);
+    // A newcomer whose need comes through another peer is alerted at once.
+    let newcomer = identity(61);
+    let friend = identity(62);
+    let got = matching_need(&mut v, &newcomer, &friend, 0, now);
+    assert_eq!(
+        got,
+        vec![newcomer.public()],
+        "the newcomer's need is alerted"
+    );
+    // A second newcomer whose need comes through the flooder itself waits for that source's
+    // next token, and is served before the flood's older needs.
+    let second = identity(63);
+    now += 1_000;
+    assert!(matching_need(&mut v, &second, &flooder, 0, now).is_empty());
+    let until = now + 3_600_000;
+    let mut served_at = None;
+    let mut later = Vec::new();
+    while now < until {
+        // Woken when the service asks (other timers too), a second apart at least.
+        now = v.svc.next_wakeup().as_millis().max(now + 1_000);
+        v.svc.tick(now);
+        let got = need_alerts(&mut v);
+        if served_at.is_none() && got.contains(&second.public()) {
+            served_at = Some(now);
+        }
+        later.extend(got);
+    }
+    let delay =
+        served_at.expect("the second newcomer is alerted within the hour") - (until - 3_600_000);
+    assert!(
+        delay <= 3_600_000 / u64::from(alerts::SOURCE_ALERTS_PER_HOUR) + 60_000,
+        "alerted after {delay} ms"
+    );
+    // Over the whole run (flood and the hour after it) the strangers' total holds.
+    let total = alerts.len() + 1 + later.len();
+    assert!(
+        total <= 2 * admission::STRANGER_MATCHED_PER_HOUR as usize,
+        "{total} alerts for strangers in about an hour"
+    );
+}
+
+#[test]
+fn peers_of_one_address_range_share_one_alert_source() {
+    let mut v = harness(1);
+    let mine = fixtures::profile(&v.me, "me", &["kicad"], T0);
+    v.svc.set_profile(
+        CallId(900),
+        guild_core::control::ProfileDraft::from_profile(&mine),
+        MS,
+    );
+    let link = |ip: &str| Link {
+        inbound: true,
+        group: Some(ip.into()),
+    };
+    // Two flooding peers on two addresses of one /24, a friend on another /24.
+    let (f1, f2, friend) = (identity(70), identity(71), identity(72));
+    v.svc.connected(f1.public(), None, link("10.0.0.5"), MS);
+    v.svc.connected(f2.public(), None, link("10.0.0.6"), MS);
+    v.svc.connected(friend.public(), None, link("10.0.1.7"), MS);
+    let _ = v.svc.take_outbox();
+    let mut alerts = 0;
+    let mut now = MS;
+    for k in 0..40u32 {
+        let via = if k % 2 == 0 { &f1 } else { &f2 };
+        now += 200;
+        alerts += matching_need(&mut v, &fresh(30_000 + k), via, 0, now).len();
+    }
+    assert_eq!(
+        alerts,
+        alerts::SOURCE_ALERTS_PER_HOUR as usize,
+        "two addresses of one /24 share one source's alerts"
+    );
+    let newcomer = identity(73);
+    assert_eq!(
+        matching_need(&mut v, &newcomer, &friend, 0, now),
+        vec![newcomer.public()],
+        "a need through another /24 is alerted at once"
+    );
+}

@@ -366,7 +366,7 @@ fn a_flood_of_keys_sending_a_few_messages_each_evicts_itself_before_a_newcomers_
         pool,
         "the pool is full, not over"
     );
-    let inbox = match a
+    let inbox = |a: &mut Harness| match a
         .call(
             ServiceCall::Inbox(InboxParams {
                 include_sent: false,
@@ -379,8 +379,34 @@ fn a_flood_of_keys_sending_a_few_messages_each_evicts_itself_before_a_newcomers_
         other => panic!("{other:?}"),
     };
     assert!(
-        inbox.messages.iter().any(|m| m.from == newcomer.public()),
+        inbox(&mut a)
+            .messages
+            .iter()
+            .any(|m| m.from == newcomer.public()),
         "the newcomer's one message is still there"
+    );
+    // The second wave: 600 more from 200 more keys, each later still.
+    for k in 300..500u32 {
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&k.to_be_bytes());
+        secret[4] = 0xfe;
+        let key = Identity::from_secret(secret);
+        for i in 0..3 {
+            a.deliver(&key, msg(&key, i, T0 + 1 + u64::from(k)), MS);
+        }
+    }
+    let usage = a.svc.stranger_usage(RecordKind::Message);
+    let bound = admission::stranger_pool(RecordKind::Message).unwrap();
+    assert!(
+        usage.count <= bound.count && usage.bytes <= bound.bytes,
+        "{usage:?}"
+    );
+    assert!(
+        inbox(&mut a)
+            .messages
+            .iter()
+            .any(|m| m.from == newcomer.public()),
+        "after 1,500 messages from 500 minted keys, the newcomer's message is still there"
     );
 }
 

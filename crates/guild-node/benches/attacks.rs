@@ -1,0 +1,634 @@
+//! Issue 20's attacks against real daemons on 127.0.0.1, each measured from the side of an
+//! *uninvolved* peer: a member U of the victim V (a trust root of V, connected before the
+//! attack) that keeps asking V for its profile (`GetProfile`) while the attack runs. For each
+//! attack: U's request latency quiet and during the attack (median, p90, max, n), and how much
+//! the victim's store grew (encoded records) against the documented bound.
+//!
+//! - **connections**: 195 connections from 13 addresses of 127.0.0.0/24 (15 each), held; a
+//!   victim with production inbound limits.
+//! - **needs**: 900 needs from 300 fresh keys published on gossip, all matching V's skill.
+//! - **messages**: one stranger delivers 2,000 messages of 3 KB.
+//! - **offers**: 100 fresh keys × 3 offers on V's need (one connection each).
+//! - **invitations**: 40 fresh inviters each send an invitation with a 120 KiB log, and one
+//!   stranger sends 300 invitations whose log breaks the 128 KiB limit, 4 at a time.
+//! - **bans**: 20 fresh keys in turn send malformed requests until banned; each is replaced by
+//!   a fresh key from the same address.
+//!
+//! Not here: the DHT provider flood (`cargo bench -p guild-net --bench strangers`, whose raw
+//! Kademlia flooders are not a daemon's peers).
+//!
+//! `cargo bench -p guild-node --bench attacks` (release; `GUILD_BENCH_QUICK=1` shrinks the sizes).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+#[path = "../../guild-net/tests/support/flood.rs"]
+mod flood;
+
+use common::{options, Rogue, TestNode};
+use guild_core::control::pull::AskParams;
+use guild_core::control::reputation::TrustAddParams;
+use guild_core::control::ServiceCall;
+use guild_core::fixtures::{self, sign, tag};
+use guild_core::wire::{DirectRequest, MAX_INVITE_LOG_BYTES};
+use guild_core::{
+    codec, AnyRecord, CollabEntry, EntryKind, Identity, Message, Need, PublicKey, RecordId,
+    RecordKind, Signed, UnixTime,
+};
+use guild_net::{NetConfig, Topic};
+use guild_node::node::NodeOptions;
+use guild_service::admission;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn quick() -> bool {
+    std::env::var_os("GUILD_BENCH_QUICK").is_some()
+}
+
+/// The `i`-th fresh identity of attack `tag` (a new key costs the attacker nothing).
+fn fresh(tag: u8, i: u32) -> Identity {
+    let mut secret = [tag; 32];
+    secret[..4].copy_from_slice(&i.to_le_bytes());
+    secret[4] = 0x7e;
+    Identity::from_secret(secret)
+}
+
+async fn trust_root(victim: &TestNode, who: PublicKey) {
+    victim
+        .node
+        .call(ServiceCall::TrustAdd(TrustAddParams {
+            peer: who,
+            skill: None,
+            note: "uninvolved member".into(),
+        }))
+        .await
+        .unwrap();
+}
+
+/// Encoded bytes of the records V holds of the kinds a stranger can make it store.
+fn stored_bytes(v: &TestNode) -> u64 {
+    let mut total = 0;
+    for kind in [
+        RecordKind::Need,
+        RecordKind::Offer,
+        RecordKind::Message,
+        RecordKind::Collaboration,
+        RecordKind::CollabEntry,
+        RecordKind::Attestation,
+        RecordKind::Revocation,
+    ] {
+        for r in v.node.store().records_of_kind(kind) {
+            total += r.unwrap().encode().unwrap().len() as u64;
+        }
+    }
+    total
+}
+
+/// One `GetProfile` from U to V, milliseconds.
+async fn one_request(u: &Rogue) -> f64 {
+    let req = codec::encode(&DirectRequest::GetProfile).unwrap();
+    let t = Instant::now();
+    let _ = u.client.request(u.target, req).await;
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// U's latencies while `running` holds (at least `min` samples, at most `max`).
+async fn sample_while(u: &Rogue, running: &AtomicBool, min: usize, max: usize) -> Vec<f64> {
+    let mut out = Vec::new();
+    while out.len() < max && (running.load(Ordering::Relaxed) || out.len() < min) {
+        out.push(one_request(u).await);
+    }
+    out
+}
+
+/// A response, as a short label for the table.
+fn answer<E>(r: Result<Vec<u8>, E>) -> String {
+    use guild_core::wire::DirectResponse;
+    match r.map(|b| codec::decode::<DirectResponse>(&b, 1 << 20)) {
+        Ok(Ok(DirectResponse::Ack)) => "Ack".into(),
+        Ok(Ok(DirectResponse::Error { reason, .. })) => format!("{reason:?}"),
+        Ok(Ok(_)) => "other".into(),
+        Ok(Err(_)) => "undecodable".into(),
+        Err(_) => "no answer".into(),
+    }
+}
+
+fn stats(mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return "– (n=0)".into();
+    }
+    let at = |q: f64| v[((n as f64 * q).ceil() as usize).clamp(1, n) - 1];
+    format!(
+        "{:.2} / {:.2} / {:.2} ms (n={n})",
+        at(0.5),
+        at(0.9),
+        v[n - 1]
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+struct Row {
+    attack: &'static str,
+    quiet: Vec<f64>,
+    during: Vec<f64>,
+    grew: u64,
+    bound: String,
+    note: String,
+}
+
+fn header() {
+    println!(
+        "\nIssue 20's attacks, uninvolved member U's `GetProfile` latency at the victim \
+         ({} build, real daemons on 127.0.0.1):\n",
+        if cfg!(debug_assertions) {
+            "dev"
+        } else {
+            "release"
+        }
+    );
+    println!("| attack | U quiet: median / p90 / max | U during: median / p90 / max | during/quiet (median) | store grew | bound | what happened |");
+    println!("|---|---|---|---:|---:|---|---|");
+}
+
+/// Prints one row as soon as its attack is over (a long run shows what it has so far).
+fn print(r: Row) {
+    let ratio = median(r.during.clone()) / median(r.quiet.clone()).max(1e-9);
+    println!(
+        "| {} | {} | {} | {:.2}× | {} B | {} | {} |",
+        r.attack,
+        stats(r.quiet),
+        stats(r.during),
+        ratio,
+        r.grew,
+        r.bound,
+        r.note
+    );
+}
+
+/// Runs `attack` while U samples; returns U's latencies during it.
+async fn during<F>(u: &Rogue, min: usize, attack: F) -> (Vec<f64>, F::Output)
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let running = Arc::new(AtomicBool::new(true));
+    let flag = running.clone();
+    let task = tokio::spawn(async move {
+        let out = attack.await;
+        flag.store(false, Ordering::Relaxed);
+        out
+    });
+    let samples = sample_while(u, &running, min, 100_000).await;
+    (samples, task.await.unwrap())
+}
+
+/// A raw stranger whose requests may be as large as the protocol allows (a `Rogue` keeps the
+/// 64 KiB default), connected to V; its client and V's peer id.
+async fn big_rogue(seed: u8, v: &TestNode) -> (guild_net::Client, guild_net::PeerId) {
+    let mut cfg = NetConfig::local(v.node.community());
+    cfg.bootstrap = vec![v.addr().await];
+    cfg.max_message_size = guild_core::wire::MAX_REQUEST_BYTES;
+    cfg.max_response_size = guild_core::wire::MAX_RESPONSE_BYTES;
+    let (client, mut events, _task) =
+        guild_net::spawn(fixtures::identity(seed).keypair(), cfg, None)
+            .await
+            .unwrap();
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let target = v.node.peer_id();
+    // Connected once a first request is answered.
+    let _ = client
+        .request(target, codec::encode(&DirectRequest::GetProfile).unwrap())
+        .await;
+    (client, target)
+}
+
+/// A victim with a profile, and U connected and trusted.
+async fn victim_and_u(seed: u8, opts: NodeOptions) -> (TestNode, Rogue) {
+    let v = TestNode::start(seed, opts).await;
+    v.set_skills("vic", &["kicad"]).await;
+    let u = Rogue::start(seed + 1, &v).await;
+    let ku = fixtures::identity(seed + 1).public();
+    trust_root(&v, ku).await;
+    let vr = &v;
+    common::poll_until_async("the network layer counts U as known", || async move {
+        vr.node
+            .net()
+            .admission_stats()
+            .await
+            .unwrap()
+            .connections
+            .known
+            >= 1
+    })
+    .await;
+    (v, u)
+}
+
+/// U's latencies with no attack running, after the victim settled from what came before
+/// (connections just opened are synced and pruned for a second or two).
+async fn quiet(u: &Rogue) -> Vec<f64> {
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    for _ in 0..20 {
+        one_request(u).await; // warm up
+    }
+    let mut out = Vec::new();
+    for _ in 0..if quick() { 50 } else { 300 } {
+        out.push(one_request(u).await);
+    }
+    out
+}
+
+fn entry(
+    by: &Identity,
+    collab: RecordId,
+    seq: u64,
+    e: EntryKind,
+    at: UnixTime,
+) -> Signed<CollabEntry> {
+    sign(
+        CollabEntry {
+            version: guild_core::record::entry_version(&e),
+            issuer: by.public(),
+            collaboration: collab,
+            issued_at: at,
+            expires_at: at + 365 * 86_400,
+            seq,
+            clock: seq,
+            entry: e,
+        },
+        by,
+    )
+}
+
+/// An invitation of `to` by a fresh inviter, with `posts` posts of 800 bytes in its log.
+fn invitation(inviter: &Identity, to: PublicKey, posts: usize, at: UnixTime, i: u32) -> Vec<u8> {
+    let helper = fresh(0x99, i);
+    let mut n = fixtures::need(inviter, &format!("job {i}"), &["kicad"], at);
+    n.nonce = u64::from(i);
+    let n = sign(n, inviter);
+    let o = sign(fixtures::offer(&helper, &n, at), &helper);
+    let c = sign(fixtures::collaboration(inviter, n, vec![o], at), inviter);
+    let inv = entry(inviter, c.id(), 1, EntryKind::Invite { member: to }, at);
+    let log: Vec<AnyRecord> = (0..posts)
+        .map(|k| {
+            AnyRecord::CollabEntry(entry(
+                inviter,
+                c.id(),
+                2 + k as u64,
+                EntryKind::Post {
+                    text: format!("{k:04}{}", "p".repeat(796)),
+                },
+                at,
+            ))
+        })
+        .collect();
+    codec::encode(&DirectRequest::Invite {
+        collaboration: Box::new(AnyRecord::Collaboration(c)),
+        invite: Box::new(AnyRecord::CollabEntry(inv)),
+        log,
+    })
+    .unwrap()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    header();
+
+    // ---- 1. connection slots (production inbound limits) --------------------------------
+    {
+        let mut o = options("main", &[]);
+        let d = NetConfig::default();
+        o.net.max_incoming_per_ip = d.max_incoming_per_ip;
+        o.net.max_incoming_per_range = d.max_incoming_per_range;
+        let (v, u) = victim_and_u(30, o).await;
+        let q = quiet(&u).await;
+        let before = stored_bytes(&v);
+        let addr = v.addr().await;
+        let per = if quick() { 5 } else { 15 };
+        let (samples, flooders) = during(&u, 50, async move {
+            let mut f = Vec::new();
+            for a in 2..=14 {
+                for _ in 0..per {
+                    f.push(flood::connect_from(&format!("127.0.0.{a}"), &addr, None).await);
+                }
+            }
+            f
+        })
+        .await;
+        // And while the flood is held.
+        let held = quiet(&u).await;
+        let g = v.node.net().admission_stats().await.unwrap().connections;
+        print(Row {
+            attack: "connections: 13 addresses × 15, being opened",
+            quiet: q.clone(),
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: "0 (no records)".into(),
+            note: format!(
+                "{} strangers held, {} refused for room, {} evicted",
+                g.inbound_strangers, g.denied_room, g.evicted
+            ),
+        });
+        print(Row {
+            attack: "connections: the same, held",
+            quiet: q,
+            during: held,
+            grew: stored_bytes(&v) - before,
+            bound: "0".into(),
+            note: "U is a known member: its slot is reserved".into(),
+        });
+        drop(flooders);
+    }
+
+    // ---- 2-5 on one victim with loopback limits (every attacker is on 127.0.0.1) ----------
+    let (v, u) = victim_and_u(40, options("main", &[])).await;
+    let now = guild_core::time::now();
+    let to = v.key();
+
+    // Needs: 900 from 300 fresh keys, on gossip.
+    {
+        let q = quiet(&u).await;
+        let before = stored_bytes(&v);
+        let rogue = Rogue::start(42, &v).await;
+        rogue.joined(Topic::Needs).await;
+        let keys = if quick() { 60 } else { 300 };
+        let needs: Vec<Vec<u8>> = (0..keys)
+            .flat_map(|k| {
+                let s = fresh(0x11, k);
+                (0..3u64).map(move |i| {
+                    let mut n = fixtures::need(&s, "please", &["kicad"], now);
+                    n.nonce = i;
+                    n.project = None;
+                    AnyRecord::Need(sign::<Need>(n, &s)).encode().unwrap()
+                })
+            })
+            .collect();
+        let sent = needs.len();
+        let client = rogue.client.clone();
+        let (samples, ()) = during(&u, 50, async move {
+            for data in needs {
+                let _ = client.publish(Topic::Needs, data).await;
+            }
+        })
+        .await;
+        let bound = admission::stranger_pool(RecordKind::Need).unwrap();
+        print(Row {
+            attack: "needs: 300 fresh keys × 3, gossip",
+            quiet: q,
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: format!("strangers' need pool {} KiB", bound.bytes / 1024),
+            note: format!("{sent} published"),
+        });
+    }
+
+    // Messages: one stranger, 2,000 of 3 KB.
+    {
+        let q = quiet(&u).await;
+        let before = stored_bytes(&v);
+        let id = fixtures::identity(43);
+        let rogue = Rogue::start(43, &v).await;
+        rogue.joined(Topic::Needs).await;
+        let count = if quick() { 300 } else { 2_000 };
+        let msgs: Vec<Vec<u8>> = (0..count)
+            .map(|i| {
+                let m = sign(
+                    Message {
+                        version: guild_core::record::RECORD_VERSION,
+                        issuer: id.public(),
+                        to,
+                        issued_at: now,
+                        expires_at: now + 86_400,
+                        nonce: i,
+                        text: format!("{i:04} {}", "x".repeat(3_000)),
+                    },
+                    &id,
+                );
+                codec::encode(&DirectRequest::Deliver(Box::new(AnyRecord::Message(m)))).unwrap()
+            })
+            .collect();
+        let (client, target) = (rogue.client.clone(), rogue.target);
+        let (samples, refused) = during(&u, 50, async move {
+            let mut refused = 0u32;
+            for m in msgs {
+                let a = client.request(target, m).await.unwrap_or_default();
+                if codec::decode::<guild_core::wire::DirectResponse>(&a, 1 << 20)
+                    .is_ok_and(|r| r != guild_core::wire::DirectResponse::Ack)
+                {
+                    refused += 1;
+                }
+            }
+            refused
+        })
+        .await;
+        print(Row {
+            attack: "messages: 1 stranger × 2,000 of 3 KB",
+            quiet: q,
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: format!(
+                "a stranger's quota {} KiB",
+                admission::MESSAGE_QUOTA.stranger.bytes / 1024
+            ),
+            note: format!("{refused} refused"),
+        });
+    }
+
+    // Offers: 100 fresh keys × 3 on V's need, each over its own connection.
+    let rogues_before = {
+        let asked = v
+            .node
+            .ask(AskParams {
+                text: "review my board".into(),
+                skills: vec![tag("kicad")],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let need_id = asked.need.id;
+        let kv = v.key();
+        // The need as V signed it, for the offers to name.
+        let stored: Signed<Need> = v
+            .node
+            .store()
+            .records_of_kind(RecordKind::Need)
+            .filter_map(Result::ok)
+            .find_map(|r| match r {
+                AnyRecord::Need(n) if n.id() == need_id && n.signer == kv => Some(n),
+                _ => None,
+            })
+            .unwrap();
+        let keys = if quick() { 20 } else { 100 };
+        let mut rogues = Vec::new();
+        for k in 0..keys {
+            let r = Rogue::start(100 + (k % 100) as u8, &v).await;
+            r.joined(Topic::Needs).await; // connected: the attack window holds the offers only
+            rogues.push(r);
+        }
+        // Quiet with the offerers connected and idle, so that the row is the offers' cost.
+        let q = quiet(&u).await;
+        let before = stored_bytes(&v);
+        let offers: Vec<(usize, Vec<u8>)> = (0..keys)
+            .flat_map(|k| {
+                let s = fixtures::identity(100 + (k % 100) as u8);
+                let stored = stored.clone();
+                (0..3).map(move |i| {
+                    let mut o = fixtures::offer(&s, &stored, now);
+                    o.text = format!("offer {i}");
+                    let r = AnyRecord::Offer(sign(o, &s));
+                    (
+                        k,
+                        codec::encode(&DirectRequest::Deliver(Box::new(r))).unwrap(),
+                    )
+                })
+            })
+            .collect();
+        let clients: Vec<_> = rogues
+            .iter()
+            .map(|r| (r.client.clone(), r.target))
+            .collect();
+        let (samples, ()) = during(&u, 50, async move {
+            for (k, o) in offers {
+                let (c, t) = &clients[k];
+                let _ = c.request(*t, o).await;
+            }
+        })
+        .await;
+        print(Row {
+            attack: "offers: 100 fresh keys × 3 on one need",
+            quiet: q,
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: format!(
+                "{} strangers' offers on one need",
+                admission::STRANGER_OFFERS_PER_NEED
+            ),
+            note: format!(
+                "{} offers held on the need",
+                v.node
+                    .store()
+                    .records_of_kind(RecordKind::Offer)
+                    .filter_map(Result::ok)
+                    .filter(|r| matches!(r, AnyRecord::Offer(o) if o.body.need == need_id))
+                    .count()
+            ),
+        });
+        rogues
+    };
+
+    // Invitations: 40 inviters with a 120 KiB log each, then 300 oversized ones, 4 at a time.
+    {
+        drop(rogues_before);
+        let inviters = if quick() { 10 } else { 40 };
+        let mut rogues = Vec::new();
+        for k in 0..inviters {
+            rogues.push(big_rogue(200 + k as u8, &v).await);
+        }
+        let q = quiet(&u).await;
+        let before = stored_bytes(&v);
+        let invites: Vec<Vec<u8>> = (0..inviters)
+            .map(|k| invitation(&fixtures::identity(200 + k as u8), to, 110, now, k))
+            .collect();
+        let clients = rogues.clone();
+        let (samples, answers) = during(&u, 50, async move {
+            let mut answers = std::collections::BTreeMap::<String, u32>::new();
+            for (k, inv) in invites.into_iter().enumerate() {
+                let (c, t) = &clients[k];
+                *answers.entry(answer(c.request(*t, inv).await)).or_default() += 1;
+            }
+            answers
+        })
+        .await;
+        print(Row {
+            attack: "invitations: 40 inviters × 110 posts of 800 B (~112 KiB of log)",
+            quiet: q.clone(),
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: format!(
+                "{} waiting × {} KiB",
+                admission::STRANGER_INVITATIONS_WAITING,
+                MAX_INVITE_LOG_BYTES / 1024
+            ),
+            note: format!("{answers:?}"),
+        });
+        let before = stored_bytes(&v);
+        let big = Arc::new(invitation(&fixtures::identity(250), to, 256, now, 9_999));
+        let (client, target) = big_rogue(250, &v).await;
+        let count = if quick() { 60 } else { 300 };
+        let (samples, answers) = during(&u, 50, async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..4 {
+                let (client, big) = (client.clone(), big.clone());
+                tasks.spawn(async move {
+                    let mut answers = Vec::new();
+                    for _ in 0..count / 4 {
+                        answers.push(answer(client.request(target, big.to_vec()).await));
+                    }
+                    answers
+                });
+            }
+            let mut all = std::collections::BTreeMap::<String, u32>::new();
+            while let Some(Ok(a)) = tasks.join_next().await {
+                for x in a {
+                    *all.entry(x).or_default() += 1;
+                }
+            }
+            all
+        })
+        .await;
+        print(Row {
+            attack: "invitations: 1 stranger × 300 with a 256-post log (205 KB), 4 at a time",
+            quiet: q,
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: "0 (refused on receipt, before signatures)".into(),
+            note: format!("{answers:?}"),
+        });
+        drop(rogues);
+    }
+
+    // Bans: fresh keys from one address, each sending junk until it is cut off.
+    {
+        let q = quiet(&u).await;
+        let before = stored_bytes(&v);
+        let addr = v.addr().await;
+        let keys = if quick() { 5 } else { 20 };
+        let vic = v.node.peer_id();
+        let (samples, refused) = during(&u, 50, async move {
+            let mut refused = 0u32;
+            for k in 0..keys {
+                let mut cfg = NetConfig::local("main");
+                cfg.bootstrap = vec![addr.clone()];
+                let kp = fresh(0x55, k).keypair();
+                let Ok((client, _events, _task)) = guild_net::spawn(kp, cfg, None).await else {
+                    refused += 1;
+                    continue;
+                };
+                for _ in 0..admission::MAX_STRIKES + 2 {
+                    if client.request(vic, vec![0xff; 64]).await.is_err() {
+                        refused += 1;
+                        break;
+                    }
+                }
+            }
+            refused
+        })
+        .await;
+        print(Row {
+            attack: "bans: 20 fresh keys from one address, junk until cut off",
+            quiet: q,
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: "0".into(),
+            note: format!("{refused} keys cut off or refused"),
+        });
+    }
+}
