@@ -18,6 +18,17 @@ use crate::TrustConfig;
 /// to the attacker, as with no connectivity decay at all. Bridges form no cycles when θ ≥ 0.5 (two
 /// nodes cannot each be visited first by a majority of the other's walks); a guard handles θ < 0.5.
 fn compound_factors(n: usize, walks: &EgoWalks, cfg: &TrustConfig) -> Vec<f64> {
+    compound(n, walks, cfg, |u| walks.bridge(u).share, |_| 1.0)
+}
+
+/// [`compound_factors`] with the bridge share and an extra own multiplier given per node.
+fn compound(
+    n: usize,
+    walks: &EgoWalks,
+    cfg: &TrustConfig,
+    share: impl Fn(u32) -> f64,
+    extra: impl Fn(u32) -> f64,
+) -> Vec<f64> {
     const UNSET: f64 = -1.0;
     const BUSY: f64 = -2.0;
     let mut f = vec![UNSET; n];
@@ -36,16 +47,16 @@ fn compound_factors(n: usize, walks: &EgoWalks, cfg: &TrustConfig) -> Vec<f64> {
             f[u as usize] = BUSY;
             chain.push(u);
             let b = walks.bridge(u);
-            if b.share <= cfg.bridge_threshold || b.node == NO_NODE || b.node == walks.ego {
+            if share(u) <= cfg.bridge_threshold || b.node == NO_NODE || b.node == walks.ego {
                 break 1.0;
             }
             u = b.node;
         };
         let mut inherited = base;
         while let Some(v) = chain.pop() {
-            let b = walks.bridge(v);
-            let own = cfg.connectivity_factor(b.share);
-            let bridged = b.share > cfg.bridge_threshold && b.node != NO_NODE;
+            let (b, sh) = (walks.bridge(v), share(v));
+            let own = cfg.connectivity_factor(sh) * extra(v);
+            let bridged = sh > cfg.bridge_threshold && b.node != NO_NODE;
             let value = if bridged { own * inherited } else { own };
             f[v as usize] = value;
             inherited = value;
@@ -63,8 +74,13 @@ fn compound_factors(n: usize, walks: &EgoWalks, cfg: &TrustConfig) -> Vec<f64> {
 ///
 /// Returns `(factor, cap, scale)` per node. Every sampled node `j` with a nearest bridge set `B_j`
 /// (see `EgoWalks::cut`) *hangs off* each member `b` in proportion to the share `w_jb` of its walks
-/// that `b` carries. The *load* on `b` is `Σ_j base(j) · w_jb / Σ_b' w_jb'`, with
-/// `base = reach × single-bridge factor`; when it exceeds `c × trust(b)`, every share hanging off
+/// that `b` carries. The *load* on `b` is `Σ_j reach(j) · w_jb / Σ_b' w_jb'`, in walk mass
+/// (issue 23: weighted by single-bridge factors, an attacker that diverted its walks from the
+/// honest nodes hanging off its own set members into its Sybils lowered the members' load and
+/// raised its own cap — the honest nodes had counted at a single-bridge factor near 1, the Sybils
+/// that took their walks at 0.02 — by 154× for one attacker of the synthetic community; in walk
+/// mass the diverted walks count the same wherever they land). When it exceeds `c × trust(b)`,
+/// every share hanging off
 /// `b` is scaled by `scale(b) = c·trust(b)/load(b)`, so that together they keep at most
 /// `c × trust(b)`. `j`'s cap is `cap(j) = Σ_b w_jb·scale(b) / Σ_b w_jb`, and its factor
 ///
@@ -102,7 +118,7 @@ fn set_factors(
         if all <= 0.0 {
             continue;
         }
-        let base = reach(j) * single.get(j as usize).copied().unwrap_or(1.0);
+        let base = reach(j);
         for &(b, w) in walks.cut(j) {
             load[b as usize] += base * f64::from(w) / all;
         }
@@ -198,6 +214,18 @@ fn set_factors(
 ///   walks through `b` are capped — not the whole node — so the rule has no cliff at θ: a node
 ///   whose bridge carries just over half its walks keeps the rest.
 ///
+/// **Relays are weighed by relay-weighted shares** (issue 23, cause 3). The weights `m` are
+/// computed twice: first from the structural factors, then from factors compounded the same way
+/// (own decay × cap × the bridge's factor) but from the first pass's relay-weighted bridge
+/// shares. Structural factors use plain shares, which an attacker partly controls upstream of
+/// itself: walks that passed it (through its Sybils, or its own attestations) reach a node `x`
+/// that one of its walks passed before reaching it, halve `x`'s plain share, and the walks `x`
+/// relays into the attacker then count in full — the attacker's weighted share falls and its own
+/// decay vanishes (13.7× on the synthetic community). A weighted share is a ratio of weights, to
+/// which walks carrying next to nothing add next to nothing. (The first pass's *final* factors
+/// were tried instead: a final factor is the mean weight of a node's walks, which the same
+/// worthless walks dilute — one trusted attacker rose 3.1× that way.)
+///
 /// Returns `(factor, effective bridge share)` per node.
 fn relay_factors(
     walks: &EgoWalks,
@@ -206,30 +234,89 @@ fn relay_factors(
     caps: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
     let n = structural.len();
-    let mut weighted = vec![0.0; n];
-    let mut through = vec![0.0; n];
-    let mut through_n = vec![0u32; n];
-    let mut seen = vec![u32::MAX; n];
-    for (id, w) in walks.walks.iter().enumerate() {
-        let id = id as u32;
-        let mut m = 1.0f64;
-        for &v in w.nodes.iter().skip(1) {
-            if v == walks.ego {
-                break;
-            }
-            let vi = v as usize;
-            if seen[vi] != id {
-                seen[vi] = id;
-                weighted[vi] += m;
-                let b = walks.bridge(v).node;
-                if b != NO_NODE && seen.get(b as usize) == Some(&id) {
-                    through[vi] += m;
-                    through_n[vi] += 1;
+    let steps = RelaySteps::new(walks, n);
+    let (_, first) = steps.factors(walks, cfg, structural, structural, caps);
+    let caps_of = |u: u32| caps.get(u as usize).copied().unwrap_or(1.0);
+    let share_of = |u: u32| first.get(u as usize).copied().unwrap_or(0.0);
+    let relay = compound(n, walks, cfg, share_of, caps_of);
+    steps.factors(walks, cfg, structural, &relay, caps)
+}
+
+/// Every walk's first visits in order, each flagged when the walk had passed the node's bridge
+/// before: all the relay passes need, in one contiguous array (each walk ends with `NO_NODE`).
+struct RelaySteps {
+    steps: Vec<(u32, bool)>,
+}
+
+impl RelaySteps {
+    fn new(walks: &EgoWalks, n: usize) -> Self {
+        let mut steps = Vec::with_capacity(walks.walks.len() * 6);
+        let mut seen = vec![u32::MAX; n];
+        for (id, w) in walks.walks.iter().enumerate() {
+            let id = id as u32;
+            for &v in w.nodes.iter().skip(1) {
+                if v == walks.ego {
+                    break;
+                }
+                let vi = v as usize;
+                if seen[vi] != id {
+                    seen[vi] = id;
+                    let b = walks.bridge(v).node;
+                    let through = b != NO_NODE && seen.get(b as usize) == Some(&id);
+                    steps.push((v, through));
                 }
             }
-            m = m.min(structural[vi]);
+            steps.push((NO_NODE, false));
         }
+        RelaySteps { steps }
     }
+
+    /// One relay pass: each walk into `j` weighs `m` = the smallest `relay` factor of the nodes
+    /// it passed before `j`. Returns `(factor, effective bridge share)` per node.
+    fn factors(
+        &self,
+        walks: &EgoWalks,
+        cfg: &TrustConfig,
+        structural: &[f64],
+        relay: &[f64],
+        caps: &[f64],
+    ) -> (Vec<f64>, Vec<f64>) {
+        let n = structural.len();
+        let mut weighted = vec![0.0; n];
+        let mut through = vec![0.0; n];
+        let mut through_n = vec![0u32; n];
+        let mut m = 1.0f64;
+        for &(v, bridged) in &self.steps {
+            if v == NO_NODE {
+                m = 1.0;
+                continue;
+            }
+            let vi = v as usize;
+            weighted[vi] += m;
+            if bridged {
+                through[vi] += m;
+                through_n[vi] += 1;
+            }
+            m = m.min(relay[vi]);
+        }
+        final_factors(
+            walks, cfg, structural, caps, &weighted, &through, &through_n,
+        )
+    }
+}
+
+/// `j`'s final factor from its relay-weighted walks (see [`relay_factors`]): the weighted share of
+/// its hits, the walks through its bridge capped at the bridge's final factor, times its own decay.
+fn final_factors(
+    walks: &EgoWalks,
+    cfg: &TrustConfig,
+    structural: &[f64],
+    caps: &[f64],
+    weighted: &[f64],
+    through: &[f64],
+    through_n: &[u32],
+) -> (Vec<f64>, Vec<f64>) {
+    let n = structural.len();
     let share: Vec<f64> = (0..n)
         .map(|j| {
             let plain = walks.bridge(j as u32).share;

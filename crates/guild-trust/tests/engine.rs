@@ -693,3 +693,98 @@ fn walks_routed_back_through_a_region_do_not_unbridge_a_colluder() {
     );
     assert!(b_after.score < 1.5 * b_before.score, "{b_after:?}");
 }
+
+#[test]
+fn sybils_attesting_a_node_upstream_of_their_attacker_do_not_lift_it() {
+    // Attacker `a` is reached mostly through one bridge (`b`, fully decayed) and a little through
+    // `x`, an honest node vouched for by one member only. The region attests `x` as well: walks
+    // that passed `a` and its Sybils now reach `x`, halving its plain bridge share, so `x` looks
+    // well connected and the walks `x` relays into `a` count in full — `a`'s relay-weighted
+    // bridge share falls and its own decay vanishes, although the new walks into `x` carry what
+    // the Sybils carry. Weighing relays by their final factors keeps `a` decayed.
+    let honest = random_graph(60, 4, 21);
+    let mut e = TrustEngine::new(config()).unwrap();
+    for &(u, v, s, t) in &honest {
+        e.upsert(u, v, "", s, t);
+    }
+    let before = e.scores(0, None, T0);
+    let mut core: Vec<(u64, f64)> = before
+        .iter()
+        .filter(|(n, _)| e.graph().weight(0, **n, "", T0).is_none())
+        .map(|(&n, &v)| (n, v))
+        .collect();
+    core.sort_by(|p, q| q.1.total_cmp(&p.1).then(p.0.cmp(&q.0)));
+    let (b, x, a) = (core[0].0, 501, 502);
+    let at = T0 - 30 * DAY;
+    e.upsert(b, a, "", 5, at);
+    e.upsert(core[1].0, x, "", 5, at);
+    e.upsert(x, a, "", 5, at);
+    e.upsert(a, core[2].0, "", 3, at);
+    let a_before = e.explain(0, a, None, T0);
+    let sybils: Vec<u64> = (1000..1030).collect();
+    collude(&mut e, &[a], &sybils, 5, T0);
+    for &s in &sybils {
+        e.upsert(s, x, "", 5, T0);
+    }
+    e.verify_walks(0).unwrap();
+    let after = e.scores(0, None, T0);
+    let a_after = e.explain(0, a, None, T0);
+    let x_after = e.explain(0, x, None, T0);
+    let gain = region(&after, a, &sybils) / a_before.score;
+    eprintln!(
+        "gain {gain:.3}; a: share {:.4} -> {:.4}, factor {:.3e} -> {:.3e}; x after: share {:.3}, factor {:.3e}",
+        a_before.connectivity.bridge_share,
+        a_after.connectivity.bridge_share,
+        a_before.connectivity.factor,
+        a_after.connectivity.factor,
+        x_after.connectivity.bridge_share,
+        x_after.connectivity.factor,
+    );
+    assert!(gain < 1.25, "gain {gain}: {a_before:?} -> {a_after:?}");
+}
+
+#[test]
+fn a_whitewashing_attacker_does_not_lighten_the_load_on_its_own_set_members() {
+    // A small graph and few walks, so that the attacker (11) is reached by a handful of them:
+    // the nodes hanging off its set members include what its own honest attestations lead to.
+    // Whitewashing (revoking them and sending its walks into a Sybil region instead) moved that
+    // walk mass to Sybils; counted at their single-bridge factor (0.02) instead of the honest
+    // nodes' (≈ 1), the members' load fell and the attacker's cap rose: 77× before loads were
+    // counted in walk mass. The bound (≈ 1.2×) is an expectation; at 400 walks one walk is a
+    // quarter of this attacker's support, hence the looser limit.
+    let honest = random_graph(80, 3, 31);
+    let cfg = TrustConfig {
+        walks_per_ego: 400,
+        ..config()
+    };
+    let mut e = TrustEngine::new(cfg).unwrap();
+    for &(u, v, s, t) in &honest {
+        e.upsert(u, v, "", s, t);
+    }
+    let a = 11;
+    let before = e.explain(0, a, None, T0);
+    assert!(before.score > 0.0, "{before:?}");
+    let sybils: Vec<u64> = (1000..1030).collect();
+    collude(&mut e, &[a], &sybils, 5, T0);
+    for &(u, v, _, _) in &honest {
+        if u == a {
+            assert!(e.remove(a, v, ""));
+        }
+    }
+    e.verify_walks(0).unwrap();
+    let after = e.scores(0, None, T0);
+    let gain = region(&after, a, &sybils) / before.score;
+    let now = e.explain(0, a, None, T0);
+    eprintln!(
+        "gain {gain:.3}; cap {:.3e} -> {:.3e}",
+        before.connectivity.bridge_set_factor, now.connectivity.bridge_set_factor
+    );
+    assert!(gain < 2.0, "gain {gain}: {before:?} -> {now:?}");
+    // The explanation names the set member whose capacity discounts the attacker; its cap
+    // stays about what it was (before the fix: 0.0024 -> 0.25).
+    assert!(!now.connectivity.bridge_set.is_empty(), "{now:?}");
+    assert!(
+        now.connectivity.bridge_set_factor < 2.0 * before.connectivity.bridge_set_factor,
+        "{before:?} -> {now:?}"
+    );
+}

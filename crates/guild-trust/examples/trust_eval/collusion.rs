@@ -153,6 +153,7 @@ pub fn run(
     }
     let mut gains: HashMap<Cell, Samples> = HashMap::new();
     let mut samples = Vec::new();
+    let mut skipped = Vec::new();
     for &ego in egos {
         let mut engines: Vec<TrustEngine<u64>> = configs
             .iter()
@@ -169,9 +170,16 @@ pub fn run(
         before.push(EigenTrust::new(base, cfg.alpha).scores(ego, now));
         // Ranked by the single-bridge engine (today's), so every configuration of the engine
         // under test faces the same attackers.
+        // The pool leaves out the engine under test (`before[0]`), so that a change to it does
+        // not change which attackers are drawn; a draw it scores ≤ 0 is skipped (`skipped`).
         let mut pool: Vec<(u64, f64)> = before[1]
             .iter()
-            .filter(|&(k, &v)| v > 0.0 && before.iter().all(|m| m.get(k).is_some_and(|&x| x > 0.0)))
+            .filter(|&(k, &v)| {
+                v > 0.0
+                    && before[1..]
+                        .iter()
+                        .all(|m| m.get(k).is_some_and(|&x| x > 0.0))
+            })
             .map(|(&k, &v)| (k, v))
             .collect();
         pool.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -189,6 +197,12 @@ pub fn run(
                     attackers.push(cands.swap_remove(rng.below(cands.len() as u64) as usize));
                 }
                 attackers.sort_unstable();
+                if total(&before[0], &attackers) <= 0.0 {
+                    skipped.push(
+                        json!({ "ego": ego, "stratum": stratum, "k": k, "attackers": attackers }),
+                    );
+                    continue;
+                }
                 samples.push(
                     json!({ "ego": ego, "stratum": stratum, "k": k, "attackers": attackers }),
                 );
@@ -345,6 +359,103 @@ pub fn run(
         "flags": flags,
         "engine_best_sybil_below_honest_median": below,
         "cells": cells,
-        "samples": samples,
+        "samples": samples, "skipped_engine_not_positive": skipped,
     })
+}
+
+/// One node's explanation, in a line: what its score is made of.
+fn brief(e: &mut TrustEngine<u64>, ego: u64, n: u64, now: u64) -> Value {
+    let x = e.explain(ego, n, None, now);
+    let c = &x.connectivity;
+    json!({
+        "node": n, "score": x.score, "walk_trust": x.walk_trust, "bridge": c.bridge,
+        "bridge_share": c.bridge_share, "factor": c.factor, "inherited": c.inherited_factor,
+        "set_factor": c.bridge_set_factor,
+        "set": c.bridge_set.iter().map(|s| json!([s.node, s.share, s.scale])).collect::<Vec<_>>(),
+        "paths": x.paths.iter().map(|p| json!([p.nodes, p.share])).collect::<Vec<_>>(),
+    })
+}
+
+/// Traces one sample (`--trace EGO:A1,A2,…`): for every cell, the engine's gain and, before and
+/// after the attack, the explanation of each attacker, of its bridge and of its set members.
+pub fn trace(
+    base: &TrustGraph<u64>,
+    edges: &[SnapEdge],
+    cfg: &TrustConfig,
+    ego: u64,
+    attackers: &[u64],
+    now: u64,
+) -> Value {
+    let first_sybil = base.keys().max().unwrap_or(0) + 1;
+    let max_score = i32::try_from(cfg.max_score).unwrap_or(i32::MAX);
+    let mut out: HashMap<u64, Vec<u64>> = HashMap::new();
+    for e in edges {
+        out.entry(e.source).or_default().push(e.target);
+    }
+    let Ok(mut engine) = TrustEngine::with_graph(cfg.clone(), base.clone()) else {
+        return json!(null);
+    };
+    let before = engine.scores(ego, None, now);
+    // The attackers and what their scores rest on (bridge, set members), before the attack.
+    let mut watch: Vec<u64> = attackers.to_vec();
+    for &a in attackers {
+        let x = engine.explain(ego, a, None, now);
+        watch.extend(x.connectivity.bridge);
+        watch.extend(x.connectivity.bridge_set.iter().map(|s| s.node));
+        for p in &x.paths {
+            watch.extend(p.nodes.iter().copied().filter(|&n| n != ego));
+        }
+    }
+    watch.sort_unstable();
+    watch.dedup();
+    let explain_all = |e: &mut TrustEngine<u64>| -> Vec<Value> {
+        watch.iter().map(|&n| brief(e, ego, n, now)).collect()
+    };
+    let mut cells = Vec::new();
+    let initial = explain_all(&mut engine);
+    for &size in &SIZES {
+        let sybils: Vec<u64> = (first_sybil..first_sybil + size).collect();
+        for topo in TOPOLOGIES {
+            let mut e = engine.clone();
+            for (s, t) in region_edges(topo, &sybils) {
+                e.upsert(s, t, "", max_score, now);
+            }
+            for &s in &sybils {
+                for &a in attackers {
+                    e.upsert(s, a, "", max_score, now);
+                }
+            }
+            for (i, &a) in attackers.iter().enumerate() {
+                for t in 0..ATTACK_EDGES {
+                    let s = sybils[((i as u64 * ATTACK_EDGES + t) % size) as usize];
+                    e.upsert(a, s, "", max_score, now);
+                }
+            }
+            for variant in VARIANTS {
+                if variant == "whitewash" {
+                    for &a in attackers {
+                        for &t in out.get(&a).map_or(&[][..], Vec::as_slice) {
+                            e.remove(a, t, "");
+                        }
+                    }
+                }
+                let after = e.scores(ego, None, now);
+                let gain =
+                    (total(&after, attackers) + total(&after, &sybils)) / total(&before, attackers);
+                let best = sybils
+                    .iter()
+                    .filter_map(|s| after.get(s).map(|&v| (*s, v)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                cells.push(json!({
+                    "sybils": size, "topology": topo, "variant": variant, "gain": gain,
+                    "attackers_after": total(&after, attackers),
+                    "sybils_after": total(&after, &sybils),
+                    "best_sybil": best.map(|(s, _)| brief(&mut e, ego, s, now)),
+                    "after": explain_all(&mut e),
+                }));
+            }
+        }
+    }
+    json!({ "ego": ego, "attackers": attackers, "attackers_before": total(&before, attackers),
+            "before": initial, "cells": cells })
 }

@@ -61,6 +61,7 @@ struct Args {
     bridge_set_capacity: Option<f64>,
     bridge_set_threshold: Option<f64>,
     write_graph: Option<String>,
+    trace: Option<(u64, Vec<u64>)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -86,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
         bridge_set_capacity: None,
         bridge_set_threshold: None,
         write_graph: None,
+        trace: None,
     };
     fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
         let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -113,7 +115,17 @@ fn parse_args() -> Result<Args, String> {
             "--bridge-set-capacity" => a.bridge_set_capacity = Some(num(&arg, it.next())?),
             "--bridge-set-threshold" => a.bridge_set_threshold = Some(num(&arg, it.next())?),
             "--write-graph" => a.write_graph = Some(it.next().ok_or("--write-graph needs a path")?),
-            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--cost-egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil] [--collusion-egos N] [--skip-collusion] [--skip-cost] [--skip-quality] [--max-bridge-set N] [--bridge-set-capacity X] [--bridge-set-threshold X] [--write-graph PATH]".into()),
+            "--trace" => {
+                let v = it.next().ok_or("--trace needs EGO:ATTACKER,ATTACKER,…")?;
+                let (ego, att) = v.split_once(':').ok_or("--trace: expected EGO:A1,A2,…")?;
+                let ego = num("--trace", Some(ego.to_owned()))?;
+                let att = att
+                    .split(',')
+                    .map(|x| num("--trace", Some(x.to_owned())))
+                    .collect::<Result<Vec<u64>, _>>()?;
+                a.trace = Some((ego, att));
+            }
+            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--cost-egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil] [--collusion-egos N] [--skip-collusion] [--skip-cost] [--skip-quality] [--max-bridge-set N] [--bridge-set-capacity X] [--bridge-set-threshold X] [--write-graph PATH] [--trace EGO:A1,A2,…]".into()),
             s if s.starts_with("--") => return Err(format!("unknown option {s} (try --help)")),
             s if a.path.is_empty() => a.path = s.to_owned(),
             s => return Err(format!("unexpected argument {s}")),
@@ -212,6 +224,12 @@ fn main() -> ExitCode {
     }
     let now = file.latest_time() + 1;
     let mut rng = Rng::from_seed(args.seed);
+    if let Some((ego, attackers)) = &args.trace {
+        let graph = cost::build_graph(&file.edges, &cfg);
+        let t = collusion::trace(&graph, &file.edges, &cfg, *ego, attackers, now);
+        println!("{}", serde_json::to_string_pretty(&t).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
 
     let (cost_file, cost_big) = if args.skip_cost {
         (json!(null), json!(null))
