@@ -229,7 +229,7 @@
     "offer.received", "offer.withdrawn", "delivery.outcome", "collab.opened", "collab.invited",
     "collab.entry",
     "message.received", "attestation.received", "attestation.equivocation", "trust.changed",
-    "events.dropped", "intro.requested", "intro.received", "intro.answered",
+    "events.dropped", "intro.requested", "intro.received", "intro.answered", "invite.joined",
   ];
   listen();
 })();
