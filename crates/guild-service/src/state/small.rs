@@ -142,7 +142,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let v = x % 16;
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 assert_eq!(a.remove(&v), b.remove(&v));
             } else {
                 assert_eq!(a.insert(v), b.insert(v));

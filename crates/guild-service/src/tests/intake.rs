@@ -157,7 +157,7 @@ fn a_write_failing_within_a_batch_refuses_the_rest_and_keeps_the_indexes_with_th
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 AnyRecord::Profile(sign(fixtures::profile(m, "M", &["kicad"], T0), m))
             } else {
                 AnyRecord::Need(sign(fixtures::need(m, "help", &["rust"], T0), m))
