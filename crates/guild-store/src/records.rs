@@ -132,10 +132,19 @@ impl Store {
         let tkey = time_key(record.kind(), record.issued_at(), &id);
         // The node keeps its other indexes in memory (loaded from these two trees at start).
         //
-        // No sled transaction or batch: in sled 0.34 both take a process-wide write lock that
-        // deadlocks against a concurrent flush (the flush holds the read side while it waits
-        // for the log flusher, which then cannot get its own read behind the waiting writer).
-        // Instead the index entry is written first and the record second: a crash in between
+        // No sled transaction or batch, not even one per loop turn. In sled 0.34.7 both take
+        // `concurrency_control::write()`, a process-wide parking_lot `RwLock` that every tree
+        // operation, iterator step and flush takes the read side of once any write guard has
+        // ever been asked for (the `RW_REQUIRED_BIT` stays set). A flush holds a read guard while
+        // `make_stable` waits for other threads to write the log up to its sequence number; the
+        // log flusher thread, one of them, takes its own read guard on every pass; a batch
+        // waiting for the write side queues every new reader behind it (the lock is fair to
+        // writers): the flush can wait for the flusher, the flusher for the batch, the batch for
+        // the flush. And a batch saves
+        // nothing: `apply_batch` is the same per-key insert as `insert`, under that lock, and
+        // measured more CPU per record than single inserts (BENCHMARKS.md, "Store writes per
+        // loop turn"). What is batched per turn is the flush before acknowledging.
+        // The index entry is written first and the record second: a crash in between
         // leaves an index entry without a record, which `records_of_kind` skips and removes,
         // and the record is stored again when it arrives again.
         self.by_time.insert(&tkey[..], &[][..])?;

@@ -3,7 +3,7 @@
 use super::{Loaded, ProfilePut, Storage, StorageError};
 use crate::{AnyRecord, Profile, PublicKey, RecordId, RecordKind, Signed, UnixTime};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A store in memory: for the service's unit tests and the simulator, which runs a thousand
@@ -11,11 +11,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 ///
 /// Clones share the same contents, so a test can drop a service and open a new one over a
 /// clone to model a restart. [`MemoryStorage::fail_writes`] makes every later write fail
-/// (without changing anything), to check that a failed write leaves the service consistent.
-#[derive(Clone, Default)]
+/// (without changing anything), to check that a failed write leaves the service consistent;
+/// [`MemoryStorage::fail_writes_after`] lets a few writes through first (a disk that fills up
+/// in the middle of a loop turn's batch).
+#[derive(Clone)]
 pub struct MemoryStorage {
     inner: Arc<Mutex<Inner>>,
-    failing: Arc<AtomicBool>,
+    /// Writes that may still succeed (`usize::MAX`: no limit).
+    writes_left: Arc<AtomicUsize>,
+}
+
+impl Default for MemoryStorage {
+    fn default() -> MemoryStorage {
+        MemoryStorage {
+            inner: Arc::default(),
+            writes_left: Arc::new(AtomicUsize::new(usize::MAX)),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -49,7 +61,14 @@ impl MemoryStorage {
     /// From now on every write fails with [`StorageError::Backend`] and changes nothing
     /// (`true`), or writes work again (`false`). Shared by every clone.
     pub fn fail_writes(&self, failing: bool) {
-        self.failing.store(failing, Ordering::SeqCst);
+        let left = if failing { 0 } else { usize::MAX };
+        self.writes_left.store(left, Ordering::SeqCst);
+    }
+
+    /// The next `writes` writes succeed, every later one fails as with
+    /// [`MemoryStorage::fail_writes`] (until `fail_writes(false)`). Shared by every clone.
+    pub fn fail_writes_after(&self, writes: usize) {
+        self.writes_left.store(writes, Ordering::SeqCst);
     }
 
     /// Number of stored profiles.
@@ -64,10 +83,16 @@ impl MemoryStorage {
     }
 
     fn writable(&self) -> Result<(), StorageError> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(StorageError::Backend("injected write failure".into()))
-        } else {
-            Ok(())
+        let taken = self
+            .writes_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| match left {
+                0 => None,
+                usize::MAX => Some(usize::MAX),
+                n => Some(n - 1),
+            });
+        match taken {
+            Ok(_) => Ok(()),
+            Err(_) => Err(StorageError::Backend("injected write failure".into())),
         }
     }
 }
@@ -210,5 +235,21 @@ mod tests {
         assert_eq!(s.put_profile(&p), Ok(ProfilePut::Inserted));
         s.put_meta("x", &7u32).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.get_meta::<u32>("x"), Ok(Some(7)));
+    }
+
+    #[test]
+    fn failing_after_some_writes_lets_exactly_those_through() {
+        let s = MemoryStorage::new();
+        s.clone().fail_writes_after(2);
+        assert_eq!(s.put_meta("a", &1u32), Ok(()));
+        assert_eq!(s.put_meta("b", &2u32), Ok(()));
+        assert!(matches!(
+            s.put_meta("c", &3u32),
+            Err(StorageError::Backend(_))
+        ));
+        assert_eq!(s.get_meta::<u32>("c"), Ok(None));
+        s.fail_writes(false);
+        assert_eq!(s.put_meta("c", &3u32), Ok(()));
+        assert_eq!(s.get_meta::<u32>("c"), Ok(Some(3)));
     }
 }

@@ -104,6 +104,9 @@ pub(crate) struct Runtime {
     verdicts: VecDeque<ValidationReport>,
     next_call: u64,
     snapshot_dirty: bool,
+    /// Acknowledgements of this turn's direct requests, sent together after one flush of the
+    /// store (see [`Runtime::send_acks`]).
+    acks: Vec<(PeerId, guild_net::ResponseHandle, DirectResponse)>,
     view: Arc<arc_swap::ArcSwap<guild_service::FindView>>,
     /// Mirrors the service's trust epoch for readers.
     trust_epoch: Arc<std::sync::atomic::AtomicU64>,
@@ -191,6 +194,7 @@ impl Runtime {
             verdicts: VecDeque::new(),
             next_call: 0,
             snapshot_dirty: true,
+            acks: Vec::new(),
             view,
             trust_epoch,
             trust_computed: std::time::Instant::now() - TRUST_VIEW_INTERVAL,
@@ -434,6 +438,32 @@ impl Runtime {
             }
         }
         self.on_gossip(&mut gossip);
+        self.send_acks();
+    }
+
+    /// Flushes the store once for every acknowledgement of the turn, then sends them: the
+    /// same promise as a flush per acknowledgement (every write they acknowledge was made
+    /// before the flush starts), one disk sync instead of one per request. A failed flush
+    /// sends none of them (the peers see the requests fail and send again).
+    fn send_acks(&mut self) {
+        if self.acks.is_empty() {
+            return;
+        }
+        let acks = std::mem::take(&mut self.acks);
+        let store = self.service.store().clone();
+        let net = self.net.clone();
+        self.spawn(async move {
+            if let Err(e) = store.flush_async().await {
+                tracing::error!(
+                    "cannot flush before acknowledging {} requests: {e}",
+                    acks.len()
+                );
+                return;
+            }
+            for (peer, channel, resp) in acks {
+                respond(net.clone(), peer, channel, resp).await;
+            }
+        });
     }
 
     /// Judges gossip messages together and queues their verdicts, emptying `gossip`.
@@ -584,26 +614,14 @@ impl Runtime {
                         message: "Guild peers use ed25519 keys".into(),
                     },
                 };
-                let acknowledged = resp == DirectResponse::Ack;
-                let store = self.service.store().clone();
-                let net = self.net.clone();
-                // An acknowledgement promises the record is stored: flush first.
-                self.spawn(async move {
-                    if acknowledged {
-                        if let Err(e) = store.flush_async().await {
-                            tracing::error!("cannot flush before acknowledging: {e}");
-                            return;
-                        }
-                    }
-                    match codec::encode(&resp) {
-                        Ok(bytes) => {
-                            if let Err(e) = net.respond(channel, bytes).await {
-                                tracing::debug!(%peer, "cannot answer: {e}");
-                            }
-                        }
-                        Err(e) => tracing::error!("cannot encode a response: {e}"),
-                    }
-                });
+                if resp == DirectResponse::Ack {
+                    // An acknowledgement promises the record is stored: it waits for the one
+                    // flush that ends this turn's batch.
+                    self.acks.push((peer, channel, resp));
+                } else {
+                    let net = self.net.clone();
+                    self.spawn(respond(net, peer, channel, resp));
+                }
                 self.snapshot_dirty = true;
             }
             NetEvent::PeerRtt { peer, rtt } => {
@@ -862,5 +880,22 @@ impl Runtime {
             };
             let _ = tx.send(Input::Response { id, result }).await;
         });
+    }
+}
+
+/// Sends the answer to an inbound direct request.
+async fn respond(
+    net: guild_net::Client,
+    peer: PeerId,
+    channel: guild_net::ResponseHandle,
+    resp: DirectResponse,
+) {
+    match codec::encode(&resp) {
+        Ok(bytes) => {
+            if let Err(e) = net.respond(channel, bytes).await {
+                tracing::debug!(%peer, "cannot answer: {e}");
+            }
+        }
+        Err(e) => tracing::error!("cannot encode a response: {e}"),
     }
 }

@@ -12,6 +12,7 @@
 //! the service decides and tells this one with [`Attestations::set_counted`]; what changes in the
 //! trust engine comes back as the edge to re-read.
 
+use super::small::SmallSet;
 use guild_core::{PublicKey, RecordId, SkillTag, UnixTime};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -49,18 +50,20 @@ pub(crate) struct Attestations {
     /// Attestations by id.
     atts: HashMap<RecordId, AttInfo>,
     /// Attestation ids by (issuer, sequence): two entries are an equivocation.
-    by_seq: HashMap<(PublicKey, u64), BTreeSet<RecordId>>,
+    /// (One entry but for an equivocation: a small set, not a `BTreeSet`, see `small`.)
+    by_seq: HashMap<(PublicKey, u64), SmallSet<RecordId>>,
     /// The latest attestation per (issuer, subject, collaboration).
     latest: HashMap<(PublicKey, PublicKey, RecordId), (u64, RecordId)>,
     /// Attestation ids by the collaboration they cite.
-    by_collab: HashMap<RecordId, BTreeSet<RecordId>>,
+    /// (A collaboration's attestations are a few per member: a small set.)
+    by_collab: HashMap<RecordId, SmallSet<RecordId>>,
     /// Attestation ids by subject.
     by_subject: HashMap<PublicKey, BTreeSet<RecordId>>,
     /// Attestation ids by issuer.
     by_issuer: HashMap<PublicKey, BTreeSet<RecordId>>,
     /// Counted attestations per trust edge, by (issued_at, id): the newest is the edge the
-    /// trust engine holds.
-    edges: HashMap<EdgeKey, BTreeSet<(UnixTime, RecordId)>>,
+    /// trust engine holds. (Usually one per edge: a small set.)
+    edges: HashMap<EdgeKey, SmallSet<(UnixTime, RecordId)>>,
     /// Attestations that count now.
     counted: BTreeSet<RecordId>,
     /// Issuers caught signing two attestations with one sequence number, with the proof.
@@ -91,6 +94,26 @@ fn ids<'a, K: std::hash::Hash + Eq>(
     map.get(key).into_iter().flatten()
 }
 
+fn remove_from_small<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, SmallSet<RecordId>>,
+    key: &K,
+    id: &RecordId,
+) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+fn small_ids<'a, K: std::hash::Hash + Eq>(
+    map: &'a HashMap<K, SmallSet<RecordId>>,
+    key: &K,
+) -> impl Iterator<Item = &'a RecordId> + 'a {
+    map.get(key).into_iter().flatten()
+}
+
 impl Attestations {
     /// Indexes a held attestation. Returns the attestation that was the latest for its
     /// (issuer, subject, collaboration) before, when there was another one: re-evaluate it
@@ -113,8 +136,8 @@ impl Attestations {
     pub fn remove(&mut self, id: &RecordId) -> Option<Removed> {
         let edge = self.set_counted(id, false);
         let a = self.atts.remove(id)?;
-        remove_from(&mut self.by_seq, &(a.issuer, a.seq), id);
-        remove_from(&mut self.by_collab, &a.collab, id);
+        remove_from_small(&mut self.by_seq, &(a.issuer, a.seq), id);
+        remove_from_small(&mut self.by_collab, &a.collab, id);
         remove_from(&mut self.by_subject, &a.subject, id);
         remove_from(&mut self.by_issuer, &a.issuer, id);
         let key = (a.issuer, a.subject, a.collab);
@@ -207,7 +230,7 @@ impl Attestations {
 
     /// The attestations citing a collaboration.
     pub fn citing(&self, collab: &RecordId) -> impl Iterator<Item = &RecordId> {
-        ids(&self.by_collab, collab)
+        small_ids(&self.by_collab, collab)
     }
 
     /// The attestations about a member.
@@ -222,7 +245,7 @@ impl Attestations {
 
     /// The attestations an issuer signed with one sequence number.
     pub fn with_seq(&self, issuer: &PublicKey, seq: u64) -> impl Iterator<Item = &RecordId> {
-        ids(&self.by_seq, &(*issuer, seq))
+        small_ids(&self.by_seq, &(*issuer, seq))
     }
 
     /// How many (issuer, sequence) slots are held.

@@ -8,8 +8,9 @@
 //! at one time, and an inviter's set of waiting invitations is pruned to those still waiting
 //! whenever it grows.
 
+use super::small::{SmallMap, SmallSet};
 use guild_core::{CollabEntry, Collaboration, EntryKind, PublicKey, RecordId, Signed, UnixTime};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// Order of a log entry: Lamport clock (causal), then time, author and sequence.
 pub(crate) type EntryKey = (u64, UnixTime, PublicKey, u64);
@@ -46,12 +47,14 @@ pub(crate) struct CollabState {
     pub first_close: Option<EntryKey>,
     /// Members who signed a close for their part, in log order.
     pub closed_by: Vec<PublicKey>,
-    /// The log, in order.
-    pub log: BTreeMap<EntryKey, RecordId>,
+    /// The log, in order. Small sorted collections (see `small`): most logs are a few
+    /// entries (a `BTreeMap` node here is about 1 KB), and entries arrive nearly in order, so
+    /// an insert lands at or near the end even in a long log.
+    pub log: SmallMap<EntryKey, RecordId>,
     /// Highest sequence number per author (the next one we write is one more).
-    pub max_seq: HashMap<PublicKey, u64>,
+    pub max_seq: SmallMap<PublicKey, u64>,
     /// Every (author, sequence) in the log: a number is used once.
-    pub seqs: std::collections::HashSet<(PublicKey, u64)>,
+    pub seqs: SmallSet<(PublicKey, u64)>,
     /// Highest Lamport clock seen.
     pub max_clock: u64,
     /// Invitations: entry id → (order, inviter, invitee).
@@ -84,9 +87,9 @@ impl CollabState {
             closed: false,
             first_close: None,
             closed_by: Vec::new(),
-            log: BTreeMap::new(),
-            max_seq: HashMap::new(),
-            seqs: Default::default(),
+            log: SmallMap::default(),
+            max_seq: SmallMap::default(),
+            seqs: SmallSet::default(),
             max_clock: 0,
             invites: HashMap::new(),
             joins: Vec::new(),
@@ -103,8 +106,12 @@ impl CollabState {
         let key = entry_key(e);
         self.log.insert(key, e.id());
         self.seqs.insert((e.signer, e.body.seq));
-        let s = self.max_seq.entry(e.signer).or_insert(0);
-        *s = (*s).max(e.body.seq);
+        match self.max_seq.get_mut(&e.signer) {
+            Some(s) => *s = (*s).max(e.body.seq),
+            None => {
+                self.max_seq.insert(e.signer, e.body.seq);
+            }
+        }
         self.max_clock = self.max_clock.max(e.body.clock);
         match &e.body.entry {
             EntryKind::Invite { member } => {

@@ -24,6 +24,7 @@ pub(crate) mod attestations;
 pub(crate) mod collabs;
 pub(crate) mod pull;
 pub(crate) mod records;
+pub(crate) mod small;
 pub(crate) mod sponsors;
 
 pub(crate) use attestations::{AttInfo, Attestations};

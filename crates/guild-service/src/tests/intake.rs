@@ -140,3 +140,104 @@ fn a_gossip_batch_gets_each_message_its_own_verdict() {
     assert_eq!(one_by_one, verdicts);
     assert_eq!(alone.svc.counts(), h.svc.counts());
 }
+
+/// A disk that fails in the middle of a loop turn's batch: the records written before the
+/// failure are taken, every one after it is refused as a store failure (not the forwarder's
+/// fault: ignored, where a fault is rejected and struck), and the indexes hold exactly what the store holds. Once the
+/// disk works again the refused records are taken and the node ends where a node that never
+/// failed ends.
+#[test]
+fn a_write_failing_within_a_batch_refuses_the_rest_and_keeps_the_indexes_with_the_store() {
+    let mut h = harness(1);
+    let disk = h.svc.store().clone();
+    let forwarder = identity(2);
+    let members: Vec<Identity> = (10..22).map(identity).collect();
+    // Profiles and needs in turn, each from its own member: one store write each.
+    let records: Vec<AnyRecord> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            if i.is_multiple_of(2) {
+                AnyRecord::Profile(sign(fixtures::profile(m, "M", &["kicad"], T0), m))
+            } else {
+                AnyRecord::Need(sign(fixtures::need(m, "help", &["rust"], T0), m))
+            }
+        })
+        .collect();
+    let data: Vec<(Topic, Vec<u8>)> = records
+        .iter()
+        .map(|r| match r {
+            // The profiles topic carries the profile itself, not the record enum.
+            AnyRecord::Profile(p) => (Topic::Profiles, p.encode().unwrap()),
+            _ => (Topic::Needs, r.encode().unwrap()),
+        })
+        .collect();
+    let messages: Vec<Gossip<'_>> = data
+        .iter()
+        .map(|(topic, data)| Gossip {
+            from: forwarder.public(),
+            topic: *topic,
+            data,
+        })
+        .collect();
+    let held_before = h.svc.state.records.len();
+    let stored_before = disk.record_count() + disk.profile_count();
+
+    const WRITTEN: usize = 5;
+    disk.fail_writes_after(WRITTEN);
+    let verdicts = h.svc.received_gossip_batch(&messages, MS);
+    for (i, v) in verdicts.iter().enumerate() {
+        let expected = if i < WRITTEN {
+            Verdict::Accept
+        } else {
+            Verdict::Ignore
+        };
+        assert_eq!(*v, expected, "message {i}");
+    }
+    // Every index agrees with the store, record by record.
+    for (i, r) in records.iter().enumerate() {
+        let id = r.id();
+        let on_disk = match r {
+            AnyRecord::Profile(p) => disk.get_profile(&p.signer).unwrap().is_some(),
+            _ => disk.has_record(&id).unwrap(),
+        };
+        assert_eq!(on_disk, i < WRITTEN, "record {i} on disk");
+        assert_eq!(
+            h.svc.state.records.contains(&id),
+            on_disk,
+            "record {i} held"
+        );
+        match r {
+            AnyRecord::Profile(p) => assert_eq!(h.svc.knows(&p.signer), on_disk, "profile {i}"),
+            _ => assert_eq!(
+                h.svc.state.pull.need(&id).is_some(),
+                on_disk,
+                "need {i} indexed"
+            ),
+        }
+    }
+    assert_eq!(h.svc.state.records.len(), held_before + WRITTEN);
+    assert_eq!(
+        disk.record_count() + disk.profile_count(),
+        stored_before + WRITTEN
+    );
+
+    // The disk works again: the same batch again takes exactly the refused ones.
+    disk.fail_writes(false);
+    let again = h.svc.received_gossip_batch(&messages, MS);
+    for (i, v) in again.iter().enumerate() {
+        let expected = if i < WRITTEN {
+            Verdict::Ignore
+        } else {
+            Verdict::Accept
+        };
+        assert_eq!(*v, expected, "message {i} again");
+    }
+    let mut never_failed = harness(1);
+    never_failed.svc.received_gossip_batch(&messages, MS);
+    assert_eq!(h.svc.counts(), never_failed.svc.counts());
+    assert_eq!(
+        h.svc.state.records.len(),
+        never_failed.svc.state.records.len()
+    );
+}
