@@ -224,12 +224,20 @@ async fn ask_match_offer_accept_collaborate_close() {
         .collab_close(&cid, "done, thanks".into())
         .await
         .unwrap();
-    next_event(
-        &mut b,
-        "close",
-        |e| matches!(e, Event::CollabEntryAdded { kind, .. } if kind == "close"),
-    )
-    .await;
+    // The summary post and the close are two deliveries: they may reach b in either order.
+    let (mut post, mut close) = (false, false);
+    while !(post && close) {
+        if let Event::CollabEntryAdded { kind, .. } = next_event(
+            &mut b,
+            "a's summary and close",
+            |e| matches!(e, Event::CollabEntryAdded { author, kind, .. } if *author == ka && (kind == "close" || kind == "post")),
+        )
+        .await
+        {
+            post |= kind == "post";
+            close |= kind == "close";
+        }
+    }
     let at_b = b.node.collab_show(&cid).await.unwrap();
     assert!(at_b.closed);
     assert_eq!(at_b.closed_by, vec![ka], "a closed its part");
