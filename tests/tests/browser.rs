@@ -833,9 +833,22 @@ async fn a_session_ends_cleanly_reused_links_log_out_and_a_restarted_daemon() {
     fill(&eve, "#connect-addr", &other.dial_addr().await).await;
     click(&eve, "form:has(#connect-addr) button[type=submit]").await;
     wait_text(&eve, "form:has(#connect-addr) .form-status", "Done").await;
-    let row = wait_text(&eve, "#peer-list tr", "outbound").await;
-    let html = row.html(false).await.unwrap();
-    assert!(html.contains(&other_id), "the row names the peer: {html}");
+    // The list is a live region: an event may replace it between finding a row and reading
+    // it, so each check finds the rows afresh.
+    until("a row names the new peer, outbound", || async {
+        let Ok(rows) = eve.find_all(Locator::Css("#peer-list tr")).await else {
+            return false;
+        };
+        for row in rows {
+            if let Ok(html) = row.html(false).await {
+                if html.contains(&other_id) && html.contains("outbound") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
     shot(&eve, "peers").await;
     // Gone: a message to it is not "Done." but says it was not delivered.
     drop(other);
