@@ -75,9 +75,32 @@ where
     signed.into()
 }
 
+/// A sponsorship (a kind added after the first vectors, so it comes last): Ada sponsors Bram.
+fn sponsorship_record() -> AnyRecord {
+    let (ada, bram) = (identity(1), identity(2));
+    AnyRecord::Sponsorship(
+        Signed::sign(
+            Sponsorship {
+                version: RECORD_VERSION,
+                issuer: ada.public(),
+                newcomer: bram.public(),
+                invite: [7; 16],
+                issued_at: T0,
+                expires_at: T0 + 90 * 86_400,
+            },
+            &ada,
+        )
+        .unwrap(),
+    )
+}
+
 fn generate() -> Vectors {
     let mut records = Vec::new();
-    for record in one_of_each().into_iter().chain(project_records()) {
+    for record in one_of_each()
+        .into_iter()
+        .chain(project_records())
+        .chain([sponsorship_record()])
+    {
         let secret = signer_secret(&record);
         let json = serde_json::to_value(&record).unwrap();
         let inner = json
@@ -133,7 +156,8 @@ fn generate() -> Vectors {
                endian) of the body; signature = ed25519(secret_key, domain || body_bincode); id = \
                sha256(domain || body_bincode). skill_keys: (input, normalised tag, DHT key). \
                The first eight records are version 1, one per kind; then a version 2 need \
-               (roles), a version 2 offer (role 1), and version 2 log entries accept and release."
+               (roles), a version 2 offer (role 1), version 2 log entries accept and release, \
+               and a sponsorship (the ninth kind, version 1)."
                 .into(),
         valid_at: T0,
         skill_keys,
@@ -152,8 +176,9 @@ fn vectors_match() {
     let vectors: Vectors = serde_json::from_str(&text).unwrap();
     assert_eq!(
         vectors.records.len(),
-        12,
-        "one vector per record type, then the version 2 need, offer, accept and release"
+        13,
+        "one vector per record type, then the version 2 need, offer, accept and release, then a \
+         sponsorship"
     );
     for v in &vectors.records {
         let record = match v.kind {
