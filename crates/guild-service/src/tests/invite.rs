@@ -232,8 +232,14 @@ fn in_a_flood_of_minted_identities_a_sponsored_newcomers_need_is_alerted_and_mes
             assert!(alerted, "the sponsored newcomer's need is alerted");
             assert!(kept, "the sponsored newcomer's message is kept");
         } else {
-            assert!(!alerted, "unsponsored, the flood starves the alert");
-            assert!(!kept, "unsponsored, the flood evicts the message");
+            assert!(
+                !alerted,
+                "unsponsored, the need waits behind the flood's alerts (not alerted at once)"
+            );
+            assert!(
+                !kept,
+                "unsponsored, one message among 600 equal strangers' is evicted"
+            );
         }
     }
 }
