@@ -13,13 +13,18 @@
 //!   **member** tier for budgets and connection room (see [`crate::admission`]), and shows as
 //!   context in `find` and on the member page. It is never a trust edge and changes no score.
 //!
-//! Bounds: requests and relays are rate-limited per sender by tier; pending ones are held in
-//! memory within a count and byte budget per signer and in total (strangers together have a
-//! smaller total); everything lapses at the request's expiry (at most 7 days). A declined
-//! request leaves nothing but an in-memory cooldown on the pair (requester, target) for
-//! [`INTRO_COOLDOWN_SECS`], so it cannot be repeated at once; pending requests do not survive a
-//! restart (their senders see them lapse). Accepted introductions are kept in the store's meta
-//! under [`INTRODUCED_KEY`].
+//! Bounds: requests and relays are rate-limited per sender by tier; pending ones are held
+//! within a count and byte budget per signer and in total (strangers together have a smaller
+//! total); everything lapses at the request's expiry (at most 7 days). A declined request
+//! leaves nothing but a cooldown on the pair (requester, target) for [`INTRO_COOLDOWN_SECS`],
+//! so it cannot be repeated at once.
+//!
+//! Durability: accepted introductions are kept in the store's meta under [`INTRODUCED_KEY`];
+//! every pending step (ours, waiting for our answer, relayed by us) under its own meta key
+//! (`introductions.pending.<slot>.<id>`, listed under [`PENDING_INDEX_KEY`]), and the
+//! cooldowns and settled ids under [`SETTLED_KEY`]. Each is written in the call or request
+//! that changed it — before the request is acknowledged, so a restart loses nothing that was
+//! acknowledged — and read back at start. A step received and not written is refused.
 
 use super::admission::{Tier, Tiered, TieredLimiter};
 use super::direct::ReplyAs;
@@ -35,13 +40,21 @@ use guild_core::record::{
 };
 use guild_core::wire::{DirectRequest, RefusalReason};
 use guild_core::{PublicKey, RecordId, Signed, UnixTime};
-use std::collections::{BTreeMap, HashMap};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// The delivery label of introduction steps (`delivery.outcome` events).
 pub(crate) const KIND: &str = "introduction";
 /// `meta` key of the accepted introductions (a list of [`Introduced`]).
 pub const INTRODUCED_KEY: &str = "introductions";
+/// `meta` key of the list of pending steps kept (each under its own key).
+pub const PENDING_INDEX_KEY: &str = "introductions.pending";
+/// `meta` key of the cooldowns and settled ids.
+pub const SETTLED_KEY: &str = "introductions.settled";
+/// Cooldowns written to the store (the ones that end last; the rest lapse at a restart). Keeps
+/// [`SETTLED_KEY`] within the store's meta value limit.
+const MAX_KEPT_COOLDOWNS: usize = 2048;
 /// How long a declined (requester, target) pair cannot be asked again, seconds: one day.
 pub const INTRO_COOLDOWN_SECS: u64 = 86_400;
 /// Introduction requests one requester may send us per day, by tier.
@@ -80,7 +93,7 @@ const MAX_FINISHED: usize = 1024;
 const MAX_COOLDOWNS: usize = 4096;
 
 /// A request of ours.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Mine {
     request: Signed<IntroRequest>,
     state: IntroState,
@@ -88,12 +101,51 @@ struct Mine {
 }
 
 /// Something a peer signed that waits for our answer, and who is accounted for it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Waiting<T> {
     step: T,
     signer: PublicKey,
     bytes: usize,
     stranger: bool,
+}
+
+/// Which pending map a step is kept in (and part of its store key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum Slot {
+    Mine,
+    ToRelay,
+    ToMe,
+    Relayed,
+}
+
+impl Slot {
+    fn key(self, id: &RecordId) -> String {
+        let slot = match self {
+            Slot::Mine => "mine",
+            Slot::ToRelay => "to_relay",
+            Slot::ToMe => "to_me",
+            Slot::Relayed => "relayed",
+        };
+        format!("{PENDING_INDEX_KEY}.{slot}.{id}")
+    }
+}
+
+/// One pending step as the store keeps it (built one at a time to be written or read, never
+/// held in a collection, so the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Kept {
+    Mine(Mine),
+    ToRelay(Waiting<Signed<IntroRequest>>),
+    ToMe(Waiting<Signed<IntroRelay>>),
+    Relayed(Signed<IntroRelay>, Option<Signed<IntroAnswer>>),
+}
+
+/// The cooldowns and settled ids as the store keeps them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Settled {
+    cooldown: Vec<(PublicKey, PublicKey, UnixTime)>,
+    finished: Vec<(RecordId, UnixTime)>,
 }
 
 /// The introductions this node takes part in.
@@ -122,6 +174,10 @@ pub(crate) struct Intros {
     relays: TieredLimiter,
     /// Where we listen, told to the members we are introduced to.
     pub(crate) listen: Vec<String>,
+    /// Pending steps changed since they were last written to the store.
+    dirty: BTreeSet<(Slot, RecordId)>,
+    /// Cooldowns or settled ids changed since they were last written.
+    settled_dirty: bool,
 }
 
 impl Default for Intros {
@@ -139,6 +195,8 @@ impl Default for Intros {
             total: (0, 0, 0),
             requests: TieredLimiter::new(INTRO_REQUESTS_PER_DAY, 86_400),
             relays: TieredLimiter::new(INTRO_RELAYS_PER_DAY, 86_400),
+            dirty: BTreeSet::new(),
+            settled_dirty: false,
             listen: Vec::new(),
         }
     }
@@ -186,6 +244,7 @@ impl Intros {
         }
         self.cooldown
             .insert((requester, target), now + INTRO_COOLDOWN_SECS);
+        self.settled_dirty = true;
     }
 
     fn finish(&mut self, id: RecordId, expires_at: UnixTime, now: UnixTime) {
@@ -203,6 +262,75 @@ impl Intros {
             }
         }
         self.finished.insert(id, expires_at);
+        self.settled_dirty = true;
+    }
+
+    /// Marks a pending step as changed (written to the store by [`Service::save_intros`]).
+    fn touch(&mut self, slot: Slot, id: RecordId) {
+        self.dirty.insert((slot, id));
+    }
+
+    /// A pending step as the store keeps it; `None` when it is no longer pending.
+    fn kept(&self, slot: Slot, id: &RecordId) -> Option<Kept> {
+        match slot {
+            Slot::Mine => self.mine.get(id).cloned().map(Kept::Mine),
+            Slot::ToRelay => self.to_relay.get(id).cloned().map(Kept::ToRelay),
+            Slot::ToMe => self.to_me.get(id).cloned().map(Kept::ToMe),
+            Slot::Relayed => self
+                .relayed
+                .get(id)
+                .cloned()
+                .map(|(r, n)| Kept::Relayed(r, n)),
+        }
+    }
+
+    /// Every pending step, by slot (the store's list of them).
+    fn pending_index(&self) -> Vec<(Slot, RecordId)> {
+        let ids = |slot: Slot, ids: Vec<RecordId>| ids.into_iter().map(move |id| (slot, id));
+        ids(Slot::Mine, self.mine.keys().copied().collect())
+            .chain(ids(Slot::ToRelay, self.to_relay.keys().copied().collect()))
+            .chain(ids(Slot::ToMe, self.to_me.keys().copied().collect()))
+            .chain(ids(Slot::Relayed, self.relayed.keys().copied().collect()))
+            .collect()
+    }
+
+    /// The cooldowns (those that end last, within [`MAX_KEPT_COOLDOWNS`]) and settled ids.
+    fn settled(&self) -> Settled {
+        let mut cooldown: Vec<(PublicKey, PublicKey, UnixTime)> = self
+            .cooldown
+            .iter()
+            .map(|((a, b), until)| (*a, *b, *until))
+            .collect();
+        cooldown.sort_unstable_by(|x, y| y.2.cmp(&x.2).then((x.0, x.1).cmp(&(y.0, y.1))));
+        cooldown.truncate(MAX_KEPT_COOLDOWNS);
+        let mut finished: Vec<(RecordId, UnixTime)> =
+            self.finished.iter().map(|(id, e)| (*id, *e)).collect();
+        finished.sort_unstable();
+        Settled { cooldown, finished }
+    }
+
+    /// Puts a step read from the store back in its map (start).
+    fn restore(&mut self, id: RecordId, kept: Kept) {
+        match kept {
+            Kept::Mine(m) => {
+                self.mine.insert(id, m);
+            }
+            Kept::ToRelay(w) => {
+                if let Some(old) = self.to_relay.insert(id, w.clone()) {
+                    self.release(old.signer, old.bytes, old.stranger);
+                }
+                self.hold(w.signer, w.bytes, w.stranger);
+            }
+            Kept::ToMe(w) => {
+                if let Some(old) = self.to_me.insert(id, w.clone()) {
+                    self.release(old.signer, old.bytes, old.stranger);
+                }
+                self.hold(w.signer, w.bytes, w.stranger);
+            }
+            Kept::Relayed(r, n) => {
+                self.relayed.insert(id, (r, n));
+            }
+        }
     }
 
     /// Checks that one more step of `bytes` from `signer` fits, by tier.
@@ -256,12 +384,14 @@ impl Intros {
 
     fn take_to_relay(&mut self, id: &RecordId) -> Option<Signed<IntroRequest>> {
         let w = self.to_relay.remove(id)?;
+        self.touch(Slot::ToRelay, *id);
         self.release(w.signer, w.bytes, w.stranger);
         Some(w.step)
     }
 
     fn take_to_me(&mut self, id: &RecordId) -> Option<Signed<IntroRelay>> {
         let w = self.to_me.remove(id)?;
+        self.touch(Slot::ToMe, *id);
         self.release(w.signer, w.bytes, w.stranger);
         Some(w.step)
     }
@@ -275,6 +405,15 @@ impl Intros {
             self.to_me.len(),
             self.relayed.len(),
         )
+    }
+}
+
+fn kept_slot(k: &Kept) -> Slot {
+    match k {
+        Kept::Mine(_) => Slot::Mine,
+        Kept::ToRelay(_) => Slot::ToRelay,
+        Kept::ToMe(_) => Slot::ToMe,
+        Kept::Relayed(..) => Slot::Relayed,
     }
 }
 
@@ -326,14 +465,114 @@ impl<S: Storage> Service<S> {
         self.intros.pending_counts()
     }
 
-    /// Loads the accepted introductions (start).
-    pub(crate) fn load_intros(&mut self) -> Result<(), crate::StorageError> {
+    /// Loads the accepted introductions, the pending steps, the cooldowns and the settled ids
+    /// (start). A pending step or the settled list that does not read is dropped with a warning
+    /// (and its key removed at the next write), never a reason not to start.
+    pub(crate) fn load_intros(&mut self, now: UnixTime) -> Result<(), crate::StorageError> {
         let stored: Vec<Introduced> = self.store.get_meta(INTRODUCED_KEY)?.unwrap_or_default();
         for i in stored.into_iter().take(MAX_INTRODUCED) {
             self.intros.introduced.insert(i.peer, i);
         }
         self.intros.introduced_changed();
+        let index: Vec<(Slot, RecordId)> = match self.store.get_meta(PENDING_INDEX_KEY) {
+            Ok(index) => index.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!("pending introductions do not read, dropped: {e}");
+                Vec::new()
+            }
+        };
+        for (slot, id) in index {
+            match self.store.get_meta::<Kept>(&slot.key(&id)) {
+                Ok(Some(kept)) if kept_slot(&kept) == slot => self.intros.restore(id, kept),
+                Ok(_) => self.intros.touch(slot, id),
+                Err(e) => {
+                    tracing::warn!("pending introduction {id} does not read, dropped: {e}");
+                    self.intros.touch(slot, id);
+                }
+            }
+        }
+        match self.store.get_meta::<Settled>(SETTLED_KEY) {
+            Ok(settled) => {
+                let settled = settled.unwrap_or_default();
+                let i = &mut self.intros;
+                for (a, b, until) in settled.cooldown.into_iter().take(MAX_COOLDOWNS) {
+                    i.cooldown.insert((a, b), until);
+                }
+                for (id, e) in settled.finished.into_iter().take(MAX_FINISHED) {
+                    i.finished.insert(id, e);
+                }
+            }
+            Err(e) => tracing::warn!("introduction cooldowns do not read, dropped: {e}"),
+        }
+        // Lapsed while we were down: dropped now, and the store follows.
+        self.sweep_intros(now);
+        if let Err(e) = self.save_intros() {
+            tracing::warn!("cannot tidy the pending introductions: {e}");
+        }
+        // Relays the target had not acknowledged when we stopped are delivered again (a target
+        // that holds one answers `Duplicate`, which counts as delivered); one that still cannot
+        // be delivered aborts as before.
+        let unconfirmed: Vec<Signed<IntroRelay>> = self
+            .intros
+            .relayed
+            .values()
+            .filter(|(_, notice)| notice.is_some())
+            .map(|(relay, _)| relay.clone())
+            .collect();
+        for relay in unconfirmed {
+            let (to, rid) = (relay.body.request.body.target, relay.id());
+            self.deliver(
+                to,
+                DirectRequest::Intro(Box::new(IntroMessage::Relay(relay))),
+                rid,
+                KIND,
+                None,
+            );
+        }
         Ok(())
+    }
+
+    /// Writes the pending steps, cooldowns and settled ids changed since the last write. On a
+    /// failure the changes stay marked and are written by the next call.
+    pub(crate) fn save_intros(&mut self) -> Result<(), crate::StorageError> {
+        if self.intros.dirty.is_empty() && !self.intros.settled_dirty {
+            return Ok(());
+        }
+        let dirty = std::mem::take(&mut self.intros.dirty);
+        let written = self.write_intros(&dirty);
+        if written.is_err() {
+            self.intros.dirty.extend(dirty);
+        }
+        written
+    }
+
+    fn write_intros(
+        &mut self,
+        dirty: &BTreeSet<(Slot, RecordId)>,
+    ) -> Result<(), crate::StorageError> {
+        for (slot, id) in dirty {
+            match self.intros.kept(*slot, id) {
+                Some(kept) => self.store.put_meta(&slot.key(id), &kept)?,
+                None => self.store.remove_meta(&slot.key(id))?,
+            }
+        }
+        if !dirty.is_empty() {
+            self.store
+                .put_meta(PENDING_INDEX_KEY, &self.intros.pending_index())?;
+        }
+        if self.intros.settled_dirty {
+            self.store.put_meta(SETTLED_KEY, &self.intros.settled())?;
+            self.intros.settled_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// [`Service::save_intros`] where the change is already answered for (a failure is logged
+    /// and retried at the next write).
+    fn save_intros_or_warn(&mut self) {
+        if let Err(e) = self.save_intros() {
+            tracing::warn!("cannot write pending introductions (retried later): {e}");
+        }
     }
 
     fn save_introduced(&mut self) -> Result<(), Refusal> {
@@ -526,6 +765,14 @@ impl<S: Storage> Service<S> {
                 introducer_note: None,
             },
         );
+        self.intros.touch(Slot::Mine, id);
+        if let Err(e) = self.save_intros() {
+            self.intros.mine.remove(&id);
+            self.save_intros_or_warn();
+            return Err(CallError::internal(format!(
+                "cannot keep the request, nothing was sent: {e}"
+            )));
+        }
         self.deliver(
             p.via,
             DirectRequest::Intro(Box::new(IntroMessage::Request(request))),
@@ -541,7 +788,13 @@ impl<S: Storage> Service<S> {
     /// forwarded; one that could not be delivered is dropped and the requester told so, signed
     /// like a decline: a failure aborts cleanly on every side.
     pub(crate) fn intro_delivered(&mut self, step: RecordId, delivered: bool, error: &str) {
+        self.intro_step_delivered(step, delivered, error);
+        self.save_intros_or_warn();
+    }
+
+    fn intro_step_delivered(&mut self, step: RecordId, delivered: bool, error: &str) {
         if !delivered && self.intros.mine.remove(&step).is_some() {
+            self.intros.touch(Slot::Mine, step);
             return;
         }
         let Some(id) = self
@@ -556,6 +809,7 @@ impl<S: Storage> Service<S> {
         let now = self.now.as_secs();
         if delivered {
             let notice = self.intros.relayed.get_mut(&id).and_then(|(_, n)| n.take());
+            self.intros.touch(Slot::Relayed, id);
             if let Some(notice) = notice {
                 let (to, nid) = (notice.body.requester, notice.id());
                 self.deliver(
@@ -571,6 +825,7 @@ impl<S: Storage> Service<S> {
         let Some((relay, _)) = self.intros.relayed.remove(&id) else {
             return;
         };
+        self.intros.touch(Slot::Relayed, id);
         let r = relay.body.request.body.clone();
         self.intros.finish(id, r.expires_at, now);
         let note = format!(
@@ -681,16 +936,18 @@ impl<S: Storage> Service<S> {
         now: UnixTime,
     ) -> Result<(), CallError> {
         self.sweep_intros(now);
-        if let Some(request) = self.intros.take_to_relay(&p.id) {
-            return self.answer_as_introducer(call, request, p, now);
-        }
-        if let Some(relay) = self.intros.take_to_me(&p.id) {
-            return self.answer_as_target(call, relay, p, now);
-        }
-        Err(CallError::not_found(format!(
-            "no introduction {} waits for your answer (see `intro.list`)",
-            p.id
-        )))
+        let result = if let Some(request) = self.intros.take_to_relay(&p.id) {
+            self.answer_as_introducer(call, request, p, now)
+        } else if let Some(relay) = self.intros.take_to_me(&p.id) {
+            self.answer_as_target(call, relay, p, now)
+        } else {
+            Err(CallError::not_found(format!(
+                "no introduction {} waits for your answer (see `intro.list`)",
+                p.id
+            )))
+        };
+        self.save_intros_or_warn();
+        result
     }
 
     fn answer_as_introducer(
@@ -745,6 +1002,7 @@ impl<S: Storage> Service<S> {
         self.intros
             .relayed
             .insert(id, (relay.clone(), Some(answer)));
+        self.intros.touch(Slot::Relayed, id);
         let v = view(
             &request,
             IntroState::Forwarded,
@@ -822,11 +1080,13 @@ impl<S: Storage> Service<S> {
                 "introduction {id} is already settled here"
             )));
         }
-        match msg {
+        let result = match msg {
             IntroMessage::Request(r) => self.receive_intro_request(from, r, now),
             IntroMessage::Relay(r) => self.receive_intro_relay(from, r, now),
             IntroMessage::Answer(a) => self.receive_intro_answer(from, a, now),
-        }
+        };
+        self.save_intros_or_warn();
+        result
     }
 
     fn receive_intro_request(
@@ -873,13 +1133,8 @@ impl<S: Storage> Service<S> {
             )));
         }
         r.validate(now)?;
+        let (target, note) = (r.body.target, r.body.note.clone());
         self.intros.hold(from, bytes, tier == Tier::Stranger);
-        self.emit(Event::IntroRequested {
-            id,
-            from,
-            target: r.body.target,
-            note: r.body.note.clone(),
-        });
         self.intros.to_relay.insert(
             id,
             Waiting {
@@ -889,6 +1144,18 @@ impl<S: Storage> Service<S> {
                 stranger: tier == Tier::Stranger,
             },
         );
+        self.intros.touch(Slot::ToRelay, id);
+        // Kept before it is acknowledged: a request we cannot keep is refused.
+        if let Err(e) = self.save_intros() {
+            self.intros.take_to_relay(&id);
+            return Err(e.into());
+        }
+        self.emit(Event::IntroRequested {
+            id,
+            from,
+            target,
+            note,
+        });
         Ok(())
     }
 
@@ -940,14 +1207,14 @@ impl<S: Storage> Service<S> {
         }
         // Both signatures: the relay's and the request inside it.
         r.validate(now)?;
-        self.intros.hold(from, bytes, tier == Tier::Stranger);
-        self.emit(Event::IntroReceived {
+        let event = Event::IntroReceived {
             id,
             from: req.issuer,
             by: from,
             note: req.note.clone(),
             introducer_note: r.body.note.clone(),
-        });
+        };
+        self.intros.hold(from, bytes, tier == Tier::Stranger);
         self.intros.to_me.insert(
             id,
             Waiting {
@@ -957,6 +1224,13 @@ impl<S: Storage> Service<S> {
                 stranger: tier == Tier::Stranger,
             },
         );
+        self.intros.touch(Slot::ToMe, id);
+        // Kept before it is acknowledged: a relay we cannot keep is refused.
+        if let Err(e) = self.save_intros() {
+            self.intros.take_to_me(&id);
+            return Err(e.into());
+        }
+        self.emit(event);
         Ok(())
     }
 
@@ -1003,6 +1277,7 @@ impl<S: Storage> Service<S> {
             let requester = r.issuer;
             let (target, expires) = (r.target, r.expires_at);
             self.intros.relayed.remove(&id);
+            self.intros.touch(Slot::Relayed, id);
             self.intros.finish(id, expires, now);
             if !a.body.accept {
                 self.intros.cool(requester, target, now);
@@ -1050,14 +1325,17 @@ impl<S: Storage> Service<S> {
                 }
                 m.state = IntroState::Forwarded;
                 m.introducer_note = Some(a.body.note.clone());
+                self.intros.touch(Slot::Mine, id);
             }
             (_, false) => {
                 self.intros.mine.remove(&id);
+                self.intros.touch(Slot::Mine, id);
                 self.intros.cool(self.me, target, now);
                 self.intros.finish(id, expires, now);
             }
             (IntroRole::Target, true) => {
                 self.intros.mine.remove(&id);
+                self.intros.touch(Slot::Mine, id);
                 self.intros.finish(id, expires, now);
                 self.record_introduced(target, introducer, id, now)?;
                 if !a.body.addrs.is_empty() {
@@ -1081,7 +1359,16 @@ impl<S: Storage> Service<S> {
     /// Drops what lapsed, and cooldowns that ended (a few hundred entries at most: bounded).
     pub(crate) fn sweep_intros(&mut self, now: UnixTime) {
         let i = &mut self.intros;
-        i.mine.retain(|_, m| m.request.body.expires_at > now);
+        let lapsed: Vec<RecordId> = i
+            .mine
+            .iter()
+            .filter(|(_, m)| m.request.body.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lapsed {
+            i.mine.remove(&id);
+            i.touch(Slot::Mine, id);
+        }
         let lapsed: Vec<RecordId> = i
             .to_relay
             .iter()
@@ -1100,8 +1387,18 @@ impl<S: Storage> Service<S> {
         for id in lapsed {
             i.take_to_me(&id);
         }
-        i.relayed.retain(|_, (r, _)| r.body.expires_at > now);
+        let lapsed: Vec<RecordId> = i
+            .relayed
+            .iter()
+            .filter(|(_, (r, _))| r.body.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lapsed {
+            i.relayed.remove(&id);
+            i.touch(Slot::Relayed, id);
+        }
         i.cooldown.retain(|_, until| *until > now);
         i.finished.retain(|_, e| *e > now);
+        self.save_intros_or_warn();
     }
 }

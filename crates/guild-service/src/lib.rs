@@ -711,7 +711,7 @@ impl<S: Storage> Service<S> {
         self.state.attestations.set_equivocators(equivocators);
         self.rebuild_counted(now);
         self.load_roots()?;
-        self.load_intros()?;
+        self.load_intros(now)?;
         // Records were accounted while trust was still being built: whoever has standing now
         // leaves the strangers' pools (one pass at start).
         self.admission.invalidate_standing();

@@ -515,3 +515,163 @@ fn a_relay_that_cannot_reach_the_target_aborts_cleanly_on_both_sides() {
     assert_eq!(list(&mut a, now), Introductions::default());
     assert_eq!(list(&mut b, now), Introductions::default());
 }
+
+/// The same node started again over its store (clones of a memory store share its contents).
+fn restarted(h: &Harness, now: Millis) -> Harness {
+    Harness {
+        svc: Service::new(
+            Identity::from_secret(h.me.secret_bytes()),
+            h.svc.store().clone(),
+            ServiceConfig::default(),
+            7,
+            now,
+        )
+        .unwrap(),
+        me: Identity::from_secret(h.me.secret_bytes()),
+        next_call: 0,
+    }
+}
+
+/// Pending steps listed in the store.
+fn kept_steps(h: &Harness) -> usize {
+    h.svc
+        .store()
+        .get_meta::<Vec<(crate::intro::Slot, RecordId)>>(crate::intro::PENDING_INDEX_KEY)
+        .unwrap()
+        .map_or(0, |v| v.len())
+}
+
+#[test]
+fn pending_introductions_survive_a_restart_of_each_party() {
+    let (mut a, mut b, mut c) = three();
+    let (ai, bi, ci) = (a.me.public(), b.me.public(), c.me.public());
+    let call = ask(&mut a, &c.me, &b.me, MS);
+    pump(&mut [&mut a, &mut b, &mut c], MS);
+    let id = IntroView::try_from(a.reply(call).unwrap().unwrap())
+        .unwrap()
+        .id;
+    assert_eq!((kept_steps(&a), kept_steps(&b)), (1, 1));
+
+    // The introducer restarts with the request waiting: it is still there, and accepting it
+    // relays it to the target.
+    let mut b = restarted(&b, MS);
+    assert_eq!(b.svc.pending_intros(), (0, 1, 0, 0));
+    assert_eq!(list(&mut b, MS).to_relay[0].id, id);
+    answer(&mut b, id, true, MS);
+    pump(&mut [&mut a, &mut b, &mut c], MS);
+    assert_eq!(list(&mut c, MS).to_me.len(), 1);
+
+    // The requester and the target restart: the request is still forwarded at A, and the
+    // relay still waits for C's answer.
+    let mut a = restarted(&a, MS + 1000);
+    let mut c = restarted(&c, MS + 1000);
+    assert_eq!(list(&mut a, MS + 1000).mine[0].state, IntroState::Forwarded);
+    let to_me = list(&mut c, MS + 1000).to_me;
+    assert_eq!(to_me.len(), 1);
+    assert_eq!(to_me[0].introducer_note.as_deref(), Some("good person"));
+    answer(&mut c, id, true, MS + 1000);
+    pump(&mut [&mut a, &mut b, &mut c], MS + 1000);
+    assert_eq!(a.svc.introduced_by(&ci), Some(bi));
+    assert_eq!(c.svc.introduced_by(&ai), Some(bi));
+    // Settled everywhere, and nothing pending is left in any store.
+    for h in [&mut a, &mut b, &mut c] {
+        assert_eq!(list(h, MS + 1000).mine.len(), 0);
+        assert_eq!(h.svc.pending_intros(), (0, 0, 0, 0));
+        assert_eq!(kept_steps(h), 0);
+        let again = restarted(h, MS + 2000);
+        assert_eq!(again.svc.pending_intros(), (0, 0, 0, 0));
+    }
+}
+
+#[test]
+fn a_decline_still_cools_the_pair_after_a_restart() {
+    let (mut a, mut b, mut c) = three();
+    let call = ask(&mut a, &c.me, &b.me, MS);
+    pump(&mut [&mut a, &mut b, &mut c], MS);
+    let id = IntroView::try_from(a.reply(call).unwrap().unwrap())
+        .unwrap()
+        .id;
+    answer(&mut b, id, false, MS);
+    pump(&mut [&mut a, &mut b, &mut c], MS);
+    let mut a = restarted(&a, MS + 1000);
+    let mut b = restarted(&b, MS + 1000);
+    let again = a.call(
+        ServiceCall::IntroRequest(IntroRequestParams {
+            peer: c.me.public(),
+            via: b.me.public(),
+            note: "please".into(),
+            need: None,
+            expires_in: None,
+        }),
+        MS + 1000,
+    );
+    assert_eq!(
+        again.unwrap_err().code,
+        guild_core::control::ErrorCode::Unavailable
+    );
+    let retry = request(&a.me, &b.me, &c.me, T0 + 1, 9);
+    assert_eq!(
+        refusal(send(&mut b, &a.me, IntroMessage::Request(retry), MS + 1000)),
+        RefusalReason::RateLimited
+    );
+    // The cooldown ends on time after a restart as well.
+    let day = MS + (crate::intro::INTRO_COOLDOWN_SECS + 2) * 1000;
+    let mut b = restarted(&b, day);
+    let retry = request(&a.me, &b.me, &c.me, day / 1000, 10);
+    assert_eq!(
+        send(&mut b, &a.me, IntroMessage::Request(retry), day),
+        DirectResponse::Ack
+    );
+}
+
+#[test]
+fn a_request_the_store_cannot_keep_is_refused_and_leaves_nothing() {
+    let (a, mut b, c) = three();
+    b.svc.store().fail_writes(true);
+    let r = request(&a.me, &b.me, &c.me, T0, 1);
+    assert_eq!(
+        refusal(send(&mut b, &a.me, IntroMessage::Request(r.clone()), MS)),
+        RefusalReason::StoreFailure
+    );
+    assert_eq!(b.svc.pending_intros(), (0, 0, 0, 0));
+    assert!(list(&mut b, MS).to_relay.is_empty());
+    assert!(!b
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::IntroRequested { .. })));
+    // Once the store writes again, the same request is taken and kept (the refused attempt
+    // spent one of the requester's two a day, as any refused request does).
+    b.svc.store().fail_writes(false);
+    assert_eq!(
+        send(&mut b, &a.me, IntroMessage::Request(r), MS + 1000),
+        DirectResponse::Ack
+    );
+    assert_eq!(kept_steps(&b), 1);
+    assert_eq!(restarted(&b, MS + 2000).svc.pending_intros(), (0, 1, 0, 0));
+}
+
+#[test]
+fn a_relay_not_yet_acknowledged_is_delivered_again_after_the_introducer_restarts() {
+    let (mut a, mut b, mut c) = three();
+    let call = ask(&mut a, &c.me, &b.me, MS);
+    pump(&mut [&mut a, &mut b], MS);
+    let id = IntroView::try_from(a.reply(call).unwrap().unwrap())
+        .unwrap()
+        .id;
+    // B accepts while C is out of reach, and stops before the relay's retries run out.
+    answer(&mut b, id, true, MS);
+    pump(&mut [&mut a, &mut b], MS);
+    assert_eq!(list(&mut b, MS).relayed.len(), 1);
+    let mut b = restarted(&b, MS + 1000);
+    pump(&mut [&mut a, &mut b, &mut c], MS + 1000);
+    assert_eq!(list(&mut c, MS + 1000).to_me.len(), 1);
+    assert_eq!(list(&mut a, MS + 1000).mine[0].state, IntroState::Forwarded);
+    // Delivered twice (C held it already) changes nothing.
+    let mut b = restarted(&b, MS + 2000);
+    pump(&mut [&mut a, &mut b, &mut c], MS + 2000);
+    assert_eq!(list(&mut c, MS + 2000).to_me.len(), 1);
+    answer(&mut c, id, true, MS + 2000);
+    pump(&mut [&mut a, &mut b, &mut c], MS + 2000);
+    assert_eq!(a.svc.introduced_by(&c.me.public()), Some(b.me.public()));
+    assert_eq!(b.svc.pending_intros(), (0, 0, 0, 0));
+}
