@@ -92,3 +92,70 @@ async fn the_cli_invites_joins_on_first_start_and_refuses_bad_codes_with_their_e
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A home started with the default config (the README's first command) joins a community with
+/// another name: the running daemon cannot speak to it (the community is in every protocol
+/// id), so `guild join` says how, and `guild daemon --join` moves the home. A home that joined a
+/// community keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_that_joined_no_one_moves_to_the_inviters_community_and_one_that_joined_does_not() {
+    let a = TestDaemon::start(&["--community", "garden"]).await;
+    let invite = a.guild_json(&["invite", "--json"]).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a_id = a.status().await.peer_id;
+
+    let home = common::TestHome::init();
+    let config_path = home.path.join("config.toml");
+    let mut b = TestDaemon::start_on(&home, &[]).await;
+    let config_before = std::fs::read_to_string(&config_path).unwrap_or_default();
+    let r = b.guild(&["join", &invite, "--trust"]).await;
+    let (code, _, err) = parts(&r);
+    assert_eq!(code, 16, "{err}");
+    assert!(err.contains("`garden`") && err.contains("`main`"), "{err}");
+    assert!(err.contains("guild daemon --join <code> --trust"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&config_path).unwrap_or_default(),
+        config_before,
+        "a refused join changes nothing"
+    );
+
+    // Stopped and started with the code, the same home (same identity) moves to `garden`.
+    let b_id = b.status().await.peer_id;
+    b.signal("TERM");
+    b.wait_exit(common::WAIT).await;
+    let mut b = TestDaemon::spawn(&home.path, &["--join", &invite, "--trust"]);
+    let status = b.wait_ready().await;
+    assert_eq!(status.peer_id, b_id);
+    let roots = b.guild_json(&["trust", "roots", "--json"]).await;
+    assert_eq!(roots["roots"][0]["peer"], a_id.as_str(), "{roots}");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    assert!(config.contains("community = \"garden\""), "{config}");
+    assert!(config.contains(&format!("/p2p/{a_id}")), "{config}");
+
+    // Now it belongs to `garden`: a code of a third community is refused at start, with the
+    // reason, and the config is left as it was.
+    let c = TestDaemon::start(&["--community", "orchard"]).await;
+    let other = c.guild_json(&["invite", "--json"]).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = b.guild(&["join", &other]).await;
+    let (code, _, err) = parts(&r);
+    assert_eq!(code, 16, "{err}");
+    assert!(err.contains("use a fresh home"), "{err}");
+    b.signal("TERM");
+    b.wait_exit(common::WAIT).await;
+    let mut refused = TestDaemon::spawn(&home.path, &["--join", &other]);
+    let (status, _) = refused.wait_exit(common::WAIT).await;
+    assert!(!status.success());
+    let log = refused.log_text();
+    assert!(
+        log.contains(
+            "this invitation is for community `orchard`, but this home belongs to `garden`"
+        ),
+        "{log}"
+    );
+    assert_eq!(std::fs::read_to_string(&config_path).unwrap(), config);
+}

@@ -131,8 +131,11 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let (mut config, warnings) = home.config()?;
     apply_overrides(&mut config, &options, &home.config_file())?;
     if let Some((code, _)) = &options.join {
-        // A home made by this run takes the code's community; an older one must belong to it.
-        let home_community = (!fresh).then_some(config.network.community.as_str());
+        // A home made by this run, or one that never joined anyone, takes the code's community;
+        // one that joined a community must belong to it.
+        let movable = fresh
+            || crate::invite::may_move(&config.network.community, config.network.bootstrap.len());
+        let home_community = (!movable).then_some(config.network.community.as_str());
         let code = crate::invite::check_code(code, home_community)
             .map_err(|e| anyhow::anyhow!("--join: {}", e.message))?;
         config.network.community = code.body.community.clone();

@@ -41,6 +41,13 @@ pub fn reachable_addrs(node: &Node) -> Vec<String> {
     addrs
 }
 
+/// Whether a home may move to an invitation's community: it still has the default community
+/// and no bootstrap peer, so it never joined anyone (a community is chosen once, by the first
+/// join; a home that joined one keeps it, and another community needs another home).
+pub fn may_move(community: &str, bootstrap_peers: usize) -> bool {
+    community == guild_net::config::DEFAULT_COMMUNITY && bootstrap_peers == 0
+}
+
 /// Parses a code and runs every check a newcomer can make alone.
 pub fn check_code(text: &str, community: Option<&str>) -> Result<SignedInvitation, CallError> {
     let now = guild_core::time::now();
@@ -51,7 +58,31 @@ pub fn check_code(text: &str, community: Option<&str>) -> Result<SignedInvitatio
 
 /// `join`: see the module docs.
 pub async fn join(node: &Node, config: Option<&Path>, p: JoinParams) -> Result<Joined, CallError> {
-    let code = check_code(&p.code, Some(node.community()))?;
+    let code = check_code(&p.code, None)?;
+    if code.body.community != node.community() {
+        // The community is part of every protocol id: a running node cannot speak to the
+        // inviter's community at all, so it cannot present the code.
+        let message = if node.may_move() {
+            format!(
+                "this invitation is for community `{}`, and this daemon runs in `{}`: it has joined no one yet, so this home can move — stop the daemon (`guild shutdown`) and start it with `guild daemon --join <code>{}`",
+                code.body.community,
+                node.community(),
+                if p.trust { " --trust" } else { "" }
+            )
+        } else {
+            guild_core::invite::InviteError::OtherCommunity {
+                code: code.body.community.clone(),
+                home: node.community().to_string(),
+            }
+            .to_string()
+        };
+        return Err(CallError::new(
+            guild_core::control::ErrorCode::Other(
+                guild_core::control::invite::codes::OTHER_COMMUNITY,
+            ),
+            message,
+        ));
+    }
     let inviter = code.body.inviter;
     if inviter == node.public_key() {
         return Err(CallError::invalid_params(

@@ -327,6 +327,8 @@ pub struct Node {
     net: guild_net::Client,
     stats: Stats,
     community: String,
+    /// Started in the default community with no bootstrap peer: see [`crate::invite::may_move`].
+    may_move: bool,
     started: Instant,
     find_timeout: Duration,
     cancel: CancellationToken,
@@ -391,6 +393,7 @@ impl Node {
             net: net.clone(),
             stats,
             community: opts.net.community.clone(),
+            may_move: crate::invite::may_move(&opts.net.community, opts.net.bootstrap.len()),
             started: Instant::now(),
             find_timeout: opts.find_timeout,
             cancel: cancel.clone(),
@@ -519,6 +522,12 @@ impl Node {
     /// The community this node belongs to.
     pub fn community(&self) -> &str {
         &self.community
+    }
+
+    /// Whether this node's home never joined anyone, so `guild daemon --join` may move it to
+    /// another community (see [`crate::invite::may_move`]).
+    pub fn may_move(&self) -> bool {
+        self.may_move
     }
 
     /// Time since the node started.
