@@ -91,6 +91,24 @@ async fn the_cli_invites_joins_on_first_start_and_refuses_bad_codes_with_their_e
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+
+    // The inviter's list names who joined once their profile arrived (named at listing time:
+    // the newcomer had no name yet when it joined).
+    let r = c.guild(&["profile", "set", "--name", "Cyrus"]).await;
+    assert_eq!(parts(&r).0, 0, "{}", parts(&r).2);
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let (code, text, err) = parts(&a.guild(&["invite", "--list"]).await);
+        assert_eq!(code, 0, "{err}");
+        if text.contains("joined: Cyrus") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the newcomer is not named in the list: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// A home started with the default config (the README's first command) joins a community with

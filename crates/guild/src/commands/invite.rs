@@ -19,6 +19,12 @@ pub async fn invite(ctx: &Ctx, args: InviteArgs) -> anyhow::Result<()> {
         if list.invites.is_empty() {
             output::line("No invitation codes yet: `guild invite` makes one.")?;
         }
+        // Named now: a newcomer's profile usually arrives after its join.
+        let names = super::reputation::resolve_names(
+            &mut client,
+            list.invites.iter().flat_map(|i| i.joined.iter().copied()),
+        )
+        .await;
         for i in &list.invites {
             output::line(&format!(
                 "{}  {}/{} used  {}{}",
@@ -32,6 +38,10 @@ pub async fn invite(ctx: &Ctx, args: InviteArgs) -> anyhow::Result<()> {
                     format!("  “{}”", i.note)
                 }
             ))?;
+            if !i.joined.is_empty() {
+                let who: Vec<String> = i.joined.iter().map(|k| names.label(k)).collect();
+                output::line(&format!("    joined: {}", who.join(", ")))?;
+            }
         }
         return Ok(());
     }

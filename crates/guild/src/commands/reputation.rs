@@ -339,7 +339,10 @@ type Names = MemberNames;
 
 /// Looks up this node's key and the profiles of `keys` (at most [`MAX_NAME_LOOKUPS`]), best
 /// effort: failures leave ids unnamed.
-async fn resolve_names(client: &mut Client, keys: impl IntoIterator<Item = PublicKey>) -> Names {
+pub(crate) async fn resolve_names(
+    client: &mut Client,
+    keys: impl IntoIterator<Item = PublicKey>,
+) -> Names {
     let me = match client.status().await {
         Ok(status) => status.peer_id.parse::<PublicKey>().ok(),
         Err(_) => None,
