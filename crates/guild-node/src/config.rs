@@ -342,6 +342,9 @@ impl Config {
     }
 
     /// Checks values that parse but make no sense.
+    ///
+    /// Long (about 165 lines) because it is a flat list: one check per key, each naming the key
+    /// and the rule it breaks.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |key: &str, reason: String| ConfigError::Invalid {
             path: path.to_path_buf(),

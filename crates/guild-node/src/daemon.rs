@@ -109,6 +109,11 @@ impl Drop for PidFile {
 }
 
 /// Runs the daemon until it is told to stop. Returns when the node has shut down cleanly.
+///
+/// Long (about 180 lines) on purpose: the start-up sequence in the order it must happen (home,
+/// config and `--join`, the socket's single-daemon check, store, listeners bound before the
+/// network so a taken port fails early, the node, then serving and the orderly stop), read
+/// top to bottom.
 pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let mut signals = StopSignals::install();
     let home = Home::resolve(options.home.as_deref())?;

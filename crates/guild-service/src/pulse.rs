@@ -438,6 +438,10 @@ impl PulseState {
     }
 
     /// The pulse over the `weeks` whole weeks ending with the week of `now`.
+    ///
+    /// Long (about 180 lines) on purpose: sums per tag, the scarcity order, then the rules
+    /// that hide small counts applied column by column, then the totals. Kept in one place so
+    /// each privacy rule reads next to the figures it protects.
     pub fn report(&self, weeks: u64, now: UnixTime) -> Pulse {
         let last = week_of(now);
         let first = last + 1 - weeks.min(last + 1);

@@ -21,6 +21,9 @@ pub async fn run(ctx: &Ctx, kinds: Vec<String>) -> anyhow::Result<()> {
 }
 
 /// One line per event; kinds this build does not know are shown as their JSON.
+///
+/// Long (about 190 lines) because it is one match arm per event kind: each kind's line is
+/// written where its fields are.
 fn human(value: Value) -> String {
     let Ok(event) = serde_json::from_value::<Event>(value.clone()) else {
         let kind = value["event"].as_str().unwrap_or("?").to_string();
