@@ -18,10 +18,11 @@
 
 use super::io::Millis;
 use super::Service;
+use crate::state::{HashMap, HashSet};
 use crate::Storage;
 use crate::{LocalDuration, LocalTime};
 use guild_core::{PublicKey, RecordId, RecordKind, UnixTime};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// How much this node trusts a signer, for budgets.
@@ -408,14 +409,14 @@ impl Admission {
             messages: TieredLimiter::new(MESSAGES_PER_HOUR, 3_600),
             entries: TieredLimiter::new(ENTRIES_PER_HOUR, 3_600),
             stranger_alerts: crate::alerts::StrangerAlerts::default(),
-            strikes: HashMap::new(),
-            banned: HashMap::new(),
-            disconnected: HashMap::new(),
-            usage: HashMap::new(),
-            pools: HashMap::new(),
-            accounted: HashMap::new(),
+            strikes: HashMap::default(),
+            banned: HashMap::default(),
+            disconnected: HashMap::default(),
+            usage: HashMap::default(),
+            pools: HashMap::default(),
+            accounted: HashMap::default(),
             standing: None,
-            told_standing: HashMap::new(),
+            told_standing: HashMap::default(),
         }
     }
 
@@ -778,7 +779,12 @@ impl<S: Storage> Service<S> {
     }
 
     /// Accounts a stored record against its signer's quota.
-    pub(crate) fn account_record(&mut self, record: &guild_core::AnyRecord, size: Option<u32>) {
+    pub(crate) fn account_record(
+        &mut self,
+        id: RecordId,
+        record: &guild_core::AnyRecord,
+        size: Option<u32>,
+    ) {
         let kind = record.kind();
         if quota_of(kind, Tier::Stranger).is_none() || record.signer() == self.me {
             return;
@@ -786,7 +792,7 @@ impl<S: Storage> Service<S> {
         let size = size.unwrap_or_else(|| record_size(record));
         let stranger = self.tier_of(&record.signer()) == Tier::Stranger;
         self.admission.account(
-            record.id(),
+            id,
             record.signer(),
             kind,
             record.issued_at(),
@@ -856,7 +862,7 @@ impl RateLimiter {
         RateLimiter {
             cap: f64::from(count.max(1)),
             window: LocalDuration::from_secs(u64::from(window_secs.max(1))),
-            buckets: HashMap::new(),
+            buckets: HashMap::default(),
         }
     }
 

@@ -191,8 +191,7 @@ impl<S: Storage> Service<S> {
     }
 
     /// Indexes a stored (authorised) revocation and updates what it revokes.
-    pub(crate) fn index_revocation(&mut self, r: &Signed<Revocation>) {
-        let id = r.id();
+    pub(crate) fn index_revocation(&mut self, id: RecordId, r: &Signed<Revocation>) {
         self.state.attestations.revoke(r.body.target, id);
         if r.body.target_kind == RecordKind::Attestation {
             let now = self.now.as_secs();

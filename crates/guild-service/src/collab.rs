@@ -55,8 +55,7 @@ fn invalid(m: impl Into<String>) -> Refusal {
 
 impl<S: Storage> Service<S> {
     /// Indexes a stored collaboration record.
-    pub(crate) fn index_collaboration(&mut self, c: &Signed<Collaboration>) {
-        let id = c.id();
+    pub(crate) fn index_collaboration(&mut self, id: RecordId, c: &Signed<Collaboration>) {
         self.state.collabs.insert(id, c, &self.me);
         for a in &c.body.offers {
             // Only an offer held here that this offerer made to this asker on this need: a record
@@ -70,11 +69,11 @@ impl<S: Storage> Service<S> {
     }
 
     /// Indexes a stored log entry (its collaboration is held).
-    pub(crate) fn index_entry(&mut self, e: &Signed<CollabEntry>) {
+    pub(crate) fn index_entry(&mut self, id: RecordId, e: &Signed<CollabEntry>) {
         let cid = e.body.collaboration;
         // An invitation for us waits for our answer a while, then it is swept (start-up load and
         // intake alike): the sub-state remembers it.
-        let Some(added) = self.state.collabs.add_entry(e, &self.me) else {
+        let Some(added) = self.state.collabs.add_entry_as(id, e, &self.me) else {
             return;
         };
         if let EntryKind::Accept { offerer, offer } = &e.body.entry {

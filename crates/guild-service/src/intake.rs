@@ -9,7 +9,7 @@ use crate::ProfilePut;
 use crate::Storage;
 use guild_core::control::Event;
 use guild_core::wire::RefusalReason;
-use guild_core::{AnyRecord, Profile, PublicKey, RecordKind, Signed, UnixTime};
+use guild_core::{AnyRecord, Profile, PublicKey, RecordId, RecordKind, Signed, UnixTime};
 
 impl<S: Storage> Service<S> {
     /// Decides on a gossip message: decode per topic, then the common intake. The same as
@@ -137,9 +137,9 @@ impl<S: Storage> Service<S> {
         // below), so a reader who sees it counted sees the record stored or refused.
         for (from, record) in records {
             match self.intake_checks(from, &record, now) {
-                Ok(check) => {
+                Ok((id, check)) => {
                     checks.push(check);
-                    waiting.push((results.len(), from, record));
+                    waiting.push((results.len(), from, id, record));
                     results.push(None);
                 }
                 Err(e) => {
@@ -151,9 +151,9 @@ impl<S: Storage> Service<S> {
             }
         }
         let signatures = guild_core::record::verify_all(&checks);
-        for ((i, from, record), signature) in waiting.into_iter().zip(signatures) {
+        for ((i, from, id, record), signature) in waiting.into_iter().zip(signatures) {
             let label = kind_label(record.kind());
-            let result = self.intake_admit(from, record, signature, now);
+            let result = self.intake_admit(from, id, record, signature, now);
             self.stats.received(label, via.label());
             match &result {
                 Ok(_) => {
@@ -174,13 +174,14 @@ impl<S: Storage> Service<S> {
     }
 
     /// The checks before the signature, cheapest first: kind, already held, the forwarding
-    /// peer's budget for strangers' records, then sizes, times and fields.
+    /// peer's budget for strangers' records, then sizes, times and fields. Returns the record's
+    /// id (computed once per intake) and the signature check left.
     fn intake_checks(
         &mut self,
         from: Option<PublicKey>,
         record: &AnyRecord,
         now: Millis,
-    ) -> Result<guild_core::record::SignatureCheck, Refusal> {
+    ) -> Result<(RecordId, guild_core::record::SignatureCheck), Refusal> {
         if !PUBLIC_KINDS.contains(&record.kind()) {
             return Err(Refusal::not_here(format!(
                 "{} records do not travel by gossip or sync",
@@ -218,10 +219,13 @@ impl<S: Storage> Service<S> {
                 ));
             }
         }
-        record.check_unsigned(t).map_err(|e| {
-            self.charge_invalid(from, signed_by_stranger, now);
-            e.into()
-        })
+        match record.check_unsigned(t) {
+            Ok(check) => Ok((id, check)),
+            Err(e) => {
+                self.charge_invalid(from, signed_by_stranger, now);
+                Err(e.into())
+            }
+        }
     }
 
     /// An invalid record claiming a member's signature is charged to the peer that sent it,
@@ -238,6 +242,7 @@ impl<S: Storage> Service<S> {
     fn intake_admit(
         &mut self,
         from: Option<PublicKey>,
+        id: RecordId,
         record: AnyRecord,
         signature: Result<(), guild_core::RecordError>,
         now: Millis,
@@ -249,7 +254,6 @@ impl<S: Storage> Service<S> {
             return Err(e.into());
         }
         // A copy earlier in the same batch may have been stored since the first check.
-        let id = record.id();
         if self.state.records.contains(&id) {
             return Err(Refusal::duplicate(format!(
                 "{} {id} is already held",
@@ -320,22 +324,34 @@ impl<S: Storage> Service<S> {
         record: &AnyRecord,
         now: UnixTime,
     ) -> Result<(), Refusal> {
-        if !self.store.put_record(record)? {
+        // One id and one encoding for the store, the indexes and the size accounting (each
+        // computed its own before: three SHA-256s and two encodings per record).
+        let id = record.id();
+        let bytes = record
+            .encode()
+            .map_err(|e| Refusal::store(format!("cannot encode: {e}")))?;
+        if !self.store.put_record_encoded(&id, record, &bytes)? {
             return Err(Refusal::duplicate(format!(
-                "{} {} is already held",
-                record.kind(),
-                record.id()
+                "{} {id} is already held",
+                record.kind()
             )));
         }
-        self.index_record(record);
-        self.target_arrived(record.id(), record.signer(), record.kind(), now);
+        let size = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        self.index_record_as(id, Some(size), record);
+        self.target_arrived(id, record.signer(), record.kind(), now);
         Ok(())
     }
 
-    /// Adds a stored record to the indexes (start-up load and intake alike).
-    pub(crate) fn index_record(&mut self, record: &AnyRecord) {
-        let id = record.id();
-        self.account_record(record, None);
+    /// Adds a stored record to the indexes (start-up load and intake alike), under its id and
+    /// with its encoded size when the caller has them: each costs an encoding (and the id a
+    /// SHA-256) otherwise, and a record used to be encoded five times over to index it.
+    pub(crate) fn index_record_as(
+        &mut self,
+        id: guild_core::RecordId,
+        size: Option<u32>,
+        record: &AnyRecord,
+    ) {
+        self.account_record(id, record, size);
         self.state.records.insert(
             id,
             Meta {
@@ -357,19 +373,19 @@ impl<S: Storage> Service<S> {
                     },
                 );
             }
-            AnyRecord::Offer(o) => self.index_offer(o),
-            AnyRecord::Attestation(a) => self.index_attestation(a),
-            AnyRecord::Revocation(r) => self.index_revocation(r),
-            AnyRecord::Collaboration(c) => self.index_collaboration(c),
-            AnyRecord::CollabEntry(e) => self.index_entry(e),
+            AnyRecord::Offer(o) => self.index_offer(id, o),
+            AnyRecord::Attestation(a) => self.index_attestation(id, a),
+            AnyRecord::Revocation(r) => self.index_revocation(id, r),
+            AnyRecord::Collaboration(c) => self.index_collaboration(id, c),
+            AnyRecord::CollabEntry(e) => self.index_entry(id, e),
             AnyRecord::Message(m) => {
                 self.state
                     .pull
                     .insert_message(id, m.body.issued_at, m.signer, m.body.to);
             }
-            AnyRecord::Sponsorship(s) => self.index_sponsorship(s),
+            AnyRecord::Sponsorship(s) => self.index_sponsorship(id, s),
         }
-        self.pulse_arrived(record);
+        self.pulse_arrived(id, record);
     }
 
     /// Removes a record from the store and every index (expiry).
@@ -440,7 +456,11 @@ impl<S: Storage> Service<S> {
 
     /// Indexes a profile (start-up load and intake).
     pub(crate) fn index_profile(&mut self, p: &Signed<Profile>) {
-        let id = p.id();
+        self.index_profile_as(p.id(), p)
+    }
+
+    /// [`Service::index_profile`] under an id the caller has.
+    pub(crate) fn index_profile_as(&mut self, id: guild_core::RecordId, p: &Signed<Profile>) {
         if let Some(old) = self.profiles.get(&p.signer).map(|e| e.id) {
             self.state.records.remove(&old);
         }
@@ -455,7 +475,7 @@ impl<S: Storage> Service<S> {
                 expires_at: p.body.expires_at,
             },
         );
-        self.pulse_profile(p);
+        self.pulse_profile_as(id, p);
     }
 
     /// Stores and indexes a validated profile; a newer one replaces the older. Over the cap, the

@@ -25,7 +25,7 @@ use guild_core::control::{CallError, Event, Reply};
 use guild_core::invite::{Invitation, SignedInvitation, INVITE_VERSION};
 use guild_core::record::MAX_SPONSORSHIP_LIFETIME;
 use guild_core::wire::{DirectRequest, DirectResponse, JoinRefusal};
-use guild_core::{AnyRecord, PublicKey, Signed, Sponsorship, UnixTime};
+use guild_core::{AnyRecord, PublicKey, RecordId, Signed, Sponsorship, UnixTime};
 use serde::{Deserialize, Serialize};
 
 /// `meta` key of the inviter's record of its codes.
@@ -415,9 +415,9 @@ impl<S: Storage> Service<S> {
     /// Indexes a stored sponsorship (load and intake alike); a sponsor's oldest past
     /// [`SPONSORSHIPS_PER_SPONSOR`] is dropped from the store too. (One older than all of a
     /// full sponsor's, met only when loading, stays unindexed until it expires: it lifts no one.)
-    pub(crate) fn index_sponsorship(&mut self, s: &Signed<Sponsorship>) {
+    pub(crate) fn index_sponsorship(&mut self, id: RecordId, s: &Signed<Sponsorship>) {
         // Revoked by its sponsor (the revocation may have been loaded first): it lifts no one.
-        if self.state.attestations.is_revoked(&s.id()) {
+        if self.state.attestations.is_revoked(&id) {
             return;
         }
         let info = SponsorInfo {
@@ -426,7 +426,7 @@ impl<S: Storage> Service<S> {
             issued_at: s.body.issued_at,
             invite: s.body.invite,
         };
-        if let Insert::Kept { evicted: Some(old) } = self.state.sponsors.insert(s.id(), info) {
+        if let Insert::Kept { evicted: Some(old) } = self.state.sponsors.insert(id, info) {
             let now = self.now.as_secs();
             self.drop_record(&old, now);
         }

@@ -678,8 +678,10 @@ impl<S: Storage> Service<S> {
         ];
         let mut drop = Vec::new();
         for kind in order {
-            for item in store.records_of_kind(kind) {
-                let record = match item {
+            // Each with the id it is stored under and its stored size: no record is encoded
+            // or hashed again to be indexed.
+            for item in store.records_of_kind_keyed(kind) {
+                let guild_core::storage::StoredRecord { id, size, record } = match item {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::warn!("skipping a stored record: {e}");
@@ -687,15 +689,15 @@ impl<S: Storage> Service<S> {
                     }
                 };
                 if record.expires_at() <= now {
-                    drop.push(record.id());
+                    drop.push(id);
                     continue;
                 }
-                if let Err(refusal) = self.index_loaded(&record, now) {
+                if let Err(refusal) = self.index_loaded(id, size, &record) {
                     tracing::info!(
                         "dropping a stored {} that no rule lets stand: {refusal}",
                         record.kind()
                     );
-                    drop.push(record.id());
+                    drop.push(id);
                 }
             }
         }
@@ -722,19 +724,15 @@ impl<S: Storage> Service<S> {
 
     fn index_loaded(
         &mut self,
+        id: guild_core::RecordId,
+        size: u32,
         record: &AnyRecord,
-        now: guild_core::UnixTime,
     ) -> Result<(), Refusal> {
-        match record {
-            AnyRecord::Revocation(r) => self.check_revocation_authority(r).map(|()| {
-                self.index_record(record);
-            }),
-            _ => {
-                self.index_record(record);
-                let _ = now;
-                Ok(())
-            }
+        if let AnyRecord::Revocation(r) = record {
+            self.check_revocation_authority(r)?;
         }
+        self.index_record_as(id, Some(size), record);
+        Ok(())
     }
 }
 

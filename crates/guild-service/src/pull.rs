@@ -484,8 +484,7 @@ impl<S: Storage> Service<S> {
     }
 
     /// Indexes a stored offer.
-    pub(crate) fn index_offer(&mut self, o: &Signed<Offer>) {
-        let id = o.id();
+    pub(crate) fn index_offer(&mut self, id: RecordId, o: &Signed<Offer>) {
         self.state.pull.insert_offer(
             id,
             OfferInfo {

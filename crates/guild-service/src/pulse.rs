@@ -16,13 +16,14 @@
 //! Privacy (small counts hidden, no figure recoverable by subtraction) is applied when a report
 //! is built: see [`guild_core::control::reflect`].
 
+use crate::state::{HashMap, HashSet};
 use guild_core::control::reflect::{
     month_of, protect_parts, week_of, week_start, CoWorker, CollabMonth, Figure, Growth, Lack,
     LevelVersion, NeedGauges, Pulse, PulseTotals, SkillMonth, TagKind, TagPulse, WeekPulse,
     MAX_LACKS, MAX_LEVEL_VERSIONS, MAX_PULSE_TAGS, MIN_SHOWN,
 };
 use guild_core::{Level, PublicKey, RecordId, SkillTag, UnixTime};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Bins of the time-to-first-offer histogram: bin 0 is under a minute, bin `b ≥ 1` starts at
 /// `60 · √2^(b−1)` seconds; the last holds everything longer.
@@ -636,7 +637,7 @@ impl PulseState {
             .map(|v| v.iter().cloned().collect())
             .unwrap_or_default();
         let mut months: BTreeMap<String, u32> = BTreeMap::new();
-        let mut with: HashMap<PublicKey, u32> = HashMap::new();
+        let mut with: HashMap<PublicKey, u32> = HashMap::default();
         for (at, id) in self.collabs_by_member.get(who).into_iter().flatten() {
             *months.entry(month_of(*at)).or_default() += 1;
             if let Some((_, members)) = self.collabs.get(id) {
@@ -751,10 +752,10 @@ pub(crate) fn growth(
 
 impl<S: crate::Storage> crate::Service<S> {
     /// Hook: a record was indexed (see `intake::index_record` and `index_profile`).
-    pub(crate) fn pulse_arrived(&mut self, record: &guild_core::AnyRecord) {
+    pub(crate) fn pulse_arrived(&mut self, id: RecordId, record: &guild_core::AnyRecord) {
         use guild_core::AnyRecord as R;
         let what = match record {
-            R::Profile(p) => return self.pulse_profile(p),
+            R::Profile(p) => return self.pulse_profile_as(id, p),
             R::Need(n) => Arrival::Need {
                 issued_at: n.body.issued_at,
                 skills: &n.body.skills,
@@ -779,14 +780,18 @@ impl<S: crate::Storage> crate::Service<S> {
             }
             R::Revocation(_) | R::CollabEntry(_) | R::Message(_) | R::Sponsorship(_) => return,
         };
-        self.pulse.arrived(record.id(), record.signer(), what);
+        self.pulse.arrived(id, record.signer(), what);
         self.pulse_gauges();
     }
 
     /// Hook: a profile was indexed (see `intake::index_profile`).
-    pub(crate) fn pulse_profile(&mut self, p: &guild_core::Signed<guild_core::Profile>) {
+    pub(crate) fn pulse_profile_as(
+        &mut self,
+        id: RecordId,
+        p: &guild_core::Signed<guild_core::Profile>,
+    ) {
         let what = Arrival::Profile {
-            id: p.id(),
+            id,
             issued_at: p.body.issued_at,
             skills: p
                 .body
@@ -796,7 +801,7 @@ impl<S: crate::Storage> crate::Service<S> {
                 .collect(),
             resources: p.body.resources.iter().map(|r| r.tag.clone()).collect(),
         };
-        self.pulse.arrived(p.id(), p.signer, what);
+        self.pulse.arrived(id, p.signer, what);
     }
 
     /// Hook: a record left the store (see `intake::drop_record`).

@@ -36,8 +36,7 @@ const OWN_SEQ_KEY: &str = "own_attestation_seq";
 
 impl<S: Storage> Service<S> {
     /// Indexes a stored attestation.
-    pub(crate) fn index_attestation(&mut self, a: &Signed<Attestation>) {
-        let id = a.id();
+    pub(crate) fn index_attestation(&mut self, id: RecordId, a: &Signed<Attestation>) {
         let b = &a.body;
         let superseded = self.state.attestations.insert(
             id,

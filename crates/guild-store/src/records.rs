@@ -9,7 +9,7 @@ use guild_core::{
 /// Upper bound for a stored `AnyRecord` (the largest record kind plus the enum tag).
 const MAX_RECORD_BYTES: usize = MAX_ANY_RECORD_BYTES;
 
-pub use guild_core::storage::ProfilePut;
+pub use guild_core::storage::{ProfilePut, StoredRecord};
 
 /// Sync-index key: kind ‖ issued_at (big endian, so keys sort by time) ‖ id.
 pub fn time_key(kind: RecordKind, issued_at: UnixTime, id: &RecordId) -> [u8; 41] {
@@ -122,13 +122,27 @@ impl Store {
         if let AnyRecord::Profile(p) = record {
             return Ok(self.put_profile(p)? != ProfilePut::Stale);
         }
-        let id = record.id();
-        if self.records.contains_key(id.0)? {
-            return Ok(false);
-        }
         let bytes = record
             .encode()
             .map_err(|e| StoreError::Encode(e.to_string()))?;
+        self.put_record_encoded(&record.id(), record, &bytes)
+    }
+
+    /// [`Store::put_record`] for a caller that has the record's id (`record.id()`) and its
+    /// encoding (`record.encode()`) already: neither is computed again.
+    pub fn put_record_encoded(
+        &self,
+        id: &RecordId,
+        record: &AnyRecord,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        if let AnyRecord::Profile(p) = record {
+            return Ok(self.put_profile(p)? != ProfilePut::Stale);
+        }
+        let id = *id;
+        if self.records.contains_key(id.0)? {
+            return Ok(false);
+        }
         let tkey = time_key(record.kind(), record.issued_at(), &id);
         // The node keeps its other indexes in memory (loaded from these two trees at start).
         //
@@ -148,7 +162,7 @@ impl Store {
         // leaves an index entry without a record, which `records_of_kind` skips and removes,
         // and the record is stored again when it arrives again.
         self.by_time.insert(&tkey[..], &[][..])?;
-        self.records.insert(&id.0[..], bytes.as_slice())?;
+        self.records.insert(&id.0[..], bytes)?;
         Ok(true)
     }
 
@@ -195,6 +209,17 @@ impl Store {
         &self,
         kind: RecordKind,
     ) -> impl Iterator<Item = Result<AnyRecord, StoreError>> + '_ {
+        self.records_of_kind_keyed(kind)
+            .map(|item| item.map(|stored| stored.record))
+    }
+
+    /// [`Store::records_of_kind`] with each record's id, read from the index key (the records
+    /// tree is keyed by id, and `put_record` wrote both under the id it computed), and its
+    /// size, the stored value's length: the start-up load hashes and encodes nothing again.
+    pub fn records_of_kind_keyed(
+        &self,
+        kind: RecordKind,
+    ) -> impl Iterator<Item = Result<StoredRecord, StoreError>> + '_ {
         self.by_time
             .scan_prefix([kind_byte(kind)])
             .map(move |item| {
@@ -207,8 +232,12 @@ impl Store {
                             reason: "short key".into(),
                         })?,
                     );
-                Ok(match self.get_record(&id)? {
-                    Some(r) => Some(r),
+                Ok(match self.records.get(id.0)? {
+                    Some(bytes) => Some(StoredRecord {
+                        id,
+                        size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                        record: decode("records", &id.0, &bytes, MAX_RECORD_BYTES)?,
+                    }),
                     None => {
                         // Left by a crash between the two writes of `put_record`.
                         self.by_time.remove(&k)?;

@@ -1,7 +1,7 @@
 //! The node service's [`Storage`] contract over sled: each method is the store's own.
 
 use crate::{Store, StoreError};
-use guild_core::storage::{Loaded, ProfilePut, Storage, StorageError};
+use guild_core::storage::{Loaded, ProfilePut, Storage, StorageError, StoredRecord};
 use guild_core::{AnyRecord, Profile, PublicKey, RecordId, RecordKind, Signed};
 
 impl From<StoreError> for StorageError {
@@ -39,6 +39,15 @@ impl Storage for Store {
         Ok(Store::put_record(self, record)?)
     }
 
+    fn put_record_encoded(
+        &self,
+        id: &RecordId,
+        record: &AnyRecord,
+        bytes: &[u8],
+    ) -> Result<bool, StorageError> {
+        Ok(Store::put_record_encoded(self, id, record, bytes)?)
+    }
+
     fn get_record(&self, id: &RecordId) -> Result<Option<AnyRecord>, StorageError> {
         Ok(Store::get_record(self, id)?)
     }
@@ -53,6 +62,10 @@ impl Storage for Store {
 
     fn records_of_kind(&self, kind: RecordKind) -> Loaded<'_, AnyRecord> {
         Box::new(Store::records_of_kind(self, kind).map(|r| r.map_err(StorageError::from)))
+    }
+
+    fn records_of_kind_keyed(&self, kind: RecordKind) -> Loaded<'_, StoredRecord> {
+        Box::new(Store::records_of_kind_keyed(self, kind).map(|r| r.map_err(StorageError::from)))
     }
 
     fn record_count(&self) -> usize {

@@ -360,3 +360,46 @@ fn a_store_closed_here_reopens_at_once() {
     drop(clone);
     Store::open(&path).unwrap();
 }
+
+/// The start-up load reads each record's id from its key and its size from the stored value
+/// (`records_of_kind_keyed`): both must be what the record itself gives, for every kind, and a
+/// record stored with its encoding handed in (`put_record_encoded`) reads back the same as one
+/// stored by `put_record`.
+#[test]
+fn loaded_records_carry_their_own_id_and_encoded_size() {
+    use guild_core::storage::Storage;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let records: Vec<AnyRecord> = one_of_each()
+        .into_iter()
+        .filter(|r| r.kind() != RecordKind::Profile)
+        .collect();
+    for (i, r) in records.iter().enumerate() {
+        let bytes = r.encode().unwrap();
+        let stored = if i % 2 == 0 {
+            store.put_record(r).unwrap()
+        } else {
+            store.put_record_encoded(&r.id(), r, &bytes).unwrap()
+        };
+        assert!(stored, "{:?} is new", r.kind());
+        assert!(
+            !store.put_record_encoded(&r.id(), r, &bytes).unwrap(),
+            "{:?} stored once",
+            r.kind()
+        );
+    }
+    for r in &records {
+        let loaded: Vec<_> = Storage::records_of_kind_keyed(&store, r.kind())
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(loaded.len(), 1, "{:?}", r.kind());
+        assert_eq!(loaded[0].id, r.id(), "{:?}: the id under its key", r.kind());
+        assert_eq!(loaded[0].size as usize, r.encode().unwrap().len());
+        assert_eq!(&loaded[0].record, r);
+        // The trait's default (which computes both) agrees with the store's own.
+        let plain: Vec<_> = Storage::records_of_kind(&store, r.kind())
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(plain, vec![r.clone()]);
+    }
+}

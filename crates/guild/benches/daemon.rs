@@ -15,7 +15,8 @@
 //!
 //! `cargo bench -p guild --bench daemon` (`GUILD_BENCH_PART=idle|loaded` runs one part,
 //! `GUILD_BENCH_RUNS` sets the runs per part (default 7), `GUILD_BENCH_PROFILES` and
-//! `GUILD_BENCH_ATTESTATIONS` the loaded home's size). The loaded home is kept under
+//! `GUILD_BENCH_ATTESTATIONS` the loaded home's size, `GUILD_BENCH_BIN` another `guild` binary to
+//! measure). The loaded home is kept under
 //! `target/guild-bench/` and rebuilt when its size changes or it is two days old (profiles live
 //! at most 30 days, and the records are signed at the time of the build).
 //!
@@ -80,8 +81,12 @@ fn main() {
     }
 }
 
+/// The binary measured: this build's, or `GUILD_BENCH_BIN` (another build's, to run two in
+/// alternation on the same home and load).
 fn guild(home: &Path) -> Command {
-    let mut cmd = Command::new(GUILD);
+    let bin =
+        std::env::var_os("GUILD_BENCH_BIN").map_or_else(|| PathBuf::from(GUILD), PathBuf::from);
+    let mut cmd = Command::new(bin);
     cmd.env_remove("GUILD_HOME")
         .env_remove("GUILD_SOCKET")
         .env_remove("GUILD_LOG")

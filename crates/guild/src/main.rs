@@ -15,7 +15,10 @@ use std::process::ExitCode;
 
 /// mimalloc rather than glibc's malloc: the daemon allocates small objects on many threads for
 /// as long as it runs, where glibc's free-list consolidation showed up as a fifth of `find`'s
-/// CPU time (BENCHMARKS.md, "Find through the control socket").
+/// CPU time (BENCHMARKS.md, "Find through the control socket"). The `system-alloc` feature
+/// (off by default; never for a release) builds with the system allocator instead, for heap
+/// profilers that see only `malloc` (heaptrack: mimalloc takes its memory with `mmap`).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

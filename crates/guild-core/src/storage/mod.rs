@@ -88,6 +88,18 @@ pub enum Standing {
 /// Items of the start-up iterators: a record, or the error of one entry that did not read.
 pub type Loaded<'a, T> = Box<dyn Iterator<Item = Result<T, StorageError>> + 'a>;
 
+/// A record as the start-up load reads it: with its id (the key the store keeps it under) and
+/// its encoded size (the stored value's length), so a start computes neither again.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// The record id: SHA-256 of its signed bytes, as it was stored under.
+    pub id: RecordId,
+    /// Bytes of its encoding as an [`AnyRecord`].
+    pub size: u32,
+    /// The record.
+    pub record: AnyRecord,
+}
+
 /// The durable copy of the service's records. See the module docs for the contract.
 ///
 /// A handle: clones are cheap and share the same contents (the service reads the store while
@@ -105,6 +117,19 @@ pub trait Storage: Clone {
     /// Stores a validated non-profile record by id (a profile goes to
     /// [`Storage::put_profile`]). `false` when it was already stored.
     fn put_record(&self, record: &AnyRecord) -> Result<bool, StorageError>;
+    /// [`Storage::put_record`] for a caller that has the record's id and its encoding already
+    /// (the service's intake needs both before it stores: to index it and to count its size),
+    /// so neither is computed again. `id` must be `record.id()` and `bytes` `record.encode()`.
+    /// The default ignores both and calls `put_record`.
+    fn put_record_encoded(
+        &self,
+        id: &RecordId,
+        record: &AnyRecord,
+        bytes: &[u8],
+    ) -> Result<bool, StorageError> {
+        let _ = (id, bytes);
+        self.put_record(record)
+    }
     /// A stored record by id.
     fn get_record(&self, id: &RecordId) -> Result<Option<AnyRecord>, StorageError>;
     /// Whether a non-profile record is stored.
@@ -115,6 +140,20 @@ pub trait Storage: Clone {
     fn records_of_kind(&self, kind: RecordKind) -> Loaded<'_, AnyRecord>;
     /// Number of non-profile records stored.
     fn record_count(&self) -> usize;
+    /// [`Storage::records_of_kind`] with each record's id and size as stored (read once, at
+    /// start). The default computes them; a store that keeps records by id reads the id from
+    /// its key and the size from the stored value instead of encoding and hashing again.
+    fn records_of_kind_keyed(&self, kind: RecordKind) -> Loaded<'_, StoredRecord> {
+        Box::new(self.records_of_kind(kind).map(|item| {
+            item.map(|record| StoredRecord {
+                id: record.id(),
+                size: record
+                    .encode()
+                    .map_or(u32::MAX, |b| u32::try_from(b.len()).unwrap_or(u32::MAX)),
+                record,
+            })
+        }))
+    }
 
     /// The bytes stored under a name in the `meta` space (the node's own settings and
     /// counters: its profile draft, its sequence number, its trust roots).

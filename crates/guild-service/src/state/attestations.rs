@@ -13,8 +13,9 @@
 //! trust engine comes back as the edge to re-read.
 
 use super::small::SmallSet;
+use super::HashMap;
 use guild_core::{PublicKey, RecordId, SkillTag, UnixTime};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The fields of an attestation its status depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +48,9 @@ pub(crate) struct Removed {
 /// Attestations, what counts, edges, equivocators and revocations.
 #[derive(Debug, Default)]
 pub(crate) struct Attestations {
-    /// Attestations by id.
-    atts: HashMap<RecordId, AttInfo>,
+    /// Attestations by id, each with whether it counts now (a flag in the padding of
+    /// [`AttInfo`]: a set of the counted ids took 10 MB at 10^5 attestations).
+    atts: HashMap<RecordId, Held>,
     /// Attestation ids by (issuer, sequence): two entries are an equivocation.
     /// (One entry but for an equivocation: a small set, not a `BTreeSet`, see `small`.)
     by_seq: HashMap<(PublicKey, u64), SmallSet<RecordId>>,
@@ -64,14 +66,21 @@ pub(crate) struct Attestations {
     /// Counted attestations per trust edge, by (issued_at, id): the newest is the edge the
     /// trust engine holds. (Usually one per edge: a small set.)
     edges: HashMap<EdgeKey, SmallSet<(UnixTime, RecordId)>>,
-    /// Attestations that count now.
-    counted: BTreeSet<RecordId>,
+    /// How many attestations count now.
+    counted: usize,
     /// Issuers caught signing two attestations with one sequence number, with the proof.
     equivocators: BTreeMap<PublicKey, Proof>,
     /// Applied revocations: target → the revocation (always signed by the target's issuer).
     revoked: HashMap<RecordId, RecordId>,
     /// Revocation → its target.
     revocation_of: HashMap<RecordId, RecordId>,
+}
+
+/// A held attestation and whether it counts now.
+#[derive(Debug)]
+struct Held {
+    info: AttInfo,
+    counted: bool,
 }
 
 fn remove_from<K: std::hash::Hash + Eq + Clone>(
@@ -128,14 +137,25 @@ impl Attestations {
         self.by_collab.entry(a.collab).or_default().insert(id);
         self.by_subject.entry(a.subject).or_default().insert(id);
         self.by_issuer.entry(a.issuer).or_default().insert(id);
-        self.atts.insert(id, a);
+        match self.atts.get_mut(&id) {
+            Some(held) => held.info = a,
+            None => {
+                self.atts.insert(
+                    id,
+                    Held {
+                        info: a,
+                        counted: false,
+                    },
+                );
+            }
+        }
         previous.map(|(_, pid)| pid).filter(|pid| *pid != id)
     }
 
     /// Forgets an attestation everywhere (uncounting it first). `None` when it was not held.
     pub fn remove(&mut self, id: &RecordId) -> Option<Removed> {
         let edge = self.set_counted(id, false);
-        let a = self.atts.remove(id)?;
+        let a = self.atts.remove(id)?.info;
         remove_from_small(&mut self.by_seq, &(a.issuer, a.seq), id);
         remove_from_small(&mut self.by_collab, &a.collab, id);
         remove_from(&mut self.by_subject, &a.subject, id);
@@ -145,7 +165,7 @@ impl Attestations {
         if self.latest.get(&key).map(|(_, l)| l) == Some(id) {
             // The next latest among the issuer's remaining attestations about that pair.
             let next = ids(&self.by_issuer, &a.issuer)
-                .filter_map(|x| self.atts.get(x).map(|i| (x, i)))
+                .filter_map(|x| self.atts.get(x).map(|h| (x, &h.info)))
                 .filter(|(_, i)| i.subject == a.subject && i.collab == a.collab)
                 .map(|(x, i)| (i.seq, *x))
                 .max();
@@ -165,20 +185,21 @@ impl Attestations {
     /// Marks a held attestation as counting or not. Returns the edge whose newest attestation
     /// may have changed when the mark did change (re-read it with [`Attestations::newest_on`]).
     pub fn set_counted(&mut self, id: &RecordId, counts: bool) -> Option<EdgeKey> {
-        let a = self.atts.get(id)?;
+        let held = self.atts.get_mut(id)?;
+        if held.counted == counts {
+            return None;
+        }
+        held.counted = counts;
+        let a = &held.info;
         let key = (a.issuer, a.subject, a.skill.clone());
         if counts {
-            if !self.counted.insert(*id) {
-                return None;
-            }
+            self.counted += 1;
             self.edges
                 .entry(key.clone())
                 .or_default()
                 .insert((a.issued_at, *id));
         } else {
-            if !self.counted.remove(id) {
-                return None;
-            }
+            self.counted -= 1;
             if let Some(set) = self.edges.get_mut(&key) {
                 set.remove(&(a.issued_at, *id));
             }
@@ -193,7 +214,7 @@ impl Attestations {
             .edges
             .get(key)
             .and_then(|s| s.last().copied())
-            .and_then(|(at, id)| self.atts.get(&id).map(|a| (at, a.score)));
+            .and_then(|(at, id)| self.atts.get(&id).map(|h| (at, h.info.score)));
         if newest.is_none() {
             self.edges.remove(key);
         }
@@ -202,7 +223,7 @@ impl Attestations {
 
     /// A held attestation.
     pub fn get(&self, id: &RecordId) -> Option<&AttInfo> {
-        self.atts.get(id)
+        self.atts.get(id).map(|h| &h.info)
     }
 
     /// Every held attestation's id.
@@ -212,12 +233,12 @@ impl Attestations {
 
     /// Whether an attestation counts now.
     pub fn is_counted(&self, id: &RecordId) -> bool {
-        self.counted.contains(id)
+        self.atts.get(id).is_some_and(|h| h.counted)
     }
 
     /// How many attestations count now.
     pub fn counted_len(&self) -> usize {
-        self.counted.len()
+        self.counted
     }
 
     /// Whether `id` is the latest of its issuer about its subject in its collaboration.

@@ -35,6 +35,16 @@ pub(crate) use records::{Meta, Records};
 use guild_core::{PublicKey, SkillTag, UnixTime};
 use std::collections::BTreeMap;
 
+/// The hash tables of the indexes. Their keys are record ids and public keys, which peers
+/// choose (an id by grinding record contents, a key outright), so the hasher must be keyed per
+/// process against collision flooding: foldhash's `fast::RandomState` is, with a random seed per
+/// process and per table, at a fraction of SipHash's cost on 32-byte keys (std's default hashed
+/// ids for 9 % of a start-up's CPU). An unkeyed hasher (FxHash, `nohash`) would let a peer
+/// choose keys that collide.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// A set hashed as [`HashMap`] is.
+pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 /// Every index the service keeps.
 #[derive(Debug, Default)]
 pub(crate) struct State {

@@ -4,8 +4,9 @@
 //! with no offers held has no entry; an offer is marked accepted only by a collaboration that
 //! names it with its own offerer, asker and need, and the mark goes with the offer.
 
+use super::HashMap;
 use guild_core::{PublicKey, RecordId, UnixTime};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A need as matching and listing see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,10 @@
 //! kind's envelope has exactly one sync key and is counted once in its kind's total; a profile id
 //! is held only while its envelope is.
 
+use super::HashMap;
 use guild_core::wire::SyncKey;
 use guild_core::{PublicKey, RecordId, RecordKind, UnixTime};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// What is remembered of every stored record (profiles included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,9 @@
 //! pushes its oldest out (the caller drops that record), an older one is refused. So whatever
 //! a sponsor signs, it lifts at most that many newcomers out of the stranger tier on this node.
 
+use super::HashMap;
 use guild_core::{PublicKey, RecordId, UnixTime};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// Live sponsorships kept per sponsor (the newest).
 pub const SPONSORSHIPS_PER_SPONSOR: usize = 8;
