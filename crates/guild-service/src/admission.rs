@@ -346,6 +346,12 @@ impl TieredLimiter {
         self.by_tier[tier as usize].credit(key, now) > 0.0
     }
 
+    /// Whether `key` holds the whole token [`TieredLimiter::allow`] would take, without
+    /// taking it.
+    pub fn has_whole(&mut self, tier: Tier, key: &[u8], now: impl Into<LocalTime>) -> bool {
+        self.by_tier[tier as usize].credit(key, now) >= 1.0
+    }
+
     /// Charges `n` units of work done for `key`, overdrawing if need be: the key waits until the
     /// bucket refills.
     pub fn charge(&mut self, tier: Tier, key: &[u8], n: f64, now: impl Into<LocalTime>) {
