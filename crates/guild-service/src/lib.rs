@@ -540,8 +540,11 @@ impl<S: Storage> Service<S> {
             return;
         }
         // A peer we sent away comes back within its penalty window: sent away again.
-        if let Some(for_ms) = self.admission.banned_for(&peer, now) {
-            self.outbox.push(Io::Disconnect { peer, for_ms });
+        if let Some(left) = self.admission.banned_for(&peer, now) {
+            self.outbox.push(Io::Disconnect {
+                peer,
+                for_ms: left.as_millis(),
+            });
             return;
         }
         self.mesh.connected(peer, link, now.into());
