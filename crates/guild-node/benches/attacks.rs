@@ -11,11 +11,16 @@
 //! - **offers**: 100 fresh keys × 3 offers on V's need (one connection each).
 //! - **invitations**: 40 fresh inviters each send an invitation with a 120 KiB log, and one
 //!   stranger sends 300 invitations whose log breaks the 128 KiB limit, 4 at a time.
+//! - **DHT providers**: 92 fresh identities announce 48 skill keys each (4,416
+//!   `ADD_PROVIDER`), all at once.
 //! - **bans**: 20 fresh keys in turn send malformed requests until banned; each is replaced by
 //!   a fresh key from the same address.
 //!
-//! Not here: the DHT provider flood (`cargo bench -p guild-net --bench strangers`, whose raw
-//! Kademlia flooders are not a daemon's peers).
+//! The victim runs on a runtime of its own (2 worker threads, as the daemon process would on
+//! this machine): the attackers' and U's tasks never run on its threads, though all share the
+//! machine's cores. Each quiet baseline is taken once the victim has settled — no signature job
+//! or sync running or queued, as its status says (`Snapshot::work`) — after the previous
+//! attack's requests were all answered.
 //!
 //! `cargo bench -p guild-node --bench attacks` (release; `GUILD_BENCH_QUICK=1` shrinks the sizes).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
@@ -210,9 +215,16 @@ async fn big_rogue(seed: u8, v: &TestNode) -> (guild_net::Client, guild_net::Pee
     (client, target)
 }
 
-/// A victim with a profile, and U connected and trusted.
-async fn victim_and_u(seed: u8, opts: NodeOptions) -> (TestNode, Rogue) {
-    let v = TestNode::start(seed, opts).await;
+/// A victim with a profile, started on `rt`, and U connected and trusted.
+async fn victim_and_u(
+    rt: &tokio::runtime::Runtime,
+    seed: u8,
+    opts: NodeOptions,
+) -> (TestNode, Rogue) {
+    let v = rt
+        .spawn(TestNode::start(seed, opts))
+        .await
+        .expect("the victim starts");
     v.set_skills("vic", &["kicad"]).await;
     let u = Rogue::start(seed + 1, &v).await;
     let ku = fixtures::identity(seed + 1).public();
@@ -232,10 +244,35 @@ async fn victim_and_u(seed: u8, opts: NodeOptions) -> (TestNode, Rogue) {
     (v, u)
 }
 
-/// U's latencies with no attack running, after the victim settled from what came before
-/// (connections just opened are synced and pruned for a second or two).
-async fn quiet(u: &Rogue) -> Vec<f64> {
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+/// Waits until the victim has no work left for its peers: no signature job, no sync running
+/// or queued (its status, not a sleep).
+async fn settled(v: &TestNode) {
+    let mut rx = v.node.watch_snapshot();
+    let t = Instant::now();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        rx.wait_for(|s| s.work == guild_service::InFlight::default()),
+    )
+    .await
+    .expect("the victim settles")
+    .unwrap();
+    let waited = t.elapsed().as_millis();
+    if waited > 0 {
+        eprintln!("(settled after {waited} ms)");
+    }
+}
+
+/// The machine's load average over the last minute.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// U's latencies with no attack running, once the victim has settled from what came before.
+async fn quiet(u: &Rogue, v: &TestNode) -> Vec<f64> {
+    settled(v).await;
     for _ in 0..20 {
         one_request(u).await; // warm up
     }
@@ -301,6 +338,13 @@ fn invitation(inviter: &Identity, to: PublicKey, posts: usize, at: UnixTime, i: 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     header();
+    eprintln!("load average at start: {}", load());
+    let victims = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("victim")
+        .enable_all()
+        .build()
+        .unwrap();
 
     // ---- 1. connection slots (production inbound limits) --------------------------------
     {
@@ -308,8 +352,8 @@ async fn main() {
         let d = NetConfig::default();
         o.net.max_incoming_per_ip = d.max_incoming_per_ip;
         o.net.max_incoming_per_range = d.max_incoming_per_range;
-        let (v, u) = victim_and_u(30, o).await;
-        let q = quiet(&u).await;
+        let (v, u) = victim_and_u(&victims, 30, o).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let addr = v.addr().await;
         let per = if quick() { 5 } else { 15 };
@@ -324,7 +368,7 @@ async fn main() {
         })
         .await;
         // And while the flood is held.
-        let held = quiet(&u).await;
+        let held = quiet(&u, &v).await;
         let g = v.node.net().admission_stats().await.unwrap().connections;
         print(Row {
             attack: "connections: 13 addresses × 15, being opened",
@@ -349,13 +393,13 @@ async fn main() {
     }
 
     // ---- 2-5 on one victim with loopback limits (every attacker is on 127.0.0.1) ----------
-    let (v, u) = victim_and_u(40, options("main", &[])).await;
+    let (v, u) = victim_and_u(&victims, 40, options("main", &[])).await;
     let now = guild_core::time::now();
     let to = v.key();
 
     // Needs: 900 from 300 fresh keys, on gossip.
     {
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let rogue = Rogue::start(42, &v).await;
         rogue.joined(Topic::Needs).await;
@@ -392,7 +436,7 @@ async fn main() {
 
     // Messages: one stranger, 2,000 of 3 KB.
     {
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let id = fixtures::identity(43);
         let rogue = Rogue::start(43, &v).await;
@@ -474,7 +518,7 @@ async fn main() {
             rogues.push(r);
         }
         // Quiet with the offerers connected and idle, so that the row is the offers' cost.
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let offers: Vec<(usize, Vec<u8>)> = (0..keys)
             .flat_map(|k| {
@@ -532,7 +576,7 @@ async fn main() {
         for k in 0..inviters {
             rogues.push(big_rogue(200 + k as u8, &v).await);
         }
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let invites: Vec<Vec<u8>> = (0..inviters)
             .map(|k| invitation(&fixtures::identity(200 + k as u8), to, 110, now, k))
@@ -559,9 +603,10 @@ async fn main() {
             ),
             note: format!("{answers:?}"),
         });
-        let before = stored_bytes(&v);
         let big = Arc::new(invitation(&fixtures::identity(250), to, 256, now, 9_999));
         let (client, target) = big_rogue(250, &v).await;
+        let q = quiet(&u, &v).await;
+        let before = stored_bytes(&v);
         let count = if quick() { 60 } else { 300 };
         let (samples, answers) = during(&u, 50, async move {
             let mut tasks = tokio::task::JoinSet::new();
@@ -595,9 +640,80 @@ async fn main() {
         drop(rogues);
     }
 
+    // DHT providers: 92 fresh identities announce 48 keys each, all at once.
+    {
+        let identities = if quick() { 23 } else { 92 };
+        let per = guild_net::MAX_KEYS_PER_PROVIDER as u32;
+        let addr = v.addr().await;
+        let mut flooders = Vec::new();
+        for k in 0..identities {
+            let mut cfg = NetConfig::local("main");
+            cfg.bootstrap = vec![addr.clone()];
+            let kp = fresh(0x77, k).keypair();
+            let (client, mut events, _task) = guild_net::spawn(kp, cfg, None).await.unwrap();
+            tokio::spawn(async move { while events.recv().await.is_some() {} });
+            // Connected once a first request is answered.
+            let _ = client
+                .request(
+                    v.node.peer_id(),
+                    codec::encode(&DirectRequest::GetProfile).unwrap(),
+                )
+                .await;
+            flooders.push(client);
+        }
+        let q = quiet(&u, &v).await;
+        let before = stored_bytes(&v);
+        let net = v.node.net().clone();
+        let dht_before = net.admission_stats().await.unwrap().dht;
+        let clients = flooders.clone();
+        let (samples, failed) = during(&u, 50, async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (k, client) in clients.into_iter().enumerate() {
+                tasks.spawn(async move {
+                    let mut failed = 0u32;
+                    for i in 0..per {
+                        let key = guild_core::skill::skill_key(&tag(&format!("jam{k}x{i}")));
+                        if client.start_providing(key.to_vec()).await.is_err() {
+                            failed += 1;
+                        }
+                    }
+                    failed
+                });
+            }
+            let mut failed = 0;
+            while let Some(Ok(f)) = tasks.join_next().await {
+                failed += f;
+            }
+            failed
+        })
+        .await;
+        let dht = net.admission_stats().await.unwrap().dht;
+        print(Row {
+            attack: "DHT: 92 fresh identities × 48 ADD_PROVIDER, at once",
+            quiet: q,
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: format!(
+                "{} strangers' provider records a /24 (in memory; strangers' records {} → {})",
+                guild_net::dht_store::MAX_STRANGER_RECORDS_PER_RANGE,
+                dht_before.stranger_records,
+                dht.stranger_records
+            ),
+            note: format!(
+                "{} accepted, {} evicted, {} over a provider's budget, {} rate-limited, {} announcements failed",
+                dht.accepted - dht_before.accepted,
+                dht.evicted - dht_before.evicted,
+                dht.over_provider_budget - dht_before.over_provider_budget,
+                dht.rate_limited - dht_before.rate_limited,
+                failed
+            ),
+        });
+        drop(flooders);
+    }
+
     // Bans: fresh keys from one address, each sending junk until it is cut off.
     {
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let addr = v.addr().await;
         let keys = if quick() { 5 } else { 20 };
@@ -631,4 +747,8 @@ async fn main() {
             note: format!("{refused} keys cut off or refused"),
         });
     }
+    eprintln!("load average at the end: {}", load());
+    drop((v, u));
+    // A runtime is not dropped inside another's task: its threads are let go instead.
+    victims.shutdown_background();
 }

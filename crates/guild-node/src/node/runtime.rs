@@ -731,6 +731,12 @@ impl Runtime {
             }
         }
         self.publish_view();
+        let work = self.service.work_in_flight();
+        self.snapshot.send_if_modified(|s| {
+            let changed = s.work != work;
+            s.work = work;
+            changed
+        });
         if self.snapshot_dirty {
             self.snapshot_dirty = false;
             let c = self.service.counts();
