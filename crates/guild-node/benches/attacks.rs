@@ -17,8 +17,8 @@
 //!   a fresh key from the same address.
 //!
 //! The victim runs on a runtime of its own (2 worker threads, as the daemon process would on
-//! this machine): the attackers' and U's tasks never run on its threads, though all share the
-//! machine's cores. Each quiet baseline is taken once the victim has settled — no signature job
+//! this machine) and U on another (1 thread): the attackers' tasks never run on their threads,
+//! though all share the machine's cores. Each quiet baseline is taken once the victim has settled — no signature job
 //! or sync running or queued, as its status says (`Snapshot::work`) — after the previous
 //! attack's requests were all answered.
 //!
@@ -91,21 +91,69 @@ fn stored_bytes(v: &TestNode) -> u64 {
     total
 }
 
-/// One `GetProfile` from U to V, milliseconds.
-async fn one_request(u: &Rogue) -> f64 {
-    let req = codec::encode(&DirectRequest::GetProfile).unwrap();
-    let t = Instant::now();
-    let _ = u.client.request(u.target, req).await;
-    t.elapsed().as_secs_f64() * 1e3
+/// The uninvolved member: a raw client on a runtime of its own (one thread), so that its
+/// requests are timed apart from the attackers' tasks.
+#[derive(Clone)]
+struct Uninvolved {
+    client: guild_net::Client,
+    target: guild_net::PeerId,
+    rt: tokio::runtime::Handle,
 }
 
-/// U's latencies while `running` holds (at least `min` samples, at most `max`).
-async fn sample_while(u: &Rogue, running: &AtomicBool, min: usize, max: usize) -> Vec<f64> {
-    let mut out = Vec::new();
-    while out.len() < max && (running.load(Ordering::Relaxed) || out.len() < min) {
-        out.push(one_request(u).await);
+impl Uninvolved {
+    /// Connects U (identity `seed`) to `v`, on `rt`. U acknowledges whatever V asks (its
+    /// syncs), like a cooperating member.
+    async fn start(rt: &tokio::runtime::Runtime, seed: u8, v: &TestNode) -> Uninvolved {
+        let mut cfg = NetConfig::local(v.node.community());
+        cfg.bootstrap = vec![v.addr().await];
+        let target = v.node.peer_id();
+        let kp = fixtures::identity(seed).keypair();
+        let client = rt
+            .spawn(async move {
+                let (client, mut events, _task) = guild_net::spawn(kp, cfg, None).await.unwrap();
+                let responder = client.clone();
+                tokio::spawn(async move {
+                    while let Some(ev) = events.recv().await {
+                        if let guild_net::NetEvent::InboundRequest { channel, .. } = ev {
+                            let ack =
+                                codec::encode(&guild_core::wire::DirectResponse::Ack).unwrap();
+                            let _ = responder.respond(channel, ack).await;
+                        }
+                    }
+                });
+                client
+            })
+            .await
+            .unwrap();
+        Uninvolved {
+            client,
+            target,
+            rt: rt.handle().clone(),
+        }
     }
-    out
+
+    /// U's latencies (on its runtime) while `running` holds: at least `min`, at most `max`.
+    async fn sample(&self, running: Arc<AtomicBool>, min: usize, max: usize) -> Vec<f64> {
+        let (client, target) = (self.client.clone(), self.target);
+        self.rt
+            .spawn(async move {
+                let mut out = Vec::new();
+                while out.len() < max && (running.load(Ordering::Relaxed) || out.len() < min) {
+                    out.push(one_request(&client, target).await);
+                }
+                out
+            })
+            .await
+            .unwrap()
+    }
+}
+
+/// One `GetProfile` from U to V, milliseconds.
+async fn one_request(client: &guild_net::Client, target: guild_net::PeerId) -> f64 {
+    let req = codec::encode(&DirectRequest::GetProfile).unwrap();
+    let t = Instant::now();
+    let _ = client.request(target, req).await;
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// A response, as a short label for the table.
@@ -179,7 +227,7 @@ fn print(r: Row) {
 }
 
 /// Runs `attack` while U samples; returns U's latencies during it.
-async fn during<F>(u: &Rogue, min: usize, attack: F) -> (Vec<f64>, F::Output)
+async fn during<F>(u: &Uninvolved, min: usize, attack: F) -> (Vec<f64>, F::Output)
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
@@ -191,7 +239,7 @@ where
         flag.store(false, Ordering::Relaxed);
         out
     });
-    let samples = sample_while(u, &running, min, 100_000).await;
+    let samples = u.sample(running, min, 100_000).await;
     (samples, task.await.unwrap())
 }
 
@@ -215,18 +263,19 @@ async fn big_rogue(seed: u8, v: &TestNode) -> (guild_net::Client, guild_net::Pee
     (client, target)
 }
 
-/// A victim with a profile, started on `rt`, and U connected and trusted.
+/// A victim with a profile, started on `rt`, and U (on `urt`) connected and trusted.
 async fn victim_and_u(
     rt: &tokio::runtime::Runtime,
+    urt: &tokio::runtime::Runtime,
     seed: u8,
     opts: NodeOptions,
-) -> (TestNode, Rogue) {
+) -> (TestNode, Uninvolved) {
     let v = rt
         .spawn(TestNode::start(seed, opts))
         .await
         .expect("the victim starts");
     v.set_skills("vic", &["kicad"]).await;
-    let u = Rogue::start(seed + 1, &v).await;
+    let u = Uninvolved::start(urt, seed + 1, &v).await;
     let ku = fixtures::identity(seed + 1).public();
     trust_root(&v, ku).await;
     let vr = &v;
@@ -271,16 +320,16 @@ fn load() -> String {
 }
 
 /// U's latencies with no attack running, once the victim has settled from what came before.
-async fn quiet(u: &Rogue, v: &TestNode) -> Vec<f64> {
+async fn quiet(u: &Uninvolved, v: &TestNode) -> Vec<f64> {
     settled(v).await;
-    for _ in 0..20 {
-        one_request(u).await; // warm up
-    }
-    let mut out = Vec::new();
-    for _ in 0..if quick() { 50 } else { 300 } {
-        out.push(one_request(u).await);
-    }
-    out
+    let idle = Arc::new(AtomicBool::new(false));
+    u.sample(idle.clone(), 20, 20).await; // warm up
+    u.sample(
+        idle,
+        if quick() { 50 } else { 300 },
+        if quick() { 50 } else { 300 },
+    )
+    .await
 }
 
 fn entry(
@@ -345,6 +394,12 @@ async fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let uninvolved = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("uninvolved")
+        .enable_all()
+        .build()
+        .unwrap();
 
     // ---- 1. connection slots (production inbound limits) --------------------------------
     {
@@ -352,7 +407,7 @@ async fn main() {
         let d = NetConfig::default();
         o.net.max_incoming_per_ip = d.max_incoming_per_ip;
         o.net.max_incoming_per_range = d.max_incoming_per_range;
-        let (v, u) = victim_and_u(&victims, 30, o).await;
+        let (v, u) = victim_and_u(&victims, &uninvolved, 30, o).await;
         let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let addr = v.addr().await;
@@ -393,7 +448,7 @@ async fn main() {
     }
 
     // ---- 2-5 on one victim with loopback limits (every attacker is on 127.0.0.1) ----------
-    let (v, u) = victim_and_u(&victims, 40, options("main", &[])).await;
+    let (v, u) = victim_and_u(&victims, &uninvolved, 40, options("main", &[])).await;
     let now = guild_core::time::now();
     let to = v.key();
 
@@ -751,4 +806,5 @@ async fn main() {
     drop((v, u));
     // A runtime is not dropped inside another's task: its threads are let go instead.
     victims.shutdown_background();
+    uninvolved.shutdown_background();
 }

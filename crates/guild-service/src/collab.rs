@@ -689,6 +689,27 @@ impl<S: Storage> Service<S> {
         Ok(())
     }
 
+    /// The refusal an invitation gets from its head alone (its collaboration and invite entry,
+    /// [`guild_core::wire::invite_head`]): an `Invite` of us, from its author, over the
+    /// author's budget of invitations waiting. Anything else is left to
+    /// [`Service::prepare_invite`], which reads the whole.
+    pub(crate) fn refuse_invitation_early(
+        &mut self,
+        from: PublicKey,
+        collab: &AnyRecord,
+        invite: &AnyRecord,
+    ) -> Option<Refusal> {
+        let (AnyRecord::Collaboration(c), AnyRecord::CollabEntry(inv)) = (collab, invite) else {
+            return None;
+        };
+        let cid = c.id();
+        let to_us = matches!(inv.body.entry, EntryKind::Invite { member } if member == self.me);
+        if inv.signer != from || inv.body.collaboration != cid || !to_us {
+            return None;
+        }
+        self.allow_invitation_from(&from, &cid).err()
+    }
+
     /// Whether `from` may leave one more invitation waiting for our answer: a stranger one at a
     /// time, members more ([`super::admission::PENDING_INVITATIONS`]), and all strangers
     /// together at most [`super::admission::STRANGER_INVITATIONS_WAITING`], so minted keys

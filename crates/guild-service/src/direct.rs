@@ -719,9 +719,10 @@ impl<S: Storage> Service<S> {
     }
 
     /// The answer to a request from a peer decided before decoding it: a penalised peer is
-    /// refused (and sent away), and a message or collaboration entry delivered when the
-    /// sender's budget for it is spent is refused from the request's first bytes (its kind),
-    /// before the body is decoded or its signature looked at.
+    /// refused (and sent away), a message or collaboration entry delivered when the sender's
+    /// budget for it is spent is refused from the request's first bytes (its kind), and an
+    /// invitation over the sender's budget from its head (before its log is decoded) — each
+    /// before any signature is looked at.
     fn refuse_undecoded(
         &mut self,
         from: PublicKey,
@@ -745,6 +746,11 @@ impl<S: Storage> Service<S> {
                 )
                 .to_response(),
             );
+        }
+        if let Some((collab, invite)) = guild_core::wire::invite_head(data) {
+            return self
+                .refuse_invitation_early(from, &collab, &invite)
+                .map(|r| r.to_response());
         }
         let kind = guild_core::wire::delivered_kind(data)?;
         let tier = self.tier_of(&from);

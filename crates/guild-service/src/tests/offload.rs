@@ -247,3 +247,32 @@ fn strangers_connecting_at_once_are_synced_at_a_bounded_rate_and_a_member_at_onc
     );
     assert!(total >= 5 * STRANGER_SYNCS_PER_SECOND as usize, "{total}");
 }
+
+#[test]
+fn an_invitation_over_its_senders_budget_is_refused_before_its_log_is_decoded() {
+    let mut v = harness(1);
+    let stranger = identity(5);
+    let first = invitation_request(&stranger, &v.me, 2, "first");
+    assert_eq!(
+        v.svc.received_request(stranger.public(), &first, MS),
+        DirectResponse::Ack
+    );
+    // A second invitation while the first waits, its log replaced by bytes that do not
+    // decode: refused by the budget (RateLimited), which it could not be if the whole request
+    // were decoded first (Malformed), and without a strike.
+    let second = invitation_request(&stranger, &v.me, 0, "second");
+    // With an empty log the encoding ends with the log's length, 0: the head is the rest.
+    let mut junk = second[..second.len() - 1].to_vec();
+    junk.extend([0xfe; 32]);
+    for _ in 0..2 * admission::MAX_STRIKES {
+        assert_eq!(
+            refusal(v.svc.received_request(stranger.public(), &junk, MS)),
+            RefusalReason::RateLimited
+        );
+    }
+    assert!(!v.svc.admission.is_penalised(&stranger.public(), MS));
+    assert_eq!(
+        refusal(v.svc.received_request(identity(6).public(), &junk, MS)),
+        RefusalReason::Malformed
+    );
+}
