@@ -234,13 +234,17 @@ where
 {
     let running = Arc::new(AtomicBool::new(true));
     let flag = running.clone();
+    let cpu = Cpu::start();
     let task = tokio::spawn(async move {
         let out = attack.await;
         flag.store(false, Ordering::Relaxed);
         out
     });
     let samples = u.sample(running, min, 100_000).await;
-    (samples, task.await.unwrap())
+    let out = task.await.unwrap();
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    eprintln!("  {} ({fds} open files)", cpu.report());
+    (samples, out)
 }
 
 /// A raw stranger whose requests may be as large as the protocol allows (a `Rogue` keeps the
@@ -308,6 +312,61 @@ async fn settled(v: &TestNode) {
     let waited = t.elapsed().as_millis();
     if waited > 0 {
         eprintln!("(settled after {waited} ms)");
+    }
+}
+
+/// CPU time (user + system, ms) of this process's threads named `name` (the victim's runtime
+/// threads are named "victim", the attackers' are tokio's default "tokio-rt-worker"), from
+/// `/proc/self/task/*/stat` (10 ms ticks). Threads that ended are not counted.
+fn cpu_ms(name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    let mut ticks = 0u64;
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // "tid (comm) state ...": fields after the closing parenthesis, utime and stime are
+        // the 12th and 13th.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let field = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks += field(11) + field(12);
+    }
+    ticks * 10
+}
+
+/// CPU use over an attack window: (victim ms, attackers ms, wall ms).
+struct Cpu {
+    victim: u64,
+    attackers: u64,
+    at: Instant,
+}
+
+impl Cpu {
+    fn start() -> Cpu {
+        Cpu {
+            victim: cpu_ms("victim"),
+            attackers: cpu_ms("tokio-rt-worker"),
+            at: Instant::now(),
+        }
+    }
+
+    fn report(&self) -> String {
+        let wall = self.at.elapsed().as_millis().max(1) as u64;
+        let v = cpu_ms("victim").saturating_sub(self.victim);
+        let a = cpu_ms("tokio-rt-worker").saturating_sub(self.attackers);
+        format!(
+            "CPU over {wall} ms: victim {v} ms ({}%), attackers {a} ms ({}%)",
+            v * 100 / wall,
+            a * 100 / wall
+        )
     }
 }
 
@@ -487,6 +546,7 @@ async fn main() {
             bound: format!("strangers' need pool {} KiB", bound.bytes / 1024),
             note: format!("{sent} published"),
         });
+        rogue.client.shutdown();
     }
 
     // Messages: one stranger, 2,000 of 3 KB.
@@ -539,6 +599,7 @@ async fn main() {
             ),
             note: format!("{refused} refused"),
         });
+        rogue.client.shutdown();
     }
 
     // Offers: 100 fresh keys × 3 on V's need, each over its own connection.
@@ -625,6 +686,10 @@ async fn main() {
 
     // Invitations: 40 inviters with a 120 KiB log each, then 300 oversized ones, 4 at a time.
     {
+        // A rogue's responder holds a client: its node runs until told to stop.
+        for r in &rogues_before {
+            r.client.shutdown();
+        }
         drop(rogues_before);
         let inviters = if quick() { 10 } else { 40 };
         let mut rogues = Vec::new();
@@ -692,6 +757,9 @@ async fn main() {
             bound: "0 (refused on receipt, before signatures)".into(),
             note: format!("{answers:?}"),
         });
+        for (c, _) in &rogues {
+            c.shutdown();
+        }
         drop(rogues);
     }
 
@@ -704,6 +772,9 @@ async fn main() {
         for k in 0..identities {
             let mut cfg = NetConfig::local("main");
             cfg.bootstrap = vec![addr.clone()];
+            // Clients of the DHT: V is the only server they know, so every announcement goes
+            // to V (servers would also learn of each other and send there).
+            cfg.kad_server = false;
             let kp = fresh(0x77, k).keypair();
             let (client, mut events, _task) = guild_net::spawn(kp, cfg, None).await.unwrap();
             tokio::spawn(async move { while events.recv().await.is_some() {} });
@@ -725,14 +796,17 @@ async fn main() {
             let mut tasks = tokio::task::JoinSet::new();
             for (k, client) in clients.into_iter().enumerate() {
                 tasks.spawn(async move {
-                    let mut failed = 0u32;
-                    for i in 0..per {
+                    // All 48 at once, as fast as the flooder can send them.
+                    let all = (0..per).map(|i| {
                         let key = guild_core::skill::skill_key(&tag(&format!("jam{k}x{i}")));
-                        if client.start_providing(key.to_vec()).await.is_err() {
-                            failed += 1;
-                        }
-                    }
-                    failed
+                        let client = client.clone();
+                        async move { client.start_providing(key.to_vec()).await.is_err() }
+                    });
+                    futures::future::join_all(all)
+                        .await
+                        .into_iter()
+                        .filter(|failed| *failed)
+                        .count() as u32
                 });
             }
             let mut failed = 0;
@@ -763,6 +837,9 @@ async fn main() {
                 failed
             ),
         });
+        for c in &flooders {
+            c.shutdown();
+        }
         drop(flooders);
     }
 
