@@ -247,6 +247,20 @@ where
     (samples, out)
 }
 
+/// Answers whatever V asks a raw peer (its syncs on connect) with `Ack`, as a `Rogue` does, so
+/// that V's syncs end at once rather than at the request timeout. Ends with the peer's node.
+async fn acknowledge(
+    client: guild_net::Client,
+    mut events: tokio::sync::mpsc::Receiver<guild_net::NetEvent>,
+) {
+    while let Some(ev) = events.recv().await {
+        if let guild_net::NetEvent::InboundRequest { channel, .. } = ev {
+            let ack = codec::encode(&guild_core::wire::DirectResponse::Ack).unwrap();
+            let _ = client.respond(channel, ack).await;
+        }
+    }
+}
+
 /// A raw stranger whose requests may be as large as the protocol allows (a `Rogue` keeps the
 /// 64 KiB default), connected to V; its client and V's peer id.
 async fn big_rogue(seed: u8, v: &TestNode) -> (guild_net::Client, guild_net::PeerId) {
@@ -254,11 +268,11 @@ async fn big_rogue(seed: u8, v: &TestNode) -> (guild_net::Client, guild_net::Pee
     cfg.bootstrap = vec![v.addr().await];
     cfg.max_message_size = guild_core::wire::MAX_REQUEST_BYTES;
     cfg.max_response_size = guild_core::wire::MAX_RESPONSE_BYTES;
-    let (client, mut events, _task) =
+    let (client, events, _task) =
         guild_net::spawn(fixtures::identity(seed).keypair(), cfg, None)
             .await
             .unwrap();
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    tokio::spawn(acknowledge(client.clone(), events));
     let target = v.node.peer_id();
     // Connected once a first request is answered.
     let _ = client
@@ -302,16 +316,18 @@ async fn victim_and_u(
 async fn settled(v: &TestNode) {
     let mut rx = v.node.watch_snapshot();
     let t = Instant::now();
-    tokio::time::timeout(
+    let done = tokio::time::timeout(
         std::time::Duration::from_secs(120),
         rx.wait_for(|s| s.work == guild_service::InFlight::default()),
     )
-    .await
-    .expect("the victim settles")
-    .unwrap();
+    .await;
     let waited = t.elapsed().as_millis();
-    if waited > 0 {
-        eprintln!("(settled after {waited} ms)");
+    match done {
+        Ok(_) => eprintln!("(settled after {waited} ms)"),
+        Err(_) => eprintln!(
+            "(NOT settled after {waited} ms: {:?})",
+            v.node.snapshot().work
+        ),
     }
 }
 
@@ -776,8 +792,8 @@ async fn main() {
             // to V (servers would also learn of each other and send there).
             cfg.kad_server = false;
             let kp = fresh(0x77, k).keypair();
-            let (client, mut events, _task) = guild_net::spawn(kp, cfg, None).await.unwrap();
-            tokio::spawn(async move { while events.recv().await.is_some() {} });
+            let (client, events, _task) = guild_net::spawn(kp, cfg, None).await.unwrap();
+            tokio::spawn(acknowledge(client.clone(), events));
             // Connected once a first request is answered.
             let _ = client
                 .request(
