@@ -268,10 +268,9 @@ async fn big_rogue(seed: u8, v: &TestNode) -> (guild_net::Client, guild_net::Pee
     cfg.bootstrap = vec![v.addr().await];
     cfg.max_message_size = guild_core::wire::MAX_REQUEST_BYTES;
     cfg.max_response_size = guild_core::wire::MAX_RESPONSE_BYTES;
-    let (client, events, _task) =
-        guild_net::spawn(fixtures::identity(seed).keypair(), cfg, None)
-            .await
-            .unwrap();
+    let (client, events, _task) = guild_net::spawn(fixtures::identity(seed).keypair(), cfg, None)
+        .await
+        .unwrap();
     tokio::spawn(acknowledge(client.clone(), events));
     let target = v.node.peer_id();
     // Connected once a first request is answered.
