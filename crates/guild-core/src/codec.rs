@@ -67,6 +67,16 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecE
     Ok(value)
 }
 
+/// Decodes a value from the start of `bytes`, leaving what follows unread: for reading the
+/// head of a larger message before deciding whether to decode the rest (the whole is still
+/// decoded with [`decode`], trailing bytes refused, if it is taken at all).
+pub fn decode_head<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let bytes = &bytes[..bytes.len().min(MAX_DECODE_BYTES)];
+    bincode::serde::decode_from_slice::<T, _>(bytes, limited())
+        .map(|(value, _)| value)
+        .map_err(|e| CodecError::Decode(e.to_string()))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

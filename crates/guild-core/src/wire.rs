@@ -286,6 +286,44 @@ impl RefusalReason {
     }
 }
 
+/// The collaboration and the invite entry of a [`DirectRequest::Invite`], decoded without its
+/// log (`None` for any other request, or if the head does not decode): the sender's budget
+/// for invitations can refuse one before its log — up to [`MAX_INVITE_LOG_BYTES`] — is
+/// decoded.
+pub fn invite_head(data: &[u8]) -> Option<(AnyRecord, AnyRecord)> {
+    /// `DirectRequest::Invite`'s variant index (a one-byte varint).
+    const INVITE: u8 = 5;
+    // A struct variant's fields follow its index in order: the head is a tuple of the first two.
+    match data {
+        [INVITE, rest @ ..] => crate::codec::decode_head::<(AnyRecord, AnyRecord)>(rest).ok(),
+        _ => None,
+    }
+}
+
+/// The kind of record a [`DirectRequest::Deliver`] carries, read from the request's first two
+/// bytes without decoding it (`None` for any other request): bincode writes an enum's variant
+/// index first, as a one-byte varint below 251, so a node can refuse a delivery whose sender's
+/// budget for that kind is spent before it decodes the body.
+pub fn delivered_kind(data: &[u8]) -> Option<RecordKind> {
+    /// `DirectRequest::Deliver`'s variant index.
+    const DELIVER: u8 = 3;
+    match data {
+        [DELIVER, record, ..] => Some(match record {
+            0 => RecordKind::Profile,
+            1 => RecordKind::Need,
+            2 => RecordKind::Offer,
+            3 => RecordKind::Attestation,
+            4 => RecordKind::Revocation,
+            5 => RecordKind::Collaboration,
+            6 => RecordKind::CollabEntry,
+            7 => RecordKind::Message,
+            8 => RecordKind::Sponsorship,
+            _ => return None,
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -309,5 +347,82 @@ mod tests {
             req
         );
         assert!(codec::decode::<DirectRequest>(&[200, 1, 2], MAX_REQUEST_BYTES).is_err());
+    }
+
+    #[test]
+    fn the_delivered_kind_is_read_from_the_first_two_bytes() {
+        use crate::fixtures::{self, sign, T0};
+        let (a, b) = (fixtures::identity(1), fixtures::identity(2));
+        let need = sign(fixtures::need(&a, "help", &["rust"], T0), &a);
+        let offer = sign(fixtures::offer(&b, &need, T0), &b);
+        let collab = sign(
+            fixtures::collaboration(&a, need.clone(), vec![offer.clone()], T0),
+            &a,
+        );
+        let records = [
+            AnyRecord::Profile(sign(fixtures::profile(&a, "Ada", &["rust"], T0), &a)),
+            AnyRecord::Need(need),
+            AnyRecord::Offer(offer),
+            AnyRecord::Attestation(sign(
+                fixtures::attestation(&a, &b, RecordId([1; 32]), 3, T0),
+                &a,
+            )),
+            AnyRecord::Collaboration(collab),
+        ];
+        for r in records {
+            let kind = r.kind();
+            let bytes = codec::encode(&DirectRequest::Deliver(Box::new(r))).unwrap();
+            assert_eq!(delivered_kind(&bytes), Some(kind));
+        }
+        let message = crate::Message {
+            version: crate::record::RECORD_VERSION,
+            issuer: a.public(),
+            to: b.public(),
+            issued_at: T0,
+            expires_at: T0 + 3600,
+            nonce: 1,
+            text: "hello".into(),
+        };
+        let bytes = codec::encode(&DirectRequest::Deliver(Box::new(AnyRecord::Message(sign(
+            message, &a,
+        )))))
+        .unwrap();
+        assert_eq!(delivered_kind(&bytes), Some(RecordKind::Message));
+        let get = codec::encode(&DirectRequest::GetProfile).unwrap();
+        assert_eq!(delivered_kind(&get), None);
+        assert_eq!(delivered_kind(&[3]), None);
+        assert_eq!(delivered_kind(&[3, 9]), None);
+    }
+
+    #[test]
+    fn an_invitations_head_is_read_without_its_log() {
+        use crate::fixtures::{self, sign, T0};
+        let (a, b) = (fixtures::identity(1), fixtures::identity(2));
+        let need = sign(fixtures::need(&a, "help", &["rust"], T0), &a);
+        let offer = sign(fixtures::offer(&b, &need, T0), &b);
+        let collab = AnyRecord::Collaboration(sign(
+            fixtures::collaboration(&a, need.clone(), vec![offer.clone()], T0),
+            &a,
+        ));
+        let other = AnyRecord::Need(need);
+        let req = DirectRequest::Invite {
+            collaboration: Box::new(collab.clone()),
+            invite: Box::new(other.clone()),
+            log: vec![AnyRecord::Offer(offer); 3],
+        };
+        let mut bytes = codec::encode(&req).unwrap();
+        assert_eq!(invite_head(&bytes), Some((collab.clone(), other.clone())));
+        // The log is not read: junk in its place leaves the head readable.
+        let head = codec::encode(&(collab.clone(), other.clone()))
+            .unwrap()
+            .len();
+        bytes.truncate(1 + head);
+        bytes.extend([0xff; 16]);
+        assert_eq!(invite_head(&bytes), Some((collab, other)));
+        assert_eq!(
+            invite_head(&codec::encode(&DirectRequest::Peers).unwrap()),
+            None
+        );
+        assert_eq!(invite_head(&[5, 0xff]), None);
     }
 }

@@ -154,7 +154,7 @@ pub struct NetConfig {
     /// ([`crate::IpLimitExceeded`]). Relayed connections are not counted.
     pub max_incoming_per_ip: u32,
     /// Established inbound slots kept for known members. At most a quarter of `max_incoming`
-    /// is kept, whatever this says, so that lowering `max_incoming` alone stays valid.
+    /// ([`ConfigError::ReservedTooLarge`] otherwise).
     pub reserved_incoming: u32,
     /// Strangers' established inbound connections from one address range (IPv4 /24, IPv6 /48).
     pub max_incoming_per_range: u32,
@@ -333,6 +333,12 @@ impl NetConfig {
         if self.address_cooldown > self.address_penalty {
             return Err(ConfigError::CooldownLongerThanPenalty);
         }
+        if self.reserved_incoming > self.max_incoming / 4 {
+            return Err(ConfigError::ReservedTooLarge {
+                reserved: self.reserved_incoming,
+                max: self.max_incoming / 4,
+            });
+        }
         Ok(())
     }
 }
@@ -370,6 +376,24 @@ mod tests {
     fn defaults_are_valid() {
         NetConfig::default().validate().unwrap();
         NetConfig::local("test").validate().unwrap();
+    }
+
+    #[test]
+    fn reserved_room_over_a_quarter_of_the_inbound_slots_is_an_error() {
+        let mut c = NetConfig {
+            max_incoming: 100,
+            reserved_incoming: 26,
+            ..NetConfig::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::ReservedTooLarge {
+                reserved: 26,
+                max: 25
+            })
+        ));
+        c.reserved_incoming = 25;
+        c.validate().unwrap();
     }
 
     #[test]

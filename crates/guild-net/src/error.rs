@@ -62,7 +62,7 @@ pub enum ConfigError {
     RepublishNotBeforeExpiry,
     /// More inbound slots reserved for known members than a quarter of `max_incoming`.
     #[error(
-        "reserved_incoming is {reserved}; it must be at most a quarter of max_incoming ({max})"
+        "reserved_incoming is {reserved}; it must be at most a quarter of max_incoming: {max}"
     )]
     ReservedTooLarge {
         /// The configured value.

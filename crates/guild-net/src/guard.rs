@@ -190,9 +190,11 @@ pub(crate) struct GuardLimits {
 }
 
 impl GuardLimits {
-    /// Slots strangers may hold: `max_incoming` less the reserved room (at most a quarter).
+    /// Slots strangers may hold: `max_incoming` less the reserved room (at most a quarter:
+    /// checked by [`NetConfig::validate`](crate::NetConfig::validate); the `min` only keeps a
+    /// hand-built `GuardLimits` from underflowing).
     fn stranger_room(&self) -> u32 {
-        self.max_incoming - self.reserved.min(self.max_incoming / 4)
+        self.max_incoming - self.reserved.min(self.max_incoming)
     }
 }
 

@@ -182,6 +182,7 @@ async fn inbound_connections_cannot_take_the_capacity_of_our_own_dials() {
         let mut target_config = config("in-out", &[]);
         target_config.max_connections = 3;
         target_config.max_incoming = 2;
+        target_config.reserved_incoming = 0;
         let target = TestNode::start(target_config).await;
         let mut inbound = Vec::new();
         for _ in 0..2 {

@@ -146,6 +146,7 @@ async fn a_known_member_takes_the_place_of_the_idlest_stranger() {
     bounded(async {
         let mut cfg = victim_config("reserved");
         cfg.max_incoming = 8; // 2 reserved for members, 6 for strangers
+        cfg.reserved_incoming = 2;
         let victim = TestNode::start(cfg).await;
         let sources: Vec<String> = (1..=10).map(|a| format!("127.0.1.{a}")).collect();
         let flooders = flood(&victim, &sources).await;

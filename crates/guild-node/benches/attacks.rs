@@ -11,11 +11,16 @@
 //! - **offers**: 100 fresh keys × 3 offers on V's need (one connection each).
 //! - **invitations**: 40 fresh inviters each send an invitation with a 120 KiB log, and one
 //!   stranger sends 300 invitations whose log breaks the 128 KiB limit, 4 at a time.
+//! - **DHT providers**: 92 fresh identities announce 48 skill keys each (4,416
+//!   `ADD_PROVIDER`), all at once.
 //! - **bans**: 20 fresh keys in turn send malformed requests until banned; each is replaced by
 //!   a fresh key from the same address.
 //!
-//! Not here: the DHT provider flood (`cargo bench -p guild-net --bench strangers`, whose raw
-//! Kademlia flooders are not a daemon's peers).
+//! The victim runs on a runtime of its own (2 worker threads, as the daemon process would on
+//! this machine) and U on another (1 thread): the attackers' tasks never run on their threads,
+//! though all share the machine's cores. Each quiet baseline is taken once the victim has settled — no signature job
+//! or sync running or queued, as its status says (`Snapshot::work`) — after the previous
+//! attack's requests were all answered.
 //!
 //! `cargo bench -p guild-node --bench attacks` (release; `GUILD_BENCH_QUICK=1` shrinks the sizes).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
@@ -86,21 +91,69 @@ fn stored_bytes(v: &TestNode) -> u64 {
     total
 }
 
-/// One `GetProfile` from U to V, milliseconds.
-async fn one_request(u: &Rogue) -> f64 {
-    let req = codec::encode(&DirectRequest::GetProfile).unwrap();
-    let t = Instant::now();
-    let _ = u.client.request(u.target, req).await;
-    t.elapsed().as_secs_f64() * 1e3
+/// The uninvolved member: a raw client on a runtime of its own (one thread), so that its
+/// requests are timed apart from the attackers' tasks.
+#[derive(Clone)]
+struct Uninvolved {
+    client: guild_net::Client,
+    target: guild_net::PeerId,
+    rt: tokio::runtime::Handle,
 }
 
-/// U's latencies while `running` holds (at least `min` samples, at most `max`).
-async fn sample_while(u: &Rogue, running: &AtomicBool, min: usize, max: usize) -> Vec<f64> {
-    let mut out = Vec::new();
-    while out.len() < max && (running.load(Ordering::Relaxed) || out.len() < min) {
-        out.push(one_request(u).await);
+impl Uninvolved {
+    /// Connects U (identity `seed`) to `v`, on `rt`. U acknowledges whatever V asks (its
+    /// syncs), like a cooperating member.
+    async fn start(rt: &tokio::runtime::Runtime, seed: u8, v: &TestNode) -> Uninvolved {
+        let mut cfg = NetConfig::local(v.node.community());
+        cfg.bootstrap = vec![v.addr().await];
+        let target = v.node.peer_id();
+        let kp = fixtures::identity(seed).keypair();
+        let client = rt
+            .spawn(async move {
+                let (client, mut events, _task) = guild_net::spawn(kp, cfg, None).await.unwrap();
+                let responder = client.clone();
+                tokio::spawn(async move {
+                    while let Some(ev) = events.recv().await {
+                        if let guild_net::NetEvent::InboundRequest { channel, .. } = ev {
+                            let ack =
+                                codec::encode(&guild_core::wire::DirectResponse::Ack).unwrap();
+                            let _ = responder.respond(channel, ack).await;
+                        }
+                    }
+                });
+                client
+            })
+            .await
+            .unwrap();
+        Uninvolved {
+            client,
+            target,
+            rt: rt.handle().clone(),
+        }
     }
-    out
+
+    /// U's latencies (on its runtime) while `running` holds: at least `min`, at most `max`.
+    async fn sample(&self, running: Arc<AtomicBool>, min: usize, max: usize) -> Vec<f64> {
+        let (client, target) = (self.client.clone(), self.target);
+        self.rt
+            .spawn(async move {
+                let mut out = Vec::new();
+                while out.len() < max && (running.load(Ordering::Relaxed) || out.len() < min) {
+                    out.push(one_request(&client, target).await);
+                }
+                out
+            })
+            .await
+            .unwrap()
+    }
+}
+
+/// One `GetProfile` from U to V, milliseconds.
+async fn one_request(client: &guild_net::Client, target: guild_net::PeerId) -> f64 {
+    let req = codec::encode(&DirectRequest::GetProfile).unwrap();
+    let t = Instant::now();
+    let _ = client.request(target, req).await;
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// A response, as a short label for the table.
@@ -174,20 +227,38 @@ fn print(r: Row) {
 }
 
 /// Runs `attack` while U samples; returns U's latencies during it.
-async fn during<F>(u: &Rogue, min: usize, attack: F) -> (Vec<f64>, F::Output)
+async fn during<F>(u: &Uninvolved, min: usize, attack: F) -> (Vec<f64>, F::Output)
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let running = Arc::new(AtomicBool::new(true));
     let flag = running.clone();
+    let cpu = Cpu::start();
     let task = tokio::spawn(async move {
         let out = attack.await;
         flag.store(false, Ordering::Relaxed);
         out
     });
-    let samples = sample_while(u, &running, min, 100_000).await;
-    (samples, task.await.unwrap())
+    let samples = u.sample(running, min, 100_000).await;
+    let out = task.await.unwrap();
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    eprintln!("  {} ({fds} open files)", cpu.report());
+    (samples, out)
+}
+
+/// Answers whatever V asks a raw peer (its syncs on connect) with `Ack`, as a `Rogue` does, so
+/// that V's syncs end at once rather than at the request timeout. Ends with the peer's node.
+async fn acknowledge(
+    client: guild_net::Client,
+    mut events: tokio::sync::mpsc::Receiver<guild_net::NetEvent>,
+) {
+    while let Some(ev) = events.recv().await {
+        if let guild_net::NetEvent::InboundRequest { channel, .. } = ev {
+            let ack = codec::encode(&guild_core::wire::DirectResponse::Ack).unwrap();
+            let _ = client.respond(channel, ack).await;
+        }
+    }
 }
 
 /// A raw stranger whose requests may be as large as the protocol allows (a `Rogue` keeps the
@@ -197,11 +268,10 @@ async fn big_rogue(seed: u8, v: &TestNode) -> (guild_net::Client, guild_net::Pee
     cfg.bootstrap = vec![v.addr().await];
     cfg.max_message_size = guild_core::wire::MAX_REQUEST_BYTES;
     cfg.max_response_size = guild_core::wire::MAX_RESPONSE_BYTES;
-    let (client, mut events, _task) =
-        guild_net::spawn(fixtures::identity(seed).keypair(), cfg, None)
-            .await
-            .unwrap();
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let (client, events, _task) = guild_net::spawn(fixtures::identity(seed).keypair(), cfg, None)
+        .await
+        .unwrap();
+    tokio::spawn(acknowledge(client.clone(), events));
     let target = v.node.peer_id();
     // Connected once a first request is answered.
     let _ = client
@@ -210,11 +280,19 @@ async fn big_rogue(seed: u8, v: &TestNode) -> (guild_net::Client, guild_net::Pee
     (client, target)
 }
 
-/// A victim with a profile, and U connected and trusted.
-async fn victim_and_u(seed: u8, opts: NodeOptions) -> (TestNode, Rogue) {
-    let v = TestNode::start(seed, opts).await;
+/// A victim with a profile, started on `rt`, and U (on `urt`) connected and trusted.
+async fn victim_and_u(
+    rt: &tokio::runtime::Runtime,
+    urt: &tokio::runtime::Runtime,
+    seed: u8,
+    opts: NodeOptions,
+) -> (TestNode, Uninvolved) {
+    let v = rt
+        .spawn(TestNode::start(seed, opts))
+        .await
+        .expect("the victim starts");
     v.set_skills("vic", &["kicad"]).await;
-    let u = Rogue::start(seed + 1, &v).await;
+    let u = Uninvolved::start(urt, seed + 1, &v).await;
     let ku = fixtures::identity(seed + 1).public();
     trust_root(&v, ku).await;
     let vr = &v;
@@ -232,18 +310,100 @@ async fn victim_and_u(seed: u8, opts: NodeOptions) -> (TestNode, Rogue) {
     (v, u)
 }
 
-/// U's latencies with no attack running, after the victim settled from what came before
-/// (connections just opened are synced and pruned for a second or two).
-async fn quiet(u: &Rogue) -> Vec<f64> {
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    for _ in 0..20 {
-        one_request(u).await; // warm up
+/// Waits until the victim has no work left for its peers: no signature job, no sync running
+/// or queued (its status, not a sleep).
+async fn settled(v: &TestNode) {
+    let mut rx = v.node.watch_snapshot();
+    let t = Instant::now();
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        rx.wait_for(|s| s.work == guild_service::InFlight::default()),
+    )
+    .await;
+    let waited = t.elapsed().as_millis();
+    match done {
+        Ok(_) => eprintln!("(settled after {waited} ms)"),
+        Err(_) => eprintln!(
+            "(NOT settled after {waited} ms: {:?})",
+            v.node.snapshot().work
+        ),
     }
-    let mut out = Vec::new();
-    for _ in 0..if quick() { 50 } else { 300 } {
-        out.push(one_request(u).await);
+}
+
+/// CPU time (user + system, ms) of this process's threads named `name` (the victim's runtime
+/// threads are named "victim", the attackers' are tokio's default "tokio-rt-worker"), from
+/// `/proc/self/task/*/stat` (10 ms ticks). Threads that ended are not counted.
+fn cpu_ms(name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    let mut ticks = 0u64;
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // "tid (comm) state ...": fields after the closing parenthesis, utime and stime are
+        // the 12th and 13th.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let field = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks += field(11) + field(12);
     }
-    out
+    ticks * 10
+}
+
+/// CPU use over an attack window: (victim ms, attackers ms, wall ms).
+struct Cpu {
+    victim: u64,
+    attackers: u64,
+    at: Instant,
+}
+
+impl Cpu {
+    fn start() -> Cpu {
+        Cpu {
+            victim: cpu_ms("victim"),
+            attackers: cpu_ms("tokio-rt-worker"),
+            at: Instant::now(),
+        }
+    }
+
+    fn report(&self) -> String {
+        let wall = self.at.elapsed().as_millis().max(1) as u64;
+        let v = cpu_ms("victim").saturating_sub(self.victim);
+        let a = cpu_ms("tokio-rt-worker").saturating_sub(self.attackers);
+        format!(
+            "CPU over {wall} ms: victim {v} ms ({}%), attackers {a} ms ({}%)",
+            v * 100 / wall,
+            a * 100 / wall
+        )
+    }
+}
+
+/// The machine's load average over the last minute.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// U's latencies with no attack running, once the victim has settled from what came before.
+async fn quiet(u: &Uninvolved, v: &TestNode) -> Vec<f64> {
+    settled(v).await;
+    let idle = Arc::new(AtomicBool::new(false));
+    u.sample(idle.clone(), 20, 20).await; // warm up
+    u.sample(
+        idle,
+        if quick() { 50 } else { 300 },
+        if quick() { 50 } else { 300 },
+    )
+    .await
 }
 
 fn entry(
@@ -301,6 +461,19 @@ fn invitation(inviter: &Identity, to: PublicKey, posts: usize, at: UnixTime, i: 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     header();
+    eprintln!("load average at start: {}", load());
+    let victims = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("victim")
+        .enable_all()
+        .build()
+        .unwrap();
+    let uninvolved = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("uninvolved")
+        .enable_all()
+        .build()
+        .unwrap();
 
     // ---- 1. connection slots (production inbound limits) --------------------------------
     {
@@ -308,8 +481,8 @@ async fn main() {
         let d = NetConfig::default();
         o.net.max_incoming_per_ip = d.max_incoming_per_ip;
         o.net.max_incoming_per_range = d.max_incoming_per_range;
-        let (v, u) = victim_and_u(30, o).await;
-        let q = quiet(&u).await;
+        let (v, u) = victim_and_u(&victims, &uninvolved, 30, o).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let addr = v.addr().await;
         let per = if quick() { 5 } else { 15 };
@@ -324,7 +497,7 @@ async fn main() {
         })
         .await;
         // And while the flood is held.
-        let held = quiet(&u).await;
+        let held = quiet(&u, &v).await;
         let g = v.node.net().admission_stats().await.unwrap().connections;
         print(Row {
             attack: "connections: 13 addresses × 15, being opened",
@@ -349,13 +522,13 @@ async fn main() {
     }
 
     // ---- 2-5 on one victim with loopback limits (every attacker is on 127.0.0.1) ----------
-    let (v, u) = victim_and_u(40, options("main", &[])).await;
+    let (v, u) = victim_and_u(&victims, &uninvolved, 40, options("main", &[])).await;
     let now = guild_core::time::now();
     let to = v.key();
 
     // Needs: 900 from 300 fresh keys, on gossip.
     {
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let rogue = Rogue::start(42, &v).await;
         rogue.joined(Topic::Needs).await;
@@ -388,11 +561,12 @@ async fn main() {
             bound: format!("strangers' need pool {} KiB", bound.bytes / 1024),
             note: format!("{sent} published"),
         });
+        rogue.client.shutdown();
     }
 
     // Messages: one stranger, 2,000 of 3 KB.
     {
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let id = fixtures::identity(43);
         let rogue = Rogue::start(43, &v).await;
@@ -440,6 +614,7 @@ async fn main() {
             ),
             note: format!("{refused} refused"),
         });
+        rogue.client.shutdown();
     }
 
     // Offers: 100 fresh keys × 3 on V's need, each over its own connection.
@@ -474,7 +649,7 @@ async fn main() {
             rogues.push(r);
         }
         // Quiet with the offerers connected and idle, so that the row is the offers' cost.
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let offers: Vec<(usize, Vec<u8>)> = (0..keys)
             .flat_map(|k| {
@@ -526,13 +701,17 @@ async fn main() {
 
     // Invitations: 40 inviters with a 120 KiB log each, then 300 oversized ones, 4 at a time.
     {
+        // A rogue's responder holds a client: its node runs until told to stop.
+        for r in &rogues_before {
+            r.client.shutdown();
+        }
         drop(rogues_before);
         let inviters = if quick() { 10 } else { 40 };
         let mut rogues = Vec::new();
         for k in 0..inviters {
             rogues.push(big_rogue(200 + k as u8, &v).await);
         }
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let invites: Vec<Vec<u8>> = (0..inviters)
             .map(|k| invitation(&fixtures::identity(200 + k as u8), to, 110, now, k))
@@ -559,9 +738,10 @@ async fn main() {
             ),
             note: format!("{answers:?}"),
         });
-        let before = stored_bytes(&v);
         let big = Arc::new(invitation(&fixtures::identity(250), to, 256, now, 9_999));
         let (client, target) = big_rogue(250, &v).await;
+        let q = quiet(&u, &v).await;
+        let before = stored_bytes(&v);
         let count = if quick() { 60 } else { 300 };
         let (samples, answers) = during(&u, 50, async move {
             let mut tasks = tokio::task::JoinSet::new();
@@ -592,12 +772,95 @@ async fn main() {
             bound: "0 (refused on receipt, before signatures)".into(),
             note: format!("{answers:?}"),
         });
+        for (c, _) in &rogues {
+            c.shutdown();
+        }
         drop(rogues);
+    }
+
+    // DHT providers: 92 fresh identities announce 48 keys each, all at once.
+    {
+        let identities = if quick() { 23 } else { 92 };
+        let per = guild_net::MAX_KEYS_PER_PROVIDER as u32;
+        let addr = v.addr().await;
+        let mut flooders = Vec::new();
+        for k in 0..identities {
+            let mut cfg = NetConfig::local("main");
+            cfg.bootstrap = vec![addr.clone()];
+            // Clients of the DHT: V is the only server they know, so every announcement goes
+            // to V (servers would also learn of each other and send there).
+            cfg.kad_server = false;
+            let kp = fresh(0x77, k).keypair();
+            let (client, events, _task) = guild_net::spawn(kp, cfg, None).await.unwrap();
+            tokio::spawn(acknowledge(client.clone(), events));
+            // Connected once a first request is answered.
+            let _ = client
+                .request(
+                    v.node.peer_id(),
+                    codec::encode(&DirectRequest::GetProfile).unwrap(),
+                )
+                .await;
+            flooders.push(client);
+        }
+        let q = quiet(&u, &v).await;
+        let before = stored_bytes(&v);
+        let net = v.node.net().clone();
+        let dht_before = net.admission_stats().await.unwrap().dht;
+        let clients = flooders.clone();
+        let (samples, failed) = during(&u, 50, async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (k, client) in clients.into_iter().enumerate() {
+                tasks.spawn(async move {
+                    // All 48 at once, as fast as the flooder can send them.
+                    let all = (0..per).map(|i| {
+                        let key = guild_core::skill::skill_key(&tag(&format!("jam{k}x{i}")));
+                        let client = client.clone();
+                        async move { client.start_providing(key.to_vec()).await.is_err() }
+                    });
+                    futures::future::join_all(all)
+                        .await
+                        .into_iter()
+                        .filter(|failed| *failed)
+                        .count() as u32
+                });
+            }
+            let mut failed = 0;
+            while let Some(Ok(f)) = tasks.join_next().await {
+                failed += f;
+            }
+            failed
+        })
+        .await;
+        let dht = net.admission_stats().await.unwrap().dht;
+        print(Row {
+            attack: "DHT: 92 fresh identities × 48 ADD_PROVIDER, at once",
+            quiet: q,
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: format!(
+                "{} strangers' provider records a /24 (in memory; strangers' records {} → {})",
+                guild_net::dht_store::MAX_STRANGER_RECORDS_PER_RANGE,
+                dht_before.stranger_records,
+                dht.stranger_records
+            ),
+            note: format!(
+                "{} accepted, {} evicted, {} over a provider's budget, {} rate-limited, {} announcements failed",
+                dht.accepted - dht_before.accepted,
+                dht.evicted - dht_before.evicted,
+                dht.over_provider_budget - dht_before.over_provider_budget,
+                dht.rate_limited - dht_before.rate_limited,
+                failed
+            ),
+        });
+        for c in &flooders {
+            c.shutdown();
+        }
+        drop(flooders);
     }
 
     // Bans: fresh keys from one address, each sending junk until it is cut off.
     {
-        let q = quiet(&u).await;
+        let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let addr = v.addr().await;
         let keys = if quick() { 5 } else { 20 };
@@ -631,4 +894,9 @@ async fn main() {
             note: format!("{refused} keys cut off or refused"),
         });
     }
+    eprintln!("load average at the end: {}", load());
+    drop((v, u));
+    // A runtime is not dropped inside another's task: its threads are let go instead.
+    victims.shutdown_background();
+    uninvolved.shutdown_background();
 }

@@ -79,8 +79,8 @@ pub struct NetworkSection {
     /// Inbound connections from one IP address (IPv6: one /64), pending or established.
     pub max_incoming_per_ip: u32,
     /// Established inbound slots kept for known members (trust path, collaborators, roots,
-    /// sponsored newcomers); strangers cannot take them. At most a quarter of `max_incoming` is
-    /// kept, whatever this says.
+    /// sponsored newcomers); strangers cannot take them. At most a quarter of `max_incoming`
+    /// (more is a configuration error: lower both together).
     pub reserved_incoming: u32,
     /// Strangers' established inbound connections from one address range (IPv4 /24, IPv6 /48).
     pub max_incoming_per_range: u32,
@@ -418,6 +418,17 @@ impl Config {
                 ),
             ));
         }
+        if n.reserved_incoming > n.max_incoming / 4 {
+            return Err(invalid(
+                "network.reserved_incoming",
+                format!(
+                    "{} is more than a quarter of network.max_incoming ({}): at most {}",
+                    n.reserved_incoming,
+                    n.max_incoming,
+                    n.max_incoming / 4
+                ),
+            ));
+        }
         if n.low_water == 0 {
             return Err(invalid("network.low_water", "must be at least 1".into()));
         }
@@ -578,6 +589,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn more_reserved_room_than_a_quarter_of_the_inbound_slots_is_refused() {
+        let text = "[network]\nmdns = false\nmax_incoming = 100\nreserved_incoming = 26\n";
+        match Config::parse(p(), text) {
+            Err(ConfigError::Invalid { key, reason, .. }) => {
+                assert_eq!(key, "network.reserved_incoming");
+                assert!(reason.contains("at most 25"), "{reason}");
+            }
+            other => panic!("accepted: {other:?}"),
+        }
+        let text = "[network]\nmdns = false\nmax_incoming = 100\nreserved_incoming = 25\n";
+        Config::parse(p(), text).unwrap();
     }
 
     #[test]

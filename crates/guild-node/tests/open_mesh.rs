@@ -65,6 +65,7 @@ async fn a_refused_member_says_why_and_gets_in_once_a_slot_frees() {
     // B accepts a single inbound connection (the network layer's hard limit), held by A.
     let mut opts = mesh_options(&[], 1, 4);
     opts.net.max_incoming = 1;
+    opts.net.reserved_incoming = 0;
     let b = TestNode::start(70, opts).await;
     let b_addr = b.addr().await;
     let a = TestNode::start(71, mesh_options(std::slice::from_ref(&b_addr), 1, 4)).await;

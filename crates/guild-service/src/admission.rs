@@ -186,8 +186,10 @@ pub fn stranger_pool(kind: RecordKind) -> Option<Quota> {
 
 /// Invalid inputs a peer may send before its requests are refused and it is disconnected.
 pub const MAX_STRIKES: u32 = 8;
-/// How long strikes are remembered, and how long a penalised peer is kept away, milliseconds.
-pub const PENALTY_WINDOW_MS: Millis = 600_000;
+/// How long strikes are remembered, and how long a penalised peer is kept away.
+pub const PENALTY_WINDOW: LocalDuration = LocalDuration::from_secs(600);
+/// [`PENALTY_WINDOW`] in milliseconds (what [`crate::Io::Disconnect`] carries).
+pub const PENALTY_WINDOW_MS: Millis = PENALTY_WINDOW.as_millis();
 /// Most peers with strikes remembered.
 const MAX_PENALISED_PEERS: usize = 4096;
 /// Least time between two rebuilds of the standing sets when only trust changed, seconds.
@@ -347,6 +349,12 @@ impl TieredLimiter {
         self.by_tier[tier as usize].credit(key, now) > 0.0
     }
 
+    /// Whether `key` holds the whole token [`TieredLimiter::allow`] would take, without
+    /// taking it.
+    pub fn has_whole(&mut self, tier: Tier, key: &[u8], now: impl Into<LocalTime>) -> bool {
+        self.by_tier[tier as usize].credit(key, now) >= 1.0
+    }
+
     /// Charges `n` units of work done for `key`, overdrawing if need be: the key waits until the
     /// bucket refills.
     pub fn charge(&mut self, tier: Tier, key: &[u8], n: f64, now: impl Into<LocalTime>) {
@@ -375,11 +383,11 @@ pub struct Admission {
     /// and the alerts waiting for room.
     pub(crate) stranger_alerts: crate::alerts::StrangerAlerts,
     /// Invalid inputs per peer, since when.
-    strikes: HashMap<PublicKey, (u32, Millis)>,
+    strikes: HashMap<PublicKey, (u32, LocalTime)>,
     /// Peers that crossed [`MAX_STRIKES`] and were told to go, until when.
-    banned: HashMap<PublicKey, Millis>,
+    banned: HashMap<PublicKey, LocalTime>,
     /// Peers the network layer was told to disconnect, until when.
-    disconnected: HashMap<PublicKey, Millis>,
+    disconnected: HashMap<PublicKey, LocalTime>,
     /// Stored records and bytes per (signer, kind), every signer but us.
     usage: HashMap<(PublicKey, RecordKind), Usage>,
     /// Records that strangers stored, per kind (kinds with a [`stranger_pool`]).
@@ -421,17 +429,18 @@ impl Admission {
     }
 
     /// Counts an invalid input from `peer`. Returns true when this strike crossed the limit (the
-    /// peer is to be disconnected and kept away for [`PENALTY_WINDOW_MS`]).
-    pub fn strike(&mut self, peer: PublicKey, now: Millis) -> bool {
+    /// peer is to be disconnected and kept away for [`PENALTY_WINDOW`]).
+    pub fn strike(&mut self, peer: PublicKey, now: impl Into<LocalTime>) -> bool {
+        let now = now.into();
         if self.strikes.len() >= MAX_PENALISED_PEERS && !self.strikes.contains_key(&peer) {
             self.strikes
-                .retain(|_, (_, since)| now.saturating_sub(*since) < PENALTY_WINDOW_MS);
+                .retain(|_, (_, since)| now.since(*since) < PENALTY_WINDOW);
             if self.strikes.len() >= MAX_PENALISED_PEERS {
                 return false; // full of fresh offenders; this one is caught next time
             }
         }
         let e = self.strikes.entry(peer).or_insert((0, now));
-        if now.saturating_sub(e.1) >= PENALTY_WINDOW_MS {
+        if now.since(e.1) >= PENALTY_WINDOW {
             *e = (0, now);
         }
         e.0 += 1;
@@ -441,7 +450,7 @@ impl Admission {
                 self.banned.retain(|_, until| *until > now);
             }
             if self.banned.len() < MAX_PENALISED_PEERS {
-                self.banned.insert(peer, now + PENALTY_WINDOW_MS);
+                self.banned.insert(peer, now + PENALTY_WINDOW);
             }
         }
         crossed
@@ -449,10 +458,15 @@ impl Admission {
 
     /// How long `peer` stays sent away, if it crossed the strike limit within the penalty
     /// window; a ban that ran out is forgotten.
-    pub fn banned_for(&mut self, peer: &PublicKey, now: Millis) -> Option<Millis> {
+    pub fn banned_for(
+        &mut self,
+        peer: &PublicKey,
+        now: impl Into<LocalTime>,
+    ) -> Option<LocalDuration> {
+        let now = now.into();
         let until = self.banned.get(peer).copied()?;
         if until > now {
-            return Some(until - now);
+            return Some(until.since(now));
         }
         self.banned.remove(peer);
         None
@@ -470,7 +484,8 @@ impl Admission {
 
     /// Whether the network layer should be told to disconnect `peer` now: once per penalty
     /// window, however many requests it still sends.
-    pub fn disconnect_once(&mut self, peer: PublicKey, now: Millis) -> bool {
+    pub fn disconnect_once(&mut self, peer: PublicKey, now: impl Into<LocalTime>) -> bool {
+        let now = now.into();
         match self.disconnected.get(&peer) {
             Some(until) if *until > now => false,
             _ => {
@@ -478,7 +493,7 @@ impl Admission {
                     self.disconnected.retain(|_, until| *until > now);
                 }
                 if self.disconnected.len() < MAX_PENALISED_PEERS {
-                    self.disconnected.insert(peer, now + PENALTY_WINDOW_MS);
+                    self.disconnected.insert(peer, now + PENALTY_WINDOW);
                 }
                 true
             }
@@ -486,10 +501,11 @@ impl Admission {
     }
 
     /// Whether `peer` sent too many invalid inputs lately.
-    pub fn is_penalised(&self, peer: &PublicKey, now: Millis) -> bool {
-        self.strikes.get(peer).is_some_and(|(n, since)| {
-            *n >= MAX_STRIKES && now.saturating_sub(*since) < PENALTY_WINDOW_MS
-        })
+    pub fn is_penalised(&self, peer: &PublicKey, now: impl Into<LocalTime>) -> bool {
+        let now = now.into();
+        self.strikes
+            .get(peer)
+            .is_some_and(|(n, since)| *n >= MAX_STRIKES && now.since(*since) < PENALTY_WINDOW)
     }
 
     /// What `signer` has stored of `kind`.
@@ -812,7 +828,7 @@ impl<S: Storage> Service<S> {
     }
 
     /// Whether a peer is refused for repeated invalid input.
-    pub fn is_penalised(&self, peer: &PublicKey, now: Millis) -> bool {
+    pub fn is_penalised(&self, peer: &PublicKey, now: impl Into<LocalTime>) -> bool {
         self.admission.is_penalised(peer, now)
     }
 

@@ -9,12 +9,14 @@
 //! only when both signed a close (see `TRUST.md`, "Collaboration integrity").
 
 use super::direct::ReplyAs;
+use super::offload::PendingInvite;
 use super::state::{entry_key, CollabState};
 use super::{CallId, Refusal, Service};
 use crate::Storage;
 use guild_core::control::pull::{CollabView, Collabs, EntryView};
 use guild_core::control::Event;
 use guild_core::limits::MAX_COLLAB_MEMBERS;
+use guild_core::record::SignatureCheck;
 use guild_core::wire::{DirectRequest, RefusalReason, MAX_INVITE_LOG, MAX_INVITE_LOG_BYTES};
 use guild_core::{
     AnyRecord, CollabEntry, Collaboration, EntryKind, Need, PublicKey, RecordId, Signed, UnixTime,
@@ -490,7 +492,9 @@ impl<S: Storage> Service<S> {
     ///
     /// Cheap checks run first — shape, addressing, counts and bytes, the sender's budget, the
     /// membership the log claims — and the signatures last, all in one batch: a refused
-    /// invitation costs microseconds, whatever its log carries.
+    /// invitation costs microseconds, whatever its log carries. The daemon checks the
+    /// signatures on a worker instead ([`Service::prepare_invite`], then
+    /// [`Service::finish_invite`]; see `offload.rs`).
     pub(crate) fn receive_invite(
         &mut self,
         from: PublicKey,
@@ -499,6 +503,21 @@ impl<S: Storage> Service<S> {
         log: Vec<AnyRecord>,
         now: UnixTime,
     ) -> Result<(), Refusal> {
+        let (pending, checks) = self.prepare_invite(from, collab, invite, log, now)?;
+        let verdicts = guild_core::record::verify_all(&checks);
+        self.finish_invite(pending, &verdicts)
+    }
+
+    /// Every check of an invitation but its signatures: what is left to do, and the
+    /// signatures to check (the collaboration's, then each log entry's).
+    pub(crate) fn prepare_invite(
+        &mut self,
+        from: PublicKey,
+        collab: AnyRecord,
+        invite: AnyRecord,
+        log: Vec<AnyRecord>,
+        now: UnixTime,
+    ) -> Result<(PendingInvite, Vec<SignatureCheck>), Refusal> {
         let (AnyRecord::Collaboration(c), AnyRecord::CollabEntry(inv)) = (collab, invite) else {
             return Err(invalid(
                 "an invitation carries a collaboration and an invite entry",
@@ -595,11 +614,44 @@ impl<S: Storage> Service<S> {
         for e in &entries {
             checks.push(e.check_unsigned(now)?);
         }
-        if let Some(Err(e)) = guild_core::record::verify_all(&checks)
-            .into_iter()
-            .find(Result::is_err)
-        {
-            return Err(e.into());
+        Ok((
+            PendingInvite {
+                from,
+                collab: c,
+                invite: inv,
+                entries,
+                scratch,
+                accepted,
+                now,
+            },
+            checks,
+        ))
+    }
+
+    /// Finishes an invitation once its signatures are checked (`verdicts`, in the order of
+    /// [`Service::prepare_invite`]'s checks): stores it, or refuses it for the first bad
+    /// signature. The sender's budget is checked again (other invitations may have been
+    /// stored while these signatures were checked).
+    pub(crate) fn finish_invite(
+        &mut self,
+        pending: PendingInvite,
+        verdicts: &[Result<(), guild_core::RecordError>],
+    ) -> Result<(), Refusal> {
+        let PendingInvite {
+            from,
+            collab: c,
+            invite: inv,
+            entries,
+            scratch,
+            accepted,
+            now,
+        } = pending;
+        if let Some(Err(e)) = verdicts.iter().find(|r| r.is_err()) {
+            return Err(e.clone().into());
+        }
+        let cid = c.id();
+        if accepted.is_none() {
+            self.allow_invitation_from(&from, &cid)?;
         }
         let purpose = self.need_text(&c.body.need);
         if !self.state.records.contains(&cid) {
@@ -634,6 +686,27 @@ impl<S: Storage> Service<S> {
             purpose,
         });
         Ok(())
+    }
+
+    /// The refusal an invitation gets from its head alone (its collaboration and invite entry,
+    /// [`guild_core::wire::invite_head`]): an `Invite` of us, from its author, over the
+    /// author's budget of invitations waiting. Anything else is left to
+    /// [`Service::prepare_invite`], which reads the whole.
+    pub(crate) fn refuse_invitation_early(
+        &mut self,
+        from: PublicKey,
+        collab: &AnyRecord,
+        invite: &AnyRecord,
+    ) -> Option<Refusal> {
+        let (AnyRecord::Collaboration(c), AnyRecord::CollabEntry(inv)) = (collab, invite) else {
+            return None;
+        };
+        let cid = c.id();
+        let to_us = matches!(inv.body.entry, EntryKind::Invite { member } if member == self.me);
+        if inv.signer != from || inv.body.collaboration != cid || !to_us {
+            return None;
+        }
+        self.allow_invitation_from(&from, &cid).err()
     }
 
     /// Whether `from` may leave one more invitation waiting for our answer: a stranger one at a

@@ -26,8 +26,9 @@ pub const FIRST_RETRY_DELAY_MS: Millis = 2_000;
 const MAX_SYNC_ROUNDS: usize = 12;
 /// Most records fetched from one peer in one sync, per kind.
 const MAX_SYNC_FETCH: usize = 4096;
-/// Most syncs running at once.
-pub const MAX_CONCURRENT_SYNCS: usize = 4;
+/// Most syncs running at once; strangers hold at most
+/// [`MAX_STRANGER_SYNCS`](crate::offload::MAX_STRANGER_SYNCS) of them.
+pub const MAX_CONCURRENT_SYNCS: usize = 6;
 /// Delay before a failed proof fetch is tried again, milliseconds; doubled each time.
 pub const PROOF_RETRY_FIRST_MS: Millis = 30_000;
 /// Proof fetch rounds per collaboration before giving up (until a new attestation cites it).
@@ -392,11 +393,18 @@ impl<S: Storage> Service<S> {
         );
     }
 
-    /// Starts a sync with `peer` unless one is running with it or too many are.
+    /// Starts a sync with `peer` unless one is running with it or too many are (for a
+    /// stranger: too many with strangers).
     pub(crate) fn start_sync(&mut self, peer: PublicKey, _now: Millis) {
-        if self.net.syncing.len() >= MAX_CONCURRENT_SYNCS || !self.net.syncing.insert(peer) {
+        if self.net.syncing.len() >= MAX_CONCURRENT_SYNCS || self.net.syncing.contains(&peer) {
             return;
         }
+        if self.tier_of(&peer) == admission::Tier::Stranger
+            && self.strangers_syncing() >= crate::offload::MAX_STRANGER_SYNCS
+        {
+            return;
+        }
+        self.net.syncing.insert(peer);
         let session = SyncSession {
             peer,
             kind: 0,
@@ -407,6 +415,21 @@ impl<S: Storage> Service<S> {
             learned: 0,
         };
         self.sync_kind(session);
+    }
+
+    /// Syncs running with strangers (at most [`MAX_CONCURRENT_SYNCS`] to look at).
+    pub(crate) fn strangers_syncing(&mut self) -> usize {
+        let standing = self.standing();
+        self.net
+            .syncing
+            .iter()
+            .filter(|p| standing.tier(p) == admission::Tier::Stranger)
+            .count()
+    }
+
+    /// Syncs running.
+    pub(crate) fn syncs_running(&self) -> usize {
+        self.net.syncing.len()
     }
 
     /// Begins reconciling the session's current kind (or ends the session).
@@ -576,42 +599,101 @@ impl<S: Storage> Service<S> {
     }
 
     /// Answers an inbound direct request. Malformed or invalid input counts against the peer;
-    /// a penalised peer is refused until its strikes age out.
+    /// a penalised peer is refused until its strikes age out. An invitation's signatures are
+    /// checked here, inline (see [`Service::received_request_offloaded`] for the daemon's way).
     pub fn received_request(
         &mut self,
         from: PublicKey,
         data: &[u8],
         now: impl Into<crate::LocalTime>,
     ) -> DirectResponse {
-        let now = self.enter(now).as_millis();
-        if self.admission.is_penalised(&from, now) {
-            // It was told why eight times; now it goes, and is refused for the window (told to
-            // the network layer once per window).
-            if self.admission.disconnect_once(from, now) {
-                self.outbox.push(Io::Disconnect {
-                    peer: from,
-                    for_ms: admission::PENALTY_WINDOW_MS,
-                });
-                self.stats.penalised_peers.inc();
+        let now = self.enter(now);
+        match self.take_request(from, data, now.as_millis(), true) {
+            crate::Answered::Now(resp) => resp,
+            crate::Answered::Later(job) => {
+                let verdicts = guild_core::record::verify_all(&job.checks);
+                self.verified(job.id, verdicts, now)
             }
-            return Refusal::new(
-                RefusalReason::Busy,
-                "refused: too many invalid requests from this peer; try again later",
-            )
-            .to_response();
+        }
+    }
+
+    /// [`Service::received_request`], except that an invitation whose cheap checks pass comes
+    /// back as a [`crate::SignatureJob`] for a worker, answered by [`Service::verified`] (see
+    /// `offload.rs`).
+    pub fn received_request_offloaded(
+        &mut self,
+        from: PublicKey,
+        data: &[u8],
+        now: impl Into<crate::LocalTime>,
+    ) -> crate::Answered {
+        let now = self.enter(now).as_millis();
+        self.take_request(from, data, now, false)
+    }
+
+    /// Refuses a request whose answer is decided before it is decoded (see
+    /// [`Service::refuse_undecoded`]), or decodes and answers it; an invitation's signatures
+    /// are checked `inline` or handed out as a job.
+    fn take_request(
+        &mut self,
+        from: PublicKey,
+        data: &[u8],
+        now: Millis,
+        inline: bool,
+    ) -> crate::Answered {
+        if let Some(refusal) = self.refuse_undecoded(from, data, now) {
+            return crate::Answered::Now(refusal);
         }
         let req: DirectRequest = match codec::decode(data, MAX_REQUEST_BYTES) {
             Ok(r) => r,
             Err(e) => {
                 self.admission.strike(from, now);
-                return Refusal::new(RefusalReason::Malformed, format!("malformed request: {e}"))
-                    .to_response();
+                return crate::Answered::Now(
+                    Refusal::new(RefusalReason::Malformed, format!("malformed request: {e}"))
+                        .to_response(),
+                );
             }
         };
         // Asking for a proof we do not hold is an honest question (a forwarder of an attestation
         // is asked too), not a mistake.
         let question = matches!(req, DirectRequest::Proof { .. });
-        let result = self.answer(from, req, now);
+        let result = match req {
+            DirectRequest::Invite {
+                collaboration,
+                invite,
+                log,
+            } if !inline => {
+                let t = secs(now);
+                match self.prepare_invite(from, *collaboration, *invite, log, t) {
+                    Ok((pending, checks)) => {
+                        let tier = self.tier_of(&from);
+                        match self.offload.take(pending, checks, tier) {
+                            Ok(job) => return crate::Answered::Later(job),
+                            Err(crate::offload::NoRoom::Peer) => Err(Refusal::rate_limited(
+                                "an invitation from this peer is still being checked",
+                            )),
+                            Err(crate::offload::NoRoom::Full) => Err(Refusal::new(
+                                RefusalReason::Busy,
+                                "too many invitations being checked; try again later",
+                            )),
+                        }
+                    }
+                    Err(refusal) => Err(refusal),
+                }
+            }
+            req => self.answer(from, req, now),
+        };
+        crate::Answered::Now(self.answered(from, result, question, now))
+    }
+
+    /// Turns an answer into the response; a refusal counts against the peer unless it is a
+    /// replay, an honest question, a budget or our own trouble.
+    pub(crate) fn answered(
+        &mut self,
+        from: PublicKey,
+        result: Result<DirectResponse, Refusal>,
+        question: bool,
+        now: Millis,
+    ) -> DirectResponse {
         match result {
             Ok(resp) => resp,
             Err(refusal) => {
@@ -634,6 +716,71 @@ impl<S: Storage> Service<S> {
                 refusal.to_response()
             }
         }
+    }
+
+    /// The answer to a request from a peer decided before decoding it: a penalised peer is
+    /// refused (and sent away), a message or collaboration entry delivered when the sender's
+    /// budget for it is spent is refused from the request's first bytes (its kind), and an
+    /// invitation over the sender's budget from its head (before its log is decoded) — each
+    /// before any signature is looked at.
+    fn refuse_undecoded(
+        &mut self,
+        from: PublicKey,
+        data: &[u8],
+        now: Millis,
+    ) -> Option<DirectResponse> {
+        if self.admission.is_penalised(&from, now) {
+            // It was told why eight times; now it goes, and is refused for the window (told to
+            // the network layer once per window).
+            if self.admission.disconnect_once(from, now) {
+                self.outbox.push(Io::Disconnect {
+                    peer: from,
+                    for_ms: admission::PENALTY_WINDOW_MS,
+                });
+                self.stats.penalised_peers.inc();
+            }
+            return Some(
+                Refusal::new(
+                    RefusalReason::Busy,
+                    "refused: too many invalid requests from this peer; try again later",
+                )
+                .to_response(),
+            );
+        }
+        if let Some((collab, invite)) = guild_core::wire::invite_head(data) {
+            return self
+                .refuse_invitation_early(from, &collab, &invite)
+                .map(|r| r.to_response());
+        }
+        let kind = guild_core::wire::delivered_kind(data)?;
+        let tier = self.tier_of(&from);
+        let (spent, budget, what) = match kind {
+            RecordKind::Message => (
+                !self.admission.messages.has_whole(tier, &from.0, now),
+                admission::MESSAGES_PER_HOUR.of(tier),
+                "message",
+            ),
+            RecordKind::CollabEntry => (
+                !self.admission.entries.has_whole(tier, &from.0, now),
+                admission::ENTRIES_PER_HOUR.of(tier),
+                "entry",
+            ),
+            _ => return None,
+        };
+        if !spent {
+            return None;
+        }
+        let label = super::intake::kind_label(kind);
+        self.stats.received(label, Via::Direct.label());
+        self.stats
+            .rejected(label, RefusalReason::RateLimited.label());
+        Some(
+            Refusal::rate_limited(format!(
+                "over this sender's {what} budget ({budget} an hour for a {})",
+                tier.label()
+            ))
+            .to_response(),
+        )
     }
 
     fn answer(

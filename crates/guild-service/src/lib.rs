@@ -36,6 +36,7 @@ pub mod intro;
 pub mod invite;
 mod io;
 pub mod mesh;
+pub mod offload;
 mod own;
 mod pull;
 pub mod pulse;
@@ -58,6 +59,7 @@ pub use authority::{MAX_PENDING_PER_SIGNER, MAX_PENDING_TOTAL};
 pub use direct::{DELIVERY_ATTEMPTS, FIRST_RETRY_DELAY_MS};
 pub use io::{secs, CallId, Io, Millis, RequestFailure, RequestId, Topic, Verdict, Via};
 pub use mesh::{Link, MeshConfig};
+pub use offload::{Answered, InFlight, JobId, SignatureJob};
 pub use refusal::Refusal;
 pub use time::{LocalDuration, LocalTime};
 
@@ -203,6 +205,8 @@ pub struct Service<S> {
     outbox: Vec<Io>,
     /// Counters.
     stats: Stats,
+    /// Signature checks out on a worker, and strangers waiting for their sync (`offload.rs`).
+    offload: offload::Offload,
     /// Timers (milliseconds).
     next_republish: LocalTime,
     next_sweep: LocalTime,
@@ -257,6 +261,7 @@ impl<S: Storage> Service<S> {
             intros: intro::Intros::default(),
             outbox: Vec::new(),
             stats: Stats::default(),
+            offload: offload::Offload::default(),
             next_republish: now_t + cfg_intervals.0,
             next_sweep: now_t + cfg_intervals.1,
             next_sync: now_t + cfg_intervals.2,
@@ -353,6 +358,9 @@ impl<S: Storage> Service<S> {
             next = next.min(t);
         }
         if let Some(t) = self.admission.stranger_alerts.next_due(self.now) {
+            next = next.min(t);
+        }
+        if let Some(t) = self.offload.next_due(self.now) {
             next = next.min(t);
         }
         next
@@ -532,13 +540,18 @@ impl<S: Storage> Service<S> {
             return;
         }
         // A peer we sent away comes back within its penalty window: sent away again.
-        if let Some(for_ms) = self.admission.banned_for(&peer, now) {
-            self.outbox.push(Io::Disconnect { peer, for_ms });
+        if let Some(left) = self.admission.banned_for(&peer, now) {
+            self.outbox.push(Io::Disconnect {
+                peer,
+                for_ms: left.as_millis(),
+            });
             return;
         }
         self.mesh.connected(peer, link, now.into());
         if self.mesh.len() > self.mesh.config().high {
-            self.mesh.next_round = now.into();
+            // Soon, not at once: a flood of connections is pruned a batch per round.
+            let soon = self.mesh.soonest_round(now.into());
+            self.mesh.next_round = self.mesh.next_round.min(soon);
         }
         self.peers.insert(
             peer,
@@ -556,7 +569,7 @@ impl<S: Storage> Service<S> {
         });
         // Gossip only carries what is published while we are connected: catch up at once.
         if self.cfg.sync_on_connect {
-            self.start_sync(peer, now);
+            self.sync_on_connect(peer, now);
         }
     }
 
@@ -564,6 +577,7 @@ impl<S: Storage> Service<S> {
     pub fn disconnected(&mut self, peer: PublicKey, now: impl Into<LocalTime>) {
         let now = self.enter(now).as_millis();
         self.admission.forget_told(&peer);
+        self.offload.unqueue_sync(&peer);
         let jitter = self.random_u64();
         self.mesh.disconnected(&peer, jitter, now.into());
         if self.peers.remove(&peer).is_some() {
@@ -604,6 +618,7 @@ impl<S: Storage> Service<S> {
         self.stranger_alerts_due(now_t);
         self.own_tick(now);
         self.retry_due(now);
+        self.start_stranger_syncs(now);
         if now_t >= self.mesh.next_round {
             self.mesh_round(now_t);
         }

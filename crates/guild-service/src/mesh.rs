@@ -42,6 +42,9 @@ pub const DEFAULT_HIGH: usize = 32;
 pub const GRACE: LocalDuration = LocalDuration::from_millis(20_000);
 /// How often the mesh is looked after (dials below the low mark, trims above the high one).
 pub const ROUND: LocalDuration = LocalDuration::from_millis(5_000);
+/// Least time between two rounds brought forward by connections over the high mark: a flood
+/// of new connections is looked at a batch at a time, not one round per connection.
+pub const MIN_ROUND_GAP: LocalDuration = LocalDuration::from_millis(100);
 /// How soon the mesh is looked after when a connection crowds its address group.
 pub const CROWDED_ROUND: LocalDuration = LocalDuration::from_millis(500);
 /// First wait before an address that failed is dialled again; doubled per failure.
@@ -191,6 +194,8 @@ pub(crate) struct Mesh {
     /// Dials in flight, since when.
     dialing: HashMap<PublicKey, LocalTime>,
     pub(crate) next_round: LocalTime,
+    /// When the last round ran.
+    last_round: Option<LocalTime>,
     next_ask: LocalTime,
     alone_since: Option<LocalTime>,
     warned_at: Option<LocalTime>,
@@ -211,6 +216,7 @@ impl Mesh {
             from_strangers: std::collections::HashSet::new(),
             dialing: HashMap::new(),
             next_round: now,
+            last_round: None,
             next_ask: now,
             alone_since: Some(now),
             warned_at: None,
@@ -226,6 +232,13 @@ impl Mesh {
             .map(|c| c.since + SETTLE)
             .filter(|t| *t > now)
             .fold(self.next_round, LocalTime::min)
+    }
+
+    /// The soonest a round may run after a connection took the mesh over its high mark: now,
+    /// or [`MIN_ROUND_GAP`] after the last round.
+    pub(crate) fn soonest_round(&self, now: LocalTime) -> LocalTime {
+        self.last_round
+            .map_or(now, |last| now.max(last + MIN_ROUND_GAP))
     }
 
     pub(crate) fn config(&self) -> &MeshConfig {
@@ -529,6 +542,7 @@ impl Mesh {
         keep: impl Fn(&PublicKey) -> bool,
     ) -> Plan {
         self.next_round = now + ROUND;
+        self.last_round = Some(now);
         // Dials that never reported back (the network layer bounds them) are forgotten.
         self.dialing
             .retain(|_, since| *since + LocalDuration::from_secs(60) > now);

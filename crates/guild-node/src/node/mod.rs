@@ -304,6 +304,8 @@ pub struct Snapshot {
     pub mesh: Option<guild_core::control::MeshStatus>,
     /// Who dialled, and the last ping's round trip, per connected peer.
     pub links: std::collections::HashMap<PeerId, LinkInfo>,
+    /// Work the node still has for its peers (signature jobs, syncs): all zero once settled.
+    pub work: guild_service::InFlight,
 }
 
 /// What the node knows of its connection to a peer.

@@ -18,9 +18,10 @@ use guild_net::{
     MessageId, NetEvent, PeerId, PublishError, Topic, TryReportError, ValidationReport, Verdict,
 };
 use guild_service::{
-    CallId, Io, Millis, RequestFailure, RequestId, Topic as SvcTopic, Verdict as SvcVerdict,
+    Answered, CallId, Io, JobId, Millis, RequestFailure, RequestId, SignatureJob,
+    Topic as SvcTopic, Verdict as SvcVerdict,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
@@ -75,7 +76,18 @@ enum Input {
     },
     /// A dial the connection manager asked for failed.
     DialFailed { peer: PublicKey, reason: String },
+    /// The verdicts of a signature job checked on a worker.
+    Verified {
+        id: JobId,
+        verdicts: Vec<Result<(), guild_core::RecordError>>,
+    },
 }
+
+/// Signature jobs checked at once, each on a blocking worker thread (the rest wait their turn,
+/// in order): one core for the loop, one for a stranger's batch of signatures, on the 2-core
+/// machines Guild runs on. The service bounds how many wait
+/// ([`guild_service::offload::MAX_VERIFYING`]).
+pub(crate) const VERIFY_WORKERS: usize = 1;
 
 /// How long a pruned peer has to take our `Elsewhere` hint before the connection closes.
 const PRUNE_NOTICE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -114,6 +126,12 @@ pub(crate) struct Runtime {
     trust_computed: std::time::Instant,
     /// The known members last told to the network layer, and when.
     known_told: (Vec<PublicKey>, Option<std::time::Instant>),
+    /// The same members as peer ids: their network events are handled first in a turn.
+    known_ids: HashSet<PeerId>,
+    /// Requests waiting for their signature jobs, by job.
+    awaiting: HashMap<JobId, (PeerId, guild_net::ResponseHandle)>,
+    /// Workers for signature jobs ([`VERIFY_WORKERS`]).
+    verify_workers: Arc<Semaphore>,
 }
 
 /// How often the network layer's set of known members is brought up to date (the service's
@@ -199,6 +217,9 @@ impl Runtime {
             trust_epoch,
             trust_computed: std::time::Instant::now() - TRUST_VIEW_INTERVAL,
             known_told: (Vec::new(), None),
+            known_ids: HashSet::new(),
+            awaiting: HashMap::new(),
+            verify_workers: Arc::new(Semaphore::new(VERIFY_WORKERS)),
         }
     }
 
@@ -255,6 +276,8 @@ impl Runtime {
                     Err(_) => break,
                 }
             }
+            // Requests finished by their signature jobs.
+            self.send_acks();
             // The owner's replies leave before strangers' traffic is looked at.
             self.perform().await;
             while net_open && batch.len() < MAX_NET_EVENTS_PER_TURN {
@@ -349,6 +372,50 @@ impl Runtime {
             Input::DialFailed { peer, reason } => {
                 self.service.dial_failed(peer, &reason, now_ms());
             }
+            Input::Verified { id, verdicts } => {
+                let resp = self.service.verified(id, verdicts, now_ms());
+                if let Some((peer, channel)) = self.awaiting.remove(&id) {
+                    self.answer(peer, channel, resp);
+                }
+            }
+        }
+    }
+
+    /// Checks a job's signatures on a blocking worker, at most [`VERIFY_WORKERS`] at once; the
+    /// verdicts come back as an input.
+    fn verify(&self, job: SignatureJob) {
+        let workers = self.verify_workers.clone();
+        let tx = self.inputs_tx.clone();
+        self.spawn(async move {
+            let SignatureJob { id, checks, .. } = job;
+            let Ok(_permit) = workers.acquire_owned().await else {
+                return;
+            };
+            let checks = Arc::new(checks);
+            let on_worker = checks.clone();
+            let verdicts = match tokio::task::spawn_blocking(move || {
+                guild_core::record::verify_all(&on_worker)
+            })
+            .await
+            {
+                Ok(v) => v,
+                // The worker was cancelled (shutdown) or panicked: checked here instead.
+                Err(_) => guild_core::record::verify_all(&checks),
+            };
+            let _ = tx.send(Input::Verified { id, verdicts }).await;
+        });
+    }
+
+    /// Sends the answer to a request: an acknowledgement after this turn's flush, anything
+    /// else at once.
+    fn answer(&mut self, peer: PeerId, channel: guild_net::ResponseHandle, resp: DirectResponse) {
+        if resp == DirectResponse::Ack {
+            // An acknowledgement promises the record is stored: it waits for the one flush
+            // that ends this turn's batch.
+            self.acks.push((peer, channel, resp));
+        } else {
+            let net = self.net.clone();
+            self.spawn(respond(net, peer, channel, resp));
         }
     }
 
@@ -418,11 +485,15 @@ impl Runtime {
         self.snapshot_dirty = true;
     }
 
-    /// Handles one turn's network events in arrival order, emptying `batch`. Consecutive
-    /// gossip messages are judged together, so their signatures are checked as one batch.
+    /// Handles one turn's network events, emptying `batch`: our known members' first, then
+    /// everyone else's, each peer's in arrival order. Consecutive gossip messages are judged
+    /// together, so their signatures are checked as one batch.
     fn on_net_events(&mut self, batch: &mut Vec<NetEvent>) {
         let mut gossip = Vec::with_capacity(batch.len());
-        for ev in batch.drain(..) {
+        let (members, others): (Vec<NetEvent>, Vec<NetEvent>) = batch
+            .drain(..)
+            .partition(|ev| event_peer(ev).is_some_and(|p| self.known_ids.contains(p)));
+        for ev in members.into_iter().chain(others) {
             match ev {
                 NetEvent::Gossip {
                     topic,
@@ -607,20 +678,19 @@ impl Runtime {
                 data,
                 channel,
             } => {
-                let resp = match PublicKey::from_peer_id(&peer) {
-                    Ok(from) => self.service.received_request(from, &data, now),
-                    Err(_) => DirectResponse::Error {
+                let answered = match PublicKey::from_peer_id(&peer) {
+                    Ok(from) => self.service.received_request_offloaded(from, &data, now),
+                    Err(_) => Answered::Now(DirectResponse::Error {
                         reason: guild_core::wire::RefusalReason::NotAddressedHere,
                         message: "Guild peers use ed25519 keys".into(),
-                    },
+                    }),
                 };
-                if resp == DirectResponse::Ack {
-                    // An acknowledgement promises the record is stored: it waits for the one
-                    // flush that ends this turn's batch.
-                    self.acks.push((peer, channel, resp));
-                } else {
-                    let net = self.net.clone();
-                    self.spawn(respond(net, peer, channel, resp));
+                match answered {
+                    Answered::Now(resp) => self.answer(peer, channel, resp),
+                    Answered::Later(job) => {
+                        self.awaiting.insert(job.id, (peer, channel));
+                        self.verify(job);
+                    }
                 }
                 self.snapshot_dirty = true;
             }
@@ -661,6 +731,12 @@ impl Runtime {
             }
         }
         self.publish_view();
+        let work = self.service.work_in_flight();
+        self.snapshot.send_if_modified(|s| {
+            let changed = s.work != work;
+            s.work = work;
+            changed
+        });
         if self.snapshot_dirty {
             self.snapshot_dirty = false;
             let c = self.service.counts();
@@ -686,7 +762,8 @@ impl Runtime {
         self.known_told.1 = Some(std::time::Instant::now());
         let known = self.service.known_members(guild_net::MAX_KNOWN_PEERS);
         if known != self.known_told.0 {
-            let peers = known.iter().map(PublicKey::to_peer_id).collect();
+            let peers: Vec<PeerId> = known.iter().map(PublicKey::to_peer_id).collect();
+            self.known_ids = peers.iter().copied().collect();
             let _ = self.net.set_known_peers(peers).await;
             self.known_told.0 = known;
         }
@@ -880,6 +957,23 @@ impl Runtime {
             };
             let _ = tx.send(Input::Response { id, result }).await;
         });
+    }
+}
+
+/// The peer a network event is about (for gossip, the peer that forwarded it).
+fn event_peer(ev: &NetEvent) -> Option<&PeerId> {
+    match ev {
+        NetEvent::PeerConnected { peer, .. }
+        | NetEvent::PeerRtt { peer, .. }
+        | NetEvent::PeerDisconnected { peer }
+        | NetEvent::PeerIdentified { peer, .. }
+        | NetEvent::PeerSubscribed { peer, .. }
+        | NetEvent::InboundRequest { peer, .. }
+        | NetEvent::HolePunch { peer, .. } => Some(peer),
+        NetEvent::Gossip {
+            propagation_source, ..
+        } => Some(propagation_source),
+        _ => None,
     }
 }
 

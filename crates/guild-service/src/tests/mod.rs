@@ -274,6 +274,7 @@ mod intake;
 mod intro;
 mod invite;
 mod offers;
+mod offload;
 mod pulse;
 mod quotas;
 mod revocation;
