@@ -75,6 +75,12 @@ pub struct Connectivity<K> {
     pub bridge_set: Vec<SetBridge<K>>,
     /// Part of `factor` due to the bridge set's capacity caps (1 = not capped).
     pub bridge_set_factor: f64,
+    /// Set when `bridge_set` carries enough of the target's walks only without its *negligible*
+    /// walks, those that passed nodes the ego barely trusts (each relays less than `1 − β` of the
+    /// target's mean walk weight; for a colluder: the walks routed in through its partners'
+    /// Sybils): how many walks were left out. `bridge_set` shares are then of the other walks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge_set_ignored_walks: Option<u32>,
 }
 
 /// One member of a target's bridge set.
@@ -136,6 +142,7 @@ impl<K> Explanation<K> {
                 penalty: 0.0,
                 bridge_set: Vec::new(),
                 bridge_set_factor: 1.0,
+                bridge_set_ignored_walks: None,
             },
             negative_total: 0.0,
             paths: Vec::new(),
@@ -179,6 +186,7 @@ impl<K> Explanation<K> {
                     })
                     .collect(),
                 bridge_set_factor: self.connectivity.bridge_set_factor,
+                bridge_set_ignored_walks: self.connectivity.bridge_set_ignored_walks,
             },
             negative_total: self.negative_total,
             paths: self
@@ -311,6 +319,11 @@ pub(crate) fn explain<K: NodeKey>(
             Vec::new()
         },
         bridge_set_factor: if src == Source::Reach { sc.cap(t) } else { 1.0 },
+        bridge_set_ignored_walks: if src == Source::Reach {
+            sc.ignored_walks(t)
+        } else {
+            None
+        },
     };
     ex.score = walk_trust * factor - ex.negative_total;
     ex.paths = if skill_id.is_none() && src == Source::Reach {
