@@ -249,7 +249,7 @@ fn relay_factors(
     let steps = RelaySteps::new(walks, n);
     let first = steps.factors(walks, cfg, &structural, &structural, &caps);
     let mut sets: FxHashMap<u32, ReducedSet> = FxHashMap::default();
-    for (j, skip) in steps.routed_back(walks, cfg) {
+    for (j, skip) in steps.routed_back(walks, cfg, &first.factor) {
         let members = walks.reduced_cut(
             j,
             &skip,
@@ -289,6 +289,11 @@ pub(crate) struct ReducedSet {
     /// How many of the node's walks were left out.
     pub ignored: u32,
 }
+
+/// The share of a node's walks its bridge (or bridge set) must carry for the node to count as
+/// *closed* behind it: a Sybil region's nodes are reached only through their colluders, while
+/// an honest node hanging off `j` is usually also reached some other way.
+const CLOSED: f64 = 0.99;
 
 /// What [`relay_factors`] returns.
 struct Relayed {
@@ -389,25 +394,38 @@ impl RelaySteps {
     }
 
     /// For every node `j` whose set search missed narrowly, the ids (ascending) of its walks
-    /// *routed* to it through a region: those that passed, before `j`, a node hanging off `j`
-    /// (whose bridge, or a member of whose bridge set, is `j`) or off `j`'s bridge `b` when `b`
-    /// is a near miss too and reached by no more walks than `j` (so it cannot be a member of
-    /// `j`'s set). Nodes without such walks are left out.
-    fn routed_back(&self, walks: &EgoWalks, cfg: &TrustConfig) -> FxHashMap<u32, Vec<u32>> {
+    /// *routed* to it through a region: walks that are light — their weight, the smallest
+    /// `relay` factor of the nodes passed before `j`, is below `1 − β` of `j`'s mean — and that
+    /// passed, before `j`, a node closed behind `j` (whose bridge carries at least [`CLOSED`] of
+    /// its walks, or whose bridge set includes `j` and carries that much) or hanging off `j`'s
+    /// bridge `b`, when `b` is a near miss reached by no more walks than `j` (so it cannot be a
+    /// member of `j`'s set: the partner colluder of a whitewashing one). Nodes without such
+    /// walks are left out.
+    fn routed_back(
+        &self,
+        walks: &EgoWalks,
+        cfg: &TrustConfig,
+        relay: &[f64],
+    ) -> FxHashMap<u32, Vec<u32>> {
         let mut out: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-        // Per node: the near misses it hangs off.
-        let mut deps: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        // Per node: the near misses it hangs off, each flagged when (nearly) all of its walks
+        // passed them.
+        let mut deps: FxHashMap<u32, Vec<(u32, bool)>> = FxHashMap::default();
         for x in walks.hit_nodes() {
             let b = walks.bridge(x);
-            let bridged = (b.share > cfg.bridge_threshold && b.node != NO_NODE).then_some(b.node);
-            for y in bridged
+            let bridged = (b.share > cfg.bridge_threshold && b.node != NO_NODE)
+                .then_some((b.node, b.share >= CLOSED));
+            let cut = walks.cut(x);
+            let covered = cut.iter().map(|&(_, w)| f64::from(w)).sum::<f64>() >= CLOSED;
+            for (y, full) in bridged
                 .into_iter()
-                .chain(walks.cut(x).iter().map(|&(k, _)| k))
+                .chain(cut.iter().map(|&(k, _)| (k, covered)))
             {
                 if walks.near_miss(y) {
                     let list = deps.entry(x).or_default();
-                    if !list.contains(&y) {
-                        list.push(y);
+                    match list.iter_mut().find(|e| e.0 == y) {
+                        Some(e) => e.1 |= full,
+                        None => list.push((y, full)),
                     }
                 }
             }
@@ -415,25 +433,41 @@ impl RelaySteps {
         if deps.is_empty() {
             return out;
         }
+        // Each near miss's mean walk weight (the smallest `relay` factor passed before it).
+        let mut mean: FxHashMap<u32, f64> = FxHashMap::default();
+        let mut m = 1.0f64;
+        for &(v, _) in &self.steps {
+            if v == NO_NODE {
+                m = 1.0;
+                continue;
+            }
+            if walks.near_miss(v) {
+                *mean.entry(v).or_default() += m / walks.hits(v).max(1) as f64;
+            }
+            m = m.min(relay[v as usize]);
+        }
+        let light = 1.0 - cfg.connectivity_decay;
         // The near misses the nodes passed so far in the current walk hang off.
-        let mut owed: Vec<u32> = Vec::new();
-        let mut id = 0u32;
+        let mut owed: Vec<(u32, bool)> = Vec::new();
+        let (mut id, mut m) = (0u32, 1.0f64);
         for &(v, _) in &self.steps {
             if v == NO_NODE {
                 owed.clear();
                 id += 1;
+                m = 1.0;
                 continue;
             }
-            if !owed.is_empty() && walks.near_miss(v) {
+            if !owed.is_empty() && m < light * mean.get(&v).copied().unwrap_or(0.0) {
                 let b = walks.bridge(v).node;
                 let partner = b != NO_NODE && b != walks.ego && walks.hits(b) <= walks.hits(v);
-                if owed.contains(&v) || (partner && owed.contains(&b)) {
+                if owed.contains(&(v, true)) || (partner && owed.iter().any(|e| e.0 == b)) {
                     out.entry(v).or_default().push(id);
                 }
             }
             if let Some(list) = deps.get(&v) {
                 owed.extend_from_slice(list);
             }
+            m = m.min(relay[v as usize]);
         }
         out
     }
