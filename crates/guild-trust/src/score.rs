@@ -7,7 +7,7 @@
 
 use crate::graph::{NodeKey, TrustGraph};
 use crate::rng::FxHashMap;
-use crate::walks::{first_visit, Bridge, EgoWalks, NO_NODE};
+use crate::walks::{first_visit, Bridge, EgoWalks, NO_NODE, PARTIAL_FLOOR};
 use crate::TrustConfig;
 
 /// Connectivity-decay multipliers of all sampled nodes.
@@ -98,7 +98,7 @@ fn set_factors<'c>(
     walks: &EgoWalks,
     cfg: &TrustConfig,
     single: &[f64],
-    cut: impl Fn(u32) -> &'c [(u32, f32)],
+    cut: impl Fn(u32) -> (&'c [(u32, f32)], f64),
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     const UNSET: u8 = 0;
     const BUSY: u8 = 1;
@@ -113,15 +113,17 @@ fn set_factors<'c>(
     // A node hangs off its set as a whole, in proportion to the shares the members carry: the
     // walks the set does not carry are the ones that cross other members of the same region (a
     // set need only carry a majority), so they must not escape the cap.
-    let carried = |j: u32| cut(j).iter().map(|&(_, w)| f64::from(w)).sum::<f64>();
+    // A partial set (a near miss) holds the node in proportion `t` (see `set_weight`).
+    let carried = |j: u32| cut(j).0.iter().map(|&(_, w)| f64::from(w)).sum::<f64>();
     let mut load = vec![0.0; n];
     for j in walks.hit_nodes() {
         let all = carried(j);
         if all <= 0.0 {
             continue;
         }
-        let base = reach(j);
-        for &(b, w) in cut(j) {
+        let (members, t) = cut(j);
+        let base = reach(j) * t;
+        for &(b, w) in members {
             load[b as usize] += base * f64::from(w) / all;
         }
     }
@@ -145,7 +147,7 @@ fn set_factors<'c>(
                     state[ui] = BUSY;
                     let deps = bridge_of(u)
                         .into_iter()
-                        .chain(cut(u).iter().map(|&(b, _)| b));
+                        .chain(cut(u).0.iter().map(|&(b, _)| b));
                     for d in deps {
                         if state[d as usize] == UNSET {
                             stack.push(d);
@@ -161,14 +163,16 @@ fn set_factors<'c>(
                         .map_or(1.0, |d| factor[d as usize]);
                     let all = carried(u);
                     if all > 0.0 {
-                        let kept: f64 = cut(u)
+                        let (members, t) = cut(u);
+                        let kept: f64 = members
                             .iter()
                             .map(|&(b, w)| {
                                 let s = if done(b) { scale[b as usize] } else { 1.0 };
                                 f64::from(w) * s
                             })
                             .sum();
-                        cap[ui] = (kept / all).min(1.0);
+                        // Interpolated in log space: a cap of 0.01 at t = 1 is 0.1 at t = ½.
+                        cap[ui] = (kept / all).min(1.0).powf(t);
                     }
                     let own = cfg.connectivity_factor(walks.bridge(u).share);
                     factor[ui] = own * inherited * cap[ui];
@@ -264,7 +268,12 @@ fn relay_factors(
     let (structural, caps, scales) = if sets.is_empty() {
         (structural, caps, scales)
     } else {
-        let cut = |u: u32| sets.get(&u).map_or(walks.cut(u), |s| s.members.as_slice());
+        let cut = |u: u32| {
+            sets.get(&u).map_or_else(
+                || cached_set(walks, cfg, u),
+                |s| (s.members.as_slice(), 1.0),
+            )
+        };
         set_factors(n, walks, cfg, single, cut)
     };
     let caps_of = |u: u32| caps.get(u as usize).copied().unwrap_or(1.0);
@@ -288,6 +297,36 @@ pub(crate) struct ReducedSet {
     pub members: Vec<(u32, f32)>,
     /// How many of the node's walks were left out.
     pub ignored: u32,
+}
+
+/// How much a node hangs off its bridge set: 1 for a set carrying more than θ_s of its walks;
+/// for a near miss's partial set carrying a share `c` (see `EgoWalks::partial_cut`), a linear
+/// ramp from 0 at [`PARTIAL_FLOOR`] to 1 at θ_s (issue 23, cause 4). Without the ramp a set is
+/// all or nothing at θ_s: a colluder whose set carried 92 % of its walks lost it to two walks
+/// routed in through its partner's region, and its cap jumped from 0.05 to 1.
+pub(crate) fn set_weight(cfg: &TrustConfig, members: &[(u32, f32)], full: bool) -> f64 {
+    if full {
+        return 1.0;
+    }
+    let c: f64 = members.iter().map(|&(_, w)| f64::from(w)).sum();
+    let floor = PARTIAL_FLOOR.min(cfg.bridge_set_threshold);
+    let span = cfg.bridge_set_threshold - floor;
+    if span <= 0.0 {
+        return f64::from(u8::from(c > floor));
+    }
+    ((c - floor) / span).clamp(0.0, 1.0)
+}
+
+/// The bridge set a node hangs off and how much (see [`set_weight`]): its cached set, else its
+/// partial set.
+fn cached_set<'w>(walks: &'w EgoWalks, cfg: &TrustConfig, u: u32) -> (&'w [(u32, f32)], f64) {
+    let cut = walks.cut(u);
+    if cut.is_empty() {
+        let p = walks.partial_cut(u);
+        (p, set_weight(cfg, p, false))
+    } else {
+        (cut, 1.0)
+    }
 }
 
 /// The share of a node's walks its bridge (or bridge set) must carry for the node to count as
@@ -670,8 +709,9 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
     pub fn new(graph: &'a TrustGraph<K>, walks: &'a EgoWalks, cfg: &'a TrustConfig) -> Self {
         let n = walks.walks.len().max(1) as f64;
         let single = compound_factors(graph.len(), walks, cfg);
-        let (structural, caps, scales) =
-            set_factors(graph.len(), walks, cfg, &single, |u| walks.cut(u));
+        let (structural, caps, scales) = set_factors(graph.len(), walks, cfg, &single, |u| {
+            cached_set(walks, cfg, u)
+        });
         if cfg.max_bridge_set == 0 {
             return Scorer {
                 graph,
@@ -762,16 +802,21 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
         if u == self.walks.ego {
             return Vec::new();
         }
-        let cut = self
-            .sets
-            .get(&u)
-            .map_or(self.walks.cut(u), |s| s.members.as_slice());
+        let cut = self.set_of(u).0;
         cut.iter()
             .map(|&(b, w)| {
                 let scale = self.scales.get(b as usize).copied().unwrap_or(1.0);
                 (b, f64::from(w), scale)
             })
             .collect()
+    }
+
+    /// The bridge set `u` hangs off and how much (1 for a full set; see [`set_weight`]).
+    pub fn set_of(&self, u: u32) -> (&[(u32, f32)], f64) {
+        match self.sets.get(&u) {
+            Some(s) => (s.members.as_slice(), 1.0),
+            None => cached_set(self.walks, self.cfg, u),
+        }
     }
 
     /// When `u`'s bridge set was found only without its negligible walks (see `relay_factors`):

@@ -91,8 +91,9 @@ pub(crate) struct EgoWalks {
     /// Cached nearest bridge *sets* (see [`Self::cut`]), indexed by node, same validity.
     cuts: Vec<Vec<(u32, f32)>>,
     /// Per node, same validity: whether its set search found a set carrying more than
-    /// [`PARTIAL_FLOOR`] but not more than the threshold of its walks (see [`Self::near_miss`]).
-    near_miss: Vec<bool>,
+    /// [`PARTIAL_FLOOR`] but not more than the threshold of its walks, that set (see
+    /// [`Self::partial_cut`]); empty otherwise.
+    partials: Vec<Vec<(u32, f32)>>,
     /// The ego's direct peers as of the last refresh (excluded from bridge sets).
     first_hop: Vec<bool>,
     dirty: Vec<u32>,
@@ -149,7 +150,7 @@ impl EgoWalks {
             through: vec![Vec::new(); n],
             bridges: vec![Bridge::default(); n],
             cuts: vec![Vec::new(); n],
-            near_miss: vec![false; n],
+            partials: vec![Vec::new(); n],
             first_hop: Vec::new(),
             dirty: Vec::new(),
             is_dirty: vec![false; n],
@@ -181,7 +182,7 @@ impl EgoWalks {
             self.through.resize_with(n, Vec::new);
             self.bridges.resize(n, Bridge::default());
             self.cuts.resize_with(n, Vec::new);
-            self.near_miss.resize(n, false);
+            self.partials.resize_with(n, Vec::new);
             self.is_dirty.resize(n, false);
         }
     }
@@ -394,7 +395,7 @@ impl EgoWalks {
         if self.all_dirty {
             self.bridges.iter_mut().for_each(|b| *b = Bridge::default());
             self.cuts.iter_mut().for_each(Vec::clear);
-            self.near_miss.iter_mut().for_each(|x| *x = false);
+            self.partials.iter_mut().for_each(Vec::clear);
         }
         self.all_dirty = false;
         if targets.is_empty() {
@@ -428,7 +429,7 @@ impl EgoWalks {
             if ids.is_empty() {
                 self.bridges[j as usize] = Bridge::default();
                 self.cuts[j as usize].clear();
-                self.near_miss[j as usize] = false;
+                self.partials[j as usize].clear();
                 continue;
             }
             // Scan each prefix backwards so that, among equally frequent nodes (e.g. several nodes
@@ -485,12 +486,12 @@ impl EgoWalks {
                 node: best.1,
             };
             let floor = PARTIAL_FLOOR.min(set_threshold) * m as f64;
-            let (cut, near) = if !sets || (coverable as f64) <= floor {
+            let (cut, partial) = if !sets || (coverable as f64) <= floor {
                 // Not even all walks passing an eligible node would carry enough.
                 for k in cut_touched.drain(..) {
                     ecount[k as usize] = 0;
                 }
-                (Vec::new(), false)
+                (Vec::new(), Vec::new())
             } else {
                 let mut scratch = CutScratch {
                     span: &mut span,
@@ -520,16 +521,25 @@ impl EgoWalks {
             let slot = &mut self.cuts[j as usize];
             slot.clear();
             slot.extend_from_slice(&cut);
-            self.near_miss[j as usize] = near;
+            let slot = &mut self.partials[j as usize];
+            slot.clear();
+            slot.extend_from_slice(&partial);
         }
     }
 
-    /// Whether `u`'s set search missed narrowly: its best set of at most `max_set` members
-    /// carried more than [`PARTIAL_FLOOR`] but not more than the threshold of its walks (by count).
-    /// The scorer then searches again without the walks that carry next to nothing (see
-    /// [`Self::reduced_cut`]).
+    /// Whether `u`'s set search missed narrowly: no set was found, but the best set of at most
+    /// `max_set` members carried more than [`PARTIAL_FLOOR`] of its walks (by count). The scorer
+    /// then searches again without the walks routed in through a region (see
+    /// [`Self::reduced_cut`]), and otherwise lets `u` hang off that set in part.
     pub fn near_miss(&self, u: u32) -> bool {
-        self.near_miss.get(u as usize).copied().unwrap_or(false)
+        !self.partial_cut(u).is_empty()
+    }
+
+    /// The best set of a near miss (see [`Self::near_miss`]): `(member, share of u's walks first
+    /// covered by it)`, the shares adding up to more than [`PARTIAL_FLOOR`] but at most the
+    /// threshold; empty for other nodes.
+    pub fn partial_cut(&self, u: u32) -> &[(u32, f32)] {
+        self.partials.get(u as usize).map_or(&[], Vec::as_slice)
     }
 
     /// `j`'s nearest bridge set (as [`Self::refresh_bridges`] finds it) among the walks reaching
@@ -665,7 +675,12 @@ impl EgoWalks {
         b += self.bridges.capacity() * size_of::<Bridge>() + self.is_dirty.capacity();
         b += self.cuts.capacity() * size_of::<Vec<(u32, f32)>>();
         b += self.cuts.iter().map(|c| c.capacity() * 8).sum::<usize>();
-        b += self.near_miss.capacity();
+        b += self.partials.capacity() * size_of::<Vec<(u32, f32)>>();
+        b += self
+            .partials
+            .iter()
+            .map(|c| c.capacity() * 8)
+            .sum::<usize>();
         b + self.dirty.capacity() * 4
     }
 
@@ -728,6 +743,9 @@ impl EgoWalks {
     }
 }
 
+/// A bridge set: `(member, share of the node's walks first covered by it)`.
+type SetShares = Vec<(u32, f32)>;
+
 /// The least share of a node's walks (by count) that a partial bridge set must carry to be kept
 /// for the relay-weighted test. Below it the uncovered walks would have to be nearly all Sybil
 /// walks for the set to pass, and keeping sets that cannot pass only costs search time.
@@ -783,13 +801,14 @@ fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
 ///
 /// The caller has prepared `sc.span` (each walk's prefix before `j`), `sc.count`/`sc.touched` (the
 /// walks through each eligible candidate) and `coverable` (walks passing any) in its own pass.
-/// Returns `(member, share of j's walks first covered by it)`, empty if no such set exists, and
-/// whether the last round's best set still carried more than [`PARTIAL_FLOOR`] of the walks (a
-/// near miss, see [`EgoWalks::near_miss`]). Why: a colluder reached by a few dozen walks from
-/// many directions can hold a set of exactly `max_set` members; walks routed into it through the
-/// region need one more member, the set is lost and its cap jumps to 1 (16× for one trusted
-/// colluder of the synthetic community), although those walks carry next to nothing. The scorer
-/// searches such nodes again without the walks that carry next to nothing.
+/// Returns `(member, share of j's walks first covered by it)`, empty if no such set exists, and,
+/// when none exists, the best set of the last round if it still carries more than
+/// [`PARTIAL_FLOOR`] of the walks (a near miss, see [`EgoWalks::partial_cut`]). Why: a colluder
+/// reached by a few dozen walks from many directions can hold a set of exactly `max_set`
+/// members; walks routed into it through the region need one more member, the set is lost and
+/// its cap jumps to 1 (16× for one trusted colluder of the synthetic community), although those
+/// walks carry next to nothing. The scorer searches near misses again without such walks, and
+/// otherwise lets them hang off their partial set in part.
 fn nearest_cut(
     walks: &[Walk],
     through: &[Vec<u32>],
@@ -798,7 +817,7 @@ fn nearest_cut(
     threshold: f64,
     coverable: usize,
     sc: &mut CutScratch<'_>,
-) -> (Vec<(u32, f32)>, bool) {
+) -> (SetShares, SetShares) {
     let ids = &through[j as usize];
     let m = ids.len();
     let span = &mut *sc.span;
@@ -915,8 +934,15 @@ fn nearest_cut(
             sc.count[k as usize] = 0;
         }
         if (covered as f64) <= need || members.is_empty() {
-            let near = (covered as f64) > floor && !members.is_empty();
-            return (found, near);
+            let partial = if (covered as f64) > floor && found.is_empty() {
+                members
+                    .iter()
+                    .map(|&(b, c)| (b, c as f32 / m as f32))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            return (found, partial);
         }
         found = members
             .iter()

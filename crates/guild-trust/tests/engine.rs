@@ -445,6 +445,23 @@ fn connectivity_decay_compounds_behind_an_attacker_that_is_itself_bridged() {
     assert!(sybil.connectivity.inherited_factor < 0.05);
 }
 
+/// The ego's (0) non-neighbours by walk trust (reach), best first: a choice of attackers that
+/// does not depend on the decay rules under test.
+fn ranked_by_reach(e: &mut TrustEngine<u64>) -> Vec<(u64, f64)> {
+    let before = e.scores(0, None, T0);
+    let others: Vec<u64> = before
+        .keys()
+        .copied()
+        .filter(|n| e.graph().weight(0, *n, "", T0).is_none())
+        .collect();
+    let mut core: Vec<(u64, f64)> = others
+        .into_iter()
+        .map(|n| (n, e.explain(0, n, None, T0).walk_trust))
+        .collect();
+    core.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    core
+}
+
 /// Attaches one Sybil clique to `attackers` the way the harness does: every Sybil attests every
 /// attacker, each attacker issues `edges` fresh attack edges to its own entry Sybils.
 fn collude(e: &mut TrustEngine<u64>, attackers: &[u64], sybils: &[u64], edges: usize, at: u64) {
@@ -602,13 +619,7 @@ fn discounted_attacker(age_days: u64) -> (TrustEngine<u64>, u64, Vec<u64>) {
     for &(a, b, s, t) in &honest {
         e.upsert(a, b, "", s, t);
     }
-    let before = e.scores(0, None, T0);
-    let mut core: Vec<(u64, f64)> = before
-        .iter()
-        .filter(|(n, _)| e.graph().weight(0, **n, "", T0).is_none())
-        .map(|(&n, &v)| (n, v))
-        .collect();
-    core.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let core = ranked_by_reach(&mut e);
     let (q, a) = (300, 400);
     let at = T0 - age_days * DAY;
     for (i, &(c, _)) in core.iter().take(3).enumerate() {
@@ -658,18 +669,7 @@ fn walks_routed_back_through_a_region_do_not_unbridge_a_colluder() {
     for &(x, y, s, t) in &honest {
         e.upsert(x, y, "", s, t);
     }
-    // Ranked by walk trust (reach), which does not depend on the decay rules.
-    let before = e.scores(0, None, T0);
-    let others: Vec<u64> = before
-        .keys()
-        .copied()
-        .filter(|n| e.graph().weight(0, *n, "", T0).is_none())
-        .collect();
-    let mut core: Vec<(u64, f64)> = others
-        .into_iter()
-        .map(|n| (n, e.explain(0, n, None, T0).walk_trust))
-        .collect();
-    core.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    let core = ranked_by_reach(&mut e);
     let (a, b) = (core[0].0, 500);
     e.upsert(core[3].0, b, "", 4, T0 - 100 * DAY);
     let b_before = e.explain(0, b, None, T0);
