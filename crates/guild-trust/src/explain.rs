@@ -75,10 +75,11 @@ pub struct Connectivity<K> {
     pub bridge_set: Vec<SetBridge<K>>,
     /// Part of `factor` due to the bridge set's capacity caps (1 = not capped).
     pub bridge_set_factor: f64,
-    /// Set when `bridge_set` carries enough of the target's walks only without its *negligible*
-    /// walks, those that passed nodes the ego barely trusts (each relays less than `1 − β` of the
-    /// target's mean walk weight; for a colluder: the walks routed in through its partners'
-    /// Sybils): how many walks were left out. `bridge_set` shares are then of the other walks.
+    /// Set when `bridge_set` carries enough of the target's walks only without the walks
+    /// *routed* to it through a region — each relaying less than `(1 − β)²` of the target's mean
+    /// walk weight, after passing a node closed behind the target or hanging off its partner
+    /// (for a colluder: its partners' Sybils): how many walks were left out. `bridge_set` shares
+    /// are then of the other walks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bridge_set_ignored_walks: Option<u32>,
     /// Set when `bridge_set` is a near miss's *partial* set (its shares add up to more than one

@@ -231,16 +231,17 @@ fn set_factors<'c>(
 /// were tried instead: a final factor is the mean weight of a node's walks, which the same
 /// worthless walks dilute — one trusted attacker rose 3.1× that way.)
 ///
-/// **Walks carrying next to nothing do not count in the set test** (issue 23, cause 4). A node
-/// whose nearest-set search missed narrowly (its best set of at most `max_bridge_set` members
-/// carried more than half but not more than θ_s of its walks, see `EgoWalks::near_miss`) is
-/// searched again without its *negligible* walks: those whose first-pass relay weight is below
-/// `1 − β` of the node's mean walk weight (less than a fully bridged node keeps). Why: a colluder
-/// reached by a few dozen walks from many directions holds a set of exactly K members; walks
-/// routed into it through its partners' Sybils need an eleventh, so by count the set is lost and
-/// the colluder's cap jumps to 1 (16× for one trusted colluder of the synthetic community),
-/// although those walks carry next to nothing. A set found this way replaces the node's cached
-/// one and the caps are computed again.
+/// **Walks routed through a region do not count in the set test** (issue 23, cause 4). A node
+/// whose nearest-set search missed narrowly (no set, but its best set of at most
+/// `max_bridge_set` members carried more than half of its walks, see `EgoWalks::near_miss`) is
+/// searched again without its *routed* walks (see `RelaySteps::routed_back`): light walks — their
+/// first-pass relay weight below `(1 − β)²` of the node's mean — that passed a node closed behind
+/// it or hanging off its partner. Why: a colluder reached by a few dozen walks from many
+/// directions holds a set of exactly K members; walks routed into it through its partners'
+/// Sybils need an eleventh, so by count the set is lost and the colluder's cap jumps to 1 (16×
+/// for one trusted colluder of the synthetic community), although those walks carry next to
+/// nothing. A set found this way replaces the node's cached one and the caps are computed again;
+/// a near miss without one hangs off its partial set in part (see `set_weight`).
 fn relay_factors(
     walks: &EgoWalks,
     cfg: &TrustConfig,
@@ -434,7 +435,9 @@ impl RelaySteps {
 
     /// For every node `j` whose set search missed narrowly, the ids (ascending) of its walks
     /// *routed* to it through a region: walks that are light — their weight, the smallest
-    /// `relay` factor of the nodes passed before `j`, is below `1 − β` of `j`'s mean — and that
+    /// `relay` factor of the nodes passed before `j`, is below `(1 − β)²` of `j`'s mean, less
+    /// than what passes two full bridges (with `1 − β` one honest walk in ten of a trusted
+    /// attacker counted as light, and whitewashing removed what made it so: 1.71×) — and that
     /// passed, before `j`, a node closed behind `j` (whose bridge carries at least [`CLOSED`] of
     /// its walks, or whose bridge set includes `j` and carries that much) or hanging off `j`'s
     /// bridge `b`, when `b` is a near miss reached by no more walks than `j` (so it cannot be a
@@ -485,7 +488,7 @@ impl RelaySteps {
             }
             m = m.min(relay[v as usize]);
         }
-        let light = 1.0 - cfg.connectivity_decay;
+        let light = (1.0 - cfg.connectivity_decay).powi(2);
         // The near misses the nodes passed so far in the current walk hang off.
         let mut owed: Vec<(u32, bool)> = Vec::new();
         let (mut id, mut m) = (0u32, 1.0f64);
