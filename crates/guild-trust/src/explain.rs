@@ -75,6 +75,18 @@ pub struct Connectivity<K> {
     pub bridge_set: Vec<SetBridge<K>>,
     /// Part of `factor` due to the bridge set's capacity caps (1 = not capped).
     pub bridge_set_factor: f64,
+    /// Set when `bridge_set` carries enough of the target's walks only without the walks
+    /// *routed* to it through a region — each relaying less than `(1 − β)²` of the target's mean
+    /// walk weight, after passing a node closed behind the target or hanging off its partner
+    /// (for a colluder: its partners' Sybils): how many walks were left out. `bridge_set` shares
+    /// are then of the other walks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge_set_ignored_walks: Option<u32>,
+    /// Set when `bridge_set` is a near miss's *partial* set (its shares add up to more than one
+    /// half but at most the set threshold): how much the target hangs off it, from 0 at one half
+    /// to 1 at the threshold; `bridge_set_factor` is the members' cap raised to this power.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge_set_weight: Option<f64>,
 }
 
 /// One member of a target's bridge set.
@@ -136,6 +148,8 @@ impl<K> Explanation<K> {
                 penalty: 0.0,
                 bridge_set: Vec::new(),
                 bridge_set_factor: 1.0,
+                bridge_set_ignored_walks: None,
+                bridge_set_weight: None,
             },
             negative_total: 0.0,
             paths: Vec::new(),
@@ -179,6 +193,8 @@ impl<K> Explanation<K> {
                     })
                     .collect(),
                 bridge_set_factor: self.connectivity.bridge_set_factor,
+                bridge_set_ignored_walks: self.connectivity.bridge_set_ignored_walks,
+                bridge_set_weight: self.connectivity.bridge_set_weight,
             },
             negative_total: self.negative_total,
             paths: self
@@ -311,6 +327,16 @@ pub(crate) fn explain<K: NodeKey>(
             Vec::new()
         },
         bridge_set_factor: if src == Source::Reach { sc.cap(t) } else { 1.0 },
+        bridge_set_ignored_walks: if src == Source::Reach {
+            sc.ignored_walks(t)
+        } else {
+            None
+        },
+        bridge_set_weight: if src == Source::Reach {
+            Some(sc.set_of(t).1).filter(|&w| w < 1.0 && !sc.set_of(t).0.is_empty())
+        } else {
+            None
+        },
     };
     ex.score = walk_trust * factor - ex.negative_total;
     ex.paths = if skill_id.is_none() && src == Source::Reach {

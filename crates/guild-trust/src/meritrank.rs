@@ -21,7 +21,10 @@
 //!   hanging off a member keeps at most `bridge_set_capacity ×` that member's trust (a capacity
 //!   cap), and each walk relays at most the smallest factor of the nodes it passed (relay
 //!   discount). A region attached by `k ≤ max_bridge_set` colluders then adds about
-//!   `c(2-α)/(1-c) ≈ 0.2` of their trust in expectation (see `score` and `TRUST.md`).
+//!   `c(2-α)/(1-c) ≈ 0.2` of their trust in expectation (see `score` and `TRUST.md`). So that
+//!   the bound holds per ego, not only in the median (issue 23), a node whose best set narrowly
+//!   misses hangs off it in part, walks routed in through a region do not count in the set test,
+//!   and a node's decay is set by its heaviest bridge by relay weight.
 //! * **Beyond the sample**, a node no walk reached but that a sampled node attests is given its
 //!   expected share `Σ_u trust(u)·(1-α)·P(u → j)` (decayed again), instead of 0 (see `score`).
 //! * **Negative attestations** subtract `negative_cap × trust(rater) × strength` from their subject,

@@ -6,7 +6,8 @@
 //! [`Scorer::score`] computes one node's from its in-attestations; both give identical values.
 
 use crate::graph::{NodeKey, TrustGraph};
-use crate::walks::{Bridge, EgoWalks, NO_NODE};
+use crate::rng::FxHashMap;
+use crate::walks::{first_visit, Bridge, EgoWalks, NO_NODE, PARTIAL_FLOOR};
 use crate::TrustConfig;
 
 /// Connectivity-decay multipliers of all sampled nodes.
@@ -92,11 +93,12 @@ fn compound(
 /// bounded geometrically. Set members are reached by more walks than the nodes hanging off them
 /// and bridges form no cycles for θ ≥ 0.5, so a depth-first pass computes every factor after those
 /// it depends on (a guard treats a cycle, possible only for θ < 0.5, as no inheritance).
-fn set_factors(
+fn set_factors<'c>(
     n: usize,
     walks: &EgoWalks,
     cfg: &TrustConfig,
     single: &[f64],
+    cut: impl Fn(u32) -> (&'c [(u32, f32)], f64),
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     const UNSET: u8 = 0;
     const BUSY: u8 = 1;
@@ -111,15 +113,17 @@ fn set_factors(
     // A node hangs off its set as a whole, in proportion to the shares the members carry: the
     // walks the set does not carry are the ones that cross other members of the same region (a
     // set need only carry a majority), so they must not escape the cap.
-    let carried = |j: u32| walks.cut(j).iter().map(|&(_, w)| f64::from(w)).sum::<f64>();
+    // A partial set (a near miss) holds the node in proportion `t` (see `set_weight`).
+    let carried = |j: u32| cut(j).0.iter().map(|&(_, w)| f64::from(w)).sum::<f64>();
     let mut load = vec![0.0; n];
     for j in walks.hit_nodes() {
         let all = carried(j);
         if all <= 0.0 {
             continue;
         }
-        let base = reach(j);
-        for &(b, w) in walks.cut(j) {
+        let (members, t) = cut(j);
+        let base = reach(j) * t;
+        for &(b, w) in members {
             load[b as usize] += base * f64::from(w) / all;
         }
     }
@@ -143,7 +147,7 @@ fn set_factors(
                     state[ui] = BUSY;
                     let deps = bridge_of(u)
                         .into_iter()
-                        .chain(walks.cut(u).iter().map(|&(b, _)| b));
+                        .chain(cut(u).0.iter().map(|&(b, _)| b));
                     for d in deps {
                         if state[d as usize] == UNSET {
                             stack.push(d);
@@ -159,15 +163,17 @@ fn set_factors(
                         .map_or(1.0, |d| factor[d as usize]);
                     let all = carried(u);
                     if all > 0.0 {
-                        let kept: f64 = walks
-                            .cut(u)
+                        let (members, t) = cut(u);
+                        let kept: f64 = members
                             .iter()
                             .map(|&(b, w)| {
                                 let s = if done(b) { scale[b as usize] } else { 1.0 };
                                 f64::from(w) * s
                             })
                             .sum();
-                        cap[ui] = (kept / all).min(1.0);
+                        // Interpolated in log space: a cap of 0.01 at t = 1 is 0.1 at t = ½.
+                        let full = (kept / all).min(1.0);
+                        cap[ui] = if t >= 1.0 { full } else { full.powf(t) };
                     }
                     let own = cfg.connectivity_factor(walks.bridge(u).share);
                     factor[ui] = own * inherited * cap[ui];
@@ -226,26 +232,141 @@ fn set_factors(
 /// were tried instead: a final factor is the mean weight of a node's walks, which the same
 /// worthless walks dilute — one trusted attacker rose 3.1× that way.)
 ///
-/// Returns `(factor, effective bridge share)` per node.
+/// **Walks routed through a region do not count in the set test** (issue 23, cause 4). A node
+/// whose nearest-set search missed narrowly (no set, but its best set of at most
+/// `max_bridge_set` members carried more than half of its walks, see `EgoWalks::near_miss`) is
+/// searched again without its *routed* walks (see `RelaySteps::routed_back`): light walks — their
+/// first-pass relay weight below `(1 − β)²` of the node's mean — that passed a node closed behind
+/// it or hanging off its partner. Why: a colluder reached by a few dozen walks from many
+/// directions holds a set of exactly K members; walks routed into it through its partners'
+/// Sybils need an eleventh, so by count the set is lost and the colluder's cap jumps to 1 (16×
+/// for one trusted colluder of the synthetic community), although those walks carry next to
+/// nothing. A set found this way replaces the node's cached one and the caps are computed again;
+/// a near miss without one hangs off its partial set in part (see `set_weight`).
 fn relay_factors(
     walks: &EgoWalks,
     cfg: &TrustConfig,
-    structural: &[f64],
-    caps: &[f64],
-) -> (Vec<f64>, Vec<f64>) {
+    single: &[f64],
+    structural: Vec<f64>,
+    caps: Vec<f64>,
+    scales: Vec<f64>,
+) -> Relayed {
     let n = structural.len();
     let steps = RelaySteps::new(walks, n);
-    let (_, first) = steps.factors(walks, cfg, structural, structural, caps);
+    let first = steps.factors(walks, cfg, &structural, &structural, &caps);
+    let mut sets: FxHashMap<u32, ReducedSet> = FxHashMap::default();
+    for (j, skip) in steps.routed_back(walks, cfg, &first.factor) {
+        let members = walks.reduced_cut(
+            j,
+            &skip,
+            cfg.max_bridge_set as usize,
+            cfg.bridge_set_threshold,
+        );
+        if !members.is_empty() {
+            let ignored = skip.len() as u32;
+            sets.insert(j, ReducedSet { members, ignored });
+        }
+    }
+    let (structural, caps, scales) = if sets.is_empty() {
+        (structural, caps, scales)
+    } else {
+        let cut = |u: u32| {
+            sets.get(&u).map_or_else(
+                || cached_set(walks, cfg, u),
+                |s| (s.members.as_slice(), 1.0),
+            )
+        };
+        set_factors(n, walks, cfg, single, cut)
+    };
     let caps_of = |u: u32| caps.get(u as usize).copied().unwrap_or(1.0);
-    let share_of = |u: u32| first.get(u as usize).copied().unwrap_or(0.0);
+    let share_of = |u: u32| first.share.get(u as usize).copied().unwrap_or(0.0);
     let relay = compound(n, walks, cfg, share_of, caps_of);
-    steps.factors(walks, cfg, structural, &relay, caps)
+    let second = steps.factors(walks, cfg, &structural, &relay, &caps);
+    Relayed {
+        factors: second.factor,
+        shares: second.share,
+        caps,
+        scales,
+        sets,
+        heavier: second.heavier,
+    }
+}
+
+/// A bridge set found without a node's negligible walks (see [`relay_factors`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ReducedSet {
+    /// `(member, share of the remaining walks first covered by it)`.
+    pub members: Vec<(u32, f32)>,
+    /// How many of the node's walks were left out.
+    pub ignored: u32,
+}
+
+/// How much a node hangs off its bridge set: 1 for a set carrying more than θ_s of its walks;
+/// for a near miss's partial set carrying a share `c` (see `EgoWalks::partial_cut`), a linear
+/// ramp from 0 at [`PARTIAL_FLOOR`] to 1 at θ_s (issue 23, cause 4). Without the ramp a set is
+/// all or nothing at θ_s: a colluder whose set carried 92 % of its walks lost it to two walks
+/// routed in through its partner's region, and its cap jumped from 0.05 to 1.
+pub(crate) fn set_weight(cfg: &TrustConfig, members: &[(u32, f32)], full: bool) -> f64 {
+    if full {
+        return 1.0;
+    }
+    let c: f64 = members.iter().map(|&(_, w)| f64::from(w)).sum();
+    let floor = PARTIAL_FLOOR.min(cfg.bridge_set_threshold);
+    let span = cfg.bridge_set_threshold - floor;
+    if span <= 0.0 {
+        return f64::from(u8::from(c > floor));
+    }
+    ((c - floor) / span).clamp(0.0, 1.0)
+}
+
+/// The bridge set a node hangs off and how much (see [`set_weight`]): its cached set, else its
+/// partial set.
+fn cached_set<'w>(walks: &'w EgoWalks, cfg: &TrustConfig, u: u32) -> (&'w [(u32, f32)], f64) {
+    let cut = walks.cut(u);
+    if cut.is_empty() {
+        let p = walks.partial_cut(u);
+        (p, set_weight(cfg, p, false))
+    } else {
+        (cut, 1.0)
+    }
+}
+
+/// The share of a node's walks its bridge (or bridge set) must carry for the node to count as
+/// *closed* behind it: a Sybil region's nodes are reached only through their colluders, while
+/// an honest node hanging off `j` is usually also reached some other way.
+const CLOSED: f64 = 0.99;
+
+/// What [`relay_factors`] returns.
+struct Relayed {
+    factors: Vec<f64>,
+    shares: Vec<f64>,
+    caps: Vec<f64>,
+    scales: Vec<f64>,
+    sets: FxHashMap<u32, ReducedSet>,
+    heavier: FxHashMap<u32, (u32, f64)>,
 }
 
 /// Every walk's first visits in order, each flagged when the walk had passed the node's bridge
 /// before: all the relay passes need, in one contiguous array (each walk ends with `NO_NODE`).
 struct RelaySteps {
     steps: Vec<(u32, bool)>,
+}
+
+/// One relay pass's sums, per node: `Σ m` over the walks reaching it, over those that passed its
+/// bridge before it, and how many of those there are.
+struct PassSums {
+    weighted: Vec<f64>,
+    through: Vec<f64>,
+    through_n: Vec<u32>,
+}
+
+/// One relay pass's results, per node.
+struct RelayPass {
+    factor: Vec<f64>,
+    share: Vec<f64>,
+    /// Nodes whose decay was set by a heavier bridge than their plain one (see
+    /// [`heavier_bridges`]): that node and its relay-weighted share.
+    heavier: FxHashMap<u32, (u32, f64)>,
 }
 
 impl RelaySteps {
@@ -272,7 +393,7 @@ impl RelaySteps {
     }
 
     /// One relay pass: each walk into `j` weighs `m` = the smallest `relay` factor of the nodes
-    /// it passed before `j`. Returns `(factor, effective bridge share)` per node.
+    /// it passed before `j`.
     fn factors(
         &self,
         walks: &EgoWalks,
@@ -280,7 +401,7 @@ impl RelaySteps {
         structural: &[f64],
         relay: &[f64],
         caps: &[f64],
-    ) -> (Vec<f64>, Vec<f64>) {
+    ) -> RelayPass {
         let n = structural.len();
         let mut weighted = vec![0.0; n];
         let mut through = vec![0.0; n];
@@ -299,10 +420,175 @@ impl RelaySteps {
             }
             m = m.min(relay[vi]);
         }
-        final_factors(
-            walks, cfg, structural, caps, &weighted, &through, &through_n,
-        )
+        let heavier = heavier_bridges(walks, relay, &weighted, &through);
+        let sums = PassSums {
+            weighted,
+            through,
+            through_n,
+        };
+        let (factor, share) = final_factors(walks, cfg, structural, caps, &sums, &heavier);
+        RelayPass {
+            factor,
+            share,
+            heavier,
+        }
     }
+
+    /// For every node `j` whose set search missed narrowly, the ids (ascending) of its walks
+    /// *routed* to it through a region: walks that are light — their weight, the smallest
+    /// `relay` factor of the nodes passed before `j`, is below `(1 − β)²` of `j`'s mean, less
+    /// than what passes two full bridges (with `1 − β` one honest walk in ten of a trusted
+    /// attacker counted as light, and whitewashing removed what made it so: 1.71×) — and that
+    /// passed, before `j`, a node closed behind `j` (whose bridge carries at least [`CLOSED`] of
+    /// its walks, or whose bridge set includes `j` and carries that much) or hanging off `j`'s
+    /// bridge `b`, when `b` is a near miss reached by no more walks than `j` (so it cannot be a
+    /// member of `j`'s set: the partner colluder of a whitewashing one). Nodes without such
+    /// walks are left out.
+    fn routed_back(
+        &self,
+        walks: &EgoWalks,
+        cfg: &TrustConfig,
+        relay: &[f64],
+    ) -> FxHashMap<u32, Vec<u32>> {
+        let mut out: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        // Per node: the near misses it hangs off, each flagged when (nearly) all of its walks
+        // passed them.
+        let mut deps: FxHashMap<u32, Vec<(u32, bool)>> = FxHashMap::default();
+        for x in walks.hit_nodes() {
+            let b = walks.bridge(x);
+            let bridged = (b.share > cfg.bridge_threshold && b.node != NO_NODE)
+                .then_some((b.node, b.share >= CLOSED));
+            let cut = walks.cut(x);
+            let covered = cut.iter().map(|&(_, w)| f64::from(w)).sum::<f64>() >= CLOSED;
+            for (y, full) in bridged
+                .into_iter()
+                .chain(cut.iter().map(|&(k, _)| (k, covered)))
+            {
+                if walks.near_miss(y) {
+                    let list = deps.entry(x).or_default();
+                    match list.iter_mut().find(|e| e.0 == y) {
+                        Some(e) => e.1 |= full,
+                        None => list.push((y, full)),
+                    }
+                }
+            }
+        }
+        if deps.is_empty() {
+            return out;
+        }
+        // Each near miss's mean walk weight (the smallest `relay` factor passed before it).
+        let mut mean = vec![0.0f64; relay.len()];
+        let mut m = 1.0f64;
+        for &(v, _) in &self.steps {
+            if v == NO_NODE {
+                m = 1.0;
+                continue;
+            }
+            if walks.near_miss(v) {
+                mean[v as usize] += m / walks.hits(v).max(1) as f64;
+            }
+            m = m.min(relay[v as usize]);
+        }
+        let light = (1.0 - cfg.connectivity_decay).powi(2);
+        // The near misses the nodes passed so far in the current walk hang off.
+        let mut owed: Vec<(u32, bool)> = Vec::new();
+        let (mut id, mut m) = (0u32, 1.0f64);
+        for &(v, _) in &self.steps {
+            if v == NO_NODE {
+                owed.clear();
+                id += 1;
+                m = 1.0;
+                continue;
+            }
+            if !owed.is_empty() && m < light * mean[v as usize] {
+                let b = walks.bridge(v).node;
+                let partner = b != NO_NODE && b != walks.ego && walks.hits(b) <= walks.hits(v);
+                if owed.contains(&(v, true)) || (partner && owed.iter().any(|e| e.0 == b)) {
+                    out.entry(v).or_default().push(id);
+                }
+            }
+            if let Some(list) = deps.get(&v) {
+                owed.extend_from_slice(list);
+            }
+            m = m.min(relay[v as usize]);
+        }
+        out
+    }
+}
+
+/// **The bridge by weight** (issue 23, cause 4b). A node's bridge is the node most of its walks
+/// passed *by count*; walks routed into it through a partner colluder's region (after
+/// whitewashing, all of the partner's walks go there) can make that partner the bridge by count,
+/// although those walks carry next to nothing, and the node's real bridge — which still carries
+/// nearly all of its weight — no longer sets its decay (a colluder's share fell from 0.999 to
+/// 0.5 and its score rose 100× on the synthetic community). So where the walks through the plain
+/// bridge weigh less than their count says (`weighted share < plain share`), the node's walks are
+/// scanned again with the pass's weights `m`, and the relay-weighted share of the heaviest node
+/// passed (never the ego or the node itself) is taken if it is larger. (Rescanning only where
+/// they weigh less than half left a cliff: one attacker's share fell back from its weighted 0.74
+/// to its plain 0.69 when the attack made its bridge walks a little heavier, 1.29×.) Returns
+/// those nodes with that bridge and share.
+fn heavier_bridges(
+    walks: &EgoWalks,
+    relay: &[f64],
+    weighted: &[f64],
+    through: &[f64],
+) -> FxHashMap<u32, (u32, f64)> {
+    let mut out = FxHashMap::default();
+    let n = relay.len();
+    let (mut sum, mut stamp, mut touched) = (Vec::new(), Vec::new(), Vec::<u32>::new());
+    for j in walks.hit_nodes() {
+        let ji = j as usize;
+        let b = walks.bridge(j);
+        if b.node == NO_NODE || weighted[ji] <= 0.0 || walks.hits(j) < 2 {
+            continue;
+        }
+        if through[ji] / weighted[ji] >= b.share {
+            continue;
+        }
+        if sum.is_empty() {
+            sum = vec![0.0f64; n];
+            stamp = vec![u32::MAX; n];
+        }
+        let mut total = 0.0;
+        for &w in walks.through(j) {
+            let nodes = &walks.walks[w as usize].nodes;
+            let end = first_visit(nodes, j).unwrap_or(0);
+            let mut m = 1.0f64;
+            for &k in nodes.get(1..end).unwrap_or(&[]) {
+                let ku = k as usize;
+                if stamp[ku] != w {
+                    stamp[ku] = w;
+                    if sum[ku] == 0.0 {
+                        touched.push(k);
+                    }
+                    m = m.min(relay[ku]);
+                }
+            }
+            // Every node this walk passed relays the walk's weight: the smallest factor met.
+            for &k in nodes.get(1..end).unwrap_or(&[]) {
+                let ku = k as usize;
+                if stamp[ku] == w {
+                    stamp[ku] = u32::MAX - 1;
+                    sum[ku] += m;
+                }
+            }
+            total += m;
+        }
+        let mut best = (0.0f64, NO_NODE);
+        for k in touched.drain(..) {
+            let ku = k as usize;
+            if k != walks.ego && sum[ku] > best.0 {
+                best = (sum[ku], k);
+            }
+            sum[ku] = 0.0;
+            stamp[ku] = u32::MAX;
+        }
+        if total > 0.0 && best.1 != NO_NODE && best.0 / total > b.share {
+            out.insert(j, (best.1, best.0 / total));
+        }
+    }
+    out
 }
 
 /// `j`'s final factor from its relay-weighted walks (see [`relay_factors`]): the weighted share of
@@ -312,19 +598,20 @@ fn final_factors(
     cfg: &TrustConfig,
     structural: &[f64],
     caps: &[f64],
-    weighted: &[f64],
-    through: &[f64],
-    through_n: &[u32],
+    sums: &PassSums,
+    heavier: &FxHashMap<u32, (u32, f64)>,
 ) -> (Vec<f64>, Vec<f64>) {
+    let (weighted, through, through_n) = (&sums.weighted, &sums.through, &sums.through_n);
     let n = structural.len();
     let share: Vec<f64> = (0..n)
         .map(|j| {
             let plain = walks.bridge(j as u32).share;
-            if weighted[j] > 0.0 {
+            let own = if weighted[j] > 0.0 {
                 plain.max(through[j] / weighted[j])
             } else {
                 plain
-            }
+            };
+            heavier.get(&(j as u32)).map_or(own, |&(_, s)| own.max(s))
         })
         .collect();
     let own = |j: usize| cfg.connectivity_factor(share[j]) * caps[j];
@@ -417,27 +704,46 @@ pub(crate) struct Scorer<'a, K> {
     scales: Vec<f64>,
     /// Per node: the relay-weighted bridge share (bridge sets on; empty otherwise).
     shares: Vec<f64>,
+    /// Bridge sets found without the nodes' negligible walks (see [`relay_factors`]); they
+    /// replace the cached ones.
+    sets: FxHashMap<u32, ReducedSet>,
+    /// Nodes whose decay a heavier bridge than their plain one set: that bridge and its share.
+    heavier: FxHashMap<u32, (u32, f64)>,
 }
 
 impl<'a, K: NodeKey> Scorer<'a, K> {
     pub fn new(graph: &'a TrustGraph<K>, walks: &'a EgoWalks, cfg: &'a TrustConfig) -> Self {
         let n = walks.walks.len().max(1) as f64;
         let single = compound_factors(graph.len(), walks, cfg);
-        let (structural, caps, scales) = set_factors(graph.len(), walks, cfg, &single);
-        let (factors, shares) = if cfg.max_bridge_set == 0 {
-            (structural, Vec::new())
-        } else {
-            relay_factors(walks, cfg, &structural, &caps)
-        };
+        let (structural, caps, scales) = set_factors(graph.len(), walks, cfg, &single, |u| {
+            cached_set(walks, cfg, u)
+        });
+        if cfg.max_bridge_set == 0 {
+            return Scorer {
+                graph,
+                walks,
+                cfg,
+                n,
+                factors: structural,
+                caps,
+                scales,
+                shares: Vec::new(),
+                sets: FxHashMap::default(),
+                heavier: FxHashMap::default(),
+            };
+        }
+        let r = relay_factors(walks, cfg, &single, structural, caps, scales);
         Scorer {
             graph,
             walks,
             cfg,
             n,
-            factors,
-            caps,
-            scales,
-            shares,
+            factors: r.factors,
+            caps: r.caps,
+            scales: r.scales,
+            shares: r.shares,
+            sets: r.sets,
+            heavier: r.heavier,
         }
     }
 
@@ -456,7 +762,8 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
 
     /// `u`'s bridge and its share; with bridge sets on, the relay-weighted share (each walk
     /// weighted by the smallest factor of the nodes it passed before `u`, never below the plain
-    /// share), which is what sets `u`'s own decay.
+    /// share), which is what sets `u`'s own decay — and the node whose relay-weighted share that
+    /// is, when a heavier bridge than the plain one set it (see `heavier_bridges`).
     pub fn bridge(&self, u: u32) -> Bridge {
         if u == self.walks.ego {
             return Bridge::default();
@@ -464,6 +771,12 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
         let mut b = self.walks.bridge(u);
         if let Some(&s) = self.shares.get(u as usize) {
             b.share = s;
+        }
+        // The bridge whose relay-weighted share set the decay, if not the plain one.
+        if let Some(&(node, share)) = self.heavier.get(&u) {
+            if share >= b.share {
+                b.node = node;
+            }
         }
         b
     }
@@ -495,14 +808,27 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
         if u == self.walks.ego {
             return Vec::new();
         }
-        self.walks
-            .cut(u)
-            .iter()
+        let cut = self.set_of(u).0;
+        cut.iter()
             .map(|&(b, w)| {
                 let scale = self.scales.get(b as usize).copied().unwrap_or(1.0);
                 (b, f64::from(w), scale)
             })
             .collect()
+    }
+
+    /// The bridge set `u` hangs off and how much (1 for a full set; see [`set_weight`]).
+    pub fn set_of(&self, u: u32) -> (&[(u32, f32)], f64) {
+        match self.sets.get(&u) {
+            Some(s) => (s.members.as_slice(), 1.0),
+            None => cached_set(self.walks, self.cfg, u),
+        }
+    }
+
+    /// When `u`'s bridge set was found only without its negligible walks (see `relay_factors`):
+    /// how many of its walks were left out.
+    pub fn ignored_walks(&self, u: u32) -> Option<u32> {
+        self.sets.get(&u).map(|s| s.ignored)
     }
 
     /// Positive walk trust of a sampled node after connectivity decay (1 for the ego).

@@ -19,7 +19,7 @@
 //! to the probability mass that actually changed, not to the popularity of `u`.
 
 use crate::graph::{NodeKey, TrustGraph};
-use crate::rng::{FxHashSet, Rng};
+use crate::rng::{FxHashMap, FxHashSet, Rng};
 
 /// Marker for "no node".
 pub(crate) const NO_NODE: u32 = u32::MAX;
@@ -90,6 +90,10 @@ pub(crate) struct EgoWalks {
     bridges: Vec<Bridge>,
     /// Cached nearest bridge *sets* (see [`Self::cut`]), indexed by node, same validity.
     cuts: Vec<Vec<(u32, f32)>>,
+    /// Per node, same validity: whether its set search found a set carrying more than
+    /// [`PARTIAL_FLOOR`] but not more than the threshold of its walks, that set (see
+    /// [`Self::partial_cut`]); empty otherwise.
+    partials: Vec<Vec<(u32, f32)>>,
     /// The ego's direct peers as of the last refresh (excluded from bridge sets).
     first_hop: Vec<bool>,
     dirty: Vec<u32>,
@@ -146,6 +150,7 @@ impl EgoWalks {
             through: vec![Vec::new(); n],
             bridges: vec![Bridge::default(); n],
             cuts: vec![Vec::new(); n],
+            partials: vec![Vec::new(); n],
             first_hop: Vec::new(),
             dirty: Vec::new(),
             is_dirty: vec![false; n],
@@ -177,6 +182,7 @@ impl EgoWalks {
             self.through.resize_with(n, Vec::new);
             self.bridges.resize(n, Bridge::default());
             self.cuts.resize_with(n, Vec::new);
+            self.partials.resize_with(n, Vec::new);
             self.is_dirty.resize(n, false);
         }
     }
@@ -389,6 +395,7 @@ impl EgoWalks {
         if self.all_dirty {
             self.bridges.iter_mut().for_each(|b| *b = Bridge::default());
             self.cuts.iter_mut().for_each(Vec::clear);
+            self.partials.iter_mut().for_each(Vec::clear);
         }
         self.all_dirty = false;
         if targets.is_empty() {
@@ -422,6 +429,7 @@ impl EgoWalks {
             if ids.is_empty() {
                 self.bridges[j as usize] = Bridge::default();
                 self.cuts[j as usize].clear();
+                self.partials[j as usize].clear();
                 continue;
             }
             // Scan each prefix backwards so that, among equally frequent nodes (e.g. several nodes
@@ -477,12 +485,13 @@ impl EgoWalks {
                 share,
                 node: best.1,
             };
-            let cut = if !sets || (coverable as f64) <= set_threshold * m as f64 {
+            let floor = PARTIAL_FLOOR.min(set_threshold) * m as f64;
+            let (cut, partial) = if !sets || (coverable as f64) <= floor {
                 // Not even all walks passing an eligible node would carry enough.
                 for k in cut_touched.drain(..) {
                     ecount[k as usize] = 0;
                 }
-                Vec::new()
+                (Vec::new(), Vec::new())
             } else {
                 let mut scratch = CutScratch {
                     span: &mut span,
@@ -512,6 +521,132 @@ impl EgoWalks {
             let slot = &mut self.cuts[j as usize];
             slot.clear();
             slot.extend_from_slice(&cut);
+            let slot = &mut self.partials[j as usize];
+            slot.clear();
+            slot.extend_from_slice(&partial);
+        }
+    }
+
+    /// Whether `u`'s set search missed narrowly: no set was found, but the best set of at most
+    /// `max_set` members carried more than [`PARTIAL_FLOOR`] of its walks (by count). The scorer
+    /// then searches again without the walks routed in through a region (see
+    /// [`Self::reduced_cut`]), and otherwise lets `u` hang off that set in part.
+    pub fn near_miss(&self, u: u32) -> bool {
+        !self.partial_cut(u).is_empty()
+    }
+
+    /// The best set of a near miss (see [`Self::near_miss`]): `(member, share of u's walks first
+    /// covered by it)`, the shares adding up to more than [`PARTIAL_FLOOR`] but at most the
+    /// threshold; empty for other nodes.
+    pub fn partial_cut(&self, u: u32) -> &[(u32, f32)] {
+        self.partials.get(u as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// `j`'s nearest bridge set (as [`Self::refresh_bridges`] finds it) among the walks reaching
+    /// `j` except those in `skip` (sorted walk ids): at most `max_set` eligible members carrying
+    /// more than `threshold` of the remaining walks, found by the same greedy coverage repeated
+    /// inside each covered walk's part after the set. Returns `(member, share of the remaining
+    /// walks first covered by it)`, empty if there is none. Only for the few nodes that need it
+    /// (it allocates; the batch search in `refresh_bridges` shares its scratch space).
+    pub fn reduced_cut(
+        &self,
+        j: u32,
+        skip: &[u32],
+        max_set: usize,
+        threshold: f64,
+    ) -> Vec<(u32, f32)> {
+        let ids = self.through(j);
+        let m = ids.len();
+        let kept: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|w| skip.binary_search(w).is_err())
+            .collect();
+        let need = threshold * kept.len() as f64;
+        let eligible = |k: u32| {
+            k != j && !self.first_hop.get(k as usize).copied().unwrap_or(false) && self.hits(k) > m
+        };
+        let mut span: Vec<(usize, usize)> = kept
+            .iter()
+            .map(|&w| {
+                let nodes = &self.walks[w as usize].nodes;
+                (1, first_visit(nodes, j).unwrap_or(0).max(1))
+            })
+            .collect();
+        let mut found: Vec<(u32, f32)> = Vec::new();
+        loop {
+            // Each walk's eligible candidates (deduplicated, nearest first) and, per candidate in
+            // the order met, the walks containing it.
+            let mut cands: Vec<Vec<u32>> = Vec::with_capacity(kept.len());
+            let mut order: Vec<u32> = Vec::new();
+            let mut occ: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+            for (i, &w) in kept.iter().enumerate() {
+                let (a, b) = span[i];
+                let nodes = &self.walks[w as usize].nodes;
+                let mut mine: Vec<u32> = Vec::new();
+                for &k in nodes[a..b].iter().rev() {
+                    if eligible(k) && !mine.contains(&k) {
+                        mine.push(k);
+                        let list = occ.entry(k).or_default();
+                        if list.is_empty() {
+                            order.push(k);
+                        }
+                        list.push(i as u32);
+                    }
+                }
+                cands.push(mine);
+            }
+            let mut count: FxHashMap<u32, u32> =
+                occ.iter().map(|(&k, l)| (k, l.len() as u32)).collect();
+            let mut covered = vec![false; kept.len()];
+            let (mut n_cov, mut members) = (0usize, Vec::new());
+            while members.len() < max_set && (n_cov as f64) <= need {
+                let mut best = (0u32, NO_NODE);
+                for &k in &order {
+                    let c = count.get(&k).copied().unwrap_or(0);
+                    if c > best.0 {
+                        best = (c, k);
+                    }
+                }
+                let left = (max_set - members.len()) as f64;
+                if best.0 == 0 || n_cov as f64 + left * f64::from(best.0) <= need {
+                    break;
+                }
+                members.push(best);
+                for &i in occ.get(&best.1).map_or(&[][..], Vec::as_slice) {
+                    let i = i as usize;
+                    if covered[i] {
+                        continue;
+                    }
+                    covered[i] = true;
+                    n_cov += 1;
+                    for k in &cands[i] {
+                        if let Some(c) = count.get_mut(k) {
+                            *c -= 1;
+                        }
+                    }
+                }
+            }
+            if (n_cov as f64) <= need || members.is_empty() {
+                return found;
+            }
+            let total = kept.len() as f32;
+            found = members
+                .iter()
+                .map(|&(c, b)| (b, c as f32 / total))
+                .collect();
+            for (i, &w) in kept.iter().enumerate() {
+                if !covered[i] {
+                    continue;
+                }
+                let (lo, hi) = span[i];
+                let nodes = &self.walks[w as usize].nodes;
+                let last = (lo..hi)
+                    .rev()
+                    .find(|&q| members.iter().any(|&(_, b)| b == nodes[q]))
+                    .unwrap_or(lo);
+                span[i] = (last + 1, hi);
+            }
         }
     }
 
@@ -540,6 +675,12 @@ impl EgoWalks {
         b += self.bridges.capacity() * size_of::<Bridge>() + self.is_dirty.capacity();
         b += self.cuts.capacity() * size_of::<Vec<(u32, f32)>>();
         b += self.cuts.iter().map(|c| c.capacity() * 8).sum::<usize>();
+        b += self.partials.capacity() * size_of::<Vec<(u32, f32)>>();
+        b += self
+            .partials
+            .iter()
+            .map(|c| c.capacity() * 8)
+            .sum::<usize>();
         b + self.dirty.capacity() * 4
     }
 
@@ -602,6 +743,14 @@ impl EgoWalks {
     }
 }
 
+/// A bridge set: `(member, share of the node's walks first covered by it)`.
+type SetShares = Vec<(u32, f32)>;
+
+/// The least share of a node's walks (by count) that a partial bridge set must carry to be kept
+/// for the relay-weighted test. Below it the uncovered walks would have to be nearly all Sybil
+/// walks for the set to pass, and keeping sets that cannot pass only costs search time.
+pub(crate) const PARTIAL_FLOOR: f64 = 0.5;
+
 /// Scratch arrays shared with the single-bridge scan (all zero between uses, stamps below `tick`).
 struct CutScratch<'a> {
     /// Per node: its hit count, or 0 for the ego's direct peers (see [`eligible`]).
@@ -652,7 +801,14 @@ fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
 ///
 /// The caller has prepared `sc.span` (each walk's prefix before `j`), `sc.count`/`sc.touched` (the
 /// walks through each eligible candidate) and `coverable` (walks passing any) in its own pass.
-/// Returns `(member, share of j's walks first covered by it)`, empty if no such set exists.
+/// Returns `(member, share of j's walks first covered by it)`, empty if no such set exists, and,
+/// when none exists, the best set of the last round if it still carries more than
+/// [`PARTIAL_FLOOR`] of the walks (a near miss, see [`EgoWalks::partial_cut`]). Why: a colluder
+/// reached by a few dozen walks from many directions can hold a set of exactly `max_set`
+/// members; walks routed into it through the region need one more member, the set is lost and
+/// its cap jumps to 1 (16× for one trusted colluder of the synthetic community), although those
+/// walks carry next to nothing. The scorer searches near misses again without such walks, and
+/// otherwise lets them hang off their partial set in part.
 fn nearest_cut(
     walks: &[Walk],
     through: &[Vec<u32>],
@@ -661,11 +817,12 @@ fn nearest_cut(
     threshold: f64,
     coverable: usize,
     sc: &mut CutScratch<'_>,
-) -> Vec<(u32, f32)> {
+) -> (SetShares, SetShares) {
     let ids = &through[j as usize];
     let m = ids.len();
     let span = &mut *sc.span;
     let need = threshold * m as f64;
+    let floor = PARTIAL_FLOOR.min(threshold) * m as f64;
     let mut found: Vec<(u32, f32)> = Vec::new();
     let touched = &mut *sc.touched;
     let covered_by = &mut *sc.covered_by;
@@ -706,7 +863,7 @@ fn nearest_cut(
         };
         // Cheap rejections: too many walks pass no eligible node, or even the `max_set` best
         // candidates together cannot carry enough.
-        let bound: u64 = if (coverable as f64) <= need {
+        let bound: u64 = if (coverable as f64) <= floor {
             0
         } else {
             let top = &mut *sc.top;
@@ -721,7 +878,7 @@ fn nearest_cut(
         };
         let mut members: Vec<(u32, u32)> = Vec::new();
         let mut covered = 0usize;
-        if bound as f64 > need {
+        if bound as f64 > floor {
             covered_by.clear();
             covered_by.resize(m, NO_NODE);
             // Inverted index (CSR): the walks whose suffix contains each candidate, so that each
@@ -752,10 +909,9 @@ fn nearest_cut(
                     }
                 }
                 // Coverage is submodular: no later pick adds more than this one, so stop as soon
-                // as the remaining picks cannot reach the threshold any more.
+                // as the remaining picks cannot reach even a partial set's floor any more.
                 let left = (max_set - members.len()) as f64;
-                if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= need {
-                    covered = 0;
+                if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= floor {
                     break;
                 }
                 let b = best.1;
@@ -778,7 +934,15 @@ fn nearest_cut(
             sc.count[k as usize] = 0;
         }
         if (covered as f64) <= need || members.is_empty() {
-            return found;
+            let partial = if (covered as f64) > floor && found.is_empty() {
+                members
+                    .iter()
+                    .map(|&(b, c)| (b, c as f32 / m as f32))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            return (found, partial);
         }
         found = members
             .iter()

@@ -445,6 +445,23 @@ fn connectivity_decay_compounds_behind_an_attacker_that_is_itself_bridged() {
     assert!(sybil.connectivity.inherited_factor < 0.05);
 }
 
+/// The ego's (0) non-neighbours by walk trust (reach), best first: a choice of attackers that
+/// does not depend on the decay rules under test.
+fn ranked_by_reach(e: &mut TrustEngine<u64>) -> Vec<(u64, f64)> {
+    let before = e.scores(0, None, T0);
+    let others: Vec<u64> = before
+        .keys()
+        .copied()
+        .filter(|n| e.graph().weight(0, *n, "", T0).is_none())
+        .collect();
+    let mut core: Vec<(u64, f64)> = others
+        .into_iter()
+        .map(|n| (n, e.explain(0, n, None, T0).walk_trust))
+        .collect();
+    core.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    core
+}
+
 /// Attaches one Sybil clique to `attackers` the way the harness does: every Sybil attests every
 /// attacker, each attacker issues `edges` fresh attack edges to its own entry Sybils.
 fn collude(e: &mut TrustEngine<u64>, attackers: &[u64], sybils: &[u64], edges: usize, at: u64) {
@@ -602,13 +619,7 @@ fn discounted_attacker(age_days: u64) -> (TrustEngine<u64>, u64, Vec<u64>) {
     for &(a, b, s, t) in &honest {
         e.upsert(a, b, "", s, t);
     }
-    let before = e.scores(0, None, T0);
-    let mut core: Vec<(u64, f64)> = before
-        .iter()
-        .filter(|(n, _)| e.graph().weight(0, **n, "", T0).is_none())
-        .map(|(&n, &v)| (n, v))
-        .collect();
-    core.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let core = ranked_by_reach(&mut e);
     let (q, a) = (300, 400);
     let at = T0 - age_days * DAY;
     for (i, &(c, _)) in core.iter().take(3).enumerate() {
@@ -658,13 +669,7 @@ fn walks_routed_back_through_a_region_do_not_unbridge_a_colluder() {
     for &(x, y, s, t) in &honest {
         e.upsert(x, y, "", s, t);
     }
-    let before = e.scores(0, None, T0);
-    let mut core: Vec<(u64, f64)> = before
-        .iter()
-        .filter(|(n, _)| e.graph().weight(0, **n, "", T0).is_none())
-        .map(|(&n, &v)| (n, v))
-        .collect();
-    core.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    let core = ranked_by_reach(&mut e);
     let (a, b) = (core[0].0, 500);
     e.upsert(core[3].0, b, "", 4, T0 - 100 * DAY);
     let b_before = e.explain(0, b, None, T0);
@@ -786,5 +791,79 @@ fn a_whitewashing_attacker_does_not_lighten_the_load_on_its_own_set_members() {
     assert!(
         now.connectivity.bridge_set_factor < 2.0 * before.connectivity.bridge_set_factor,
         "{before:?} -> {now:?}"
+    );
+}
+
+/// A colluder whose bridge set has exactly `K` members (3 here): the ego's peers `h1..h4` lead
+/// to middle nodes `m1..m4`; `m1..m3` vouch for colluder `a` (its set); peer `h5` vouches for it
+/// a little (a peer is never a member, so the set carries about 95 % of `a`'s walks, just over
+/// θ_s = 0.9); colluder `b` hangs off a chain `h6 → c` (so it is barely trusted, but many walks
+/// reach it). Returns the engine, `a` and `b`.
+fn colluder_with_a_full_set() -> (TrustEngine<u64>, u64, u64) {
+    let cfg = TrustConfig {
+        max_bridge_set: 3,
+        ..config()
+    };
+    let mut e = TrustEngine::new(cfg).unwrap();
+    let at = T0 - 30 * DAY;
+    let (a, b) = (50, 51);
+    for h in 1..=5u64 {
+        e.upsert(0, h, "", 5, at);
+    }
+    e.upsert(0, 6, "", 5, at);
+    e.upsert(6, 60, "", 5, at);
+    e.upsert(60, b, "", 5, at);
+    for h in 1..=4u64 {
+        let m = 10 + h;
+        e.upsert(h, m, "", 5, at);
+        e.upsert(m, 0, "", 5, at);
+        e.upsert(m, 100 + h, "", 5, at);
+        e.upsert(m, 110 + h, "", 5, at);
+        if h < 4 {
+            e.upsert(m, a, "", 5, at);
+        }
+    }
+    for side in 0..6 {
+        e.upsert(5, 120 + side, "", 5, at);
+    }
+    e.upsert(5, a, "", 1, at);
+    e.upsert(a, 0, "", 5, at);
+    e.upsert(b, 0, "", 5, at);
+    (e, a, b)
+}
+
+#[test]
+fn walks_routed_through_a_partner_s_region_do_not_cost_a_colluder_its_bridge_set() {
+    // The region of `a` and `b` routes walks from `b` into `a` (every Sybil attests both). By
+    // count `a`'s set would then need a fourth member and be lost, its cap jumping from 0.003 to
+    // 1 (gain 325 before this rule); the set search leaves out the walks that reached `a` through
+    // nodes hanging off `b` (a near miss reached by fewer walks than `a`) or off `a` itself.
+    let (mut e, a, b) = colluder_with_a_full_set();
+    let before = e.scores(0, None, T0);
+    let a_before = e.explain(0, a, None, T0);
+    assert_eq!(a_before.connectivity.bridge_set.len(), 3, "{a_before:?}");
+    let sybils: Vec<u64> = (1000..1030).collect();
+    collude(&mut e, &[a, b], &sybils, 5, T0);
+    e.verify_walks(0).unwrap();
+    let after = e.scores(0, None, T0);
+    let a_after = e.explain(0, a, None, T0);
+    let gain = (sum(&after, &[a, b]) + sum(&after, &sybils)) / sum(&before, &[a, b]);
+    eprintln!(
+        "gain {gain:.3}; a: walk trust {:.4} -> {:.4}, cap {:.3e} -> {:.3e}, set {:?}, ignored {:?}",
+        a_before.walk_trust,
+        a_after.walk_trust,
+        a_before.connectivity.bridge_set_factor,
+        a_after.connectivity.bridge_set_factor,
+        a_after.connectivity.bridge_set,
+        a_after.connectivity.bridge_set_ignored_walks,
+    );
+    assert!(gain <= 1.25, "gain {gain}: {a_before:?} -> {a_after:?}");
+    // The explanation names the set and how many walks the rule left out.
+    let c = &a_after.connectivity;
+    assert_eq!(c.bridge_set.len(), 3, "{c:?}");
+    assert!(c.bridge_set_ignored_walks.is_some_and(|n| n > 0), "{c:?}");
+    assert!(
+        c.bridge_set_factor < 2.0 * a_before.connectivity.bridge_set_factor,
+        "{c:?}"
     );
 }

@@ -370,7 +370,7 @@ fn brief(e: &mut TrustEngine<u64>, ego: u64, n: u64, now: u64) -> Value {
     json!({
         "node": n, "score": x.score, "walk_trust": x.walk_trust, "bridge": c.bridge,
         "bridge_share": c.bridge_share, "factor": c.factor, "inherited": c.inherited_factor,
-        "set_factor": c.bridge_set_factor,
+        "set_factor": c.bridge_set_factor, "set_ignored": c.bridge_set_ignored_walks, "set_weight": c.bridge_set_weight,
         "set": c.bridge_set.iter().map(|s| json!([s.node, s.share, s.scale])).collect::<Vec<_>>(),
         "paths": x.paths.iter().map(|p| json!([p.nodes, p.share])).collect::<Vec<_>>(),
     })
