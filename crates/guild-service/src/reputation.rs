@@ -627,6 +627,8 @@ fn explained(e: guild_trust::Explanation<PublicKey>) -> TrustExplanation {
                 })
                 .collect(),
             bridge_set_factor: c.bridge_set_factor,
+            bridge_set_ignored_walks: c.bridge_set_ignored_walks,
+            bridge_set_weight: c.bridge_set_weight,
         },
         negative_total: e.negative_total,
         paths: e

@@ -93,6 +93,16 @@ pub struct Connectivity {
     /// Part of `factor` due to the bridge set's capacity caps (1 = not capped).
     #[serde(default = "one")]
     pub bridge_set_factor: f64,
+    /// Set when `bridge_set` carries enough of the target's walks only without the walks routed
+    /// to it through a region (for a colluder: its partners' Sybils): how many were left out;
+    /// `bridge_set` shares are then of the other walks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_set_ignored_walks: Option<u32>,
+    /// Set when `bridge_set` is a near miss's partial set: how much the target hangs off it,
+    /// from 0 (at one half of its walks) to 1 (at the set threshold); the cap is the members'
+    /// cap raised to this power.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_set_weight: Option<f64>,
 }
 
 fn one() -> f64 {
@@ -226,8 +236,26 @@ impl TrustExplanation {
                     percent(share)
                 )
             };
+            let mut why = Vec::new();
+            if let Some(w) = c.bridge_set_weight {
+                why.push(format!(
+                    "they carry only part of its walks, so it hangs off them by {}",
+                    percent(w)
+                ));
+            }
+            if let Some(n) = c.bridge_set_ignored_walks {
+                why.push(format!(
+                    "{n} walk{} routed to it through their region not counted",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", why.join("; "))
+            };
             parts.push(format!(
-                "×{} of it capped: {text}",
+                "×{} of it capped: {text}{why}",
                 num(c.bridge_set_factor)
             ));
         }

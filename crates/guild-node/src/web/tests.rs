@@ -307,6 +307,8 @@ fn penalised(peer: guild_core::PublicKey) -> guild_core::control::reputation::Tr
                     scale: 0.5,
                 }],
                 bridge_set_factor: 0.8,
+                bridge_set_ignored_walks: None,
+                bridge_set_weight: None,
             },
             negative_total: 0.0,
             paths: vec![TrustPath {

@@ -95,6 +95,8 @@ fn the_connectivity_row_names_every_part_of_the_penalty() {
         penalty: 0.0,
         bridge_set: vec![],
         bridge_set_factor: 1.0,
+        bridge_set_ignored_walks: None,
+        bridge_set_weight: None,
     };
     assert_eq!(plain.connectivity_text(&label), "no penalty (×1)");
     plain.connectivity.bridge = Some(key(4));
@@ -103,6 +105,27 @@ fn the_connectivity_row_names_every_part_of_the_penalty() {
         plain.connectivity_text(&label),
         "no penalty (×1); the bridge Cy carries 25% of the walks"
     );
+
+    // A partial set, with walks routed through the region left out: both named.
+    let mut partial = e.clone();
+    partial.connectivity.bridge_set_weight = Some(0.4);
+    partial.connectivity.bridge_set_ignored_walks = Some(3);
+    assert!(
+        partial.connectivity_text(&label).ends_with(
+            "×0.75 of it capped: Dan carries 70% of its walks, more than their capacity allows \
+             (they carry only part of its walks, so it hangs off them by 40%; 3 walks routed to \
+             it through their region not counted)"
+        ),
+        "{}",
+        partial.connectivity_text(&label)
+    );
+    // Older daemons' JSON (without the two fields) still reads.
+    let mut old = serde_json::to_value(&e).unwrap();
+    let c = old["connectivity"].as_object_mut().unwrap();
+    assert!(!c.contains_key("bridge_set_weight"));
+    c.remove("bridge_set_ignored_walks");
+    let back: TrustExplanation = serde_json::from_value(old).unwrap();
+    assert_eq!(back.connectivity.bridge_set_weight, None);
 }
 
 #[test]
