@@ -120,7 +120,7 @@ fn the_connectivity_row_names_every_part_of_the_penalty() {
         partial.connectivity_text(&label)
     );
     // Older daemons' JSON (without the two fields) still reads.
-    let mut old = serde_json::to_value(&e).unwrap();
+    let mut old = serde_json::to_value(e).unwrap();
     let c = old["connectivity"].as_object_mut().unwrap();
     assert!(!c.contains_key("bridge_set_weight"));
     c.remove("bridge_set_ignored_walks");
