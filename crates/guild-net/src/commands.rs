@@ -32,6 +32,10 @@ use crate::{
 };
 
 impl EventLoop {
+    /// Carries out one command from a [`crate::Client`].
+    ///
+    /// Long (about 190 lines) because it is one match arm per command, each a few lines of
+    /// swarm calls; splitting it would only move the arms elsewhere.
     pub(crate) fn handle_command(&mut self, command: Command) {
         match command {
             Command::ListenAddrs { reply } => {

@@ -458,6 +458,8 @@ fn invitation(inviter: &Identity, to: PublicKey, posts: usize, at: UnixTime, i: 
     .unwrap()
 }
 
+/// The attacks one after another, each with its quiet baseline. Long (a script of phases, in
+/// the order the table prints them) on purpose.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     header();

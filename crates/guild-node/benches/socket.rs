@@ -151,6 +151,7 @@ fn micros(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
 
+/// The measurements in the order they print. Long (a script of phases) on purpose.
 fn main() {
     let secs: f64 = std::env::var("GUILD_BENCH_SECS")
         .ok()

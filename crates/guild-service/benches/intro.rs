@@ -77,6 +77,7 @@ fn service(seed: u8) -> Service<MemoryStorage> {
     .unwrap()
 }
 
+/// The measurements in the order they print. Long (a script of phases) on purpose.
 fn main() {
     let target = Identity::from_secret([9; 32]).public();
 

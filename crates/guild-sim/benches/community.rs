@@ -65,6 +65,7 @@ fn share(part: usize, all: usize) -> f64 {
     }
 }
 
+/// The run and its report in the order they print. Long (a script of phases) on purpose.
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)

@@ -369,6 +369,10 @@ impl EgoWalks {
     ///
     /// It also recomputes each such node's nearest bridge set (see [`Self::cut`]) with at most
     /// `max_set` members that must carry more than `set_threshold` of the node's walks.
+    ///
+    /// Long (about 155 lines) on purpose: one pass over each changed node's walks fills the
+    /// counters both the bridge share and the set search read; split, the walks would be read
+    /// twice on the engine's hottest path.
     pub fn refresh_bridges(&mut self, node_count: usize, max_set: usize, set_threshold: f64) {
         self.ensure(node_count);
         let n = self.through.len();
@@ -809,6 +813,9 @@ fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
 /// its cap jumps to 1 (16× for one trusted colluder of the synthetic community), although those
 /// walks carry next to nothing. The scorer searches near misses again without such walks, and
 /// otherwise lets them hang off their partial set in part.
+///
+/// Long (about 150 lines): the greedy rounds, their pruning and the near-miss bookkeeping share
+/// the scratch counters, so they stay in one function.
 fn nearest_cut(
     walks: &[Walk],
     through: &[Vec<u32>],

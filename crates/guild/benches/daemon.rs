@@ -319,7 +319,7 @@ const SKILLS: [&str; 12] = [
 /// issuer's answer. The owner takes a few members as trust roots first (as `guild trust add`),
 /// and collaborations arrive outward from them, so most issuers are members the owner's trust
 /// reaches by the time their attestations arrive (strangers' attestations are capped at 65,536
-/// in all).
+/// in all). Long (the fixture's phases in the order the daemon would see them) on purpose.
 fn build_store(home: &Path, profiles: usize, attestations: usize) {
     let t0 = Instant::now();
     let owner = guild_core::keyfile::load(&home.join(guild_core::keyfile::KEY_FILE_NAME)).unwrap();

@@ -123,7 +123,8 @@ struct Samples {
 
 type Cell = (&'static str, usize, u64, &'static str, &'static str);
 
-/// Runs every (stratum, k, S, topology, variant) cell for the given egos.
+/// Runs every (stratum, k, S, topology, variant) cell for the given egos. Long (the cells'
+/// loops, each model scored on the same attacked graph, then the per-cell summaries) on purpose.
 pub fn run(
     base: &TrustGraph<u64>,
     edges: &[SnapEdge],

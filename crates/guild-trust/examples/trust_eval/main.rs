@@ -141,6 +141,7 @@ fn stage(name: &str, start: Instant) {
     eprintln!("[{:7.1}s] {name}", start.elapsed().as_secs_f64());
 }
 
+/// Options, then each stage in the order it reports. Long (a script of stages) on purpose.
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
