@@ -179,6 +179,9 @@ pub(crate) struct Plan {
 pub(crate) struct Mesh {
     cfg: MeshConfig,
     conns: BTreeMap<PublicKey, Conn>,
+    /// `(since + SETTLE, peer)` of every connection (kept in step with `conns`): when each
+    /// settles, in order, so the next wake-up is found without walking the connections.
+    settling: BTreeSet<(LocalTime, PublicKey)>,
     /// Inbound connections per address group (kept in step with `conns`).
     inbound: HashMap<String, usize>,
     book: HashMap<PublicKey, Known>,
@@ -207,6 +210,7 @@ impl Mesh {
         Mesh {
             cfg,
             conns: BTreeMap::new(),
+            settling: BTreeSet::new(),
             inbound: HashMap::new(),
             book: HashMap::new(),
             due: BTreeSet::new(),
@@ -227,11 +231,11 @@ impl Mesh {
     /// When the mesh next needs a tick: its next round, or sooner a connection settling (which
     /// changes the status shown by `status` and the dashboard without any input).
     pub(crate) fn next_due(&self, now: LocalTime) -> LocalTime {
-        self.conns
-            .values()
-            .map(|c| c.since + SETTLE)
-            .filter(|t| *t > now)
-            .fold(self.next_round, LocalTime::min)
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.settling
+            .range((Excluded((now, PublicKey([0xff; 32]))), Unbounded))
+            .next()
+            .map_or(self.next_round, |(t, _)| self.next_round.min(*t))
     }
 
     /// The soonest a round may run after a connection took the mesh over its high mark: now,
@@ -417,6 +421,7 @@ impl Mesh {
     pub(crate) fn connected(&mut self, peer: PublicKey, link: Link, now: LocalTime) {
         let ours = self.dialing.remove(&peer).is_some();
         if let Some(old) = self.conns.remove(&peer) {
+            self.settling.remove(&(old.since + SETTLE, peer));
             self.uncount(&old.link);
         }
         if link.inbound {
@@ -429,6 +434,7 @@ impl Mesh {
                 }
             }
         }
+        self.settling.insert((now + SETTLE, peer));
         self.conns.insert(
             peer,
             Conn {
@@ -445,6 +451,7 @@ impl Mesh {
     /// spreads the retries); other dials (the DHT's) only leave the reason for the status.
     pub(crate) fn disconnected(&mut self, peer: &PublicKey, jitter: u64, now: LocalTime) {
         if let Some(old) = self.conns.remove(peer) {
+            self.settling.remove(&(old.since + SETTLE, *peer));
             self.uncount(&old.link);
             if now < old.since + SETTLE {
                 let why = "the member closed the connection at once (it may be full)";

@@ -329,3 +329,26 @@ fn minted_strangers_fill_at_most_half_of_the_hearsay_and_members_keep_the_rest()
     }
     assert_eq!(m.from_strangers.len(), MAX_EXCHANGED_FROM_STRANGERS - 1);
 }
+
+#[test]
+fn the_next_wakeup_is_the_soonest_connection_to_settle_and_follows_reconnects_and_closes() {
+    // No low mark: a close does not bring the round forward here.
+    let mut m = Mesh::new(cfg(0, 6), T);
+    // The first round is due at once; move it away to see the settling times.
+    m.next_round = at(600_000);
+    assert_eq!(m.next_due(T), at(600_000));
+    m.connected(key(1), outbound(), at(1_000));
+    m.connected(key(2), inbound("10.0.0.2"), at(3_000));
+    assert_eq!(m.next_due(at(1_000)), at(1_000) + SETTLE);
+    // Once the first settled, the second is next; once both settled, the round.
+    assert_eq!(m.next_due(at(1_000) + SETTLE), at(3_000) + SETTLE);
+    assert_eq!(m.next_due(at(3_000) + SETTLE), at(600_000));
+    // A reconnect moves the peer's settling time; a close removes it.
+    m.connected(key(1), outbound(), at(5_000));
+    assert_eq!(m.next_due(at(3_000)), at(3_000) + SETTLE);
+    m.disconnected(&key(2), 0, at(4_000));
+    assert_eq!(m.next_due(at(4_000)), at(5_000) + SETTLE);
+    m.disconnected(&key(1), 0, at(6_000));
+    assert_eq!(m.next_due(at(6_000)), at(600_000));
+    assert!(m.settling.is_empty() && m.conns.is_empty());
+}
