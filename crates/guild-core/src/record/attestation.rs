@@ -44,18 +44,7 @@ impl RecordBody for Attestation {
     const MAX_BYTES: usize = MAX_ATTESTATION_BYTES;
     const MAX_LIFETIME: u64 = MAX_ATTESTATION_LIFETIME;
 
-    fn version(&self) -> u16 {
-        self.version
-    }
-    fn issuer(&self) -> PublicKey {
-        self.issuer
-    }
-    fn issued_at(&self) -> UnixTime {
-        self.issued_at
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
+    envelope_fields!();
 
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {
         let c = FieldCheck(Self::KIND);

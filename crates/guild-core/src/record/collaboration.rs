@@ -74,18 +74,7 @@ impl RecordBody for Collaboration {
     const MAX_BYTES: usize = MAX_COLLABORATION_BYTES;
     const MAX_LIFETIME: u64 = MAX_COLLABORATION_LIFETIME;
 
-    fn version(&self) -> u16 {
-        self.version
-    }
-    fn issuer(&self) -> PublicKey {
-        self.issuer
-    }
-    fn issued_at(&self) -> UnixTime {
-        self.issued_at
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
+    envelope_fields!();
 
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {
         let c = FieldCheck(Self::KIND);
@@ -190,20 +179,9 @@ impl RecordBody for CollabEntry {
     const MAX_BYTES: usize = MAX_ENTRY_BYTES;
     const MAX_LIFETIME: u64 = MAX_COLLABORATION_LIFETIME;
 
-    fn version(&self) -> u16 {
-        self.version
-    }
+    envelope_fields!();
     fn supports_version(v: u16) -> bool {
         v == 1 || v == 2
-    }
-    fn issuer(&self) -> PublicKey {
-        self.issuer
-    }
-    fn issued_at(&self) -> UnixTime {
-        self.issued_at
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
     }
 
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {

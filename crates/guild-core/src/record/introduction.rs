@@ -60,18 +60,7 @@ impl RecordBody for IntroRequest {
     const MAX_BYTES: usize = MAX_INTRO_BYTES / 2;
     const MAX_LIFETIME: u64 = MAX_INTRO_LIFETIME;
 
-    fn version(&self) -> u16 {
-        self.version
-    }
-    fn issuer(&self) -> PublicKey {
-        self.issuer
-    }
-    fn issued_at(&self) -> UnixTime {
-        self.issued_at
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
+    envelope_fields!();
 
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {
         let c = FieldCheck(Self::KIND);
@@ -118,18 +107,7 @@ impl RecordBody for IntroRelay {
     const MAX_BYTES: usize = MAX_INTRO_BYTES;
     const MAX_LIFETIME: u64 = MAX_INTRO_LIFETIME;
 
-    fn version(&self) -> u16 {
-        self.version
-    }
-    fn issuer(&self) -> PublicKey {
-        self.issuer
-    }
-    fn issued_at(&self) -> UnixTime {
-        self.issued_at
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
+    envelope_fields!();
 
     fn validate_body(&self, now: UnixTime) -> Result<(), RecordError> {
         let c = FieldCheck(Self::KIND);
@@ -194,18 +172,7 @@ impl RecordBody for IntroAnswer {
     const MAX_BYTES: usize = MAX_INTRO_BYTES / 2;
     const MAX_LIFETIME: u64 = MAX_INTRO_LIFETIME;
 
-    fn version(&self) -> u16 {
-        self.version
-    }
-    fn issuer(&self) -> PublicKey {
-        self.issuer
-    }
-    fn issued_at(&self) -> UnixTime {
-        self.issued_at
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
+    envelope_fields!();
 
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {
         let c = FieldCheck(Self::KIND);

@@ -8,6 +8,25 @@
 //! Each record type has exactly one validation function ([`RecordBody::validate_body`], wrapped by
 //! [`Signed::validate`]) used by gossip, sync, direct requests and the control socket alike.
 
+/// The four envelope accessors of a [`RecordBody`] whose fields carry the same names
+/// (`version`, `issuer`, `issued_at`, `expires_at`): every record kind's.
+macro_rules! envelope_fields {
+    () => {
+        fn version(&self) -> u16 {
+            self.version
+        }
+        fn issuer(&self) -> PublicKey {
+            self.issuer
+        }
+        fn issued_at(&self) -> UnixTime {
+            self.issued_at
+        }
+        fn expires_at(&self) -> UnixTime {
+            self.expires_at
+        }
+    };
+}
+
 mod attestation;
 mod collaboration;
 mod introduction;

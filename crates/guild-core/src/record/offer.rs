@@ -36,20 +36,9 @@ impl RecordBody for Offer {
     const MAX_BYTES: usize = MAX_OFFER_BYTES;
     const MAX_LIFETIME: u64 = MAX_OFFER_LIFETIME;
 
-    fn version(&self) -> u16 {
-        self.version
-    }
+    envelope_fields!();
     fn supports_version(v: u16) -> bool {
         v == 1 || v == 2
-    }
-    fn issuer(&self) -> PublicKey {
-        self.issuer
-    }
-    fn issued_at(&self) -> UnixTime {
-        self.issued_at
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
     }
 
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {

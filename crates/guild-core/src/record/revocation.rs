@@ -32,18 +32,7 @@ impl RecordBody for Revocation {
     const MAX_BYTES: usize = MAX_REVOCATION_BYTES;
     const MAX_LIFETIME: u64 = MAX_REVOCATION_LIFETIME;
 
-    fn version(&self) -> u16 {
-        self.version
-    }
-    fn issuer(&self) -> PublicKey {
-        self.issuer
-    }
-    fn issued_at(&self) -> UnixTime {
-        self.issued_at
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
+    envelope_fields!();
 
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {
         let c = FieldCheck(Self::KIND);

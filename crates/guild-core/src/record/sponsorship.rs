@@ -38,18 +38,7 @@ impl RecordBody for Sponsorship {
     const MAX_BYTES: usize = MAX_SPONSORSHIP_BYTES;
     const MAX_LIFETIME: u64 = MAX_SPONSORSHIP_LIFETIME;
 
-    fn version(&self) -> u16 {
-        self.version
-    }
-    fn issuer(&self) -> PublicKey {
-        self.issuer
-    }
-    fn issued_at(&self) -> UnixTime {
-        self.issued_at
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
+    envelope_fields!();
 
     fn validate_body(&self, _now: UnixTime) -> Result<(), RecordError> {
         FieldCheck(Self::KIND).ensure(
