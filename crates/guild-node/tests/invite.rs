@@ -7,16 +7,16 @@
 
 mod common;
 
+use common::work::collaborate;
 use common::{next_event, options, poll_until_async, TestNode};
 use guild_core::control::invite::{
     codes, InviteCreateParams, InviteRevokeParams, InviteView, JoinParams, Joined,
 };
-use guild_core::control::pull::*;
 use guild_core::control::reputation::*;
 use guild_core::control::{CallError, DaemonCall, ErrorCode, Event, Reply, ServiceCall, Unary};
 use guild_core::fixtures::tag;
 use guild_core::invite::{Invitation, SignedInvitation, INVITE_VERSION};
-use guild_core::{Identity, RecordId};
+use guild_core::Identity;
 use guild_node::api::NodeHandle;
 use guild_node::control::Handle;
 use guild_service::index::Query;
@@ -78,80 +78,6 @@ fn forged(inviter: &Identity, community: &str, issued_at: u64, expires_at: u64) 
     .sign(inviter)
     .unwrap()
     .to_code()
-}
-
-async fn ask_and_offer(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -> Delivery {
-    let nid = asker
-        .node
-        .ask(AskParams {
-            text: format!("help with {skill}"),
-            skills: vec![tag(skill)],
-            resources: vec![],
-            expires_secs: None,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .need
-        .id;
-    let hn = helper.node.clone();
-    poll_until_async("helper has the need", || {
-        let hn = hn.clone();
-        async move {
-            hn.needs(NeedsParams::default())
-                .await
-                .unwrap()
-                .needs
-                .iter()
-                .any(|n| n.id == nid)
-        }
-    })
-    .await;
-    let o = helper
-        .node
-        .offer(OfferParams {
-            need: nid,
-            text: "yes".into(),
-            role: None,
-        })
-        .await
-        .unwrap();
-    assert!(o.delivered, "{:?}", o.error);
-    o
-}
-
-/// `asker` asks, `helper` offers, `asker` accepts, both close: a collaboration to vouch on.
-async fn collaborate(asker: &mut TestNode, helper: &mut TestNode, skill: &str) -> RecordId {
-    let o = ask_and_offer(asker, helper, skill).await;
-    let cid = asker
-        .node
-        .accept(AcceptParams { offer: o.id })
-        .await
-        .unwrap()
-        .id;
-    next_event(
-        helper,
-        "collab opened",
-        |e| matches!(e, Event::CollabOpened { collab, .. } if *collab == cid),
-    )
-    .await;
-    asker.node.collab_close(&cid, "done".into()).await.unwrap();
-    let ka = asker.key();
-    next_event(
-        helper,
-        "the asker's close",
-        |e| matches!(e, Event::CollabEntryAdded { kind, author, .. } if kind == "close" && *author == ka),
-    )
-    .await;
-    helper.node.collab_close(&cid, String::new()).await.unwrap();
-    let kh = helper.key();
-    next_event(
-        asker,
-        "the helper's close",
-        |e| matches!(e, Event::CollabEntryAdded { kind, author, .. } if kind == "close" && *author == kh),
-    )
-    .await;
-    cid
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

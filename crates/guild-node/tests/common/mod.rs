@@ -1,6 +1,8 @@
 //! Test nodes: temp store, deterministic identity, loopback TCP on port 0, mDNS off.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod work;
+
 use guild_core::codec;
 use guild_core::control::{Event, ProfileDraft};
 use guild_core::fixtures::{identity, tag};
