@@ -213,6 +213,8 @@ impl Parts {
         Ok(Self {
             guard: Guard::new(GuardLimits {
                 max_per_ip: config.max_incoming_per_ip,
+                handshake_burst: config.handshake_burst_per_ip,
+                handshakes_per_minute: config.handshakes_per_ip_per_minute,
                 max_incoming: config.max_incoming,
                 reserved: config.reserved_incoming,
                 max_per_range: config.max_incoming_per_range,

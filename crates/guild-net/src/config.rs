@@ -47,6 +47,17 @@ pub const DEFAULT_RESERVED_INCOMING: u32 = 48;
 /// strangers' room (144 by default), so a dozen addresses of one network cannot take it all.
 pub const DEFAULT_MAX_INCOMING_PER_RANGE: u32 = 48;
 
+/// Inbound handshakes one address (IPv6: one /64) may start at once after a quiet spell. A
+/// connection's handshake (Noise, then identify and the gossip and request protocols) costs the
+/// node about a millisecond of CPU: a burst of a few is what a household restarting its daemons
+/// needs; a host opening connections as fast as it can is held to
+/// [`DEFAULT_HANDSHAKES_PER_IP_PER_MINUTE`] after it, refused before the handshake.
+pub const DEFAULT_HANDSHAKE_BURST_PER_IP: u32 = 8;
+
+/// Inbound handshakes one address may start per minute, sustained (the burst refills at this
+/// rate): two a second.
+pub const DEFAULT_HANDSHAKES_PER_IP_PER_MINUTE: u32 = 120;
+
 /// [`NetConfig::local`]'s per-IP limit: every test node is on 127.0.0.1, so the limit is raised
 /// for multi-node tests; tests of the limit itself set their own.
 pub const LOCAL_MAX_INCOMING_PER_IP: u32 = 256;
@@ -153,6 +164,12 @@ pub struct NetConfig {
     /// /64 prefix). Past it connections are refused before the handshake
     /// ([`crate::IpLimitExceeded`]). Relayed connections are not counted.
     pub max_incoming_per_ip: u32,
+    /// Inbound handshakes one address (IPv6: one /64) may start at once after a quiet spell;
+    /// past it, at most `handshakes_per_ip_per_minute` (a token bucket). Refused before the
+    /// handshake ([`crate::HandshakeRateExceeded`]). Relayed connections are not counted.
+    pub handshake_burst_per_ip: u32,
+    /// Inbound handshakes one address may start per minute, sustained.
+    pub handshakes_per_ip_per_minute: u32,
     /// Established inbound slots kept for known members. At most a quarter of `max_incoming`
     /// ([`ConfigError::ReservedTooLarge`] otherwise).
     pub reserved_incoming: u32,
@@ -220,6 +237,8 @@ impl Default for NetConfig {
             max_incoming: DEFAULT_MAX_INCOMING,
             max_outgoing: DEFAULT_MAX_OUTGOING,
             max_incoming_per_ip: DEFAULT_MAX_INCOMING_PER_IP,
+            handshake_burst_per_ip: DEFAULT_HANDSHAKE_BURST_PER_IP,
+            handshakes_per_ip_per_minute: DEFAULT_HANDSHAKES_PER_IP_PER_MINUTE,
             reserved_incoming: DEFAULT_RESERVED_INCOMING,
             max_incoming_per_range: DEFAULT_MAX_INCOMING_PER_RANGE,
             address_penalty: crate::guard::ADDRESS_PENALTY,
@@ -246,7 +265,8 @@ impl NetConfig {
     /// A configuration for tests and benchmarks on one machine: TCP on `127.0.0.1` port 0,
     /// mDNS and AutoNAT off (both would probe real interfaces), Kademlia in server mode,
     /// a 100 ms gossip heartbeat, no periodic random walk, and per-IP and per-range limits of
-    /// [`LOCAL_MAX_INCOMING_PER_IP`] (every local node shares 127.0.0.1).
+    /// [`LOCAL_MAX_INCOMING_PER_IP`] (every local node shares 127.0.0.1), with as many
+    /// handshakes per address at once and per second.
     pub fn local(community: &str) -> Self {
         Self {
             community: community.to_owned(),
@@ -259,6 +279,8 @@ impl NetConfig {
             random_walk_interval: None,
             max_incoming_per_ip: LOCAL_MAX_INCOMING_PER_IP,
             max_incoming_per_range: LOCAL_MAX_INCOMING_PER_IP,
+            handshake_burst_per_ip: LOCAL_MAX_INCOMING_PER_IP,
+            handshakes_per_ip_per_minute: LOCAL_MAX_INCOMING_PER_IP * 60,
             ..Self::default()
         }
     }
@@ -281,6 +303,11 @@ impl NetConfig {
             ("max_incoming", self.max_incoming),
             ("max_outgoing", self.max_outgoing),
             ("max_incoming_per_ip", self.max_incoming_per_ip),
+            ("handshake_burst_per_ip", self.handshake_burst_per_ip),
+            (
+                "handshakes_per_ip_per_minute",
+                self.handshakes_per_ip_per_minute,
+            ),
             ("max_incoming_per_range", self.max_incoming_per_range),
             ("max_pending_incoming", self.max_pending_incoming),
             ("max_pending_outgoing", self.max_pending_outgoing),

@@ -10,6 +10,17 @@
 //!   cap is refused before its handshake, with [`IpLimitExceeded`]. Relayed connections are not
 //!   counted here (their address is the relay's; the relay limits them). Our own dials are
 //!   never counted: one host flooding us cannot stop us dialling out.
+//! * **Handshakes per IP.** Each IP key may start
+//!   [`NetConfig::handshake_burst_per_ip`](crate::NetConfig::handshake_burst_per_ip) inbound
+//!   handshakes at once after a quiet spell and
+//!   [`NetConfig::handshakes_per_ip_per_minute`](crate::NetConfig::handshakes_per_ip_per_minute)
+//!   sustained (a token bucket). A handshake (Noise, then identify and the other protocols'
+//!   set-up) costs about a millisecond of CPU; the connection past the rate is refused before
+//!   it, with [`HandshakeRateExceeded`], which costs the node a TCP accept. Per address and not
+//!   per range: a range is shared by unrelated people, and one flooding address must not keep
+//!   its neighbours out. At most [`MAX_HANDSHAKE_BUCKETS`] addresses are tracked; full buckets
+//!   are forgotten first, and while more than half the table is still refilling, new
+//!   addresses are not tracked (their connections still count against the per-IP limit).
 //! * **Reserved room.** Established inbound connections are capped at
 //!   [`NetConfig::max_incoming`](crate::NetConfig::max_incoming). The network layer cannot know
 //!   trust at handshake time, so the node tells it who its *known members* are
@@ -89,6 +100,36 @@ pub const PENALISED_RANGE_STRANGERS: u32 = 4;
 /// Penalised addresses (and ranges) remembered at once.
 pub const MAX_PENALISED_ADDRESSES: usize = 1024;
 
+/// Addresses whose handshake rate is tracked at once. Past it, addresses whose bucket has
+/// refilled are forgotten (they would start full again anyway); if every tracked address is
+/// still short of tokens, a new address is admitted untracked until some refill (its
+/// connections still count against the per-IP limit).
+pub const MAX_HANDSHAKE_BUCKETS: usize = 4096;
+
+/// The error inside the `ConnectionDenied` of an inbound connection refused because its IP
+/// started too many handshakes lately.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeRateExceeded {
+    /// The address (IPv6: the /64 prefix) the rate applies to.
+    pub ip: IpAddr,
+    /// The configured burst.
+    pub burst: u32,
+    /// The configured rate.
+    pub per_minute: u32,
+}
+
+impl fmt::Display for HandshakeRateExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} started more than {} inbound handshakes at once or {} a minute (the per-IP handshake rate)",
+            self.ip, self.burst, self.per_minute
+        )
+    }
+}
+
+impl std::error::Error for HandshakeRateExceeded {}
+
 /// The error inside the `ConnectionDenied` of an inbound connection refused because its IP
 /// already has the maximum number of connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +194,8 @@ pub enum InboundRefused {
 pub struct GuardStats {
     /// Inbound connections refused by the per-IP limit.
     pub denied_per_ip: u64,
+    /// Inbound connections refused by the per-IP handshake rate.
+    pub denied_handshake_rate: u64,
     /// Connections (either direction) refused because the peer is banned.
     pub denied_banned: u64,
     /// Peers banned right now (expired bans are dropped lazily).
@@ -180,6 +223,8 @@ pub struct GuardStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct GuardLimits {
     pub(crate) max_per_ip: u32,
+    pub(crate) handshake_burst: u32,
+    pub(crate) handshakes_per_minute: u32,
     pub(crate) max_incoming: u32,
     pub(crate) reserved: u32,
     pub(crate) max_per_range: u32,
@@ -195,6 +240,24 @@ impl GuardLimits {
     /// hand-built `GuardLimits` from underflowing).
     fn stranger_room(&self) -> u32 {
         self.max_incoming - self.reserved.min(self.max_incoming)
+    }
+}
+
+/// An address's handshake tokens: `tokens` as of `at`, refilled at the configured rate up to
+/// the burst.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// The tokens at `now`.
+    fn level(&self, now: Instant, limits: &GuardLimits) -> f64 {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64()
+            * f64::from(limits.handshakes_per_minute)
+            / 60.0;
+        (self.tokens + refill).min(f64::from(limits.handshake_burst))
     }
 }
 
@@ -215,6 +278,10 @@ pub(crate) struct Guard {
     limits: GuardLimits,
     /// Inbound connections by IP key (pending and established).
     per_ip: HashMap<IpAddr, u32>,
+    /// Handshake tokens by IP key (at most [`MAX_HANDSHAKE_BUCKETS`]).
+    handshakes: HashMap<IpAddr, Bucket>,
+    /// While the bucket table is full of recent addresses: until when new ones go untracked.
+    untracked_until: Option<Instant>,
     /// Which IP key each counted inbound connection belongs to.
     inbound: HashMap<ConnectionId, IpAddr>,
     /// Established connections, both directions.
@@ -244,6 +311,8 @@ impl Guard {
         Self {
             limits,
             per_ip: HashMap::new(),
+            handshakes: HashMap::new(),
+            untracked_until: None,
             inbound: HashMap::new(),
             conns: HashMap::new(),
             peers: HashMap::new(),
@@ -259,6 +328,48 @@ impl Guard {
             waker: None,
             stats: GuardStats::default(),
         }
+    }
+
+    /// Takes a handshake token of `ip`, or refuses the connection (see the module docs).
+    fn take_handshake(&mut self, ip: IpAddr) -> Result<(), ConnectionDenied> {
+        let now = Instant::now();
+        let limits = self.limits;
+        let burst = f64::from(limits.handshake_burst);
+        if self.handshakes.len() >= MAX_HANDSHAKE_BUCKETS && !self.handshakes.contains_key(&ip) {
+            if self.untracked_until.is_some_and(|t| now < t) {
+                return Ok(()); // untracked for now; the per-IP limit still holds
+            }
+            // Full buckets carry no information: drop them. If more than half stay, every
+            // bucket is full again within one refill, so new addresses go untracked until
+            // then instead of scanning the table again for each (one pass per refill).
+            self.handshakes.retain(|_, b| b.level(now, &limits) < burst);
+            if self.handshakes.len() > MAX_HANDSHAKE_BUCKETS / 2 {
+                let refill = f64::from(limits.handshake_burst) * 60.0
+                    / f64::from(limits.handshakes_per_minute.max(1));
+                self.untracked_until = Some(now + Duration::from_secs_f64(refill));
+                return Ok(());
+            }
+            self.untracked_until = None;
+        }
+        let bucket = self.handshakes.entry(ip).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let level = bucket.level(now, &limits);
+        if level < 1.0 {
+            self.stats.denied_handshake_rate += 1;
+            tracing::debug!(%ip, "inbound handshake over the per-IP rate");
+            return Err(ConnectionDenied::new(HandshakeRateExceeded {
+                ip,
+                burst: limits.handshake_burst,
+                per_minute: limits.handshakes_per_minute,
+            }));
+        }
+        *bucket = Bucket {
+            tokens: level - 1.0,
+            at: now,
+        };
+        Ok(())
     }
 
     /// Refuses `peer`'s connections until `until`; a stranger's address is penalised too.
@@ -668,8 +779,7 @@ impl NetworkBehaviour for Guard {
         let Some(ip) = ip_key(remote_addr) else {
             return Ok(());
         };
-        let count = self.per_ip.entry(ip).or_insert(0);
-        if *count >= self.limits.max_per_ip {
+        if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
             self.stats.denied_per_ip += 1;
             tracing::debug!(%ip, limit = self.limits.max_per_ip, "inbound connection over the per-IP limit");
             return Err(ConnectionDenied::new(IpLimitExceeded {
@@ -677,7 +787,8 @@ impl NetworkBehaviour for Guard {
                 limit: self.limits.max_per_ip,
             }));
         }
-        *count += 1;
+        self.take_handshake(ip)?;
+        *self.per_ip.entry(ip).or_insert(0) += 1;
         self.inbound.insert(connection_id, ip);
         Ok(())
     }
@@ -782,6 +893,8 @@ mod tests {
     fn limits(max_per_ip: u32) -> GuardLimits {
         GuardLimits {
             max_per_ip,
+            handshake_burst: 1024,
+            handshakes_per_minute: 60 * 1024,
             max_incoming: 192,
             reserved: 48,
             max_per_range: 48,
@@ -1059,6 +1172,83 @@ mod tests {
         guard
             .handle_pending_inbound_connection(ConnectionId::new_unchecked(4), &local, &from)
             .unwrap();
+    }
+
+    /// Opens an inbound connection from `ip` and closes it again before its handshake ends:
+    /// the per-IP count is back to zero, only the handshake token stays spent.
+    fn handshake(guard: &mut Guard, id: usize, ip: &str) -> Result<(), ConnectionDenied> {
+        let local = addr("/ip4/127.0.0.1/tcp/1");
+        let c = ConnectionId::new_unchecked(id);
+        let r =
+            guard.handle_pending_inbound_connection(c, &local, &addr(&format!("/ip4/{ip}/tcp/9")));
+        guard.release(&c);
+        r
+    }
+
+    #[test]
+    fn handshakes_per_address_are_a_token_bucket() {
+        let mut guard = Guard::new(GuardLimits {
+            handshake_burst: 3,
+            handshakes_per_minute: 60,
+            ..limits(16)
+        });
+        for i in 0..3 {
+            handshake(&mut guard, i, "10.0.0.1").unwrap();
+        }
+        let denied = handshake(&mut guard, 3, "10.0.0.1").unwrap_err();
+        let cause = denied.downcast::<HandshakeRateExceeded>().unwrap();
+        assert_eq!(
+            (cause.ip, cause.burst, cause.per_minute),
+            ("10.0.0.1".parse().unwrap(), 3, 60)
+        );
+        // A neighbour in the same /24 has its own bucket.
+        handshake(&mut guard, 4, "10.0.0.2").unwrap();
+        assert_eq!(guard.stats().denied_handshake_rate, 1);
+        assert_eq!(guard.stats().denied_per_ip, 0);
+        // One token a second comes back: 1.5 s later, one handshake and not two.
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let b = guard.handshakes.get_mut(&ip).unwrap();
+        b.at = b.at.checked_sub(Duration::from_millis(1_500)).unwrap();
+        handshake(&mut guard, 5, "10.0.0.1").unwrap();
+        assert!(handshake(&mut guard, 6, "10.0.0.1").is_err());
+        // Never more than the burst, however long the quiet spell.
+        let b = guard.handshakes.get_mut(&ip).unwrap();
+        b.at = b.at.checked_sub(Duration::from_secs(3_600)).unwrap();
+        for i in 7..10 {
+            handshake(&mut guard, i, "10.0.0.1").unwrap();
+        }
+        assert!(handshake(&mut guard, 10, "10.0.0.1").is_err());
+        assert_eq!(guard.stats().denied_handshake_rate, 3);
+    }
+
+    #[test]
+    fn the_handshake_table_is_bounded_and_never_rescanned_per_address() {
+        let mut guard = Guard::new(GuardLimits {
+            handshake_burst: 2,
+            handshakes_per_minute: 60,
+            ..limits(16)
+        });
+        let ip = |n: usize| format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255);
+        for n in 0..MAX_HANDSHAKE_BUCKETS {
+            handshake(&mut guard, n, &ip(n)).unwrap();
+        }
+        assert_eq!(guard.handshakes.len(), MAX_HANDSHAKE_BUCKETS);
+        // Every bucket is refilling: a new address is admitted untracked, and the next ones
+        // too without another pass until the table could have refilled.
+        handshake(&mut guard, 1 << 20, &ip(MAX_HANDSHAKE_BUCKETS)).unwrap();
+        assert_eq!(guard.handshakes.len(), MAX_HANDSHAKE_BUCKETS);
+        assert!(guard.untracked_until.is_some());
+        // A tracked address keeps its bucket meanwhile.
+        handshake(&mut guard, (1 << 20) + 1, &ip(0)).unwrap();
+        assert!(handshake(&mut guard, (1 << 20) + 2, &ip(0)).is_err());
+        // Once the buckets are full again, they are forgotten and new addresses tracked.
+        for b in guard.handshakes.values_mut() {
+            b.at = b.at.checked_sub(Duration::from_secs(60)).unwrap();
+        }
+        guard.untracked_until = Some(Instant::now());
+        handshake(&mut guard, (1 << 20) + 3, &ip(MAX_HANDSHAKE_BUCKETS + 1)).unwrap();
+        assert_eq!(guard.handshakes.len(), 1);
+        assert!(guard.untracked_until.is_none());
     }
 
     #[test]

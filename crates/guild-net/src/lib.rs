@@ -60,7 +60,9 @@ pub use event_loop::{
     ANSWER_LINGER, HOUSEKEEPING_INTERVAL, MAX_ADDRS_PER_PEER, MAX_PEER_STANDINGS,
     MAX_PENDING_INBOUND_REQUESTS, PROVIDERS_ENOUGH,
 };
-pub use guard::{GuardStats, InboundRefused, IpLimitExceeded, PeerBanned, MAX_KNOWN_PEERS};
+pub use guard::{
+    GuardStats, HandshakeRateExceeded, InboundRefused, IpLimitExceeded, PeerBanned, MAX_KNOWN_PEERS,
+};
 pub use libp2p::{gossipsub::MessageId, identity, multiaddr, Multiaddr, PeerId};
 pub use topics::Topic;
 

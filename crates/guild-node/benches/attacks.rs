@@ -483,6 +483,8 @@ async fn main() {
         let d = NetConfig::default();
         o.net.max_incoming_per_ip = d.max_incoming_per_ip;
         o.net.max_incoming_per_range = d.max_incoming_per_range;
+        o.net.handshake_burst_per_ip = d.handshake_burst_per_ip;
+        o.net.handshakes_per_ip_per_minute = d.handshakes_per_ip_per_minute;
         let (v, u) = victim_and_u(&victims, &uninvolved, 30, o).await;
         let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
@@ -508,8 +510,8 @@ async fn main() {
             grew: stored_bytes(&v) - before,
             bound: "0 (no records)".into(),
             note: format!(
-                "{} strangers held, {} refused for room, {} evicted",
-                g.inbound_strangers, g.denied_room, g.evicted
+                "{} strangers held, {} refused before the handshake (rate), {} for room, {} evicted",
+                g.inbound_strangers, g.denied_handshake_rate, g.denied_room, g.evicted
             ),
         });
         print(Row {

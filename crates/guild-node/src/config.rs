@@ -78,6 +78,11 @@ pub struct NetworkSection {
     pub max_outgoing: u32,
     /// Inbound connections from one IP address (IPv6: one /64), pending or established.
     pub max_incoming_per_ip: u32,
+    /// Inbound handshakes one IP address (IPv6: one /64) may start at once after a quiet
+    /// spell; past it `handshakes_per_ip_per_minute`, refused before the handshake.
+    pub handshake_burst_per_ip: u32,
+    /// Inbound handshakes one IP address may start per minute, sustained.
+    pub handshakes_per_ip_per_minute: u32,
     /// Established inbound slots kept for known members (trust path, collaborators, roots,
     /// sponsored newcomers); strangers cannot take them. At most a quarter of `max_incoming`
     /// (more is a configuration error: lower both together).
@@ -124,6 +129,8 @@ impl Default for NetworkSection {
             max_incoming: guild_net::config::DEFAULT_MAX_INCOMING,
             max_outgoing: guild_net::config::DEFAULT_MAX_OUTGOING,
             max_incoming_per_ip: guild_net::config::DEFAULT_MAX_INCOMING_PER_IP,
+            handshake_burst_per_ip: guild_net::config::DEFAULT_HANDSHAKE_BURST_PER_IP,
+            handshakes_per_ip_per_minute: guild_net::config::DEFAULT_HANDSHAKES_PER_IP_PER_MINUTE,
             reserved_incoming: guild_net::config::DEFAULT_RESERVED_INCOMING,
             max_incoming_per_range: guild_net::config::DEFAULT_MAX_INCOMING_PER_RANGE,
             max_pending_incoming: guild_net::config::DEFAULT_MAX_PENDING_INCOMING,
@@ -391,6 +398,11 @@ impl Config {
             ("network.max_incoming", n.max_incoming),
             ("network.max_outgoing", n.max_outgoing),
             ("network.max_incoming_per_ip", n.max_incoming_per_ip),
+            ("network.handshake_burst_per_ip", n.handshake_burst_per_ip),
+            (
+                "network.handshakes_per_ip_per_minute",
+                n.handshakes_per_ip_per_minute,
+            ),
             ("network.max_incoming_per_range", n.max_incoming_per_range),
             ("network.max_pending_incoming", n.max_pending_incoming),
             ("network.range_bans", n.range_bans),

@@ -32,11 +32,14 @@ async fn trust_root(victim: &TestNode, who: PublicKey) {
         .unwrap();
 }
 
-/// Production inbound limits (16 per address, 48 strangers per /24) on a loopback daemon.
+/// Production inbound limits (16 per address, 48 strangers per /24, 8 handshakes per address
+/// at once and 2 a second after) on a loopback daemon.
 fn production_limits(mut o: NodeOptions) -> NodeOptions {
     let defaults = NetConfig::default();
     o.net.max_incoming_per_ip = defaults.max_incoming_per_ip;
     o.net.max_incoming_per_range = defaults.max_incoming_per_range;
+    o.net.handshake_burst_per_ip = defaults.handshake_burst_per_ip;
+    o.net.handshakes_per_ip_per_minute = defaults.handshakes_per_ip_per_minute;
     o
 }
 
@@ -69,8 +72,11 @@ async fn a_daemon_started_during_a_connection_flood_connects_and_gets_peers() {
         .until("the victim knows the member", move |n| n.knows(&km))
         .await;
 
-    let decided = |g: GuardStats| g.admitted + g.denied_room + g.denied_per_ip;
-    let before = decided(guard(&victim).await);
+    let decided =
+        |g: GuardStats| g.admitted + g.denied_room + g.denied_per_ip + g.denied_handshake_rate;
+    let at_start = guard(&victim).await;
+    let before = decided(at_start);
+    let started = std::time::Instant::now();
     let mut flooders = Vec::new();
     for a in 2..=14 {
         for _ in 0..15 {
@@ -83,9 +89,21 @@ async fn a_daemon_started_during_a_connection_flood_connects_and_gets_peers() {
     })
     .await;
     let during = guard(&victim).await;
+    let elapsed = started.elapsed().as_secs_f64();
     assert!(
         during.inbound_strangers <= NetConfig::default().max_incoming_per_range,
         "{during:?}"
+    );
+    // Each address got at most its burst and what refilled meanwhile through the handshake;
+    // the rest was closed before it.
+    let d = NetConfig::default();
+    let per_address = f64::from(d.handshake_burst_per_ip)
+        + f64::from(d.handshakes_per_ip_per_minute) / 60.0 * elapsed;
+    let handshaken =
+        (during.admitted + during.denied_room) - (at_start.admitted + at_start.denied_room);
+    assert!(
+        handshaken as f64 <= 13.0 * per_address.ceil(),
+        "{handshaken} handshakes in {elapsed:.1} s: {during:?}"
     );
     assert!(during.denied_room > 0, "{during:?}");
 

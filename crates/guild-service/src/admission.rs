@@ -192,6 +192,14 @@ pub const PENALTY_WINDOW: LocalDuration = LocalDuration::from_secs(600);
 pub const PENALTY_WINDOW_MS: Millis = PENALTY_WINDOW.as_millis();
 /// Most peers with strikes remembered.
 const MAX_PENALISED_PEERS: usize = 4096;
+/// Bytes of requests a peer may send within [`PENALTY_WINDOW`] that are refused from their
+/// first bytes because its budget for them is spent (messages, collaboration entries,
+/// invitations: see the protocol's "Budgets"). An honest sender reads `RateLimited` and waits;
+/// a retrying one sends a few kilobytes more (a delivery is tried at most
+/// [`crate::DELIVERY_ATTEMPTS`] times). Past it the peer is treated like one past its
+/// strikes: its next request is answered `Busy` and it is disconnected for the window, so a
+/// flood of large requests over budget costs us their transport only until then.
+pub const REFUSED_BYTES_PER_WINDOW: u64 = 8 << 20;
 /// Least time between two rebuilds of the standing sets when only trust changed, seconds.
 pub const STANDING_REFRESH_SECS: u64 = 10;
 /// Normalised trust (share of the top score) from which a member is in our circle.
@@ -386,6 +394,8 @@ pub struct Admission {
     strikes: HashMap<PublicKey, (u32, LocalTime)>,
     /// Peers that crossed [`MAX_STRIKES`] and were told to go, until when.
     banned: HashMap<PublicKey, LocalTime>,
+    /// Bytes of requests refused for a spent budget per peer, since when.
+    refused_bytes: HashMap<PublicKey, (u64, LocalTime)>,
     /// Peers the network layer was told to disconnect, until when.
     disconnected: HashMap<PublicKey, LocalTime>,
     /// Stored records and bytes per (signer, kind), every signer but us.
@@ -419,6 +429,7 @@ impl Admission {
             stranger_alerts: crate::alerts::StrangerAlerts::default(),
             strikes: HashMap::default(),
             banned: HashMap::default(),
+            refused_bytes: HashMap::default(),
             disconnected: HashMap::default(),
             usage: HashMap::default(),
             pools: HashMap::default(),
@@ -446,6 +457,50 @@ impl Admission {
         e.0 += 1;
         let crossed = e.0 == MAX_STRIKES;
         if crossed {
+            if self.banned.len() >= MAX_PENALISED_PEERS {
+                self.banned.retain(|_, until| *until > now);
+            }
+            if self.banned.len() < MAX_PENALISED_PEERS {
+                self.banned.insert(peer, now + PENALTY_WINDOW);
+            }
+        }
+        crossed
+    }
+
+    /// Counts `bytes` of a request from `peer` refused because its budget is spent. Returns
+    /// true when this crossed [`REFUSED_BYTES_PER_WINDOW`]: the peer is now penalised as if
+    /// past its strikes (see [`Admission::is_penalised`]).
+    pub fn refused_over_budget(
+        &mut self,
+        peer: PublicKey,
+        bytes: usize,
+        now: impl Into<LocalTime>,
+    ) -> bool {
+        let now = now.into();
+        if self.refused_bytes.len() >= MAX_PENALISED_PEERS
+            && !self.refused_bytes.contains_key(&peer)
+        {
+            self.refused_bytes
+                .retain(|_, (_, since)| now.since(*since) < PENALTY_WINDOW);
+            if self.refused_bytes.len() >= MAX_PENALISED_PEERS {
+                return false; // full of fresh senders; this one is counted next time
+            }
+        }
+        let e = self.refused_bytes.entry(peer).or_insert((0, now));
+        if now.since(e.1) >= PENALTY_WINDOW {
+            *e = (0, now);
+        }
+        let before = e.0;
+        e.0 = e.0.saturating_add(bytes as u64);
+        let crossed = before < REFUSED_BYTES_PER_WINDOW && e.0 >= REFUSED_BYTES_PER_WINDOW;
+        if crossed {
+            if self.strikes.len() >= MAX_PENALISED_PEERS && !self.strikes.contains_key(&peer) {
+                self.strikes
+                    .retain(|_, (_, at)| now.since(*at) < PENALTY_WINDOW);
+            }
+            if self.strikes.len() < MAX_PENALISED_PEERS || self.strikes.contains_key(&peer) {
+                self.strikes.insert(peer, (MAX_STRIKES, now));
+            }
             if self.banned.len() >= MAX_PENALISED_PEERS {
                 self.banned.retain(|_, until| *until > now);
             }

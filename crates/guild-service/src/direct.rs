@@ -748,9 +748,9 @@ impl<S: Storage> Service<S> {
             );
         }
         if let Some((collab, invite)) = guild_core::wire::invite_head(data) {
-            return self
-                .refuse_invitation_early(from, &collab, &invite)
-                .map(|r| r.to_response());
+            let refused = self.refuse_invitation_early(from, &collab, &invite)?;
+            self.count_refused_bytes(from, data.len(), now);
+            return Some(refused.to_response());
         }
         let kind = guild_core::wire::delivered_kind(data)?;
         let tier = self.tier_of(&from);
@@ -774,6 +774,7 @@ impl<S: Storage> Service<S> {
         self.stats.received(label, Via::Direct.label());
         self.stats
             .rejected(label, RefusalReason::RateLimited.label());
+        self.count_refused_bytes(from, data.len(), now);
         Some(
             Refusal::rate_limited(format!(
                 "over this sender's {what} budget ({budget} an hour for a {})",
@@ -781,6 +782,14 @@ impl<S: Storage> Service<S> {
             ))
             .to_response(),
         )
+    }
+
+    /// Counts a request refused from its first bytes for a spent budget against its sender
+    /// (see [`admission::REFUSED_BYTES_PER_WINDOW`]).
+    fn count_refused_bytes(&mut self, from: PublicKey, bytes: usize, now: Millis) {
+        if self.admission.refused_over_budget(from, bytes, now) {
+            tracing::debug!(peer = %from, "kept sending over its budget: sent away");
+        }
     }
 
     fn answer(

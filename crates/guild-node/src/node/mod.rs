@@ -113,6 +113,8 @@ impl NodeOptions {
             max_incoming: n.max_incoming,
             max_outgoing: n.max_outgoing,
             max_incoming_per_ip: n.max_incoming_per_ip,
+            handshake_burst_per_ip: n.handshake_burst_per_ip,
+            handshakes_per_ip_per_minute: n.handshakes_per_ip_per_minute,
             reserved_incoming: n.reserved_incoming,
             max_incoming_per_range: n.max_incoming_per_range,
             max_pending_incoming: n.max_pending_incoming,

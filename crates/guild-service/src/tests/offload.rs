@@ -276,3 +276,60 @@ fn an_invitation_over_its_senders_budget_is_refused_before_its_log_is_decoded() 
         RefusalReason::Malformed
     );
 }
+
+#[test]
+fn a_peer_that_keeps_sending_large_requests_over_its_budget_is_sent_away() {
+    let mut v = harness(1);
+    let stranger = identity(5);
+    v.svc
+        .connected(stranger.public(), None, Link::default(), MS);
+    let first = invitation_request(&stranger, &v.me, 2, "first");
+    assert_eq!(
+        v.svc.received_request(stranger.public(), &first, MS),
+        DirectResponse::Ack
+    );
+    // More invitations while the first waits, each padded to 200 KB (the log's bytes are
+    // never looked at: the head refuses it).
+    let second = invitation_request(&stranger, &v.me, 0, "second");
+    let mut big = second[..second.len() - 1].to_vec();
+    big.resize(200 * 1024, 0xfe);
+    let before = admission::REFUSED_BYTES_PER_WINDOW / big.len() as u64;
+    let _ = v.svc.take_outbox();
+    for i in 0..before {
+        assert_eq!(
+            refusal(v.svc.received_request(stranger.public(), &big, MS)),
+            RefusalReason::RateLimited,
+            "request {i}"
+        );
+    }
+    assert!(!v.svc.admission.is_penalised(&stranger.public(), MS));
+    // The request that crosses the byte budget is still answered why …
+    assert_eq!(
+        refusal(v.svc.received_request(stranger.public(), &big, MS)),
+        RefusalReason::RateLimited
+    );
+    assert!(v.svc.admission.is_penalised(&stranger.public(), MS));
+    assert!(!v
+        .svc
+        .take_outbox()
+        .iter()
+        .any(|io| matches!(io, Io::Disconnect { .. })));
+    // … and the next one is answered Busy and the peer sent away for the window.
+    assert_eq!(
+        refusal(v.svc.received_request(stranger.public(), &big, MS)),
+        RefusalReason::Busy
+    );
+    assert!(v.svc.take_outbox().iter().any(
+        |io| matches!(io, Io::Disconnect { peer, for_ms } if *peer == stranger.public() && *for_ms == admission::PENALTY_WINDOW_MS)
+    ));
+    // An honest sender's retries stay far from the budget: 5 attempts of a message record at
+    // its 8 KiB limit, for each of 100 refused messages, is 4 MB.
+    assert!(
+        100 * u64::from(crate::DELIVERY_ATTEMPTS) * 8 * 1024 < admission::REFUSED_BYTES_PER_WINDOW
+    );
+    // Another peer is unaffected, and the count starts again after the window.
+    let other = identity(6);
+    assert!(!v.svc.admission.is_penalised(&other.public(), MS));
+    let later = MS + admission::PENALTY_WINDOW.as_millis() + 1;
+    assert!(!v.svc.admission.is_penalised(&stranger.public(), later));
+}
