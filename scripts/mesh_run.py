@@ -50,6 +50,8 @@ LOG_LEVEL = "info"
 # After convergence, how long to let the connection managers settle before counting peers: the
 # grace period of new connections (20 s) and a round (5 s), with room.
 SETTLE_EXTRA_SECS = 30
+# Extra `[network]` settings for every daemon (`--network key=value`), e.g. to compare limits.
+EXTRA_NETWORK = []
 
 
 class Control:
@@ -123,7 +125,8 @@ class Daemon:
                 "dcutr = false\n"
                 f"low_water = {low}\n"
                 f"high_water = {high}\n"
-                "[web]\nenabled = false\n"
+                + "".join(f"{line}\n" for line in EXTRA_NETWORK)
+                + "[web]\nenabled = false\n"
                 f"[log]\nlevel = \"{LOG_LEVEL}\"\n"
             )
 
@@ -292,11 +295,19 @@ def main():
     ap.add_argument("--settle", type=float, default=300, help="most seconds to wait for convergence")
     ap.add_argument("--guild", default="target/release/guild", help="the guild binary")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--network", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra [network] setting for every daemon (repeatable), "
+                         "e.g. handshake_burst_per_ip=256")
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the homes (logs) afterwards")
     ap.add_argument("--debug", action="store_true",
                     help="log the connection manager's decisions (daemon.log in each home)")
     args = ap.parse_args()
+    for setting in args.network:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            ap.error(f"--network wants KEY=VALUE, not {setting!r}")
+        EXTRA_NETWORK.append(f"{key.strip()} = {value.strip()}")
     global LOG_LEVEL
     if args.debug:
         LOG_LEVEL = "info,guild_service::mesh=debug"
