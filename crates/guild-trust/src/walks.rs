@@ -894,7 +894,10 @@ fn nearest_cut(
         };
         // Cheap rejections: too many walks pass no eligible node, or even the `max_set` best
         // candidates together cannot carry enough.
-        let bound: u64 = if (coverable as f64) <= floor {
+        // After a set was found, only a round carrying more than `need` changes the result (a
+        // partial set is kept only when none was found), so later rounds prune at `need`.
+        let prune = if found.is_empty() { floor } else { need };
+        let bound: u64 = if (coverable as f64) <= prune {
             0
         } else {
             let top = &mut *sc.top;
@@ -909,7 +912,7 @@ fn nearest_cut(
         };
         members.clear();
         let mut covered = 0usize;
-        if bound as f64 > floor {
+        if bound as f64 > prune {
             covered_by.clear();
             covered_by.resize(m, NO_NODE);
             // Inverted index (CSR): the walks whose suffix contains each candidate, so that each
@@ -940,9 +943,10 @@ fn nearest_cut(
                     }
                 }
                 // Coverage is submodular: no later pick adds more than this one, so stop as soon
-                // as the remaining picks cannot reach even a partial set's floor any more.
+                // as the remaining picks cannot reach even a partial set's floor (or, after a
+                // set was found, `need`) any more.
                 let left = (max_set - members.len()) as f64;
-                if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= floor {
+                if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= prune {
                     break;
                 }
                 let b = best.1;
