@@ -7,7 +7,7 @@
 
 use crate::graph::{NodeKey, TrustGraph};
 use crate::rng::FxHashMap;
-use crate::walks::{first_visit, Bridge, EgoWalks, NO_NODE, PARTIAL_FLOOR};
+use crate::walks::{Bridge, EgoWalks, NO_NODE, PARTIAL_FLOOR};
 use crate::TrustConfig;
 
 /// Connectivity-decay multipliers of all sampled nodes.
@@ -343,13 +343,22 @@ struct Relayed {
     caps: Vec<f64>,
     scales: Vec<f64>,
     sets: FxHashMap<u32, ReducedSet>,
-    heavier: FxHashMap<u32, (u32, f64)>,
+    heavier: Heavier,
 }
+
+/// Per node: the bridge whose relay-weighted share set its decay when it is heavier than the
+/// plain one (see [`heavier_bridges`]) and that share; `(NO_NODE, 0.0)` elsewhere.
+type Heavier = Vec<(u32, f64)>;
 
 /// Every walk's first visits in order, each flagged when the walk had passed the node's bridge
 /// before: all the relay passes need, in one contiguous array (each walk ends with `NO_NODE`).
 struct RelaySteps {
     steps: Vec<(u32, bool)>,
+    /// Per node `j`, in the order of its `through` list: for each walk reaching it, the index in
+    /// `steps` of that walk's first step and of its step into `j` (so the nodes it passed before
+    /// `j` are `steps[a..s]`): `visits[at[j]..at[j + 1]]`.
+    visits: Vec<(u32, u32)>,
+    at: Vec<u32>,
 }
 
 /// One relay pass's sums, per node: `Σ m` over the walks reaching it, over those that passed its
@@ -364,18 +373,25 @@ struct PassSums {
 struct RelayPass {
     factor: Vec<f64>,
     share: Vec<f64>,
-    /// Nodes whose decay was set by a heavier bridge than their plain one (see
-    /// [`heavier_bridges`]): that node and its relay-weighted share.
-    heavier: FxHashMap<u32, (u32, f64)>,
+    /// Per node, the heavier bridge that set its decay, if any (see [`heavier_bridges`]).
+    heavier: Heavier,
 }
 
 impl RelaySteps {
     fn new(walks: &EgoWalks, n: usize) -> Self {
         let mut steps = Vec::with_capacity(walks.walks.len() * 6);
+        let mut at = Vec::with_capacity(n + 1);
+        at.push(0u32);
+        for j in 0..n as u32 {
+            let next = at[j as usize] + walks.through(j).len() as u32;
+            at.push(next);
+        }
+        let mut visits = vec![(0u32, 0u32); at[n] as usize];
         let mut seen = vec![u32::MAX; n];
         for (id, w) in walks.walks.iter().enumerate() {
             let id = id as u32;
-            for &v in w.nodes.iter().skip(1) {
+            let first = steps.len() as u32;
+            for (q, &v) in w.nodes.iter().enumerate().skip(1) {
                 if v == walks.ego {
                     break;
                 }
@@ -384,12 +400,20 @@ impl RelaySteps {
                     seen[vi] = id;
                     let b = walks.bridge(v).node;
                     let through = b != NO_NODE && seen.get(b as usize) == Some(&id);
+                    // The walk's place in `v`'s `through` list (see `Walk::slot`).
+                    let slot = w
+                        .slot
+                        .get(q)
+                        .map_or(u32::MAX, |&s| at[vi].saturating_add(s));
+                    if slot < at[vi + 1] {
+                        visits[slot as usize] = (first, steps.len() as u32);
+                    }
                     steps.push((v, through));
                 }
             }
             steps.push((NO_NODE, false));
         }
-        RelaySteps { steps }
+        RelaySteps { steps, visits, at }
     }
 
     /// One relay pass: each walk into `j` weighs `m` = the smallest `relay` factor of the nodes
@@ -406,12 +430,15 @@ impl RelaySteps {
         let mut weighted = vec![0.0; n];
         let mut through = vec![0.0; n];
         let mut through_n = vec![0u32; n];
+        // Each step's weight `m`, for the heavier-bridge scan.
+        let mut at = vec![0.0f64; self.steps.len()];
         let mut m = 1.0f64;
-        for &(v, bridged) in &self.steps {
+        for (&(v, bridged), at) in self.steps.iter().zip(&mut at) {
             if v == NO_NODE {
                 m = 1.0;
                 continue;
             }
+            *at = m;
             let vi = v as usize;
             weighted[vi] += m;
             if bridged {
@@ -420,7 +447,7 @@ impl RelaySteps {
             }
             m = m.min(relay[vi]);
         }
-        let heavier = heavier_bridges(walks, relay, &weighted, &through);
+        let heavier = heavier_bridges(walks, self, &at, &weighted, &through);
         let sums = PassSums {
             weighted,
             through,
@@ -451,27 +478,31 @@ impl RelaySteps {
         relay: &[f64],
     ) -> FxHashMap<u32, Vec<u32>> {
         let mut out: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-        // Per node: the near misses it hangs off, each flagged when (nearly) all of its walks
-        // passed them.
-        let mut deps: FxHashMap<u32, Vec<(u32, bool)>> = FxHashMap::default();
+        // Per node `x`: the near misses it hangs off, each flagged when (nearly) all of its
+        // walks passed them: `deps[at[x].0..at[x].1]`.
+        let n = relay.len();
+        let near: Vec<bool> = (0..n as u32).map(|u| walks.near_miss(u)).collect();
+        let mut deps: Vec<(u32, bool)> = Vec::new();
+        let mut at = vec![(0u32, 0u32); n];
         for x in walks.hit_nodes() {
             let b = walks.bridge(x);
             let bridged = (b.share > cfg.bridge_threshold && b.node != NO_NODE)
                 .then_some((b.node, b.share >= CLOSED));
             let cut = walks.cut(x);
             let covered = cut.iter().map(|&(_, w)| f64::from(w)).sum::<f64>() >= CLOSED;
+            let first = deps.len();
             for (y, full) in bridged
                 .into_iter()
                 .chain(cut.iter().map(|&(k, _)| (k, covered)))
             {
-                if walks.near_miss(y) {
-                    let list = deps.entry(x).or_default();
-                    match list.iter_mut().find(|e| e.0 == y) {
+                if near.get(y as usize).copied().unwrap_or(false) {
+                    match deps[first..].iter_mut().find(|e| e.0 == y) {
                         Some(e) => e.1 |= full,
-                        None => list.push((y, full)),
+                        None => deps.push((y, full)),
                     }
                 }
             }
+            at[x as usize] = (first as u32, deps.len() as u32);
         }
         if deps.is_empty() {
             return out;
@@ -484,7 +515,7 @@ impl RelaySteps {
                 m = 1.0;
                 continue;
             }
-            if walks.near_miss(v) {
+            if near[v as usize] {
                 mean[v as usize] += m / walks.hits(v).max(1) as f64;
             }
             m = m.min(relay[v as usize]);
@@ -507,9 +538,8 @@ impl RelaySteps {
                     out.entry(v).or_default().push(id);
                 }
             }
-            if let Some(list) = deps.get(&v) {
-                owed.extend_from_slice(list);
-            }
+            let (a, b) = at[v as usize];
+            owed.extend_from_slice(&deps[a as usize..b as usize]);
             m = m.min(relay[v as usize]);
         }
         out
@@ -530,13 +560,14 @@ impl RelaySteps {
 /// those nodes with that bridge and share.
 fn heavier_bridges(
     walks: &EgoWalks,
-    relay: &[f64],
+    steps: &RelaySteps,
+    at: &[f64],
     weighted: &[f64],
     through: &[f64],
-) -> FxHashMap<u32, (u32, f64)> {
-    let mut out = FxHashMap::default();
-    let n = relay.len();
-    let (mut sum, mut stamp, mut touched) = (Vec::new(), Vec::new(), Vec::<u32>::new());
+) -> Heavier {
+    let n = weighted.len();
+    let mut out: Heavier = Vec::new();
+    let (mut sum, mut touched) = (Vec::new(), Vec::<u32>::new());
     for j in walks.hit_nodes() {
         let ji = j as usize;
         let b = walks.bridge(j);
@@ -548,30 +579,22 @@ fn heavier_bridges(
         }
         if sum.is_empty() {
             sum = vec![0.0f64; n];
-            stamp = vec![u32::MAX; n];
+            out = vec![(NO_NODE, 0.0); n];
         }
         let mut total = 0.0;
-        for &w in walks.through(j) {
-            let nodes = &walks.walks[w as usize].nodes;
-            let end = first_visit(nodes, j).unwrap_or(0);
-            let mut m = 1.0f64;
-            for &k in nodes.get(1..end).unwrap_or(&[]) {
+        let (lo, hi) = (steps.at[ji] as usize, steps.at[ji + 1] as usize);
+        for &(a, s) in &steps.visits[lo..hi] {
+            // The walk's first visits before `j`'s: the distinct nodes it passed before `j`, in
+            // order, and its weight at `j` (the smallest `relay` factor among them).
+            let (a, s) = (a as usize, s as usize);
+            let m = at[s];
+            // Every node this walk passed relays the walk's weight.
+            for &(k, _) in &steps.steps[a..s] {
                 let ku = k as usize;
-                if stamp[ku] != w {
-                    stamp[ku] = w;
-                    if sum[ku] == 0.0 {
-                        touched.push(k);
-                    }
-                    m = m.min(relay[ku]);
+                if sum[ku] == 0.0 {
+                    touched.push(k);
                 }
-            }
-            // Every node this walk passed relays the walk's weight: the smallest factor met.
-            for &k in nodes.get(1..end).unwrap_or(&[]) {
-                let ku = k as usize;
-                if stamp[ku] == w {
-                    stamp[ku] = u32::MAX - 1;
-                    sum[ku] += m;
-                }
+                sum[ku] += m;
             }
             total += m;
         }
@@ -582,10 +605,9 @@ fn heavier_bridges(
                 best = (sum[ku], k);
             }
             sum[ku] = 0.0;
-            stamp[ku] = u32::MAX;
         }
         if total > 0.0 && best.1 != NO_NODE && best.0 / total > b.share {
-            out.insert(j, (best.1, best.0 / total));
+            out[ji] = (best.1, best.0 / total);
         }
     }
     out
@@ -599,7 +621,7 @@ fn final_factors(
     structural: &[f64],
     caps: &[f64],
     sums: &PassSums,
-    heavier: &FxHashMap<u32, (u32, f64)>,
+    heavier: &Heavier,
 ) -> (Vec<f64>, Vec<f64>) {
     let (weighted, through, through_n) = (&sums.weighted, &sums.through, &sums.through_n);
     let n = structural.len();
@@ -611,7 +633,10 @@ fn final_factors(
             } else {
                 plain
             };
-            heavier.get(&(j as u32)).map_or(own, |&(_, s)| own.max(s))
+            match heavier.get(j) {
+                Some(&(k, s)) if k != NO_NODE => own.max(s),
+                _ => own,
+            }
         })
         .collect();
     let own = |j: usize| cfg.connectivity_factor(share[j]) * caps[j];
@@ -707,8 +732,8 @@ pub(crate) struct Scorer<'a, K> {
     /// Bridge sets found without the nodes' negligible walks (see [`relay_factors`]); they
     /// replace the cached ones.
     sets: FxHashMap<u32, ReducedSet>,
-    /// Nodes whose decay a heavier bridge than their plain one set: that bridge and its share.
-    heavier: FxHashMap<u32, (u32, f64)>,
+    /// Per node, the heavier bridge that set its decay, if any (see [`heavier_bridges`]).
+    heavier: Heavier,
 }
 
 impl<'a, K: NodeKey> Scorer<'a, K> {
@@ -729,7 +754,7 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
                 scales,
                 shares: Vec::new(),
                 sets: FxHashMap::default(),
-                heavier: FxHashMap::default(),
+                heavier: Vec::new(),
             };
         }
         let r = relay_factors(walks, cfg, &single, structural, caps, scales);
@@ -773,8 +798,8 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
             b.share = s;
         }
         // The bridge whose relay-weighted share set the decay, if not the plain one.
-        if let Some(&(node, share)) = self.heavier.get(&u) {
-            if share >= b.share {
+        if let Some(&(node, share)) = self.heavier.get(u as usize) {
+            if node != NO_NODE && share >= b.share {
                 b.node = node;
             }
         }

@@ -41,7 +41,7 @@ pub(crate) struct Walk {
     pub nodes: Vec<u32>,
     /// At the first visit of each node: the walk's index in that node's `through` list, so that
     /// unlinking it is O(1) however many walks visit the node (`NO_SLOT` elsewhere).
-    slot: Vec<u32>,
+    pub(crate) slot: Vec<u32>,
     pub end: End,
 }
 
@@ -410,6 +410,7 @@ impl EgoWalks {
         let (mut span, mut covered_by, mut cut_touched, mut top, mut occ) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut cand, mut cand_at) = (Vec::new(), Vec::new());
+        let (mut members, mut found, mut partial) = (Vec::new(), Vec::new(), Vec::new());
         let (mut start, mut end, mut ecount) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
         // One contiguous array for the eligibility test of every scanned node.
         let rank: Vec<u32> = if max_set == 0 {
@@ -490,12 +491,24 @@ impl EgoWalks {
                 node: best.1,
             };
             let floor = PARTIAL_FLOOR.min(set_threshold) * m as f64;
-            let (cut, partial) = if !sets || (coverable as f64) <= floor {
+            found.clear();
+            partial.clear();
+            if !sets || (coverable as f64) <= floor {
                 // Not even all walks passing an eligible node would carry enough.
                 for k in cut_touched.drain(..) {
                     ecount[k as usize] = 0;
                 }
-                (Vec::new(), Vec::new())
+            } else if m == 1 {
+                // One walk: the greedy search picks its nearest eligible node (`cand[0]`, met
+                // first scanning back from `j`) and finds nothing after it.
+                for k in cut_touched.drain(..) {
+                    ecount[k as usize] = 0;
+                }
+                if 1.0 > set_threshold {
+                    found.push((cand[0], 1.0));
+                } else {
+                    partial.push((cand[0], 1.0));
+                }
             } else {
                 let mut scratch = CutScratch {
                     span: &mut span,
@@ -511,6 +524,9 @@ impl EgoWalks {
                     stamp: &mut stamp,
                     count: &mut ecount,
                     tick: &mut tick,
+                    members: &mut members,
+                    found: &mut found,
+                    partial: &mut partial,
                 };
                 nearest_cut(
                     &self.walks,
@@ -520,11 +536,11 @@ impl EgoWalks {
                     set_threshold,
                     coverable,
                     &mut scratch,
-                )
-            };
+                );
+            }
             let slot = &mut self.cuts[j as usize];
             slot.clear();
-            slot.extend_from_slice(&cut);
+            slot.extend_from_slice(&found);
             let slot = &mut self.partials[j as usize];
             slot.clear();
             slot.extend_from_slice(&partial);
@@ -777,6 +793,11 @@ struct CutScratch<'a> {
     occ: &'a mut Vec<u32>,
     start: &'a mut [u32],
     end: &'a mut [u32],
+    /// The greedy picks of the current round `(member, walks)`, and the results: the nearest
+    /// set and a near miss's partial set (see [`nearest_cut`]), empty if none.
+    members: &'a mut Vec<(u32, u32)>,
+    found: &'a mut SetShares,
+    partial: &'a mut SetShares,
 }
 
 /// Whether `k` may be a member of the bridge set of a node reached by `m` walks.
@@ -805,8 +826,8 @@ fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
 ///
 /// The caller has prepared `sc.span` (each walk's prefix before `j`), `sc.count`/`sc.touched` (the
 /// walks through each eligible candidate) and `coverable` (walks passing any) in its own pass.
-/// Returns `(member, share of j's walks first covered by it)`, empty if no such set exists, and,
-/// when none exists, the best set of the last round if it still carries more than
+/// Leaves in `sc.found` `(member, share of j's walks first covered by it)`, empty if no such set
+/// exists, and in `sc.partial`, when none exists, the best set of the last round if it still carries more than
 /// [`PARTIAL_FLOOR`] of the walks (a near miss, see [`EgoWalks::partial_cut`]). Why: a colluder
 /// reached by a few dozen walks from many directions can hold a set of exactly `max_set`
 /// members; walks routed into it through the region need one more member, the set is lost and
@@ -824,13 +845,16 @@ fn nearest_cut(
     threshold: f64,
     coverable: usize,
     sc: &mut CutScratch<'_>,
-) -> (SetShares, SetShares) {
+) {
     let ids = &through[j as usize];
     let m = ids.len();
     let span = &mut *sc.span;
     let need = threshold * m as f64;
     let floor = PARTIAL_FLOOR.min(threshold) * m as f64;
-    let mut found: Vec<(u32, f32)> = Vec::new();
+    let found = &mut *sc.found;
+    found.clear();
+    sc.partial.clear();
+    let members = &mut *sc.members;
     let touched = &mut *sc.touched;
     let covered_by = &mut *sc.covered_by;
     let mut primed = Some(coverable);
@@ -870,7 +894,10 @@ fn nearest_cut(
         };
         // Cheap rejections: too many walks pass no eligible node, or even the `max_set` best
         // candidates together cannot carry enough.
-        let bound: u64 = if (coverable as f64) <= floor {
+        // After a set was found, only a round carrying more than `need` changes the result (a
+        // partial set is kept only when none was found), so later rounds prune at `need`.
+        let prune = if found.is_empty() { floor } else { need };
+        let bound: u64 = if (coverable as f64) <= prune {
             0
         } else {
             let top = &mut *sc.top;
@@ -883,9 +910,9 @@ fn nearest_cut(
                 top.iter().map(|&c| u64::from(c)).sum()
             }
         };
-        let mut members: Vec<(u32, u32)> = Vec::new();
+        members.clear();
         let mut covered = 0usize;
-        if bound as f64 > floor {
+        if bound as f64 > prune {
             covered_by.clear();
             covered_by.resize(m, NO_NODE);
             // Inverted index (CSR): the walks whose suffix contains each candidate, so that each
@@ -916,9 +943,10 @@ fn nearest_cut(
                     }
                 }
                 // Coverage is submodular: no later pick adds more than this one, so stop as soon
-                // as the remaining picks cannot reach even a partial set's floor any more.
+                // as the remaining picks cannot reach even a partial set's floor (or, after a
+                // set was found, `need`) any more.
                 let left = (max_set - members.len()) as f64;
-                if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= floor {
+                if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= prune {
                     break;
                 }
                 let b = best.1;
@@ -941,20 +969,14 @@ fn nearest_cut(
             sc.count[k as usize] = 0;
         }
         if (covered as f64) <= need || members.is_empty() {
-            let partial = if (covered as f64) > floor && found.is_empty() {
-                members
-                    .iter()
-                    .map(|&(b, c)| (b, c as f32 / m as f32))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            return (found, partial);
+            if (covered as f64) > floor && found.is_empty() {
+                sc.partial
+                    .extend(members.iter().map(|&(b, c)| (b, c as f32 / m as f32)));
+            }
+            return;
         }
-        found = members
-            .iter()
-            .map(|&(b, c)| (b, c as f32 / m as f32))
-            .collect();
+        found.clear();
+        found.extend(members.iter().map(|&(b, c)| (b, c as f32 / m as f32)));
         // Search again after each covered walk's last pass through the set.
         for (i, &w) in ids.iter().enumerate() {
             if covered_by[i] == NO_NODE {

@@ -57,7 +57,33 @@ pub fn proc_memory() -> Value {
     json!({ "vm_hwm_mib": field("VmHWM:"), "vm_rss_mib": field("VmRSS:") })
 }
 
+/// Folds `ego`'s whole score map, and the explanations of its 20 most trusted nodes, into
+/// `digest` (FNV-1a over the sorted keys and the scores' bits): two engines whose digests agree
+/// gave bit-identical scores and explanations (`--digest`, to check that a speed-up changed
+/// nothing).
+fn fold_digest(engine: &mut TrustEngine<u64>, ego: u64, now: u64, digest: &mut u64) {
+    let mut fnv = |bytes: &[u8]| {
+        for &b in bytes {
+            *digest ^= u64::from(b);
+            *digest = digest.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let mut all: Vec<(u64, f64)> = engine.scores(ego, None, now).into_iter().collect();
+    all.sort_by_key(|&(k, _)| k);
+    for &(k, v) in &all {
+        fnv(&k.to_le_bytes());
+        fnv(&v.to_bits().to_le_bytes());
+    }
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    for &(k, _) in all.iter().take(20) {
+        let e = engine.explain(ego, k, None, now);
+        fnv(serde_json::to_string(&e).unwrap_or_default().as_bytes());
+    }
+}
+
 /// Measures one graph: full compute for `egos` egos, then `updates` single-edge updates for one ego.
+/// With `digest`, also folds every ego's scores (and those after each rescored update) into a
+/// digest (see [`fold_digest`]), outside the timed sections.
 pub fn measure(
     edges: &[SnapEdge],
     cfg: &TrustConfig,
@@ -65,6 +91,7 @@ pub fn measure(
     updates: usize,
     now: u64,
     rng: &mut Rng,
+    digest: bool,
 ) -> Value {
     let t = Instant::now();
     let graph = build_graph(edges, cfg);
@@ -121,6 +148,13 @@ pub fn measure(
         }
         cpu_single.extend(batch_cpu(single_cpu0, RUNS, 1e3));
     }
+    let mut score_digest = 0xcbf2_9ce4_8422_2325u64;
+    if digest {
+        for &ego in &ego_list {
+            fold_digest(&mut engine, ego, now, &mut score_digest);
+            engine.untrack(ego);
+        }
+    }
     let ratios: Vec<f64> = cpu_ego
         .iter()
         .zip(&cpu_single)
@@ -174,6 +208,9 @@ pub fn measure(
         let t = Instant::now();
         let _ = engine.scores(ego, None, now);
         rescore.push(t.elapsed().as_secs_f64() * 1e6);
+        if digest && i % 25 == 0 {
+            fold_digest(&mut engine, ego, now, &mut score_digest);
+        }
     }
     let rescore_cpu = batch_cpu(cpu0, rescore.len(), 1e6);
     let heap = engine.heap_bytes() as f64 / (1024.0 * 1024.0);
@@ -191,6 +228,7 @@ pub fn measure(
             "ratio_to_single_bridge_per_ego": summary(&ratios),
         },
         "nodes_scored_per_ego": mean(&reached),
+        "score_digest": digest.then(|| format!("{score_digest:016x}")),
         "incremental_update_us": {
             "wall": summary(&upd),
             "share_over_1ms": upd.iter().filter(|&&x| x > 1000.0).count() as f64 / upd.len().max(1) as f64,

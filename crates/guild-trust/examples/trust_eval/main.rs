@@ -23,6 +23,8 @@
 //!   --bridge-set-capacity X  override TrustConfig::bridge_set_capacity
 //!   --bridge-set-threshold X override TrustConfig::bridge_set_threshold
 //!   --write-graph PATH     also write the input graph (e.g. a generated one) as a SNAP file
+//!   --digest               cost stage: also print a digest of every timed ego's scores and
+//!                          explanations (equal digests = bit-identical results)
 //! ```
 //!
 //! Prints one JSON document on stdout; progress and malformed-line reports go to stderr.
@@ -62,6 +64,7 @@ struct Args {
     bridge_set_threshold: Option<f64>,
     write_graph: Option<String>,
     trace: Option<(u64, Vec<u64>)>,
+    digest: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -88,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
         bridge_set_threshold: None,
         write_graph: None,
         trace: None,
+        digest: false,
     };
     fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
         let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -111,6 +115,7 @@ fn parse_args() -> Result<Args, String> {
             "--skip-collusion" => a.skip_collusion = true,
             "--skip-cost" => a.skip_cost = true,
             "--skip-quality" => a.skip_quality = true,
+            "--digest" => a.digest = true,
             "--max-bridge-set" => a.max_bridge_set = Some(num(&arg, it.next())?),
             "--bridge-set-capacity" => a.bridge_set_capacity = Some(num(&arg, it.next())?),
             "--bridge-set-threshold" => a.bridge_set_threshold = Some(num(&arg, it.next())?),
@@ -125,7 +130,7 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<Vec<u64>, _>>()?;
                 a.trace = Some((ego, att));
             }
-            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--cost-egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil] [--collusion-egos N] [--skip-collusion] [--skip-cost] [--skip-quality] [--max-bridge-set N] [--bridge-set-capacity X] [--bridge-set-threshold X] [--write-graph PATH] [--trace EGO:A1,A2,…]".into()),
+            "-h" | "--help" => return Err("usage: trust_eval <path.csv> [--seed N] [--egos N] [--cost-egos N] [--attackers N] [--coverage-egos N] [--auc-egos N] [--updates N] [--synthetic-edges N] [--max-score N] [--walks N] [--skip-sybil] [--collusion-egos N] [--skip-collusion] [--skip-cost] [--skip-quality] [--max-bridge-set N] [--bridge-set-capacity X] [--bridge-set-threshold X] [--write-graph PATH] [--trace EGO:A1,A2,…] [--digest]".into()),
             s if s.starts_with("--") => return Err(format!("unknown option {s} (try --help)")),
             s if a.path.is_empty() => a.path = s.to_owned(),
             s => return Err(format!("unexpected argument {s}")),
@@ -243,11 +248,20 @@ fn main() -> ExitCode {
             args.updates,
             now,
             &mut rng,
+            args.digest,
         );
         stage("synthesising the large graph", start);
         let big = synth::synthesize(&file.edges, args.synthetic_edges, &mut rng);
         stage("cost at synthetic size", start);
-        let cost_big = cost::measure(&big, &cfg, args.cost_egos, args.updates, now, &mut rng);
+        let cost_big = cost::measure(
+            &big,
+            &cfg,
+            args.cost_egos,
+            args.updates,
+            now,
+            &mut rng,
+            args.digest,
+        );
         (cost_file, cost_big)
     };
 
