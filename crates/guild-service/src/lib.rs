@@ -207,6 +207,8 @@ pub struct Service<S> {
     stats: Stats,
     /// Signature checks out on a worker, and strangers waiting for their sync (`offload.rs`).
     offload: offload::Offload,
+    /// Set while [`Service::new`] loads the store (collaborations settle once, at its end).
+    loading: bool,
     /// Timers (milliseconds).
     next_republish: LocalTime,
     next_sweep: LocalTime,
@@ -262,6 +264,7 @@ impl<S: Storage> Service<S> {
             outbox: Vec::new(),
             stats: Stats::default(),
             offload: offload::Offload::default(),
+            loading: true,
             next_republish: now_t + cfg_intervals.0,
             next_sweep: now_t + cfg_intervals.1,
             next_sync: now_t + cfg_intervals.2,
@@ -715,7 +718,13 @@ impl<S: Storage> Service<S> {
                     drop.push(id);
                 }
             }
+            if kind == RecordKind::CollabEntry {
+                // Every log is in: closed collaborations that are none of ours keep only a
+                // summary from now on (before the attestations citing them are indexed).
+                self.settle_collabs();
+            }
         }
+        self.loading = false;
         for id in drop {
             self.store.remove_record(&id)?;
         }

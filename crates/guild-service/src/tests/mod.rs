@@ -278,6 +278,7 @@ mod offload;
 mod pulse;
 mod quotas;
 mod revocation;
+mod settled;
 mod team;
 mod trust;
 mod wakeup;
