@@ -273,6 +273,7 @@ mod delivery;
 mod intake;
 mod intro;
 mod invite;
+mod loading;
 mod offers;
 mod offload;
 mod pulse;
