@@ -131,6 +131,7 @@ impl<S: Storage> Service<S> {
         for id in self.state.collabs.full_ids() {
             self.settle_collab(&id);
         }
+        self.state.collabs.shrink_to_fit();
     }
 
     /// A collaboration's whole state: held in full, or rebuilt from the store (its record and

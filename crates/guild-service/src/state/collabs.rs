@@ -524,6 +524,14 @@ impl Collabs {
         true
     }
 
+    /// Gives back the room of the tables that settling emptied (at the end of the load: the
+    /// full states and their entries' places, 11 MB at 5·10^4 collaborations, would otherwise
+    /// stay reserved for good).
+    pub fn shrink_to_fit(&mut self) {
+        self.collabs.shrink_to_fit();
+        self.entry_of.shrink_to_fit();
+    }
+
     /// Every collaboration held in full (the candidates for [`Collabs::settle`]).
     pub fn full_ids(&self) -> Vec<RecordId> {
         self.collabs.keys().copied().collect()
