@@ -209,7 +209,15 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         span,
     ));
     let (node, node_task) =
-        Node::start_with(identity, store, opts, Some(&mut registry), startup).await?;
+        match Node::start_with(identity, store, opts, Some(&mut registry), startup).await {
+            Ok(started) => started,
+            Err(e) => {
+                // The socket stops answering (and its file goes) before the error is told.
+                server_cancel.cancel();
+                let _ = server.await;
+                return Err(e.into());
+            }
+        };
     tracing::info!(peer = %node.peer_id(), home = %home.dir.display(), socket = %socket.display(), "guild daemon started");
     // The gate opens once the node is ready: `status` then already shows where it listens,
     // which is what scripts (and `guild status`) read to give others a bootstrap address. TCP
