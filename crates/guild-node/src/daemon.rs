@@ -4,15 +4,17 @@
 //! then the control socket (a live socket means another daemon — say so with its pid), then the
 //! store (held by another process: name it; its lock makes this the home's only daemon), then
 //! binding the socket (a stale one is removed only under that lock), then the metrics port
-//! (taken: fail before the network starts), then the network. Shutdown stops accepting control
+//! (taken: fail before the network starts), then the store's load and the network — the socket
+//! answers from the start of the load, through a [`Gate`]: `status` says how far the load has
+//! got until the node is ready, other calls wait for it a while. Shutdown stops accepting control
 //! connections, lets in-flight calls finish for a moment, stops the node (which flushes the
 //! store), and removes the socket and pid file — all within [`SHUTDOWN_TIMEOUT`].
 
 use crate::api::NodeHandle;
 use crate::config::{check_multiaddr, Config};
-use crate::control::{self, ServerLimits, ServerStats};
+use crate::control::{self, Gate, ServerLimits, ServerStats};
 use crate::home::{Home, ENV_LOG};
-use crate::node::{Node, NodeOptions};
+use crate::node::{Node, NodeOptions, Startup};
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -187,9 +189,37 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let opts = NodeOptions::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
     let listens = !opts.net.listen.is_empty();
     let mut registry = prometheus_client::registry::Registry::default();
-    let (node, node_task) = Node::start(identity, store, opts, Some(&mut registry)).await?;
+    // The socket answers from here on, through a gate: `status` says how far the load has got
+    // (a `loading` error, so whoever waits for `status` to succeed still sees the node ready),
+    // other calls wait for the node a while (see `control::Gate`).
+    let startup = Startup::default();
+    let gate = Gate::new(startup.progress.clone(), startup.events.clone());
+    let stop = CancellationToken::new();
+    let server_cancel = CancellationToken::new();
+    let stats = ServerStats::default();
+    let span = tracing::info_span!("node", peer = %crate::node::short_id(&identity.peer_id()));
+    let server = tokio::spawn(tracing::Instrument::instrument(
+        control::serve(
+            listener,
+            gate.clone(),
+            ServerLimits::from_config(&config.control),
+            stats,
+            server_cancel.clone(),
+        ),
+        span,
+    ));
+    let (node, node_task) =
+        match Node::start_with(identity, store, opts, Some(&mut registry), startup).await {
+            Ok(started) => started,
+            Err(e) => {
+                // The socket stops answering (and its file goes) before the error is told.
+                server_cancel.cancel();
+                let _ = server.await;
+                return Err(e.into());
+            }
+        };
     tracing::info!(peer = %node.peer_id(), home = %home.dir.display(), socket = %socket.display(), "guild daemon started");
-    // The socket answers once the node is ready: `status` then already shows where it listens,
+    // The gate opens once the node is ready: `status` then already shows where it listens,
     // which is what scripts (and `guild status`) read to give others a bootstrap address. TCP
     // reports its address within milliseconds of the swarm's first poll; a transport that never
     // does only delays the socket, it does not stop the daemon.
@@ -203,9 +233,6 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         );
     }
 
-    let stop = CancellationToken::new();
-    let server_cancel = CancellationToken::new();
-    let stats = ServerStats::default();
     let handle = NodeHandle::new(node.clone(), stop.clone())
         .with_web(web_status.clone(), web_tickets.clone())
         .with_config_file(home.config_file());
@@ -246,17 +273,9 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             Err(e) => join_error = Some(e.message),
         }
     }
-    // The server and metrics tasks log inside the node's span, like the node's own tasks.
-    let server = tokio::spawn(tracing::Instrument::instrument(
-        control::serve(
-            listener,
-            handle,
-            ServerLimits::from_config(&config.control),
-            stats,
-            server_cancel.clone(),
-        ),
-        node.span(),
-    ));
+    // Every call goes to the node from now on; the metrics task logs inside the node's span,
+    // like the node's own tasks (the server was spawned in one like it).
+    gate.open(handle);
 
     let metrics_cancel = CancellationToken::new();
     let metrics_task = metrics_listener.map(|(addr, l)| {

@@ -21,6 +21,7 @@ use guild_core::wire::{DirectRequest, RefusalReason, MAX_INVITE_LOG, MAX_INVITE_
 use guild_core::{
     AnyRecord, CollabEntry, Collaboration, EntryKind, Need, PublicKey, RecordId, Signed, UnixTime,
 };
+use std::borrow::Cow;
 
 fn entry_kind(e: &EntryKind) -> (&'static str, Option<String>, Option<PublicKey>) {
     match e {
@@ -73,6 +74,9 @@ impl<S: Storage> Service<S> {
     /// Indexes a stored log entry (its collaboration is held).
     pub(crate) fn index_entry(&mut self, id: RecordId, e: &Signed<CollabEntry>) {
         let cid = e.body.collaboration;
+        // A settled collaboration takes an entry (a late close, one overtaken in the log) only
+        // held in full again, from the store.
+        self.unsettle_collab(&cid);
         // An invitation for us waits for our answer a while, then it is swept (start-up load and
         // intake alike): the sub-state remembers it.
         let Some(added) = self.state.collabs.add_entry_as(id, e, &self.me) else {
@@ -91,10 +95,90 @@ impl<S: Storage> Service<S> {
             let now = self.now.as_secs();
             self.refresh_collab_attestations(&cid, now);
         }
+        // While loading, every collaboration settles once its whole log is in (`load`): settling
+        // at its first close would rebuild it from the store at its second.
+        if !self.loading {
+            self.settle_collab(&cid);
+        }
     }
 
-    fn collab_state(&self, id: &RecordId) -> Result<&CollabState, Refusal> {
-        self.state.collabs.get(id).ok_or_else(|| {
+    /// Keeps only a summary of a collaboration that is closed and none of ours (see
+    /// `state/collabs.rs`), when every entry of its log is still stored, so the store can give
+    /// the log back. (Before one of them leaves the store, [`Service::entry_expires`] holds
+    /// the collaboration in full again.)
+    pub(crate) fn settle_collab(&mut self, id: &RecordId) -> bool {
+        let records = &self.state.records;
+        self.state
+            .collabs
+            .settle(id, &self.me, |eid| records.contains(eid))
+    }
+
+    /// An entry is about to leave the store (it expired): its collaboration, if settled, is
+    /// held in full again first — the log keeps the entry's place, which the store could no
+    /// longer give back. (One read of the entry, on the sweep's path, only for entries of
+    /// collaborations not held in full.)
+    pub(crate) fn entry_expires(&mut self, id: &RecordId) {
+        if self.state.collabs.has_entry(id) {
+            return;
+        }
+        if let Ok(Some(e)) = self.store.get_typed::<CollabEntry>(id) {
+            self.unsettle_collab(&e.body.collaboration);
+        }
+    }
+
+    /// Settles every collaboration that can be (the end of the load).
+    pub(crate) fn settle_collabs(&mut self) {
+        for id in self.state.collabs.full_ids() {
+            self.settle_collab(&id);
+        }
+        self.state.collabs.shrink_to_fit();
+    }
+
+    /// A collaboration's whole state: held in full, or rebuilt from the store (its record and
+    /// its log's entries) when it is settled. `None` when it is not held, or the store failed.
+    pub(crate) fn collab_full(&self, id: &RecordId) -> Option<Cow<'_, CollabState>> {
+        if let Some(c) = self.state.collabs.get(id) {
+            return Some(Cow::Borrowed(c));
+        }
+        let settled = self.state.collabs.settled(id)?;
+        let record = match self.store.get_typed::<Collaboration>(id) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                tracing::warn!(collab = %id, "a settled collaboration's record is not stored");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(collab = %id, "cannot read a settled collaboration: {e}");
+                return None;
+            }
+        };
+        let mut state = CollabState::new(&record);
+        for eid in settled.entries.iter() {
+            match self.store.get_typed::<CollabEntry>(eid) {
+                Ok(Some(e)) => state.add_entry_as(*eid, &e),
+                Ok(None) => {
+                    tracing::warn!(entry = %eid, "a settled collaboration's entry is not stored")
+                }
+                Err(e) => {
+                    tracing::warn!(entry = %eid, "cannot read a settled collaboration's entry: {e}")
+                }
+            }
+        }
+        Some(Cow::Owned(state))
+    }
+
+    /// Holds a settled collaboration in full again (an entry for it arrived).
+    fn unsettle_collab(&mut self, id: &RecordId) {
+        if self.state.collabs.settled(id).is_none() {
+            return;
+        }
+        if let Some(state) = self.collab_full(id).map(Cow::into_owned) {
+            self.state.collabs.restore(*id, state);
+        }
+    }
+
+    fn collab_state(&self, id: &RecordId) -> Result<Cow<'_, CollabState>, Refusal> {
+        self.collab_full(id).ok_or_else(|| {
             Refusal::unknown(format!(
                 "no collaboration {id} is known here (see `guild collab list`)"
             ))
@@ -103,11 +187,11 @@ impl<S: Storage> Service<S> {
 
     /// The log of a collaboration, in order (read from the store: proportional to the log).
     fn collab_log(&self, id: &RecordId) -> Vec<Signed<CollabEntry>> {
-        let Some(c) = self.state.collabs.get(id) else {
+        let Some(c) = self.state.collabs.held(id) else {
             return vec![];
         };
-        c.log
-            .values()
+        c.entry_ids()
+            .iter()
             .filter_map(|eid| self.store.get_typed::<CollabEntry>(eid).ok().flatten())
             .collect()
     }
@@ -152,7 +236,11 @@ impl<S: Storage> Service<S> {
     }
 
     pub(crate) fn collab_view(&self, id: &RecordId, with_log: bool) -> Result<CollabView, Refusal> {
-        let c = self.collab_state(id)?;
+        let c = self.state.collabs.held(id).ok_or_else(|| {
+            Refusal::unknown(format!(
+                "no collaboration {id} is known here (see `guild collab list`)"
+            ))
+        })?;
         let rec = self
             .store
             .get_typed::<Collaboration>(id)?
@@ -161,11 +249,11 @@ impl<S: Storage> Service<S> {
             id: *id,
             purpose: self.purpose_of(id, &rec.body.need),
             need: rec.body.need,
-            member: c.members.contains(&self.me),
-            members: c.members.clone(),
-            opened_at: c.opened_at,
-            closed: c.closed,
-            closed_by: c.closed_by.clone(),
+            member: c.members().contains(&self.me),
+            members: c.members().to_vec(),
+            opened_at: c.opened_at(),
+            closed: c.closed(),
+            closed_by: c.closed_by().to_vec(),
             entries: if with_log {
                 self.collab_log(id).iter().map(entry_view).collect()
             } else {
@@ -419,9 +507,7 @@ impl<S: Storage> Service<S> {
         }
         let id = e.body.collaboration;
         let c = self
-            .state
-            .collabs
-            .get(&id)
+            .collab_full(&id)
             .ok_or_else(|| Refusal::unknown(format!("unknown collaboration {id}")))?;
         if !c.members.contains(&self.me) {
             return Err(Refusal::not_here(format!(
@@ -666,8 +752,8 @@ impl<S: Storage> Service<S> {
             }
         }
         if accepted.is_some() {
-            let (members, need) = match self.state.collabs.get(&cid) {
-                Some(state) => (state.members.clone(), state.need),
+            let (members, need) = match self.state.collabs.held(&cid) {
+                Some(state) => (state.members().to_vec(), state.need()),
                 None => (scratch.members.clone(), scratch.need),
             };
             self.remember_purpose(&cid, &need);
@@ -754,14 +840,14 @@ impl<S: Storage> Service<S> {
     pub(crate) fn sweep_invitations(&mut self, now: UnixTime) {
         let due = self.state.collabs.take_due(now, super::MAX_SWEEP_PER_TICK);
         for cid in due {
-            let Some(c) = self.state.collabs.get(&cid) else {
+            let Some(c) = self.state.collabs.held(&cid) else {
                 continue;
             };
-            if c.members.contains(&self.me) {
+            if c.members().contains(&self.me) {
                 continue; // we joined
             }
-            let entries: Vec<RecordId> = c.log.values().copied().collect();
-            let inviters: Vec<PublicKey> = c.members.to_vec();
+            let entries: Vec<RecordId> = c.entry_ids();
+            let inviters: Vec<PublicKey> = c.members().to_vec();
             for id in entries {
                 self.drop_record(&id, now);
             }

@@ -427,6 +427,7 @@ impl<S: Storage> Service<S> {
                 self.refresh_collab_attestations(id, now);
             }
             RecordKind::CollabEntry => {
+                self.entry_expires(id);
                 self.state.collabs.remove_entry(id);
             }
             RecordKind::Message => {

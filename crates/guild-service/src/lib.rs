@@ -137,6 +137,19 @@ pub enum ServiceError {
     Trust(String),
 }
 
+/// How far [`Service::new_with_progress`] has got loading the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadStep {
+    /// What it is loading: `"profiles"`, a record kind's name, or `"trust"` (the pass that
+    /// evaluates every attestation and builds the trust engine, after the records).
+    pub phase: &'static str,
+    /// Stored records read so far (profiles included).
+    pub records: u64,
+}
+
+/// How often (in records read) the load reports its progress.
+pub const LOAD_PROGRESS_EVERY: u64 = 4096;
+
 /// A connected peer.
 #[derive(Debug, Clone)]
 pub struct PeerState {
@@ -207,6 +220,8 @@ pub struct Service<S> {
     stats: Stats,
     /// Signature checks out on a worker, and strangers waiting for their sync (`offload.rs`).
     offload: offload::Offload,
+    /// Set while [`Service::new`] loads the store (collaborations settle once, at its end).
+    loading: bool,
     /// Timers (milliseconds).
     next_republish: LocalTime,
     next_sweep: LocalTime,
@@ -224,6 +239,19 @@ impl<S: Storage> Service<S> {
         cfg: ServiceConfig,
         seed: u64,
         now: impl Into<LocalTime>,
+    ) -> Result<Service<S>, ServiceError> {
+        Service::new_with_progress(identity, store, cfg, seed, now, &mut |_| {})
+    }
+
+    /// [`Service::new`], telling `progress` how far the load has got: at each phase, and every
+    /// [`LOAD_PROGRESS_EVERY`] records within one (so a daemon can say so while it starts).
+    pub fn new_with_progress(
+        identity: Identity,
+        store: S,
+        cfg: ServiceConfig,
+        seed: u64,
+        now: impl Into<LocalTime>,
+        progress: &mut dyn FnMut(LoadStep),
     ) -> Result<Service<S>, ServiceError> {
         let now_t = now.into();
         let now = now_t.as_millis();
@@ -262,12 +290,13 @@ impl<S: Storage> Service<S> {
             outbox: Vec::new(),
             stats: Stats::default(),
             offload: offload::Offload::default(),
+            loading: true,
             next_republish: now_t + cfg_intervals.0,
             next_sweep: now_t + cfg_intervals.1,
             next_sync: now_t + cfg_intervals.2,
             sync_round: 0,
         };
-        s.load(secs(now))?;
+        s.load(secs(now), progress)?;
         Ok(s)
     }
 
@@ -665,11 +694,27 @@ impl<S: Storage> Service<S> {
     }
 
     /// Loads every index from the store (the one pass at start).
-    fn load(&mut self, now: guild_core::UnixTime) -> Result<(), ServiceError> {
+    fn load(
+        &mut self,
+        now: guild_core::UnixTime,
+        progress: &mut dyn FnMut(LoadStep),
+    ) -> Result<(), ServiceError> {
         self.own.load(&self.store)?;
         let mut expired_profiles = Vec::new();
         let store = self.store.clone();
+        let mut read = 0u64;
+        let mut step = |phase: &'static str, read: u64, every: bool| {
+            if !every || read.is_multiple_of(LOAD_PROGRESS_EVERY) {
+                progress(LoadStep {
+                    phase,
+                    records: read,
+                });
+            }
+        };
+        step("profiles", read, false);
         for item in store.profiles() {
+            read += 1;
+            step("profiles", read, true);
             match item {
                 Ok(p) if p.body.expires_at > now => self.index_profile(&p),
                 Ok(p) => expired_profiles.push(p.signer),
@@ -682,20 +727,23 @@ impl<S: Storage> Service<S> {
         // Targets before what acts on them: collaborations before their entries and the
         // attestations citing them, revocations last so their authority can be checked.
         let order = [
-            RecordKind::Need,
-            RecordKind::Offer,
-            RecordKind::Collaboration,
-            RecordKind::CollabEntry,
-            RecordKind::Message,
-            RecordKind::Attestation,
-            RecordKind::Sponsorship,
-            RecordKind::Revocation,
+            (RecordKind::Need, "needs"),
+            (RecordKind::Offer, "offers"),
+            (RecordKind::Collaboration, "collaborations"),
+            (RecordKind::CollabEntry, "collaboration entries"),
+            (RecordKind::Message, "messages"),
+            (RecordKind::Attestation, "attestations"),
+            (RecordKind::Sponsorship, "sponsorships"),
+            (RecordKind::Revocation, "revocations"),
         ];
         let mut drop = Vec::new();
-        for kind in order {
+        for (kind, phase) in order {
+            step(phase, read, false);
             // Each with the id it is stored under and its stored size: no record is encoded
             // or hashed again to be indexed.
             for item in store.records_of_kind_keyed(kind) {
+                read += 1;
+                step(phase, read, true);
                 let guild_core::storage::StoredRecord { id, size, record } = match item {
                     Ok(r) => r,
                     Err(e) => {
@@ -715,7 +763,13 @@ impl<S: Storage> Service<S> {
                     drop.push(id);
                 }
             }
+            if kind == RecordKind::CollabEntry {
+                // Every log is in: closed collaborations that are none of ours keep only a
+                // summary from now on (before the attestations citing them are indexed).
+                self.settle_collabs();
+            }
         }
+        self.loading = false;
         for id in drop {
             self.store.remove_record(&id)?;
         }
@@ -726,6 +780,7 @@ impl<S: Storage> Service<S> {
             )?
             .unwrap_or_default();
         self.state.attestations.set_equivocators(equivocators);
+        step("trust", read, false);
         self.rebuild_counted(now);
         self.load_roots()?;
         self.load_intros(now)?;

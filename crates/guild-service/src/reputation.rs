@@ -106,23 +106,23 @@ impl<S: Storage> Service<S> {
 
     /// Why an attestation is not backed by its collaboration, or `None` when it is.
     fn unbacked_reason(&self, a: &AttInfo) -> Option<String> {
-        let Some(c) = self.state.collabs.get(&a.collab) else {
+        let Some(c) = self.state.collabs.held(&a.collab) else {
             return Some("its collaboration is not known here (yet)".into());
         };
-        if !c.members.contains(&a.issuer) {
+        if !c.members().contains(&a.issuer) {
             return Some("the issuer is not a member of the collaboration".into());
         }
-        if !c.members.contains(&a.subject) {
+        if !c.members().contains(&a.subject) {
             return Some("the subject is not a member of the collaboration".into());
         }
         for (who, role) in [(&a.issuer, "issuer"), (&a.subject, "subject")] {
-            if !c.closed_by.contains(who) {
+            if !c.closed_by().contains(who) {
                 return Some(format!(
                     "the {role} has not closed their part of the collaboration (no close entry signed by {who} is held here)"
                 ));
             }
         }
-        if a.expires_at > c.expires_at {
+        if a.expires_at > c.expires_at() {
             return Some("it would outlive its collaboration".into());
         }
         None
@@ -205,8 +205,8 @@ impl<S: Storage> Service<S> {
                 "its issuer equivocated; its attestations no longer count here",
             ));
         }
-        if let Some(c) = self.state.collabs.get(&a.body.collaboration) {
-            if a.body.expires_at > c.expires_at {
+        if let Some(c) = self.state.collabs.held(&a.body.collaboration) {
+            if a.body.expires_at > c.expires_at() {
                 return Err(Refusal::unauthorised(format!(
                     "the attestation expires after its collaboration {} (it could not be verified then)",
                     a.body.collaboration
@@ -353,7 +353,7 @@ impl<S: Storage> Service<S> {
                 "no attestation here refers to collaboration {collab}"
             )));
         }
-        let Some(state) = self.state.collabs.get(collab) else {
+        let Some(state) = self.collab_full(collab) else {
             return Err(Refusal::unknown(format!(
                 "collaboration {collab} is not known here"
             )));
@@ -420,30 +420,30 @@ impl<S: Storage> Service<S> {
         if p.peer == self.me {
             return Err(invalid("you cannot vouch for yourself".into()));
         }
-        let c = self.state.collabs.get(&p.collab).ok_or_else(|| {
+        let c = self.state.collabs.held(&p.collab).ok_or_else(|| {
             Refusal::unknown(format!("no collaboration {} is known here", p.collab))
         })?;
-        if !c.members.contains(&self.me) {
+        if !c.members().contains(&self.me) {
             return Err(invalid("you are not a member of that collaboration".into()));
         }
-        if !c.members.contains(&p.peer) {
+        if !c.members().contains(&p.peer) {
             return Err(invalid(format!(
                 "{} is not a member of that collaboration",
                 p.peer
             )));
         }
-        if !c.closed_by.contains(&self.me) {
+        if !c.closed_by().contains(&self.me) {
             return Err(Refusal::unauthorised(
                 "you have not closed your part yet: close it first (`guild collab close`); an attestation counts only when both sides closed",
             ));
         }
-        if !c.closed_by.contains(&p.peer) {
+        if !c.closed_by().contains(&p.peer) {
             return Err(Refusal::unauthorised(format!(
                 "{} has not closed their part yet (no close of theirs is held here); an attestation counts only when both sides closed, so vouch after they do",
                 p.peer
             )));
         }
-        let collab_expires = c.expires_at;
+        let collab_expires = c.expires_at();
         let stored_seq = self.store.get_meta::<u64>(OWN_SEQ_KEY)?.unwrap_or(0);
         let last = self.own.last_attestation;
         let seq = stored_seq.max(last.map_or(0, |(s, _)| s)) + 1;

@@ -8,9 +8,11 @@
 //!   intake (`Service::received_record`, proofs fetched and verified as from the issuers) over
 //!   the daemon's own sled store, then the daemon restarted on it each run.
 //!
-//! Each run prints the start-up time (process start to the control socket answering `status`,
-//! which the daemon does once its store is loaded and the node listens), then, after
-//! `GUILD_BENCH_SETTLE` seconds idle (default 5), the resident set, its peak, its anonymous and
+//! Each run prints when the control socket first answered (a daemon that answers while it
+//! loads its store says `loading`), the start-up time (process start to `status` succeeding:
+//! the store loaded and the node listening), the CPU the daemon had used by then and the load
+//! average, then, after `GUILD_BENCH_SETTLE` seconds idle (default 5), the resident set, its
+//! peak, its anonymous and
 //! huge-page parts and the thread count; the summary gives median, p90 and max.
 //!
 //! `cargo bench -p guild --bench daemon` (`GUILD_BENCH_PART=idle|loaded` runs one part,
@@ -23,7 +25,7 @@
 //! Daemons run on 127.0.0.1 with mDNS off and the dashboard on a free loopback port.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use guild_core::control::{reputation::TrustAddParams, Call, Client, ServiceCall};
+use guild_core::control::{reputation::TrustAddParams, Call, Client, ClientError, ServiceCall};
 use guild_core::fixtures::{self, sign, tag};
 use guild_core::wire::{DirectRequest, DirectResponse};
 use guild_core::{AnyRecord, Attestation, CollabEntry, EntryKind, Identity, RecordId};
@@ -103,7 +105,15 @@ fn init_home(home: &Path) {
 
 /// What one run measured.
 struct Sample {
+    /// Process start to the socket's first answer of any kind (a daemon that answers while it
+    /// loads says `loading` first; an older one answers only when ready).
+    answered: Duration,
+    /// Process start to `status` succeeding: the store loaded and the node listening.
     startup: Duration,
+    /// CPU the daemon had used (all threads, user and system) when `status` first succeeded.
+    cpu: Duration,
+    /// The 1-minute load average when it did.
+    load: f64,
     /// KiB, from /proc/<pid>/status and smaps_rollup.
     rss: u64,
     hwm: u64,
@@ -117,9 +127,13 @@ impl std::fmt::Display for Sample {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "start-up {:.0} ms; RSS {:.1} MiB (peak {:.1}; anonymous {:.1}, of which huge pages \
-             {:.1}; file-backed {:.1}); {} threads",
+            "socket answers {:.0} ms; start-up {:.0} ms (CPU {:.2} s, load {:.1}); RSS {:.1} MiB \
+             (peak {:.1}; anonymous {:.1}, of which huge pages {:.1}; file-backed {:.1}); {} \
+             threads",
+            self.answered.as_secs_f64() * 1e3,
             self.startup.as_secs_f64() * 1e3,
+            self.cpu.as_secs_f64(),
+            self.load,
             mib(self.rss),
             mib(self.hwm),
             mib(self.anon),
@@ -153,10 +167,15 @@ async fn measure(home: &Path, settle: Duration) -> Sample {
         .stderr(log)
         .spawn()
         .unwrap();
+    let mut answered = None;
     let startup = loop {
         if let Ok(mut c) = Client::connect(&socket).await {
-            if c.status().await.is_ok() {
-                break start.elapsed();
+            match c.status().await {
+                Ok(_) => break start.elapsed(),
+                Err(ClientError::Call(_)) => {
+                    answered.get_or_insert_with(|| start.elapsed());
+                }
+                Err(_) => {}
             }
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -166,17 +185,28 @@ async fn measure(home: &Path, settle: Duration) -> Sample {
             );
         }
         assert!(start.elapsed() < Duration::from_secs(120), "no answer");
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        // Every 2 ms until the socket answers; then every 10 ms, so a daemon that answers while
+        // it loads does not spend the load serving this loop.
+        let pause = if answered.is_some() { 10 } else { 2 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     };
-    tokio::time::sleep(settle).await;
     let pid = child.id();
+    let cpu = cpu_time(pid);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0);
+    tokio::time::sleep(settle).await;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
     let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .count();
     let sample = Sample {
+        answered: answered.unwrap_or(startup),
         startup,
+        cpu,
+        load,
         rss: field(&status, "VmRSS:"),
         hwm: field(&status, "VmHWM:"),
         anon: field(&rollup, "Anonymous:"),
@@ -203,6 +233,20 @@ async fn stop(child: &mut Child, socket: &Path) {
     }
 }
 
+/// User and system CPU a process has used, all threads (`/proc/<pid>/stat`, fields 14 and 15,
+/// in clock ticks of 1/100 s: `_SC_CLK_TCK` is 100 on Linux).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name's closing parenthesis: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 /// A `Name:  123 kB` line's number.
 fn field(text: &str, name: &str) -> u64 {
     text.lines()
@@ -224,13 +268,27 @@ fn summary(samples: &[Sample]) {
         );
     };
     stat(
-        "start-up",
+        "socket answers",
+        "ms",
+        samples
+            .iter()
+            .map(|s| s.answered.as_secs_f64() * 1e3)
+            .collect(),
+    );
+    stat(
+        "start-up (loaded)",
         "ms",
         samples
             .iter()
             .map(|s| s.startup.as_secs_f64() * 1e3)
             .collect(),
     );
+    stat(
+        "CPU to loaded",
+        "s",
+        samples.iter().map(|s| s.cpu.as_secs_f64()).collect(),
+    );
+    stat("load average", "", samples.iter().map(|s| s.load).collect());
     stat("RSS", "MiB", samples.iter().map(|s| mib(s.rss)).collect());
     stat(
         "peak RSS (VmHWM)",

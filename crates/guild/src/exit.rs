@@ -103,7 +103,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                     ErrorCode::InvalidParams => USAGE,
                     ErrorCode::NotFound => NOT_FOUND,
                     ErrorCode::PeerUnreachable | ErrorCode::Unavailable => UNREACHABLE,
-                    ErrorCode::ShuttingDown | ErrorCode::Busy => BUSY,
+                    ErrorCode::ShuttingDown | ErrorCode::Busy | ErrorCode::Loading => BUSY,
                     ErrorCode::Other(code) => invite_exit(code).unwrap_or(ERROR),
                     _ => ERROR,
                 },

@@ -43,6 +43,10 @@ pub enum ErrorCode {
     Forbidden,
     /// A code this build does not know.
     Other(i64),
+    /// `-32008`: the daemon is still loading its store (the message says how far); retry
+    /// shortly. `status` answers this while loading; other calls wait for the load a while
+    /// first.
+    Loading,
 }
 
 impl ErrorCode {
@@ -60,6 +64,7 @@ impl ErrorCode {
         ErrorCode::ShuttingDown,
         ErrorCode::Busy,
         ErrorCode::Forbidden,
+        ErrorCode::Loading,
     ];
 
     /// The integer on the wire.
@@ -78,6 +83,7 @@ impl ErrorCode {
             ErrorCode::Busy => -32006,
             ErrorCode::Forbidden => -32007,
             ErrorCode::Other(code) => code,
+            ErrorCode::Loading => -32008,
         }
     }
 
@@ -106,6 +112,7 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Other(_) => "other",
+            ErrorCode::Loading => "loading",
         }
     }
 }

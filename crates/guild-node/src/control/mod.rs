@@ -16,6 +16,7 @@
 //! and the JSON of every reply.
 
 mod bind;
+mod gate;
 mod server;
 mod subscriber;
 
@@ -25,6 +26,7 @@ mod tests;
 pub use bind::{
     bind, check_not_running, BindError, ControlListener, Existing, MAX_SOCKET_PATH_BYTES,
 };
+pub use gate::{Gate, LOADING_WAIT};
 pub use guild_core::control::{
     Call, CallError, DaemonCall, ErrorCode, Event, Reply, Route, ServiceCall, Unary,
 };

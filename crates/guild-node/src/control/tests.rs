@@ -469,3 +469,92 @@ async fn a_stale_socket_is_replaced_and_other_files_are_not() {
     assert!(matches!(err, BindError::PathTooLong { .. }), "{err}");
     assert!(err.to_string().contains("--socket"), "{err}");
 }
+
+/// A daemon's socket while its node starts: served through a closed [`Gate`] over the fake.
+async fn gated() -> (
+    tempfile::TempDir,
+    PathBuf,
+    Gate<Fake>,
+    crate::node::LoadProgress,
+    Fake,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guild.sock");
+    let listener = bind(&path).await.unwrap();
+    let fake = Fake {
+        events: broadcast::channel(64).0,
+        cancel: CancellationToken::new(),
+        hanging: Arc::default(),
+    };
+    let progress = crate::node::LoadProgress::default();
+    let gate = Gate::new(progress.clone(), fake.events.clone());
+    tokio::spawn(serve(
+        listener,
+        gate.clone(),
+        ServerLimits::default(),
+        ServerStats::default(),
+        fake.cancel.clone(),
+    ));
+    (dir, path, gate, progress, fake)
+}
+
+#[tokio::test]
+async fn while_the_node_starts_status_says_how_far_the_load_got_and_subscribers_miss_nothing() {
+    let (_dir, path, gate, progress, fake) = gated().await;
+    let mut client = Client::connect(&path).await.unwrap();
+    let loading = |e: ClientError| match e {
+        ClientError::Call(e) if e.code == ErrorCode::Loading => e.message,
+        other => panic!("not `loading`: {other:?}"),
+    };
+    let said = loading(client.status().await.unwrap_err());
+    assert!(said.contains("starting"), "{said}");
+    progress.set(guild_service::LoadStep {
+        phase: "attestations",
+        records: 8192,
+    });
+    let said = loading(client.status().await.unwrap_err());
+    assert!(said.contains("attestations: 8192 records"), "{said}");
+    progress.loaded();
+    let said = loading(client.status().await.unwrap_err());
+    assert!(said.contains("loaded its store (8192 records)"), "{said}");
+    assert_eq!(progress.records(), (8192, true));
+
+    // A subscriber that comes before the node listens on the node's own channel.
+    let mut sub = client.subscribe(vec![]).await.unwrap();
+    gate.open(fake.clone());
+    fake.events.send(peer_event(1, 0)).unwrap();
+    let event = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.unwrap(), peer_event(1, 0));
+    let mut client = Client::connect(&path).await.unwrap();
+    assert_eq!(client.status().await.unwrap().peer_id, "12D3KooWfake");
+}
+
+#[tokio::test]
+async fn while_the_node_starts_other_calls_wait_for_it_and_are_served_or_answered_loading() {
+    let (_dir, _path, gate, _progress, fake) = gated().await;
+    // Nobody opens the gate: answered `loading` once the wait is over.
+    let gate = gate.with_wait(Duration::from_millis(50));
+    let err = gate
+        .call(Unary::Daemon(DaemonCall::Peers))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Loading);
+    // A call waiting when the node becomes ready is served by it.
+    let gate = gate.with_wait(WAIT);
+    let waiting = tokio::spawn({
+        let gate = gate.clone();
+        async move { gate.call(Unary::Daemon(DaemonCall::Peers)).await }
+    });
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiting.is_finished(), "it waits for the node");
+    gate.open(fake);
+    assert_eq!(
+        waiting.await.unwrap().unwrap(),
+        Reply::Peers(Peers::default())
+    );
+}

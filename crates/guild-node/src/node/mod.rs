@@ -13,8 +13,15 @@ mod find;
 mod runtime;
 #[cfg(test)]
 mod runtime_tests;
+mod startup;
 
 pub use find::FindOutcome;
+pub use startup::{LoadProgress, Startup};
+
+/// A peer id shortened as the node's tracing span names it.
+pub(crate) fn short_id(peer: &PeerId) -> String {
+    runtime::short(peer)
+}
 
 use crate::config::Config;
 use guild_service::index::Query;
@@ -219,6 +226,9 @@ pub enum NodeError {
     /// The service could not load.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// The thread loading the store stopped (it panicked).
+    #[error("loading the store: {0}")]
+    Load(String),
 }
 
 /// Why a call failed, for in-process callers (tests, benchmarks); the socket sees the
@@ -354,6 +364,20 @@ impl Node {
         opts: NodeOptions,
         registry: Option<&mut prometheus_client::registry::Registry>,
     ) -> Result<(Node, JoinHandle<()>), NodeError> {
+        Node::start_with(identity, store, opts, registry, Startup::default()).await
+    }
+
+    /// [`Node::start`], reporting the load's progress and publishing events on the channel
+    /// `startup` gives (a daemon's control socket answers while the node starts). The store
+    /// is loaded on a blocking thread, so the runtime's other tasks (the socket) keep running;
+    /// the network starts only once it is loaded, so nothing arrives from peers before.
+    pub async fn start_with(
+        identity: Identity,
+        store: Store,
+        opts: NodeOptions,
+        registry: Option<&mut prometheus_client::registry::Registry>,
+        startup: Startup,
+    ) -> Result<(Node, JoinHandle<()>), NodeError> {
         let stats = Stats::default();
         let mut registry = registry;
         if let Some(r) = registry.as_deref_mut() {
@@ -362,17 +386,33 @@ impl Node {
         let peer_id = identity.peer_id();
         let me = identity.public();
         let now = runtime::now_ms();
-        let mut service = guild_service::Service::new(
-            Identity::from_secret(identity.secret_bytes()),
-            store.clone(),
-            opts.service_config(),
-            rand::random(),
-            now,
-        )?;
+        let load = {
+            let (identity, store) = (
+                Identity::from_secret(identity.secret_bytes()),
+                store.clone(),
+            );
+            let (cfg, seed, progress) = (
+                opts.service_config(),
+                rand::random(),
+                startup.progress.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                guild_service::Service::new_with_progress(
+                    identity,
+                    store,
+                    cfg,
+                    seed,
+                    now,
+                    &mut |s| progress.set(s),
+                )
+            })
+        };
+        let mut service = load.await.map_err(|e| NodeError::Load(e.to_string()))??;
+        startup.progress.loaded();
         service.set_stats(stats.clone());
         let (net, net_events, net_task) =
             guild_net::spawn(identity.keypair(), opts.net.clone(), registry).await?;
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let events = startup.events;
         let (commands, command_rx) = mpsc::channel(COMMAND_BUFFER);
         // What was loaded from the store is visible as soon as `start` returns.
         let counts = service.counts();

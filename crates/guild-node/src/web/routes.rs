@@ -347,7 +347,7 @@ fn call_error(e: CallError) -> Response {
         ErrorCode::MethodNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::PeerUnreachable => StatusCode::BAD_GATEWAY,
-        ErrorCode::Unavailable | ErrorCode::ShuttingDown | ErrorCode::Busy => {
+        ErrorCode::Unavailable | ErrorCode::ShuttingDown | ErrorCode::Busy | ErrorCode::Loading => {
             StatusCode::SERVICE_UNAVAILABLE
         }
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,

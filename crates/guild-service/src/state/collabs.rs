@@ -2,6 +2,14 @@
 //! which log entry belongs to which collaboration, the collaborations we are a member of, and
 //! invitations to us waiting for an answer (by inviter, and by when they are swept).
 //!
+//! A collaboration is held in full while it can still change anything here; once it is closed
+//! and is none of ours (we are no member and hold no invitation to it) it is *settled*: only a
+//! [`Settled`] summary stays (its members, who closed, its entries' ids), which is all that
+//! attestations citing it need. Most collaborations a node holds are other members' closed ones,
+//! kept as proof behind their attestations, and never touched again: at 5·10^4 held, their full
+//! states took 96 MB. The service rebuilds a settled one from the store when an entry for it
+//! arrives, or when a call needs its whole log (see `collab.rs`).
+//!
 //! Invariants kept here: every entry of a held collaboration's log maps back to it, and goes
 //! with it; `mine` holds exactly the held collaborations we are a member of, and its epoch moves
 //! whenever it or the membership of one of them changes; an invitation to us is due to be swept
@@ -250,14 +258,120 @@ fn invitation_due(e: &Signed<CollabEntry>) -> UnixTime {
     e.body.issued_at + crate::admission::INVITATION_DAYS * 86_400
 }
 
+/// What is kept of a settled collaboration: closed, none of ours, every entry of its log stored
+/// for at least as long as it is. Enough to decide whether an attestation citing it counts; the
+/// rest is rebuilt from the store (the record and these entries) on the rare occasion it is
+/// needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Settled {
+    /// The asker who opened it.
+    pub issuer: PublicKey,
+    /// The need it is for.
+    pub need: RecordId,
+    /// Its members, as [`CollabState::members`].
+    pub members: Box<[PublicKey]>,
+    /// Members who signed a close, as [`CollabState::closed_by`].
+    pub closed_by: Box<[PublicKey]>,
+    /// Its log's entries, in log order.
+    pub entries: Box<[RecordId]>,
+    /// When the record expires.
+    pub expires_at: UnixTime,
+    /// When it was opened.
+    pub opened_at: UnixTime,
+}
+
+impl Settled {
+    pub fn of(c: &CollabState) -> Settled {
+        debug_assert!(c.closed, "only a closed collaboration settles");
+        Settled {
+            issuer: c.issuer,
+            need: c.need,
+            members: c.members.as_slice().into(),
+            closed_by: c.closed_by.as_slice().into(),
+            entries: c.log.values().copied().collect(),
+            expires_at: c.expires_at,
+            opened_at: c.opened_at,
+        }
+    }
+}
+
+/// A held collaboration, in full or settled: what both can answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Held<'a> {
+    /// Held in full.
+    Full(&'a CollabState),
+    /// Settled: closed, none of ours.
+    Settled(&'a Settled),
+}
+
+impl<'a> Held<'a> {
+    /// Its members.
+    pub fn members(&self) -> &'a [PublicKey] {
+        match self {
+            Held::Full(c) => &c.members,
+            Held::Settled(s) => &s.members,
+        }
+    }
+
+    /// Members who signed a close.
+    pub fn closed_by(&self) -> &'a [PublicKey] {
+        match self {
+            Held::Full(c) => &c.closed_by,
+            Held::Settled(s) => &s.closed_by,
+        }
+    }
+
+    /// Whether a member closed it.
+    pub fn closed(&self) -> bool {
+        match self {
+            Held::Full(c) => c.closed,
+            Held::Settled(_) => true,
+        }
+    }
+
+    /// The need it is for.
+    pub fn need(&self) -> RecordId {
+        match self {
+            Held::Full(c) => c.need,
+            Held::Settled(s) => s.need,
+        }
+    }
+
+    /// When the record expires.
+    pub fn expires_at(&self) -> UnixTime {
+        match self {
+            Held::Full(c) => c.expires_at,
+            Held::Settled(s) => s.expires_at,
+        }
+    }
+
+    /// When it was opened.
+    pub fn opened_at(&self) -> UnixTime {
+        match self {
+            Held::Full(c) => c.opened_at,
+            Held::Settled(s) => s.opened_at,
+        }
+    }
+
+    /// Its log's entries, in log order.
+    pub fn entry_ids(&self) -> Vec<RecordId> {
+        match self {
+            Held::Full(c) => c.log.values().copied().collect(),
+            Held::Settled(s) => s.entries.to_vec(),
+        }
+    }
+}
+
 /// Collaborations held, ours, and invitations waiting for us.
 #[derive(Debug, Default)]
 pub(crate) struct Collabs {
-    /// Collaborations by id. Boxed: a `CollabState` is about 740 bytes, and a hash table keeps
-    /// an eighth or more of its slots empty (up to half, just after it grows): 10 MB of the
-    /// 50 MB this table took at 5·10^4 collaborations held were empty slots.
+    /// Collaborations held in full, by id. Boxed: a `CollabState` is about 740 bytes, and a
+    /// hash table keeps an eighth or more of its slots empty (up to half, just after it grows):
+    /// 10 MB of the 50 MB this table took at 5·10^4 collaborations held were empty slots.
     collabs: HashMap<RecordId, Box<CollabState>>,
-    /// Entry → its collaboration.
+    /// Settled collaborations (never also in `collabs`), by id.
+    settled: HashMap<RecordId, Box<Settled>>,
+    /// Entry → its collaboration, for the entries of collaborations held in full.
     entry_of: HashMap<RecordId, RecordId>,
     /// Collaborations whose invitation to us each inviter sent and we have not answered.
     invites_from: HashMap<PublicKey, BTreeSet<RecordId>>,
@@ -287,10 +401,14 @@ impl Collabs {
         self.collabs.insert(id, Box::new(state));
     }
 
-    /// Forgets a collaboration and which entries were its own. Returns its state.
+    /// Forgets a collaboration (held in full or settled) and which entries were its own.
+    /// Returns its state when it was held in full.
     pub fn remove(&mut self, id: &RecordId) -> Option<CollabState> {
         if self.mine.remove(id) {
             self.mine_epoch += 1;
+        }
+        if self.settled.remove(id).is_some() {
+            return None;
         }
         let c = self.collabs.remove(id)?;
         for eid in c.log.values() {
@@ -299,7 +417,8 @@ impl Collabs {
         Some(*c)
     }
 
-    /// Adds a held entry to its collaboration's log (`None` when the collaboration is not held).
+    /// Adds a held entry to its collaboration's log (`None` when the collaboration is not held
+    /// in full: a settled one is restored first, see [`Collabs::restore`]).
     /// An invitation for us that waits for our answer is remembered under its inviter and its
     /// due time.
     #[cfg(test)]
@@ -315,6 +434,7 @@ impl Collabs {
         me: &PublicKey,
     ) -> Option<EntryAdded> {
         let cid = e.body.collaboration;
+        debug_assert!(!self.settled.contains_key(&cid), "restore it first");
         let c = self.collabs.get_mut(&cid)?;
         let before = (c.members.len(), c.closed_by.len());
         c.add_entry_as(id, e);
@@ -342,17 +462,91 @@ impl Collabs {
         self.entry_of.remove(id);
     }
 
-    /// A held collaboration.
+    /// Whether an entry belongs to a collaboration held in full.
+    pub fn has_entry(&self, id: &RecordId) -> bool {
+        self.entry_of.contains_key(id)
+    }
+
+    /// A collaboration held in full (ours, one we are invited to, or one not closed; a settled
+    /// one is not: see [`Collabs::held`]).
     pub fn get(&self, id: &RecordId) -> Option<&CollabState> {
         self.collabs.get(id).map(|c| &**c)
     }
 
-    /// Whether a collaboration is held.
-    pub fn contains(&self, id: &RecordId) -> bool {
-        self.collabs.contains_key(id)
+    /// A held collaboration, in full or settled.
+    pub fn held(&self, id: &RecordId) -> Option<Held<'_>> {
+        match self.collabs.get(id) {
+            Some(c) => Some(Held::Full(c)),
+            None => self.settled.get(id).map(|s| Held::Settled(s)),
+        }
     }
 
-    /// Every held collaboration.
+    /// A settled collaboration.
+    pub fn settled(&self, id: &RecordId) -> Option<&Settled> {
+        self.settled.get(id).map(|s| &**s)
+    }
+
+    /// Whether a collaboration is held (in full or settled).
+    pub fn contains(&self, id: &RecordId) -> bool {
+        self.collabs.contains_key(id) || self.settled.contains_key(id)
+    }
+
+    /// How many collaborations are held in full, and how many settled.
+    #[cfg(test)]
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.collabs.len(), self.settled.len())
+    }
+
+    /// Keeps only a summary of a collaboration held in full that is closed and none of ours (we
+    /// are no member and hold no invitation to it), when `stored` says every entry of its log is
+    /// still stored (so the store can give the log back). Returns whether it settled.
+    pub fn settle(
+        &mut self,
+        id: &RecordId,
+        me: &PublicKey,
+        stored: impl Fn(&RecordId) -> bool,
+    ) -> bool {
+        let Some(c) = self.collabs.get(id) else {
+            return false;
+        };
+        let ours =
+            c.members.contains(me) || c.invitation_for(me).is_some() || self.mine.contains(id);
+        if !c.closed || ours || !c.log.values().all(stored) {
+            return false;
+        }
+        let Some(c) = self.collabs.remove(id) else {
+            return false;
+        };
+        for eid in c.log.values() {
+            self.entry_of.remove(eid);
+        }
+        self.settled.insert(*id, Box::new(Settled::of(&c)));
+        true
+    }
+
+    /// Gives back the room of the tables that settling emptied (at the end of the load: the
+    /// full states and their entries' places, 11 MB at 5·10^4 collaborations, would otherwise
+    /// stay reserved for good).
+    pub fn shrink_to_fit(&mut self) {
+        self.collabs.shrink_to_fit();
+        self.entry_of.shrink_to_fit();
+    }
+
+    /// Every collaboration held in full (the candidates for [`Collabs::settle`]).
+    pub fn full_ids(&self) -> Vec<RecordId> {
+        self.collabs.keys().copied().collect()
+    }
+
+    /// Holds a settled collaboration in full again, from its state rebuilt from the store.
+    pub fn restore(&mut self, id: RecordId, state: CollabState) {
+        self.settled.remove(&id);
+        for eid in state.log.values() {
+            self.entry_of.insert(*eid, id);
+        }
+        self.collabs.insert(id, Box::new(state));
+    }
+
+    /// Every collaboration held in full (settled ones are none of ours).
     pub fn iter(&self) -> impl Iterator<Item = (&RecordId, &CollabState)> {
         self.collabs.iter().map(|(id, c)| (id, &**c))
     }

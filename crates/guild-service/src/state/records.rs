@@ -49,11 +49,68 @@ impl SyncTotal {
     }
 }
 
+/// An envelope as held: the signer by its slot in [`Signers`]. 24 bytes where [`Meta`] is 56:
+/// at 2.6·10^5 records in a table of 2^19 slots, 17 MB less.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    signer: u32,
+    kind: RecordKind,
+    issued_at: UnixTime,
+    expires_at: UnixTime,
+}
+
+/// Signers interned: each key once, with how many held envelopes name it; a slot whose count
+/// falls to zero is freed and reused.
+#[derive(Debug, Default)]
+struct Signers {
+    slot: HashMap<PublicKey, u32>,
+    /// By slot: the key and how many envelopes name it (0: free).
+    keys: Vec<(PublicKey, u32)>,
+    free: Vec<u32>,
+}
+
+impl Signers {
+    fn acquire(&mut self, key: PublicKey) -> u32 {
+        if let Some(&s) = self.slot.get(&key) {
+            self.keys[s as usize].1 += 1;
+            return s;
+        }
+        let s = match self.free.pop() {
+            Some(s) => {
+                self.keys[s as usize] = (key, 1);
+                s
+            }
+            None => {
+                self.keys.push((key, 1));
+                // Fewer signers than records, and records are far fewer than 2^32.
+                (self.keys.len() - 1) as u32
+            }
+        };
+        self.slot.insert(key, s);
+        s
+    }
+
+    fn release(&mut self, s: u32) {
+        let e = &mut self.keys[s as usize];
+        e.1 -= 1;
+        if e.1 == 0 {
+            self.slot.remove(&e.0);
+            self.free.push(s);
+        }
+    }
+
+    fn key(&self, s: u32) -> PublicKey {
+        self.keys[s as usize].0
+    }
+}
+
 /// Every stored record's envelope and the orders kept over them.
 #[derive(Debug, Default)]
 pub(crate) struct Records {
     /// Every stored record by id (profiles too, under their record id).
-    meta: HashMap<RecordId, Meta>,
+    meta: HashMap<RecordId, Held>,
+    /// The signers the envelopes name.
+    signers: Signers,
     /// Expiry order, for the sweep.
     by_expiry: BTreeSet<(UnixTime, RecordId)>,
     /// Current profile record id → signer (to find a profile by the id sync uses).
@@ -80,7 +137,22 @@ impl Records {
         {
             self.sync_total.entry(meta.kind).or_default().toggle(&id);
         }
-        self.meta.insert(id, meta);
+        let held = Held {
+            signer: self.signers.acquire(meta.signer),
+            kind: meta.kind,
+            issued_at: meta.issued_at,
+            expires_at: meta.expires_at,
+        };
+        self.meta.insert(id, held);
+    }
+
+    fn meta_of(&self, h: &Held) -> Meta {
+        Meta {
+            kind: h.kind,
+            signer: self.signers.key(h.signer),
+            issued_at: h.issued_at,
+            expires_at: h.expires_at,
+        }
     }
 
     /// Remembers a member's current profile record.
@@ -96,7 +168,9 @@ impl Records {
     }
 
     fn forget(&mut self, id: &RecordId) -> Option<Meta> {
-        let m = self.meta.remove(id)?;
+        let h = self.meta.remove(id)?;
+        let m = self.meta_of(&h);
+        self.signers.release(h.signer);
         self.by_expiry.remove(&(m.expires_at, *id));
         if let Some(set) = self.sync.get_mut(&m.kind) {
             let key = SyncKey {
@@ -113,8 +187,8 @@ impl Records {
     }
 
     /// A held record's envelope.
-    pub fn get(&self, id: &RecordId) -> Option<&Meta> {
-        self.meta.get(id)
+    pub fn get(&self, id: &RecordId) -> Option<Meta> {
+        self.meta.get(id).map(|h| self.meta_of(h))
     }
 
     /// Whether a record is held.
@@ -209,6 +283,34 @@ mod tests {
         r.remove(&c);
         assert_eq!(r.sync_total(RecordKind::Need), SyncTotal::default());
         assert!(r.expired(u64::MAX, 10).is_empty());
+    }
+
+    #[test]
+    fn a_signer_is_held_once_while_an_envelope_names_it_and_its_slot_is_reused() {
+        let mut r = Records::default();
+        let (a, b, c) = (RecordId([1; 32]), RecordId([2; 32]), RecordId([3; 32]));
+        let other = Meta {
+            signer: identity(2).public(),
+            ..meta(RecordKind::Need, 10, 100)
+        };
+        r.insert(a, meta(RecordKind::Need, 10, 100));
+        r.insert(b, meta(RecordKind::Offer, 10, 100));
+        assert_eq!(r.signers.slot.len(), 1, "one signer, two envelopes");
+        assert_eq!(r.get(&b), Some(meta(RecordKind::Offer, 10, 100)));
+        r.remove(&a);
+        assert_eq!(r.get(&b).map(|m| m.signer), Some(identity(1).public()));
+        r.remove(&b);
+        assert!(
+            r.signers.slot.is_empty(),
+            "forgotten with its last envelope"
+        );
+        r.insert(c, other);
+        assert_eq!(r.signers.keys.len(), 1, "the freed slot is reused");
+        assert_eq!(r.get(&c), Some(other));
+        // Re-inserting an envelope moves its signer without leaking the old one.
+        r.insert(c, meta(RecordKind::Need, 10, 100));
+        assert_eq!(r.signers.slot.len(), 1);
+        assert_eq!(r.get(&c).map(|m| m.signer), Some(identity(1).public()));
     }
 
     #[test]
