@@ -396,6 +396,8 @@ pub struct Admission {
     banned: HashMap<PublicKey, LocalTime>,
     /// Bytes of requests refused for a spent budget per peer, since when.
     refused_bytes: HashMap<PublicKey, (u64, LocalTime)>,
+    /// When `refused_bytes` was last swept for ended windows.
+    refused_swept: Option<LocalTime>,
     /// Peers the network layer was told to disconnect, until when.
     disconnected: HashMap<PublicKey, LocalTime>,
     /// Stored records and bytes per (signer, kind), every signer but us.
@@ -430,6 +432,7 @@ impl Admission {
             strikes: HashMap::default(),
             banned: HashMap::default(),
             refused_bytes: HashMap::default(),
+            refused_swept: None,
             disconnected: HashMap::default(),
             usage: HashMap::default(),
             pools: HashMap::default(),
@@ -480,10 +483,18 @@ impl Admission {
         if self.refused_bytes.len() >= MAX_PENALISED_PEERS
             && !self.refused_bytes.contains_key(&peer)
         {
-            self.refused_bytes
-                .retain(|_, (_, since)| now.since(*since) < PENALTY_WINDOW);
+            // Full: drop the entries whose window ended, at most one pass a minute (not one
+            // per new sender while the table stays full of fresh ones).
+            if self
+                .refused_swept
+                .is_none_or(|at| now.since(at) >= LocalDuration::from_secs(60))
+            {
+                self.refused_swept = Some(now);
+                self.refused_bytes
+                    .retain(|_, (_, since)| now.since(*since) < PENALTY_WINDOW);
+            }
             if self.refused_bytes.len() >= MAX_PENALISED_PEERS {
-                return false; // full of fresh senders; this one is counted next time
+                return false; // full of fresh senders; this one is counted once there is room
             }
         }
         let e = self.refused_bytes.entry(peer).or_insert((0, now));
@@ -1017,6 +1028,32 @@ impl RateLimiter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_bytes_are_remembered_for_a_bounded_number_of_senders() {
+        let mut a = Admission::new(600);
+        let key = |n: usize| {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(n as u64).to_le_bytes());
+            PublicKey(k)
+        };
+        let t0 = LocalTime::from_secs(1_000);
+        for n in 0..MAX_PENALISED_PEERS {
+            assert!(!a.refused_over_budget(key(n), 1, t0));
+        }
+        // Full of fresh senders: a new one is not counted, and the table does not grow.
+        let late = key(MAX_PENALISED_PEERS);
+        assert!(!a.refused_over_budget(late, REFUSED_BYTES_PER_WINDOW as usize, t0));
+        assert_eq!(a.refused_bytes.len(), MAX_PENALISED_PEERS);
+        assert!(!a.is_penalised(&late, t0));
+        // A sender already counted still is, and crosses.
+        assert!(a.refused_over_budget(key(0), REFUSED_BYTES_PER_WINDOW as usize, t0));
+        assert!(a.is_penalised(&key(0), t0));
+        // Once the windows ended, the sweep makes room.
+        let later = t0 + PENALTY_WINDOW;
+        assert!(a.refused_over_budget(late, REFUSED_BYTES_PER_WINDOW as usize, later));
+        assert_eq!(a.refused_bytes.len(), 1);
+    }
 
     #[test]
     fn budget_refills_over_time() {
