@@ -222,7 +222,8 @@ impl Parts {
                 address_cooldown: config.address_cooldown,
                 range_bans: config.range_bans,
                 penalised_range_strangers: config.penalised_range_strangers,
-            }),
+            })
+            .with_local_peer(peer_id),
             limits,
             identify,
             kad: kademlia(peer_id, config)?,

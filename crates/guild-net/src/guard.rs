@@ -39,6 +39,11 @@
 //!   keep a newcomer from a fourteenth out); one from the most crowded group is refused, with
 //!   [`InboundRefused::StrangerRoomFull`]. Choosing whom to evict looks at the connections
 //!   held (at most `max_incoming`), and only when room is short.
+//! * **One connection per peer.** When two members dial each other at once, each ends with
+//!   two direct connections to the other, and each holds one of the other's per-IP inbound
+//!   slots: behind one address (a NAT, or every daemon on 127.0.0.1) that halves the room for
+//!   newcomers where the connection manager, counting peers, sees none of it. Both sides keep
+//!   the connection dialled by the lower peer id and close the other (`duplicates_closed`).
 //! * **Bans.** [`Client::disconnect_peer`](crate::Client::disconnect_peer) closes a peer's
 //!   connections and refuses its new ones, inbound and outbound, with [`PeerBanned`], until the
 //!   ban expires. At most [`MAX_BANNED_PEERS`] bans are kept; past it the one ending soonest is
@@ -217,6 +222,9 @@ pub struct GuardStats {
     pub penalised_addresses: usize,
     /// Known members the node told us of.
     pub known: usize,
+    /// Direct connections closed because the peer was also connected the other way (both
+    /// sides dialled at once): see [`Guard`]'s "One connection per peer".
+    pub duplicates_closed: u64,
 }
 
 /// Limits of the guard (from [`crate::NetConfig`]).
@@ -271,11 +279,15 @@ struct Conn {
     inbound: bool,
     /// Counted as a stranger's inbound connection.
     stranger: bool,
+    /// We dialled it (kept when an eviction uncounts `inbound`).
+    dialled_by_us: bool,
 }
 
 /// The behaviour (see the module docs).
 pub(crate) struct Guard {
     limits: GuardLimits,
+    /// This node's peer id, which decides which of two crossed connections stays.
+    local: Option<PeerId>,
     /// Inbound connections by IP key (pending and established).
     per_ip: HashMap<IpAddr, u32>,
     /// Handshake tokens by IP key (at most [`MAX_HANDSHAKE_BUCKETS`]).
@@ -310,6 +322,7 @@ impl Guard {
     pub(crate) fn new(limits: GuardLimits) -> Self {
         Self {
             limits,
+            local: None,
             per_ip: HashMap::new(),
             handshakes: HashMap::new(),
             untracked_until: None,
@@ -504,10 +517,59 @@ impl Guard {
         }
     }
 
+    /// Closes crossed duplicates (see the module docs) as this node, `local`.
+    pub(crate) fn with_local_peer(mut self, local: PeerId) -> Self {
+        self.local = Some(local);
+        self
+    }
+
+    /// Two direct connections to one peer, one dialled by each side (both dialled at once),
+    /// hold an inbound slot of each side's per-IP limit where one connection is enough: a
+    /// member behind a crowded address then refuses newcomers while it is not crowded in its
+    /// own count. Both sides keep the one the lower peer id dialled and close the other, so
+    /// they close the same one. Relayed connections are left alone (DCUtR upgrades them).
+    fn close_crossed(&mut self, peer: PeerId) {
+        let Some(local) = self.local else {
+            return;
+        };
+        let Some((conns, _)) = self.peers.get(&peer) else {
+            return;
+        };
+        if conns.len() < 2 {
+            return;
+        }
+        let keep_ours = local < peer;
+        let direct = |c: &ConnectionId| self.conns.get(c).filter(|k| k.ip.is_some());
+        if !conns
+            .iter()
+            .filter_map(direct)
+            .any(|k| k.dialled_by_us == keep_ours)
+        {
+            return;
+        }
+        let crossed: Vec<ConnectionId> = conns
+            .iter()
+            .copied()
+            .filter(|c| direct(c).is_some_and(|k| k.dialled_by_us != keep_ours))
+            .collect();
+        for c in crossed {
+            if self.to_close.iter().any(|(_, queued)| *queued == c) {
+                continue;
+            }
+            self.stats.duplicates_closed += 1;
+            tracing::debug!(%peer, connection = ?c, "closing the crossed duplicate of a connection");
+            self.to_close.push_back((peer, c));
+        }
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
     fn release(&mut self, connection: &ConnectionId) {
         if let Some(ip) = self.inbound.remove(connection) {
             if let Some(n) = self.per_ip.get_mut(&ip) {
                 *n = n.saturating_sub(1);
+                tracing::trace!(?connection, %ip, held = *n, "inbound slot released");
                 if *n == 0 {
                     self.per_ip.remove(&ip);
                 }
@@ -630,6 +692,7 @@ impl Guard {
                 ip,
                 inbound: true,
                 stranger: !known,
+                dialled_by_us: false,
             },
         );
         self.peers
@@ -788,7 +851,9 @@ impl NetworkBehaviour for Guard {
             }));
         }
         self.take_handshake(ip)?;
-        *self.per_ip.entry(ip).or_insert(0) += 1;
+        let held = self.per_ip.entry(ip).or_insert(0);
+        *held += 1;
+        tracing::trace!(connection = ?connection_id, %ip, held = *held, "inbound slot taken");
         self.inbound.insert(connection_id, ip);
         Ok(())
     }
@@ -802,6 +867,8 @@ impl NetworkBehaviour for Guard {
     ) -> Result<THandler<Self>, ConnectionDenied> {
         // Denied here, the swarm reports a `ListenFailure`, which releases the IP slot.
         self.admit_inbound(connection_id, peer, ip_key(remote_addr))?;
+        tracing::trace!(connection = ?connection_id, %peer, "inbound connection established");
+        self.close_crossed(peer);
         Ok(dummy::ConnectionHandler)
     }
 
@@ -823,7 +890,7 @@ impl NetworkBehaviour for Guard {
         connection_id: ConnectionId,
         peer: PeerId,
         addr: &Multiaddr,
-        _role_override: Endpoint,
+        role_override: Endpoint,
         _port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         self.check_banned(peer)?;
@@ -834,6 +901,9 @@ impl NetworkBehaviour for Guard {
                 ip: ip_key(addr),
                 inbound: false,
                 stranger: false,
+                // A hole punch dials from both sides; the one told to act as the listener
+                // counts as dialled by the other, as the other counts it.
+                dialled_by_us: role_override == Endpoint::Dialer,
             },
         );
         self.peers
@@ -841,6 +911,7 @@ impl NetworkBehaviour for Guard {
             .or_insert_with(|| (Vec::new(), Instant::now()))
             .0
             .push(connection_id);
+        self.close_crossed(peer);
         Ok(dummy::ConnectionHandler)
     }
 
@@ -1187,9 +1258,11 @@ mod tests {
 
     #[test]
     fn handshakes_per_address_are_a_token_bucket() {
+        // One token every 10 s, so that the real time this test takes (seconds, on a loaded
+        // machine) never adds a token the test does not expect.
         let mut guard = Guard::new(GuardLimits {
             handshake_burst: 3,
-            handshakes_per_minute: 60,
+            handshakes_per_minute: 6,
             ..limits(16)
         });
         for i in 0..3 {
@@ -1199,16 +1272,16 @@ mod tests {
         let cause = denied.downcast::<HandshakeRateExceeded>().unwrap();
         assert_eq!(
             (cause.ip, cause.burst, cause.per_minute),
-            ("10.0.0.1".parse().unwrap(), 3, 60)
+            ("10.0.0.1".parse().unwrap(), 3, 6)
         );
         // A neighbour in the same /24 has its own bucket.
         handshake(&mut guard, 4, "10.0.0.2").unwrap();
         assert_eq!(guard.stats().denied_handshake_rate, 1);
         assert_eq!(guard.stats().denied_per_ip, 0);
-        // One token a second comes back: 1.5 s later, one handshake and not two.
+        // One token every 10 s comes back: 15 s later, one handshake and not two.
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let b = guard.handshakes.get_mut(&ip).unwrap();
-        b.at = b.at.checked_sub(Duration::from_millis(1_500)).unwrap();
+        b.at = b.at.checked_sub(Duration::from_millis(15_000)).unwrap();
         handshake(&mut guard, 5, "10.0.0.1").unwrap();
         assert!(handshake(&mut guard, 6, "10.0.0.1").is_err());
         // Never more than the burst, however long the quiet spell.
@@ -1223,9 +1296,11 @@ mod tests {
 
     #[test]
     fn the_handshake_table_is_bounded_and_never_rescanned_per_address() {
+        // One token a minute: no bucket refills while the table is filled, however slowly
+        // this runs (at one a second, a loaded machine let the first thousands refill).
         let mut guard = Guard::new(GuardLimits {
             handshake_burst: 2,
-            handshakes_per_minute: 60,
+            handshakes_per_minute: 1,
             ..limits(16)
         });
         let ip = |n: usize| format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255);
@@ -1243,7 +1318,7 @@ mod tests {
         assert!(handshake(&mut guard, (1 << 20) + 2, &ip(0)).is_err());
         // Once the buckets are full again, they are forgotten and new addresses tracked.
         for b in guard.handshakes.values_mut() {
-            b.at = b.at.checked_sub(Duration::from_secs(60)).unwrap();
+            b.at = b.at.checked_sub(Duration::from_secs(120)).unwrap();
         }
         guard.untracked_until = Some(Instant::now());
         handshake(&mut guard, (1 << 20) + 3, &ip(MAX_HANDSHAKE_BUCKETS + 1)).unwrap();
@@ -1267,5 +1342,67 @@ mod tests {
         guard.ban(peer, Instant::now());
         assert!(guard.check_banned(peer).is_ok(), "expired");
         assert_eq!(guard.stats().banned, 0);
+    }
+
+    /// Establishes an outbound connection of ours to `peer` at `ip`.
+    fn dial(guard: &mut Guard, id: usize, peer: PeerId, ip: &str) {
+        let to = addr(&format!("/ip4/{ip}/tcp/9"));
+        let c = ConnectionId::new_unchecked(id);
+        guard
+            .handle_established_outbound_connection(c, peer, &to, Endpoint::Dialer, PortUse::New)
+            .unwrap();
+    }
+
+    #[test]
+    fn of_two_crossed_connections_both_sides_close_the_one_the_higher_id_dialled() {
+        let (x, y) = (PeerId::random(), PeerId::random());
+        let (low, high) = if x < y { (x, y) } else { (y, x) };
+        let mut at_low = Guard::new(limits(16)).with_local_peer(low);
+        let mut at_high = Guard::new(limits(16)).with_local_peer(high);
+        // The same two TCP connections seen from each side: `a` dialled by the lower id,
+        // `b` by the higher (connection ids are each side's own).
+        dial(&mut at_low, 1, high, "127.0.0.1"); // a, ours at `low`
+        connect(&mut at_high, 11, low, "127.0.0.1").unwrap(); // a, inbound at `high`
+        assert!(
+            evicted(&mut at_low).is_empty(),
+            "one connection: nothing to close"
+        );
+        assert!(evicted(&mut at_high).is_empty());
+        connect(&mut at_low, 2, high, "127.0.0.1").unwrap(); // b, inbound at `low`
+        dial(&mut at_high, 12, low, "127.0.0.1"); // b, ours at `high`
+        assert_eq!(evicted(&mut at_low), vec![ConnectionId::new_unchecked(2)]);
+        assert_eq!(evicted(&mut at_high), vec![ConnectionId::new_unchecked(12)]);
+        assert_eq!(at_low.stats().duplicates_closed, 1);
+        // Closed (`evicted` plays the swarm's `ConnectionClosed`), `b` gives its inbound slot
+        // back at `low`; `a` keeps the one it holds at `high`.
+        assert_eq!(at_low.per_ip.get(&"127.0.0.1".parse().unwrap()), None);
+        assert_eq!(at_high.per_ip.get(&"127.0.0.1".parse().unwrap()), Some(&1));
+    }
+
+    #[test]
+    fn the_crossed_connection_is_closed_whichever_is_established_first() {
+        let (x, y) = (PeerId::random(), PeerId::random());
+        let (low, high) = if x < y { (x, y) } else { (y, x) };
+        // At `low`, the higher id's connection arrives first, ours second: still theirs goes.
+        let mut at_low = Guard::new(limits(16)).with_local_peer(low);
+        connect(&mut at_low, 2, high, "127.0.0.1").unwrap();
+        dial(&mut at_low, 3, high, "127.0.0.1");
+        assert_eq!(evicted(&mut at_low), vec![ConnectionId::new_unchecked(2)]);
+        // Without a local id (no crossing rule), nothing is closed; relayed ones never are.
+        let mut plain = Guard::new(limits(16));
+        connect(&mut plain, 2, high, "127.0.0.1").unwrap();
+        dial(&mut plain, 3, high, "127.0.0.1");
+        assert!(evicted(&mut plain).is_empty());
+        let mut relayed = Guard::new(limits(16)).with_local_peer(low);
+        let c = ConnectionId::new_unchecked(4);
+        let circuit = addr(&format!("/ip4/10.0.0.1/tcp/1/p2p/{low}/p2p-circuit"));
+        relayed
+            .handle_established_inbound_connection(c, high, &addr("/ip4/127.0.0.1/tcp/1"), &circuit)
+            .unwrap();
+        dial(&mut relayed, 5, high, "127.0.0.1");
+        assert!(
+            evicted(&mut relayed).is_empty(),
+            "a relayed connection and a direct one"
+        );
     }
 }
