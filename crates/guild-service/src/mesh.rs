@@ -8,6 +8,12 @@
 //!   did. Never pruned: our circle (collaborators, trust roots), a peer we are in the middle of
 //!   a request with, and any connection younger than the grace period (a newcomer must have time
 //!   to ask us where else to go). Like kubo's connection manager (low/high water, grace period).
+//! - **Connections opened for something else are let go.** A connection we opened for a DHT
+//!   query or one request (not a mesh dial) is a link of the mesh only while we are below the
+//!   low watermark; above it, it is closed after [`TRANSIENT_GRACE`] unless something keeps it
+//!   (a request in flight, our circle). Kademlia alone reaches most members a restarting node
+//!   meets; held for the full grace period, those connections would take every member's
+//!   inbound room at once.
 //! - **Room for newcomers.** Inbound connections from one address group (an IP, an IPv6 /64)
 //!   are kept a few below the network layer's hard per-address limit, so a newcomer from a
 //!   crowded address is let in, told where else to go, and pruned after its grace period rather
@@ -40,6 +46,10 @@ pub const DEFAULT_HIGH: usize = 32;
 /// How long a new connection is never pruned: time for a newcomer to ask where else to go,
 /// and for a first sync.
 pub const GRACE: LocalDuration = LocalDuration::from_millis(20_000);
+/// The grace period of a connection we opened for something other than the mesh (a DHT
+/// query, one request to a member we are not connected to): long enough for the query or
+/// request it was opened for, after which, above the low watermark, it is closed.
+pub const TRANSIENT_GRACE: LocalDuration = LocalDuration::from_millis(10_000);
 /// How often the mesh is looked after (dials below the low mark, trims above the high one).
 pub const ROUND: LocalDuration = LocalDuration::from_millis(5_000);
 /// Least time between two rounds brought forward by connections over the high mark: a flood
@@ -156,6 +166,15 @@ struct Conn {
     link: Link,
     /// When it last sent us a record we took.
     useful: LocalTime,
+}
+
+impl Conn {
+    /// Opened by us for something other than the mesh: a DHT query, a request to a member we
+    /// were not connected to. Such a connection is a link of the mesh only while we are below
+    /// the low watermark; above it, it is closed once its (shorter) grace period is over.
+    fn transient(&self) -> bool {
+        !self.ours && !self.link.inbound
+    }
 }
 
 /// What one round decided.
@@ -420,6 +439,13 @@ impl Mesh {
 
     pub(crate) fn connected(&mut self, peer: PublicKey, link: Link, now: LocalTime) {
         let ours = self.dialing.remove(&peer).is_some();
+        tracing::debug!(
+            %peer,
+            inbound = link.inbound,
+            ours,
+            peers = self.conns.len() + 1,
+            "connection opened"
+        );
         if let Some(old) = self.conns.remove(&peer) {
             self.settling.remove(&(old.since + SETTLE, peer));
             self.uncount(&old.link);
@@ -615,7 +641,7 @@ impl Mesh {
         // Above the high mark, connections in their grace period neither count nor go: a burst
         // of newcomers never pushes out settled links, and each newcomer, once settled, is the
         // newest and moves on first (with the addresses we hand it) if we are still full.
-        let settled = |c: &Conn| now >= c.since + self.cfg.grace;
+        let settled = |c: &Conn| now >= c.since + self.grace_of(c);
         let settled_count = self.conns.values().filter(|c| settled(c)).count();
         let over_high = settled_count > self.cfg.high;
         let crowded: Vec<&String> = self
@@ -624,7 +650,14 @@ impl Mesh {
             .filter(|(_, n)| **n > self.cfg.inbound_per_group)
             .map(|(g, _)| g)
             .collect();
-        if !over_high && crowded.is_empty() {
+        // Connections opened for a DHT query or one request, settled, while more than the low
+        // mark have settled: the mesh does not need them, and each holds one of the other
+        // member's inbound slots (a newcomer's way in). Kademlia alone opens one to most
+        // members a restarting node meets (about 200 in its first minute in a community of
+        // 100). Newcomers in their grace period do not count, as above.
+        let transient = settled_count > self.cfg.low
+            && self.conns.values().any(|c| c.transient() && settled(c));
+        if !over_high && crowded.is_empty() && !transient {
             return vec![];
         }
         // Least worth first: lowest tier, then nothing useful for longest, then the newest.
@@ -664,7 +697,29 @@ impl Mesh {
                 }
             }
         }
+        if transient {
+            let excess = settled_count - self.cfg.low;
+            for (_, _, _, p) in &candidates {
+                if out.len() >= excess {
+                    break;
+                }
+                let c = &self.conns[p];
+                if c.transient() && settled(c) && !out.contains(p) {
+                    out.push(*p);
+                }
+            }
+        }
         out
+    }
+
+    /// How long a connection is never pruned: [`MeshConfig::grace`], or at most
+    /// [`TRANSIENT_GRACE`] for one we opened for something other than the mesh.
+    fn grace_of(&self, c: &Conn) -> LocalDuration {
+        if c.transient() {
+            self.cfg.grace.min(TRANSIENT_GRACE)
+        } else {
+            self.cfg.grace
+        }
     }
 
     /// Up to `want` members to dial: due, not connected, not being dialled, in an order `salt`
@@ -750,7 +805,7 @@ impl Mesh {
             settling: self
                 .conns
                 .values()
-                .filter(|c| now < c.since + self.cfg.grace)
+                .filter(|c| now < c.since + self.grace_of(c))
                 .count(),
             low: self.cfg.low,
             high: self.cfg.high,
@@ -779,6 +834,7 @@ impl<S: crate::Storage> crate::Service<S> {
             self.outbox.push(crate::Io::Prune { peer, elsewhere });
         }
         for (peer, addrs) in plan.dial {
+            tracing::debug!(%peer, peers = self.mesh.len(), "dialling a member");
             self.stats.mesh_dials.inc();
             self.outbox.push(crate::Io::Dial { peer, addrs });
         }

@@ -352,3 +352,65 @@ fn the_next_wakeup_is_the_soonest_connection_to_settle_and_follows_reconnects_an
     assert_eq!(m.next_due(at(6_000)), at(600_000));
     assert!(m.settling.is_empty() && m.conns.is_empty());
 }
+
+#[test]
+fn connections_opened_for_a_query_are_let_go_above_the_low_mark_after_their_short_grace() {
+    // Grace 30 s for mesh links and newcomers; 10 s (TRANSIENT_GRACE) for the rest.
+    let mut c = cfg(3, 10);
+    c.grace = LocalDuration::from_secs(30);
+    let mut m = Mesh::new(c, T);
+    // Two mesh dials of ours, one newcomer, and five connections a DHT query opened.
+    for n in 0..2 {
+        m.learn(key(n), &addr(n), Source::Identified, None, T);
+    }
+    let plan = m.round(T, 1, |_| 0, |_| false);
+    assert_eq!(plan.dial.len(), 2, "dials the two members it knows");
+    for (p, _) in &plan.dial {
+        m.connected(*p, outbound(), T);
+    }
+    m.connected(key(10), inbound("10.0.0.1"), T);
+    for n in 20..25 {
+        m.connected(key(n), outbound(), T);
+    }
+    assert_eq!(m.len(), 8);
+    // Within the short grace nothing goes, though 8 is above the low mark of 3.
+    let plan = m.round(at(9_000), 2, |_| 0, |_| false);
+    assert!(plan.prune.is_empty(), "{:?}", plan.prune);
+    assert_eq!(m.status(at(9_000)).settling, 8);
+    // After it, the query's five have settled: above the low mark by two, two go (one is
+    // mid-request and stays).
+    let plan = m.round(at(10_000), 3, |_| 0, |p| *p == key(20));
+    let mut pruned = plan.prune.clone();
+    pruned.sort();
+    assert_eq!(pruned, vec![key(21), key(22)]);
+    assert_eq!(
+        m.status(at(10_000)).settling,
+        3,
+        "mesh links and the newcomer still in grace"
+    );
+    for p in &plan.prune {
+        m.disconnected(p, 0, at(10_100));
+    }
+    // Once the mesh links and the newcomer have settled, the query's last three go: the
+    // mesh has its low mark without them.
+    let plan = m.round(at(30_000), 4, |_| 0, |_| false);
+    let mut pruned = plan.prune.clone();
+    pruned.sort();
+    assert_eq!(pruned, vec![key(20), key(23), key(24)]);
+    for p in &plan.prune {
+        m.disconnected(p, 0, at(30_100));
+    }
+    let plan = m.round(at(120_000), 5, |_| 0, |_| false);
+    assert!(plan.prune.is_empty(), "{:?}", plan.prune);
+    assert_eq!(m.len(), 3);
+}
+
+#[test]
+fn below_the_low_mark_a_query_s_connections_are_links_of_the_mesh() {
+    let mut m = Mesh::new(cfg(4, 8), T);
+    for n in 0..3 {
+        m.connected(key(n), outbound(), T);
+    }
+    let plan = m.round(at(60_000), 1, |_| 0, |_| false);
+    assert!(plan.prune.is_empty(), "{:?}", plan.prune);
+}
