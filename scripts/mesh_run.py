@@ -237,8 +237,14 @@ def converge(daemons, n, limit, label):
         alone = sum(1 for _, st in snap if st.get("connected_peers", 0) == 0)
         full = sum(1 for _, st in snap if st.get("index", {}).get("profiles", 0) >= n)
         elapsed = time.monotonic() - t0
+        short = [(d.i, st.get("index", {}).get("profiles", 0)) for d, st in snap
+                 if st.get("index", {}).get("profiles", 0) < n]
+        # Name the daemons still short once most are full: a stall then says whose logs to read.
+        named = ""
+        if short and len(short) <= 10:
+            named = " (short: " + ", ".join(f"#{i} has {p}" for i, p in short) + ")"
         print(f"  {label} {elapsed:5.1f} s: {len(daemons) - alone}/{len(daemons)} connected, "
-              f"{full}/{len(daemons)} hold all {n} profiles", flush=True)
+              f"{full}/{len(daemons)} hold all {n} profiles{named}", flush=True)
         if alone == 0 and full == len(daemons):
             return elapsed
         time.sleep(5)
@@ -301,7 +307,7 @@ def main():
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the homes (logs) afterwards")
     ap.add_argument("--debug", action="store_true",
-                    help="log the connection manager's decisions (daemon.log in each home)")
+                    help="log the connection manager's decisions, syncs and inbound refusals (daemon.log in each home)")
     args = ap.parse_args()
     for setting in args.network:
         key, sep, value = setting.partition("=")
@@ -310,7 +316,7 @@ def main():
         EXTRA_NETWORK.append(f"{key.strip()} = {value.strip()}")
     global LOG_LEVEL
     if args.debug:
-        LOG_LEVEL = "info,guild_service::mesh=debug"
+        LOG_LEVEL = "info,guild_service::mesh=debug,guild_service::direct=debug,guild_net::guard=trace"
     if not os.path.exists(args.guild):
         sys.exit(f"{args.guild} not found: run `cargo build --release -p guild` first")
     rng = random.Random(args.seed)
