@@ -17,12 +17,17 @@
 //!   a fresh key from the same address.
 //!
 //! The victim runs on a runtime of its own (2 worker threads, as the daemon process would on
-//! this machine) and U on another (1 thread): the attackers' tasks never run on their threads,
-//! though all share the machine's cores. Each quiet baseline is taken once the victim has settled — no signature job
+//! this machine) and U on another (1 thread): the attackers' tasks never run on their threads.
+//! On a machine with two or more cores the bench also keeps them apart on the cores, as if the
+//! attackers were another host: the victim's and U's threads run on one core, the attackers'
+//! on another (`sched_setaffinity`; loopback traffic is processed by the sending thread, so
+//! the attackers' sends are charged to their core). `GUILD_BENCH_PIN=0` lets every thread run
+//! anywhere, as before, where the attackers' work competes with the victim's for the same cores. Each quiet baseline is taken once the victim has settled — no signature job
 //! or sync running or queued, as its status says (`Snapshot::work`) — after the previous
 //! attack's requests were all answered.
 //!
-//! `cargo bench -p guild-node --bench attacks` (release; `GUILD_BENCH_QUICK=1` shrinks the sizes).
+//! `cargo bench -p guild-node --bench attacks` (release; `GUILD_BENCH_QUICK=1` shrinks the sizes,
+//! `GUILD_BENCH_ONLY=connections,oversized` runs only the attacks named, see [`only`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
 #[path = "../tests/common/mod.rs"]
@@ -50,6 +55,13 @@ use std::time::Instant;
 
 fn quick() -> bool {
     std::env::var_os("GUILD_BENCH_QUICK").is_some()
+}
+
+/// Whether to run the attack named `row`: every attack, or those `GUILD_BENCH_ONLY` lists
+/// (comma-separated: connections, needs, messages, offers, invitations, dht, oversized, bans),
+/// to profile one attack alone.
+fn only(row: &str) -> bool {
+    std::env::var("GUILD_BENCH_ONLY").map_or(true, |list| list.split(',').any(|r| r.trim() == row))
 }
 
 /// The `i`-th fresh identity of attack `tag` (a new key costs the attacker nothing).
@@ -460,25 +472,61 @@ fn invitation(inviter: &Identity, to: PublicKey, posts: usize, at: UnixTime, i: 
 
 /// The attacks one after another, each with its quiet baseline. Long (a script of phases, in
 /// the order the table prints them) on purpose.
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+/// Where the bench's threads run: `(victim and U, attackers)`, two distinct cores of those this
+/// process may use, or `None` (`GUILD_BENCH_PIN=0`, or fewer than two cores).
+fn placement() -> Option<(usize, usize)> {
+    if std::env::var("GUILD_BENCH_PIN").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
+    let mut cores = (0..nix::sched::CpuSet::count()).filter(|&c| allowed.is_set(c) == Ok(true));
+    Some((cores.next()?, cores.next()?))
+}
+
+/// Keeps the calling thread (and the threads it starts) on `core`.
+fn pin(core: usize) {
+    let mut set = nix::sched::CpuSet::new();
+    if set.set(core).is_ok() {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+    }
+}
+
+/// A multi-thread runtime named `name` whose threads run on `core` (when given).
+fn runtime(name: &str, threads: usize, core: Option<usize>) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .on_thread_start(move || {
+            if let Some(c) = core {
+                pin(c);
+            }
+        })
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn main() {
+    let place = placement();
+    // The attackers: this runtime's tasks (raw peers, flooders, fresh identities).
+    let attackers = runtime("tokio-rt-worker", 2, place.map(|p| p.1));
+    attackers.block_on(run(place));
+}
+
+async fn run(place: Option<(usize, usize)>) {
     header();
     eprintln!("load average at start: {}", load());
-    let victims = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("victim")
-        .enable_all()
-        .build()
-        .unwrap();
-    let uninvolved = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("uninvolved")
-        .enable_all()
-        .build()
-        .unwrap();
+    match place {
+        Some((v, a)) => eprintln!(
+            "threads: victim and U on core {v}, attackers on core {a} (GUILD_BENCH_PIN=0: anywhere)"
+        ),
+        None => eprintln!("threads: anywhere (attackers compete with the victim for the cores)"),
+    }
+    let victims = runtime("victim", 2, place.map(|p| p.0));
+    let uninvolved = runtime("uninvolved", 1, place.map(|p| p.0));
 
     // ---- 1. connection slots (production inbound limits) --------------------------------
-    {
+    if only("connections") {
         let mut o = options("main", &[]);
         let d = NetConfig::default();
         o.net.max_incoming_per_ip = d.max_incoming_per_ip;
@@ -531,7 +579,7 @@ async fn main() {
     let to = v.key();
 
     // Needs: 900 from 300 fresh keys, on gossip.
-    {
+    if only("needs") {
         let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let rogue = Rogue::start(42, &v).await;
@@ -569,7 +617,7 @@ async fn main() {
     }
 
     // Messages: one stranger, 2,000 of 3 KB.
-    {
+    if only("messages") {
         let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let id = fixtures::identity(43);
@@ -622,7 +670,9 @@ async fn main() {
     }
 
     // Offers: 100 fresh keys × 3 on V's need, each over its own connection.
-    let rogues_before = {
+    let rogues_before = if !only("offers") {
+        Vec::new()
+    } else {
         let asked = v
             .node
             .ask(AskParams {
@@ -704,7 +754,7 @@ async fn main() {
     };
 
     // Invitations: 40 inviters with a 120 KiB log each, then 300 oversized ones, 4 at a time.
-    {
+    if only("invitations") {
         // A rogue's responder holds a client: its node runs until told to stop.
         for r in &rogues_before {
             r.client.shutdown();
@@ -749,7 +799,7 @@ async fn main() {
     }
 
     // DHT providers: 92 fresh identities announce 48 keys each, all at once.
-    {
+    if only("dht") {
         let identities = if quick() { 23 } else { 92 };
         let per = guild_net::MAX_KEYS_PER_PROVIDER as u32;
         let addr = v.addr().await;
@@ -830,7 +880,7 @@ async fn main() {
 
     // 300 oversized invitations from one stranger, 4 at a time. After the DHT flood: their
     // sender is sent away, which penalises its address (127.0.0.1) for the strangers after.
-    {
+    if only("oversized") {
         let big = Arc::new(invitation(&fixtures::identity(250), to, 256, now, 9_999));
         let (client, target) = big_rogue(250, &v).await;
         let q = quiet(&u, &v).await;
@@ -868,7 +918,7 @@ async fn main() {
     }
 
     // Bans: fresh keys from one address, each sending junk until it is cut off.
-    {
+    if only("bans") {
         let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
         let addr = v.addr().await;
