@@ -27,7 +27,8 @@
 //! attack's requests were all answered.
 //!
 //! `cargo bench -p guild-node --bench attacks` (release; `GUILD_BENCH_QUICK=1` shrinks the sizes,
-//! `GUILD_BENCH_ONLY=connections,oversized` runs only the attacks named, see [`only`]).
+//! `GUILD_BENCH_ONLY=connections,oversized` runs only the attacks named, see [`only`];
+//! `GUILD_BENCH_HANDSHAKE_BURST=2` gives the first victim another handshake burst per address).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
 #[path = "../tests/common/mod.rs"]
@@ -531,7 +532,10 @@ async fn run(place: Option<(usize, usize)>) {
         let d = NetConfig::default();
         o.net.max_incoming_per_ip = d.max_incoming_per_ip;
         o.net.max_incoming_per_range = d.max_incoming_per_range;
-        o.net.handshake_burst_per_ip = d.handshake_burst_per_ip;
+        o.net.handshake_burst_per_ip = std::env::var("GUILD_BENCH_HANDSHAKE_BURST")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(d.handshake_burst_per_ip);
         o.net.handshakes_per_ip_per_minute = d.handshakes_per_ip_per_minute;
         let (v, u) = victim_and_u(&victims, &uninvolved, 30, o).await;
         let q = quiet(&u, &v).await;

@@ -32,7 +32,7 @@ async fn trust_root(victim: &TestNode, who: PublicKey) {
         .unwrap();
 }
 
-/// Production inbound limits (16 per address, 48 strangers per /24, 4 handshakes per address
+/// Production inbound limits (16 per address, 48 strangers per /24, 2 handshakes per address
 /// at once and 2 a second after) on a loopback daemon.
 fn production_limits(mut o: NodeOptions) -> NodeOptions {
     let defaults = NetConfig::default();
