@@ -50,13 +50,15 @@ pub const DEFAULT_MAX_INCOMING_PER_RANGE: u32 = 48;
 /// Inbound handshakes one address (IPv6: one /64) may start at once after a quiet spell. A
 /// connection's handshake (Noise, then identify and the gossip and request protocols) costs the
 /// node one to two milliseconds of CPU: a daemon dials a peer once and keeps the connection,
-/// so a household restarting three or four daemons at once waits at most a second or two (its
-/// dials back off and retry); a host opening connections as fast as it can is held to
-/// [`DEFAULT_HANDSHAKES_PER_IP_PER_MINUTE`] after it, refused before the handshake. (Measured
-/// in `benches/attacks.rs` of `guild-node`: 13 addresses opening 15 connections each cost the
-/// victim 150–190 ms of CPU with a burst of 8, 80–100 ms with 4, 60–70 ms with 2, and an
-/// uninvolved member's requests 2.2–2.8× their quiet latency with 4, 1.9–2.0× with 2.)
-pub const DEFAULT_HANDSHAKE_BURST_PER_IP: u32 = 2;
+/// and a burst of a few is what a household restarting its daemons needs; a host opening
+/// connections as fast as it can is held to [`DEFAULT_HANDSHAKES_PER_IP_PER_MINUTE`] after it,
+/// refused before the handshake. (Measured in `benches/attacks.rs` of `guild-node`: 13
+/// addresses opening 15 connections each cost the victim 150–190 ms of CPU with a burst of 8,
+/// 80–100 ms with 4, 60–70 ms with 2, and an uninvolved member's requests 2.2–2.8× their quiet
+/// latency with 4, 1.9–2.0× with 2; but with 2, 100 daemons behind one address took 114 s
+/// instead of about 37 s to all connect, newcomers losing the early members' tokens to the
+/// community's own DHT dials. BENCHMARKS.md, issue 20, round four.)
+pub const DEFAULT_HANDSHAKE_BURST_PER_IP: u32 = 4;
 
 /// Inbound handshakes one address may start per minute, sustained (the burst refills at this
 /// rate): two a second.

@@ -32,7 +32,7 @@ async fn trust_root(victim: &TestNode, who: PublicKey) {
         .unwrap();
 }
 
-/// Production inbound limits (16 per address, 48 strangers per /24, 2 handshakes per address
+/// Production inbound limits (16 per address, 48 strangers per /24, 4 handshakes per address
 /// at once and 2 a second after) on a loopback daemon.
 fn production_limits(mut o: NodeOptions) -> NodeOptions {
     let defaults = NetConfig::default();
@@ -139,8 +139,18 @@ async fn a_daemon_started_during_a_connection_flood_connects_and_gets_peers() {
         "d is found by its skill"
     );
     assert!(is_connected(&victim, d.node.peer_id()).await);
+    // D got in either way: past the strangers' room of the range (the flood's handshakes
+    // filled it) a flooder made way for it; below it (a burst of 2 leaves the 13 addresses
+    // 26 handshakes and what refilled, under the room of 48) there was room.
     let after = guard(&victim).await;
-    assert!(after.evicted >= 1, "{after:?}: a flooder made way for d");
+    if during.inbound_strangers >= NetConfig::default().max_incoming_per_range {
+        assert!(after.evicted >= 1, "{after:?}: a flooder made way for d");
+    } else {
+        assert_eq!(
+            after.denied_room, at_start.denied_room,
+            "{after:?}: d found room"
+        );
+    }
     drop(flooders);
 }
 
