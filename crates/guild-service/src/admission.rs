@@ -889,6 +889,33 @@ impl<S: Storage> Service<S> {
         );
     }
 
+    /// Accounts every loaded record against its signer's quota (the end of the start-up load,
+    /// once trust and roots are in): each in the tier its signer has now. Accounting while the
+    /// store loaded put nearly every signer in a strangers' pool (trust was still being built)
+    /// only to take them out again at the end.
+    pub(crate) fn account_loaded(&mut self) {
+        let standing = self.standing();
+        let me = self.me;
+        let todo: Vec<(RecordId, crate::state::Meta, u32)> = self
+            .state
+            .records
+            .unaccounted()
+            .filter(|(_, m, _)| quota_of(m.kind, Tier::Stranger).is_some() && m.signer != me)
+            .collect();
+        for (id, m, size) in todo {
+            let stranger = standing.tier(&m.signer) == Tier::Stranger;
+            self.admission.account(
+                &mut self.state.records,
+                id,
+                m.signer,
+                m.kind,
+                m.issued_at,
+                size,
+                stranger,
+            );
+        }
+    }
+
     /// What strangers have stored here of `kind` (records, bytes): at most [`stranger_pool`].
     pub fn stranger_usage(&self, kind: RecordKind) -> Usage {
         self.admission.pool_usage(kind)

@@ -360,8 +360,15 @@ impl<S: Storage> Service<S> {
                 expires_at: record.expires_at(),
             },
         );
-        // After the envelope: the accounting is kept in it.
-        self.account_record(id, record, size);
+        // After the envelope: the accounting is kept in it. While loading, only the size is
+        // noted: every record is accounted once trust is built (`account_loaded`), in the tier
+        // its signer has then.
+        if self.loading {
+            let size = size.unwrap_or_else(|| crate::admission::record_size(record));
+            self.state.records.note_size(&id, size);
+        } else {
+            self.account_record(id, record, size);
+        }
         match record {
             AnyRecord::Profile(_) => {}
             AnyRecord::Need(n) => {

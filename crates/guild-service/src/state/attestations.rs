@@ -232,6 +232,11 @@ impl Attestations {
         self.atts.get(id).map(|h| &h.info)
     }
 
+    /// How many attestations are held.
+    pub fn len(&self) -> usize {
+        self.atts.len()
+    }
+
     /// Every held attestation's id.
     pub fn ids(&self) -> impl Iterator<Item = &RecordId> {
         self.atts.keys()

@@ -181,6 +181,23 @@ impl Records {
         }
     }
 
+    /// Notes a held record's stored size before admission accounts it (the start-up load
+    /// accounts every record once trust is built: [`Records::unaccounted`]).
+    pub fn note_size(&mut self, id: &RecordId, size: u32) {
+        if let Some(h) = self.meta.get_mut(id).filter(|h| !h.accounted) {
+            h.size = size;
+        }
+    }
+
+    /// Every held record admission has not accounted, with its envelope and the size noted
+    /// for it ([`Records::note_size`]; 0 when none was).
+    pub fn unaccounted(&self) -> impl Iterator<Item = (RecordId, Meta, u32)> + '_ {
+        self.meta
+            .iter()
+            .filter(|(_, h)| !h.accounted)
+            .map(|(id, h)| (*id, self.meta_of(h), h.size))
+    }
+
     /// Admission's accounting of a held record, if it accounted it.
     pub fn accounting(&self, id: &RecordId) -> Option<Accounting> {
         self.meta
@@ -421,6 +438,22 @@ mod tests {
         assert_eq!(r.accounting(&a), None, "gone with its envelope");
         r.insert(a, meta(RecordKind::Attestation, 10, 100));
         assert_eq!(r.accounting(&a), None, "a new envelope starts unaccounted");
+        // A size noted before accounting (the load) is listed until accounted.
+        r.note_size(&a, 77);
+        assert_eq!(
+            r.unaccounted()
+                .map(|(id, _, size)| (id, size))
+                .collect::<Vec<_>>(),
+            vec![(a, 77)]
+        );
+        assert!(r.account(&a, 77, false));
+        r.note_size(&a, 1);
+        assert_eq!(
+            r.accounting(&a).map(|x| x.size),
+            Some(77),
+            "accounted: kept"
+        );
+        assert_eq!(r.unaccounted().count(), 0);
     }
 
     #[test]
