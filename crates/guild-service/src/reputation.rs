@@ -97,12 +97,12 @@ impl<S: Storage> Service<S> {
                 (AttestationStatus::Revoked, None)
             } else if a.expires_at <= now {
                 (AttestationStatus::Expired, None)
-            } else if !self.state.attestations.is_latest(id, a) {
+            } else if !self.state.attestations.is_latest(id, &a) {
                 (
                     AttestationStatus::Superseded,
                     Some("a later attestation replaces it".into()),
                 )
-            } else if let Some(r) = self.unbacked_reason(a) {
+            } else if let Some(r) = self.unbacked_reason(&a) {
                 (AttestationStatus::Unbacked, Some(r))
             } else {
                 (AttestationStatus::Counted, None)

@@ -76,48 +76,7 @@ pub(crate) struct Accounting {
 
 /// Signers interned: each key once, with how many held envelopes name it; a slot whose count
 /// falls to zero is freed and reused.
-#[derive(Debug, Default)]
-struct Signers {
-    slot: HashMap<PublicKey, u32>,
-    /// By slot: the key and how many envelopes name it (0: free).
-    keys: Vec<(PublicKey, u32)>,
-    free: Vec<u32>,
-}
-
-impl Signers {
-    fn acquire(&mut self, key: PublicKey) -> u32 {
-        if let Some(&s) = self.slot.get(&key) {
-            self.keys[s as usize].1 += 1;
-            return s;
-        }
-        let s = match self.free.pop() {
-            Some(s) => {
-                self.keys[s as usize] = (key, 1);
-                s
-            }
-            None => {
-                self.keys.push((key, 1));
-                // Fewer signers than records, and records are far fewer than 2^32.
-                (self.keys.len() - 1) as u32
-            }
-        };
-        self.slot.insert(key, s);
-        s
-    }
-
-    fn release(&mut self, s: u32) {
-        let e = &mut self.keys[s as usize];
-        e.1 -= 1;
-        if e.1 == 0 {
-            self.slot.remove(&e.0);
-            self.free.push(s);
-        }
-    }
-
-    fn key(&self, s: u32) -> PublicKey {
-        self.keys[s as usize].0
-    }
-}
+type Signers = super::interner::Interner<PublicKey>;
 
 /// Every stored record's envelope and the orders kept over them.
 #[derive(Debug, Default)]
@@ -156,7 +115,7 @@ impl Records {
             self.sync_total.entry(meta.kind).or_default().toggle(&id);
         }
         let held = Held {
-            signer: self.signers.acquire(meta.signer),
+            signer: self.signers.acquire(&meta.signer),
             size: kept.map_or(0, |(size, _)| size),
             issued_at: meta.issued_at,
             expires_at: meta.expires_at,
@@ -220,7 +179,7 @@ impl Records {
     fn meta_of(&self, h: &Held) -> Meta {
         Meta {
             kind: h.kind,
-            signer: self.signers.key(h.signer),
+            signer: *self.signers.key(h.signer),
             issued_at: h.issued_at,
             expires_at: h.expires_at,
         }
