@@ -404,8 +404,6 @@ pub struct Admission {
     usage: HashMap<(PublicKey, RecordKind), Usage>,
     /// Records that strangers stored, per kind (kinds with a [`stranger_pool`]).
     pools: HashMap<RecordKind, Pool>,
-    /// Size and pool membership of each accounted record.
-    accounted: HashMap<RecordId, (u32, bool)>,
     /// The standing sets, and the (trust epoch, our collaborations' epoch, roots) and time they were built.
     standing: Option<StandingCache>,
     /// The trust last told to the network layer for each connected peer.
@@ -436,7 +434,6 @@ impl Admission {
             disconnected: HashMap::default(),
             usage: HashMap::default(),
             pools: HashMap::default(),
-            accounted: HashMap::default(),
             standing: None,
             told_standing: HashMap::default(),
         }
@@ -590,9 +587,12 @@ impl Admission {
         })
     }
 
-    /// Accounts a stored record (at start-up and at intake).
+    /// Accounts a stored record (at start-up and at intake), once: its size and pool membership
+    /// are kept in its envelope in `records` (which must hold it already).
+    #[allow(clippy::too_many_arguments)] // the record's fields, as `unaccount` takes them
     pub(crate) fn account(
         &mut self,
+        records: &mut crate::state::Records,
         id: RecordId,
         signer: PublicKey,
         kind: RecordKind,
@@ -600,30 +600,31 @@ impl Admission {
         size: u32,
         stranger: bool,
     ) {
-        if self.accounted.contains_key(&id) {
+        let pooled = stranger && stranger_pool(kind).is_some();
+        if !records.account(&id, size, pooled) {
             return;
         }
         let u = self.usage.entry((signer, kind)).or_default();
         u.count += 1;
         u.bytes += u64::from(size);
-        let pooled = stranger && stranger_pool(kind).is_some();
         if pooled {
             let p = self.pools.entry(kind).or_default();
             p.insert(issued_at, id, signer);
             p.bytes += u64::from(size);
         }
-        self.accounted.insert(id, (size, pooled));
     }
 
-    /// Forgets a record that left the store.
+    /// Forgets a record that left the store, with the accounting its envelope held (`None`:
+    /// it was never accounted).
     pub(crate) fn unaccount(
         &mut self,
         id: &RecordId,
         signer: PublicKey,
         kind: RecordKind,
         issued_at: UnixTime,
+        accounting: Option<crate::state::records::Accounting>,
     ) {
-        let Some((size, pooled)) = self.accounted.remove(id) else {
+        let Some(crate::state::records::Accounting { size, pooled }) = accounting else {
             return;
         };
         if let Some(u) = self.usage.get_mut(&(signer, kind)) {
@@ -644,14 +645,14 @@ impl Admission {
 
     /// Takes a record out of the strangers' pool without dropping it (its signer is no longer
     /// a stranger).
-    fn unpool(&mut self, kind: RecordKind, issued_at: UnixTime, id: &RecordId) {
-        let size = match self.accounted.get_mut(id) {
-            Some((size, pooled)) if *pooled => {
-                *pooled = false;
-                u64::from(*size)
-            }
-            _ => 0,
-        };
+    fn unpool(
+        &mut self,
+        records: &mut crate::state::Records,
+        kind: RecordKind,
+        issued_at: UnixTime,
+        id: &RecordId,
+    ) {
+        let size = records.unpool(id).map_or(0, u64::from);
         // Out of the pool in any case, so that eviction can never pick it again.
         if let Some(p) = self.pools.get_mut(&kind) {
             if p.remove(issued_at, id) {
@@ -847,15 +848,19 @@ impl<S: Storage> Service<S> {
             match signer {
                 // Its signer has earned standing since: it leaves the pool, and stays.
                 Some(s) if ours || standing.tier(&s) != Tier::Stranger => {
-                    self.admission.unpool(kind, at, &id);
+                    self.admission
+                        .unpool(&mut self.state.records, kind, at, &id);
                 }
                 Some(_) => {
                     self.stats.evicted(kind);
                     self.drop_record(&id, now);
                     // drop_record unaccounts it; make sure it left the pool either way.
-                    self.admission.unpool(kind, at, &id);
+                    self.admission
+                        .unpool(&mut self.state.records, kind, at, &id);
                 }
-                None => self.admission.unpool(kind, at, &id),
+                None => self
+                    .admission
+                    .unpool(&mut self.state.records, kind, at, &id),
             }
         }
     }
@@ -874,6 +879,7 @@ impl<S: Storage> Service<S> {
         let size = size.unwrap_or_else(|| record_size(record));
         let stranger = self.tier_of(&record.signer()) == Tier::Stranger;
         self.admission.account(
+            &mut self.state.records,
             id,
             record.signer(),
             kind,
@@ -881,6 +887,33 @@ impl<S: Storage> Service<S> {
             size,
             stranger,
         );
+    }
+
+    /// Accounts every loaded record against its signer's quota (the end of the start-up load,
+    /// once trust and roots are in): each in the tier its signer has now. Accounting while the
+    /// store loaded put nearly every signer in a strangers' pool (trust was still being built)
+    /// only to take them out again at the end.
+    pub(crate) fn account_loaded(&mut self) {
+        let standing = self.standing();
+        let me = self.me;
+        let todo: Vec<(RecordId, crate::state::Meta, u32)> = self
+            .state
+            .records
+            .unaccounted()
+            .filter(|(_, m, _)| quota_of(m.kind, Tier::Stranger).is_some() && m.signer != me)
+            .collect();
+        for (id, m, size) in todo {
+            let stranger = standing.tier(&m.signer) == Tier::Stranger;
+            self.admission.account(
+                &mut self.state.records,
+                id,
+                m.signer,
+                m.kind,
+                m.issued_at,
+                size,
+                stranger,
+            );
+        }
     }
 
     /// What strangers have stored here of `kind` (records, bytes): at most [`stranger_pool`].
@@ -912,7 +945,8 @@ impl<S: Storage> Service<S> {
             }
         }
         for (kind, at, id) in leave {
-            self.admission.unpool(kind, at, &id);
+            self.admission
+                .unpool(&mut self.state.records, kind, at, &id);
         }
     }
 }

@@ -351,7 +351,6 @@ impl<S: Storage> Service<S> {
         size: Option<u32>,
         record: &AnyRecord,
     ) {
-        self.account_record(id, record, size);
         self.state.records.insert(
             id,
             Meta {
@@ -361,6 +360,15 @@ impl<S: Storage> Service<S> {
                 expires_at: record.expires_at(),
             },
         );
+        // After the envelope: the accounting is kept in it. While loading, only the size is
+        // noted: every record is accounted once trust is built (`account_loaded`), in the tier
+        // its signer has then.
+        if self.loading {
+            let size = size.unwrap_or_else(|| crate::admission::record_size(record));
+            self.state.records.note_size(&id, size);
+        } else {
+            self.account_record(id, record, size);
+        }
         match record {
             AnyRecord::Profile(_) => {}
             AnyRecord::Need(n) => {
@@ -391,12 +399,13 @@ impl<S: Storage> Service<S> {
     /// Removes a record from the store and every index (expiry).
     pub(crate) fn drop_record(&mut self, id: &guild_core::RecordId, now: UnixTime) {
         let current_profile = self.state.records.profile_signer(id).is_some();
+        let accounting = self.state.records.accounting(id);
         let Some(meta) = self.state.records.remove(id) else {
             return;
         };
         self.pulse_dropped(id, &meta, now);
         self.admission
-            .unaccount(id, meta.signer, meta.kind, meta.issued_at);
+            .unaccount(id, meta.signer, meta.kind, meta.issued_at, accounting);
         match meta.kind {
             RecordKind::Profile => {
                 // Only if this is still the member's current profile.

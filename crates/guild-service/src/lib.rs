@@ -737,6 +737,7 @@ impl<S: Storage> Service<S> {
             (RecordKind::Revocation, "revocations"),
         ];
         let mut drop = Vec::new();
+        let mut attestations = Vec::new();
         for (kind, phase) in order {
             step(phase, read, false);
             // Each with the id it is stored under and its stored size: no record is encoded
@@ -761,6 +762,8 @@ impl<S: Storage> Service<S> {
                         record.kind()
                     );
                     drop.push(id);
+                } else if kind == RecordKind::Attestation {
+                    attestations.push(id);
                 }
             }
             if kind == RecordKind::CollabEntry {
@@ -781,12 +784,15 @@ impl<S: Storage> Service<S> {
             .unwrap_or_default();
         self.state.attestations.set_equivocators(equivocators);
         step("trust", read, false);
-        self.rebuild_counted(now);
+        self.count_loaded(&attestations, now);
+        std::mem::drop(attestations);
         self.load_roots()?;
         self.load_intros(now)?;
-        // Records were accounted while trust was still being built: whoever has standing now
-        // leaves the strangers' pools (one pass at start).
+        // Records are accounted once trust is built, each in its signer's tier now; the pools
+        // are then checked as they always were (a no-op after a load, kept as the invariant's
+        // one place).
         self.admission.invalidate_standing();
+        self.account_loaded();
         self.reclassify_pools();
         self.stats.profiles.set(self.profiles.len() as i64);
         Ok(())

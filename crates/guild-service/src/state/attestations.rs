@@ -12,6 +12,7 @@
 //! the service decides and tells this one with [`Attestations::set_counted`]; what changes in the
 //! trust engine comes back as the edge to re-read.
 
+use super::interner::Interner;
 use super::small::SmallSet;
 use super::HashMap;
 use guild_core::{PublicKey, RecordId, SkillTag, UnixTime};
@@ -46,25 +47,36 @@ pub(crate) struct Removed {
 }
 
 /// Attestations, what counts, edges, equivocators and revocations.
+///
+/// Members (issuers and subjects), skills and cited collaborations are interned as 4-byte
+/// slots (`state/interner.rs`): the table by id and the keys of `latest`, `by_collab` and
+/// `edges` name them by slot. (With 32-byte keys these four took 66 MB at 10^5 attestations.)
 #[derive(Debug, Default)]
 pub(crate) struct Attestations {
-    /// Attestations by id, each with whether it counts now (a flag in the padding of
-    /// [`AttInfo`]: a set of the counted ids took 10 MB at 10^5 attestations).
+    /// Attestations by id, each with whether it counts now (a flag in the padding: a set of
+    /// the counted ids took 10 MB at 10^5 attestations).
     atts: HashMap<RecordId, Held>,
-    /// The latest attestation per (issuer, subject, collaboration).
-    latest: HashMap<(PublicKey, PublicKey, RecordId), (u64, RecordId)>,
-    /// Attestation ids by the collaboration they cite.
+    /// Issuers and subjects.
+    members: Interner<PublicKey>,
+    /// Skills attested.
+    skills: Interner<SkillTag>,
+    /// Collaborations cited.
+    collabs: Interner<RecordId>,
+    /// The latest attestation per (issuer, subject, collaboration) slots.
+    latest: HashMap<(u32, u32, u32), (u64, RecordId)>,
+    /// Attestation ids by the collaboration (slot) they cite.
     /// (A collaboration's attestations are a few per member: a small set.)
-    by_collab: HashMap<RecordId, SmallSet<RecordId>>,
+    by_collab: HashMap<u32, SmallSet<RecordId>>,
     /// Attestation ids by subject.
     by_subject: HashMap<PublicKey, BTreeSet<RecordId>>,
     /// Attestation ids by issuer, in (sequence, id) order: two under one sequence are an
     /// equivocation. (A table by (issuer, sequence) besides it took 11.7 MB at 10^5
     /// attestations; a range of this set answers the same question.)
     by_issuer: HashMap<PublicKey, BTreeSet<(u64, RecordId)>>,
-    /// Counted attestations per trust edge, by (issued_at, id): the newest is the edge the
-    /// trust engine holds. (Usually one per edge: a small set.)
-    edges: HashMap<EdgeKey, SmallSet<(UnixTime, RecordId)>>,
+    /// Counted attestations per trust edge (issuer, subject, skill slots), by (issued_at,
+    /// id): the newest is the edge the trust engine holds. (Usually one per edge: a small
+    /// set; an edge whose set empties is forgotten at once.)
+    edges: HashMap<(u32, u32, u32), SmallSet<(UnixTime, RecordId)>>,
     /// How many attestations count now.
     counted: usize,
     /// Issuers caught signing two attestations with one sequence number, with the proof.
@@ -75,11 +87,29 @@ pub(crate) struct Attestations {
     revocation_of: HashMap<RecordId, RecordId>,
 }
 
-/// A held attestation and whether it counts now.
-#[derive(Debug)]
+/// A held attestation, its keys by slot, and whether it counts now. 48 bytes where
+/// [`AttInfo`] and the flag took 160 and a skill's string.
+#[derive(Debug, Clone, Copy)]
 struct Held {
-    info: AttInfo,
+    issuer: u32,
+    subject: u32,
+    skill: u32,
+    collab: u32,
+    seq: u64,
+    issued_at: UnixTime,
+    expires_at: UnixTime,
+    score: i8,
     counted: bool,
+}
+
+impl Held {
+    fn latest_key(&self) -> (u32, u32, u32) {
+        (self.issuer, self.subject, self.collab)
+    }
+
+    fn edge_key(&self) -> (u32, u32, u32) {
+        (self.issuer, self.subject, self.skill)
+    }
 }
 
 fn remove_from<K: std::hash::Hash + Eq + Clone>(
@@ -102,78 +132,76 @@ fn ids<'a, K: std::hash::Hash + Eq>(
     map.get(key).into_iter().flatten()
 }
 
-fn remove_from_small<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, SmallSet<RecordId>>,
-    key: &K,
-    id: &RecordId,
-) {
-    if let Some(set) = map.get_mut(key) {
-        set.remove(id);
-        if set.is_empty() {
-            map.remove(key);
-        }
-    }
-}
-
-fn small_ids<'a, K: std::hash::Hash + Eq>(
-    map: &'a HashMap<K, SmallSet<RecordId>>,
-    key: &K,
-) -> impl Iterator<Item = &'a RecordId> + 'a {
-    map.get(key).into_iter().flatten()
-}
-
 impl Attestations {
     /// Indexes a held attestation. Returns the attestation that was the latest for its
     /// (issuer, subject, collaboration) before, when there was another one: re-evaluate it
     /// (the new one may supersede it).
     pub fn insert(&mut self, id: RecordId, a: AttInfo) -> Option<RecordId> {
-        let key = (a.issuer, a.subject, a.collab);
+        if let Some(h) = self.atts.get(&id) {
+            // The same record again (an id is its content's): every index has it already.
+            let previous = self.latest.get(&h.latest_key()).map(|(_, pid)| *pid);
+            return previous.filter(|pid| *pid != id);
+        }
+        let held = Held {
+            issuer: self.members.acquire(&a.issuer),
+            subject: self.members.acquire(&a.subject),
+            skill: self.skills.acquire(&a.skill),
+            collab: self.collabs.acquire(&a.collab),
+            seq: a.seq,
+            issued_at: a.issued_at,
+            expires_at: a.expires_at,
+            score: a.score,
+            counted: false,
+        };
+        let key = held.latest_key();
         let previous = self.latest.get(&key).copied();
         if previous.is_none_or(|(seq, pid)| (a.seq, id) > (seq, pid)) {
             self.latest.insert(key, (a.seq, id));
         }
-        self.by_collab.entry(a.collab).or_default().insert(id);
+        self.by_collab.entry(held.collab).or_default().insert(id);
         self.by_subject.entry(a.subject).or_default().insert(id);
         self.by_issuer
             .entry(a.issuer)
             .or_default()
             .insert((a.seq, id));
-        match self.atts.get_mut(&id) {
-            Some(held) => held.info = a,
-            None => {
-                self.atts.insert(
-                    id,
-                    Held {
-                        info: a,
-                        counted: false,
-                    },
-                );
-            }
-        }
+        self.atts.insert(id, held);
         previous.map(|(_, pid)| pid).filter(|pid| *pid != id)
+    }
+
+    fn release(&mut self, h: &Held) {
+        self.members.release(h.issuer);
+        self.members.release(h.subject);
+        self.skills.release(h.skill);
+        self.collabs.release(h.collab);
     }
 
     /// Forgets an attestation everywhere (uncounting it first). `None` when it was not held.
     pub fn remove(&mut self, id: &RecordId) -> Option<Removed> {
         let edge = self.set_counted(id, false);
-        let a = self.atts.remove(id)?.info;
-        remove_from_small(&mut self.by_collab, &a.collab, id);
-        remove_from(&mut self.by_subject, &a.subject, id);
-        if let Some(set) = self.by_issuer.get_mut(&a.issuer) {
-            set.remove(&(a.seq, *id));
+        let h = self.atts.remove(id)?;
+        let (issuer, subject) = (*self.members.key(h.issuer), *self.members.key(h.subject));
+        if let Some(set) = self.by_collab.get_mut(&h.collab) {
+            set.remove(id);
             if set.is_empty() {
-                self.by_issuer.remove(&a.issuer);
+                self.by_collab.remove(&h.collab);
             }
         }
-        let key = (a.issuer, a.subject, a.collab);
+        remove_from(&mut self.by_subject, &subject, id);
+        if let Some(set) = self.by_issuer.get_mut(&issuer) {
+            set.remove(&(h.seq, *id));
+            if set.is_empty() {
+                self.by_issuer.remove(&issuer);
+            }
+        }
+        let key = h.latest_key();
         let mut next_latest = None;
         if self.latest.get(&key).map(|(_, l)| l) == Some(id) {
             // The next latest among the issuer's remaining attestations about that pair.
             let next = self
-                .by(&a.issuer)
-                .filter_map(|x| self.atts.get(x).map(|h| (x, &h.info)))
-                .filter(|(_, i)| i.subject == a.subject && i.collab == a.collab)
-                .map(|(x, i)| (i.seq, *x))
+                .by(&issuer)
+                .filter_map(|x| self.atts.get(x).map(|o| (x, o)))
+                .filter(|(_, o)| o.latest_key() == key)
+                .map(|(x, o)| (o.seq, *x))
                 .max();
             match next {
                 Some(n) => {
@@ -185,6 +213,7 @@ impl Attestations {
                 }
             }
         }
+        self.release(&h);
         Some(Removed { edge, next_latest })
     }
 
@@ -196,40 +225,71 @@ impl Attestations {
             return None;
         }
         held.counted = counts;
-        let a = &held.info;
-        let key = (a.issuer, a.subject, a.skill.clone());
+        let h = *held;
+        let key = h.edge_key();
         if counts {
             self.counted += 1;
             self.edges
-                .entry(key.clone())
+                .entry(key)
                 .or_default()
-                .insert((a.issued_at, *id));
+                .insert((h.issued_at, *id));
         } else {
             self.counted -= 1;
             if let Some(set) = self.edges.get_mut(&key) {
-                set.remove(&(a.issued_at, *id));
+                set.remove(&(h.issued_at, *id));
+                if set.is_empty() {
+                    self.edges.remove(&key);
+                }
             }
         }
-        Some(key)
+        Some((
+            *self.members.key(h.issuer),
+            *self.members.key(h.subject),
+            self.skills.key(h.skill).clone(),
+        ))
+    }
+
+    /// The slots of an edge's keys, when all are held.
+    fn edge_slots(&self, key: &EdgeKey) -> Option<(u32, u32, u32)> {
+        Some((
+            self.members.find(&key.0)?,
+            self.members.find(&key.1)?,
+            self.skills.find(&key.2)?,
+        ))
     }
 
     /// The newest counted attestation on an edge, as (issued at, score); an edge with none is
     /// forgotten.
     pub fn newest_on(&mut self, key: &EdgeKey) -> Option<(UnixTime, i8)> {
+        let slots = self.edge_slots(key)?;
         let newest = self
             .edges
-            .get(key)
+            .get(&slots)
             .and_then(|s| s.last().copied())
-            .and_then(|(at, id)| self.atts.get(&id).map(|h| (at, h.info.score)));
+            .and_then(|(at, id)| self.atts.get(&id).map(|h| (at, h.score)));
         if newest.is_none() {
-            self.edges.remove(key);
+            self.edges.remove(&slots);
         }
         newest
     }
 
     /// A held attestation.
-    pub fn get(&self, id: &RecordId) -> Option<&AttInfo> {
-        self.atts.get(id).map(|h| &h.info)
+    pub fn get(&self, id: &RecordId) -> Option<AttInfo> {
+        self.atts.get(id).map(|h| AttInfo {
+            issuer: *self.members.key(h.issuer),
+            subject: *self.members.key(h.subject),
+            skill: self.skills.key(h.skill).clone(),
+            score: h.score,
+            collab: *self.collabs.key(h.collab),
+            seq: h.seq,
+            issued_at: h.issued_at,
+            expires_at: h.expires_at,
+        })
+    }
+
+    /// How many attestations are held.
+    pub fn len(&self) -> usize {
+        self.atts.len()
     }
 
     /// Every held attestation's id.
@@ -249,15 +309,23 @@ impl Attestations {
 
     /// Whether `id` is the latest of its issuer about its subject in its collaboration.
     pub fn is_latest(&self, id: &RecordId, a: &AttInfo) -> bool {
-        self.latest
-            .get(&(a.issuer, a.subject, a.collab))
-            .map(|(_, l)| l)
-            == Some(id)
+        let key = (|| {
+            Some((
+                self.members.find(&a.issuer)?,
+                self.members.find(&a.subject)?,
+                self.collabs.find(&a.collab)?,
+            ))
+        })();
+        key.and_then(|k| self.latest.get(&k)).map(|(_, l)| l) == Some(id)
     }
 
     /// The attestations citing a collaboration.
     pub fn citing(&self, collab: &RecordId) -> impl Iterator<Item = &RecordId> {
-        small_ids(&self.by_collab, collab)
+        self.collabs
+            .find(collab)
+            .and_then(|c| self.by_collab.get(&c))
+            .into_iter()
+            .flatten()
     }
 
     /// The attestations about a member.
@@ -299,12 +367,14 @@ impl Attestations {
 
     /// Every member on a trust edge from counted attestations (issuer and subject).
     pub fn edge_members(&self) -> impl Iterator<Item = &PublicKey> {
-        self.edges.keys().flat_map(|(i, s, _)| [i, s])
+        self.edges
+            .keys()
+            .flat_map(|(i, s, _)| [self.members.key(*i), self.members.key(*s)])
     }
 
     /// Every skill some trust edge from counted attestations carries.
     pub fn edge_skills(&self) -> impl Iterator<Item = &SkillTag> {
-        self.edges.keys().map(|(_, _, s)| s)
+        self.edges.keys().map(|(_, _, s)| self.skills.key(*s))
     }
 
     /// The proof against an issuer who equivocated.
@@ -434,6 +504,64 @@ mod tests {
         assert_eq!(s.seq_slots(), 2);
         s.remove(&c).unwrap();
         assert_eq!(s.with_seq(&issuer, 2).copied().collect::<Vec<_>>(), vec![b]);
+    }
+
+    #[test]
+    fn interned_keys_live_as_long_as_an_attestation_names_them() {
+        let mut s = Attestations::default();
+        let (a, b) = (RecordId([1; 32]), RecordId([2; 32]));
+        s.insert(a, info(1, 10, 3));
+        assert_eq!(s.insert(a, info(1, 10, 3)), None, "the same record again");
+        let other = AttInfo {
+            subject: identity(3).public(),
+            skill: tag("rust"),
+            collab: RecordId([8; 32]),
+            ..info(2, 20, 4)
+        };
+        s.insert(b, other.clone());
+        assert_eq!(
+            (s.members.len(), s.skills.len(), s.collabs.len()),
+            (3, 2, 2)
+        );
+        assert_eq!(s.get(&b), Some(other.clone()));
+        assert_eq!(s.get(&a), Some(info(1, 10, 3)));
+        s.set_counted(&b, true);
+        s.remove(&a).unwrap();
+        assert_eq!(
+            (s.members.len(), s.skills.len(), s.collabs.len()),
+            (2, 1, 1)
+        );
+        // The freed slots are reused by new keys; b's edge and indexes still name its own.
+        let c = RecordId([3; 32]);
+        let third = AttInfo {
+            issuer: identity(4).public(),
+            subject: identity(5).public(),
+            skill: tag("zig"),
+            collab: RecordId([7; 32]),
+            ..info(1, 30, 2)
+        };
+        s.insert(c, third.clone());
+        s.set_counted(&c, true);
+        assert_eq!(s.get(&b), Some(other.clone()));
+        assert_eq!(s.get(&c), Some(third));
+        let edge_b = (other.issuer, other.subject, other.skill.clone());
+        assert_eq!(s.newest_on(&edge_b), Some((20, 4)));
+        assert!(s.newest_on(&edge()).is_none(), "a's edge is gone");
+        let mut skills: Vec<_> = s.edge_skills().map(|t| t.to_string()).collect();
+        skills.sort();
+        assert_eq!(skills, ["rust", "zig"]);
+        assert_eq!(s.citing(&RecordId([9; 32])).count(), 0);
+        assert_eq!(
+            s.citing(&RecordId([7; 32])).copied().collect::<Vec<_>>(),
+            vec![c]
+        );
+        s.remove(&b).unwrap();
+        s.remove(&c).unwrap();
+        assert_eq!(
+            (s.members.len(), s.skills.len(), s.collabs.len()),
+            (0, 0, 0)
+        );
+        assert_eq!(s.edge_members().count(), 0);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 
 pub(crate) mod attestations;
 pub(crate) mod collabs;
+pub(crate) mod interner;
 pub(crate) mod pull;
 pub(crate) mod records;
 pub(crate) mod small;

@@ -49,60 +49,34 @@ impl SyncTotal {
     }
 }
 
-/// An envelope as held: the signer by its slot in [`Signers`]. 24 bytes where [`Meta`] is 56:
-/// at 2.6·10^5 records in a table of 2^19 slots, 17 MB less.
+/// An envelope as held: the signer by its slot in [`Signers`], and admission's accounting of
+/// the record (its stored size and whether it sits in a strangers' pool) beside it. 32 bytes
+/// where [`Meta`] is 56; admission kept the accounting in a table of its own by id before
+/// (40 bytes a slot, a second copy of every accounted id: 19–21 MB at 10^5 attestations).
 #[derive(Debug, Clone, Copy)]
 struct Held {
     signer: u32,
-    kind: RecordKind,
+    /// The stored size admission accounted (meaningful when `accounted`).
+    size: u32,
     issued_at: UnixTime,
     expires_at: UnixTime,
+    kind: RecordKind,
+    /// Whether admission accounted it against its signer's quota.
+    accounted: bool,
+    /// Whether it sits in a strangers' pool (only when `accounted`).
+    pooled: bool,
+}
+
+/// Admission's accounting of one held record: its stored size and whether it is pooled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Accounting {
+    pub size: u32,
+    pub pooled: bool,
 }
 
 /// Signers interned: each key once, with how many held envelopes name it; a slot whose count
 /// falls to zero is freed and reused.
-#[derive(Debug, Default)]
-struct Signers {
-    slot: HashMap<PublicKey, u32>,
-    /// By slot: the key and how many envelopes name it (0: free).
-    keys: Vec<(PublicKey, u32)>,
-    free: Vec<u32>,
-}
-
-impl Signers {
-    fn acquire(&mut self, key: PublicKey) -> u32 {
-        if let Some(&s) = self.slot.get(&key) {
-            self.keys[s as usize].1 += 1;
-            return s;
-        }
-        let s = match self.free.pop() {
-            Some(s) => {
-                self.keys[s as usize] = (key, 1);
-                s
-            }
-            None => {
-                self.keys.push((key, 1));
-                // Fewer signers than records, and records are far fewer than 2^32.
-                (self.keys.len() - 1) as u32
-            }
-        };
-        self.slot.insert(key, s);
-        s
-    }
-
-    fn release(&mut self, s: u32) {
-        let e = &mut self.keys[s as usize];
-        e.1 -= 1;
-        if e.1 == 0 {
-            self.slot.remove(&e.0);
-            self.free.push(s);
-        }
-    }
-
-    fn key(&self, s: u32) -> PublicKey {
-        self.keys[s as usize].0
-    }
-}
+type Signers = super::interner::Interner<PublicKey>;
 
 /// Every stored record's envelope and the orders kept over them.
 #[derive(Debug, Default)]
@@ -123,9 +97,12 @@ pub(crate) struct Records {
 }
 
 impl Records {
-    /// Remembers a stored record's envelope (again: the old envelope is forgotten first).
+    /// Remembers a stored record's envelope (again: the old envelope is forgotten first; its
+    /// accounting, which belongs to the record and not to the envelope, is kept).
     pub fn insert(&mut self, id: RecordId, meta: Meta) {
-        if self.meta.contains_key(&id) {
+        let mut kept = None;
+        if let Some(h) = self.meta.get(&id) {
+            kept = h.accounted.then_some((h.size, h.pooled));
             self.forget(&id);
         }
         self.by_expiry.insert((meta.expires_at, id));
@@ -138,18 +115,71 @@ impl Records {
             self.sync_total.entry(meta.kind).or_default().toggle(&id);
         }
         let held = Held {
-            signer: self.signers.acquire(meta.signer),
-            kind: meta.kind,
+            signer: self.signers.acquire(&meta.signer),
+            size: kept.map_or(0, |(size, _)| size),
             issued_at: meta.issued_at,
             expires_at: meta.expires_at,
+            kind: meta.kind,
+            accounted: kept.is_some(),
+            pooled: kept.is_some_and(|(_, pooled)| pooled),
         };
         self.meta.insert(id, held);
+    }
+
+    /// Marks a held record as accounted by admission, with its size and whether it is pooled.
+    /// Returns false (and changes nothing) when it is not held or already accounted.
+    pub fn account(&mut self, id: &RecordId, size: u32, pooled: bool) -> bool {
+        match self.meta.get_mut(id) {
+            Some(h) if !h.accounted => {
+                h.accounted = true;
+                h.size = size;
+                h.pooled = pooled;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Notes a held record's stored size before admission accounts it (the start-up load
+    /// accounts every record once trust is built: [`Records::unaccounted`]).
+    pub fn note_size(&mut self, id: &RecordId, size: u32) {
+        if let Some(h) = self.meta.get_mut(id).filter(|h| !h.accounted) {
+            h.size = size;
+        }
+    }
+
+    /// Every held record admission has not accounted, with its envelope and the size noted
+    /// for it ([`Records::note_size`]; 0 when none was).
+    pub fn unaccounted(&self) -> impl Iterator<Item = (RecordId, Meta, u32)> + '_ {
+        self.meta
+            .iter()
+            .filter(|(_, h)| !h.accounted)
+            .map(|(id, h)| (*id, self.meta_of(h), h.size))
+    }
+
+    /// Admission's accounting of a held record, if it accounted it.
+    pub fn accounting(&self, id: &RecordId) -> Option<Accounting> {
+        self.meta
+            .get(id)
+            .filter(|h| h.accounted)
+            .map(|h| Accounting {
+                size: h.size,
+                pooled: h.pooled,
+            })
+    }
+
+    /// Takes a held, accounted record out of its pool's accounting. Returns its size when it
+    /// was pooled (and is no longer).
+    pub fn unpool(&mut self, id: &RecordId) -> Option<u32> {
+        let h = self.meta.get_mut(id).filter(|h| h.accounted && h.pooled)?;
+        h.pooled = false;
+        Some(h.size)
     }
 
     fn meta_of(&self, h: &Held) -> Meta {
         Meta {
             kind: h.kind,
-            signer: self.signers.key(h.signer),
+            signer: *self.signers.key(h.signer),
             issued_at: h.issued_at,
             expires_at: h.expires_at,
         }
@@ -327,6 +357,62 @@ mod tests {
         );
         assert_eq!(r.sync_keys(RecordKind::Attestation).len(), 1);
         assert_eq!(r.sync_total(RecordKind::Attestation).count, 1);
+    }
+
+    #[test]
+    fn admissions_accounting_lives_in_the_envelope_once_and_goes_with_it() {
+        let mut r = Records::default();
+        let (a, b) = (RecordId([1; 32]), RecordId([2; 32]));
+        assert!(
+            !r.account(&a, 300, true),
+            "nothing to account before the envelope"
+        );
+        r.insert(a, meta(RecordKind::Attestation, 10, 100));
+        assert_eq!(r.accounting(&a), None, "held, not accounted yet");
+        assert!(r.account(&a, 300, true));
+        assert!(!r.account(&a, 999, false), "accounted once");
+        assert_eq!(
+            r.accounting(&a),
+            Some(Accounting {
+                size: 300,
+                pooled: true
+            })
+        );
+        // Indexed again (same record): the accounting stays with it.
+        r.insert(a, meta(RecordKind::Attestation, 10, 100));
+        assert_eq!(r.accounting(&a).map(|x| x.size), Some(300));
+        assert_eq!(r.unpool(&a), Some(300));
+        assert_eq!(r.unpool(&a), None, "out of the pool once");
+        assert_eq!(
+            r.accounting(&a),
+            Some(Accounting {
+                size: 300,
+                pooled: false
+            })
+        );
+        r.insert(b, meta(RecordKind::Need, 10, 100));
+        assert!(r.account(&b, 50, false));
+        assert_eq!(r.unpool(&b), None, "never pooled");
+        r.remove(&a);
+        assert_eq!(r.accounting(&a), None, "gone with its envelope");
+        r.insert(a, meta(RecordKind::Attestation, 10, 100));
+        assert_eq!(r.accounting(&a), None, "a new envelope starts unaccounted");
+        // A size noted before accounting (the load) is listed until accounted.
+        r.note_size(&a, 77);
+        assert_eq!(
+            r.unaccounted()
+                .map(|(id, _, size)| (id, size))
+                .collect::<Vec<_>>(),
+            vec![(a, 77)]
+        );
+        assert!(r.account(&a, 77, false));
+        r.note_size(&a, 1);
+        assert_eq!(
+            r.accounting(&a).map(|x| x.size),
+            Some(77),
+            "accounted: kept"
+        );
+        assert_eq!(r.unaccounted().count(), 0);
     }
 
     #[test]

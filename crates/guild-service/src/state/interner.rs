@@ -1,0 +1,99 @@
+//! Keys interned as 4-byte slots: each distinct key once, with how many holders name it; a slot
+//! whose count falls to zero is freed and reused. Indexes that repeat a 32-byte key (a member's
+//! public key, a collaboration's id) in many entries hold its slot instead.
+
+use super::HashMap;
+use std::hash::Hash;
+
+/// Slots of interned keys.
+#[derive(Debug)]
+pub(crate) struct Interner<K> {
+    /// Key → its slot.
+    pub(super) slot: HashMap<K, u32>,
+    /// By slot: the key and how many holders name it (0: free).
+    pub(super) keys: Vec<(K, u32)>,
+    free: Vec<u32>,
+}
+
+impl<K> Default for Interner<K> {
+    fn default() -> Interner<K> {
+        Interner {
+            slot: HashMap::default(),
+            keys: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> Interner<K> {
+    /// The key's slot, taken once more (interned if new).
+    pub fn acquire(&mut self, key: &K) -> u32 {
+        if let Some(&s) = self.slot.get(key) {
+            self.keys[s as usize].1 += 1;
+            return s;
+        }
+        let s = match self.free.pop() {
+            Some(s) => {
+                self.keys[s as usize] = (key.clone(), 1);
+                s
+            }
+            None => {
+                self.keys.push((key.clone(), 1));
+                // Distinct keys are at most the records held, far fewer than 2^32.
+                (self.keys.len() - 1) as u32
+            }
+        };
+        self.slot.insert(key.clone(), s);
+        s
+    }
+
+    /// Lets go of one holding of a slot; the last frees it.
+    pub fn release(&mut self, s: u32) {
+        let e = &mut self.keys[s as usize];
+        e.1 -= 1;
+        if e.1 == 0 {
+            self.slot.remove(&e.0);
+            self.free.push(s);
+        }
+    }
+
+    /// The key of a held slot.
+    pub fn key(&self, s: u32) -> &K {
+        &self.keys[s as usize].0
+    }
+
+    /// The slot of a key, if it is held.
+    pub fn find(&self, key: &K) -> Option<u32> {
+        self.slot.get(key).copied()
+    }
+
+    /// How many distinct keys are held.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.slot.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_key_keeps_its_slot_while_held_and_a_freed_slot_is_reused() {
+        let mut i = Interner::<[u8; 32]>::default();
+        let (a, b, c) = ([1; 32], [2; 32], [3; 32]);
+        let sa = i.acquire(&a);
+        assert_eq!(i.acquire(&a), sa, "one slot per key");
+        let sb = i.acquire(&b);
+        assert_ne!(sa, sb);
+        assert_eq!((i.key(sa), i.find(&b)), (&a, Some(sb)));
+        i.release(sa);
+        assert_eq!(i.find(&a), Some(sa), "still held once");
+        i.release(sa);
+        assert_eq!(i.find(&a), None, "freed with its last holder");
+        assert_eq!(i.acquire(&c), sa, "the freed slot is reused");
+        assert_eq!(i.key(sa), &c);
+        assert_eq!(i.len(), 2);
+    }
+}
