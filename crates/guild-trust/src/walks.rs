@@ -420,27 +420,23 @@ impl EgoWalks {
         if targets.is_empty() {
             return;
         }
-        let mut stamp = vec![0u32; n];
-        let mut count = vec![0u32; n];
         let (mut cand_end, mut covered_by, mut cut_touched, mut top, mut occ) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut cand, mut cand_at) = (Vec::new(), Vec::new());
         let (mut members, mut found, mut partial) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut start, mut end, mut ecount) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
-        // One contiguous array for the eligibility test of every scanned node.
-        let rank: Vec<u32> = if max_set == 0 {
-            Vec::new()
-        } else {
-            (0..n)
-                .map(|k| {
-                    if self.first_hop.get(k).copied().unwrap_or(false) {
-                        0
-                    } else {
-                        self.through[k].len() as u32
-                    }
-                })
-                .collect()
-        };
+        let (mut start, mut end) = (vec![0u32; n], vec![0u32; n]);
+        // Everything the scan reads and writes per node in one 16-byte record (one cache line
+        // per node passed, where four separate arrays cost up to four).
+        let mut tally: Vec<Tally> = (0..n)
+            .map(|k| Tally {
+                rank: if max_set == 0 || self.first_hop.get(k).copied().unwrap_or(false) {
+                    0
+                } else {
+                    self.through[k].len() as u32
+                },
+                ..Tally::default()
+            })
+            .collect();
 
         let mut touched: Vec<u32> = Vec::new();
         let mut tick = 0u32;
@@ -471,20 +467,21 @@ impl EgoWalks {
                 let mut any = false;
                 for &k in nodes[1..end.max(1)].iter().rev() {
                     let ku = k as usize;
-                    if stamp[ku] != tick {
-                        stamp[ku] = tick;
-                        if count[ku] == 0 {
+                    let t = &mut tally[ku];
+                    if t.stamp != tick {
+                        t.stamp = tick;
+                        if t.count == 0 {
                             touched.push(k);
                         }
-                        count[ku] += 1;
-                        if count[ku] > best.0 {
-                            best = (count[ku], k);
+                        t.count += 1;
+                        if t.count > best.0 {
+                            best = (t.count, k);
                         }
-                        if sets && eligible(&rank, k, m) {
-                            if ecount[ku] == 0 {
+                        if sets && eligible(t, m) {
+                            if t.ecount == 0 {
                                 cut_touched.push(k);
                             }
-                            ecount[ku] += 1;
+                            t.ecount += 1;
                             cand.push(k);
                             any = true;
                         }
@@ -496,7 +493,7 @@ impl EgoWalks {
                 }
             }
             for k in touched.drain(..) {
-                count[k as usize] = 0;
+                tally[k as usize].count = 0;
             }
             let share = f64::from(best.0) / ids.len() as f64;
             self.bridges[j as usize] = Bridge {
@@ -509,13 +506,13 @@ impl EgoWalks {
             if !sets || (coverable as f64) <= floor {
                 // Not even all walks passing an eligible node would carry enough.
                 for k in cut_touched.drain(..) {
-                    ecount[k as usize] = 0;
+                    tally[k as usize].ecount = 0;
                 }
             } else if m == 1 {
                 // One walk: the greedy search picks its nearest eligible node (`cand[0]`, met
                 // first scanning back from `j`) and finds nothing after it.
                 for k in cut_touched.drain(..) {
-                    ecount[k as usize] = 0;
+                    tally[k as usize].ecount = 0;
                 }
                 if 1.0 > set_threshold {
                     found.push((cand[0], 1.0));
@@ -533,8 +530,7 @@ impl EgoWalks {
                     occ: &mut occ,
                     start: &mut start,
                     end: &mut end,
-                    stamp: &mut stamp,
-                    count: &mut ecount,
+                    tally: &mut tally,
                     tick: &mut tick,
                     members: &mut members,
                     found: &mut found,
@@ -775,10 +771,25 @@ type SetShares = Vec<(u32, f32)>;
 /// walks for the set to pass, and keeping sets that cannot pass only costs search time.
 pub(crate) const PARTIAL_FLOOR: f64 = 0.5;
 
+/// The single-bridge scan's and the set search's counters for one node (see
+/// [`EgoWalks::refresh_bridges`]): all zero between uses except `rank`, stamps below the tick.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    /// The last walk (tick) that counted this node.
+    stamp: u32,
+    /// Walks of the current target that passed this node (its bridge candidates).
+    count: u32,
+    /// The same, counting only while the node is eligible as a set member (the set search's
+    /// candidate count, see [`nearest_cut`]).
+    ecount: u32,
+    /// Its hit count, or 0 for the ego's direct peers (see [`eligible`]).
+    rank: u32,
+}
+
 /// Scratch arrays shared with the single-bridge scan (all zero between uses, stamps below `tick`).
 struct CutScratch<'a> {
-    stamp: &'a mut [u32],
-    count: &'a mut [u32],
+    /// Per node; the search reads and writes `ecount` and `stamp`.
+    tally: &'a mut [Tally],
     tick: &'a mut u32,
     /// Reused per call (cleared on entry): the end of each walk's candidates still searched (see
     /// `cand`), the member covering it, candidates seen, their counts.
@@ -813,8 +824,8 @@ struct CutScratch<'a> {
 /// first-hand choice (still subject to single-bridge decay). Without this exemption every node of
 /// an ego with few peers hangs off those peers, and the caps rescale whole egos' score maps, which
 /// costs ranking quality (see TRUST.md).
-fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
-    rank.get(k as usize).is_some_and(|&h| h as usize > m)
+fn eligible(t: &Tally, m: usize) -> bool {
+    t.rank as usize > m
 }
 
 /// The *nearest bridge set* of `j`: a set of at most `max_set` eligible nodes (see [`eligible`])
@@ -829,7 +840,7 @@ fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
 /// coverage is within `1 − 1/e` of the best set of the same size; a set is accepted only if it
 /// carries more than `threshold` of all walks.
 ///
-/// The caller has prepared `sc.cand`/`sc.cand_at` (each walk's candidates), `sc.count`/`sc.touched` (the
+/// The caller has prepared `sc.cand`/`sc.cand_at` (each walk's candidates), `ecount`/`sc.touched` (the
 /// walks through each eligible candidate) and `coverable` (walks passing any) in its own pass.
 /// Leaves in `sc.found` `(member, share of j's walks first covered by it)`, empty if no such set
 /// exists, and in `sc.partial`, when none exists, the best set of the last round if it still carries more than
@@ -875,10 +886,10 @@ fn nearest_cut(
                     let mine = &cand[cand_at[i] as usize..cand_end[i] as usize];
                     for &k in mine {
                         let ku = k as usize;
-                        if sc.count[ku] == 0 {
+                        if sc.tally[ku].ecount == 0 {
                             touched.push(k);
                         }
-                        sc.count[ku] += 1;
+                        sc.tally[ku].ecount += 1;
                     }
                     coverable += usize::from(!mine.is_empty());
                 }
@@ -895,7 +906,7 @@ fn nearest_cut(
         } else {
             let top = &mut *sc.top;
             top.clear();
-            top.extend(touched.iter().map(|&k| sc.count[k as usize]));
+            top.extend(touched.iter().map(|&k| sc.tally[k as usize].ecount));
             if top.len() > max_set {
                 top.select_nth_unstable_by(max_set - 1, |a, b| b.cmp(a));
                 top[..max_set].iter().map(|&c| u64::from(c)).sum()
@@ -915,7 +926,7 @@ fn nearest_cut(
             for &k in touched.iter() {
                 sc.start[k as usize] = run;
                 sc.end[k as usize] = run;
-                run += sc.count[k as usize];
+                run += sc.tally[k as usize].ecount;
             }
             occ.clear();
             occ.resize(run as usize, 0);
@@ -930,7 +941,7 @@ fn nearest_cut(
                 // Ties go to the candidate met first scanning backwards from j (the nearer one).
                 let mut best = (0u32, NO_NODE);
                 for &k in touched.iter() {
-                    let c = sc.count[k as usize];
+                    let c = sc.tally[k as usize].ecount;
                     if c > best.0 {
                         best = (c, k);
                     }
@@ -953,13 +964,13 @@ fn nearest_cut(
                     covered_by[i] = b;
                     covered += 1;
                     for &k in &cand[cand_at[i] as usize..cand_end[i] as usize] {
-                        sc.count[k as usize] -= 1;
+                        sc.tally[k as usize].ecount -= 1;
                     }
                 }
             }
         }
         for k in touched.drain(..) {
-            sc.count[k as usize] = 0;
+            sc.tally[k as usize].ecount = 0;
         }
         if (covered as f64) <= need || members.is_empty() {
             if (covered as f64) > floor && found.is_empty() {
@@ -974,7 +985,7 @@ fn nearest_cut(
         // candidates listed before its nearest member (a member is met there first).
         *sc.tick += 1;
         for &(b, _) in members.iter() {
-            sc.stamp[b as usize] = *sc.tick;
+            sc.tally[b as usize].stamp = *sc.tick;
         }
         for i in 0..m {
             if covered_by[i] == NO_NODE {
@@ -984,7 +995,7 @@ fn nearest_cut(
             let mine = &cand[lo..cand_end[i] as usize];
             let cut = mine
                 .iter()
-                .position(|&k| sc.stamp[k as usize] == *sc.tick)
+                .position(|&k| sc.tally[k as usize].stamp == *sc.tick)
                 .unwrap_or(0);
             cand_end[i] = (lo + cut) as u32;
         }
