@@ -34,7 +34,7 @@ fn compound(
     const BUSY: f64 = -2.0;
     let mut f = vec![UNSET; n];
     let mut chain: Vec<u32> = Vec::new();
-    for start in walks.hit_nodes() {
+    for start in walks.hit_list().iter().copied() {
         let mut u = start;
         // Follow bridges until a node with a known multiplier (or an unbridged one).
         let base = loop {
@@ -116,7 +116,7 @@ fn set_factors<'c>(
     // A partial set (a near miss) holds the node in proportion `t` (see `set_weight`).
     let carried = |j: u32| cut(j).0.iter().map(|&(_, w)| f64::from(w)).sum::<f64>();
     let mut load = vec![0.0; n];
-    for j in walks.hit_nodes() {
+    for j in walks.hit_list().iter().copied() {
         let all = carried(j);
         if all <= 0.0 {
             continue;
@@ -135,7 +135,7 @@ fn set_factors<'c>(
     let mut factor = vec![1.0; n];
     let mut state = vec![UNSET; n];
     let mut stack: Vec<u32> = Vec::new();
-    for start in walks.hit_nodes() {
+    for start in walks.hit_list().iter().copied() {
         if state[start as usize] != UNSET {
             continue;
         }
@@ -484,7 +484,7 @@ impl RelaySteps {
         let near: Vec<bool> = (0..n as u32).map(|u| walks.near_miss(u)).collect();
         let mut deps: Vec<(u32, bool)> = Vec::new();
         let mut at = vec![(0u32, 0u32); n];
-        for x in walks.hit_nodes() {
+        for x in walks.hit_list().iter().copied() {
             let b = walks.bridge(x);
             let bridged = (b.share > cfg.bridge_threshold && b.node != NO_NODE)
                 .then_some((b.node, b.share >= CLOSED));
@@ -568,7 +568,7 @@ fn heavier_bridges(
     let n = weighted.len();
     let mut out: Heavier = Vec::new();
     let (mut sum, mut touched) = (Vec::new(), Vec::<u32>::new());
-    for j in walks.hit_nodes() {
+    for j in walks.hit_list().iter().copied() {
         let ji = j as usize;
         let b = walks.bridge(j);
         if b.node == NO_NODE || weighted[ji] <= 0.0 || walks.hits(j) < 2 {
@@ -660,7 +660,7 @@ fn final_factors(
     };
     let mut f = vec![UNSET; n];
     let mut chain: Vec<u32> = Vec::new();
-    for start in walks.hit_nodes() {
+    for start in walks.hit_list().iter().copied() {
         let mut u = start;
         let mut base = None;
         loop {
@@ -984,10 +984,10 @@ impl<'a, K: NodeKey> Scorer<'a, K> {
             (vec![0.0; n], vec![0.0; n], vec![0.0f64; n], vec![0.0; n]);
         // A compact bitmap: the loops below test it once per edge.
         let mut sampled = vec![false; n];
-        for u in self.walks.hit_nodes() {
+        for u in self.walks.hit_list().iter().copied() {
             sampled[u as usize] = true;
         }
-        for u in std::iter::once(ego).chain(self.walks.hit_nodes()) {
+        for u in std::iter::once(ego).chain(self.walks.hit_list().iter().copied()) {
             let (t, r) = (self.walk_trust(u), self.reach(u));
             let node = self.graph.node(u);
             let sampler = &node.sampler;

@@ -96,6 +96,9 @@ pub(crate) struct EgoWalks {
     partials: Vec<Vec<(u32, f32)>>,
     /// The ego's direct peers as of the last refresh (excluded from bridge sets).
     first_hop: Vec<bool>,
+    /// The nodes reached by at least one walk, ascending, as of the last refresh (see
+    /// [`Self::hit_list`]).
+    hit: Vec<u32>,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
     all_dirty: bool,
@@ -152,6 +155,7 @@ impl EgoWalks {
             cuts: vec![Vec::new(); n],
             partials: vec![Vec::new(); n],
             first_hop: Vec::new(),
+            hit: Vec::new(),
             dirty: Vec::new(),
             is_dirty: vec![false; n],
             all_dirty: true,
@@ -207,6 +211,13 @@ impl EgoWalks {
             .enumerate()
             .filter(|(_, w)| !w.is_empty())
             .map(|(u, _)| u as u32)
+    }
+
+    /// [`Self::hit_nodes`] as of the last [`Self::refresh_bridges`] (the scorer, which always
+    /// runs right after it, walks this list about ten times per score map: a flat array instead
+    /// of a pass over every node's walk list each time).
+    pub fn hit_list(&self) -> &[u32] {
+        &self.hit
     }
 
     /// Number of walks that reach `u` (all of them for the ego).
@@ -396,6 +407,10 @@ impl EgoWalks {
         for v in self.dirty.drain(..) {
             self.is_dirty[v as usize] = false;
         }
+        let mut hit = std::mem::take(&mut self.hit);
+        hit.clear();
+        hit.extend(self.hit_nodes());
+        self.hit = hit;
         if self.all_dirty {
             self.bridges.iter_mut().for_each(|b| *b = Bridge::default());
             self.cuts.iter_mut().for_each(Vec::clear);
@@ -405,27 +420,23 @@ impl EgoWalks {
         if targets.is_empty() {
             return;
         }
-        let mut stamp = vec![0u32; n];
-        let mut count = vec![0u32; n];
-        let (mut span, mut covered_by, mut cut_touched, mut top, mut occ) =
+        let (mut cand_end, mut covered_by, mut cut_touched, mut top, mut occ) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut cand, mut cand_at) = (Vec::new(), Vec::new());
         let (mut members, mut found, mut partial) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut start, mut end, mut ecount) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
-        // One contiguous array for the eligibility test of every scanned node.
-        let rank: Vec<u32> = if max_set == 0 {
-            Vec::new()
-        } else {
-            (0..n)
-                .map(|k| {
-                    if self.first_hop.get(k).copied().unwrap_or(false) {
-                        0
-                    } else {
-                        self.through[k].len() as u32
-                    }
-                })
-                .collect()
-        };
+        let (mut start, mut end) = (vec![0u32; n], vec![0u32; n]);
+        // Everything the scan reads and writes per node in one 16-byte record (one cache line
+        // per node passed, where four separate arrays cost up to four).
+        let mut tally: Vec<Tally> = (0..n)
+            .map(|k| Tally {
+                rank: if max_set == 0 || self.first_hop.get(k).copied().unwrap_or(false) {
+                    0
+                } else {
+                    self.through[k].len() as u32
+                },
+                ..Tally::default()
+            })
+            .collect();
 
         let mut touched: Vec<u32> = Vec::new();
         let mut tick = 0u32;
@@ -440,13 +451,12 @@ impl EgoWalks {
             // Scan each prefix backwards so that, among equally frequent nodes (e.g. several nodes
             // every walk passes), the one nearest to `j` — its immediate bridge — wins the tie.
             //
-            // The same pass prepares the bridge-set search (see `nearest_cut`): each walk's prefix
-            // span, the walks through each *eligible* candidate, and how many walks pass any.
+            // The same pass prepares the bridge-set search (see `nearest_cut`): each walk's
+            // eligible candidates, the walks through each, and how many walks pass any.
             let mut best = (0u32, NO_NODE);
             let sets = max_set > 0;
             let m = ids.len();
             let mut coverable = 0usize;
-            span.clear();
             cand.clear();
             cand_at.clear();
             cand_at.push(0);
@@ -457,20 +467,21 @@ impl EgoWalks {
                 let mut any = false;
                 for &k in nodes[1..end.max(1)].iter().rev() {
                     let ku = k as usize;
-                    if stamp[ku] != tick {
-                        stamp[ku] = tick;
-                        if count[ku] == 0 {
+                    let t = &mut tally[ku];
+                    if t.stamp != tick {
+                        t.stamp = tick;
+                        if t.count == 0 {
                             touched.push(k);
                         }
-                        count[ku] += 1;
-                        if count[ku] > best.0 {
-                            best = (count[ku], k);
+                        t.count += 1;
+                        if t.count > best.0 {
+                            best = (t.count, k);
                         }
-                        if sets && eligible(&rank, k, m) {
-                            if ecount[ku] == 0 {
+                        if sets && eligible(t, m) {
+                            if t.ecount == 0 {
                                 cut_touched.push(k);
                             }
-                            ecount[ku] += 1;
+                            t.ecount += 1;
                             cand.push(k);
                             any = true;
                         }
@@ -478,12 +489,11 @@ impl EgoWalks {
                 }
                 coverable += usize::from(any);
                 if sets {
-                    span.push((1, end.max(1) as u32));
                     cand_at.push(cand.len() as u32);
                 }
             }
             for k in touched.drain(..) {
-                count[k as usize] = 0;
+                tally[k as usize].count = 0;
             }
             let share = f64::from(best.0) / ids.len() as f64;
             self.bridges[j as usize] = Bridge {
@@ -496,13 +506,13 @@ impl EgoWalks {
             if !sets || (coverable as f64) <= floor {
                 // Not even all walks passing an eligible node would carry enough.
                 for k in cut_touched.drain(..) {
-                    ecount[k as usize] = 0;
+                    tally[k as usize].ecount = 0;
                 }
             } else if m == 1 {
                 // One walk: the greedy search picks its nearest eligible node (`cand[0]`, met
                 // first scanning back from `j`) and finds nothing after it.
                 for k in cut_touched.drain(..) {
-                    ecount[k as usize] = 0;
+                    tally[k as usize].ecount = 0;
                 }
                 if 1.0 > set_threshold {
                     found.push((cand[0], 1.0));
@@ -511,7 +521,7 @@ impl EgoWalks {
                 }
             } else {
                 let mut scratch = CutScratch {
-                    span: &mut span,
+                    cand_end: &mut cand_end,
                     covered_by: &mut covered_by,
                     touched: &mut cut_touched,
                     top: &mut top,
@@ -520,23 +530,13 @@ impl EgoWalks {
                     occ: &mut occ,
                     start: &mut start,
                     end: &mut end,
-                    rank: &rank,
-                    stamp: &mut stamp,
-                    count: &mut ecount,
+                    tally: &mut tally,
                     tick: &mut tick,
                     members: &mut members,
                     found: &mut found,
                     partial: &mut partial,
                 };
-                nearest_cut(
-                    &self.walks,
-                    &self.through,
-                    j,
-                    max_set,
-                    set_threshold,
-                    coverable,
-                    &mut scratch,
-                );
+                nearest_cut(m, max_set, set_threshold, coverable, &mut scratch);
             }
             let slot = &mut self.cuts[j as usize];
             slot.clear();
@@ -701,7 +701,7 @@ impl EgoWalks {
             .iter()
             .map(|c| c.capacity() * 8)
             .sum::<usize>();
-        b + self.dirty.capacity() * 4
+        b + self.dirty.capacity() * 4 + self.hit.capacity() * 4
     }
 
     /// Checks that every walk is a valid walk in the current graph and that the index matches a
@@ -771,21 +771,37 @@ type SetShares = Vec<(u32, f32)>;
 /// walks for the set to pass, and keeping sets that cannot pass only costs search time.
 pub(crate) const PARTIAL_FLOOR: f64 = 0.5;
 
+/// The single-bridge scan's and the set search's counters for one node (see
+/// [`EgoWalks::refresh_bridges`]): all zero between uses except `rank`, stamps below the tick.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    /// The last walk (tick) that counted this node.
+    stamp: u32,
+    /// Walks of the current target that passed this node (its bridge candidates).
+    count: u32,
+    /// The same, counting only while the node is eligible as a set member (the set search's
+    /// candidate count, see [`nearest_cut`]).
+    ecount: u32,
+    /// Its hit count, or 0 for the ego's direct peers (see [`eligible`]).
+    rank: u32,
+}
+
 /// Scratch arrays shared with the single-bridge scan (all zero between uses, stamps below `tick`).
 struct CutScratch<'a> {
-    /// Per node: its hit count, or 0 for the ego's direct peers (see [`eligible`]).
-    rank: &'a [u32],
-    stamp: &'a mut [u32],
-    count: &'a mut [u32],
+    /// Per node; the search reads and writes `ecount` and `stamp`.
+    tally: &'a mut [Tally],
     tick: &'a mut u32,
-    /// Reused per call (cleared on entry): searched suffix of each walk, the member covering it,
-    /// candidates seen, their counts.
-    span: &'a mut Vec<(u32, u32)>,
+    /// Reused per call (cleared on entry): the end of each walk's candidates still searched (see
+    /// `cand`), the member covering it, candidates seen, their counts.
+    cand_end: &'a mut Vec<u32>,
     covered_by: &'a mut Vec<u32>,
     touched: &'a mut Vec<u32>,
     top: &'a mut Vec<u32>,
-    /// Each walk's eligible candidates, deduplicated: walk `i`'s are `cand[cand_at[i]..cand_at[i+1]]`
-    /// (filled by every counting pass, so the later passes need not rescan the walks).
+    /// Each walk's eligible candidates, deduplicated, nearest to `j` first (each at its last pass
+    /// before `j`): walk `i`'s are `cand[cand_at[i]..cand_at[i+1]]`, filled by the caller's scan.
+    /// A later round searches the part of a covered walk after its last pass through the set
+    /// found, whose candidates are exactly those listed before the first member: the rounds
+    /// shorten `cand_end[i]` instead of rescanning the walk.
     cand: &'a mut Vec<u32>,
     cand_at: &'a mut Vec<u32>,
     /// Inverted index: `occ[start[k]..end[k]]` are the walks (indexes into the node's list) whose
@@ -808,8 +824,8 @@ struct CutScratch<'a> {
 /// first-hand choice (still subject to single-bridge decay). Without this exemption every node of
 /// an ego with few peers hangs off those peers, and the caps rescale whole egos' score maps, which
 /// costs ranking quality (see TRUST.md).
-fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
-    rank.get(k as usize).is_some_and(|&h| h as usize > m)
+fn eligible(t: &Tally, m: usize) -> bool {
+    t.rank as usize > m
 }
 
 /// The *nearest bridge set* of `j`: a set of at most `max_set` eligible nodes (see [`eligible`])
@@ -824,7 +840,7 @@ fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
 /// coverage is within `1 − 1/e` of the best set of the same size; a set is accepted only if it
 /// carries more than `threshold` of all walks.
 ///
-/// The caller has prepared `sc.span` (each walk's prefix before `j`), `sc.count`/`sc.touched` (the
+/// The caller has prepared `sc.cand`/`sc.cand_at` (each walk's candidates), `ecount`/`sc.touched` (the
 /// walks through each eligible candidate) and `coverable` (walks passing any) in its own pass.
 /// Leaves in `sc.found` `(member, share of j's walks first covered by it)`, empty if no such set
 /// exists, and in `sc.partial`, when none exists, the best set of the last round if it still carries more than
@@ -838,17 +854,12 @@ fn eligible(rank: &[u32], k: u32, m: usize) -> bool {
 /// Long (about 150 lines): the greedy rounds, their pruning and the near-miss bookkeeping share
 /// the scratch counters, so they stay in one function.
 fn nearest_cut(
-    walks: &[Walk],
-    through: &[Vec<u32>],
-    j: u32,
+    m: usize,
     max_set: usize,
     threshold: f64,
     coverable: usize,
     sc: &mut CutScratch<'_>,
 ) {
-    let ids = &through[j as usize];
-    let m = ids.len();
-    let span = &mut *sc.span;
     let need = threshold * m as f64;
     let floor = PARTIAL_FLOOR.min(threshold) * m as f64;
     let found = &mut *sc.found;
@@ -857,37 +868,30 @@ fn nearest_cut(
     let members = &mut *sc.members;
     let touched = &mut *sc.touched;
     let covered_by = &mut *sc.covered_by;
+    let (cand, cand_at, cand_end) = (&*sc.cand, &*sc.cand_at, &mut *sc.cand_end);
+    cand_end.clear();
+    cand_end.extend_from_slice(&cand_at[1..=m]);
     let mut primed = Some(coverable);
     // Each accepted set strictly shortens every walk it covers, so this ends within the longest prefix.
     loop {
-        // Count, per candidate, the walks whose remaining suffix contains it (each walk once), and
-        // the walks no eligible node can cover (the first round was counted by the caller).
+        // Count, per candidate, the walks whose remaining part contains it (each walk once), and
+        // the walks no eligible node can cover (the first round was counted by the caller). The
+        // candidates of the walks' remaining parts, in the same order as a rescan of those parts
+        // would meet them, are the first `cand_end[i] - cand_at[i]` of each walk's list.
         let coverable = match primed.take() {
             Some(c) => c,
             None => {
                 let mut coverable = 0usize;
-                sc.cand.clear();
-                sc.cand_at.clear();
-                sc.cand_at.push(0);
-                for (i, &w) in ids.iter().enumerate() {
-                    *sc.tick += 1;
-                    let (a, b) = span[i];
-                    let nodes = &walks[w as usize].nodes;
-                    let mut any = false;
-                    for &k in nodes[a as usize..b as usize].iter().rev() {
+                for i in 0..m {
+                    let mine = &cand[cand_at[i] as usize..cand_end[i] as usize];
+                    for &k in mine {
                         let ku = k as usize;
-                        if sc.stamp[ku] != *sc.tick && eligible(sc.rank, k, m) {
-                            sc.stamp[ku] = *sc.tick;
-                            if sc.count[ku] == 0 {
-                                touched.push(k);
-                            }
-                            sc.count[ku] += 1;
-                            sc.cand.push(k);
-                            any = true;
+                        if sc.tally[ku].ecount == 0 {
+                            touched.push(k);
                         }
+                        sc.tally[ku].ecount += 1;
                     }
-                    coverable += usize::from(any);
-                    sc.cand_at.push(sc.cand.len() as u32);
+                    coverable += usize::from(!mine.is_empty());
                 }
                 coverable
             }
@@ -902,7 +906,7 @@ fn nearest_cut(
         } else {
             let top = &mut *sc.top;
             top.clear();
-            top.extend(touched.iter().map(|&k| sc.count[k as usize]));
+            top.extend(touched.iter().map(|&k| sc.tally[k as usize].ecount));
             if top.len() > max_set {
                 top.select_nth_unstable_by(max_set - 1, |a, b| b.cmp(a));
                 top[..max_set].iter().map(|&c| u64::from(c)).sum()
@@ -915,19 +919,19 @@ fn nearest_cut(
         if bound as f64 > prune {
             covered_by.clear();
             covered_by.resize(m, NO_NODE);
-            // Inverted index (CSR): the walks whose suffix contains each candidate, so that each
-            // greedy pick only visits the walks it covers.
+            // Inverted index (CSR): the walks whose remaining part contains each candidate, so
+            // that each greedy pick only visits the walks it covers.
             let occ = &mut *sc.occ;
             let mut run = 0u32;
             for &k in touched.iter() {
                 sc.start[k as usize] = run;
                 sc.end[k as usize] = run;
-                run += sc.count[k as usize];
+                run += sc.tally[k as usize].ecount;
             }
             occ.clear();
             occ.resize(run as usize, 0);
             for i in 0..m {
-                for &k in &sc.cand[sc.cand_at[i] as usize..sc.cand_at[i + 1] as usize] {
+                for &k in &cand[cand_at[i] as usize..cand_end[i] as usize] {
                     let ku = k as usize;
                     occ[sc.end[ku] as usize] = i as u32;
                     sc.end[ku] += 1;
@@ -937,7 +941,7 @@ fn nearest_cut(
                 // Ties go to the candidate met first scanning backwards from j (the nearer one).
                 let mut best = (0u32, NO_NODE);
                 for &k in touched.iter() {
-                    let c = sc.count[k as usize];
+                    let c = sc.tally[k as usize].ecount;
                     if c > best.0 {
                         best = (c, k);
                     }
@@ -959,14 +963,14 @@ fn nearest_cut(
                     }
                     covered_by[i] = b;
                     covered += 1;
-                    for &k in &sc.cand[sc.cand_at[i] as usize..sc.cand_at[i + 1] as usize] {
-                        sc.count[k as usize] -= 1;
+                    for &k in &cand[cand_at[i] as usize..cand_end[i] as usize] {
+                        sc.tally[k as usize].ecount -= 1;
                     }
                 }
             }
         }
         for k in touched.drain(..) {
-            sc.count[k as usize] = 0;
+            sc.tally[k as usize].ecount = 0;
         }
         if (covered as f64) <= need || members.is_empty() {
             if (covered as f64) > floor && found.is_empty() {
@@ -977,18 +981,23 @@ fn nearest_cut(
         }
         found.clear();
         found.extend(members.iter().map(|&(b, c)| (b, c as f32 / m as f32)));
-        // Search again after each covered walk's last pass through the set.
-        for (i, &w) in ids.iter().enumerate() {
+        // Search again after each covered walk's last pass through the set: keep the
+        // candidates listed before its nearest member (a member is met there first).
+        *sc.tick += 1;
+        for &(b, _) in members.iter() {
+            sc.tally[b as usize].stamp = *sc.tick;
+        }
+        for i in 0..m {
             if covered_by[i] == NO_NODE {
                 continue;
             }
-            let (lo, hi) = span[i];
-            let nodes = &walks[w as usize].nodes;
-            let last = (lo as usize..hi as usize)
-                .rev()
-                .find(|&q| members.iter().any(|&(b, _)| b == nodes[q]))
-                .unwrap_or(lo as usize);
-            span[i] = ((last + 1) as u32, hi);
+            let lo = cand_at[i] as usize;
+            let mine = &cand[lo..cand_end[i] as usize];
+            let cut = mine
+                .iter()
+                .position(|&k| sc.tally[k as usize].stamp == *sc.tick)
+                .unwrap_or(0);
+            cand_end[i] = (lo + cut) as u32;
         }
     }
 }

@@ -118,35 +118,49 @@ pub fn measure(
         single.untrack(e);
     }
     // Wall-clock time of each run. On a shared machine a run can be descheduled mid-way, so each
-    // ego is computed five times and the per-ego minimum reported; CPU time (this thread's
-    // scheduler accounting, exact over a batch but only updated at ticks) is reported per ego as
-    // the mean of its five runs, and over the whole batch.
+    // ego is computed at least five times and the per-ego minimum reported. CPU time (this
+    // thread's scheduler accounting) is reported per ego as the mean over its runs. The two
+    // engines' runs alternate (engine, single-bridge engine, engine, …), so that a change of the
+    // machine's load or of the other processes' cache use hits both alike: measured one batch
+    // after the other, the per-ego ratio of the same build varied 1.1–2.1 at load average ~6.
+    // The CPU clock advances in scheduler ticks (4 ms), so the runs go on until each engine has
+    // used at least `MIN_BATCH_S` of CPU (at most `MAX_RUNS` runs): over five runs of an ego that
+    // takes 1 ms a batch read 0, 4 or 8 ms, and the ratio anything from 0.5 to 3.
     const RUNS: usize = 5;
+    const MIN_BATCH_S: f64 = 0.1;
+    const MAX_RUNS: usize = 400;
     let (mut wall, mut wall_min, mut reached, mut cpu_ego) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut cpu_single = Vec::new();
+    let cpu = || thread_cpu().unwrap_or(0.0);
     for &ego in &ego_list {
         let mut best = f64::INFINITY;
-        let ego_cpu0 = thread_cpu();
-        for _ in 0..RUNS {
+        let (mut spent, mut spent_single, mut runs) = (0.0f64, 0.0f64, 0usize);
+        while runs < RUNS || (runs < MAX_RUNS && spent.min(spent_single) < MIN_BATCH_S) {
+            let c0 = cpu();
             let t = Instant::now();
             engine.full_recompute(ego);
             let n = engine.scores(ego, None, now).len();
             let ms = t.elapsed().as_secs_f64() * 1e3;
-            wall.push(ms);
-            best = best.min(ms);
-            reached.push(n as f64);
             engine.untrack(ego);
-        }
-        wall_min.push(best);
-        cpu_ego.extend(batch_cpu(ego_cpu0, RUNS, 1e3));
-        let single_cpu0 = thread_cpu();
-        for _ in 0..RUNS {
+            let c1 = cpu();
             single.full_recompute(ego);
             std::hint::black_box(single.scores(ego, None, now).len());
             single.untrack(ego);
+            spent += c1 - c0;
+            spent_single += cpu() - c1;
+            if runs < RUNS {
+                wall.push(ms);
+                reached.push(n as f64);
+            }
+            best = best.min(ms);
+            runs += 1;
         }
-        cpu_single.extend(batch_cpu(single_cpu0, RUNS, 1e3));
+        wall_min.push(best);
+        if thread_cpu().is_some() {
+            cpu_ego.push(spent / runs as f64 * 1e3);
+            cpu_single.push(spent_single / runs as f64 * 1e3);
+        }
     }
     let mut score_digest = 0xcbf2_9ce4_8422_2325u64;
     if digest {
@@ -226,6 +240,7 @@ pub fn measure(
             "cpu_per_ego": summary(&cpu_ego),
             "single_bridge_cpu_per_ego": summary(&cpu_single),
             "ratio_to_single_bridge_per_ego": summary(&ratios),
+            "per_ego_cpu_ms_engine_single": cpu_ego.iter().zip(&cpu_single).map(|(a, b)| [*a, *b]).collect::<Vec<_>>(),
         },
         "nodes_scored_per_ego": mean(&reached),
         "score_digest": digest.then(|| format!("{score_digest:016x}")),
