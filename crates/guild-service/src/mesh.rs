@@ -163,6 +163,8 @@ struct Conn {
     since: LocalTime,
     /// We dialled it for the mesh (a refusal then backs the address off).
     ours: bool,
+    /// To a configured bootstrap peer.
+    bootstrap: bool,
     link: Link,
     /// When it last sent us a record we took.
     useful: LocalTime,
@@ -173,7 +175,7 @@ impl Conn {
     /// were not connected to. Such a connection is a link of the mesh only while we are below
     /// the low watermark; above it, it is closed once its (shorter) grace period is over.
     fn transient(&self) -> bool {
-        !self.ours && !self.link.inbound
+        !self.ours && !self.bootstrap && !self.link.inbound
     }
 }
 
@@ -439,6 +441,13 @@ impl Mesh {
 
     pub(crate) fn connected(&mut self, peer: PublicKey, link: Link, now: LocalTime) {
         let ours = self.dialing.remove(&peer).is_some();
+        // A configured bootstrap peer we reached is a link of the mesh whoever dialled it (the
+        // network layer dials them at start, before the first round); only a refusal by it
+        // within `SETTLE` of a mesh dial backs it off, as before.
+        let bootstrap = self
+            .book
+            .get(&peer)
+            .is_some_and(|k| k.source == Source::Bootstrap);
         tracing::debug!(
             %peer,
             inbound = link.inbound,
@@ -466,6 +475,7 @@ impl Mesh {
             Conn {
                 since: now,
                 ours,
+                bootstrap,
                 link,
                 useful: LocalTime::default(),
             },

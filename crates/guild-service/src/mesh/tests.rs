@@ -414,3 +414,19 @@ fn below_the_low_mark_a_query_s_connections_are_links_of_the_mesh() {
     let plan = m.round(at(60_000), 1, |_| 0, |_| false);
     assert!(plan.prune.is_empty(), "{:?}", plan.prune);
 }
+
+#[test]
+fn a_bootstrap_peer_the_network_layer_dialled_is_a_link_not_a_query_s_connection() {
+    let mut c = cfg(1, 4);
+    c.grace = LocalDuration::from_secs(30);
+    let mut m = Mesh::new(c, T);
+    m.learn(key(1), &addr(1), Source::Bootstrap, None, T);
+    // The network layer dialled the bootstrap peer at start, before any round; a DHT query
+    // opened another connection.
+    m.connected(key(1), outbound(), T);
+    m.connected(key(3), outbound(), T);
+    // Past every grace, two settled above a low mark of 1: the query's connection goes, the
+    // bootstrap peer stays (it sorts first, so it would go first were it a query's).
+    let plan = m.round(at(60_000), 1, |_| 0, |_| false);
+    assert_eq!(plan.prune, vec![key(3)]);
+}
