@@ -316,7 +316,7 @@ def main():
         EXTRA_NETWORK.append(f"{key.strip()} = {value.strip()}")
     global LOG_LEVEL
     if args.debug:
-        LOG_LEVEL = "info,guild_service::mesh=debug,guild_service::direct=debug,guild_net::guard=trace"
+        LOG_LEVEL = "info,guild_service::mesh=debug,guild_service::direct=debug,guild_net::guard=trace,guild_net::pace=debug"
     if not os.path.exists(args.guild):
         sys.exit(f"{args.guild} not found: run `cargo build --release -p guild` first")
     rng = random.Random(args.seed)

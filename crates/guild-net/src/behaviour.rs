@@ -1,6 +1,6 @@
 //! The composed libp2p behaviour and the swarm that drives it.
 //!
-//! Transports: TCP + Noise + Yamux, QUIC v1, DNS, and the circuit-relay client transport.
+//! Transports: TCP (listeners paced, `crate::pace`) + Noise + Yamux, QUIC v1, DNS, and the circuit-relay client transport.
 //! Protocols: connection limits, identify, ping, Kademlia, gossipsub (signed, validated,
 //! scored), the direct request-response protocol, and optionally mDNS, AutoNAT, relay server
 //! and DCUtR.
@@ -8,13 +8,15 @@
 use std::{collections::HashSet, time::Duration};
 
 use libp2p::{
-    autonat, connection_limits, dcutr,
+    autonat, connection_limits,
+    core::{upgrade, Transport as _},
+    dcutr,
     gossipsub::{
         self, MessageAuthenticity, MessageId, ValidationMode, WhitelistSubscriptionFilter,
     },
     identify,
     identity::Keypair,
-    kad, mdns, metrics, noise, ping, relay,
+    kad, mdns, metrics, noise, ping, quic, relay,
     request_response::{self, ProtocolSupport},
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
     tcp, yamux, StreamProtocol, Swarm, SwarmBuilder,
@@ -28,6 +30,7 @@ use crate::{
     dht_store::{DhtStoreConfig, GuildStore},
     error::NetError,
     guard::{Guard, GuardLimits},
+    pace::{PaceLimits, Paced},
     scoring,
     topics::{self, Topic},
 };
@@ -99,15 +102,30 @@ pub(crate) fn build_swarm(
 ) -> Result<(Swarm<Behaviour>, Option<metrics::Metrics>), NetError> {
     let mut parts = Parts::new(&keypair, config)?;
     let idle = config.idle_connection_timeout;
+    let pace = PaceLimits {
+        burst: config.accept_burst,
+        per_second: config.accepts_per_second,
+    };
+    let pauses = parts.guard.accept_pauses();
+    // TCP as `with_tcp` builds it, with the listeners paced (`crate::pace`); QUIC as
+    // `with_quic` builds it.
     let builder = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(|key| {
+            let tcp = tcp::Config::default()
+                .nodelay(true)
+                .listen_backlog(pace.backlog());
+            let tcp = tcp::tokio::Transport::new(tcp);
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                Paced::new(tcp, pace, pauses)
+                    .upgrade(upgrade::Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
         .map_err(|e| NetError::Transport(e.to_string()))?
-        .with_quic()
+        .with_other_transport(|key| quic::tokio::Transport::new(quic::Config::new(key)))
+        .map_err(|e| NetError::Transport(format!("QUIC: {e}")))?
         .with_dns()
         .map_err(|e| NetError::Transport(format!("DNS: {e}")))?
         .with_relay_client(noise::Config::new, yamux::Config::default)

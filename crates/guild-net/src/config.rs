@@ -72,6 +72,15 @@ pub const LOCAL_MAX_INCOMING_PER_IP: u32 = 256;
 /// relayed connection being upgraded by DCUtR to coexist for a moment.
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 2;
 
+/// Default of [`NetConfig::accept_burst`]: inbound connections taken off the listeners at once
+/// after a quiet spell.
+pub const DEFAULT_ACCEPT_BURST: u32 = 32;
+
+/// Default of [`NetConfig::accepts_per_second`]: inbound connections taken per second,
+/// sustained. At about 1 ms of CPU for a handshake and 0.2 ms for a refusal, a flood from any
+/// number of addresses costs the node at most a few percent of a core.
+pub const DEFAULT_ACCEPTS_PER_SECOND: u32 = 64;
+
 /// Incoming connections still in their handshake (Noise + Yamux). Handshakes cost CPU
 /// (a Diffie-Hellman each), so this bounds what an unauthenticated flood can make us spend.
 pub const DEFAULT_MAX_PENDING_INCOMING: u32 = 32;
@@ -194,6 +203,12 @@ pub struct NetConfig {
     pub max_connections_per_peer: u32,
     /// Maximum incoming connections in their handshake.
     pub max_pending_incoming: u32,
+    /// Inbound TCP connections taken off the listeners at once after a quiet spell; past it,
+    /// `accepts_per_second`. The rest wait in the kernel's accept queue, in order; nothing is
+    /// refused by the pacing (see [`crate::guard`]'s "Accept pacing").
+    pub accept_burst: u32,
+    /// Inbound TCP connections taken off the listeners per second, sustained.
+    pub accepts_per_second: u32,
     /// Maximum outgoing dials in progress.
     pub max_pending_outgoing: u32,
     /// How long an unused connection stays open.
@@ -253,6 +268,8 @@ impl Default for NetConfig {
             penalised_range_strangers: crate::guard::PENALISED_RANGE_STRANGERS,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             max_pending_incoming: DEFAULT_MAX_PENDING_INCOMING,
+            accept_burst: DEFAULT_ACCEPT_BURST,
+            accepts_per_second: DEFAULT_ACCEPTS_PER_SECOND,
             max_pending_outgoing: DEFAULT_MAX_PENDING_OUTGOING,
             idle_connection_timeout: DEFAULT_IDLE_CONNECTION_TIMEOUT,
             random_walk_interval: Some(DEFAULT_RANDOM_WALK_INTERVAL),
@@ -317,6 +334,8 @@ impl NetConfig {
             ("max_incoming_per_range", self.max_incoming_per_range),
             ("max_pending_incoming", self.max_pending_incoming),
             ("max_pending_outgoing", self.max_pending_outgoing),
+            ("accept_burst", self.accept_burst),
+            ("accepts_per_second", self.accepts_per_second),
             ("range_bans", self.range_bans),
             ("penalised_range_strangers", self.penalised_range_strangers),
         ];

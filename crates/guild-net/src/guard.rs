@@ -64,6 +64,10 @@ use std::{
     convert::Infallible,
     fmt,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
@@ -225,6 +229,10 @@ pub struct GuardStats {
     /// Direct connections closed because the peer was also connected the other way (both
     /// sides dialled at once): see [`Guard`]'s "One connection per peer".
     pub duplicates_closed: u64,
+    /// Times the listeners were held back because inbound connections came faster than
+    /// [`NetConfig::accepts_per_second`](crate::NetConfig::accepts_per_second) allows (after
+    /// the burst); the connections waited in the accept queue, none was refused for it.
+    pub accept_pauses: u64,
 }
 
 /// Limits of the guard (from [`crate::NetConfig`]).
@@ -316,6 +324,8 @@ pub(crate) struct Guard {
     to_close: VecDeque<(PeerId, ConnectionId)>,
     waker: Option<Waker>,
     stats: GuardStats,
+    /// Counted by the paced transport (`crate::pace`), reported with the stats.
+    accept_pauses: Arc<AtomicU64>,
 }
 
 impl Guard {
@@ -340,7 +350,13 @@ impl Guard {
             to_close: VecDeque::new(),
             waker: None,
             stats: GuardStats::default(),
+            accept_pauses: Arc::default(),
         }
+    }
+
+    /// The counter the paced transport adds its pauses to.
+    pub(crate) fn accept_pauses(&self) -> Arc<AtomicU64> {
+        self.accept_pauses.clone()
     }
 
     /// Takes a handshake token of `ip`, or refuses the connection (see the module docs).
@@ -494,6 +510,7 @@ impl Guard {
             inbound: self.inbound_total,
             inbound_strangers: self.strangers,
             known: self.known.len(),
+            accept_pauses: self.accept_pauses.load(Ordering::Relaxed),
             penalised_addresses: self
                 .penalised
                 .values()

@@ -38,6 +38,7 @@ pub mod topics;
 mod behaviour;
 mod commands;
 mod event_loop;
+mod pace;
 mod swarm_events;
 
 use libp2p::{identity::Keypair, StreamProtocol};

@@ -5,7 +5,8 @@
 //! the victim's store grew (encoded records) against the documented bound.
 //!
 //! - **connections**: 195 connections from 13 addresses of 127.0.0.0/24 (15 each), held; a
-//!   victim with production inbound limits.
+//!   victim with production inbound limits. Then as many again, all at once, from another /24,
+//!   with a newcomer dialling behind them (its handshake time: what accept pacing costs it).
 //! - **needs**: 900 needs from 300 fresh keys published on gossip, all matching V's skill.
 //! - **messages**: one stranger delivers 2,000 messages of 3 KB.
 //! - **offers**: 100 fresh keys × 3 offers on V's need (one connection each).
@@ -28,7 +29,9 @@
 //!
 //! `cargo bench -p guild-node --bench attacks` (release; `GUILD_BENCH_QUICK=1` shrinks the sizes,
 //! `GUILD_BENCH_ONLY=connections,oversized` runs only the attacks named, see [`only`];
-//! `GUILD_BENCH_HANDSHAKE_BURST=2` gives the first victim another handshake burst per address).
+//! `GUILD_BENCH_HANDSHAKE_BURST=2` gives the first victim another handshake burst per address,
+//! `GUILD_BENCH_VICTIM_THREADS=1` another number of worker threads,
+//! `GUILD_BENCH_ACCEPT_PACING=off` lifts the first victim's accept pacing).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
 #[path = "../tests/common/mod.rs"]
@@ -484,6 +487,16 @@ fn placement() -> Option<(usize, usize)> {
     Some((cores.next()?, cores.next()?))
 }
 
+/// The victim's worker threads: `GUILD_BENCH_VICTIM_THREADS`, else 2 (the daemon's runtime on
+/// this two-core machine; pinned, both share the victim's core).
+fn victim_threads() -> usize {
+    std::env::var("GUILD_BENCH_VICTIM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(2)
+}
+
 /// Keeps the calling thread (and the threads it starts) on `core`.
 fn pin(core: usize) {
     let mut set = nix::sched::CpuSet::new();
@@ -523,7 +536,7 @@ async fn run(place: Option<(usize, usize)>) {
         ),
         None => eprintln!("threads: anywhere (attackers compete with the victim for the cores)"),
     }
-    let victims = runtime("victim", 2, place.map(|p| p.0));
+    let victims = runtime("victim", victim_threads(), place.map(|p| p.0));
     let uninvolved = runtime("uninvolved", 1, place.map(|p| p.0));
 
     // ---- 1. connection slots (production inbound limits) --------------------------------
@@ -537,6 +550,11 @@ async fn run(place: Option<(usize, usize)>) {
             .and_then(|b| b.parse().ok())
             .unwrap_or(d.handshake_burst_per_ip);
         o.net.handshakes_per_ip_per_minute = d.handshakes_per_ip_per_minute;
+        if std::env::var("GUILD_BENCH_ACCEPT_PACING").is_ok_and(|v| v == "off") {
+            // As before accept pacing: every connection taken as it comes.
+            o.net.accept_burst = 1 << 20;
+            o.net.accepts_per_second = 1 << 20;
+        }
         let (v, u) = victim_and_u(&victims, &uninvolved, 30, o).await;
         let q = quiet(&u, &v).await;
         let before = stored_bytes(&v);
@@ -575,6 +593,70 @@ async fn run(place: Option<(usize, usize)>) {
             note: "U is a known member: its slot is reserved".into(),
         });
         drop(flooders);
+
+        // The same number of connections opened all at once, from 13 addresses of another
+        // /24, and a newcomer dialling from 127.0.0.1 once the victim is pacing its listeners:
+        // what pacing costs a newcomer (it waits in the accept queue behind the flood).
+        let q = quiet(&u, &v).await;
+        let net = v.node.net().clone();
+        let decided = |g: guild_net::GuardStats| {
+            g.admitted + g.denied_room + g.denied_per_ip + g.denied_handshake_rate
+        };
+        let at_start = net.admission_stats().await.unwrap().connections;
+        let paused_before = at_start.accept_pauses;
+        let burst = u64::from(NetConfig::default().accept_burst);
+        let target = v.addr().await;
+        let (samples, (flooders, newcomer)) = during(&u, 50, async move {
+            let flood: Vec<_> = (2..=14)
+                .flat_map(|a| (0..per).map(move |_| a))
+                .map(|a| {
+                    let target = target.clone();
+                    tokio::spawn(async move {
+                        flood::connect_from(&format!("127.0.1.{a}"), &target, None).await
+                    })
+                })
+                .collect();
+            // The newcomer dials once the victim has decided on a burst's worth of the flood
+            // (or the flood is over), paced or not.
+            let mut flood_done = false;
+            while !flood_done {
+                let g = net.admission_stats().await.unwrap().connections;
+                flood_done = flood.iter().all(|f| f.is_finished());
+                if decided(g) >= decided(at_start) + burst {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            let t = Instant::now();
+            let n = flood::connect_from("127.0.0.1", &target, None).await;
+            let newcomer = (t.elapsed().as_secs_f64() * 1e3, n.connected, flood_done, n);
+            let mut held = Vec::new();
+            for f in flood {
+                held.push(f.await.unwrap());
+            }
+            (held, newcomer)
+        })
+        .await;
+        let g = v.node.net().admission_stats().await.unwrap().connections;
+        print(Row {
+            attack: "connections: 13 addresses × 15, opened at once",
+            quiet: q,
+            during: samples,
+            grew: stored_bytes(&v) - before,
+            bound: "0 (no records)".into(),
+            note: format!(
+                "a newcomer's handshake behind them: {:.0} ms ({}{}); listeners paced {} times",
+                newcomer.0,
+                if newcomer.1 { "connected" } else { "failed" },
+                if newcomer.2 {
+                    ", dialled after the flood"
+                } else {
+                    ""
+                },
+                g.accept_pauses - paused_before
+            ),
+        });
+        drop((flooders, newcomer));
     }
 
     // ---- 2-5 on one victim with loopback limits (every attacker is on 127.0.0.1) ----------

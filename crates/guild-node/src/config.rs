@@ -91,6 +91,11 @@ pub struct NetworkSection {
     pub max_incoming_per_range: u32,
     /// Inbound connections still in their handshake (each costs a Diffie-Hellman).
     pub max_pending_incoming: u32,
+    /// Inbound TCP connections taken off the listeners at once after a quiet spell; past it
+    /// `accepts_per_second`, the rest waiting in order in the kernel's accept queue.
+    pub accept_burst: u32,
+    /// Inbound TCP connections taken off the listeners per second, sustained.
+    pub accepts_per_second: u32,
     /// How long a banned stranger's address stays penalised.
     pub address_penalty: Secs,
     /// For this long after a ban, no stranger from that address is admitted (at most
@@ -134,6 +139,8 @@ impl Default for NetworkSection {
             reserved_incoming: guild_net::config::DEFAULT_RESERVED_INCOMING,
             max_incoming_per_range: guild_net::config::DEFAULT_MAX_INCOMING_PER_RANGE,
             max_pending_incoming: guild_net::config::DEFAULT_MAX_PENDING_INCOMING,
+            accept_burst: guild_net::config::DEFAULT_ACCEPT_BURST,
+            accepts_per_second: guild_net::config::DEFAULT_ACCEPTS_PER_SECOND,
             address_penalty: Secs(guild_net::guard::ADDRESS_PENALTY.as_secs()),
             address_cooldown: Secs(guild_net::guard::ADDRESS_COOLDOWN.as_secs()),
             range_bans: guild_net::guard::RANGE_BANS,
@@ -405,6 +412,8 @@ impl Config {
             ),
             ("network.max_incoming_per_range", n.max_incoming_per_range),
             ("network.max_pending_incoming", n.max_pending_incoming),
+            ("network.accept_burst", n.accept_burst),
+            ("network.accepts_per_second", n.accepts_per_second),
             ("network.range_bans", n.range_bans),
             (
                 "network.penalised_range_strangers",

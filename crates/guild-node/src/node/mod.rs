@@ -125,6 +125,8 @@ impl NodeOptions {
             reserved_incoming: n.reserved_incoming,
             max_incoming_per_range: n.max_incoming_per_range,
             max_pending_incoming: n.max_pending_incoming,
+            accept_burst: n.accept_burst,
+            accepts_per_second: n.accepts_per_second,
             address_penalty: n.address_penalty.duration(),
             address_cooldown: n.address_cooldown.duration(),
             range_bans: n.range_bans,
