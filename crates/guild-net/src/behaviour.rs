@@ -107,6 +107,7 @@ pub(crate) fn build_swarm(
         per_second: config.accepts_per_second,
     };
     let pauses = parts.guard.accept_pauses();
+    let reads = parts.guard.read_limits();
     // TCP as `with_tcp` builds it, with the listeners paced (`crate::pace`); QUIC as
     // `with_quic` builds it.
     let builder = SwarmBuilder::with_existing_identity(keypair)
@@ -117,7 +118,7 @@ pub(crate) fn build_swarm(
                 .listen_backlog(pace.backlog());
             let tcp = tcp::tokio::Transport::new(tcp);
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                Paced::new(tcp, pace, pauses)
+                Paced::new(tcp, pace, pauses, reads)
                     .upgrade(upgrade::Version::V1Lazy)
                     .authenticate(noise::Config::new(key)?)
                     .multiplex(yamux::Config::default()),
@@ -240,6 +241,8 @@ impl Parts {
                 address_cooldown: config.address_cooldown,
                 range_bans: config.range_bans,
                 penalised_range_strangers: config.penalised_range_strangers,
+                stranger_read_rate: config.stranger_read_rate,
+                stranger_read_burst: config.stranger_read_burst,
             })
             .with_local_peer(peer_id),
             limits,

@@ -76,6 +76,14 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// after a quiet spell.
 pub const DEFAULT_ACCEPT_BURST: u32 = 32;
 
+/// Default of [`NetConfig::stranger_read_burst`]: bytes a stranger's connection may deliver at
+/// once (four of the largest requests).
+pub const DEFAULT_STRANGER_READ_BURST: u32 = 1024 * 1024;
+
+/// Default of [`NetConfig::stranger_read_rate`]: bytes a second a stranger's connection may
+/// deliver, sustained (one of the largest requests a second).
+pub const DEFAULT_STRANGER_READ_RATE: u32 = 256 * 1024;
+
 /// Default of [`NetConfig::accepts_per_second`]: inbound connections taken per second,
 /// sustained. At about 1 ms of CPU for a handshake and 0.2 ms for a refusal, a flood from any
 /// number of addresses costs the node at most a few percent of a core.
@@ -209,6 +217,12 @@ pub struct NetConfig {
     pub accept_burst: u32,
     /// Inbound TCP connections taken off the listeners per second, sustained.
     pub accepts_per_second: u32,
+    /// Bytes a stranger's inbound TCP connection may deliver at once after a quiet spell; past
+    /// it, `stranger_read_rate` a second (the rest waits in its sender's buffers). A known
+    /// member's connections are not limited.
+    pub stranger_read_burst: u32,
+    /// Bytes a second a stranger's inbound TCP connection may deliver, sustained.
+    pub stranger_read_rate: u32,
     /// Maximum outgoing dials in progress.
     pub max_pending_outgoing: u32,
     /// How long an unused connection stays open.
@@ -270,6 +284,8 @@ impl Default for NetConfig {
             max_pending_incoming: DEFAULT_MAX_PENDING_INCOMING,
             accept_burst: DEFAULT_ACCEPT_BURST,
             accepts_per_second: DEFAULT_ACCEPTS_PER_SECOND,
+            stranger_read_burst: DEFAULT_STRANGER_READ_BURST,
+            stranger_read_rate: DEFAULT_STRANGER_READ_RATE,
             max_pending_outgoing: DEFAULT_MAX_PENDING_OUTGOING,
             idle_connection_timeout: DEFAULT_IDLE_CONNECTION_TIMEOUT,
             random_walk_interval: Some(DEFAULT_RANDOM_WALK_INTERVAL),
@@ -304,6 +320,10 @@ impl NetConfig {
             max_incoming_per_range: LOCAL_MAX_INCOMING_PER_IP,
             handshake_burst_per_ip: LOCAL_MAX_INCOMING_PER_IP,
             handshakes_per_ip_per_minute: LOCAL_MAX_INCOMING_PER_IP * 60,
+            // Every local node is a stranger to most others; tests that need the production
+            // limit set it.
+            stranger_read_burst: u32::MAX,
+            stranger_read_rate: u32::MAX,
             ..Self::default()
         }
     }
@@ -336,6 +356,8 @@ impl NetConfig {
             ("max_pending_outgoing", self.max_pending_outgoing),
             ("accept_burst", self.accept_burst),
             ("accepts_per_second", self.accepts_per_second),
+            ("stranger_read_burst", self.stranger_read_burst),
+            ("stranger_read_rate", self.stranger_read_rate),
             ("range_bans", self.range_bans),
             ("penalised_range_strangers", self.penalised_range_strangers),
         ];

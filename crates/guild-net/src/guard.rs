@@ -72,6 +72,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::pace::{ReadLimit, ReadLimits};
 use libp2p::{
     core::{transport::PortUse, Endpoint},
     multiaddr::Protocol,
@@ -248,6 +249,9 @@ pub(crate) struct GuardLimits {
     pub(crate) address_cooldown: Duration,
     pub(crate) range_bans: u32,
     pub(crate) penalised_range_strangers: u32,
+    /// A stranger's accepted connection: bytes read a second, and at once.
+    pub(crate) stranger_read_rate: u32,
+    pub(crate) stranger_read_burst: u32,
 }
 
 impl GuardLimits {
@@ -289,6 +293,8 @@ struct Conn {
     stranger: bool,
     /// We dialled it (kept when an eviction uncounts `inbound`).
     dialled_by_us: bool,
+    /// Its stream's read limit (accepted TCP connections; see [`crate::pace`]).
+    read: Option<Arc<ReadLimit>>,
 }
 
 /// The behaviour (see the module docs).
@@ -326,6 +332,8 @@ pub(crate) struct Guard {
     stats: GuardStats,
     /// Counted by the paced transport (`crate::pace`), reported with the stats.
     accept_pauses: Arc<AtomicU64>,
+    /// Accepted connections' read limits, registered by the paced transport.
+    reads: Arc<ReadLimits>,
 }
 
 impl Guard {
@@ -351,7 +359,13 @@ impl Guard {
             waker: None,
             stats: GuardStats::default(),
             accept_pauses: Arc::default(),
+            reads: Arc::default(),
         }
+    }
+
+    /// The table the paced transport registers accepted connections' read limits in.
+    pub(crate) fn read_limits(&self) -> Arc<ReadLimits> {
+        self.reads.clone()
     }
 
     /// The counter the paced transport adds its pauses to.
@@ -613,6 +627,9 @@ impl Guard {
             return;
         };
         conn.stranger = false;
+        if let Some(read) = &conn.read {
+            read.open();
+        }
         let (ip, range) = (conn.ip, conn.ip.map(range_of));
         self.strangers = self.strangers.saturating_sub(1);
         for (map, key) in [
@@ -710,6 +727,7 @@ impl Guard {
                 inbound: true,
                 stranger: !known,
                 dialled_by_us: false,
+                read: None,
             },
         );
         self.peers
@@ -884,6 +902,18 @@ impl NetworkBehaviour for Guard {
     ) -> Result<THandler<Self>, ConnectionDenied> {
         // Denied here, the swarm reports a `ListenFailure`, which releases the IP slot.
         self.admit_inbound(connection_id, peer, ip_key(remote_addr))?;
+        // A stranger's reads are limited from now on; a known member's stay open.
+        if let Some(read) = self.reads.claim(remote_addr) {
+            if let Some(conn) = self.conns.get_mut(&connection_id) {
+                if conn.stranger {
+                    read.limit(
+                        self.limits.stranger_read_rate,
+                        self.limits.stranger_read_burst,
+                    );
+                }
+                conn.read = Some(read);
+            }
+        }
         tracing::trace!(connection = ?connection_id, %peer, "inbound connection established");
         self.close_crossed(peer);
         Ok(dummy::ConnectionHandler)
@@ -921,6 +951,7 @@ impl NetworkBehaviour for Guard {
                 // A hole punch dials from both sides; the one told to act as the listener
                 // counts as dialled by the other, as the other counts it.
                 dialled_by_us: role_override == Endpoint::Dialer,
+                read: None,
             },
         );
         self.peers
@@ -990,6 +1021,8 @@ mod tests {
             address_cooldown: ADDRESS_COOLDOWN,
             range_bans: RANGE_BANS,
             penalised_range_strangers: PENALISED_RANGE_STRANGERS,
+            stranger_read_rate: 1000,
+            stranger_read_burst: 5000,
         }
     }
 
@@ -1019,6 +1052,35 @@ mod tests {
             guard.release(&c);
         }
         out
+    }
+
+    #[test]
+    fn a_strangers_reads_are_limited_a_members_not_and_a_stranger_who_becomes_known_is_opened() {
+        let mut guard = Guard::new(limits(16));
+        let reads = guard.read_limits();
+        let local = addr("/ip4/127.0.0.1/tcp/1");
+        let (stranger, member) = (PeerId::random(), PeerId::random());
+        guard.set_known([member].into_iter().collect());
+        let mut accept = |id: usize, peer: PeerId, from: &str| {
+            let from = addr(from);
+            // What the paced transport does when it takes the connection off the listener.
+            let read = reads.register(from.clone());
+            assert!(!read.is_limited(), "open during the handshake");
+            let c = ConnectionId::new_unchecked(id);
+            guard
+                .handle_pending_inbound_connection(c, &local, &from)
+                .unwrap();
+            guard
+                .handle_established_inbound_connection(c, peer, &local, &from)
+                .unwrap();
+            read
+        };
+        let s = accept(1, stranger, "/ip4/10.0.0.1/tcp/9");
+        let m = accept(2, member, "/ip4/10.0.0.2/tcp/9");
+        assert!(s.is_limited(), "a stranger's connection is limited");
+        assert!(!m.is_limited(), "a known member's is not");
+        guard.set_known([member, stranger].into_iter().collect());
+        assert!(!s.is_limited(), "known now: opened");
     }
 
     #[test]

@@ -24,21 +24,33 @@
 //! never waits in the queue much longer than that: when the queue is full the kernel drops the
 //! new connection's SYN and the dialler retries it a second later.
 //!
+//! **Strangers' reads.** Each accepted connection's stream also carries a read limit
+//! ([`ReadLimit`]), open while the handshake runs. Once the guard has admitted the connection,
+//! a stranger's is limited to `network.stranger_read_burst` bytes at once and
+//! `network.stranger_read_rate` a second after that (a known member's stays open, and is
+//! opened when a stranger becomes known). A stranger who pushes megabytes of requests the node
+//! will refuse (the budgets refuse them from their first bytes, but the bytes still arrive and
+//! must be decrypted to reach the connection's other streams) makes the node do that work at
+//! the rate, not as fast as it can send; its requests back up in its own send buffers. A
+//! single request of the largest size (256 KiB) always fits the burst.
+//!
 //! Pacing only stops *polling* the wrapped transport, so the listener's other events (new or
 //! expired addresses, a closed listener) are delayed with the connections, by at most one
 //! token's refill.
 
 use std::{
+    collections::HashMap,
+    io,
     pin::Pin,
     sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
+        atomic::{AtomicU32, AtomicU64, Ordering},
+        Arc, Mutex, Weak,
     },
     task::{Context, Poll},
     time::{Duration, Instant},
 };
 
-use futures::Future;
+use futures::{AsyncRead, AsyncWrite, Future};
 use futures_timer::Delay;
 use libp2p::{
     core::transport::{DialOpts, ListenerId, TransportError, TransportEvent},
@@ -72,10 +84,17 @@ pub(crate) struct Paced<T> {
     wait: Option<Delay>,
     /// Times the listeners were held back (shared with the guard's stats).
     pauses: Arc<AtomicU64>,
+    /// Where the guard finds each accepted connection's read limit.
+    reads: Arc<ReadLimits>,
 }
 
 impl<T> Paced<T> {
-    pub(crate) fn new(inner: T, limits: PaceLimits, pauses: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(
+        inner: T,
+        limits: PaceLimits,
+        pauses: Arc<AtomicU64>,
+        reads: Arc<ReadLimits>,
+    ) -> Self {
         Paced {
             inner,
             limits,
@@ -83,6 +102,7 @@ impl<T> Paced<T> {
             at: Instant::now(),
             wait: None,
             pauses,
+            reads,
         }
     }
 
@@ -128,11 +148,16 @@ impl<T> Paced<T> {
     }
 }
 
-impl<T: Transport + Unpin> Transport for Paced<T> {
-    type Output = T::Output;
+impl<T> Transport for Paced<T>
+where
+    T: Transport + Unpin,
+    T::ListenerUpgrade: Unpin,
+    T::Dial: Unpin,
+{
+    type Output = Throttled<T::Output>;
     type Error = T::Error;
-    type ListenerUpgrade = T::ListenerUpgrade;
-    type Dial = T::Dial;
+    type ListenerUpgrade = WithLimit<T::ListenerUpgrade>;
+    type Dial = WithLimit<T::Dial>;
 
     fn listen_on(
         &mut self,
@@ -151,7 +176,10 @@ impl<T: Transport + Unpin> Transport for Paced<T> {
         addr: Multiaddr,
         opts: DialOpts,
     ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        self.inner.dial(addr, opts)
+        // Our own dials are never limited.
+        self.inner
+            .dial(addr, opts)
+            .map(|inner| WithLimit { inner, limit: None })
     }
 
     fn poll(
@@ -167,10 +195,206 @@ impl<T: Transport + Unpin> Transport for Paced<T> {
                 if event.is_upgrade() {
                     this.tokens -= 1.0;
                 }
+                let reads = &this.reads;
+                let event = match event {
+                    TransportEvent::Incoming {
+                        listener_id,
+                        upgrade,
+                        local_addr,
+                        send_back_addr,
+                    } => TransportEvent::Incoming {
+                        listener_id,
+                        upgrade: WithLimit {
+                            inner: upgrade,
+                            limit: Some(reads.register(send_back_addr.clone())),
+                        },
+                        local_addr,
+                        send_back_addr,
+                    },
+                    other => other.map_upgrade(|inner| WithLimit { inner, limit: None }),
+                };
                 Poll::Ready(event)
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// The read limit of one accepted connection, shared by its stream and the guard: open (no
+/// limit) until the guard limits it.
+#[derive(Debug, Default)]
+pub(crate) struct ReadLimit {
+    /// Bytes a second; 0: no limit.
+    rate: AtomicU32,
+    /// Bytes at once after a quiet spell.
+    burst: AtomicU32,
+}
+
+impl ReadLimit {
+    /// Limits the connection's reads to `burst` bytes at once and `rate` a second.
+    pub(crate) fn limit(&self, rate: u32, burst: u32) {
+        self.burst.store(burst.max(1), Ordering::Relaxed);
+        self.rate.store(rate.max(1), Ordering::Relaxed);
+    }
+
+    /// Lifts the limit.
+    pub(crate) fn open(&self) {
+        self.rate.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the connection's reads are limited now.
+    #[cfg(test)]
+    pub(crate) fn is_limited(&self) -> bool {
+        self.rate.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// The read limits of accepted connections not yet claimed by the guard, by the address the
+/// connection came from. Entries hold weak references: a connection refused before the guard
+/// saw it established leaves a dead entry, dropped at the next sweep (when the table has
+/// doubled since the last one), so the table holds at most about twice the connections alive.
+#[derive(Debug, Default)]
+pub(crate) struct ReadLimits {
+    inner: Mutex<LimitTable>,
+}
+
+#[derive(Debug, Default)]
+struct LimitTable {
+    by_addr: HashMap<Multiaddr, Weak<ReadLimit>>,
+    /// Entries left after the last sweep.
+    swept: usize,
+}
+
+impl ReadLimits {
+    pub(crate) fn register(&self, addr: Multiaddr) -> Arc<ReadLimit> {
+        let limit = Arc::new(ReadLimit::default());
+        let Ok(mut t) = self.inner.lock() else {
+            return limit; // poisoned: the connection goes unlimited, as before this existed
+        };
+        if t.by_addr.len() >= (2 * t.swept).max(256) {
+            t.by_addr.retain(|_, l| l.strong_count() > 0);
+            t.swept = t.by_addr.len();
+        }
+        t.by_addr.insert(addr, Arc::downgrade(&limit));
+        limit
+    }
+
+    /// The read limit of the connection accepted from `addr`, if it is still alive.
+    pub(crate) fn claim(&self, addr: &Multiaddr) -> Option<Arc<ReadLimit>> {
+        self.inner.lock().ok()?.by_addr.remove(addr)?.upgrade()
+    }
+}
+
+/// A connection being set up, whose stream will carry `limit` (none: never limited).
+pub(crate) struct WithLimit<F> {
+    inner: F,
+    limit: Option<Arc<ReadLimit>>,
+}
+
+impl<F, O, E> Future for WithLimit<F>
+where
+    F: Future<Output = Result<O, E>> + Unpin,
+{
+    type Output = Result<Throttled<O>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.inner).poll(cx) {
+            Poll::Ready(Ok(stream)) => Poll::Ready(Ok(Throttled {
+                inner: stream,
+                limit: self.limit.take(),
+                tokens: None,
+                at: Instant::now(),
+                wait: None,
+            })),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A stream whose reads follow its [`ReadLimit`] (a token bucket of bytes).
+pub(crate) struct Throttled<S> {
+    inner: S,
+    limit: Option<Arc<ReadLimit>>,
+    /// Bytes left at `at`; `None` until the first limited read (the bucket starts full).
+    tokens: Option<f64>,
+    at: Instant,
+    wait: Option<Delay>,
+}
+
+impl<S> Throttled<S> {
+    /// How many bytes may be read now (`None`: no limit), or `Pending` with a wake-up set.
+    fn allowance(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>> {
+        let Some(limit) = &self.limit else {
+            return Poll::Ready(None);
+        };
+        let rate = limit.rate.load(Ordering::Relaxed);
+        if rate == 0 {
+            self.tokens = None;
+            self.wait = None;
+            return Poll::Ready(None);
+        }
+        let burst = f64::from(limit.burst.load(Ordering::Relaxed).max(1));
+        let now = Instant::now();
+        let level = match self.tokens {
+            None => burst,
+            Some(t) => (t + now.saturating_duration_since(self.at).as_secs_f64() * f64::from(rate))
+                .min(burst),
+        };
+        self.tokens = Some(level);
+        self.at = now;
+        if level >= 1.0 {
+            self.wait = None;
+            return Poll::Ready(Some(level as usize));
+        }
+        let next = Duration::from_secs_f64((1.0 - level) / f64::from(rate));
+        let wait = self.wait.get_or_insert_with(|| Delay::new(next));
+        match Pin::new(wait).poll(cx) {
+            Poll::Ready(()) => {
+                self.wait = None;
+                self.tokens = Some(1.0);
+                Poll::Ready(Some(1))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let allowed = match this.allowance(cx) {
+            Poll::Ready(a) => a,
+            Poll::Pending => return Poll::Pending,
+        };
+        let len = allowed.map_or(buf.len(), |a| a.min(buf.len()));
+        let read = Pin::new(&mut this.inner).poll_read(cx, &mut buf[..len]);
+        if let (Poll::Ready(Ok(n)), Some(t)) = (&read, this.tokens.as_mut()) {
+            *t -= *n as f64;
+        }
+        read
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Throttled<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
     }
 }
 
@@ -185,21 +409,24 @@ mod tests {
     fn paced(burst: u32, per_second: u32) -> (Paced<MemoryTransport>, Arc<AtomicU64>) {
         let pauses = Arc::new(AtomicU64::new(0));
         let limits = PaceLimits { burst, per_second };
+        let reads = Arc::new(ReadLimits::default());
         (
-            Paced::new(MemoryTransport::default(), limits, pauses.clone()),
+            Paced::new(MemoryTransport::default(), limits, pauses.clone(), reads),
             pauses,
         )
     }
 
+    type Event = TransportEvent<
+        <Paced<MemoryTransport> as Transport>::ListenerUpgrade,
+        <MemoryTransport as Transport>::Error,
+    >;
+
     /// The next event of `t` if one is ready now (polled with a no-op waker).
-    fn ready_event(
-        t: &mut Paced<MemoryTransport>,
-    ) -> Option<TransportEvent<<MemoryTransport as Transport>::ListenerUpgrade, std::io::Error>>
-    {
+    fn ready_event(t: &mut Paced<MemoryTransport>) -> Option<Event> {
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         match Pin::new(t).poll(&mut cx) {
-            Poll::Ready(e) => Some(e.map_err(|e| std::io::Error::other(e.to_string()))),
+            Poll::Ready(e) => Some(e),
             Poll::Pending => None,
         }
     }
@@ -251,6 +478,80 @@ mod tests {
         assert!(
             (t.level(later) - 2.0).abs() < 1e-9,
             "1000 a second: 2 in 2 ms"
+        );
+    }
+
+    /// A stream whose other end has `n` bytes waiting.
+    fn stream_with(n: usize) -> Throttled<futures::io::Cursor<Vec<u8>>> {
+        Throttled {
+            inner: futures::io::Cursor::new(vec![7u8; n]),
+            limit: Some(Arc::new(ReadLimit::default())),
+            tokens: None,
+            at: Instant::now(),
+            wait: None,
+        }
+    }
+
+    fn read_now(s: &mut Throttled<futures::io::Cursor<Vec<u8>>>, buf: &mut [u8]) -> Option<usize> {
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        match Pin::new(s).poll_read(&mut cx, buf) {
+            Poll::Ready(r) => Some(r.unwrap()),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn an_open_stream_reads_everything_a_limited_one_its_burst_then_waits() {
+        let mut buf = vec![0u8; 10_000];
+        // Open (the handshake, a known member): all that is there.
+        let mut s = stream_with(10_000);
+        assert_eq!(read_now(&mut s, &mut buf), Some(10_000));
+
+        // A stranger's: the burst, then nothing until tokens come back (1 byte a second here,
+        // so not within this test).
+        let mut s = stream_with(10_000);
+        let limit = s.limit.clone().unwrap();
+        limit.limit(1, 4_096);
+        assert!(limit.is_limited());
+        assert_eq!(read_now(&mut s, &mut buf), Some(4_096));
+        assert_eq!(read_now(&mut s, &mut buf), None, "the burst is spent");
+
+        // Known after all: the limit is lifted and the rest flows at once.
+        limit.open();
+        assert!(!limit.is_limited());
+        assert_eq!(read_now(&mut s, &mut buf), Some(10_000 - 4_096));
+    }
+
+    #[test]
+    fn accepted_connections_are_registered_for_the_guard_and_dead_entries_swept() {
+        let reads = ReadLimits::default();
+        let addr = |i: u16| {
+            Multiaddr::empty()
+                .with(Protocol::Ip4([127, 0, 0, 2].into()))
+                .with(Protocol::Tcp(i))
+        };
+        let kept = reads.register(addr(1));
+        assert!(Arc::ptr_eq(&reads.claim(&addr(1)).unwrap(), &kept));
+        assert!(reads.claim(&addr(1)).is_none(), "claimed once");
+        // Connections refused before the guard saw them leave dead entries: swept, so the
+        // table stays near the number alive.
+        let mut alive = Vec::new();
+        for i in 0..2_000u16 {
+            let l = reads.register(addr(i));
+            if i % 100 == 0 {
+                alive.push(l);
+            }
+        }
+        let len = reads.inner.lock().unwrap().by_addr.len();
+        assert!(len < 600, "{len} entries for 20 alive");
+        assert!(
+            reads.claim(&addr(1_900)).is_some(),
+            "a live one is still there"
+        );
+        assert!(
+            reads.claim(&addr(1_901)).is_none(),
+            "a dead one is gone or dead"
         );
     }
 }

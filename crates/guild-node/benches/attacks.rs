@@ -31,7 +31,8 @@
 //! `GUILD_BENCH_ONLY=connections,oversized` runs only the attacks named, see [`only`];
 //! `GUILD_BENCH_HANDSHAKE_BURST=2` gives the first victim another handshake burst per address,
 //! `GUILD_BENCH_VICTIM_THREADS=1` another number of worker threads,
-//! `GUILD_BENCH_ACCEPT_PACING=off` lifts the first victim's accept pacing).
+//! `GUILD_BENCH_ACCEPT_PACING=off` lifts the first victim's accept pacing,
+//! `GUILD_BENCH_STRANGER_READS=off` the second victim's limit on strangers' reads).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
 #[path = "../tests/common/mod.rs"]
@@ -660,7 +661,13 @@ async fn run(place: Option<(usize, usize)>) {
     }
 
     // ---- 2-5 on one victim with loopback limits (every attacker is on 127.0.0.1) ----------
-    let (v, u) = victim_and_u(&victims, &uninvolved, 40, options("main", &[])).await;
+    // and production limits on what a stranger's connection may deliver.
+    let mut o = options("main", &[]);
+    if !std::env::var("GUILD_BENCH_STRANGER_READS").is_ok_and(|v| v == "off") {
+        o.net.stranger_read_burst = NetConfig::default().stranger_read_burst;
+        o.net.stranger_read_rate = NetConfig::default().stranger_read_rate;
+    }
+    let (v, u) = victim_and_u(&victims, &uninvolved, 40, o).await;
     let now = guild_core::time::now();
     let to = v.key();
 

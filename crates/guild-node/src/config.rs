@@ -96,6 +96,10 @@ pub struct NetworkSection {
     pub accept_burst: u32,
     /// Inbound TCP connections taken off the listeners per second, sustained.
     pub accepts_per_second: u32,
+    /// Bytes a stranger's inbound connection may deliver at once after a quiet spell.
+    pub stranger_read_burst: u32,
+    /// Bytes a second a stranger's inbound connection may deliver, sustained.
+    pub stranger_read_rate: u32,
     /// How long a banned stranger's address stays penalised.
     pub address_penalty: Secs,
     /// For this long after a ban, no stranger from that address is admitted (at most
@@ -141,6 +145,8 @@ impl Default for NetworkSection {
             max_pending_incoming: guild_net::config::DEFAULT_MAX_PENDING_INCOMING,
             accept_burst: guild_net::config::DEFAULT_ACCEPT_BURST,
             accepts_per_second: guild_net::config::DEFAULT_ACCEPTS_PER_SECOND,
+            stranger_read_burst: guild_net::config::DEFAULT_STRANGER_READ_BURST,
+            stranger_read_rate: guild_net::config::DEFAULT_STRANGER_READ_RATE,
             address_penalty: Secs(guild_net::guard::ADDRESS_PENALTY.as_secs()),
             address_cooldown: Secs(guild_net::guard::ADDRESS_COOLDOWN.as_secs()),
             range_bans: guild_net::guard::RANGE_BANS,
@@ -414,6 +420,8 @@ impl Config {
             ("network.max_pending_incoming", n.max_pending_incoming),
             ("network.accept_burst", n.accept_burst),
             ("network.accepts_per_second", n.accepts_per_second),
+            ("network.stranger_read_burst", n.stranger_read_burst),
+            ("network.stranger_read_rate", n.stranger_read_rate),
             ("network.range_bans", n.range_bans),
             (
                 "network.penalised_range_strangers",

@@ -127,6 +127,8 @@ impl NodeOptions {
             max_pending_incoming: n.max_pending_incoming,
             accept_burst: n.accept_burst,
             accepts_per_second: n.accepts_per_second,
+            stranger_read_burst: n.stranger_read_burst,
+            stranger_read_rate: n.stranger_read_rate,
             address_penalty: n.address_penalty.duration(),
             address_cooldown: n.address_cooldown.duration(),
             range_bans: n.range_bans,
