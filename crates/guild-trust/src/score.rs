@@ -354,11 +354,11 @@ type Heavier = Vec<(u32, f64)>;
 /// before: all the relay passes need, in one contiguous array (each walk ends with `NO_NODE`).
 struct RelaySteps {
     steps: Vec<(u32, bool)>,
-    /// Per node `j`, in the order of its `through` list: for each walk reaching it, the index in
-    /// `steps` of that walk's first step and of its step into `j` (so the nodes it passed before
-    /// `j` are `steps[a..s]`): `visits[at[j]..at[j + 1]]`.
-    visits: Vec<(u32, u32)>,
-    at: Vec<u32>,
+    /// Per walk id, the index in `steps` of its first step (`starts[id]..starts[id + 1]` are its
+    /// first visits and its end marker): the heavier-bridge scan finds a node's step in each of
+    /// its walks' few first visits (a per-node index of those steps, written at random per
+    /// step, cost more to build than the scan saved).
+    starts: Vec<u32>,
 }
 
 /// One relay pass's sums, per node: `Σ m` over the walks reaching it, over those that passed its
@@ -380,18 +380,12 @@ struct RelayPass {
 impl RelaySteps {
     fn new(walks: &EgoWalks, n: usize) -> Self {
         let mut steps = Vec::with_capacity(walks.walks.len() * 6);
-        let mut at = Vec::with_capacity(n + 1);
-        at.push(0u32);
-        for j in 0..n as u32 {
-            let next = at[j as usize] + walks.through(j).len() as u32;
-            at.push(next);
-        }
-        let mut visits = vec![(0u32, 0u32); at[n] as usize];
+        let mut starts = Vec::with_capacity(walks.walks.len() + 1);
         let mut seen = vec![u32::MAX; n];
         for (id, w) in walks.walks.iter().enumerate() {
             let id = id as u32;
-            let first = steps.len() as u32;
-            for (q, &v) in w.nodes.iter().enumerate().skip(1) {
+            starts.push(steps.len() as u32);
+            for &v in w.nodes.iter().skip(1) {
                 if v == walks.ego {
                     break;
                 }
@@ -400,20 +394,13 @@ impl RelaySteps {
                     seen[vi] = id;
                     let b = walks.bridge(v).node;
                     let through = b != NO_NODE && seen.get(b as usize) == Some(&id);
-                    // The walk's place in `v`'s `through` list (see `Walk::slot`).
-                    let slot = w
-                        .slot
-                        .get(q)
-                        .map_or(u32::MAX, |&s| at[vi].saturating_add(s));
-                    if slot < at[vi + 1] {
-                        visits[slot as usize] = (first, steps.len() as u32);
-                    }
                     steps.push((v, through));
                 }
             }
             steps.push((NO_NODE, false));
         }
-        RelaySteps { steps, visits, at }
+        starts.push(steps.len() as u32);
+        RelaySteps { steps, starts }
     }
 
     /// One relay pass: each walk into `j` weighs `m` = the smallest `relay` factor of the nodes
@@ -582,11 +569,15 @@ fn heavier_bridges(
             out = vec![(NO_NODE, 0.0); n];
         }
         let mut total = 0.0;
-        let (lo, hi) = (steps.at[ji] as usize, steps.at[ji + 1] as usize);
-        for &(a, s) in &steps.visits[lo..hi] {
+        for &id in walks.through(j) {
             // The walk's first visits before `j`'s: the distinct nodes it passed before `j`, in
             // order, and its weight at `j` (the smallest `relay` factor among them).
-            let (a, s) = (a as usize, s as usize);
+            let id = id as usize;
+            let (a, e) = (steps.starts[id] as usize, steps.starts[id + 1] as usize);
+            let Some(s) = steps.steps[a..e].iter().position(|&(v, _)| v == j) else {
+                continue;
+            };
+            let s = a + s;
             let m = at[s];
             // Every node this walk passed relays the walk's weight.
             for &(k, _) in &steps.steps[a..s] {
@@ -625,20 +616,19 @@ fn final_factors(
 ) -> (Vec<f64>, Vec<f64>) {
     let (weighted, through, through_n) = (&sums.weighted, &sums.through, &sums.through_n);
     let n = structural.len();
-    let share: Vec<f64> = (0..n)
-        .map(|j| {
-            let plain = walks.bridge(j as u32).share;
-            let own = if weighted[j] > 0.0 {
-                plain.max(through[j] / weighted[j])
-            } else {
-                plain
-            };
-            match heavier.get(j) {
-                Some(&(k, s)) if k != NO_NODE => own.max(s),
-                _ => own,
+    // Nodes no walk reached keep their plain share and structural factor: only the reached
+    // ones (and their bridges, which walks passed) are computed.
+    let mut share: Vec<f64> = (0..n as u32).map(|j| walks.bridge(j).share).collect();
+    for j in walks.hit_list().iter().map(|&j| j as usize) {
+        if weighted[j] > 0.0 {
+            share[j] = share[j].max(through[j] / weighted[j]);
+        }
+        if let Some(&(k, s)) = heavier.get(j) {
+            if k != NO_NODE {
+                share[j] = share[j].max(s);
             }
-        })
-        .collect();
+        }
+    }
     let own = |j: usize| cfg.connectivity_factor(share[j]) * caps[j];
     // Final factors, following bridges first (a guard treats a cycle as no cap).
     const UNSET: f64 = -1.0;
@@ -658,7 +648,10 @@ fn final_factors(
         };
         carried / hits as f64 * own(j)
     };
-    let mut f = vec![UNSET; n];
+    let mut f = structural.to_vec();
+    for &j in walks.hit_list() {
+        f[j as usize] = UNSET;
+    }
     let mut chain: Vec<u32> = Vec::new();
     for start in walks.hit_list().iter().copied() {
         let mut u = start;
@@ -689,10 +682,9 @@ fn final_factors(
             inherited = Some(x);
         }
     }
-    for (j, x) in f.iter_mut().enumerate() {
-        if *x < 0.0 {
-            *x = value(j, None);
-        }
+    // The ego is no walk's step: no weight reaches it (its own trust is 1 wherever it is read).
+    if let Some(x) = f.get_mut(walks.ego as usize) {
+        *x = value(walks.ego as usize, None);
     }
     (f, share)
 }
