@@ -562,8 +562,8 @@ impl RelaySteps {
 /// region). A single attacker cannot trigger it for itself — its own Sybils are reached only
 /// through it, so they route no walks into it — and more light walks only make the scan run.
 /// This test runs in the second relay pass only (`light` empty in the first), the pass whose
-/// shares set the scores: in both it costs twice as much (+6.6 % of a full compute's
-/// instructions against +3.4 %) and changed no collusion cell beyond the second decimal.
+/// shares set the scores: in both it costs about twice as much (+6.6 % of a full compute's
+/// instructions against +3.8 %) and changed no collusion cell beyond the second decimal.
 /// (Triggering the scan where the weighted share through the plain bridge is below θ_s, or
 /// where any walk is light, also fixed cause 5 but ran for ordinary honest nodes too and lowered
 /// some single attackers' pre-attack scores more than the attack could move them: k = 1 gains
