@@ -3,11 +3,13 @@
 //! its first `--egos` egos computed `--runs` times each by one engine, nothing else.
 //!
 //! ```text
-//! cargo run --release -p guild-trust --example trust_cost -- <path.csv> [--single] [--egos N] [--runs N] [--file]
+//! cargo run --release -p guild-trust --example trust_cost -- <path.csv> [--single] [--egos N] [--runs N] [--file] [--exact]
 //! ```
 //!
 //! `--single`: the single-bridge engine (`max_bridge_set = 0`); `--file`: the input graph instead
-//! of the synthetic one; `--egos 0` measures the setup alone (to subtract). Prints the per-ego
+//! of the synthetic one; `--egos 0` measures the setup alone (to subtract); `--exact`: exactly
+//! `--runs` runs per ego (for instruction counts: without it an ego runs until it has used
+//! 100 ms of CPU, which under `valgrind` depends on the machine's load). Prints the per-ego
 //! CPU time (this thread's, `/proc/thread-self/schedstat`).
 
 #[allow(dead_code)]
@@ -34,7 +36,9 @@ fn thread_cpu() -> f64 {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(path) = args.first() else {
-        eprintln!("usage: trust_cost <path.csv> [--single] [--egos N] [--runs N] [--file]");
+        eprintln!(
+            "usage: trust_cost <path.csv> [--single] [--egos N] [--runs N] [--file] [--exact]"
+        );
         return ExitCode::from(2);
     };
     let flag = |f: &str| args.iter().any(|a| a == f);
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
             .unwrap_or(d)
     };
     let (egos, runs) = (value("--egos", 20), value("--runs", 5));
+    let cap = if flag("--exact") { runs } else { 400 };
     let Ok(text) = std::fs::read_to_string(path) else {
         eprintln!("trust_cost: cannot read {path}");
         return ExitCode::from(1);
@@ -76,7 +81,7 @@ fn main() -> ExitCode {
         // At least `runs` runs and 100 ms of CPU (the clock advances in 4 ms ticks, see cost.rs).
         let t = thread_cpu();
         let mut done = 0;
-        while done < runs || (done < 400 && thread_cpu() - t < 0.1) {
+        while done < runs || (done < cap && thread_cpu() - t < 0.1) {
             engine.full_recompute(ego);
             std::hint::black_box(engine.scores(ego, None, now).len());
             engine.untrack(ego);
