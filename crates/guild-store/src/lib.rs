@@ -39,8 +39,11 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 /// records (a profile, a proof, a collaboration's log), so the cache mostly holds what the
 /// start-up load passed through. Measured on a daemon holding 2.6·10^5 records (BENCHMARKS.md,
 /// "The loaded daemon, third round"): 64 MiB → 16 MiB took 56 MiB off the resident set for no
-/// measurable start-up cost; 8 and 4 MiB saved 11 and 17 MiB more for 10–30 % more CPU.
-pub const CACHE_BYTES: u64 = 16 << 20;
+/// measurable start-up cost; 8 and 4 MiB saved 11 and 17 MiB more for 10–30 % more CPU then.
+/// Measured again once the envelopes shrank ("The loaded daemon, sixth round"): 16 → 8 MiB
+/// took 5–12 MiB off the resident set for the same start-up CPU (2.8–3.1 s either way); 4 MiB
+/// saved nothing more.
+pub const CACHE_BYTES: u64 = 8 << 20;
 /// Page cache of a store opened with [`Store::open_temporary`], bytes.
 pub const TEMPORARY_CACHE_BYTES: u64 = 1 << 20;
 /// What [`Store::path`] reports for a store opened with [`Store::open_temporary`].

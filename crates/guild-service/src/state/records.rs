@@ -78,15 +78,125 @@ pub(crate) struct Accounting {
 /// falls to zero is freed and reused.
 type Signers = super::interner::Interner<PublicKey>;
 
+/// A held envelope in its slot, with the id it is held under.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    id: RecordId,
+    held: Held,
+}
+
+/// Every held envelope in a slot of a dense vector (64 bytes each, freed slots reused), found
+/// by id through a table of 4-byte slot numbers. A `HashMap<RecordId, Held>` kept the 64-byte
+/// entries in the table's own buckets: 2^19 of them at 2.6·10^5 records, just past a doubling
+/// (34 MB, half of it empty); here the empty buckets cost 5 bytes each, and the vector grows by
+/// an eighth at a time, not by doubling (BENCHMARKS.md, "The loaded daemon, sixth round").
+#[derive(Debug, Default)]
+struct Envelopes {
+    /// The slot of every held id, hashed by the id it holds.
+    index: hashbrown::HashTable<u32>,
+    /// Keyed per process and per table: ids are chosen by peers (see [`super::HashMap`]).
+    hasher: foldhash::fast::RandomState,
+    /// By slot (`None`: free).
+    slots: Vec<Option<Slot>>,
+    /// Free slots, reused before the vector grows.
+    free: Vec<u32>,
+}
+
+/// Slots added at least when the envelopes' vector is full (then an eighth of its length).
+const MIN_GROWTH: usize = 1024;
+
+impl Envelopes {
+    fn hash(&self, id: &RecordId) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, id)
+    }
+
+    fn slot_of(&self, id: &RecordId) -> Option<u32> {
+        let slots = &self.slots;
+        self.index
+            .find(self.hash(id), |&s| {
+                slots[s as usize].as_ref().is_some_and(|x| x.id == *id)
+            })
+            .copied()
+    }
+
+    fn get(&self, id: &RecordId) -> Option<&Held> {
+        let s = self.slot_of(id)?;
+        self.slots[s as usize].as_ref().map(|x| &x.held)
+    }
+
+    fn get_mut(&mut self, id: &RecordId) -> Option<&mut Held> {
+        let s = self.slot_of(id)?;
+        self.slots[s as usize].as_mut().map(|x| &mut x.held)
+    }
+
+    /// The id held in a slot (`None`: the slot is free).
+    fn id(&self, s: u32) -> Option<RecordId> {
+        self.slots.get(s as usize)?.as_ref().map(|x| x.id)
+    }
+
+    /// Holds a new envelope (the id is not held) and gives its slot.
+    fn insert(&mut self, id: RecordId, held: Held) -> u32 {
+        let slot = Some(Slot { id, held });
+        let s = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = slot;
+                s
+            }
+            None => {
+                if self.slots.len() == self.slots.capacity() {
+                    self.slots
+                        .reserve_exact((self.slots.len() / 8).max(MIN_GROWTH));
+                }
+                self.slots.push(slot);
+                // Slots are at most the records held, far fewer than 2^32.
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let hash = self.hash(&id);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hash, s, |&t| {
+            slots[t as usize]
+                .as_ref()
+                .map_or(0, |x| std::hash::BuildHasher::hash_one(hasher, x.id))
+        });
+        s
+    }
+
+    /// Lets go of an envelope: its slot and what it held.
+    fn remove(&mut self, id: &RecordId) -> Option<(u32, Held)> {
+        let hash = self.hash(id);
+        let slots = &self.slots;
+        let entry = self
+            .index
+            .find_entry(hash, |&s| {
+                slots[s as usize].as_ref().is_some_and(|x| x.id == *id)
+            })
+            .ok()?;
+        let (s, _) = entry.remove();
+        let held = self.slots[s as usize].take()?.held;
+        self.free.push(s);
+        Some((s, held))
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&RecordId, &Held)> + '_ {
+        self.slots.iter().flatten().map(|x| (&x.id, &x.held))
+    }
+}
+
 /// Every stored record's envelope and the orders kept over them.
 #[derive(Debug, Default)]
 pub(crate) struct Records {
-    /// Every stored record by id (profiles too, under their record id).
-    meta: HashMap<RecordId, Held>,
+    /// Every stored record (profiles too, under their record id).
+    meta: Envelopes,
     /// The signers the envelopes name.
     signers: Signers,
-    /// Expiry order, for the sweep.
-    by_expiry: BTreeSet<(UnixTime, RecordId)>,
+    /// Expiry order, for the sweep: (expiry, the envelope's slot), 16 bytes a key where
+    /// `(expiry, id)` took 40 (ties fall in slot order: the sweep takes any of them first).
+    by_expiry: BTreeSet<(UnixTime, u32)>,
     /// Current profile record id → signer (to find a profile by the id sync uses).
     profile_ids: HashMap<RecordId, PublicKey>,
     /// Sync keys of each public kind, in `(issued_at, id)` order (what sync reconciles).
@@ -105,7 +215,6 @@ impl Records {
             kept = h.accounted.then_some((h.size, h.pooled));
             self.forget(&id);
         }
-        self.by_expiry.insert((meta.expires_at, id));
         if crate::PUBLIC_KINDS.contains(&meta.kind)
             && self.sync.entry(meta.kind).or_default().insert(SyncKey {
                 time: meta.issued_at,
@@ -123,7 +232,8 @@ impl Records {
             accounted: kept.is_some(),
             pooled: kept.is_some_and(|(_, pooled)| pooled),
         };
-        self.meta.insert(id, held);
+        let slot = self.meta.insert(id, held);
+        self.by_expiry.insert((meta.expires_at, slot));
     }
 
     /// Marks a held record as accounted by admission, with its size and whether it is pooled.
@@ -198,10 +308,10 @@ impl Records {
     }
 
     fn forget(&mut self, id: &RecordId) -> Option<Meta> {
-        let h = self.meta.remove(id)?;
+        let (slot, h) = self.meta.remove(id)?;
         let m = self.meta_of(&h);
         self.signers.release(h.signer);
-        self.by_expiry.remove(&(m.expires_at, *id));
+        self.by_expiry.remove(&(m.expires_at, slot));
         if let Some(set) = self.sync.get_mut(&m.kind) {
             let key = SyncKey {
                 time: m.issued_at,
@@ -223,7 +333,7 @@ impl Records {
 
     /// Whether a record is held.
     pub fn contains(&self, id: &RecordId) -> bool {
-        self.meta.contains_key(id)
+        self.meta.slot_of(id).is_some()
     }
 
     /// How many records are held (profiles included).
@@ -242,7 +352,7 @@ impl Records {
             .iter()
             .take_while(|(at, _)| *at <= now)
             .take(max)
-            .map(|(_, id)| *id)
+            .filter_map(|&(_, slot)| self.meta.id(slot))
             .collect()
     }
 
@@ -413,6 +523,58 @@ mod tests {
             "accounted: kept"
         );
         assert_eq!(r.unaccounted().count(), 0);
+    }
+
+    #[test]
+    fn envelopes_reuse_freed_slots_and_keep_expiry_by_slot_in_step() {
+        let mut r = Records::default();
+        let ids: Vec<RecordId> = (0..=255u8).map(|i| RecordId([i; 32])).collect();
+        for (i, id) in ids.iter().enumerate() {
+            r.insert(*id, meta(RecordKind::Need, 10, 100 + i as u64 % 7));
+        }
+        assert_eq!(r.len(), 256);
+        assert_eq!(r.meta.slots.len(), 256);
+        // Every other one goes; their slots are reused by new ids, not appended.
+        for id in ids.iter().step_by(2) {
+            assert!(r.remove(id).is_some());
+        }
+        assert_eq!(r.len(), 128);
+        let fresh: Vec<RecordId> = (0..128u8)
+            .map(|i| {
+                let mut b = [i; 32];
+                b[0] = 0xEE;
+                RecordId(b)
+            })
+            .collect();
+        for id in &fresh {
+            r.insert(*id, meta(RecordKind::Offer, 20, 50));
+        }
+        assert_eq!(r.meta.slots.len(), 256, "freed slots were reused");
+        assert_eq!(r.len(), 256);
+        for id in ids.iter().skip(1).step_by(2).chain(&fresh) {
+            assert!(r.contains(id));
+        }
+        for id in ids.iter().step_by(2) {
+            assert!(!r.contains(id) && r.get(id).is_none());
+        }
+        // The expiry order names each held record once, by its own slot, oldest first.
+        let expired = r.expired(u64::MAX, usize::MAX);
+        assert_eq!(expired.len(), 256);
+        assert!(expired[..128].iter().all(|id| fresh.contains(id)));
+        let mut seen: Vec<_> = expired.clone();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 256);
+        let times: Vec<u64> = expired
+            .iter()
+            .map(|id| r.get(id).unwrap().expires_at)
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn an_envelope_slot_is_no_larger_than_the_table_slot_it_replaced() {
+        assert_eq!(std::mem::size_of::<Option<Slot>>(), 64);
     }
 
     #[test]
