@@ -817,11 +817,26 @@ async fn run(place: Option<(usize, usize)>) {
             .iter()
             .map(|r| (r.client.clone(), r.target))
             .collect();
-        let (samples, ()) = during(&u, 50, async move {
+        // How many offerers the victim still holds a connection to when the offers start
+        // (above its high watermark it prunes idle peers, and a pruned offerer's request
+        // redials first): the row's window depends on it.
+        let connected = v.node.net().connected_peers().await.unwrap();
+        let still = (0..keys)
+            .map(|k| {
+                fixtures::identity(100 + (k % 100) as u8)
+                    .keypair()
+                    .public()
+                    .to_peer_id()
+            })
+            .filter(|peer| connected.iter().any(|p| p.peer == *peer))
+            .count();
+        let (samples, answers) = during(&u, 50, async move {
+            let mut all = std::collections::BTreeMap::<String, u32>::new();
             for (k, o) in offers {
                 let (c, t) = &clients[k];
-                let _ = c.request(*t, o).await;
+                *all.entry(answer(c.request(*t, o).await)).or_default() += 1;
             }
+            all
         })
         .await;
         print(Row {
@@ -834,7 +849,7 @@ async fn run(place: Option<(usize, usize)>) {
                 admission::STRANGER_OFFERS_PER_NEED
             ),
             note: format!(
-                "{} offers held on the need",
+                "{still} of {keys} offerers still connected at the start; {answers:?}; {} offers held on the need",
                 v.node
                     .store()
                     .records_of_kind(RecordKind::Offer)
