@@ -324,6 +324,10 @@ pub(crate) struct Throttled<S> {
 
 impl<S> Throttled<S> {
     /// How many bytes may be read now (`None`: no limit), or `Pending` with a wake-up set.
+    ///
+    /// Once the burst is spent, reading waits until an eighth of a second's worth has come
+    /// back (or the whole burst, if smaller), not a single byte: a stranger pushing as fast as
+    /// it can then costs at most about eight wake-ups a second, not one per byte.
     fn allowance(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>> {
         let Some(limit) = &self.limit else {
             return Poll::Ready(None);
@@ -335,25 +339,29 @@ impl<S> Throttled<S> {
             return Poll::Ready(None);
         }
         let burst = f64::from(limit.burst.load(Ordering::Relaxed).max(1));
+        let rate = f64::from(rate);
+        let chunk = (rate / 8.0).clamp(1.0, burst);
         let now = Instant::now();
         let level = match self.tokens {
             None => burst,
-            Some(t) => (t + now.saturating_duration_since(self.at).as_secs_f64() * f64::from(rate))
-                .min(burst),
+            Some(t) => (t + now.saturating_duration_since(self.at).as_secs_f64() * rate).min(burst),
         };
         self.tokens = Some(level);
         self.at = now;
-        if level >= 1.0 {
+        // A stream that has tokens left reads them; one that ran dry waits for a chunk.
+        let dry = self.wait.is_some() || level < 1.0;
+        if !dry || level >= chunk {
             self.wait = None;
-            return Poll::Ready(Some(level as usize));
+            return Poll::Ready(Some(level.max(1.0) as usize));
         }
-        let next = Duration::from_secs_f64((1.0 - level) / f64::from(rate));
+        let next = Duration::from_secs_f64((chunk - level) / rate);
         let wait = self.wait.get_or_insert_with(|| Delay::new(next));
         match Pin::new(wait).poll(cx) {
             Poll::Ready(()) => {
+                // The timer may fire a little early: read what has come back (at least a byte)
+                // rather than wait again for the rest.
                 self.wait = None;
-                self.tokens = Some(1.0);
-                Poll::Ready(Some(1))
+                Poll::Ready(Some(level.max(1.0) as usize))
             }
             Poll::Pending => Poll::Pending,
         }
@@ -553,5 +561,23 @@ mod tests {
             reads.claim(&addr(1_901)).is_none(),
             "a dead one is gone or dead"
         );
+    }
+
+    #[test]
+    fn a_dry_stream_waits_for_a_chunk_not_for_each_byte() {
+        let mut buf = vec![0u8; 100_000];
+        let mut s = stream_with(100_000);
+        s.limit.clone().unwrap().limit(8_000, 4_096); // chunks of 1,000 bytes
+        assert_eq!(read_now(&mut s, &mut buf), Some(4_096));
+        assert_eq!(read_now(&mut s, &mut buf), None, "dry: a wake-up is set");
+        assert!(s.wait.is_some());
+        // 80 bytes have come back: not a chunk yet, so still waiting.
+        s.tokens = Some(0.0);
+        s.at = Instant::now() - Duration::from_millis(10);
+        assert_eq!(read_now(&mut s, &mut buf), None);
+        // Well over a chunk: read it all at once.
+        s.at -= Duration::from_millis(250);
+        let n = read_now(&mut s, &mut buf).unwrap();
+        assert!((2_000..=4_096).contains(&n), "{n}");
     }
 }
