@@ -243,6 +243,8 @@ impl Parts {
                 penalised_range_strangers: config.penalised_range_strangers,
                 stranger_read_rate: config.stranger_read_rate,
                 stranger_read_burst: config.stranger_read_burst,
+                strangers_total_read_rate: config.strangers_total_read_rate,
+                strangers_total_read_burst: config.strangers_total_read_burst,
             })
             .with_local_peer(peer_id),
             limits,

@@ -84,6 +84,16 @@ pub const DEFAULT_STRANGER_READ_BURST: u32 = 1024 * 1024;
 /// deliver, sustained (one of the largest requests a second).
 pub const DEFAULT_STRANGER_READ_RATE: u32 = 256 * 1024;
 
+/// Default of [`NetConfig::strangers_total_read_burst`]: bytes all strangers' connections
+/// together may deliver at once (`docs/protocol.md`, "Strangers' reads").
+pub const DEFAULT_STRANGERS_TOTAL_READ_BURST: u32 = 64 * 1024;
+
+/// Default of [`NetConfig::strangers_total_read_rate`]: bytes a second all strangers'
+/// connections together may deliver, sustained. A stream of small requests costs the node about
+/// 0.75 µs a byte before any budget refuses them (`BENCHMARKS.md`), so this keeps what
+/// strangers together can make it do under a fifth of a core.
+pub const DEFAULT_STRANGERS_TOTAL_READ_RATE: u32 = 256 * 1024;
+
 /// Default of [`NetConfig::accepts_per_second`]: inbound connections taken per second,
 /// sustained. At about 1 ms of CPU for a handshake and 0.2 ms for a refusal, a flood from any
 /// number of addresses costs the node at most a few percent of a core.
@@ -223,6 +233,12 @@ pub struct NetConfig {
     pub stranger_read_burst: u32,
     /// Bytes a second a stranger's inbound TCP connection may deliver, sustained.
     pub stranger_read_rate: u32,
+    /// Bytes all strangers' inbound TCP connections together may deliver at once; past it,
+    /// `strangers_total_read_rate` a second, handed out in turns across address ranges and
+    /// connections (`docs/protocol.md`, "Strangers' reads").
+    pub strangers_total_read_burst: u32,
+    /// Bytes a second all strangers' inbound TCP connections together may deliver, sustained.
+    pub strangers_total_read_rate: u32,
     /// Maximum outgoing dials in progress.
     pub max_pending_outgoing: u32,
     /// How long an unused connection stays open.
@@ -286,6 +302,8 @@ impl Default for NetConfig {
             accepts_per_second: DEFAULT_ACCEPTS_PER_SECOND,
             stranger_read_burst: DEFAULT_STRANGER_READ_BURST,
             stranger_read_rate: DEFAULT_STRANGER_READ_RATE,
+            strangers_total_read_burst: DEFAULT_STRANGERS_TOTAL_READ_BURST,
+            strangers_total_read_rate: DEFAULT_STRANGERS_TOTAL_READ_RATE,
             max_pending_outgoing: DEFAULT_MAX_PENDING_OUTGOING,
             idle_connection_timeout: DEFAULT_IDLE_CONNECTION_TIMEOUT,
             random_walk_interval: Some(DEFAULT_RANDOM_WALK_INTERVAL),
@@ -324,6 +342,8 @@ impl NetConfig {
             // limit set it.
             stranger_read_burst: u32::MAX,
             stranger_read_rate: u32::MAX,
+            strangers_total_read_burst: u32::MAX,
+            strangers_total_read_rate: u32::MAX,
             ..Self::default()
         }
     }
@@ -358,6 +378,11 @@ impl NetConfig {
             ("accepts_per_second", self.accepts_per_second),
             ("stranger_read_burst", self.stranger_read_burst),
             ("stranger_read_rate", self.stranger_read_rate),
+            (
+                "strangers_total_read_burst",
+                self.strangers_total_read_burst,
+            ),
+            ("strangers_total_read_rate", self.strangers_total_read_rate),
             ("range_bans", self.range_bans),
             ("penalised_range_strangers", self.penalised_range_strangers),
         ];

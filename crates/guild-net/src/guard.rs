@@ -73,6 +73,7 @@ use std::{
 };
 
 use crate::pace::{ReadLimit, ReadLimits};
+use crate::share::SharedReads;
 use libp2p::{
     core::{transport::PortUse, Endpoint},
     multiaddr::Protocol,
@@ -234,6 +235,9 @@ pub struct GuardStats {
     /// [`NetConfig::accepts_per_second`](crate::NetConfig::accepts_per_second) allows (after
     /// the burst); the connections waited in the accept queue, none was refused for it.
     pub accept_pauses: u64,
+    /// Times a stranger's connection waited for its turn at the total of strangers' reads
+    /// ([`NetConfig::strangers_total_read_rate`](crate::NetConfig::strangers_total_read_rate)).
+    pub stranger_read_waits: u64,
 }
 
 /// Limits of the guard (from [`crate::NetConfig`]).
@@ -252,6 +256,9 @@ pub(crate) struct GuardLimits {
     /// A stranger's accepted connection: bytes read a second, and at once.
     pub(crate) stranger_read_rate: u32,
     pub(crate) stranger_read_burst: u32,
+    /// All strangers' accepted connections together: bytes read a second, and at once.
+    pub(crate) strangers_total_read_rate: u32,
+    pub(crate) strangers_total_read_burst: u32,
 }
 
 impl GuardLimits {
@@ -359,7 +366,10 @@ impl Guard {
             waker: None,
             stats: GuardStats::default(),
             accept_pauses: Arc::default(),
-            reads: Arc::default(),
+            reads: Arc::new(ReadLimits::with_total(Arc::new(SharedReads::new(
+                limits.strangers_total_read_rate,
+                limits.strangers_total_read_burst,
+            )))),
         }
     }
 
@@ -525,6 +535,7 @@ impl Guard {
             inbound_strangers: self.strangers,
             known: self.known.len(),
             accept_pauses: self.accept_pauses.load(Ordering::Relaxed),
+            stranger_read_waits: self.reads.shared().map_or(0, |s| s.waits()),
             penalised_addresses: self
                 .penalised
                 .values()
@@ -1023,6 +1034,8 @@ mod tests {
             penalised_range_strangers: PENALISED_RANGE_STRANGERS,
             stranger_read_rate: 1000,
             stranger_read_burst: 5000,
+            strangers_total_read_rate: 10_000,
+            strangers_total_read_burst: 20_000,
         }
     }
 

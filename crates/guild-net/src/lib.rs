@@ -39,6 +39,7 @@ mod behaviour;
 mod commands;
 mod event_loop;
 mod pace;
+mod share;
 mod swarm_events;
 
 use libp2p::{identity::Keypair, StreamProtocol};

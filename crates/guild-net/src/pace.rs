@@ -51,6 +51,9 @@ use std::{
 };
 
 use futures::{AsyncRead, AsyncWrite, Future};
+
+use crate::guard::{ip_key, range_of};
+use crate::share::{Range, Seat, SharedReads};
 use futures_timer::Delay;
 use libp2p::{
     core::transport::{DialOpts, ListenerId, TransportError, TransportEvent},
@@ -228,6 +231,9 @@ pub(crate) struct ReadLimit {
     rate: AtomicU32,
     /// Bytes at once after a quiet spell.
     burst: AtomicU32,
+    /// The total all limited connections draw on, and the range this one's bytes count
+    /// under there ([`crate::share`]); none: only its own limit applies.
+    shared: Option<(Arc<SharedReads>, Range)>,
 }
 
 impl ReadLimit {
@@ -256,6 +262,8 @@ impl ReadLimit {
 #[derive(Debug, Default)]
 pub(crate) struct ReadLimits {
     inner: Mutex<LimitTable>,
+    /// What strangers' connections draw on together (none: no total).
+    shared: Option<Arc<SharedReads>>,
 }
 
 #[derive(Debug, Default)]
@@ -266,8 +274,27 @@ struct LimitTable {
 }
 
 impl ReadLimits {
+    /// A table whose limited connections also draw on `shared`, for all of them together.
+    pub(crate) fn with_total(shared: Arc<SharedReads>) -> Self {
+        ReadLimits {
+            inner: Mutex::default(),
+            shared: Some(shared),
+        }
+    }
+
+    /// The total limited connections draw on, if any.
+    pub(crate) fn shared(&self) -> Option<&Arc<SharedReads>> {
+        self.shared.as_ref()
+    }
+
     pub(crate) fn register(&self, addr: Multiaddr) -> Arc<ReadLimit> {
-        let limit = Arc::new(ReadLimit::default());
+        let limit = Arc::new(ReadLimit {
+            shared: self
+                .shared
+                .as_ref()
+                .map(|s| (s.clone(), ip_key(&addr).map(range_of))),
+            ..ReadLimit::default()
+        });
         let Ok(mut t) = self.inner.lock() else {
             return limit; // poisoned: the connection goes unlimited, as before this existed
         };
@@ -299,20 +326,15 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match Pin::new(&mut self.inner).poll(cx) {
-            Poll::Ready(Ok(stream)) => Poll::Ready(Ok(Throttled {
-                inner: stream,
-                limit: self.limit.take(),
-                tokens: None,
-                at: Instant::now(),
-                wait: None,
-            })),
+            Poll::Ready(Ok(stream)) => Poll::Ready(Ok(Throttled::new(stream, self.limit.take()))),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
-/// A stream whose reads follow its [`ReadLimit`] (a token bucket of bytes).
+/// A stream whose reads follow its [`ReadLimit`] (a token bucket of bytes) and, while limited,
+/// the total of all limited streams ([`crate::share`]).
 pub(crate) struct Throttled<S> {
     inner: S,
     limit: Option<Arc<ReadLimit>>,
@@ -320,9 +342,48 @@ pub(crate) struct Throttled<S> {
     tokens: Option<f64>,
     at: Instant,
     wait: Option<Delay>,
+    /// Its place in the total's turns (taken at the first limited read).
+    seat: Option<Seat>,
 }
 
 impl<S> Throttled<S> {
+    fn new(inner: S, limit: Option<Arc<ReadLimit>>) -> Self {
+        Throttled {
+            inner,
+            limit,
+            tokens: None,
+            at: Instant::now(),
+            wait: None,
+            seat: None,
+        }
+    }
+
+    /// Takes the stream out of the total's turns (it is no longer limited, or closed).
+    fn leave_turns(&mut self) {
+        if let (Some(seat), Some((shared, _))) = (
+            self.seat.as_mut(),
+            self.limit.as_ref().and_then(|l| l.shared.as_ref()),
+        ) {
+            shared.leave(seat);
+        }
+    }
+
+    /// Of `want` bytes (what its own limit allows and the buffer holds), how many the total
+    /// allows now, taken from it; or `Pending` until the stream's turn (see [`crate::share`]).
+    fn total_allows(&mut self, want: usize, cx: &mut Context<'_>) -> Poll<usize> {
+        let Some((shared, range)) = self.limit.as_ref().and_then(|l| l.shared.as_ref()) else {
+            return Poll::Ready(want);
+        };
+        let seat = self.seat.get_or_insert_with(|| shared.seat(*range));
+        shared.poll_turn(seat, want, cx)
+    }
+
+    /// Gives back to the total what was allowed and not read.
+    fn refund(&self, n: usize) {
+        if let Some((shared, _)) = self.limit.as_ref().and_then(|l| l.shared.as_ref()) {
+            shared.refund(n);
+        }
+    }
     /// How many bytes may be read now (`None`: no limit), or `Pending` with a wake-up set.
     ///
     /// Once the burst is spent, reading waits until an eighth of a second's worth has come
@@ -336,6 +397,7 @@ impl<S> Throttled<S> {
         if rate == 0 {
             self.tokens = None;
             self.wait = None;
+            self.leave_turns();
             return Poll::Ready(None);
         }
         let burst = f64::from(limit.burst.load(Ordering::Relaxed).max(1));
@@ -376,13 +438,24 @@ impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let allowed = match this.allowance(cx) {
-            Poll::Ready(a) => a,
+            Poll::Ready(Some(own)) => match this.total_allows(own.min(buf.len()), cx) {
+                Poll::Ready(a) => Some(a),
+                Poll::Pending => return Poll::Pending,
+            },
+            Poll::Ready(None) => None,
             Poll::Pending => return Poll::Pending,
         };
         let len = allowed.map_or(buf.len(), |a| a.min(buf.len()));
         let read = Pin::new(&mut this.inner).poll_read(cx, &mut buf[..len]);
-        if let (Poll::Ready(Ok(n)), Some(t)) = (&read, this.tokens.as_mut()) {
-            *t -= *n as f64;
+        if let Some(allowed) = allowed {
+            let n = match &read {
+                Poll::Ready(Ok(n)) => *n,
+                _ => 0,
+            };
+            if let Some(t) = this.tokens.as_mut() {
+                *t -= n as f64;
+            }
+            this.refund(allowed.saturating_sub(n));
         }
         read
     }
@@ -403,6 +476,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Throttled<S> {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+impl<S> Drop for Throttled<S> {
+    fn drop(&mut self) {
+        // A closed connection waiting for its turn hands the turn on.
+        self.leave_turns();
     }
 }
 
@@ -491,13 +571,10 @@ mod tests {
 
     /// A stream whose other end has `n` bytes waiting.
     fn stream_with(n: usize) -> Throttled<futures::io::Cursor<Vec<u8>>> {
-        Throttled {
-            inner: futures::io::Cursor::new(vec![7u8; n]),
-            limit: Some(Arc::new(ReadLimit::default())),
-            tokens: None,
-            at: Instant::now(),
-            wait: None,
-        }
+        Throttled::new(
+            futures::io::Cursor::new(vec![7u8; n]),
+            Some(Arc::new(ReadLimit::default())),
+        )
     }
 
     fn read_now(s: &mut Throttled<futures::io::Cursor<Vec<u8>>>, buf: &mut [u8]) -> Option<usize> {

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use guild_net::{AdmissionStats, GuardStats, NetConfig, NetEvent, PeerId};
+use guild_net::{AdmissionStats, GuardStats, NetConfig, NetEvent, PeerId, RequestError};
 use support::{bounded, config, flood::connect_from, flood::Flooder, init_tracing, TestNode, STEP};
 
 /// A victim with the default (production) inbound limits, on loopback.
@@ -303,6 +303,155 @@ async fn a_jammed_skill_key_still_hands_out_a_newcomer() {
         tokio::time::timeout(STEP, found)
             .await
             .expect("the newcomer is handed out");
+    })
+    .await;
+}
+
+/// Strangers together deliver no more than the total of strangers' reads allows (its burst and
+/// rate, whatever the number of connections), and a newcomer who connects behind a flood of
+/// them still gets its turn and its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_together_read_at_the_total_and_a_newcomer_still_gets_its_turn() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    init_tracing();
+    bounded(async {
+        const BURST: u32 = 16 * 1024;
+        const RATE: u32 = 64 * 1024;
+        const REQUEST: usize = 32 * 1024;
+        let mut c = config("total", &[]);
+        // Each stranger alone may send a megabyte at once: only the total binds here.
+        c.stranger_read_burst = 1 << 20;
+        c.stranger_read_rate = 1 << 20;
+        c.strangers_total_read_burst = BURST;
+        c.strangers_total_read_rate = RATE;
+        let mut victim = TestNode::start(c).await;
+        let client = victim.client.clone();
+        // Every request the victim receives: who sent it, how large, when.
+        let received = Arc::new(Mutex::new(Vec::<(PeerId, usize, Instant)>::new()));
+        let log = received.clone();
+        let (count_tx, mut count_rx) = tokio::sync::watch::channel(0usize);
+        let mut events = std::mem::replace(&mut victim.events, tokio::sync::mpsc::channel(1).1);
+        let server = tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let NetEvent::InboundRequest {
+                    peer,
+                    data,
+                    channel,
+                } = e
+                {
+                    log.lock().unwrap().push((peer, data.len(), Instant::now()));
+                    count_tx.send_modify(|n| *n += 1);
+                    let _ = client.respond(channel, b"ok".to_vec()).await;
+                }
+            }
+        });
+
+        // Eight strangers, connected and idle first.
+        let mut flooders = Vec::new();
+        for _ in 0..8 {
+            let f = TestNode::start(config("total", &[&victim])).await;
+            flooders.push(f);
+        }
+        for f in &flooders {
+            let wait = async {
+                while !connected(&victim, f.peer).await {
+                    tokio::task::yield_now().await;
+                }
+            };
+            tokio::time::timeout(STEP, wait)
+                .await
+                .expect("flooder connected");
+        }
+        let flood_peers: Vec<PeerId> = flooders.iter().map(|f| f.peer).collect();
+        let waits_before = victim
+            .client
+            .admission_stats()
+            .await
+            .unwrap()
+            .connections
+            .stranger_read_waits;
+        // Then each sends 32 KiB requests, two at a time, until the test ends.
+        let started = Instant::now();
+        let target = victim.peer;
+        let senders: Vec<_> = flooders
+            .iter()
+            .flat_map(|f| {
+                (0..2).map(|_| {
+                    let client = f.client.clone();
+                    tokio::spawn(async move {
+                        // Until its node stops (a request behind the flood may time out).
+                        while matches!(
+                            client.request(target, vec![7u8; REQUEST]).await,
+                            Ok(_) | Err(RequestError::Timeout)
+                        ) {}
+                    })
+                })
+            })
+            .collect();
+        // The total runs short: streams wait for their turns; and the flood is read, at the
+        // total's pace (a first whole request arrives).
+        wait_stats(&victim, |s| {
+            s.connections.stranger_read_waits > waits_before
+        })
+        .await;
+        tokio::time::timeout(STEP, count_rx.wait_for(|n| *n > 0))
+            .await
+            .expect("a flood request arrives")
+            .unwrap();
+
+        // A newcomer (a stranger too) connects and asks once: answered, behind the flood.
+        let newcomer = TestNode::start(config("total", &[&victim])).await;
+        let wait = async {
+            while !connected(&victim, newcomer.peer).await {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(STEP, wait)
+            .await
+            .expect("newcomer connected");
+        let asked = async {
+            loop {
+                match newcomer.client.request(target, b"hello".to_vec()).await {
+                    Ok(answer) => return answer,
+                    // Its try timed out behind the flood: it asks again.
+                    Err(RequestError::Timeout) => {}
+                    Err(e) => panic!("the newcomer's request failed: {e}"),
+                }
+            }
+        };
+        let asked_at = Instant::now();
+        let answer = tokio::time::timeout(STEP, asked)
+            .await
+            .expect("the newcomer is answered during the flood");
+        let newcomer_waited = asked_at.elapsed();
+        assert_eq!(answer, b"ok");
+        let now = Instant::now();
+        let elapsed = (now - started).as_secs_f64();
+
+        // What the flood delivered in that time: at most the total's burst and rate (the
+        // requests are part of the bytes read; the rest is framing and other protocols).
+        let flooded: usize = received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _, at)| flood_peers.contains(p) && *at <= now)
+            .map(|(_, n, _)| n)
+            .sum();
+        let bound = f64::from(BURST) + f64::from(RATE) * elapsed;
+        eprintln!(
+            "the flood delivered {flooded} bytes of requests in {elapsed:.2} s (bound {bound:.0}); \
+             the newcomer was answered after {newcomer_waited:?}"
+        );
+        assert!(
+            (flooded as f64) <= bound,
+            "{flooded} bytes of requests in {elapsed:.2} s, over the total's {bound:.0}"
+        );
+        assert!(flooded >= REQUEST, "the flood was read");
+        for s in senders {
+            s.abort();
+        }
+        server.abort();
     })
     .await;
 }

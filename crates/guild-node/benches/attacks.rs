@@ -9,7 +9,10 @@
 //!   with a newcomer dialling behind them (its handshake time: what accept pacing costs it).
 //! - **needs**: 900 needs from 300 fresh keys published on gossip, all matching V's skill.
 //! - **messages**: one stranger delivers 2,000 messages of 3 KB.
-//! - **offers**: 100 fresh keys × 3 offers on V's need (one connection each).
+//! - **offers**: 100 fresh keys × 3 offers on V's need (one connection each), all 300 sent at
+//!   once (the attack at full speed: its worst case).
+//! - **crowd**: the same 100 keys × 20 messages of 3 KB, all at once (6 MB, every message
+//!   within its sender's rate).
 //! - **invitations**: 40 fresh inviters each send an invitation with a 120 KiB log, and one
 //!   stranger sends 300 invitations whose log breaks the 128 KiB limit, 4 at a time.
 //! - **DHT providers**: 92 fresh identities announce 48 skill keys each (4,416
@@ -32,7 +35,8 @@
 //! `GUILD_BENCH_HANDSHAKE_BURST=2` gives the first victim another handshake burst per address,
 //! `GUILD_BENCH_VICTIM_THREADS=1` another number of worker threads,
 //! `GUILD_BENCH_ACCEPT_PACING=off` lifts the first victim's accept pacing,
-//! `GUILD_BENCH_STRANGER_READS=off` the second victim's limit on strangers' reads).
+//! `GUILD_BENCH_STRANGER_READS=off` the second victim's limits on strangers' reads,
+//! `GUILD_BENCH_STRANGERS_TOTAL=off` only the total of all strangers' reads).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
 #[path = "../tests/common/mod.rs"]
@@ -63,7 +67,8 @@ fn quick() -> bool {
 }
 
 /// Whether to run the attack named `row`: every attack, or those `GUILD_BENCH_ONLY` lists
-/// (comma-separated: connections, needs, messages, offers, invitations, dht, oversized, bans),
+/// (comma-separated: connections, needs, messages, offers, crowd, invitations, dht, oversized,
+/// bans),
 /// to profile one attack alone.
 fn only(row: &str) -> bool {
     std::env::var("GUILD_BENCH_ONLY").map_or(true, |list| list.split(',').any(|r| r.trim() == row))
@@ -666,6 +671,10 @@ async fn run(place: Option<(usize, usize)>) {
     if !std::env::var("GUILD_BENCH_STRANGER_READS").is_ok_and(|v| v == "off") {
         o.net.stranger_read_burst = NetConfig::default().stranger_read_burst;
         o.net.stranger_read_rate = NetConfig::default().stranger_read_rate;
+        if !std::env::var("GUILD_BENCH_STRANGERS_TOTAL").is_ok_and(|v| v == "off") {
+            o.net.strangers_total_read_burst = NetConfig::default().strangers_total_read_burst;
+            o.net.strangers_total_read_rate = NetConfig::default().strangers_total_read_rate;
+        }
     }
     let (v, u) = victim_and_u(&victims, &uninvolved, 40, o).await;
     let now = guild_core::time::now();
@@ -763,7 +772,7 @@ async fn run(place: Option<(usize, usize)>) {
     }
 
     // Offers: 100 fresh keys × 3 on V's need, each over its own connection.
-    let rogues_before = if !only("offers") {
+    let rogues_before = if !only("offers") && !only("crowd") {
         Vec::new()
     } else {
         let asked = v
@@ -830,15 +839,38 @@ async fn run(place: Option<(usize, usize)>) {
             })
             .filter(|peer| connected.iter().any(|p| p.peer == *peer))
             .count();
+        let net = v.node.net().clone();
+        let waits_before = net.admission_stats().await.unwrap().connections;
         let (samples, answers) = during(&u, 50, async move {
             let mut all = std::collections::BTreeMap::<String, u32>::new();
-            for (k, o) in offers {
-                let (c, t) = &clients[k];
-                *all.entry(answer(c.request(*t, o).await)).or_default() += 1;
+            let start = Instant::now();
+            let sent = offers.into_iter().map(|(k, o)| {
+                let (c, t) = clients[k].clone();
+                async move { (c.request(t, o).await, start.elapsed()) }
+            });
+            let mut took = Vec::new();
+            for (a, at) in futures::future::join_all(sent).await {
+                *all.entry(answer(a)).or_default() += 1;
+                took.push(at.as_secs_f64() * 1e3);
             }
+            took.sort_by(f64::total_cmp);
+            let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize];
+            eprintln!(
+                "  offers answered after {:.0} / {:.0} / {:.0} ms (median / p90 / max)",
+                at(0.5),
+                at(0.9),
+                at(1.0)
+            );
             all
         })
         .await;
+        let waits = net
+            .admission_stats()
+            .await
+            .unwrap()
+            .connections
+            .stranger_read_waits
+            - waits_before.stranger_read_waits;
         print(Row {
             attack: "offers: 100 fresh keys × 3 on one need",
             quiet: q,
@@ -849,7 +881,7 @@ async fn run(place: Option<(usize, usize)>) {
                 admission::STRANGER_OFFERS_PER_NEED
             ),
             note: format!(
-                "{still} of {keys} offerers still connected at the start; {answers:?}; {} offers held on the need",
+                "{still} of {keys} offerers still connected at the start; {answers:?}; {} offers held on the need; {waits} waits for a turn at the strangers' total",
                 v.node
                     .store()
                     .records_of_kind(RecordKind::Offer)
@@ -858,6 +890,85 @@ async fn run(place: Option<(usize, usize)>) {
                     .count()
             ),
         });
+        // The same 100 strangers, each delivering 20 messages of 3 KB, all at once: every
+        // message within its sender's rate, 6 MB that the victim must receive, decrypt, check
+        // and store or refuse — what only the total of strangers' reads bounds.
+        if only("crowd") {
+            let q = quiet(&u, &v).await;
+            let before = stored_bytes(&v);
+            let per = if quick() { 5 } else { 20 };
+            let msgs: Vec<(usize, Vec<u8>)> = (0..keys)
+                .flat_map(|k| {
+                    let s = fixtures::identity(100 + (k % 100) as u8);
+                    (0..per).map(move |i| {
+                        let m = sign(
+                            Message {
+                                version: guild_core::record::RECORD_VERSION,
+                                issuer: s.public(),
+                                to: kv,
+                                issued_at: now,
+                                expires_at: now + 86_400,
+                                nonce: i,
+                                text: format!("{i:04} {}", "x".repeat(3_000)),
+                            },
+                            &s,
+                        );
+                        let r = AnyRecord::Message(m);
+                        (
+                            k,
+                            codec::encode(&DirectRequest::Deliver(Box::new(r))).unwrap(),
+                        )
+                    })
+                })
+                .collect();
+            let clients: Vec<_> = rogues
+                .iter()
+                .map(|r| (r.client.clone(), r.target))
+                .collect();
+            let net = v.node.net().clone();
+            let waits_before = net.admission_stats().await.unwrap().connections;
+            let (samples, answers) = during(&u, 50, async move {
+                let mut all = std::collections::BTreeMap::<String, u32>::new();
+                let start = Instant::now();
+                let sent = msgs.into_iter().map(|(k, m)| {
+                    let (c, t) = clients[k].clone();
+                    async move { (c.request(t, m).await, start.elapsed()) }
+                });
+                let mut took = Vec::new();
+                for (a, at) in futures::future::join_all(sent).await {
+                    *all.entry(answer(a)).or_default() += 1;
+                    took.push(at.as_secs_f64() * 1e3);
+                }
+                took.sort_by(f64::total_cmp);
+                let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize];
+                eprintln!(
+                    "  messages answered after {:.0} / {:.0} / {:.0} ms (median / p90 / max)",
+                    at(0.5),
+                    at(0.9),
+                    at(1.0)
+                );
+                all
+            })
+            .await;
+            let waits = net
+                .admission_stats()
+                .await
+                .unwrap()
+                .connections
+                .stranger_read_waits
+                - waits_before.stranger_read_waits;
+            print(Row {
+                attack: "messages: 100 strangers × 20 of 3 KB, at once",
+                quiet: q,
+                during: samples,
+                grew: stored_bytes(&v) - before,
+                bound: format!(
+                    "strangers' message pool {} KiB",
+                    admission::stranger_pool(RecordKind::Message).map_or(0, |p| p.bytes / 1024)
+                ),
+                note: format!("{answers:?}; {waits} waits for a turn at the strangers' total"),
+            });
+        }
         rogues
     };
 

@@ -100,6 +100,11 @@ pub struct NetworkSection {
     pub stranger_read_burst: u32,
     /// Bytes a second a stranger's inbound connection may deliver, sustained.
     pub stranger_read_rate: u32,
+    /// Bytes all strangers' inbound connections together may deliver at once.
+    pub strangers_total_read_burst: u32,
+    /// Bytes a second all strangers' inbound connections together may deliver, sustained,
+    /// handed out in turns across address ranges and connections.
+    pub strangers_total_read_rate: u32,
     /// How long a banned stranger's address stays penalised.
     pub address_penalty: Secs,
     /// For this long after a ban, no stranger from that address is admitted (at most
@@ -147,6 +152,8 @@ impl Default for NetworkSection {
             accepts_per_second: guild_net::config::DEFAULT_ACCEPTS_PER_SECOND,
             stranger_read_burst: guild_net::config::DEFAULT_STRANGER_READ_BURST,
             stranger_read_rate: guild_net::config::DEFAULT_STRANGER_READ_RATE,
+            strangers_total_read_burst: guild_net::config::DEFAULT_STRANGERS_TOTAL_READ_BURST,
+            strangers_total_read_rate: guild_net::config::DEFAULT_STRANGERS_TOTAL_READ_RATE,
             address_penalty: Secs(guild_net::guard::ADDRESS_PENALTY.as_secs()),
             address_cooldown: Secs(guild_net::guard::ADDRESS_COOLDOWN.as_secs()),
             range_bans: guild_net::guard::RANGE_BANS,
@@ -422,6 +429,14 @@ impl Config {
             ("network.accepts_per_second", n.accepts_per_second),
             ("network.stranger_read_burst", n.stranger_read_burst),
             ("network.stranger_read_rate", n.stranger_read_rate),
+            (
+                "network.strangers_total_read_burst",
+                n.strangers_total_read_burst,
+            ),
+            (
+                "network.strangers_total_read_rate",
+                n.strangers_total_read_rate,
+            ),
             ("network.range_bans", n.range_bans),
             (
                 "network.penalised_range_strangers",

@@ -129,6 +129,8 @@ impl NodeOptions {
             accepts_per_second: n.accepts_per_second,
             stranger_read_burst: n.stranger_read_burst,
             stranger_read_rate: n.stranger_read_rate,
+            strangers_total_read_burst: n.strangers_total_read_burst,
+            strangers_total_read_rate: n.strangers_total_read_rate,
             address_penalty: n.address_penalty.duration(),
             address_cooldown: n.address_cooldown.duration(),
             range_bans: n.range_bans,
