@@ -382,10 +382,9 @@ impl RelaySteps {
         let mut steps = Vec::with_capacity(walks.walks.len() * 6);
         let mut starts = Vec::with_capacity(walks.walks.len() + 1);
         let mut seen = vec![u32::MAX; n];
-        for (id, w) in walks.walks.iter().enumerate() {
-            let id = id as u32;
+        for id in 0..walks.walks.len() as u32 {
             starts.push(steps.len() as u32);
-            for &v in w.nodes.iter().skip(1) {
+            for &v in walks.nodes(id).iter().skip(1) {
                 if v == walks.ego {
                     break;
                 }

@@ -35,13 +35,16 @@ pub(crate) enum End {
     Ego,
 }
 
-/// One walk: `nodes[0]` is the ego.
-#[derive(Clone, Debug)]
+/// One walk: where its nodes lie in the ego's arena ([`EgoWalks::nodes`]; the first is the ego).
+///
+/// Every walk's nodes are stored one after another in one flat array (and, beside them in the
+/// same order, their slots in the `through` lists), not in a heap allocation per walk: a full
+/// compute made 20 000 allocations (and as many frees) per ego for the walks alone, and every
+/// scan of a walk followed a pointer to a separate block.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Walk {
-    pub nodes: Vec<u32>,
-    /// At the first visit of each node: the walk's index in that node's `through` list, so that
-    /// unlinking it is O(1) however many walks visit the node (`NO_SLOT` elsewhere).
-    pub(crate) slot: Vec<u32>,
+    start: u32,
+    len: u32,
     pub end: End,
 }
 
@@ -84,6 +87,14 @@ pub(crate) struct EgoWalks {
     alpha: f64,
     max_hops: usize,
     pub walks: Vec<Walk>,
+    /// The walks' nodes, each walk's contiguous (see [`Walk`]).
+    path: Vec<u32>,
+    /// Beside each entry of `path`: at the first visit of a node, the walk's index in that node's
+    /// `through` list, so that unlinking it is O(1) however many walks visit the node (`NO_SLOT`
+    /// elsewhere).
+    slot: Vec<u32>,
+    /// Entries of `path` no walk uses any more (the old copies of rewritten walks).
+    stale: usize,
     /// Ids of the walks visiting each node, indexed by node (the ego's list stays empty).
     through: Vec<Vec<u32>>,
     /// Cached connectivity statistics, indexed by node; valid for nodes not marked dirty.
@@ -105,8 +116,10 @@ pub(crate) struct EgoWalks {
     mark: FxHashSet<u32>,
 }
 
+/// Continues the walk whose nodes are `path[start..]` (at least one) to its end.
 fn extend<K: NodeKey>(
-    nodes: &mut Vec<u32>,
+    path: &mut Vec<u32>,
+    start: usize,
     g: &TrustGraph<K>,
     ego: u32,
     alpha: f64,
@@ -114,16 +127,16 @@ fn extend<K: NodeKey>(
     rng: &mut Rng,
 ) -> End {
     loop {
-        if nodes.len() > max_hops || rng.next_f64() < alpha {
+        if path.len() - start > max_hops || rng.next_f64() < alpha {
             return End::Stopped;
         }
-        let Some(&u) = nodes.last() else {
+        let Some(&u) = path[start..].last() else {
             return End::Stopped;
         };
         match g.node(u).sampler.sample(rng) {
             None => return End::Dangling,
             Some(v) => {
-                nodes.push(v);
+                path.push(v);
                 if v == ego {
                     return End::Ego;
                 }
@@ -150,6 +163,9 @@ impl EgoWalks {
             alpha,
             max_hops: max_hops as usize,
             walks: Vec::with_capacity(count as usize),
+            path: Vec::new(),
+            slot: Vec::new(),
+            stale: 0,
             through: vec![Vec::new(); n],
             bridges: vec![Bridge::default(); n],
             cuts: vec![Vec::new(); n],
@@ -161,23 +177,76 @@ impl EgoWalks {
             all_dirty: true,
             mark: FxHashSet::default(),
         };
-        // stamp[n] == id + 1 once walk `id` has been indexed under node n.
+        for _ in 0..count {
+            let start = me.path.len();
+            me.path.push(ego);
+            let end = extend(&mut me.path, start, g, ego, alpha, me.max_hops, &mut me.rng);
+            let len = (me.path.len() - start) as u32;
+            me.walks.push(Walk {
+                start: start as u32,
+                len,
+                end,
+            });
+        }
+        // Index the walks under the nodes they visit. A first pass gives each first visit its
+        // slot (how many earlier walks visited the node), so each node's list is allocated once
+        // at its final size instead of growing by doubling; same lists, same order.
+        me.slot = vec![NO_SLOT; me.path.len()];
+        // stamp[n] == id + 1 once walk `id` has been counted under node n.
         let mut stamp = vec![0u32; n];
-        for id in 0..count {
-            let mut nodes = vec![ego];
-            let end = extend(&mut nodes, g, ego, alpha, me.max_hops, &mut me.rng);
-            let mut slot = vec![NO_SLOT; nodes.len()];
-            for (q, &v) in nodes.iter().enumerate().skip(1) {
-                let vi = v as usize;
-                if v != ego && stamp[vi] != id + 1 {
+        let mut size = vec![0u32; n];
+        for (id, w) in me.walks.iter().enumerate() {
+            let id = id as u32;
+            let at = w.start as usize;
+            for q in at + 1..at + w.len as usize {
+                let vi = me.path[q] as usize;
+                if vi != ego as usize && stamp[vi] != id + 1 {
                     stamp[vi] = id + 1;
-                    slot[q] = me.through[vi].len() as u32;
-                    me.through[vi].push(id);
+                    me.slot[q] = size[vi];
+                    size[vi] += 1;
                 }
             }
-            me.walks.push(Walk { nodes, slot, end });
+        }
+        for (list, &k) in me.through.iter_mut().zip(&size) {
+            if k > 0 {
+                *list = vec![0; k as usize];
+            }
+        }
+        for (id, w) in me.walks.iter().enumerate() {
+            let at = w.start as usize;
+            for q in at + 1..at + w.len as usize {
+                let s = me.slot[q];
+                if s != NO_SLOT {
+                    me.through[me.path[q] as usize][s as usize] = id as u32;
+                }
+            }
         }
         me
+    }
+
+    /// The nodes of walk `id`, the ego first.
+    pub fn nodes(&self, id: u32) -> &[u32] {
+        let w = &self.walks[id as usize];
+        &self.path[w.start as usize..(w.start + w.len) as usize]
+    }
+
+    /// Copies the walks into a fresh arena without the stale entries once those are the majority
+    /// (rewritten walks leave their old copy behind).
+    fn compact(&mut self) {
+        if self.stale <= self.path.len() / 2 {
+            return;
+        }
+        let live = self.path.len() - self.stale;
+        let (mut path, mut slot) = (Vec::with_capacity(live), Vec::with_capacity(live));
+        for w in &mut self.walks {
+            let r = w.start as usize..(w.start + w.len) as usize;
+            w.start = path.len() as u32;
+            path.extend_from_slice(&self.path[r.clone()]);
+            slot.extend_from_slice(&self.slot[r]);
+        }
+        self.path = path;
+        self.slot = slot;
+        self.stale = 0;
     }
 
     /// Grows the per-node arrays after the graph gained nodes.
@@ -244,19 +313,16 @@ impl EgoWalks {
         for id in ids {
             let mut from = 0;
             loop {
-                let walk = &self.walks[id as usize];
-                let Some(p) = walk.nodes[from..]
-                    .iter()
-                    .position(|&n| n == u)
-                    .map(|i| i + from)
-                else {
+                let end = self.walks[id as usize].end;
+                let nodes = self.nodes(id);
+                let Some(p) = nodes[from..].iter().position(|&n| n == u).map(|i| i + from) else {
                     break;
                 };
                 if u == self.ego && p > 0 {
                     break; // the ego only departs at position 0
                 }
-                if p + 1 == walk.nodes.len() {
-                    if walk.end == End::Dangling && ch.has_edges {
+                if p + 1 == nodes.len() {
+                    if end == End::Dangling && ch.has_edges {
                         let y = sampler.sample(&mut self.rng);
                         self.rewrite(g, id, p, y);
                         rerouted += 1;
@@ -268,7 +334,7 @@ impl EgoWalks {
                     rerouted += 1;
                     break;
                 }
-                let x = walk.nodes[p + 1];
+                let x = nodes[p + 1];
                 let redraw = if x == ch.target {
                     let keep = if ch.p_old > 0.0 {
                         ch.p_new / ch.p_old
@@ -295,6 +361,7 @@ impl EgoWalks {
                 }
             }
         }
+        self.compact();
         rerouted
     }
 
@@ -302,18 +369,33 @@ impl EgoWalks {
     /// `None`) followed by a fresh continuation, and updates the index.
     fn rewrite<K: NodeKey>(&mut self, g: &TrustGraph<K>, id: u32, p: usize, first: Option<u32>) {
         let ego = self.ego;
-        let walk = &mut self.walks[id as usize];
-        let old_tail = walk.nodes.split_off(p + 1);
-        let old_slots = walk.slot.split_off(p + 1);
-        walk.end = match first {
+        let w = self.walks[id as usize];
+        let (s, len) = (w.start as usize, w.len as usize);
+        let old_tail = self.path[s + p + 1..s + len].to_vec();
+        let old_slots = self.slot[s + p + 1..s + len].to_vec();
+        // The last walk of the arena is cut in place; any other is copied to the end (its old
+        // copy goes stale until the next compaction).
+        let at = if s + len == self.path.len() {
+            self.path.truncate(s + p + 1);
+            self.slot.truncate(s + p + 1);
+            s
+        } else {
+            let at = self.path.len();
+            self.path.extend_from_within(s..s + p + 1);
+            self.slot.extend_from_within(s..s + p + 1);
+            self.stale += len;
+            at
+        };
+        let end = match first {
             None => End::Dangling,
             Some(y) => {
-                walk.nodes.push(y);
+                self.path.push(y);
                 if y == ego {
                     End::Ego
                 } else {
                     extend(
-                        &mut walk.nodes,
+                        &mut self.path,
+                        at,
                         g,
                         ego,
                         self.alpha,
@@ -323,20 +405,26 @@ impl EgoWalks {
                 }
             }
         };
-        walk.slot.resize(walk.nodes.len(), NO_SLOT);
+        self.slot.resize(self.path.len(), NO_SLOT);
+        self.walks[id as usize] = Walk {
+            start: at as u32,
+            len: (self.path.len() - at) as u32,
+            end,
+        };
         // Nodes first visited in the old tail lose this walk; those of the new tail gain it.
+        let nodes = &self.path[at..];
         let mark = &mut self.mark;
         mark.clear();
-        mark.extend(walk.nodes[..=p].iter().copied());
+        mark.extend(nodes[..=p].iter().copied());
         let unlink: Vec<(u32, u32)> = old_tail
             .into_iter()
             .zip(old_slots)
             .filter(|&(n, _)| n != ego && mark.insert(n))
             .collect();
         mark.clear();
-        mark.extend(walk.nodes[..=p].iter().copied());
-        let link: Vec<(u32, usize)> = (p + 1..walk.nodes.len())
-            .map(|q| (walk.nodes[q], q))
+        mark.extend(nodes[..=p].iter().copied());
+        let link: Vec<(u32, usize)> = (p + 1..nodes.len())
+            .map(|q| (nodes[q], q))
             .filter(|&(n, _)| n != ego && mark.insert(n))
             .collect();
         for &(n, slot) in &unlink {
@@ -345,7 +433,7 @@ impl EgoWalks {
         }
         for (n, q) in link {
             let list = &mut self.through[n as usize];
-            self.walks[id as usize].slot[q] = list.len() as u32;
+            self.slot[at + q] = list.len() as u32;
             list.push(id);
             self.set_dirty(n);
         }
@@ -365,9 +453,9 @@ impl EgoWalks {
         };
         list.swap_remove(i);
         if let Some(&moved) = list.get(i) {
-            let mw = &mut self.walks[moved as usize];
-            if let Some(q) = first_visit(&mw.nodes, n) {
-                mw.slot[q] = i as u32;
+            let at = self.walks[moved as usize].start as usize;
+            if let Some(q) = first_visit(self.nodes(moved), n) {
+                self.slot[at + q] = i as u32;
             }
         }
     }
@@ -391,8 +479,8 @@ impl EgoWalks {
         // they changed, every node's set may have changed.
         let mut first_hop = vec![false; n];
         for w in &self.walks {
-            if let Some(&v) = w.nodes.get(1) {
-                first_hop[v as usize] = true;
+            if w.len > 1 {
+                first_hop[self.path[w.start as usize + 1] as usize] = true;
             }
         }
         if first_hop != self.first_hop {
@@ -462,7 +550,7 @@ impl EgoWalks {
             cand_at.push(0);
             for &w in ids {
                 tick += 1;
-                let nodes = &self.walks[w as usize].nodes;
+                let nodes = self.nodes(w);
                 let end = first_visit(nodes, j).unwrap_or(0);
                 let mut any = false;
                 for &k in nodes[1..end.max(1)].iter().rev() {
@@ -589,7 +677,7 @@ impl EgoWalks {
         let mut span: Vec<(usize, usize)> = kept
             .iter()
             .map(|&w| {
-                let nodes = &self.walks[w as usize].nodes;
+                let nodes = self.nodes(w);
                 (1, first_visit(nodes, j).unwrap_or(0).max(1))
             })
             .collect();
@@ -602,7 +690,7 @@ impl EgoWalks {
             let mut occ: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
             for (i, &w) in kept.iter().enumerate() {
                 let (a, b) = span[i];
-                let nodes = &self.walks[w as usize].nodes;
+                let nodes = self.nodes(w);
                 let mut mine: Vec<u32> = Vec::new();
                 for &k in nodes[a..b].iter().rev() {
                     if eligible(k) && !mine.contains(&k) {
@@ -660,7 +748,7 @@ impl EgoWalks {
                     continue;
                 }
                 let (lo, hi) = span[i];
-                let nodes = &self.walks[w as usize].nodes;
+                let nodes = self.nodes(w);
                 let last = (lo..hi)
                     .rev()
                     .find(|&q| members.iter().any(|&(_, b)| b == nodes[q]))
@@ -685,11 +773,7 @@ impl EgoWalks {
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         let mut b = self.walks.capacity() * size_of::<Walk>();
-        b += self
-            .walks
-            .iter()
-            .map(|w| w.nodes.capacity() * 4)
-            .sum::<usize>();
+        b += (self.path.capacity() + self.slot.capacity()) * 4;
         b += self.through.capacity() * size_of::<Vec<u32>>();
         b += self.through.iter().map(|s| s.capacity() * 4).sum::<usize>();
         b += self.bridges.capacity() * size_of::<Bridge>() + self.is_dirty.capacity();
@@ -708,11 +792,16 @@ impl EgoWalks {
     /// recount. Used by tests to prove incremental repair leaves no stale state behind.
     pub fn verify<K: NodeKey>(&self, g: &TrustGraph<K>) -> Result<(), String> {
         let mut recount: Vec<Vec<u32>> = vec![Vec::new(); self.through.len().max(g.len())];
+        let live: usize = self.walks.iter().map(|w| w.len as usize).sum();
+        if live + self.stale != self.path.len() || self.slot.len() != self.path.len() {
+            return Err("walk arena: live and stale entries do not add up".into());
+        }
         for (id, w) in self.walks.iter().enumerate() {
-            if w.nodes.first() != Some(&self.ego) {
+            let nodes = self.nodes(id as u32);
+            if nodes.first() != Some(&self.ego) {
                 return Err(format!("walk {id} does not start at the ego"));
             }
-            for (i, pair) in w.nodes.windows(2).enumerate() {
+            for (i, pair) in nodes.windows(2).enumerate() {
                 if g.node(pair[0]).sampler.prob(pair[1]) <= 0.0 {
                     return Err(format!(
                         "walk {id} step {i}: {} -> {} is not a positive edge",
@@ -723,17 +812,17 @@ impl EgoWalks {
                     return Err(format!("walk {id} continues after returning to the ego"));
                 }
             }
-            let last = w.nodes.last().copied().unwrap_or(self.ego);
+            let last = nodes.last().copied().unwrap_or(self.ego);
             match w.end {
                 End::Dangling if !g.node(last).sampler.is_empty() => {
                     return Err(format!("walk {id} ends dangling at a node with edges"));
                 }
-                End::Ego if last != self.ego || w.nodes.len() < 2 => {
+                End::Ego if last != self.ego || nodes.len() < 2 => {
                     return Err(format!("walk {id} ends at ego without returning"));
                 }
                 _ => {}
             }
-            for &n in &w.nodes[1..] {
+            for &n in &nodes[1..] {
                 let list = &mut recount[n as usize];
                 if n != self.ego && list.last() != Some(&(id as u32)) {
                     list.push(id as u32);
@@ -742,9 +831,10 @@ impl EgoWalks {
         }
         for (n, list) in self.through.iter().enumerate() {
             for (i, &w) in list.iter().enumerate() {
-                let walk = &self.walks[w as usize];
-                let q = first_visit(&walk.nodes, n as u32).ok_or("indexed walk misses the node")?;
-                if walk.slot[q] != i as u32 {
+                let at = self.walks[w as usize].start as usize;
+                let q =
+                    first_visit(self.nodes(w), n as u32).ok_or("indexed walk misses the node")?;
+                if self.slot[at + q] != i as u32 {
                     return Err(format!("walk {w}: stale slot for node {n}"));
                 }
             }
