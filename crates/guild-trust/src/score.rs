@@ -474,7 +474,11 @@ impl RelaySteps {
         // Per node `x`: the near misses it hangs off, each flagged when (nearly) all of its
         // walks passed them: `deps[at[x].0..at[x].1]`.
         let n = relay.len();
-        let near: Vec<bool> = (0..n as u32).map(|u| walks.near_miss(u)).collect();
+        // Only reached nodes have sets (the others' are empty).
+        let mut near = vec![false; n];
+        for &u in walks.hit_list() {
+            near[u as usize] = walks.near_miss(u);
+        }
         let mut deps: Vec<(u32, bool)> = Vec::new();
         let mut at = vec![(0u32, 0u32); n];
         for x in walks.hit_list().iter().copied() {
@@ -642,13 +646,19 @@ fn light_walks(
     weighted: &[f64],
 ) -> Vec<u32> {
     let light = (1.0 - cfg.connectivity_decay).powi(2);
+    // Each node's bound once (the same expression, so the same value), not once per step.
+    let mut bound = vec![0.0f64; weighted.len()];
+    for &v in walks.hit_list() {
+        let vi = v as usize;
+        bound[vi] = light * weighted[vi] / walks.hits(v).max(1) as f64;
+    }
     let mut count = vec![0u32; weighted.len()];
     for (&(v, _), &m) in steps.iter().zip(at) {
         if v == NO_NODE {
             continue;
         }
         let vi = v as usize;
-        if m < light * weighted[vi] / walks.hits(v).max(1) as f64 {
+        if m < bound[vi] {
             count[vi] += 1;
         }
     }
@@ -667,10 +677,11 @@ fn final_factors(
 ) -> (Vec<f64>, Vec<f64>) {
     let (weighted, through, through_n) = (&sums.weighted, &sums.through, &sums.through_n);
     let n = structural.len();
-    // Nodes no walk reached keep their plain share and structural factor: only the reached
-    // ones (and their bridges, which walks passed) are computed.
-    let mut share: Vec<f64> = (0..n as u32).map(|j| walks.bridge(j).share).collect();
+    // Nodes no walk reached keep their plain share (0: no walk, no bridge) and structural
+    // factor: only the reached ones (and their bridges, which walks passed) are computed.
+    let mut share = vec![0.0f64; n];
     for j in walks.hit_list().iter().map(|&j| j as usize) {
+        share[j] = walks.bridge(j as u32).share;
         if weighted[j] > 0.0 {
             share[j] = share[j].max(through[j] / weighted[j]);
         }

@@ -97,14 +97,22 @@ pub(crate) struct EgoWalks {
     stale: usize,
     /// Ids of the walks visiting each node, indexed by node (the ego's list stays empty).
     through: Vec<Vec<u32>>,
+    /// The length of each node's `through` list (its hit count) in a dense array: the scorer
+    /// reads it for scattered nodes some twenty times per reached node, where each read of a
+    /// list's length loaded a 24-byte `Vec` header.
+    hit_count: Vec<u32>,
     /// Cached connectivity statistics, indexed by node; valid for nodes not marked dirty.
     bridges: Vec<Bridge>,
-    /// Cached nearest bridge *sets* (see [`Self::cut`]), indexed by node, same validity.
-    cuts: Vec<Vec<(u32, f32)>>,
-    /// Per node, same validity: whether its set search found a set carrying more than
-    /// [`PARTIAL_FLOOR`] but not more than the threshold of its walks, that set (see
-    /// [`Self::partial_cut`]); empty otherwise.
-    partials: Vec<Vec<(u32, f32)>>,
+    /// Per node, same validity: where its cached nearest bridge *set* (see [`Self::cut`]) and,
+    /// when its set search found a set carrying more than [`PARTIAL_FLOOR`] but not more than
+    /// the threshold of its walks, that set (see [`Self::partial_cut`]) lie in `sets`.
+    set_at: Vec<SetSpan>,
+    /// Every node's cached sets, one after another (a node's set as a `Vec` of its own cost a
+    /// heap allocation and a free per reached node and full compute, and a pointer to follow
+    /// per read). A node whose sets are recomputed gets fresh entries at the end.
+    sets: SetShares,
+    /// Entries of `sets` no node uses any more.
+    sets_stale: usize,
     /// The ego's direct peers as of the last refresh (excluded from bridge sets).
     first_hop: Vec<bool>,
     /// The nodes reached by at least one walk, ascending, as of the last refresh (see
@@ -167,9 +175,11 @@ impl EgoWalks {
             slot: Vec::new(),
             stale: 0,
             through: vec![Vec::new(); n],
+            hit_count: Vec::new(),
             bridges: vec![Bridge::default(); n],
-            cuts: vec![Vec::new(); n],
-            partials: vec![Vec::new(); n],
+            set_at: vec![SetSpan::default(); n],
+            sets: Vec::new(),
+            sets_stale: 0,
             first_hop: Vec::new(),
             hit: Vec::new(),
             dirty: Vec::new(),
@@ -212,6 +222,7 @@ impl EgoWalks {
                 *list = vec![0; k as usize];
             }
         }
+        me.hit_count = size;
         for (id, w) in me.walks.iter().enumerate() {
             let at = w.start as usize;
             for q in at + 1..at + w.len as usize {
@@ -253,9 +264,9 @@ impl EgoWalks {
     fn ensure(&mut self, n: usize) {
         if self.through.len() < n {
             self.through.resize_with(n, Vec::new);
+            self.hit_count.resize(n, 0);
             self.bridges.resize(n, Bridge::default());
-            self.cuts.resize_with(n, Vec::new);
-            self.partials.resize_with(n, Vec::new);
+            self.set_at.resize(n, SetSpan::default());
             self.is_dirty.resize(n, false);
         }
     }
@@ -275,10 +286,10 @@ impl EgoWalks {
 
     /// Nodes reached by at least one walk.
     pub fn hit_nodes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.through
+        self.hit_count
             .iter()
             .enumerate()
-            .filter(|(_, w)| !w.is_empty())
+            .filter(|(_, &c)| c > 0)
             .map(|(u, _)| u as u32)
     }
 
@@ -294,7 +305,7 @@ impl EgoWalks {
         if u == self.ego {
             return self.walks.len();
         }
-        self.through.get(u as usize).map_or(0, Vec::len)
+        self.hit_count.get(u as usize).map_or(0, |&c| c as usize)
     }
 
     /// Applies an out-distribution change at `ch.node` to every walk departing from it.
@@ -435,6 +446,7 @@ impl EgoWalks {
             let list = &mut self.through[n as usize];
             self.slot[at + q] = list.len() as u32;
             list.push(id);
+            self.hit_count[n as usize] += 1;
             self.set_dirty(n);
         }
     }
@@ -452,6 +464,7 @@ impl EgoWalks {
             },
         };
         list.swap_remove(i);
+        self.hit_count[n as usize] -= 1;
         if let Some(&moved) = list.get(i) {
             let at = self.walks[moved as usize].start as usize;
             if let Some(q) = first_visit(self.nodes(moved), n) {
@@ -501,8 +514,9 @@ impl EgoWalks {
         self.hit = hit;
         if self.all_dirty {
             self.bridges.iter_mut().for_each(|b| *b = Bridge::default());
-            self.cuts.iter_mut().for_each(Vec::clear);
-            self.partials.iter_mut().for_each(Vec::clear);
+            self.set_at.fill(SetSpan::default());
+            self.sets.clear();
+            self.sets_stale = 0;
         }
         self.all_dirty = false;
         if targets.is_empty() {
@@ -520,7 +534,7 @@ impl EgoWalks {
                 rank: if max_set == 0 || self.first_hop.get(k).copied().unwrap_or(false) {
                     0
                 } else {
-                    self.through[k].len() as u32
+                    self.hit_count[k]
                 },
                 ..Tally::default()
             })
@@ -532,8 +546,7 @@ impl EgoWalks {
             let ids = &self.through[j as usize];
             if ids.is_empty() {
                 self.bridges[j as usize] = Bridge::default();
-                self.cuts[j as usize].clear();
-                self.partials[j as usize].clear();
+                self.store_sets(j, &[], &[]);
                 continue;
             }
             // Scan each prefix backwards so that, among equally frequent nodes (e.g. several nodes
@@ -626,13 +639,40 @@ impl EgoWalks {
                 };
                 nearest_cut(m, max_set, set_threshold, coverable, &mut scratch);
             }
-            let slot = &mut self.cuts[j as usize];
-            slot.clear();
-            slot.extend_from_slice(&found);
-            let slot = &mut self.partials[j as usize];
-            slot.clear();
-            slot.extend_from_slice(&partial);
+            self.store_sets(j, &found, &partial);
         }
+        self.compact_sets();
+    }
+
+    /// Records `j`'s nearest set and partial set (see [`Self::refresh_bridges`]).
+    fn store_sets(&mut self, j: u32, found: &[(u32, f32)], partial: &[(u32, f32)]) {
+        let old = self.set_at[j as usize];
+        self.sets_stale += (old.cut_len + old.partial_len) as usize;
+        let at = self.sets.len() as u32;
+        self.sets.extend_from_slice(found);
+        self.sets.extend_from_slice(partial);
+        self.set_at[j as usize] = SetSpan {
+            at,
+            cut_len: found.len() as u32,
+            partial_len: partial.len() as u32,
+        };
+    }
+
+    /// Copies the cached sets into a fresh array without the stale entries once those are the
+    /// majority.
+    fn compact_sets(&mut self) {
+        if self.sets_stale <= self.sets.len() / 2 {
+            return;
+        }
+        let mut sets = Vec::with_capacity(self.sets.len() - self.sets_stale);
+        for span in &mut self.set_at {
+            let a = span.at as usize;
+            let b = a + (span.cut_len + span.partial_len) as usize;
+            span.at = sets.len() as u32;
+            sets.extend_from_slice(&self.sets[a..b]);
+        }
+        self.sets = sets;
+        self.sets_stale = 0;
     }
 
     /// Whether `u`'s set search missed narrowly: no set was found, but the best set of at most
@@ -647,7 +687,10 @@ impl EgoWalks {
     /// covered by it)`, the shares adding up to more than [`PARTIAL_FLOOR`] but at most the
     /// threshold; empty for other nodes.
     pub fn partial_cut(&self, u: u32) -> &[(u32, f32)] {
-        self.partials.get(u as usize).map_or(&[], Vec::as_slice)
+        self.set_at.get(u as usize).map_or(&[], |s| {
+            let a = (s.at + s.cut_len) as usize;
+            &self.sets[a..a + s.partial_len as usize]
+        })
     }
 
     /// `j`'s nearest bridge set (as [`Self::refresh_bridges`] finds it) among the walks reaching
@@ -761,7 +804,10 @@ impl EgoWalks {
     /// The cached nearest bridge set of `u`: `(member, share of u's walks it carries)`, empty when
     /// no small set carries more than the threshold (call [`Self::refresh_bridges`] first).
     pub fn cut(&self, u: u32) -> &[(u32, f32)] {
-        self.cuts.get(u as usize).map_or(&[], Vec::as_slice)
+        self.set_at.get(u as usize).map_or(&[], |s| {
+            let a = s.at as usize;
+            &self.sets[a..a + s.cut_len as usize]
+        })
     }
 
     /// The cached bridge of `u` (call [`Self::refresh_bridges`] first).
@@ -777,14 +823,7 @@ impl EgoWalks {
         b += self.through.capacity() * size_of::<Vec<u32>>();
         b += self.through.iter().map(|s| s.capacity() * 4).sum::<usize>();
         b += self.bridges.capacity() * size_of::<Bridge>() + self.is_dirty.capacity();
-        b += self.cuts.capacity() * size_of::<Vec<(u32, f32)>>();
-        b += self.cuts.iter().map(|c| c.capacity() * 8).sum::<usize>();
-        b += self.partials.capacity() * size_of::<Vec<(u32, f32)>>();
-        b += self
-            .partials
-            .iter()
-            .map(|c| c.capacity() * 8)
-            .sum::<usize>();
+        b += self.set_at.capacity() * size_of::<SetSpan>() + self.sets.capacity() * 8;
         b + self.dirty.capacity() * 4 + self.hit.capacity() * 4
     }
 
@@ -830,6 +869,9 @@ impl EgoWalks {
             }
         }
         for (n, list) in self.through.iter().enumerate() {
+            if self.hit_count.get(n).map_or(0, |&c| c as usize) != list.len() {
+                return Err(format!("node {n}: hit count differs from its walk list"));
+            }
             for (i, &w) in list.iter().enumerate() {
                 let at = self.walks[w as usize].start as usize;
                 let q =
@@ -855,6 +897,15 @@ impl EgoWalks {
 
 /// A bridge set: `(member, share of the node's walks first covered by it)`.
 type SetShares = Vec<(u32, f32)>;
+
+/// Where one node's cached sets lie in [`EgoWalks`]'s `sets`: its nearest set at `at`, then its
+/// partial set (one record, so that reading both costs one cache line).
+#[derive(Clone, Copy, Debug, Default)]
+struct SetSpan {
+    at: u32,
+    cut_len: u32,
+    partial_len: u32,
+}
 
 /// The least share of a node's walks (by count) that a partial bridge set must carry to be kept
 /// for the relay-weighted test. Below it the uncovered walks would have to be nearly all Sybil
