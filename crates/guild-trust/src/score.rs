@@ -252,7 +252,7 @@ fn relay_factors(
     scales: Vec<f64>,
 ) -> Relayed {
     let n = structural.len();
-    let steps = RelaySteps::new(walks, n);
+    let mut steps = RelaySteps::new(walks, n);
     let first = steps.factors(walks, cfg, &structural, &structural, &caps, false);
     let mut sets: FxHashMap<u32, ReducedSet> = FxHashMap::default();
     for (j, skip) in steps.routed_back(walks, cfg, &first.factor) {
@@ -350,10 +350,21 @@ struct Relayed {
 /// plain one (see [`heavier_bridges`]) and that share; `(NO_NODE, 0.0)` elsewhere.
 type Heavier = Vec<(u32, f64)>;
 
+/// One first visit of a walk (see [`RelaySteps`]).
+#[derive(Clone, Copy)]
+struct Step {
+    node: u32,
+    /// Whether the walk had passed the node's bridge before.
+    bridged: bool,
+    /// The current relay pass's weight of the walk at this step (see [`RelaySteps::factors`]),
+    /// beside the step: the heavier-bridge scan reads a step and its weight together.
+    m: f64,
+}
+
 /// Every walk's first visits in order, each flagged when the walk had passed the node's bridge
 /// before: all the relay passes need, in one contiguous array (each walk ends with `NO_NODE`).
 struct RelaySteps {
-    steps: Vec<(u32, bool)>,
+    steps: Vec<Step>,
     /// Per walk id, the index in `steps` of its first step (`starts[id]..starts[id + 1]` are its
     /// first visits and its end marker): the heavier-bridge scan finds a node's step in each of
     /// its walks' few first visits (a per-node index of those steps, written at random per
@@ -393,10 +404,18 @@ impl RelaySteps {
                     seen[vi] = id;
                     let b = walks.bridge(v).node;
                     let through = b != NO_NODE && seen.get(b as usize) == Some(&id);
-                    steps.push((v, through));
+                    steps.push(Step {
+                        node: v,
+                        bridged: through,
+                        m: 0.0,
+                    });
                 }
             }
-            steps.push((NO_NODE, false));
+            steps.push(Step {
+                node: NO_NODE,
+                bridged: false,
+                m: 0.0,
+            });
         }
         starts.push(steps.len() as u32);
         RelaySteps { steps, starts }
@@ -406,7 +425,7 @@ impl RelaySteps {
     /// it passed before `j`. `routed`: also look for heavier bridges where most walks are light
     /// (see [`heavier_bridges`]; the second pass only).
     fn factors(
-        &self,
+        &mut self,
         walks: &EgoWalks,
         cfg: &TrustConfig,
         structural: &[f64],
@@ -419,14 +438,15 @@ impl RelaySteps {
         let mut through = vec![0.0; n];
         let mut through_n = vec![0u32; n];
         // Each step's weight `m`, for the heavier-bridge scan.
-        let mut at = vec![0.0f64; self.steps.len()];
         let mut m = 1.0f64;
-        for (&(v, bridged), at) in self.steps.iter().zip(&mut at) {
+        for step in &mut self.steps {
+            let (v, bridged) = (step.node, step.bridged);
             if v == NO_NODE {
+                step.m = 0.0;
                 m = 1.0;
                 continue;
             }
-            *at = m;
+            step.m = m;
             let vi = v as usize;
             weighted[vi] += m;
             if bridged {
@@ -436,11 +456,11 @@ impl RelaySteps {
             m = m.min(relay[vi]);
         }
         let light = if routed {
-            light_walks(walks, cfg, &self.steps, &at, &weighted)
+            light_walks(walks, cfg, &self.steps, &weighted)
         } else {
             Vec::new()
         };
-        let heavier = heavier_bridges(walks, self, &at, &weighted, &through, &light);
+        let heavier = heavier_bridges(walks, self, &weighted, &through, &light);
         let sums = PassSums {
             weighted,
             through,
@@ -507,7 +527,7 @@ impl RelaySteps {
         // Each near miss's mean walk weight (the smallest `relay` factor passed before it).
         let mut mean = vec![0.0f64; relay.len()];
         let mut m = 1.0f64;
-        for &(v, _) in &self.steps {
+        for &Step { node: v, .. } in &self.steps {
             if v == NO_NODE {
                 m = 1.0;
                 continue;
@@ -521,7 +541,7 @@ impl RelaySteps {
         // The near misses the nodes passed so far in the current walk hang off.
         let mut owed: Vec<(u32, bool)> = Vec::new();
         let (mut id, mut m) = (0u32, 1.0f64);
-        for &(v, _) in &self.steps {
+        for &Step { node: v, .. } in &self.steps {
             if v == NO_NODE {
                 owed.clear();
                 id += 1;
@@ -575,7 +595,6 @@ impl RelaySteps {
 fn heavier_bridges(
     walks: &EgoWalks,
     steps: &RelaySteps,
-    at: &[f64],
     weighted: &[f64],
     through: &[f64],
     light: &[u32],
@@ -605,13 +624,13 @@ fn heavier_bridges(
             // order, and its weight at `j` (the smallest `relay` factor among them).
             let id = id as usize;
             let (a, e) = (steps.starts[id] as usize, steps.starts[id + 1] as usize);
-            let Some(s) = steps.steps[a..e].iter().position(|&(v, _)| v == j) else {
+            let Some(s) = steps.steps[a..e].iter().position(|st| st.node == j) else {
                 continue;
             };
             let s = a + s;
-            let m = at[s];
+            let m = steps.steps[s].m;
             // Every node this walk passed relays the walk's weight.
-            for &(k, _) in &steps.steps[a..s] {
+            for &Step { node: k, .. } in &steps.steps[a..s] {
                 let ku = k as usize;
                 if sum[ku] == 0.0 {
                     touched.push(k);
@@ -638,13 +657,7 @@ fn heavier_bridges(
 /// Per node, how many of its walks are *light* in this pass: their weight `m` (see
 /// [`RelaySteps::factors`]) below `(1 − β)²` of the node's mean weight — less than what passes two
 /// full bridges, rule 9's test (see [`RelaySteps::routed_back`]).
-fn light_walks(
-    walks: &EgoWalks,
-    cfg: &TrustConfig,
-    steps: &[(u32, bool)],
-    at: &[f64],
-    weighted: &[f64],
-) -> Vec<u32> {
+fn light_walks(walks: &EgoWalks, cfg: &TrustConfig, steps: &[Step], weighted: &[f64]) -> Vec<u32> {
     let light = (1.0 - cfg.connectivity_decay).powi(2);
     // Each node's bound once (the same expression, so the same value), not once per step.
     let mut bound = vec![0.0f64; weighted.len()];
@@ -653,7 +666,7 @@ fn light_walks(
         bound[vi] = light * weighted[vi] / walks.hits(v).max(1) as f64;
     }
     let mut count = vec![0u32; weighted.len()];
-    for (&(v, _), &m) in steps.iter().zip(at) {
+    for &Step { node: v, m, .. } in steps {
         if v == NO_NODE {
             continue;
         }
