@@ -526,7 +526,7 @@ impl EgoWalks {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut cand, mut cand_at) = (Vec::new(), Vec::new());
         let (mut members, mut found, mut partial) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut start, mut end) = (vec![0u32; n], vec![0u32; n]);
+        let (mut start, mut end, mut cnt) = (Vec::new(), Vec::new(), Vec::new());
         // Everything the scan reads and writes per node in one 16-byte record (one cache line
         // per node passed, where four separate arrays cost up to four).
         let mut tally: Vec<Tally> = (0..n)
@@ -631,6 +631,7 @@ impl EgoWalks {
                     occ: &mut occ,
                     start: &mut start,
                     end: &mut end,
+                    cnt: &mut cnt,
                     tally: &mut tally,
                     tick: &mut tick,
                     members: &mut members,
@@ -918,7 +919,9 @@ pub(crate) const PARTIAL_FLOOR: f64 = 0.5;
 struct Tally {
     /// The last walk (tick) that counted this node.
     stamp: u32,
-    /// Walks of the current target that passed this node (its bridge candidates).
+    /// Walks of the current target that passed this node (its bridge candidates). During the
+    /// set search (where it is otherwise unused) a candidate's index in the search's dense
+    /// count array (see [`nearest_cut`]).
     count: u32,
     /// The same, counting only while the node is eligible as a set member (the set search's
     /// candidate count, see [`nearest_cut`]).
@@ -929,7 +932,7 @@ struct Tally {
 
 /// Scratch arrays shared with the single-bridge scan (all zero between uses, stamps below `tick`).
 struct CutScratch<'a> {
-    /// Per node; the search reads and writes `ecount` and `stamp`.
+    /// Per node; the search reads and writes `ecount`, `count` and `stamp`.
     tally: &'a mut [Tally],
     tick: &'a mut u32,
     /// Reused per call (cleared on entry): the end of each walk's candidates still searched (see
@@ -945,11 +948,13 @@ struct CutScratch<'a> {
     /// shorten `cand_end[i]` instead of rescanning the walk.
     cand: &'a mut Vec<u32>,
     cand_at: &'a mut Vec<u32>,
-    /// Inverted index: `occ[start[k]..end[k]]` are the walks (indexes into the node's list) whose
-    /// suffix contains candidate `k`.
+    /// Inverted index: `occ[start[p]..end[p]]` are the walks (indexes into the node's list) whose
+    /// suffix contains candidate `touched[p]`.
     occ: &'a mut Vec<u32>,
-    start: &'a mut [u32],
-    end: &'a mut [u32],
+    start: &'a mut Vec<u32>,
+    end: &'a mut Vec<u32>,
+    /// Per candidate, in `touched` order: the walks its pick would still cover.
+    cnt: &'a mut Vec<u32>,
     /// The greedy picks of the current round `(member, walks)`, and the results: the nearest
     /// set and a near miss's partial set (see [`nearest_cut`]), empty if none.
     members: &'a mut Vec<(u32, u32)>,
@@ -1042,12 +1047,22 @@ fn nearest_cut(
         // After a set was found, only a round carrying more than `need` changes the result (a
         // partial set is kept only when none was found), so later rounds prune at `need`.
         let prune = if found.is_empty() { floor } else { need };
+        let cnt = &mut *sc.cnt;
         let bound: u64 = if (coverable as f64) <= prune {
             0
         } else {
+            // The greedy rounds read and update the counts in one dense array in `touched`
+            // order (each candidate's index there kept in its `count`, unused during the
+            // search): the picks scan it instead of each candidate's scattered record.
+            cnt.clear();
+            for (p, &k) in touched.iter().enumerate() {
+                let t = &mut sc.tally[k as usize];
+                t.count = p as u32;
+                cnt.push(t.ecount);
+            }
             let top = &mut *sc.top;
             top.clear();
-            top.extend(touched.iter().map(|&k| sc.tally[k as usize].ecount));
+            top.extend_from_slice(cnt);
             if top.len() > max_set {
                 top.select_nth_unstable_by(max_set - 1, |a, b| b.cmp(a));
                 top[..max_set].iter().map(|&c| u64::from(c)).sum()
@@ -1063,28 +1078,30 @@ fn nearest_cut(
             // Inverted index (CSR): the walks whose remaining part contains each candidate, so
             // that each greedy pick only visits the walks it covers.
             let occ = &mut *sc.occ;
+            let (start, end) = (&mut *sc.start, &mut *sc.end);
+            start.clear();
+            end.clear();
             let mut run = 0u32;
-            for &k in touched.iter() {
-                sc.start[k as usize] = run;
-                sc.end[k as usize] = run;
-                run += sc.tally[k as usize].ecount;
+            for &c in cnt.iter() {
+                start.push(run);
+                end.push(run);
+                run += c;
             }
             occ.clear();
             occ.resize(run as usize, 0);
             for i in 0..m {
                 for &k in &cand[cand_at[i] as usize..cand_end[i] as usize] {
-                    let ku = k as usize;
-                    occ[sc.end[ku] as usize] = i as u32;
-                    sc.end[ku] += 1;
+                    let p = sc.tally[k as usize].count as usize;
+                    occ[end[p] as usize] = i as u32;
+                    end[p] += 1;
                 }
             }
             while members.len() < max_set && (covered as f64) <= need {
                 // Ties go to the candidate met first scanning backwards from j (the nearer one).
-                let mut best = (0u32, NO_NODE);
-                for &k in touched.iter() {
-                    let c = sc.tally[k as usize].ecount;
+                let mut best = (0u32, 0usize);
+                for (p, &c) in cnt.iter().enumerate() {
                     if c > best.0 {
-                        best = (c, k);
+                        best = (c, p);
                     }
                 }
                 // Coverage is submodular: no later pick adds more than this one, so stop as soon
@@ -1094,10 +1111,9 @@ fn nearest_cut(
                 if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= prune {
                     break;
                 }
-                let b = best.1;
+                let (b, bp) = (touched[best.1], best.1);
                 members.push((b, best.0));
-                let bu = b as usize;
-                for &i in &occ[sc.start[bu] as usize..sc.end[bu] as usize] {
+                for &i in &occ[start[bp] as usize..end[bp] as usize] {
                     let i = i as usize;
                     if covered_by[i] != NO_NODE {
                         continue;
@@ -1105,13 +1121,15 @@ fn nearest_cut(
                     covered_by[i] = b;
                     covered += 1;
                     for &k in &cand[cand_at[i] as usize..cand_end[i] as usize] {
-                        sc.tally[k as usize].ecount -= 1;
+                        cnt[sc.tally[k as usize].count as usize] -= 1;
                     }
                 }
             }
         }
         for k in touched.drain(..) {
-            sc.tally[k as usize].ecount = 0;
+            let t = &mut sc.tally[k as usize];
+            t.ecount = 0;
+            t.count = 0;
         }
         if (covered as f64) <= need || members.is_empty() {
             if (covered as f64) > floor && found.is_empty() {
