@@ -372,12 +372,16 @@ struct RelaySteps {
     starts: Vec<u32>,
 }
 
-/// One relay pass's sums, per node: `Σ m` over the walks reaching it, over those that passed its
-/// bridge before it, and how many of those there are.
-struct PassSums {
-    weighted: Vec<f64>,
-    through: Vec<f64>,
-    through_n: Vec<u32>,
+/// One relay pass's sums for one node: `Σ m` over the walks reaching it, over those that passed
+/// its bridge before it, and how many of those there are; and the node's `relay` factor. One
+/// record, because each step of the pass reads and adds to all of them for a scattered node
+/// (three separate arrays and the factors cost up to four cache lines per step).
+#[derive(Clone, Copy, Default)]
+struct NodeSums {
+    weighted: f64,
+    through: f64,
+    relay: f64,
+    through_n: u32,
 }
 
 /// One relay pass's results, per node.
@@ -434,9 +438,11 @@ impl RelaySteps {
         routed: bool,
     ) -> RelayPass {
         let n = structural.len();
-        let mut weighted = vec![0.0; n];
-        let mut through = vec![0.0; n];
-        let mut through_n = vec![0u32; n];
+        let mut sums = vec![NodeSums::default(); n];
+        // Every step's node is a reached one (the walks stop at the ego).
+        for &v in walks.hit_list() {
+            sums[v as usize].relay = relay[v as usize];
+        }
         // Each step's weight `m`, for the heavier-bridge scan.
         let mut m = 1.0f64;
         for step in &mut self.steps {
@@ -447,25 +453,20 @@ impl RelaySteps {
                 continue;
             }
             step.m = m;
-            let vi = v as usize;
-            weighted[vi] += m;
+            let t = &mut sums[v as usize];
+            t.weighted += m;
             if bridged {
-                through[vi] += m;
-                through_n[vi] += 1;
+                t.through += m;
+                t.through_n += 1;
             }
-            m = m.min(relay[vi]);
+            m = m.min(t.relay);
         }
         let light = if routed {
-            light_walks(walks, cfg, &self.steps, &weighted)
+            light_walks(walks, cfg, &self.steps, &sums)
         } else {
             Vec::new()
         };
-        let heavier = heavier_bridges(walks, self, &weighted, &through, &light);
-        let sums = PassSums {
-            weighted,
-            through,
-            through_n,
-        };
+        let heavier = heavier_bridges(walks, self, &sums, &light);
         let (factor, share) = final_factors(walks, cfg, structural, caps, &sums, &heavier);
         RelayPass {
             factor,
@@ -595,23 +596,25 @@ impl RelaySteps {
 fn heavier_bridges(
     walks: &EgoWalks,
     steps: &RelaySteps,
-    weighted: &[f64],
-    through: &[f64],
+    sums: &[NodeSums],
     light: &[u32],
 ) -> Heavier {
-    let n = weighted.len();
+    let n = sums.len();
     let mut out: Heavier = Vec::new();
     let (mut sum, mut touched) = (Vec::new(), Vec::<u32>::new());
     for j in walks.hit_list().iter().copied() {
         let ji = j as usize;
         let b = walks.bridge(j);
-        if b.node == NO_NODE || weighted[ji] <= 0.0 || walks.hits(j) < 2 {
+        let NodeSums {
+            weighted, through, ..
+        } = sums[ji];
+        if b.node == NO_NODE || weighted <= 0.0 || walks.hits(j) < 2 {
             continue;
         }
         let routed = light
             .get(ji)
             .is_some_and(|&l| 2 * l as usize > walks.hits(j));
-        if through[ji] / weighted[ji] >= b.share && !routed {
+        if through / weighted >= b.share && !routed {
             continue;
         }
         if sum.is_empty() {
@@ -657,15 +660,15 @@ fn heavier_bridges(
 /// Per node, how many of its walks are *light* in this pass: their weight `m` (see
 /// [`RelaySteps::factors`]) below `(1 − β)²` of the node's mean weight — less than what passes two
 /// full bridges, rule 9's test (see [`RelaySteps::routed_back`]).
-fn light_walks(walks: &EgoWalks, cfg: &TrustConfig, steps: &[Step], weighted: &[f64]) -> Vec<u32> {
+fn light_walks(walks: &EgoWalks, cfg: &TrustConfig, steps: &[Step], sums: &[NodeSums]) -> Vec<u32> {
     let light = (1.0 - cfg.connectivity_decay).powi(2);
     // Each node's bound once (the same expression, so the same value), not once per step.
-    let mut bound = vec![0.0f64; weighted.len()];
+    let mut bound = vec![0.0f64; sums.len()];
     for &v in walks.hit_list() {
         let vi = v as usize;
-        bound[vi] = light * weighted[vi] / walks.hits(v).max(1) as f64;
+        bound[vi] = light * sums[vi].weighted / walks.hits(v).max(1) as f64;
     }
-    let mut count = vec![0u32; weighted.len()];
+    let mut count = vec![0u32; sums.len()];
     for &Step { node: v, m, .. } in steps {
         if v == NO_NODE {
             continue;
@@ -685,18 +688,20 @@ fn final_factors(
     cfg: &TrustConfig,
     structural: &[f64],
     caps: &[f64],
-    sums: &PassSums,
+    sums: &[NodeSums],
     heavier: &Heavier,
 ) -> (Vec<f64>, Vec<f64>) {
-    let (weighted, through, through_n) = (&sums.weighted, &sums.through, &sums.through_n);
     let n = structural.len();
     // Nodes no walk reached keep their plain share (0: no walk, no bridge) and structural
     // factor: only the reached ones (and their bridges, which walks passed) are computed.
     let mut share = vec![0.0f64; n];
     for j in walks.hit_list().iter().map(|&j| j as usize) {
         share[j] = walks.bridge(j as u32).share;
-        if weighted[j] > 0.0 {
-            share[j] = share[j].max(through[j] / weighted[j]);
+        let NodeSums {
+            weighted, through, ..
+        } = sums[j];
+        if weighted > 0.0 {
+            share[j] = share[j].max(through / weighted);
         }
         if let Some(&(k, s)) = heavier.get(j) {
             if k != NO_NODE {
@@ -710,7 +715,7 @@ fn final_factors(
     const BUSY: f64 = -2.0;
     let bridge_of = |u: u32| {
         let b = walks.bridge(u).node;
-        (b != NO_NODE && b != walks.ego && through_n[u as usize] > 0).then_some(b)
+        (b != NO_NODE && b != walks.ego && sums[u as usize].through_n > 0).then_some(b)
     };
     let value = |j: usize, fb: Option<f64>| -> f64 {
         let hits = walks.hits(j as u32);
@@ -718,8 +723,11 @@ fn final_factors(
             return structural[j];
         }
         let carried = match fb {
-            Some(fb) => (weighted[j] - through[j]) + through[j].min(f64::from(through_n[j]) * fb),
-            None => weighted[j],
+            Some(fb) => {
+                let t = &sums[j];
+                (t.weighted - t.through) + t.through.min(f64::from(t.through_n) * fb)
+            }
+            None => sums[j].weighted,
         };
         carried / hits as f64 * own(j)
     };
