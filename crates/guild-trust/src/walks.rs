@@ -43,7 +43,9 @@ pub(crate) enum End {
 /// scan of a walk followed a pointer to a separate block.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Walk {
-    start: u32,
+    /// Offsets are `usize`: many long walks (or many repairs between compactions) could pass
+    /// `u32::MAX` entries; a walk's own length is bounded by `max_walk_len` (a `u32`).
+    start: usize,
     len: u32,
     pub end: End,
 }
@@ -98,7 +100,7 @@ pub(crate) struct EgoWalks {
     /// Ids of the walks visiting each node, indexed by node (the ego's list stays empty).
     through: Vec<Vec<u32>>,
     /// The length of each node's `through` list (its hit count) in a dense array: the scorer
-    /// reads it for scattered nodes some twenty times per reached node, where each read of a
+    /// reads it for scattered nodes several times per reached node, where each read of a
     /// list's length loaded a 24-byte `Vec` header.
     hit_count: Vec<u32>,
     /// Cached connectivity statistics, indexed by node; valid for nodes not marked dirty.
@@ -192,11 +194,7 @@ impl EgoWalks {
             me.path.push(ego);
             let end = extend(&mut me.path, start, g, ego, alpha, me.max_hops, &mut me.rng);
             let len = (me.path.len() - start) as u32;
-            me.walks.push(Walk {
-                start: start as u32,
-                len,
-                end,
-            });
+            me.walks.push(Walk { start, len, end });
         }
         // Index the walks under the nodes they visit. A first pass gives each first visit its
         // slot (how many earlier walks visited the node), so each node's list is allocated once
@@ -207,7 +205,7 @@ impl EgoWalks {
         let mut size = vec![0u32; n];
         for (id, w) in me.walks.iter().enumerate() {
             let id = id as u32;
-            let at = w.start as usize;
+            let at = w.start;
             for q in at + 1..at + w.len as usize {
                 let vi = me.path[q] as usize;
                 if vi != ego as usize && stamp[vi] != id + 1 {
@@ -224,7 +222,7 @@ impl EgoWalks {
         }
         me.hit_count = size;
         for (id, w) in me.walks.iter().enumerate() {
-            let at = w.start as usize;
+            let at = w.start;
             for q in at + 1..at + w.len as usize {
                 let s = me.slot[q];
                 if s != NO_SLOT {
@@ -238,7 +236,7 @@ impl EgoWalks {
     /// The nodes of walk `id`, the ego first.
     pub fn nodes(&self, id: u32) -> &[u32] {
         let w = &self.walks[id as usize];
-        &self.path[w.start as usize..(w.start + w.len) as usize]
+        &self.path[w.start..w.start + w.len as usize]
     }
 
     /// Copies the walks into a fresh arena without the stale entries once those are the majority
@@ -250,8 +248,8 @@ impl EgoWalks {
         let live = self.path.len() - self.stale;
         let (mut path, mut slot) = (Vec::with_capacity(live), Vec::with_capacity(live));
         for w in &mut self.walks {
-            let r = w.start as usize..(w.start + w.len) as usize;
-            w.start = path.len() as u32;
+            let r = w.start..w.start + w.len as usize;
+            w.start = path.len();
             path.extend_from_slice(&self.path[r.clone()]);
             slot.extend_from_slice(&self.slot[r]);
         }
@@ -381,7 +379,7 @@ impl EgoWalks {
     fn rewrite<K: NodeKey>(&mut self, g: &TrustGraph<K>, id: u32, p: usize, first: Option<u32>) {
         let ego = self.ego;
         let w = self.walks[id as usize];
-        let (s, len) = (w.start as usize, w.len as usize);
+        let (s, len) = (w.start, w.len as usize);
         let old_tail = self.path[s + p + 1..s + len].to_vec();
         let old_slots = self.slot[s + p + 1..s + len].to_vec();
         // The last walk of the arena is cut in place; any other is copied to the end (its old
@@ -418,7 +416,7 @@ impl EgoWalks {
         };
         self.slot.resize(self.path.len(), NO_SLOT);
         self.walks[id as usize] = Walk {
-            start: at as u32,
+            start: at,
             len: (self.path.len() - at) as u32,
             end,
         };
@@ -466,7 +464,7 @@ impl EgoWalks {
         list.swap_remove(i);
         self.hit_count[n as usize] -= 1;
         if let Some(&moved) = list.get(i) {
-            let at = self.walks[moved as usize].start as usize;
+            let at = self.walks[moved as usize].start;
             if let Some(q) = first_visit(self.nodes(moved), n) {
                 self.slot[at + q] = i as u32;
             }
@@ -493,7 +491,7 @@ impl EgoWalks {
         let mut first_hop = vec![false; n];
         for w in &self.walks {
             if w.len > 1 {
-                first_hop[self.path[w.start as usize + 1] as usize] = true;
+                first_hop[self.path[w.start + 1] as usize] = true;
             }
         }
         if first_hop != self.first_hop {
@@ -649,7 +647,7 @@ impl EgoWalks {
     fn store_sets(&mut self, j: u32, found: &[(u32, f32)], partial: &[(u32, f32)]) {
         let old = self.set_at[j as usize];
         self.sets_stale += (old.cut_len + old.partial_len) as usize;
-        let at = self.sets.len() as u32;
+        let at = self.sets.len();
         self.sets.extend_from_slice(found);
         self.sets.extend_from_slice(partial);
         self.set_at[j as usize] = SetSpan {
@@ -667,9 +665,9 @@ impl EgoWalks {
         }
         let mut sets = Vec::with_capacity(self.sets.len() - self.sets_stale);
         for span in &mut self.set_at {
-            let a = span.at as usize;
+            let a = span.at;
             let b = a + (span.cut_len + span.partial_len) as usize;
-            span.at = sets.len() as u32;
+            span.at = sets.len();
             sets.extend_from_slice(&self.sets[a..b]);
         }
         self.sets = sets;
@@ -689,7 +687,7 @@ impl EgoWalks {
     /// threshold; empty for other nodes.
     pub fn partial_cut(&self, u: u32) -> &[(u32, f32)] {
         self.set_at.get(u as usize).map_or(&[], |s| {
-            let a = (s.at + s.cut_len) as usize;
+            let a = s.at + s.cut_len as usize;
             &self.sets[a..a + s.partial_len as usize]
         })
     }
@@ -806,7 +804,7 @@ impl EgoWalks {
     /// no small set carries more than the threshold (call [`Self::refresh_bridges`] first).
     pub fn cut(&self, u: u32) -> &[(u32, f32)] {
         self.set_at.get(u as usize).map_or(&[], |s| {
-            let a = s.at as usize;
+            let a = s.at;
             &self.sets[a..a + s.cut_len as usize]
         })
     }
@@ -874,7 +872,7 @@ impl EgoWalks {
                 return Err(format!("node {n}: hit count differs from its walk list"));
             }
             for (i, &w) in list.iter().enumerate() {
-                let at = self.walks[w as usize].start as usize;
+                let at = self.walks[w as usize].start;
                 let q =
                     first_visit(self.nodes(w), n as u32).ok_or("indexed walk misses the node")?;
                 if self.slot[at + q] != i as u32 {
@@ -900,10 +898,10 @@ impl EgoWalks {
 type SetShares = Vec<(u32, f32)>;
 
 /// Where one node's cached sets lie in [`EgoWalks`]'s `sets`: its nearest set at `at`, then its
-/// partial set (one record, so that reading both costs one cache line).
+/// partial set (one 16-byte record, so that reading both costs one cache line).
 #[derive(Clone, Copy, Debug, Default)]
 struct SetSpan {
-    at: u32,
+    at: usize,
     cut_len: u32,
     partial_len: u32,
 }
