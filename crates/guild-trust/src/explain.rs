@@ -227,7 +227,7 @@ fn paths_to<K: NodeKey>(sc: &Scorer<'_, K>, j: u32) -> Vec<(Vec<u32>, u32)> {
     }
     let mut agg: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
     for &w in sc.walks.through(j) {
-        let nodes = &sc.walks.walks[w as usize].nodes;
+        let nodes = sc.walks.nodes(w);
         if let Some(p) = first_visit(nodes, j) {
             *agg.entry(loop_erased(nodes, p)).or_default() += 1;
         }

@@ -252,7 +252,7 @@ fn relay_factors(
     scales: Vec<f64>,
 ) -> Relayed {
     let n = structural.len();
-    let steps = RelaySteps::new(walks, n);
+    let mut steps = RelaySteps::new(walks, n);
     let first = steps.factors(walks, cfg, &structural, &structural, &caps, false);
     let mut sets: FxHashMap<u32, ReducedSet> = FxHashMap::default();
     for (j, skip) in steps.routed_back(walks, cfg, &first.factor) {
@@ -350,10 +350,21 @@ struct Relayed {
 /// plain one (see [`heavier_bridges`]) and that share; `(NO_NODE, 0.0)` elsewhere.
 type Heavier = Vec<(u32, f64)>;
 
+/// One first visit of a walk (see [`RelaySteps`]).
+#[derive(Clone, Copy)]
+struct Step {
+    node: u32,
+    /// Whether the walk had passed the node's bridge before.
+    bridged: bool,
+    /// The current relay pass's weight of the walk at this step (see [`RelaySteps::factors`]),
+    /// beside the step: the heavier-bridge scan reads a step and its weight together.
+    m: f64,
+}
+
 /// Every walk's first visits in order, each flagged when the walk had passed the node's bridge
 /// before: all the relay passes need, in one contiguous array (each walk ends with `NO_NODE`).
 struct RelaySteps {
-    steps: Vec<(u32, bool)>,
+    steps: Vec<Step>,
     /// Per walk id, the index in `steps` of its first step (`starts[id]..starts[id + 1]` are its
     /// first visits and its end marker): the heavier-bridge scan finds a node's step in each of
     /// its walks' few first visits (a per-node index of those steps, written at random per
@@ -361,12 +372,16 @@ struct RelaySteps {
     starts: Vec<u32>,
 }
 
-/// One relay pass's sums, per node: `Σ m` over the walks reaching it, over those that passed its
-/// bridge before it, and how many of those there are.
-struct PassSums {
-    weighted: Vec<f64>,
-    through: Vec<f64>,
-    through_n: Vec<u32>,
+/// One relay pass's sums for one node: `Σ m` over the walks reaching it, over those that passed
+/// its bridge before it, and how many of those there are; and the node's `relay` factor. One
+/// record, because each step of the pass reads and adds to all of them for a scattered node
+/// (three separate arrays and the factors cost up to four cache lines per step).
+#[derive(Clone, Copy, Default)]
+struct NodeSums {
+    weighted: f64,
+    through: f64,
+    relay: f64,
+    through_n: u32,
 }
 
 /// One relay pass's results, per node.
@@ -382,10 +397,9 @@ impl RelaySteps {
         let mut steps = Vec::with_capacity(walks.walks.len() * 6);
         let mut starts = Vec::with_capacity(walks.walks.len() + 1);
         let mut seen = vec![u32::MAX; n];
-        for (id, w) in walks.walks.iter().enumerate() {
-            let id = id as u32;
+        for id in 0..walks.walks.len() as u32 {
             starts.push(steps.len() as u32);
-            for &v in w.nodes.iter().skip(1) {
+            for &v in walks.nodes(id).iter().skip(1) {
                 if v == walks.ego {
                     break;
                 }
@@ -394,10 +408,18 @@ impl RelaySteps {
                     seen[vi] = id;
                     let b = walks.bridge(v).node;
                     let through = b != NO_NODE && seen.get(b as usize) == Some(&id);
-                    steps.push((v, through));
+                    steps.push(Step {
+                        node: v,
+                        bridged: through,
+                        m: 0.0,
+                    });
                 }
             }
-            steps.push((NO_NODE, false));
+            steps.push(Step {
+                node: NO_NODE,
+                bridged: false,
+                m: 0.0,
+            });
         }
         starts.push(steps.len() as u32);
         RelaySteps { steps, starts }
@@ -407,7 +429,7 @@ impl RelaySteps {
     /// it passed before `j`. `routed`: also look for heavier bridges where most walks are light
     /// (see [`heavier_bridges`]; the second pass only).
     fn factors(
-        &self,
+        &mut self,
         walks: &EgoWalks,
         cfg: &TrustConfig,
         structural: &[f64],
@@ -416,37 +438,35 @@ impl RelaySteps {
         routed: bool,
     ) -> RelayPass {
         let n = structural.len();
-        let mut weighted = vec![0.0; n];
-        let mut through = vec![0.0; n];
-        let mut through_n = vec![0u32; n];
+        let mut sums = vec![NodeSums::default(); n];
+        // Every step's node is a reached one (the walks stop at the ego).
+        for &v in walks.hit_list() {
+            sums[v as usize].relay = relay[v as usize];
+        }
         // Each step's weight `m`, for the heavier-bridge scan.
-        let mut at = vec![0.0f64; self.steps.len()];
         let mut m = 1.0f64;
-        for (&(v, bridged), at) in self.steps.iter().zip(&mut at) {
+        for step in &mut self.steps {
+            let (v, bridged) = (step.node, step.bridged);
             if v == NO_NODE {
+                step.m = 0.0;
                 m = 1.0;
                 continue;
             }
-            *at = m;
-            let vi = v as usize;
-            weighted[vi] += m;
+            step.m = m;
+            let t = &mut sums[v as usize];
+            t.weighted += m;
             if bridged {
-                through[vi] += m;
-                through_n[vi] += 1;
+                t.through += m;
+                t.through_n += 1;
             }
-            m = m.min(relay[vi]);
+            m = m.min(t.relay);
         }
         let light = if routed {
-            light_walks(walks, cfg, &self.steps, &at, &weighted)
+            light_walks(walks, cfg, &self.steps, &sums)
         } else {
             Vec::new()
         };
-        let heavier = heavier_bridges(walks, self, &at, &weighted, &through, &light);
-        let sums = PassSums {
-            weighted,
-            through,
-            through_n,
-        };
+        let heavier = heavier_bridges(walks, self, &sums, &light);
         let (factor, share) = final_factors(walks, cfg, structural, caps, &sums, &heavier);
         RelayPass {
             factor,
@@ -475,7 +495,11 @@ impl RelaySteps {
         // Per node `x`: the near misses it hangs off, each flagged when (nearly) all of its
         // walks passed them: `deps[at[x].0..at[x].1]`.
         let n = relay.len();
-        let near: Vec<bool> = (0..n as u32).map(|u| walks.near_miss(u)).collect();
+        // Only reached nodes have sets (the others' are empty).
+        let mut near = vec![false; n];
+        for &u in walks.hit_list() {
+            near[u as usize] = walks.near_miss(u);
+        }
         let mut deps: Vec<(u32, bool)> = Vec::new();
         let mut at = vec![(0u32, 0u32); n];
         for x in walks.hit_list().iter().copied() {
@@ -504,7 +528,7 @@ impl RelaySteps {
         // Each near miss's mean walk weight (the smallest `relay` factor passed before it).
         let mut mean = vec![0.0f64; relay.len()];
         let mut m = 1.0f64;
-        for &(v, _) in &self.steps {
+        for &Step { node: v, .. } in &self.steps {
             if v == NO_NODE {
                 m = 1.0;
                 continue;
@@ -518,7 +542,7 @@ impl RelaySteps {
         // The near misses the nodes passed so far in the current walk hang off.
         let mut owed: Vec<(u32, bool)> = Vec::new();
         let (mut id, mut m) = (0u32, 1.0f64);
-        for &(v, _) in &self.steps {
+        for &Step { node: v, .. } in &self.steps {
             if v == NO_NODE {
                 owed.clear();
                 id += 1;
@@ -572,24 +596,25 @@ impl RelaySteps {
 fn heavier_bridges(
     walks: &EgoWalks,
     steps: &RelaySteps,
-    at: &[f64],
-    weighted: &[f64],
-    through: &[f64],
+    sums: &[NodeSums],
     light: &[u32],
 ) -> Heavier {
-    let n = weighted.len();
+    let n = sums.len();
     let mut out: Heavier = Vec::new();
     let (mut sum, mut touched) = (Vec::new(), Vec::<u32>::new());
     for j in walks.hit_list().iter().copied() {
         let ji = j as usize;
         let b = walks.bridge(j);
-        if b.node == NO_NODE || weighted[ji] <= 0.0 || walks.hits(j) < 2 {
+        let NodeSums {
+            weighted, through, ..
+        } = sums[ji];
+        if b.node == NO_NODE || weighted <= 0.0 || walks.hits(j) < 2 {
             continue;
         }
         let routed = light
             .get(ji)
             .is_some_and(|&l| 2 * l as usize > walks.hits(j));
-        if through[ji] / weighted[ji] >= b.share && !routed {
+        if through / weighted >= b.share && !routed {
             continue;
         }
         if sum.is_empty() {
@@ -602,13 +627,13 @@ fn heavier_bridges(
             // order, and its weight at `j` (the smallest `relay` factor among them).
             let id = id as usize;
             let (a, e) = (steps.starts[id] as usize, steps.starts[id + 1] as usize);
-            let Some(s) = steps.steps[a..e].iter().position(|&(v, _)| v == j) else {
+            let Some(s) = steps.steps[a..e].iter().position(|st| st.node == j) else {
                 continue;
             };
             let s = a + s;
-            let m = at[s];
+            let m = steps.steps[s].m;
             // Every node this walk passed relays the walk's weight.
-            for &(k, _) in &steps.steps[a..s] {
+            for &Step { node: k, .. } in &steps.steps[a..s] {
                 let ku = k as usize;
                 if sum[ku] == 0.0 {
                     touched.push(k);
@@ -635,21 +660,21 @@ fn heavier_bridges(
 /// Per node, how many of its walks are *light* in this pass: their weight `m` (see
 /// [`RelaySteps::factors`]) below `(1 − β)²` of the node's mean weight — less than what passes two
 /// full bridges, rule 9's test (see [`RelaySteps::routed_back`]).
-fn light_walks(
-    walks: &EgoWalks,
-    cfg: &TrustConfig,
-    steps: &[(u32, bool)],
-    at: &[f64],
-    weighted: &[f64],
-) -> Vec<u32> {
+fn light_walks(walks: &EgoWalks, cfg: &TrustConfig, steps: &[Step], sums: &[NodeSums]) -> Vec<u32> {
     let light = (1.0 - cfg.connectivity_decay).powi(2);
-    let mut count = vec![0u32; weighted.len()];
-    for (&(v, _), &m) in steps.iter().zip(at) {
+    // Each node's bound once (the same expression, so the same value), not once per step.
+    let mut bound = vec![0.0f64; sums.len()];
+    for &v in walks.hit_list() {
+        let vi = v as usize;
+        bound[vi] = light * sums[vi].weighted / walks.hits(v).max(1) as f64;
+    }
+    let mut count = vec![0u32; sums.len()];
+    for &Step { node: v, m, .. } in steps {
         if v == NO_NODE {
             continue;
         }
         let vi = v as usize;
-        if m < light * weighted[vi] / walks.hits(v).max(1) as f64 {
+        if m < bound[vi] {
             count[vi] += 1;
         }
     }
@@ -663,17 +688,20 @@ fn final_factors(
     cfg: &TrustConfig,
     structural: &[f64],
     caps: &[f64],
-    sums: &PassSums,
+    sums: &[NodeSums],
     heavier: &Heavier,
 ) -> (Vec<f64>, Vec<f64>) {
-    let (weighted, through, through_n) = (&sums.weighted, &sums.through, &sums.through_n);
     let n = structural.len();
-    // Nodes no walk reached keep their plain share and structural factor: only the reached
-    // ones (and their bridges, which walks passed) are computed.
-    let mut share: Vec<f64> = (0..n as u32).map(|j| walks.bridge(j).share).collect();
+    // Nodes no walk reached keep their plain share (0: no walk, no bridge) and structural
+    // factor: only the reached ones (and their bridges, which walks passed) are computed.
+    let mut share = vec![0.0f64; n];
     for j in walks.hit_list().iter().map(|&j| j as usize) {
-        if weighted[j] > 0.0 {
-            share[j] = share[j].max(through[j] / weighted[j]);
+        share[j] = walks.bridge(j as u32).share;
+        let NodeSums {
+            weighted, through, ..
+        } = sums[j];
+        if weighted > 0.0 {
+            share[j] = share[j].max(through / weighted);
         }
         if let Some(&(k, s)) = heavier.get(j) {
             if k != NO_NODE {
@@ -687,7 +715,7 @@ fn final_factors(
     const BUSY: f64 = -2.0;
     let bridge_of = |u: u32| {
         let b = walks.bridge(u).node;
-        (b != NO_NODE && b != walks.ego && through_n[u as usize] > 0).then_some(b)
+        (b != NO_NODE && b != walks.ego && sums[u as usize].through_n > 0).then_some(b)
     };
     let value = |j: usize, fb: Option<f64>| -> f64 {
         let hits = walks.hits(j as u32);
@@ -695,8 +723,11 @@ fn final_factors(
             return structural[j];
         }
         let carried = match fb {
-            Some(fb) => (weighted[j] - through[j]) + through[j].min(f64::from(through_n[j]) * fb),
-            None => weighted[j],
+            Some(fb) => {
+                let t = &sums[j];
+                (t.weighted - t.through) + t.through.min(f64::from(t.through_n) * fb)
+            }
+            None => sums[j].weighted,
         };
         carried / hits as f64 * own(j)
     };

@@ -35,13 +35,18 @@ pub(crate) enum End {
     Ego,
 }
 
-/// One walk: `nodes[0]` is the ego.
-#[derive(Clone, Debug)]
+/// One walk: where its nodes lie in the ego's arena ([`EgoWalks::nodes`]; the first is the ego).
+///
+/// Every walk's nodes are stored one after another in one flat array (and, beside them in the
+/// same order, their slots in the `through` lists), not in a heap allocation per walk: a full
+/// compute made 20 000 allocations (and as many frees) per ego for the walks alone, and every
+/// scan of a walk followed a pointer to a separate block.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Walk {
-    pub nodes: Vec<u32>,
-    /// At the first visit of each node: the walk's index in that node's `through` list, so that
-    /// unlinking it is O(1) however many walks visit the node (`NO_SLOT` elsewhere).
-    pub(crate) slot: Vec<u32>,
+    /// Offsets are `usize`: many long walks (or many repairs between compactions) could pass
+    /// `u32::MAX` entries; a walk's own length is bounded by `max_walk_len` (a `u32`).
+    start: usize,
+    len: u32,
     pub end: End,
 }
 
@@ -84,16 +89,32 @@ pub(crate) struct EgoWalks {
     alpha: f64,
     max_hops: usize,
     pub walks: Vec<Walk>,
+    /// The walks' nodes, each walk's contiguous (see [`Walk`]).
+    path: Vec<u32>,
+    /// Beside each entry of `path`: at the first visit of a node, the walk's index in that node's
+    /// `through` list, so that unlinking it is O(1) however many walks visit the node (`NO_SLOT`
+    /// elsewhere).
+    slot: Vec<u32>,
+    /// Entries of `path` no walk uses any more (the old copies of rewritten walks).
+    stale: usize,
     /// Ids of the walks visiting each node, indexed by node (the ego's list stays empty).
     through: Vec<Vec<u32>>,
+    /// The length of each node's `through` list (its hit count) in a dense array: the scorer
+    /// reads it for scattered nodes several times per reached node, where each read of a
+    /// list's length loaded a 24-byte `Vec` header.
+    hit_count: Vec<u32>,
     /// Cached connectivity statistics, indexed by node; valid for nodes not marked dirty.
     bridges: Vec<Bridge>,
-    /// Cached nearest bridge *sets* (see [`Self::cut`]), indexed by node, same validity.
-    cuts: Vec<Vec<(u32, f32)>>,
-    /// Per node, same validity: whether its set search found a set carrying more than
-    /// [`PARTIAL_FLOOR`] but not more than the threshold of its walks, that set (see
-    /// [`Self::partial_cut`]); empty otherwise.
-    partials: Vec<Vec<(u32, f32)>>,
+    /// Per node, same validity: where its cached nearest bridge *set* (see [`Self::cut`]) and,
+    /// when its set search found a set carrying more than [`PARTIAL_FLOOR`] but not more than
+    /// the threshold of its walks, that set (see [`Self::partial_cut`]) lie in `sets`.
+    set_at: Vec<SetSpan>,
+    /// Every node's cached sets, one after another (a node's set as a `Vec` of its own cost a
+    /// heap allocation and a free per reached node and full compute, and a pointer to follow
+    /// per read). A node whose sets are recomputed gets fresh entries at the end.
+    sets: SetShares,
+    /// Entries of `sets` no node uses any more.
+    sets_stale: usize,
     /// The ego's direct peers as of the last refresh (excluded from bridge sets).
     first_hop: Vec<bool>,
     /// The nodes reached by at least one walk, ascending, as of the last refresh (see
@@ -105,8 +126,10 @@ pub(crate) struct EgoWalks {
     mark: FxHashSet<u32>,
 }
 
+/// Continues the walk whose nodes are `path[start..]` (at least one) to its end.
 fn extend<K: NodeKey>(
-    nodes: &mut Vec<u32>,
+    path: &mut Vec<u32>,
+    start: usize,
     g: &TrustGraph<K>,
     ego: u32,
     alpha: f64,
@@ -114,16 +137,16 @@ fn extend<K: NodeKey>(
     rng: &mut Rng,
 ) -> End {
     loop {
-        if nodes.len() > max_hops || rng.next_f64() < alpha {
+        if path.len() - start > max_hops || rng.next_f64() < alpha {
             return End::Stopped;
         }
-        let Some(&u) = nodes.last() else {
+        let Some(&u) = path[start..].last() else {
             return End::Stopped;
         };
         match g.node(u).sampler.sample(rng) {
             None => return End::Dangling,
             Some(v) => {
-                nodes.push(v);
+                path.push(v);
                 if v == ego {
                     return End::Ego;
                 }
@@ -150,10 +173,15 @@ impl EgoWalks {
             alpha,
             max_hops: max_hops as usize,
             walks: Vec::with_capacity(count as usize),
+            path: Vec::new(),
+            slot: Vec::new(),
+            stale: 0,
             through: vec![Vec::new(); n],
+            hit_count: Vec::new(),
             bridges: vec![Bridge::default(); n],
-            cuts: vec![Vec::new(); n],
-            partials: vec![Vec::new(); n],
+            set_at: vec![SetSpan::default(); n],
+            sets: Vec::new(),
+            sets_stale: 0,
             first_hop: Vec::new(),
             hit: Vec::new(),
             dirty: Vec::new(),
@@ -161,32 +189,82 @@ impl EgoWalks {
             all_dirty: true,
             mark: FxHashSet::default(),
         };
-        // stamp[n] == id + 1 once walk `id` has been indexed under node n.
+        for _ in 0..count {
+            let start = me.path.len();
+            me.path.push(ego);
+            let end = extend(&mut me.path, start, g, ego, alpha, me.max_hops, &mut me.rng);
+            let len = (me.path.len() - start) as u32;
+            me.walks.push(Walk { start, len, end });
+        }
+        // Index the walks under the nodes they visit. A first pass gives each first visit its
+        // slot (how many earlier walks visited the node), so each node's list is allocated once
+        // at its final size instead of growing by doubling; same lists, same order.
+        me.slot = vec![NO_SLOT; me.path.len()];
+        // stamp[n] == id + 1 once walk `id` has been counted under node n.
         let mut stamp = vec![0u32; n];
-        for id in 0..count {
-            let mut nodes = vec![ego];
-            let end = extend(&mut nodes, g, ego, alpha, me.max_hops, &mut me.rng);
-            let mut slot = vec![NO_SLOT; nodes.len()];
-            for (q, &v) in nodes.iter().enumerate().skip(1) {
-                let vi = v as usize;
-                if v != ego && stamp[vi] != id + 1 {
+        let mut size = vec![0u32; n];
+        for (id, w) in me.walks.iter().enumerate() {
+            let id = id as u32;
+            let at = w.start;
+            for q in at + 1..at + w.len as usize {
+                let vi = me.path[q] as usize;
+                if vi != ego as usize && stamp[vi] != id + 1 {
                     stamp[vi] = id + 1;
-                    slot[q] = me.through[vi].len() as u32;
-                    me.through[vi].push(id);
+                    me.slot[q] = size[vi];
+                    size[vi] += 1;
                 }
             }
-            me.walks.push(Walk { nodes, slot, end });
+        }
+        for (list, &k) in me.through.iter_mut().zip(&size) {
+            if k > 0 {
+                *list = vec![0; k as usize];
+            }
+        }
+        me.hit_count = size;
+        for (id, w) in me.walks.iter().enumerate() {
+            let at = w.start;
+            for q in at + 1..at + w.len as usize {
+                let s = me.slot[q];
+                if s != NO_SLOT {
+                    me.through[me.path[q] as usize][s as usize] = id as u32;
+                }
+            }
         }
         me
+    }
+
+    /// The nodes of walk `id`, the ego first.
+    pub fn nodes(&self, id: u32) -> &[u32] {
+        let w = &self.walks[id as usize];
+        &self.path[w.start..w.start + w.len as usize]
+    }
+
+    /// Copies the walks into a fresh arena without the stale entries once those are the majority
+    /// (rewritten walks leave their old copy behind).
+    fn compact(&mut self) {
+        if self.stale <= self.path.len() / 2 {
+            return;
+        }
+        let live = self.path.len() - self.stale;
+        let (mut path, mut slot) = (Vec::with_capacity(live), Vec::with_capacity(live));
+        for w in &mut self.walks {
+            let r = w.start..w.start + w.len as usize;
+            w.start = path.len();
+            path.extend_from_slice(&self.path[r.clone()]);
+            slot.extend_from_slice(&self.slot[r]);
+        }
+        self.path = path;
+        self.slot = slot;
+        self.stale = 0;
     }
 
     /// Grows the per-node arrays after the graph gained nodes.
     fn ensure(&mut self, n: usize) {
         if self.through.len() < n {
             self.through.resize_with(n, Vec::new);
+            self.hit_count.resize(n, 0);
             self.bridges.resize(n, Bridge::default());
-            self.cuts.resize_with(n, Vec::new);
-            self.partials.resize_with(n, Vec::new);
+            self.set_at.resize(n, SetSpan::default());
             self.is_dirty.resize(n, false);
         }
     }
@@ -206,10 +284,10 @@ impl EgoWalks {
 
     /// Nodes reached by at least one walk.
     pub fn hit_nodes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.through
+        self.hit_count
             .iter()
             .enumerate()
-            .filter(|(_, w)| !w.is_empty())
+            .filter(|(_, &c)| c > 0)
             .map(|(u, _)| u as u32)
     }
 
@@ -225,7 +303,7 @@ impl EgoWalks {
         if u == self.ego {
             return self.walks.len();
         }
-        self.through.get(u as usize).map_or(0, Vec::len)
+        self.hit_count.get(u as usize).map_or(0, |&c| c as usize)
     }
 
     /// Applies an out-distribution change at `ch.node` to every walk departing from it.
@@ -244,19 +322,16 @@ impl EgoWalks {
         for id in ids {
             let mut from = 0;
             loop {
-                let walk = &self.walks[id as usize];
-                let Some(p) = walk.nodes[from..]
-                    .iter()
-                    .position(|&n| n == u)
-                    .map(|i| i + from)
-                else {
+                let end = self.walks[id as usize].end;
+                let nodes = self.nodes(id);
+                let Some(p) = nodes[from..].iter().position(|&n| n == u).map(|i| i + from) else {
                     break;
                 };
                 if u == self.ego && p > 0 {
                     break; // the ego only departs at position 0
                 }
-                if p + 1 == walk.nodes.len() {
-                    if walk.end == End::Dangling && ch.has_edges {
+                if p + 1 == nodes.len() {
+                    if end == End::Dangling && ch.has_edges {
                         let y = sampler.sample(&mut self.rng);
                         self.rewrite(g, id, p, y);
                         rerouted += 1;
@@ -268,7 +343,7 @@ impl EgoWalks {
                     rerouted += 1;
                     break;
                 }
-                let x = walk.nodes[p + 1];
+                let x = nodes[p + 1];
                 let redraw = if x == ch.target {
                     let keep = if ch.p_old > 0.0 {
                         ch.p_new / ch.p_old
@@ -295,6 +370,7 @@ impl EgoWalks {
                 }
             }
         }
+        self.compact();
         rerouted
     }
 
@@ -302,18 +378,33 @@ impl EgoWalks {
     /// `None`) followed by a fresh continuation, and updates the index.
     fn rewrite<K: NodeKey>(&mut self, g: &TrustGraph<K>, id: u32, p: usize, first: Option<u32>) {
         let ego = self.ego;
-        let walk = &mut self.walks[id as usize];
-        let old_tail = walk.nodes.split_off(p + 1);
-        let old_slots = walk.slot.split_off(p + 1);
-        walk.end = match first {
+        let w = self.walks[id as usize];
+        let (s, len) = (w.start, w.len as usize);
+        let old_tail = self.path[s + p + 1..s + len].to_vec();
+        let old_slots = self.slot[s + p + 1..s + len].to_vec();
+        // The last walk of the arena is cut in place; any other is copied to the end (its old
+        // copy goes stale until the next compaction).
+        let at = if s + len == self.path.len() {
+            self.path.truncate(s + p + 1);
+            self.slot.truncate(s + p + 1);
+            s
+        } else {
+            let at = self.path.len();
+            self.path.extend_from_within(s..s + p + 1);
+            self.slot.extend_from_within(s..s + p + 1);
+            self.stale += len;
+            at
+        };
+        let end = match first {
             None => End::Dangling,
             Some(y) => {
-                walk.nodes.push(y);
+                self.path.push(y);
                 if y == ego {
                     End::Ego
                 } else {
                     extend(
-                        &mut walk.nodes,
+                        &mut self.path,
+                        at,
                         g,
                         ego,
                         self.alpha,
@@ -323,20 +414,26 @@ impl EgoWalks {
                 }
             }
         };
-        walk.slot.resize(walk.nodes.len(), NO_SLOT);
+        self.slot.resize(self.path.len(), NO_SLOT);
+        self.walks[id as usize] = Walk {
+            start: at,
+            len: (self.path.len() - at) as u32,
+            end,
+        };
         // Nodes first visited in the old tail lose this walk; those of the new tail gain it.
+        let nodes = &self.path[at..];
         let mark = &mut self.mark;
         mark.clear();
-        mark.extend(walk.nodes[..=p].iter().copied());
+        mark.extend(nodes[..=p].iter().copied());
         let unlink: Vec<(u32, u32)> = old_tail
             .into_iter()
             .zip(old_slots)
             .filter(|&(n, _)| n != ego && mark.insert(n))
             .collect();
         mark.clear();
-        mark.extend(walk.nodes[..=p].iter().copied());
-        let link: Vec<(u32, usize)> = (p + 1..walk.nodes.len())
-            .map(|q| (walk.nodes[q], q))
+        mark.extend(nodes[..=p].iter().copied());
+        let link: Vec<(u32, usize)> = (p + 1..nodes.len())
+            .map(|q| (nodes[q], q))
             .filter(|&(n, _)| n != ego && mark.insert(n))
             .collect();
         for &(n, slot) in &unlink {
@@ -345,8 +442,9 @@ impl EgoWalks {
         }
         for (n, q) in link {
             let list = &mut self.through[n as usize];
-            self.walks[id as usize].slot[q] = list.len() as u32;
+            self.slot[at + q] = list.len() as u32;
             list.push(id);
+            self.hit_count[n as usize] += 1;
             self.set_dirty(n);
         }
     }
@@ -364,10 +462,11 @@ impl EgoWalks {
             },
         };
         list.swap_remove(i);
+        self.hit_count[n as usize] -= 1;
         if let Some(&moved) = list.get(i) {
-            let mw = &mut self.walks[moved as usize];
-            if let Some(q) = first_visit(&mw.nodes, n) {
-                mw.slot[q] = i as u32;
+            let at = self.walks[moved as usize].start;
+            if let Some(q) = first_visit(self.nodes(moved), n) {
+                self.slot[at + q] = i as u32;
             }
         }
     }
@@ -391,8 +490,8 @@ impl EgoWalks {
         // they changed, every node's set may have changed.
         let mut first_hop = vec![false; n];
         for w in &self.walks {
-            if let Some(&v) = w.nodes.get(1) {
-                first_hop[v as usize] = true;
+            if w.len > 1 {
+                first_hop[self.path[w.start + 1] as usize] = true;
             }
         }
         if first_hop != self.first_hop {
@@ -413,8 +512,9 @@ impl EgoWalks {
         self.hit = hit;
         if self.all_dirty {
             self.bridges.iter_mut().for_each(|b| *b = Bridge::default());
-            self.cuts.iter_mut().for_each(Vec::clear);
-            self.partials.iter_mut().for_each(Vec::clear);
+            self.set_at.fill(SetSpan::default());
+            self.sets.clear();
+            self.sets_stale = 0;
         }
         self.all_dirty = false;
         if targets.is_empty() {
@@ -424,7 +524,7 @@ impl EgoWalks {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut cand, mut cand_at) = (Vec::new(), Vec::new());
         let (mut members, mut found, mut partial) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut start, mut end) = (vec![0u32; n], vec![0u32; n]);
+        let (mut start, mut end, mut cnt) = (Vec::new(), Vec::new(), Vec::new());
         // Everything the scan reads and writes per node in one 16-byte record (one cache line
         // per node passed, where four separate arrays cost up to four).
         let mut tally: Vec<Tally> = (0..n)
@@ -432,7 +532,7 @@ impl EgoWalks {
                 rank: if max_set == 0 || self.first_hop.get(k).copied().unwrap_or(false) {
                     0
                 } else {
-                    self.through[k].len() as u32
+                    self.hit_count[k]
                 },
                 ..Tally::default()
             })
@@ -444,8 +544,7 @@ impl EgoWalks {
             let ids = &self.through[j as usize];
             if ids.is_empty() {
                 self.bridges[j as usize] = Bridge::default();
-                self.cuts[j as usize].clear();
-                self.partials[j as usize].clear();
+                self.store_sets(j, &[], &[]);
                 continue;
             }
             // Scan each prefix backwards so that, among equally frequent nodes (e.g. several nodes
@@ -462,7 +561,7 @@ impl EgoWalks {
             cand_at.push(0);
             for &w in ids {
                 tick += 1;
-                let nodes = &self.walks[w as usize].nodes;
+                let nodes = self.nodes(w);
                 let end = first_visit(nodes, j).unwrap_or(0);
                 let mut any = false;
                 for &k in nodes[1..end.max(1)].iter().rev() {
@@ -530,6 +629,7 @@ impl EgoWalks {
                     occ: &mut occ,
                     start: &mut start,
                     end: &mut end,
+                    cnt: &mut cnt,
                     tally: &mut tally,
                     tick: &mut tick,
                     members: &mut members,
@@ -538,13 +638,40 @@ impl EgoWalks {
                 };
                 nearest_cut(m, max_set, set_threshold, coverable, &mut scratch);
             }
-            let slot = &mut self.cuts[j as usize];
-            slot.clear();
-            slot.extend_from_slice(&found);
-            let slot = &mut self.partials[j as usize];
-            slot.clear();
-            slot.extend_from_slice(&partial);
+            self.store_sets(j, &found, &partial);
         }
+        self.compact_sets();
+    }
+
+    /// Records `j`'s nearest set and partial set (see [`Self::refresh_bridges`]).
+    fn store_sets(&mut self, j: u32, found: &[(u32, f32)], partial: &[(u32, f32)]) {
+        let old = self.set_at[j as usize];
+        self.sets_stale += (old.cut_len + old.partial_len) as usize;
+        let at = self.sets.len();
+        self.sets.extend_from_slice(found);
+        self.sets.extend_from_slice(partial);
+        self.set_at[j as usize] = SetSpan {
+            at,
+            cut_len: found.len() as u32,
+            partial_len: partial.len() as u32,
+        };
+    }
+
+    /// Copies the cached sets into a fresh array without the stale entries once those are the
+    /// majority.
+    fn compact_sets(&mut self) {
+        if self.sets_stale <= self.sets.len() / 2 {
+            return;
+        }
+        let mut sets = Vec::with_capacity(self.sets.len() - self.sets_stale);
+        for span in &mut self.set_at {
+            let a = span.at;
+            let b = a + (span.cut_len + span.partial_len) as usize;
+            span.at = sets.len();
+            sets.extend_from_slice(&self.sets[a..b]);
+        }
+        self.sets = sets;
+        self.sets_stale = 0;
     }
 
     /// Whether `u`'s set search missed narrowly: no set was found, but the best set of at most
@@ -559,7 +686,10 @@ impl EgoWalks {
     /// covered by it)`, the shares adding up to more than [`PARTIAL_FLOOR`] but at most the
     /// threshold; empty for other nodes.
     pub fn partial_cut(&self, u: u32) -> &[(u32, f32)] {
-        self.partials.get(u as usize).map_or(&[], Vec::as_slice)
+        self.set_at.get(u as usize).map_or(&[], |s| {
+            let a = s.at + s.cut_len as usize;
+            &self.sets[a..a + s.partial_len as usize]
+        })
     }
 
     /// `j`'s nearest bridge set (as [`Self::refresh_bridges`] finds it) among the walks reaching
@@ -589,7 +719,7 @@ impl EgoWalks {
         let mut span: Vec<(usize, usize)> = kept
             .iter()
             .map(|&w| {
-                let nodes = &self.walks[w as usize].nodes;
+                let nodes = self.nodes(w);
                 (1, first_visit(nodes, j).unwrap_or(0).max(1))
             })
             .collect();
@@ -602,7 +732,7 @@ impl EgoWalks {
             let mut occ: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
             for (i, &w) in kept.iter().enumerate() {
                 let (a, b) = span[i];
-                let nodes = &self.walks[w as usize].nodes;
+                let nodes = self.nodes(w);
                 let mut mine: Vec<u32> = Vec::new();
                 for &k in nodes[a..b].iter().rev() {
                     if eligible(k) && !mine.contains(&k) {
@@ -660,7 +790,7 @@ impl EgoWalks {
                     continue;
                 }
                 let (lo, hi) = span[i];
-                let nodes = &self.walks[w as usize].nodes;
+                let nodes = self.nodes(w);
                 let last = (lo..hi)
                     .rev()
                     .find(|&q| members.iter().any(|&(_, b)| b == nodes[q]))
@@ -673,7 +803,10 @@ impl EgoWalks {
     /// The cached nearest bridge set of `u`: `(member, share of u's walks it carries)`, empty when
     /// no small set carries more than the threshold (call [`Self::refresh_bridges`] first).
     pub fn cut(&self, u: u32) -> &[(u32, f32)] {
-        self.cuts.get(u as usize).map_or(&[], Vec::as_slice)
+        self.set_at.get(u as usize).map_or(&[], |s| {
+            let a = s.at;
+            &self.sets[a..a + s.cut_len as usize]
+        })
     }
 
     /// The cached bridge of `u` (call [`Self::refresh_bridges`] first).
@@ -685,22 +818,11 @@ impl EgoWalks {
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         let mut b = self.walks.capacity() * size_of::<Walk>();
-        b += self
-            .walks
-            .iter()
-            .map(|w| w.nodes.capacity() * 4)
-            .sum::<usize>();
+        b += (self.path.capacity() + self.slot.capacity()) * 4;
         b += self.through.capacity() * size_of::<Vec<u32>>();
         b += self.through.iter().map(|s| s.capacity() * 4).sum::<usize>();
         b += self.bridges.capacity() * size_of::<Bridge>() + self.is_dirty.capacity();
-        b += self.cuts.capacity() * size_of::<Vec<(u32, f32)>>();
-        b += self.cuts.iter().map(|c| c.capacity() * 8).sum::<usize>();
-        b += self.partials.capacity() * size_of::<Vec<(u32, f32)>>();
-        b += self
-            .partials
-            .iter()
-            .map(|c| c.capacity() * 8)
-            .sum::<usize>();
+        b += self.set_at.capacity() * size_of::<SetSpan>() + self.sets.capacity() * 8;
         b + self.dirty.capacity() * 4 + self.hit.capacity() * 4
     }
 
@@ -708,11 +830,16 @@ impl EgoWalks {
     /// recount. Used by tests to prove incremental repair leaves no stale state behind.
     pub fn verify<K: NodeKey>(&self, g: &TrustGraph<K>) -> Result<(), String> {
         let mut recount: Vec<Vec<u32>> = vec![Vec::new(); self.through.len().max(g.len())];
+        let live: usize = self.walks.iter().map(|w| w.len as usize).sum();
+        if live + self.stale != self.path.len() || self.slot.len() != self.path.len() {
+            return Err("walk arena: live and stale entries do not add up".into());
+        }
         for (id, w) in self.walks.iter().enumerate() {
-            if w.nodes.first() != Some(&self.ego) {
+            let nodes = self.nodes(id as u32);
+            if nodes.first() != Some(&self.ego) {
                 return Err(format!("walk {id} does not start at the ego"));
             }
-            for (i, pair) in w.nodes.windows(2).enumerate() {
+            for (i, pair) in nodes.windows(2).enumerate() {
                 if g.node(pair[0]).sampler.prob(pair[1]) <= 0.0 {
                     return Err(format!(
                         "walk {id} step {i}: {} -> {} is not a positive edge",
@@ -723,17 +850,17 @@ impl EgoWalks {
                     return Err(format!("walk {id} continues after returning to the ego"));
                 }
             }
-            let last = w.nodes.last().copied().unwrap_or(self.ego);
+            let last = nodes.last().copied().unwrap_or(self.ego);
             match w.end {
                 End::Dangling if !g.node(last).sampler.is_empty() => {
                     return Err(format!("walk {id} ends dangling at a node with edges"));
                 }
-                End::Ego if last != self.ego || w.nodes.len() < 2 => {
+                End::Ego if last != self.ego || nodes.len() < 2 => {
                     return Err(format!("walk {id} ends at ego without returning"));
                 }
                 _ => {}
             }
-            for &n in &w.nodes[1..] {
+            for &n in &nodes[1..] {
                 let list = &mut recount[n as usize];
                 if n != self.ego && list.last() != Some(&(id as u32)) {
                     list.push(id as u32);
@@ -741,10 +868,14 @@ impl EgoWalks {
             }
         }
         for (n, list) in self.through.iter().enumerate() {
+            if self.hit_count.get(n).map_or(0, |&c| c as usize) != list.len() {
+                return Err(format!("node {n}: hit count differs from its walk list"));
+            }
             for (i, &w) in list.iter().enumerate() {
-                let walk = &self.walks[w as usize];
-                let q = first_visit(&walk.nodes, n as u32).ok_or("indexed walk misses the node")?;
-                if walk.slot[q] != i as u32 {
+                let at = self.walks[w as usize].start;
+                let q =
+                    first_visit(self.nodes(w), n as u32).ok_or("indexed walk misses the node")?;
+                if self.slot[at + q] != i as u32 {
                     return Err(format!("walk {w}: stale slot for node {n}"));
                 }
             }
@@ -766,6 +897,15 @@ impl EgoWalks {
 /// A bridge set: `(member, share of the node's walks first covered by it)`.
 type SetShares = Vec<(u32, f32)>;
 
+/// Where one node's cached sets lie in [`EgoWalks`]'s `sets`: its nearest set at `at`, then its
+/// partial set (one 16-byte record, so that reading both costs one cache line).
+#[derive(Clone, Copy, Debug, Default)]
+struct SetSpan {
+    at: usize,
+    cut_len: u32,
+    partial_len: u32,
+}
+
 /// The least share of a node's walks (by count) that a partial bridge set must carry to be kept
 /// for the relay-weighted test. Below it the uncovered walks would have to be nearly all Sybil
 /// walks for the set to pass, and keeping sets that cannot pass only costs search time.
@@ -777,7 +917,9 @@ pub(crate) const PARTIAL_FLOOR: f64 = 0.5;
 struct Tally {
     /// The last walk (tick) that counted this node.
     stamp: u32,
-    /// Walks of the current target that passed this node (its bridge candidates).
+    /// Walks of the current target that passed this node (its bridge candidates). During the
+    /// set search (where it is otherwise unused) a candidate's index in the search's dense
+    /// count array (see [`nearest_cut`]).
     count: u32,
     /// The same, counting only while the node is eligible as a set member (the set search's
     /// candidate count, see [`nearest_cut`]).
@@ -788,7 +930,7 @@ struct Tally {
 
 /// Scratch arrays shared with the single-bridge scan (all zero between uses, stamps below `tick`).
 struct CutScratch<'a> {
-    /// Per node; the search reads and writes `ecount` and `stamp`.
+    /// Per node; the search reads and writes `ecount`, `count` and `stamp`.
     tally: &'a mut [Tally],
     tick: &'a mut u32,
     /// Reused per call (cleared on entry): the end of each walk's candidates still searched (see
@@ -804,11 +946,13 @@ struct CutScratch<'a> {
     /// shorten `cand_end[i]` instead of rescanning the walk.
     cand: &'a mut Vec<u32>,
     cand_at: &'a mut Vec<u32>,
-    /// Inverted index: `occ[start[k]..end[k]]` are the walks (indexes into the node's list) whose
-    /// suffix contains candidate `k`.
+    /// Inverted index: `occ[start[p]..end[p]]` are the walks (indexes into the node's list) whose
+    /// suffix contains candidate `touched[p]`.
     occ: &'a mut Vec<u32>,
-    start: &'a mut [u32],
-    end: &'a mut [u32],
+    start: &'a mut Vec<u32>,
+    end: &'a mut Vec<u32>,
+    /// Per candidate, in `touched` order: the walks its pick would still cover.
+    cnt: &'a mut Vec<u32>,
     /// The greedy picks of the current round `(member, walks)`, and the results: the nearest
     /// set and a near miss's partial set (see [`nearest_cut`]), empty if none.
     members: &'a mut Vec<(u32, u32)>,
@@ -901,12 +1045,22 @@ fn nearest_cut(
         // After a set was found, only a round carrying more than `need` changes the result (a
         // partial set is kept only when none was found), so later rounds prune at `need`.
         let prune = if found.is_empty() { floor } else { need };
+        let cnt = &mut *sc.cnt;
         let bound: u64 = if (coverable as f64) <= prune {
             0
         } else {
+            // The greedy rounds read and update the counts in one dense array in `touched`
+            // order (each candidate's index there kept in its `count`, unused during the
+            // search): the picks scan it instead of each candidate's scattered record.
+            cnt.clear();
+            for (p, &k) in touched.iter().enumerate() {
+                let t = &mut sc.tally[k as usize];
+                t.count = p as u32;
+                cnt.push(t.ecount);
+            }
             let top = &mut *sc.top;
             top.clear();
-            top.extend(touched.iter().map(|&k| sc.tally[k as usize].ecount));
+            top.extend_from_slice(cnt);
             if top.len() > max_set {
                 top.select_nth_unstable_by(max_set - 1, |a, b| b.cmp(a));
                 top[..max_set].iter().map(|&c| u64::from(c)).sum()
@@ -922,28 +1076,30 @@ fn nearest_cut(
             // Inverted index (CSR): the walks whose remaining part contains each candidate, so
             // that each greedy pick only visits the walks it covers.
             let occ = &mut *sc.occ;
+            let (start, end) = (&mut *sc.start, &mut *sc.end);
+            start.clear();
+            end.clear();
             let mut run = 0u32;
-            for &k in touched.iter() {
-                sc.start[k as usize] = run;
-                sc.end[k as usize] = run;
-                run += sc.tally[k as usize].ecount;
+            for &c in cnt.iter() {
+                start.push(run);
+                end.push(run);
+                run += c;
             }
             occ.clear();
             occ.resize(run as usize, 0);
             for i in 0..m {
                 for &k in &cand[cand_at[i] as usize..cand_end[i] as usize] {
-                    let ku = k as usize;
-                    occ[sc.end[ku] as usize] = i as u32;
-                    sc.end[ku] += 1;
+                    let p = sc.tally[k as usize].count as usize;
+                    occ[end[p] as usize] = i as u32;
+                    end[p] += 1;
                 }
             }
             while members.len() < max_set && (covered as f64) <= need {
                 // Ties go to the candidate met first scanning backwards from j (the nearer one).
-                let mut best = (0u32, NO_NODE);
-                for &k in touched.iter() {
-                    let c = sc.tally[k as usize].ecount;
+                let mut best = (0u32, 0usize);
+                for (p, &c) in cnt.iter().enumerate() {
                     if c > best.0 {
-                        best = (c, k);
+                        best = (c, p);
                     }
                 }
                 // Coverage is submodular: no later pick adds more than this one, so stop as soon
@@ -953,10 +1109,9 @@ fn nearest_cut(
                 if best.0 == 0 || covered as f64 + left * f64::from(best.0) <= prune {
                     break;
                 }
-                let b = best.1;
+                let (b, bp) = (touched[best.1], best.1);
                 members.push((b, best.0));
-                let bu = b as usize;
-                for &i in &occ[sc.start[bu] as usize..sc.end[bu] as usize] {
+                for &i in &occ[start[bp] as usize..end[bp] as usize] {
                     let i = i as usize;
                     if covered_by[i] != NO_NODE {
                         continue;
@@ -964,13 +1119,15 @@ fn nearest_cut(
                     covered_by[i] = b;
                     covered += 1;
                     for &k in &cand[cand_at[i] as usize..cand_end[i] as usize] {
-                        sc.tally[k as usize].ecount -= 1;
+                        cnt[sc.tally[k as usize].count as usize] -= 1;
                     }
                 }
             }
         }
         for k in touched.drain(..) {
-            sc.tally[k as usize].ecount = 0;
+            let t = &mut sc.tally[k as usize];
+            t.ecount = 0;
+            t.count = 0;
         }
         if (covered as f64) <= need || members.is_empty() {
             if (covered as f64) > floor && found.is_empty() {
