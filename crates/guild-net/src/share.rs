@@ -73,6 +73,8 @@ struct Turns {
     ring: VecDeque<Range>,
     /// The streams waiting in each range, in turn order, with their wakers.
     waiting: HashMap<Range, VecDeque<(u64, Waker)>>,
+    /// How many streams wait, in all ranges.
+    queued: usize,
 }
 
 /// One stream's place in the turns.
@@ -98,6 +100,7 @@ impl SharedReads {
                 at: Instant::now(),
                 ring: VecDeque::new(),
                 waiting: HashMap::new(),
+                queued: 0,
             }),
             seats: AtomicU64::new(0),
             waits: AtomicU64::new(0),
@@ -147,12 +150,21 @@ impl SharedReads {
         };
         let t = &mut *guard;
         self.refill(t, Instant::now());
+        let grant = self.grant();
         if !seat.queued {
             // Nobody waiting and bytes left: read them (the stream's own limit still applies).
             if t.ring.is_empty() && t.tokens >= 1.0 {
                 return Poll::Ready(t.take(want));
             }
+            // Streams are waiting, but there is a grant for each of them and one more: no need
+            // to queue behind them (they are being woken one by one). Turns are for a total
+            // that runs short; without this, streams woken for other reasons (their writes)
+            // would keep the turns going while the total is full.
+            if t.tokens >= grant * (t.queued + 1) as f64 {
+                return Poll::Ready(t.take(want.min(grant)));
+            }
             seat.queued = true;
+            t.queued += 1;
             self.waits.fetch_add(1, Ordering::Relaxed);
             let queue = t.waiting.entry(seat.range).or_default();
             if queue.is_empty() {
@@ -170,7 +182,6 @@ impl SharedReads {
             seat.wait = None;
             return Poll::Pending;
         }
-        let grant = self.grant();
         loop {
             let fired = match seat.wait.as_mut() {
                 Some(wait) => Pin::new(wait).poll(cx).is_ready(),
@@ -213,15 +224,18 @@ impl SharedReads {
         }
         seat.queued = false;
         seat.wait = None;
-        let Ok(mut t) = self.turns.lock() else {
+        let Ok(mut guard) = self.turns.lock() else {
             return;
         };
+        let t = &mut *guard;
         if t.is_head(seat) {
             t.pass_turn(seat.range);
             return;
         }
         if let Some(q) = t.waiting.get_mut(&seat.range) {
+            let before = q.len();
             q.retain(|(id, _)| *id != seat.id);
+            t.queued -= before - q.len();
             if q.is_empty() {
                 t.waiting.remove(&seat.range);
                 t.ring.retain(|r| *r != seat.range);
@@ -234,7 +248,11 @@ impl SharedReads {
     fn waiting(&self) -> usize {
         self.turns
             .lock()
-            .map(|t| t.waiting.values().map(VecDeque::len).sum())
+            .map(|t| {
+                let n = t.waiting.values().map(VecDeque::len).sum();
+                assert_eq!(n, t.queued, "the count of streams waiting is kept");
+                n
+            })
             .unwrap_or(0)
     }
 }
@@ -261,7 +279,9 @@ impl Turns {
     fn pass_turn(&mut self, range: Range) {
         self.ring.pop_front();
         if let Some(q) = self.waiting.get_mut(&range) {
-            q.pop_front();
+            if q.pop_front().is_some() {
+                self.queued -= 1;
+            }
             if q.is_empty() {
                 self.waiting.remove(&range);
             } else {
@@ -356,6 +376,27 @@ mod tests {
     }
 
     #[test]
+    fn streams_do_not_queue_while_the_total_holds_a_grant_for_every_one_waiting() {
+        let s = SharedReads::new(64_000, 10_000); // grants of 1,000 bytes
+        let w = Arc::new(Count::default());
+        after(&s, 0.0, 0);
+        let mut a = s.seat(range(1));
+        assert_eq!(poll(&s, &mut a, &w), None, "short: a waits");
+        // The total refills to 2,500 while a waits (a's timer has not fired yet): a stream
+        // that comes now finds a grant for a and one for itself, and reads without queuing.
+        after(&s, 2_500.0, 0);
+        let mut b = s.seat(range(2));
+        assert_eq!(poll(&s, &mut b, &w), Some(1_000));
+        assert!(!b.queued);
+        // Now 1,500 left: not a grant for a and one more, so c queues behind a.
+        let mut c = s.seat(range(3));
+        assert_eq!(poll(&s, &mut c, &w), None);
+        assert!(c.queued);
+        assert_eq!(s.waiting(), 2);
+        assert_eq!(poll(&s, &mut a, &w), Some(1_000), "a's turn first");
+    }
+
+    #[test]
     fn ranges_take_turns_so_a_flood_from_one_range_cannot_crowd_out_another() {
         let s = SharedReads::new(64_000, 10_000);
         let w = Arc::new(Count::default());
@@ -421,14 +462,22 @@ mod tests {
         after(&s, 0.0, 0);
         let mut a = s.seat(range(1));
         assert_eq!(poll(&s, &mut a, &w), None);
-        // Bytes come back, but a stream arriving now queues behind a rather than take them.
-        after(&s, 5_000.0, 0);
+        // Bytes come back, a grant's worth and a half: a stream arriving now queues behind a
+        // rather than take them.
+        after(&s, 1_500.0, 0);
         let mut late = s.seat(range(2));
         assert_eq!(poll(&s, &mut late, &w), None);
         assert!(late.queued);
         assert_eq!(poll(&s, &mut a, &w), Some(1_000), "one grant per turn");
+        assert_eq!(
+            poll(&s, &mut late, &w),
+            None,
+            "late's turn, waiting for a grant"
+        );
+        after(&s, 1_000.0, 0);
         assert_eq!(poll(&s, &mut late, &w), Some(1_000));
         // The turns are over: a stream reads what is left at once again.
+        after(&s, 3_000.0, 0);
         let n = poll(&s, &mut a, &w).unwrap();
         assert!((3_000..3_500).contains(&n), "{n}");
     }
