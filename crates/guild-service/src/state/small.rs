@@ -33,6 +33,7 @@ impl<T: Ord> SmallSet<T> {
     }
 
     /// Removes a value; false when it was not there.
+    #[cfg(test)]
     pub fn remove(&mut self, v: &T) -> bool {
         match self.0.binary_search(v) {
             Ok(at) => {
@@ -52,14 +53,11 @@ impl<T: Ord> SmallSet<T> {
     }
 
     /// The greatest value.
+    #[cfg(test)]
     pub fn last(&self) -> Option<&T> {
         self.0.last()
     }
 
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl<'a, T: Ord> IntoIterator for &'a SmallSet<T> {
