@@ -57,7 +57,6 @@ impl<T: Ord> SmallSet<T> {
     pub fn last(&self) -> Option<&T> {
         self.0.last()
     }
-
 }
 
 impl<'a, T: Ord> IntoIterator for &'a SmallSet<T> {
