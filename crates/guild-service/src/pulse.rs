@@ -632,6 +632,11 @@ impl PulseState {
         }
     }
 
+    /// Fills the nodes of the B-tree of members' collaborations (after a load).
+    pub(crate) fn compact(&mut self) {
+        crate::state::small::compact(&mut self.collabs_by_member);
+    }
+
     /// A member's declared levels and collaborations (attestations are the caller's: their
     /// status lives with the reputation indexes).
     pub fn growth_parts(
@@ -1122,10 +1127,10 @@ mod tests {
         );
     }
 
-    fn months_and_with(
-        s: &PulseState,
-        who: &PublicKey,
-    ) -> (Vec<(String, u32)>, Vec<(PublicKey, u32)>) {
+    /// A member's collaborations by month, and with whom.
+    type MonthsAndWith = (Vec<(String, u32)>, Vec<(PublicKey, u32)>);
+
+    fn months_and_with(s: &PulseState, who: &PublicKey) -> MonthsAndWith {
         let (_, months, with) = s.growth_parts(who);
         (
             months.into_iter().map(|m| (m.month, m.count)).collect(),

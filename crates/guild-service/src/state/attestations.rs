@@ -433,6 +433,13 @@ impl Attestations {
         self.edges.keys().map(|(_, _, s)| self.skills.key(*s))
     }
 
+    /// Fills the nodes of the B-tree indexes (after a load; see [`super::small::compact`]).
+    pub fn compact(&mut self) {
+        super::small::compact(&mut self.by_collab);
+        super::small::compact(&mut self.by_subject);
+        super::small::compact(&mut self.by_issuer);
+    }
+
     /// The proof against an issuer who equivocated.
     pub fn equivocation(&self, issuer: &PublicKey) -> Option<&Proof> {
         self.equivocators.get(issuer)

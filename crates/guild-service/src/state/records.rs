@@ -326,6 +326,15 @@ impl Records {
         Some(m)
     }
 
+    /// Fills the nodes of the expiry and sync orders (after a load; see
+    /// [`super::small::compact`]).
+    pub fn compact(&mut self) {
+        super::small::compact(&mut self.by_expiry);
+        for set in self.sync.values_mut() {
+            super::small::compact(set);
+        }
+    }
+
     /// A held record's envelope.
     pub fn get(&self, id: &RecordId) -> Option<Meta> {
         self.meta.get(id).map(|h| self.meta_of(h))
