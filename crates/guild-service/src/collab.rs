@@ -253,7 +253,7 @@ impl<S: Storage> Service<S> {
             members: c.members().to_vec(),
             opened_at: c.opened_at(),
             closed: c.closed(),
-            closed_by: c.closed_by().to_vec(),
+            closed_by: c.closed_by(),
             entries: if with_log {
                 self.collab_log(id).iter().map(entry_view).collect()
             } else {
