@@ -7,11 +7,85 @@
 //!
 //! A handle is only meaningful while its record is held: whoever indexes a handle must drop it
 //! from their indexes when the record is removed, before the handle can be given to another.
+//!
+//! The slots sit in fixed chunks of [`CHUNK`], allocated as needed and never moved: a single
+//! vector grown by reallocation copied the whole table at each growth and left the old copy
+//! freed (the allocator keeps freed memory resident a while: at the end of a load, the
+//! previous copies of every table).
 
 use guild_core::RecordId;
 
-/// Slots added at least when the vector is full (then an eighth of its length).
-const MIN_GROWTH: usize = 256;
+/// Slots per chunk (a power of two).
+const CHUNK: usize = 1024;
+const CHUNK_BITS: u32 = CHUNK.trailing_zeros();
+
+/// A vector in fixed chunks of [`CHUNK`] elements: it grows a chunk at a time and never moves
+/// what it holds (no reallocation, no copy, no freed old copy).
+#[derive(Debug)]
+pub(crate) struct Chunks<T> {
+    /// Each with room for exactly [`CHUNK`]; all but the last full.
+    chunks: Vec<Vec<T>>,
+}
+
+impl<T> Default for Chunks<T> {
+    fn default() -> Chunks<T> {
+        Chunks { chunks: Vec::new() }
+    }
+}
+
+impl<T> Chunks<T> {
+    /// How many elements it holds.
+    pub fn len(&self) -> usize {
+        self.chunks
+            .last()
+            .map_or(0, |last| (self.chunks.len() - 1) * CHUNK + last.len())
+    }
+
+    /// Adds an element at the end.
+    pub fn push(&mut self, v: T) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(v),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(v);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    /// The element at `i`.
+    pub fn get(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i >> CHUNK_BITS)?.get(i & (CHUNK - 1))
+    }
+
+    /// The element at `i`, to change.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.chunks
+            .get_mut(i >> CHUNK_BITS)?
+            .get_mut(i & (CHUNK - 1))
+    }
+
+    /// Every element in order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.chunks.iter().flatten()
+    }
+}
+
+/// Out of range is a broken invariant of the caller's (a handle it did not get from here).
+impl<T> std::ops::Index<usize> for Chunks<T> {
+    type Output = T;
+    fn index(&self, i: usize) -> &T {
+        &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Chunks<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+    }
+}
+
+type Slot<T> = Option<(RecordId, T)>;
 
 /// Values by record id, each in a slot named by a `u32` handle.
 #[derive(Debug)]
@@ -21,8 +95,8 @@ pub(crate) struct IdSlab<T> {
     /// Keyed per process and per table: ids are chosen by peers (see [`super::HashMap`]).
     hasher: foldhash::fast::RandomState,
     /// By handle (`None`: free).
-    slots: Vec<Option<(RecordId, T)>>,
-    /// Free handles, reused before the vector grows.
+    slots: Chunks<Slot<T>>,
+    /// Free handles, reused before the slots grow.
     free: Vec<u32>,
 }
 
@@ -31,10 +105,15 @@ impl<T> Default for IdSlab<T> {
         IdSlab {
             index: hashbrown::HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
-            slots: Vec::new(),
+            slots: Chunks::default(),
             free: Vec::new(),
         }
     }
+}
+
+/// The held slot of a handle.
+fn slot<T>(slots: &Chunks<Slot<T>>, h: u32) -> Option<&(RecordId, T)> {
+    slots.get(h as usize)?.as_ref()
 }
 
 impl<T> IdSlab<T> {
@@ -47,14 +126,14 @@ impl<T> IdSlab<T> {
         let slots = &self.slots;
         self.index
             .find(self.hash(id), |&s| {
-                slots[s as usize].as_ref().is_some_and(|x| x.0 == *id)
+                slot(slots, s).is_some_and(|x| x.0 == *id)
             })
             .copied()
     }
 
     /// The value held under a handle.
     pub fn get(&self, h: u32) -> Option<&T> {
-        self.slots.get(h as usize)?.as_ref().map(|x| &x.1)
+        slot(&self.slots, h).map(|x| &x.1)
     }
 
     /// The value held under a handle, to change.
@@ -64,7 +143,7 @@ impl<T> IdSlab<T> {
 
     /// The id held under a handle.
     pub fn id(&self, h: u32) -> Option<&RecordId> {
-        self.slots.get(h as usize)?.as_ref().map(|x| &x.0)
+        slot(&self.slots, h).map(|x| &x.0)
     }
 
     /// The id under a handle its caller holds in an index kept in step with this slab. A
@@ -77,18 +156,14 @@ impl<T> IdSlab<T> {
 
     /// Holds a value under an id that is not held yet and gives its handle.
     pub fn insert(&mut self, id: RecordId, value: T) -> u32 {
-        let slot = Some((id, value));
+        let v = Some((id, value));
         let h = match self.free.pop() {
             Some(h) => {
-                self.slots[h as usize] = slot;
+                self.slots[h as usize] = v;
                 h
             }
             None => {
-                if self.slots.len() == self.slots.capacity() {
-                    self.slots
-                        .reserve_exact((self.slots.len() / 8).max(MIN_GROWTH));
-                }
-                self.slots.push(slot);
+                self.slots.push(v);
                 // Handles are at most the records held, far fewer than 2^32.
                 (self.slots.len() - 1) as u32
             }
@@ -96,9 +171,7 @@ impl<T> IdSlab<T> {
         let hash = self.hash(&id);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, h, |&t| {
-            slots[t as usize]
-                .as_ref()
-                .map_or(0, |x| std::hash::BuildHasher::hash_one(hasher, x.0))
+            slot(slots, t).map_or(0, |x| std::hash::BuildHasher::hash_one(hasher, x.0))
         });
         h
     }
@@ -109,12 +182,10 @@ impl<T> IdSlab<T> {
         let slots = &self.slots;
         let entry = self
             .index
-            .find_entry(hash, |&s| {
-                slots[s as usize].as_ref().is_some_and(|x| x.0 == *id)
-            })
+            .find_entry(hash, |&s| slot(slots, s).is_some_and(|x| x.0 == *id))
             .ok()?;
         let (h, _) = entry.remove();
-        let (_, value) = self.slots[h as usize].take()?;
+        let (_, value) = self.slots.get_mut(h as usize)?.take()?;
         self.free.push(h);
         Some((h, value))
     }
@@ -188,5 +259,33 @@ mod tests {
             }
         }
         assert_eq!(s.len(), 2500);
+    }
+
+    #[test]
+    fn chunks_grow_a_chunk_at_a_time_and_never_move_what_they_hold() {
+        let mut c = Chunks::<u32>::default();
+        assert_eq!((c.len(), c.get(0)), (0, None));
+        c.push(0);
+        let first: *const u32 = &c[0];
+        for i in 1..(3 * CHUNK as u32 + 5) {
+            c.push(i);
+        }
+        assert_eq!(c.len(), 3 * CHUNK + 5);
+        assert!(std::ptr::eq(first, &c[0]), "the first chunk did not move");
+        assert_eq!(c.chunks.len(), 4);
+        assert!(c.chunks.iter().all(|k| k.capacity() == CHUNK));
+        assert_eq!(
+            (c[CHUNK], c.get(3 * CHUNK + 4)),
+            (CHUNK as u32, Some(&(3 * CHUNK as u32 + 4)))
+        );
+        assert_eq!(c.get(3 * CHUNK + 5), None);
+        c[7] = 70;
+        *c.get_mut(CHUNK + 1).unwrap() = 11;
+        assert!(c.iter().enumerate().all(|(i, v)| *v
+            == match i {
+                7 => 70,
+                i if i == CHUNK + 1 => 11,
+                i => i as u32,
+            }));
     }
 }
