@@ -783,6 +783,10 @@ impl<S: Storage> Service<S> {
             )?
             .unwrap_or_default();
         self.state.attestations.set_equivocators(equivocators);
+        // Indexes built one key at a time leave their B-trees' nodes half full.
+        self.state.records.compact();
+        self.state.attestations.compact();
+        self.pulse.compact();
         step("trust", read, false);
         self.count_loaded(&attestations, now);
         std::mem::drop(attestations);

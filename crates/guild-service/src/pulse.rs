@@ -16,6 +16,8 @@
 //! Privacy (small counts hidden, no figure recoverable by subtraction) is applied when a report
 //! is built: see [`guild_core::control::reflect`].
 
+use crate::state::interner::Interner;
+use crate::state::slab::IdSlab;
 use crate::state::{HashMap, HashSet};
 use guild_core::control::reflect::{
     month_of, protect_parts, week_of, week_start, CoWorker, CollabMonth, Figure, Growth, Lack,
@@ -23,6 +25,7 @@ use guild_core::control::reflect::{
     MAX_LACKS, MAX_LEVEL_VERSIONS, MAX_PULSE_TAGS, MIN_SHOWN,
 };
 use guild_core::{Level, PublicKey, RecordId, SkillTag, UnixTime};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Bins of the time-to-first-offer histogram: bin 0 is under a minute, bin `b ≥ 1` starts at
@@ -167,10 +170,15 @@ pub struct PulseState {
     first_seen_weeks: BTreeMap<u64, u64>,
     profiles: HashMap<PublicKey, ProfileMark>,
     levels: HashMap<PublicKey, VecDeque<LevelVersion>>,
-    /// Members as an exact slice (a `Vec` from `members()` keeps room for four: 64 bytes more
-    /// per collaboration, 3 MB at 5·10^4).
-    collabs: HashMap<RecordId, (UnixTime, Box<[PublicKey]>)>,
-    collabs_by_member: HashMap<PublicKey, BTreeSet<(UnixTime, RecordId)>>,
+    /// Collaborations held, each named by a handle: when opened and its founding members by
+    /// slot in `collab_members` (two inline, the usual founding team, without an allocation).
+    /// By id with 32-byte keys and boxed member lists these took 7 MB at 5·10^4.
+    collabs: IdSlab<(UnixTime, SmallVec<[u32; 2]>)>,
+    /// The members named by `collabs`.
+    collab_members: Interner<PublicKey>,
+    /// (member slot, opened at, collaboration handle): a member's collaborations. One B-tree
+    /// of 16-byte keys, where a B-tree of (opened at, id) per member took 40 bytes a key.
+    collabs_by_member: BTreeSet<(u32, UnixTime, u32)>,
     gauges: NeedGauges,
     pruned_week: u64,
 }
@@ -267,17 +275,17 @@ impl PulseState {
                 opened_at,
                 members,
             } => {
-                if self.collabs.contains_key(&id) {
+                if self.collabs.handle(&id).is_some() {
                     return;
                 }
-                for m in &members {
-                    self.collabs_by_member
-                        .entry(*m)
-                        .or_default()
-                        .insert((opened_at, id));
+                let slots: SmallVec<[u32; 2]> = members
+                    .iter()
+                    .map(|m| self.collab_members.acquire(m))
+                    .collect();
+                let h = self.collabs.insert(id, (opened_at, slots.clone()));
+                for m in slots {
+                    self.collabs_by_member.insert((m, opened_at, h));
                 }
-                self.collabs
-                    .insert(id, (opened_at, members.into_boxed_slice()));
                 let Some(mark) = self.needs.get_mut(&need) else {
                     return;
                 };
@@ -331,14 +339,10 @@ impl PulseState {
                 }
             }
         } else if self.offers.remove(id).is_some() {
-        } else if let Some((at, members)) = self.collabs.remove(id) {
-            for m in &members {
-                if let Some(set) = self.collabs_by_member.get_mut(m) {
-                    set.remove(&(at, *id));
-                    if set.is_empty() {
-                        self.collabs_by_member.remove(m);
-                    }
-                }
+        } else if let Some((h, (at, members))) = self.collabs.remove(id) {
+            for m in members {
+                self.collabs_by_member.remove(&(m, at, h));
+                self.collab_members.release(m);
             }
         } else if self.profiles.get(signer).is_some_and(|p| p.id == *id) {
             if let Some(p) = self.profiles.remove(signer) {
@@ -628,6 +632,11 @@ impl PulseState {
         }
     }
 
+    /// Fills the nodes of the B-tree of members' collaborations (after a load).
+    pub(crate) fn compact(&mut self) {
+        crate::state::small::compact(&mut self.collabs_by_member);
+    }
+
     /// A member's declared levels and collaborations (attestations are the caller's: their
     /// status lives with the reputation indexes).
     pub fn growth_parts(
@@ -641,11 +650,15 @@ impl PulseState {
             .unwrap_or_default();
         let mut months: BTreeMap<String, u32> = BTreeMap::new();
         let mut with: HashMap<PublicKey, u32> = HashMap::default();
-        for (at, id) in self.collabs_by_member.get(who).into_iter().flatten() {
-            *months.entry(month_of(*at)).or_default() += 1;
-            if let Some((_, members)) = self.collabs.get(id) {
-                for m in members.iter().filter(|m| *m != who) {
-                    *with.entry(*m).or_default() += 1;
+        let theirs = self.collab_members.find(who).into_iter().flat_map(|w| {
+            self.collabs_by_member
+                .range((w, 0, 0)..=(w, UnixTime::MAX, u32::MAX))
+        });
+        for &(w, at, h) in theirs {
+            *months.entry(month_of(at)).or_default() += 1;
+            if let Some((_, members)) = self.collabs.get(h) {
+                for &m in members.iter().filter(|&&m| m != w) {
+                    *with.entry(*self.collab_members.key(m)).or_default() += 1;
                 }
             }
         }
@@ -1100,6 +1113,65 @@ mod tests {
         let mut expect = vec![(k[8], 1), (k[9], 1)];
         expect.sort_by_key(|a| a.0);
         assert_eq!(with, expect);
+    }
+
+    fn collab(s: &mut PulseState, n: u32, at: UnixTime, members: &[PublicKey]) {
+        s.arrived(
+            id(n),
+            members[0],
+            Arrival::Collaboration {
+                need: id(0),
+                opened_at: at,
+                members: members.to_vec(),
+            },
+        );
+    }
+
+    /// A member's collaborations by month, and with whom.
+    type MonthsAndWith = (Vec<(String, u32)>, Vec<(PublicKey, u32)>);
+
+    fn months_and_with(s: &PulseState, who: &PublicKey) -> MonthsAndWith {
+        let (_, months, with) = s.growth_parts(who);
+        (
+            months.into_iter().map(|m| (m.month, m.count)).collect(),
+            with,
+        )
+    }
+
+    #[test]
+    fn a_members_collaborations_come_and_go_by_handle_and_a_reused_one_names_only_its_own() {
+        let k: Vec<PublicKey> = (1..=6).map(|i| identity(i).public()).collect();
+        let mut s = PulseState::default();
+        collab(&mut s, 100, T0, &[k[0], k[1]]);
+        collab(&mut s, 101, T0 + 40 * DAY, &[k[0], k[2], k[1]]);
+        collab(&mut s, 101, T0 + 40 * DAY, &[k[0], k[2], k[1]]); // again: idempotent
+        let mut with = vec![(k[1], 2), (k[2], 1)];
+        with.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert_eq!(
+            months_and_with(&s, &k[0]),
+            (vec![("2026-01".into(), 1), ("2026-02".into(), 1)], with)
+        );
+        // The first goes: its handle is free, and taken by a collaboration of others.
+        s.dropped(&id(100), &k[0], true, T0 + 41 * DAY);
+        collab(&mut s, 102, T0 + 42 * DAY, &[k[4], k[5]]);
+        let mut with = vec![(k[1], 1), (k[2], 1)];
+        with.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert_eq!(
+            months_and_with(&s, &k[0]),
+            (vec![("2026-02".into(), 1)], with)
+        );
+        assert_eq!(
+            months_and_with(&s, &k[4]),
+            (vec![("2026-02".into(), 1)], vec![(k[5], 1)])
+        );
+        assert_eq!(months_and_with(&s, &k[3]), (vec![], vec![]), "never in one");
+        s.dropped(&id(101), &k[0], true, T0 + 43 * DAY);
+        s.dropped(&id(102), &k[4], true, T0 + 43 * DAY);
+        for who in &k {
+            assert_eq!(months_and_with(&s, who), (vec![], vec![]));
+        }
+        assert!(s.collabs_by_member.is_empty());
+        assert_eq!((s.collabs.len(), s.collab_members.len()), (0, 0));
     }
 
     #[test]

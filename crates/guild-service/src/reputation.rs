@@ -122,7 +122,7 @@ impl<S: Storage> Service<S> {
             return Some("the subject is not a member of the collaboration".into());
         }
         for (who, role) in [(&a.issuer, "issuer"), (&a.subject, "subject")] {
-            if !c.closed_by().contains(who) {
+            if !c.has_closed(who) {
                 return Some(format!(
                     "the {role} has not closed their part of the collaboration (no close entry signed by {who} is held here)"
                 ));
@@ -445,12 +445,12 @@ impl<S: Storage> Service<S> {
                 p.peer
             )));
         }
-        if !c.closed_by().contains(&self.me) {
+        if !c.has_closed(&self.me) {
             return Err(Refusal::unauthorised(
                 "you have not closed your part yet: close it first (`guild collab close`); an attestation counts only when both sides closed",
             ));
         }
-        if !c.closed_by().contains(&p.peer) {
+        if !c.has_closed(&p.peer) {
             return Err(Refusal::unauthorised(format!(
                 "{} has not closed their part yet (no close of theirs is held here); an attestation counts only when both sides closed, so vouch after they do",
                 p.peer

@@ -12,8 +12,11 @@ const MAX_RECORD_BYTES: usize = MAX_ANY_RECORD_BYTES;
 pub use guild_core::storage::{ProfilePut, StoredRecord};
 
 /// How many index keys [`Store::records_of_kind_keyed`] reads the records of at a time, in id
-/// order (their values are held meanwhile: a few MB at this size).
-pub const LOAD_CHUNK: usize = 1 << 15;
+/// order (their values and decoded records are held meanwhile: about 3 MB at this size). At
+/// 2^15 a chunk held 24 MB of decoded records, freed at the end of the load but kept resident
+/// by the allocator (BENCHMARKS.md, "The loaded daemon, seventh round"); the order within a
+/// chunk saved little CPU at any size (sixth round).
+pub const LOAD_CHUNK: usize = 1 << 12;
 
 /// Sync-index key: kind ‖ issued_at (big endian, so keys sort by time) ‖ id.
 pub fn time_key(kind: RecordKind, issued_at: UnixTime, id: &RecordId) -> [u8; 41] {

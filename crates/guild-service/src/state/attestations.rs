@@ -13,7 +13,7 @@
 //! trust engine comes back as the edge to re-read.
 
 use super::interner::Interner;
-use super::small::SmallSet;
+use super::slab::IdSlab;
 use super::HashMap;
 use guild_core::{PublicKey, RecordId, SkillTag, UnixTime};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,37 +46,41 @@ pub(crate) struct Removed {
     pub next_latest: Option<RecordId>,
 }
 
+/// No attestation (the end of an edge's list).
+const NONE: u32 = u32::MAX;
+
 /// Attestations, what counts, edges, equivocators and revocations.
 ///
-/// Members (issuers and subjects), skills and cited collaborations are interned as 4-byte
-/// slots (`state/interner.rs`): the table by id and the keys of `latest`, `by_collab` and
-/// `edges` name them by slot. (With 32-byte keys these four took 66 MB at 10^5 attestations.)
+/// Every held attestation sits in a slab slot named by a 4-byte handle (`state/slab.rs`), and
+/// every index names it by that handle; members (issuers and subjects), skills and cited
+/// collaborations are interned as 4-byte slots (`state/interner.rs`). Orders that break ties by
+/// id still do: the id is read back through the handle (at insertion for `latest` and the
+/// edges, when answering for the per-key lists, which are sorted then). With 32-byte ids in
+/// every index these took 56 MB at 10^5 attestations (BENCHMARKS.md, sixth round).
 #[derive(Debug, Default)]
 pub(crate) struct Attestations {
-    /// Attestations by id, each with whether it counts now (a flag in the padding: a set of
-    /// the counted ids took 10 MB at 10^5 attestations).
-    atts: HashMap<RecordId, Held>,
+    /// Attestations by id, each with whether it counts now.
+    atts: IdSlab<Held>,
     /// Issuers and subjects.
     members: Interner<PublicKey>,
     /// Skills attested.
     skills: Interner<SkillTag>,
     /// Collaborations cited.
     collabs: Interner<RecordId>,
-    /// The latest attestation per (issuer, subject, collaboration) slots.
-    latest: HashMap<(u32, u32, u32), (u64, RecordId)>,
-    /// Attestation ids by the collaboration (slot) they cite.
-    /// (A collaboration's attestations are a few per member: a small set.)
-    by_collab: HashMap<u32, SmallSet<RecordId>>,
-    /// Attestation ids by subject.
-    by_subject: HashMap<PublicKey, BTreeSet<RecordId>>,
-    /// Attestation ids by issuer, in (sequence, id) order: two under one sequence are an
-    /// equivocation. (A table by (issuer, sequence) besides it took 11.7 MB at 10^5
-    /// attestations; a range of this set answers the same question.)
-    by_issuer: HashMap<PublicKey, BTreeSet<(u64, RecordId)>>,
-    /// Counted attestations per trust edge (issuer, subject, skill slots), by (issued_at,
-    /// id): the newest is the edge the trust engine holds. (Usually one per edge: a small
-    /// set; an edge whose set empties is forgotten at once.)
-    edges: HashMap<(u32, u32, u32), SmallSet<(UnixTime, RecordId)>>,
+    /// The latest attestation (handle) per (issuer, subject, collaboration) slots: the highest
+    /// (sequence, id).
+    latest: HashMap<(u32, u32, u32), u32>,
+    /// (collaboration slot, handle): the attestations citing a collaboration.
+    by_collab: BTreeSet<(u32, u32)>,
+    /// (subject slot, handle): the attestations about a member.
+    by_subject: BTreeSet<(u32, u32)>,
+    /// (issuer slot, sequence, handle): an issuer's attestations by sequence; two under one
+    /// sequence are an equivocation.
+    by_issuer: BTreeSet<(u32, u64, u32)>,
+    /// Per trust edge (issuer, subject, skill slots), its newest counted attestation (handle);
+    /// the edge's other counted attestations follow it through [`Held::next_on_edge`], newest
+    /// (issued at, id) first. (Usually one per edge; an edge with none is not here.)
+    edges: HashMap<(u32, u32, u32), u32>,
     /// How many attestations count now.
     counted: usize,
     /// Issuers caught signing two attestations with one sequence number, with the proof.
@@ -87,14 +91,15 @@ pub(crate) struct Attestations {
     revocation_of: HashMap<RecordId, RecordId>,
 }
 
-/// A held attestation, its keys by slot, and whether it counts now. 48 bytes where
-/// [`AttInfo`] and the flag took 160 and a skill's string.
+/// A held attestation, its keys by slot, and whether it counts now (48 bytes).
 #[derive(Debug, Clone, Copy)]
 struct Held {
     issuer: u32,
     subject: u32,
     skill: u32,
     collab: u32,
+    /// The next older counted attestation on its edge ([`NONE`]: the last, or not counted).
+    next_on_edge: u32,
     seq: u64,
     issued_at: UnixTime,
     expires_at: UnixTime,
@@ -112,34 +117,45 @@ impl Held {
     }
 }
 
-fn remove_from<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, BTreeSet<RecordId>>,
-    key: &K,
-    id: &RecordId,
-) {
-    if let Some(set) = map.get_mut(key) {
-        set.remove(id);
-        if set.is_empty() {
-            map.remove(key);
-        }
-    }
-}
-
-fn ids<'a, K: std::hash::Hash + Eq>(
-    map: &'a HashMap<K, BTreeSet<RecordId>>,
-    key: &K,
-) -> impl Iterator<Item = &'a RecordId> + 'a {
-    map.get(key).into_iter().flatten()
+/// The handles of a range of a B-tree index, ordered by their ids (the order the indexes
+/// of 32-byte ids gave).
+fn sorted_by_id(atts: &IdSlab<Held>, mut handles: Vec<u32>) -> impl Iterator<Item = &RecordId> {
+    handles.sort_unstable_by_key(|&h| atts.id_of(h));
+    handles.into_iter().map(move |h| atts.id_of(h))
 }
 
 impl Attestations {
+    /// (sequence, id) of a held attestation, the order of `latest`.
+    fn seq_order(&self, h: u32) -> (u64, &RecordId) {
+        (self.atts.get(h).map_or(0, |x| x.seq), self.atts.id_of(h))
+    }
+
+    /// (issued at, id) of a held attestation, the order on an edge.
+    fn edge_order(&self, h: u32) -> (UnixTime, &RecordId) {
+        (
+            self.atts.get(h).map_or(0, |x| x.issued_at),
+            self.atts.id_of(h),
+        )
+    }
+
+    fn next_on_edge(&self, h: u32) -> u32 {
+        self.atts.get(h).map_or(NONE, |x| x.next_on_edge)
+    }
+
+    fn set_next_on_edge(&mut self, h: u32, next: u32) {
+        if let Some(x) = self.atts.get_mut(h) {
+            x.next_on_edge = next;
+        }
+    }
+
     /// Indexes a held attestation. Returns the attestation that was the latest for its
     /// (issuer, subject, collaboration) before, when there was another one: re-evaluate it
     /// (the new one may supersede it).
     pub fn insert(&mut self, id: RecordId, a: AttInfo) -> Option<RecordId> {
-        if let Some(h) = self.atts.get(&id) {
+        if let Some(h) = self.atts.handle(&id) {
             // The same record again (an id is its content's): every index has it already.
-            let previous = self.latest.get(&h.latest_key()).map(|(_, pid)| *pid);
+            let key = self.atts.get(h)?.latest_key();
+            let previous = self.latest.get(&key).map(|&l| *self.atts.id_of(l));
             return previous.filter(|pid| *pid != id);
         }
         let held = Held {
@@ -147,25 +163,23 @@ impl Attestations {
             subject: self.members.acquire(&a.subject),
             skill: self.skills.acquire(&a.skill),
             collab: self.collabs.acquire(&a.collab),
+            next_on_edge: NONE,
             seq: a.seq,
             issued_at: a.issued_at,
             expires_at: a.expires_at,
             score: a.score,
             counted: false,
         };
+        let h = self.atts.insert(id, held);
         let key = held.latest_key();
         let previous = self.latest.get(&key).copied();
-        if previous.is_none_or(|(seq, pid)| (a.seq, id) > (seq, pid)) {
-            self.latest.insert(key, (a.seq, id));
+        if previous.is_none_or(|p| (a.seq, &id) > self.seq_order(p)) {
+            self.latest.insert(key, h);
         }
-        self.by_collab.entry(held.collab).or_default().insert(id);
-        self.by_subject.entry(a.subject).or_default().insert(id);
-        self.by_issuer
-            .entry(a.issuer)
-            .or_default()
-            .insert((a.seq, id));
-        self.atts.insert(id, held);
-        previous.map(|(_, pid)| pid).filter(|pid| *pid != id)
+        self.by_collab.insert((held.collab, h));
+        self.by_subject.insert((held.subject, h));
+        self.by_issuer.insert((held.issuer, held.seq, h));
+        previous.map(|p| *self.atts.id_of(p))
     }
 
     fn release(&mut self, h: &Held) {
@@ -178,75 +192,102 @@ impl Attestations {
     /// Forgets an attestation everywhere (uncounting it first). `None` when it was not held.
     pub fn remove(&mut self, id: &RecordId) -> Option<Removed> {
         let edge = self.set_counted(id, false);
-        let h = self.atts.remove(id)?;
-        let (issuer, subject) = (*self.members.key(h.issuer), *self.members.key(h.subject));
-        if let Some(set) = self.by_collab.get_mut(&h.collab) {
-            set.remove(id);
-            if set.is_empty() {
-                self.by_collab.remove(&h.collab);
-            }
-        }
-        remove_from(&mut self.by_subject, &subject, id);
-        if let Some(set) = self.by_issuer.get_mut(&issuer) {
-            set.remove(&(h.seq, *id));
-            if set.is_empty() {
-                self.by_issuer.remove(&issuer);
-            }
-        }
-        let key = h.latest_key();
+        let h = self.atts.handle(id)?;
+        let held = *self.atts.get(h)?;
+        self.by_collab.remove(&(held.collab, h));
+        self.by_subject.remove(&(held.subject, h));
+        self.by_issuer.remove(&(held.issuer, held.seq, h));
+        let key = held.latest_key();
         let mut next_latest = None;
-        if self.latest.get(&key).map(|(_, l)| l) == Some(id) {
+        if self.latest.get(&key) == Some(&h) {
             // The next latest among the issuer's remaining attestations about that pair.
             let next = self
-                .by(&issuer)
-                .filter_map(|x| self.atts.get(x).map(|o| (x, o)))
-                .filter(|(_, o)| o.latest_key() == key)
-                .map(|(x, o)| (o.seq, *x))
-                .max();
+                .by_issuer
+                .range((held.issuer, 0, 0)..=(held.issuer, u64::MAX, u32::MAX))
+                .map(|&(_, _, x)| x)
+                .filter(|&x| self.atts.get(x).is_some_and(|o| o.latest_key() == key))
+                .max_by(|&x, &y| self.seq_order(x).cmp(&self.seq_order(y)));
             match next {
                 Some(n) => {
                     self.latest.insert(key, n);
-                    next_latest = Some(n.1);
+                    next_latest = Some(*self.atts.id_of(n));
                 }
                 None => {
                     self.latest.remove(&key);
                 }
             }
         }
-        self.release(&h);
+        // Only now is the handle free for another attestation: no index names it any more.
+        self.atts.remove(id);
+        self.release(&held);
         Some(Removed { edge, next_latest })
     }
 
     /// Marks a held attestation as counting or not. Returns the edge whose newest attestation
     /// may have changed when the mark did change (re-read it with [`Attestations::newest_on`]).
     pub fn set_counted(&mut self, id: &RecordId, counts: bool) -> Option<EdgeKey> {
-        let held = self.atts.get_mut(id)?;
+        let h = self.atts.handle(id)?;
+        let held = self.atts.get_mut(h)?;
         if held.counted == counts {
             return None;
         }
         held.counted = counts;
-        let h = *held;
-        let key = h.edge_key();
+        let x = *held;
         if counts {
             self.counted += 1;
-            self.edges
-                .entry(key)
-                .or_default()
-                .insert((h.issued_at, *id));
+            self.link_on_edge(h, x.edge_key());
         } else {
             self.counted -= 1;
-            if let Some(set) = self.edges.get_mut(&key) {
-                set.remove(&(h.issued_at, *id));
-                if set.is_empty() {
-                    self.edges.remove(&key);
-                }
-            }
+            self.unlink_from_edge(h, x.edge_key());
         }
         Some((
-            *self.members.key(h.issuer),
-            *self.members.key(h.subject),
-            self.skills.key(h.skill).clone(),
+            *self.members.key(x.issuer),
+            *self.members.key(x.subject),
+            self.skills.key(x.skill).clone(),
         ))
+    }
+
+    /// Puts a newly counted attestation on its edge's list, in (issued at, id) order, newest
+    /// first. The walk is over the edge's own counted attestations (usually none or one).
+    fn link_on_edge(&mut self, h: u32, key: (u32, u32, u32)) {
+        let head = self.edges.get(&key).copied().unwrap_or(NONE);
+        let (mut prev, mut cur) = (NONE, head);
+        while cur != NONE && self.edge_order(cur) > self.edge_order(h) {
+            prev = cur;
+            cur = self.next_on_edge(cur);
+        }
+        self.set_next_on_edge(h, cur);
+        if prev == NONE {
+            self.edges.insert(key, h);
+        } else {
+            self.set_next_on_edge(prev, h);
+        }
+    }
+
+    /// Takes an attestation off its edge's list; an edge left with none is forgotten.
+    fn unlink_from_edge(&mut self, h: u32, key: (u32, u32, u32)) {
+        let Some(&head) = self.edges.get(&key) else {
+            return;
+        };
+        let next = self.next_on_edge(h);
+        self.set_next_on_edge(h, NONE);
+        if head == h {
+            if next == NONE {
+                self.edges.remove(&key);
+            } else {
+                self.edges.insert(key, next);
+            }
+            return;
+        }
+        let mut prev = head;
+        while prev != NONE {
+            let cur = self.next_on_edge(prev);
+            if cur == h {
+                self.set_next_on_edge(prev, next);
+                return;
+            }
+            prev = cur;
+        }
     }
 
     /// The slots of an edge's keys, when all are held.
@@ -258,24 +299,18 @@ impl Attestations {
         ))
     }
 
-    /// The newest counted attestation on an edge, as (issued at, score); an edge with none is
-    /// forgotten.
+    /// The newest counted attestation on an edge, as (issued at, score); `None` when the edge
+    /// has none.
     pub fn newest_on(&mut self, key: &EdgeKey) -> Option<(UnixTime, i8)> {
         let slots = self.edge_slots(key)?;
-        let newest = self
-            .edges
-            .get(&slots)
-            .and_then(|s| s.last().copied())
-            .and_then(|(at, id)| self.atts.get(&id).map(|h| (at, h.score)));
-        if newest.is_none() {
-            self.edges.remove(&slots);
-        }
-        newest
+        let h = *self.edges.get(&slots)?;
+        self.atts.get(h).map(|x| (x.issued_at, x.score))
     }
 
     /// A held attestation.
     pub fn get(&self, id: &RecordId) -> Option<AttInfo> {
-        self.atts.get(id).map(|h| AttInfo {
+        let h = self.atts.get(self.atts.handle(id)?)?;
+        Some(AttInfo {
             issuer: *self.members.key(h.issuer),
             subject: *self.members.key(h.subject),
             skill: self.skills.key(h.skill).clone(),
@@ -294,12 +329,15 @@ impl Attestations {
 
     /// Every held attestation's id.
     pub fn ids(&self) -> impl Iterator<Item = &RecordId> {
-        self.atts.keys()
+        self.atts.ids()
     }
 
     /// Whether an attestation counts now.
     pub fn is_counted(&self, id: &RecordId) -> bool {
-        self.atts.get(id).is_some_and(|h| h.counted)
+        self.atts
+            .handle(id)
+            .and_then(|h| self.atts.get(h))
+            .is_some_and(|h| h.counted)
     }
 
     /// How many attestations count now.
@@ -316,53 +354,71 @@ impl Attestations {
                 self.collabs.find(&a.collab)?,
             ))
         })();
-        key.and_then(|k| self.latest.get(&k)).map(|(_, l)| l) == Some(id)
+        key.and_then(|k| self.latest.get(&k))
+            .is_some_and(|&l| self.atts.id(l) == Some(id))
     }
 
-    /// The attestations citing a collaboration.
+    /// The attestations citing a collaboration, in id order.
     pub fn citing(&self, collab: &RecordId) -> impl Iterator<Item = &RecordId> {
-        self.collabs
-            .find(collab)
-            .and_then(|c| self.by_collab.get(&c))
-            .into_iter()
-            .flatten()
+        let handles = match self.collabs.find(collab) {
+            Some(c) => self
+                .by_collab
+                .range((c, 0)..=(c, u32::MAX))
+                .map(|&(_, h)| h)
+                .collect(),
+            None => Vec::new(),
+        };
+        sorted_by_id(&self.atts, handles)
     }
 
-    /// The attestations about a member.
+    /// The attestations about a member, in id order.
     pub fn about(&self, subject: &PublicKey) -> impl Iterator<Item = &RecordId> {
-        ids(&self.by_subject, subject)
+        let handles = match self.members.find(subject) {
+            Some(s) => self
+                .by_subject
+                .range((s, 0)..=(s, u32::MAX))
+                .map(|&(_, h)| h)
+                .collect(),
+            None => Vec::new(),
+        };
+        sorted_by_id(&self.atts, handles)
+    }
+
+    /// An issuer's attestations with a sequence in `seqs`, in (sequence, id) order.
+    fn issued(
+        &self,
+        issuer: &PublicKey,
+        seqs: std::ops::RangeInclusive<u64>,
+    ) -> impl Iterator<Item = &RecordId> {
+        let mut handles: Vec<(u64, u32)> = match self.members.find(issuer) {
+            Some(i) => self
+                .by_issuer
+                .range((i, *seqs.start(), 0)..=(i, *seqs.end(), u32::MAX))
+                .map(|&(_, seq, h)| (seq, h))
+                .collect(),
+            None => Vec::new(),
+        };
+        // Already in sequence order: only ties within one sequence (an equivocation) move.
+        handles.sort_by_key(|&(seq, h)| (seq, self.atts.id_of(h)));
+        handles.into_iter().map(|(_, h)| self.atts.id_of(h))
     }
 
     /// The attestations a member issued, in (sequence, id) order.
     pub fn by(&self, issuer: &PublicKey) -> impl Iterator<Item = &RecordId> {
-        self.by_issuer
-            .get(issuer)
-            .into_iter()
-            .flatten()
-            .map(|(_, id)| id)
+        self.issued(issuer, 0..=u64::MAX)
     }
 
     /// The attestations an issuer signed with one sequence number.
     pub fn with_seq(&self, issuer: &PublicKey, seq: u64) -> impl Iterator<Item = &RecordId> {
-        let range = (seq, RecordId([0; 32]))..=(seq, RecordId([u8::MAX; 32]));
-        self.by_issuer
-            .get(issuer)
-            .into_iter()
-            .flat_map(move |set| set.range(range.clone()))
-            .map(|(_, id)| id)
+        self.issued(issuer, seq..=seq)
     }
 
     /// How many (issuer, sequence) slots are held.
     #[cfg(test)]
     pub fn seq_slots(&self) -> usize {
-        self.by_issuer
-            .values()
-            .map(|set| {
-                let mut seqs: Vec<u64> = set.iter().map(|(seq, _)| *seq).collect();
-                seqs.dedup();
-                seqs.len()
-            })
-            .sum()
+        let mut slots: Vec<(u32, u64)> = self.by_issuer.iter().map(|&(i, s, _)| (i, s)).collect();
+        slots.dedup();
+        slots.len()
     }
 
     /// Every member on a trust edge from counted attestations (issuer and subject).
@@ -375,6 +431,13 @@ impl Attestations {
     /// Every skill some trust edge from counted attestations carries.
     pub fn edge_skills(&self) -> impl Iterator<Item = &SkillTag> {
         self.edges.keys().map(|(_, _, s)| self.skills.key(*s))
+    }
+
+    /// Fills the nodes of the B-tree indexes (after a load; see [`super::small::compact`]).
+    pub fn compact(&mut self) {
+        super::small::compact(&mut self.by_collab);
+        super::small::compact(&mut self.by_subject);
+        super::small::compact(&mut self.by_issuer);
     }
 
     /// The proof against an issuer who equivocated.
@@ -585,5 +648,229 @@ mod tests {
         assert!(s.mark_equivocator(identity(1).public(), (a, b)));
         assert!(!s.mark_equivocator(identity(1).public(), (a, b)));
         assert_eq!(s.equivocation(&identity(1).public()), Some(&(a, b)));
+    }
+
+    /// Every index agrees with a plain recomputation from the held attestations.
+    fn check_consistent(s: &Attestations, held: &[(RecordId, AttInfo)]) {
+        assert_eq!(s.len(), held.len());
+        for (id, a) in held {
+            assert_eq!(s.get(id).as_ref(), Some(a));
+            let latest = held
+                .iter()
+                .filter(|(_, o)| (o.issuer, o.subject, o.collab) == (a.issuer, a.subject, a.collab))
+                .map(|(x, o)| (o.seq, *x))
+                .max()
+                .map(|(_, x)| x);
+            assert_eq!(s.is_latest(id, a), latest == Some(*id), "latest of {id:?}");
+            let mut citing: Vec<RecordId> = held
+                .iter()
+                .filter(|(_, o)| o.collab == a.collab)
+                .map(|(x, _)| *x)
+                .collect();
+            citing.sort();
+            assert_eq!(s.citing(&a.collab).copied().collect::<Vec<_>>(), citing);
+            let mut about: Vec<RecordId> = held
+                .iter()
+                .filter(|(_, o)| o.subject == a.subject)
+                .map(|(x, _)| *x)
+                .collect();
+            about.sort();
+            assert_eq!(s.about(&a.subject).copied().collect::<Vec<_>>(), about);
+            let mut by: Vec<(u64, RecordId)> = held
+                .iter()
+                .filter(|(_, o)| o.issuer == a.issuer)
+                .map(|(x, o)| (o.seq, *x))
+                .collect();
+            by.sort();
+            assert_eq!(
+                s.by(&a.issuer).copied().collect::<Vec<_>>(),
+                by.iter().map(|(_, x)| *x).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn ties_in_sequence_and_time_break_by_id_whatever_the_handles() {
+        let mut s = Attestations::default();
+        // Inserted greatest id first: the handles run opposite to the ids.
+        let (hi, mid, lo) = (RecordId([9; 32]), RecordId([5; 32]), RecordId([1; 32]));
+        s.insert(hi, info(4, 10, 1));
+        s.insert(mid, info(4, 10, 2));
+        s.insert(lo, info(4, 10, 3));
+        assert!(
+            s.is_latest(&hi, &info(4, 10, 1)),
+            "(seq, id): the greatest id"
+        );
+        let issuer = identity(1).public();
+        assert_eq!(
+            s.with_seq(&issuer, 4).copied().collect::<Vec<_>>(),
+            vec![lo, mid, hi]
+        );
+        assert_eq!(
+            s.citing(&RecordId([9; 32])).copied().collect::<Vec<_>>(),
+            vec![lo, mid, hi]
+        );
+        // On one edge, one issued-at: the greatest id is the newest, in any counting order.
+        s.set_counted(&mid, true);
+        s.set_counted(&hi, true);
+        s.set_counted(&lo, true);
+        assert_eq!(s.newest_on(&edge()), Some((10, 1)));
+        s.set_counted(&hi, false);
+        assert_eq!(s.newest_on(&edge()), Some((10, 2)));
+        s.set_counted(&hi, true);
+        s.set_counted(&mid, false);
+        assert_eq!(s.newest_on(&edge()), Some((10, 1)));
+        s.set_counted(&hi, false);
+        assert_eq!(s.newest_on(&edge()), Some((10, 3)));
+        let removed = s.remove(&hi).unwrap();
+        assert_eq!(removed.next_latest, Some(mid), "the next (seq, id)");
+        assert_eq!(removed.edge, None, "hi no longer counted");
+        assert_eq!(s.remove(&lo).unwrap().edge, Some(edge()));
+        assert_eq!(s.newest_on(&edge()), None);
+    }
+
+    #[test]
+    fn an_edge_keeps_its_counted_attestations_newest_first_through_removals() {
+        let mut s = Attestations::default();
+        let ids: Vec<RecordId> = (1..=6).map(|i| RecordId([i; 32])).collect();
+        let times = [30, 10, 50, 20, 40, 60];
+        for (i, id) in ids.iter().enumerate() {
+            s.insert(*id, info(i as u64, times[i], i as i8));
+        }
+        for i in [3, 0, 5, 1, 4, 2] {
+            s.set_counted(&ids[i], true);
+        }
+        assert_eq!(s.counted_len(), 6);
+        assert_eq!(s.newest_on(&edge()), Some((60, 5)));
+        // Out of the middle, the head and the tail.
+        s.set_counted(&ids[4], false);
+        s.remove(&ids[5]).unwrap();
+        assert_eq!(s.newest_on(&edge()), Some((50, 2)));
+        s.set_counted(&ids[1], false);
+        s.remove(&ids[2]).unwrap();
+        assert_eq!(s.newest_on(&edge()), Some((30, 0)));
+        s.set_counted(&ids[0], false);
+        assert_eq!(s.newest_on(&edge()), Some((20, 3)));
+        s.set_counted(&ids[3], false);
+        assert_eq!(s.newest_on(&edge()), None);
+        assert_eq!(s.counted_len(), 0);
+        assert_eq!(s.edge_members().count(), 0);
+    }
+
+    #[test]
+    fn a_reused_handle_brings_back_nothing_of_the_attestation_it_named() {
+        let mut s = Attestations::default();
+        let (a, b, c) = (RecordId([1; 32]), RecordId([2; 32]), RecordId([3; 32]));
+        s.insert(a, info(1, 10, 3));
+        s.insert(b, info(2, 20, 5));
+        s.set_counted(&b, true);
+        // b expires: its handle is freed and taken by c, about other members, skill and
+        // collaboration, with b's own sequence.
+        let removed = s.remove(&b).unwrap();
+        assert_eq!(removed.edge, Some(edge()));
+        assert_eq!(removed.next_latest, Some(a));
+        let other = AttInfo {
+            issuer: identity(3).public(),
+            subject: identity(4).public(),
+            skill: tag("rust"),
+            collab: RecordId([7; 32]),
+            ..info(2, 20, 5)
+        };
+        assert_eq!(s.insert(c, other.clone()), None, "nothing superseded");
+        assert!(s.get(&b).is_none());
+        assert!(!s.is_counted(&b) && !s.is_counted(&c));
+        assert_eq!(s.newest_on(&edge()), None, "b's edge has no attestation");
+        assert!(s.is_latest(&a, &info(1, 10, 3)));
+        assert!(!s.is_latest(&b, &info(2, 20, 5)));
+        assert_eq!(
+            s.citing(&RecordId([9; 32])).copied().collect::<Vec<_>>(),
+            vec![a]
+        );
+        assert_eq!(
+            s.about(&identity(2).public()).copied().collect::<Vec<_>>(),
+            vec![a]
+        );
+        assert_eq!(
+            s.by(&identity(1).public()).copied().collect::<Vec<_>>(),
+            vec![a]
+        );
+        assert_eq!(s.with_seq(&identity(1).public(), 2).count(), 0);
+        assert_eq!(
+            s.by(&identity(3).public()).copied().collect::<Vec<_>>(),
+            vec![c]
+        );
+        s.set_counted(&c, true);
+        let edge_c = (other.issuer, other.subject, other.skill.clone());
+        assert_eq!(s.newest_on(&edge_c), Some((20, 5)));
+        check_consistent(&s, &[(a, info(1, 10, 3)), (c, other)]);
+    }
+
+    /// Random adds, supersessions, counting and removals, checked against a recomputation
+    /// after every step.
+    #[test]
+    fn random_operations_keep_every_index_in_step() {
+        let mut s = Attestations::default();
+        let mut held: Vec<(RecordId, AttInfo)> = Vec::new();
+        let mut x: u64 = 0x9e37_79b9;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for step in 0..1500u32 {
+            let r = next();
+            if r % 5 < 3 || held.is_empty() {
+                let mut idb = [0u8; 32];
+                idb[..8].copy_from_slice(&next().to_le_bytes());
+                let id = RecordId(idb);
+                let a = AttInfo {
+                    issuer: identity((r % 3) as u8 + 1).public(),
+                    subject: identity((r / 3 % 3) as u8 + 4).public(),
+                    skill: tag(["a", "b"][(r / 9 % 2) as usize]),
+                    score: (r % 7) as i8,
+                    collab: RecordId([(r / 18 % 3) as u8; 32]),
+                    seq: r / 54 % 4,
+                    issued_at: r / 216 % 5,
+                    expires_at: 100,
+                };
+                s.insert(id, a.clone());
+                held.push((id, a));
+            } else if r % 5 == 3 {
+                let (id, _) = held.swap_remove((next() as usize) % held.len());
+                assert!(s.remove(&id).is_some());
+            } else {
+                let (id, _) = &held[(next() as usize) % held.len()];
+                s.set_counted(id, next() % 2 == 0);
+            }
+            if step % 50 == 0 {
+                check_consistent(&s, &held);
+            }
+            // Every edge's newest is the greatest (issued at, id) among its counted.
+            let mut newest: BTreeMap<(PublicKey, PublicKey, String), (UnixTime, RecordId, i8)> =
+                BTreeMap::new();
+            for (id, a) in &held {
+                if s.is_counted(id) {
+                    let k = (a.issuer, a.subject, a.skill.to_string());
+                    let v = (a.issued_at, *id, a.score);
+                    if newest.get(&k).is_none_or(|o| (o.0, o.1) < (v.0, v.1)) {
+                        newest.insert(k, v);
+                    }
+                }
+            }
+            assert_eq!(s.edge_members().count(), 2 * newest.len());
+            for ((i, sub, skill), (at, _, score)) in newest {
+                assert_eq!(s.newest_on(&(i, sub, tag(&skill))), Some((at, score)));
+            }
+        }
+        check_consistent(&s, &held);
+        for (id, _) in held.drain(..) {
+            s.remove(&id).unwrap();
+        }
+        assert_eq!((s.len(), s.counted_len(), s.seq_slots()), (0, 0, 0));
+        assert_eq!(
+            (s.members.len(), s.skills.len(), s.collabs.len()),
+            (0, 0, 0)
+        );
     }
 }

@@ -16,9 +16,11 @@
 //! at one time, and an inviter's set of waiting invitations is pruned to those still waiting
 //! whenever it grows.
 
+use super::slab::IdSlab;
 use super::small::{SmallMap, SmallSet};
 use super::HashMap;
 use guild_core::{CollabEntry, Collaboration, EntryKind, PublicKey, RecordId, Signed, UnixTime};
+use smallvec::SmallVec;
 use std::collections::BTreeSet;
 
 /// Order of a log entry: Lamport clock (causal), then time, author and sequence.
@@ -262,16 +264,20 @@ fn invitation_due(e: &Signed<CollabEntry>) -> UnixTime {
 /// for at least as long as it is. Enough to decide whether an attestation citing it counts; the
 /// rest is rebuilt from the store (the record and these entries) on the rare occasion it is
 /// needed.
+///
+/// 104 bytes, held in its slot of the settled table (no box of its own): the members once, and
+/// who closed as their places among them (up to four inline). The asker is not kept apart: it is
+/// always the first member. (With the asker, a boxed slice of closers' keys and a box of its
+/// own, a summary took 128 bytes, 64 more for its closers and 52 for its table slot.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Settled {
-    /// The asker who opened it.
-    pub issuer: PublicKey,
     /// The need it is for.
     pub need: RecordId,
-    /// Its members, as [`CollabState::members`].
-    pub members: Box<[PublicKey]>,
-    /// Members who signed a close, as [`CollabState::closed_by`].
-    pub closed_by: Box<[PublicKey]>,
+    /// Its members, as [`CollabState::members`] (the asker first).
+    members: Box<[PublicKey]>,
+    /// The places in `members` of those who signed a close, in log order, as
+    /// [`CollabState::closed_by`] (a member closes at most once; closers are members).
+    closed: SmallVec<[u16; 4]>,
     /// Its log's entries, in log order.
     pub entries: Box<[RecordId]>,
     /// When the record expires.
@@ -281,17 +287,44 @@ pub(crate) struct Settled {
 }
 
 impl Settled {
-    pub fn of(c: &CollabState) -> Settled {
+    /// The summary of a closed collaboration; `None` when it cannot be summarised (a closer not
+    /// among the members, or more members than places: never, by [`CollabState`]'s rules; such
+    /// a collaboration stays whole).
+    pub fn try_of(c: &CollabState) -> Option<Settled> {
         debug_assert!(c.closed, "only a closed collaboration settles");
-        Settled {
-            issuer: c.issuer,
+        if c.members.len() > usize::from(u16::MAX) {
+            return None;
+        }
+        let closed = c
+            .closed_by
+            .iter()
+            .map(|who| c.members.iter().position(|m| m == who).map(|i| i as u16))
+            .collect::<Option<SmallVec<[u16; 4]>>>()?;
+        Some(Settled {
             need: c.need,
             members: c.members.as_slice().into(),
-            closed_by: c.closed_by.as_slice().into(),
+            closed,
             entries: c.log.values().copied().collect(),
             expires_at: c.expires_at,
             opened_at: c.opened_at,
-        }
+        })
+    }
+
+    /// [`Settled::try_of`] for a collaboration known to settle.
+    #[cfg(test)]
+    #[allow(clippy::expect_used)]
+    pub fn of(c: &CollabState) -> Settled {
+        Settled::try_of(c).expect("closers are members")
+    }
+
+    /// Its members (the asker first).
+    pub fn members(&self) -> &[PublicKey] {
+        &self.members
+    }
+
+    /// Members who signed a close, in log order.
+    pub fn closed_by(&self) -> impl Iterator<Item = &PublicKey> + '_ {
+        self.closed.iter().map(|&i| &self.members[usize::from(i)])
     }
 }
 
@@ -309,15 +342,23 @@ impl<'a> Held<'a> {
     pub fn members(&self) -> &'a [PublicKey] {
         match self {
             Held::Full(c) => &c.members,
-            Held::Settled(s) => &s.members,
+            Held::Settled(s) => s.members(),
         }
     }
 
-    /// Members who signed a close.
-    pub fn closed_by(&self) -> &'a [PublicKey] {
+    /// Members who signed a close, in log order.
+    pub fn closed_by(&self) -> Vec<PublicKey> {
         match self {
-            Held::Full(c) => &c.closed_by,
-            Held::Settled(s) => &s.closed_by,
+            Held::Full(c) => c.closed_by.clone(),
+            Held::Settled(s) => s.closed_by().copied().collect(),
+        }
+    }
+
+    /// Whether a member signed a close.
+    pub fn has_closed(&self, who: &PublicKey) -> bool {
+        match self {
+            Held::Full(c) => c.closed_by.contains(who),
+            Held::Settled(s) => s.closed_by().any(|m| m == who),
         }
     }
 
@@ -369,8 +410,8 @@ pub(crate) struct Collabs {
     /// hash table keeps an eighth or more of its slots empty (up to half, just after it grows):
     /// 10 MB of the 50 MB this table took at 5·10^4 collaborations held were empty slots.
     collabs: HashMap<RecordId, Box<CollabState>>,
-    /// Settled collaborations (never also in `collabs`), by id.
-    settled: HashMap<RecordId, Box<Settled>>,
+    /// Settled collaborations (never also in `collabs`), by id, each in a slot of its own.
+    settled: IdSlab<Settled>,
     /// Entry → its collaboration, for the entries of collaborations held in full.
     entry_of: HashMap<RecordId, RecordId>,
     /// Collaborations whose invitation to us each inviter sent and we have not answered.
@@ -434,7 +475,7 @@ impl Collabs {
         me: &PublicKey,
     ) -> Option<EntryAdded> {
         let cid = e.body.collaboration;
-        debug_assert!(!self.settled.contains_key(&cid), "restore it first");
+        debug_assert!(self.settled.handle(&cid).is_none(), "restore it first");
         let c = self.collabs.get_mut(&cid)?;
         let before = (c.members.len(), c.closed_by.len());
         c.add_entry_as(id, e);
@@ -477,18 +518,18 @@ impl Collabs {
     pub fn held(&self, id: &RecordId) -> Option<Held<'_>> {
         match self.collabs.get(id) {
             Some(c) => Some(Held::Full(c)),
-            None => self.settled.get(id).map(|s| Held::Settled(s)),
+            None => self.settled(id).map(Held::Settled),
         }
     }
 
     /// A settled collaboration.
     pub fn settled(&self, id: &RecordId) -> Option<&Settled> {
-        self.settled.get(id).map(|s| &**s)
+        self.settled.get(self.settled.handle(id)?)
     }
 
     /// Whether a collaboration is held (in full or settled).
     pub fn contains(&self, id: &RecordId) -> bool {
-        self.collabs.contains_key(id) || self.settled.contains_key(id)
+        self.collabs.contains_key(id) || self.settled.handle(id).is_some()
     }
 
     /// How many collaborations are held in full, and how many settled.
@@ -514,13 +555,16 @@ impl Collabs {
         if !c.closed || ours || !c.log.values().all(stored) {
             return false;
         }
+        let Some(summary) = Settled::try_of(c) else {
+            return false;
+        };
         let Some(c) = self.collabs.remove(id) else {
             return false;
         };
         for eid in c.log.values() {
             self.entry_of.remove(eid);
         }
-        self.settled.insert(*id, Box::new(Settled::of(&c)));
+        self.settled.insert(*id, summary);
         true
     }
 
@@ -662,6 +706,51 @@ mod tests {
             },
             by,
         )
+    }
+
+    #[test]
+    fn a_settled_summary_answers_as_the_full_state_and_its_slot_is_reused() {
+        let (a, b, me) = (identity(1), identity(2), identity(3));
+        let mut s = Collabs::default();
+        let c = collab(&a, &b);
+        s.insert(c.id(), &c, &me.public());
+        // B closes first, then A: the closers in log order, which is not the members' order.
+        for e in [
+            entry(&b, &c, 1, EntryKind::Close),
+            entry(&a, &c, 2, EntryKind::Close),
+        ] {
+            s.add_entry(&e, &me.public()).unwrap();
+        }
+        let full = s.get(&c.id()).unwrap().clone();
+        assert_eq!(full.closed_by, vec![b.public(), a.public()]);
+        assert!(s.settle(&c.id(), &me.public(), |_| true));
+        assert_eq!(s.sizes(), (0, 1));
+        let held = s.held(&c.id()).unwrap();
+        assert_eq!(held.members(), full.members.as_slice());
+        assert_eq!(held.closed_by(), full.closed_by);
+        assert!(held.has_closed(&a.public()) && held.has_closed(&b.public()));
+        assert!(!held.has_closed(&me.public()));
+        assert_eq!(
+            held.entry_ids(),
+            full.log.values().copied().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            (held.need(), held.expires_at(), held.opened_at()),
+            (full.need, full.expires_at, full.opened_at)
+        );
+        // Another takes the slot the first leaves: the first's summary does not come back.
+        s.remove(&c.id());
+        assert!(s.held(&c.id()).is_none() && !s.contains(&c.id()));
+        let (x, y) = (identity(4), identity(5));
+        let d = collab(&x, &y);
+        s.insert(d.id(), &d, &me.public());
+        s.add_entry(&entry(&y, &d, 1, EntryKind::Close), &me.public());
+        assert!(s.settle(&d.id(), &me.public(), |_| true));
+        let held = s.held(&d.id()).unwrap();
+        assert_eq!(held.closed_by(), vec![y.public()]);
+        assert!(held.has_closed(&y.public()) && !held.has_closed(&b.public()));
+        assert!(s.settled(&c.id()).is_none());
+        assert!(std::mem::size_of::<Settled>() <= 104);
     }
 
     #[test]

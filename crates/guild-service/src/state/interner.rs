@@ -2,14 +2,19 @@
 //! whose count falls to zero is freed and reused. Indexes that repeat a 32-byte key (a member's
 //! public key, a collaboration's id) in many entries hold its slot instead.
 
-use super::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 /// Slots of interned keys.
+///
+/// Each key is held once, in its slot; the table from key to slot holds only slot numbers
+/// (hashed by the key they name), not a second copy of the key: 4 bytes a bucket where a
+/// `HashMap<K, u32>` took 36 for a 32-byte key.
 #[derive(Debug)]
 pub(crate) struct Interner<K> {
-    /// Key → its slot.
-    pub(super) slot: HashMap<K, u32>,
+    /// The slot of every held key, hashed by its key.
+    pub(super) slot: hashbrown::HashTable<u32>,
+    /// Keyed per process and per table: keys are chosen by peers (see [`super::HashMap`]).
+    hasher: foldhash::fast::RandomState,
     /// By slot: the key and how many holders name it (0: free).
     pub(super) keys: Vec<(K, u32)>,
     free: Vec<u32>,
@@ -18,7 +23,8 @@ pub(crate) struct Interner<K> {
 impl<K> Default for Interner<K> {
     fn default() -> Interner<K> {
         Interner {
-            slot: HashMap::default(),
+            slot: hashbrown::HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             keys: Vec::new(),
             free: Vec::new(),
         }
@@ -28,7 +34,7 @@ impl<K> Default for Interner<K> {
 impl<K: Hash + Eq + Clone> Interner<K> {
     /// The key's slot, taken once more (interned if new).
     pub fn acquire(&mut self, key: &K) -> u32 {
-        if let Some(&s) = self.slot.get(key) {
+        if let Some(s) = self.find(key) {
             self.keys[s as usize].1 += 1;
             return s;
         }
@@ -43,7 +49,10 @@ impl<K: Hash + Eq + Clone> Interner<K> {
                 (self.keys.len() - 1) as u32
             }
         };
-        self.slot.insert(key.clone(), s);
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.slot.insert_unique(hasher.hash_one(key), s, |&t| {
+            hasher.hash_one(&keys[t as usize].0)
+        });
         s
     }
 
@@ -52,7 +61,10 @@ impl<K: Hash + Eq + Clone> Interner<K> {
         let e = &mut self.keys[s as usize];
         e.1 -= 1;
         if e.1 == 0 {
-            self.slot.remove(&e.0);
+            let hash = self.hasher.hash_one(&e.0);
+            if let Ok(entry) = self.slot.find_entry(hash, |&t| t == s) {
+                entry.remove();
+            }
             self.free.push(s);
         }
     }
@@ -64,7 +76,13 @@ impl<K: Hash + Eq + Clone> Interner<K> {
 
     /// The slot of a key, if it is held.
     pub fn find(&self, key: &K) -> Option<u32> {
-        self.slot.get(key).copied()
+        let keys = &self.keys;
+        self.slot
+            .find(self.hasher.hash_one(key), |&t| {
+                let e = &keys[t as usize];
+                e.1 > 0 && e.0 == *key
+            })
+            .copied()
     }
 
     /// How many distinct keys are held.

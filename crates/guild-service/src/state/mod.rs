@@ -25,6 +25,7 @@ pub(crate) mod collabs;
 pub(crate) mod interner;
 pub(crate) mod pull;
 pub(crate) mod records;
+pub(crate) mod slab;
 pub(crate) mod small;
 pub(crate) mod sponsors;
 

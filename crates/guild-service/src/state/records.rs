@@ -6,6 +6,7 @@
 //! kind's envelope has exactly one sync key and is counted once in its kind's total; a profile id
 //! is held only while its envelope is.
 
+use super::slab::Chunks;
 use super::HashMap;
 use guild_core::wire::SyncKey;
 use guild_core::{PublicKey, RecordId, RecordKind, UnixTime};
@@ -88,22 +89,22 @@ struct Slot {
 /// Every held envelope in a slot of a dense vector (64 bytes each, freed slots reused), found
 /// by id through a table of 4-byte slot numbers. A `HashMap<RecordId, Held>` kept the 64-byte
 /// entries in the table's own buckets: 2^19 of them at 2.6·10^5 records, just past a doubling
-/// (34 MB, half of it empty); here the empty buckets cost 5 bytes each, and the vector grows by
-/// an eighth at a time, not by doubling (BENCHMARKS.md, "The loaded daemon, sixth round").
+/// (34 MB, half of it empty); here the empty buckets cost 5 bytes each, and the slots grow by
+/// a chunk at a time, not by doubling (BENCHMARKS.md, "The loaded daemon", sixth and seventh
+/// rounds).
 #[derive(Debug, Default)]
 struct Envelopes {
     /// The slot of every held id, hashed by the id it holds.
     index: hashbrown::HashTable<u32>,
     /// Keyed per process and per table: ids are chosen by peers (see [`super::HashMap`]).
     hasher: foldhash::fast::RandomState,
-    /// By slot (`None`: free).
-    slots: Vec<Option<Slot>>,
+    /// By slot (`None`: free), in fixed chunks (`slab.rs`): grown a chunk at a time, never
+    /// copied (a vector grown by an eighth left every earlier copy freed, 8 times its final
+    /// size in all, which the allocator kept resident after a load).
+    slots: Chunks<Option<Slot>>,
     /// Free slots, reused before the vector grows.
     free: Vec<u32>,
 }
-
-/// Slots added at least when the envelopes' vector is full (then an eighth of its length).
-const MIN_GROWTH: usize = 1024;
 
 impl Envelopes {
     fn hash(&self, id: &RecordId) -> u64 {
@@ -143,10 +144,6 @@ impl Envelopes {
                 s
             }
             None => {
-                if self.slots.len() == self.slots.capacity() {
-                    self.slots
-                        .reserve_exact((self.slots.len() / 8).max(MIN_GROWTH));
-                }
                 self.slots.push(slot);
                 // Slots are at most the records held, far fewer than 2^32.
                 (self.slots.len() - 1) as u32
@@ -324,6 +321,15 @@ impl Records {
             }
         }
         Some(m)
+    }
+
+    /// Fills the nodes of the expiry and sync orders (after a load; see
+    /// [`super::small::compact`]).
+    pub fn compact(&mut self) {
+        super::small::compact(&mut self.by_expiry);
+        for set in self.sync.values_mut() {
+            super::small::compact(set);
+        }
     }
 
     /// A held record's envelope.

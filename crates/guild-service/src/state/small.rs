@@ -33,6 +33,7 @@ impl<T: Ord> SmallSet<T> {
     }
 
     /// Removes a value; false when it was not there.
+    #[cfg(test)]
     pub fn remove(&mut self, v: &T) -> bool {
         match self.0.binary_search(v) {
             Ok(at) => {
@@ -52,13 +53,9 @@ impl<T: Ord> SmallSet<T> {
     }
 
     /// The greatest value.
+    #[cfg(test)]
     pub fn last(&self) -> Option<&T> {
         self.0.last()
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -126,6 +123,23 @@ impl<K: Ord, V> SmallMap<K, V> {
     }
 }
 
+/// Rebuilds a B-tree set with its nodes full, in place, without a second copy of its keys.
+///
+/// Keys inserted one at a time, in ascending order (a load in time order) or at random, leave
+/// the nodes of a `BTreeSet` a half to two thirds full (a node splits in two when an insert finds
+/// it full, and the left half is never filled again by later, greater keys). `append` of a
+/// non-empty set to another rebuilds the tree from the two sorted sequences by pushing each key
+/// onto the right edge, filling every node (the right border keeps its minimum); its iterators
+/// free the old nodes as they pass them, so the old tree's memory is released while the new one
+/// grows, in the same size class, and never held twice. Costs O(n); for the end of a load.
+pub(crate) fn compact<T: Ord>(set: &mut std::collections::BTreeSet<T>) {
+    if let Some(last) = set.pop_last() {
+        let mut one = std::collections::BTreeSet::new();
+        one.insert(last);
+        set.append(&mut one);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +188,29 @@ mod tests {
             assert!(a.values().eq(b.values()));
             assert_eq!(a.len(), b.len());
         }
+    }
+
+    #[test]
+    fn a_compacted_set_keeps_every_key_in_order() {
+        let mut a: BTreeSet<(u64, u32)> = BTreeSet::new();
+        let mut x: u64 = 5;
+        for i in 0..5000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            a.insert((x % 1000, i));
+        }
+        let before: Vec<(u64, u32)> = a.iter().copied().collect();
+        compact(&mut a);
+        assert!(a.iter().copied().eq(before.iter().copied()));
+        assert_eq!(a.len(), before.len());
+        assert!(a.remove(&before[17]) && a.insert((1001, 0)));
+        assert_eq!(a.last(), Some(&(1001, 0)));
+        let mut empty: BTreeSet<u8> = BTreeSet::new();
+        compact(&mut empty);
+        assert!(empty.is_empty());
+        let mut one = BTreeSet::from([3u8]);
+        compact(&mut one);
+        assert_eq!(one.into_iter().collect::<Vec<_>>(), vec![3]);
     }
 }

@@ -103,6 +103,37 @@ fn a_late_entry_for_a_settled_collaboration_is_taken_as_by_a_node_that_never_set
     assert!(v.svc.state.attestations.is_counted(&att.id()));
 }
 
+/// A restart settles a collaboration as soon as both members' closes are loaded; an entry
+/// loaded after them (a later time, an earlier clock) holds it whole again from the store and it
+/// settles with the whole log, as the running node's.
+#[test]
+fn a_restart_settles_at_the_last_close_and_takes_an_entry_loaded_after_it() {
+    let mut v = harness(1);
+    let (a, b) = (identity(2), identity(3));
+    let att = counted_attestation(&mut v, &a, &b, MS);
+    let cid = att.body.collaboration;
+    let post = entry(
+        &a,
+        cid,
+        2,
+        0,
+        EntryKind::Post {
+            text: "done: the board works".into(),
+        },
+        secs(MS) + 10,
+    );
+    v.svc
+        .store_record(&AnyRecord::CollabEntry(post.clone()), secs(MS) + 10)
+        .unwrap();
+    let running = v.svc.state.collabs.settled(&cid).cloned().expect("settled");
+    assert_eq!(running.entries.len(), 3);
+    let store = v.svc.store().clone();
+    let again = Service::new(identity(1), store, ServiceConfig::default(), 1, MS + 2000).unwrap();
+    assert_eq!(again.state.collabs.sizes(), (0, 1));
+    assert_eq!(again.state.collabs.settled(&cid), Some(&running));
+    assert!(again.state.attestations.is_counted(&att.id()));
+}
+
 #[test]
 fn ours_stay_whole_and_an_expiring_entry_holds_its_collaboration_whole_again() {
     let mut v = harness(1);
