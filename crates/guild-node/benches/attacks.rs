@@ -190,6 +190,37 @@ fn answer<E>(r: Result<Vec<u8>, E>) -> String {
     }
 }
 
+/// Sends every request at once, each to the victim over its rogue's client (`clients[k]`),
+/// prints when they were answered (median / p90 / max after the start) and counts the answers.
+async fn send_all(
+    clients: &[(guild_net::Client, guild_net::PeerId)],
+    requests: Vec<(usize, Vec<u8>)>,
+    what: &str,
+) -> std::collections::BTreeMap<String, u32> {
+    let start = Instant::now();
+    let sent = requests.into_iter().map(|(k, r)| {
+        let (c, t) = clients[k].clone();
+        async move { (c.request(t, r).await, start.elapsed()) }
+    });
+    let mut all = std::collections::BTreeMap::<String, u32>::new();
+    let mut took = Vec::new();
+    for (a, at) in futures::future::join_all(sent).await {
+        *all.entry(answer(a)).or_default() += 1;
+        took.push(at.as_secs_f64() * 1e3);
+    }
+    took.sort_by(f64::total_cmp);
+    if let Some(last) = took.len().checked_sub(1) {
+        let at = |q: f64| took[(last as f64 * q) as usize];
+        eprintln!(
+            "  {what} answered after {:.0} / {:.0} / {:.0} ms (median / p90 / max)",
+            at(0.5),
+            at(0.9),
+            at(1.0)
+        );
+    }
+    all
+}
+
 fn stats(mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -841,29 +872,13 @@ async fn run(place: Option<(usize, usize)>) {
             .count();
         let net = v.node.net().clone();
         let waits_before = net.admission_stats().await.unwrap().connections;
-        let (samples, answers) = during(&u, 50, async move {
-            let mut all = std::collections::BTreeMap::<String, u32>::new();
-            let start = Instant::now();
-            let sent = offers.into_iter().map(|(k, o)| {
-                let (c, t) = clients[k].clone();
-                async move { (c.request(t, o).await, start.elapsed()) }
-            });
-            let mut took = Vec::new();
-            for (a, at) in futures::future::join_all(sent).await {
-                *all.entry(answer(a)).or_default() += 1;
-                took.push(at.as_secs_f64() * 1e3);
-            }
-            took.sort_by(f64::total_cmp);
-            let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize];
-            eprintln!(
-                "  offers answered after {:.0} / {:.0} / {:.0} ms (median / p90 / max)",
-                at(0.5),
-                at(0.9),
-                at(1.0)
-            );
-            all
-        })
-        .await;
+        let (samples, answers) =
+            during(
+                &u,
+                50,
+                async move { send_all(&clients, offers, "offers").await },
+            )
+            .await;
         let waits = net
             .admission_stats()
             .await
@@ -927,29 +942,13 @@ async fn run(place: Option<(usize, usize)>) {
                 .collect();
             let net = v.node.net().clone();
             let waits_before = net.admission_stats().await.unwrap().connections;
-            let (samples, answers) = during(&u, 50, async move {
-                let mut all = std::collections::BTreeMap::<String, u32>::new();
-                let start = Instant::now();
-                let sent = msgs.into_iter().map(|(k, m)| {
-                    let (c, t) = clients[k].clone();
-                    async move { (c.request(t, m).await, start.elapsed()) }
-                });
-                let mut took = Vec::new();
-                for (a, at) in futures::future::join_all(sent).await {
-                    *all.entry(answer(a)).or_default() += 1;
-                    took.push(at.as_secs_f64() * 1e3);
-                }
-                took.sort_by(f64::total_cmp);
-                let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize];
-                eprintln!(
-                    "  messages answered after {:.0} / {:.0} / {:.0} ms (median / p90 / max)",
-                    at(0.5),
-                    at(0.9),
-                    at(1.0)
-                );
-                all
-            })
-            .await;
+            let (samples, answers) =
+                during(
+                    &u,
+                    50,
+                    async move { send_all(&clients, msgs, "messages").await },
+                )
+                .await;
             let waits = net
                 .admission_stats()
                 .await

@@ -6,7 +6,7 @@
 //! kind's envelope has exactly one sync key and is counted once in its kind's total; a profile id
 //! is held only while its envelope is.
 
-use super::slab::Chunks;
+use super::slab::IdSlab;
 use super::HashMap;
 use guild_core::wire::SyncKey;
 use guild_core::{PublicKey, RecordId, RecordKind, UnixTime};
@@ -79,108 +79,52 @@ pub(crate) struct Accounting {
 /// falls to zero is freed and reused.
 type Signers = super::interner::Interner<PublicKey>;
 
-/// A held envelope in its slot, with the id it is held under.
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    id: RecordId,
-    held: Held,
-}
-
 /// Every held envelope in a slot of a dense vector (64 bytes each, freed slots reused), found
-/// by id through a table of 4-byte slot numbers. A `HashMap<RecordId, Held>` kept the 64-byte
-/// entries in the table's own buckets: 2^19 of them at 2.6·10^5 records, just past a doubling
-/// (34 MB, half of it empty); here the empty buckets cost 5 bytes each, and the slots grow by
-/// a chunk at a time, not by doubling (BENCHMARKS.md, "The loaded daemon", sixth and seventh
-/// rounds).
+/// by id through a table of 4-byte slot numbers ([`IdSlab`]). A `HashMap<RecordId, Held>` kept
+/// the 64-byte entries in the table's own buckets: 2^19 of them at 2.6·10^5 records, just past
+/// a doubling (34 MB, half of it empty); here the empty buckets cost 5 bytes each, and the slots
+/// grow by a chunk at a time, not by doubling (BENCHMARKS.md, "The loaded daemon", sixth and
+/// seventh rounds).
 #[derive(Debug, Default)]
 struct Envelopes {
-    /// The slot of every held id, hashed by the id it holds.
-    index: hashbrown::HashTable<u32>,
-    /// Keyed per process and per table: ids are chosen by peers (see [`super::HashMap`]).
-    hasher: foldhash::fast::RandomState,
-    /// By slot (`None`: free), in fixed chunks (`slab.rs`): grown a chunk at a time, never
-    /// copied (a vector grown by an eighth left every earlier copy freed, 8 times its final
-    /// size in all, which the allocator kept resident after a load).
-    slots: Chunks<Option<Slot>>,
-    /// Free slots, reused before the vector grows.
-    free: Vec<u32>,
+    slab: IdSlab<Held>,
 }
 
 impl Envelopes {
-    fn hash(&self, id: &RecordId) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.hasher, id)
-    }
-
     fn slot_of(&self, id: &RecordId) -> Option<u32> {
-        let slots = &self.slots;
-        self.index
-            .find(self.hash(id), |&s| {
-                slots[s as usize].as_ref().is_some_and(|x| x.id == *id)
-            })
-            .copied()
+        self.slab.handle(id)
     }
 
     fn get(&self, id: &RecordId) -> Option<&Held> {
-        let s = self.slot_of(id)?;
-        self.slots[s as usize].as_ref().map(|x| &x.held)
+        self.slab.get(self.slab.handle(id)?)
     }
 
     fn get_mut(&mut self, id: &RecordId) -> Option<&mut Held> {
-        let s = self.slot_of(id)?;
-        self.slots[s as usize].as_mut().map(|x| &mut x.held)
+        let s = self.slab.handle(id)?;
+        self.slab.get_mut(s)
     }
 
     /// The id held in a slot (`None`: the slot is free).
     fn id(&self, s: u32) -> Option<RecordId> {
-        self.slots.get(s as usize)?.as_ref().map(|x| x.id)
+        self.slab.id(s).copied()
     }
 
     /// Holds a new envelope (the id is not held) and gives its slot.
     fn insert(&mut self, id: RecordId, held: Held) -> u32 {
-        let slot = Some(Slot { id, held });
-        let s = match self.free.pop() {
-            Some(s) => {
-                self.slots[s as usize] = slot;
-                s
-            }
-            None => {
-                self.slots.push(slot);
-                // Slots are at most the records held, far fewer than 2^32.
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let hash = self.hash(&id);
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(hash, s, |&t| {
-            slots[t as usize]
-                .as_ref()
-                .map_or(0, |x| std::hash::BuildHasher::hash_one(hasher, x.id))
-        });
-        s
+        self.slab.insert(id, held)
     }
 
     /// Lets go of an envelope: its slot and what it held.
     fn remove(&mut self, id: &RecordId) -> Option<(u32, Held)> {
-        let hash = self.hash(id);
-        let slots = &self.slots;
-        let entry = self
-            .index
-            .find_entry(hash, |&s| {
-                slots[s as usize].as_ref().is_some_and(|x| x.id == *id)
-            })
-            .ok()?;
-        let (s, _) = entry.remove();
-        let held = self.slots[s as usize].take()?.held;
-        self.free.push(s);
-        Some((s, held))
+        self.slab.remove(id)
     }
 
     fn len(&self) -> usize {
-        self.index.len()
+        self.slab.len()
     }
 
     fn iter(&self) -> impl Iterator<Item = (&RecordId, &Held)> + '_ {
-        self.slots.iter().flatten().map(|x| (&x.id, &x.held))
+        self.slab.iter()
     }
 }
 
@@ -539,7 +483,7 @@ mod tests {
             r.insert(*id, meta(RecordKind::Need, 10, 100 + i as u64 % 7));
         }
         assert_eq!(r.len(), 256);
-        assert_eq!(r.meta.slots.len(), 256);
+        assert_eq!(r.meta.slab.slots(), 256);
         // Every other one goes; their slots are reused by new ids, not appended.
         for id in ids.iter().step_by(2) {
             assert!(r.remove(id).is_some());
@@ -555,7 +499,7 @@ mod tests {
         for id in &fresh {
             r.insert(*id, meta(RecordKind::Offer, 20, 50));
         }
-        assert_eq!(r.meta.slots.len(), 256, "freed slots were reused");
+        assert_eq!(r.meta.slab.slots(), 256, "freed slots were reused");
         assert_eq!(r.len(), 256);
         for id in ids.iter().skip(1).step_by(2).chain(&fresh) {
             assert!(r.contains(id));
@@ -580,7 +524,7 @@ mod tests {
 
     #[test]
     fn an_envelope_slot_is_no_larger_than_the_table_slot_it_replaced() {
-        assert_eq!(std::mem::size_of::<Option<Slot>>(), 64);
+        assert_eq!(std::mem::size_of::<super::super::slab::Slot<Held>>(), 64);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Secondary indexes then name a record by its handle (4 bytes) instead of its id (32), and read
 //! the id back from the slab when they need it (to break ties by id, or to answer with it). The
-//! pattern of the envelopes' table (`records.rs`), for the sub-states' own records.
+//! envelopes' table (`records.rs`) and the sub-states' own records.
 //!
 //! A handle is only meaningful while its record is held: whoever indexes a handle must drop it
 //! from their indexes when the record is removed, before the handle can be given to another.
@@ -85,7 +85,7 @@ impl<T> std::ops::IndexMut<usize> for Chunks<T> {
     }
 }
 
-type Slot<T> = Option<(RecordId, T)>;
+pub(crate) type Slot<T> = Option<(RecordId, T)>;
 
 /// Values by record id, each in a slot named by a `u32` handle.
 #[derive(Debug)]
@@ -193,6 +193,17 @@ impl<T> IdSlab<T> {
     /// How many ids are held.
     pub fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// Slots allocated, held or free (for tests of reuse).
+    #[cfg(test)]
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Every held id and its value, in handle order.
+    pub fn iter(&self) -> impl Iterator<Item = (&RecordId, &T)> + '_ {
+        self.slots.iter().flatten().map(|(id, v)| (id, v))
     }
 
     /// Every held id, in handle order.
