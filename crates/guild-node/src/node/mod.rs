@@ -403,14 +403,21 @@ impl Node {
                 startup.progress.clone(),
             );
             tokio::task::spawn_blocking(move || {
-                guild_service::Service::new_with_progress(
+                let mut phases = PhaseTimes::default();
+                let loaded = guild_service::Service::new_with_progress(
                     identity,
                     store,
                     cfg,
                     seed,
                     now,
-                    &mut |s| progress.set(s),
-                )
+                    &mut |s| {
+                        phases.at(s.phase);
+                        progress.set(s)
+                    },
+                );
+                phases.at("done");
+                tracing::info!("store loaded: {}", phases.describe());
+                loaded
             })
         };
         let mut service = load.await.map_err(|e| NodeError::Load(e.to_string()))??;
@@ -785,5 +792,41 @@ impl Node {
     /// This node's trust in a member, and why.
     pub async fn trust(&self, p: TrustParams) -> Result<TrustView, PullError> {
         self.typed(ServiceCall::Trust(p)).await
+    }
+}
+
+/// Where a start's load spent its time, phase by phase (logged once it is loaded).
+#[derive(Default)]
+struct PhaseTimes {
+    start: Option<std::time::Instant>,
+    current: Option<(&'static str, std::time::Instant)>,
+    done: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl PhaseTimes {
+    fn at(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        self.start.get_or_insert(now);
+        match self.current {
+            Some((p, _)) if p == phase => {}
+            Some((p, since)) => {
+                self.done.push((p, now - since));
+                self.current = Some((phase, now));
+            }
+            None => self.current = Some((phase, now)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let total = match (self.start, self.current) {
+            (Some(start), Some((_, at))) => at - start,
+            _ => std::time::Duration::ZERO,
+        };
+        let parts: Vec<String> = self
+            .done
+            .iter()
+            .map(|(p, d)| format!("{p} {} ms", d.as_millis()))
+            .collect();
+        format!("{} ms ({})", total.as_millis(), parts.join(", "))
     }
 }
