@@ -31,7 +31,9 @@ pub use peers::{
     KnownPeer, KnownPeers, PeerRank, Standing, ESTABLISHED_SESSIONS, MAX_KNOWN_PEERS,
     MAX_NEWCOMERS, SESSION_GAP,
 };
-pub use records::{kind_byte, time_key, ProfilePut};
+pub use records::{
+    kind_byte, time_key, ProfilePut, ReadAhead, READ_AHEAD_BATCH, READ_AHEAD_BATCHES,
+};
 
 use guild_core::codec;
 use serde::{de::DeserializeOwned, Serialize};

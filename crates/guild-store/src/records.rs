@@ -98,11 +98,9 @@ impl Store {
     }
 
     /// Every stored profile; a value that does not decode yields an error item for its key.
-    pub fn profiles(&self) -> impl Iterator<Item = Result<Signed<Profile>, StoreError>> + '_ {
-        self.profiles.iter().map(|item| {
-            let (k, v) = item?;
-            decode("profiles", &k, &v, MAX_PROFILE_BYTES)
-        })
+    /// Read and decoded ahead of the caller, as [`Store::records_of_kind_keyed`].
+    pub fn profiles(&self) -> ReadAhead<Signed<Profile>> {
+        ReadAhead::start(self.profiles.clone(), None, read_profile)
     }
 
     /// Number of stored profiles.
@@ -237,25 +235,12 @@ impl Store {
     /// time, id): each page of the store is read once, in order. (Schema 1 kept records by id
     /// and the order in a separate index, so a load in time order read the records' pages at
     /// random: 1.8 s of a 2.6 s start with 2.6·10^5 records, BENCHMARKS.md.)
-    pub fn records_of_kind_keyed(
-        &self,
-        kind: RecordKind,
-    ) -> impl Iterator<Item = Result<StoredRecord, StoreError>> + '_ {
-        self.record_log.scan_prefix([kind_byte(kind)]).map(|item| {
-            let (k, v) = item?;
-            let id = <[u8; 32]>::try_from(k.get(9..).unwrap_or_default()).map_err(|_| {
-                StoreError::Corrupt {
-                    tree: "record_log",
-                    key: hex::encode(&k),
-                    reason: format!("a key of {} bytes, not 41", k.len()),
-                }
-            })?;
-            Ok(StoredRecord {
-                id: RecordId(id),
-                size: u32::try_from(v.len()).unwrap_or(u32::MAX),
-                record: decode("record_log", &k, &v, MAX_RECORD_BYTES)?,
-            })
-        })
+    ///
+    /// The log is read and decoded ahead of the caller on a thread of its own (see
+    /// [`ReadAhead`]): at start the node indexes one record while the next are read, so a
+    /// start takes the longer of the two instead of their sum.
+    pub fn records_of_kind_keyed(&self, kind: RecordKind) -> ReadAhead<StoredRecord> {
+        ReadAhead::start(self.record_log.clone(), Some(kind_byte(kind)), read_entry)
     }
 
     /// The sync index for one kind within `[from, to)` issue times: `(issued_at, id)` in order.
@@ -293,5 +278,167 @@ impl Store {
     /// Number of non-profile records stored (counts the log: sled counts by iterating).
     pub fn record_count(&self) -> usize {
         self.record_log.len()
+    }
+}
+
+/// Records decoded per message from the reading thread to the caller of
+/// [`Store::records_of_kind_keyed`].
+pub const READ_AHEAD_BATCH: usize = 256;
+/// Batches the reading thread may be ahead of its caller: with [`READ_AHEAD_BATCH`], at most
+/// 1,024 decoded records (about half a megabyte) wait at any time.
+pub const READ_AHEAD_BATCHES: usize = 4;
+
+/// One entry of the log as the load reads it.
+fn read_entry(item: sled::Result<(sled::IVec, sled::IVec)>) -> Result<StoredRecord, StoreError> {
+    let (k, v) = item?;
+    let id =
+        <[u8; 32]>::try_from(k.get(9..).unwrap_or_default()).map_err(|_| StoreError::Corrupt {
+            tree: "record_log",
+            key: hex::encode(&k),
+            reason: format!("a key of {} bytes, not 41", k.len()),
+        })?;
+    Ok(StoredRecord {
+        id: RecordId(id),
+        size: u32::try_from(v.len()).unwrap_or(u32::MAX),
+        record: decode("record_log", &k, &v, MAX_RECORD_BYTES)?,
+    })
+}
+
+/// One entry of the profiles tree as the load reads it.
+fn read_profile(
+    item: sled::Result<(sled::IVec, sled::IVec)>,
+) -> Result<Signed<Profile>, StoreError> {
+    let (k, v) = item?;
+    decode("profiles", &k, &v, MAX_PROFILE_BYTES)
+}
+
+type Batch<T> = Vec<Result<T, StoreError>>;
+type Entry = sled::Result<(sled::IVec, sled::IVec)>;
+
+/// What the start-up load reads of one tree (a kind's part of the log, or the profiles), in
+/// the tree's order, read and decoded by a thread of its own at most [`READ_AHEAD_BATCHES`]
+/// batches ahead (a bounded channel: the reader waits for the caller). Dropping it early stops
+/// the reader (its next send fails) and waits for it, so no thread outlives the iterator.
+/// Where no thread can be started, the caller's thread reads.
+pub struct ReadAhead<T: Send + 'static> {
+    source: Source<T>,
+    ready: std::vec::IntoIter<Result<T, StoreError>>,
+}
+
+enum Source<T> {
+    Thread {
+        batches: Option<std::sync::mpsc::Receiver<Batch<T>>>,
+        reader: Option<std::thread::JoinHandle<()>>,
+    },
+    Here(Box<sled::Iter>, fn(Entry) -> Result<T, StoreError>),
+    Done,
+}
+
+impl<T: Send + 'static> ReadAhead<T> {
+    /// Reads `tree` from the first key with `prefix`, each entry through `read`.
+    fn start(
+        tree: sled::Tree,
+        prefix: Option<u8>,
+        read: fn(Entry) -> Result<T, StoreError>,
+    ) -> ReadAhead<T> {
+        let scan = move |tree: &sled::Tree| match prefix {
+            Some(p) => tree.scan_prefix([p]),
+            None => tree.iter(),
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<T>>(READ_AHEAD_BATCHES);
+        let reading = tree.clone();
+        let spawned = std::thread::Builder::new()
+            .name("guild-load".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
+                for item in scan(&reading) {
+                    batch.push(read(item));
+                    if batch.len() == READ_AHEAD_BATCH {
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(READ_AHEAD_BATCH));
+                        if tx.send(full).is_err() {
+                            return; // the caller stopped reading
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
+            });
+        let source = match spawned {
+            Ok(reader) => Source::Thread {
+                batches: Some(rx),
+                reader: Some(reader),
+            },
+            Err(e) => {
+                tracing::warn!("reading the store on the loading thread: no thread for it ({e})");
+                Source::Here(Box::new(scan(&tree)), read)
+            }
+        };
+        ReadAhead {
+            source,
+            ready: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl<T: Send + 'static> Iterator for ReadAhead<T> {
+    type Item = Result<T, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.ready.next() {
+                return Some(item);
+            }
+            match &mut self.source {
+                Source::Thread { batches, .. } => {
+                    match batches.as_ref().and_then(|rx| rx.recv().ok()) {
+                        Some(batch) => self.ready = batch.into_iter(),
+                        None => {
+                            // The reader is done, or died: a load must not take a reader
+                            // that stopped half-way for the end of the log.
+                            return self.stop().then(|| {
+                                Err(StoreError::Sled(
+                                    "the thread reading the store stopped before the end".into(),
+                                ))
+                            });
+                        }
+                    }
+                }
+                Source::Here(iter, read) => match iter.next() {
+                    Some(item) => return Some(read(item)),
+                    None => {
+                        self.source = Source::Done;
+                        return None;
+                    }
+                },
+                Source::Done => return None,
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> ReadAhead<T> {
+    /// Stops the reader (its next send fails once the receiver is gone) and waits for it;
+    /// `true` if it panicked.
+    fn stop(&mut self) -> bool {
+        let mut panicked = false;
+        if let Source::Thread { batches, reader } = &mut self.source {
+            batches.take();
+            if let Some(reader) = reader.take() {
+                panicked = reader.join().is_err();
+                if panicked {
+                    tracing::error!("the thread reading the store panicked");
+                }
+            }
+        }
+        self.source = Source::Done;
+        panicked
+    }
+}
+
+impl<T: Send + 'static> Drop for ReadAhead<T> {
+    fn drop(&mut self) {
+        let _ = self.stop();
     }
 }
