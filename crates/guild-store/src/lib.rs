@@ -4,23 +4,17 @@
 //! |-----------------|---------------------------------------|------------------------------|
 //! | `meta`          | name (UTF-8)                          | bincode of a typed value     |
 //! | `profiles`      | issuer public key (32)                | `Signed<Profile>`            |
-//! | `by_time`       | kind (1) ‖ issued_at (8, BE) ‖ id (32) | empty — profiles' times     |
-//! | `record_log`    | kind (1) ‖ issued_at (8, BE) ‖ id (32) | `AnyRecord` (not profiles)  |
-//! | `record_keys`   | record id (32)                        | kind (1) ‖ issued_at (8, BE) |
+//! | `records`       | record id (32)                        | `AnyRecord` (not profiles)   |
+//! | `by_time`       | kind (1) ‖ issued_at (8, BE) ‖ id (32) | empty — the sync index      |
+//! | `att_by_issuer` | issuer (32) ‖ attestation id (32)     | empty (no longer written)    |
+//! | `att_by_subject`| subject (32) ‖ attestation id (32)    | empty (no longer written)    |
 //! | `peers`         | peer id bytes                         | [`KnownPeer`]                |
-//!
-//! Records other than profiles live in `record_log` in the order the start-up load reads them
-//! (kind, then time, then id), so a start reads each page once; `record_keys` finds a record's
-//! place in the log from its id. Schema 1 kept them by id in `records`, with the time order in
-//! `by_time` (and attestation indexes in `att_by_issuer` and `att_by_subject`, no longer
-//! written): [`Store::open`] moves a schema-1 store to this layout once (see `migrate`).
 //!
 //! Every value goes through `guild_core::codec`; a value that does not decode is reported as
 //! [`StoreError::Corrupt`] naming its tree and key, never a panic. Writes a user is told about are
 //! flushed first ([`Store::flush`]).
 
 mod error;
-mod migrate;
 mod open;
 mod peers;
 mod records;
@@ -31,17 +25,15 @@ pub use peers::{
     KnownPeer, KnownPeers, PeerRank, Standing, ESTABLISHED_SESSIONS, MAX_KNOWN_PEERS,
     MAX_NEWCOMERS, SESSION_GAP,
 };
-pub use records::{
-    kind_byte, time_key, ProfilePut, ReadAhead, READ_AHEAD_BATCH, READ_AHEAD_BATCHES,
-};
+pub use records::{ProfilePut, ReadAhead, READ_AHEAD_BATCH, READ_AHEAD_BATCHES};
 
 use guild_core::codec;
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The schema version this code reads and writes. Bumped on incompatible layout changes.
-pub const SCHEMA_VERSION: u32 = 2;
-pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
+pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema_version";
 /// Page cache of a store opened with [`Store::open`], bytes. sled 0.34 keeps about half as much
 /// again resident; the node keeps its own indexes in memory and reads the store for single
 /// records (a profile, a proof, a collaboration's log), so the cache mostly holds what the
@@ -68,9 +60,10 @@ pub struct Store {
     path: PathBuf,
     meta: sled::Tree,
     profiles: sled::Tree,
+    records: sled::Tree,
     by_time: sled::Tree,
-    record_log: sled::Tree,
-    record_keys: sled::Tree,
+    att_by_issuer: sled::Tree,
+    att_by_subject: sled::Tree,
     peers: sled::Tree,
     /// In-memory index of `peers` by segment and rank (see `peers`), built on first use.
     peer_index: std::sync::Arc<std::sync::Mutex<Option<peers::PeerIndex>>>,
@@ -151,9 +144,10 @@ impl Store {
         let store = Store {
             meta: tree("meta")?,
             profiles: tree("profiles")?,
+            records: tree("records")?,
             by_time: tree("by_time")?,
-            record_log: tree("record_log")?,
-            record_keys: tree("record_keys")?,
+            att_by_issuer: tree("att_by_issuer")?,
+            att_by_subject: tree("att_by_subject")?,
             peers: tree("peers")?,
             peer_index: Default::default(),
             flushing: Default::default(),
@@ -166,17 +160,9 @@ impl Store {
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
-        let found = match self.db.get(SCHEMA_KEY)? {
+        match self.db.get(SCHEMA_KEY)? {
             None => {
-                if !self.db.is_empty()
-                    || !self.profiles.is_empty()
-                    || !self.record_log.is_empty()
-                    || self
-                        .db
-                        .tree_names()
-                        .iter()
-                        .any(|n| n.as_ref() == b"records")
-                {
+                if !self.db.is_empty() || !self.profiles.is_empty() || !self.records.is_empty() {
                     return Err(StoreError::Schema {
                         path: self.path.clone(),
                         found: None,
@@ -184,20 +170,19 @@ impl Store {
                 }
                 self.db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
                 self.db.flush()?;
-                return Ok(());
-            }
-            Some(v) => <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).ok(),
-        };
-        match found {
-            Some(1) => {
-                migrate::from_v1(self)?;
                 Ok(())
             }
-            Some(SCHEMA_VERSION) => migrate::finish_v1_cleanup(self),
-            found => Err(StoreError::Schema {
-                path: self.path.clone(),
-                found,
-            }),
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).ok();
+                if found == Some(SCHEMA_VERSION) {
+                    Ok(())
+                } else {
+                    Err(StoreError::Schema {
+                        path: self.path.clone(),
+                        found,
+                    })
+                }
+            }
         }
     }
 

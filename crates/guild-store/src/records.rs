@@ -1,5 +1,4 @@
-//! Profiles and other signed records: profiles by signer, the others in a log in (kind, time,
-//! id) order with an index from id to that key.
+//! Profiles and other signed records, with the sync index (kind, time, id).
 
 use crate::{decode, Store, StoreError};
 use guild_core::limits::{MAX_ANY_RECORD_BYTES, MAX_PROFILE_BYTES};
@@ -11,6 +10,13 @@ use guild_core::{
 const MAX_RECORD_BYTES: usize = MAX_ANY_RECORD_BYTES;
 
 pub use guild_core::storage::{ProfilePut, StoredRecord};
+
+/// How many index keys [`Store::records_of_kind_keyed`] reads the records of at a time, in id
+/// order (their values and decoded records are held meanwhile: about 3 MB at this size). At
+/// 2^15 a chunk held 24 MB of decoded records, freed at the end of the load but kept resident
+/// by the allocator (BENCHMARKS.md, "The loaded daemon, seventh round"); the order within a
+/// chunk saved little CPU at any size (sixth round).
+pub const LOAD_CHUNK: usize = 1 << 12;
 
 /// Sync-index key: kind ‖ issued_at (big endian, so keys sort by time) ‖ id.
 pub fn time_key(kind: RecordKind, issued_at: UnixTime, id: &RecordId) -> [u8; 41] {
@@ -38,6 +44,13 @@ pub fn kind_byte(kind: RecordKind) -> u8 {
         // Not 9: kinds added in parallel branches take the next bytes; this one keeps clear.
         RecordKind::Sponsorship => 16,
     }
+}
+
+fn pair(a: &PublicKey, id: &RecordId) -> [u8; 64] {
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(&a.0);
+    k[32..].copy_from_slice(&id.0);
+    k
 }
 
 impl Store {
@@ -100,7 +113,13 @@ impl Store {
     /// Every stored profile; a value that does not decode yields an error item for its key.
     /// Read and decoded ahead of the caller, as [`Store::records_of_kind_keyed`].
     pub fn profiles(&self) -> ReadAhead<Signed<Profile>> {
-        ReadAhead::start(self.profiles.clone(), None, read_profile)
+        let tree = self.profiles.clone();
+        ReadAhead::start(move || {
+            Box::new(tree.iter().map(|item| {
+                let (k, v) = item?;
+                decode("profiles", &k, &v, MAX_PROFILE_BYTES)
+            }))
+        })
     }
 
     /// Number of stored profiles.
@@ -131,13 +150,12 @@ impl Store {
         if let AnyRecord::Profile(p) = record {
             return Ok(self.put_profile(p)? != ProfilePut::Stale);
         }
-        let tkey = time_key(record.kind(), record.issued_at(), id);
-        // The log decides whether it is stored: a key entry alone (a crash between the two
-        // writes below) does not count, so the record is stored when it arrives again.
-        if self.record_log.contains_key(&tkey[..])? {
+        let id = *id;
+        if self.records.contains_key(id.0)? {
             return Ok(false);
         }
-        // The node keeps its other indexes in memory (loaded from the log at start).
+        let tkey = time_key(record.kind(), record.issued_at(), &id);
+        // The node keeps its other indexes in memory (loaded from these two trees at start).
         //
         // No sled transaction or batch, not even one per loop turn. In sled 0.34.7 both take
         // `concurrency_control::write()`, a process-wide parking_lot `RwLock` that every tree
@@ -151,43 +169,19 @@ impl Store {
         // nothing: `apply_batch` is the same per-key insert as `insert`, under that lock, and
         // measured more CPU per record than single inserts (BENCHMARKS.md, "Store writes per
         // loop turn"). What is batched per turn is the flush before acknowledging.
-        // The id's entry is written first and the record second: a crash in between leaves a
-        // key entry without a record, which every read treats as absent (and removes).
-        self.record_keys.insert(&id.0[..], &tkey[..9])?;
-        self.record_log.insert(&tkey[..], bytes)?;
+        // The index entry is written first and the record second: a crash in between
+        // leaves an index entry without a record, which `records_of_kind` skips and removes,
+        // and the record is stored again when it arrives again.
+        self.by_time.insert(&tkey[..], &[][..])?;
+        self.records.insert(&id.0[..], bytes)?;
         Ok(true)
-    }
-
-    /// Where the log keeps a record: its key there, from the id's entry in `record_keys`.
-    fn log_key(&self, id: &RecordId) -> Result<Option<[u8; 41]>, StoreError> {
-        let Some(head) = self.record_keys.get(id.0)? else {
-            return Ok(None);
-        };
-        if head.len() != 9 {
-            return Err(StoreError::Corrupt {
-                tree: "record_keys",
-                key: hex::encode(id.0),
-                reason: format!("a key entry of {} bytes, not 9", head.len()),
-            });
-        }
-        let mut k = [0u8; 41];
-        k[..9].copy_from_slice(&head);
-        k[9..].copy_from_slice(&id.0);
-        Ok(Some(k))
     }
 
     /// A stored record by id.
     pub fn get_record(&self, id: &RecordId) -> Result<Option<AnyRecord>, StoreError> {
-        let Some(key) = self.log_key(id)? else {
-            return Ok(None);
-        };
-        match self.record_log.get(key)? {
-            Some(b) => decode("record_log", &key, &b, MAX_RECORD_BYTES).map(Some),
-            None => {
-                // Left by a crash between the two writes of `put_record`.
-                self.record_keys.remove(id.0)?;
-                Ok(None)
-            }
+        match self.records.get(id.0)? {
+            None => Ok(None),
+            Some(b) => decode("records", &id.0, &b, MAX_RECORD_BYTES).map(Some),
         }
     }
 
@@ -201,20 +195,22 @@ impl Store {
             .and_then(|r| Signed::<T>::try_from(r).ok()))
     }
 
-    /// Whether a non-profile record is stored.
+    /// Whether a record (or a profile with this id) is stored.
     pub fn has_record(&self, id: &RecordId) -> Result<bool, StoreError> {
-        match self.log_key(id)? {
-            Some(key) => Ok(self.record_log.contains_key(key)?),
-            None => Ok(false),
-        }
+        Ok(self.records.contains_key(id.0)?)
     }
 
-    /// Removes a record: from the log first, then its id's entry (a crash in between leaves
-    /// the key entry alone, which reads treat as absent).
+    /// Removes a record and its index entries.
     pub fn remove_record(&self, id: &RecordId) -> Result<(), StoreError> {
-        if let Some(key) = self.log_key(id)? {
-            self.record_log.remove(key)?;
-            self.record_keys.remove(id.0)?;
+        if let Some(old) = self.records.remove(id.0)? {
+            if let Ok(r) = decode::<AnyRecord>("records", &id.0, &old, MAX_RECORD_BYTES) {
+                self.by_time.remove(time_key(r.kind(), r.issued_at(), id))?;
+                // Entries written by versions that kept attestation indexes on disk.
+                if let AnyRecord::Attestation(a) = &r {
+                    self.att_by_issuer.remove(pair(&a.body.issuer, id))?;
+                    self.att_by_subject.remove(pair(&a.body.subject, id))?;
+                }
+            }
         }
         Ok(())
     }
@@ -228,19 +224,98 @@ impl Store {
             .map(|item| item.map(|stored| stored.record))
     }
 
-    /// [`Store::records_of_kind`] with each record's id, read from its key in the log, and its
+    /// [`Store::records_of_kind`] with each record's id, read from the index key (the records
+    /// tree is keyed by id, and `put_record` wrote both under the id it computed), and its
     /// size, the stored value's length: the start-up load hashes and encodes nothing again.
     ///
-    /// One pass over the kind's part of the log, which is kept in exactly this order (kind,
-    /// time, id): each page of the store is read once, in order. (Schema 1 kept records by id
-    /// and the order in a separate index, so a load in time order read the records' pages at
-    /// random: 1.8 s of a 2.6 s start with 2.6·10^5 records, BENCHMARKS.md.)
+    /// Still oldest first, but read from the records tree in id order, [`LOAD_CHUNK`] index
+    /// keys at a time: the tree is keyed by id (a hash), so reading it in time order visits
+    /// its pages at random, and with the page cache far smaller than the store nearly every
+    /// read took a page from the log, deserialized it and evicted another (a quarter of a
+    /// loaded daemon's start-up CPU). In id order, each page is read once per chunk and then
+    /// serves every record of the chunk it holds. A chunk's values are held until yielded.
     ///
-    /// The log is read and decoded ahead of the caller on a thread of its own (see
-    /// [`ReadAhead`]): at start the node indexes one record while the next are read, so a
-    /// start takes the longer of the two instead of their sum.
+    /// The reads and decoding happen ahead of the caller on a thread of their own (see
+    /// [`ReadAhead`]): at start the node indexes one record while the next are read, so on a
+    /// second core a start takes the longer of the two instead of their sum.
     pub fn records_of_kind_keyed(&self, kind: RecordKind) -> ReadAhead<StoredRecord> {
-        ReadAhead::start(self.record_log.clone(), Some(kind_byte(kind)), read_entry)
+        let store = self.clone();
+        ReadAhead::start(move || Box::new(store.records_of_kind_in_chunks(kind, LOAD_CHUNK)))
+    }
+
+    /// [`Store::records_of_kind_keyed`] with `chunk` index keys read at a time, on the caller's
+    /// thread (tests use small chunks to cross their boundaries).
+    pub fn records_of_kind_in_chunks(
+        &self,
+        kind: RecordKind,
+        chunk: usize,
+    ) -> impl Iterator<Item = Result<StoredRecord, StoreError>> + Send + 'static {
+        let chunk = chunk.max(1);
+        let store = self.clone();
+        let mut keys = self.by_time.scan_prefix([kind_byte(kind)]).keys();
+        let mut ready = std::collections::VecDeque::new();
+        std::iter::from_fn(move || loop {
+            if let Some(item) = ready.pop_front() {
+                return Some(item);
+            }
+            let keys: Vec<_> = keys.by_ref().take(chunk).collect();
+            if keys.is_empty() {
+                return None;
+            }
+            ready = store.read_chunk(keys).into();
+        })
+        .filter_map(Result::transpose)
+    }
+
+    /// One chunk of [`Store::records_of_kind_keyed`]: the records under these index keys, read
+    /// in id order, given back in the keys' order (`None`: a key left by a crash between the
+    /// two writes of `put_record`, removed now).
+    #[allow(clippy::type_complexity)]
+    fn read_chunk(
+        &self,
+        keys: Vec<Result<sled::IVec, sled::Error>>,
+    ) -> Vec<Result<Option<StoredRecord>, StoreError>> {
+        let ids: Vec<Result<(sled::IVec, RecordId), StoreError>> = keys
+            .into_iter()
+            .map(|k| {
+                let k = k?;
+                let id = <[u8; 32]>::try_from(k.get(9..).unwrap_or_default()).map_err(|_| {
+                    StoreError::Corrupt {
+                        tree: "by_time",
+                        key: hex::encode(&k),
+                        reason: "short key".into(),
+                    }
+                })?;
+                Ok((k, RecordId(id)))
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_unstable_by_key(|&i| ids[i].as_ref().ok().map(|(_, id)| *id));
+        let mut values: Vec<Option<Result<Option<sled::IVec>, sled::Error>>> =
+            (0..ids.len()).map(|_| None).collect();
+        for i in order {
+            if let Ok((_, id)) = &ids[i] {
+                values[i] = Some(self.records.get(id.0));
+            }
+        }
+        ids.into_iter()
+            .zip(values)
+            .map(|(key, value)| {
+                let (k, id) = key?;
+                match value.transpose()?.flatten() {
+                    Some(bytes) => Ok(Some(StoredRecord {
+                        id,
+                        size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                        record: decode("records", &id.0, &bytes, MAX_RECORD_BYTES)?,
+                    })),
+                    None => {
+                        // Left by a crash between the two writes of `put_record`.
+                        self.by_time.remove(&k)?;
+                        Ok(None)
+                    }
+                }
+            })
+            .collect()
     }
 
     /// The sync index for one kind within `[from, to)` issue times: `(issued_at, id)` in order.
@@ -251,13 +326,8 @@ impl Store {
         to: UnixTime,
     ) -> Result<Vec<(UnixTime, RecordId)>, StoreError> {
         let start = time_key(kind, from, &RecordId([0; 32]));
-        let tree = if kind == RecordKind::Profile {
-            &self.by_time
-        } else {
-            &self.record_log
-        };
         let mut out = Vec::new();
-        for item in tree.range(start..) {
+        for item in self.by_time.range(start..) {
             let (k, _) = item?;
             if k.len() != 41 || k[0] != kind_byte(kind) {
                 break;
@@ -275,9 +345,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Number of non-profile records stored (counts the log: sled counts by iterating).
+    /// Number of non-profile records stored.
     pub fn record_count(&self) -> usize {
-        self.record_log.len()
+        self.records.len()
     }
 }
 
@@ -288,35 +358,11 @@ pub const READ_AHEAD_BATCH: usize = 256;
 /// 1,024 decoded records (about half a megabyte) wait at any time.
 pub const READ_AHEAD_BATCHES: usize = 4;
 
-/// One entry of the log as the load reads it.
-fn read_entry(item: sled::Result<(sled::IVec, sled::IVec)>) -> Result<StoredRecord, StoreError> {
-    let (k, v) = item?;
-    let id =
-        <[u8; 32]>::try_from(k.get(9..).unwrap_or_default()).map_err(|_| StoreError::Corrupt {
-            tree: "record_log",
-            key: hex::encode(&k),
-            reason: format!("a key of {} bytes, not 41", k.len()),
-        })?;
-    Ok(StoredRecord {
-        id: RecordId(id),
-        size: u32::try_from(v.len()).unwrap_or(u32::MAX),
-        record: decode("record_log", &k, &v, MAX_RECORD_BYTES)?,
-    })
-}
-
-/// One entry of the profiles tree as the load reads it.
-fn read_profile(
-    item: sled::Result<(sled::IVec, sled::IVec)>,
-) -> Result<Signed<Profile>, StoreError> {
-    let (k, v) = item?;
-    decode("profiles", &k, &v, MAX_PROFILE_BYTES)
-}
-
 type Batch<T> = Vec<Result<T, StoreError>>;
-type Entry = sled::Result<(sled::IVec, sled::IVec)>;
+/// What the reading thread iterates.
+type Reads<T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send>;
 
-/// What the start-up load reads of one tree (a kind's part of the log, or the profiles), in
-/// the tree's order, read and decoded by a thread of its own at most [`READ_AHEAD_BATCHES`]
+/// What the start-up load reads (one kind's records oldest first, or the profiles), read and decoded by a thread of its own at most [`READ_AHEAD_BATCHES`]
 /// batches ahead (a bounded channel: the reader waits for the caller). Dropping it early stops
 /// the reader (its next send fails) and waits for it, so no thread outlives the iterator.
 /// Where no thread can be started, the caller's thread reads.
@@ -330,29 +376,21 @@ enum Source<T> {
         batches: Option<std::sync::mpsc::Receiver<Batch<T>>>,
         reader: Option<std::thread::JoinHandle<()>>,
     },
-    Here(Box<sled::Iter>, fn(Entry) -> Result<T, StoreError>),
+    Here(Reads<T>),
     Done,
 }
 
 impl<T: Send + 'static> ReadAhead<T> {
-    /// Reads `tree` from the first key with `prefix`, each entry through `read`.
-    fn start(
-        tree: sled::Tree,
-        prefix: Option<u8>,
-        read: fn(Entry) -> Result<T, StoreError>,
-    ) -> ReadAhead<T> {
-        let scan = move |tree: &sled::Tree| match prefix {
-            Some(p) => tree.scan_prefix([p]),
-            None => tree.iter(),
-        };
+    /// Reads what `reads` makes on a thread of its own (or here, if no thread starts).
+    fn start(reads: impl Fn() -> Reads<T> + Send + Clone + 'static) -> ReadAhead<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<T>>(READ_AHEAD_BATCHES);
-        let reading = tree.clone();
+        let on_thread = reads.clone();
         let spawned = std::thread::Builder::new()
             .name("guild-load".into())
             .spawn(move || {
                 let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
-                for item in scan(&reading) {
-                    batch.push(read(item));
+                for item in on_thread() {
+                    batch.push(item);
                     if batch.len() == READ_AHEAD_BATCH {
                         let full =
                             std::mem::replace(&mut batch, Vec::with_capacity(READ_AHEAD_BATCH));
@@ -372,7 +410,7 @@ impl<T: Send + 'static> ReadAhead<T> {
             },
             Err(e) => {
                 tracing::warn!("reading the store on the loading thread: no thread for it ({e})");
-                Source::Here(Box::new(scan(&tree)), read)
+                Source::Here(reads())
             }
         };
         ReadAhead {
@@ -405,8 +443,8 @@ impl<T: Send + 'static> Iterator for ReadAhead<T> {
                         }
                     }
                 }
-                Source::Here(iter, read) => match iter.next() {
-                    Some(item) => return Some(read(item)),
+                Source::Here(reads) => match reads.next() {
+                    Some(item) => return Some(item),
                     None => {
                         self.source = Source::Done;
                         return None;

@@ -3,7 +3,7 @@
 
 use guild_core::fixtures::{identity, one_of_each, profile, sign, T0};
 use guild_core::{AnyRecord, RecordKind};
-use guild_store::{time_key, ProfilePut, Store, StoreError};
+use guild_store::{ProfilePut, Store, StoreError};
 
 /// Opens the store's directory with sled itself, as a damaged disk or a crash would leave it.
 ///
@@ -250,7 +250,7 @@ fn a_message_with_the_longest_text_allowed_reads_back() {
 }
 
 #[test]
-fn a_key_entry_left_without_its_record_by_a_crash_reads_as_absent_and_is_stored_again() {
+fn an_index_entry_left_without_its_record_by_a_crash_is_skipped_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
     let records = one_of_each();
@@ -265,27 +265,17 @@ fn a_key_entry_left_without_its_record_by_a_crash_reads_as_absent_and_is_stored_
         store.flush().unwrap();
     }
     {
-        // A crash between the two writes of `put_record`: the id's key entry is on disk, the
-        // record is not.
+        // A crash between the two writes of `put_record`: the time index entry is on disk,
+        // the record is not.
         let db = raw_sled(&path);
-        let key = time_key(RecordKind::Need, need.issued_at(), &need.id());
-        assert!(db
-            .open_tree("record_log")
+        db.open_tree("records")
             .unwrap()
-            .remove(key)
-            .unwrap()
-            .is_some());
-        assert!(db
-            .open_tree("record_keys")
-            .unwrap()
-            .contains_key(need.id().0)
-            .unwrap());
+            .remove(need.id().0)
+            .unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(&path).unwrap();
     assert!(store.records_of_kind(RecordKind::Need).next().is_none());
-    assert!(!store.has_record(&need.id()).unwrap());
-    assert!(store.get_record(&need.id()).unwrap().is_none());
     assert!(store
         .index_range(RecordKind::Need, 0, u64::MAX)
         .unwrap()
@@ -293,204 +283,69 @@ fn a_key_entry_left_without_its_record_by_a_crash_reads_as_absent_and_is_stored_
     // When it arrives again it is stored again.
     assert!(store.put_record(&need).unwrap());
     assert_eq!(store.records_of_kind(RecordKind::Need).count(), 1);
-    assert_eq!(store.get_record(&need.id()).unwrap(), Some(need));
 }
 
-/// Needs of one writer at times out of id order, two sharing a time.
-fn needs_out_of_order() -> Vec<AnyRecord> {
+/// The load reads each chunk of index keys in id order and gives the records back oldest first:
+/// the same records in the same order as the time index, whatever the chunk size, across chunk
+/// boundaries, with an index key left by a crash skipped and removed.
+#[test]
+fn records_read_in_id_order_by_chunks_come_back_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
     let writer = identity(7);
-    (0..10u64)
+    let needs: Vec<AnyRecord> = (0..10u64)
         .map(|i| {
+            // Times out of id order, two records sharing a time.
             let at = T0 + (i * 7) % 10 / 2;
             AnyRecord::Need(sign(
                 guild_core::fixtures::need(&writer, &format!("n{i}"), &["rust"], at),
                 &writer,
             ))
         })
-        .collect()
-}
-
-/// The load reads one kind's records oldest first (then by id), each with the id it is kept
-/// under and its stored size, and the sync index gives the same order.
-#[test]
-fn records_of_a_kind_come_back_oldest_first_with_their_ids_and_sizes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s")).unwrap();
-    let needs = needs_out_of_order();
-    for r in &needs {
-        assert!(store.put_record(r).unwrap());
-    }
-    let mut expected: Vec<(u64, guild_core::RecordId)> =
-        needs.iter().map(|r| (r.issued_at(), r.id())).collect();
-    expected.sort();
-    let loaded: Vec<_> = store
-        .records_of_kind_keyed(RecordKind::Need)
-        .map(Result::unwrap)
         .collect();
-    let got: Vec<_> = loaded
-        .iter()
-        .map(|s| (s.record.issued_at(), s.id))
-        .collect();
-    assert_eq!(got, expected);
-    for s in &loaded {
-        assert_eq!(s.record.id(), s.id);
-        assert_eq!(s.size as usize, s.record.encode().unwrap().len());
-    }
-    assert_eq!(
-        store.index_range(RecordKind::Need, 0, u64::MAX).unwrap(),
-        expected
-    );
-    assert_eq!(store.record_count(), 10);
-}
-
-/// Writes a store as schema 1 laid it out: records by id in `records`, every record's (and
-/// profile's) time index entry in `by_time`, schema key 1.
-fn write_v1_store(path: &std::path::Path, records: &[AnyRecord], lost: Option<usize>) {
-    let db = sled::open(path).unwrap();
-    db.insert("schema_version", &1u32.to_be_bytes()).unwrap();
-    let by_time = db.open_tree("by_time").unwrap();
-    let by_id = db.open_tree("records").unwrap();
-    let profiles = db.open_tree("profiles").unwrap();
-    for (i, r) in records.iter().enumerate() {
-        let key = time_key(r.kind(), r.issued_at(), &r.id());
-        by_time.insert(key, &[][..]).unwrap();
-        match r {
-            AnyRecord::Profile(p) => {
-                profiles.insert(p.signer.0, p.encode().unwrap()).unwrap();
-            }
-            // The record whose write a crash lost after its index entry.
-            _ if lost == Some(i) => {}
-            other => {
-                by_id.insert(other.id().0, other.encode().unwrap()).unwrap();
-            }
+    let lost = needs[4].id();
+    {
+        let store = Store::open(&path).unwrap();
+        for r in &needs {
+            assert!(store.put_record(r).unwrap());
         }
+        store.flush().unwrap();
     }
-    db.open_tree("att_by_issuer")
-        .unwrap()
-        .insert([1u8; 64], &[][..])
-        .unwrap();
-    db.flush().unwrap();
-}
-
-/// Opens a store, waiting (bounded) for sled to release a handle this process just dropped.
-fn open_when_released(path: &std::path::Path) -> Store {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match Store::open(path) {
-            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::yield_now()
-            }
-            other => return other.unwrap(),
-        }
-    }
-}
-
-/// What a schema-1 store held reads back the same once opened (moved to the log), oldest first
-/// per kind; the old trees are gone; a second open finds nothing more to do.
-#[test]
-fn a_schema_1_store_moves_to_the_log_and_reads_as_before() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let mut records = one_of_each();
-    records.extend(needs_out_of_order());
-    let lost = records
-        .iter()
-        .position(|r| r.kind() == RecordKind::Offer)
-        .unwrap();
-    write_v1_store(&path, &records, Some(lost));
-    for round in 0..2 {
-        let store = open_when_released(&path);
-        for (i, r) in records.iter().enumerate() {
-            match r {
-                AnyRecord::Profile(p) => {
-                    assert_eq!(store.get_profile(&p.signer).unwrap().as_ref(), Some(p))
-                }
-                other if i == lost => {
-                    assert_eq!(store.get_record(&other.id()).unwrap(), None)
-                }
-                other => {
-                    assert_eq!(store.get_record(&other.id()).unwrap().as_ref(), Some(other))
-                }
-            }
-        }
-        let mut needs: Vec<(u64, guild_core::RecordId)> = records
-            .iter()
-            .filter(|r| r.kind() == RecordKind::Need)
-            .map(|r| (r.issued_at(), r.id()))
-            .collect();
-        needs.sort();
-        let loaded: Vec<_> = store
-            .records_of_kind_keyed(RecordKind::Need)
-            .map(|s| s.map(|s| (s.record.issued_at(), s.id)))
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(loaded, needs, "round {round}");
-        assert_eq!(store.record_count(), records.len() - 2, "round {round}");
-        assert_eq!(
-            store
-                .index_range(RecordKind::Profile, 0, u64::MAX)
-                .unwrap()
-                .len(),
-            1
-        );
-        drop(store);
-        let db = raw_sled(&path);
-        let names: Vec<String> = db
-            .tree_names()
-            .iter()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .collect();
-        for gone in ["records", "att_by_issuer", "att_by_subject"] {
-            assert!(!names.iter().any(|n| n == gone), "{gone} in {names:?}");
-        }
-        assert_eq!(db.open_tree("by_time").unwrap().len(), 1, "profiles only");
-        assert_eq!(
-            db.get("schema_version").unwrap().unwrap().as_ref(),
-            &2u32.to_be_bytes()
-        );
-    }
-}
-
-/// A migration a crash interrupted (the new trees part-written, the schema key still 1) is
-/// done again from the old trees, which it left whole.
-#[test]
-fn a_migration_a_crash_interrupted_is_done_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let records = one_of_each();
-    write_v1_store(&path, &records, None);
     {
         let db = raw_sled(&path);
-        let need = records
-            .iter()
-            .find(|r| r.kind() == RecordKind::Need)
-            .unwrap();
-        // Part of the log written, and one entry no record has.
-        db.open_tree("record_log")
-            .unwrap()
-            .insert(
-                time_key(need.kind(), need.issued_at(), &need.id()),
-                need.encode().unwrap(),
-            )
-            .unwrap();
-        db.open_tree("record_log")
-            .unwrap()
-            .insert([2u8; 41], &[0xde, 0xad][..])
-            .unwrap();
+        db.open_tree("records").unwrap().remove(lost.0).unwrap();
         db.flush().unwrap();
     }
-    let store = open_when_released(&path);
-    assert_eq!(store.record_count(), records.len() - 1);
-    for r in records.iter().filter(|r| r.kind() != RecordKind::Profile) {
-        assert_eq!(store.get_record(&r.id()).unwrap().as_ref(), Some(r));
-        assert_eq!(
-            store
-                .records_of_kind(r.kind())
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap(),
-            vec![r.clone()]
-        );
+    let store = Store::open(&path).unwrap();
+    let mut expected: Vec<(u64, guild_core::RecordId)> = needs
+        .iter()
+        .filter(|r| r.id() != lost)
+        .map(|r| (r.issued_at(), r.id()))
+        .collect();
+    expected.sort();
+    for chunk in [1, 3, 4, 9, 1 << 15] {
+        let loaded: Vec<_> = store
+            .records_of_kind_in_chunks(RecordKind::Need, chunk)
+            .map(Result::unwrap)
+            .collect();
+        let got: Vec<_> = loaded
+            .iter()
+            .map(|s| (s.record.issued_at(), s.id))
+            .collect();
+        assert_eq!(got, expected, "chunks of {chunk}");
+        for s in &loaded {
+            assert_eq!(s.record.id(), s.id);
+            assert_eq!(s.size as usize, s.record.encode().unwrap().len());
+        }
     }
+    assert_eq!(
+        store
+            .index_range(RecordKind::Need, 0, u64::MAX)
+            .unwrap()
+            .len(),
+        9,
+        "the key left without its record is gone"
+    );
 }
 
 /// sled 0.34's transactions and batches take a process-wide write lock that can deadlock against
@@ -612,8 +467,8 @@ fn loaded_records_carry_their_own_id_and_encoded_size() {
     }
 }
 
-/// The log is read ahead on a thread of its own, in batches: across many batch boundaries the
-/// records come back in the log's order, each once; a reader stopped early (the iterator
+/// The load's records are read ahead on a thread of their own, in batches: across many batch
+/// boundaries they come back oldest first, each once; a reader stopped early (the iterator
 /// dropped while the thread is blocked on a full channel) is waited for, not left running.
 #[test]
 fn records_read_ahead_come_back_in_order_and_a_dropped_reader_stops() {
