@@ -323,16 +323,27 @@ fn records_read_in_id_order_by_chunks_come_back_oldest_first() {
         .map(|r| (r.issued_at(), r.id()))
         .collect();
     expected.sort();
-    for chunk in [1, 3, 4, 9, 1 << 15] {
-        let loaded: Vec<_> = store
-            .records_of_kind_in_chunks(RecordKind::Need, chunk)
-            .map(Result::unwrap)
-            .collect();
+    for (chunk, readers) in [1, 3, 4, 9, 1 << 15]
+        .into_iter()
+        .flat_map(|c| [(c, 0), (c, 1), (c, 2), (c, 3)])
+    {
+        // Readers 0: on the caller's thread; else that many threads taking chunks in turn.
+        let loaded: Vec<_> = if readers == 0 {
+            store
+                .records_of_kind_in_chunks(RecordKind::Need, chunk)
+                .map(Result::unwrap)
+                .collect()
+        } else {
+            store
+                .records_of_kind_read_ahead(RecordKind::Need, chunk, readers)
+                .map(Result::unwrap)
+                .collect()
+        };
         let got: Vec<_> = loaded
             .iter()
             .map(|s| (s.record.issued_at(), s.id))
             .collect();
-        assert_eq!(got, expected, "chunks of {chunk}");
+        assert_eq!(got, expected, "chunks of {chunk}, {readers} readers");
         for s in &loaded {
             assert_eq!(s.record.id(), s.id);
             assert_eq!(s.size as usize, s.record.encode().unwrap().len());
@@ -500,6 +511,11 @@ fn records_read_ahead_come_back_in_order_and_a_dropped_reader_stops() {
     let mut some = store.records_of_kind_keyed(RecordKind::Need);
     assert_eq!(some.next().unwrap().map(|s| s.id).unwrap(), expected[0].1);
     drop(some);
+    for readers in 1..=3 {
+        let mut some = store.records_of_kind_read_ahead(RecordKind::Need, 7, readers);
+        assert_eq!(some.nth(20).unwrap().map(|s| s.id).unwrap(), expected[20].1);
+        drop(some);
+    }
     // The store is still whole for the next reader.
     assert_eq!(store.records_of_kind_keyed(RecordKind::Need).count(), n);
 }
