@@ -12,11 +12,13 @@ const MAX_RECORD_BYTES: usize = MAX_ANY_RECORD_BYTES;
 pub use guild_core::storage::{ProfilePut, StoredRecord};
 
 /// How many index keys [`Store::records_of_kind_keyed`] reads the records of at a time, in id
-/// order (their values and decoded records are held meanwhile: about 3 MB at this size). At
-/// 2^15 a chunk held 24 MB of decoded records, freed at the end of the load but kept resident
-/// by the allocator (BENCHMARKS.md, "The loaded daemon, seventh round"); the order within a
-/// chunk saved little CPU at any size (sixth round).
-pub const LOAD_CHUNK: usize = 1 << 12;
+/// order (their values and decoded records are held meanwhile: under 1 MB at this size, and
+/// with [`LOAD_READERS`] threads at most two chunks each are in flight). At 2^15 a chunk held
+/// 24 MB of decoded records, freed at the end of the load but kept resident by the allocator
+/// (BENCHMARKS.md, "The loaded daemon, seventh round"); the order within a chunk saved little
+/// CPU at any size (sixth round); with two readers, 2^12 measured 226–237 MiB and 2^10 226–228
+/// (eighth round).
+pub const LOAD_CHUNK: usize = 1 << 10;
 
 /// Threads reading a kind's records at start, each taking every `LOAD_READERS`-th chunk: a
 /// read by id is the load's largest cost (sled descends the tree and nearly always pulls the
