@@ -25,7 +25,10 @@ pub use peers::{
     KnownPeer, KnownPeers, PeerRank, Standing, ESTABLISHED_SESSIONS, MAX_KNOWN_PEERS,
     MAX_NEWCOMERS, SESSION_GAP,
 };
-pub use records::{ProfilePut, ReadAhead, READ_AHEAD_BATCH, READ_AHEAD_BATCHES};
+pub use records::{
+    load_readers, ProfilePut, ReadAhead, LOAD_CHUNK, LOAD_READERS, READ_AHEAD_BATCH,
+    READ_AHEAD_BATCHES,
+};
 
 use guild_core::codec;
 use serde::{de::DeserializeOwned, Serialize};

@@ -13,18 +13,28 @@ pub use guild_core::storage::{ProfilePut, StoredRecord};
 
 /// How many index keys [`Store::records_of_kind_keyed`] reads the records of at a time, in id
 /// order (their values and decoded records are held meanwhile: under 1 MB at this size, and
-/// with [`LOAD_READERS`] threads at most two chunks each are in flight). At 2^15 a chunk held
+/// with [`load_readers`] threads at most two chunks each are in flight). At 2^15 a chunk held
 /// 24 MB of decoded records, freed at the end of the load but kept resident by the allocator
 /// (BENCHMARKS.md, "The loaded daemon, seventh round"); the order within a chunk saved little
 /// CPU at any size (sixth round); with two readers, 2^12 measured 226–237 MiB and 2^10 226–228
 /// (eighth round).
 pub const LOAD_CHUNK: usize = 1 << 10;
 
-/// Threads reading a kind's records at start, each taking every `LOAD_READERS`-th chunk: a
-/// read by id is the load's largest cost (sled descends the tree and nearly always pulls the
-/// leaf from its log: 7 µs a record against 2 µs to index it), and reads of separate chunks
-/// share nothing, so on a machine with cores to spare the reads of a start take half as long.
-pub const LOAD_READERS: usize = 2;
+/// Most threads reading a kind's records at start, each taking every n-th chunk: a read by
+/// id is the load's largest cost (sled descends the tree and nearly always pulls the leaf
+/// from its log: 7 µs a record against 2 µs to index it), and reads of separate chunks share
+/// nothing, so with cores to spare the reads of a start take a fraction as long. A start uses
+/// as many as the machine has cores, at least one and at most this many (the loading thread
+/// indexes meanwhile, and past four the indexing is the longer part).
+pub const LOAD_READERS: usize = 4;
+
+/// How many threads read a kind's records at start: the cores the process may use, within
+/// `1..=LOAD_READERS`.
+pub fn load_readers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, LOAD_READERS)
+}
 
 /// Sync-index key: kind ‖ issued_at (big endian, so keys sort by time) ‖ id.
 pub fn time_key(kind: RecordKind, issued_at: UnixTime, id: &RecordId) -> [u8; 41] {
@@ -247,7 +257,7 @@ impl Store {
     /// [`ReadAhead`]): at start the node indexes one record while the next are read, so on a
     /// second core a start takes the longer of the two instead of their sum.
     pub fn records_of_kind_keyed(&self, kind: RecordKind) -> ReadAhead<StoredRecord> {
-        self.records_of_kind_read_ahead(kind, LOAD_CHUNK, LOAD_READERS)
+        self.records_of_kind_read_ahead(kind, LOAD_CHUNK, load_readers())
     }
 
     /// [`Store::records_of_kind_keyed`] with `chunk` index keys a chunk and `readers` threads
