@@ -140,8 +140,9 @@ pub enum ServiceError {
 /// How far [`Service::new_with_progress`] has got loading the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadStep {
-    /// What it is loading: `"profiles"`, a record kind's name, or `"trust"` (the pass that
-    /// evaluates every attestation and builds the trust engine, after the records).
+    /// What it is loading: `"profiles"`, a record kind's name, `"trust"` (the pass that
+    /// evaluates every attestation and builds the trust engine, after the records) or
+    /// `"accounting"` (every record charged to its signer's budget, last).
     pub phase: &'static str,
     /// Stored records read so far (profiles included).
     pub records: u64,
@@ -792,6 +793,7 @@ impl<S: Storage> Service<S> {
         std::mem::drop(attestations);
         self.load_roots()?;
         self.load_intros(now)?;
+        step("accounting", read, false);
         // Records are accounted once trust is built, each in its signer's tier now; the pools
         // are then checked as they always were (a no-op after a load, kept as the invariant's
         // one place).

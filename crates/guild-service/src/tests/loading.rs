@@ -34,7 +34,8 @@ fn the_load_reports_each_phase_in_order_and_every_record_read() {
             "attestations",
             "sponsorships",
             "revocations",
-            "trust"
+            "trust",
+            "accounting"
         ]
     );
     assert!(steps.windows(2).all(|w| w[0].records <= w[1].records));
