@@ -573,7 +573,6 @@ pub struct Index {
     free: Vector<u32>,
     tags: OrdMap<String, Holders>,
     words: OrdMap<String, Posting<()>>,
-    by_id: PHashMap<RecordId, PublicKey>,
     /// Issue order, for eviction without a scan.
     by_issue: OrdSet<(UnixTime, PublicKey)>,
     /// The tag vocabulary as an automaton-searchable set; rebuilt when `vocab_dirty`.
@@ -602,16 +601,20 @@ impl Index {
         self.entries.get(who).map(|e| e.as_ref())
     }
 
-    /// The member whose current profile has this record id.
+    /// The member whose current profile has this record id. O(members): nothing asks it on
+    /// a hot path (the service finds a profile's signer by its envelope), so the index keeps no
+    /// table from id to member (100 bytes a member in a persistent map).
     pub fn by_id(&self, id: &RecordId) -> Option<PublicKey> {
-        self.by_id.get(id).copied()
+        self.entries
+            .iter()
+            .find(|(_, e)| e.id == *id)
+            .map(|(k, _)| *k)
     }
 
     /// Indexes (or re-indexes) a member's profile, given its record id.
     pub fn insert(&mut self, who: PublicKey, id: RecordId, profile: &Profile) {
         // A re-indexed member frees its ordinal here and takes it back below.
         self.remove(&who);
-        self.by_id.insert(id, who);
         self.by_issue.insert((profile.issued_at, who));
         let ord = match self.free.pop_back() {
             Some(ord) => ord,
@@ -669,7 +672,6 @@ impl Index {
         self.slots.set(ord as usize, None);
         self.hot.set(ord as usize, Hot::default());
         self.free.push_back(ord);
-        self.by_id.remove(&old.id);
         self.by_issue.remove(&(old.issued_at, *who));
         let tags = old
             .skills
