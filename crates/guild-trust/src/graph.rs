@@ -556,6 +556,9 @@ impl<K: NodeKey> TrustGraph<K> {
         if has_neg || pair.has_neg {
             let v = pair.to;
             node.negatives.retain(|(to, _)| *to != v);
+            // Room for exactly these (pushed one by one, a first negative took room for four).
+            let k = pair.atts().filter(|a| a.score < 0).count();
+            node.negatives.reserve_exact(k);
             node.negatives
                 .extend(pair.atts().filter(|a| a.score < 0).map(|a| (v, *a)));
         }
