@@ -218,14 +218,19 @@ pub struct Usage {
 /// fairly among signers: when it is full, the signer holding the most of it loses its oldest
 /// record (of signers holding as many, the one whose oldest record is oldest). A flood of keys
 /// that each store a few records then evicts itself before it evicts a newcomer's one.
+///
+/// A record is found by its signer (a record's id fixes its signer and time, and every caller
+/// knows the signer): no table from id to signer (64 bytes a record, in a table at most
+/// half full past a doubling) is kept beside the signers' lists.
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
-    /// Each signer's records, oldest first.
-    by_signer: HashMap<PublicKey, BTreeSet<(UnixTime, RecordId)>>,
+    /// Each signer's records, oldest first (ties by id): a sorted vector, grown one record at
+    /// a time (a stranger holds few; a `BTreeSet` took a node of 11 keys for each).
+    by_signer: HashMap<PublicKey, Vec<(UnixTime, RecordId)>>,
     /// Signers by (records held, oldest first reversed): the last is evicted from first.
     order: BTreeSet<(usize, std::cmp::Reverse<UnixTime>, PublicKey)>,
-    /// Whose each record is.
-    signer_of: HashMap<RecordId, PublicKey>,
+    /// Records held.
+    len: usize,
     bytes: u64,
 }
 
@@ -237,51 +242,70 @@ impl Pool {
     }
 
     fn insert(&mut self, at: UnixTime, id: RecordId, signer: PublicKey) {
-        if self.signer_of.contains_key(&id) {
-            return;
-        }
+        let place = match self.by_signer.get(&signer) {
+            Some(set) => match set.binary_search(&(at, id)) {
+                Ok(_) => return,
+                Err(i) => i,
+            },
+            None => 0,
+        };
         if let Some(k) = self.key(&signer) {
             self.order.remove(&k);
         }
-        self.by_signer.entry(signer).or_default().insert((at, id));
-        self.signer_of.insert(id, signer);
+        let set = self.by_signer.entry(signer).or_default();
+        if set.len() == set.capacity() {
+            set.reserve_exact(1);
+        }
+        set.insert(place, (at, id));
+        self.len += 1;
         if let Some(k) = self.key(&signer) {
             self.order.insert(k);
         }
     }
 
-    /// Takes a record out; false if it was not in the pool.
-    fn remove(&mut self, at: UnixTime, id: &RecordId) -> bool {
-        let Some(signer) = self.signer_of.remove(id) else {
+    /// Takes `signer`'s record out; false if it was not in the pool.
+    fn remove(&mut self, at: UnixTime, id: &RecordId, signer: &PublicKey) -> bool {
+        let Some(place) = self
+            .by_signer
+            .get(signer)
+            .and_then(|set| set.binary_search(&(at, *id)).ok())
+        else {
             return false;
         };
-        if let Some(k) = self.key(&signer) {
+        if let Some(k) = self.key(signer) {
             self.order.remove(&k);
         }
-        if let Some(set) = self.by_signer.get_mut(&signer) {
-            set.remove(&(at, *id));
+        if let Some(set) = self.by_signer.get_mut(signer) {
+            set.remove(place);
             if set.is_empty() {
-                self.by_signer.remove(&signer);
+                self.by_signer.remove(signer);
+            } else if set.capacity() >= 2 * set.len() + 4 {
+                set.shrink_to_fit();
             }
         }
-        if let Some(k) = self.key(&signer) {
+        self.len -= 1;
+        if let Some(k) = self.key(signer) {
             self.order.insert(k);
         }
         true
     }
 
-    /// The record to evict first: the largest holder's oldest.
-    fn next_victim(&self) -> Option<(UnixTime, RecordId)> {
+    /// The record to evict first: the largest holder's oldest, and its signer.
+    fn next_victim(&self) -> Option<(UnixTime, RecordId, PublicKey)> {
         let (_, _, signer) = self.order.last()?;
-        self.by_signer.get(signer)?.first().copied()
+        let (at, id) = self.by_signer.get(signer)?.first().copied()?;
+        Some((at, id, *signer))
     }
 
     fn len(&self) -> usize {
-        self.signer_of.len()
+        self.len
     }
 
-    fn items(&self) -> impl Iterator<Item = (UnixTime, RecordId)> + '_ {
-        self.by_signer.values().flatten().copied()
+    /// Every record held, with its signer.
+    fn items(&self) -> impl Iterator<Item = (UnixTime, RecordId, PublicKey)> + '_ {
+        self.by_signer
+            .iter()
+            .flat_map(|(s, set)| set.iter().map(move |(at, id)| (*at, *id, *s)))
     }
 }
 
@@ -636,31 +660,34 @@ impl Admission {
         }
         if pooled {
             if let Some(p) = self.pools.get_mut(&kind) {
-                if p.remove(issued_at, id) {
+                if p.remove(issued_at, id, &signer) {
                     p.bytes = p.bytes.saturating_sub(u64::from(size));
                 }
             }
         }
     }
 
-    /// Takes a record out of the strangers' pool without dropping it (its signer is no longer
-    /// a stranger).
+    /// Takes `signer`'s record out of the strangers' pool without dropping it (its signer is no
+    /// longer a stranger).
     fn unpool(
         &mut self,
         records: &mut crate::state::Records,
         kind: RecordKind,
-        issued_at: UnixTime,
-        id: &RecordId,
+        (issued_at, id, signer): (UnixTime, &RecordId, &PublicKey),
     ) {
         let size = records.unpool(id).map_or(0, u64::from);
         // Out of the pool in any case, so that eviction can never pick it again.
         if let Some(p) = self.pools.get_mut(&kind) {
-            if p.remove(issued_at, id) {
+            if p.remove(issued_at, id, signer) {
                 p.bytes = p.bytes.saturating_sub(size);
             }
         }
     }
 }
+
+/// Records accounted per pass of [`Service::account_loaded`] (a few in tests, so that every
+/// restart test takes several passes).
+const ACCOUNT_PASS: usize = if cfg!(test) { 2 } else { 1 << 14 };
 
 /// A record's encoded size, as stored.
 pub(crate) fn record_size(record: &guild_core::AnyRecord) -> u32 {
@@ -839,7 +866,7 @@ impl<S: Storage> Service<S> {
             if fits {
                 return;
             }
-            let Some((at, id)) = pool.next_victim() else {
+            let Some((at, id, pooled_by)) = pool.next_victim() else {
                 return;
             };
             let signer = self.state.records.get(&id).map(|m| m.signer);
@@ -849,18 +876,18 @@ impl<S: Storage> Service<S> {
                 // Its signer has earned standing since: it leaves the pool, and stays.
                 Some(s) if ours || standing.tier(&s) != Tier::Stranger => {
                     self.admission
-                        .unpool(&mut self.state.records, kind, at, &id);
+                        .unpool(&mut self.state.records, kind, (at, &id, &pooled_by));
                 }
                 Some(_) => {
                     self.stats.evicted(kind);
                     self.drop_record(&id, now);
                     // drop_record unaccounts it; make sure it left the pool either way.
                     self.admission
-                        .unpool(&mut self.state.records, kind, at, &id);
+                        .unpool(&mut self.state.records, kind, (at, &id, &pooled_by));
                 }
                 None => self
                     .admission
-                    .unpool(&mut self.state.records, kind, at, &id),
+                    .unpool(&mut self.state.records, kind, (at, &id, &pooled_by)),
             }
         }
     }
@@ -893,26 +920,45 @@ impl<S: Storage> Service<S> {
     /// once trust and roots are in): each in the tier its signer has now. Accounting while the
     /// store loaded put nearly every signer in a strangers' pool (trust was still being built)
     /// only to take them out again at the end.
+    ///
+    /// In passes of at most [`ACCOUNT_PASS`] records through one list: a list of every record
+    /// to account (96 bytes each, 10^5 attestations: 12.6 MB with its doublings' 12.6 more)
+    /// was freed at the very end of the load, when nothing allocates again to reuse it, and the
+    /// allocator kept it resident. The order records are accounted in does not matter: usage
+    /// adds up, and the pools are ordered by their own keys.
     pub(crate) fn account_loaded(&mut self) {
         let standing = self.standing();
         let me = self.me;
-        let todo: Vec<(RecordId, crate::state::Meta, u32)> = self
-            .state
-            .records
-            .unaccounted()
-            .filter(|(_, m, _)| quota_of(m.kind, Tier::Stranger).is_some() && m.signer != me)
-            .collect();
-        for (id, m, size) in todo {
-            let stranger = standing.tier(&m.signer) == Tier::Stranger;
-            self.admission.account(
-                &mut self.state.records,
-                id,
-                m.signer,
-                m.kind,
-                m.issued_at,
-                size,
-                stranger,
+        let mut todo: Vec<(RecordId, crate::state::Meta, u32)> = Vec::new();
+        // Each full pass accounts `ACCOUNT_PASS` records that the next pass skips, so there are
+        // at most this many; the bound only guards against a pass that accounted nothing.
+        for _ in 0..=self.state.records.len() / ACCOUNT_PASS {
+            todo.clear();
+            todo.extend(
+                self.state
+                    .records
+                    .unaccounted()
+                    .filter(|(_, m, _)| {
+                        quota_of(m.kind, Tier::Stranger).is_some() && m.signer != me
+                    })
+                    .take(ACCOUNT_PASS),
             );
+            let last = todo.len() < ACCOUNT_PASS;
+            for (id, m, size) in todo.drain(..) {
+                let stranger = standing.tier(&m.signer) == Tier::Stranger;
+                self.admission.account(
+                    &mut self.state.records,
+                    id,
+                    m.signer,
+                    m.kind,
+                    m.issued_at,
+                    size,
+                    stranger,
+                );
+            }
+            if last {
+                break;
+            }
         }
     }
 
@@ -937,16 +983,16 @@ impl<S: Storage> Service<S> {
         let standing = self.standing();
         let mut leave = Vec::new();
         for (kind, pool) in &self.admission.pools {
-            for (at, id) in pool.items() {
+            for (at, id, pooled_by) in pool.items() {
                 let signer = self.state.records.get(&id).map(|m| m.signer);
                 if signer.is_some_and(|s| standing.tier(&s) != Tier::Stranger) {
-                    leave.push((*kind, at, id));
+                    leave.push((*kind, at, id, pooled_by));
                 }
             }
         }
-        for (kind, at, id) in leave {
+        for (kind, at, id, pooled_by) in leave {
             self.admission
-                .unpool(&mut self.state.records, kind, at, &id);
+                .unpool(&mut self.state.records, kind, (at, &id, &pooled_by));
         }
     }
 }
@@ -1087,6 +1133,40 @@ mod tests {
         let later = t0 + PENALTY_WINDOW;
         assert!(a.refused_over_budget(late, REFUSED_BYTES_PER_WINDOW as usize, later));
         assert_eq!(a.refused_bytes.len(), 1);
+    }
+
+    #[test]
+    fn strangers_pool_evicts_the_largest_holders_oldest_and_finds_records_by_signer() {
+        let k = |n: u8| PublicKey([n; 32]);
+        let id = |n: u8| RecordId([n; 32]);
+        let mut p = Pool::default();
+        p.insert(5, id(1), k(1));
+        p.insert(3, id(2), k(1));
+        p.insert(4, id(3), k(2));
+        p.insert(3, id(2), k(1)); // held already: once
+        assert_eq!(p.len(), 3);
+        // Signer 1 holds the most: its oldest goes first.
+        assert_eq!(p.next_victim(), Some((3, id(2), k(1))));
+        assert!(!p.remove(3, &id(9), &k(1)), "not held");
+        assert!(!p.remove(3, &id(2), &k(2)), "held, but by another signer");
+        assert!(p.remove(3, &id(2), &k(1)));
+        assert!(!p.remove(3, &id(2), &k(1)), "out once");
+        // One each: the signer whose oldest is oldest.
+        assert_eq!(p.next_victim(), Some((4, id(3), k(2))));
+        // Ties in time break by id, within a signer.
+        p.insert(4, id(0), k(2));
+        assert_eq!(p.next_victim(), Some((4, id(0), k(2))));
+        let mut items: Vec<_> = p.items().collect();
+        items.sort();
+        assert_eq!(
+            items,
+            vec![(4, id(0), k(2)), (4, id(3), k(2)), (5, id(1), k(1))]
+        );
+        for (at, i, s) in items {
+            assert!(p.remove(at, &i, &s));
+        }
+        assert_eq!((p.len(), p.next_victim(), p.items().count()), (0, None, 0));
+        assert!(p.by_signer.is_empty() && p.order.is_empty());
     }
 
     #[test]

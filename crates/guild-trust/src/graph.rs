@@ -30,11 +30,15 @@ pub(crate) struct Att {
 }
 
 /// All live attestations from one issuer to one subject (usually one; one per skill).
+///
+/// 40 bytes: the attestations past the first (rare: one per further skill) sit behind one
+/// pointer, `None` when there are none (a `Vec` took 24 bytes in every pair).
 #[derive(Clone, Debug)]
 pub(crate) struct Pair {
     pub to: u32,
     first: Att,
-    rest: Vec<Att>,
+    #[allow(clippy::box_collection)] // one pointer in every pair, where a `Vec` takes three
+    rest: Option<Box<Vec<Att>>>,
     /// log2 of the summed strength of the positive attestations, in units where an attestation of
     /// score `max_score` issued at time `t` has log-strength `t / half_life`; `-inf` when none.
     pub pos_log2: f64,
@@ -44,11 +48,27 @@ pub(crate) struct Pair {
 
 impl Pair {
     pub fn atts(&self) -> impl Iterator<Item = &Att> {
-        std::iter::once(&self.first).chain(self.rest.iter())
+        std::iter::once(&self.first).chain(self.rest().iter())
     }
 
     fn len(&self) -> usize {
-        1 + self.rest.len()
+        1 + self.rest().len()
+    }
+
+    /// The attestations past the first.
+    fn rest(&self) -> &[Att] {
+        self.rest.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// Removes the attestation at `i` of [`Self::rest`] (as `Vec::swap_remove`); `None` if
+    /// there is none there.
+    fn swap_remove_rest(&mut self, i: usize) -> Option<Att> {
+        let rest = self.rest.as_mut().filter(|r| i < r.len())?;
+        let a = rest.swap_remove(i);
+        if rest.is_empty() {
+            self.rest = None;
+        }
+        Some(a)
     }
 }
 
@@ -120,7 +140,8 @@ impl Sampler {
     fn build_alias(&mut self) {
         let n = self.to.len();
         let total = self.total();
-        self.alias.clear();
+        // A new table, filled below to exactly `n` (a cleared one kept its old capacity).
+        self.alias = Vec::new();
         if n == 0 || total <= 0.0 {
             return;
         }
@@ -207,7 +228,7 @@ pub struct TrustGraph<K> {
     ids: FxHashMap<K, u32>,
     skills: Vec<String>,
     skill_ids: FxHashMap<String, u32>,
-    nodes: Vec<NodeAdj>,
+    nodes: Chunked<NodeAdj>,
     banned: FxHashSet<u32>,
     attestations: usize,
     pairs: usize,
@@ -224,7 +245,7 @@ impl<K: NodeKey> TrustGraph<K> {
             ids: FxHashMap::default(),
             skills: Vec::new(),
             skill_ids: FxHashMap::default(),
-            nodes: Vec::new(),
+            nodes: Chunked::default(),
             banned: FxHashSet::default(),
             attestations: 0,
             pairs: 0,
@@ -325,14 +346,18 @@ impl<K: NodeKey> TrustGraph<K> {
         for s in &self.skills {
             b += s.capacity() * 2 + size_of::<String>() * 2 + 5;
         }
-        for n in &self.nodes {
+        for n in self.nodes.iter() {
             b += n.out.capacity() * size_of::<Pair>()
                 + n.inn.capacity() * 4
                 + n.negatives.capacity() * size_of::<(u32, Att)>();
             b += n
                 .out
                 .iter()
-                .map(|p| p.rest.capacity() * size_of::<Att>())
+                .map(|p| {
+                    p.rest.as_ref().map_or(0, |r| {
+                        size_of::<Vec<Att>>() + r.capacity() * size_of::<Att>()
+                    })
+                })
                 .sum::<usize>();
             b += n.sampler.to.capacity() * 4 + n.sampler.cum.capacity() * 8;
             b += n.sampler.alias.capacity() * size_of::<AliasSlot>();
@@ -425,30 +450,41 @@ impl<K: NodeKey> TrustGraph<K> {
                 let slot = if pair.first.skill == skill {
                     Some(&mut pair.first)
                 } else {
-                    pair.rest.iter_mut().find(|a| a.skill == skill)
+                    pair.rest
+                        .as_deref_mut()
+                        .and_then(|r| r.iter_mut().find(|a| a.skill == skill))
                 };
                 match slot {
                     Some(old) if old.issued_at > at || *old == att => return Change::default(),
                     Some(old) => *old = att,
                     None => {
-                        pair.rest.push(att);
+                        pair.rest.get_or_insert_with(Box::default).push(att);
                         self.attestations += 1;
                     }
                 }
                 i
             }
             Err(i) => {
+                // Grown one pair at a time, not doubled: the allocator's size classes leave
+                // little room, where doubling left a third of every list empty on average.
+                if out.len() == out.capacity() {
+                    out.reserve_exact(1);
+                }
                 out.insert(
                     i,
                     Pair {
                         to: v,
                         first: att,
-                        rest: Vec::new(),
+                        rest: None,
                         pos_log2: f64::NEG_INFINITY,
                         has_neg: false,
                     },
                 );
-                self.nodes[v as usize].inn.push(u);
+                let inn = &mut self.nodes[v as usize].inn;
+                if inn.len() == inn.capacity() {
+                    inn.reserve_exact(1);
+                }
+                inn.push(u);
                 self.attestations += 1;
                 self.pairs += 1;
                 i
@@ -464,7 +500,7 @@ impl<K: NodeKey> TrustGraph<K> {
         };
         let pair = &mut out[i];
         if pair.first.skill == skill {
-            if pair.rest.is_empty() {
+            if pair.rest.is_none() {
                 let gone = out.remove(i);
                 let old = gone.pos_log2;
                 if gone.has_neg {
@@ -482,9 +518,11 @@ impl<K: NodeKey> TrustGraph<K> {
                     walk_weight_changed: old > f64::NEG_INFINITY,
                 };
             }
-            pair.first = pair.rest.swap_remove(0);
-        } else if let Some(p) = pair.rest.iter().position(|a| a.skill == skill) {
-            pair.rest.swap_remove(p);
+            if let Some(next) = pair.swap_remove_rest(0) {
+                pair.first = next;
+            }
+        } else if let Some(p) = pair.rest().iter().position(|a| a.skill == skill) {
+            pair.swap_remove_rest(p);
         } else {
             return Change::default();
         }
@@ -518,6 +556,9 @@ impl<K: NodeKey> TrustGraph<K> {
         if has_neg || pair.has_neg {
             let v = pair.to;
             node.negatives.retain(|(to, _)| *to != v);
+            // Room for exactly these (pushed one by one, a first negative took room for four).
+            let k = pair.atts().filter(|a| a.score < 0).count();
+            node.negatives.reserve_exact(k);
             node.negatives
                 .extend(pair.atts().filter(|a| a.score < 0).map(|a| (v, *a)));
         }
@@ -563,8 +604,14 @@ impl<K: NodeKey> TrustGraph<K> {
             return;
         }
         let s = &mut node.sampler;
-        s.to.clear();
-        s.cum.clear();
+        // Exactly as long as needed (pushing one at a time left up to half of each empty).
+        let n = node
+            .out
+            .iter()
+            .filter(|p| p.pos_log2 > f64::NEG_INFINITY)
+            .count();
+        s.to = Vec::with_capacity(n);
+        s.cum = Vec::with_capacity(n);
         s.reference = node
             .out
             .iter()
@@ -593,5 +640,56 @@ impl<K: NodeKey> TrustGraph<K> {
         self.stale
             .iter()
             .all(|&u| self.nodes[u as usize].sampler.valid)
+    }
+}
+
+/// Nodes per chunk of [`Chunked`].
+const CHUNK: usize = 1 << 10;
+
+/// A vector in fixed chunks of [`CHUNK`] items, never reallocated: a `Vec` of the graph's
+/// nodes (160 bytes each) doubled as it grew, leaving up to half of the last doubling empty
+/// and freeing every smaller copy on the way.
+#[derive(Clone, Debug, Default)]
+struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Chunked<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn capacity(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
+    fn push(&mut self, item: T) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(item),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(item);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl<T> std::ops::Index<usize> for Chunked<T> {
+    type Output = T;
+    fn index(&self, i: usize) -> &T {
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Chunked<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.chunks[i / CHUNK][i % CHUNK]
     }
 }

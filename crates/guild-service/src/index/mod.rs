@@ -72,8 +72,10 @@ pub struct Entry {
     pub expires_at: UnixTime,
     /// The profile's record id.
     pub id: RecordId,
-    /// Lowercased words of the name, bio and resource descriptions.
-    words: BTreeSet<String>,
+    /// Lowercased words of the name, bio and resource descriptions, sorted, each once,
+    /// separated by a space (one allocation per member; a `BTreeSet<String>` took a node of
+    /// 11 keys and an allocation per word). Words never hold a space (see [`tokens`]).
+    words: Box<str>,
     /// The member.
     key: PublicKey,
     /// The member's peer id as shown (base58), encoded once here rather than in every answer.
@@ -99,6 +101,11 @@ impl Entry {
                 words.insert(w);
             }
         }
+        let words = words
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .into_boxed_str();
         Entry {
             id,
             name: p.name.clone(),
@@ -121,6 +128,16 @@ impl Entry {
                 .enumerate()
                 .all(|(i, s)| p.skills[..i].iter().all(|o| o.tag != s.tag)),
         }
+    }
+
+    /// The lowercased words of the name, bio and resource descriptions, in order, each once.
+    fn words(&self) -> impl Iterator<Item = &str> {
+        self.words.split(' ').filter(|w| !w.is_empty())
+    }
+
+    /// Whether `word` is one of [`Entry::words`].
+    fn has_word(&self, word: &str) -> bool {
+        self.words().any(|w| w == word)
     }
 }
 
@@ -423,16 +440,26 @@ impl Default for Hot {
 /// holders), what that query reads anyway) and kept with the snapshot: walking the map costs a
 /// cache miss per node of 16, the copy is read in order. Building is lock-free: two queries
 /// racing to build store equal copies.
+///
+/// A term held by one member (most words of names and bios) keeps that holder inline, without
+/// a map: a map of one entry took a node of 16.
 #[derive(Debug)]
 struct Posting<V: Clone> {
-    map: OrdMap<u32, V>,
+    holding: Holding<V>,
     flat: ArcSwapOption<Vec<(u32, V)>>,
+}
+
+/// A posting's holders: one inline, or a map (empty when none).
+#[derive(Debug, Clone)]
+enum Holding<V: Clone> {
+    One(u32, V),
+    Many(OrdMap<u32, V>),
 }
 
 impl<V: Clone> Default for Posting<V> {
     fn default() -> Self {
         Posting {
-            map: OrdMap::new(),
+            holding: Holding::Many(OrdMap::new()),
             flat: ArcSwapOption::empty(),
         }
     }
@@ -441,7 +468,7 @@ impl<V: Clone> Default for Posting<V> {
 impl<V: Clone> Clone for Posting<V> {
     fn clone(&self) -> Self {
         Posting {
-            map: self.map.clone(),
+            holding: self.holding.clone(),
             flat: ArcSwapOption::new(self.flat.load_full()),
         }
     }
@@ -449,34 +476,67 @@ impl<V: Clone> Clone for Posting<V> {
 
 impl<V: Clone> Posting<V> {
     fn insert(&mut self, ord: u32, value: V) {
-        self.map.insert(ord, value);
+        let next = match &mut self.holding {
+            Holding::One(o, v) if *o == ord => {
+                *v = value;
+                None
+            }
+            Holding::One(o, v) => {
+                let mut map = OrdMap::new();
+                map.insert(*o, v.clone());
+                map.insert(ord, value);
+                Some(Holding::Many(map))
+            }
+            Holding::Many(map) if map.is_empty() => Some(Holding::One(ord, value)),
+            Holding::Many(map) => {
+                map.insert(ord, value);
+                None
+            }
+        };
+        if let Some(next) = next {
+            self.holding = next;
+        }
         self.flat = ArcSwapOption::empty();
     }
 
     fn remove(&mut self, ord: &u32) {
-        if self.map.remove(ord).is_some() {
+        let removed = match &mut self.holding {
+            Holding::One(o, _) if o == ord => {
+                self.holding = Holding::Many(OrdMap::new());
+                true
+            }
+            Holding::One(..) => false,
+            Holding::Many(map) => map.remove(ord).is_some(),
+        };
+        if removed {
             self.flat = ArcSwapOption::empty();
         }
     }
 
     fn len(&self) -> usize {
-        self.map.len()
+        match &self.holding {
+            Holding::One(..) => 1,
+            Holding::Many(map) => map.len(),
+        }
     }
 
     fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
     /// Calls `each` for every holder, in ordinal order.
     fn for_each(&self, mut each: impl FnMut(u32, &V)) {
+        let map = match &self.holding {
+            Holding::One(o, v) => return each(*o, v),
+            Holding::Many(map) => map,
+        };
         // A guard, not a clone of the `Arc`: readers on several cores then never write to the
         // shared count of a popular posting.
         if let Some(flat) = self.flat.load().as_ref() {
             flat.iter().for_each(|(o, v)| each(*o, v));
             return;
         }
-        let flat: Arc<Vec<(u32, V)>> =
-            Arc::new(self.map.iter().map(|(o, v)| (*o, v.clone())).collect());
+        let flat: Arc<Vec<(u32, V)>> = Arc::new(map.iter().map(|(o, v)| (*o, v.clone())).collect());
         self.flat.store(Some(flat.clone()));
         flat.iter().for_each(|(o, v)| each(*o, v));
     }
@@ -513,7 +573,6 @@ pub struct Index {
     free: Vector<u32>,
     tags: OrdMap<String, Holders>,
     words: OrdMap<String, Posting<()>>,
-    by_id: PHashMap<RecordId, PublicKey>,
     /// Issue order, for eviction without a scan.
     by_issue: OrdSet<(UnixTime, PublicKey)>,
     /// The tag vocabulary as an automaton-searchable set; rebuilt when `vocab_dirty`.
@@ -542,16 +601,20 @@ impl Index {
         self.entries.get(who).map(|e| e.as_ref())
     }
 
-    /// The member whose current profile has this record id.
+    /// The member whose current profile has this record id. O(members): nothing asks it on
+    /// a hot path (the service finds a profile's signer by its envelope), so the index keeps no
+    /// table from id to member (100 bytes a member in a persistent map).
     pub fn by_id(&self, id: &RecordId) -> Option<PublicKey> {
-        self.by_id.get(id).copied()
+        self.entries
+            .iter()
+            .find(|(_, e)| e.id == *id)
+            .map(|(k, _)| *k)
     }
 
     /// Indexes (or re-indexes) a member's profile, given its record id.
     pub fn insert(&mut self, who: PublicKey, id: RecordId, profile: &Profile) {
         // A re-indexed member frees its ordinal here and takes it back below.
         self.remove(&who);
-        self.by_id.insert(id, who);
         self.by_issue.insert((profile.issued_at, who));
         let ord = match self.free.pop_back() {
             Some(ord) => ord,
@@ -577,8 +640,15 @@ impl Index {
             });
             h.resource.insert(ord, ());
         }
-        for w in &entry.words {
-            self.words.entry(w.clone()).or_default().insert(ord, ());
+        for w in entry.words() {
+            match self.words.get_mut(w) {
+                Some(p) => p.insert(ord, ()),
+                None => {
+                    let mut p = Posting::default();
+                    p.insert(ord, ());
+                    self.words.insert(w.to_string(), p);
+                }
+            }
         }
         self.slots.set(ord as usize, Some(entry.clone()));
         self.hot.set(
@@ -602,7 +672,6 @@ impl Index {
         self.slots.set(ord as usize, None);
         self.hot.set(ord as usize, Hot::default());
         self.free.push_back(ord);
-        self.by_id.remove(&old.id);
         self.by_issue.remove(&(old.issued_at, *who));
         let tags = old
             .skills
@@ -624,7 +693,7 @@ impl Index {
                 self.vocab_dirty = true;
             }
         }
-        for w in &old.words {
+        for w in old.words() {
             let empty = match self.words.get_mut(w) {
                 Some(s) => {
                     s.remove(&ord);

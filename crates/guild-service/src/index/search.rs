@@ -779,7 +779,7 @@ impl<T: Fn(&PublicKey, Option<&SkillTag>) -> Option<f64>> Search<'_, T> {
                 && q.resources
                     .iter()
                     .all(|t| e.resources.iter().any(|(r, _, _)| r == t))
-                && p.filter_words.iter().all(|w| e.words.contains(w)))
+                && p.filter_words.iter().all(|w| e.has_word(w)))
         {
             return;
         }

@@ -280,3 +280,57 @@ fn eviction_takes_the_oldest_and_spares_the_protected() {
         "a protected profile is never evicted"
     );
 }
+
+#[test]
+fn a_word_held_by_one_member_then_two_then_none_finds_its_holders_only() {
+    let ids: Vec<_> = (1..=3).map(identity).collect();
+    let mk = |i: usize, bio: &str| {
+        let mut p = profile(&ids[i], "someone", &["kicad"], T0);
+        p.bio = bio.into();
+        p.resources = vec![];
+        p
+    };
+    let found = |idx: &mut Index, q: &Query| -> Vec<PublicKey> {
+        idx.refresh_vocabulary();
+        let mut v: Vec<_> = idx
+            .find(q, T0, stranger)
+            .into_iter()
+            .map(|m| m.peer)
+            .collect();
+        v.sort();
+        v
+    };
+    let text = |w: &str| Query {
+        text: Some(w.into()),
+        limit: 10,
+        ..Query::default()
+    };
+    let key = |i: usize| ids[i].public();
+    let mut idx = Index::default();
+    idx.insert(key(0), RecordId([1; 32]), &mk(0, "Zither maker"));
+    assert_eq!(found(&mut idx, &words("zither")), vec![key(0)]);
+    idx.insert(
+        key(1),
+        RecordId([2; 32]),
+        &mk(1, "zither player, zither tuner"),
+    );
+    let mut both = vec![key(0), key(1)];
+    both.sort();
+    assert_eq!(found(&mut idx, &words("zither")), both);
+    assert_eq!(found(&mut idx, &text("tuner")), vec![key(1)]);
+    // Re-indexed without the word: its other holder alone keeps it.
+    idx.insert(key(0), RecordId([3; 32]), &mk(0, "lute maker"));
+    assert_eq!(found(&mut idx, &words("zither")), vec![key(1)]);
+    assert_eq!(found(&mut idx, &text("maker")), vec![key(0)]);
+    assert_eq!(found(&mut idx, &text("zither")), vec![key(1)]);
+    idx.remove(&key(1));
+    assert!(found(&mut idx, &words("zither")).is_empty());
+    assert!(!idx.words.contains_key("zither") && !idx.words.contains_key("tuner"));
+    idx.insert(key(2), RecordId([4; 32]), &mk(2, "zither"));
+    assert_eq!(found(&mut idx, &words("zither")), vec![key(2)]);
+    assert_eq!(found(&mut idx, &words("maker")), vec![key(0)]);
+    assert_eq!(idx.by_id(&RecordId([3; 32])), Some(key(0)));
+    assert_eq!(idx.by_id(&RecordId([4; 32])), Some(key(2)));
+    assert_eq!(idx.by_id(&RecordId([1; 32])), None, "replaced");
+    assert_eq!(idx.by_id(&RecordId([2; 32])), None, "removed");
+}
