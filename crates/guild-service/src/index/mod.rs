@@ -601,16 +601,6 @@ impl Index {
         self.entries.get(who).map(|e| e.as_ref())
     }
 
-    /// The member whose current profile has this record id. O(members): nothing asks it on
-    /// a hot path (the service finds a profile's signer by its envelope), so the index keeps no
-    /// table from id to member (100 bytes a member in a persistent map).
-    pub fn by_id(&self, id: &RecordId) -> Option<PublicKey> {
-        self.entries
-            .iter()
-            .find(|(_, e)| e.id == *id)
-            .map(|(k, _)| *k)
-    }
-
     /// Indexes (or re-indexes) a member's profile, given its record id.
     pub fn insert(&mut self, who: PublicKey, id: RecordId, profile: &Profile) {
         // A re-indexed member frees its ordinal here and takes it back below.
