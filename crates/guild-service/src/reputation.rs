@@ -86,22 +86,24 @@ impl<S: Storage> Service<S> {
         id: &RecordId,
         now: UnixTime,
     ) -> Option<(AttestationStatus, Option<String>)> {
+        self.status_why(id, now)
+            .map(|(status, why)| (status, why.map(|w| w.reason())))
+    }
+
+    /// [`Service::status_of`] with the reason still unwritten: re-evaluating an attestation
+    /// (on every collaboration change) needs only the status, and writing the reason formatted
+    /// a member's key (a base-58 encoding) for every attestation still waiting for its proof.
+    fn status_why(&self, id: &RecordId, now: UnixTime) -> Option<(AttestationStatus, Option<Why>)> {
         let a = self.state.attestations.get(id)?;
         Some(
             if self.state.attestations.equivocation(&a.issuer).is_some() {
-                (
-                    AttestationStatus::Equivocated,
-                    Some("its issuer signed two attestations with one sequence number".into()),
-                )
+                (AttestationStatus::Equivocated, Some(Why::Equivocated))
             } else if self.state.attestations.is_revoked(id) {
                 (AttestationStatus::Revoked, None)
             } else if a.expires_at <= now {
                 (AttestationStatus::Expired, None)
             } else if !self.state.attestations.is_latest(id, &a) {
-                (
-                    AttestationStatus::Superseded,
-                    Some("a later attestation replaces it".into()),
-                )
+                (AttestationStatus::Superseded, Some(Why::Superseded))
             } else if let Some(r) = self.unbacked_reason(&a) {
                 (AttestationStatus::Unbacked, Some(r))
             } else {
@@ -111,25 +113,23 @@ impl<S: Storage> Service<S> {
     }
 
     /// Why an attestation is not backed by its collaboration, or `None` when it is.
-    fn unbacked_reason(&self, a: &AttInfo) -> Option<String> {
+    fn unbacked_reason(&self, a: &AttInfo) -> Option<Why> {
         let Some(c) = self.state.collabs.held(&a.collab) else {
-            return Some("its collaboration is not known here (yet)".into());
+            return Some(Why::NoCollaboration);
         };
         if !c.members().contains(&a.issuer) {
-            return Some("the issuer is not a member of the collaboration".into());
+            return Some(Why::NotMember("issuer"));
         }
         if !c.members().contains(&a.subject) {
-            return Some("the subject is not a member of the collaboration".into());
+            return Some(Why::NotMember("subject"));
         }
         for (who, role) in [(&a.issuer, "issuer"), (&a.subject, "subject")] {
             if !c.has_closed(who) {
-                return Some(format!(
-                    "the {role} has not closed their part of the collaboration (no close entry signed by {who} is held here)"
-                ));
+                return Some(Why::NotClosed(role, *who));
             }
         }
         if a.expires_at > c.expires_at() {
-            return Some("it would outlive its collaboration".into());
+            return Some(Why::Outlives);
         }
         None
     }
@@ -138,7 +138,7 @@ impl<S: Storage> Service<S> {
     /// Returns whether whether it counts changed.
     pub(crate) fn refresh_attestation(&mut self, id: &RecordId, now: UnixTime) -> bool {
         let counts = matches!(
-            self.status_of(id, now),
+            self.status_why(id, now),
             Some((AttestationStatus::Counted, _))
         );
         let counted = self.state.attestations.is_counted(id);
@@ -330,6 +330,7 @@ impl<S: Storage> Service<S> {
             }
         }
         let signatures = guild_core::record::verify_all(&checks);
+        self.storing_proof = true;
         for (r, signature) in kept.into_iter().zip(signatures) {
             // Entries need their collaboration held (stored just before, from this proof).
             let placed = match &r {
@@ -343,6 +344,8 @@ impl<S: Storage> Service<S> {
                 tracing::debug!("a proof record for {collab} was not stored: {e}");
             }
         }
+        self.storing_proof = false;
+        self.settle_collab(&collab);
         // Indexing already re-evaluated the citing attestations; report whether any counts now.
         self.state
             .attestations
@@ -849,6 +852,35 @@ impl TrustFactors {
             0.5
         } else {
             (0.5 + 0.5 * (s / self.max)).clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// Why an attestation does not count, before it is written out ([`Why::reason`]).
+enum Why {
+    Equivocated,
+    Superseded,
+    NoCollaboration,
+    /// The issuer or the subject is not a member of the collaboration.
+    NotMember(&'static str),
+    /// The issuer or the subject (role, key) has not closed their part.
+    NotClosed(&'static str, PublicKey),
+    Outlives,
+}
+
+impl Why {
+    fn reason(self) -> String {
+        match self {
+            Why::Equivocated => {
+                "its issuer signed two attestations with one sequence number".into()
+            }
+            Why::Superseded => "a later attestation replaces it".into(),
+            Why::NoCollaboration => "its collaboration is not known here (yet)".into(),
+            Why::NotMember(role) => format!("the {role} is not a member of the collaboration"),
+            Why::NotClosed(role, who) => format!(
+                "the {role} has not closed their part of the collaboration (no close entry signed by {who} is held here)"
+            ),
+            Why::Outlives => "it would outlive its collaboration".into(),
         }
     }
 }
