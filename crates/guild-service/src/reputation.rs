@@ -15,6 +15,7 @@
 //! those citing a collaboration whose membership changed, an equivocator's). The trust engine
 //! holds one edge per (issuer, subject, skill): the newest counted attestation.
 
+use super::intake::Encoded;
 use super::io::{secs, Millis, Topic};
 use super::state::AttInfo;
 use super::{Io, Refusal, Service};
@@ -205,13 +206,18 @@ impl<S: Storage> Service<S> {
     }
 
     /// A validated attestation from a peer.
+    /// `record` is the attestation, `encoded` its id and encoding.
     pub(crate) fn receive_attestation(
         &mut self,
-        a: Signed<Attestation>,
+        record: AnyRecord,
+        encoded: Encoded,
         from: Option<PublicKey>,
         now: Millis,
     ) -> Result<(), Refusal> {
         let t = secs(now);
+        let AnyRecord::Attestation(a) = &record else {
+            return Err(Refusal::not_here("not an attestation"));
+        };
         let issuer = a.body.issuer;
         if self.state.attestations.equivocation(&issuer).is_some() {
             return Err(Refusal::unauthorised(
@@ -226,7 +232,7 @@ impl<S: Storage> Service<S> {
                 )));
             }
         }
-        let id = a.id();
+        let id = encoded.id;
         let twin = self
             .state
             .attestations
@@ -241,7 +247,7 @@ impl<S: Storage> Service<S> {
             a.body.collaboration,
         );
         // Kept either way: as an attestation, or as half of an equivocation proof.
-        self.store_record(&AnyRecord::Attestation(a), t)?;
+        self.store_encoded(&record, encoded, t)?;
         if let Some(twin) = twin {
             self.mark_equivocator(issuer, seq, twin, id, t);
             return Ok(());
@@ -249,7 +255,7 @@ impl<S: Storage> Service<S> {
         let counted = self.state.attestations.is_counted(&id);
         let waiting_for_proof = !counted
             && matches!(
-                self.status_of(&id, t),
+                self.status_why(&id, t),
                 Some((AttestationStatus::Unbacked, _))
             );
         if waiting_for_proof {
@@ -311,36 +317,43 @@ impl<S: Storage> Service<S> {
             .partition(|r| matches!(r, AnyRecord::Collaboration(_)));
         head.extend(entries);
         // Cheap checks of each record, then their signatures together.
+        // Each record's body is encoded once: its signing message gives its id, its signature
+        // check and the encoding it is stored as.
         let mut kept = Vec::with_capacity(head.len());
         let mut checks = Vec::with_capacity(head.len());
         for r in head {
+            let Ok(message) = r.signing_message() else {
+                continue;
+            };
+            let id = RecordId::of_message(&message);
             let ok = match &r {
-                AnyRecord::Collaboration(c) => c.id() == collab,
+                AnyRecord::Collaboration(_) => id == collab,
                 AnyRecord::CollabEntry(e) => {
                     e.body.collaboration == collab && is_proof_entry(&e.body.entry)
                 }
                 _ => false,
             };
-            if !ok || self.state.records.contains(&r.id()) {
+            if !ok || self.state.records.contains(&id) {
                 continue;
             }
-            if let Ok(check) = r.check_unsigned(now) {
+            if let Ok(check) = r.check_unsigned_with(message, now) {
                 checks.push(check);
-                kept.push(r);
+                kept.push((id, r));
             }
         }
         let signatures = guild_core::record::verify_all(&checks);
         self.storing_proof = true;
-        for (r, signature) in kept.into_iter().zip(signatures) {
+        for (((id, r), signature), check) in kept.into_iter().zip(signatures).zip(checks) {
             // Entries need their collaboration held (stored just before, from this proof).
             let placed = match &r {
                 AnyRecord::CollabEntry(_) => self.state.collabs.contains(&collab),
                 _ => true,
             };
-            if signature.is_err() || !placed || self.state.records.contains(&r.id()) {
+            if signature.is_err() || !placed || self.state.records.contains(&id) {
                 continue;
             }
-            if let Err(e) = self.store_record(&r, now) {
+            let encoded = Encoded::with(&r, id, &check.message);
+            if let Err(e) = self.store_encoded(&r, encoded, now) {
                 tracing::debug!("a proof record for {collab} was not stored: {e}");
             }
         }
