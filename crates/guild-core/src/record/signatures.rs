@@ -36,7 +36,9 @@ pub struct SignatureCheck {
     /// The kind of record signed (for the refusal).
     pub kind: RecordKind,
     /// The signer's key, decompressed (the signer is the body's issuer: checked before).
-    pub key: VerifyingKey,
+    key: VerifyingKey,
+    /// Whether `key` is of small order (`VerifyingKey::is_weak`), remembered with the key.
+    weak: bool,
     /// The signed message: `DOMAIN ‖ bincode(body)`.
     pub message: Vec<u8>,
     /// The signature.
@@ -51,13 +53,21 @@ impl SignatureCheck {
         message: Vec<u8>,
         signature: SignatureBytes,
     ) -> Result<SignatureCheck, RecordError> {
-        let key = signer.verifying_key().ok_or(RecordError::BadKey { kind })?;
+        let (key, weak) = signer
+            .verifying_key_weak()
+            .ok_or(RecordError::BadKey { kind })?;
         Ok(SignatureCheck {
             kind,
             key,
+            weak,
             message,
             signature,
         })
+    }
+
+    /// The signer's key, decompressed.
+    pub fn key(&self) -> &VerifyingKey {
+        &self.key
     }
 
     /// Checks this signature alone, with `verify_strict`.
@@ -70,7 +80,7 @@ impl SignatureCheck {
 
     /// How this signature can be checked, from its bytes alone.
     fn route(&self) -> Route {
-        if self.key.is_weak() {
+        if self.weak {
             return Route::Refused;
         }
         let r: &[u8; 32] = self.signature.0[..32].try_into().unwrap_or(&[0; 32]);
@@ -382,6 +392,7 @@ mod tests {
                 faults[0][at].signature = ids[3].sign(b"another");
                 faults[1][at].message.push(0);
                 faults[2][at].key = ids[3].public().verifying_key().unwrap();
+                faults[2][at].weak = false;
                 faults[3].swap(at, (at + 1) % n);
                 faults[3][at].message = good[at].message.clone();
                 faults[4][at].signature.0[40] ^= 1;
@@ -403,8 +414,14 @@ mod tests {
         let mut big_y = good.clone();
         big_y.signature.0[..32].copy_from_slice(&[0xff; 32]);
         // A small-order key (the order-4 point y = 0).
-        let mut weak = good.clone();
-        weak.key = VerifyingKey::from_bytes(&[0; 32]).unwrap();
+        let weak = SignatureCheck::new(
+            RecordKind::Need,
+            &PublicKey([0; 32]),
+            good.message.clone(),
+            good.signature,
+        )
+        .unwrap();
+        assert!(weak.key().is_weak() && weak.weak);
         // An unreduced s.
         let mut big_s = good.clone();
         big_s.signature.0[63] |= 0x20;
