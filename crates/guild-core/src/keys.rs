@@ -58,12 +58,21 @@ impl PublicKey {
     /// sign most records a node sees, so each thread keeps the last [`KEY_CACHE`] keys it
     /// decompressed (cleared when full, so a flood of fresh keys costs no more than before).
     pub fn verifying_key(&self) -> Option<VerifyingKey> {
+        self.verifying_key_weak().map(|(k, _)| k)
+    }
+
+    /// [`PublicKey::verifying_key`], and whether the key is of small order
+    /// (`VerifyingKey::is_weak`, three doublings: a twentieth of a batched signature check),
+    /// remembered with it.
+    pub(crate) fn verifying_key_weak(&self) -> Option<(VerifyingKey, bool)> {
         KEYS.with(|cache| {
             let mut cache = cache.borrow_mut();
             if let Some(k) = cache.get(&self.0) {
                 return *k;
             }
-            let k = VerifyingKey::from_bytes(&self.0).ok();
+            let k = VerifyingKey::from_bytes(&self.0)
+                .ok()
+                .map(|k| (k, k.is_weak()));
             if cache.len() >= KEY_CACHE {
                 cache.clear();
             }
@@ -76,9 +85,11 @@ impl PublicKey {
 /// Most decompressed keys remembered per thread (about 1 MiB).
 pub const KEY_CACHE: usize = 4096;
 
+/// Decompressed keys by their bytes, with whether each is weak (`None`: no curve point).
+type KeyCache = std::collections::HashMap<[u8; 32], Option<(VerifyingKey, bool)>>;
+
 thread_local! {
-    static KEYS: std::cell::RefCell<std::collections::HashMap<[u8; 32], Option<VerifyingKey>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static KEYS: std::cell::RefCell<KeyCache> = std::cell::RefCell::new(KeyCache::new());
 }
 
 impl fmt::Display for PublicKey {

@@ -8,7 +8,7 @@
 //! if, when the target arrives, its signer turns out to be the target's issuer. Applied
 //! revocations are final: a later one (anyone's) finds the target already revoked.
 
-use super::intake::Intake;
+use super::intake::{Encoded, Intake};
 use super::{Refusal, Service};
 use crate::Storage;
 use guild_core::control::Event;
@@ -149,9 +149,11 @@ impl<S: Storage> Service<S> {
     }
 
     /// A validated revocation from a peer.
+    /// `signing` is its id and signing message, which it is stored from.
     pub(crate) fn receive_revocation(
         &mut self,
         r: Signed<Revocation>,
+        signing: (RecordId, Vec<u8>),
         from: Option<PublicKey>,
         now: UnixTime,
     ) -> Result<Intake, Refusal> {
@@ -166,7 +168,7 @@ impl<S: Storage> Service<S> {
             return Ok(Intake::Pending);
         }
         self.check_revocation_authority(&r)?;
-        self.store_revocation(r, now)?;
+        self.store_revocation_as(r, Some(signing), now)?;
         Ok(Intake::Stored)
     }
 
@@ -176,10 +178,25 @@ impl<S: Storage> Service<S> {
         r: Signed<Revocation>,
         now: UnixTime,
     ) -> Result<(), Refusal> {
+        self.store_revocation_as(r, None, now)
+    }
+
+    /// [`Service::store_revocation`], from its id and signing message when the caller has them.
+    fn store_revocation_as(
+        &mut self,
+        r: Signed<Revocation>,
+        signing: Option<(RecordId, Vec<u8>)>,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
         let target = r.body.target;
         let kind = r.body.target_kind;
         let signer = r.signer;
-        self.store_record(&AnyRecord::Revocation(r), now)?;
+        let record = AnyRecord::Revocation(r);
+        let encoded = match signing {
+            Some((id, message)) => Encoded::with(&record, id, &message),
+            None => Encoded::of(&record)?,
+        };
+        self.store_encoded(&record, encoded, now)?;
         match kind {
             RecordKind::Need if signer != self.me => self.emit(Event::NeedWithdrawn {
                 need: target,

@@ -100,13 +100,16 @@ impl<S: Storage> Service<S> {
         // and the rest once the whole log is in (`load`): settling at its first close would
         // rebuild it at its second. Settling as the entries come frees the full states during
         // the load, where the load's own allocations reuse their memory (held to the end, the
-        // 5·10^4 full states took 38 MB, freed when the node then idles).
+        // 5·10^4 full states took 38 MB, freed when the node then idles). A proof's records
+        // (the collaboration and both closes, one after the other) likewise: it settles after
+        // the last (`accept_proof`), not at the first close to be rebuilt from the store at the
+        // second.
         let all_closed = self
             .state
             .collabs
             .get(&cid)
             .is_some_and(|c| c.closed_by.len() == c.members.len());
-        if !self.loading || all_closed {
+        if !(self.loading || self.storing_proof) || all_closed {
             self.settle_collab(&cid);
         }
     }

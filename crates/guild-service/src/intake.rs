@@ -1,7 +1,7 @@
 //! The one intake path for public records (gossip, sync, DHT): budgets (see `admission`),
 //! validation, storage, indexing and the events they raise.
 
-use super::admission::{record_size, Tier};
+use super::admission::Tier;
 use super::io::{secs, Millis, Topic, Verdict, Via};
 use super::state::{Meta, NeedInfo};
 use super::{Refusal, Service, PUBLIC_KINDS};
@@ -151,9 +151,14 @@ impl<S: Storage> Service<S> {
             }
         }
         let signatures = guild_core::record::verify_all(&checks);
-        for ((i, from, id, record), signature) in waiting.into_iter().zip(signatures) {
+        // Each check's message is the record's body encoded once: what it is stored as.
+        let messages = checks.into_iter().map(|c| c.message);
+        for ((i, from, id, record), (signature, message)) in waiting
+            .into_iter()
+            .zip(signatures.into_iter().zip(messages))
+        {
             let label = kind_label(record.kind());
-            let result = self.intake_admit(from, id, record, signature, now);
+            let result = self.intake_admit(from, id, record, message, signature, now);
             self.stats.received(label, via.label());
             match &result {
                 Ok(_) => {
@@ -175,7 +180,8 @@ impl<S: Storage> Service<S> {
 
     /// The checks before the signature, cheapest first: kind, already held, the forwarding
     /// peer's budget for strangers' records, then sizes, times and fields. Returns the record's
-    /// id (computed once per intake) and the signature check left.
+    /// id and the signature check left, both from one encoding of its body (the check's message,
+    /// which the record is then stored from).
     fn intake_checks(
         &mut self,
         from: Option<PublicKey>,
@@ -189,7 +195,11 @@ impl<S: Storage> Service<S> {
             )));
         }
         let t = secs(now);
-        let id = record.id();
+        // The signed message gives the id, the signature check and the stored encoding.
+        let message = record.signing_message().ok();
+        let id = message
+            .as_deref()
+            .map_or_else(|| record.id(), RecordId::of_message);
         // Cheap before costly: a record we hold needs no signature check.
         if self.state.records.contains(&id) {
             return Err(Refusal::duplicate(format!(
@@ -219,7 +229,11 @@ impl<S: Storage> Service<S> {
                 ));
             }
         }
-        match record.check_unsigned(t) {
+        let check = match message {
+            Some(message) => record.check_unsigned_with(message, t),
+            None => record.check_unsigned(t),
+        };
+        match check {
             Ok(check) => Ok((id, check)),
             Err(e) => {
                 self.charge_invalid(from, signed_by_stranger, now);
@@ -238,12 +252,13 @@ impl<S: Storage> Service<S> {
     }
 
     /// Admits a record whose signature has been checked: per-signer budgets, authority,
-    /// storage, indexes.
+    /// storage, indexes. `message` is its signing message (`id` its hash).
     fn intake_admit(
         &mut self,
         from: Option<PublicKey>,
         id: RecordId,
         record: AnyRecord,
+        message: Vec<u8>,
         signature: Result<(), guild_core::RecordError>,
         now: Millis,
     ) -> Result<Intake, Refusal> {
@@ -270,9 +285,9 @@ impl<S: Storage> Service<S> {
                         tier.label()
                     )));
                 }
-                self.accept_profile(p, t).map(|()| Intake::Stored)
+                self.accept_profile_as(id, p, t).map(|()| Intake::Stored)
             }
-            AnyRecord::Revocation(r) => self.receive_revocation(r, from, t),
+            AnyRecord::Revocation(r) => self.receive_revocation(r, (id, message), from, t),
             AnyRecord::Attestation(a) => {
                 let tier = self.tier_of(&a.body.issuer);
                 if !self
@@ -286,9 +301,10 @@ impl<S: Storage> Service<S> {
                         tier.label()
                     )));
                 }
-                let size = record_size(&AnyRecord::Attestation(a.clone()));
-                self.admit_storage(a.signer, RecordKind::Attestation, size, t)?;
-                self.receive_attestation(a, from, now)
+                let record = AnyRecord::Attestation(a);
+                let encoded = Encoded::with(&record, id, &message);
+                self.admit_storage(record.signer(), RecordKind::Attestation, encoded.size(), t)?;
+                self.receive_attestation(record, encoded, from, now)
                     .map(|()| Intake::Stored)
             }
             AnyRecord::Need(n) => {
@@ -301,9 +317,9 @@ impl<S: Storage> Service<S> {
                     )));
                 }
                 let record = AnyRecord::Need(n);
-                let size = record_size(&record);
-                self.admit_storage(record.signer(), RecordKind::Need, size, t)?;
-                self.store_record(&record, t)?;
+                let encoded = Encoded::with(&record, id, &message);
+                self.admit_storage(record.signer(), RecordKind::Need, encoded.size(), t)?;
+                self.store_encoded(&record, encoded, t)?;
                 if let AnyRecord::Need(n) = &record {
                     self.need_arrived(n, tier, from, now);
                 }
@@ -324,12 +340,19 @@ impl<S: Storage> Service<S> {
         record: &AnyRecord,
         now: UnixTime,
     ) -> Result<(), Refusal> {
+        self.store_encoded(record, Encoded::of(record)?, now)
+    }
+
+    /// [`Service::store_record`] with the record's id and encoding computed already.
+    pub(crate) fn store_encoded(
+        &mut self,
+        record: &AnyRecord,
+        encoded: Encoded,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
         // One id and one encoding for the store, the indexes and the size accounting (each
         // computed its own before: three SHA-256s and two encodings per record).
-        let id = record.id();
-        let bytes = record
-            .encode()
-            .map_err(|e| Refusal::store(format!("cannot encode: {e}")))?;
+        let Encoded { id, bytes } = encoded;
         if !self.store.put_record_encoded(&id, record, &bytes)? {
             return Err(Refusal::duplicate(format!(
                 "{} {id} is already held",
@@ -493,10 +516,20 @@ impl<S: Storage> Service<S> {
     pub(crate) fn accept_profile(
         &mut self,
         p: Signed<Profile>,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        self.accept_profile_as(p.id(), p, now)
+    }
+
+    /// [`Service::accept_profile`] under its id (`p.id()`), which the caller has.
+    pub(crate) fn accept_profile_as(
+        &mut self,
+        id: RecordId,
+        p: Signed<Profile>,
         _now: UnixTime,
     ) -> Result<(), Refusal> {
         if let Some(e) = self.profiles.get(&p.signer) {
-            if (e.issued_at, e.id) >= (p.body.issued_at, p.id()) {
+            if (e.issued_at, e.id) >= (p.body.issued_at, id) {
                 return Err(Refusal::duplicate("an equal or newer profile is held"));
             }
         }
@@ -506,7 +539,7 @@ impl<S: Storage> Service<S> {
             }
             ProfilePut::Inserted | ProfilePut::Replaced => {}
         }
-        self.index_profile(&p);
+        self.index_profile_as(id, &p);
         let evict = if self.profiles.len() > self.cfg.max_profiles {
             let protected = self.protected_members();
             self.profiles
@@ -570,6 +603,38 @@ impl<S: Storage> Service<S> {
         let set = std::sync::Arc::new(set);
         self.protected = Some((key, self.now.as_secs(), set.clone()));
         set
+    }
+}
+
+/// A record's id and its encoding (`AnyRecord::encode`), computed once for the store, the
+/// indexes and the size accounting.
+pub(crate) struct Encoded {
+    pub(crate) id: RecordId,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Encoded {
+    /// Hashes and encodes a record.
+    pub(crate) fn of(record: &AnyRecord) -> Result<Encoded, Refusal> {
+        let message = record
+            .signing_message()
+            .map_err(|e| Refusal::store(format!("cannot encode: {e}")))?;
+        let id = RecordId::of_message(&message);
+        Ok(Encoded::with(record, id, &message))
+    }
+
+    /// From the record's signing message (`message`, whose hash is `id`): the body is not
+    /// encoded again.
+    pub(crate) fn with(record: &AnyRecord, id: RecordId, message: &[u8]) -> Encoded {
+        Encoded {
+            id,
+            bytes: record.encode_with(message),
+        }
+    }
+
+    /// The encoded size (what `admission::record_size` gives).
+    pub(crate) fn size(&self) -> u32 {
+        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX)
     }
 }
 

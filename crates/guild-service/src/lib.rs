@@ -223,6 +223,10 @@ pub struct Service<S> {
     offload: offload::Offload,
     /// Set while [`Service::new`] loads the store (collaborations settle once, at its end).
     loading: bool,
+    /// Set while a proof's records are stored (`accept_proof`): its collaboration settles once,
+    /// after the last of them, instead of at its first close and again after each later entry
+    /// (each time rebuilt from the store).
+    storing_proof: bool,
     /// Timers (milliseconds).
     next_republish: LocalTime,
     next_sweep: LocalTime,
@@ -292,6 +296,7 @@ impl<S: Storage> Service<S> {
             stats: Stats::default(),
             offload: offload::Offload::default(),
             loading: true,
+            storing_proof: false,
             next_republish: now_t + cfg_intervals.0,
             next_sweep: now_t + cfg_intervals.1,
             next_sync: now_t + cfg_intervals.2,

@@ -15,6 +15,7 @@
 //! those citing a collaboration whose membership changed, an equivocator's). The trust engine
 //! holds one edge per (issuer, subject, skill): the newest counted attestation.
 
+use super::intake::Encoded;
 use super::io::{secs, Millis, Topic};
 use super::state::AttInfo;
 use super::{Io, Refusal, Service};
@@ -86,22 +87,24 @@ impl<S: Storage> Service<S> {
         id: &RecordId,
         now: UnixTime,
     ) -> Option<(AttestationStatus, Option<String>)> {
+        self.status_why(id, now)
+            .map(|(status, why)| (status, why.map(|w| w.reason())))
+    }
+
+    /// [`Service::status_of`] with the reason still unwritten: re-evaluating an attestation
+    /// (on every collaboration change) needs only the status, and writing the reason formatted
+    /// a member's key (a base-58 encoding) for every attestation still waiting for its proof.
+    fn status_why(&self, id: &RecordId, now: UnixTime) -> Option<(AttestationStatus, Option<Why>)> {
         let a = self.state.attestations.get(id)?;
         Some(
             if self.state.attestations.equivocation(&a.issuer).is_some() {
-                (
-                    AttestationStatus::Equivocated,
-                    Some("its issuer signed two attestations with one sequence number".into()),
-                )
+                (AttestationStatus::Equivocated, Some(Why::Equivocated))
             } else if self.state.attestations.is_revoked(id) {
                 (AttestationStatus::Revoked, None)
             } else if a.expires_at <= now {
                 (AttestationStatus::Expired, None)
             } else if !self.state.attestations.is_latest(id, &a) {
-                (
-                    AttestationStatus::Superseded,
-                    Some("a later attestation replaces it".into()),
-                )
+                (AttestationStatus::Superseded, Some(Why::Superseded))
             } else if let Some(r) = self.unbacked_reason(&a) {
                 (AttestationStatus::Unbacked, Some(r))
             } else {
@@ -111,25 +114,23 @@ impl<S: Storage> Service<S> {
     }
 
     /// Why an attestation is not backed by its collaboration, or `None` when it is.
-    fn unbacked_reason(&self, a: &AttInfo) -> Option<String> {
+    fn unbacked_reason(&self, a: &AttInfo) -> Option<Why> {
         let Some(c) = self.state.collabs.held(&a.collab) else {
-            return Some("its collaboration is not known here (yet)".into());
+            return Some(Why::NoCollaboration);
         };
         if !c.members().contains(&a.issuer) {
-            return Some("the issuer is not a member of the collaboration".into());
+            return Some(Why::NotMember("issuer"));
         }
         if !c.members().contains(&a.subject) {
-            return Some("the subject is not a member of the collaboration".into());
+            return Some(Why::NotMember("subject"));
         }
         for (who, role) in [(&a.issuer, "issuer"), (&a.subject, "subject")] {
             if !c.has_closed(who) {
-                return Some(format!(
-                    "the {role} has not closed their part of the collaboration (no close entry signed by {who} is held here)"
-                ));
+                return Some(Why::NotClosed(role, *who));
             }
         }
         if a.expires_at > c.expires_at() {
-            return Some("it would outlive its collaboration".into());
+            return Some(Why::Outlives);
         }
         None
     }
@@ -138,7 +139,7 @@ impl<S: Storage> Service<S> {
     /// Returns whether whether it counts changed.
     pub(crate) fn refresh_attestation(&mut self, id: &RecordId, now: UnixTime) -> bool {
         let counts = matches!(
-            self.status_of(id, now),
+            self.status_why(id, now),
             Some((AttestationStatus::Counted, _))
         );
         let counted = self.state.attestations.is_counted(id);
@@ -205,13 +206,18 @@ impl<S: Storage> Service<S> {
     }
 
     /// A validated attestation from a peer.
+    /// `record` is the attestation, `encoded` its id and encoding.
     pub(crate) fn receive_attestation(
         &mut self,
-        a: Signed<Attestation>,
+        record: AnyRecord,
+        encoded: Encoded,
         from: Option<PublicKey>,
         now: Millis,
     ) -> Result<(), Refusal> {
         let t = secs(now);
+        let AnyRecord::Attestation(a) = &record else {
+            return Err(Refusal::not_here("not an attestation"));
+        };
         let issuer = a.body.issuer;
         if self.state.attestations.equivocation(&issuer).is_some() {
             return Err(Refusal::unauthorised(
@@ -226,7 +232,7 @@ impl<S: Storage> Service<S> {
                 )));
             }
         }
-        let id = a.id();
+        let id = encoded.id;
         let twin = self
             .state
             .attestations
@@ -241,7 +247,7 @@ impl<S: Storage> Service<S> {
             a.body.collaboration,
         );
         // Kept either way: as an attestation, or as half of an equivocation proof.
-        self.store_record(&AnyRecord::Attestation(a), t)?;
+        self.store_encoded(&record, encoded, t)?;
         if let Some(twin) = twin {
             self.mark_equivocator(issuer, seq, twin, id, t);
             return Ok(());
@@ -249,7 +255,7 @@ impl<S: Storage> Service<S> {
         let counted = self.state.attestations.is_counted(&id);
         let waiting_for_proof = !counted
             && matches!(
-                self.status_of(&id, t),
+                self.status_why(&id, t),
                 Some((AttestationStatus::Unbacked, _))
             );
         if waiting_for_proof {
@@ -311,38 +317,48 @@ impl<S: Storage> Service<S> {
             .partition(|r| matches!(r, AnyRecord::Collaboration(_)));
         head.extend(entries);
         // Cheap checks of each record, then their signatures together.
+        // Each record's body is encoded once: its signing message gives its id, its signature
+        // check and the encoding it is stored as.
         let mut kept = Vec::with_capacity(head.len());
         let mut checks = Vec::with_capacity(head.len());
         for r in head {
+            let Ok(message) = r.signing_message() else {
+                continue;
+            };
+            let id = RecordId::of_message(&message);
             let ok = match &r {
-                AnyRecord::Collaboration(c) => c.id() == collab,
+                AnyRecord::Collaboration(_) => id == collab,
                 AnyRecord::CollabEntry(e) => {
                     e.body.collaboration == collab && is_proof_entry(&e.body.entry)
                 }
                 _ => false,
             };
-            if !ok || self.state.records.contains(&r.id()) {
+            if !ok || self.state.records.contains(&id) {
                 continue;
             }
-            if let Ok(check) = r.check_unsigned(now) {
+            if let Ok(check) = r.check_unsigned_with(message, now) {
                 checks.push(check);
-                kept.push(r);
+                kept.push((id, r));
             }
         }
         let signatures = guild_core::record::verify_all(&checks);
-        for (r, signature) in kept.into_iter().zip(signatures) {
+        self.storing_proof = true;
+        for (((id, r), signature), check) in kept.into_iter().zip(signatures).zip(checks) {
             // Entries need their collaboration held (stored just before, from this proof).
             let placed = match &r {
                 AnyRecord::CollabEntry(_) => self.state.collabs.contains(&collab),
                 _ => true,
             };
-            if signature.is_err() || !placed || self.state.records.contains(&r.id()) {
+            if signature.is_err() || !placed || self.state.records.contains(&id) {
                 continue;
             }
-            if let Err(e) = self.store_record(&r, now) {
+            let encoded = Encoded::with(&r, id, &check.message);
+            if let Err(e) = self.store_encoded(&r, encoded, now) {
                 tracing::debug!("a proof record for {collab} was not stored: {e}");
             }
         }
+        self.storing_proof = false;
+        self.settle_collab(&collab);
         // Indexing already re-evaluated the citing attestations; report whether any counts now.
         self.state
             .attestations
@@ -849,6 +865,35 @@ impl TrustFactors {
             0.5
         } else {
             (0.5 + 0.5 * (s / self.max)).clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// Why an attestation does not count, before it is written out ([`Why::reason`]).
+enum Why {
+    Equivocated,
+    Superseded,
+    NoCollaboration,
+    /// The issuer or the subject is not a member of the collaboration.
+    NotMember(&'static str),
+    /// The issuer or the subject (role, key) has not closed their part.
+    NotClosed(&'static str, PublicKey),
+    Outlives,
+}
+
+impl Why {
+    fn reason(self) -> String {
+        match self {
+            Why::Equivocated => {
+                "its issuer signed two attestations with one sequence number".into()
+            }
+            Why::Superseded => "a later attestation replaces it".into(),
+            Why::NoCollaboration => "its collaboration is not known here (yet)".into(),
+            Why::NotMember(role) => format!("the {role} is not a member of the collaboration"),
+            Why::NotClosed(role, who) => format!(
+                "the {role} has not closed their part of the collaboration (no close entry signed by {who} is held here)"
+            ),
+            Why::Outlives => "it would outlive its collaboration".into(),
         }
     }
 }

@@ -302,7 +302,15 @@ impl<T: RecordBody> Signed<T> {
     /// The record id: SHA-256 of `DOMAIN ‖ bincode(body)`.
     pub fn id(&self) -> RecordId {
         let msg = signing_bytes(&self.body).unwrap_or_default();
-        RecordId(Sha256::digest(&msg).into())
+        RecordId::of_message(&msg)
+    }
+
+    /// The signed message `DOMAIN ‖ bincode(body)`: what the id hashes
+    /// ([`RecordId::of_message`]) and the signature covers. Computed once on the way in, it
+    /// gives the id, the signature check ([`Signed::check_unsigned_with`]) and the stored
+    /// encoding ([`AnyRecord::encode_with`]) without encoding the body again.
+    pub fn signing_message(&self) -> Result<Vec<u8>, CodecError> {
+        signing_bytes(&self.body)
     }
 
     /// Encodes the whole envelope for the wire or the store.
@@ -364,6 +372,21 @@ impl<T: RecordBody> Signed<T> {
         let kind = T::KIND;
         let msg =
             signing_bytes(&self.body).map_err(|source| RecordError::Codec { kind, source })?;
+        self.check_unsigned_with(msg, now)
+    }
+
+    /// [`Signed::check_unsigned`] given the record's [`Signed::signing_message`] (the caller
+    /// has it already: it is not computed again). `msg` must be that message.
+    pub fn check_unsigned_with(
+        &self,
+        msg: Vec<u8>,
+        now: UnixTime,
+    ) -> Result<SignatureCheck, RecordError> {
+        let kind = T::KIND;
+        debug_assert!(
+            signing_bytes(&self.body).is_ok_and(|m| m == msg),
+            "not this record's signing message"
+        );
         // The envelope is the body then the 32 key bytes and the 64 signature bytes (fixed
         // arrays carry no length in bincode), so its size needs no second encoding.
         let size = msg.len() - T::DOMAIN.len() + ENVELOPE_OVERHEAD;
@@ -390,6 +413,26 @@ impl<T: RecordBody> Signed<T> {
 
 /// Bytes the envelope adds to the encoded body: the signer key and the signature.
 const ENVELOPE_OVERHEAD: usize = 32 + 64;
+
+/// The encoding of `AnyRecord::<variant>(r)` (the variant's index, then the envelope: the body,
+/// the 32 key bytes and the 64 signature bytes — fixed arrays carry no length in bincode) from
+/// `msg`, the record's signing message, which holds the body's encoding after its domain.
+fn encode_envelope<T: RecordBody>(variant: u8, r: &Signed<T>, msg: &[u8]) -> Vec<u8> {
+    let body = msg.get(T::DOMAIN.len()..).unwrap_or_default();
+    let mut out = Vec::with_capacity(1 + body.len() + ENVELOPE_OVERHEAD);
+    out.push(variant);
+    out.extend_from_slice(body);
+    out.extend_from_slice(&r.signer.0);
+    out.extend_from_slice(&r.signature.0);
+    out
+}
+
+impl RecordId {
+    /// The id of a record whose signing message ([`Signed::signing_message`]) this is.
+    pub fn of_message(msg: &[u8]) -> RecordId {
+        RecordId(Sha256::digest(msg).into())
+    }
+}
 
 /// Common time rules: not from the future beyond skew, not expired, lifetime within the type's max.
 fn validate_times<T: RecordBody>(
@@ -509,9 +552,45 @@ impl AnyRecord {
     pub fn check_unsigned(&self, now: UnixTime) -> Result<SignatureCheck, RecordError> {
         any_record_dispatch!(self, r => r.check_unsigned(now))
     }
+    /// The signed message `DOMAIN ‖ bincode(body)` (see [`Signed::signing_message`]).
+    pub fn signing_message(&self) -> Result<Vec<u8>, CodecError> {
+        any_record_dispatch!(self, r => r.signing_message())
+    }
+    /// [`AnyRecord::check_unsigned`] given the record's signing message (see
+    /// [`Signed::check_unsigned_with`]).
+    pub fn check_unsigned_with(
+        &self,
+        msg: Vec<u8>,
+        now: UnixTime,
+    ) -> Result<SignatureCheck, RecordError> {
+        any_record_dispatch!(self, r => r.check_unsigned_with(msg, now))
+    }
     /// Encodes for the wire or the store.
     pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
         codec::encode(self)
+    }
+    /// The same bytes as [`AnyRecord::encode`], from the record's signing message
+    /// ([`AnyRecord::signing_message`]), which holds the body's encoding already: no second
+    /// encoding, one copy. `msg` must be that message.
+    pub fn encode_with(&self, msg: &[u8]) -> Vec<u8> {
+        // The variant's index, as serde numbers the variants (their order above), is one byte
+        // in bincode's varint (below 251).
+        let out = match self {
+            AnyRecord::Profile(r) => encode_envelope(0, r, msg),
+            AnyRecord::Need(r) => encode_envelope(1, r, msg),
+            AnyRecord::Offer(r) => encode_envelope(2, r, msg),
+            AnyRecord::Attestation(r) => encode_envelope(3, r, msg),
+            AnyRecord::Revocation(r) => encode_envelope(4, r, msg),
+            AnyRecord::Collaboration(r) => encode_envelope(5, r, msg),
+            AnyRecord::CollabEntry(r) => encode_envelope(6, r, msg),
+            AnyRecord::Message(r) => encode_envelope(7, r, msg),
+            AnyRecord::Sponsorship(r) => encode_envelope(8, r, msg),
+        };
+        debug_assert!(
+            self.encode().is_ok_and(|e| e == out),
+            "not this record's signing message"
+        );
+        out
     }
     /// Decodes (without validating), bounded by the largest record size.
     pub fn decode(bytes: &[u8]) -> Result<AnyRecord, CodecError> {

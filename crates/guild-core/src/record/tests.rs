@@ -522,3 +522,41 @@ fn project_rules_name_the_field() {
     let err = sign(e, &a).validate(NOW).unwrap_err();
     assert!(err.to_string().contains("version 2"), "{err}");
 }
+
+#[test]
+fn one_signing_message_gives_the_id_the_check_and_the_encoding() {
+    let (a, b) = (identity(1), identity(2));
+    let sponsorship = sign(
+        Sponsorship {
+            version: RECORD_VERSION,
+            issuer: a.public(),
+            newcomer: b.public(),
+            invite: [7; 16],
+            issued_at: T0,
+            expires_at: T0 + DAY,
+        },
+        &a,
+    );
+    let mut records = one_of_each();
+    records.extend(project_records());
+    records.push(sponsorship.into());
+    for record in records {
+        let msg = record.signing_message().unwrap();
+        assert_eq!(
+            RecordId::of_message(&msg),
+            record.id(),
+            "{:?}",
+            record.kind()
+        );
+        assert_eq!(
+            record.encode_with(&msg),
+            record.encode().unwrap(),
+            "{:?}",
+            record.kind()
+        );
+        let check = record.check_unsigned_with(msg, NOW).unwrap();
+        let alone = record.check_unsigned(NOW).unwrap();
+        assert_eq!(check.message, alone.message);
+        assert!(check.verify().is_ok());
+    }
+}
