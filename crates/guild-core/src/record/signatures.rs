@@ -1,9 +1,8 @@
 //! Signature checks, one at a time or many together, with `verify_strict`'s verdicts.
 //!
 //! A node takes in gossip by the loop turn, so the signatures of one turn's records are checked
-//! together: the batch equation of `ed25519_dalek::verify_batch` (computed here, see
-//! `verify_batch`) costs about 40 % of a `verify_strict` per signature (one multiscalar
-//! multiplication for the whole batch; see BENCHMARKS.md). A batch with one
+//! together: `ed25519_dalek::verify_batch` costs about 40 % of a `verify_strict` per signature
+//! (one multiscalar multiplication for the whole batch; see BENCHMARKS.md). A batch with one
 //! bad signature fails as a whole, and then its signatures are checked one by one with
 //! `verify_strict`, so each record still gets its own verdict and a bad one its precise refusal.
 //!
@@ -132,88 +131,15 @@ pub fn verify_all(checks: &[SignatureCheck]) -> Vec<Result<(), RecordError>> {
     out
 }
 
-/// Whether every signature of the chunk verifies, by the batch equation of
-/// `ed25519_dalek::verify_batch`: with `k_i = SHA-512(R_i ‖ A_i ‖ M_i)` and coefficients
-/// `z_i` of 128 bits, `−[Σ z_i s_i] B + Σ [z_i] R_i + Σ [z_i k_i] A_i` is the identity.
-///
-/// The same equation and the same kind of coefficients as the library's (derived, as there,
-/// from a hash of every `k_i` and `s_i`, so a signer cannot choose them and the same batch
-/// always gets the same verdict), computed without its per-batch transcript (a Keccak sponge
-/// absorbing every `k_i` and `s_i`, then squeezed: about a tenth of a proof's three-signature
-/// batch) and with the terms of one key summed into one (a proof's collaboration and its
-/// issuer's close share a key), so fewer points are multiplied.
-#[allow(non_snake_case)]
 fn verify_batch(checks: &[SignatureCheck], chunk: &[usize]) -> bool {
-    use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
-    use curve25519_dalek::{constants, edwards::CompressedEdwardsY, EdwardsPoint, Scalar};
-    use sha2::{Digest, Sha512};
-
-    let n = chunk.len();
-    let mut hrams = Vec::with_capacity(n);
-    let mut seed = Sha512::new();
-    seed.update(BATCH_DOMAIN);
-    for &i in chunk {
-        let c = &checks[i];
-        let mut h = Sha512::new();
-        h.update(&c.signature.0[..32]);
-        h.update(c.key.as_bytes());
-        h.update(&c.message);
-        let hram: [u8; 64] = h.finalize().into();
-        seed.update(hram);
-        seed.update(&c.signature.0[32..]);
-        hrams.push(Scalar::from_bytes_mod_order_wide(&hram));
-    }
-    let seed: [u8; 64] = seed.finalize().into();
-    // z_i: 128 bits each, four to a SHA-512 of the seed and a counter.
-    let mut zs = Vec::with_capacity(n);
-    for block in 0..n.div_ceil(4) {
-        let mut h = Sha512::new();
-        h.update(seed);
-        h.update((block as u64).to_le_bytes());
-        let out: [u8; 64] = h.finalize().into();
-        for z in out.chunks_exact(16).take(n - 4 * block) {
-            let mut b = [0u8; 16];
-            b.copy_from_slice(z);
-            zs.push(Scalar::from(u128::from_le_bytes(b)));
-        }
-    }
-    let mut b_coefficient = Scalar::ZERO;
-    // Distinct keys, with the sum of their coefficients.
-    let mut keys: Vec<(&VerifyingKey, Scalar)> = Vec::with_capacity(n);
-    let mut scalars = Vec::with_capacity(2 * n + 1);
-    let mut points = Vec::with_capacity(2 * n + 1);
-    for ((&i, hram), z) in chunk.iter().zip(&hrams).zip(&zs) {
-        let c = &checks[i];
-        let mut s = [0u8; 32];
-        s.copy_from_slice(&c.signature.0[32..]);
-        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
-            return false;
-        };
-        b_coefficient += z * s;
-        let mut r = [0u8; 32];
-        r.copy_from_slice(&c.signature.0[..32]);
-        scalars.push(*z);
-        points.push(CompressedEdwardsY(r).decompress());
-        let zk = hram * z;
-        match keys
-            .iter_mut()
-            .find(|(k, _)| k.as_bytes() == c.key.as_bytes())
-        {
-            Some((_, sum)) => *sum += zk,
-            None => keys.push((&c.key, zk)),
-        }
-    }
-    scalars.push(-b_coefficient);
-    points.push(Some(constants::ED25519_BASEPOINT_POINT));
-    for (key, sum) in keys {
-        scalars.push(sum);
-        points.push(Some(key.to_edwards()));
-    }
-    EdwardsPoint::optional_multiscalar_mul(scalars, points).is_some_and(|p| p.is_identity())
+    let messages: Vec<&[u8]> = chunk.iter().map(|&i| &checks[i].message[..]).collect();
+    let signatures: Vec<Signature> = chunk
+        .iter()
+        .map(|&i| Signature::from_bytes(&checks[i].signature.0))
+        .collect();
+    let keys: Vec<VerifyingKey> = chunk.iter().map(|&i| checks[i].key).collect();
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
 }
-
-/// Domain of the hash the batch coefficients are derived from.
-const BATCH_DOMAIN: &[u8] = b"guild/signature-batch/v1\0";
 
 /// The `y` coordinates (little endian, sign bit clear) of the eight points of small order:
 /// 1 (the identity), p − 1 (order 2), 0 (order 4, both signs of x), and the two `y` of the
@@ -362,46 +288,6 @@ mod tests {
                 kind: RecordKind::Need
             })
         );
-    }
-
-    #[test]
-    fn the_batch_equation_agrees_with_the_library() {
-        // Signers repeat (their terms are summed into one), batches of every size to 9, then
-        // each kind of fault in each position: a foreign signature, a changed message, a key
-        // that did not sign, another record's key and signature, a changed s.
-        let ids: Vec<Identity> = (0..4u8)
-            .map(|i| Identity::from_secret([i + 40; 32]))
-            .collect();
-        let library = |c: &[SignatureCheck]| {
-            let messages: Vec<&[u8]> = c.iter().map(|c| &c.message[..]).collect();
-            let signatures: Vec<Signature> = c
-                .iter()
-                .map(|c| Signature::from_bytes(&c.signature.0))
-                .collect();
-            let keys: Vec<VerifyingKey> = c.iter().map(|c| c.key).collect();
-            ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-        };
-        let ours = |c: &[SignatureCheck]| verify_batch(c, &(0..c.len()).collect::<Vec<_>>());
-        for n in 2..10usize {
-            let good: Vec<SignatureCheck> = (0..n)
-                .map(|i| check(&ids[i % 3], format!("record {i} of {n}").as_bytes()))
-                .collect();
-            assert!(ours(&good) && library(&good), "{n} good");
-            for at in 0..n {
-                let mut faults = vec![good.clone(); 5];
-                faults[0][at].signature = ids[3].sign(b"another");
-                faults[1][at].message.push(0);
-                faults[2][at].key = ids[3].public().verifying_key().unwrap();
-                faults[2][at].weak = false;
-                faults[3].swap(at, (at + 1) % n);
-                faults[3][at].message = good[at].message.clone();
-                faults[4][at].signature.0[40] ^= 1;
-                for (f, bad) in faults.iter().enumerate() {
-                    assert_eq!(ours(bad), library(bad), "{n} records, fault {f} at {at}");
-                    assert!(!ours(bad), "{n} records, fault {f} at {at}");
-                }
-            }
-        }
     }
 
     #[test]
