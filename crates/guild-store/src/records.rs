@@ -274,7 +274,7 @@ impl Store {
         for part in 0..readers {
             // One chunk waiting and one being read per reader: at most 2 × `readers` chunks
             // of records decoded ahead of the caller.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<StoredRecord>>(1);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<Raw>>(1);
             let store = self.clone();
             let spawned = std::thread::Builder::new()
                 .name("guild-load".into())
@@ -305,6 +305,7 @@ impl Store {
                 channels,
                 threads: threads.into_iter().map(Some).collect(),
                 next: 0,
+                decode: decode_raw,
             },
             ready: Vec::new().into_iter(),
         }
@@ -319,7 +320,7 @@ impl Store {
         chunk: usize,
         part: usize,
         parts: usize,
-        tx: std::sync::mpsc::SyncSender<Batch<StoredRecord>>,
+        tx: std::sync::mpsc::SyncSender<Batch<Raw>>,
     ) {
         let mut keys = self.by_time.scan_prefix([kind_byte(kind)]).keys();
         let mut index = 0usize;
@@ -333,8 +334,8 @@ impl Store {
             if !mine {
                 continue;
             }
-            let batch: Batch<StoredRecord> = self
-                .read_chunk(keys)
+            let batch: Batch<Raw> = self
+                .read_chunk_raw(keys)
                 .into_iter()
                 .filter_map(Result::transpose)
                 .collect();
@@ -376,6 +377,18 @@ impl Store {
         &self,
         keys: Vec<Result<sled::IVec, sled::Error>>,
     ) -> Vec<Result<Option<StoredRecord>, StoreError>> {
+        self.read_chunk_raw(keys)
+            .into_iter()
+            .map(|raw| raw.and_then(|raw| raw.map(decode_raw).transpose()))
+            .collect()
+    }
+
+    /// [`Store::read_chunk`] without decoding: each record's id and stored bytes.
+    #[allow(clippy::type_complexity)]
+    fn read_chunk_raw(
+        &self,
+        keys: Vec<Result<sled::IVec, sled::Error>>,
+    ) -> Vec<Result<Option<Raw>, StoreError>> {
         let ids: Vec<Result<(sled::IVec, RecordId), StoreError>> = keys
             .into_iter()
             .map(|k| {
@@ -404,11 +417,7 @@ impl Store {
             .map(|(key, value)| {
                 let (k, id) = key?;
                 match value.transpose()?.flatten() {
-                    Some(bytes) => Ok(Some(StoredRecord {
-                        id,
-                        size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-                        record: decode("records", &id.0, &bytes, MAX_RECORD_BYTES)?,
-                    })),
+                    Some(bytes) => Ok(Some((id, bytes))),
                     None => {
                         // Left by a crash between the two writes of `put_record`.
                         self.by_time.remove(&k)?;
@@ -460,6 +469,18 @@ pub const READ_AHEAD_BATCH: usize = 256;
 pub const READ_AHEAD_BATCHES: usize = 4;
 
 type Batch<T> = Vec<Result<T, StoreError>>;
+/// A record as a reader hands it over: its id and its stored bytes, decoded by the caller.
+type Raw = (RecordId, sled::IVec);
+
+/// A read record decoded (on the loading thread: what a thread allocates is best freed by
+/// that thread, and the loading thread is the one that drops the decoded records).
+fn decode_raw((id, bytes): Raw) -> Result<StoredRecord, StoreError> {
+    Ok(StoredRecord {
+        id,
+        size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        record: decode("records", &id.0, &bytes, MAX_RECORD_BYTES)?,
+    })
+}
 /// What the reading thread iterates.
 type Reads<T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send>;
 
@@ -479,9 +500,10 @@ enum Source<T> {
     },
     /// Readers taking chunks in turn: the caller takes the next chunk from `channels[next]`.
     Chunks {
-        channels: Vec<std::sync::mpsc::Receiver<Batch<T>>>,
+        channels: Vec<std::sync::mpsc::Receiver<Batch<Raw>>>,
         threads: Vec<Option<std::thread::JoinHandle<()>>>,
         next: usize,
+        decode: fn(Raw) -> Result<T, StoreError>,
     },
     Here(Reads<T>),
     Done,
@@ -550,10 +572,20 @@ impl<T: Send + 'static> Iterator for ReadAhead<T> {
                         }
                     }
                 }
-                Source::Chunks { channels, next, .. } => {
+                Source::Chunks {
+                    channels,
+                    next,
+                    decode,
+                    ..
+                } => {
                     match channels.get(*next).and_then(|rx| rx.recv().ok()) {
                         Some(batch) => {
-                            self.ready = batch.into_iter();
+                            let decode = *decode;
+                            self.ready = batch
+                                .into_iter()
+                                .map(|raw| raw.and_then(decode))
+                                .collect::<Vec<_>>()
+                                .into_iter();
                             *next = (*next + 1) % channels.len();
                         }
                         // The reader whose turn it is has no more chunks, so no reader has.
