@@ -15,7 +15,9 @@
 //! each turn's proof requests are answered before the next turn.
 //!
 //! `cargo bench -p guild-node --bench ingest` (`GUILD_BENCH_RECORDS` sets the total, default
-//! 100000; `GUILD_BENCH_BATCH` the records per turn, default 64, 1 for one at a time).
+//! 100000; `GUILD_BENCH_BATCH` the records per turn, default 64, 1 for one at a time;
+//! `GUILD_BENCH_PROOFS=each` hands the service the turn's proofs one at a time instead of
+//! together, as the daemon did before it took a turn's responses together).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use guild_core::fixtures::{self, sign, tag, T0};
@@ -227,6 +229,7 @@ fn main() {
         .map(|i| Identity::from_secret([100 + i; 32]).public())
         .collect();
     let tenth = records.len() / 10;
+    let proofs_each = std::env::var("GUILD_BENCH_PROOFS").is_ok_and(|v| v == "each");
     let turn = std::env::var("GUILD_BENCH_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -277,7 +280,9 @@ fn main() {
                 ))
                 .or_default() += 1;
         }
-        // Perform the effects as the loop would: answer proof requests from the issuer.
+        // Perform the effects as the loop would: answer proof requests from the issuer, the
+        // turn's answers handed over together (or one at a time: `GUILD_BENCH_PROOFS=each`).
+        let mut answers = Vec::new();
         for io in svc.take_outbox() {
             if let Io::Request {
                 id,
@@ -286,8 +291,15 @@ fn main() {
             } = io
             {
                 let records = proofs.get(&collaboration).cloned().unwrap_or_default();
-                svc.received_response(id, Ok(DirectResponse::Records(records)), now);
+                answers.push((id, Ok(DirectResponse::Records(records))));
             }
+        }
+        if proofs_each {
+            for (id, result) in answers {
+                svc.received_response(id, result, now);
+            }
+        } else if !answers.is_empty() {
+            svc.received_responses(answers, now);
         }
         svc.take_outbox();
         let took = t.elapsed();

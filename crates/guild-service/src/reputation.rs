@@ -29,6 +29,28 @@ use guild_core::{
 };
 use std::collections::{BTreeMap, HashMap};
 
+/// A proof whose cheap checks are done and whose signatures are still to check (see
+/// [`Service::prepare_proof`]).
+pub(crate) struct PreparedProof {
+    collab: RecordId,
+    /// The records that passed, each with its id.
+    kept: Vec<(RecordId, AnyRecord)>,
+    /// Their signatures, in the same order.
+    pub checks: Vec<guild_core::record::SignatureCheck>,
+}
+
+impl PreparedProof {
+    /// The collaboration it proves.
+    pub(crate) fn collab(&self) -> RecordId {
+        self.collab
+    }
+
+    /// How many of its records are left to check (one signature each).
+    pub(crate) fn kept_len(&self) -> usize {
+        self.kept.len()
+    }
+}
+
 /// `meta` key holding equivocation proofs: issuer → the two attestations with one sequence.
 pub(crate) const EQUIVOCATORS_KEY: &str = "equivocation_proofs";
 /// `meta` key holding the last sequence number we signed, so numbers are never reused even after
@@ -304,13 +326,29 @@ impl<S: Storage> Service<S> {
     }
 
     /// Stores a proof (the collaboration record and its invite, join and close entries) after
-    /// validating each record; posts are never taken from a proof. Returns whether any attestation's status changed.
+    /// validating each record; posts are never taken from a proof. Returns whether any
+    /// attestation's status changed.
     pub(crate) fn accept_proof(
         &mut self,
         collab: RecordId,
         records: Vec<AnyRecord>,
         now: UnixTime,
     ) -> bool {
+        let proof = self.prepare_proof(collab, records, now);
+        let signatures = guild_core::record::verify_all(&proof.checks);
+        self.apply_proof(proof, signatures, now)
+    }
+
+    /// A proof's cheap checks (the part of [`Service::accept_proof`] before its signatures):
+    /// what is left to check and store. Reads the state only to skip records already held,
+    /// which [`Service::apply_proof`] checks again, so proofs prepared together and applied
+    /// in turn end as if each had been accepted alone.
+    pub(crate) fn prepare_proof(
+        &self,
+        collab: RecordId,
+        records: Vec<AnyRecord>,
+        now: UnixTime,
+    ) -> PreparedProof {
         // The collaboration record first, so its entries have somewhere to go.
         let (mut head, entries): (Vec<AnyRecord>, Vec<AnyRecord>) = records
             .into_iter()
@@ -341,7 +379,26 @@ impl<S: Storage> Service<S> {
                 kept.push((id, r));
             }
         }
-        let signatures = guild_core::record::verify_all(&checks);
+        PreparedProof {
+            collab,
+            kept,
+            checks,
+        }
+    }
+
+    /// Stores a prepared proof's records whose signatures passed (`signatures`: one verdict
+    /// per check, in order). Returns whether any attestation's status changed.
+    pub(crate) fn apply_proof(
+        &mut self,
+        proof: PreparedProof,
+        signatures: Vec<Result<(), guild_core::RecordError>>,
+        now: UnixTime,
+    ) -> bool {
+        let PreparedProof {
+            collab,
+            kept,
+            checks,
+        } = proof;
         self.storing_proof = true;
         for (((id, r), signature), check) in kept.into_iter().zip(signatures).zip(checks) {
             // Entries need their collaboration held (stored just before, from this proof).

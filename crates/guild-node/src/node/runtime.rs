@@ -237,6 +237,7 @@ impl Runtime {
         self.service.start(now_ms(), remembered, bootstrap);
         self.perform().await;
         let mut batch = Vec::with_capacity(MAX_NET_EVENTS_PER_TURN);
+        let mut turn_inputs = Vec::with_capacity(MAX_INPUTS_PER_TURN);
         let mut net_open = true;
         // Sleeps until the earliest of the service's wake-up and the loop's own timers.
         let sleep = tokio::time::sleep_until(self.next_wake());
@@ -250,7 +251,7 @@ impl Runtime {
                 biased;
                 _ = self.cancel.cancelled() => break,
                 Some(cmd) = commands.recv() => self.on_command(cmd),
-                Some(input) = inputs.recv() => self.on_input(input),
+                Some(input) = inputs.recv() => turn_inputs.push(input),
                 ev = net_events.recv() => match ev {
                     Some(ev) => batch.push(ev),
                     None => net_open = false,
@@ -270,12 +271,13 @@ impl Runtime {
                     Err(_) => break,
                 }
             }
-            for _ in 0..MAX_INPUTS_PER_TURN {
+            while turn_inputs.len() < MAX_INPUTS_PER_TURN {
                 match inputs.try_recv() {
-                    Ok(input) => self.on_input(input),
+                    Ok(input) => turn_inputs.push(input),
                     Err(_) => break,
                 }
             }
+            self.on_inputs(&mut turn_inputs);
             // Requests finished by their signature jobs.
             self.send_acks();
             // The owner's replies leave before strangers' traffic is looked at.
@@ -362,6 +364,28 @@ impl Runtime {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         self.tasks.spawn(f.instrument(self.span.clone()));
+    }
+
+    /// Handles one turn's inputs in order, emptying `inputs`: consecutive responses to our
+    /// requests go to the service together, so the proofs among them have their signatures
+    /// checked as one batch.
+    fn on_inputs(&mut self, inputs: &mut Vec<Input>) {
+        let mut responses = Vec::new();
+        for input in inputs.drain(..) {
+            match input {
+                Input::Response { id, result } => responses.push((id, result)),
+                other => {
+                    if !responses.is_empty() {
+                        let run = std::mem::take(&mut responses);
+                        self.service.received_responses(run, now_ms());
+                    }
+                    self.on_input(other);
+                }
+            }
+        }
+        if !responses.is_empty() {
+            self.service.received_responses(responses, now_ms());
+        }
     }
 
     fn on_input(&mut self, input: Input) {

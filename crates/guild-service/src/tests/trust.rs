@@ -170,3 +170,101 @@ fn at_the_profile_cap_strangers_never_push_out_our_own_or_our_collaborators_prof
     assert!(a.knows(&b.public()), "a collaborator's profile stays");
     assert_eq!(a.counts().profiles, 3, "the cap holds");
 }
+
+/// A turn's proof responses taken together (their signatures in one batch) end exactly as the
+/// same responses taken one at a time: good proofs count their attestations, a proof with one
+/// forged signature stores the rest and counts nothing, a failed fetch is tried again, a
+/// response to nothing is ignored — whatever their order among the others.
+#[test]
+fn a_turns_proofs_checked_together_end_as_each_checked_alone() {
+    // Five attestations, each by its own issuer about its own subject; each node asks the
+    // issuers for the five proofs.
+    let pairs: Vec<(Identity, Identity)> = (0..5u8)
+        .map(|i| (identity(10 + 2 * i), identity(11 + 2 * i)))
+        .collect();
+    let collabs: Vec<(Signed<Collaboration>, Vec<AnyRecord>)> =
+        pairs.iter().map(|(a, b)| closed_collab(a, b, T0)).collect();
+    let atts: Vec<Signed<Attestation>> = pairs
+        .iter()
+        .zip(&collabs)
+        .map(|((a, b), (c, _))| sign(fixtures::attestation(a, b, c.id(), 5, T0), a))
+        .collect();
+    let run = |together: bool| {
+        let mut v = harness(1);
+        for ((a, _), att) in pairs.iter().zip(&atts) {
+            v.gossip(a, AnyRecord::Attestation(att.clone()), MS)
+                .unwrap();
+        }
+        let mut asked: std::collections::HashMap<RecordId, RequestId> = Default::default();
+        for (id, _, req) in v.requests() {
+            if let DirectRequest::Proof { collaboration } = req {
+                asked.insert(collaboration, id);
+            }
+        }
+        assert_eq!(asked.len(), 5, "a proof asked for each attestation");
+        let mut responses = Vec::new();
+        for (i, (c, proof)) in collabs.iter().enumerate() {
+            let id = asked[&c.id()];
+            let result = match i {
+                // The second close's signature is forged (another record's).
+                1 => {
+                    let mut proof = proof.clone();
+                    let AnyRecord::CollabEntry(e) = &mut proof[2] else {
+                        unreachable!()
+                    };
+                    let AnyRecord::CollabEntry(other) = &collabs[0].1[2] else {
+                        unreachable!()
+                    };
+                    e.signature = other.signature;
+                    Ok(DirectResponse::Records(proof))
+                }
+                3 => Err(RequestFailure::Unreachable("down".into())),
+                _ => Ok(DirectResponse::Records(proof.clone())),
+            };
+            responses.push((id, result));
+        }
+        // An answer to a request nobody made, among them.
+        responses.insert(
+            2,
+            (RequestId(u64::MAX), Ok(DirectResponse::Records(Vec::new()))),
+        );
+        let now = MS + 1000;
+        if together {
+            v.svc.received_responses(responses, now);
+        } else {
+            for (id, result) in responses {
+                v.svc.received_response(id, result, now);
+            }
+        }
+        let counted: Vec<bool> = atts
+            .iter()
+            .map(|a| v.svc.state.attestations.is_counted(&a.id()))
+            .collect();
+        let held: Vec<Vec<bool>> = collabs
+            .iter()
+            .map(|(_, proof)| {
+                proof
+                    .iter()
+                    .map(|r| v.svc.state.records.contains(&r.id()))
+                    .collect()
+            })
+            .collect();
+        let events = v.events();
+        v.svc.tick(now + direct::PROOF_RETRY_FIRST_MS + 1);
+        let retried: Vec<DirectRequest> = v.requests().into_iter().map(|(_, _, r)| r).collect();
+        (counted, held, events, retried)
+    };
+    let (alone, together) = (run(false), run(true));
+    assert_eq!(alone, together);
+    let (counted, held, _, retried) = together;
+    assert_eq!(counted, [true, false, true, false, true]);
+    assert_eq!(held[1], [true, true, false], "all but the forged close");
+    assert_eq!(held[3], [false, false, false]);
+    assert_eq!(
+        retried,
+        [DirectRequest::Proof {
+            collaboration: collabs[3].0.id()
+        }],
+        "the failed fetch, and only it, is tried again"
+    );
+}
