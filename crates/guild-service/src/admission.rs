@@ -206,7 +206,7 @@ pub const STANDING_REFRESH_SECS: u64 = 10;
 pub const CIRCLE_TRUST: f64 = 0.5;
 
 /// What one signer has stored of one kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     /// Records.
     pub count: u32,
@@ -222,7 +222,7 @@ pub struct Usage {
 /// A record is found by its signer (a record's id fixes its signer and time, and every caller
 /// knows the signer): no table from id to signer (64 bytes a record, in a table at most
 /// half full past a doubling) is kept beside the signers' lists.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Pool {
     /// Each signer's records, oldest first (ties by id): a sorted vector, grown one record at
     /// a time (a stranger holds few; a `BTreeSet` took a node of 11 keys for each).
@@ -562,6 +562,26 @@ impl Admission {
     /// Forgets what was told to the network layer about a peer (it disconnected).
     pub fn forget_told(&mut self, peer: &PublicKey) {
         self.told_standing.remove(peer);
+    }
+
+    /// What every signer has stored, by kind (saved with the node's state).
+    pub(crate) fn usage_all(&self) -> &HashMap<(PublicKey, RecordKind), Usage> {
+        &self.usage
+    }
+
+    /// The strangers' pools by kind (saved with the node's state).
+    pub(crate) fn pools_all(&self) -> &HashMap<RecordKind, Pool> {
+        &self.pools
+    }
+
+    /// Takes back the accounting of a saved state.
+    pub(crate) fn restore_accounting(
+        &mut self,
+        usage: HashMap<(PublicKey, RecordKind), Usage>,
+        pools: HashMap<RecordKind, Pool>,
+    ) {
+        self.usage = usage;
+        self.pools = pools;
     }
 
     /// Drops the cached standing sets: the next use rebuilds them.

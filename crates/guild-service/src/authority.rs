@@ -23,7 +23,7 @@ pub const MAX_PENDING_TOTAL: usize = 4096;
 pub const PENDING_TTL_SECS: u64 = 6 * 3600;
 
 /// Revocations waiting for their targets.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PendingRevocations {
     by_target: HashMap<RecordId, Vec<(Signed<Revocation>, UnixTime)>>,
     per_signer: HashMap<PublicKey, usize>,

@@ -42,6 +42,7 @@ mod pull;
 pub mod pulse;
 mod refusal;
 mod reputation;
+mod saved;
 mod state;
 pub mod stats;
 pub mod sync;
@@ -50,6 +51,7 @@ mod time;
 mod view;
 
 pub use intake::{Gossip, Intake};
+pub use saved::{fingerprint as saved_state_fingerprint, SavedStateError};
 pub use view::FindView;
 
 #[cfg(test)]
@@ -258,7 +260,21 @@ impl<S: Storage> Service<S> {
         now: impl Into<LocalTime>,
         progress: &mut dyn FnMut(LoadStep),
     ) -> Result<Service<S>, ServiceError> {
-        let now_t = now.into();
+        let now = now.into();
+        let mut s = Service::empty(identity, store, cfg, seed, now)?;
+        s.load(secs(now.as_millis()), progress)?;
+        Ok(s)
+    }
+
+    /// A service holding nothing yet: [`Service::new`] before its load, or before a saved
+    /// state is restored (`saved.rs`).
+    fn empty(
+        identity: Identity,
+        store: S,
+        cfg: ServiceConfig,
+        seed: u64,
+        now_t: LocalTime,
+    ) -> Result<Service<S>, ServiceError> {
         let now = now_t.as_millis();
         let trust = TrustEngine::new(TrustConfig::default())
             .map_err(|e| ServiceError::Trust(e.to_string()))?;
@@ -269,7 +285,7 @@ impl<S: Storage> Service<S> {
             cfg.sweep_interval,
             cfg.sync_interval,
         );
-        let mut s = Service {
+        Ok(Service {
             me,
             admission: admission::Admission::new(cfg.records_per_peer_per_minute),
             pending: authority::PendingRevocations::default(),
@@ -301,9 +317,7 @@ impl<S: Storage> Service<S> {
             next_sweep: now_t + cfg_intervals.1,
             next_sync: now_t + cfg_intervals.2,
             sync_round: 0,
-        };
-        s.load(secs(now), progress)?;
-        Ok(s)
+        })
     }
 
     /// Starts the node's activity: puts the members remembered from earlier runs and the

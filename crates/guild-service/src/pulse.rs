@@ -55,7 +55,7 @@ pub fn bin_floor(bin: usize) -> u64 {
 type Tag = (TagKind, SkillTag);
 
 /// A need held here, as the pulse sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct NeedMark {
     week: u64,
     issued_at: UnixTime,
@@ -68,25 +68,26 @@ struct NeedMark {
 }
 
 /// Counters of one tag in one week (the cohort of needs posted that week).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct TagWeek {
     asks: u64,
     offers: u64,
     accepted: u64,
     expired: u64,
     expired_unanswered: u64,
+    #[serde(with = "delays_serde")]
     delays: Option<Box<[u32; DELAY_BINS]>>,
 }
 
 /// One tag: its weeks, and the members declaring it now.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct TagState {
     members: u64,
     weeks: BTreeMap<u64, TagWeek>,
 }
 
 /// The community in one week.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct WeekState {
     needs: u64,
     offers: u64,
@@ -97,7 +98,7 @@ struct WeekState {
 }
 
 /// A member's current profile, as far as the pulse needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct ProfileMark {
     id: RecordId,
     tags: Vec<Tag>,
@@ -158,7 +159,7 @@ pub enum Arrival<'a> {
 /// The pulse and growth indexes. Insert ([`PulseState::arrived`]) and remove
 /// ([`PulseState::dropped`]) are side by side for each kind; public so the benchmark can drive it
 /// alone, as `find_index` drives the find index.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PulseState {
     needs: HashMap<RecordId, NeedMark>,
     offers: HashMap<RecordId, RecordId>,
@@ -195,6 +196,12 @@ fn need_tags(skills: &[SkillTag], resources: &[SkillTag]) -> Vec<Tag> {
 }
 
 impl PulseState {
+    /// A saved state taken back at a start: the gauge counted "since this node started"
+    /// starts again from zero.
+    pub(crate) fn restarted(&mut self) {
+        self.gauges.expired_unanswered = 0;
+    }
+
     /// Needs held now.
     pub fn gauges(&self) -> NeedGauges {
         self.gauges
@@ -1295,5 +1302,29 @@ mod tests {
             assert_eq!(delay_bin(bin_floor(b + 1) - 1), b, "bin {b}");
         }
         assert_eq!(delay_bin(u64::MAX), DELAY_BINS - 1);
+    }
+}
+
+/// A tag's week of answer delays, encoded as a sequence (serde's arrays stop at 32).
+mod delays_serde {
+    use super::DELAY_BINS;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        v: &Option<Box<[u32; DELAY_BINS]>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        v.as_deref().map(|bins| &bins[..]).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Box<[u32; DELAY_BINS]>>, D::Error> {
+        let v: Option<Vec<u32>> = Deserialize::deserialize(d)?;
+        v.map(|bins| {
+            <Box<[u32; DELAY_BINS]>>::try_from(bins.into_boxed_slice())
+                .map_err(|b| serde::de::Error::invalid_length(b.len(), &"one count per delay bin"))
+        })
+        .transpose()
     }
 }

@@ -759,16 +759,23 @@ struct StoredRoot {
 impl<S: Storage> Service<S> {
     /// Loads the trust roots and puts them into the engine (start-up).
     pub(crate) fn load_roots(&mut self) -> Result<(), crate::StorageError> {
+        self.read_roots()?;
+        let keys: Vec<(PublicKey, Option<guild_core::SkillTag>)> =
+            self.state.roots.keys().cloned().collect();
+        for (peer, skill) in keys {
+            self.apply_root(peer, skill.as_ref());
+        }
+        Ok(())
+    }
+
+    /// Reads our trust roots from the store into the state, without putting them in the trust
+    /// engine (a saved state's engine holds them already).
+    pub(crate) fn read_roots(&mut self) -> Result<(), crate::StorageError> {
         let stored: Vec<StoredRoot> = self.store.get_meta(ROOTS_KEY)?.unwrap_or_default();
         for r in stored {
             self.state
                 .roots
                 .insert((r.peer, r.skill), (r.note, r.added_at));
-        }
-        let keys: Vec<(PublicKey, Option<guild_core::SkillTag>)> =
-            self.state.roots.keys().cloned().collect();
-        for (peer, skill) in keys {
-            self.apply_root(peer, skill.as_ref());
         }
         Ok(())
     }

@@ -16,13 +16,14 @@ use std::hash::Hash;
 
 use crate::rng::{FxHashMap, FxHashSet, Rng};
 use crate::TrustConfig;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// What a node key must support. `[u8; 32]` (public keys) and `u64` (SNAP ids) both qualify.
 pub trait NodeKey: Copy + Eq + Hash + Ord + Debug {}
 impl<T: Copy + Eq + Hash + Ord + Debug> NodeKey for T {}
 
 /// One live attestation, stored under its (issuer, subject) pair.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Att {
     pub skill: u32,
     pub score: i32,
@@ -33,7 +34,7 @@ pub(crate) struct Att {
 ///
 /// 40 bytes: the attestations past the first (rare: one per further skill) sit behind one
 /// pointer, `None` when there are none (a `Vec` took 24 bytes in every pair).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Pair {
     pub to: u32,
     first: Att,
@@ -73,7 +74,7 @@ impl Pair {
 }
 
 /// Per-node walk sampler over the positive out-attestations, aggregated per subject.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Sampler {
     /// Subjects with positive weight, ascending.
     pub to: Vec<u32>,
@@ -87,7 +88,7 @@ pub(crate) struct Sampler {
     valid: bool,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct AliasSlot {
     keep: f64,
     node: u32,
@@ -200,7 +201,7 @@ impl Sampler {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct NodeAdj {
     /// Out-pairs sorted by subject.
     pub out: Vec<Pair>,
@@ -222,7 +223,14 @@ pub(crate) struct Change {
 }
 
 /// Signed attestations between nodes of type `K`, with derived walk weights.
-#[derive(Clone, Debug)]
+///
+/// Serialized whole (a node's saved state, see `guild-service`'s snapshot): what it decodes to
+/// equals what was encoded (`PartialEq`), nothing is derived again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize",
+    deserialize = "K: Deserialize<'de> + Eq + Hash"
+))]
 pub struct TrustGraph<K> {
     keys: Vec<K>,
     ids: FxHashMap<K, u32>,
@@ -649,7 +657,7 @@ const CHUNK: usize = 1 << 10;
 /// A vector in fixed chunks of [`CHUNK`] items, never reallocated: a `Vec` of the graph's
 /// nodes (160 bytes each) doubled as it grew, leaving up to half of the last doubling empty
 /// and freeing every smaller copy on the way.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Chunked<T> {
     chunks: Vec<Vec<T>>,
     len: usize,
@@ -691,5 +699,60 @@ impl<T> std::ops::Index<usize> for Chunked<T> {
 impl<T> std::ops::IndexMut<usize> for Chunked<T> {
     fn index_mut(&mut self, i: usize) -> &mut T {
         &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
+/// Encoded as the sequence of its items: decoded, they are pushed again, so the chunks keep
+/// their fixed capacity.
+impl<T: Serialize> Serialize for Chunked<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.len))?;
+        for item in self.iter() {
+            seq.serialize_element(item)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Chunked<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Items<T> {
+            type Value = Chunked<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sequence of nodes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Chunked<T>, A::Error> {
+                let mut out = Chunked {
+                    chunks: Vec::new(),
+                    len: 0,
+                };
+                while let Some(item) = seq.next_element()? {
+                    out.push(item);
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_seq(Items(std::marker::PhantomData))
+    }
+}
+
+impl<K: NodeKey> PartialEq for TrustGraph<K> {
+    fn eq(&self, o: &Self) -> bool {
+        self.keys == o.keys
+            && self.ids == o.ids
+            && self.skills == o.skills
+            && self.skill_ids == o.skill_ids
+            && self.nodes == o.nodes
+            && self.banned == o.banned
+            && self.attestations == o.attestations
+            && self.pairs == o.pairs
+            && self.max_score == o.max_score
+            && self.half_life == o.half_life
+            && self.stale == o.stale
     }
 }

@@ -48,6 +48,10 @@ use crate::walks::{EgoWalks, OutChange, NO_NODE};
 use crate::{ConfigError, TrustConfig, TrustModel};
 
 /// Personalised trust for one or more egos over a [`TrustGraph`], kept up to date incrementally.
+///
+/// Serialized as its configuration and graph: the egos' walks are a cache, drawn again (from
+/// the configured seed) when an ego is first asked about, as after [`TrustEngine::with_graph`].
+/// Two engines are equal when their configurations and graphs are.
 #[derive(Clone, Debug)]
 pub struct TrustEngine<K> {
     config: TrustConfig,
@@ -303,5 +307,25 @@ impl<K: NodeKey> TrustModel<K> for TrustEngine<K> {
 
     fn scores(&mut self, ego: K, now: u64) -> HashMap<K, f64> {
         TrustEngine::scores(self, ego, None, now)
+    }
+}
+
+impl<K: NodeKey> PartialEq for TrustEngine<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config && self.graph == other.graph
+    }
+}
+
+impl<K: NodeKey + serde::Serialize> serde::Serialize for TrustEngine<K> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&(&self.config, &self.graph), serializer)
+    }
+}
+
+impl<'de, K: NodeKey + serde::Deserialize<'de>> serde::Deserialize<'de> for TrustEngine<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (config, graph): (TrustConfig, TrustGraph<K>) =
+            serde::Deserialize::deserialize(deserializer)?;
+        TrustEngine::with_graph(config, graph).map_err(serde::de::Error::custom)
     }
 }

@@ -30,7 +30,7 @@ impl Default for MemoryStorage {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Inner {
     /// In key order, as sled iterates: the same contents load in the same order.
     profiles: BTreeMap<PublicKey, Signed<Profile>>,
@@ -56,6 +56,15 @@ impl MemoryStorage {
     /// An empty store.
     pub fn new() -> MemoryStorage {
         MemoryStorage::default()
+    }
+
+    /// An independent copy of what is stored now (clones share one store; this does not), with
+    /// writes working: another node's disk, as this one's is.
+    pub fn copy(&self) -> MemoryStorage {
+        MemoryStorage {
+            inner: Arc::new(Mutex::new(self.lock().clone())),
+            writes_left: Arc::new(AtomicUsize::new(usize::MAX)),
+        }
     }
 
     /// From now on every write fails with [`StorageError::Backend`] and changes nothing

@@ -56,7 +56,7 @@ pub mod weight {
 }
 
 /// What the index keeps per member.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Display name.
     pub name: String,
@@ -412,7 +412,7 @@ pub struct Match {
 type SkillAt = (Level, u8);
 
 /// What scoring reads of an entry (see `Index::hot`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Hot {
     key: PublicKey,
     issued_at: UnixTime,
@@ -450,7 +450,7 @@ struct Posting<V: Clone> {
 }
 
 /// A posting's holders: one inline, or a map (empty when none).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Holding<V: Clone> {
     One(u32, V),
     Many(OrdMap<u32, V>),
@@ -543,7 +543,7 @@ impl<V: Clone> Posting<V> {
 }
 
 /// Who holds a tag, as a skill (with the declared level) and as a resource (profile ordinals).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Holders {
     skill: Posting<SkillAt>,
     resource: Posting<()>,
@@ -788,6 +788,116 @@ impl Index {
             Ok(mut scratch) => self.search_with(&mut scratch, q, now, &trust),
             // Only if a trust callback searched again on this thread.
             Err(_) => self.search_with(&mut Scratch::default(), q, now, &trust),
+        })
+    }
+}
+
+/// A peer id's text is encoded as a string.
+impl serde::Serialize for PeerIdText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PeerIdText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PeerIdText, D::Error> {
+        let text: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
+        Ok(PeerIdText::new(&text))
+    }
+}
+
+impl<V: Clone + PartialEq> PartialEq for Posting<V> {
+    /// The holders; the flat copy is a cache of them.
+    fn eq(&self, other: &Self) -> bool {
+        self.holding == other.holding
+    }
+}
+
+/// Encoded as its holders; the flat copy is built again by the first query that reads it.
+impl<V: Clone + serde::Serialize> serde::Serialize for Posting<V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.holding.serialize(s)
+    }
+}
+
+impl<'de, V: Clone + serde::Deserialize<'de>> serde::Deserialize<'de> for Posting<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Posting<V>, D::Error> {
+        Ok(Posting {
+            holding: serde::Deserialize::deserialize(d)?,
+            flat: ArcSwapOption::empty(),
+        })
+    }
+}
+
+impl PartialEq for Index {
+    /// Everything indexed; the tag vocabulary's automaton is a cache of `tags`.
+    fn eq(&self, o: &Self) -> bool {
+        self.entries == o.entries
+            && self.slots == o.slots
+            && self.hot == o.hot
+            && self.free == o.free
+            && self.tags == o.tags
+            && self.words == o.words
+            && self.by_issue == o.by_issue
+    }
+}
+
+/// Encoded as its entries by ordinal and its postings. Decoded, each entry is shared again
+/// between the map by member and the slots by ordinal, and the tag vocabulary's automaton is
+/// built again when first searched.
+impl serde::Serialize for Index {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let slots: Vec<Option<&Entry>> = self.slots.iter().map(|e| e.as_deref()).collect();
+        (
+            slots,
+            &self.hot,
+            &self.free,
+            &self.tags,
+            &self.words,
+            &self.by_issue,
+        )
+            .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Index {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Index, D::Error> {
+        use serde::de::Error;
+        type Parts = (
+            Vec<Option<Entry>>,
+            Vector<Hot>,
+            Vector<u32>,
+            OrdMap<String, Holders>,
+            OrdMap<String, Posting<()>>,
+            OrdSet<(UnixTime, PublicKey)>,
+        );
+        let (slots, hot, free, tags, words, by_issue): Parts = serde::Deserialize::deserialize(d)?;
+        let slots: Vector<Option<Arc<Entry>>> =
+            slots.into_iter().map(|e| e.map(Arc::new)).collect();
+        let mut entries = PHashMap::new();
+        for (ord, e) in slots.iter().enumerate() {
+            let Some(e) = e else { continue };
+            if e.ord as usize != ord || entries.insert(e.key, e.clone()).is_some() {
+                return Err(D::Error::custom(
+                    "an index entry out of place or held twice",
+                ));
+            }
+        }
+        if hot.len() != slots.len() {
+            return Err(D::Error::custom(
+                "the index's packed entries do not match its slots",
+            ));
+        }
+        Ok(Index {
+            entries,
+            slots,
+            hot,
+            free,
+            tags,
+            words,
+            by_issue,
+            vocab: None,
+            vocab_dirty: true,
         })
     }
 }

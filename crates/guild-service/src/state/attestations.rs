@@ -57,7 +57,7 @@ const NONE: u32 = u32::MAX;
 /// id still do: the id is read back through the handle (at insertion for `latest` and the
 /// edges, when answering for the per-key lists, which are sorted then). With 32-byte ids in
 /// every index these took 56 MB at 10^5 attestations (BENCHMARKS.md, sixth round).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Attestations {
     /// Attestations by id, each with whether it counts now.
     atts: IdSlab<Held>,
@@ -92,7 +92,7 @@ pub(crate) struct Attestations {
 }
 
 /// A held attestation, its keys by slot, and whether it counts now (48 bytes).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Held {
     issuer: u32,
     subject: u32,

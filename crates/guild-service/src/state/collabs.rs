@@ -32,7 +32,7 @@ pub(crate) fn entry_key(e: &Signed<CollabEntry>) -> EntryKey {
 }
 
 /// A collaboration: its members, whether it is closed, and its log's order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CollabState {
     /// The asker who opened it (the only one whose accepts and releases count).
     pub issuer: PublicKey,
@@ -269,7 +269,7 @@ fn invitation_due(e: &Signed<CollabEntry>) -> UnixTime {
 /// who closed as their places among them (up to four inline). The asker is not kept apart: it is
 /// always the first member. (With the asker, a boxed slice of closers' keys and a box of its
 /// own, a summary took 128 bytes, 64 more for its closers and 52 for its table slot.)
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Settled {
     /// The need it is for.
     pub need: RecordId,
@@ -404,7 +404,7 @@ impl<'a> Held<'a> {
 }
 
 /// Collaborations held, ours, and invitations waiting for us.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Collabs {
     /// Collaborations held in full, by id. Boxed: a `CollabState` is about 740 bytes, and a
     /// hash table keeps an eighth or more of its slots empty (up to half, just after it grows):

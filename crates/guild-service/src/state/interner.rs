@@ -92,6 +92,62 @@ impl<K: Hash + Eq + Clone> Interner<K> {
     }
 }
 
+/// Two interners are equal when every slot holds the same key and count and the same slots
+/// are free.
+impl<K: PartialEq> PartialEq for Interner<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.keys == other.keys && self.free == other.free
+    }
+}
+
+/// Encoded as its slots (key and count) and its free slots; decoded, the table of slots by key
+/// is built again (its hasher is this process's).
+impl<K: serde::Serialize> serde::Serialize for Interner<K> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&(&self.keys, &self.free), serializer)
+    }
+}
+
+impl<'de, K: serde::Deserialize<'de> + Hash + Eq> serde::Deserialize<'de> for Interner<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (keys, free): (Vec<(K, u32)>, Vec<u32>) =
+            serde::Deserialize::deserialize(deserializer)?;
+        let held = keys.iter().filter(|(_, n)| *n > 0).count();
+        let mut out = Interner {
+            slot: hashbrown::HashTable::with_capacity(held),
+            hasher: foldhash::fast::RandomState::default(),
+            keys,
+            free,
+        };
+        for (s, (key, n)) in out.keys.iter().enumerate() {
+            if *n == 0 {
+                continue;
+            }
+            let (keys, hasher) = (&out.keys, &out.hasher);
+            let hash = hasher.hash_one(key);
+            if out
+                .slot
+                .find(hash, |&t| keys[t as usize].0 == *key)
+                .is_some()
+            {
+                return Err(D::Error::custom("a key interned twice"));
+            }
+            out.slot
+                .insert_unique(hash, s as u32, |&t| hasher.hash_one(&keys[t as usize].0));
+        }
+        let free_ok = out.free.len() == out.keys.len() - held
+            && out
+                .free
+                .iter()
+                .all(|&s| out.keys.get(s as usize).is_some_and(|(_, n)| *n == 0));
+        if !free_ok {
+            return Err(D::Error::custom("free slots do not match the unheld keys"));
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -9,7 +9,7 @@ use guild_core::{PublicKey, RecordId, UnixTime};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A need as matching and listing see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct NeedInfo {
     pub asker: PublicKey,
     pub issued_at: UnixTime,
@@ -17,7 +17,7 @@ pub(crate) struct NeedInfo {
 }
 
 /// An offer as listing and acceptance see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct OfferInfo {
     pub need: RecordId,
     pub from: PublicKey,
@@ -28,7 +28,7 @@ pub(crate) struct OfferInfo {
 }
 
 /// Needs, offers, acceptances and messages.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Pull {
     /// Needs by id.
     needs: HashMap<RecordId, NeedInfo>,

@@ -13,7 +13,7 @@ use guild_core::{PublicKey, RecordId, RecordKind, UnixTime};
 use std::collections::BTreeSet;
 
 /// What is remembered of every stored record (profiles included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Meta {
     /// Its kind.
     pub kind: RecordKind,
@@ -26,7 +26,7 @@ pub(crate) struct Meta {
 }
 
 /// Count and XOR of a set of ids, updated one id at a time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SyncTotal {
     pub count: u32,
     pub xor: [u8; 32],
@@ -54,7 +54,7 @@ impl SyncTotal {
 /// the record (its stored size and whether it sits in a strangers' pool) beside it. 32 bytes
 /// where [`Meta`] is 56; admission kept the accounting in a table of its own by id before
 /// (40 bytes a slot, a second copy of every accounted id: 19–21 MB at 10^5 attestations).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Held {
     signer: u32,
     /// The stored size admission accounted (meaningful when `accounted`).
@@ -69,7 +69,7 @@ struct Held {
 }
 
 /// Admission's accounting of one held record: its stored size and whether it is pooled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Accounting {
     pub size: u32,
     pub pooled: bool,
@@ -85,7 +85,7 @@ type Signers = super::interner::Interner<PublicKey>;
 /// a doubling (34 MB, half of it empty); here the empty buckets cost 5 bytes each, and the slots
 /// grow by a chunk at a time, not by doubling (BENCHMARKS.md, "The loaded daemon", sixth and
 /// seventh rounds).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Envelopes {
     slab: IdSlab<Held>,
 }
@@ -129,7 +129,7 @@ impl Envelopes {
 }
 
 /// Every stored record's envelope and the orders kept over them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Records {
     /// Every stored record (profiles too, under their record id).
     meta: Envelopes,

@@ -212,6 +212,106 @@ impl<T> IdSlab<T> {
     }
 }
 
+/// Encoded as the sequence of its elements; decoded, they are pushed again (fixed chunks).
+impl<T: serde::Serialize> serde::Serialize for Chunks<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for item in self.iter() {
+            seq.serialize_element(item)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Chunks<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Items<T> {
+            type Value = Chunks<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Chunks<T>, A::Error> {
+                let mut out = Chunks::default();
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_seq(Items(std::marker::PhantomData))
+    }
+}
+
+impl<T: PartialEq> PartialEq for Chunks<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+/// Two slabs are equal when every handle holds the same id and value and the same handles are
+/// free (so the indexes naming handles mean the same in both).
+impl<T: PartialEq> PartialEq for IdSlab<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.slots == other.slots && self.free == other.free
+    }
+}
+
+/// Encoded as its slots (by handle) and its free handles; decoded, the table of handles by id
+/// is built again (its hasher is this process's).
+impl<T: serde::Serialize> serde::Serialize for IdSlab<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&(&self.slots, &self.free), serializer)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for IdSlab<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (slots, free): (Chunks<Slot<T>>, Vec<u32>) =
+            serde::Deserialize::deserialize(deserializer)?;
+        let held = slots.iter().filter(|s| s.is_some()).count();
+        let mut out = IdSlab {
+            index: hashbrown::HashTable::with_capacity(held),
+            hasher: foldhash::fast::RandomState::default(),
+            slots,
+            free,
+        };
+        let mut free_slots = 0;
+        for (h, s) in out.slots.iter().enumerate() {
+            let Some((id, _)) = s else {
+                free_slots += 1;
+                continue;
+            };
+            let hash = std::hash::BuildHasher::hash_one(&out.hasher, id);
+            let (slots, hasher) = (&out.slots, &out.hasher);
+            if out
+                .index
+                .find(hash, |&t| slot(slots, t).is_some_and(|x| x.0 == *id))
+                .is_some()
+            {
+                return Err(D::Error::custom(format!("record {id} held twice")));
+            }
+            out.index.insert_unique(hash, h as u32, |&t| {
+                slot(slots, t).map_or(0, |x| std::hash::BuildHasher::hash_one(hasher, x.0))
+            });
+        }
+        let free_ok = out.free.len() == free_slots
+            && out
+                .free
+                .iter()
+                .all(|&h| matches!(out.slots.get(h as usize), Some(None)));
+        if !free_ok {
+            return Err(D::Error::custom("free handles do not match the free slots"));
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -11,7 +11,7 @@
 use smallvec::SmallVec;
 
 /// A sorted set keeping up to one entry inline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SmallSet<T: Ord>(SmallVec<[T; 1]>);
 
 impl<T: Ord> Default for SmallSet<T> {
@@ -69,7 +69,7 @@ impl<'a, T: Ord> IntoIterator for &'a SmallSet<T> {
 
 /// A map sorted by key keeping up to two entries inline (a collaboration's log: usually the
 /// two members' closes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SmallMap<K: Ord, V>(SmallVec<[(K, V); 2]>);
 
 impl<K: Ord, V> Default for SmallMap<K, V> {

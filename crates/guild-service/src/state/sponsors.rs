@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 pub const SPONSORSHIPS_PER_SPONSOR: usize = 8;
 
 /// Where one sponsorship stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SponsorInfo {
     pub sponsor: PublicKey,
     pub newcomer: PublicKey,
@@ -31,7 +31,7 @@ pub(crate) enum Insert {
 }
 
 /// The sponsorship indexes. Insert and remove keep the three maps in step.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Sponsors {
     records: HashMap<RecordId, SponsorInfo>,
     /// Per sponsor: (issued, id), oldest first.

@@ -279,6 +279,7 @@ mod offload;
 mod pulse;
 mod quotas;
 mod revocation;
+mod saved;
 mod settled;
 mod team;
 mod trust;
