@@ -37,6 +37,9 @@ pub enum StoreError {
     /// An error from sled (I/O, corruption of the database files).
     #[error("store error: {0}")]
     Sled(String),
+    /// A file beside the store (the saved node state) could not be read or written.
+    #[error("saved state: {0}")]
+    Io(String),
 }
 
 impl From<sled::Error> for StoreError {

@@ -18,6 +18,7 @@ mod error;
 mod open;
 mod peers;
 mod records;
+mod saved;
 mod storage;
 
 pub use error::StoreError;
@@ -29,6 +30,7 @@ pub use records::{
     load_readers, ProfilePut, ReadAhead, LOAD_CHUNK, LOAD_READERS, READ_AHEAD_BATCH,
     READ_AHEAD_BATCHES,
 };
+pub use saved::SavedState;
 
 use guild_core::codec;
 use serde::{de::DeserializeOwned, Serialize};
@@ -75,6 +77,9 @@ pub struct Store {
     /// Marks the path as open in this process while any handle lives (not for temporary
     /// stores).
     open_mark: Option<std::sync::Arc<open::Mark>>,
+    /// The generation of the saved state the store matched when opened, until taken (see
+    /// `saved.rs`).
+    saved: std::sync::Arc<std::sync::Mutex<Option<u64>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,6 +121,9 @@ impl Store {
         };
         let mut store = Store::from_db(db, path)?;
         store.open_mark = Some(std::sync::Arc::new(open::Mark::new(absolute)));
+        // Opened: whatever happens next may change the store, so a saved state matches it no
+        // longer, unless this opener takes it now (see `saved.rs`).
+        store.take_mark()?;
         Ok(store)
     }
 
@@ -155,6 +163,7 @@ impl Store {
             peer_index: Default::default(),
             flushing: Default::default(),
             open_mark: None,
+            saved: Default::default(),
             path: path.to_path_buf(),
             db,
         };

@@ -519,3 +519,66 @@ fn records_read_ahead_come_back_in_order_and_a_dropped_reader_stops() {
     // The store is still whole for the next reader.
     assert_eq!(store.records_of_kind_keyed(RecordKind::Need).count(), n);
 }
+
+/// The saved state's mark: taken by whoever opens the store, so a state saved before any
+/// opening is usable by that opener only; a file and a mark not written together never pair.
+#[test]
+fn a_saved_state_is_handed_to_the_first_opener_only_and_only_with_its_own_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let write =
+        |bytes: &'static [u8]| move |f: &mut std::fs::File| std::io::Write::write_all(f, bytes);
+    let read = |s: &Store| {
+        s.take_saved_state().unwrap().map(|mut saved| {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut saved, &mut v).unwrap();
+            v
+        })
+    };
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(read(&store), None, "nothing saved");
+        store.save_state(write(b"first")).unwrap();
+        assert!(store.saved_state_path().unwrap().exists());
+    }
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(read(&store).as_deref(), Some(&b"first"[..]));
+        assert_eq!(read(&store), None, "once per opening");
+        assert!(
+            !store.saved_state_path().unwrap().exists(),
+            "removed once taken"
+        );
+        store.save_state(write(b"second")).unwrap();
+    }
+    {
+        // An opener that does not take it still invalidates it (it may write).
+        let _store = Store::open(&path).unwrap();
+    }
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            read(&store),
+            None,
+            "the mark went with the previous opening"
+        );
+        store.save_state(write(b"third")).unwrap();
+        // A file from another saving put back under the mark of this one: not paired.
+        let file = store.saved_state_path().unwrap();
+        let third = std::fs::read(&file).unwrap();
+        store.save_state(write(b"fourth")).unwrap();
+        std::fs::write(&file, third).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(read(&store), None, "generation mismatch");
+    // A failing writer leaves no file and no mark.
+    let failed = store.save_state(|_f: &mut std::fs::File| Err("disk full"));
+    assert!(failed.unwrap_err().to_string().contains("disk full"));
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(read(&store), None);
+    assert!(Store::open_temporary()
+        .unwrap()
+        .saved_state_path()
+        .is_none());
+}

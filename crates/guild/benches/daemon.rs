@@ -22,6 +22,10 @@
 //! `target/guild-bench/` and rebuilt when its size changes or it is two days old (profiles live
 //! at most 30 days, and the records are signed at the time of the build).
 //!
+//! The loaded part starts the daemon `2 × GUILD_BENCH_RUNS` times, alternately with no saved
+//! state (the store is loaded) and from the state its last clean stop saved beside the store
+//! (`<home>/store.state`), and summarises each kind of start apart.
+//!
 //! Daemons run on 127.0.0.1 with mDNS off and the dashboard on a free loopback port.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -73,13 +77,31 @@ fn main() {
             "## daemon restarted on {profiles} profiles and {attestations} attestations \
              ({runs} runs, {settle:?} idle before measuring)"
         );
-        let mut samples = Vec::new();
-        for run in 0..runs {
+        // Each run stops the daemon cleanly, which saves its state beside the store; runs
+        // alternate between a start that reads it back and one that finds none (it is removed
+        // first) and loads the store.
+        let saved = home.join("store.state");
+        let (mut from_store, mut restored) = (Vec::new(), Vec::new());
+        for run in 0..2 * runs {
+            let restore = run % 2 == 1 && saved.exists();
+            if !restore {
+                let _ = std::fs::remove_file(&saved);
+            }
             let s = rt.block_on(measure(&home, settle));
-            println!("run {run}: {s}");
-            samples.push(s);
+            let how = if restore { "saved state" } else { "store" };
+            println!("run {run} ({how}): {s}");
+            if restore {
+                restored.push(s);
+            } else {
+                from_store.push(s);
+            }
         }
-        summary(&samples);
+        println!("## started from the store (no saved state)");
+        summary(&from_store);
+        if !restored.is_empty() {
+            println!("## started from the state saved at the last clean stop");
+            summary(&restored);
+        }
     }
 }
 

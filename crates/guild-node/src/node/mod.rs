@@ -358,9 +358,18 @@ pub struct Node {
     /// The service's current trust epoch: a snapshot behind it asks the loop for fresh trust
     /// (read-your-writes after `vouch`, `revoke`, `trust add`).
     trust_epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether this start read back the state saved at the last clean stop (instead of
+    /// loading the store).
+    restored: bool,
 }
 
 impl Node {
+    /// Whether this start read back the state saved at the last clean stop instead of
+    /// loading the store (see `guild_store::SavedState`).
+    pub fn restored(&self) -> bool {
+        self.restored
+    }
+
     /// Starts the network, loads the service from the store, redials known peers, publishes our
     /// profile and spawns the loop. The returned task ends after [`Node::shutdown`] once the
     /// network has stopped and the store is flushed.
@@ -402,8 +411,41 @@ impl Node {
                 rand::random(),
                 startup.progress.clone(),
             );
+            let saved = store.take_saved_state();
             tokio::task::spawn_blocking(move || {
                 let mut phases = PhaseTimes::default();
+                // The state saved at the last clean stop, when the store still matches it; a
+                // state that cannot be used is said why, and the store is loaded instead.
+                match saved {
+                    Ok(Some(mut saved)) => {
+                        phases.at("restore");
+                        let restored = guild_service::Service::restore(
+                            Identity::from_secret(identity.secret_bytes()),
+                            store.clone(),
+                            cfg.clone(),
+                            seed,
+                            now,
+                            &mut saved,
+                        );
+                        match restored {
+                            Ok(service) => {
+                                phases.at("done");
+                                tracing::info!(
+                                    "state restored from {}: {}",
+                                    saved.path().display(),
+                                    phases.describe()
+                                );
+                                return (Ok(service), true);
+                            }
+                            Err(e) => tracing::warn!(
+                                "not using the saved state {}: {e}; loading the store",
+                                saved.path().display()
+                            ),
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("cannot read the saved state: {e}; loading the store"),
+                }
                 let loaded = guild_service::Service::new_with_progress(
                     identity,
                     store,
@@ -417,10 +459,11 @@ impl Node {
                 );
                 phases.at("done");
                 tracing::info!("store loaded: {}", phases.describe());
-                loaded
+                (loaded, false)
             })
         };
-        let mut service = load.await.map_err(|e| NodeError::Load(e.to_string()))??;
+        let (loaded, restored) = load.await.map_err(|e| NodeError::Load(e.to_string()))?;
+        let mut service = loaded?;
         startup.progress.loaded();
         service.set_stats(stats.clone());
         let (net, net_events, net_task) =
@@ -457,6 +500,7 @@ impl Node {
             span: tracing::Span::none(),
             view: view.clone(),
             trust_epoch: trust_epoch.clone(),
+            restored,
         };
         // Everything the loop and its tasks log carries the node's short id, so interleaved
         // logs of several nodes (tests, benchmarks) stay readable.

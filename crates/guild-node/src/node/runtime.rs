@@ -320,8 +320,26 @@ impl Runtime {
         {
             tracing::warn!("{} node tasks still running at shutdown", self.tasks.len());
         }
-        if let Err(e) = self.service.store().flush_async().await {
-            tracing::error!("flushing the store at shutdown failed: {e}");
+        match self.service.store().flush_async().await {
+            Err(e) => tracing::error!("flushing the store at shutdown failed: {e}"),
+            // Everything is written: the derived state is saved beside the store, so that the
+            // next start reads it back instead of indexing every record again.
+            Ok(()) => {
+                let service = self.service;
+                let saved = tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
+                    let store = service.store().clone();
+                    store
+                        .save_state(|file| service.save_state(file))
+                        .map(|()| started.elapsed())
+                })
+                .await;
+                match saved {
+                    Ok(Ok(took)) => tracing::info!("state saved in {} ms", took.as_millis()),
+                    Ok(Err(e)) => tracing::warn!("the state was not saved: {e}"),
+                    Err(e) => tracing::warn!("the state was not saved: {e}"),
+                }
+            }
         }
         tracing::info!("node stopped");
     }
