@@ -71,6 +71,12 @@ pub enum SavedStateError {
     /// The payload does not match its checksum (a torn or damaged file).
     #[error("the payload does not match its checksum (torn or damaged)")]
     Checksum,
+    /// Saved by a node with another identity (the home's key was replaced).
+    #[error("saved by the node {saved}, not by this one")]
+    Identity {
+        /// Whose it is.
+        saved: PublicKey,
+    },
     /// The payload does not decode.
     #[error("the payload does not decode: {0}")]
     Decode(String),
@@ -85,6 +91,9 @@ pub enum SavedStateError {
 /// What is saved, borrowed from a running service.
 #[derive(serde::Serialize)]
 struct SavedRef<'a> {
+    /// Whose node it is: what is ours is told apart by it (our collaborations, our records
+    /// outside the accounting).
+    me: &'a PublicKey,
     profiles: &'a index::Index,
     records: &'a Records,
     attestations: &'a Attestations,
@@ -100,6 +109,7 @@ struct SavedRef<'a> {
 /// What is saved, read back.
 #[derive(serde::Deserialize)]
 pub(crate) struct Saved {
+    me: PublicKey,
     profiles: index::Index,
     records: Records,
     attestations: Attestations,
@@ -142,6 +152,7 @@ impl<S: crate::Storage> Service<S> {
         let start = out.stream_position()?;
         write_header(out, 0, 0)?;
         let saved = SavedRef {
+            me: &self.me,
             profiles: &self.profiles,
             records: &self.state.records,
             attestations: &self.state.attestations,
@@ -186,6 +197,9 @@ impl<S: crate::Storage> Service<S> {
         input: &mut R,
     ) -> Result<Service<S>, SavedStateError> {
         let saved = read_saved(input)?;
+        if saved.me != identity.public() {
+            return Err(SavedStateError::Identity { saved: saved.me });
+        }
         let now = now.into();
         let mut s = Service::empty(identity, store, cfg, seed, now)?;
         s.restore_saved(saved, crate::secs(now.as_millis()))?;

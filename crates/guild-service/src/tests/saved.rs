@@ -183,6 +183,18 @@ fn a_damaged_torn_or_foreign_saved_state_is_refused_with_its_reason() {
         Err(SavedStateError::TooLarge(_))
     ));
     assert!(refused(Vec::new()).is_some(), "an empty file");
+    // Another identity's node (the home's key replaced).
+    let other = Service::restore(
+        identity(7),
+        v.svc.store().copy(),
+        ServiceConfig::default(),
+        1,
+        MS + 4000,
+        &mut Cursor::new(&bytes),
+    );
+    assert!(
+        matches!(other, Err(SavedStateError::Identity { saved }) if saved == identity(1).public())
+    );
     // The undamaged bytes are still good.
     assert!(restore(&v.svc, &bytes, MS + 4000).is_ok());
 }
