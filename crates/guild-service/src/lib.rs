@@ -13,6 +13,10 @@
 //! inputs give the same outputs, which is what lets the unit tests and the simulator run it
 //! without sockets (the shape is Radicle heartwood's `Service` and iroh-gossip's `proto`).
 //!
+//! A service starts by loading every index from the store ([`Service::new`]), or by reading
+//! back the derived state it saved at a clean stop ([`Service::save_state`],
+//! [`Service::restore`]: the daemon does so while the store is unchanged since, see `saved.rs`).
+//!
 //! One owner: the daemon loop (`guild_node::node`; in tests and the simulator, the test) is the only caller, so state changes happen in
 //! the order inputs arrive — sequence numbers are allocated by the single owner, and no update
 //! can be lost between two tasks.
