@@ -37,7 +37,15 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The schema version this code reads and writes. Bumped on incompatible layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: the same trees as 1, with a promise older code cannot keep: every opening takes away the
+/// saved-state mark (`saved.rs`) before it writes. Code of schema 1 would leave the mark in
+/// place while changing the store, and the next start of this code would read back a state that
+/// no longer matches, so a store of schema 2 is refused by it ("written by another version").
+/// A store of schema 1 is taken as it is and marked 2 when opened ([`OLDEST_SCHEMA`]).
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest schema this code opens (and upgrades to [`SCHEMA_VERSION`] in place).
+pub const OLDEST_SCHEMA: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 /// Page cache of a store opened with [`Store::open`], bytes. sled 0.34 keeps about half as much
 /// again resident; the node keeps its own indexes in memory and reads the store for single
@@ -187,6 +195,16 @@ impl Store {
             Some(v) => {
                 let found = <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).ok();
                 if found == Some(SCHEMA_VERSION) {
+                    Ok(())
+                } else if found.is_some_and(|f| (OLDEST_SCHEMA..SCHEMA_VERSION).contains(&f)) {
+                    // Same trees; from now on only code that keeps schema 2's promise opens it.
+                    self.db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                    self.db.flush()?;
+                    tracing::info!(
+                        "store at {} upgraded from schema {} to {SCHEMA_VERSION}",
+                        self.path.display(),
+                        found.unwrap_or_default()
+                    );
                     Ok(())
                 } else {
                     Err(StoreError::Schema {

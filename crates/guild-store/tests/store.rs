@@ -582,3 +582,37 @@ fn a_saved_state_is_handed_to_the_first_opener_only_and_only_with_its_own_mark()
         .saved_state_path()
         .is_none());
 }
+
+/// A store of schema 1 (the same trees) opens, keeps its records and is marked 2, which code of
+/// schema 1 refuses: it would change the store without taking the saved-state mark away.
+#[test]
+fn a_schema_1_store_opens_keeps_its_records_and_becomes_schema_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let p = sign(profile(&identity(1), "ada", &["kicad"], T0), &identity(1));
+    {
+        let store = Store::open(&path).unwrap();
+        store.put_profile(&p).unwrap();
+        store.flush().unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    {
+        let db = raw_sled(&path);
+        db.insert("schema_version", &1u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = loop {
+        match Store::open(&path) {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(store.get_profile(&p.signer).unwrap(), Some(p));
+    drop(store);
+    let db = raw_sled(&path);
+    let v = db.get("schema_version").unwrap().unwrap();
+    assert_eq!(v.as_ref(), &guild_store::SCHEMA_VERSION.to_be_bytes());
+    assert_eq!(guild_store::SCHEMA_VERSION, 2);
+}
