@@ -38,10 +38,10 @@ use std::path::{Path, PathBuf};
 
 /// The schema version this code reads and writes. Bumped on incompatible layout changes.
 ///
-/// 2: the same trees as 1, with a promise older code cannot keep: every opening takes away the
-/// saved-state mark (`saved.rs`) before it writes. Code of schema 1 would leave the mark in
-/// place while changing the store, and the next start of this code would read back a state that
-/// no longer matches, so a store of schema 2 is refused by it ("written by another version").
+/// 2: the same trees as 1, with a promise older code cannot keep: every opening takes the saved
+/// state away (`saved.rs`) before it writes. Code of schema 1 would leave it in place while
+/// changing the store, and the next start of this code would read back a state that no longer
+/// matches, so a store of schema 2 is refused by it ("written by another version").
 /// A store of schema 1 is taken as it is and marked 2 when opened ([`OLDEST_SCHEMA`]).
 pub const SCHEMA_VERSION: u32 = 2;
 /// The oldest schema this code opens (and upgrades to [`SCHEMA_VERSION`] in place).
@@ -85,9 +85,8 @@ pub struct Store {
     /// Marks the path as open in this process while any handle lives (not for temporary
     /// stores).
     open_mark: Option<std::sync::Arc<open::Mark>>,
-    /// The generation of the saved state the store matched when opened, until taken (see
-    /// `saved.rs`).
-    saved: std::sync::Arc<std::sync::Mutex<Option<u64>>>,
+    /// Whether this opening took a saved state, until it is read (see `saved.rs`).
+    saved: std::sync::Arc<std::sync::Mutex<bool>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,7 +130,7 @@ impl Store {
         store.open_mark = Some(std::sync::Arc::new(open::Mark::new(absolute)));
         // Opened: whatever happens next may change the store, so a saved state matches it no
         // longer, unless this opener takes it now (see `saved.rs`).
-        store.take_mark()?;
+        store.take_at_open()?;
         Ok(store)
     }
 

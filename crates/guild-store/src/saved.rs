@@ -1,29 +1,26 @@
 //! A file beside the store holding the node's derived state (written by the daemon at a clean
-//! stop, see `guild_service::Service::save_state`), and the mark in the store that says it
-//! matches the store.
+//! stop, see `guild_service::Service::save_state`), usable only while the store is exactly as it
+//! was when the file was written.
 //!
-//! The rule: a saved state may be used only if nothing changed the store since it was saved.
-//! The mark is what says so, and [`Store::open`] takes it away (removed and flushed) before
-//! anyone can write: whoever opens the store — the daemon, a tool, a test — invalidates the
-//! saved state, and only the opener that takes the mark ([`Store::take_saved_state`]) may read
-//! it. The daemon then saves again when it stops cleanly ([`Store::save_state`]): the file is
-//! written beside the store under a temporary name, synced, renamed over the old one, the
-//! directory synced, and only then is the mark written and flushed. A crash at any point
-//! leaves either no mark (the next start loads the store) or a mark and the whole file; a
-//! start after a crash while running finds no mark (it was removed when that run opened the
-//! store). The mark holds a random generation also written at the head of the file, so a file
-//! and a mark that were not written together never pair up.
+//! The rule: nothing may have written to the store since the state was saved. The file appears
+//! (`<store>.state`) only once the store's last write is flushed and the file itself is whole:
+//! it is written under a temporary name, synced, renamed, and the directory synced. And
+//! [`Store::open`], which holds the store's lock, takes it away before anyone can write: it is
+//! renamed to `<store>.state.taken` (the directory synced), where only that opening can read it
+//! ([`Store::take_saved_state`]) and from where it goes once read, or at the next opening. So
+//! whoever opens the store — the daemon, a tool, a test, a daemon that then crashes — leaves no
+//! saved state behind for a later start, unless it stops cleanly and saves again. The store
+//! itself is never written for this (no mark in its trees: a write there changed the next
+//! load's memory, see BENCHMARKS.md).
+//!
+//! Code of store schema 1 knows nothing of this and would change the store while leaving the
+//! file in place; schema 2 is what keeps it away (`SCHEMA_VERSION`).
 
 use crate::{Store, StoreError};
-use std::hash::{BuildHasher, Hasher};
-use std::io::{Read, Seek, Write};
-use std::path::PathBuf;
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
 
-/// The `meta` key of the mark.
-pub(crate) const SAVED_MARK: &str = "saved_state";
-
-/// What [`Store::take_saved_state`] hands over: the file, positioned after the store's own
-/// header (the saved state's bytes start there).
+/// What [`Store::take_saved_state`] hands over: the saved state's file, to read from its start.
 #[derive(Debug)]
 pub struct SavedState {
     file: std::fs::File,
@@ -31,8 +28,8 @@ pub struct SavedState {
 }
 
 impl SavedState {
-    /// Where it was read from.
-    pub fn path(&self) -> &std::path::Path {
+    /// Where it is read from.
+    pub fn path(&self) -> &Path {
         &self.path
     }
 }
@@ -50,99 +47,105 @@ impl Seek for SavedState {
 }
 
 impl Drop for SavedState {
-    /// Read or not, it no longer matches the store once a start has taken it: it goes (it is
-    /// as large as the node's indexes).
+    /// Read or not, it matches the store no longer once an opening has taken it; it goes (it
+    /// is as large as the node's indexes).
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
+/// `<store><suffix>`, beside the store's directory.
+fn beside(store: &Path, suffix: &str) -> Option<PathBuf> {
+    let mut name = store.file_name()?.to_os_string();
+    name.push(suffix);
+    Some(store.with_file_name(name))
+}
+
+/// Syncs the directory holding `path`, so a rename or removal in it is durable.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
 impl Store {
-    /// Where the saved state of this store lives: beside its directory (`<store>.state`).
+    /// Where the saved state of this store is written: beside its directory (`<store>.state`).
     /// `None` for a temporary store.
     pub fn saved_state_path(&self) -> Option<PathBuf> {
         self.open_mark.as_ref()?;
-        let mut name = self.path.file_name()?.to_os_string();
-        name.push(".state");
-        Some(self.path.with_file_name(name))
+        beside(&self.path, ".state")
     }
 
-    /// Called by [`Store::open`]: takes the mark away (removed and flushed) and remembers its
-    /// generation for [`Store::take_saved_state`].
-    pub(crate) fn take_mark(&self) -> Result<(), StoreError> {
-        let Some(bytes) = self.meta_bytes(SAVED_MARK)? else {
+    fn taken_path(&self) -> Option<PathBuf> {
+        self.open_mark.as_ref()?;
+        beside(&self.path, ".state.taken")
+    }
+
+    /// Called by [`Store::open`], holding the store's lock and before anything can write: takes
+    /// the saved state away from where a later opening would find it (see the module docs). A
+    /// state an earlier opening took and never read goes.
+    pub(crate) fn take_at_open(&self) -> Result<(), StoreError> {
+        let (Some(state), Some(taken)) = (self.saved_state_path(), self.taken_path()) else {
             return Ok(());
         };
-        self.remove_meta(SAVED_MARK)?;
-        self.flush()?;
-        let generation = <[u8; 8]>::try_from(bytes.as_slice()).map(u64::from_le_bytes);
-        match generation {
-            Ok(g) => *self.lock_saved() = Some(g),
-            Err(_) => tracing::warn!("ignoring a malformed saved-state mark"),
+        let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", state.display()));
+        match std::fs::rename(&state, &taken) {
+            Ok(()) => {
+                sync_dir(&taken).map_err(io)?;
+                *self.lock_saved() = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match std::fs::remove_file(&taken) {
+                    Ok(()) => sync_dir(&taken).map_err(io)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(e)),
+                }
+            }
+            Err(e) => return Err(io(e)),
         }
         Ok(())
     }
 
-    fn lock_saved(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+    fn lock_saved(&self) -> std::sync::MutexGuard<'_, bool> {
         self.saved
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The saved state, if the store was marked as matching it when opened (at most once per
-    /// opening). `Ok(None)`: none, or it does not match; an error: it should match but cannot
-    /// be read. Whatever the answer, the file is removed when the result is dropped.
+    /// The state saved at the store's last clean stop, if this opening took one (at most once
+    /// per opening). It is removed when the result is dropped.
     pub fn take_saved_state(&self) -> Result<Option<SavedState>, StoreError> {
-        let Some(path) = self.saved_state_path() else {
+        let Some(path) = self.taken_path() else {
             return Ok(None);
         };
-        let Some(generation) = self.lock_saved().take() else {
-            let _ = std::fs::remove_file(&path);
-            return Ok(None);
-        };
-        let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e)),
-        };
-        let mut saved = SavedState {
-            file,
-            path: path.clone(),
-        };
-        let mut head = [0u8; 8];
-        saved.read_exact(&mut head).map_err(io)?;
-        if u64::from_le_bytes(head) != generation {
-            tracing::warn!(
-                "{} was not written with this store's mark; not used",
-                path.display()
-            );
+        if !std::mem::take(&mut *self.lock_saved()) {
             return Ok(None);
         }
-        Ok(Some(saved))
+        match std::fs::File::open(&path) {
+            Ok(file) => Ok(Some(SavedState { file, path })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(StoreError::Io(format!("{}: {e}", path.display())))
+            }
+        }
     }
 
-    /// Saves the node's state beside the store with `write` (given the file, positioned where
-    /// the state starts), then marks the store as matching it (see the module docs). Call only
-    /// when nothing will write to the store any more, after its last flush. A temporary store
-    /// saves nothing.
+    /// Saves the node's state beside the store with `write` (given the new file), where the
+    /// next opening takes it (see the module docs). Call only when nothing will write to the
+    /// store any more, after its last flush. A temporary store saves nothing.
     pub fn save_state<E: std::fmt::Display>(
         &self,
         write: impl FnOnce(&mut std::fs::File) -> Result<(), E>,
     ) -> Result<(), StoreError> {
-        let Some(path) = self.saved_state_path() else {
+        let (Some(path), Some(tmp)) = (self.saved_state_path(), beside(&self.path, ".state.tmp"))
+        else {
             return Ok(());
         };
-        let mut tmp_name = path.as_os_str().to_os_string();
-        tmp_name.push(".tmp");
-        let tmp = PathBuf::from(tmp_name);
         let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", tmp.display()));
-        // Never paired with an older file or mark: a fresh random generation each time.
-        let generation = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
         let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&generation.to_le_bytes()).map_err(io)?;
         if let Err(e) = write(&mut file) {
             drop(file);
             let _ = std::fs::remove_file(&tmp);
@@ -151,17 +154,6 @@ impl Store {
         file.sync_all().map_err(io)?;
         drop(file);
         std::fs::rename(&tmp, &path).map_err(io)?;
-        if let Some(dir) = path.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                std::path::Path::new(".")
-            } else {
-                dir
-            };
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
-        }
-        self.put_raw_meta(SAVED_MARK, generation.to_le_bytes().to_vec())?;
-        self.flush()
+        sync_dir(&path).map_err(io)
     }
 }

@@ -520,10 +520,9 @@ fn records_read_ahead_come_back_in_order_and_a_dropped_reader_stops() {
     assert_eq!(store.records_of_kind_keyed(RecordKind::Need).count(), n);
 }
 
-/// The saved state's mark: taken by whoever opens the store, so a state saved before any
-/// opening is usable by that opener only; a file and a mark not written together never pair.
+/// The saved state: taken away by whoever opens the store, readable by that opening only, once.
 #[test]
-fn a_saved_state_is_handed_to_the_first_opener_only_and_only_with_its_own_mark() {
+fn a_saved_state_is_handed_to_the_first_opening_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let write =
@@ -535,46 +534,43 @@ fn a_saved_state_is_handed_to_the_first_opener_only_and_only_with_its_own_mark()
             v
         })
     };
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "store")
+            .collect();
+        names.sort();
+        names
+    };
     {
         let store = Store::open(&path).unwrap();
         assert_eq!(read(&store), None, "nothing saved");
         store.save_state(write(b"first")).unwrap();
-        assert!(store.saved_state_path().unwrap().exists());
+        assert_eq!(files(), ["store.state"]);
     }
     {
         let store = Store::open(&path).unwrap();
+        assert_eq!(files(), ["store.state.taken"], "taken away at the opening");
         assert_eq!(read(&store).as_deref(), Some(&b"first"[..]));
         assert_eq!(read(&store), None, "once per opening");
-        assert!(
-            !store.saved_state_path().unwrap().exists(),
-            "removed once taken"
-        );
+        assert!(files().is_empty(), "removed once read");
         store.save_state(write(b"second")).unwrap();
     }
     {
-        // An opener that does not take it still invalidates it (it may write).
+        // An opening that does not read it still takes it away (it may write).
         let _store = Store::open(&path).unwrap();
+        assert_eq!(files(), ["store.state.taken"]);
     }
     {
         let store = Store::open(&path).unwrap();
-        assert_eq!(
-            read(&store),
-            None,
-            "the mark went with the previous opening"
-        );
-        store.save_state(write(b"third")).unwrap();
-        // A file from another saving put back under the mark of this one: not paired.
-        let file = store.saved_state_path().unwrap();
-        let third = std::fs::read(&file).unwrap();
-        store.save_state(write(b"fourth")).unwrap();
-        std::fs::write(&file, third).unwrap();
+        assert!(files().is_empty(), "what an earlier opening left goes");
+        assert_eq!(read(&store), None);
+        // A failing writer leaves nothing.
+        let failed = store.save_state(|_f: &mut std::fs::File| Err("disk full"));
+        assert!(failed.unwrap_err().to_string().contains("disk full"));
+        assert!(files().is_empty());
     }
-    let store = Store::open(&path).unwrap();
-    assert_eq!(read(&store), None, "generation mismatch");
-    // A failing writer leaves no file and no mark.
-    let failed = store.save_state(|_f: &mut std::fs::File| Err("disk full"));
-    assert!(failed.unwrap_err().to_string().contains("disk full"));
-    drop(store);
     let store = Store::open(&path).unwrap();
     assert_eq!(read(&store), None);
     assert!(Store::open_temporary()
