@@ -11,10 +11,11 @@
 //! use.
 //!
 //! A saved state is only as good as its match with the store: the daemon saves it after its
-//! loop has stopped and the store is flushed, and the store's own mark (see `guild-store`)
-//! says whether the store was opened since; a state that does not decode, fails its checksum,
-//! was written by other code ([`fingerprint`]) or was saved for another store is refused with
-//! a [`SavedStateError`], and the start loads the store as if there were none.
+//! loop has stopped and the store is flushed, and the store hands it only to the first opening
+//! after that (`guild_store::SavedState`: every opening takes the file away before it can
+//! write); a state that does not decode, fails its checksum, was written by other code
+//! ([`fingerprint`]) or by a node with another key is refused with a [`SavedStateError`], and
+//! the start loads the store as if there were none.
 //!
 //! Layout: `GUILD-STATE\0` (12 bytes), the format (u32, little endian), the fingerprint (u64),
 //! the payload's length (u64) and CRC-32 (u32), then the payload: the bincode encoding of
@@ -190,7 +191,7 @@ impl<S: crate::Storage> Service<S> {
 
     /// [`Service::new`] from a saved state instead of the store's records (see the module
     /// docs). The store must be the one the state was saved with, unchanged since: the caller
-    /// knows (the daemon asks the store's mark). Records that expired since are dropped, as a
+    /// knows (the daemon takes it from the store's opening). Records that expired since are dropped, as a
     /// load drops them.
     pub fn restore<R: Read + std::io::Seek>(
         identity: Identity,
